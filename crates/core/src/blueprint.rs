@@ -1,0 +1,288 @@
+//! A blueprint's metadata (DESIGN.md §3.5): what users may set, within which
+//! limits. The module itself is the engine's business.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ClusterSpec, MAX_NODES_CEILING, ValidationError, Variables};
+
+/// The metadata file (`blueprint.toml`) beside a blueprint's module.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlueprintMetadata {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub nodes: NodeBounds,
+    /// Variables users may set, by name.
+    #[serde(default)]
+    pub variables: BTreeMap<String, VariableSpec>,
+    #[serde(default)]
+    pub cost: CostModel,
+}
+
+/// How many nodes a cluster of the blueprint may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeBounds {
+    pub min: u32,
+    pub max: u32,
+    pub default: u32,
+}
+
+impl Default for NodeBounds {
+    fn default() -> Self {
+        Self {
+            min: 1,
+            max: MAX_NODES_CEILING,
+            default: 1,
+        }
+    }
+}
+
+/// The type of a user variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VariableType {
+    String,
+    Number,
+    Bool,
+}
+
+/// One variable users may set, and its limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariableSpec {
+    #[serde(rename = "type")]
+    pub kind: VariableType,
+    #[serde(default)]
+    pub description: String,
+    /// Used when the user gives none; without one the variable is required.
+    pub default: Option<serde_json::Value>,
+    /// For strings: the only values allowed.
+    #[serde(default)]
+    pub allowed: Vec<String>,
+    /// For strings: the maximum length.
+    pub max_length: Option<usize>,
+    /// For numbers: the smallest and largest values allowed.
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// Masked in every log and output.
+    #[serde(default)]
+    pub sensitive: bool,
+}
+
+/// The blueprint's cost model: a fixed and a per-node hourly rate, accrued
+/// while deployed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostModel {
+    #[serde(default)]
+    pub fixed_hourly_usd: f64,
+    #[serde(default)]
+    pub per_node_hourly_usd: f64,
+}
+
+impl BlueprintMetadata {
+    /// Checks the metadata itself: bounds in order, defaults of the right type.
+    pub fn check(&self) -> Result<(), ValidationError> {
+        let n = self.nodes;
+        if !(1 <= n.min && n.min <= n.default && n.default <= n.max && n.max <= MAX_NODES_CEILING) {
+            return Err(ValidationError::new(
+                "nodes",
+                format!(
+                    "blueprint bounds must satisfy 1 <= min <= default <= max <= {MAX_NODES_CEILING} (got min {}, default {}, max {})",
+                    n.min, n.default, n.max
+                ),
+            ));
+        }
+        for (name, spec) in &self.variables {
+            if let Some(default) = &spec.default {
+                spec.check(name, default)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a node count against the blueprint's bounds.
+    pub fn check_nodes(&self, nodes: u32) -> Result<(), ValidationError> {
+        let NodeBounds { min, max, .. } = self.nodes;
+        if nodes < min || nodes > max {
+            return Err(ValidationError::new(
+                "nodes",
+                format!(
+                    "must be between {min} and {max} for blueprint {} (got {nodes})",
+                    self.name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks user variables: every one known and of its type and limits,
+    /// every required one present. Returns them with defaults filled in.
+    pub fn resolve_variables(&self, given: &Variables) -> Result<Variables, ValidationError> {
+        let mut resolved = Variables::new();
+        for (name, value) in given {
+            let spec = self.variables.get(name).ok_or_else(|| {
+                let known: Vec<&str> = self.variables.keys().map(String::as_str).collect();
+                ValidationError::new(
+                    format!("variables.{name}"),
+                    format!(
+                        "blueprint {} has no such variable (it has: {})",
+                        self.name,
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                )
+            })?;
+            spec.check(name, value)?;
+            resolved.insert(name.clone(), value.clone());
+        }
+        for (name, spec) in &self.variables {
+            if resolved.contains_key(name) {
+                continue;
+            }
+            match &spec.default {
+                Some(default) => {
+                    resolved.insert(name.clone(), default.clone());
+                }
+                None => {
+                    return Err(ValidationError::new(
+                        format!("variables.{name}"),
+                        "is required by the blueprint",
+                    ));
+                }
+            }
+        }
+        Ok(resolved)
+    }
+
+    /// Checks a whole cluster spec against the blueprint.
+    pub fn check_spec(&self, spec: &ClusterSpec) -> Result<(), ValidationError> {
+        self.check_nodes(spec.nodes)?;
+        self.resolve_variables(&spec.variables).map(|_| ())
+    }
+
+    /// Names of the variables whose values must be masked.
+    pub fn sensitive_variables(&self) -> impl Iterator<Item = &str> {
+        self.variables
+            .iter()
+            .filter(|(_, spec)| spec.sensitive)
+            .map(|(name, _)| name.as_str())
+    }
+}
+
+impl VariableSpec {
+    fn check(&self, name: &str, value: &serde_json::Value) -> Result<(), ValidationError> {
+        let field = format!("variables.{name}");
+        let fail = |rule: String| Err(ValidationError::new(field.clone(), rule));
+        match (self.kind, value) {
+            (VariableType::String, serde_json::Value::String(s)) => {
+                if !self.allowed.is_empty() && !self.allowed.contains(s) {
+                    return fail(format!("must be one of {}", self.allowed.join(", ")));
+                }
+                if let Some(max) = self.max_length
+                    && s.chars().count() > max
+                {
+                    return fail(format!("must be at most {max} characters"));
+                }
+                Ok(())
+            }
+            (VariableType::Number, serde_json::Value::Number(n)) => {
+                let v = n.as_f64().unwrap_or(f64::NAN);
+                if self.min.is_some_and(|min| v < min) || self.max.is_some_and(|max| v > max) {
+                    return fail(format!(
+                        "must be between {} and {}",
+                        self.min.map_or("-inf".into(), |m| m.to_string()),
+                        self.max.map_or("inf".into(), |m| m.to_string())
+                    ));
+                }
+                Ok(())
+            }
+            (VariableType::Bool, serde_json::Value::Bool(_)) => Ok(()),
+            (kind, _) => fail(format!("must be a {}", format!("{kind:?}").to_lowercase())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn metadata() -> BlueprintMetadata {
+        serde_json::from_value(json!({
+            "name": "demo",
+            "nodes": {"min": 1, "max": 8, "default": 1},
+            "variables": {
+                "size": {"type": "string", "allowed": ["small", "large"], "default": "small"},
+                "replicas": {"type": "number", "min": 1, "max": 3},
+                "debug": {"type": "bool", "default": false, "sensitive": true}
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn nodes_out_of_bounds_name_the_bounds() {
+        let m = metadata();
+        assert!(m.check_nodes(8).is_ok());
+        let err = m.check_nodes(9).unwrap_err();
+        assert_eq!(err.field, "nodes");
+        assert!(err.rule.contains("between 1 and 8"), "{err}");
+        assert!(m.check_nodes(0).is_err());
+    }
+
+    #[test]
+    fn variables_are_checked_and_defaults_filled_in() {
+        let m = metadata();
+        let given = Variables::from([("replicas".to_owned(), json!(2))]);
+        let resolved = m.resolve_variables(&given).unwrap();
+        assert_eq!(resolved["size"], json!("small"));
+        assert_eq!(resolved["debug"], json!(false));
+
+        let missing = m.resolve_variables(&Variables::new()).unwrap_err();
+        assert_eq!(missing.field, "variables.replicas");
+
+        let unknown = Variables::from([
+            ("replicas".to_owned(), json!(1)),
+            ("colour".to_owned(), json!("red")),
+        ]);
+        let err = m.resolve_variables(&unknown).unwrap_err();
+        assert_eq!(err.field, "variables.colour");
+        assert!(err.rule.contains("size"), "{err}");
+
+        for (name, bad) in [
+            ("size", json!("huge")),
+            ("replicas", json!(4)),
+            ("replicas", json!("2")),
+            ("debug", json!(1)),
+        ] {
+            let vars = Variables::from([
+                ("replicas".to_owned(), json!(1)),
+                (name.to_owned(), bad.clone()),
+            ]);
+            let err = m.resolve_variables(&vars).unwrap_err();
+            assert_eq!(err.field, format!("variables.{name}"), "{bad}");
+        }
+        assert_eq!(m.sensitive_variables().collect::<Vec<_>>(), ["debug"]);
+    }
+
+    #[test]
+    fn metadata_with_inverted_bounds_is_rejected() {
+        let mut m = metadata();
+        m.nodes = NodeBounds {
+            min: 4,
+            max: 2,
+            default: 3,
+        };
+        assert!(m.check().is_err());
+        assert!(metadata().check().is_ok());
+    }
+}

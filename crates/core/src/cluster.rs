@@ -1,0 +1,182 @@
+//! Clusters and their states (DESIGN.md §3.2).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{BlueprintName, ClusterName, OperationId, OrgName, Timestamp};
+
+/// User variables passed to a blueprint's module, by name.
+pub type Variables = BTreeMap<String, serde_json::Value>;
+
+/// Where a cluster is in its life.
+///
+/// `absent` → `deploying` → `running` | `failed`; `running` → `updating` →
+/// `running` | `failed`; `running` | `failed` → `destroying` → `absent` |
+/// `failed`. A `failed` cluster keeps its error; deploy or destroy may be
+/// retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterState {
+    Absent,
+    Deploying,
+    Running,
+    Updating,
+    Destroying,
+    Failed,
+}
+
+impl ClusterState {
+    pub const ALL: [ClusterState; 6] = [
+        ClusterState::Absent,
+        ClusterState::Deploying,
+        ClusterState::Running,
+        ClusterState::Updating,
+        ClusterState::Destroying,
+        ClusterState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterState::Absent => "absent",
+            ClusterState::Deploying => "deploying",
+            ClusterState::Running => "running",
+            ClusterState::Updating => "updating",
+            ClusterState::Destroying => "destroying",
+            ClusterState::Failed => "failed",
+        }
+    }
+
+    /// An operation is changing the cluster's infrastructure right now.
+    pub fn is_transitional(self) -> bool {
+        matches!(
+            self,
+            ClusterState::Deploying | ClusterState::Updating | ClusterState::Destroying
+        )
+    }
+
+    /// Whether the state machine allows going from `self` to `to`.
+    ///
+    /// A transitional state may also be settled by recovery, which looks at
+    /// Terraform's state after an interruption and may find the cluster
+    /// running, absent, or half-built (`failed`).
+    pub fn can_become(self, to: ClusterState) -> bool {
+        use ClusterState::*;
+        match (self, to) {
+            (Absent, Deploying) => true,
+            (Deploying, Running | Failed) => true,
+            (Running, Updating | Destroying) => true,
+            (Updating, Running | Failed) => true,
+            (Failed, Deploying | Destroying) => true,
+            (Destroying, Absent | Failed) => true,
+            (from, Absent | Running | Failed) if from.is_transitional() => true,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for ClusterState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ClusterState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ClusterState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| format!("unknown cluster state {s:?}"))
+    }
+}
+
+/// What a deployment of the cluster consists of: the blueprint version, the
+/// size and the user variables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterSpec {
+    pub blueprint: BlueprintName,
+    /// A concrete blueprint version (never the `latest` alias).
+    pub version: String,
+    pub nodes: u32,
+    #[serde(default)]
+    pub variables: Variables,
+}
+
+/// A named, organization-owned deployment of a blueprint version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cluster {
+    pub name: ClusterName,
+    pub organization: OrgName,
+    pub public: bool,
+    /// What the next deploy applies; the last request's target.
+    pub spec: ClusterSpec,
+    /// What the last successful deploy or update applied, while deployed.
+    pub deployed: Option<ClusterSpec>,
+    pub state: ClusterState,
+    /// Terraform outputs of the last successful apply, sensitive ones masked.
+    pub outputs: serde_json::Map<String, serde_json::Value>,
+    pub error: Option<String>,
+    pub last_operation: Option<OperationId>,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Cluster {
+    /// The cluster's front door: the `endpoint` output, when it is a string.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.outputs.get("endpoint").and_then(|v| v.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_through_text() {
+        for state in ClusterState::ALL {
+            assert_eq!(state.as_str().parse::<ClusterState>().unwrap(), state);
+            assert_eq!(
+                serde_json::to_value(state).unwrap(),
+                serde_json::json!(state.as_str())
+            );
+        }
+        assert!("gone".parse::<ClusterState>().is_err());
+    }
+
+    #[test]
+    fn the_documented_transitions_are_allowed_and_no_others() {
+        use ClusterState::*;
+        let allowed = [
+            (Absent, Deploying),
+            (Deploying, Running),
+            (Deploying, Failed),
+            (Running, Updating),
+            (Updating, Running),
+            (Updating, Failed),
+            (Running, Destroying),
+            (Failed, Destroying),
+            (Failed, Deploying),
+            (Destroying, Absent),
+            (Destroying, Failed),
+            // settled by recovery after an interruption
+            (Deploying, Absent),
+            (Updating, Absent),
+            (Destroying, Running),
+        ];
+        for from in ClusterState::ALL {
+            for to in ClusterState::ALL {
+                assert_eq!(
+                    from.can_become(to),
+                    allowed.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
+            }
+        }
+    }
+}

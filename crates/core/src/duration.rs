@@ -1,0 +1,61 @@
+//! Durations as users write them: `90s`, `10m`, `2h`, `1h30m`, `7d`.
+
+use std::time::Duration;
+
+use crate::ValidationError;
+
+/// Parses a user-written duration for `field`.
+pub fn parse_duration(field: &str, value: &str) -> Result<Duration, ValidationError> {
+    humantime::parse_duration(value.trim()).map_err(|e| {
+        ValidationError::new(
+            field,
+            format!("must be a duration such as 90s, 10m or 2h ({e}; got {value:?})"),
+        )
+    })
+}
+
+/// Formats a duration the way [`parse_duration`] reads it back.
+pub fn format_duration(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_documented_forms() {
+        assert_eq!(
+            parse_duration("ttl", "90s").unwrap(),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            parse_duration("ttl", "10m").unwrap(),
+            Duration::from_secs(600)
+        );
+        assert_eq!(
+            parse_duration("ttl", "2h").unwrap(),
+            Duration::from_secs(7200)
+        );
+        assert_eq!(
+            parse_duration("ttl", "1h30m").unwrap(),
+            Duration::from_secs(5400)
+        );
+    }
+
+    #[test]
+    fn names_the_field_on_error() {
+        let err = parse_duration("ttl", "soon").unwrap_err();
+        assert_eq!(err.field, "ttl");
+        assert!(err.rule.contains("90s"));
+        assert!(parse_duration("wait", "-5m").is_err());
+    }
+
+    #[test]
+    fn formats_round_trip() {
+        for secs in [1, 59, 90, 3600, 86_400 + 61] {
+            let d = Duration::from_secs(secs);
+            assert_eq!(parse_duration("x", &format_duration(d)).unwrap(), d);
+        }
+    }
+}

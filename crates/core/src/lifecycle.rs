@@ -1,0 +1,269 @@
+//! How an operation moves its cluster through the state machine: the state
+//! while it runs, and what its end leaves behind.
+
+use crate::event::EventLevel;
+use crate::{ClusterSpec, ClusterState, OperationKind, OperationState};
+
+/// The cluster's state while an operation of `kind` runs on it.
+pub fn state_while_running(kind: OperationKind, current: ClusterState) -> ClusterState {
+    match kind {
+        OperationKind::Deploy => ClusterState::Deploying,
+        OperationKind::Update => ClusterState::Updating,
+        OperationKind::Destroy => ClusterState::Destroying,
+        OperationKind::Refresh | OperationKind::Test | OperationKind::Release => current,
+    }
+}
+
+/// How an operation ended, as far as its cluster is concerned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ending {
+    /// Terraform finished the operation.
+    Succeeded {
+        outputs: serde_json::Map<String, serde_json::Value>,
+    },
+    /// Terraform failed, was cancelled, ran out of time, or the worker running
+    /// it was lost.
+    Stopped {
+        state: OperationState,
+        error: String,
+    },
+    /// A refresh looked at Terraform's state: how many resource instances it
+    /// holds, and whether they match the configuration (an empty plan).
+    Observed {
+        resources: usize,
+        converged: bool,
+        outputs: serde_json::Map<String, serde_json::Value>,
+    },
+}
+
+impl Ending {
+    /// The operation's own final state.
+    pub fn operation_state(&self) -> OperationState {
+        match self {
+            Ending::Succeeded { .. } | Ending::Observed { .. } => OperationState::Succeeded,
+            Ending::Stopped { state, .. } => *state,
+        }
+    }
+
+    /// How loudly the operation's last event reports this ending.
+    pub fn event_level(&self) -> EventLevel {
+        match self.operation_state() {
+            OperationState::Succeeded => EventLevel::Info,
+            OperationState::Cancelled => EventLevel::Warn,
+            _ => EventLevel::Error,
+        }
+    }
+}
+
+/// What an operation's end does to its cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settlement {
+    pub state: ClusterState,
+    /// `Some(x)`: the deployed configuration becomes `x` (`None` inside: nothing deployed).
+    pub deployed: Option<Option<ClusterSpec>>,
+    /// `Some(x)`: the outputs become `x`.
+    pub outputs: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The cluster's error afterwards (cleared on success).
+    pub error: Option<String>,
+    /// Every scheduled destroy of the cluster goes (nothing is left to destroy).
+    pub remove_schedules: bool,
+}
+
+/// Settles the cluster after an infrastructure operation of `kind`, which
+/// applied `spec`, ended as `ending`; `None` for test and release runs, which
+/// leave their cluster as it is. `before` is the cluster's state while it ran.
+pub fn settle(
+    kind: OperationKind,
+    before: ClusterState,
+    spec: &ClusterSpec,
+    ending: &Ending,
+) -> Option<Settlement> {
+    if !kind.is_infrastructure() {
+        return None;
+    }
+    let unchanged = Settlement {
+        state: before,
+        deployed: None,
+        outputs: None,
+        error: None,
+        remove_schedules: false,
+    };
+    Some(match (kind, ending) {
+        (OperationKind::Destroy, Ending::Succeeded { .. }) => Settlement {
+            state: ClusterState::Absent,
+            deployed: Some(None),
+            outputs: Some(Default::default()),
+            error: None,
+            remove_schedules: true,
+        },
+        (_, Ending::Succeeded { outputs }) => Settlement {
+            state: ClusterState::Running,
+            deployed: Some(Some(spec.clone())),
+            outputs: Some(outputs.clone()),
+            error: None,
+            remove_schedules: false,
+        },
+        (_, Ending::Stopped { state, error }) => Settlement {
+            state: if kind == OperationKind::Refresh && !before.is_transitional() {
+                before
+            } else {
+                ClusterState::Failed
+            },
+            error: Some(format!("{kind} {state}: {error}")),
+            ..unchanged
+        },
+        (_, Ending::Observed { resources: 0, .. }) => Settlement {
+            state: ClusterState::Absent,
+            deployed: Some(None),
+            outputs: Some(Default::default()),
+            error: None,
+            remove_schedules: true,
+        },
+        (
+            _,
+            Ending::Observed {
+                converged: true,
+                outputs,
+                ..
+            },
+        ) => Settlement {
+            state: ClusterState::Running,
+            deployed: Some(Some(spec.clone())),
+            outputs: Some(outputs.clone()),
+            error: None,
+            remove_schedules: false,
+        },
+        (_, Ending::Observed { resources, .. }) => Settlement {
+            state: ClusterState::Failed,
+            error: Some(format!(
+                "Terraform's state holds {resources} resource instance(s) that do not match the configuration (an operation was interrupted); deploy again or destroy"
+            )),
+            ..unchanged
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BlueprintName;
+    use proptest::prelude::*;
+
+    fn spec() -> ClusterSpec {
+        ClusterSpec {
+            blueprint: BlueprintName::parse("local").unwrap(),
+            version: "1".into(),
+            nodes: 2,
+            variables: Default::default(),
+        }
+    }
+
+    fn endings() -> Vec<Ending> {
+        vec![
+            Ending::Succeeded {
+                outputs: Default::default(),
+            },
+            Ending::Stopped {
+                state: OperationState::Failed,
+                error: "boom".into(),
+            },
+            Ending::Stopped {
+                state: OperationState::Interrupted,
+                error: "lost".into(),
+            },
+            Ending::Stopped {
+                state: OperationState::Cancelled,
+                error: "cancelled".into(),
+            },
+            Ending::Observed {
+                resources: 0,
+                converged: false,
+                outputs: Default::default(),
+            },
+            Ending::Observed {
+                resources: 3,
+                converged: true,
+                outputs: Default::default(),
+            },
+            Ending::Observed {
+                resources: 2,
+                converged: false,
+                outputs: Default::default(),
+            },
+        ]
+    }
+
+    #[test]
+    fn a_successful_destroy_leaves_nothing_and_no_schedule() {
+        let s = settle(
+            OperationKind::Destroy,
+            ClusterState::Destroying,
+            &spec(),
+            &endings()[0],
+        )
+        .unwrap();
+        assert_eq!(s.state, ClusterState::Absent);
+        assert!(s.remove_schedules);
+        assert_eq!(s.deployed, Some(None));
+    }
+
+    #[test]
+    fn a_failed_operation_keeps_its_error_and_schedule() {
+        for kind in [
+            OperationKind::Deploy,
+            OperationKind::Update,
+            OperationKind::Destroy,
+        ] {
+            let before = state_while_running(kind, ClusterState::Running);
+            let s = settle(kind, before, &spec(), &endings()[1]).unwrap();
+            assert_eq!(s.state, ClusterState::Failed);
+            assert!(s.error.unwrap().contains("boom"));
+            assert!(!s.remove_schedules);
+        }
+    }
+
+    #[test]
+    fn a_refresh_tells_the_truth_about_terraform_state() {
+        let settle_refresh = |e: &Ending| {
+            settle(OperationKind::Refresh, ClusterState::Deploying, &spec(), e)
+                .unwrap()
+                .state
+        };
+        let e = endings();
+        assert_eq!(settle_refresh(&e[4]), ClusterState::Absent);
+        assert_eq!(settle_refresh(&e[5]), ClusterState::Running);
+        assert_eq!(settle_refresh(&e[6]), ClusterState::Failed);
+    }
+
+    proptest! {
+        /// Every start and every ending follows the state machine.
+        #[test]
+        fn operations_follow_the_state_machine(
+            kind in proptest::sample::select(OperationKind::ALL.to_vec()),
+            from in proptest::sample::select(ClusterState::ALL.to_vec()),
+            ending in proptest::sample::select(endings()),
+        ) {
+            // only starts the rules allow
+            let allowed_start = match kind {
+                OperationKind::Deploy => matches!(from, ClusterState::Absent | ClusterState::Failed),
+                OperationKind::Update => from == ClusterState::Running,
+                OperationKind::Destroy => matches!(from, ClusterState::Running | ClusterState::Failed),
+                // a refresh settles a cluster an interruption left in between
+                OperationKind::Refresh => from.is_transitional(),
+                OperationKind::Test | OperationKind::Release => true,
+            };
+            prop_assume!(allowed_start);
+            let during = state_while_running(kind, from);
+            prop_assert!(during == from || from.can_become(during), "{from} -> {during}");
+            // an observation only comes from a refresh
+            prop_assume!(!matches!(ending, Ending::Observed { .. }) || kind == OperationKind::Refresh);
+            match settle(kind, during, &spec(), &ending) {
+                Some(after) => {
+                    let after = after.state;
+                    prop_assert!(after == during || during.can_become(after), "{during} -> {after}");
+                }
+                None => prop_assert!(!kind.is_infrastructure()),
+            }
+        }
+    }
+}

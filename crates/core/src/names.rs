@@ -1,0 +1,183 @@
+//! Validated names. Once parsed, a name is known to follow its rule, so code
+//! further in never checks again.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ValidationError;
+
+fn is_lower_alnum(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit()
+}
+
+/// `[a-z0-9][a-z0-9-]{0,max_tail}`: lowercase letters, digits and `-`,
+/// starting with a letter or digit.
+fn check_dns_like(field: &str, value: &str, max_len: usize) -> Result<(), ValidationError> {
+    let rule = || {
+        ValidationError::new(
+            field,
+            format!(
+                "must be 1 to {max_len} characters of lowercase letters, digits and '-', starting with a letter or digit (got {value:?})"
+            ),
+        )
+    };
+    let mut chars = value.chars();
+    match chars.next() {
+        Some(first) if is_lower_alnum(first) => {}
+        _ => return Err(rule()),
+    }
+    if value.len() > max_len || !chars.all(|c| is_lower_alnum(c) || c == '-') {
+        return Err(rule());
+    }
+    Ok(())
+}
+
+macro_rules! validated_name {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $check:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Parses `value`, naming the field and the rule when it does not follow it.
+            pub fn parse(value: &str) -> Result<Self, ValidationError> {
+                let check: fn(&str) -> Result<(), ValidationError> = $check;
+                check(value)?;
+                Ok(Self(value.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = ValidationError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+validated_name!(
+    /// A cluster's name: `[a-z0-9][a-z0-9-]{0,39}`, unique site-wide. It is also
+    /// the exact audience of the cluster's tokens.
+    ClusterName,
+    "name",
+    |v| check_dns_like("name", v, 40)
+);
+
+validated_name!(
+    /// An organization's name, same alphabet as cluster names.
+    OrgName,
+    "organization",
+    |v| check_dns_like("organization", v, 40)
+);
+
+validated_name!(
+    /// A blueprint's name, same alphabet as cluster names, up to 64 characters.
+    BlueprintName,
+    "blueprint",
+    |v| check_dns_like("blueprint", v, 64)
+);
+
+/// Checks a blueprint version label: `latest`, or 1 to 64 characters of letters,
+/// digits, `.`, `_`, `+` and `-`, starting with a letter or digit.
+pub fn check_version(value: &str) -> Result<(), ValidationError> {
+    let mut chars = value.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && value.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "version",
+            format!(
+                "must be 1 to 64 characters of letters, digits, '.', '_', '+' and '-', starting with a letter or digit (got {value:?})"
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn cluster_names_follow_the_rule() {
+        for ok in ["a", "0", "dev-alice", "a-", "abc123", &"x".repeat(40)] {
+            assert!(ClusterName::parse(ok).is_ok(), "{ok} should be valid");
+        }
+        for bad in [
+            "",
+            "-a",
+            "A",
+            "dev_alice",
+            "dev.alice",
+            "dév",
+            " a",
+            &"x".repeat(41),
+        ] {
+            let err = ClusterName::parse(bad).unwrap_err();
+            assert_eq!(err.field, "name");
+            assert!(err.rule.contains("lowercase letters"), "{err}");
+        }
+    }
+
+    #[test]
+    fn names_deserialize_only_when_valid() {
+        assert!(serde_json::from_str::<ClusterName>("\"ok-name\"").is_ok());
+        assert!(serde_json::from_str::<ClusterName>("\"Bad\"").is_err());
+    }
+
+    #[test]
+    fn versions_follow_the_rule() {
+        for ok in ["latest", "1.2.3", "v4.5.1", "1.0.0+build.7", "main_2"] {
+            assert!(check_version(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".1", "1 2", "a/b", &"1".repeat(65)] {
+            assert_eq!(check_version(bad).unwrap_err().field, "version");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_name_matching_the_pattern_parses(s in "[a-z0-9][a-z0-9-]{0,39}") {
+            prop_assert!(ClusterName::parse(&s).is_ok());
+        }
+
+        #[test]
+        fn every_parsed_name_matches_the_pattern(s in "\\PC{0,50}") {
+            if let Ok(name) = ClusterName::parse(&s) {
+                let n = name.as_str();
+                prop_assert!(!n.is_empty() && n.len() <= 40);
+                prop_assert!(n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+                prop_assert!(!n.starts_with('-'));
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Operations: every change to a cluster is one (DESIGN.md §3.3).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ClusterName, ClusterSpec, Timestamp, ValidationError};
+
+/// An operation's identifier: `op_` followed by 32 lowercase hex digits (a
+/// UUIDv7, so identifiers sort by creation time). The `_` keeps it apart from
+/// every cluster name, so `slipway logs X` is never ambiguous.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(try_from = "String", into = "String")]
+pub struct OperationId(String);
+
+impl OperationId {
+    const PREFIX: &'static str = "op_";
+
+    pub fn from_uuid(id: uuid::Uuid) -> Self {
+        Self(format!("{}{}", Self::PREFIX, id.simple()))
+    }
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let hex = value.strip_prefix(Self::PREFIX).filter(|h| {
+            h.len() == 32
+                && h.chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        });
+        match hex {
+            Some(_) => Ok(Self(value.to_owned())),
+            None => Err(ValidationError::new(
+                "operation",
+                format!("must be an operation id: op_ followed by 32 hex digits (got {value:?})"),
+            )),
+        }
+    }
+
+    /// Whether `value` looks like an operation id rather than a cluster name.
+    pub fn looks_like(value: &str) -> bool {
+        value.starts_with(Self::PREFIX)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OperationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for OperationId {
+    type Error = ValidationError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<OperationId> for String {
+    fn from(id: OperationId) -> Self {
+        id.0
+    }
+}
+
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(format!(concat!("unknown ", stringify!($name), " {:?}"), s)),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// What an operation does.
+    OperationKind {
+        Deploy = "deploy",
+        Update = "update",
+        Destroy = "destroy",
+        Refresh = "refresh",
+        Test = "test",
+        Release = "release",
+    }
+);
+
+impl OperationKind {
+    /// Infrastructure operations change (or inspect) a cluster's Terraform
+    /// state; at most one per cluster is queued or running.
+    pub fn is_infrastructure(self) -> bool {
+        matches!(
+            self,
+            OperationKind::Deploy
+                | OperationKind::Update
+                | OperationKind::Destroy
+                | OperationKind::Refresh
+        )
+    }
+}
+
+text_enum!(
+    /// Where an operation is in its life.
+    OperationState {
+        Queued = "queued",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Cancelled = "cancelled",
+        Interrupted = "interrupted",
+    }
+);
+
+impl OperationState {
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, OperationState::Queued | OperationState::Running)
+    }
+}
+
+text_enum!(
+    /// Why an operation was started.
+    Reason {
+        User = "user",
+        Schedule = "schedule",
+        Budget = "budget",
+        Capacity = "capacity",
+        Recovery = "recovery",
+    }
+);
+
+/// One change to one cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    pub id: OperationId,
+    pub cluster: ClusterName,
+    pub kind: OperationKind,
+    pub reason: Reason,
+    /// Who asked: a user or token owner, or a background actor (`scheduler`, `recovery`).
+    pub requested_by: String,
+    pub state: OperationState,
+    /// The cluster configuration the operation applies (or destroys).
+    pub spec: ClusterSpec,
+    pub error: Option<String>,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unambiguous_with_cluster_names() {
+        let id = OperationId::from_uuid(uuid::Uuid::from_u128(0x0123_4567_89ab_cdef));
+        assert!(OperationId::looks_like(id.as_str()));
+        assert_eq!(OperationId::parse(id.as_str()).unwrap(), id);
+        assert!(crate::ClusterName::parse(id.as_str()).is_err());
+        assert!(OperationId::parse("op_xyz").is_err());
+        assert!(OperationId::parse("dev-alice").is_err());
+    }
+
+    #[test]
+    fn enums_round_trip_through_text() {
+        for kind in OperationKind::ALL {
+            assert_eq!(kind.as_str().parse::<OperationKind>().unwrap(), *kind);
+        }
+        for state in OperationState::ALL {
+            assert_eq!(state.as_str().parse::<OperationState>().unwrap(), *state);
+        }
+        for reason in Reason::ALL {
+            assert_eq!(reason.as_str().parse::<Reason>().unwrap(), *reason);
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Why a request was not carried out: bad input, or a rule that says no.
+
+use crate::{OperationId, OperationKind, OperationState, Timestamp};
+
+/// A field of a request broke a rule. The message names both, so a user knows
+/// what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {rule}")]
+pub struct ValidationError {
+    /// The request field at fault, e.g. `name` or `nodes`.
+    pub field: String,
+    /// The rule the value broke, phrased for a user.
+    pub rule: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+
+    /// The same rule, reported against another field name.
+    pub fn for_field(mut self, field: impl Into<String>) -> Self {
+        self.field = field.into();
+        self
+    }
+}
+
+/// A rule of DESIGN.md §3.4 refused the request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+
+    #[error(
+        "operation {operation} ({kind}, {state}) is in the way: at most one infrastructure operation per cluster may be queued or running; wait for it or cancel it"
+    )]
+    Conflict {
+        operation: OperationId,
+        kind: OperationKind,
+        state: OperationState,
+    },
+
+    #[error(
+        "the cluster is scheduled for destroy at {}; a cluster that is not running cannot be deployed while a destroy is scheduled — destroy it first",
+        destroy_at.to_rfc3339()
+    )]
+    ScheduledForDestroy { destroy_at: Timestamp },
+
+    #[error(
+        "too late to change the scheduled destroy at {}: changes are refused from {} (5 minutes before it)",
+        destroy_at.to_rfc3339(), cutoff.to_rfc3339()
+    )]
+    TooLateToReschedule {
+        destroy_at: Timestamp,
+        cutoff: Timestamp,
+    },
+
+    #[error("the cluster is not deployed: there is nothing to schedule a destroy for")]
+    NotDeployed,
+
+    #[error("cluster {0} already exists")]
+    AlreadyExists(String),
+}
+
+impl Refusal {
+    /// A stable, machine-readable code for the refusal, used in API errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Invalid(_) => "invalid_request",
+            Refusal::Conflict { .. } => "operation_in_progress",
+            Refusal::ScheduledForDestroy { .. } => "scheduled_for_destroy",
+            Refusal::TooLateToReschedule { .. } => "too_late_to_reschedule",
+            Refusal::NotDeployed => "not_deployed",
+            Refusal::AlreadyExists(_) => "already_exists",
+        }
+    }
+}

@@ -1,0 +1,663 @@
+//! The rules of DESIGN.md §3.4 — DEPLOY, SCHEDULE_DESTROY, DESTROY — and the
+//! background decisions built on them (a schedule firing, recovery).
+//!
+//! Each rule reads a [`ClusterSnapshot`] taken inside the store's transaction
+//! and answers with a [`Plan`] for the store to apply in that same
+//! transaction, or a [`Refusal`]. Waiting for an operation to finish is the
+//! caller's business; the rules only decide what to start.
+
+use crate::{
+    Cluster, ClusterSpec, ClusterState, Operation, OperationId, OperationKind, Reason, Refusal,
+    Schedule, Timestamp, ValidationError, Variables,
+};
+
+/// Everything the rules need to know about one cluster, read consistently.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSnapshot {
+    pub cluster: Cluster,
+    /// The infrastructure operation queued or running on the cluster, if any.
+    pub active: Option<Operation>,
+    pub schedule: Option<Schedule>,
+}
+
+/// Who is asking, when, and the identifier a new operation would get.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Context {
+    pub now: Timestamp,
+    pub actor: String,
+    pub reason: Reason,
+    pub new_operation_id: OperationId,
+}
+
+/// An operation a plan starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOperation {
+    pub id: OperationId,
+    pub kind: OperationKind,
+    pub reason: Reason,
+    pub requested_by: String,
+    pub spec: ClusterSpec,
+}
+
+/// What happens to the cluster's scheduled destroy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScheduleChange {
+    Keep,
+    /// Replace any schedule with one at this time.
+    Set(Timestamp),
+    /// Remove every scheduled destroy of the cluster.
+    Remove,
+    /// The schedule fired this destroy operation.
+    MarkFired(OperationId),
+}
+
+/// What a decision amounts to, for the caller's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A new operation was queued.
+    Enqueued(NewOperation),
+    /// An identical operation is already in flight; the request joins it.
+    Joined(OperationId),
+    /// DEPLOY of a running cluster with nothing to change: success.
+    AlreadyRunning,
+    /// DESTROY of a cluster with nothing deployed: success.
+    NothingToDestroy,
+    /// SCHEDULE_DESTROY succeeded.
+    Scheduled(Timestamp),
+    /// The scheduled destroy was removed (or there was none).
+    Unscheduled,
+    /// A due schedule cannot fire while this operation is in flight; it fires
+    /// when the operation ends.
+    Deferred(OperationId),
+    /// Nothing was due.
+    NotDue,
+}
+
+/// A decision to apply atomically.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub outcome: Outcome,
+    pub schedule: ScheduleChange,
+}
+
+impl Plan {
+    fn new(outcome: Outcome, schedule: ScheduleChange) -> Self {
+        Self { outcome, schedule }
+    }
+
+    /// The operation to insert, if the plan starts one.
+    pub fn new_operation(&self) -> Option<&NewOperation> {
+        match &self.outcome {
+            Outcome::Enqueued(op) => Some(op),
+            _ => None,
+        }
+    }
+
+    /// The cluster's new target configuration: a deploy or update makes its
+    /// spec the cluster's spec.
+    pub fn new_spec(&self) -> Option<&ClusterSpec> {
+        self.new_operation()
+            .filter(|op| matches!(op.kind, OperationKind::Deploy | OperationKind::Update))
+            .map(|op| &op.spec)
+    }
+}
+
+/// A DEPLOY request, after versions and variables have been resolved and
+/// validated against the blueprint.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeployRequest {
+    pub nodes: Option<u32>,
+    pub version: Option<String>,
+    pub variables: Option<Variables>,
+    pub destroy_at: Option<Timestamp>,
+}
+
+impl DeployRequest {
+    /// The configuration the deploy aims at: the cluster's spec with the
+    /// request's overrides.
+    pub fn target(&self, current: &ClusterSpec) -> ClusterSpec {
+        ClusterSpec {
+            blueprint: current.blueprint.clone(),
+            version: self
+                .version
+                .clone()
+                .unwrap_or_else(|| current.version.clone()),
+            nodes: self.nodes.unwrap_or(current.nodes),
+            variables: self
+                .variables
+                .clone()
+                .unwrap_or_else(|| current.variables.clone()),
+        }
+    }
+}
+
+fn enqueue(ctx: &Context, kind: OperationKind, spec: ClusterSpec) -> NewOperation {
+    NewOperation {
+        id: ctx.new_operation_id.clone(),
+        kind,
+        reason: ctx.reason,
+        requested_by: ctx.actor.clone(),
+        spec,
+    }
+}
+
+fn conflict(active: &Operation) -> Refusal {
+    Refusal::Conflict {
+        operation: active.id.clone(),
+        kind: active.kind,
+        state: active.state,
+    }
+}
+
+fn check_future(field: &str, at: Timestamp, now: Timestamp) -> Result<(), Refusal> {
+    if at <= now {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "must be in the future (got {}, now is {})",
+                at.to_rfc3339(),
+                now.to_rfc3339()
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Moving or setting a schedule, under the five-minute rule.
+fn reschedule(
+    existing: Option<&Schedule>,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<ScheduleChange, Refusal> {
+    if let Some(schedule) = existing {
+        schedule.check_change_allowed(now)?;
+    }
+    Ok(ScheduleChange::Set(at))
+}
+
+/// The configuration that is (or may be) deployed: what a destroy or a refresh
+/// must hand to Terraform.
+fn deployed_or_target(cluster: &Cluster) -> ClusterSpec {
+    cluster
+        .deployed
+        .clone()
+        .unwrap_or_else(|| cluster.spec.clone())
+}
+
+/// DEPLOY: a running cluster with nothing to change succeeds at once; a
+/// running cluster with a changed size, version or variables is updated in
+/// place; a cluster that is not running is refused while a destroy is
+/// scheduled, and deployed otherwise. `destroy_at`, when given, is recorded
+/// with the operation.
+pub fn decide_deploy(
+    snap: &ClusterSnapshot,
+    req: &DeployRequest,
+    ctx: &Context,
+) -> Result<Plan, Refusal> {
+    if let Some(at) = req.destroy_at {
+        check_future("destroy_at", at, ctx.now)?;
+    }
+    let target = req.target(&snap.cluster.spec);
+    let schedule_for = |snap: &ClusterSnapshot| match req.destroy_at {
+        Some(at) => reschedule(snap.schedule.as_ref(), at, ctx.now),
+        None => Ok(ScheduleChange::Keep),
+    };
+
+    if let Some(active) = &snap.active {
+        let same_kind = matches!(active.kind, OperationKind::Deploy | OperationKind::Update);
+        if same_kind && active.spec == target {
+            return Ok(Plan::new(
+                Outcome::Joined(active.id.clone()),
+                schedule_for(snap)?,
+            ));
+        }
+        return Err(conflict(active));
+    }
+
+    if snap.cluster.state == ClusterState::Running {
+        if snap.cluster.deployed.as_ref() == Some(&target) {
+            return Ok(Plan::new(Outcome::AlreadyRunning, ScheduleChange::Keep));
+        }
+        let op = enqueue(ctx, OperationKind::Update, target);
+        return Ok(Plan::new(Outcome::Enqueued(op), schedule_for(snap)?));
+    }
+
+    if let Some(schedule) = &snap.schedule {
+        return Err(Refusal::ScheduledForDestroy {
+            destroy_at: schedule.destroy_at,
+        });
+    }
+    let op = enqueue(ctx, OperationKind::Deploy, target);
+    let schedule = req
+        .destroy_at
+        .map_or(ScheduleChange::Keep, ScheduleChange::Set);
+    Ok(Plan::new(Outcome::Enqueued(op), schedule))
+}
+
+/// DESTROY: a cluster with nothing deployed succeeds at once and loses its
+/// schedules; otherwise a destroy is queued, and its success removes every
+/// scheduled destroy of the cluster.
+pub fn decide_destroy(snap: &ClusterSnapshot, ctx: &Context) -> Result<Plan, Refusal> {
+    if let Some(active) = &snap.active {
+        if active.kind == OperationKind::Destroy {
+            return Ok(Plan::new(
+                Outcome::Joined(active.id.clone()),
+                ScheduleChange::Keep,
+            ));
+        }
+        return Err(conflict(active));
+    }
+    if snap.cluster.state == ClusterState::Absent {
+        return Ok(Plan::new(Outcome::NothingToDestroy, ScheduleChange::Remove));
+    }
+    let op = enqueue(
+        ctx,
+        OperationKind::Destroy,
+        deployed_or_target(&snap.cluster),
+    );
+    Ok(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep))
+}
+
+/// SCHEDULE_DESTROY: refused once a scheduled destroy is within five minutes;
+/// otherwise any schedule is replaced by one at `at`.
+pub fn decide_schedule_destroy(
+    snap: &ClusterSnapshot,
+    at: Timestamp,
+    ctx: &Context,
+) -> Result<Plan, Refusal> {
+    check_future("at", at, ctx.now)?;
+    match &snap.active {
+        Some(active) if active.kind == OperationKind::Destroy => return Err(conflict(active)),
+        Some(_) => {}
+        None if snap.cluster.state == ClusterState::Absent => return Err(Refusal::NotDeployed),
+        None => {}
+    }
+    let change = reschedule(snap.schedule.as_ref(), at, ctx.now)?;
+    Ok(Plan::new(Outcome::Scheduled(at), change))
+}
+
+/// Removing a scheduled destroy, under the same five-minute rule.
+pub fn decide_unschedule(snap: &ClusterSnapshot, ctx: &Context) -> Result<Plan, Refusal> {
+    match &snap.schedule {
+        None => Ok(Plan::new(Outcome::Unscheduled, ScheduleChange::Keep)),
+        Some(schedule) => {
+            schedule.check_change_allowed(ctx.now)?;
+            Ok(Plan::new(Outcome::Unscheduled, ScheduleChange::Remove))
+        }
+    }
+}
+
+/// A due scheduled destroy fires as a destroy operation with reason
+/// `schedule`. If a destroy is already in flight the schedule joins it; if
+/// another operation is in flight the schedule waits for it to end.
+pub fn decide_fire_schedule(snap: &ClusterSnapshot, ctx: &Context) -> Plan {
+    let Some(schedule) = snap.schedule.as_ref().filter(|s| s.is_due(ctx.now)) else {
+        return Plan::new(Outcome::NotDue, ScheduleChange::Keep);
+    };
+    if let Some(active) = &snap.active {
+        return if active.kind == OperationKind::Destroy {
+            Plan::new(
+                Outcome::Joined(active.id.clone()),
+                ScheduleChange::MarkFired(active.id.clone()),
+            )
+        } else {
+            Plan::new(Outcome::Deferred(active.id.clone()), ScheduleChange::Keep)
+        };
+    }
+    if snap.cluster.state == ClusterState::Absent {
+        return Plan::new(Outcome::NothingToDestroy, ScheduleChange::Remove);
+    }
+    debug_assert!(schedule.fired_operation.is_none());
+    let ctx = Context {
+        reason: Reason::Schedule,
+        ..ctx.clone()
+    };
+    let op = enqueue(
+        &ctx,
+        OperationKind::Destroy,
+        deployed_or_target(&snap.cluster),
+    );
+    let fired = ScheduleChange::MarkFired(op.id.clone());
+    Plan::new(Outcome::Enqueued(op), fired)
+}
+
+/// After an interruption, a refresh finds out what Terraform's state really
+/// holds so the cluster's state tells the truth.
+pub fn decide_reconcile(snap: &ClusterSnapshot, ctx: &Context) -> Plan {
+    match &snap.active {
+        Some(active) if active.kind == OperationKind::Refresh => {
+            Plan::new(Outcome::Joined(active.id.clone()), ScheduleChange::Keep)
+        }
+        Some(active) => Plan::new(Outcome::Deferred(active.id.clone()), ScheduleChange::Keep),
+        None => {
+            let op = enqueue(
+                ctx,
+                OperationKind::Refresh,
+                deployed_or_target(&snap.cluster),
+            );
+            Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BlueprintName, ClusterName, OperationState, OrgName};
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use proptest::prelude::*;
+
+    fn now() -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap()
+    }
+
+    fn spec(nodes: u32) -> ClusterSpec {
+        ClusterSpec {
+            blueprint: BlueprintName::parse("local").unwrap(),
+            version: "1.0.0".into(),
+            nodes,
+            variables: Variables::new(),
+        }
+    }
+
+    fn id(n: u128) -> OperationId {
+        OperationId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
+    fn snapshot(state: ClusterState) -> ClusterSnapshot {
+        let deployed = matches!(state, ClusterState::Running).then(|| spec(3));
+        ClusterSnapshot {
+            cluster: Cluster {
+                name: ClusterName::parse("c1").unwrap(),
+                organization: OrgName::parse("default").unwrap(),
+                public: false,
+                spec: spec(3),
+                deployed,
+                state,
+                outputs: Default::default(),
+                error: None,
+                last_operation: None,
+                created_by: "admin".into(),
+                created_at: now(),
+                updated_at: now(),
+            },
+            active: None,
+            schedule: None,
+        }
+    }
+
+    fn ctx() -> Context {
+        Context {
+            now: now(),
+            actor: "alice".into(),
+            reason: Reason::User,
+            new_operation_id: id(99),
+        }
+    }
+
+    fn active(kind: OperationKind, spec: ClusterSpec) -> Operation {
+        Operation {
+            id: id(7),
+            cluster: ClusterName::parse("c1").unwrap(),
+            kind,
+            reason: Reason::User,
+            requested_by: "bob".into(),
+            state: OperationState::Running,
+            spec,
+            error: None,
+            created_at: now(),
+            started_at: Some(now()),
+            finished_at: None,
+        }
+    }
+
+    fn scheduled(snap: &mut ClusterSnapshot, in_minutes: i64) {
+        snap.schedule = Some(Schedule {
+            cluster: snap.cluster.name.clone(),
+            destroy_at: now() + TimeDelta::minutes(in_minutes),
+            requested_by: "alice".into(),
+            created_at: now(),
+            fired_operation: None,
+            failed_attempts: 0,
+            retry_at: None,
+        });
+    }
+
+    #[test]
+    fn deploy_of_a_running_cluster_succeeds_with_nothing_to_do() {
+        let plan = decide_deploy(
+            &snapshot(ClusterState::Running),
+            &DeployRequest::default(),
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!(plan.outcome, Outcome::AlreadyRunning);
+        assert_eq!(plan.schedule, ScheduleChange::Keep);
+    }
+
+    #[test]
+    fn deploy_of_a_running_cluster_even_when_scheduled_succeeds() {
+        let mut snap = snapshot(ClusterState::Running);
+        scheduled(&mut snap, 2);
+        let plan = decide_deploy(&snap, &DeployRequest::default(), &ctx()).unwrap();
+        assert_eq!(plan.outcome, Outcome::AlreadyRunning);
+    }
+
+    #[test]
+    fn deploy_with_a_new_size_updates_a_running_cluster() {
+        let req = DeployRequest {
+            nodes: Some(5),
+            ..Default::default()
+        };
+        let plan = decide_deploy(&snapshot(ClusterState::Running), &req, &ctx()).unwrap();
+        let op = plan.new_operation().unwrap();
+        assert_eq!(op.kind, OperationKind::Update);
+        assert_eq!(op.spec.nodes, 5);
+        assert_eq!(plan.new_spec(), Some(&op.spec));
+    }
+
+    #[test]
+    fn deploy_of_a_cluster_scheduled_for_destroy_is_refused_unless_running() {
+        for state in [ClusterState::Absent, ClusterState::Failed] {
+            let mut snap = snapshot(state);
+            scheduled(&mut snap, 60);
+            let err = decide_deploy(&snap, &DeployRequest::default(), &ctx()).unwrap_err();
+            assert!(
+                matches!(err, Refusal::ScheduledForDestroy { .. }),
+                "{state}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn deploy_with_a_ttl_records_the_schedule_with_the_operation() {
+        let at = now() + TimeDelta::hours(2);
+        let req = DeployRequest {
+            destroy_at: Some(at),
+            ..Default::default()
+        };
+        let plan = decide_deploy(&snapshot(ClusterState::Absent), &req, &ctx()).unwrap();
+        assert_eq!(plan.new_operation().unwrap().kind, OperationKind::Deploy);
+        assert_eq!(plan.schedule, ScheduleChange::Set(at));
+    }
+
+    #[test]
+    fn deploy_with_a_destroy_time_in_the_past_is_bad_input() {
+        let req = DeployRequest {
+            destroy_at: Some(now() - TimeDelta::seconds(1)),
+            ..Default::default()
+        };
+        let err = decide_deploy(&snapshot(ClusterState::Absent), &req, &ctx()).unwrap_err();
+        assert!(
+            matches!(err, Refusal::Invalid(ValidationError { ref field, .. }) if field == "destroy_at")
+        );
+    }
+
+    #[test]
+    fn an_identical_deploy_joins_the_one_in_flight_and_a_different_one_conflicts() {
+        let mut snap = snapshot(ClusterState::Deploying);
+        snap.active = Some(active(OperationKind::Deploy, spec(3)));
+        let plan = decide_deploy(&snap, &DeployRequest::default(), &ctx()).unwrap();
+        assert_eq!(plan.outcome, Outcome::Joined(id(7)));
+
+        let bigger = DeployRequest {
+            nodes: Some(4),
+            ..Default::default()
+        };
+        let err = decide_deploy(&snap, &bigger, &ctx()).unwrap_err();
+        assert_eq!(
+            err,
+            Refusal::Conflict {
+                operation: id(7),
+                kind: OperationKind::Deploy,
+                state: OperationState::Running
+            }
+        );
+        assert!(decide_destroy(&snap, &ctx()).is_err());
+    }
+
+    #[test]
+    fn destroy_of_an_absent_cluster_succeeds_and_removes_schedules() {
+        let mut snap = snapshot(ClusterState::Absent);
+        scheduled(&mut snap, 1);
+        let plan = decide_destroy(&snap, &ctx()).unwrap();
+        assert_eq!(plan.outcome, Outcome::NothingToDestroy);
+        assert_eq!(plan.schedule, ScheduleChange::Remove);
+    }
+
+    #[test]
+    fn destroy_of_a_deployed_cluster_queues_a_destroy_and_joins_one_in_flight() {
+        for state in [ClusterState::Running, ClusterState::Failed] {
+            let plan = decide_destroy(&snapshot(state), &ctx()).unwrap();
+            assert_eq!(plan.new_operation().unwrap().kind, OperationKind::Destroy);
+            assert_eq!(plan.new_spec(), None);
+        }
+        let mut snap = snapshot(ClusterState::Destroying);
+        snap.active = Some(active(OperationKind::Destroy, spec(3)));
+        assert_eq!(
+            decide_destroy(&snap, &ctx()).unwrap().outcome,
+            Outcome::Joined(id(7))
+        );
+    }
+
+    #[test]
+    fn rescheduling_follows_the_five_minute_rule() {
+        let mut near = snapshot(ClusterState::Running);
+        scheduled(&mut near, 4);
+        let later = now() + TimeDelta::hours(1);
+        assert!(matches!(
+            decide_schedule_destroy(&near, later, &ctx()),
+            Err(Refusal::TooLateToReschedule { .. })
+        ));
+        assert!(matches!(
+            decide_unschedule(&near, &ctx()),
+            Err(Refusal::TooLateToReschedule { .. })
+        ));
+
+        let mut far = snapshot(ClusterState::Running);
+        scheduled(&mut far, 20);
+        let plan = decide_schedule_destroy(&far, later, &ctx()).unwrap();
+        assert_eq!(plan.schedule, ScheduleChange::Set(later));
+        assert_eq!(
+            decide_unschedule(&far, &ctx()).unwrap().schedule,
+            ScheduleChange::Remove
+        );
+    }
+
+    #[test]
+    fn scheduling_needs_a_deployed_cluster_and_a_future_time() {
+        let at = now() + TimeDelta::hours(1);
+        assert_eq!(
+            decide_schedule_destroy(&snapshot(ClusterState::Absent), at, &ctx()).unwrap_err(),
+            Refusal::NotDeployed
+        );
+        let past = now() - TimeDelta::minutes(1);
+        assert!(matches!(
+            decide_schedule_destroy(&snapshot(ClusterState::Running), past, &ctx()),
+            Err(Refusal::Invalid(_))
+        ));
+        // while the first deploy is in flight, a schedule may be set
+        let mut deploying = snapshot(ClusterState::Deploying);
+        deploying.active = Some(active(OperationKind::Deploy, spec(3)));
+        assert!(decide_schedule_destroy(&deploying, at, &ctx()).is_ok());
+    }
+
+    #[test]
+    fn a_due_schedule_fires_a_destroy_with_reason_schedule() {
+        let mut snap = snapshot(ClusterState::Running);
+        scheduled(&mut snap, 0);
+        let plan = decide_fire_schedule(&snap, &ctx());
+        let op = plan.new_operation().unwrap();
+        assert_eq!(op.kind, OperationKind::Destroy);
+        assert_eq!(op.reason, Reason::Schedule);
+        assert_eq!(plan.schedule, ScheduleChange::MarkFired(op.id.clone()));
+    }
+
+    #[test]
+    fn a_schedule_that_is_not_due_or_already_fired_does_nothing() {
+        let mut snap = snapshot(ClusterState::Running);
+        scheduled(&mut snap, 1);
+        assert_eq!(decide_fire_schedule(&snap, &ctx()).outcome, Outcome::NotDue);
+        snap.schedule.as_mut().unwrap().destroy_at = now();
+        snap.schedule.as_mut().unwrap().fired_operation = Some(id(1));
+        assert_eq!(decide_fire_schedule(&snap, &ctx()).outcome, Outcome::NotDue);
+    }
+
+    #[test]
+    fn a_due_schedule_waits_for_another_operation_and_joins_a_destroy() {
+        let mut snap = snapshot(ClusterState::Updating);
+        scheduled(&mut snap, 0);
+        snap.active = Some(active(OperationKind::Update, spec(4)));
+        assert_eq!(
+            decide_fire_schedule(&snap, &ctx()).outcome,
+            Outcome::Deferred(id(7))
+        );
+        snap.active = Some(active(OperationKind::Destroy, spec(4)));
+        let plan = decide_fire_schedule(&snap, &ctx());
+        assert_eq!(plan.schedule, ScheduleChange::MarkFired(id(7)));
+    }
+
+    fn any_state() -> impl Strategy<Value = ClusterState> {
+        proptest::sample::select(ClusterState::ALL.to_vec())
+    }
+
+    proptest! {
+        /// Whatever the cluster's state and schedule, a deploy never starts a
+        /// second infrastructure operation beside one in flight.
+        #[test]
+        fn never_two_operations_in_flight(state in any_state(), nodes in 1u32..10, sched in proptest::option::of(-10i64..120)) {
+            let mut snap = snapshot(state);
+            if let Some(m) = sched { scheduled(&mut snap, m); }
+            snap.active = Some(active(OperationKind::Deploy, spec(3)));
+            let req = DeployRequest { nodes: Some(nodes), ..Default::default() };
+            if let Ok(plan) = decide_deploy(&snap, &req, &ctx()) {
+                prop_assert!(plan.new_operation().is_none());
+            }
+            if let Ok(plan) = decide_destroy(&snap, &ctx()) {
+                prop_assert!(plan.new_operation().is_none());
+            }
+        }
+
+        /// A non-running cluster with a schedule is never deployed.
+        #[test]
+        fn scheduled_and_not_running_is_never_deployed(state in any_state(), minutes in -10i64..600) {
+            prop_assume!(state != ClusterState::Running);
+            let mut snap = snapshot(state);
+            scheduled(&mut snap, minutes);
+            let result = decide_deploy(&snap, &DeployRequest::default(), &ctx());
+            let refused = matches!(result, Err(Refusal::ScheduledForDestroy { .. }));
+            prop_assert!(refused);
+        }
+
+        /// Rescheduling succeeds exactly when the existing schedule is more
+        /// than five minutes away.
+        #[test]
+        fn reschedule_matches_the_cutoff(existing in -10i64..60, new_in in 1i64..600) {
+            let mut snap = snapshot(ClusterState::Running);
+            scheduled(&mut snap, existing);
+            let result = decide_schedule_destroy(&snap, now() + TimeDelta::minutes(new_in), &ctx());
+            prop_assert_eq!(result.is_ok(), existing > 5);
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Slipway's persistence, behind one trait: [`Store`].
+//!
+//! [`SqlStore`] implements it on SQLite (the embedded default, a file in the
+//! data directory) and on PostgreSQL (several replicas and workers on one
+//! database), with the same SQL wherever the two agree. One contract test
+//! suite (`tests/contract.rs`) runs against both.
+//!
+//! The store decides nothing itself: the rules live in `slipway-core`. Rule
+//! decisions come in as closures that read a [`ClusterSnapshot`] taken inside
+//! the store's transaction and return a [`Plan`], which the store applies in
+//! that same transaction — so a decision is never made on stale data.
+
+mod records;
+mod sql;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use slipway_core::event::{Event, NewEvent};
+use slipway_core::lifecycle::Ending;
+use slipway_core::rules::{ClusterSnapshot, Plan};
+use slipway_core::{Cluster, ClusterName, Operation, OperationId, Refusal, Timestamp};
+use tokio::sync::broadcast;
+
+pub use records::*;
+pub use sql::SqlStore;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A rule refused the change; nothing was written but the audit entry.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("cluster {0} does not exist")]
+    ClusterNotFound(String),
+    #[error("operation {0} does not exist")]
+    OperationNotFound(String),
+    /// The operation is no longer leased to this worker (it was reclaimed).
+    #[error("the lease on operation {0} was lost")]
+    LeaseLost(OperationId),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A rule deciding a change from a consistent snapshot of one cluster.
+pub type Decide<'a> = dyn Fn(&ClusterSnapshot) -> Result<Plan, Refusal> + Send + Sync + 'a;
+
+/// A hint that something changed. Notifications are never the truth, only a
+/// reason to look again: a receiver that lags re-reads the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notification {
+    /// An operation was queued: executors look for work.
+    Queued { operation: OperationId },
+    /// Events up to `last_seq` were appended to an operation's log.
+    Events {
+        operation: OperationId,
+        last_seq: u64,
+    },
+    /// An operation reached a terminal state.
+    Finished {
+        operation: OperationId,
+        cluster: ClusterName,
+    },
+    /// A scheduled destroy was set, moved, fired or removed.
+    ScheduleChanged { cluster: ClusterName },
+}
+
+/// How [`Store::reclaim`] chooses the running operations it interrupts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReclaimScope {
+    /// Every running operation: this process is the only one using the
+    /// database, and it just started, so nothing can really be running.
+    AllRunning,
+    /// Running operations whose lease expired before `now`.
+    ExpiredLeases,
+}
+
+/// Slipway's persistence.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Subscribes to change notifications, from this process and — where the
+    /// database carries them — from every other process sharing it.
+    fn subscribe(&self) -> broadcast::Receiver<Notification>;
+
+    // ---- clusters ----
+
+    /// Defines a new cluster, `absent`. Refused if the name is taken.
+    async fn create_cluster(&self, new: NewCluster) -> Result<Cluster>;
+
+    /// The cluster with its in-flight operation and schedule.
+    async fn cluster(&self, name: &ClusterName) -> Result<Option<ClusterSnapshot>>;
+
+    /// Every cluster, by name.
+    async fn clusters(&self) -> Result<Vec<ClusterSnapshot>>;
+
+    /// Decides and applies a change to one cluster atomically: `decide` reads
+    /// a snapshot taken under the cluster's lock; its plan (a new operation,
+    /// a schedule change) is written with an audit entry in one transaction.
+    /// A refusal is audited too and returned as [`StoreError::Refused`].
+    async fn apply(
+        &self,
+        cluster: &ClusterName,
+        now: Timestamp,
+        audit: &AuditIntent,
+        decide: &Decide<'_>,
+    ) -> Result<Plan>;
+
+    // ---- operations ----
+
+    async fn operation(&self, id: &OperationId) -> Result<Option<Operation>>;
+
+    /// Operations, newest first.
+    async fn operations(&self, filter: &OperationFilter) -> Result<Vec<Operation>>;
+
+    /// Leases the oldest queued operation to `worker` until `now + lease`,
+    /// marks it running and moves its cluster into the matching state.
+    async fn lease_next(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<Operation>>;
+
+    /// Extends `worker`'s lease on a running operation to `now + lease`.
+    /// [`StoreError::LeaseLost`] if the operation is no longer leased to it.
+    async fn renew_lease(
+        &self,
+        id: &OperationId,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<()>;
+
+    /// Ends a running operation leased to `worker` and settles its cluster
+    /// (state, outputs, error, schedules) in the same transaction.
+    async fn finish(
+        &self,
+        id: &OperationId,
+        worker: &str,
+        ending: Ending,
+        result: serde_json::Value,
+        now: Timestamp,
+    ) -> Result<Operation>;
+
+    /// Cancels a queued operation (running ones are cancelled by their
+    /// worker). Returns the operation as it now is.
+    async fn cancel_queued(&self, id: &OperationId, now: Timestamp) -> Result<Operation>;
+
+    /// Marks running operations `interrupted` with an event saying why, settles
+    /// their clusters as failed, and queues a refresh (reason `recovery`) for
+    /// each cluster so its state is reconciled with Terraform's. Returns the
+    /// interrupted operations.
+    async fn reclaim(&self, scope: ReclaimScope, now: Timestamp) -> Result<Vec<Operation>>;
+
+    // ---- operation logs ----
+
+    /// Appends events to an operation's log; returns the last sequence number.
+    async fn append_events(&self, id: &OperationId, events: &[NewEvent]) -> Result<u64>;
+
+    /// Events after `after_seq`, in order, at most `limit`.
+    async fn events(&self, id: &OperationId, after_seq: u64, limit: u32) -> Result<Vec<Event>>;
+
+    // ---- schedules ----
+
+    /// When the next scheduled destroy is due, if any is pending.
+    async fn next_schedule_due(&self) -> Result<Option<Timestamp>>;
+
+    /// Clusters whose scheduled destroy is due at `now`.
+    async fn due_schedules(&self, now: Timestamp) -> Result<Vec<ClusterName>>;
+
+    // ---- blueprints ----
+
+    /// Registers a blueprint version. Versions are immutable: registering the
+    /// same content again changes nothing; different content under an
+    /// existing version is reported, not written.
+    async fn register_blueprint_version(&self, version: BlueprintVersion) -> Result<Registered>;
+
+    /// A blueprint version; `latest` is the most recently registered one.
+    async fn blueprint_version(
+        &self,
+        blueprint: &str,
+        version: &str,
+    ) -> Result<Option<BlueprintVersion>>;
+
+    /// Every blueprint version, without module files.
+    async fn blueprint_versions(&self) -> Result<Vec<BlueprintVersionSummary>>;
+
+    // ---- API tokens ----
+
+    async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken>;
+
+    /// The token whose secret hashes to `secret_hash`, revoked or not.
+    async fn api_token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>>;
+
+    async fn api_tokens(&self) -> Result<Vec<ApiToken>>;
+
+    /// Revokes a token; returns false if there is no such token.
+    async fn revoke_api_token(&self, id: &str, now: Timestamp) -> Result<bool>;
+
+    // ---- audit ----
+
+    async fn append_audit(&self, entry: NewAuditEntry) -> Result<()>;
+
+    /// Audit entries, newest first.
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
+}

@@ -1,0 +1,1072 @@
+//! [`SqlStore`]: the [`Store`] on SQLite or PostgreSQL through sqlx's `Any`
+//! driver. The SQL is shared; where the two databases differ (row locks, how
+//! a write transaction begins), [`Dialect`] picks the variant.
+//!
+//! SQLite allows one writer at a time: every write transaction begins with
+//! `BEGIN IMMEDIATE`, so a transaction that reads before it writes never
+//! fails to upgrade. PostgreSQL takes row locks (`FOR UPDATE`) on the cluster
+//! being decided, and leases work with `FOR UPDATE SKIP LOCKED`.
+
+mod rows;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use slipway_core::event::{Event, NewEvent, kinds};
+use slipway_core::lifecycle::{Ending, settle, state_while_running};
+use slipway_core::rules::{
+    ClusterSnapshot, Context, Outcome, Plan, ScheduleChange, decide_reconcile,
+};
+use slipway_core::{
+    Cluster, ClusterName, Operation, OperationId, OperationState, Reason, Refusal, Schedule,
+    Timestamp,
+};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use tokio::sync::broadcast;
+
+use self::rows::*;
+use crate::*;
+
+/// Which database the store speaks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Picks the statement for the store's dialect.
+macro_rules! by_dialect {
+    ($dialect:expr, sqlite: $sqlite:expr, postgres: $postgres:expr $(,)?) => {
+        match $dialect {
+            Dialect::Sqlite => $sqlite,
+            Dialect::Postgres => $postgres,
+        }
+    };
+}
+
+/// A `SELECT` that locks the rows it reads on PostgreSQL (SQLite's write
+/// transaction already excludes every other writer).
+macro_rules! locking {
+    ($dialect:expr, $($sql:expr),+ $(,)?) => {
+        by_dialect!($dialect, sqlite: concat!($($sql),+), postgres: concat!($($sql),+, " FOR UPDATE"))
+    };
+}
+
+/// The [`Store`] on SQLite or PostgreSQL.
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+    notifications: broadcast::Sender<Notification>,
+}
+
+impl SqlStore {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://…`), creating a
+    /// SQLite file if needed, and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(StoreError::Database(sqlx::Error::Configuration(
+                format!("unsupported database URL {url:?}: use sqlite://PATH or postgres://…")
+                    .into(),
+            )));
+        };
+        let pool = match dialect {
+            Dialect::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn: &mut AnyConnection, _| {
+                        Box::pin(async move {
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA synchronous = NORMAL",
+                                "PRAGMA busy_timeout = 15000",
+                                "PRAGMA foreign_keys = ON",
+                            ] {
+                                conn.execute(pragma).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+            Dialect::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .connect(url)
+                    .await?
+            }
+        };
+        match dialect {
+            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        let (notifications, _) = broadcast::channel(4096);
+        Ok(Self {
+            pool,
+            dialect,
+            notifications,
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Begins a write transaction.
+    async fn begin(&self) -> Result<Transaction<'static, Any>> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    fn notify(&self, notifications: impl IntoIterator<Item = Notification>) {
+        for n in notifications {
+            // No receiver is fine: nobody is waiting.
+            let _ = self.notifications.send(n);
+        }
+    }
+
+    async fn load_snapshot(
+        &self,
+        conn: &mut AnyConnection,
+        name: &ClusterName,
+        lock: bool,
+    ) -> Result<Option<ClusterSnapshot>> {
+        let sql = if lock {
+            locking!(
+                self.dialect,
+                "SELECT ",
+                cluster_columns!(),
+                " FROM clusters WHERE name = $1"
+            )
+        } else {
+            concat!(
+                "SELECT ",
+                cluster_columns!(),
+                " FROM clusters WHERE name = $1"
+            )
+        };
+        let Some(row) = sqlx::query_as::<_, ClusterRow>(sql)
+            .bind(name.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let active = sqlx::query_as::<_, OperationRow>(concat!(
+            "SELECT ",
+            operation_columns!(),
+            " FROM operations WHERE cluster = $1 AND state IN ('queued', 'running') AND kind IN ('deploy', 'update', 'destroy', 'refresh')"
+        ))
+        .bind(name.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(Operation::try_from)
+        .transpose()?;
+        let schedule = sqlx::query_as::<_, ScheduleRow>(concat!(
+            "SELECT ",
+            schedule_columns!(),
+            " FROM schedules WHERE cluster = $1"
+        ))
+        .bind(name.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(Schedule::try_from)
+        .transpose()?;
+        Ok(Some(ClusterSnapshot {
+            cluster: Cluster::try_from(row)?,
+            active,
+            schedule,
+        }))
+    }
+
+    async fn load_operation(
+        &self,
+        conn: &mut AnyConnection,
+        id: &OperationId,
+        lock: bool,
+    ) -> Result<Operation> {
+        let sql = if lock {
+            locking!(
+                self.dialect,
+                "SELECT ",
+                operation_columns!(),
+                " FROM operations WHERE id = $1"
+            )
+        } else {
+            concat!(
+                "SELECT ",
+                operation_columns!(),
+                " FROM operations WHERE id = $1"
+            )
+        };
+        sqlx::query_as::<_, OperationRow>(sql)
+            .bind(id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| StoreError::OperationNotFound(id.to_string()))?
+            .try_into()
+    }
+
+    /// Writes a plan decided on a snapshot read in the same transaction.
+    /// Returns the notifications to send once it commits.
+    async fn write_plan(
+        &self,
+        tx: &mut AnyConnection,
+        cluster: &ClusterName,
+        plan: &Plan,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Notification>> {
+        let mut notes = Vec::new();
+        if let Some(op) = plan.new_operation() {
+            sqlx::query(
+                "INSERT INTO operations (id, cluster, kind, reason, requested_by, state, spec, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7)",
+            )
+            .bind(op.id.as_str())
+            .bind(cluster.as_str())
+            .bind(op.kind.as_str())
+            .bind(op.reason.as_str())
+            .bind(op.requested_by.as_str())
+            .bind(to_json(&op.spec))
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE clusters SET last_operation = $2, spec = COALESCE($3, spec), updated_at = $4 WHERE name = $1",
+            )
+            .bind(cluster.as_str())
+            .bind(op.id.as_str())
+            .bind(plan.new_spec().map(to_json))
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+            let queued = NewEvent {
+                at: now,
+                kind: kinds::QUEUED.into(),
+                level: slipway_core::event::EventLevel::Info,
+                message: format!(
+                    "{} of {} queued by {} (reason: {})",
+                    op.kind, cluster, op.requested_by, op.reason
+                ),
+                data: serde_json::json!({
+                    "kind": op.kind, "reason": op.reason, "requested_by": op.requested_by,
+                    "nodes": op.spec.nodes, "version": op.spec.version,
+                }),
+            };
+            let last_seq = self.insert_events(tx, &op.id, &[queued]).await?;
+            notes.push(Notification::Queued {
+                operation: op.id.clone(),
+            });
+            notes.push(Notification::Events {
+                operation: op.id.clone(),
+                last_seq,
+            });
+        }
+        let schedule_changed = match &plan.schedule {
+            ScheduleChange::Keep => false,
+            ScheduleChange::Set(at) => {
+                sqlx::query(
+                    "INSERT INTO schedules (cluster, destroy_at, requested_by, created_at, fired_operation, failed_attempts, retry_at) \
+                     VALUES ($1, $2, $3, $4, NULL, 0, NULL) \
+                     ON CONFLICT (cluster) DO UPDATE SET destroy_at = excluded.destroy_at, requested_by = excluded.requested_by, \
+                     created_at = excluded.created_at, fired_operation = NULL, failed_attempts = 0, retry_at = NULL",
+                )
+                .bind(cluster.as_str())
+                .bind(millis(*at))
+                .bind(actor)
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await?;
+                true
+            }
+            ScheduleChange::Remove => {
+                sqlx::query("DELETE FROM schedules WHERE cluster = $1")
+                    .bind(cluster.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                true
+            }
+            ScheduleChange::MarkFired(id) => {
+                sqlx::query("UPDATE schedules SET fired_operation = $2 WHERE cluster = $1")
+                    .bind(cluster.as_str())
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                true
+            }
+        };
+        if schedule_changed {
+            notes.push(Notification::ScheduleChanged {
+                cluster: cluster.clone(),
+            });
+        }
+        Ok(notes)
+    }
+
+    async fn insert_events(
+        &self,
+        tx: &mut AnyConnection,
+        id: &OperationId,
+        events: &[NewEvent],
+    ) -> Result<u64> {
+        let last: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) FROM operation_events WHERE operation_id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut seq = last;
+        for event in events {
+            seq += 1;
+            sqlx::query(
+                "INSERT INTO operation_events (operation_id, seq, at, kind, level, message, data) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(id.as_str())
+            .bind(seq)
+            .bind(millis(event.at))
+            .bind(event.kind.as_str())
+            .bind(event.level.as_str())
+            .bind(event.message.as_str())
+            .bind(to_json(&event.data))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(u64::try_from(seq).unwrap_or_default())
+    }
+
+    async fn insert_audit(&self, conn: &mut AnyConnection, entry: &NewAuditEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, level, action, target, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(millis(entry.at))
+        .bind(entry.actor.as_str())
+        .bind(entry.level.as_str())
+        .bind(entry.action.as_str())
+        .bind(entry.target.as_str())
+        .bind(entry.result.as_str())
+        .bind(to_json(&entry.detail))
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Ends `op` in the open transaction: the operation's row, its cluster
+    /// (unless `settle_cluster` is false: a queued operation never touched
+    /// it), the cluster's schedule, and a final event.
+    async fn end_operation(
+        &self,
+        tx: &mut AnyConnection,
+        op: &Operation,
+        ending: &Ending,
+        result: &serde_json::Value,
+        settle_cluster: bool,
+        now: Timestamp,
+    ) -> Result<(Operation, Vec<Notification>)> {
+        let state = ending.operation_state();
+        let error = match ending {
+            Ending::Stopped { error, .. } => Some(error.clone()),
+            _ => None,
+        };
+        sqlx::query(
+            "UPDATE operations SET state = $2, error = $3, result = $4, finished_at = $5, \
+             lease_owner = NULL, lease_expires_at = NULL WHERE id = $1",
+        )
+        .bind(op.id.as_str())
+        .bind(state.as_str())
+        .bind(error.as_deref())
+        .bind(to_json(result))
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+
+        let mut notes = Vec::new();
+        let snap = self
+            .load_snapshot(tx, &op.cluster, true)
+            .await?
+            .ok_or_else(|| StoreError::ClusterNotFound(op.cluster.to_string()))?;
+        let settlement = settle_cluster
+            .then(|| settle(op.kind, snap.cluster.state, &op.spec, ending))
+            .flatten();
+        let mut schedules_removed = false;
+        if let Some(s) = &settlement {
+            let mut cluster = snap.cluster.clone();
+            cluster.state = s.state;
+            if let Some(deployed) = &s.deployed {
+                cluster.deployed = deployed.clone();
+            }
+            if let Some(outputs) = &s.outputs {
+                cluster.outputs = outputs.clone();
+            }
+            cluster.error = s.error.clone();
+            sqlx::query(
+                "UPDATE clusters SET state = $2, deployed = $3, outputs = $4, error = $5, updated_at = $6 WHERE name = $1",
+            )
+            .bind(cluster.name.as_str())
+            .bind(cluster.state.as_str())
+            .bind(cluster.deployed.as_ref().map(to_json))
+            .bind(to_json(&cluster.outputs))
+            .bind(cluster.error.as_deref())
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+            if s.remove_schedules && snap.schedule.is_some() {
+                sqlx::query("DELETE FROM schedules WHERE cluster = $1")
+                    .bind(op.cluster.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                schedules_removed = true;
+            }
+        }
+        if let Some(schedule) = &snap.schedule
+            && !schedules_removed
+            && schedule.fired_operation.as_ref() == Some(&op.id)
+        {
+            // The destroy the schedule fired did not finish the cluster: the
+            // schedule stays and fires again after a back-off.
+            let next = schedule.after_failed_attempt(now);
+            sqlx::query(
+                "UPDATE schedules SET fired_operation = NULL, failed_attempts = $2, retry_at = $3 WHERE cluster = $1",
+            )
+            .bind(op.cluster.as_str())
+            .bind(i64::from(next.failed_attempts))
+            .bind(next.retry_at.map(millis))
+            .execute(&mut *tx)
+            .await?;
+            notes.push(Notification::ScheduleChanged {
+                cluster: op.cluster.clone(),
+            });
+        }
+        if schedules_removed {
+            notes.push(Notification::ScheduleChanged {
+                cluster: op.cluster.clone(),
+            });
+        }
+
+        let level = ending.event_level();
+        let message = match &error {
+            Some(e) => format!("{} {}: {e}", op.kind, state),
+            None => format!("{} {}", op.kind, state),
+        };
+        let finished = NewEvent {
+            at: now,
+            kind: kinds::FINISHED.into(),
+            level,
+            message,
+            data: serde_json::json!({
+                "state": state,
+                "error": error,
+                "cluster_state": settlement.as_ref().map(|s| s.state),
+            }),
+        };
+        let last_seq = self.insert_events(tx, &op.id, &[finished]).await?;
+        notes.push(Notification::Events {
+            operation: op.id.clone(),
+            last_seq,
+        });
+        notes.push(Notification::Finished {
+            operation: op.id.clone(),
+            cluster: op.cluster.clone(),
+        });
+        let ended = self.load_operation(tx, &op.id, false).await?;
+        Ok((ended, notes))
+    }
+}
+
+/// A short, stable description of an outcome for the audit log.
+fn outcome_summary(outcome: &Outcome) -> (&'static str, serde_json::Value) {
+    match outcome {
+        Outcome::Enqueued(op) => (
+            "queued",
+            serde_json::json!({"operation": op.id, "kind": op.kind}),
+        ),
+        Outcome::Joined(id) => ("joined", serde_json::json!({"operation": id})),
+        Outcome::AlreadyRunning => ("already_running", serde_json::json!({})),
+        Outcome::NothingToDestroy => ("nothing_to_destroy", serde_json::json!({})),
+        Outcome::Scheduled(at) => ("scheduled", serde_json::json!({"destroy_at": at})),
+        Outcome::Unscheduled => ("unscheduled", serde_json::json!({})),
+        Outcome::Deferred(id) => ("deferred", serde_json::json!({"waiting_for": id})),
+        Outcome::NotDue => ("not_due", serde_json::json!({})),
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn subscribe(&self) -> broadcast::Receiver<Notification> {
+        self.notifications.subscribe()
+    }
+
+    async fn create_cluster(&self, new: NewCluster) -> Result<Cluster> {
+        let mut tx = self.begin().await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT name FROM clusters WHERE name = $1")
+                .bind(new.name.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_some() {
+            return Err(Refusal::AlreadyExists(new.name.to_string()).into());
+        }
+        sqlx::query(
+            "INSERT INTO clusters (name, organization, public, spec, deployed, state, outputs, error, last_operation, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, NULL, 'absent', '{}', NULL, NULL, $5, $6, $6)",
+        )
+        .bind(new.name.as_str())
+        .bind(new.organization.as_str())
+        .bind(i64::from(new.public))
+        .bind(to_json(&new.spec))
+        .bind(new.created_by.as_str())
+        .bind(millis(new.now))
+        .execute(&mut *tx)
+        .await?;
+        let snap = self
+            .load_snapshot(&mut tx, &new.name, false)
+            .await?
+            .ok_or_else(|| StoreError::ClusterNotFound(new.name.to_string()))?;
+        tx.commit().await?;
+        Ok(snap.cluster)
+    }
+
+    async fn cluster(&self, name: &ClusterName) -> Result<Option<ClusterSnapshot>> {
+        let mut conn = self.pool.acquire().await?;
+        self.load_snapshot(&mut conn, name, false).await
+    }
+
+    async fn clusters(&self) -> Result<Vec<ClusterSnapshot>> {
+        let mut conn = self.pool.acquire().await?;
+        let clusters: Vec<Cluster> = convert(
+            sqlx::query_as::<_, ClusterRow>(concat!(
+                "SELECT ",
+                cluster_columns!(),
+                " FROM clusters ORDER BY name"
+            ))
+            .fetch_all(&mut *conn)
+            .await?,
+        )?;
+        let mut active: Vec<Operation> = convert(
+            sqlx::query_as::<_, OperationRow>(concat!(
+                "SELECT ",
+                operation_columns!(),
+                " FROM operations WHERE state IN ('queued', 'running') AND kind IN ('deploy', 'update', 'destroy', 'refresh')"
+            ))
+            .fetch_all(&mut *conn)
+            .await?,
+        )?;
+        let mut schedules: Vec<Schedule> = convert(
+            sqlx::query_as::<_, ScheduleRow>(concat!(
+                "SELECT ",
+                schedule_columns!(),
+                " FROM schedules"
+            ))
+            .fetch_all(&mut *conn)
+            .await?,
+        )?;
+        Ok(clusters
+            .into_iter()
+            .map(|cluster| {
+                let take_active = active.iter().position(|op| op.cluster == cluster.name);
+                let take_schedule = schedules.iter().position(|s| s.cluster == cluster.name);
+                ClusterSnapshot {
+                    active: take_active.map(|i| active.swap_remove(i)),
+                    schedule: take_schedule.map(|i| schedules.swap_remove(i)),
+                    cluster,
+                }
+            })
+            .collect())
+    }
+
+    async fn apply(
+        &self,
+        cluster: &ClusterName,
+        now: Timestamp,
+        audit: &AuditIntent,
+        decide: &Decide<'_>,
+    ) -> Result<Plan> {
+        let mut tx = self.begin().await?;
+        let snap = self
+            .load_snapshot(&mut tx, cluster, true)
+            .await?
+            .ok_or_else(|| StoreError::ClusterNotFound(cluster.to_string()))?;
+        let plan = match decide(&snap) {
+            Ok(plan) => plan,
+            Err(refusal) => {
+                tx.rollback().await?;
+                self.append_audit(NewAuditEntry {
+                    at: now,
+                    actor: audit.actor.clone(),
+                    level: audit.level.clone(),
+                    action: audit.action.clone(),
+                    target: cluster.to_string(),
+                    result: format!("refused: {}", refusal.code()),
+                    detail: serde_json::json!({"message": refusal.to_string()}),
+                })
+                .await?;
+                return Err(refusal.into());
+            }
+        };
+        let notes = self
+            .write_plan(&mut tx, cluster, &plan, &audit.actor, now)
+            .await?;
+        let (result, detail) = outcome_summary(&plan.outcome);
+        self.insert_audit(
+            &mut tx,
+            &NewAuditEntry {
+                at: now,
+                actor: audit.actor.clone(),
+                level: audit.level.clone(),
+                action: audit.action.clone(),
+                target: cluster.to_string(),
+                result: result.into(),
+                detail,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.notify(notes);
+        Ok(plan)
+    }
+
+    async fn operation(&self, id: &OperationId) -> Result<Option<Operation>> {
+        let mut conn = self.pool.acquire().await?;
+        match self.load_operation(&mut conn, id, false).await {
+            Ok(op) => Ok(Some(op)),
+            Err(StoreError::OperationNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn operations(&self, filter: &OperationFilter) -> Result<Vec<Operation>> {
+        let rows = sqlx::query_as::<_, OperationRow>(concat!(
+            "SELECT ",
+            operation_columns!(),
+            " FROM operations WHERE ($1 IS NULL OR cluster = $1) AND ($2 = 0 OR state IN ('queued', 'running')) \
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        ))
+        .bind(filter.cluster.as_ref().map(|c| c.to_string()))
+        .bind(i64::from(filter.active_only))
+        .bind(i64::from(filter.limit.max(1)))
+        .fetch_all(&self.pool)
+        .await?;
+        convert(rows)
+    }
+
+    async fn lease_next(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<Operation>> {
+        let mut tx = self.begin().await?;
+        let next: Option<String> = sqlx::query_scalar(by_dialect!(self.dialect,
+            sqlite: "SELECT id FROM operations WHERE state = 'queued' ORDER BY created_at, id LIMIT 1",
+            postgres: "SELECT id FROM operations WHERE state = 'queued' ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        ))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = next else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let id = OperationId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let expires = now + lease_delta(lease);
+        sqlx::query(
+            "UPDATE operations SET state = 'running', started_at = $2, lease_owner = $3, lease_expires_at = $4 WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(millis(now))
+        .bind(worker)
+        .bind(millis(expires))
+        .execute(&mut *tx)
+        .await?;
+        let op = self.load_operation(&mut tx, &id, false).await?;
+        let current: String = sqlx::query_scalar(locking!(
+            self.dialect,
+            "SELECT state FROM clusters WHERE name = $1"
+        ))
+        .bind(op.cluster.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let current = current
+            .parse()
+            .map_err(|e: String| StoreError::Corrupt(e))?;
+        let running = state_while_running(op.kind, current);
+        if running != current {
+            sqlx::query(
+                "UPDATE clusters SET state = $2, error = NULL, updated_at = $3 WHERE name = $1",
+            )
+            .bind(op.cluster.as_str())
+            .bind(running.as_str())
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let started = NewEvent {
+            at: now,
+            kind: kinds::STARTED.into(),
+            level: slipway_core::event::EventLevel::Info,
+            message: format!("{} of {} started on worker {worker}", op.kind, op.cluster),
+            data: serde_json::json!({"worker": worker, "cluster_state": running}),
+        };
+        let last_seq = self.insert_events(&mut tx, &op.id, &[started]).await?;
+        tx.commit().await?;
+        self.notify([Notification::Events {
+            operation: op.id.clone(),
+            last_seq,
+        }]);
+        Ok(Some(op))
+    }
+
+    async fn renew_lease(
+        &self,
+        id: &OperationId,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<()> {
+        let updated = sqlx::query(
+            "UPDATE operations SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+        )
+        .bind(id.as_str())
+        .bind(worker)
+        .bind(millis(now + lease_delta(lease)))
+        .execute(&self.pool)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost(id.clone()));
+        }
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        id: &OperationId,
+        worker: &str,
+        ending: Ending,
+        result: serde_json::Value,
+        now: Timestamp,
+    ) -> Result<Operation> {
+        let mut tx = self.begin().await?;
+        let op = self.load_operation(&mut tx, id, true).await?;
+        let owner: Option<String> =
+            sqlx::query_scalar("SELECT lease_owner FROM operations WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        if op.state != OperationState::Running || owner.as_deref() != Some(worker) {
+            tx.rollback().await?;
+            return Err(StoreError::LeaseLost(id.clone()));
+        }
+        let (ended, notes) = self
+            .end_operation(&mut tx, &op, &ending, &result, true, now)
+            .await?;
+        tx.commit().await?;
+        self.notify(notes);
+        Ok(ended)
+    }
+
+    async fn cancel_queued(&self, id: &OperationId, now: Timestamp) -> Result<Operation> {
+        let mut tx = self.begin().await?;
+        let op = self.load_operation(&mut tx, id, true).await?;
+        if op.state != OperationState::Queued {
+            tx.rollback().await?;
+            return Ok(op);
+        }
+        let ending = Ending::Stopped {
+            state: OperationState::Cancelled,
+            error: "cancelled before it started".into(),
+        };
+        let (ended, notes) = self
+            .end_operation(&mut tx, &op, &ending, &serde_json::Value::Null, false, now)
+            .await?;
+        tx.commit().await?;
+        self.notify(notes);
+        Ok(ended)
+    }
+
+    async fn reclaim(&self, scope: ReclaimScope, now: Timestamp) -> Result<Vec<Operation>> {
+        let candidates: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM operations WHERE state = 'running' AND ($1 = 1 OR lease_expires_at < $2) ORDER BY created_at",
+        )
+        .bind(i64::from(scope == ReclaimScope::AllRunning))
+        .bind(millis(now))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut reclaimed = Vec::new();
+        for id in candidates {
+            let id = OperationId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let mut tx = self.begin().await?;
+            let op = self.load_operation(&mut tx, &id, true).await?;
+            let expires: Option<i64> =
+                sqlx::query_scalar("SELECT lease_expires_at FROM operations WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let still_due = op.state == OperationState::Running
+                && (scope == ReclaimScope::AllRunning || expires.is_some_and(|e| e < millis(now)));
+            if !still_due {
+                tx.rollback().await?;
+                continue;
+            }
+            let why = match scope {
+                ReclaimScope::AllRunning => {
+                    "Slipway stopped while the operation ran; found running at start-up".to_owned()
+                }
+                ReclaimScope::ExpiredLeases => format!(
+                    "the worker running the operation stopped renewing its lease (expired at {})",
+                    expires.map_or_else(String::new, |e| time(e)
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_default())
+                ),
+            };
+            let ending = Ending::Stopped {
+                state: OperationState::Interrupted,
+                error: why.clone(),
+            };
+            let (ended, mut notes) = self
+                .end_operation(&mut tx, &op, &ending, &serde_json::Value::Null, true, now)
+                .await?;
+            if op.kind.is_infrastructure() {
+                let snap = self
+                    .load_snapshot(&mut tx, &op.cluster, true)
+                    .await?
+                    .ok_or_else(|| StoreError::ClusterNotFound(op.cluster.to_string()))?;
+                let ctx = Context {
+                    now,
+                    actor: "recovery".into(),
+                    reason: Reason::Recovery,
+                    new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
+                };
+                let plan = decide_reconcile(&snap, &ctx);
+                notes.extend(
+                    self.write_plan(&mut tx, &op.cluster, &plan, "recovery", now)
+                        .await?,
+                );
+            }
+            self.insert_audit(
+                &mut tx,
+                &NewAuditEntry {
+                    at: now,
+                    actor: "recovery".into(),
+                    level: "system".into(),
+                    action: "operation.interrupt".into(),
+                    target: op.cluster.to_string(),
+                    result: "interrupted".into(),
+                    detail: serde_json::json!({"operation": op.id, "kind": op.kind, "why": why}),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            self.notify(notes);
+            reclaimed.push(ended);
+        }
+        Ok(reclaimed)
+    }
+
+    async fn append_events(&self, id: &OperationId, events: &[NewEvent]) -> Result<u64> {
+        if events.is_empty() {
+            let last: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(seq), 0) FROM operation_events WHERE operation_id = $1",
+            )
+            .bind(id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+            return Ok(u64::try_from(last).unwrap_or_default());
+        }
+        let mut tx = self.begin().await?;
+        // Serializes appenders of one operation on PostgreSQL.
+        let _ = self.load_operation(&mut tx, id, true).await?;
+        let last_seq = self.insert_events(&mut tx, id, events).await?;
+        tx.commit().await?;
+        self.notify([Notification::Events {
+            operation: id.clone(),
+            last_seq,
+        }]);
+        Ok(last_seq)
+    }
+
+    async fn events(&self, id: &OperationId, after_seq: u64, limit: u32) -> Result<Vec<Event>> {
+        let rows = sqlx::query_as::<_, EventRow>(
+            "SELECT seq, at, kind, level, message, data FROM operation_events \
+             WHERE operation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(id.as_str())
+        .bind(i64::try_from(after_seq).unwrap_or(i64::MAX))
+        .bind(i64::from(limit.max(1)))
+        .fetch_all(&self.pool)
+        .await?;
+        convert(rows)
+    }
+
+    async fn next_schedule_due(&self) -> Result<Option<Timestamp>> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(COALESCE(retry_at, destroy_at)) FROM schedules WHERE fired_operation IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        next.map(time).transpose()
+    }
+
+    async fn due_schedules(&self, now: Timestamp) -> Result<Vec<ClusterName>> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT cluster FROM schedules WHERE fired_operation IS NULL AND COALESCE(retry_at, destroy_at) <= $1 \
+             ORDER BY COALESCE(retry_at, destroy_at)",
+        )
+        .bind(millis(now))
+        .fetch_all(&self.pool)
+        .await?;
+        names
+            .iter()
+            .map(|n| ClusterName::parse(n).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+
+    async fn register_blueprint_version(&self, bv: BlueprintVersion) -> Result<Registered> {
+        let mut tx = self.begin().await?;
+        let stored: Option<String> = sqlx::query_scalar(
+            "SELECT digest FROM blueprint_versions WHERE blueprint = $1 AND version = $2",
+        )
+        .bind(bv.blueprint.as_str())
+        .bind(bv.version.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let registered = match stored {
+            Some(digest) if digest == bv.digest => Registered::Unchanged,
+            Some(stored_digest) => Registered::Differs { stored_digest },
+            None => {
+                sqlx::query(
+                    "INSERT INTO blueprint_versions (blueprint, version, metadata, files, digest, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(bv.blueprint.as_str())
+                .bind(bv.version.as_str())
+                .bind(to_json(&bv.metadata))
+                .bind(to_json(&bv.files))
+                .bind(bv.digest.as_str())
+                .bind(millis(bv.created_at))
+                .execute(&mut *tx)
+                .await?;
+                Registered::Created
+            }
+        };
+        tx.commit().await?;
+        Ok(registered)
+    }
+
+    async fn blueprint_version(
+        &self,
+        blueprint: &str,
+        version: &str,
+    ) -> Result<Option<BlueprintVersion>> {
+        let row = sqlx::query_as::<_, BlueprintVersionRow>(
+            "SELECT blueprint, version, metadata, files, digest, created_at FROM blueprint_versions \
+             WHERE blueprint = $1 AND ($2 = 'latest' OR version = $2) ORDER BY created_at DESC, version DESC LIMIT 1",
+        )
+        .bind(blueprint)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(BlueprintVersion::try_from).transpose()
+    }
+
+    async fn blueprint_versions(&self) -> Result<Vec<BlueprintVersionSummary>> {
+        let rows = sqlx::query_as::<_, BlueprintVersionRow>(
+            "SELECT blueprint, version, metadata, '{}' AS files, digest, created_at FROM blueprint_versions \
+             ORDER BY blueprint, created_at DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        convert(rows)
+    }
+
+    async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, owner, secret_hash, scopes, created_at, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+        )
+        .bind(token.id.as_str())
+        .bind(token.name.as_str())
+        .bind(token.owner.as_str())
+        .bind(token.secret_hash.as_str())
+        .bind(to_json(&token.scopes))
+        .bind(millis(token.created_at))
+        .bind(token.expires_at.map(millis))
+        .execute(&self.pool)
+        .await?;
+        Ok(ApiToken {
+            id: token.id,
+            name: token.name,
+            owner: token.owner,
+            scopes: token.scopes,
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            revoked_at: None,
+        })
+    }
+
+    async fn api_token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>> {
+        let row = sqlx::query_as::<_, ApiTokenRow>(concat!(
+            "SELECT ",
+            api_token_columns!(),
+            " FROM api_tokens WHERE secret_hash = $1"
+        ))
+        .bind(secret_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(ApiToken::try_from).transpose()
+    }
+
+    async fn api_tokens(&self) -> Result<Vec<ApiToken>> {
+        let rows = sqlx::query_as::<_, ApiTokenRow>(concat!(
+            "SELECT ",
+            api_token_columns!(),
+            " FROM api_tokens ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        convert(rows)
+    }
+
+    async fn revoke_api_token(&self, id: &str, now: Timestamp) -> Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() > 0)
+    }
+
+    async fn append_audit(&self, entry: NewAuditEntry) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        self.insert_audit(&mut conn, &entry).await
+    }
+
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query_as::<_, AuditRow>(
+            "SELECT id, at, actor, level, action, target, result, detail FROM audit_log \
+             WHERE ($1 IS NULL OR target = $1) AND ($2 IS NULL OR actor = $2) AND ($3 IS NULL OR action = $3) \
+             AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
+        )
+        .bind(query.target.as_deref())
+        .bind(query.actor.as_deref())
+        .bind(query.action.as_deref())
+        .bind(query.before_id)
+        .bind(i64::from(query.limit.max(1)))
+        .fetch_all(&self.pool)
+        .await?;
+        convert(rows)
+    }
+}
+
+fn lease_delta(lease: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX)
+}

@@ -1,0 +1,308 @@
+//! Rows as the database returns them, and their conversion to domain types.
+//! Times are Unix milliseconds; structured values are JSON text.
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use slipway_core::event::{Event, EventLevel};
+use slipway_core::{Cluster, ClusterName, Operation, OperationId, OrgName, Schedule, Timestamp};
+
+use crate::{ApiToken, AuditEntry, BlueprintVersion, BlueprintVersionSummary, StoreError};
+
+pub fn millis(t: Timestamp) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn time(ms: i64) -> Result<Timestamp, StoreError> {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms} out of range")))
+}
+
+fn opt_time(ms: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
+    ms.map(time).transpose()
+}
+
+pub fn json<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+pub fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("domain values serialize to JSON")
+}
+
+fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn name<T>(
+    what: &str,
+    text: &str,
+    f: impl Fn(&str) -> Result<T, slipway_core::ValidationError>,
+) -> Result<T, StoreError> {
+    f(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ClusterRow {
+    name: String,
+    organization: String,
+    public: i64,
+    spec: String,
+    deployed: Option<String>,
+    state: String,
+    outputs: String,
+    error: Option<String>,
+    last_operation: Option<String>,
+    created_by: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// The columns a [`ClusterRow`] reads, for `concat!` into static SQL.
+macro_rules! cluster_columns {
+    () => {
+        "name, organization, public, spec, deployed, state, outputs, error, last_operation, created_by, created_at, updated_at"
+    };
+}
+pub(crate) use cluster_columns;
+
+impl TryFrom<ClusterRow> for Cluster {
+    type Error = StoreError;
+    fn try_from(r: ClusterRow) -> Result<Self, StoreError> {
+        Ok(Cluster {
+            name: name("cluster name", &r.name, ClusterName::parse)?,
+            organization: name("organization", &r.organization, OrgName::parse)?,
+            public: r.public != 0,
+            spec: json("cluster spec", &r.spec)?,
+            deployed: r
+                .deployed
+                .as_deref()
+                .map(|d| json("deployed spec", d))
+                .transpose()?,
+            state: parse("cluster state", &r.state)?,
+            outputs: json("outputs", &r.outputs)?,
+            error: r.error,
+            last_operation: r
+                .last_operation
+                .as_deref()
+                .map(|id| name("operation id", id, OperationId::parse))
+                .transpose()?,
+            created_by: r.created_by,
+            created_at: time(r.created_at)?,
+            updated_at: time(r.updated_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct OperationRow {
+    id: String,
+    cluster: String,
+    kind: String,
+    reason: String,
+    requested_by: String,
+    state: String,
+    spec: String,
+    error: Option<String>,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+}
+
+/// The columns an [`OperationRow`] reads.
+macro_rules! operation_columns {
+    () => {
+        "id, cluster, kind, reason, requested_by, state, spec, error, created_at, started_at, finished_at"
+    };
+}
+pub(crate) use operation_columns;
+
+impl TryFrom<OperationRow> for Operation {
+    type Error = StoreError;
+    fn try_from(r: OperationRow) -> Result<Self, StoreError> {
+        Ok(Operation {
+            id: name("operation id", &r.id, OperationId::parse)?,
+            cluster: name("cluster name", &r.cluster, ClusterName::parse)?,
+            kind: parse("operation kind", &r.kind)?,
+            reason: parse("operation reason", &r.reason)?,
+            requested_by: r.requested_by,
+            state: parse("operation state", &r.state)?,
+            spec: json("operation spec", &r.spec)?,
+            error: r.error,
+            created_at: time(r.created_at)?,
+            started_at: opt_time(r.started_at)?,
+            finished_at: opt_time(r.finished_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ScheduleRow {
+    cluster: String,
+    destroy_at: i64,
+    requested_by: String,
+    created_at: i64,
+    fired_operation: Option<String>,
+    failed_attempts: i64,
+    retry_at: Option<i64>,
+}
+
+/// The columns a [`ScheduleRow`] reads.
+macro_rules! schedule_columns {
+    () => {
+        "cluster, destroy_at, requested_by, created_at, fired_operation, failed_attempts, retry_at"
+    };
+}
+pub(crate) use schedule_columns;
+
+impl TryFrom<ScheduleRow> for Schedule {
+    type Error = StoreError;
+    fn try_from(r: ScheduleRow) -> Result<Self, StoreError> {
+        Ok(Schedule {
+            cluster: name("cluster name", &r.cluster, ClusterName::parse)?,
+            destroy_at: time(r.destroy_at)?,
+            requested_by: r.requested_by,
+            created_at: time(r.created_at)?,
+            fired_operation: r
+                .fired_operation
+                .as_deref()
+                .map(|id| name("operation id", id, OperationId::parse))
+                .transpose()?,
+            failed_attempts: u32::try_from(r.failed_attempts).unwrap_or(u32::MAX),
+            retry_at: opt_time(r.retry_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct EventRow {
+    seq: i64,
+    at: i64,
+    kind: String,
+    level: String,
+    message: String,
+    data: String,
+}
+
+impl TryFrom<EventRow> for Event {
+    type Error = StoreError;
+    fn try_from(r: EventRow) -> Result<Self, StoreError> {
+        Ok(Event {
+            seq: u64::try_from(r.seq).map_err(|_| StoreError::Corrupt("event seq".into()))?,
+            at: time(r.at)?,
+            kind: r.kind,
+            level: EventLevel::parse(&r.level),
+            message: r.message,
+            data: json("event data", &r.data)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct BlueprintVersionRow {
+    blueprint: String,
+    version: String,
+    metadata: String,
+    files: String,
+    digest: String,
+    created_at: i64,
+}
+
+impl TryFrom<BlueprintVersionRow> for BlueprintVersion {
+    type Error = StoreError;
+    fn try_from(r: BlueprintVersionRow) -> Result<Self, StoreError> {
+        Ok(BlueprintVersion {
+            blueprint: r.blueprint,
+            version: r.version,
+            metadata: json("blueprint metadata", &r.metadata)?,
+            files: json("blueprint files", &r.files)?,
+            digest: r.digest,
+            created_at: time(r.created_at)?,
+        })
+    }
+}
+
+impl TryFrom<BlueprintVersionRow> for BlueprintVersionSummary {
+    type Error = StoreError;
+    fn try_from(r: BlueprintVersionRow) -> Result<Self, StoreError> {
+        let metadata: slipway_core::blueprint::BlueprintMetadata =
+            json("blueprint metadata", &r.metadata)?;
+        Ok(BlueprintVersionSummary {
+            blueprint: r.blueprint,
+            version: r.version,
+            description: metadata.description,
+            digest: r.digest,
+            created_at: time(r.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ApiTokenRow {
+    id: String,
+    name: String,
+    owner: String,
+    scopes: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+/// The columns an [`ApiTokenRow`] reads.
+macro_rules! api_token_columns {
+    () => {
+        "id, name, owner, scopes, created_at, expires_at, revoked_at"
+    };
+}
+pub(crate) use api_token_columns;
+
+impl TryFrom<ApiTokenRow> for ApiToken {
+    type Error = StoreError;
+    fn try_from(r: ApiTokenRow) -> Result<Self, StoreError> {
+        Ok(ApiToken {
+            id: r.id,
+            name: r.name,
+            owner: r.owner,
+            scopes: json("token scopes", &r.scopes)?,
+            created_at: time(r.created_at)?,
+            expires_at: opt_time(r.expires_at)?,
+            revoked_at: opt_time(r.revoked_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct AuditRow {
+    id: i64,
+    at: i64,
+    actor: String,
+    level: String,
+    action: String,
+    target: String,
+    result: String,
+    detail: String,
+}
+
+impl TryFrom<AuditRow> for AuditEntry {
+    type Error = StoreError;
+    fn try_from(r: AuditRow) -> Result<Self, StoreError> {
+        Ok(AuditEntry {
+            id: r.id,
+            at: time(r.at)?,
+            actor: r.actor,
+            level: r.level,
+            action: r.action,
+            target: r.target,
+            result: r.result,
+            detail: json("audit detail", &r.detail)?,
+        })
+    }
+}
+
+/// Converts every row, stopping at the first that cannot be read.
+pub fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>, StoreError> {
+    rows.into_iter().map(T::try_from).collect()
+}

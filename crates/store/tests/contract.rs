@@ -1,0 +1,787 @@
+//! The store's contract: every test here runs against SQLite and against
+//! PostgreSQL (from `SLIPWAY_TEST_DATABASE_URL`), each in a fresh database.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use slipway_core::blueprint::BlueprintMetadata;
+use slipway_core::event::{EventLevel, NewEvent, kinds};
+use slipway_core::lifecycle::Ending;
+use slipway_core::rules::{self, Context, DeployRequest, Outcome};
+use slipway_core::*;
+use slipway_store::*;
+use slipway_testkit::database::TestDatabase;
+
+/// Runs each contract test once per database.
+macro_rules! contract {
+    ($($name:ident),+ $(,)?) => {
+        $(mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = slipway_testkit::database::TestDatabase::sqlite();
+                super::$name(&db).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let db = slipway_testkit::database::TestDatabase::postgres().await;
+                super::$name(&db).await;
+            }
+        })+
+    };
+}
+
+contract!(
+    clusters_are_created_once,
+    a_deploy_is_queued_with_its_schedule_in_one_transaction,
+    identical_requests_join_and_conflicting_ones_are_refused,
+    an_operation_is_leased_run_and_finished,
+    only_the_leaseholder_may_finish,
+    a_successful_destroy_removes_every_schedule,
+    a_failed_scheduled_destroy_stays_scheduled_and_retries,
+    reclaim_interrupts_and_queues_a_reconciling_refresh,
+    expired_leases_are_reclaimed_and_live_ones_are_not,
+    queued_operations_can_be_cancelled,
+    events_are_numbered_in_order,
+    blueprint_versions_are_immutable,
+    api_tokens_are_found_by_hash_and_revoked,
+    concurrent_deploys_start_exactly_one_operation,
+    concurrent_workers_lease_each_operation_once,
+);
+
+async fn open(db: &TestDatabase) -> Arc<SqlStore> {
+    Arc::new(SqlStore::connect(&db.url).await.expect("connect"))
+}
+
+fn t0() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+}
+
+fn name(n: &str) -> ClusterName {
+    ClusterName::parse(n).unwrap()
+}
+
+fn spec(nodes: u32) -> ClusterSpec {
+    ClusterSpec {
+        blueprint: BlueprintName::parse("local").unwrap(),
+        version: "1.0.0".into(),
+        nodes,
+        variables: Variables::new(),
+    }
+}
+
+async fn create(store: &SqlStore, n: &str) -> Cluster {
+    store
+        .create_cluster(NewCluster {
+            name: name(n),
+            organization: OrgName::parse("research").unwrap(),
+            public: false,
+            spec: spec(2),
+            created_by: "alice".into(),
+            now: t0(),
+        })
+        .await
+        .expect("create cluster")
+}
+
+fn ctx(now: Timestamp) -> Context {
+    Context {
+        now,
+        actor: "alice".into(),
+        reason: Reason::User,
+        new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
+    }
+}
+
+fn intent(action: &str) -> AuditIntent {
+    AuditIntent {
+        actor: "alice".into(),
+        level: "admin".into(),
+        action: action.into(),
+    }
+}
+
+async fn deploy(
+    store: &SqlStore,
+    n: &str,
+    req: DeployRequest,
+    now: Timestamp,
+) -> Result<rules::Plan, StoreError> {
+    let c = ctx(now);
+    store
+        .apply(&name(n), now, &intent("cluster.deploy"), &|snap| {
+            rules::decide_deploy(snap, &req, &c)
+        })
+        .await
+}
+
+async fn destroy(store: &SqlStore, n: &str, now: Timestamp) -> Result<rules::Plan, StoreError> {
+    let c = ctx(now);
+    store
+        .apply(&name(n), now, &intent("cluster.destroy"), &|snap| {
+            rules::decide_destroy(snap, &c)
+        })
+        .await
+}
+
+fn enqueued(plan: &rules::Plan) -> OperationId {
+    plan.new_operation()
+        .expect("an operation was queued")
+        .id
+        .clone()
+}
+
+async fn snapshot(store: &SqlStore, n: &str) -> rules::ClusterSnapshot {
+    store
+        .cluster(&name(n))
+        .await
+        .unwrap()
+        .expect("cluster exists")
+}
+
+async fn run_to_end(store: &SqlStore, worker: &str, ending: Ending, now: Timestamp) -> Operation {
+    let op = store
+        .lease_next(worker, now, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("work to lease");
+    store
+        .finish(&op.id, worker, ending, serde_json::Value::Null, now)
+        .await
+        .unwrap()
+}
+
+fn succeeded() -> Ending {
+    Ending::Succeeded {
+        outputs: serde_json::Map::from_iter([(
+            "endpoint".to_owned(),
+            serde_json::json!("http://127.0.0.1:9"),
+        )]),
+    }
+}
+
+async fn clusters_are_created_once(db: &TestDatabase) {
+    let store = open(db).await;
+    let c = create(&store, "c1").await;
+    assert_eq!(c.state, ClusterState::Absent);
+    assert_eq!(c.spec, spec(2));
+    let again = store
+        .create_cluster(NewCluster {
+            name: name("c1"),
+            organization: OrgName::parse("other").unwrap(),
+            public: true,
+            spec: spec(1),
+            created_by: "bob".into(),
+            now: t0(),
+        })
+        .await;
+    assert!(matches!(
+        again,
+        Err(StoreError::Refused(Refusal::AlreadyExists(_)))
+    ));
+    create(&store, "c0").await;
+    let all = store.clusters().await.unwrap();
+    let names: Vec<_> = all.iter().map(|s| s.cluster.name.to_string()).collect();
+    assert_eq!(names, ["c0", "c1"]);
+    assert!(store.cluster(&name("nope")).await.unwrap().is_none());
+}
+
+async fn a_deploy_is_queued_with_its_schedule_in_one_transaction(db: &TestDatabase) {
+    let store = open(db).await;
+    create(&store, "c1").await;
+    let mut notes = store.subscribe();
+    let at = t0() + TimeDelta::hours(2);
+    let plan = deploy(
+        &store,
+        "c1",
+        DeployRequest {
+            nodes: Some(3),
+            destroy_at: Some(at),
+            ..Default::default()
+        },
+        t0(),
+    )
+    .await
+    .unwrap();
+    let id = enqueued(&plan);
+
+    let snap = snapshot(&store, "c1").await;
+    let active = snap.active.expect("operation in flight");
+    assert_eq!(active.id, id);
+    assert_eq!(active.state, OperationState::Queued);
+    assert_eq!(active.kind, OperationKind::Deploy);
+    assert_eq!(active.spec.nodes, 3);
+    assert_eq!(
+        snap.cluster.spec.nodes, 3,
+        "the deploy's target becomes the spec"
+    );
+    assert_eq!(snap.cluster.last_operation, Some(id.clone()));
+    assert_eq!(snap.schedule.expect("schedule recorded").destroy_at, at);
+
+    let events = store.events(&id, 0, 100).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, kinds::QUEUED);
+    assert_eq!(store.next_schedule_due().await.unwrap(), Some(at));
+
+    let mut seen = Vec::new();
+    while let Ok(n) = notes.try_recv() {
+        seen.push(n);
+    }
+    assert!(seen.contains(&Notification::Queued {
+        operation: id.clone()
+    }));
+    assert!(seen.contains(&Notification::ScheduleChanged {
+        cluster: name("c1")
+    }));
+
+    let audit = store
+        .audit_log(&AuditQuery {
+            target: Some("c1".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].action, "cluster.deploy");
+    assert_eq!(audit[0].result, "queued");
+    assert_eq!(audit[0].actor, "alice");
+    assert_eq!(audit[0].detail["operation"], serde_json::json!(id));
+}
+
+async fn identical_requests_join_and_conflicting_ones_are_refused(db: &TestDatabase) {
+    let store = open(db).await;
+    create(&store, "c1").await;
+    let first = enqueued(
+        &deploy(&store, "c1", DeployRequest::default(), t0())
+            .await
+            .unwrap(),
+    );
+    let again = deploy(&store, "c1", DeployRequest::default(), t0())
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, Outcome::Joined(first.clone()));
+
+    let err = destroy(&store, "c1", t0()).await.unwrap_err();
+    match err {
+        StoreError::Refused(Refusal::Conflict { operation, .. }) => assert_eq!(operation, first),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let refused = store
+        .audit_log(&AuditQuery {
+            action: Some("cluster.destroy".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].result, "refused: operation_in_progress");
+    let ops = store
+        .operations(&OperationFilter {
+            cluster: Some(name("c1")),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ops.len(), 1, "refusals and joins start nothing");
+}
+
+async fn an_operation_is_leased_run_and_finished(db: &TestDatabase) {
+    let store = open(db).await;
+    create(&store, "c1").await;
+    let id = enqueued(
+        &deploy(&store, "c1", DeployRequest::default(), t0())
+            .await
+            .unwrap(),
+    );
+
+    let op = store
+        .lease_next("w1", t0(), Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("queued work");
+    assert_eq!(op.id, id);
+    assert_eq!(op.state, OperationState::Running);
+    assert_eq!(op.started_at, Some(t0()));
+    assert_eq!(
+        snapshot(&store, "c1").await.cluster.state,
+        ClusterState::Deploying
+    );
+    assert!(
+        store
+            .lease_next("w2", t0(), Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_none(),
+        "a running operation is not leased twice"
+    );
+    store
+        .renew_lease(&id, "w1", t0(), Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    let later = t0() + TimeDelta::seconds(5);
+    let done = store
+        .finish(
+            &id,
+            "w1",
+            succeeded(),
+            serde_json::json!({"ok": true}),
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.state, OperationState::Succeeded);
+    assert_eq!(done.finished_at, Some(later));
+    let snap = snapshot(&store, "c1").await;
+    assert_eq!(snap.cluster.state, ClusterState::Running);
+    assert_eq!(snap.cluster.deployed, Some(spec(2)));
+    assert_eq!(snap.cluster.endpoint(), Some("http://127.0.0.1:9"));
+    assert!(snap.active.is_none());
+
+    let kinds: Vec<String> = store
+        .events(&id, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, [kinds::QUEUED, kinds::STARTED, kinds::FINISHED]);
+
+    // deploying a running cluster again has nothing to do
+    let plan = deploy(&store, "c1", DeployRequest::default(), later)
+        .await
+        .unwrap();
+    assert_eq!(plan.outcome, Outcome::AlreadyRunning);
+}
+
+async fn only_the_leaseholder_may_finish(db: &TestDatabase) {
+    let store = open(db).await;
+    create(&store, "c1").await;
+    let id = enqueued(
+        &deploy(&store, "c1", DeployRequest::default(), t0())
+            .await
+            .unwrap(),
+    );
+    store
+        .lease_next("w1", t0(), Duration::from_secs(30))
+        .await
+        .unwrap();
+    let err = store
+        .finish(&id, "w2", succeeded(), serde_json::Value::Null, t0())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost(_)), "{err:?}");
+    let err = store
+        .renew_lease(&id, "w2", t0(), Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost(_)), "{err:?}");
+    assert_eq!(
+        store.operation(&id).await.unwrap().unwrap().state,
+        OperationState::Running
+    );
+}
+
+async fn a_successful_destroy_removes_every_schedule(db: &TestDatabase) {
+    let store = open(db).await;
+    create(&store, "c1").await;
+    let at = t0() + TimeDelta::hours(1);
+    deploy(
+        &store,
+        "c1",
+        DeployRequest {
+            destroy_at: Some(at),
+            ..Default::default()
+        },
+        t0(),
+    )
+    .await
+    .unwrap();
+    run_to_end(&store, "w1", succeeded(), t0()).await;
+    enqueued(&destroy(&store, "c1", t0()).await.unwrap());
+    assert!(snapshot(&store, "c1").await.schedule.is_some());
+    let op = run_to_end(&store, "w1", succeeded(), t0()).await;
+    assert_eq!(op.kind, OperationKind::Destroy);
+    let snap = snapshot(&store, "c1").await;
+    assert_eq!(snap.cluster.state, ClusterState::Absent);
+    assert!(snap.schedule.is_none());
+    assert!(snap.cluster.outputs.is_empty());
+    assert_eq!(store.next_schedule_due().await.unwrap(), None);
+}
+
+async fn a_failed_scheduled_destroy_stays_scheduled_and_retries(db: &TestDatabase) {
+    let store = open(db).await;
+    create(&store, "c1").await;
+    let at = t0() + TimeDelta::minutes(10);
+    deploy(
+        &store,
+        "c1",
+        DeployRequest {
+            destroy_at: Some(at),
+            ..Default::default()
+        },
+        t0(),
+    )
+    .await
+    .unwrap();
+    run_to_end(&store, "w1", succeeded(), t0()).await;
+
+    assert!(
+        store
+            .due_schedules(at - TimeDelta::seconds(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.due_schedules(at).await.unwrap(), [name("c1")]);
+    let c = Context {
+        reason: Reason::Schedule,
+        actor: "scheduler".into(),
+        ..ctx(at)
+    };
+    let plan = store
+        .apply(&name("c1"), at, &intent("schedule.fire"), &|snap| {
+            Ok(rules::decide_fire_schedule(snap, &c))
+        })
+        .await
+        .unwrap();
+    let fired = plan.new_operation().unwrap().clone();
+    assert_eq!(fired.reason, Reason::Schedule);
+    assert!(
+        store.due_schedules(at).await.unwrap().is_empty(),
+        "fired once"
+    );
+
+    let failed = Ending::Stopped {
+        state: OperationState::Failed,
+        error: "provisioner exploded".into(),
+    };
+    run_to_end(&store, "w1", failed, at).await;
+    let snap = snapshot(&store, "c1").await;
+    assert_eq!(snap.cluster.state, ClusterState::Failed);
+    assert!(
+        snap.cluster
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("provisioner exploded")
+    );
+    let schedule = snap.schedule.expect("the schedule is not dropped");
+    assert_eq!(schedule.failed_attempts, 1);
+    assert_eq!(schedule.retry_at, Some(at + TimeDelta::minutes(1)));
+    assert_eq!(
+        store.next_schedule_due().await.unwrap(),
+        Some(at + TimeDelta::minutes(1))
+    );
+}
+
+async fn reclaim_interrupts_and_queues_a_reconciling_refresh(db: &TestDatabase) {
+    let store = open(db).await;
+    create(&store, "c1").await;
+    let id = enqueued(
+        &deploy(&store, "c1", DeployRequest::default(), t0())
+            .await
+            .unwrap(),
+    );
+    store
+        .lease_next("w1", t0(), Duration::from_secs(3600))
+        .await
+        .unwrap();
+
+    let reclaimed = store.reclaim(ReclaimScope::AllRunning, t0()).await.unwrap();
+    assert_eq!(reclaimed.len(), 1);
+    assert_eq!(reclaimed[0].id, id);
+    assert_eq!(reclaimed[0].state, OperationState::Interrupted);
+    let last = store.events(&id, 0, 100).await.unwrap().pop().unwrap();
+    assert_eq!(last.kind, kinds::FINISHED);
+    assert!(last.message.contains("interrupted"), "{}", last.message);
+
+    let snap = snapshot(&store, "c1").await;
+    assert_eq!(snap.cluster.state, ClusterState::Failed);
+    let refresh = snap.active.expect("a refresh is queued");
+    assert_eq!(refresh.kind, OperationKind::Refresh);
+    assert_eq!(refresh.reason, Reason::Recovery);
+    assert!(
+        store
+            .reclaim(ReclaimScope::AllRunning, t0())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // the refresh observes what Terraform's state holds
+    let observed = Ending::Observed {
+        resources: 0,
+        converged: false,
+        outputs: Default::default(),
+    };
+    run_to_end(&store, "w1", observed, t0()).await;
+    assert_eq!(
+        snapshot(&store, "c1").await.cluster.state,
+        ClusterState::Absent
+    );
+}
+
+async fn expired_leases_are_reclaimed_and_live_ones_are_not(db: &TestDatabase) {
+    let store = open(db).await;
+    create(&store, "c1").await;
+    create(&store, "c2").await;
+    deploy(&store, "c1", DeployRequest::default(), t0())
+        .await
+        .unwrap();
+    deploy(
+        &store,
+        "c2",
+        DeployRequest::default(),
+        t0() + TimeDelta::milliseconds(1),
+    )
+    .await
+    .unwrap();
+    let short = store
+        .lease_next("w1", t0(), Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    let long = store
+        .lease_next("w2", t0(), Duration::from_secs(100))
+        .await
+        .unwrap()
+        .unwrap();
+    let later = t0() + TimeDelta::seconds(30);
+    let reclaimed = store
+        .reclaim(ReclaimScope::ExpiredLeases, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        reclaimed.iter().map(|o| o.id.clone()).collect::<Vec<_>>(),
+        [short.id.clone()]
+    );
+    assert_eq!(
+        store.operation(&long.id).await.unwrap().unwrap().state,
+        OperationState::Running
+    );
+    let err = store
+        .finish(&short.id, "w1", succeeded(), serde_json::Value::Null, later)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost(_)));
+}
+
+async fn queued_operations_can_be_cancelled(db: &TestDatabase) {
+    let store = open(db).await;
+    create(&store, "c1").await;
+    let id = enqueued(
+        &deploy(&store, "c1", DeployRequest::default(), t0())
+            .await
+            .unwrap(),
+    );
+    let op = store.cancel_queued(&id, t0()).await.unwrap();
+    assert_eq!(op.state, OperationState::Cancelled);
+    let snap = snapshot(&store, "c1").await;
+    assert!(snap.active.is_none());
+    assert_eq!(snap.cluster.state, ClusterState::Absent);
+    assert!(
+        store
+            .lease_next("w1", t0(), Duration::from_secs(5))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn events_are_numbered_in_order(db: &TestDatabase) {
+    let store = open(db).await;
+    create(&store, "c1").await;
+    let id = enqueued(
+        &deploy(&store, "c1", DeployRequest::default(), t0())
+            .await
+            .unwrap(),
+    );
+    let batch: Vec<NewEvent> = (0..5)
+        .map(|i| NewEvent {
+            at: t0(),
+            kind: "log".into(),
+            level: EventLevel::Info,
+            message: format!("line {i}"),
+            data: serde_json::json!({"i": i}),
+        })
+        .collect();
+    assert_eq!(store.append_events(&id, &batch).await.unwrap(), 6);
+    assert_eq!(store.append_events(&id, &batch[..2]).await.unwrap(), 8);
+    let after = store.events(&id, 3, 3).await.unwrap();
+    assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5, 6]);
+    assert_eq!(after[0].message, "line 2");
+    assert_eq!(after[0].data["i"], 2);
+}
+
+async fn blueprint_versions_are_immutable(db: &TestDatabase) {
+    let store = open(db).await;
+    let version = |v: &str, digest: &str, at: Timestamp| BlueprintVersion {
+        blueprint: "local".into(),
+        version: v.into(),
+        metadata: BlueprintMetadata {
+            name: "local".into(),
+            description: "processes on this machine".into(),
+            nodes: Default::default(),
+            variables: BTreeMap::new(),
+            cost: Default::default(),
+        },
+        files: BTreeMap::from([("main.tf".to_owned(), format!("# {digest}"))]),
+        digest: digest.into(),
+        created_at: at,
+    };
+    let v1 = version("1.0.0", "aaa", t0());
+    assert_eq!(
+        store.register_blueprint_version(v1.clone()).await.unwrap(),
+        Registered::Created
+    );
+    assert_eq!(
+        store.register_blueprint_version(v1.clone()).await.unwrap(),
+        Registered::Unchanged
+    );
+    assert_eq!(
+        store
+            .register_blueprint_version(version("1.0.0", "bbb", t0()))
+            .await
+            .unwrap(),
+        Registered::Differs {
+            stored_digest: "aaa".into()
+        }
+    );
+    store
+        .register_blueprint_version(version("1.1.0", "ccc", t0() + TimeDelta::seconds(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.blueprint_version("local", "1.0.0").await.unwrap(),
+        Some(v1)
+    );
+    let latest = store
+        .blueprint_version("local", "latest")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.version, "1.1.0");
+    assert!(
+        store
+            .blueprint_version("local", "9")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.blueprint_versions().await.unwrap().len(), 2);
+}
+
+async fn api_tokens_are_found_by_hash_and_revoked(db: &TestDatabase) {
+    let store = open(db).await;
+    let token = store
+        .create_api_token(NewApiToken {
+            id: "tok_1".into(),
+            name: "ci".into(),
+            owner: "alice".into(),
+            secret_hash: "hash-of-secret".into(),
+            scopes: vec!["clusters:write".into()],
+            created_at: t0(),
+            expires_at: Some(t0() + TimeDelta::days(1)),
+        })
+        .await
+        .unwrap();
+    let found = store
+        .api_token_by_hash("hash-of-secret")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, token);
+    assert!(found.is_valid_at(t0()));
+    assert!(!found.is_valid_at(t0() + TimeDelta::days(2)));
+    assert!(store.api_token_by_hash("other").await.unwrap().is_none());
+    assert!(store.revoke_api_token("tok_1", t0()).await.unwrap());
+    assert!(!store.revoke_api_token("tok_404", t0()).await.unwrap());
+    let revoked = store
+        .api_token_by_hash("hash-of-secret")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!revoked.is_valid_at(t0()));
+    assert_eq!(store.api_tokens().await.unwrap().len(), 1);
+}
+
+async fn concurrent_deploys_start_exactly_one_operation(db: &TestDatabase) {
+    let store = open(db).await;
+    create(&store, "c1").await;
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    deploy(&store, "c1", DeployRequest::default(), t0()).await
+                } else {
+                    destroy(&store, "c1", t0()).await
+                }
+            })
+        })
+        .collect();
+    let mut started = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(plan) if plan.new_operation().is_some() => started += 1,
+            Ok(_) | Err(StoreError::Refused(_)) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(started, 1);
+    let ops = store
+        .operations(&OperationFilter {
+            cluster: Some(name("c1")),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ops.len(), 1);
+}
+
+async fn concurrent_workers_lease_each_operation_once(db: &TestDatabase) {
+    let store = open(db).await;
+    for i in 0..12 {
+        let n = format!("c{i}");
+        create(&store, &n).await;
+        deploy(&store, &n, DeployRequest::default(), t0())
+            .await
+            .unwrap();
+    }
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let worker = format!("w{w}");
+                let mut mine = Vec::new();
+                while let Some(op) = store
+                    .lease_next(&worker, t0(), Duration::from_secs(30))
+                    .await
+                    .unwrap()
+                {
+                    store
+                        .finish(&op.id, &worker, succeeded(), serde_json::Value::Null, t0())
+                        .await
+                        .unwrap();
+                    mine.push(op.id);
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, 12);
+    assert_eq!(all.len(), 12, "no operation ran twice");
+}
