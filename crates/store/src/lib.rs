@@ -23,7 +23,7 @@ use slipway_core::{Cluster, ClusterName, Operation, OperationId, Refusal, Timest
 use tokio::sync::broadcast;
 
 pub use records::*;
-pub use sql::SqlStore;
+pub use sql::{Dialect, SqlStore};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -556,10 +556,8 @@ async fn expired_leases_are_reclaimed_and_live_ones_are_not(db: &TestDatabase) {
         .reclaim(ReclaimScope::ExpiredLeases, later)
         .await
         .unwrap();
-    assert_eq!(
-        reclaimed.iter().map(|o| o.id.clone()).collect::<Vec<_>>(),
-        [short.id.clone()]
-    );
+    let ids: Vec<&OperationId> = reclaimed.iter().map(|o| &o.id).collect();
+    assert_eq!(ids, [&short.id]);
     assert_eq!(
         store.operation(&long.id).await.unwrap().unwrap().state,
         OperationState::Running

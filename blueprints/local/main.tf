@@ -1,0 +1,122 @@
+# The embedded `local` blueprint (DESIGN.md §3.5): N `slipway node` processes
+# on this machine, started and stopped by real Terraform. Only the built-in
+# `terraform_data` resource with `local-exec` is used, so no provider is
+# downloaded.
+#
+# Values reach the commands through each provisioner's `environment` map
+# (read by `slipway node` as SLIPWAY_* variables), so paths need no quoting.
+
+terraform {
+  required_version = ">= 1.4"
+}
+
+variable "cluster_name" {
+  type        = string
+  description = "The cluster's name; every node reports it."
+}
+
+variable "node_count" {
+  type        = number
+  description = "How many node processes to run."
+
+  validation {
+    condition     = var.node_count >= 0 && floor(var.node_count) == var.node_count
+    error_message = "node_count must be a whole number, 0 or more."
+  }
+}
+
+variable "slipway_bin" {
+  type        = string
+  description = "Absolute path of the slipway executable."
+}
+
+variable "runtime_dir" {
+  type        = string
+  description = "A directory on this machine, kept between operations, for the nodes' state files and logs."
+}
+
+# The runtime directory. Destroyed last (every node depends on it), and its
+# destroy provisioner stops every node recorded in the directory. That
+# matters: Terraform does not run the destroy provisioners of a tainted
+# resource (one whose create provisioner failed or was interrupted), so a
+# node's own `stop` cannot be the only way its process ends.
+resource "terraform_data" "runtime" {
+  # A new directory means a new runtime (and new nodes). A new executable
+  # path only updates `input`, so the destroy provisioner uses the current
+  # executable and running nodes are left alone.
+  triggers_replace = var.runtime_dir
+
+  input = {
+    dir = var.runtime_dir
+    bin = var.slipway_bin
+  }
+
+  provisioner "local-exec" {
+    command = "mkdir -p \"$SLIPWAY_NODE_DIR\""
+    environment = {
+      SLIPWAY_NODE_DIR = self.input.dir
+    }
+  }
+
+  provisioner "local-exec" {
+    when    = destroy
+    command = "\"$SLIPWAY_BIN\" node stop-all"
+    environment = {
+      SLIPWAY_BIN      = self.output.bin
+      SLIPWAY_NODE_DIR = self.output.dir
+    }
+  }
+}
+
+resource "terraform_data" "node" {
+  count = var.node_count
+
+  # Only what identifies the node replaces it, so changing node_count adds or
+  # removes the nodes at the end and leaves the others running.
+  triggers_replace = {
+    cluster = var.cluster_name
+    index   = count.index
+    state   = "${terraform_data.runtime.input.dir}/node-${count.index}.json"
+  }
+
+  input = {
+    bin     = terraform_data.runtime.input.bin
+    cluster = var.cluster_name
+    index   = count.index
+    state   = "${terraform_data.runtime.input.dir}/node-${count.index}.json"
+  }
+
+  # Idempotent: stops whatever the state file still records first, so a
+  # tainted node being replaced leaves no stray process behind.
+  provisioner "local-exec" {
+    command = "\"$SLIPWAY_BIN\" node start"
+    environment = {
+      SLIPWAY_BIN             = self.input.bin
+      SLIPWAY_NODE_CLUSTER    = self.input.cluster
+      SLIPWAY_NODE_INDEX      = tostring(self.input.index)
+      SLIPWAY_NODE_STATE_FILE = self.input.state
+    }
+  }
+
+  provisioner "local-exec" {
+    when    = destroy
+    command = "\"$SLIPWAY_BIN\" node stop"
+    environment = {
+      SLIPWAY_BIN             = self.output.bin
+      SLIPWAY_NODE_STATE_FILE = self.output.state
+    }
+  }
+}
+
+# Read from the state files the create provisioners wrote: a root output is
+# evaluated after the provisioners ran. During plan a file may not exist yet,
+# hence `try`.
+output "endpoint" {
+  description = "The first node's URL."
+  value       = try(jsondecode(file(terraform_data.node[0].output.state)).url, null)
+}
+
+output "node_urls" {
+  description = "Every node's URL, in index order."
+  value       = [for node in terraform_data.node : try(jsondecode(file(node.output.state)).url, null)]
+}

@@ -1,0 +1,317 @@
+//! A typed client of the HTTP API.
+
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures::{Stream, StreamExt};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use slipway_core::event::{Event, kinds};
+
+use crate::types::*;
+
+/// What can go wrong calling the API.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error document.
+    #[error("{}", body.error.message)]
+    Api { status: StatusCode, body: ErrorBody },
+    /// The server could not be reached or the connection broke.
+    #[error("cannot reach Slipway at {url}: {source}")]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered something that is not the API's JSON.
+    #[error("unexpected answer from the server ({status}): {detail}")]
+    Unexpected { status: StatusCode, detail: String },
+}
+
+impl ClientError {
+    /// The HTTP status of an API error.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ClientError::Api { status, .. } | ClientError::Unexpected { status, .. } => {
+                Some(*status)
+            }
+            ClientError::Transport { .. } => None,
+        }
+    }
+
+    /// The API error's code, e.g. `operation_in_progress`.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { body, .. } => Some(&body.error.code),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// A client of one Slipway server.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    /// `base_url` like `http://127.0.0.1:7878`; `token` is sent as a bearer token.
+    pub fn new(base_url: &str, token: Option<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .expect("an HTTP client with default TLS settings");
+        Self {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+            token,
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
+        let response = req.send().await.map_err(|source| ClientError::Transport {
+            url: self.base.clone(),
+            source,
+        })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: self.base.clone(),
+                source,
+            })?;
+        if status.is_success() {
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
+                status,
+                detail: e.to_string(),
+            })
+        } else {
+            match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(body) => Err(ClientError::Api { status, body }),
+                Err(_) => Err(ClientError::Unexpected {
+                    status,
+                    detail: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
+                }),
+            }
+        }
+    }
+
+    pub async fn health(&self) -> Result<Health> {
+        self.send(self.http.get(format!("{}/healthz", self.base)))
+            .await
+    }
+
+    pub async fn create_cluster(&self, req: &CreateCluster) -> Result<ClusterStatus> {
+        self.send(self.request(Method::POST, "/v1/clusters").json(req))
+            .await
+    }
+
+    pub async fn cluster(&self, name: &str) -> Result<ClusterStatus> {
+        self.send(self.request(Method::GET, &format!("/v1/clusters/{name}")))
+            .await
+    }
+
+    pub async fn clusters(&self) -> Result<Vec<ClusterStatus>> {
+        self.send(self.request(Method::GET, "/v1/clusters")).await
+    }
+
+    pub async fn deploy(&self, name: &str, req: &DeployCluster) -> Result<ActionResponse> {
+        self.send(
+            self.request(Method::POST, &format!("/v1/clusters/{name}/deploy"))
+                .json(req),
+        )
+        .await
+    }
+
+    pub async fn destroy(&self, name: &str) -> Result<ActionResponse> {
+        self.send(self.request(Method::POST, &format!("/v1/clusters/{name}/destroy")))
+            .await
+    }
+
+    pub async fn schedule_destroy(
+        &self,
+        name: &str,
+        req: &ScheduleDestroy,
+    ) -> Result<ActionResponse> {
+        self.send(
+            self.request(Method::PUT, &format!("/v1/clusters/{name}/schedule"))
+                .json(req),
+        )
+        .await
+    }
+
+    pub async fn unschedule_destroy(&self, name: &str) -> Result<ActionResponse> {
+        self.send(self.request(Method::DELETE, &format!("/v1/clusters/{name}/schedule")))
+            .await
+    }
+
+    pub async fn operation(&self, id: &str) -> Result<OperationView> {
+        self.send(self.request(Method::GET, &format!("/v1/operations/{id}")))
+            .await
+    }
+
+    /// Operations, newest first; of one cluster if given.
+    pub async fn operations(&self, cluster: Option<&str>) -> Result<Vec<OperationView>> {
+        let path = match cluster {
+            Some(c) => format!("/v1/clusters/{c}/operations"),
+            None => "/v1/operations".to_owned(),
+        };
+        self.send(self.request(Method::GET, &path)).await
+    }
+
+    /// The events of an operation after sequence number `after`.
+    pub async fn events(&self, id: &str, after: u64) -> Result<EventPage> {
+        self.send(self.request(
+            Method::GET,
+            &format!("/v1/operations/{id}/events?after={after}"),
+        ))
+        .await
+    }
+
+    pub async fn cancel(&self, id: &str) -> Result<OperationView> {
+        self.send(self.request(Method::POST, &format!("/v1/operations/{id}/cancel")))
+            .await
+    }
+
+    pub async fn blueprints(&self) -> Result<Vec<BlueprintView>> {
+        self.send(self.request(Method::GET, "/v1/blueprints")).await
+    }
+
+    /// Follows an operation's events as they happen (server-sent events),
+    /// reconnecting where it left off if the connection breaks.
+    pub fn follow(&self, id: &str, after: u64) -> Follower {
+        Follower {
+            client: self.clone(),
+            operation: id.to_owned(),
+            last_seq: after,
+            stream: None,
+            finished: false,
+            reconnects: 0,
+        }
+    }
+}
+
+type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<Event>> + Send>>;
+
+/// An operation's events, live. See [`Client::follow`].
+pub struct Follower {
+    client: Client,
+    operation: String,
+    last_seq: u64,
+    stream: Option<EventStream>,
+    finished: bool,
+    reconnects: u32,
+}
+
+impl Follower {
+    /// The next event; `None` after the operation's last event.
+    pub async fn next(&mut self) -> Option<Result<Event>> {
+        loop {
+            if self.finished {
+                return None;
+            }
+            let stream = match &mut self.stream {
+                Some(stream) => stream,
+                None => match self.connect().await {
+                    Ok(stream) => self.stream.insert(stream),
+                    Err(e) => return Some(Err(e)),
+                },
+            };
+            match stream.next().await {
+                Some(Ok(event)) => {
+                    self.reconnects = 0;
+                    if event.seq <= self.last_seq {
+                        continue;
+                    }
+                    self.last_seq = event.seq;
+                    self.finished = event.kind == kinds::FINISHED;
+                    return Some(Ok(event));
+                }
+                Some(Err(e)) if matches!(e, ClientError::Api { .. }) => return Some(Err(e)),
+                // The connection ended or broke before the last event: resume.
+                Some(Err(_)) | None => {
+                    self.stream = None;
+                    self.reconnects += 1;
+                    if self.reconnects > 5 {
+                        return Some(Err(ClientError::Unexpected {
+                            status: StatusCode::BAD_GATEWAY,
+                            detail: "the event stream kept breaking".into(),
+                        }));
+                    }
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(self.reconnects)))
+                        .await;
+                }
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<EventStream> {
+        let url = format!(
+            "/v1/operations/{}/events?follow=true&after={}",
+            self.operation, self.last_seq
+        );
+        let response = self
+            .client
+            .request(Method::GET, &url)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: self.client.base.clone(),
+                source,
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().await.unwrap_or_default();
+            return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(body) => ClientError::Api { status, body },
+                Err(_) => ClientError::Unexpected {
+                    status,
+                    detail: String::from_utf8_lossy(&bytes).into_owned(),
+                },
+            });
+        }
+        let base = self.client.base.clone();
+        let events = response
+            .bytes_stream()
+            .eventsource()
+            .filter_map(move |item| {
+                let base = base.clone();
+                async move {
+                    match item {
+                        Ok(message) if message.data.is_empty() => None,
+                        Ok(message) => {
+                            Some(serde_json::from_str::<Event>(&message.data).map_err(|e| {
+                                ClientError::Unexpected {
+                                    status: StatusCode::OK,
+                                    detail: format!("unreadable event: {e}"),
+                                }
+                            }))
+                        }
+                        Err(e) => Some(Err(ClientError::Unexpected {
+                            status: StatusCode::OK,
+                            detail: format!("event stream from {base} broke: {e}"),
+                        })),
+                    }
+                }
+            });
+        Ok(Box::pin(events))
+    }
+}

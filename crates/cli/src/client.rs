@@ -1,0 +1,331 @@
+//! The client commands: each is one or two API calls, a wait where the
+//! command waits, and an exit code that says how it went.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use slipway_api::Client;
+use slipway_api::types::*;
+use slipway_core::{ClusterState, OperationId, OperationState, Variables};
+
+use crate::Global;
+use crate::exit::{self, Failure};
+use crate::output;
+use crate::wait;
+
+/// A connection to the server, and how to print.
+pub struct Context {
+    client: Client,
+    json: bool,
+}
+
+/// The token to use: the one given, or — for the local server with its
+/// default data directory — the bootstrap admin token it wrote there.
+fn resolve_token(global: &Global) -> Option<String> {
+    if let Some(token) = &global.token {
+        return Some(token.clone());
+    }
+    let local = ["http://127.0.0.1:7878", "http://localhost:7878"]
+        .contains(&global.server.trim_end_matches('/'));
+    if !local {
+        return None;
+    }
+    let path =
+        slipway_server::config::admin_token_path(&slipway_server::config::default_data_dir());
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|t| t.trim().to_owned())
+}
+
+fn parse_time(field: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>, Failure> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| {
+            Failure::usage(format!(
+                "{field}: must be an RFC 3339 time such as 2026-01-02T15:04:05Z ({e})"
+            ))
+        })
+}
+
+fn parse_vars(vars: &[String]) -> Result<Variables, Failure> {
+    vars.iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                Ok((k.to_owned(), serde_json::Value::String(v.to_owned())))
+            }
+            _ => Err(Failure::usage(format!(
+                "--var: expected KEY=VALUE, got {kv:?}"
+            ))),
+        })
+        .collect()
+}
+
+impl Context {
+    pub fn new(global: &Global) -> Result<Self, Failure> {
+        if !(global.server.starts_with("http://") || global.server.starts_with("https://")) {
+            return Err(Failure::usage(format!(
+                "--server: must be an http:// or https:// URL (got {:?})",
+                global.server
+            )));
+        }
+        Ok(Self {
+            client: Client::new(&global.server, resolve_token(global)),
+            json: global.json,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_cluster(
+        &self,
+        name: String,
+        blueprint: String,
+        version: Option<String>,
+        organization: Option<String>,
+        public: bool,
+        nodes: Option<u32>,
+        vars: Vec<String>,
+    ) -> Result<ExitCode, Failure> {
+        let req = CreateCluster {
+            name,
+            blueprint,
+            version,
+            organization,
+            public,
+            nodes,
+            variables: parse_vars(&vars)?,
+        };
+        let cluster = self.client.create_cluster(&req).await?;
+        if self.json {
+            output::json(&cluster);
+        } else {
+            println!(
+                "Defined cluster {} ({}@{}, {} node(s), organization {}). Deploy it with: slipway deploy {}",
+                cluster.name,
+                cluster.blueprint,
+                cluster.version,
+                cluster.nodes,
+                cluster.organization,
+                cluster.name
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub async fn deploy(
+        &self,
+        name: String,
+        nodes: Option<u32>,
+        version: Option<String>,
+        ttl: Option<String>,
+        destroy_at: Option<String>,
+        wait: Option<Duration>,
+    ) -> Result<ExitCode, Failure> {
+        let req = DeployCluster {
+            nodes,
+            version,
+            variables: None,
+            ttl,
+            destroy_at: destroy_at
+                .as_deref()
+                .map(|t| parse_time("destroy-at", t))
+                .transpose()?,
+        };
+        let response = self.client.deploy(&name, &req).await?;
+        self.finish_action(response, wait, |cluster| {
+            cluster.state == ClusterState::Running
+        })
+        .await
+    }
+
+    pub async fn destroy(&self, name: String, wait: Option<Duration>) -> Result<ExitCode, Failure> {
+        let response = self.client.destroy(&name).await?;
+        self.finish_action(response, wait, |cluster| {
+            cluster.state == ClusterState::Absent
+        })
+        .await
+    }
+
+    /// Waits for the action's operation (unless told not to) and reports.
+    /// The action succeeded when its operation did and the cluster is where
+    /// the action puts it.
+    async fn finish_action(
+        &self,
+        mut response: ActionResponse,
+        wait: Option<Duration>,
+        arrived: impl Fn(&ClusterStatus) -> bool,
+    ) -> Result<ExitCode, Failure> {
+        let (Some(operation), Some(wait)) = (response.operation.clone(), wait) else {
+            self.report_action(&response);
+            return Ok(ExitCode::SUCCESS);
+        };
+        if !self.json {
+            eprintln!(
+                "{} {} of {}: operation {} (follow it with: slipway logs {} --follow)",
+                match response.result {
+                    ActionResult::Joined => "Joined the",
+                    _ => "Started the",
+                },
+                operation.kind,
+                operation.cluster,
+                operation.id,
+                operation.id
+            );
+        }
+        let waited = wait::follow(&self.client, &operation, wait, self.json).await?;
+        response.cluster = self.client.cluster(&response.cluster.name).await?;
+        response.operation = Some(waited.operation.clone());
+        self.report_action(&response);
+        if waited.timed_out {
+            if !self.json {
+                eprintln!(
+                    "Still {} after the wait; follow it with: slipway logs {} --follow",
+                    waited.operation.state, waited.operation.id
+                );
+            }
+            return Ok(ExitCode::from(exit::STILL_RUNNING));
+        }
+        if waited.operation.state == OperationState::Succeeded && arrived(&response.cluster) {
+            Ok(ExitCode::SUCCESS)
+        } else {
+            if !self.json {
+                eprintln!("See the log: slipway logs {}", waited.operation.id);
+            }
+            Ok(ExitCode::from(exit::FAILED))
+        }
+    }
+
+    fn report_action(&self, response: &ActionResponse) {
+        if self.json {
+            output::json(response);
+            return;
+        }
+        let c = &response.cluster;
+        match (&response.result, &response.operation) {
+            (ActionResult::AlreadyRunning, _) => println!(
+                "{} is already running{}: nothing to do.",
+                c.name,
+                c.endpoint
+                    .as_deref()
+                    .map(|e| format!(" at {e}"))
+                    .unwrap_or_default()
+            ),
+            (ActionResult::NothingToDestroy, _) => {
+                println!("{} has nothing deployed: nothing to destroy.", c.name)
+            }
+            (ActionResult::Scheduled | ActionResult::Unscheduled, _) => match c.destroy_at {
+                Some(at) => println!("{} will be destroyed at {}.", c.name, at.to_rfc3339()),
+                None => println!("{} has no scheduled destroy.", c.name),
+            },
+            (_, Some(op)) if !op.state.is_terminal() => output::operation(op),
+            (_, Some(op)) => {
+                output::operation(op);
+                println!(
+                    "{} is {}{}{}",
+                    c.name,
+                    c.state,
+                    c.endpoint
+                        .as_deref()
+                        .map(|e| format!(" at {e}"))
+                        .unwrap_or_default(),
+                    c.destroy_at
+                        .map(|t| format!("; destroy scheduled at {}", t.to_rfc3339()))
+                        .unwrap_or_default()
+                );
+            }
+            (_, None) => println!("{} is {}", c.name, c.state),
+        }
+    }
+
+    pub async fn schedule_destroy(
+        &self,
+        name: String,
+        at: Option<String>,
+        after: Option<String>,
+    ) -> Result<ExitCode, Failure> {
+        let req = ScheduleDestroy {
+            at: at.as_deref().map(|t| parse_time("at", t)).transpose()?,
+            in_: after,
+        };
+        let response = self.client.schedule_destroy(&name, &req).await?;
+        self.report_action(&response);
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub async fn status(&self, name: String) -> Result<ExitCode, Failure> {
+        let cluster = self.client.cluster(&name).await?;
+        if self.json {
+            output::json(&cluster);
+        } else {
+            output::status(&cluster);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub async fn list(&self) -> Result<ExitCode, Failure> {
+        let clusters = self.client.clusters().await?;
+        if self.json {
+            output::json(&clusters);
+        } else {
+            output::list(&clusters);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// The operation a `logs` target names: an id, or a cluster's last one.
+    async fn operation_of(&self, target: &str) -> Result<String, Failure> {
+        if OperationId::looks_like(target) {
+            return Ok(target.to_owned());
+        }
+        let cluster = self.client.cluster(target).await?;
+        cluster.last_operation.map(|op| op.id).ok_or_else(|| {
+            Failure::new(
+                exit::BAD_INPUT,
+                "no_operations",
+                format!("cluster {target} has run no operation yet"),
+            )
+        })
+    }
+
+    pub async fn logs(&self, target: String, follow: bool) -> Result<ExitCode, Failure> {
+        let id = self.operation_of(&target).await?;
+        if follow {
+            let mut events = self.client.follow(&id, 0);
+            while let Some(event) = events.next().await {
+                let event = event?;
+                if self.json {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&event).expect("events serialize")
+                    );
+                } else {
+                    println!("{}", output::event_line(&event));
+                }
+            }
+        } else {
+            let page = self.client.events(&id, 0).await?;
+            if self.json {
+                output::json(&page);
+            } else {
+                for event in &page.events {
+                    println!("{}", output::event_line(event));
+                }
+            }
+        }
+        let op = self.client.operation(&id).await?;
+        Ok(if op.state == OperationState::Failed {
+            ExitCode::from(exit::FAILED)
+        } else {
+            ExitCode::SUCCESS
+        })
+    }
+
+    pub async fn cancel(&self, operation: String) -> Result<ExitCode, Failure> {
+        let op = self.client.cancel(&operation).await?;
+        if self.json {
+            output::json(&op);
+        } else {
+            output::operation(&op);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

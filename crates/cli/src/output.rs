@@ -1,0 +1,94 @@
+//! How results are shown: readable text, or one JSON document with `--json`.
+
+use serde::Serialize;
+use slipway_api::types::{ClusterStatus, OperationView};
+use slipway_core::event::{Event, EventLevel};
+
+pub fn json<T: Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("API documents serialize")
+    );
+}
+
+fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+pub fn status(c: &ClusterStatus) {
+    let or_none = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    println!("name:          {}", c.name);
+    println!("state:         {}", c.state);
+    println!("endpoint:      {}", or_none(c.endpoint.clone()));
+    println!("nodes:         {}", c.nodes);
+    println!("blueprint:     {}@{}", c.blueprint, c.version);
+    println!("organization:  {}", c.organization);
+    println!("public:        {}", c.public);
+    println!(
+        "destroy at:    {}",
+        or_none(c.destroy_at.as_ref().map(time))
+    );
+    if let Some(op) = &c.last_operation {
+        println!("last operation: {} {} {}", op.id, op.kind, op.state);
+    }
+    if let Some(error) = &c.error {
+        println!("error:         {error}");
+    }
+    if !c.outputs.is_empty() {
+        println!("outputs:");
+        for (name, value) in &c.outputs {
+            println!("  {name} = {value}");
+        }
+    }
+}
+
+pub fn list(clusters: &[ClusterStatus]) {
+    println!(
+        "{:<24} {:<11} {:>5}  {:<20}  ENDPOINT",
+        "NAME", "STATE", "NODES", "DESTROY AT"
+    );
+    for c in clusters {
+        println!(
+            "{:<24} {:<11} {:>5}  {:<20}  {}",
+            c.name,
+            c.state.as_str(),
+            c.nodes,
+            c.destroy_at
+                .as_ref()
+                .map(time)
+                .unwrap_or_else(|| "-".into()),
+            c.endpoint.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+pub fn operation(op: &OperationView) {
+    println!(
+        "operation {} ({} of {}, {}): {}",
+        op.id, op.kind, op.cluster, op.reason, op.state
+    );
+    if let Some(error) = &op.error {
+        println!("error: {error}");
+    }
+}
+
+/// One line of an operation's log.
+pub fn event_line(event: &Event) -> String {
+    let progress = event
+        .data
+        .get("progress")
+        .and_then(|p| Some((p.get("done")?.as_u64()?, p.get("planned")?.as_u64()?)))
+        .map(|(done, planned)| format!("[{done}/{planned}] "))
+        .unwrap_or_default();
+    format!(
+        "{} {:<5} {}{}",
+        time(&event.at),
+        level(event.level),
+        progress,
+        event.message
+    )
+}
+
+fn level(level: EventLevel) -> &'static str {
+    level.as_str()
+}

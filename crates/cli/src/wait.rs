@@ -1,0 +1,124 @@
+//! Waiting for an operation while showing its progress: a progress bar
+//! (resources done out of planned, the resource in progress) on a terminal,
+//! plain lines otherwise, nothing but the final document with `--json`.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use slipway_api::Client;
+use slipway_api::types::OperationView;
+use slipway_core::event::{Event, EventLevel, kinds};
+
+use crate::exit::Failure;
+use crate::output::event_line;
+
+/// How the wait ended.
+pub struct Waited {
+    /// The operation as it was when the wait ended.
+    pub operation: OperationView,
+    /// The wait ended before the operation did.
+    pub timed_out: bool,
+}
+
+enum Display {
+    Bar(ProgressBar),
+    Lines,
+    Quiet,
+}
+
+impl Display {
+    fn new(json: bool) -> Self {
+        if json {
+            Display::Quiet
+        } else if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
+                )
+                .expect("a valid template"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            Display::Bar(bar)
+        } else {
+            Display::Lines
+        }
+    }
+
+    fn show(&self, event: &Event) {
+        match self {
+            Display::Quiet => {}
+            Display::Lines => {
+                if event.level != EventLevel::Debug {
+                    eprintln!("{}", event_line(event));
+                }
+            }
+            Display::Bar(bar) => {
+                if let Some(p) = event.data.get("progress") {
+                    let number = |k: &str| p.get(k).and_then(serde_json::Value::as_u64);
+                    if let (Some(done), Some(planned)) = (number("done"), number("planned")) {
+                        bar.set_length(planned);
+                        bar.set_position(done);
+                    }
+                    match p.get("current").and_then(serde_json::Value::as_str) {
+                        Some(current) => bar.set_message(current.to_owned()),
+                        None => bar.set_message(event.message.clone()),
+                    }
+                } else if event.level != EventLevel::Debug {
+                    bar.set_message(event.message.clone());
+                }
+                if matches!(event.level, EventLevel::Warn | EventLevel::Error) {
+                    bar.println(event_line(event));
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Display::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Follows `operation` until it ends or `wait` passes.
+pub async fn follow(
+    client: &Client,
+    operation: &OperationView,
+    wait: Duration,
+    json: bool,
+) -> Result<Waited, Failure> {
+    let display = Display::new(json);
+    let mut events = client.follow(&operation.id, 0);
+    let deadline = tokio::time::sleep(wait);
+    tokio::pin!(deadline);
+    let mut timed_out = false;
+    loop {
+        tokio::select! {
+            next = events.next() => match next {
+                Some(Ok(event)) => {
+                    display.show(&event);
+                    if event.kind == kinds::FINISHED {
+                        break;
+                    }
+                }
+                Some(Err(e)) => {
+                    display.finish();
+                    return Err(e.into());
+                }
+                None => break,
+            },
+            () = &mut deadline => {
+                timed_out = true;
+                break;
+            }
+        }
+    }
+    display.finish();
+    let operation = client.operation(&operation.id).await?;
+    Ok(Waited {
+        timed_out: timed_out && !operation.state.is_terminal(),
+        operation,
+    })
+}

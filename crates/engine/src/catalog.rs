@@ -1,0 +1,274 @@
+//! Blueprints as they come in: a directory (or the embedded `local`
+//! blueprint) holding `blueprint.toml` and a Terraform module, checked and
+//! given a content digest before the store registers it as an immutable
+//! version.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use slipway_core::BlueprintName;
+use slipway_core::blueprint::BlueprintMetadata;
+
+use crate::module::ModuleInfo;
+use crate::{EngineError, STANDARD_VARIABLES};
+
+/// The metadata file beside a blueprint's module.
+pub const METADATA_FILE: &str = "blueprint.toml";
+
+/// The embedded `local` blueprint's files (see `blueprints/local/`).
+const LOCAL_FILES: &[(&str, &str)] = &[
+    (
+        METADATA_FILE,
+        include_str!("../../../blueprints/local/blueprint.toml"),
+    ),
+    ("main.tf", include_str!("../../../blueprints/local/main.tf")),
+];
+
+/// A checked blueprint: metadata, module files and their digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlueprintSource {
+    pub metadata: BlueprintMetadata,
+    /// The module's files (the metadata file excluded), by relative path.
+    pub files: BTreeMap<String, String>,
+    /// SHA-256 over the metadata file and every module file.
+    pub digest: String,
+}
+
+impl BlueprintSource {
+    /// The embedded default: a cluster of `slipway node` processes on this
+    /// machine, run through real Terraform.
+    pub fn embedded_local() -> Self {
+        let files = LOCAL_FILES
+            .iter()
+            .map(|(path, content)| ((*path).to_owned(), (*content).to_owned()))
+            .collect();
+        Self::from_files(files).expect("the embedded local blueprint is valid")
+    }
+
+    /// Checks a blueprint given as files (`blueprint.toml` plus the module).
+    pub fn from_files(mut files: BTreeMap<String, String>) -> Result<Self, EngineError> {
+        let invalid = |reason: String| EngineError::InvalidModule {
+            file: METADATA_FILE.into(),
+            reason,
+        };
+        let digest = {
+            let mut hash = Sha256::new();
+            for (path, content) in &files {
+                hash.update(path.as_bytes());
+                hash.update([0]);
+                hash.update(content.as_bytes());
+                hash.update([0]);
+            }
+            hex::encode(hash.finalize())
+        };
+        let text = files
+            .remove(METADATA_FILE)
+            .ok_or_else(|| invalid("missing: every blueprint needs one".into()))?;
+        let metadata: BlueprintMetadata =
+            toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        BlueprintName::parse(&metadata.name).map_err(|e| invalid(e.to_string()))?;
+        metadata.check().map_err(|e| invalid(e.to_string()))?;
+
+        let module = ModuleInfo::inspect(&files)?;
+        if !files
+            .keys()
+            .any(|p| p.ends_with(".tf") || p.ends_with(".tf.json"))
+        {
+            return Err(invalid("the blueprint has no Terraform files".into()));
+        }
+        if let Some(backend) = &module.backend {
+            return Err(invalid(format!(
+                "the module declares a {backend:?} backend; Slipway keeps the state, so blueprints must not"
+            )));
+        }
+        for name in metadata.variables.keys() {
+            if STANDARD_VARIABLES.contains(&name.as_str()) {
+                return Err(invalid(format!(
+                    "variable {name:?} is one Slipway sets itself; user variables need other names"
+                )));
+            }
+            if !module.variables.contains(name) {
+                return Err(invalid(format!(
+                    "variable {name:?} is not declared by the module"
+                )));
+            }
+        }
+        Ok(Self {
+            metadata,
+            files,
+            digest,
+        })
+    }
+
+    /// Reads a blueprint directory: every text file below it, except
+    /// Terraform's own working files.
+    pub fn read_dir(dir: &Path) -> Result<Self, EngineError> {
+        let mut files = BTreeMap::new();
+        read_tree(dir, dir, &mut files)?;
+        Self::from_files(files)
+    }
+}
+
+fn read_tree(
+    root: &Path,
+    dir: &Path,
+    files: &mut BTreeMap<String, String>,
+) -> Result<(), EngineError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| EngineError::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| EngineError::io(dir, e))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name.contains(".tfstate") {
+            continue;
+        }
+        if path.is_dir() {
+            read_tree(root, &path, files)?;
+        } else {
+            let content = std::fs::read_to_string(&path).map_err(|e| EngineError::io(&path, e))?;
+            let relative = path
+                .strip_prefix(root)
+                .expect("below the root")
+                .to_string_lossy()
+                .into_owned();
+            files.insert(relative, content);
+        }
+    }
+    Ok(())
+}
+
+/// Blueprint versions under a root laid out as `<root>/<name>/<version>/`.
+pub fn scan_root(root: &Path) -> Result<Vec<(String, BlueprintSource)>, EngineError> {
+    let mut found = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(root)
+        .map_err(|e| EngineError::io(root, e))?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .collect();
+    names.sort_by_key(|e| e.file_name());
+    for name in names {
+        let mut versions: Vec<_> = std::fs::read_dir(name.path())
+            .map_err(|e| EngineError::io(&name.path(), e))?
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+            .collect();
+        versions.sort_by_key(|e| e.file_name());
+        for version in versions {
+            let label = version.file_name().to_string_lossy().into_owned();
+            slipway_core::names::check_version(&label).map_err(|e| EngineError::InvalidModule {
+                file: version.path().display().to_string(),
+                reason: e.to_string(),
+            })?;
+            let source = BlueprintSource::read_dir(&version.path())?;
+            if source.metadata.name != name.file_name().to_string_lossy() {
+                return Err(EngineError::InvalidModule {
+                    file: version.path().join(METADATA_FILE).display().to_string(),
+                    reason: format!(
+                        "names the blueprint {:?} but lives under {:?}",
+                        source.metadata.name,
+                        name.file_name()
+                    ),
+                });
+            }
+            found.push((label, source));
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(p, c)| (p.to_string(), c.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_embedded_local_blueprint_is_valid() {
+        let local = BlueprintSource::embedded_local();
+        assert_eq!(local.metadata.name, "local");
+        assert!(local.files.contains_key("main.tf"));
+        assert!(!local.files.contains_key(METADATA_FILE));
+        assert_eq!(local.digest.len(), 64);
+    }
+
+    #[test]
+    fn refuses_backends_unknown_and_standard_variables() {
+        let meta = "name = \"demo\"\n";
+        let with_backend = files(&[
+            (METADATA_FILE, meta),
+            ("main.tf", "terraform {\n  backend \"s3\" {}\n}\n"),
+        ]);
+        assert!(
+            BlueprintSource::from_files(with_backend)
+                .unwrap_err()
+                .to_string()
+                .contains("backend")
+        );
+
+        let undeclared = files(&[
+            (
+                METADATA_FILE,
+                "name = \"demo\"\n[variables.size]\ntype = \"string\"\n",
+            ),
+            ("main.tf", "variable \"other\" {}\n"),
+        ]);
+        assert!(
+            BlueprintSource::from_files(undeclared)
+                .unwrap_err()
+                .to_string()
+                .contains("size")
+        );
+
+        let standard = files(&[
+            (
+                METADATA_FILE,
+                "name = \"demo\"\n[variables.node_count]\ntype = \"number\"\n",
+            ),
+            ("main.tf", "variable \"node_count\" {}\n"),
+        ]);
+        assert!(
+            BlueprintSource::from_files(standard)
+                .unwrap_err()
+                .to_string()
+                .contains("node_count")
+        );
+
+        assert!(BlueprintSource::from_files(files(&[("main.tf", "")])).is_err());
+    }
+
+    #[test]
+    fn the_digest_follows_the_content() {
+        let a = files(&[
+            (METADATA_FILE, "name = \"demo\"\n"),
+            ("main.tf", "variable \"x\" {}\n"),
+        ]);
+        let mut b = a.clone();
+        b.insert("main.tf".into(), "variable \"y\" {}\n".into());
+        let (a, b) = (
+            BlueprintSource::from_files(a).unwrap(),
+            BlueprintSource::from_files(b).unwrap(),
+        );
+        assert_ne!(a.digest, b.digest);
+    }
+
+    #[test]
+    fn scans_name_and_version_directories() {
+        let root = tempfile::tempdir().unwrap();
+        let v = root.path().join("demo").join("1.2.0");
+        std::fs::create_dir_all(&v).unwrap();
+        std::fs::write(v.join(METADATA_FILE), "name = \"demo\"\n").unwrap();
+        std::fs::write(v.join("main.tf"), "variable \"x\" {}\n").unwrap();
+        std::fs::create_dir_all(v.join(".terraform")).unwrap();
+        std::fs::write(v.join(".terraform").join("junk"), "x").unwrap();
+        let found = scan_root(root.path()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, "1.2.0");
+        assert_eq!(found[0].1.files.keys().collect::<Vec<_>>(), ["main.tf"]);
+    }
+}

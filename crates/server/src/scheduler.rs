@@ -1,0 +1,105 @@
+//! The scheduler: fires each scheduled destroy as a destroy operation with
+//! reason `schedule` when it is due. It sleeps until the next due time (or
+//! until a schedule changes), so a destroy fires within moments of its time;
+//! overdue schedules fire as soon as it starts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use slipway_core::rules::{Context, Outcome, decide_fire_schedule};
+use slipway_core::{ClusterName, OperationId, Reason};
+use slipway_store::{AuditIntent, Notification};
+use tokio::sync::broadcast;
+use tracing::{error, info, warn};
+
+use crate::app::App;
+
+/// The longest the scheduler sleeps without looking again (schedules made
+/// by other processes wake it at the latest then).
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+pub async fn run(app: Arc<App>) {
+    // Subscribed before the first look, so no change slips between.
+    let mut notifications = app.store.subscribe();
+    loop {
+        let looked_at = Utc::now();
+        if let Err(e) = fire_due(&app, looked_at).await {
+            error!(error = %e, "cannot fire due schedules; retrying");
+        }
+        // A schedule that was due when we looked is deferred behind an
+        // operation in flight: that operation's end wakes the scheduler.
+        let sleep = match app.store.next_schedule_due().await {
+            Ok(Some(next)) if next > looked_at => (next - Utc::now())
+                .to_std()
+                .unwrap_or_default()
+                .min(MAX_SLEEP),
+            Ok(_) => MAX_SLEEP,
+            Err(e) => {
+                warn!(error = %e, "cannot read the next schedule");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(sleep) => {}
+            () = schedule_changed(&mut notifications) => {}
+            () = app.shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Waits for a change that may make a schedule due sooner: a schedule set
+/// or moved, or an operation ending (a deferred schedule may fire now).
+async fn schedule_changed(notifications: &mut broadcast::Receiver<Notification>) {
+    loop {
+        match notifications.recv().await {
+            Ok(Notification::ScheduleChanged { .. } | Notification::Finished { .. })
+            | Err(broadcast::error::RecvError::Lagged(_)) => return,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
+
+async fn fire_due(app: &App, now: chrono::DateTime<Utc>) -> Result<(), slipway_store::StoreError> {
+    for cluster in app.store.due_schedules(now).await? {
+        fire(app, &cluster).await;
+    }
+    Ok(())
+}
+
+async fn fire(app: &App, cluster: &ClusterName) {
+    let now = Utc::now();
+    let ctx = Context {
+        now,
+        actor: "scheduler".into(),
+        reason: Reason::Schedule,
+        new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
+    };
+    let audit = AuditIntent {
+        actor: "scheduler".into(),
+        level: "system".into(),
+        action: "schedule.fire".into(),
+    };
+    match app
+        .store
+        .apply(cluster, now, &audit, &|snap| {
+            Ok(decide_fire_schedule(snap, &ctx))
+        })
+        .await
+    {
+        Ok(plan) => match plan.outcome {
+            Outcome::Enqueued(op) => {
+                info!(%cluster, operation = %op.id, "scheduled destroy fired");
+            }
+            Outcome::Joined(op) => {
+                info!(%cluster, operation = %op, "scheduled destroy joined a destroy in flight")
+            }
+            Outcome::Deferred(op) => {
+                info!(%cluster, waiting_for = %op, "scheduled destroy waits for an operation in flight")
+            }
+            _ => {}
+        },
+        Err(e) => error!(%cluster, error = %e, "cannot fire the scheduled destroy"),
+    }
+}
