@@ -25,6 +25,12 @@ variable "node_count" {
   }
 }
 
+variable "boot_seconds" {
+  type        = number
+  default     = 0
+  description = "Seconds each node takes to boot before it answers, to rehearse slow clusters."
+}
+
 variable "slipway_bin" {
   type        = string
   description = "Absolute path of the slipway executable."
@@ -95,6 +101,7 @@ resource "terraform_data" "node" {
       SLIPWAY_NODE_CLUSTER    = self.input.cluster
       SLIPWAY_NODE_INDEX      = tostring(self.input.index)
       SLIPWAY_NODE_STATE_FILE = self.input.state
+      SLIPWAY_NODE_BOOT_DELAY = tostring(var.boot_seconds)
     }
   }
 

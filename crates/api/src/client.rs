@@ -190,6 +190,13 @@ impl Client {
             .await
     }
 
+    /// A cluster's status now and after every change, as server-sent
+    /// events, until the connection ends.
+    pub async fn watch(&self, name: &str) -> Result<JsonStream<ClusterStatus>> {
+        let response = open_stream(self, &format!("/v1/clusters/{name}/watch")).await?;
+        Ok(sse_json(response, &self.base))
+    }
+
     pub async fn blueprints(&self) -> Result<Vec<BlueprintView>> {
         self.send(self.request(Method::GET, "/v1/blueprints")).await
     }
@@ -208,7 +215,64 @@ impl Client {
     }
 }
 
-type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<Event>> + Send>>;
+/// A stream of JSON documents from server-sent events.
+pub type JsonStream<T> = std::pin::Pin<Box<dyn Stream<Item = Result<T>> + Send>>;
+type EventStream = JsonStream<Event>;
+
+/// Decodes a `text/event-stream` response whose messages carry JSON.
+fn sse_json<T: DeserializeOwned + Send + 'static>(
+    response: reqwest::Response,
+    base: &str,
+) -> JsonStream<T> {
+    let base = base.to_owned();
+    let messages = response
+        .bytes_stream()
+        .eventsource()
+        .filter_map(move |item| {
+            let base = base.clone();
+            async move {
+                match item {
+                    Ok(message) if message.data.is_empty() => None,
+                    Ok(message) => Some(serde_json::from_str::<T>(&message.data).map_err(|e| {
+                        ClientError::Unexpected {
+                            status: StatusCode::OK,
+                            detail: format!("unreadable message in the event stream: {e}"),
+                        }
+                    })),
+                    Err(e) => Some(Err(ClientError::Unexpected {
+                        status: StatusCode::OK,
+                        detail: format!("event stream from {base} broke: {e}"),
+                    })),
+                }
+            }
+        });
+    Box::pin(messages)
+}
+
+/// Opens a `text/event-stream`, turning error answers into [`ClientError`]s.
+async fn open_stream(client: &Client, path: &str) -> Result<reqwest::Response> {
+    let response = client
+        .request(Method::GET, path)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .map_err(|source| ClientError::Transport {
+            url: client.base.clone(),
+            source,
+        })?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let bytes = response.bytes().await.unwrap_or_default();
+    Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(body) => ClientError::Api { status, body },
+        Err(_) => ClientError::Unexpected {
+            status,
+            detail: String::from_utf8_lossy(&bytes).into_owned(),
+        },
+    })
+}
 
 /// An operation's events, live. See [`Client::follow`].
 pub struct Follower {
@@ -263,55 +327,11 @@ impl Follower {
     }
 
     async fn connect(&self) -> Result<EventStream> {
-        let url = format!(
+        let path = format!(
             "/v1/operations/{}/events?follow=true&after={}",
             self.operation, self.last_seq
         );
-        let response = self
-            .client
-            .request(Method::GET, &url)
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .map_err(|source| ClientError::Transport {
-                url: self.client.base.clone(),
-                source,
-            })?;
-        let status = response.status();
-        if !status.is_success() {
-            let bytes = response.bytes().await.unwrap_or_default();
-            return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
-                Ok(body) => ClientError::Api { status, body },
-                Err(_) => ClientError::Unexpected {
-                    status,
-                    detail: String::from_utf8_lossy(&bytes).into_owned(),
-                },
-            });
-        }
-        let base = self.client.base.clone();
-        let events = response
-            .bytes_stream()
-            .eventsource()
-            .filter_map(move |item| {
-                let base = base.clone();
-                async move {
-                    match item {
-                        Ok(message) if message.data.is_empty() => None,
-                        Ok(message) => {
-                            Some(serde_json::from_str::<Event>(&message.data).map_err(|e| {
-                                ClientError::Unexpected {
-                                    status: StatusCode::OK,
-                                    detail: format!("unreadable event: {e}"),
-                                }
-                            }))
-                        }
-                        Err(e) => Some(Err(ClientError::Unexpected {
-                            status: StatusCode::OK,
-                            detail: format!("event stream from {base} broke: {e}"),
-                        })),
-                    }
-                }
-            });
-        Ok(Box::pin(events))
+        let response = open_stream(&self.client, &path).await?;
+        Ok(sse_json(response, &self.client.base))
     }
 }

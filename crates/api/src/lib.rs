@@ -5,5 +5,5 @@
 mod client;
 pub mod types;
 
-pub use client::{Client, ClientError, Follower};
+pub use client::{Client, ClientError, Follower, JsonStream};
 pub use reqwest::StatusCode;

@@ -251,7 +251,23 @@ impl Context {
         Ok(ExitCode::SUCCESS)
     }
 
-    pub async fn status(&self, name: String) -> Result<ExitCode, Failure> {
+    pub async fn status(&self, name: String, watch: bool) -> Result<ExitCode, Failure> {
+        if watch {
+            use futures::StreamExt;
+            let mut statuses = self.client.watch(&name).await?;
+            while let Some(status) = statuses.next().await {
+                let status = status?;
+                if self.json {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&status).expect("statuses serialize")
+                    );
+                } else {
+                    output::status_line(&status);
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         let cluster = self.client.cluster(&name).await?;
         if self.json {
             output::json(&cluster);

@@ -69,7 +69,7 @@ enum Command {
     /// Destroy a cluster, and wait.
     Destroy(DestroyArgs),
     /// Show a cluster.
-    Status(NameArg),
+    Status(StatusArgs),
     /// List clusters.
     List,
     /// Show an operation's log: of a cluster's last operation, or by id.
@@ -171,8 +171,12 @@ struct DestroyArgs {
 }
 
 #[derive(Args)]
-struct NameArg {
+struct StatusArgs {
     name: String,
+    /// Keep showing the status after every change (one JSON document per
+    /// line with --json) until interrupted.
+    #[arg(long)]
+    watch: bool,
 }
 
 #[derive(Args)]
@@ -197,7 +201,18 @@ struct InstallArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() && std::env::args().any(|a| a == "--json") => {
+            // Usage errors too are one JSON document with --json.
+            let message = e.kind().to_string();
+            let detail = e.to_string();
+            let first = detail.lines().next().unwrap_or(&message);
+            let first = first.trim_start_matches("error: ");
+            return Failure::usage(first).report(true);
+        }
+        Err(e) => e.exit(),
+    };
     match cli.command {
         Command::Node(cmd) => slipway_gateway::node::run(cmd),
         Command::Serve(args) => run_async(serve(args)),
@@ -299,7 +314,7 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         }
         Command::ScheduleDestroy(a) => ctx.schedule_destroy(a.name, a.at, a.in_).await,
         Command::Destroy(a) => ctx.destroy(a.name, wait(&a.wait)?).await,
-        Command::Status(a) => ctx.status(a.name).await,
+        Command::Status(a) => ctx.status(a.name, a.watch).await,
         Command::List => ctx.list().await,
         Command::Logs(a) => ctx.logs(a.target, a.follow).await,
         Command::Cancel(a) => ctx.cancel(a.operation).await,

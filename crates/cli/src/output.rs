@@ -42,6 +42,26 @@ pub fn status(c: &ClusterStatus) {
     }
 }
 
+/// A status in one line, for `status --watch`.
+pub fn status_line(c: &ClusterStatus) {
+    println!(
+        "{} {} {} nodes={} endpoint={} destroy_at={}{}",
+        time(&c.updated_at),
+        c.name,
+        c.state,
+        c.nodes,
+        c.endpoint.as_deref().unwrap_or("-"),
+        c.destroy_at
+            .as_ref()
+            .map(time)
+            .unwrap_or_else(|| "-".into()),
+        c.last_operation
+            .as_ref()
+            .map(|op| format!(" last={} {} {}", op.id, op.kind, op.state))
+            .unwrap_or_default()
+    );
+}
+
 pub fn list(clusters: &[ClusterStatus]) {
     println!(
         "{:<24} {:<11} {:>5}  {:<20}  ENDPOINT",

@@ -68,6 +68,10 @@ pub struct NodeArgs {
     /// The address to listen on; port 0 picks a free port.
     #[arg(long, env = "SLIPWAY_NODE_LISTEN", default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
+    /// Seconds the node takes to boot before it is ready, to rehearse slow
+    /// machines (it is recorded in its state file from the start).
+    #[arg(long, env = "SLIPWAY_NODE_BOOT_DELAY", default_value_t = 0)]
+    pub boot_delay: u64,
 }
 
 /// Arguments of `slipway node stop`.
@@ -154,6 +158,15 @@ pub fn start(args: &NodeArgs) -> Result<NodeState, NodeError> {
         .arg(format!("--index={}", args.index))
         .arg(concat_os("--state-file=", &state_file))
         .arg(format!("--listen={}", args.listen))
+        .arg(format!("--boot-delay={}", args.boot_delay))
+        // The node needs nothing from Terraform's environment, which may
+        // hold secrets: it gets a clean one.
+        .env_clear()
+        .envs(std::env::vars_os().filter(|(k, _)| {
+            ["PATH", "HOME", "LANG", "TZ", "SLIPWAY_LOG"]
+                .iter()
+                .any(|keep| k == keep)
+        }))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log);
@@ -176,7 +189,8 @@ pub fn start(args: &NodeArgs) -> Result<NodeState, NodeError> {
         let _ = tx.send(result);
     });
 
-    let failure = match rx.recv_timeout(READY_TIMEOUT) {
+    let ready_timeout = READY_TIMEOUT + Duration::from_secs(args.boot_delay);
+    let failure = match rx.recv_timeout(ready_timeout) {
         Ok(Ok(line)) if !line.is_empty() => match NodeState::parse(&line) {
             Ok(state) if state.pid == child.id() => {
                 let mut out = io::stdout().lock();
@@ -210,7 +224,7 @@ pub fn start(args: &NodeArgs) -> Result<NodeState, NodeError> {
         Ok(Err(err)) => format!("reading its ready line failed: {err}"),
         Err(_) => format!(
             "it printed no ready line within {}s",
-            READY_TIMEOUT.as_secs()
+            ready_timeout.as_secs()
         ),
     };
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
@@ -263,6 +277,14 @@ async fn run_node_async(args: &NodeArgs) -> Result<(), NodeError> {
             .map_err(|err| NodeError::io(format!("creating {}", parent.display()), err))?;
     }
     state.write_atomic(&state_file)?;
+    if args.boot_delay > 0 {
+        tracing::info!(seconds = args.boot_delay, "booting");
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(args.boot_delay)) => {}
+            _ = sigterm.recv() => return Ok(()),
+            _ = sigint.recv() => return Ok(()),
+        }
+    }
     {
         let mut out = io::stdout().lock();
         writeln!(out, "{}", state.to_line())

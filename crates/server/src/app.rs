@@ -220,7 +220,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::spawn(executor::reclaim_expired(app.clone())),
         tokio::spawn(scheduler::run(app.clone())),
     ];
-    info!(listen = %listener.local_addr()?, data_dir = %app.config.data_dir.display(), "Slipway is serving");
+    let bound = listener.local_addr()?;
+    info!(listen = %bound, data_dir = %app.config.data_dir.display(), "Slipway is serving");
+    // On stdout for people and scripts (tests read the port from it).
+    println!("Slipway is serving on http://{bound}");
 
     let shutdown = app.shutdown.clone();
     tokio::spawn(async move {

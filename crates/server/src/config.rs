@@ -190,7 +190,10 @@ impl Config {
 }
 
 #[cfg(test)]
-#[allow(clippy::result_large_err, reason = "figment's test jail returns its own error type")]
+#[allow(
+    clippy::result_large_err,
+    reason = "figment's test jail returns its own error type"
+)]
 mod tests {
     use super::*;
 

@@ -242,16 +242,30 @@ async fn heartbeat(
     }
 }
 
-/// Appends the run's events in batches: whatever arrived while the last
-/// batch was written goes in the next.
+/// How long events may gather before they are written: Terraform emits them
+/// in bursts, and one transaction (and one wake-up of every follower) per
+/// burst costs far less than one per event.
+const EVENT_LINGER: Duration = Duration::from_millis(25);
+
+/// Appends the run's events in batches: the first event of a batch waits
+/// [`EVENT_LINGER`] for the rest of its burst.
 async fn write_events(
     store: Arc<dyn slipway_store::Store>,
     op: Operation,
     mut received: mpsc::UnboundedReceiver<NewEvent>,
 ) {
-    const BATCH: usize = 256;
+    const BATCH: usize = 512;
     let mut batch = Vec::with_capacity(BATCH);
     while received.recv_many(&mut batch, BATCH).await > 0 {
+        let linger = tokio::time::sleep(EVENT_LINGER);
+        tokio::pin!(linger);
+        while batch.len() < BATCH {
+            let room = BATCH - batch.len();
+            tokio::select! {
+                more = received.recv_many(&mut batch, room) => if more == 0 { break },
+                () = &mut linger => break,
+            }
+        }
         let mut attempt = 0;
         while let Err(e) = store.append_events(&op.id, &batch).await {
             attempt += 1;

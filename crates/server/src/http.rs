@@ -46,6 +46,7 @@ pub fn router(app: Arc<App>) -> Router {
             axum::routing::put(schedule_destroy).delete(unschedule_destroy),
         )
         .route("/clusters/{name}/operations", get(cluster_operations))
+        .route("/clusters/{name}/watch", get(watch_cluster))
         .route("/operations", get(list_operations))
         .route("/operations/{id}", get(operation))
         .route("/operations/{id}/events", get(operation_events))
@@ -61,6 +62,10 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             app.config.http.max_body_bytes,
         ))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            reject_oversized,
+        ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(
@@ -71,6 +76,31 @@ pub fn router(app: Arc<App>) -> Router {
             .into_response()
         }))
         .with_state(app)
+}
+
+/// Refuses a body whose announced length is over the limit before reading
+/// any of it. (Bodies of unannounced length are cut off at the limit while
+/// they are read.)
+async fn reject_oversized(
+    State(app): AppState,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let limit = app.config.http.max_body_bytes;
+    match announced {
+        Some(length) if length > limit as u64 => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is too large: {length} bytes, the limit is {limit}"),
+        )
+        .into_response(),
+        _ => next.run(request).await,
+    }
 }
 
 /// A JSON body, rejected with a JSON error naming the field at fault.
@@ -332,6 +362,73 @@ async fn blueprints(State(app): AppState) -> Result<Json<Vec<BlueprintView>>, Ap
     Ok(Json(app.blueprints().await?))
 }
 
+/// The cluster's status now, then again after every change (an operation
+/// queued, started or finished; a schedule set, moved or removed), as
+/// server-sent events. Ends when the cluster is gone or the server stops.
+#[utoipa::path(get, path = "/v1/clusters/{name}/watch", params(("name" = String, Path)),
+    responses((status = 200, body = ClusterStatus, description = "text/event-stream of ClusterStatus"),
+        (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn watch_cluster(
+    State(app): AppState,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let name = crate::service::parse_cluster_name(&name)?;
+    // Subscribed before the first status, so no change slips between.
+    let notifications = app.store.subscribe();
+    let first = app.cluster_status(name.as_str()).await?;
+    let watch = Watch {
+        app,
+        name,
+        notifications,
+        next: Some(first),
+        last: None,
+    };
+    let stream = futures::stream::unfold(watch, |mut watch| async move {
+        let status = watch.next().await?;
+        let event = sse::Event::default()
+            .event("status")
+            .data(serde_json::to_string(&status).expect("statuses serialize"));
+        Some((Ok::<_, Infallible>(event), watch))
+    });
+    Ok(sse(stream).into_response())
+}
+
+/// Watches one cluster's status.
+struct Watch {
+    app: Arc<App>,
+    name: slipway_core::ClusterName,
+    notifications: broadcast::Receiver<Notification>,
+    next: Option<ClusterStatus>,
+    last: Option<ClusterStatus>,
+}
+
+impl Watch {
+    async fn next(&mut self) -> Option<ClusterStatus> {
+        loop {
+            if let Some(status) = self.next.take()
+                && self.last.as_ref() != Some(&status)
+            {
+                self.last = Some(status.clone());
+                return Some(status);
+            }
+            tokio::select! {
+                note = self.notifications.recv() => match note {
+                    Ok(note) if note.cluster() != Some(&self.name) => continue,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                () = tokio::time::sleep(Duration::from_secs(30)) => {}
+                () = self.app.shutdown.cancelled() => return None,
+            }
+            match self.app.cluster_status(self.name.as_str()).await {
+                Ok(status) => self.next = Some(status),
+                Err(e) if e.status == StatusCode::NOT_FOUND => return None,
+                Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EventsQuery {
@@ -486,7 +583,7 @@ impl utoipa::Modify for BearerSecurity {
     info(title = "Slipway", description = "Provisions compute clusters from Terraform blueprints and keeps their lifetime, access and cost under control."),
     paths(
         healthz, readyz, list_clusters, create_cluster, cluster_status, deploy, destroy,
-        schedule_destroy, unschedule_destroy, cluster_operations, list_operations, operation,
+        schedule_destroy, unschedule_destroy, cluster_operations, watch_cluster, list_operations, operation,
         operation_events, cancel_operation, blueprints,
     ),
     components(schemas(

@@ -151,13 +151,8 @@ impl App {
                 now: Utc::now(),
             })
             .await?;
-        self.audit_simple(
-            caller,
-            "cluster.create",
-            cluster.name.as_str(),
-            "created",
-        )
-        .await;
+        self.audit_simple(caller, "cluster.create", cluster.name.as_str(), "created")
+            .await;
         self.status_of(&ClusterSnapshot {
             cluster,
             active: None,
@@ -407,13 +402,8 @@ impl App {
                 }
             }
         }
-        self.audit_simple(
-            caller,
-            "operation.cancel",
-            op.cluster.as_str(),
-            "requested",
-        )
-        .await;
+        self.audit_simple(caller, "operation.cancel", op.cluster.as_str(), "requested")
+            .await;
         Ok(operation_view(&op))
     }
 

@@ -16,7 +16,10 @@ pub const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap-admin";
 
 /// A freshly issued token: its record and its secret, shown once.
 pub struct IssuedToken {
-    #[allow(dead_code, reason = "shown by `slipway token create`, which comes with user management")]
+    #[allow(
+        dead_code,
+        reason = "shown by `slipway token create`, which comes with user management"
+    )]
     pub token: ApiToken,
     pub secret: String,
 }

@@ -57,7 +57,15 @@ pub type Decide<'a> = dyn Fn(&ClusterSnapshot) -> Result<Plan, Refusal> + Send +
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notification {
     /// An operation was queued: executors look for work.
-    Queued { operation: OperationId },
+    Queued {
+        operation: OperationId,
+        cluster: ClusterName,
+    },
+    /// A worker started an operation.
+    Started {
+        operation: OperationId,
+        cluster: ClusterName,
+    },
     /// Events up to `last_seq` were appended to an operation's log.
     Events {
         operation: OperationId,
@@ -70,6 +78,19 @@ pub enum Notification {
     },
     /// A scheduled destroy was set, moved, fired or removed.
     ScheduleChanged { cluster: ClusterName },
+}
+
+impl Notification {
+    /// The cluster the change concerns, when the notification says.
+    pub fn cluster(&self) -> Option<&ClusterName> {
+        match self {
+            Notification::Queued { cluster, .. }
+            | Notification::Started { cluster, .. }
+            | Notification::Finished { cluster, .. }
+            | Notification::ScheduleChanged { cluster } => Some(cluster),
+            Notification::Events { .. } => None,
+        }
+    }
 }
 
 /// How [`Store::reclaim`] chooses the running operations it interrupts.

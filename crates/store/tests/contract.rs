@@ -229,7 +229,8 @@ async fn a_deploy_is_queued_with_its_schedule_in_one_transaction(db: &TestDataba
         seen.push(n);
     }
     assert!(seen.contains(&Notification::Queued {
-        operation: id.clone()
+        operation: id.clone(),
+        cluster: name("c1"),
     }));
     assert!(seen.contains(&Notification::ScheduleChanged {
         cluster: name("c1")

@@ -265,6 +265,7 @@ impl SqlStore {
             let last_seq = self.insert_events(tx, &op.id, &[queued]).await?;
             notes.push(Notification::Queued {
                 operation: op.id.clone(),
+                cluster: cluster.clone(),
             });
             notes.push(Notification::Events {
                 operation: op.id.clone(),
@@ -717,10 +718,16 @@ impl Store for SqlStore {
         };
         let last_seq = self.insert_events(&mut tx, &op.id, &[started]).await?;
         tx.commit().await?;
-        self.notify([Notification::Events {
-            operation: op.id.clone(),
-            last_seq,
-        }]);
+        self.notify([
+            Notification::Started {
+                operation: op.id.clone(),
+                cluster: op.cluster.clone(),
+            },
+            Notification::Events {
+                operation: op.id.clone(),
+                last_seq,
+            },
+        ]);
         Ok(Some(op))
     }
 

@@ -2,9 +2,8 @@
 //! `slipway node` processes: deploy, scale in place both ways, survive an
 //! interrupted apply (a tainted node), destroy leaving nothing behind.
 //!
-//! Needs two executables, named by environment variables:
-//! - `SLIPWAY_BIN`: a `slipway` with the `node` subcommand;
-//! - `SLIPWAY_TERRAFORM`: a `terraform` (1.4 or later).
+//! Terraform runs directly here (not through Slipway), to pin down what the
+//! blueprint itself does.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -20,20 +19,8 @@ use slipway_gateway::node::NodeState;
 
 const CLUSTER: &str = "bp-test";
 
-fn required_env(name: &str, what: &str) -> PathBuf {
-    let value = std::env::var_os(name).unwrap_or_else(|| {
-        panic!(
-            "{name} is not set: this test needs {what}. Set {name} to its absolute path \
-             (see crates/gateway/tests/local_blueprint.rs)."
-        )
-    });
-    let path = PathBuf::from(value);
-    assert!(
-        path.is_file(),
-        "{name}={} is not a file: this test needs {what}",
-        path.display()
-    );
-    path
+fn slipway_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_slipway"))
 }
 
 fn blueprint_dir() -> PathBuf {
@@ -54,11 +41,8 @@ struct Deployment {
 
 impl Deployment {
     fn new() -> Self {
-        let slipway = required_env(
-            "SLIPWAY_BIN",
-            "a slipway executable with the `node` subcommand",
-        );
-        let terraform = required_env("SLIPWAY_TERRAFORM", "a terraform executable");
+        let slipway = slipway_bin();
+        let terraform = slipway_testkit::terraform();
         let tmp = tempfile::Builder::new()
             .prefix("slipway-local-bp-")
             .tempdir()
@@ -449,10 +433,7 @@ fn local_blueprint_deploys_scales_and_destroys_real_node_processes() {
 
 #[test]
 fn node_commands_are_idempotent_and_leave_strangers_alone() {
-    let slipway = required_env(
-        "SLIPWAY_BIN",
-        "a slipway executable with the `node` subcommand",
-    );
+    let slipway = slipway_bin();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("rt");
     let state = dir.join("node-0.json");

@@ -1,0 +1,111 @@
+//! Shared by the black-box tests: a server with the test blueprints, waits
+//! on the server's own change stream, and plain HTTP.
+
+#![allow(dead_code, reason = "each test binary uses its own subset")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+pub use slipway_testkit::server::{Options, Server, processes_mentioning};
+
+pub fn slipway() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_slipway"))
+}
+
+/// Blueprints made for tests (`flaky`), beside the embedded `local`.
+pub fn fixture_blueprints() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/blueprints")
+}
+
+fn blueprint_env() -> (String, String) {
+    (
+        "SLIPWAY_BLUEPRINT_DIRS".into(),
+        format!("[\"{}\"]", fixture_blueprints().display()),
+    )
+}
+
+/// A fresh server on SQLite with the test blueprints.
+pub fn server() -> Server {
+    server_with(Options::default())
+}
+
+pub fn server_with(mut options: Options) -> Server {
+    options.env.push(blueprint_env());
+    Server::start_with(slipway(), options)
+}
+
+/// Follows `slipway status NAME --watch --json` until a status satisfies
+/// `done`, and returns it. Panics with the statuses seen if `timeout` passes.
+pub fn watch_until(
+    server: &Server,
+    name: &str,
+    timeout: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut child: Child = server
+        .cli(&["status", name, "--watch", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("slipway status --watch");
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(status) = serde_json::from_str::<Value>(&line)
+                && tx.send(status).is_err()
+            {
+                return;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + timeout;
+    let mut seen = Vec::new();
+    let found = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(status) if done(&status) => break Some(status),
+            Ok(status) => seen.push(status),
+            Err(_) => break None,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    found.unwrap_or_else(|| {
+        panic!(
+            "no status of {name} matched within {timeout:?}; seen:\n{}\nserver log:\n{}",
+            seen.iter()
+                .map(|s| format!("{} last={}", s["state"], s["last_operation"]))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            server.log()
+        )
+    })
+}
+
+/// `GET url` without a token.
+pub fn get(url: &str) -> (u16, Value) {
+    let response = reqwest::blocking::get(url).expect("GET");
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+/// A request to the server's API with its admin token.
+pub fn api(server: &Server, method: &str, path: &str) -> reqwest::blocking::RequestBuilder {
+    reqwest::blocking::Client::new()
+        .request(
+            method.parse().expect("a method"),
+            format!("{}{path}", server.url),
+        )
+        .bearer_auth(&server.token)
+}
+
+/// Node processes of a cluster still alive.
+pub fn cluster_processes(server: &Server, cluster: &str) -> Vec<(u32, String)> {
+    let runtime = server.data_dir().join("runtime").join(cluster);
+    processes_mentioning(&runtime.display().to_string())
+}

@@ -1,0 +1,448 @@
+//! The cluster lifecycle through the binary, as a user drives it: real
+//! Terraform, real node processes, a real server on a free port.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+fn time(v: &Value) -> DateTime<Utc> {
+    v.as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| panic!("not a time: {v}"))
+}
+
+fn node_urls(status: &Value) -> Vec<String> {
+    status["outputs"]["node_urls"]
+        .as_array()
+        .expect("node_urls output")
+        .iter()
+        .map(|u| u.as_str().expect("a URL").to_owned())
+        .collect()
+}
+
+#[test]
+fn a_cluster_is_deployed_scaled_rescheduled_and_destroyed() {
+    let s = server();
+    s.run(&[
+        "cluster",
+        "create",
+        "dev-alice",
+        "--blueprint",
+        "local",
+        "--nodes",
+        "3",
+    ])
+    .expect_code(0);
+    assert_eq!(
+        s.run(&["status", "dev-alice", "--json"]).json()["state"],
+        "absent"
+    );
+
+    let deployed = s.run(&["deploy", "dev-alice", "--ttl", "2h", "--json"]);
+    deployed.expect_code(0);
+    let doc = deployed.json();
+    assert_eq!(doc["result"], "queued");
+    assert_eq!(doc["operation"]["state"], "succeeded");
+    let cluster = &doc["cluster"];
+    assert_eq!(cluster["state"], "running");
+    assert_eq!(cluster["nodes"], 3);
+    let ttl_left = time(&cluster["destroy_at"]) - Utc::now();
+    assert!(ttl_left > chrono::TimeDelta::minutes(119) && ttl_left <= chrono::TimeDelta::hours(2));
+
+    // Every node answers, naming its cluster and index; the endpoint is the first.
+    let urls = node_urls(cluster);
+    assert_eq!(urls.len(), 3);
+    assert_eq!(cluster["endpoint"], urls[0].as_str());
+    for (index, url) in urls.iter().enumerate() {
+        let (code, health) = get(&format!("{url}/health"));
+        assert_eq!(code, 200);
+        assert_eq!(health["cluster"], "dev-alice");
+        assert_eq!(health["node"], index);
+    }
+    assert_eq!(cluster_processes(&s, "dev-alice").len(), 3);
+
+    // Deploying a running cluster again: nothing to do.
+    let again = s.run(&["deploy", "dev-alice", "--json"]);
+    again.expect_code(0);
+    assert_eq!(again.json()["result"], "already_running");
+
+    // Scaling in place keeps the surviving nodes.
+    let scaled = s.run(&["deploy", "dev-alice", "--nodes", "2", "--json"]);
+    scaled.expect_code(0);
+    let doc = scaled.json();
+    assert_eq!(doc["operation"]["kind"], "update");
+    assert_eq!(node_urls(&doc["cluster"]), urls[..2]);
+    assert_eq!(cluster_processes(&s, "dev-alice").len(), 2);
+
+    // Move the schedule.
+    s.run(&["extend", "dev-alice", "--in", "30m"])
+        .expect_code(0);
+    let status = s.run(&["status", "dev-alice", "--json"]).json();
+    let left = time(&status["destroy_at"]) - Utc::now();
+    assert!(left > chrono::TimeDelta::minutes(29) && left <= chrono::TimeDelta::minutes(30));
+
+    let logs = s.run(&["logs", "dev-alice"]);
+    logs.expect_code(0);
+    assert!(
+        logs.stdout().contains("Apply complete!"),
+        "{}",
+        logs.stdout()
+    );
+
+    let destroyed = s.run(&["destroy", "dev-alice", "--json"]);
+    destroyed.expect_code(0);
+    let doc = destroyed.json();
+    assert_eq!(doc["operation"]["kind"], "destroy");
+    assert_eq!(doc["cluster"]["state"], "absent");
+    assert_eq!(
+        doc["cluster"]["destroy_at"],
+        Value::Null,
+        "destroy removes the schedule"
+    );
+    assert_eq!(doc["cluster"]["endpoint"], Value::Null);
+    assert!(cluster_processes(&s, "dev-alice").is_empty());
+
+    // Destroying an absent cluster succeeds with nothing to do.
+    let nothing = s.run(&["destroy", "dev-alice", "--json"]);
+    nothing.expect_code(0);
+    assert_eq!(nothing.json()["result"], "nothing_to_destroy");
+}
+
+#[test]
+fn a_scheduled_destroy_cannot_be_moved_within_five_minutes_of_it() {
+    let s = server();
+    for name in ["near", "far"] {
+        s.run(&["cluster", "create", name, "--blueprint", "local"])
+            .expect_code(0);
+        s.run(&["deploy", name]).expect_code(0);
+    }
+    s.run(&["schedule-destroy", "near", "--in", "4m"])
+        .expect_code(0);
+    s.run(&["schedule-destroy", "far", "--in", "20m"])
+        .expect_code(0);
+
+    let refused = s.run(&["extend", "near", "--in", "1h", "--json"]);
+    refused.expect_code(4);
+    let error = refused.error_json();
+    assert_eq!(error["error"]["code"], "too_late_to_reschedule");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("5 minutes")
+    );
+    let at = Utc::now() + chrono::TimeDelta::hours(3);
+    s.run(&["extend", "near", "--at", &at.to_rfc3339()])
+        .expect_code(4);
+
+    s.run(&["extend", "far", "--in", "1h"]).expect_code(0);
+    let far = s.run(&["status", "far", "--json"]).json();
+    assert!(time(&far["destroy_at"]) - Utc::now() > chrono::TimeDelta::minutes(59));
+
+    for name in ["near", "far"] {
+        s.run(&["destroy", name]).expect_code(0);
+    }
+}
+
+#[test]
+fn deploy_is_refused_while_a_failed_cluster_is_scheduled_for_destroy() {
+    let s = server();
+    s.run(&[
+        "cluster",
+        "create",
+        "f",
+        "--blueprint",
+        "flaky",
+        "--var",
+        "fail_apply=true",
+    ])
+    .expect_code(0);
+    let failed = s.run(&["deploy", "f", "--ttl", "1h", "--json"]);
+    failed.expect_code(1);
+    let doc = failed.json();
+    assert_eq!(doc["operation"]["state"], "failed");
+    assert!(
+        doc["operation"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("boom: the cloud said no")
+    );
+    assert_eq!(doc["cluster"]["state"], "failed");
+    assert!(
+        doc["cluster"]["destroy_at"].is_string(),
+        "the schedule stays"
+    );
+
+    let refused = s.run(&["deploy", "f", "--json"]);
+    refused.expect_code(4);
+    assert_eq!(
+        refused.error_json()["error"]["code"],
+        "scheduled_for_destroy"
+    );
+
+    s.run(&["destroy", "f"]).expect_code(0);
+    let status = s.run(&["status", "f", "--json"]).json();
+    assert_eq!(status["state"], "absent");
+    assert_eq!(status["destroy_at"], Value::Null);
+}
+
+#[test]
+fn a_due_scheduled_destroy_fires_as_a_destroy_with_reason_schedule() {
+    let s = server();
+    s.run(&[
+        "cluster",
+        "create",
+        "short",
+        "--blueprint",
+        "local",
+        "--nodes",
+        "2",
+    ])
+    .expect_code(0);
+    let deployed = s.run(&["deploy", "short", "--ttl", "3s", "--json"]);
+    deployed.expect_code(0);
+    let destroy_at = time(&deployed.json()["cluster"]["destroy_at"]);
+
+    let gone = watch_until(&s, "short", WAIT, |st| {
+        st["state"] == "absent" && st["last_operation"]["kind"] == "destroy"
+    });
+    assert_eq!(gone["destroy_at"], Value::Null);
+    let op_id = gone["last_operation"]["id"].as_str().unwrap();
+    let op: Value = api(&s, "GET", &format!("/v1/operations/{op_id}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(op["reason"], "schedule");
+    assert_eq!(op["requested_by"], "scheduler");
+    let fired_after = time(&op["created_at"]) - destroy_at;
+    assert!(
+        fired_after >= chrono::TimeDelta::zero(),
+        "fired early: {fired_after}"
+    );
+    println!(
+        "the scheduled destroy fired {} ms after its time",
+        fired_after.num_milliseconds()
+    );
+    assert!(cluster_processes(&s, "short").is_empty());
+}
+
+#[test]
+fn a_scheduled_destroy_that_fails_leaves_the_cluster_failed_and_still_scheduled() {
+    let s = server();
+    s.run(&[
+        "cluster",
+        "create",
+        "sticky",
+        "--blueprint",
+        "flaky",
+        "--var",
+        "fail_destroy=true",
+    ])
+    .expect_code(0);
+    s.run(&["deploy", "sticky", "--ttl", "2s"]).expect_code(0);
+    let failed = watch_until(&s, "sticky", WAIT, |st| {
+        st["last_operation"]["kind"] == "destroy" && st["last_operation"]["state"] == "failed"
+    });
+    assert_eq!(failed["state"], "failed");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("destroy refused by the provider"),
+        "{failed}"
+    );
+    assert!(
+        failed["destroy_at"].is_string(),
+        "never silently dropped: {failed}"
+    );
+    let audit_free_status = s.run(&["status", "sticky"]);
+    assert!(
+        audit_free_status
+            .stdout()
+            .contains("destroy refused by the provider")
+    );
+}
+
+#[test]
+fn kill_9_mid_deploy_is_recovered_and_destroy_leaves_no_process() {
+    let mut s = server();
+    s.run(&[
+        "cluster",
+        "create",
+        "k",
+        "--blueprint",
+        "local",
+        "--nodes",
+        "3",
+        "--var",
+        "boot_seconds=60",
+    ])
+    .expect_code(0);
+    let queued = s.run(&["deploy", "k", "--no-wait", "--json"]);
+    queued.expect_code(0);
+    let op_id = queued.json()["operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Follow the log until a node is starting, then kill the server.
+    let mut follow = s
+        .cli(&["logs", &op_id, "--follow", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().unwrap()));
+    for line in lines.map_while(Result::ok) {
+        let event: Value = serde_json::from_str(&line).unwrap();
+        if event["kind"] == "provision_start"
+            && event["data"]["resource"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("terraform_data.node")
+        {
+            break;
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    s.kill9();
+
+    s.restart();
+    // Recovery marks the deploy interrupted and reconciles with Terraform.
+    let settled = watch_until(&s, "k", WAIT, |st| {
+        st["last_operation"]["kind"] == "refresh"
+            && matches!(
+                st["last_operation"]["state"].as_str(),
+                Some("succeeded" | "failed")
+            )
+    });
+    assert_ne!(
+        settled["state"], "deploying",
+        "status tells the truth: {settled}"
+    );
+    let deploy: Value = api(&s, "GET", &format!("/v1/operations/{op_id}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(deploy["state"], "interrupted");
+    let log = s.run(&["logs", &op_id]).stdout();
+    assert!(log.contains("interrupted"), "{log}");
+
+    s.run(&["destroy", "k"]).expect_code(0);
+    assert_eq!(s.run(&["status", "k", "--json"]).json()["state"], "absent");
+    let left = cluster_processes(&s, "k");
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+#[test]
+fn node_processes_outlive_a_restart_and_the_next_destroy_stops_them() {
+    let mut s = server();
+    s.run(&[
+        "cluster",
+        "create",
+        "r",
+        "--blueprint",
+        "local",
+        "--nodes",
+        "2",
+    ])
+    .expect_code(0);
+    let doc = s.run(&["deploy", "r", "--json"]).json();
+    let urls = node_urls(&doc["cluster"]);
+    s.kill9();
+    for url in &urls {
+        assert_eq!(
+            get(&format!("{url}/health")).0,
+            200,
+            "nodes run without the server"
+        );
+    }
+    s.restart();
+    assert_eq!(s.run(&["status", "r", "--json"]).json()["state"], "running");
+    s.run(&["destroy", "r"]).expect_code(0);
+    assert!(cluster_processes(&s, "r").is_empty());
+}
+
+#[test]
+fn overdue_scheduled_destroys_fire_at_start_up() {
+    let mut s = server();
+    s.run(&["cluster", "create", "late", "--blueprint", "local"])
+        .expect_code(0);
+    let doc = s.run(&["deploy", "late", "--ttl", "3s", "--json"]).json();
+    let destroy_at = time(&doc["cluster"]["destroy_at"]);
+    s.kill9();
+    // Let the schedule fall due while the server is down.
+    if let Ok(left) = (destroy_at - Utc::now()).to_std() {
+        std::thread::sleep(left + Duration::from_millis(200));
+    }
+    s.restart();
+    let gone = watch_until(&s, "late", WAIT, |st| st["state"] == "absent");
+    assert_eq!(gone["last_operation"]["kind"], "destroy");
+    assert!(cluster_processes(&s, "late").is_empty());
+}
+
+#[test]
+fn concurrent_deploy_and_destroy_one_wins_the_other_is_refused() {
+    let s = server();
+    s.run(&[
+        "cluster",
+        "create",
+        "c",
+        "--blueprint",
+        "local",
+        "--var",
+        "boot_seconds=2",
+    ])
+    .expect_code(0);
+    s.run(&["deploy", "c"]).expect_code(0);
+
+    // In flight: a conflicting request names the operation in the way.
+    let update = s.run(&["deploy", "c", "--nodes", "2", "--no-wait", "--json"]);
+    update.expect_code(0);
+    let op = update.json()["operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused = s.run(&["destroy", "c", "--json"]);
+    refused.expect_code(4);
+    let error = refused.error_json();
+    assert_eq!(error["error"]["code"], "operation_in_progress");
+    assert_eq!(error["error"]["operation"], op.as_str());
+    // An identical request joins it.
+    let joined = s.run(&["deploy", "c", "--nodes", "2", "--json"]);
+    joined.expect_code(0);
+    assert_eq!(joined.json()["result"], "joined");
+
+    // At the same time: exactly one wins.
+    let quiet = |args: &[&str]| {
+        s.cli(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let a = quiet(&["deploy", "c", "--nodes", "3"]);
+    let b = quiet(&["destroy", "c"]);
+    let codes = [a, b].map(|c| c.wait_with_output().unwrap().status.code().unwrap());
+    let mut sorted = codes;
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [0, 4],
+        "deploy exited {}, destroy {}",
+        codes[0],
+        codes[1]
+    );
+
+    s.run(&["destroy", "c"]).expect_code(0);
+    assert!(cluster_processes(&s, "c").is_empty());
+}

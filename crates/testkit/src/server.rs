@@ -1,0 +1,242 @@
+//! A real `slipway serve` on a free port with a fresh data directory, driven
+//! the way a user drives it: through the binary.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long a server may take to start (a first start may install Terraform).
+const START_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// A running Slipway server. Dropping it kills the server and every node
+/// process its clusters left behind.
+pub struct Server {
+    bin: PathBuf,
+    data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    /// The bootstrap admin token.
+    pub token: String,
+    log: PathBuf,
+}
+
+/// How to start a server.
+#[derive(Default, Clone)]
+pub struct Options {
+    /// A database URL (default: SQLite in the data directory).
+    pub database_url: Option<String>,
+    /// Extra environment for the server (`SLIPWAY_*` configuration).
+    pub env: Vec<(String, String)>,
+}
+
+impl Server {
+    /// Starts `slipway serve` (the binary at `bin`) with a fresh data
+    /// directory on a free port.
+    pub fn start(bin: &Path) -> Self {
+        Self::start_with(bin, Options::default())
+    }
+
+    pub fn start_with(bin: &Path, options: Options) -> Self {
+        let temp = tempfile::Builder::new()
+            .prefix("slipway-test-")
+            .tempdir()
+            .expect("a temporary data directory");
+        let data_dir = temp.path().to_owned();
+        let mut env = options.env;
+        if let Some(url) = options.database_url {
+            env.push(("SLIPWAY_DATABASE_URL".into(), url));
+        }
+        let mut server = Server {
+            bin: bin.to_owned(),
+            log: data_dir.join("server.log"),
+            data_dir,
+            _temp: Some(temp),
+            env,
+            child: None,
+            url: String::new(),
+            token: String::new(),
+        };
+        server.launch("127.0.0.1:0");
+        server.token = std::fs::read_to_string(server.data_dir.join("admin.token"))
+            .expect("the first start writes admin.token")
+            .trim()
+            .to_owned();
+        server
+    }
+
+    /// Starts the binary and waits for the line that says where it serves.
+    fn launch(&mut self, listen: &str) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("server log");
+        let mut child = Command::new(&self.bin)
+            .args(["serve", "--listen", listen, "--data-dir"])
+            .arg(&self.data_dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("SLIPWAY_LOG", "info,slipway=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start slipway serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("Slipway is serving on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        self.child = Some(child);
+        match rx.recv_timeout(START_TIMEOUT) {
+            Ok(url) => self.url = url,
+            Err(_) => panic!(
+                "slipway serve did not start within {START_TIMEOUT:?}; its log:\n{}",
+                self.log()
+            ),
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `slipway ARGS` against this server, with its admin token.
+    pub fn cli(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args)
+            .env("SLIPWAY_URL", &self.url)
+            .env("SLIPWAY_TOKEN", &self.token)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `slipway ARGS` and returns its output.
+    pub fn run(&self, args: &[&str]) -> CliOutput {
+        CliOutput(self.cli(args).output().expect("run slipway"))
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same data directory and port.
+    pub fn restart(&mut self) {
+        self.kill9();
+        let listen = self.url.trim_start_matches("http://").to_owned();
+        self.launch(&listen);
+    }
+
+    /// The pid of the server process.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+        // Whatever a test left deployed goes too.
+        let runtime = self.data_dir.join("runtime");
+        if let Ok(entries) = std::fs::read_dir(&runtime) {
+            for entry in entries.flatten() {
+                let _ = Command::new(&self.bin)
+                    .args(["node", "stop-all", "--dir"])
+                    .arg(entry.path())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
+/// What a CLI command did.
+pub struct CliOutput(pub Output);
+
+impl CliOutput {
+    pub fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+
+    /// The JSON document on stdout (`--json`).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.0.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout(),
+                self.stderr()
+            )
+        })
+    }
+
+    /// The JSON error document on stderr (`--json`).
+    pub fn error_json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.0.stderr)
+            .unwrap_or_else(|e| panic!("stderr is not JSON ({e}):\n{}", self.stderr()))
+    }
+
+    /// Asserts the exit code, showing both outputs if it differs.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code(),
+            code,
+            "expected exit {code}; stdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+}
+
+/// Processes whose command line mentions `needle` (zombies do not count:
+/// this machine's init does not always reap them).
+pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if !cmdline.trim().is_empty() && cmdline.contains(needle) && pid != std::process::id() {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
