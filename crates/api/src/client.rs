@@ -197,6 +197,149 @@ impl Client {
         Ok(sse_json(response, &self.base))
     }
 
+    // ---- identity and access ----
+
+    pub async fn device_start(&self) -> Result<DeviceStart> {
+        self.send(self.request(Method::POST, "/v1/auth/device"))
+            .await
+    }
+
+    pub async fn device_poll(&self, device_code: &str) -> Result<DevicePollResponse> {
+        let body = DevicePoll {
+            device_code: device_code.to_owned(),
+        };
+        self.send(
+            self.request(Method::POST, "/v1/auth/device/token")
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn github_token_login(&self, token: &str) -> Result<Session> {
+        let body = GitHubTokenLogin {
+            token: token.to_owned(),
+        };
+        self.send(
+            self.request(Method::POST, "/v1/auth/github-token")
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn logout(&self) -> Result<()> {
+        self.send_empty(self.request(Method::POST, "/v1/auth/logout"))
+            .await
+    }
+
+    pub async fn whoami(&self) -> Result<WhoAmI> {
+        self.send(self.request(Method::GET, "/v1/whoami")).await
+    }
+
+    pub async fn access(&self, cluster: &str) -> Result<ClusterToken> {
+        self.send(self.request(Method::POST, &format!("/v1/clusters/{cluster}/access")))
+            .await
+    }
+
+    pub async fn create_token(&self, req: &CreateToken) -> Result<CreatedToken> {
+        self.send(self.request(Method::POST, "/v1/tokens").json(req))
+            .await
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenView>> {
+        self.send(self.request(Method::GET, "/v1/tokens")).await
+    }
+
+    pub async fn revoke_token(&self, id: &str) -> Result<()> {
+        self.send_empty(self.request(Method::DELETE, &format!("/v1/tokens/{id}")))
+            .await
+    }
+
+    pub async fn create_organization(&self, req: &CreateOrganization) -> Result<OrganizationView> {
+        self.send(self.request(Method::POST, "/v1/orgs").json(req))
+            .await
+    }
+
+    pub async fn organization(&self, name: &str) -> Result<OrganizationView> {
+        self.send(self.request(Method::GET, &format!("/v1/orgs/{name}")))
+            .await
+    }
+
+    pub async fn update_organization(
+        &self,
+        name: &str,
+        req: &UpdateOrganization,
+    ) -> Result<OrganizationView> {
+        self.send(
+            self.request(Method::PATCH, &format!("/v1/orgs/{name}"))
+                .json(req),
+        )
+        .await
+    }
+
+    pub async fn members(&self, org: &str) -> Result<Vec<MembershipView>> {
+        self.send(self.request(Method::GET, &format!("/v1/orgs/{org}/members")))
+            .await
+    }
+
+    pub async fn request_membership(&self, org: &str) -> Result<MembershipView> {
+        self.send(self.request(Method::POST, &format!("/v1/orgs/{org}/members")))
+            .await
+    }
+
+    pub async fn approve_membership(
+        &self,
+        org: &str,
+        login: &str,
+        owner: bool,
+    ) -> Result<MembershipView> {
+        self.send(
+            self.request(
+                Method::POST,
+                &format!("/v1/orgs/{org}/members/{login}/approve"),
+            )
+            .json(&ApproveMembership { owner }),
+        )
+        .await
+    }
+
+    pub async fn remove_membership(&self, org: &str, login: &str) -> Result<()> {
+        self.send_empty(self.request(Method::DELETE, &format!("/v1/orgs/{org}/members/{login}")))
+            .await
+    }
+
+    pub async fn rotate_keys(&self) -> Result<RotatedKeys> {
+        self.send(self.request(Method::POST, "/v1/admin/rotate-keys"))
+            .await
+    }
+
+    /// The audit log, newest first. `query` is `key=value&…` of `target`,
+    /// `actor`, `action`, `before`, `limit`.
+    pub async fn audit(&self, query: &[(&str, String)]) -> Result<Vec<AuditEntryView>> {
+        let query = serde_urlencoded::to_string(query).expect("strings encode");
+        self.send(self.request(Method::GET, &format!("/v1/audit?{query}")))
+            .await
+    }
+
+    /// Sends a request whose successful answer has no body.
+    async fn send_empty(&self, req: RequestBuilder) -> Result<()> {
+        let response = req.send().await.map_err(|source| ClientError::Transport {
+            url: self.base.clone(),
+            source,
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let bytes = response.bytes().await.unwrap_or_default();
+        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => ClientError::Api { status, body },
+            Err(_) => ClientError::Unexpected {
+                status,
+                detail: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
+            },
+        })
+    }
+
     pub async fn blueprints(&self) -> Result<Vec<BlueprintView>> {
         self.send(self.request(Method::GET, "/v1/blueprints")).await
     }

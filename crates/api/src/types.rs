@@ -184,3 +184,231 @@ pub struct Health {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
+
+// ---- identity and access ----
+
+/// `POST /v1/auth/device`: the start of a GitHub device flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeviceStart {
+    /// What the client polls `POST /v1/auth/device/token` with.
+    pub device_code: String,
+    /// What the person enters at `verification_uri`.
+    pub user_code: String,
+    pub verification_uri: String,
+    pub expires_in: u64,
+    /// Seconds to wait between polls.
+    pub interval: u64,
+}
+
+/// `POST /v1/auth/device/token`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DevicePoll {
+    pub device_code: String,
+}
+
+/// Where a device flow stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceStatus {
+    /// Not approved yet: poll again after `interval`.
+    Pending,
+    /// Too fast: poll again after the longer `interval`.
+    SlowDown,
+    /// Signed in: `session` holds the token.
+    Complete,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DevicePollResponse {
+    pub status: DeviceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<Session>,
+}
+
+/// `POST /v1/auth/github-token`: sign in with a GitHub personal access token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitHubTokenLogin {
+    pub token: String,
+}
+
+/// A signed-in session: the user token (`jwt_user`) and who it is for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Session {
+    pub token: String,
+    pub login: String,
+    pub level: slipway_core::Level,
+    pub organizations: Vec<String>,
+    pub expires_at: DateTime<Utc>,
+    /// Things worth knowing, e.g. scopes GitHub did not grant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// `GET /v1/whoami`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WhoAmI {
+    pub login: String,
+    /// `admin` or `member`; per cluster it may be `org_member`.
+    pub level: slipway_core::Level,
+    pub organizations: Vec<String>,
+    pub credential: CredentialView,
+}
+
+/// The credential a request came with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CredentialView {
+    /// `user_token` or `api_token`.
+    pub kind: String,
+    /// The API token's id, or the user token's `jti`.
+    pub id: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /v1/clusters/{name}/access`: a cluster token (`jwt_cluster`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ClusterToken {
+    pub token: String,
+    /// Exactly the cluster's name.
+    pub audience: String,
+    pub level: slipway_core::Level,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `POST /v1/tokens`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub name: String,
+    /// Any of `clusters:read`, `clusters:write`, `clusters:access`,
+    /// `orgs:write`, `tokens`, `admin`, or `*`.
+    pub scopes: Vec<String>,
+    /// How long the token lives (`90d`, `12h`); default 30 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+/// An API token (never its secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A created API token: its secret is shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    pub token: TokenView,
+    pub secret: String,
+}
+
+/// `POST /v1/orgs`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrganization {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github_org: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github_team: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<UpdateLimits>,
+}
+
+/// `PATCH /v1/orgs/{name}`: what is given changes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrganization {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github_org: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github_team: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<UpdateLimits>,
+}
+
+/// Limits to change; durations as `12h`, `15m`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_nodes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lifetime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_lifetime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_clusters: Option<u32>,
+}
+
+/// An organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OrganizationView {
+    pub name: String,
+    pub github_org: Option<String>,
+    pub github_team: Option<String>,
+    pub limits: slipway_core::Limits,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A membership recorded in Slipway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MembershipView {
+    pub organization: String,
+    pub login: String,
+    /// `owner` or `member`.
+    pub role: String,
+    /// `requested` or `approved`.
+    pub state: String,
+    pub requested_at: DateTime<Utc>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /v1/orgs/{name}/members/{login}/approve`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveMembership {
+    /// Make the member an owner (who may approve others).
+    #[serde(default)]
+    pub owner: bool,
+}
+
+/// An entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntryView {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub level: String,
+    pub action: String,
+    pub target: String,
+    pub result: String,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+/// `POST /v1/admin/rotate-keys`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RotatedKeys {
+    /// The key that signs from now on.
+    pub signing_kid: String,
+    /// Every key still published in the JWKS.
+    pub published: Vec<String>,
+}
+
+/// `POST /v1/admin/revoke`: deny a token's `jti` until it expires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeToken {
+    pub jti: String,
+}

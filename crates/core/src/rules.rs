@@ -6,6 +6,7 @@
 //! transaction, or a [`Refusal`]. Waiting for an operation to finish is the
 //! caller's business; the rules only decide what to start.
 
+use crate::access::{Level, Limits, check_ceiling};
 use crate::{
     Cluster, ClusterSpec, ClusterState, Operation, OperationId, OperationKind, Reason, Refusal,
     Schedule, Timestamp, ValidationError, Variables,
@@ -18,15 +19,36 @@ pub struct ClusterSnapshot {
     /// The infrastructure operation queued or running on the cluster, if any.
     pub active: Option<Operation>,
     pub schedule: Option<Schedule>,
+    /// The owning organization's limits and load.
+    pub organization: OrganizationLoad,
 }
 
-/// Who is asking, when, and the identifier a new operation would get.
+/// What the organization limits of a deploy depend on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrganizationLoad {
+    pub limits: Limits,
+    /// The organization's other clusters that are deployed or being deployed.
+    pub deployed_elsewhere: u32,
+}
+
+/// Who is asking, at which level, when, and the identifier a new operation
+/// would get.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Context {
     pub now: Timestamp,
     pub actor: String,
+    /// The caller's level for this cluster; organization members are bound
+    /// by the organization's limits, administrators and Slipway itself only
+    /// by the absolute ceiling.
+    pub level: Level,
     pub reason: Reason,
     pub new_operation_id: OperationId,
+}
+
+impl Context {
+    fn limited(&self) -> bool {
+        self.level < Level::Admin
+    }
 }
 
 /// An operation a plan starts.
@@ -185,6 +207,35 @@ fn deployed_or_target(cluster: &Cluster) -> ClusterSpec {
         .unwrap_or_else(|| cluster.spec.clone())
 }
 
+/// The limits on what a deploy starts: the absolute ceiling for everyone;
+/// for organization members the organization's limits. A new deploy must
+/// carry a destroy time within the lifetime bounds; an update of a running
+/// cluster keeps its scheduled destroy or sets one within them.
+fn check_limits(
+    snap: &ClusterSnapshot,
+    target: &ClusterSpec,
+    req: &DeployRequest,
+    ctx: &Context,
+    starts_a_cluster: bool,
+) -> Result<(), Refusal> {
+    check_ceiling(target.nodes)?;
+    if !ctx.limited() {
+        return Ok(());
+    }
+    let limits = &snap.organization.limits;
+    limits.check_nodes(target.nodes)?;
+    match req.destroy_at {
+        Some(at) => limits.check_lifetime(at, ctx.now)?,
+        // An update keeps the cluster's scheduled destroy.
+        None if !starts_a_cluster && snap.schedule.is_some() => {}
+        None => return Err(limits.missing_destroy_time()),
+    }
+    if starts_a_cluster {
+        limits.check_clusters(snap.organization.deployed_elsewhere)?;
+    }
+    Ok(())
+}
+
 /// DEPLOY: a running cluster with nothing to change succeeds at once; a
 /// running cluster with a changed size, version or variables is updated in
 /// place; a cluster that is not running is refused while a destroy is
@@ -219,6 +270,7 @@ pub fn decide_deploy(
         if snap.cluster.deployed.as_ref() == Some(&target) {
             return Ok(Plan::new(Outcome::AlreadyRunning, ScheduleChange::Keep));
         }
+        check_limits(snap, &target, req, ctx, false)?;
         let op = enqueue(ctx, OperationKind::Update, target);
         return Ok(Plan::new(Outcome::Enqueued(op), schedule_for(snap)?));
     }
@@ -228,6 +280,7 @@ pub fn decide_deploy(
             destroy_at: schedule.destroy_at,
         });
     }
+    check_limits(snap, &target, req, ctx, true)?;
     let op = enqueue(ctx, OperationKind::Deploy, target);
     let schedule = req
         .destroy_at
@@ -273,12 +326,20 @@ pub fn decide_schedule_destroy(
         None if snap.cluster.state == ClusterState::Absent => return Err(Refusal::NotDeployed),
         None => {}
     }
+    if ctx.limited() {
+        snap.organization.limits.check_lifetime(at, ctx.now)?;
+    }
     let change = reschedule(snap.schedule.as_ref(), at, ctx.now)?;
     Ok(Plan::new(Outcome::Scheduled(at), change))
 }
 
 /// Removing a scheduled destroy, under the same five-minute rule.
 pub fn decide_unschedule(snap: &ClusterSnapshot, ctx: &Context) -> Result<Plan, Refusal> {
+    if ctx.limited() && snap.schedule.is_some() {
+        return Err(Refusal::Forbidden {
+            rule: "the clusters of organization members always carry a destroy time; move it with extend instead".into(),
+        });
+    }
     match &snap.schedule {
         None => Ok(Plan::new(Outcome::Unscheduled, ScheduleChange::Keep)),
         Some(schedule) => {
@@ -344,6 +405,7 @@ pub fn decide_reconcile(snap: &ClusterSnapshot, ctx: &Context) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::Level;
     use crate::{BlueprintName, ClusterName, OperationState, OrgName};
     use chrono::{TimeDelta, TimeZone, Utc};
     use proptest::prelude::*;
@@ -384,6 +446,7 @@ mod tests {
             },
             active: None,
             schedule: None,
+            organization: OrganizationLoad::default(),
         }
     }
 
@@ -391,9 +454,101 @@ mod tests {
         Context {
             now: now(),
             actor: "alice".into(),
+            level: Level::Admin,
             reason: Reason::User,
             new_operation_id: id(99),
         }
+    }
+
+    fn member_ctx() -> Context {
+        Context {
+            level: Level::OrgMember,
+            ..ctx()
+        }
+    }
+
+    fn limit_of(result: Result<Plan, Refusal>) -> String {
+        match result {
+            Err(Refusal::OverLimit { limit, .. }) => limit,
+            other => panic!("expected a limit, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn organization_members_deploy_within_the_limits_and_admins_beyond() {
+        let snap = snapshot(ClusterState::Absent);
+        let in_2h = Some(now() + TimeDelta::hours(2));
+        let with = |nodes: u32, destroy_at| DeployRequest {
+            nodes: Some(nodes),
+            destroy_at,
+            ..Default::default()
+        };
+        assert!(decide_deploy(&snap, &with(50, in_2h), &member_ctx()).is_ok());
+        assert_eq!(
+            limit_of(decide_deploy(&snap, &with(51, in_2h), &member_ctx())),
+            "max_nodes"
+        );
+        assert_eq!(
+            limit_of(decide_deploy(&snap, &with(3, None), &member_ctx())),
+            "max_lifetime"
+        );
+        let in_13h = Some(now() + TimeDelta::hours(13));
+        assert_eq!(
+            limit_of(decide_deploy(&snap, &with(3, in_13h), &member_ctx())),
+            "max_lifetime"
+        );
+        let in_5m = Some(now() + TimeDelta::minutes(5));
+        assert_eq!(
+            limit_of(decide_deploy(&snap, &with(3, in_5m), &member_ctx())),
+            "min_lifetime"
+        );
+        let mut busy = snapshot(ClusterState::Absent);
+        busy.organization.deployed_elsewhere = 10;
+        assert_eq!(
+            limit_of(decide_deploy(&busy, &with(3, in_2h), &member_ctx())),
+            "max_clusters"
+        );
+
+        // administrators: only the absolute ceiling
+        assert!(decide_deploy(&busy, &with(1000, None), &ctx()).is_ok());
+        assert_eq!(
+            limit_of(decide_deploy(&snap, &with(1001, None), &ctx())),
+            "max_nodes"
+        );
+    }
+
+    #[test]
+    fn an_update_by_a_member_keeps_the_scheduled_destroy_and_does_not_count_twice() {
+        let mut snap = snapshot(ClusterState::Running);
+        scheduled(&mut snap, 60);
+        snap.organization.deployed_elsewhere = 10;
+        let req = DeployRequest {
+            nodes: Some(4),
+            ..Default::default()
+        };
+        assert!(decide_deploy(&snap, &req, &member_ctx()).is_ok());
+        snap.schedule = None;
+        assert_eq!(
+            limit_of(decide_deploy(&snap, &req, &member_ctx())),
+            "max_lifetime"
+        );
+    }
+
+    #[test]
+    fn members_reschedule_within_the_lifetime_and_never_unschedule() {
+        let mut snap = snapshot(ClusterState::Running);
+        scheduled(&mut snap, 60);
+        let in_13h = now() + TimeDelta::hours(13);
+        assert_eq!(
+            limit_of(decide_schedule_destroy(&snap, in_13h, &member_ctx())),
+            "max_lifetime"
+        );
+        assert!(decide_schedule_destroy(&snap, now() + TimeDelta::hours(3), &member_ctx()).is_ok());
+        assert!(matches!(
+            decide_unschedule(&snap, &member_ctx()),
+            Err(Refusal::Forbidden { .. })
+        ));
+        assert!(decide_unschedule(&snap, &ctx()).is_ok());
     }
 
     fn active(kind: OperationKind, spec: ClusterSpec) -> Operation {

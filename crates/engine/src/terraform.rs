@@ -50,6 +50,15 @@ pub struct Terraform {
     pub version: String,
 }
 
+/// Where the launcher is installed unless configured otherwise:
+/// `$XDG_DATA_HOME/slipway/tools` (usually `~/.local/share/slipway/tools`).
+pub fn default_tools_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("slipway")
+        .join("tools")
+}
+
 /// The launcher's path inside a tools directory.
 pub fn launcher_path(tools_dir: &Path) -> PathBuf {
     tools_dir.join("bin").join("terraform")

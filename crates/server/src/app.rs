@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::{Config, admin_token_path};
-use crate::{executor, http, scheduler, tokens};
+use crate::identity::{BOOTSTRAP_ADMIN, Identities, KeyRing, load_sealer, write_private};
+use crate::ratelimit::RateLimits;
+use crate::{executor, http, scheduler};
 
 /// Why a running operation is being stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +51,8 @@ pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub engine: Engine,
+    pub identities: Identities,
+    pub rate_limits: RateLimits,
     /// This process's name as a worker: leases are held in it.
     pub worker_id: String,
     /// Operations this process runs right now.
@@ -130,6 +134,9 @@ async fn register_blueprints(config: &Config, store: &dyn Store) -> anyhow::Resu
     Ok(())
 }
 
+/// The name of the admin token created at first start.
+const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap-admin";
+
 /// Creates the admin token at first start, prints it once and writes it to
 /// `<data dir>/admin.token` (mode 600).
 async fn bootstrap_admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<()> {
@@ -137,44 +144,40 @@ async fn bootstrap_admin_token(config: &Config, store: &dyn Store) -> anyhow::Re
         .api_tokens()
         .await?
         .iter()
-        .any(|t| t.name == tokens::BOOTSTRAP_TOKEN_NAME);
+        .any(|t| t.name == BOOTSTRAP_TOKEN_NAME);
     if exists {
         return Ok(());
     }
-    let issued = tokens::issue(
-        store,
-        tokens::BOOTSTRAP_TOKEN_NAME,
-        "admin",
-        vec!["*".into()],
-        None,
-        Utc::now(),
-    )
-    .await?;
+    let secret = slipway_auth::api_token::new_secret();
+    store
+        .create_api_token(slipway_store::NewApiToken {
+            id: format!("tok_{}", uuid::Uuid::now_v7().simple()),
+            name: BOOTSTRAP_TOKEN_NAME.into(),
+            owner: BOOTSTRAP_ADMIN.into(),
+            secret_hash: slipway_auth::api_token::hash_secret(&secret),
+            scopes: vec!["*".into()],
+            created_at: Utc::now(),
+            expires_at: None,
+        })
+        .await?;
     let path = admin_token_path(&config.data_dir);
-    {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        writeln!(file, "{}", issued.secret)?;
-    }
+    write_private(&path, format!("{secret}\n").as_bytes())?;
     // Printed once, on stdout, never logged.
     println!(
-        "Created the bootstrap admin token (shown only now; also in {}):\n{}",
-        path.display(),
-        issued.secret
+        "Created the bootstrap admin token (shown only now; also in {}):\n{secret}",
+        path.display()
     );
     Ok(())
 }
 
 /// Runs the server until SIGINT or SIGTERM.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&config)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    // With port 0 the real address is known only now; tokens name it.
+    config.listen = listener.local_addr()?;
     let store = SqlStore::connect(&config.database_url())
         .await
         .context("cannot open the database")?;
@@ -194,6 +197,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     )?;
     register_blueprints(&config, store.as_ref()).await?;
     bootstrap_admin_token(&config, store.as_ref()).await?;
+    let sealer = load_sealer(&config)?;
+    let keys = KeyRing::load(store.as_ref(), &sealer, &config.auth)
+        .await
+        .context("cannot load the token signing keys")?;
+    let identities = Identities::new(&config, keys, sealer);
 
     if exclusive {
         // This process holds the only handle on the database: whatever it
@@ -206,19 +214,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let app = Arc::new(App {
         worker_id: format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple()),
+        rate_limits: RateLimits::new(&config.auth.rate_limits),
         config,
         store,
         engine,
+        identities,
         running: Mutex::new(HashMap::new()),
         shutdown: CancellationToken::new(),
     });
-    let listener = tokio::net::TcpListener::bind(app.config.listen)
+    crate::service::apply_configured_organizations(&app)
         .await
-        .with_context(|| format!("cannot listen on {}", app.config.listen))?;
+        .context("cannot apply the organizations of the configuration")?;
     let workers = [
         tokio::spawn(executor::run(app.clone())),
         tokio::spawn(executor::reclaim_expired(app.clone())),
         tokio::spawn(scheduler::run(app.clone())),
+        tokio::spawn(housekeeping(app.clone())),
     ];
     let bound = listener.local_addr()?;
     info!(listen = %bound, data_dir = %app.config.data_dir.display(), "Slipway is serving");
@@ -242,6 +253,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = worker.await;
     }
     Ok(())
+}
+
+/// Periodic chores: forget idle rate-limit keys, pick up signing keys
+/// another replica rotated.
+async fn housekeeping(app: Arc<App>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+            () = app.shutdown.cancelled() => return,
+        }
+        app.rate_limits.evict_idle();
+        if let Err(e) = app
+            .identities
+            .keys
+            .refresh(app.store.as_ref(), &app.identities.sealer, &app.config.auth)
+            .await
+        {
+            warn!(error = %e, "cannot refresh the signing keys");
+        }
+    }
 }
 
 async fn shutdown_signal() {

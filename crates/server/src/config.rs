@@ -46,6 +46,79 @@ pub struct Config {
     pub terraform: TerraformConfig,
     pub executor: ExecutorConfig,
     pub http: HttpConfig,
+    pub auth: AuthConfig,
+}
+
+/// Identity and access.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub github: GitHubSettings,
+    /// Who is a site administrator.
+    pub admins: AdminsConfig,
+    /// Organizations to create (or update) at start-up.
+    pub organizations: Vec<OrganizationConfig>,
+    /// Lifetime of user tokens (`jwt_user`).
+    #[serde(with = "humantime_serde")]
+    pub user_token_ttl: Duration,
+    /// Lifetime of cluster tokens (`jwt_cluster`).
+    #[serde(with = "humantime_serde")]
+    pub cluster_token_ttl: Duration,
+    /// How old a person's memberships may get before they are checked with
+    /// GitHub again.
+    #[serde(with = "humantime_serde")]
+    pub membership_recheck: Duration,
+    /// The key that seals secrets at rest (signing keys, GitHub tokens): 32
+    /// bytes, base64. Default: generated into `<data_dir>/secrets.key`.
+    /// Replicas sharing a database must share it.
+    pub secrets_key: Option<String>,
+    pub rate_limits: RateLimitConfig,
+}
+
+/// The GitHub OAuth app Slipway signs users in with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GitHubSettings {
+    pub client_id: String,
+    /// Needed for the web sign-in only.
+    pub client_secret: Option<String>,
+    pub oauth_url: String,
+    pub api_url: String,
+    pub scopes: Vec<String>,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+/// Site administrators: GitHub logins, members of GitHub organizations, or
+/// members of GitHub teams (`org/team-slug`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminsConfig {
+    pub logins: Vec<String>,
+    pub github_orgs: Vec<String>,
+    pub github_teams: Vec<String>,
+}
+
+/// An organization declared in the configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationConfig {
+    pub name: String,
+    pub github_org: Option<String>,
+    pub github_team: Option<String>,
+    pub limits: Option<slipway_core::Limits>,
+}
+
+/// Request rates: the sign-in routes per client address, the rest per user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub login_per_second: u32,
+    pub login_burst: u32,
+    pub api_per_second: u32,
+    pub api_burst: u32,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// How Slipway finds and runs Terraform.
@@ -103,6 +176,47 @@ impl Default for Config {
             terraform: TerraformConfig::default(),
             executor: ExecutorConfig::default(),
             http: HttpConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            github: GitHubSettings::default(),
+            admins: AdminsConfig::default(),
+            organizations: Vec::new(),
+            user_token_ttl: Duration::from_secs(24 * 3600),
+            cluster_token_ttl: Duration::from_secs(3600),
+            membership_recheck: Duration::from_secs(300),
+            secrets_key: None,
+            rate_limits: RateLimitConfig::default(),
+        }
+    }
+}
+
+impl Default for GitHubSettings {
+    fn default() -> Self {
+        Self {
+            client_id: String::new(),
+            client_secret: None,
+            oauth_url: "https://github.com".into(),
+            api_url: "https://api.github.com".into(),
+            scopes: vec!["read:org".into()],
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            login_per_second: 2,
+            login_burst: 30,
+            api_per_second: 20,
+            api_burst: 200,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -111,7 +225,7 @@ impl Default for TerraformConfig {
     fn default() -> Self {
         Self {
             path: None,
-            tools_dir: default_data_dir().join("tools"),
+            tools_dir: slipway_engine::terraform::default_tools_dir(),
             install: true,
             env_passthrough: Vec::new(),
             cancel_grace: Duration::from_secs(30),
@@ -149,6 +263,7 @@ const KEYS: &[&str] = &[
     "terraform",
     "executor",
     "http",
+    "auth",
 ];
 
 impl Config {

@@ -14,6 +14,8 @@ use slipway_store::StoreError;
 pub struct ApiError {
     pub status: StatusCode,
     pub detail: ErrorDetail,
+    /// Seconds to wait before trying again (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -26,6 +28,7 @@ impl ApiError {
                 field: None,
                 operation: None,
             },
+            retry_after: None,
         }
     }
 
@@ -42,7 +45,13 @@ impl ApiError {
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        let mut err = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
+        err.retry_after = Some(5);
+        err
+    }
+
+    pub fn forbidden(rule: impl Into<String>) -> Self {
+        Refusal::Forbidden { rule: rule.into() }.into()
     }
 }
 
@@ -63,6 +72,18 @@ impl From<Refusal> for ApiError {
                 err.detail.operation = Some(operation.to_string());
                 err
             }
+            Refusal::Forbidden { .. } => {
+                Self::new(StatusCode::FORBIDDEN, refusal.code(), refusal.to_string())
+            }
+            Refusal::OverLimit { ref limit, .. } => {
+                let mut err = Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    refusal.code(),
+                    refusal.to_string(),
+                );
+                err.detail.field = Some(limit.clone());
+                err
+            }
             other => Self::new(StatusCode::CONFLICT, other.code(), other.to_string()),
         }
     }
@@ -78,6 +99,9 @@ impl From<StoreError> for ApiError {
             StoreError::OperationNotFound(id) => {
                 Self::not_found(format!("operation {id} does not exist"))
             }
+            StoreError::OrganizationNotFound(name) => {
+                Self::not_found(format!("organization {name} does not exist"))
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 Self::unavailable("the database is unavailable; try again shortly")
@@ -88,13 +112,13 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let retry = self.status == StatusCode::SERVICE_UNAVAILABLE;
+        let retry = self.retry_after;
         let unauthenticated = self.status == StatusCode::UNAUTHORIZED;
         let mut response = (self.status, Json(ErrorBody { error: self.detail })).into_response();
-        if retry {
+        if let Some(seconds) = retry {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if unauthenticated {
             response.headers_mut().insert(

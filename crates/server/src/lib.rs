@@ -9,9 +9,10 @@ pub mod config;
 mod error;
 mod executor;
 mod http;
+mod identity;
+mod ratelimit;
 mod scheduler;
 mod service;
-mod tokens;
 
 pub use app::serve;
 pub use config::Config;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use slipway_core::rules::{Context, Outcome, decide_fire_schedule};
-use slipway_core::{ClusterName, OperationId, Reason};
+use slipway_core::{ClusterName, Level, OperationId, Reason};
 use slipway_store::{AuditIntent, Notification};
 use tokio::sync::broadcast;
 use tracing::{error, info, warn};
@@ -73,6 +73,7 @@ async fn fire(app: &App, cluster: &ClusterName) {
     let ctx = Context {
         now,
         actor: "scheduler".into(),
+        level: Level::Admin,
         reason: Reason::Schedule,
         new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
     };

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use slipway_core::event::{Event, NewEvent};
 use slipway_core::lifecycle::Ending;
 use slipway_core::rules::{ClusterSnapshot, Plan};
-use slipway_core::{Cluster, ClusterName, Operation, OperationId, Refusal, Timestamp};
+use slipway_core::{Cluster, ClusterName, Operation, OperationId, OrgName, Refusal, Timestamp};
 use tokio::sync::broadcast;
 
 pub use records::*;
@@ -35,6 +35,8 @@ pub enum StoreError {
     ClusterNotFound(String),
     #[error("operation {0} does not exist")]
     OperationNotFound(String),
+    #[error("organization {0} does not exist")]
+    OrganizationNotFound(String),
     /// The operation is no longer leased to this worker (it was reclaimed).
     #[error("the lease on operation {0} was lost")]
     LeaseLost(OperationId),
@@ -224,6 +226,60 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes a token; returns false if there is no such token.
     async fn revoke_api_token(&self, id: &str, now: Timestamp) -> Result<bool>;
+
+    // ---- organizations and memberships ----
+
+    /// Creates an organization; refused if the name is taken.
+    async fn create_organization(&self, org: Organization) -> Result<Organization>;
+
+    /// Replaces an organization's mapping and limits.
+    async fn update_organization(&self, org: Organization) -> Result<Organization>;
+
+    async fn organization(&self, name: &OrgName) -> Result<Option<Organization>>;
+
+    async fn organizations(&self) -> Result<Vec<Organization>>;
+
+    /// Records a membership (a request, or a decision on one).
+    async fn put_membership(&self, membership: Membership) -> Result<()>;
+
+    async fn membership(&self, org: &OrgName, login: &str) -> Result<Option<Membership>>;
+
+    /// An organization's recorded memberships.
+    async fn memberships(&self, org: &OrgName) -> Result<Vec<Membership>>;
+
+    /// A person's recorded memberships.
+    async fn memberships_of(&self, login: &str) -> Result<Vec<Membership>>;
+
+    /// Removes a membership; false if there was none.
+    async fn remove_membership(&self, org: &OrgName, login: &str) -> Result<bool>;
+
+    // ---- users, keys, revocations, sign-in states ----
+
+    async fn put_user(&self, user: User) -> Result<()>;
+
+    async fn user(&self, login: &str) -> Result<Option<User>>;
+
+    /// Every signing key, newest first.
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>>;
+
+    /// Adds a new signing key and retires every other one at `created_at`.
+    async fn rotate_signing_key(&self, key: StoredSigningKey) -> Result<()>;
+
+    /// Denies a token id until it expires.
+    async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<()>;
+
+    async fn token_revoked(&self, jti: &str) -> Result<bool>;
+
+    /// Keeps a web sign-in's secret state until `expires_at`.
+    async fn put_login_state(
+        &self,
+        state: &str,
+        payload: &[u8],
+        expires_at: Timestamp,
+    ) -> Result<()>;
+
+    /// Takes (and removes) a web sign-in state, unless it expired.
+    async fn take_login_state(&self, state: &str, now: Timestamp) -> Result<Option<Vec<u8>>>;
 
     // ---- audit ----
 

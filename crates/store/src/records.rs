@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use slipway_core::blueprint::BlueprintMetadata;
-use slipway_core::{ClusterName, ClusterSpec, OrgName, Timestamp};
+use slipway_core::{ClusterName, ClusterSpec, Limits, OrgName, Timestamp};
 
 /// A cluster to define.
 #[derive(Debug, Clone)]
@@ -136,4 +136,74 @@ impl ApiToken {
     pub fn is_valid_at(&self, now: Timestamp) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|at| now < at)
     }
+}
+
+/// An organization: who it maps to on GitHub, and its limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Organization {
+    pub name: OrgName,
+    /// Members of this GitHub organization (active membership) belong.
+    pub github_org: Option<String>,
+    /// If set, only members of this team of `github_org` belong.
+    pub github_team: Option<String>,
+    pub limits: Limits,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A membership's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MembershipRole {
+    /// May approve and remove members.
+    Owner,
+    Member,
+}
+
+/// Where a membership request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MembershipState {
+    Requested,
+    Approved,
+}
+
+/// A membership recorded in Slipway (memberships through GitHub are not
+/// stored here; they are checked with GitHub).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub organization: OrgName,
+    pub login: String,
+    pub role: MembershipRole,
+    pub state: MembershipState,
+    pub requested_at: Timestamp,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<Timestamp>,
+}
+
+/// A person who signed in with GitHub, as of the last check with GitHub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub login: String,
+    pub github_id: i64,
+    /// The GitHub access token, sealed; used to re-check memberships.
+    pub github_token: Option<Vec<u8>>,
+    /// A site administrator (by login, GitHub organization or team).
+    pub admin: bool,
+    /// The organizations GitHub membership grants.
+    pub github_orgs: Vec<OrgName>,
+    pub checked_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
+/// A token-signing key as stored: the private half sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    pub kid: String,
+    pub public_key: Vec<u8>,
+    pub private_key: Vec<u8>,
+    pub created_at: Timestamp,
+    /// When a newer key replaced it; it stays published until every token
+    /// it signed has expired.
+    pub retired_at: Option<Timestamp>,
 }

@@ -48,6 +48,8 @@ contract!(
     api_tokens_are_found_by_hash_and_revoked,
     concurrent_deploys_start_exactly_one_operation,
     concurrent_workers_lease_each_operation_once,
+    organizations_bound_the_deploys_of_their_members,
+    memberships_users_keys_and_revocations_are_kept,
 );
 
 async fn open(db: &TestDatabase) -> Arc<SqlStore> {
@@ -89,6 +91,7 @@ fn ctx(now: Timestamp) -> Context {
     Context {
         now,
         actor: "alice".into(),
+        level: Level::Admin,
         reason: Reason::User,
         new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
     }
@@ -783,4 +786,196 @@ async fn concurrent_workers_lease_each_operation_once(db: &TestDatabase) {
     all.dedup();
     assert_eq!(before, 12);
     assert_eq!(all.len(), 12, "no operation ran twice");
+}
+
+async fn organizations_bound_the_deploys_of_their_members(db: &TestDatabase) {
+    let store = open(db).await;
+    let research = OrgName::parse("research").unwrap();
+    let limits = Limits {
+        max_clusters: 1,
+        ..Limits::default()
+    };
+    store
+        .create_organization(Organization {
+            name: research.clone(),
+            github_org: Some("uw-research".into()),
+            github_team: None,
+            limits,
+            created_at: t0(),
+            updated_at: t0(),
+        })
+        .await
+        .unwrap();
+    let again = store
+        .create_organization(Organization {
+            name: research.clone(),
+            github_org: None,
+            github_team: None,
+            limits,
+            created_at: t0(),
+            updated_at: t0(),
+        })
+        .await;
+    assert!(matches!(
+        again,
+        Err(StoreError::Refused(Refusal::AlreadyExists(_)))
+    ));
+    assert!(
+        store
+            .organization(&OrgName::parse("default").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    create(&store, "c1").await;
+    create(&store, "c2").await;
+    let member = |now| Context {
+        level: Level::OrgMember,
+        ..ctx(now)
+    };
+    let req = DeployRequest {
+        destroy_at: Some(t0() + TimeDelta::hours(1)),
+        ..Default::default()
+    };
+    let deploy_as_member = |n: &'static str| {
+        let store = store.clone();
+        let req = req.clone();
+        async move {
+            let c = member(t0());
+            store
+                .apply(&name(n), t0(), &intent("cluster.deploy"), &|snap| {
+                    rules::decide_deploy(snap, &req, &c)
+                })
+                .await
+        }
+    };
+    let snap = snapshot(&store, "c2").await;
+    assert_eq!(snap.organization.limits.max_clusters, 1);
+    assert_eq!(snap.organization.deployed_elsewhere, 0);
+    deploy_as_member("c1").await.unwrap();
+    // c1's deploy is queued, not yet running: it already counts
+    assert_eq!(
+        snapshot(&store, "c2").await.organization.deployed_elsewhere,
+        1
+    );
+    match deploy_as_member("c2").await {
+        Err(StoreError::Refused(Refusal::OverLimit { limit, .. })) => {
+            assert_eq!(limit, "max_clusters")
+        }
+        other => panic!("expected the cluster limit, got {other:?}"),
+    }
+    let listed = store.clusters().await.unwrap();
+    assert_eq!(listed[1].organization.deployed_elsewhere, 1);
+
+    let raised = Organization {
+        limits: Limits {
+            max_clusters: 2,
+            ..limits
+        },
+        updated_at: t0(),
+        ..store.organization(&research).await.unwrap().unwrap()
+    };
+    store.update_organization(raised).await.unwrap();
+    deploy_as_member("c2").await.unwrap();
+}
+
+async fn memberships_users_keys_and_revocations_are_kept(db: &TestDatabase) {
+    let store = open(db).await;
+    let research = OrgName::parse("default").unwrap();
+    let request = Membership {
+        organization: research.clone(),
+        login: "bob".into(),
+        role: MembershipRole::Member,
+        state: MembershipState::Requested,
+        requested_at: t0(),
+        decided_by: None,
+        decided_at: None,
+    };
+    store.put_membership(request.clone()).await.unwrap();
+    let approved = Membership {
+        state: MembershipState::Approved,
+        decided_by: Some("alice".into()),
+        decided_at: Some(t0()),
+        ..request
+    };
+    store.put_membership(approved.clone()).await.unwrap();
+    assert_eq!(
+        store.membership(&research, "bob").await.unwrap(),
+        Some(approved.clone())
+    );
+    assert_eq!(
+        store.memberships(&research).await.unwrap(),
+        std::slice::from_ref(&approved)
+    );
+    assert_eq!(store.memberships_of("bob").await.unwrap(), [approved]);
+    assert!(store.remove_membership(&research, "bob").await.unwrap());
+    assert!(!store.remove_membership(&research, "bob").await.unwrap());
+
+    let user = User {
+        login: "bob".into(),
+        github_id: 42,
+        github_token: Some(vec![1, 2, 3]),
+        admin: false,
+        github_orgs: vec![research.clone()],
+        checked_at: t0(),
+        created_at: t0(),
+    };
+    store.put_user(user.clone()).await.unwrap();
+    let later = User {
+        admin: true,
+        checked_at: t0() + TimeDelta::minutes(5),
+        ..user.clone()
+    };
+    store.put_user(later.clone()).await.unwrap();
+    assert_eq!(store.user("bob").await.unwrap(), Some(later));
+    assert!(store.user("nobody").await.unwrap().is_none());
+
+    let key = |kid: &str, at| StoredSigningKey {
+        kid: kid.into(),
+        public_key: vec![7; 32],
+        private_key: vec![9; 60],
+        created_at: at,
+        retired_at: None,
+    };
+    store.rotate_signing_key(key("k1", t0())).await.unwrap();
+    store
+        .rotate_signing_key(key("k2", t0() + TimeDelta::hours(1)))
+        .await
+        .unwrap();
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys[0].kid, "k2");
+    assert_eq!(keys[0].retired_at, None);
+    assert_eq!(keys[1].retired_at, Some(t0() + TimeDelta::hours(1)));
+    assert_eq!(keys[1].private_key, vec![9; 60]);
+
+    store.revoke_token("jti-1", t0()).await.unwrap();
+    store.revoke_token("jti-1", t0()).await.unwrap();
+    assert!(store.token_revoked("jti-1").await.unwrap());
+    assert!(!store.token_revoked("jti-2").await.unwrap());
+
+    store
+        .put_login_state("st", b"secret", t0() + TimeDelta::minutes(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_login_state("st", t0()).await.unwrap().as_deref(),
+        Some(&b"secret"[..])
+    );
+    assert!(
+        store.take_login_state("st", t0()).await.unwrap().is_none(),
+        "single use"
+    );
+    store
+        .put_login_state("old", b"x", t0() + TimeDelta::minutes(10))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .take_login_state("old", t0() + TimeDelta::minutes(11))
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
 }

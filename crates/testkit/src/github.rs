@@ -893,26 +893,21 @@ fn oauth_reply(status: StatusCode, json: bool, fields: Vec<(&str, Value)>) -> Re
 // ---------------------------------------------------------------------------
 // REST API
 
-/// The account of the request's token, or GitHub's 401.
-fn authenticate(shared: &Shared, incoming: &Incoming) -> Result<Account, Response> {
-    let Some(token) = incoming.token() else {
-        return Err(api_error(
-            StatusCode::UNAUTHORIZED,
-            "Requires authentication",
-        ));
-    };
+/// The account of the request's token, or the message of GitHub's 401.
+fn authenticate(shared: &Shared, incoming: &Incoming) -> Result<Account, &'static str> {
+    let token = incoming.token().ok_or("Requires authentication")?;
     shared
         .state()
         .tokens
         .get(token)
         .cloned()
-        .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "Bad credentials"))
+        .ok_or("Bad credentials")
 }
 
 fn user(shared: &Shared, incoming: &Incoming) -> Response {
     let account = match authenticate(shared, incoming) {
         Ok(account) => account,
-        Err(response) => return response,
+        Err(message) => return api_error(StatusCode::UNAUTHORIZED, message),
     };
     let body = json!({
         "login": account.login,
@@ -935,7 +930,7 @@ fn user(shared: &Shared, incoming: &Incoming) -> Response {
 fn org_membership(shared: &Shared, incoming: &Incoming, org: &str) -> Response {
     let account = match authenticate(shared, incoming) {
         Ok(account) => account,
-        Err(response) => return response,
+        Err(message) => return api_error(StatusCode::UNAUTHORIZED, message),
     };
     let state = shared.state();
     let Some(membership) = state
@@ -963,7 +958,7 @@ fn org_membership(shared: &Shared, incoming: &Incoming, org: &str) -> Response {
 fn user_teams(shared: &Shared, incoming: &Incoming) -> Response {
     let account = match authenticate(shared, incoming) {
         Ok(account) => account,
-        Err(response) => return response,
+        Err(message) => return api_error(StatusCode::UNAUTHORIZED, message),
     };
     let login = fold(&account.login);
     let teams: Vec<Value> = shared
@@ -1040,7 +1035,7 @@ fn team_membership(
 ) -> Response {
     let account = match authenticate(shared, incoming) {
         Ok(account) => account,
-        Err(response) => return response,
+        Err(message) => return api_error(StatusCode::UNAUTHORIZED, message),
     };
     let state = shared.state();
     let Some(membership) = state

@@ -15,7 +15,7 @@ pub fn terraform() -> PathBuf {
     static FOUND: OnceLock<PathBuf> = OnceLock::new();
     FOUND
         .get_or_init(|| {
-            let tools_dir = slipway_server::Config::default().terraform.tools_dir;
+            let tools_dir = slipway_engine::terraform::default_tools_dir();
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

@@ -114,14 +114,33 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// `slipway ARGS` against this server, with its admin token.
+    /// `slipway ARGS` against this server, with its admin token. The
+    /// client's configuration (saved logins) lives in the data directory,
+    /// away from the user's own.
     pub fn cli(&self, args: &[&str]) -> Command {
+        let mut cmd = self.cli_as(args, Some(&self.token));
+        cmd.env("SLIPWAY_TOKEN", &self.token);
+        cmd
+    }
+
+    /// `slipway ARGS` with `token` (none: no token at all).
+    pub fn cli_as(&self, args: &[&str], token: Option<&str>) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.args(args)
             .env("SLIPWAY_URL", &self.url)
-            .env("SLIPWAY_TOKEN", &self.token)
+            .env("XDG_CONFIG_HOME", self.data_dir.join("client-config"))
+            .env_remove("SLIPWAY_TOKEN")
+            .env_remove("SLIPWAY_GITHUB_TOKEN")
             .stdin(Stdio::null());
+        if let Some(token) = token {
+            cmd.env("SLIPWAY_TOKEN", token);
+        }
         cmd
+    }
+
+    /// Runs `slipway ARGS` with `token` (none: no token at all).
+    pub fn run_as(&self, args: &[&str], token: Option<&str>) -> CliOutput {
+        CliOutput(self.cli_as(args, token).output().expect("run slipway"))
     }
 
     /// Runs `slipway ARGS` and returns its output.
@@ -195,10 +214,17 @@ impl CliOutput {
         })
     }
 
-    /// The JSON error document on stderr (`--json`).
+    /// The JSON error document on stderr (`--json`): its last line (a
+    /// command may have told the user something first, e.g. a sign-in code).
     pub fn error_json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.0.stderr)
-            .unwrap_or_else(|e| panic!("stderr is not JSON ({e}):\n{}", self.stderr()))
+        let stderr = self.stderr();
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        serde_json::from_str(last)
+            .unwrap_or_else(|e| panic!("stderr does not end in JSON ({e}):\n{stderr}"))
     }
 
     /// Asserts the exit code, showing both outputs if it differs.

@@ -15,11 +15,11 @@ use async_trait::async_trait;
 use slipway_core::event::{Event, NewEvent, kinds};
 use slipway_core::lifecycle::{Ending, settle, state_while_running};
 use slipway_core::rules::{
-    ClusterSnapshot, Context, Outcome, Plan, ScheduleChange, decide_reconcile,
+    ClusterSnapshot, Context, OrganizationLoad, Outcome, Plan, ScheduleChange, decide_reconcile,
 };
 use slipway_core::{
-    Cluster, ClusterName, Operation, OperationId, OperationState, Reason, Refusal, Schedule,
-    Timestamp,
+    Cluster, ClusterName, Level, Limits, Operation, OperationId, OperationKind, OperationState,
+    OrgName, Reason, Refusal, Schedule, Timestamp,
 };
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
@@ -180,11 +180,52 @@ impl SqlStore {
         .await?
         .map(Schedule::try_from)
         .transpose()?;
+        let cluster = Cluster::try_from(row)?;
+        let organization = self.organization_load(conn, &cluster, lock).await?;
         Ok(Some(ClusterSnapshot {
-            cluster: Cluster::try_from(row)?,
+            cluster,
             active,
             schedule,
+            organization,
         }))
+    }
+
+    /// The owning organization's limits (its row locked on PostgreSQL, so
+    /// two deploys in one organization are decided one after the other) and
+    /// how many of its other clusters are deployed or being deployed.
+    async fn organization_load(
+        &self,
+        conn: &mut AnyConnection,
+        cluster: &Cluster,
+        lock: bool,
+    ) -> Result<OrganizationLoad> {
+        let sql = if lock {
+            locking!(
+                self.dialect,
+                "SELECT limits FROM organizations WHERE name = $1"
+            )
+        } else {
+            "SELECT limits FROM organizations WHERE name = $1"
+        };
+        let limits: Option<String> = sqlx::query_scalar(sql)
+            .bind(cluster.organization.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        let deployed_elsewhere: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM clusters WHERE organization = $1 AND name <> $2 AND (state <> 'absent' \
+             OR name IN (SELECT cluster FROM operations WHERE state IN ('queued', 'running') AND kind IN ('deploy', 'update')))",
+        )
+        .bind(cluster.organization.as_str())
+        .bind(cluster.name.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(OrganizationLoad {
+            limits: limits
+                .map(|l| json("limits", &l))
+                .transpose()?
+                .unwrap_or_default(),
+            deployed_elsewhere: u32::try_from(deployed_elsewhere).unwrap_or(u32::MAX),
+        })
     }
 
     async fn load_operation(
@@ -570,15 +611,42 @@ impl Store for SqlStore {
             .fetch_all(&mut *conn)
             .await?,
         )?;
+        let limits: std::collections::HashMap<OrgName, Limits> = self
+            .organizations()
+            .await?
+            .into_iter()
+            .map(|o| (o.name, o.limits))
+            .collect();
+        let deploying = |c: &Cluster, active: &[Operation]| {
+            c.state != slipway_core::ClusterState::Absent
+                || active.iter().any(|op| {
+                    op.cluster == c.name
+                        && matches!(op.kind, OperationKind::Deploy | OperationKind::Update)
+                })
+        };
+        let mut deployed: std::collections::HashMap<OrgName, u32> = Default::default();
+        for c in clusters.iter().filter(|c| deploying(c, &active)) {
+            *deployed.entry(c.organization.clone()).or_default() += 1;
+        }
+        let loads: Vec<OrganizationLoad> = clusters
+            .iter()
+            .map(|c| OrganizationLoad {
+                limits: limits.get(&c.organization).copied().unwrap_or_default(),
+                deployed_elsewhere: deployed.get(&c.organization).copied().unwrap_or(0)
+                    - u32::from(deploying(c, &active)),
+            })
+            .collect();
         Ok(clusters
             .into_iter()
-            .map(|cluster| {
+            .zip(loads)
+            .map(|(cluster, organization)| {
                 let take_active = active.iter().position(|op| op.cluster == cluster.name);
                 let take_schedule = schedules.iter().position(|s| s.cluster == cluster.name);
                 ClusterSnapshot {
                     active: take_active.map(|i| active.swap_remove(i)),
                     schedule: take_schedule.map(|i| schedules.swap_remove(i)),
                     cluster,
+                    organization,
                 }
             })
             .collect())
@@ -848,6 +916,7 @@ impl Store for SqlStore {
                 let ctx = Context {
                     now,
                     actor: "recovery".into(),
+                    level: Level::Admin,
                     reason: Reason::Recovery,
                     new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
                 };
@@ -1050,6 +1119,250 @@ impl Store for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(updated.rows_affected() > 0)
+    }
+
+    async fn create_organization(&self, org: Organization) -> Result<Organization> {
+        let mut tx = self.begin().await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT name FROM organizations WHERE name = $1")
+                .bind(org.name.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_some() {
+            return Err(Refusal::AlreadyExists(format!("organization {}", org.name)).into());
+        }
+        sqlx::query(
+            "INSERT INTO organizations (name, github_org, github_team, limits, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(org.name.as_str())
+        .bind(org.github_org.as_deref())
+        .bind(org.github_team.as_deref())
+        .bind(to_json(&org.limits))
+        .bind(millis(org.created_at))
+        .bind(millis(org.updated_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(org)
+    }
+
+    async fn update_organization(&self, org: Organization) -> Result<Organization> {
+        let updated = sqlx::query(
+            "UPDATE organizations SET github_org = $2, github_team = $3, limits = $4, updated_at = $5 WHERE name = $1",
+        )
+        .bind(org.name.as_str())
+        .bind(org.github_org.as_deref())
+        .bind(org.github_team.as_deref())
+        .bind(to_json(&org.limits))
+        .bind(millis(org.updated_at))
+        .execute(&self.pool)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::OrganizationNotFound(org.name.to_string()));
+        }
+        Ok(org)
+    }
+
+    async fn organization(&self, name: &OrgName) -> Result<Option<Organization>> {
+        sqlx::query_as::<_, OrganizationRow>(
+            "SELECT name, github_org, github_team, limits, created_at, updated_at FROM organizations WHERE name = $1",
+        )
+        .bind(name.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .map(Organization::try_from)
+        .transpose()
+    }
+
+    async fn organizations(&self) -> Result<Vec<Organization>> {
+        convert(
+            sqlx::query_as::<_, OrganizationRow>(
+                "SELECT name, github_org, github_team, limits, created_at, updated_at FROM organizations ORDER BY name",
+            )
+            .fetch_all(&self.pool)
+            .await?,
+        )
+    }
+
+    async fn put_membership(&self, m: Membership) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO memberships (organization, login, role, state, requested_at, decided_by, decided_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (organization, login) DO UPDATE SET role = excluded.role, state = excluded.state, \
+             requested_at = excluded.requested_at, decided_by = excluded.decided_by, decided_at = excluded.decided_at",
+        )
+        .bind(m.organization.as_str())
+        .bind(m.login.as_str())
+        .bind(role_text(m.role))
+        .bind(membership_state_text(m.state))
+        .bind(millis(m.requested_at))
+        .bind(m.decided_by.as_deref())
+        .bind(m.decided_at.map(millis))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn membership(&self, org: &OrgName, login: &str) -> Result<Option<Membership>> {
+        sqlx::query_as::<_, MembershipRow>(
+            "SELECT organization, login, role, state, requested_at, decided_by, decided_at FROM memberships \
+             WHERE organization = $1 AND login = $2",
+        )
+        .bind(org.as_str())
+        .bind(login)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(Membership::try_from)
+        .transpose()
+    }
+
+    async fn memberships(&self, org: &OrgName) -> Result<Vec<Membership>> {
+        convert(
+            sqlx::query_as::<_, MembershipRow>(
+                "SELECT organization, login, role, state, requested_at, decided_by, decided_at FROM memberships \
+                 WHERE organization = $1 ORDER BY login",
+            )
+            .bind(org.as_str())
+            .fetch_all(&self.pool)
+            .await?,
+        )
+    }
+
+    async fn memberships_of(&self, login: &str) -> Result<Vec<Membership>> {
+        convert(
+            sqlx::query_as::<_, MembershipRow>(
+                "SELECT organization, login, role, state, requested_at, decided_by, decided_at FROM memberships \
+                 WHERE login = $1 ORDER BY organization",
+            )
+            .bind(login)
+            .fetch_all(&self.pool)
+            .await?,
+        )
+    }
+
+    async fn remove_membership(&self, org: &OrgName, login: &str) -> Result<bool> {
+        let removed = sqlx::query("DELETE FROM memberships WHERE organization = $1 AND login = $2")
+            .bind(org.as_str())
+            .bind(login)
+            .execute(&self.pool)
+            .await?;
+        Ok(removed.rows_affected() > 0)
+    }
+
+    async fn put_user(&self, user: User) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO users (login, github_id, github_token, admin, github_orgs, checked_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (login) DO UPDATE SET github_id = excluded.github_id, github_token = excluded.github_token, \
+             admin = excluded.admin, github_orgs = excluded.github_orgs, checked_at = excluded.checked_at",
+        )
+        .bind(user.login.as_str())
+        .bind(user.github_id)
+        .bind(user.github_token.as_deref().map(b64))
+        .bind(i64::from(user.admin))
+        .bind(to_json(&user.github_orgs))
+        .bind(millis(user.checked_at))
+        .bind(millis(user.created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn user(&self, login: &str) -> Result<Option<User>> {
+        sqlx::query_as::<_, UserRow>(
+            "SELECT login, github_id, github_token, admin, github_orgs, checked_at, created_at FROM users WHERE login = $1",
+        )
+        .bind(login)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(User::try_from)
+        .transpose()
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>> {
+        convert(
+            sqlx::query_as::<_, SigningKeyRow>(
+                "SELECT kid, public_key, private_key, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid",
+            )
+            .fetch_all(&self.pool)
+            .await?,
+        )
+    }
+
+    async fn rotate_signing_key(&self, key: StoredSigningKey) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+            .bind(millis(key.created_at))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, public_key, private_key, created_at, retired_at) VALUES ($1, $2, $3, $4, NULL)",
+        )
+        .bind(key.kid.as_str())
+        .bind(b64(&key.public_key))
+        .bind(b64(&key.private_key))
+        .bind(millis(key.created_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(millis(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn token_revoked(&self, jti: &str) -> Result<bool> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT expires_at FROM revoked_tokens WHERE jti = $1")
+                .bind(jti)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    async fn put_login_state(
+        &self,
+        state: &str,
+        payload: &[u8],
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO login_states (state, payload, expires_at) VALUES ($1, $2, $3)")
+            .bind(state)
+            .bind(b64(payload))
+            .bind(millis(expires_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn take_login_state(&self, state: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
+        let mut tx = self.begin().await?;
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT payload, expires_at FROM login_states WHERE state = $1")
+                .bind(state)
+                .fetch_optional(&mut *tx)
+                .await?;
+        sqlx::query("DELETE FROM login_states WHERE state = $1 OR expires_at < $2")
+            .bind(state)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        match row {
+            Some((payload, expires)) if expires >= millis(now) => {
+                Ok(Some(unb64("login state", &payload)?))
+            }
+            _ => Ok(None),
+        }
     }
 
     async fn append_audit(&self, entry: NewAuditEntry) -> Result<()> {

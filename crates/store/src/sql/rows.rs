@@ -6,7 +6,10 @@ use serde::de::DeserializeOwned;
 use slipway_core::event::{Event, EventLevel};
 use slipway_core::{Cluster, ClusterName, Operation, OperationId, OrgName, Schedule, Timestamp};
 
-use crate::{ApiToken, AuditEntry, BlueprintVersion, BlueprintVersionSummary, StoreError};
+use crate::{
+    ApiToken, AuditEntry, BlueprintVersion, BlueprintVersionSummary, Membership, MembershipRole,
+    MembershipState, Organization, StoreError, StoredSigningKey, User,
+};
 
 pub fn millis(t: Timestamp) -> i64 {
     t.timestamp_millis()
@@ -305,4 +308,140 @@ impl TryFrom<AuditRow> for AuditEntry {
 /// Converts every row, stopping at the first that cannot be read.
 pub fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>, StoreError> {
     rows.into_iter().map(T::try_from).collect()
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn unb64(what: &str, text: &str) -> Result<Vec<u8>, StoreError> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+#[derive(sqlx::FromRow)]
+pub struct OrganizationRow {
+    name: String,
+    github_org: Option<String>,
+    github_team: Option<String>,
+    limits: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<OrganizationRow> for Organization {
+    type Error = StoreError;
+    fn try_from(r: OrganizationRow) -> Result<Self, StoreError> {
+        Ok(Organization {
+            name: name("organization", &r.name, OrgName::parse)?,
+            github_org: r.github_org,
+            github_team: r.github_team,
+            limits: json("limits", &r.limits)?,
+            created_at: time(r.created_at)?,
+            updated_at: time(r.updated_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct MembershipRow {
+    organization: String,
+    login: String,
+    role: String,
+    state: String,
+    requested_at: i64,
+    decided_by: Option<String>,
+    decided_at: Option<i64>,
+}
+
+pub fn role_text(role: MembershipRole) -> &'static str {
+    match role {
+        MembershipRole::Owner => "owner",
+        MembershipRole::Member => "member",
+    }
+}
+
+pub fn membership_state_text(state: MembershipState) -> &'static str {
+    match state {
+        MembershipState::Requested => "requested",
+        MembershipState::Approved => "approved",
+    }
+}
+
+impl TryFrom<MembershipRow> for Membership {
+    type Error = StoreError;
+    fn try_from(r: MembershipRow) -> Result<Self, StoreError> {
+        Ok(Membership {
+            organization: name("organization", &r.organization, OrgName::parse)?,
+            login: r.login,
+            role: match r.role.as_str() {
+                "owner" => MembershipRole::Owner,
+                "member" => MembershipRole::Member,
+                other => return Err(StoreError::Corrupt(format!("membership role {other:?}"))),
+            },
+            state: match r.state.as_str() {
+                "requested" => MembershipState::Requested,
+                "approved" => MembershipState::Approved,
+                other => return Err(StoreError::Corrupt(format!("membership state {other:?}"))),
+            },
+            requested_at: time(r.requested_at)?,
+            decided_by: r.decided_by,
+            decided_at: opt_time(r.decided_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct UserRow {
+    login: String,
+    github_id: i64,
+    github_token: Option<String>,
+    admin: i64,
+    github_orgs: String,
+    checked_at: i64,
+    created_at: i64,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        Ok(User {
+            login: r.login,
+            github_id: r.github_id,
+            github_token: r
+                .github_token
+                .as_deref()
+                .map(|t| unb64("github token", t))
+                .transpose()?,
+            admin: r.admin != 0,
+            github_orgs: json("github orgs", &r.github_orgs)?,
+            checked_at: time(r.checked_at)?,
+            created_at: time(r.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct SigningKeyRow {
+    kid: String,
+    public_key: String,
+    private_key: String,
+    created_at: i64,
+    retired_at: Option<i64>,
+}
+
+impl TryFrom<SigningKeyRow> for StoredSigningKey {
+    type Error = StoreError;
+    fn try_from(r: SigningKeyRow) -> Result<Self, StoreError> {
+        Ok(StoredSigningKey {
+            public_key: unb64("public key", &r.public_key)?,
+            private_key: unb64("private key", &r.private_key)?,
+            kid: r.kid,
+            created_at: time(r.created_at)?,
+            retired_at: opt_time(r.retired_at)?,
+        })
+    }
 }

@@ -1,65 +1,23 @@
-//! What the API does, independent of HTTP: validate a request, let the rules
-//! of `slipway-core` decide inside the store's transaction, and describe the
-//! result.
+//! Clusters and their operations: validate, authorize (`core::access`),
+//! let the rules of `slipway-core` decide inside the store's transaction,
+//! and describe the result.
 
 use chrono::Utc;
 use slipway_api::types::*;
-use slipway_core::blueprint::BlueprintMetadata;
-use slipway_core::rules::{self, ClusterSnapshot, Context, DeployRequest, Outcome, Plan};
+use slipway_core::access::{Action, authorize};
+use slipway_core::rules::{self, ClusterSnapshot, DeployRequest, Outcome, Plan};
 use slipway_core::{
-    BlueprintName, ClusterName, ClusterSpec, Operation, OperationId, OrgName, Reason,
-    duration::parse_duration, names::check_version,
+    BlueprintName, ClusterSpec, OrgName, duration::parse_duration, names::check_version,
 };
-use slipway_store::{AuditIntent, BlueprintVersion, NewCluster, OperationFilter};
+use slipway_store::{BlueprintVersion, NewCluster, OperationFilter};
 
+use super::{audit_intent, context, operation_view, parse_cluster_name, parse_operation_id};
 use crate::app::{App, StopReason};
-use crate::auth::Caller;
+use crate::auth::{Caller, scope};
 use crate::error::ApiError;
 
 /// The organization clusters belong to when none is named.
 pub const DEFAULT_ORGANIZATION: &str = "default";
-
-pub fn parse_cluster_name(name: &str) -> Result<ClusterName, ApiError> {
-    Ok(ClusterName::parse(name)?)
-}
-
-pub fn parse_operation_id(id: &str) -> Result<OperationId, ApiError> {
-    Ok(OperationId::parse(id)?)
-}
-
-fn operation_view(op: &Operation) -> OperationView {
-    OperationView {
-        id: op.id.to_string(),
-        cluster: op.cluster.to_string(),
-        kind: op.kind,
-        reason: op.reason,
-        requested_by: op.requested_by.clone(),
-        state: op.state,
-        nodes: op.spec.nodes,
-        version: op.spec.version.clone(),
-        error: op.error.clone(),
-        created_at: op.created_at,
-        started_at: op.started_at,
-        finished_at: op.finished_at,
-    }
-}
-
-fn context(caller: &Caller) -> Context {
-    Context {
-        now: Utc::now(),
-        actor: caller.name.clone(),
-        reason: Reason::User,
-        new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
-    }
-}
-
-fn audit(caller: &Caller, action: &str) -> AuditIntent {
-    AuditIntent {
-        actor: caller.name.clone(),
-        level: caller.level.clone(),
-        action: action.to_owned(),
-    }
-}
 
 impl App {
     async fn blueprint(&self, name: &str, version: &str) -> Result<BlueprintVersion, ApiError> {
@@ -79,11 +37,32 @@ impl App {
             })
     }
 
-    async fn snapshot(&self, name: &ClusterName) -> Result<ClusterSnapshot, ApiError> {
+    pub(crate) async fn snapshot(
+        &self,
+        name: &slipway_core::ClusterName,
+    ) -> Result<ClusterSnapshot, ApiError> {
         self.store
             .cluster(name)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("cluster {name} does not exist")))
+    }
+
+    /// The cluster, if the caller may do `action` to it.
+    pub(crate) async fn authorized_snapshot(
+        &self,
+        caller: &Caller,
+        name: &str,
+        action: Action,
+    ) -> Result<ClusterSnapshot, ApiError> {
+        let snap = self.snapshot(&parse_cluster_name(name)?).await?;
+        let c = &snap.cluster;
+        authorize(
+            caller.level_for(&c.organization),
+            action,
+            c.public,
+            &c.organization,
+        )?;
+        Ok(snap)
     }
 
     /// Describes a cluster as `status` shows it.
@@ -122,9 +101,22 @@ impl App {
         caller: &Caller,
         req: CreateCluster,
     ) -> Result<ClusterStatus, ApiError> {
+        caller.require(scope::CLUSTERS_WRITE)?;
         let name = parse_cluster_name(&req.name)?;
         let organization =
             OrgName::parse(req.organization.as_deref().unwrap_or(DEFAULT_ORGANIZATION))?;
+        if self.store.organization(&organization).await?.is_none() {
+            return Err(ApiError::invalid(
+                "organization",
+                format!("organization {organization} does not exist"),
+            ));
+        }
+        authorize(
+            caller.level_for(&organization),
+            Action::Manage,
+            req.public,
+            &organization,
+        )?;
         let blueprint_name = BlueprintName::parse(&req.blueprint)?;
         let blueprint = self
             .blueprint(
@@ -144,53 +136,62 @@ impl App {
             .store
             .create_cluster(NewCluster {
                 name: name.clone(),
-                organization,
+                organization: organization.clone(),
                 public: req.public,
                 spec,
-                created_by: caller.name.clone(),
+                created_by: caller.login().to_owned(),
                 now: Utc::now(),
             })
             .await?;
-        self.audit_simple(caller, "cluster.create", cluster.name.as_str(), "created")
-            .await;
-        self.status_of(&ClusterSnapshot {
-            cluster,
-            active: None,
-            schedule: None,
-        })
-        .await
-    }
-
-    async fn audit_simple(&self, caller: &Caller, action: &str, target: &str, result: &str) {
-        let entry = slipway_store::NewAuditEntry {
-            at: Utc::now(),
-            actor: caller.name.clone(),
-            level: caller.level.clone(),
-            action: action.to_owned(),
-            target: target.to_owned(),
-            result: result.to_owned(),
-            detail: serde_json::json!({}),
-        };
-        if let Err(e) = self.store.append_audit(entry).await {
-            tracing::error!(error = %e, action, target, "cannot write the audit log");
-        }
-    }
-
-    pub async fn cluster_status(&self, name: &str) -> Result<ClusterStatus, ApiError> {
-        let snap = self.snapshot(&parse_cluster_name(name)?).await?;
+        self.audit(
+            caller,
+            caller.level_for(&organization),
+            "cluster.create",
+            name.as_str(),
+            "created",
+            serde_json::json!({}),
+        )
+        .await;
+        let snap = self.snapshot(&cluster.name).await?;
         self.status_of(&snap).await
     }
 
-    pub async fn list_clusters(&self) -> Result<Vec<ClusterStatus>, ApiError> {
+    pub async fn cluster_status(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<ClusterStatus, ApiError> {
+        caller.require(scope::CLUSTERS_READ)?;
+        let snap = self.authorized_snapshot(caller, name, Action::View).await?;
+        self.status_of(&snap).await
+    }
+
+    /// The clusters the caller may see.
+    pub async fn list_clusters(&self, caller: &Caller) -> Result<Vec<ClusterStatus>, ApiError> {
+        caller.require(scope::CLUSTERS_READ)?;
         let mut out = Vec::new();
         for snap in self.store.clusters().await? {
-            out.push(self.status_of(&snap).await?);
+            let c = &snap.cluster;
+            if authorize(
+                caller.level_for(&c.organization),
+                Action::View,
+                c.public,
+                &c.organization,
+            )
+            .is_ok()
+            {
+                out.push(self.status_of(&snap).await?);
+            }
         }
         Ok(out)
     }
 
     /// Turns a plan into the API's answer.
-    async fn respond(&self, name: &ClusterName, plan: Plan) -> Result<ActionResponse, ApiError> {
+    async fn respond(
+        &self,
+        name: &slipway_core::ClusterName,
+        plan: Plan,
+    ) -> Result<ActionResponse, ApiError> {
         let (result, operation) = match &plan.outcome {
             Outcome::Enqueued(op) => (ActionResult::Queued, Some(op.id.clone())),
             Outcome::Joined(id) => (ActionResult::Joined, Some(id.clone())),
@@ -231,12 +232,11 @@ impl App {
                 req.version.as_deref().unwrap_or(&spec.version),
             )
             .await?;
-        let metadata: &BlueprintMetadata = &blueprint.metadata;
+        let metadata = &blueprint.metadata;
         if let Some(nodes) = req.nodes {
             metadata.check_nodes(nodes)?;
         }
-        let variables = req.variables.as_ref().unwrap_or(&spec.variables);
-        metadata.resolve_variables(variables)?;
+        metadata.resolve_variables(req.variables.as_ref().unwrap_or(&spec.variables))?;
         let destroy_at = match (&req.ttl, req.destroy_at) {
             (Some(_), Some(_)) => {
                 return Err(ApiError::invalid(
@@ -267,45 +267,65 @@ impl App {
         })
     }
 
+    /// DEPLOY (authorized as Manage).
     pub async fn deploy(
         &self,
         caller: &Caller,
         name: &str,
         req: DeployCluster,
     ) -> Result<ActionResponse, ApiError> {
-        let name = parse_cluster_name(name)?;
-        let snap = self.snapshot(&name).await?;
+        caller.require(scope::CLUSTERS_WRITE)?;
+        let snap = self
+            .authorized_snapshot(caller, name, Action::Manage)
+            .await?;
         let request = self.deploy_request(&snap, &req).await?;
-        let ctx = context(caller);
+        let level = caller.level_for(&snap.cluster.organization);
+        let ctx = context(caller, level);
         let plan = self
             .store
-            .apply(&name, ctx.now, &audit(caller, "cluster.deploy"), &|snap| {
-                rules::decide_deploy(snap, &request, &ctx)
-            })
+            .apply(
+                &snap.cluster.name,
+                ctx.now,
+                &audit_intent(caller, level, "cluster.deploy"),
+                &|snap| rules::decide_deploy(snap, &request, &ctx),
+            )
             .await?;
-        self.respond(&name, plan).await
+        self.respond(&snap.cluster.name, plan).await
     }
 
+    /// DESTROY (authorized as Manage).
     pub async fn destroy(&self, caller: &Caller, name: &str) -> Result<ActionResponse, ApiError> {
-        let name = parse_cluster_name(name)?;
-        let ctx = context(caller);
+        caller.require(scope::CLUSTERS_WRITE)?;
+        let snap = self
+            .authorized_snapshot(caller, name, Action::Manage)
+            .await?;
+        let level = caller.level_for(&snap.cluster.organization);
+        let ctx = context(caller, level);
         let plan = self
             .store
-            .apply(&name, ctx.now, &audit(caller, "cluster.destroy"), &|snap| {
-                rules::decide_destroy(snap, &ctx)
-            })
+            .apply(
+                &snap.cluster.name,
+                ctx.now,
+                &audit_intent(caller, level, "cluster.destroy"),
+                &|snap| rules::decide_destroy(snap, &ctx),
+            )
             .await?;
-        self.respond(&name, plan).await
+        self.respond(&snap.cluster.name, plan).await
     }
 
+    /// SCHEDULE_DESTROY (authorized as Manage).
     pub async fn schedule_destroy(
         &self,
         caller: &Caller,
         name: &str,
         req: ScheduleDestroy,
     ) -> Result<ActionResponse, ApiError> {
-        let name = parse_cluster_name(name)?;
-        let ctx = context(caller);
+        caller.require(scope::CLUSTERS_WRITE)?;
+        let snap = self
+            .authorized_snapshot(caller, name, Action::Manage)
+            .await?;
+        let level = caller.level_for(&snap.cluster.organization);
+        let ctx = context(caller, level);
         let at = match (req.at, &req.in_) {
             (Some(at), None) => at,
             (None, Some(after)) => {
@@ -320,13 +340,13 @@ impl App {
         let plan = self
             .store
             .apply(
-                &name,
+                &snap.cluster.name,
                 ctx.now,
-                &audit(caller, "cluster.schedule_destroy"),
+                &audit_intent(caller, level, "cluster.schedule_destroy"),
                 &|snap| rules::decide_schedule_destroy(snap, at, &ctx),
             )
             .await?;
-        self.respond(&name, plan).await
+        self.respond(&snap.cluster.name, plan).await
     }
 
     pub async fn unschedule_destroy(
@@ -334,37 +354,66 @@ impl App {
         caller: &Caller,
         name: &str,
     ) -> Result<ActionResponse, ApiError> {
-        let name = parse_cluster_name(name)?;
-        let ctx = context(caller);
+        caller.require(scope::CLUSTERS_WRITE)?;
+        let snap = self
+            .authorized_snapshot(caller, name, Action::Manage)
+            .await?;
+        let level = caller.level_for(&snap.cluster.organization);
+        let ctx = context(caller, level);
         let plan = self
             .store
             .apply(
-                &name,
+                &snap.cluster.name,
                 ctx.now,
-                &audit(caller, "cluster.unschedule_destroy"),
+                &audit_intent(caller, level, "cluster.unschedule_destroy"),
                 &|snap| rules::decide_unschedule(snap, &ctx),
             )
             .await?;
-        self.respond(&name, plan).await
+        self.respond(&snap.cluster.name, plan).await
     }
 
-    pub async fn operation(&self, id: &str) -> Result<OperationView, ApiError> {
+    /// An operation, if the caller may see its cluster.
+    async fn authorized_operation(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: slipway_core::access::Action,
+    ) -> Result<slipway_core::Operation, ApiError> {
         let id = parse_operation_id(id)?;
-        self.store
+        let op = self
+            .store
             .operation(&id)
             .await?
-            .map(|op| operation_view(&op))
-            .ok_or_else(|| ApiError::not_found(format!("operation {id} does not exist")))
+            .ok_or_else(|| ApiError::not_found(format!("operation {id} does not exist")))?;
+        self.authorized_snapshot(caller, op.cluster.as_str(), action)
+            .await?;
+        Ok(op)
     }
 
-    pub async fn operations(&self, cluster: Option<&str>) -> Result<Vec<OperationView>, ApiError> {
+    pub async fn operation(&self, caller: &Caller, id: &str) -> Result<OperationView, ApiError> {
+        caller.require(scope::CLUSTERS_READ)?;
+        Ok(operation_view(
+            &self.authorized_operation(caller, id, Action::View).await?,
+        ))
+    }
+
+    pub async fn operations(
+        &self,
+        caller: &Caller,
+        cluster: Option<&str>,
+    ) -> Result<Vec<OperationView>, ApiError> {
+        caller.require(scope::CLUSTERS_READ)?;
         let cluster = match cluster {
-            Some(name) => {
-                let name = parse_cluster_name(name)?;
-                self.snapshot(&name).await?;
-                Some(name)
+            Some(name) => Some(
+                self.authorized_snapshot(caller, name, Action::View)
+                    .await?
+                    .cluster
+                    .name,
+            ),
+            None => {
+                caller.require_admin()?;
+                None
             }
-            None => None,
         };
         let ops = self
             .store
@@ -381,33 +430,79 @@ impl App {
     /// process by stopping Terraform (SIGINT, then kill after the grace
     /// period).
     pub async fn cancel(&self, caller: &Caller, id: &str) -> Result<OperationView, ApiError> {
-        let id = parse_operation_id(id)?;
+        caller.require(scope::CLUSTERS_WRITE)?;
         let op = self
-            .store
-            .cancel_queued(&id, Utc::now())
-            .await
-            .map_err(ApiError::from)?;
+            .authorized_operation(caller, id, Action::Manage)
+            .await?;
+        let op = self.store.cancel_queued(&op.id, Utc::now()).await?;
         if op.state == slipway_core::OperationState::Running {
-            let running = self.running.lock().expect("running lock").get(&id).cloned();
+            let running = self
+                .running
+                .lock()
+                .expect("running lock")
+                .get(&op.id)
+                .cloned();
             match running {
                 Some(run) => run.stop(StopReason::Cancelled {
-                    by: caller.name.clone(),
+                    by: caller.login().to_owned(),
                 }),
                 None => {
                     return Err(ApiError::new(
                         axum::http::StatusCode::CONFLICT,
                         "running_elsewhere",
-                        format!("operation {id} runs on another worker; cancel it there"),
+                        format!(
+                            "operation {} runs on another worker; cancel it there",
+                            op.id
+                        ),
                     ));
                 }
             }
         }
-        self.audit_simple(caller, "operation.cancel", op.cluster.as_str(), "requested")
-            .await;
+        let level = caller.level_for(&self.snapshot(&op.cluster).await?.cluster.organization);
+        self.audit(
+            caller,
+            level,
+            "operation.cancel",
+            op.cluster.as_str(),
+            "requested",
+            serde_json::json!({"operation": op.id}),
+        )
+        .await;
         Ok(operation_view(&op))
     }
 
-    pub async fn blueprints(&self) -> Result<Vec<BlueprintView>, ApiError> {
+    /// ACCESS: a cluster token whose audience is exactly the cluster.
+    pub async fn access(&self, caller: &Caller, name: &str) -> Result<ClusterToken, ApiError> {
+        caller.require(scope::CLUSTERS_ACCESS)?;
+        let snap = self
+            .authorized_snapshot(caller, name, Action::Access)
+            .await?;
+        let level = caller.level_for(&snap.cluster.organization);
+        let (token, expires_at) = self.identities.issue(
+            &caller.identity,
+            snap.cluster.name.as_str(),
+            level,
+            self.config.auth.cluster_token_ttl,
+        )?;
+        self.audit(
+            caller,
+            level,
+            "cluster.access",
+            snap.cluster.name.as_str(),
+            "issued",
+            serde_json::json!({"expires_at": expires_at}),
+        )
+        .await;
+        Ok(ClusterToken {
+            token,
+            audience: snap.cluster.name.to_string(),
+            level,
+            expires_at,
+        })
+    }
+
+    pub async fn blueprints(&self, caller: &Caller) -> Result<Vec<BlueprintView>, ApiError> {
+        caller.require(scope::CLUSTERS_READ)?;
         Ok(self
             .store
             .blueprint_versions()

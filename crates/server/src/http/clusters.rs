@@ -1,248 +1,42 @@
-//! The HTTP API: routes, request decoding with errors that name the field,
-//! operation logs as server-sent events, and the OpenAPI document.
+//! Clusters and their operations: the routes, the operation log as
+//! server-sent events, and a cluster's status as it changes.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
-use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router, middleware};
+use axum::{Extension, Json};
 use futures::Stream;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use slipway_api::types::*;
 use slipway_core::OperationId;
 use slipway_core::event::{Event, kinds};
 use slipway_store::Notification;
 use tokio::sync::broadcast;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
 
+use super::{ApiJson, ApiQuery, AppState};
 use crate::app::App;
-use crate::auth::{Caller, require_caller};
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::service::parse_operation_id;
 
-type AppState = State<Arc<App>>;
-
-/// The whole API.
-pub fn router(app: Arc<App>) -> Router {
-    let v1 = Router::new()
-        .route("/openapi.json", get(openapi))
-        .route("/clusters", get(list_clusters).post(create_cluster))
-        .route("/clusters/{name}", get(cluster_status))
-        .route("/clusters/{name}/deploy", post(deploy))
-        .route("/clusters/{name}/destroy", post(destroy))
-        .route(
-            "/clusters/{name}/schedule",
-            axum::routing::put(schedule_destroy).delete(unschedule_destroy),
-        )
-        .route("/clusters/{name}/operations", get(cluster_operations))
-        .route("/clusters/{name}/watch", get(watch_cluster))
-        .route("/operations", get(list_operations))
-        .route("/operations/{id}", get(operation))
-        .route("/operations/{id}/events", get(operation_events))
-        .route("/operations/{id}/cancel", post(cancel_operation))
-        .route("/blueprints", get(blueprints))
-        .route_layer(middleware::from_fn_with_state(app.clone(), require_caller));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .nest("/v1", v1)
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(
-            app.config.http.max_body_bytes,
-        ))
-        .layer(middleware::from_fn_with_state(
-            app.clone(),
-            reject_oversized,
-        ))
-        .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Slipway hit an internal error; it was logged",
-            )
-            .into_response()
-        }))
-        .with_state(app)
-}
-
-/// Refuses a body whose announced length is over the limit before reading
-/// any of it. (Bodies of unannounced length are cut off at the limit while
-/// they are read.)
-async fn reject_oversized(
-    State(app): AppState,
-    request: Request,
-    next: middleware::Next,
-) -> Response {
-    let announced = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let limit = app.config.http.max_body_bytes;
-    match announced {
-        Some(length) if length > limit as u64 => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the request body is too large: {length} bytes, the limit is {limit}"),
-        )
-        .into_response(),
-        _ => next.run(request).await,
-    }
-}
-
-/// A JSON body, rejected with a JSON error naming the field at fault.
-pub struct ApiJson<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send a JSON body with Content-Type: application/json",
-            ));
-        }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                let status = rejection.status();
-                if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(status, "body_too_large", "the request body is too large")
-                } else {
-                    ApiError::new(status, "invalid_body", rejection.body_text())
-                }
-            })?;
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(&mut deserializer) {
-            Ok(value) => Ok(ApiJson(value)),
-            Err(e) => {
-                let field = e.path().to_string();
-                let inner = e.into_inner();
-                if inner.is_syntax() || inner.is_eof() {
-                    Err(ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "malformed_json",
-                        format!("the body is not valid JSON: {inner}"),
-                    ))
-                } else {
-                    let field = if field == "." {
-                        "body".to_owned()
-                    } else {
-                        field
-                    };
-                    Err(ApiError::invalid(&field, inner.to_string()))
-                }
-            }
-        }
-    }
-}
-
-/// An optional JSON body: a request without one (no `Content-Type`) reads as
-/// `None`.
-impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Option<Self>, ApiError> {
-        if request.headers().get(header::CONTENT_TYPE).is_none() {
-            return Ok(None);
-        }
-        <Self as FromRequest<S>>::from_request(request, state)
-            .await
-            .map(Some)
-    }
-}
-
-/// Query parameters, rejected with a JSON error.
-pub struct ApiQuery<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query)
-            .map(ApiQuery)
-            .map_err(|e| ApiError::invalid("query", e.to_string()))
-    }
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such route; see /v1/openapi.json")
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this route does not take that method; see /v1/openapi.json",
-    )
-}
-
-#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
-async fn healthz() -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
-        terraform: None,
-        reason: None,
-    })
-}
-
-/// Ready when the database answers.
-#[utoipa::path(get, path = "/readyz", responses((status = 200, body = Health), (status = 503, body = Health)))]
-async fn readyz(State(app): AppState) -> Response {
-    let terraform = Some(app.engine.terraform().version.clone());
-    match app.store.next_schedule_due().await {
-        Ok(_) => Json(Health {
-            status: "ready".into(),
-            terraform,
-            reason: None,
-        })
-        .into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health {
-                status: "unavailable".into(),
-                terraform,
-                reason: Some(format!("database: {e}")),
-            }),
-        )
-            .into_response(),
-    }
-}
-
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
-}
-
 #[utoipa::path(get, path = "/v1/clusters", responses((status = 200, body = Vec<ClusterStatus>)), security(("bearer" = [])))]
-async fn list_clusters(State(app): AppState) -> Result<Json<Vec<ClusterStatus>>, ApiError> {
-    Ok(Json(app.list_clusters().await?))
+pub async fn list_clusters(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Vec<ClusterStatus>>, ApiError> {
+    Ok(Json(app.list_clusters(&caller).await?))
 }
 
 #[utoipa::path(post, path = "/v1/clusters", request_body = CreateCluster,
     responses((status = 201, body = ClusterStatus), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn create_cluster(
+pub async fn create_cluster(
     State(app): AppState,
     Extension(caller): Extension<Caller>,
     ApiJson(req): ApiJson<CreateCluster>,
@@ -255,11 +49,12 @@ async fn create_cluster(
 
 #[utoipa::path(get, path = "/v1/clusters/{name}", params(("name" = String, Path)),
     responses((status = 200, body = ClusterStatus), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn cluster_status(
+pub async fn cluster_status(
     State(app): AppState,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<Json<ClusterStatus>, ApiError> {
-    Ok(Json(app.cluster_status(&name).await?))
+    Ok(Json(app.cluster_status(&caller, &name).await?))
 }
 
 /// An action's answer: 202 when an operation is in flight, 200 otherwise.
@@ -277,7 +72,7 @@ fn action(response: ActionResponse) -> (StatusCode, Json<ActionResponse>) {
 #[utoipa::path(post, path = "/v1/clusters/{name}/deploy", params(("name" = String, Path)), request_body = DeployCluster,
     responses((status = 200, body = ActionResponse), (status = 202, body = ActionResponse), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-async fn deploy(
+pub async fn deploy(
     State(app): AppState,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
@@ -291,7 +86,7 @@ async fn deploy(
 #[utoipa::path(post, path = "/v1/clusters/{name}/destroy", params(("name" = String, Path)),
     responses((status = 200, body = ActionResponse), (status = 202, body = ActionResponse), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-async fn destroy(
+pub async fn destroy(
     State(app): AppState,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
@@ -304,7 +99,7 @@ async fn destroy(
 #[utoipa::path(put, path = "/v1/clusters/{name}/schedule", params(("name" = String, Path)), request_body = ScheduleDestroy,
     responses((status = 200, body = ActionResponse), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn schedule_destroy(
+pub async fn schedule_destroy(
     State(app): AppState,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
@@ -315,7 +110,7 @@ async fn schedule_destroy(
 
 #[utoipa::path(delete, path = "/v1/clusters/{name}/schedule", params(("name" = String, Path)),
     responses((status = 200, body = ActionResponse), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-async fn unschedule_destroy(
+pub async fn unschedule_destroy(
     State(app): AppState,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
@@ -325,31 +120,50 @@ async fn unschedule_destroy(
 
 #[utoipa::path(get, path = "/v1/clusters/{name}/operations", params(("name" = String, Path)),
     responses((status = 200, body = Vec<OperationView>)), security(("bearer" = [])))]
-async fn cluster_operations(
+pub async fn cluster_operations(
     State(app): AppState,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<Json<Vec<OperationView>>, ApiError> {
-    Ok(Json(app.operations(Some(&name)).await?))
+    Ok(Json(app.operations(&caller, Some(&name)).await?))
 }
 
 #[utoipa::path(get, path = "/v1/operations", responses((status = 200, body = Vec<OperationView>)), security(("bearer" = [])))]
-async fn list_operations(State(app): AppState) -> Result<Json<Vec<OperationView>>, ApiError> {
-    Ok(Json(app.operations(None).await?))
+pub async fn list_operations(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Vec<OperationView>>, ApiError> {
+    Ok(Json(app.operations(&caller, None).await?))
 }
 
 #[utoipa::path(get, path = "/v1/operations/{id}", params(("id" = String, Path)),
     responses((status = 200, body = OperationView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn operation(
+pub async fn operation(
     State(app): AppState,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<OperationView>, ApiError> {
-    Ok(Json(app.operation(&id).await?))
+    Ok(Json(app.operation(&caller, &id).await?))
+}
+
+/// ACCESS: a cluster token (`jwt_cluster`) whose audience is exactly the
+/// cluster: for public clusters any member, for private ones members of the
+/// owning organization and administrators; others get 403.
+#[utoipa::path(post, path = "/v1/clusters/{name}/access", params(("name" = String, Path)),
+    responses((status = 200, body = ClusterToken), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn access(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Result<Json<ClusterToken>, ApiError> {
+    Ok(Json(app.access(&caller, &name).await?))
 }
 
 #[utoipa::path(post, path = "/v1/operations/{id}/cancel", params(("id" = String, Path)),
     responses((status = 200, body = OperationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn cancel_operation(
+pub async fn cancel_operation(
     State(app): AppState,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -358,8 +172,11 @@ async fn cancel_operation(
 }
 
 #[utoipa::path(get, path = "/v1/blueprints", responses((status = 200, body = Vec<BlueprintView>)), security(("bearer" = [])))]
-async fn blueprints(State(app): AppState) -> Result<Json<Vec<BlueprintView>>, ApiError> {
-    Ok(Json(app.blueprints().await?))
+pub async fn blueprints(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Vec<BlueprintView>>, ApiError> {
+    Ok(Json(app.blueprints(&caller).await?))
 }
 
 /// The cluster's status now, then again after every change (an operation
@@ -368,16 +185,18 @@ async fn blueprints(State(app): AppState) -> Result<Json<Vec<BlueprintView>>, Ap
 #[utoipa::path(get, path = "/v1/clusters/{name}/watch", params(("name" = String, Path)),
     responses((status = 200, body = ClusterStatus, description = "text/event-stream of ClusterStatus"),
         (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn watch_cluster(
+pub async fn watch_cluster(
     State(app): AppState,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let name = crate::service::parse_cluster_name(&name)?;
     // Subscribed before the first status, so no change slips between.
     let notifications = app.store.subscribe();
-    let first = app.cluster_status(name.as_str()).await?;
+    let first = app.cluster_status(&caller, name.as_str()).await?;
     let watch = Watch {
         app,
+        caller,
         name,
         notifications,
         next: Some(first),
@@ -396,6 +215,7 @@ async fn watch_cluster(
 /// Watches one cluster's status.
 struct Watch {
     app: Arc<App>,
+    caller: Caller,
     name: slipway_core::ClusterName,
     notifications: broadcast::Receiver<Notification>,
     next: Option<ClusterStatus>,
@@ -420,9 +240,13 @@ impl Watch {
                 () = tokio::time::sleep(Duration::from_secs(30)) => {}
                 () = self.app.shutdown.cancelled() => return None,
             }
-            match self.app.cluster_status(self.name.as_str()).await {
+            match self
+                .app
+                .cluster_status(&self.caller, self.name.as_str())
+                .await
+            {
                 Ok(status) => self.next = Some(status),
-                Err(e) if e.status == StatusCode::NOT_FOUND => return None,
+                Err(e) if e.status.is_client_error() => return None,
                 Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
             }
         }
@@ -431,7 +255,7 @@ impl Watch {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EventsQuery {
+pub struct EventsQuery {
     /// Only events after this sequence number.
     #[serde(default)]
     after: Option<u64>,
@@ -447,13 +271,14 @@ struct EventsQuery {
     params(("id" = String, Path), ("after" = Option<u64>, Query), ("follow" = Option<bool>, Query)),
     responses((status = 200, body = EventPage, description = "JSON, or text/event-stream with follow=true"),
         (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn operation_events(
+pub async fn operation_events(
     State(app): AppState,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<EventsQuery>,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
-    let view = app.operation(&id).await?;
+    let view = app.operation(&caller, &id).await?;
     let id = parse_operation_id(&id)?;
     let resume = headers
         .get("last-event-id")
@@ -564,33 +389,3 @@ impl Follow {
         }
     }
 }
-
-struct BearerSecurity;
-
-impl utoipa::Modify for BearerSecurity {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Slipway", description = "Provisions compute clusters from Terraform blueprints and keeps their lifetime, access and cost under control."),
-    paths(
-        healthz, readyz, list_clusters, create_cluster, cluster_status, deploy, destroy,
-        schedule_destroy, unschedule_destroy, cluster_operations, watch_cluster, list_operations, operation,
-        operation_events, cancel_operation, blueprints,
-    ),
-    components(schemas(
-        ErrorBody, ErrorDetail, CreateCluster, DeployCluster, ScheduleDestroy, ClusterStatus,
-        OperationSummary, OperationView, ActionResult, ActionResponse, EventPage, BlueprintView, Health,
-        Event,
-    )),
-    modifiers(&BearerSecurity)
-)]
-struct ApiDoc;
