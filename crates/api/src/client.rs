@@ -176,6 +176,12 @@ impl Client {
         self.send(self.request(Method::GET, &path)).await
     }
 
+    /// Every version of a cluster's Terraform state, oldest first.
+    pub async fn state_history(&self, cluster: &str) -> Result<Vec<StateVersionView>> {
+        self.send(self.request(Method::GET, &format!("/v1/clusters/{cluster}/states")))
+            .await
+    }
+
     /// The events of an operation after sequence number `after`.
     pub async fn events(&self, id: &str, after: u64) -> Result<EventPage> {
         self.send(self.request(

@@ -133,6 +133,16 @@ pub struct OperationView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// One version of a cluster's Terraform state. Slipway keeps every one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StateVersionView {
+    /// 1, 2, 3 … in the order written.
+    pub serial: i64,
+    /// The operation whose Terraform wrote it.
+    pub operation: String,
+    pub written_at: DateTime<Utc>,
+}
+
 /// What a deploy, destroy or schedule request did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -179,6 +189,9 @@ pub struct BlueprintView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,
+    /// The process's worker id (as operation events name it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terraform: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -22,12 +22,18 @@ fn rate(what: &str, mut op: impl FnMut()) {
         n += 1000;
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("{what:<24} {:>10.0} per second ({:.1} µs each)", n as f64 / secs, secs * 1e6 / n as f64);
+    println!(
+        "{what:<24} {:>10.0} per second ({:.1} µs each)",
+        n as f64 / secs,
+        secs * 1e6 / n as f64
+    );
 }
 
 fn main() {
     let key = SigningKey::generate().expect("a key");
-    let keys = KeySet::from_jwks(&Jwks { keys: vec![key.jwk()] });
+    let keys = KeySet::from_jwks(&Jwks {
+        keys: vec![key.jwk()],
+    });
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         iss: "https://slipway.example".into(),

@@ -291,6 +291,19 @@ impl Context {
         Ok(ExitCode::SUCCESS)
     }
 
+    pub async fn history(&self, name: String) -> Result<ExitCode, Failure> {
+        let (operations, states) = tokio::try_join!(
+            self.client.operations(Some(&name)),
+            self.client.state_history(&name)
+        )?;
+        if self.json {
+            output::json(&serde_json::json!({"operations": operations, "states": states}));
+        } else {
+            output::history(&operations, &states);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
     /// The operation a `logs` target names: an id, or a cluster's last one.
     async fn operation_of(&self, target: &str) -> Result<String, Failure> {
         if OperationId::looks_like(target) {

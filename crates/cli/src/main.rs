@@ -63,6 +63,9 @@ pub struct Global {
 enum Command {
     /// Run the server (API, executor, scheduler) with embedded defaults.
     Serve(ServeArgs),
+    /// Run a worker: an executor without the API, on a shared PostgreSQL
+    /// database, possibly on another machine.
+    Worker(WorkerArgs),
     /// Define, deploy and inspect clusters.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -78,6 +81,9 @@ enum Command {
     Status(StatusArgs),
     /// List clusters.
     List,
+    /// A cluster's operations, newest first, and the state versions each
+    /// one's Terraform wrote.
+    History(NameArg),
     /// Show an operation's log: of a cluster's last operation, or by id.
     Logs(LogsArgs),
     /// Cancel a queued or running operation.
@@ -122,6 +128,33 @@ struct ServeArgs {
     /// The data directory (default ~/.local/share/slipway).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// The database: sqlite://PATH or postgres://… (default: SQLite in the
+    /// data directory).
+    #[arg(long)]
+    database: Option<String>,
+}
+
+#[derive(Args)]
+struct WorkerArgs {
+    /// A TOML configuration file.
+    #[arg(long, env = "SLIPWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// The shared database (postgres://…).
+    #[arg(long)]
+    database: Option<String>,
+    /// The API (a replica or its load balancer), for Terraform's state.
+    #[arg(long)]
+    api: Option<String>,
+    /// The worker's data directory (working directories, node runtime files).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// What this worker offers; blueprints requiring tags run only where
+    /// all are offered.
+    #[arg(long, value_delimiter = ',')]
+    tags: Vec<String>,
+    /// Terraform runs at once.
+    #[arg(long)]
+    max_concurrent: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -367,6 +400,7 @@ fn main() -> ExitCode {
         Command::Node(cmd) => slipway_gateway::node::run(cmd),
         Command::Gateway(cmd) => slipway_gateway::gateway::run(cmd),
         Command::Serve(args) => run_async(serve(args)),
+        Command::Worker(args) => run_async(worker(args)),
         Command::InstallTerraform(args) => run_async(install_terraform(args)),
         command => {
             let global = cli.global;
@@ -420,7 +454,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
     }
+    if let Some(url) = args.database {
+        config.database_url = Some(url);
+    }
     slipway_server::serve(config).await
+}
+
+async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    init_logging();
+    let mut config = slipway_server::Config::load(args.config.as_deref())?;
+    if let Some(url) = args.database {
+        config.database_url = Some(url);
+    }
+    if let Some(api) = args.api {
+        config.public_url = Some(api);
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    if !args.tags.is_empty() {
+        config.executor.tags = args.tags;
+    }
+    if let Some(n) = args.max_concurrent {
+        config.executor.max_concurrent = n;
+    }
+    slipway_server::work(config).await
 }
 
 async fn install_terraform(args: InstallArgs) -> anyhow::Result<()> {
@@ -467,6 +525,7 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         Command::Destroy(a) => ctx.destroy(a.name, wait(&a.wait)?).await,
         Command::Status(a) => ctx.status(a.name, a.watch).await,
         Command::List => ctx.list().await,
+        Command::History(a) => ctx.history(a.name).await,
         Command::Logs(a) => ctx.logs(a.target, a.follow).await,
         Command::Cancel(a) => ctx.cancel(a.operation).await,
         Command::Login(a) => ctx.login(a.github_token).await,
@@ -519,6 +578,7 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
             ctx.audit(query).await
         }
         Command::Serve(_)
+        | Command::Worker(_)
         | Command::Node(_)
         | Command::Gateway(_)
         | Command::InstallTerraform(_) => {

@@ -1,7 +1,7 @@
 //! How results are shown: readable text, or one JSON document with `--json`.
 
 use serde::Serialize;
-use slipway_api::types::{ClusterStatus, OperationView};
+use slipway_api::types::{ClusterStatus, OperationView, StateVersionView};
 use slipway_core::event::{Event, EventLevel};
 
 pub fn json<T: Serialize>(value: &T) {
@@ -78,6 +78,34 @@ pub fn list(clusters: &[ClusterStatus]) {
                 .map(time)
                 .unwrap_or_else(|| "-".into()),
             c.endpoint.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+/// Operations, newest first, with the state versions (serials) each wrote.
+pub fn history(operations: &[OperationView], states: &[StateVersionView]) {
+    println!(
+        "{:<36} {:<8} {:<11} {:<20} {:<20} STATES",
+        "OPERATION", "KIND", "STATE", "REQUESTED BY", "CREATED"
+    );
+    for op in operations {
+        let written: Vec<String> = states
+            .iter()
+            .filter(|s| s.operation == op.id)
+            .map(|s| s.serial.to_string())
+            .collect();
+        println!(
+            "{:<36} {:<8} {:<11} {:<20} {:<20} {}",
+            op.id,
+            op.kind,
+            op.state,
+            op.requested_by,
+            time(&op.created_at),
+            if written.is_empty() {
+                "-".into()
+            } else {
+                written.join(",")
+            }
         );
     }
 }

@@ -75,17 +75,7 @@ fn sign_in(s: &Server, github_token: &str) -> String {
 }
 
 fn python() -> std::path::PathBuf {
-    let path = std::env::var_os("SLIPWAY_TEST_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/python")
-        });
-    assert!(
-        path.is_file(),
-        "no Python with the test tools at {}: run ./scripts/test (it installs them)",
-        path.display()
-    );
-    path
+    slipway_testkit::python_tool("python")
 }
 
 #[test]

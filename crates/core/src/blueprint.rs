@@ -21,6 +21,10 @@ pub struct BlueprintMetadata {
     pub variables: BTreeMap<String, VariableSpec>,
     #[serde(default)]
     pub cost: CostModel,
+    /// Tags a worker must offer to run this blueprint's operations (a cloud
+    /// account, a region, the machine local clusters live on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub worker_tags: Vec<String>,
 }
 
 /// How many nodes a cluster of the blueprint may have.

@@ -1,12 +1,13 @@
 //! Everything in Slipway that knows Terraform.
 //!
-//! An [`Engine`] runs one [`Job`] at a time per workspace: it lays the module
-//! out in the workspace's working directory, writes the variables, runs
-//! `init` when the module or backend changed, then `apply` (or `apply
-//! -destroy`) with `-json`, turning every line into an operation event with
-//! progress, masking secrets on the way. An observation (`plan
-//! -detailed-exitcode` and `show -json`) tells what Terraform's state really
-//! holds, for recovery.
+//! An [`Engine`] runs [`Job`]s. Terraform's state lives with Slipway (the
+//! HTTP backend), so working directories hold nothing that matters: one per
+//! blueprint version, laid out and initialized once and then shared by every
+//! run of that version, with each run's variables in a file of its own.
+//! A run is `apply` (or `apply -destroy`) with `-json`, every line turned
+//! into an operation event with progress, secrets masked on the way; an
+//! observation (`plan -detailed-exitcode` and `show -json`) tells what
+//! Terraform's state really holds, for recovery.
 
 pub mod catalog;
 pub mod events;
@@ -17,6 +18,7 @@ pub mod terraform;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -83,7 +85,8 @@ pub const STANDARD_VARIABLES: &[&str] = &[
 /// How the engine is set up.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Where workspaces (one working directory per cluster) live.
+    /// Where working directories (one per blueprint version) and run files
+    /// live. Disposable: losing it loses nothing.
     pub work_root: PathBuf,
     /// Environment variables passed through to Terraform besides the basic
     /// ones (`PATH`, `HOME`, …): exact names, or prefixes ending in `*`.
@@ -116,24 +119,24 @@ impl Action {
     }
 }
 
-/// Where Terraform keeps the workspace's state.
+/// Where Terraform keeps the state: Slipway's HTTP backend. The addresses
+/// are the same for every run; the credentials in the job's environment
+/// (`TF_HTTP_USERNAME`, `TF_HTTP_PASSWORD`) say whose state it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Backend {
-    /// A state file in the workspace, beside the module.
-    Local,
-    /// Terraform's HTTP backend (credentials travel in the job's environment).
-    Http {
-        address: String,
-        lock_address: String,
-        unlock_address: String,
-    },
+pub struct StateBackend {
+    pub address: String,
+    pub lock_address: String,
+    pub unlock_address: String,
 }
 
 /// One Terraform run.
 #[derive(Debug, Clone)]
 pub struct Job {
-    /// The workspace's name (a cluster's name): its working directory.
-    pub workspace: String,
+    /// Names the run's own files (an operation id).
+    pub run_id: String,
+    /// Names the working directory: the same for every run of one module
+    /// (e.g. blueprint, version and digest).
+    pub module_key: String,
     pub action: Action,
     /// The module's files, by path relative to its root.
     pub module: BTreeMap<String, String>,
@@ -145,7 +148,7 @@ pub struct Job {
     /// Extra environment for Terraform (e.g. backend credentials); every value
     /// is treated as a secret.
     pub secret_env: Vec<(String, String)>,
-    pub backend: Backend,
+    pub backend: StateBackend,
     pub time_limit: Duration,
 }
 
@@ -172,15 +175,47 @@ pub struct Engine {
     terraform: Terraform,
     config: EngineConfig,
     cli_config: PathBuf,
+    /// One lock per working directory, held while it is laid out and
+    /// initialized.
+    preparing: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-/// A workspace's paths.
+/// A run's paths.
 struct Workspace {
-    dir: PathBuf,
+    /// The module, laid out and initialized once for every run of it.
     module: PathBuf,
-    var_file: PathBuf,
+    /// Terraform's data directory, shared like the module.
     data_dir: PathBuf,
+    /// What the module directory was last initialized for.
     init_marker: PathBuf,
+    /// This run's own working directory: a copy of the module and its
+    /// variables. If Terraform cannot save the state it leaves
+    /// `errored.tfstate` here, for [`Engine::unsaved_states`] to find.
+    run_dir: PathBuf,
+    var_file: PathBuf,
+}
+
+/// The file Terraform writes the state to when it cannot save it.
+const ERRORED_STATE: &str = "errored.tfstate";
+
+/// Removes a run's working directory when the run ends, however it ends —
+/// but not while it holds a state Terraform could not save.
+struct RunDir(PathBuf);
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if !self.0.join(ERRORED_STATE).exists() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A state a run could not save, left in its working directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsavedState {
+    /// The run (operation) it belongs to.
+    pub run_id: String,
+    pub state: Vec<u8>,
 }
 
 impl Engine {
@@ -194,16 +229,12 @@ impl Engine {
             terraform,
             config,
             cli_config,
+            preparing: Default::default(),
         })
     }
 
     pub fn terraform(&self) -> &Terraform {
         &self.terraform
-    }
-
-    /// The working directory of a workspace.
-    pub fn workspace_dir(&self, workspace: &str) -> PathBuf {
-        self.config.work_root.join(workspace)
     }
 
     /// Runs `job`, sending its events to `events` as they happen.
@@ -222,7 +253,7 @@ impl Engine {
                 ),
             });
         }
-        let ws = self.prepare(job, &info)?;
+        let ws = self.workspace(job);
         let masker = Masker::new(
             job.sensitive_variables
                 .iter()
@@ -246,7 +277,21 @@ impl Engine {
             time_limit: job.time_limit,
         };
 
-        runner.init_if_needed(job).await?;
+        {
+            // One run lays out and initializes a working directory; the
+            // others wait, then find it ready.
+            let lock = self
+                .preparing
+                .lock()
+                .expect("preparing lock")
+                .entry(job.module_key.clone())
+                .or_default()
+                .clone();
+            let _in_process = lock.lock().await;
+            let _across_processes = lock_file(&ws.module.with_extension("lock")).await?;
+            runner.prepare(job).await?;
+        }
+        let _run_dir = self.lay_out_run(job, &info, &ws)?;
         let lock_timeout = format!("-lock-timeout={}s", self.config.lock_timeout.as_secs());
         let var_file = format!("-var-file={}", ws.var_file.display());
         match job.action {
@@ -290,20 +335,100 @@ impl Engine {
         }
     }
 
-    /// Lays the module out in the workspace, with Slipway's backend and the
-    /// variable file. Terraform's data directory and state stay where they are.
-    fn prepare(&self, job: &Job, info: &ModuleInfo) -> Result<Workspace, EngineError> {
-        let dir = self.workspace_dir(&job.workspace);
-        let ws = Workspace {
+    /// The run's paths: the module's shared directory, and the run's own.
+    fn workspace(&self, job: &Job) -> Workspace {
+        let dir = self.config.work_root.join("modules").join(&job.module_key);
+        let run_dir = self.config.work_root.join("runs").join(&job.run_id);
+        Workspace {
             module: dir.join("module"),
-            var_file: dir.join("slipway.tfvars.json"),
             data_dir: dir.join(".terraform"),
             init_marker: dir.join(".slipway-init"),
-            dir,
+            var_file: run_dir.join("slipway.tfvars.json"),
+            run_dir,
+        }
+    }
+
+    /// The run's working directory: the prepared module (files, backend,
+    /// dependency lock) and the run's variables — those the module declares,
+    /// sensitive ones excepted (they travel in the environment).
+    fn lay_out_run(
+        &self,
+        job: &Job,
+        info: &ModuleInfo,
+        ws: &Workspace,
+    ) -> Result<RunDir, EngineError> {
+        let _ = std::fs::remove_dir_all(&ws.run_dir);
+        std::fs::create_dir_all(&ws.run_dir).map_err(|e| EngineError::io(&ws.run_dir, e))?;
+        let guard = RunDir(ws.run_dir.clone());
+        copy_tree(&ws.module, &ws.run_dir)?;
+        let file_variables: Map<String, Value> = job
+            .variables
+            .iter()
+            .filter(|(name, _)| {
+                info.variables.contains(*name) && !job.sensitive_variables.contains(*name)
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        write_private(&ws.var_file, &Value::Object(file_variables).to_string())?;
+        Ok(guard)
+    }
+
+    /// States that runs could not save (Terraform wrote them to
+    /// `errored.tfstate` because the backend was unreachable — the process
+    /// serving it had died). Recovery saves them, then calls
+    /// [`Engine::forget_run`].
+    pub fn unsaved_states(&self) -> Vec<UnsavedState> {
+        let runs = self.config.work_root.join("runs");
+        let Ok(entries) = std::fs::read_dir(&runs) else {
+            return Vec::new();
         };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let state = std::fs::read(entry.path().join(ERRORED_STATE)).ok()?;
+                Some(UnsavedState {
+                    run_id: entry.file_name().to_string_lossy().into_owned(),
+                    state,
+                })
+            })
+            .collect()
+    }
+
+    /// Waits for the Terraform commands a previous process left running (it
+    /// died; they got SIGINT and are saving their state), stopping them
+    /// after the grace period. Call before looking for unsaved states.
+    pub async fn settle_orphans(&self) {
+        let mut pid_files = Vec::new();
+        for dir in ["runs", "modules"] {
+            let Ok(entries) = std::fs::read_dir(self.config.work_root.join(dir)) else {
+                continue;
+            };
+            for entry in entries.filter_map(Result::ok) {
+                let Ok(files) = std::fs::read_dir(entry.path()) else {
+                    continue;
+                };
+                pid_files.extend(
+                    files
+                        .filter_map(Result::ok)
+                        .map(|f| f.path())
+                        .filter(|p| p.extension().is_some_and(|e| e == "pid")),
+                );
+            }
+        }
+        for pid_file in pid_files {
+            process::settle_orphan(&pid_file, &self.terraform.path, self.config.cancel_grace).await;
+        }
+    }
+
+    /// Removes what a run left behind.
+    pub fn forget_run(&self, run_id: &str) {
+        let _ = std::fs::remove_dir_all(self.config.work_root.join("runs").join(run_id));
+    }
+
+    /// Lays the module out in its working directory with Slipway's backend,
+    /// replacing whatever was there but the dependency lock file `init` wrote.
+    fn lay_out(&self, job: &Job, ws: &Workspace) -> Result<(), EngineError> {
         std::fs::create_dir_all(&ws.module).map_err(|e| EngineError::io(&ws.module, e))?;
-        // Replace the module's files, keeping only the dependency lock file
-        // `init` wrote, so a module version never sees another's files.
         for entry in std::fs::read_dir(&ws.module).map_err(|e| EngineError::io(&ws.module, e))? {
             let entry = entry.map_err(|e| EngineError::io(&ws.module, e))?;
             if entry.file_name() == ".terraform.lock.hcl" {
@@ -324,40 +449,9 @@ impl Engine {
             }
             std::fs::write(&path, content).map_err(|e| EngineError::io(&path, e))?;
         }
-        let backend = self.backend_config(&ws, &job.backend);
         let backend_file = ws.module.join("zz_slipway_backend.tf.json");
-        std::fs::write(&backend_file, backend.to_string())
-            .map_err(|e| EngineError::io(&backend_file, e))?;
-
-        let file_variables: Map<String, Value> = job
-            .variables
-            .iter()
-            .filter(|(name, _)| {
-                info.variables.contains(*name) && !job.sensitive_variables.contains(*name)
-            })
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        write_private(&ws.var_file, &Value::Object(file_variables).to_string())?;
-        Ok(ws)
-    }
-
-    fn backend_config(&self, ws: &Workspace, backend: &Backend) -> Value {
-        match backend {
-            Backend::Local => json!({"terraform": {"backend": {"local": {
-                "path": ws.dir.join("terraform.tfstate").display().to_string(),
-            }}}}),
-            Backend::Http {
-                address,
-                lock_address,
-                unlock_address,
-            } => json!({"terraform": {"backend": {"http": {
-                "address": address,
-                "lock_address": lock_address,
-                "unlock_address": unlock_address,
-                "lock_method": "LOCK",
-                "unlock_method": "UNLOCK",
-            }}}}),
-        }
+        std::fs::write(&backend_file, backend_config(&job.backend).to_string())
+            .map_err(|e| EngineError::io(&backend_file, e))
     }
 
     /// A clean environment: the basics, the configured pass-through, the
@@ -398,6 +492,52 @@ impl Engine {
         env.extend(job.secret_env.iter().cloned());
         env
     }
+}
+
+/// Slipway's backend, as a JSON configuration file in the module.
+fn backend_config(backend: &StateBackend) -> Value {
+    // Terraform retries a state request that fails to connect or gets a 5xx
+    // about half a minute in all, so a replica restarting or the database
+    // failing over does not cost the state of a run.
+    json!({"terraform": {"backend": {"http": {
+        "address": backend.address,
+        "lock_address": backend.lock_address,
+        "unlock_address": backend.unlock_address,
+        "lock_method": "LOCK",
+        "unlock_method": "UNLOCK",
+        "retry_max": 8,
+        "retry_wait_min": 1,
+        "retry_wait_max": 5,
+    }}}})
+}
+
+/// Holds an advisory lock on `path` (created if needed) until dropped, so
+/// processes sharing the working directories prepare each one once.
+async fn lock_file(path: &Path) -> Result<std::fs::File, EngineError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+    }
+    let file = std::fs::File::create(path).map_err(|e| EngineError::io(path, e))?;
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .expect("the lock task does not panic")
+        .map_err(|e| EngineError::io(&path, e))
+}
+
+/// Copies a directory's files (not Terraform's data directory) into another.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), EngineError> {
+    for entry in std::fs::read_dir(from).map_err(|e| EngineError::io(from, e))? {
+        let entry = entry.map_err(|e| EngineError::io(from, e))?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if source.is_dir() {
+            std::fs::create_dir_all(&target).map_err(|e| EngineError::io(&target, e))?;
+            copy_tree(&source, &target)?;
+        } else {
+            std::fs::copy(&source, &target).map_err(|e| EngineError::io(&source, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// A variable's value as Terraform reads it from the environment.
@@ -515,9 +655,9 @@ impl Runner<'_> {
         }
     }
 
-    /// `init`, unless the workspace was initialized for exactly this module
-    /// and backend.
-    async fn init_if_needed(&mut self, job: &Job) -> Result<(), EngineError> {
+    /// Lays out and initializes the working directory, unless it was
+    /// prepared for exactly this module, backend and Terraform.
+    async fn prepare(&mut self, job: &Job) -> Result<(), EngineError> {
         let mut digest = Sha256::new();
         for (path, content) in &job.module {
             digest.update(path.as_bytes());
@@ -525,11 +665,7 @@ impl Runner<'_> {
             digest.update(content.as_bytes());
             digest.update([0]);
         }
-        digest.update(
-            self.engine
-                .backend_config(self.ws, &job.backend)
-                .to_string(),
-        );
+        digest.update(backend_config(&job.backend).to_string());
         digest.update(&self.engine.terraform.version);
         let digest = hex::encode(digest.finalize());
         let initialized = std::fs::read_to_string(&self.ws.init_marker).is_ok_and(|d| d == digest)
@@ -537,6 +673,7 @@ impl Runner<'_> {
         if initialized {
             return Ok(());
         }
+        self.engine.lay_out(job, self.ws)?;
         let args = ["init", "-input=false", "-no-color", "-reconfigure"];
         self.announce(&args);
         let mut tail = Vec::new();
@@ -545,6 +682,7 @@ impl Runner<'_> {
             &args.map(str::to_owned),
             &self.ws.module,
             self.env,
+            &process::Outputs::new(self.ws.module.parent().expect("a module directory"), "init"),
             self.control,
             &mut |stream, line| {
                 let line = self.masker.mask(&line).into_owned();
@@ -584,8 +722,9 @@ impl Runner<'_> {
         let exit = process::run(
             &self.engine.terraform.path,
             &args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>(),
-            &self.ws.module,
+            &self.ws.run_dir,
             self.env,
+            &process::Outputs::new(&self.ws.run_dir, args[0]),
             self.control,
             &mut |stream, line| match (stream, parse_line(&line)) {
                 (Stream::Stdout, Some(parsed)) => {
@@ -649,8 +788,9 @@ impl Runner<'_> {
         let exit = process::run(
             &self.engine.terraform.path,
             &args.map(str::to_owned),
-            &self.ws.module,
+            &self.ws.run_dir,
             self.env,
+            &process::Outputs::new(&self.ws.run_dir, "show"),
             self.control,
             &mut |stream, line| match stream {
                 Stream::Stdout => stdout.push_str(&line),

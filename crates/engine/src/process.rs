@@ -1,23 +1,28 @@
-//! Running one Terraform command: a sanitized environment, output streamed
+//! Running one Terraform command: a sanitized environment, output followed
 //! line by line, and a stop that lets Terraform save its state — one SIGINT,
 //! a grace period, then SIGKILL of its process group.
+//!
+//! Terraform writes to files, not pipes, and Slipway follows them. If Slipway
+//! dies, Terraform gets SIGINT (`PR_SET_PDEATHSIG`) and — with nothing to
+//! break its output — stops gracefully and saves its state (or, if the state
+//! backend died with Slipway, leaves it in `errored.tfstate`). Its pid is
+//! recorded beside the output, so the next start can wait for it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::AsyncReadExt;
 use tokio::process::Command;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::EngineError;
 
-/// After the process exits, how long its output pipes may stay open (held by
-/// a straggling grandchild) before Slipway stops reading them.
-const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
+/// How often the output files are read while the command runs.
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Which stream a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +51,70 @@ pub struct Exit {
     pub stopped: Option<Stopped>,
 }
 
+/// Where a command's output and pid go: `<base>.out`, `<base>.err`,
+/// `<base>.pid`.
+pub struct Outputs {
+    base: PathBuf,
+}
+
+impl Outputs {
+    pub fn new(dir: &Path, name: &str) -> Self {
+        Self {
+            base: dir.join(name),
+        }
+    }
+
+    fn path(&self, extension: &str) -> PathBuf {
+        self.base.with_extension(extension)
+    }
+
+    /// The file the process id is kept in while it runs.
+    pub fn pid_file(&self) -> PathBuf {
+        self.path("pid")
+    }
+}
+
+/// Follows a growing file, handing on complete lines.
+struct Follower {
+    file: tokio::fs::File,
+    pending: Vec<u8>,
+    stream: Stream,
+}
+
+impl Follower {
+    async fn open(path: &Path, stream: Stream) -> Result<Self, EngineError> {
+        Ok(Self {
+            file: tokio::fs::File::open(path)
+                .await
+                .map_err(|e| EngineError::io(path, e))?,
+            pending: Vec::new(),
+            stream,
+        })
+    }
+
+    /// Reads what was appended and passes on every complete line; at the
+    /// end (`last`), a final unterminated line too.
+    async fn drain(&mut self, last: bool, on_line: &mut (dyn FnMut(Stream, String) + Send)) {
+        let mut chunk = Vec::new();
+        if self.file.read_to_end(&mut chunk).await.is_ok() {
+            self.pending.extend_from_slice(&chunk);
+        }
+        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            on_line(
+                self.stream,
+                String::from_utf8_lossy(&line[..end]).into_owned(),
+            );
+        }
+        if last && !self.pending.is_empty() {
+            let line = std::mem::take(&mut self.pending);
+            on_line(self.stream, String::from_utf8_lossy(&line).into_owned());
+        }
+    }
+}
+
 /// Runs `program args` in `cwd` with exactly `env`, handing every output line
-/// to `on_line` as it arrives.
+/// to `on_line` as it appears.
 ///
 /// Terraform runs in its own process group and receives SIGINT if Slipway
 /// dies (`PR_SET_PDEATHSIG`), so it stops and saves its state rather than
@@ -57,21 +124,29 @@ pub async fn run(
     args: &[String],
     cwd: &Path,
     env: &[(String, String)],
+    outputs: &Outputs,
     control: &Control<'_>,
     on_line: &mut (dyn FnMut(Stream, String) + Send),
 ) -> Result<Exit, EngineError> {
+    let create =
+        |path: PathBuf| std::fs::File::create(&path).map_err(|e| EngineError::io(&path, e));
+    let (stdout_path, stderr_path) = (outputs.path("out"), outputs.path("err"));
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(cwd)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(create(stdout_path.clone())?)
+        .stderr(create(stderr_path.clone())?)
         .process_group(0);
-    // SAFETY: between fork and exec only the async-signal-safe prctl(2) runs.
+    // SAFETY: between fork and exec only async-signal-safe calls run:
+    // sigaction(2) (SIGINT handled by default, even if Slipway was started
+    // with it ignored) and prctl(2).
     unsafe {
         cmd.pre_exec(|| {
+            nix::sys::signal::signal(Signal::SIGINT, nix::sys::signal::SigHandler::SigDfl)
+                .map_err(std::io::Error::from)?;
             nix::sys::prctl::set_pdeathsig(Some(Signal::SIGINT)).map_err(std::io::Error::from)
         });
     }
@@ -82,53 +157,89 @@ pub async fn run(
             .and_then(|id| i32::try_from(id).ok())
             .expect("a spawned child has a pid"),
     );
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
-    let (mut stdout_open, mut stderr_open) = (true, true);
-    let mut status: Option<ExitStatus> = None;
+    let pid_file = outputs.pid_file();
+    std::fs::write(&pid_file, pid.to_string()).map_err(|e| EngineError::io(&pid_file, e))?;
+    let mut followers = [
+        Follower::open(&stdout_path, Stream::Stdout).await?,
+        Follower::open(&stderr_path, Stream::Stderr).await?,
+    ];
     let mut stopped: Option<Stopped> = None;
     let mut kill_at: Option<Instant> = None;
-    let mut drain_until: Option<Instant> = None;
 
-    while status.is_none() || stdout_open || stderr_open {
+    let status = loop {
+        for f in &mut followers {
+            f.drain(false, on_line).await;
+        }
         tokio::select! {
-            line = stdout.next_line(), if stdout_open => match line {
-                Ok(Some(line)) => on_line(Stream::Stdout, line),
-                _ => stdout_open = false,
-            },
-            line = stderr.next_line(), if stderr_open => match line {
-                Ok(Some(line)) => on_line(Stream::Stderr, line),
-                _ => stderr_open = false,
-            },
-            exited = child.wait(), if status.is_none() => {
-                status = Some(exited.map_err(|e| EngineError::io(program, e))?);
-                if stopped.is_some() {
-                    // An aborted run leaves nothing of its own behind.
-                    let _ = killpg(pid, Signal::SIGKILL);
-                }
-                drain_until = Some(Instant::now() + DRAIN_AFTER_EXIT);
-            },
-            () = control.cancel.cancelled(), if stopped.is_none() && status.is_none() => {
+            exited = child.wait() => break exited.map_err(|e| EngineError::io(program, e))?,
+            () = sleep(FOLLOW_INTERVAL) => {}
+            () = control.cancel.cancelled(), if stopped.is_none() => {
                 let _ = kill(pid, Signal::SIGINT);
                 stopped = Some(Stopped::Cancelled);
                 kill_at = Some(Instant::now() + control.grace);
             },
-            () = sleep_until(control.deadline), if stopped.is_none() && status.is_none() => {
+            () = sleep_until(control.deadline), if stopped.is_none() => {
                 let _ = kill(pid, Signal::SIGINT);
                 stopped = Some(Stopped::TimedOut);
                 kill_at = Some(Instant::now() + control.grace);
             },
-            () = sleep_until(kill_at.unwrap_or_else(Instant::now)), if kill_at.is_some() && status.is_none() => {
+            () = sleep_until(kill_at.unwrap_or_else(Instant::now)), if kill_at.is_some() => {
                 let _ = killpg(pid, Signal::SIGKILL);
                 kill_at = None;
             },
-            () = sleep_until(drain_until.unwrap_or_else(Instant::now)), if drain_until.is_some() => break,
+        }
+    };
+    if stopped.is_some() {
+        // An aborted run leaves nothing of its own behind.
+        let _ = killpg(pid, Signal::SIGKILL);
+    }
+    for f in &mut followers {
+        f.drain(true, on_line).await;
+    }
+    let _ = std::fs::remove_file(&pid_file);
+    Ok(Exit { status, stopped })
+}
+
+/// Whether a process is still alive (a zombie, with an empty command line,
+/// is not: this machine's init may not reap orphans promptly).
+fn alive(pid: Pid) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| !cmdline.is_empty())
+}
+
+/// Waits for a command a previous Slipway process left running (found by its
+/// pid file) to end, so what it leaves behind (a saved or an
+/// `errored.tfstate` state) is complete; after `grace`, kills its process
+/// group. It already got its SIGINT when that process died
+/// (`PR_SET_PDEATHSIG`); a second one would make Terraform exit at once,
+/// without saving.
+pub async fn settle_orphan(pid_file: &Path, program: &Path, grace: Duration) {
+    let Some(pid) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+        .map(Pid::from_raw)
+    else {
+        let _ = std::fs::remove_file(pid_file);
+        return;
+    };
+    // Only ever signal what really is that Terraform: pids are reused.
+    let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .is_ok_and(|c| c.contains(&*program.to_string_lossy()));
+    if ours && alive(pid) {
+        let deadline = Instant::now() + grace;
+        while alive(pid) && Instant::now() < deadline {
+            sleep(FOLLOW_INTERVAL).await;
+        }
+        if alive(pid) {
+            let _ = killpg(pid, Signal::SIGKILL);
+            let _ = kill(pid, Signal::SIGKILL);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while alive(pid) && Instant::now() < deadline {
+                sleep(FOLLOW_INTERVAL).await;
+            }
         }
     }
-    Ok(Exit {
-        status: status.expect("the loop ends after the exit"),
-        stopped,
-    })
+    let _ = std::fs::remove_file(pid_file);
 }
 
 #[cfg(test)]
@@ -139,22 +250,29 @@ mod tests {
         vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())]
     }
 
+    fn control(cancel: &CancellationToken, deadline: Duration, grace: Duration) -> Control<'_> {
+        Control {
+            cancel,
+            deadline: Instant::now() + deadline,
+            grace,
+        }
+    }
+
     #[tokio::test]
-    async fn streams_both_outputs_with_a_clean_environment() {
+    async fn follows_both_outputs_with_a_clean_environment() {
+        let dir = tempfile::tempdir().unwrap();
         let cancel = CancellationToken::new();
-        let control = Control {
-            cancel: &cancel,
-            deadline: Instant::now() + Duration::from_secs(30),
-            grace: Duration::from_secs(5),
-        };
         let mut lines = Vec::new();
-        let script = "echo out; echo err >&2; echo \"secret=${SLIPWAY_NOT_PASSED:-unset}\"";
+        let script =
+            "echo out; echo err >&2; echo \"secret=${SLIPWAY_NOT_PASSED:-unset}\"; printf tail";
+        let outputs = Outputs::new(dir.path(), "cmd");
         let exit = run(
             Path::new("/bin/sh"),
             &["-c".into(), script.into()],
             Path::new("/"),
             &env(),
-            &control,
+            &outputs,
+            &control(&cancel, Duration::from_secs(30), Duration::from_secs(5)),
             &mut |stream, line| lines.push((stream, line)),
         )
         .await
@@ -164,16 +282,20 @@ mod tests {
         assert!(lines.contains(&(Stream::Stdout, "out".into())));
         assert!(lines.contains(&(Stream::Stderr, "err".into())));
         assert!(lines.contains(&(Stream::Stdout, "secret=unset".into())));
+        assert!(
+            lines.contains(&(Stream::Stdout, "tail".into())),
+            "the last, unterminated line"
+        );
+        assert!(
+            !outputs.pid_file().exists(),
+            "the pid file goes with the process"
+        );
     }
 
     #[tokio::test]
     async fn cancel_interrupts_then_kills_after_the_grace_period() {
+        let dir = tempfile::tempdir().unwrap();
         let cancel = CancellationToken::new();
-        let control = Control {
-            cancel: &cancel,
-            deadline: Instant::now() + Duration::from_secs(600),
-            grace: Duration::from_millis(300),
-        };
         // Ignores SIGINT, so only the kill after the grace period stops it.
         let script = "trap '' INT; echo ready; while :; do sleep 1; done";
         let mut on_line = {
@@ -189,7 +311,12 @@ mod tests {
             &["-c".into(), script.into()],
             Path::new("/"),
             &env(),
-            &control,
+            &Outputs::new(dir.path(), "cmd"),
+            &control(
+                &cancel,
+                Duration::from_secs(600),
+                Duration::from_millis(300),
+            ),
             &mut on_line,
         )
         .await
@@ -200,22 +327,61 @@ mod tests {
 
     #[tokio::test]
     async fn the_time_limit_stops_a_run() {
+        let dir = tempfile::tempdir().unwrap();
         let cancel = CancellationToken::new();
-        let control = Control {
-            cancel: &cancel,
-            deadline: Instant::now() + Duration::from_millis(200),
-            grace: Duration::from_secs(5),
-        };
         let exit = run(
             Path::new("/bin/sh"),
             &["-c".into(), "sleep 30".into()],
             Path::new("/"),
             &env(),
-            &control,
+            &Outputs::new(dir.path(), "cmd"),
+            &control(&cancel, Duration::from_millis(200), Duration::from_secs(5)),
             &mut |_, _| {},
         )
         .await
         .unwrap();
         assert_eq!(exit.stopped, Some(Stopped::TimedOut));
+    }
+
+    #[tokio::test]
+    async fn an_orphan_is_awaited_then_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("orphan.pid");
+        // One that ends by itself is waited for...
+        let mut ending = std::process::Command::new("/bin/sh")
+            .args(["-c", "sleep 0.3; exit 3"])
+            .spawn()
+            .unwrap();
+        std::fs::write(&pid_file, ending.id().to_string()).unwrap();
+        settle_orphan(&pid_file, Path::new("/bin/sh"), Duration::from_secs(30)).await;
+        assert!(!pid_file.exists());
+        assert_eq!(ending.wait().unwrap().code(), Some(3), "it ended by itself");
+        // ...one that does not is killed after the grace period.
+        let mut stuck = {
+            use std::os::unix::process::CommandExt;
+            std::process::Command::new("/bin/sh")
+                .args(["-c", "while :; do sleep 0.05; done"])
+                .process_group(0)
+                .spawn()
+                .unwrap()
+        };
+        std::fs::write(&pid_file, stuck.id().to_string()).unwrap();
+        settle_orphan(&pid_file, Path::new("/bin/sh"), Duration::from_millis(200)).await;
+        assert!(!stuck.wait().unwrap().success());
+        // A pid file naming some other program is left alone.
+        let mut bystander = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        std::fs::write(&pid_file, bystander.id().to_string()).unwrap();
+        settle_orphan(
+            &pid_file,
+            Path::new("/usr/local/bin/terraform"),
+            Duration::from_secs(1),
+        )
+        .await;
+        assert!(bystander.try_wait().unwrap().is_none());
+        bystander.kill().unwrap();
+        bystander.wait().unwrap();
     }
 }

@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use crate::config::{Config, admin_token_path};
 use crate::identity::{BOOTSTRAP_ADMIN, Identities, KeyRing, load_sealer, write_private};
 use crate::ratelimit::RateLimits;
+use crate::storage::Storage;
 use crate::{executor, http, scheduler};
 
 /// Why a running operation is being stopped.
@@ -36,6 +37,29 @@ pub struct RunningOperation {
     pub reason: Arc<Mutex<Option<StopReason>>>,
 }
 
+impl App {
+    /// Seals a Terraform state for storage; the state's key is bound to it.
+    pub fn seal_state(
+        &self,
+        state_key: &str,
+        state: &[u8],
+    ) -> Result<Vec<u8>, slipway_auth::AuthError> {
+        self.identities
+            .sealer
+            .seal(&format!("state:{state_key}"), state)
+    }
+
+    pub fn open_state(
+        &self,
+        state_key: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, slipway_auth::AuthError> {
+        self.identities
+            .sealer
+            .open(&format!("state:{state_key}"), sealed)
+    }
+}
+
 impl RunningOperation {
     pub fn stop(&self, reason: StopReason) {
         self.reason
@@ -53,6 +77,9 @@ pub struct App {
     pub engine: Engine,
     pub identities: Identities,
     pub rate_limits: RateLimits,
+    pub storage: Storage,
+    /// Whether this process holds the only handle on the database (SQLite).
+    pub exclusive_database: bool,
     /// This process's name as a worker: leases are held in it.
     pub worker_id: String,
     /// Operations this process runs right now.
@@ -170,18 +197,13 @@ async fn bootstrap_admin_token(config: &Config, store: &dyn Store) -> anyhow::Re
     Ok(())
 }
 
-/// Runs the server until SIGINT or SIGTERM.
-pub async fn serve(mut config: Config) -> anyhow::Result<()> {
-    let _lock = lock_data_dir(&config)?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    // With port 0 the real address is known only now; tokens name it.
-    config.listen = listener.local_addr()?;
+/// Opens everything a Slipway process shares with the others: the store,
+/// Terraform, the blueprints, the bootstrap token, the signing keys.
+async fn start(config: Config) -> anyhow::Result<Arc<App>> {
     let store = SqlStore::connect(&config.database_url())
         .await
         .context("cannot open the database")?;
-    let exclusive = store.dialect() == slipway_store::Dialect::Sqlite;
+    let exclusive_database = store.dialect() == slipway_store::Dialect::Sqlite;
     let store: Arc<dyn Store> = Arc::new(store);
 
     let terraform = find_terraform(&config).await?;
@@ -202,19 +224,13 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         .await
         .context("cannot load the token signing keys")?;
     let identities = Identities::new(&config, keys, sealer);
-
-    if exclusive {
-        // This process holds the only handle on the database: whatever it
-        // finds running was running when Slipway stopped.
-        let interrupted = store.reclaim(ReclaimScope::AllRunning, Utc::now()).await?;
-        for op in &interrupted {
-            warn!(operation = %op.id, cluster = %op.cluster, kind = %op.kind, "operation interrupted by a restart; reconciling its cluster");
-        }
-    }
+    let storage = Storage::open(&config)?;
 
     let app = Arc::new(App {
         worker_id: format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple()),
         rate_limits: RateLimits::new(&config.auth.rate_limits),
+        storage,
+        exclusive_database,
         config,
         store,
         engine,
@@ -225,30 +241,108 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     crate::service::apply_configured_organizations(&app)
         .await
         .context("cannot apply the organizations of the configuration")?;
-    let workers = [
-        tokio::spawn(executor::run(app.clone())),
-        tokio::spawn(executor::reclaim_expired(app.clone())),
-        tokio::spawn(scheduler::run(app.clone())),
-        tokio::spawn(housekeeping(app.clone())),
-    ];
-    let bound = listener.local_addr()?;
-    info!(listen = %bound, data_dir = %app.config.data_dir.display(), "Slipway is serving");
-    // On stdout for people and scripts (tests read the port from it).
-    println!("Slipway is serving on http://{bound}");
-
     let shutdown = app.shutdown.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
         info!("shutting down");
         shutdown.cancel();
     });
+    Ok(app)
+}
+
+/// Recovers what a previous run of this process left behind, before its
+/// executor starts. Terraform it left running (it got SIGINT when the process
+/// died) first finishes and saves its state — through this process's API,
+/// which is already serving, as the operation's run credential still holds.
+/// Then, when this process holds the only handle on the database, whatever
+/// is still marked running was interrupted; and states Terraform could not
+/// save at all are saved from the files it left.
+async fn recover(app: &Arc<App>) -> anyhow::Result<()> {
+    app.engine.settle_orphans().await;
+    if app.exclusive_database {
+        let interrupted = app
+            .store
+            .reclaim(ReclaimScope::AllRunning, Utc::now())
+            .await?;
+        for op in &interrupted {
+            warn!(operation = %op.id, cluster = %op.cluster, kind = %op.kind, "operation interrupted by a restart; reconciling its cluster");
+        }
+    }
+    executor::save_unsaved_states(app, None).await;
+    Ok(())
+}
+
+/// The background work of a process: the executor (if enabled), the
+/// reclaimer, the scheduler and housekeeping.
+fn spawn_workers(app: &Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut workers = vec![
+        tokio::spawn(executor::reclaim_expired(app.clone())),
+        tokio::spawn(scheduler::run(app.clone())),
+        tokio::spawn(housekeeping(app.clone())),
+    ];
+    if app.config.executor.enabled {
+        workers.push(tokio::spawn(executor::run(app.clone())));
+    }
+    workers
+}
+
+/// Runs the server — the API and the background work — until SIGINT or
+/// SIGTERM.
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
+    let _lock = lock_data_dir(&config)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    // With port 0 the real address is known only now; tokens name it.
+    config.listen = listener.local_addr()?;
+    let app = start(config).await?;
+    let bound = listener.local_addr()?;
     let router = http::router(app.clone());
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(app.shutdown.clone().cancelled_owned())
-    .await?;
+    let api = tokio::spawn(
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(app.shutdown.clone().cancelled_owned())
+        .into_future(),
+    );
+    recover(&app).await?;
+    let workers = spawn_workers(&app);
+    info!(listen = %bound, worker = %app.worker_id, data_dir = %app.config.data_dir.display(), "Slipway is serving");
+    // On stdout for people and scripts (tests read the port from it).
+    println!("Slipway is serving on http://{bound}");
+    api.await??;
+    for worker in workers {
+        let _ = worker.await;
+    }
+    Ok(())
+}
+
+/// Runs a worker: the executor without the API, against a shared database,
+/// until SIGINT or SIGTERM. Its Terraform reaches the state through the API
+/// at `public_url`.
+pub async fn work(mut config: Config) -> anyhow::Result<()> {
+    if config
+        .database_url
+        .as_deref()
+        .is_none_or(|u| u.starts_with("sqlite:"))
+    {
+        bail!(
+            "a worker shares a PostgreSQL database with the API replicas: set database_url (--database)"
+        );
+    }
+    if config.public_url.is_none() {
+        bail!(
+            "a worker reaches the Terraform state through the API: set public_url (--api) to an API replica or its load balancer"
+        );
+    }
+    config.executor.enabled = true;
+    let _lock = lock_data_dir(&config)?;
+    let app = start(config).await?;
+    recover(&app).await?;
+    let workers = spawn_workers(&app);
+    info!(worker = %app.worker_id, tags = ?app.config.executor.tags, "Slipway worker is running");
+    println!("Slipway worker {} is running", app.worker_id);
     for worker in workers {
         let _ = worker.await;
     }

@@ -47,6 +47,33 @@ pub struct Config {
     pub executor: ExecutorConfig,
     pub http: HttpConfig,
     pub auth: AuthConfig,
+    pub storage: StorageConfig,
+}
+
+/// Object storage for logs and artifacts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `file:///DIR` (default: `<data_dir>/objects`) or
+    /// `s3://BUCKET[/PREFIX]`. S3 credentials come from the usual `AWS_*`
+    /// environment variables.
+    pub url: Option<String>,
+    /// An S3-compatible endpoint other than AWS's (e.g. `http://minio:9000`).
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    /// Allow `http://` endpoints.
+    pub s3_allow_http: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_allow_http: false,
+        }
+    }
 }
 
 /// Identity and access.
@@ -147,6 +174,11 @@ pub struct TerraformConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExecutorConfig {
+    /// Run operations in this process (API replicas may leave it to workers).
+    pub enabled: bool,
+    /// What this process offers (a cloud account, a region, …); blueprints
+    /// that require tags run only where all are offered.
+    pub tags: Vec<String>,
     /// Terraform runs at once in this process.
     pub max_concurrent: usize,
     /// How long a lease on a running operation lasts without renewal.
@@ -177,6 +209,7 @@ impl Default for Config {
             executor: ExecutorConfig::default(),
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -237,6 +270,8 @@ impl Default for TerraformConfig {
 impl Default for ExecutorConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
+            tags: Vec::new(),
             max_concurrent: 4,
             lease: Duration::from_secs(30),
             operation_time_limit: Duration::from_secs(3600),
@@ -264,6 +299,7 @@ const KEYS: &[&str] = &[
     "executor",
     "http",
     "auth",
+    "storage",
 ];
 
 impl Config {

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use slipway_core::event::NewEvent;
 use slipway_core::lifecycle::Ending;
 use slipway_core::{Operation, OperationKind, OperationState};
-use slipway_engine::{Action, Backend, EngineError, Job, RunReport};
-use slipway_store::{Notification, ReclaimScope, StoreError};
+use slipway_engine::{Action, EngineError, Job, RunReport, StateBackend};
+use slipway_store::{Notification, ReclaimScope, RunCredential, StoreError};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -38,7 +38,12 @@ pub async fn run(app: Arc<App>) {
         };
         match app
             .store
-            .lease_next(&app.worker_id, Utc::now(), app.config.executor.lease)
+            .lease_next(
+                &app.worker_id,
+                &app.config.executor.tags,
+                Utc::now(),
+                app.config.executor.lease,
+            )
             .await
         {
             Ok(Some(op)) => {
@@ -77,7 +82,8 @@ pub async fn run(app: Arc<App>) {
 async fn wait_for_work(notifications: &mut broadcast::Receiver<Notification>) {
     loop {
         match notifications.recv().await {
-            Ok(Notification::Queued { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {
+            Ok(Notification::Queued { .. } | Notification::Resync)
+            | Err(broadcast::error::RecvError::Lagged(_)) => {
                 return;
             }
             Ok(_) => {}
@@ -132,7 +138,12 @@ async fn run_operation(app: &App, op: Operation) {
         running.clone(),
     ));
     let (events, received) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_events(app.store.clone(), op.clone(), received));
+    let writer = tokio::spawn(write_events(
+        app.store.clone(),
+        op.clone(),
+        app.config.executor.lease,
+        received,
+    ));
 
     let outcome = match build_job(app, &op).await {
         Ok(job) => app.engine.run(&job, &events, &running.cancel).await,
@@ -140,6 +151,9 @@ async fn run_operation(app: &App, op: Operation) {
     };
     drop(events);
     let _ = writer.await;
+    // A state Terraform could not save (the backend was unreachable) is
+    // saved now, while the operation still holds its lease.
+    save_unsaved_states(app, Some(&op.id)).await;
     heartbeat.abort();
     app.running.lock().expect("running lock").remove(&op.id);
 
@@ -203,6 +217,9 @@ async fn finish(app: &App, op: &Operation, ending: Ending, result: Value) {
         {
             Ok(done) => {
                 info!(state = %done.state, "operation finished");
+                if let Err(e) = app.archive_log(&done).await {
+                    warn!(error = %e, location = %app.storage.location, "cannot archive the operation's log");
+                }
                 return;
             }
             Err(StoreError::LeaseLost(_)) => {
@@ -218,6 +235,86 @@ async fn finish(app: &App, op: &Operation, ending: Ending, result: Value) {
                 return;
             }
         }
+    }
+}
+
+/// Saves the states runs of this process left in `errored.tfstate` because
+/// Terraform could not reach the state backend — `only` this operation's,
+/// or (at start-up) every one whose operation is over. A saved state gets
+/// a refresh, so the cluster's status reflects it.
+pub async fn save_unsaved_states(app: &App, only: Option<&slipway_core::OperationId>) {
+    for unsaved in app.engine.unsaved_states() {
+        let Ok(id) = slipway_core::OperationId::parse(&unsaved.run_id) else {
+            app.engine.forget_run(&unsaved.run_id);
+            continue;
+        };
+        if only.is_some_and(|o| *o != id) {
+            continue;
+        }
+        let op = match app.store.operation(&id).await {
+            Ok(Some(op)) => op,
+            Ok(None) => {
+                app.engine.forget_run(&unsaved.run_id);
+                continue;
+            }
+            Err(e) => {
+                warn!(error = %e, operation = %id, "cannot look up a run with an unsaved state");
+                continue;
+            }
+        };
+        if only.is_none() && op.state == OperationState::Running {
+            continue;
+        }
+        let key = op.cluster.to_string();
+        let saved = match app.seal_state(&key, &unsaved.state) {
+            Ok(sealed) => app.store.recover_state(&key, &id, sealed, Utc::now()).await,
+            Err(e) => {
+                error!(error = %e, operation = %id, "cannot seal an unsaved state");
+                continue;
+            }
+        };
+        match saved {
+            Ok(true) => {
+                warn!(operation = %id, cluster = %key, "saved the state Terraform could not save itself");
+                if op.state.is_terminal() && op.kind.is_infrastructure() {
+                    reconcile(app, &op.cluster).await;
+                }
+            }
+            Ok(false) => {
+                info!(operation = %id, "a later operation already wrote the state; the unsaved one is dropped")
+            }
+            Err(e) => {
+                error!(error = %e, operation = %id, "cannot save an unsaved state; it stays on disk");
+                continue;
+            }
+        }
+        app.engine.forget_run(&unsaved.run_id);
+    }
+}
+
+/// Queues a refresh of the cluster (reason `recovery`).
+async fn reconcile(app: &App, cluster: &slipway_core::ClusterName) {
+    let now = Utc::now();
+    let ctx = slipway_core::rules::Context {
+        now,
+        actor: "recovery".into(),
+        level: slipway_core::Level::Admin,
+        reason: slipway_core::Reason::Recovery,
+        new_operation_id: slipway_core::OperationId::from_uuid(uuid::Uuid::now_v7()),
+    };
+    let audit = slipway_store::AuditIntent {
+        actor: "recovery".into(),
+        level: "system".into(),
+        action: "cluster.reconcile".into(),
+    };
+    if let Err(e) = app
+        .store
+        .apply(cluster, now, &audit, &|snap| {
+            Ok(slipway_core::rules::decide_reconcile(snap, &ctx))
+        })
+        .await
+    {
+        warn!(error = %e, %cluster, "cannot queue a reconciling refresh");
     }
 }
 
@@ -252,6 +349,7 @@ const EVENT_LINGER: Duration = Duration::from_millis(25);
 async fn write_events(
     store: Arc<dyn slipway_store::Store>,
     op: Operation,
+    lease: Duration,
     mut received: mpsc::UnboundedReceiver<NewEvent>,
 ) {
     const BATCH: usize = 512;
@@ -266,14 +364,20 @@ async fn write_events(
                 () = &mut linger => break,
             }
         }
+        // While the database is unreachable the run goes on and its events
+        // wait here; past a lease the operation is interrupted anyway.
+        let give_up = tokio::time::Instant::now() + lease;
         let mut attempt = 0;
         while let Err(e) = store.append_events(&op.id, &batch).await {
-            attempt += 1;
-            if attempt >= 10 {
+            if tokio::time::Instant::now() >= give_up {
                 error!(error = %e, lost = batch.len(), "cannot store operation events");
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            if attempt == 0 {
+                warn!(error = %e, "cannot store operation events yet; retrying");
+            }
+            attempt += 1;
+            tokio::time::sleep(Duration::from_millis(200 * attempt.min(10))).await;
         }
         batch.clear();
     }
@@ -326,8 +430,27 @@ async fn build_job(app: &App, op: &Operation) -> Result<Job, EngineError> {
         unreachable!("an object literal")
     };
     variables.extend(user);
+    // Terraform reaches the state as this operation, while it runs.
+    let secret = slipway_auth::api_token::new_secret();
+    app.store
+        .put_run_credential(
+            RunCredential {
+                operation: op.id.clone(),
+                state_key: cluster.name.to_string(),
+                secret_hash: slipway_auth::api_token::hash_secret(&secret),
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .map_err(|e| invalid(format!("cannot record the run's credential: {e}")))?;
     Ok(Job {
-        workspace: cluster.name.to_string(),
+        run_id: op.id.to_string(),
+        module_key: format!(
+            "{}-{}-{}",
+            op.spec.blueprint,
+            op.spec.version,
+            &blueprint.digest[..blueprint.digest.len().min(16)]
+        ),
         action: match op.kind {
             OperationKind::Destroy => Action::Destroy,
             OperationKind::Refresh => Action::Observe,
@@ -340,8 +463,15 @@ async fn build_job(app: &App, op: &Operation) -> Result<Job, EngineError> {
             .sensitive_variables()
             .map(str::to_owned)
             .collect(),
-        secret_env: Vec::new(),
-        backend: Backend::Local,
+        secret_env: vec![
+            ("TF_HTTP_USERNAME".into(), op.id.to_string()),
+            ("TF_HTTP_PASSWORD".into(), secret),
+        ],
+        backend: StateBackend {
+            address: format!("{public_url}/v1/terraform/state"),
+            lock_address: format!("{public_url}/v1/terraform/lock"),
+            unlock_address: format!("{public_url}/v1/terraform/lock"),
+        },
         time_limit: app.config.executor.operation_time_limit,
     })
 }

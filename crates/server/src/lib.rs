@@ -13,6 +13,7 @@ mod identity;
 mod ratelimit;
 mod scheduler;
 mod service;
+mod storage;
 
-pub use app::serve;
+pub use app::{serve, work};
 pub use config::Config;

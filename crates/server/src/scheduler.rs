@@ -53,7 +53,11 @@ pub async fn run(app: Arc<App>) {
 async fn schedule_changed(notifications: &mut broadcast::Receiver<Notification>) {
     loop {
         match notifications.recv().await {
-            Ok(Notification::ScheduleChanged { .. } | Notification::Finished { .. })
+            Ok(
+                Notification::ScheduleChanged { .. }
+                | Notification::Finished { .. }
+                | Notification::Resync,
+            )
             | Err(broadcast::error::RecvError::Lagged(_)) => return,
             Ok(_) => {}
             Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,

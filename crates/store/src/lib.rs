@@ -55,8 +55,10 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub type Decide<'a> = dyn Fn(&ClusterSnapshot) -> Result<Plan, Refusal> + Send + Sync + 'a;
 
 /// A hint that something changed. Notifications are never the truth, only a
-/// reason to look again: a receiver that lags re-reads the store.
-#[derive(Debug, Clone, PartialEq)]
+/// reason to look again: a receiver that lags re-reads the store. On
+/// PostgreSQL they reach every process sharing the database (LISTEN/NOTIFY).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Notification {
     /// An operation was queued: executors look for work.
     Queued {
@@ -80,6 +82,9 @@ pub enum Notification {
     },
     /// A scheduled destroy was set, moved, fired or removed.
     ScheduleChanged { cluster: ClusterName },
+    /// Notifications from other processes may have been missed (the
+    /// listening connection was lost): look at everything again.
+    Resync,
 }
 
 impl Notification {
@@ -90,7 +95,7 @@ impl Notification {
             | Notification::Started { cluster, .. }
             | Notification::Finished { cluster, .. }
             | Notification::ScheduleChanged { cluster } => Some(cluster),
-            Notification::Events { .. } => None,
+            Notification::Events { .. } | Notification::Resync => None,
         }
     }
 }
@@ -142,11 +147,13 @@ pub trait Store: Send + Sync + 'static {
     /// Operations, newest first.
     async fn operations(&self, filter: &OperationFilter) -> Result<Vec<Operation>>;
 
-    /// Leases the oldest queued operation to `worker` until `now + lease`,
-    /// marks it running and moves its cluster into the matching state.
+    /// Leases the oldest queued operation `worker` may run — its blueprint's
+    /// `worker_tags` all among `tags` — until `now + lease`, marks it running
+    /// and moves its cluster into the matching state.
     async fn lease_next(
         &self,
         worker: &str,
+        tags: &[String],
         now: Timestamp,
         lease: Duration,
     ) -> Result<Option<Operation>>;
@@ -280,6 +287,50 @@ pub trait Store: Send + Sync + 'static {
 
     /// Takes (and removes) a web sign-in state, unless it expired.
     async fn take_login_state(&self, state: &str, now: Timestamp) -> Result<Option<Vec<u8>>>;
+
+    // ---- Terraform state ----
+
+    /// Records the credential of a running operation's Terraform.
+    async fn put_run_credential(&self, credential: RunCredential, now: Timestamp) -> Result<()>;
+
+    /// A credential, if its operation is still running.
+    async fn live_run_credential(&self, operation: &OperationId) -> Result<Option<RunCredential>>;
+
+    /// The newest version of a state.
+    async fn latest_state(&self, state_key: &str) -> Result<Option<StateVersion>>;
+
+    /// Every version of a state, oldest first, without content.
+    async fn state_history(&self, state_key: &str) -> Result<Vec<StateVersion>>;
+
+    /// Writes a new version. Refused with the lock in the way if the state
+    /// is locked under another lock id (or locked and `lock_id` is none).
+    async fn write_state(
+        &self,
+        state_key: &str,
+        operation: &OperationId,
+        lock_id: Option<&str>,
+        data: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Result<i64, StateLock>>;
+
+    /// Saves a state a run could not save itself (Terraform left it in
+    /// `errored.tfstate`): releases the run's locks and writes it as the
+    /// newest version — unless a later operation already wrote the state,
+    /// in which case nothing is written and `false` returned.
+    async fn recover_state(
+        &self,
+        state_key: &str,
+        operation: &OperationId,
+        data: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<bool>;
+
+    /// Takes the lock of a state; answers the lock in the way if it is held.
+    async fn lock_state(&self, lock: StateLock) -> Result<Result<(), StateLock>>;
+
+    /// Releases a lock taken under `lock_id`; answers the lock in the way if
+    /// another one holds it. Releasing a lock that is not held succeeds.
+    async fn unlock_state(&self, state_key: &str, lock_id: &str) -> Result<Result<(), StateLock>>;
 
     // ---- audit ----
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use slipway_core::blueprint::BlueprintMetadata;
-use slipway_core::{ClusterName, ClusterSpec, Limits, OrgName, Timestamp};
+use slipway_core::{ClusterName, ClusterSpec, Limits, OperationId, OrgName, Timestamp};
 
 /// A cluster to define.
 #[derive(Debug, Clone)]
@@ -206,4 +206,39 @@ pub struct StoredSigningKey {
     /// When a newer key replaced it; it stays published until every token
     /// it signed has expired.
     pub retired_at: Option<Timestamp>,
+}
+
+/// A version of a Terraform state kept by Slipway (its content sealed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateVersion {
+    /// Whose state: a cluster's name, or a test run's runner.
+    pub state_key: String,
+    /// 1, 2, 3 … in the order written.
+    pub serial: i64,
+    /// The operation whose Terraform wrote it.
+    pub operation: OperationId,
+    pub created_at: Timestamp,
+    pub data: Vec<u8>,
+}
+
+/// A lock on a state, as Terraform's HTTP backend takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateLock {
+    pub state_key: String,
+    /// Terraform's lock id (`ID` of its lock info).
+    pub lock_id: String,
+    /// The operation whose Terraform holds it.
+    pub operation: OperationId,
+    /// Terraform's lock info, as it sent it.
+    pub info: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+/// What a running operation's Terraform authenticates to the state backend
+/// with: the operation id and a secret (stored hashed), for one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunCredential {
+    pub operation: OperationId,
+    pub state_key: String,
+    pub secret_hash: String,
 }

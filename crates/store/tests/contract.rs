@@ -50,6 +50,8 @@ contract!(
     concurrent_workers_lease_each_operation_once,
     organizations_bound_the_deploys_of_their_members,
     memberships_users_keys_and_revocations_are_kept,
+    terraform_state_is_versioned_locked_and_released_with_its_operation,
+    workers_lease_only_what_their_tags_allow,
 );
 
 async fn open(db: &TestDatabase) -> Arc<SqlStore> {
@@ -145,7 +147,7 @@ async fn snapshot(store: &SqlStore, n: &str) -> rules::ClusterSnapshot {
 
 async fn run_to_end(store: &SqlStore, worker: &str, ending: Ending, now: Timestamp) -> Operation {
     let op = store
-        .lease_next(worker, now, Duration::from_secs(30))
+        .lease_next(worker, &[], now, Duration::from_secs(30))
         .await
         .unwrap()
         .expect("work to lease");
@@ -303,7 +305,7 @@ async fn an_operation_is_leased_run_and_finished(db: &TestDatabase) {
     );
 
     let op = store
-        .lease_next("w1", t0(), Duration::from_secs(30))
+        .lease_next("w1", &[], t0(), Duration::from_secs(30))
         .await
         .unwrap()
         .expect("queued work");
@@ -316,7 +318,7 @@ async fn an_operation_is_leased_run_and_finished(db: &TestDatabase) {
     );
     assert!(
         store
-            .lease_next("w2", t0(), Duration::from_secs(30))
+            .lease_next("w2", &[], t0(), Duration::from_secs(30))
             .await
             .unwrap()
             .is_none(),
@@ -371,7 +373,7 @@ async fn only_the_leaseholder_may_finish(db: &TestDatabase) {
             .unwrap(),
     );
     store
-        .lease_next("w1", t0(), Duration::from_secs(30))
+        .lease_next("w1", &[], t0(), Duration::from_secs(30))
         .await
         .unwrap();
     let err = store
@@ -492,7 +494,7 @@ async fn reclaim_interrupts_and_queues_a_reconciling_refresh(db: &TestDatabase) 
             .unwrap(),
     );
     store
-        .lease_next("w1", t0(), Duration::from_secs(3600))
+        .lease_next("w1", &[], t0(), Duration::from_secs(3600))
         .await
         .unwrap();
 
@@ -546,12 +548,12 @@ async fn expired_leases_are_reclaimed_and_live_ones_are_not(db: &TestDatabase) {
     .await
     .unwrap();
     let short = store
-        .lease_next("w1", t0(), Duration::from_secs(10))
+        .lease_next("w1", &[], t0(), Duration::from_secs(10))
         .await
         .unwrap()
         .unwrap();
     let long = store
-        .lease_next("w2", t0(), Duration::from_secs(100))
+        .lease_next("w2", &[], t0(), Duration::from_secs(100))
         .await
         .unwrap()
         .unwrap();
@@ -588,7 +590,7 @@ async fn queued_operations_can_be_cancelled(db: &TestDatabase) {
     assert_eq!(snap.cluster.state, ClusterState::Absent);
     assert!(
         store
-            .lease_next("w1", t0(), Duration::from_secs(5))
+            .lease_next("w1", &[], t0(), Duration::from_secs(5))
             .await
             .unwrap()
             .is_none()
@@ -631,6 +633,7 @@ async fn blueprint_versions_are_immutable(db: &TestDatabase) {
             nodes: Default::default(),
             variables: BTreeMap::new(),
             cost: Default::default(),
+            worker_tags: Vec::new(),
         },
         files: BTreeMap::from([("main.tf".to_owned(), format!("# {digest}"))]),
         digest: digest.into(),
@@ -763,7 +766,7 @@ async fn concurrent_workers_lease_each_operation_once(db: &TestDatabase) {
                 let worker = format!("w{w}");
                 let mut mine = Vec::new();
                 while let Some(op) = store
-                    .lease_next(&worker, t0(), Duration::from_secs(30))
+                    .lease_next(&worker, &[], t0(), Duration::from_secs(30))
                     .await
                     .unwrap()
                 {
@@ -977,5 +980,177 @@ async fn memberships_users_keys_and_revocations_are_kept(db: &TestDatabase) {
             .unwrap()
             .is_none(),
         "expired"
+    );
+}
+
+async fn terraform_state_is_versioned_locked_and_released_with_its_operation(db: &TestDatabase) {
+    let store = open(db).await;
+    create(&store, "c1").await;
+    let op = enqueued(
+        &deploy(&store, "c1", DeployRequest::default(), t0())
+            .await
+            .unwrap(),
+    );
+    let credential = RunCredential {
+        operation: op.clone(),
+        state_key: "c1".into(),
+        secret_hash: "h".into(),
+    };
+    store
+        .put_run_credential(credential.clone(), t0())
+        .await
+        .unwrap();
+    assert!(
+        store.live_run_credential(&op).await.unwrap().is_none(),
+        "queued, not running"
+    );
+    store
+        .lease_next("w1", &[], t0(), Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.live_run_credential(&op).await.unwrap(),
+        Some(credential)
+    );
+
+    assert!(store.latest_state("c1").await.unwrap().is_none());
+    let lock = |id: &str| StateLock {
+        state_key: "c1".into(),
+        lock_id: id.into(),
+        operation: op.clone(),
+        info: serde_json::json!({"ID": id, "Operation": "OperationTypeApply"}),
+        created_at: t0(),
+    };
+    store.lock_state(lock("L1")).await.unwrap().unwrap();
+    let held = store.lock_state(lock("L2")).await.unwrap().unwrap_err();
+    assert_eq!(held.lock_id, "L1");
+    assert_eq!(held.info["Operation"], "OperationTypeApply");
+    assert_eq!(
+        store
+            .write_state("c1", &op, Some("L2"), b"v?".to_vec(), t0())
+            .await
+            .unwrap()
+            .unwrap_err()
+            .lock_id,
+        "L1"
+    );
+    assert_eq!(
+        store
+            .write_state("c1", &op, Some("L1"), b"v1".to_vec(), t0())
+            .await
+            .unwrap(),
+        Ok(1)
+    );
+    assert_eq!(
+        store
+            .write_state("c1", &op, Some("L1"), b"v2".to_vec(), t0())
+            .await
+            .unwrap(),
+        Ok(2)
+    );
+    let latest = store.latest_state("c1").await.unwrap().unwrap();
+    assert_eq!((latest.serial, latest.data.as_slice()), (2, &b"v2"[..]));
+    assert_eq!(latest.operation, op);
+    assert_eq!(store.state_history("c1").await.unwrap().len(), 2);
+    assert!(
+        store.unlock_state("c1", "L2").await.unwrap().is_err(),
+        "not the holder"
+    );
+
+    // The lock and the credential go with the operation, even if Terraform
+    // never unlocked (it was killed).
+    store
+        .finish(&op, "w1", succeeded(), serde_json::Value::Null, t0())
+        .await
+        .unwrap();
+    store.lock_state(lock("L3")).await.unwrap().unwrap();
+    assert!(store.live_run_credential(&op).await.unwrap().is_none());
+    assert_eq!(store.unlock_state("c1", "L3").await.unwrap(), Ok(()));
+    assert_eq!(
+        store.unlock_state("c1", "L3").await.unwrap(),
+        Ok(()),
+        "unlocking twice is fine"
+    );
+    assert_eq!(
+        store
+            .write_state("c1", &op, None, b"v3".to_vec(), t0())
+            .await
+            .unwrap(),
+        Ok(3)
+    );
+}
+
+/// Two processes on one PostgreSQL database hear each other's changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_notifications_reach_other_processes() {
+    let db = TestDatabase::postgres().await;
+    let a = open(&db).await;
+    let b = open(&db).await;
+    let mut heard = b.subscribe();
+    // b's listener is connected once it says so.
+    loop {
+        if heard.recv().await.unwrap() == Notification::Resync {
+            break;
+        }
+    }
+    create(&a, "c1").await;
+    let id = enqueued(
+        &deploy(&a, "c1", DeployRequest::default(), t0())
+            .await
+            .unwrap(),
+    );
+    let queued = loop {
+        match tokio::time::timeout(Duration::from_secs(30), heard.recv()).await {
+            Ok(Ok(Notification::Queued { operation, cluster })) => break (operation, cluster),
+            Ok(Ok(_)) => continue,
+            other => panic!("no notification from the other process: {other:?}"),
+        }
+    };
+    assert_eq!(queued, (id, name("c1")));
+}
+
+async fn workers_lease_only_what_their_tags_allow(db: &TestDatabase) {
+    let store = open(db).await;
+    let metadata = |tags: &[&str]| BlueprintMetadata {
+        name: "local".into(),
+        description: String::new(),
+        nodes: Default::default(),
+        variables: BTreeMap::new(),
+        cost: Default::default(),
+        worker_tags: tags.iter().map(|t| t.to_string()).collect(),
+    };
+    store
+        .register_blueprint_version(BlueprintVersion {
+            blueprint: "local".into(),
+            version: "1.0.0".into(),
+            metadata: metadata(&["aws", "us-west-2"]),
+            files: BTreeMap::new(),
+            digest: "d".into(),
+            created_at: t0(),
+        })
+        .await
+        .unwrap();
+    create(&store, "c1").await;
+    let id = enqueued(
+        &deploy(&store, "c1", DeployRequest::default(), t0())
+            .await
+            .unwrap(),
+    );
+    let lease = |tags: &'static [&'static str]| {
+        let store = store.clone();
+        async move {
+            let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+            store
+                .lease_next("w", &tags, t0(), Duration::from_secs(30))
+                .await
+                .unwrap()
+        }
+    };
+    assert!(lease(&[]).await.is_none());
+    assert!(lease(&["aws"]).await.is_none());
+    assert_eq!(
+        lease(&["us-west-2", "aws", "gpu"]).await.map(|op| op.id),
+        Some(id)
     );
 }

@@ -1,8 +1,11 @@
 //! Test support shared by Slipway's test suites: fresh databases, a running
 //! Slipway on a free port, and fakes for the services that cannot run here.
 
+pub mod balancer;
 pub mod database;
 pub mod github;
+pub mod moto;
+pub mod postgres;
 pub mod server;
 
 use std::path::PathBuf;
@@ -33,4 +36,34 @@ pub fn terraform() -> PathBuf {
             })
         })
         .clone()
+}
+
+/// A program of the Python tools the test setup installs (`scripts/test`:
+/// PyJWT, moto) — in the virtual environment of `SLIPWAY_TEST_PYTHON`, or
+/// the repository's `.tools/venv`.
+pub fn python_tool(name: &str) -> PathBuf {
+    let python = std::env::var_os("SLIPWAY_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/python")
+        });
+    let tool = python.with_file_name(name);
+    assert!(
+        tool.is_file(),
+        "{} is missing: run ./scripts/test, which installs the Python tools the tests use",
+        tool.display()
+    );
+    tool
+}
+
+/// A runtime for the async parts of otherwise synchronous tests.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    })
 }

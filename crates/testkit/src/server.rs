@@ -32,6 +32,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Extra environment for the server (`SLIPWAY_*` configuration).
     pub env: Vec<(String, String)>,
+    /// The admin token, when another replica created it first.
+    pub token: Option<String>,
 }
 
 impl Server {
@@ -47,7 +49,7 @@ impl Server {
             .tempdir()
             .expect("a temporary data directory");
         let data_dir = temp.path().to_owned();
-        let mut env = options.env;
+        let mut env = options.env.clone();
         if let Some(url) = options.database_url {
             env.push(("SLIPWAY_DATABASE_URL".into(), url));
         }
@@ -62,10 +64,13 @@ impl Server {
             token: String::new(),
         };
         server.launch("127.0.0.1:0");
-        server.token = std::fs::read_to_string(server.data_dir.join("admin.token"))
-            .expect("the first start writes admin.token")
-            .trim()
-            .to_owned();
+        server.token = match options.token {
+            Some(token) => token,
+            None => std::fs::read_to_string(server.data_dir.join("admin.token"))
+                .expect("the first start writes admin.token")
+                .trim()
+                .to_owned(),
+        };
         server
     }
 
@@ -265,4 +270,74 @@ pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
         }
     }
     found
+}
+
+/// A running `slipway worker`; killed when dropped.
+pub struct Worker {
+    child: Child,
+    _data: tempfile::TempDir,
+    /// The worker's id, as its operations' events name it.
+    pub id: String,
+}
+
+impl Worker {
+    /// Starts `slipway worker` on `database_url`, reaching the API at `api`.
+    pub fn start(
+        bin: &Path,
+        database_url: &str,
+        api: &str,
+        tags: &[&str],
+        env: &[(String, String)],
+    ) -> Self {
+        let data = tempfile::Builder::new()
+            .prefix("slipway-worker-")
+            .tempdir()
+            .expect("a data directory");
+        let log = std::fs::File::create(data.path().join("worker.log")).expect("worker log");
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "worker",
+            "--database",
+            database_url,
+            "--api",
+            api,
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log);
+        if !tags.is_empty() {
+            cmd.args(["--tags", &tags.join(",")]);
+        }
+        let mut child = cmd.spawn().expect("start slipway worker");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("Slipway worker ") {
+                    let _ = tx.send(rest.trim_end_matches(" is running").to_owned());
+                }
+            }
+        });
+        let id = rx.recv_timeout(START_TIMEOUT).unwrap_or_else(|_| {
+            panic!(
+                "slipway worker did not start; its log:\n{}",
+                std::fs::read_to_string(data.path().join("worker.log")).unwrap_or_default()
+            )
+        });
+        Self {
+            child,
+            _data: data,
+            id,
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -87,6 +87,19 @@ pub fn watch_until(
     })
 }
 
+/// Checks `condition` until it holds; panics naming `what` if `timeout`
+/// passes first. For conditions no stream announces (a process's health).
+pub fn wait_for(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// `GET url` without a token.
 pub fn get(url: &str) -> (u16, Value) {
     let response = reqwest::blocking::get(url).expect("GET");

@@ -128,6 +128,18 @@ pub async fn cluster_operations(
     Ok(Json(app.operations(&caller, Some(&name)).await?))
 }
 
+/// Every version of the cluster's Terraform state, oldest first, and the
+/// operation that wrote each.
+#[utoipa::path(get, path = "/v1/clusters/{name}/states", params(("name" = String, Path)),
+    responses((status = 200, body = Vec<StateVersionView>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn state_history(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<StateVersionView>>, ApiError> {
+    Ok(Json(app.state_history(&caller, &name).await?))
+}
+
 #[utoipa::path(get, path = "/v1/operations", responses((status = 200, body = Vec<OperationView>)), security(("bearer" = [])))]
 pub async fn list_operations(
     State(app): AppState,
@@ -158,6 +170,24 @@ pub async fn access(
     Path(name): Path<String>,
 ) -> Result<Json<ClusterToken>, ApiError> {
     Ok(Json(app.access(&caller, &name).await?))
+}
+
+/// The whole log of a finished operation, as archived in object storage
+/// (JSON lines, one event each).
+#[utoipa::path(get, path = "/v1/operations/{id}/log", params(("id" = String, Path)),
+    responses((status = 200, description = "application/x-ndjson"), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn archived_log(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let log = app.archived_log(&caller, &id).await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        log,
+    )
+        .into_response())
 }
 
 #[utoipa::path(post, path = "/v1/operations/{id}/cancel", params(("id" = String, Path)),
@@ -233,7 +263,7 @@ impl Watch {
             }
             tokio::select! {
                 note = self.notifications.recv() => match note {
-                    Ok(note) if note.cluster() != Some(&self.name) => continue,
+                    Ok(note) if note != Notification::Resync && note.cluster() != Some(&self.name) => continue,
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
@@ -379,8 +409,8 @@ impl Follow {
             tokio::select! {
                 note = self.notifications.recv() => match note {
                     Ok(Notification::Events { operation, .. } | Notification::Finished { operation, .. }) if operation == self.id => return,
+                    Ok(Notification::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => return,
                     Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => return,
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 () = &mut deadline => return,

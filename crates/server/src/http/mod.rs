@@ -6,6 +6,7 @@
 mod clusters;
 mod identity;
 mod orgs;
+mod state;
 
 use std::sync::Arc;
 
@@ -47,9 +48,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/clusters/{name}/access", post(c::access))
         .route("/clusters/{name}/operations", get(c::cluster_operations))
         .route("/clusters/{name}/watch", get(c::watch_cluster))
+        .route("/clusters/{name}/states", get(c::state_history))
         .route("/operations", get(c::list_operations))
         .route("/operations/{id}", get(c::operation))
         .route("/operations/{id}/events", get(c::operation_events))
+        .route("/operations/{id}/log", get(c::archived_log))
         .route("/operations/{id}/cancel", post(c::cancel_operation))
         .route("/blueprints", get(c::blueprints))
         .route("/whoami", get(identity::whoami))
@@ -92,20 +95,23 @@ pub fn router(app: Arc<App>) -> Router {
             app.clone(),
             ratelimit::per_address,
         ));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/.well-known/jwks.json", get(identity::jwks))
-        .nest("/v1", authenticated.merge(sign_in))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+    let api = authenticated
+        .merge(sign_in)
         .layer(axum::extract::DefaultBodyLimit::max(
             app.config.http.max_body_bytes,
         ))
         .layer(middleware::from_fn_with_state(
             app.clone(),
             reject_oversized,
-        ))
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/.well-known/jwks.json", get(identity::jwks))
+        // The state backend has its own authentication and body limit.
+        .nest("/v1", api.merge(state::routes()))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(
@@ -242,6 +248,7 @@ async fn method_not_allowed() -> ApiError {
 async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
+        worker: None,
         terraform: None,
         reason: None,
     })
@@ -254,6 +261,7 @@ async fn readyz(State(app): AppState) -> Response {
     match app.store.next_schedule_due().await {
         Ok(_) => Json(Health {
             status: "ready".into(),
+            worker: Some(app.worker_id.clone()),
             terraform,
             reason: None,
         })
@@ -262,6 +270,7 @@ async fn readyz(State(app): AppState) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             Json(Health {
                 status: "unavailable".into(),
+                worker: Some(app.worker_id.clone()),
                 terraform,
                 reason: Some(format!("database: {e}")),
             }),
@@ -293,8 +302,8 @@ impl utoipa::Modify for BearerSecurity {
         healthz, readyz,
         clusters::list_clusters, clusters::create_cluster, clusters::cluster_status, clusters::deploy,
         clusters::destroy, clusters::schedule_destroy, clusters::unschedule_destroy, clusters::access,
-        clusters::cluster_operations, clusters::watch_cluster, clusters::list_operations, clusters::operation,
-        clusters::operation_events, clusters::cancel_operation, clusters::blueprints,
+        clusters::cluster_operations, clusters::state_history, clusters::watch_cluster, clusters::list_operations, clusters::operation,
+        clusters::operation_events, clusters::archived_log, clusters::cancel_operation, clusters::blueprints,
         identity::jwks, identity::device_start, identity::device_poll, identity::github_token,
         identity::web_login, identity::web_callback, identity::logout, identity::whoami,
         identity::create_token, identity::tokens, identity::revoke_token, identity::rotate_keys,
@@ -304,7 +313,7 @@ impl utoipa::Modify for BearerSecurity {
     ),
     components(schemas(
         ErrorBody, ErrorDetail, CreateCluster, DeployCluster, ScheduleDestroy, ClusterStatus,
-        OperationSummary, OperationView, ActionResult, ActionResponse, EventPage, BlueprintView, Health,
+        OperationSummary, OperationView, StateVersionView, ActionResult, ActionResponse, EventPage, BlueprintView, Health,
         Event, DeviceStart, DevicePoll, DeviceStatus, DevicePollResponse, GitHubTokenLogin, Session,
         WhoAmI, CredentialView, ClusterToken, CreateToken, TokenView, CreatedToken, CreateOrganization,
         UpdateOrganization, UpdateLimits, OrganizationView, MembershipView, ApproveMembership,

@@ -426,6 +426,80 @@ impl App {
         Ok(ops.iter().map(operation_view).collect())
     }
 
+    /// Every version of a cluster's Terraform state, oldest first (without
+    /// their content, which holds the cluster's secrets).
+    pub async fn state_history(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+    ) -> Result<Vec<slipway_api::types::StateVersionView>, ApiError> {
+        caller.require(scope::CLUSTERS_READ)?;
+        let name = self
+            .authorized_snapshot(caller, cluster, Action::View)
+            .await?
+            .cluster
+            .name;
+        let versions = self.store.state_history(name.as_str()).await?;
+        Ok(versions
+            .into_iter()
+            .map(|v| slipway_api::types::StateVersionView {
+                serial: v.serial,
+                operation: v.operation.to_string(),
+                written_at: v.created_at,
+            })
+            .collect())
+    }
+
+    /// Keeps a finished operation's whole log (JSON lines) in object
+    /// storage, and returns it. The events stay in the database too.
+    pub(crate) async fn archive_log(
+        &self,
+        op: &slipway_core::Operation,
+    ) -> anyhow::Result<bytes::Bytes> {
+        let mut log = Vec::new();
+        let mut after = 0;
+        loop {
+            let events = self.store.events(&op.id, after, 5000).await?;
+            let Some(last) = events.last() else { break };
+            after = last.seq;
+            for event in events {
+                serde_json::to_writer(&mut log, &event)?;
+                log.push(b'\n');
+            }
+        }
+        let log = bytes::Bytes::from(log);
+        let key = crate::storage::log_key(op.cluster.as_str(), op.id.as_str());
+        self.storage.put(&key, log.clone()).await?;
+        Ok(log)
+    }
+
+    /// The archived log of a finished operation (JSON lines), archiving it
+    /// now if that has not happened yet.
+    pub async fn archived_log(&self, caller: &Caller, id: &str) -> Result<bytes::Bytes, ApiError> {
+        caller.require(scope::CLUSTERS_READ)?;
+        let op = self.authorized_operation(caller, id, Action::View).await?;
+        let key = crate::storage::log_key(op.cluster.as_str(), op.id.as_str());
+        let unavailable = |e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, location = %self.storage.location, "object storage failed");
+            ApiError::unavailable("object storage is unavailable")
+        };
+        match self.storage.get(&key).await {
+            Ok(Some(log)) => Ok(log),
+            Ok(None) if op.state.is_terminal() => {
+                self.archive_log(&op).await.map_err(|e| unavailable(&e))
+            }
+            Ok(None) => Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "still_running",
+                format!(
+                    "operation {} is still {}: its log is archived when it ends (follow it with the events)",
+                    op.id, op.state
+                ),
+            )),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
     /// Cancels an operation: a queued one at once; a running one on this
     /// process by stopping Terraform (SIGINT, then kill after the grace
     /// period).

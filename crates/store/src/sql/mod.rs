@@ -53,11 +53,76 @@ macro_rules! locking {
     };
 }
 
+/// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
+const NOTIFY_PAYLOAD_LIMIT: usize = 7900;
+
 /// The [`Store`] on SQLite or PostgreSQL.
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
     notifications: broadcast::Sender<Notification>,
+    /// Names this store's notifications, so it ignores its own echoes.
+    origin: String,
+    /// The PostgreSQL channel notifications travel on: one per schema, as
+    /// channels are shared by the whole database.
+    channel: String,
+    /// Relays other processes' notifications (PostgreSQL).
+    listener: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for SqlStore {
+    fn drop(&mut self) {
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Broadcast {
+    origin: String,
+    notes: Vec<Notification>,
+}
+
+/// Relays the notifications other processes send on the database to this
+/// process's subscribers. When the connection drops, it reconnects and asks
+/// every subscriber to look again (`Resync`): notes sent meanwhile are lost.
+async fn relay(
+    url: String,
+    channel: String,
+    origin: String,
+    local: broadcast::Sender<Notification>,
+) {
+    let mut delay = std::time::Duration::from_millis(100);
+    loop {
+        let mut listener = match sqlx::postgres::PgListener::connect(&url).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for other processes' notifications; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(&channel).await {
+            tracing::warn!(error = %e, "cannot LISTEN; retrying");
+            tokio::time::sleep(delay).await;
+            continue;
+        }
+        delay = std::time::Duration::from_millis(100);
+        let _ = local.send(Notification::Resync);
+        // `Ok(None)` or an error: the connection was lost; the outer loop
+        // reconnects.
+        while let Ok(Some(message)) = listener.try_recv().await {
+            if let Ok(broadcast) = serde_json::from_str::<Broadcast>(message.payload())
+                && broadcast.origin != origin
+            {
+                for note in broadcast.notes {
+                    let _ = local.send(note);
+                }
+            }
+        }
+    }
 }
 
 impl SqlStore {
@@ -96,8 +161,11 @@ impl SqlStore {
                     .await?
             }
             Dialect::Postgres => {
+                // While the database is unreachable, requests fail within
+                // seconds (503) rather than queue for a connection.
                 AnyPoolOptions::new()
                     .max_connections(16)
+                    .acquire_timeout(std::time::Duration::from_secs(5))
                     .connect(url)
                     .await?
             }
@@ -107,10 +175,31 @@ impl SqlStore {
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
         let (notifications, _) = broadcast::channel(4096);
+        let origin = uuid::Uuid::new_v4().simple().to_string();
+        let channel = match dialect {
+            Dialect::Postgres => {
+                let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+                    .fetch_one(&pool)
+                    .await?;
+                format!("slipway_{schema}")
+            }
+            Dialect::Sqlite => String::new(),
+        };
+        let listener = (dialect == Dialect::Postgres).then(|| {
+            tokio::spawn(relay(
+                url.to_owned(),
+                channel.clone(),
+                origin.clone(),
+                notifications.clone(),
+            ))
+        });
         Ok(Self {
             pool,
             dialect,
             notifications,
+            origin,
+            channel,
+            listener,
         })
     }
 
@@ -126,7 +215,29 @@ impl SqlStore {
         })
     }
 
-    fn notify(&self, notifications: impl IntoIterator<Item = Notification>) {
+    /// Tells this process's subscribers at once, and — on PostgreSQL —
+    /// every other process sharing the database (NOTIFY, delivered on
+    /// commit of this statement; a lost one is covered by their polling).
+    async fn notify(&self, notifications: impl IntoIterator<Item = Notification>) {
+        let notifications: Vec<Notification> = notifications.into_iter().collect();
+        if self.dialect == Dialect::Postgres && !notifications.is_empty() {
+            let mut payload =
+                serde_json::json!({"origin": self.origin, "notes": notifications}).to_string();
+            if payload.len() >= NOTIFY_PAYLOAD_LIMIT {
+                // Too much for one NOTIFY: the others look again instead.
+                payload =
+                    serde_json::json!({"origin": self.origin, "notes": [Notification::Resync]})
+                        .to_string();
+            }
+            if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(self.channel.as_str())
+                .bind(payload)
+                .execute(&self.pool)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot notify other processes; they will find out by polling");
+            }
+        }
         for n in notifications {
             // No receiver is fine: nobody is waiting.
             let _ = self.notifications.send(n);
@@ -431,6 +542,17 @@ impl SqlStore {
         .execute(&mut *tx)
         .await?;
 
+        // Whatever the operation's Terraform held dies with it: its state
+        // locks (a killed Terraform never unlocks) and its credential.
+        sqlx::query("DELETE FROM state_locks WHERE operation_id = $1")
+            .bind(op.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM run_credentials WHERE operation_id = $1")
+            .bind(op.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+
         let mut notes = Vec::new();
         let snap = self
             .load_snapshot(tx, &op.cluster, true)
@@ -699,7 +821,7 @@ impl Store for SqlStore {
         )
         .await?;
         tx.commit().await?;
-        self.notify(notes);
+        self.notify(notes).await;
         Ok(plan)
     }
 
@@ -730,17 +852,49 @@ impl Store for SqlStore {
     async fn lease_next(
         &self,
         worker: &str,
+        tags: &[String],
         now: Timestamp,
         lease: Duration,
     ) -> Result<Option<Operation>> {
         let mut tx = self.begin().await?;
-        let next: Option<String> = sqlx::query_scalar(by_dialect!(self.dialect,
-            sqlite: "SELECT id FROM operations WHERE state = 'queued' ORDER BY created_at, id LIMIT 1",
-            postgres: "SELECT id FROM operations WHERE state = 'queued' ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        let candidates: Vec<(String, String)> = sqlx::query_as(by_dialect!(self.dialect,
+            sqlite: "SELECT id, spec FROM operations WHERE state = 'queued' ORDER BY created_at, id LIMIT 64",
+            postgres: "SELECT id, spec FROM operations WHERE state = 'queued' ORDER BY created_at, id LIMIT 64 FOR UPDATE SKIP LOCKED",
         ))
-        .fetch_optional(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
-        let Some(id) = next else {
+        let mut required: std::collections::HashMap<(String, String), Vec<String>> =
+            Default::default();
+        let mut chosen = None;
+        for (id, spec) in candidates {
+            let spec: slipway_core::ClusterSpec = json("operation spec", &spec)?;
+            let key = (spec.blueprint.to_string(), spec.version.clone());
+            if !required.contains_key(&key) {
+                let metadata: Option<String> = sqlx::query_scalar(
+                    "SELECT metadata FROM blueprint_versions WHERE blueprint = $1 AND version = $2",
+                )
+                .bind(key.0.as_str())
+                .bind(key.1.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let needs = match metadata {
+                    Some(m) => {
+                        json::<slipway_core::blueprint::BlueprintMetadata>(
+                            "blueprint metadata",
+                            &m,
+                        )?
+                        .worker_tags
+                    }
+                    None => Vec::new(),
+                };
+                required.insert(key.clone(), needs);
+            }
+            if required[&key].iter().all(|t| tags.contains(t)) {
+                chosen = Some(id);
+                break;
+            }
+        }
+        let Some(id) = chosen else {
             tx.rollback().await?;
             return Ok(None);
         };
@@ -795,7 +949,8 @@ impl Store for SqlStore {
                 operation: op.id.clone(),
                 last_seq,
             },
-        ]);
+        ])
+        .await;
         Ok(Some(op))
     }
 
@@ -843,7 +998,7 @@ impl Store for SqlStore {
             .end_operation(&mut tx, &op, &ending, &result, true, now)
             .await?;
         tx.commit().await?;
-        self.notify(notes);
+        self.notify(notes).await;
         Ok(ended)
     }
 
@@ -862,7 +1017,7 @@ impl Store for SqlStore {
             .end_operation(&mut tx, &op, &ending, &serde_json::Value::Null, false, now)
             .await?;
         tx.commit().await?;
-        self.notify(notes);
+        self.notify(notes).await;
         Ok(ended)
     }
 
@@ -940,7 +1095,7 @@ impl Store for SqlStore {
             )
             .await?;
             tx.commit().await?;
-            self.notify(notes);
+            self.notify(notes).await;
             reclaimed.push(ended);
         }
         Ok(reclaimed)
@@ -964,7 +1119,8 @@ impl Store for SqlStore {
         self.notify([Notification::Events {
             operation: id.clone(),
             last_seq,
-        }]);
+        }])
+        .await;
         Ok(last_seq)
     }
 
@@ -1362,6 +1518,219 @@ impl Store for SqlStore {
                 Ok(Some(unb64("login state", &payload)?))
             }
             _ => Ok(None),
+        }
+    }
+
+    async fn put_run_credential(&self, c: RunCredential, now: Timestamp) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO run_credentials (operation_id, state_key, secret_hash, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (operation_id) DO UPDATE SET state_key = excluded.state_key, secret_hash = excluded.secret_hash",
+        )
+        .bind(c.operation.as_str())
+        .bind(c.state_key.as_str())
+        .bind(c.secret_hash.as_str())
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn live_run_credential(&self, operation: &OperationId) -> Result<Option<RunCredential>> {
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT c.state_key, c.secret_hash FROM run_credentials c JOIN operations o ON o.id = c.operation_id \
+             WHERE c.operation_id = $1 AND o.state = 'running'",
+        )
+        .bind(operation.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(state_key, secret_hash)| RunCredential {
+            operation: operation.clone(),
+            state_key,
+            secret_hash,
+        }))
+    }
+
+    async fn latest_state(&self, state_key: &str) -> Result<Option<StateVersion>> {
+        sqlx::query_as::<_, StateVersionRow>(
+            "SELECT state_key, serial, operation_id, created_at, data FROM state_versions \
+             WHERE state_key = $1 ORDER BY serial DESC LIMIT 1",
+        )
+        .bind(state_key)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(StateVersion::try_from)
+        .transpose()
+    }
+
+    async fn state_history(&self, state_key: &str) -> Result<Vec<StateVersion>> {
+        convert(
+            sqlx::query_as::<_, StateVersionRow>(
+                "SELECT state_key, serial, operation_id, created_at, '' AS data FROM state_versions \
+                 WHERE state_key = $1 ORDER BY serial",
+            )
+            .bind(state_key)
+            .fetch_all(&self.pool)
+            .await?,
+        )
+    }
+
+    async fn write_state(
+        &self,
+        state_key: &str,
+        operation: &OperationId,
+        lock_id: Option<&str>,
+        data: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Result<i64, StateLock>> {
+        let mut tx = self.begin().await?;
+        let lock = sqlx::query_as::<_, StateLockRow>(locking!(
+            self.dialect,
+            "SELECT state_key, lock_id, operation_id, info, created_at FROM state_locks WHERE state_key = $1"
+        ))
+        .bind(state_key)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(StateLock::try_from)
+        .transpose()?;
+        if let Some(lock) = lock
+            && Some(lock.lock_id.as_str()) != lock_id
+        {
+            tx.rollback().await?;
+            return Ok(Err(lock));
+        }
+        let serial: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(serial), 0) + 1 FROM state_versions WHERE state_key = $1",
+        )
+        .bind(state_key)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO state_versions (state_key, serial, operation_id, created_at, data) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(state_key)
+        .bind(serial)
+        .bind(operation.as_str())
+        .bind(millis(now))
+        .bind(b64(&data))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(serial))
+    }
+
+    async fn recover_state(
+        &self,
+        state_key: &str,
+        operation: &OperationId,
+        data: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let op = self.load_operation(&mut tx, operation, true).await?;
+        let newer: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM state_versions v JOIN operations o ON o.id = v.operation_id \
+             WHERE v.state_key = $1 AND o.created_at > $2",
+        )
+        .bind(state_key)
+        .bind(millis(op.created_at))
+        .fetch_one(&mut *tx)
+        .await?;
+        if newer > 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM state_locks WHERE operation_id = $1")
+            .bind(operation.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let serial: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(serial), 0) + 1 FROM state_versions WHERE state_key = $1",
+        )
+        .bind(state_key)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO state_versions (state_key, serial, operation_id, created_at, data) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(state_key)
+        .bind(serial)
+        .bind(operation.as_str())
+        .bind(millis(now))
+        .bind(b64(&data))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn lock_state(&self, lock: StateLock) -> Result<Result<(), StateLock>> {
+        let mut tx = self.begin().await?;
+        let held = sqlx::query_as::<_, StateLockRow>(locking!(
+            self.dialect,
+            "SELECT state_key, lock_id, operation_id, info, created_at FROM state_locks WHERE state_key = $1"
+        ))
+        .bind(lock.state_key.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(StateLock::try_from)
+        .transpose()?;
+        if let Some(held) = held {
+            tx.rollback().await?;
+            return Ok(Err(held));
+        }
+        // Two first lockers race on the primary key; the loser sees the winner.
+        let inserted = sqlx::query(
+            "INSERT INTO state_locks (state_key, lock_id, operation_id, info, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (state_key) DO NOTHING",
+        )
+        .bind(lock.state_key.as_str())
+        .bind(lock.lock_id.as_str())
+        .bind(lock.operation.as_str())
+        .bind(to_json(&lock.info))
+        .bind(millis(lock.created_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if inserted.rows_affected() == 0 {
+            let held = sqlx::query_as::<_, StateLockRow>(
+                "SELECT state_key, lock_id, operation_id, info, created_at FROM state_locks WHERE state_key = $1",
+            )
+            .bind(lock.state_key.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+            return Ok(Err(held.try_into()?));
+        }
+        Ok(Ok(()))
+    }
+
+    async fn unlock_state(&self, state_key: &str, lock_id: &str) -> Result<Result<(), StateLock>> {
+        let mut tx = self.begin().await?;
+        let held = sqlx::query_as::<_, StateLockRow>(locking!(
+            self.dialect,
+            "SELECT state_key, lock_id, operation_id, info, created_at FROM state_locks WHERE state_key = $1"
+        ))
+        .bind(state_key)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(StateLock::try_from)
+        .transpose()?;
+        match held {
+            Some(held) if held.lock_id != lock_id => {
+                tx.rollback().await?;
+                Ok(Err(held))
+            }
+            Some(_) => {
+                sqlx::query("DELETE FROM state_locks WHERE state_key = $1")
+                    .bind(state_key)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Ok(()))
+            }
+            None => {
+                tx.rollback().await?;
+                Ok(Ok(()))
+            }
         }
     }
 

@@ -8,7 +8,7 @@ use slipway_core::{Cluster, ClusterName, Operation, OperationId, OrgName, Schedu
 
 use crate::{
     ApiToken, AuditEntry, BlueprintVersion, BlueprintVersionSummary, Membership, MembershipRole,
-    MembershipState, Organization, StoreError, StoredSigningKey, User,
+    MembershipState, Organization, StateLock, StateVersion, StoreError, StoredSigningKey, User,
 };
 
 pub fn millis(t: Timestamp) -> i64 {
@@ -442,6 +442,50 @@ impl TryFrom<SigningKeyRow> for StoredSigningKey {
             kid: r.kid,
             created_at: time(r.created_at)?,
             retired_at: opt_time(r.retired_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct StateVersionRow {
+    state_key: String,
+    serial: i64,
+    operation_id: String,
+    created_at: i64,
+    data: String,
+}
+
+impl TryFrom<StateVersionRow> for StateVersion {
+    type Error = StoreError;
+    fn try_from(r: StateVersionRow) -> Result<Self, StoreError> {
+        Ok(StateVersion {
+            operation: name("operation id", &r.operation_id, OperationId::parse)?,
+            data: unb64("state", &r.data)?,
+            state_key: r.state_key,
+            serial: r.serial,
+            created_at: time(r.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct StateLockRow {
+    state_key: String,
+    lock_id: String,
+    operation_id: String,
+    info: String,
+    created_at: i64,
+}
+
+impl TryFrom<StateLockRow> for StateLock {
+    type Error = StoreError;
+    fn try_from(r: StateLockRow) -> Result<Self, StoreError> {
+        Ok(StateLock {
+            operation: name("operation id", &r.operation_id, OperationId::parse)?,
+            info: json("lock info", &r.info)?,
+            state_key: r.state_key,
+            lock_id: r.lock_id,
+            created_at: time(r.created_at)?,
         })
     }
 }

@@ -1,0 +1,527 @@
+//! Several replicas and workers on one PostgreSQL database, with a load
+//! balancer in front as in production: shared work done once, a killed
+//! replica's operation reclaimed, the database restarted mid-operation,
+//! workers with tags, logs in S3.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+use slipway_testkit::balancer::Balancer;
+use slipway_testkit::database::TestDatabase;
+use slipway_testkit::moto::Moto;
+use slipway_testkit::postgres::PrivatePostgres;
+use slipway_testkit::server::Worker;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+/// A shared secrets key, as replicas of one deployment have.
+fn secrets_key() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2))
+}
+
+/// Two replicas on one database behind a balancer (their `public_url`, so
+/// Terraform reaches the state through whichever replica is alive).
+struct Replicas {
+    balancer: Balancer,
+    a: Server,
+    b: Server,
+}
+
+fn postgres() -> TestDatabase {
+    slipway_testkit::runtime().block_on(TestDatabase::postgres())
+}
+
+fn replicas(database_url: &str, extra: &[(&str, &str)]) -> Replicas {
+    let balancer = Balancer::start();
+    let mut env: Vec<(String, String)> = vec![
+        ("SLIPWAY_PUBLIC_URL".into(), balancer.url.clone()),
+        ("SLIPWAY_AUTH__SECRETS_KEY".into(), secrets_key()),
+        ("SLIPWAY_EXECUTOR__LEASE".into(), "3s".into()),
+        (
+            "SLIPWAY_AUTH__RATE_LIMITS__API_BURST".into(),
+            "100000".into(),
+        ),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let options = Options {
+        database_url: Some(database_url.to_owned()),
+        env,
+        token: None,
+    };
+    let a = server_with(options.clone());
+    let b = server_with(Options {
+        token: Some(a.token.clone()),
+        ..options
+    });
+    balancer.set_backends(&[&a.url, &b.url]);
+    Replicas { balancer, a, b }
+}
+
+fn worker_of(server: &Server) -> String {
+    let (code, ready) = get(&format!("{}/readyz", server.url));
+    assert_eq!(code, 200, "{ready}");
+    ready["worker"].as_str().unwrap().to_owned()
+}
+
+/// The worker that started an operation, from its log.
+fn started_on(server: &Server, op: &str) -> String {
+    let events: Value = api(server, "GET", &format!("/v1/operations/{op}/events"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "operation_started")
+        .map(|e| e["data"]["worker"].as_str().unwrap().to_owned())
+        .expect("the operation started")
+}
+
+#[test]
+fn a_killed_replicas_operation_is_reclaimed_and_its_state_lock_freed() {
+    let db = postgres();
+    let mut r = replicas(&db.url, &[]);
+    r.a.run(&[
+        "cluster",
+        "create",
+        "k",
+        "--blueprint",
+        "local",
+        "--nodes",
+        "2",
+        "--var",
+        "boot_seconds=60",
+    ])
+    .expect_code(0);
+    let queued = r.a.run(&["deploy", "k", "--no-wait", "--json"]);
+    queued.expect_code(0);
+    let op = queued.json()["operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Follow the log (on either replica) until a node is starting.
+    let mut follow =
+        r.b.cli(&["logs", &op, "--follow", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().unwrap()));
+    for line in lines.map_while(Result::ok) {
+        let event: Value = serde_json::from_str(&line).unwrap();
+        if event["kind"] == "provision_start"
+            && event["data"]["resource"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("terraform_data.node")
+        {
+            break;
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+
+    let runner = started_on(&r.a, &op);
+    let (victim, survivor) = if runner == worker_of(&r.a) {
+        (&mut r.a, &r.b)
+    } else {
+        (&mut r.b, &r.a)
+    };
+    victim.kill9();
+
+    // The survivor reclaims it once the lease expires, and reconciles.
+    let settled = watch_until(survivor, "k", WAIT, |st| {
+        st["last_operation"]["kind"] == "refresh"
+            && matches!(
+                st["last_operation"]["state"].as_str(),
+                Some("succeeded" | "failed")
+            )
+    });
+    assert_ne!(settled["state"], "deploying");
+    let deploy: Value = api(survivor, "GET", &format!("/v1/operations/{op}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(deploy["state"], "interrupted");
+    assert!(
+        deploy["error"].as_str().unwrap().contains("lease"),
+        "{deploy}"
+    );
+
+    // The lock the dead run held is gone: a destroy takes it, and leaves nothing.
+    survivor.run(&["destroy", "k"]).expect_code(0);
+    assert_eq!(
+        survivor.run(&["status", "k", "--json"]).json()["state"],
+        "absent"
+    );
+    let runtime_dirs = [
+        victim.data_dir().join("runtime/k"),
+        survivor.data_dir().join("runtime/k"),
+    ];
+    for dir in runtime_dirs {
+        let left = processes_mentioning(&dir.display().to_string());
+        assert!(left.is_empty(), "processes left behind: {left:?}");
+    }
+    let _ = &r.balancer;
+}
+
+#[test]
+fn fifty_concurrent_requests_on_two_replicas_run_no_operation_twice() {
+    let db = postgres();
+    let r = replicas(&db.url, &[]);
+    let names: Vec<String> = (0..5).map(|i| format!("c{i}")).collect();
+    for name in &names {
+        r.a.run(&["cluster", "create", name, "--blueprint", "local"])
+            .expect_code(0);
+    }
+    let children: Vec<_> = (0..50)
+        .map(|i| {
+            let server = if i % 2 == 0 { &r.a } else { &r.b };
+            let name = &names[i % names.len()];
+            let args: Vec<&str> = match i % 3 {
+                0 => vec!["deploy", name, "--no-wait", "--json"],
+                1 => vec!["deploy", name, "--nodes", "2", "--no-wait", "--json"],
+                _ => vec!["destroy", name, "--no-wait", "--json"],
+            };
+            server
+                .cli(&args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut accepted = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        match out.status.code() {
+            Some(0) => accepted += 1,
+            Some(4) => {} // another operation was in the way
+            other => panic!("exit {other:?}: {}", String::from_utf8_lossy(&out.stderr)),
+        }
+    }
+    assert!(accepted > 0);
+
+    // Let everything settle, then destroy what is left.
+    for name in &names {
+        watch_until(&r.a, name, WAIT, |st| {
+            st["last_operation"].is_null()
+                || matches!(
+                    st["last_operation"]["state"].as_str(),
+                    Some("succeeded" | "failed" | "cancelled" | "interrupted")
+                )
+        });
+        r.b.run(&["destroy", name]).expect_code(0);
+    }
+
+    // Every operation ran once: one start event each, one "queued" audit entry each.
+    let mut ops = Vec::new();
+    for name in &names {
+        let listed: Value = api(&r.a, "GET", &format!("/v1/clusters/{name}/operations"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        ops.extend(listed.as_array().unwrap().iter().cloned());
+    }
+    let mut starts: HashMap<String, usize> = HashMap::new();
+    for op in &ops {
+        let id = op["id"].as_str().unwrap();
+        assert_eq!(op["state"], "succeeded", "{op}");
+        let events: Value = api(&r.b, "GET", &format!("/v1/operations/{id}/events"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let n = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "operation_started")
+            .count();
+        starts.insert(id.to_owned(), n);
+    }
+    assert!(starts.values().all(|&n| n == 1), "{starts:?}");
+    let audit: Value = api(&r.a, "GET", "/v1/audit?limit=1000")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let mut queued_by_op: BTreeMap<String, usize> = BTreeMap::new();
+    for entry in audit.as_array().unwrap() {
+        if entry["result"] == "queued" {
+            *queued_by_op
+                .entry(entry["detail"]["operation"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+        assert_ne!(
+            entry["action"], "operation.interrupt",
+            "nothing was interrupted: {entry}"
+        );
+    }
+    assert_eq!(
+        queued_by_op.len(),
+        ops.len(),
+        "one audited enqueue per operation"
+    );
+    assert!(queued_by_op.values().all(|&n| n == 1));
+    // Both replicas did work.
+    let workers: std::collections::BTreeSet<String> = ops
+        .iter()
+        .map(|op| started_on(&r.a, op["id"].as_str().unwrap()))
+        .collect();
+    println!("{} operations ran on {} workers", ops.len(), workers.len());
+}
+
+#[test]
+fn scheduled_destroys_fire_once_across_replicas() {
+    let db = postgres();
+    let r = replicas(&db.url, &[]);
+    let names: Vec<String> = (0..4).map(|i| format!("ttl{i}")).collect();
+    for name in &names {
+        r.a.run(&[
+            "cluster",
+            "create",
+            name,
+            "--blueprint",
+            "local",
+            "--nodes",
+            "1",
+        ])
+        .expect_code(0);
+        r.b.run(&["deploy", name, "--ttl", "3s"]).expect_code(0);
+    }
+    for name in &names {
+        watch_until(&r.a, name, WAIT, |st| {
+            st["state"] == "absent" && st["last_operation"]["kind"] == "destroy"
+        });
+        let ops: Value = api(&r.b, "GET", &format!("/v1/clusters/{name}/operations"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let destroys: Vec<&Value> = ops
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|op| op["kind"] == "destroy")
+            .collect();
+        assert_eq!(destroys.len(), 1, "one destroy of {name}: {ops}");
+        assert_eq!(destroys[0]["reason"], "schedule");
+        assert_eq!(destroys[0]["state"], "succeeded");
+    }
+    let _ = &r.balancer;
+}
+
+#[test]
+fn the_database_restarting_mid_operation_loses_nothing() {
+    let pg = PrivatePostgres::start();
+    // An outage shorter than the lease interrupts nothing.
+    let r = replicas(&pg.url, &[("SLIPWAY_EXECUTOR__LEASE", "30s")]);
+    r.a.run(&[
+        "cluster",
+        "create",
+        "k",
+        "--blueprint",
+        "local",
+        "--nodes",
+        "2",
+        "--var",
+        "boot_seconds=2",
+    ])
+    .expect_code(0);
+    let queued = r.a.run(&["deploy", "k", "--no-wait", "--json"]);
+    queued.expect_code(0);
+    let op = queued.json()["operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Follow the log on replica B; once a node is starting, stop
+    // PostgreSQL under both replicas until they both report it unreachable,
+    // then start it again, and keep following to the end.
+    let mut follow =
+        r.b.cli(&["logs", &op, "--follow", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().unwrap()));
+    let mut followed = Vec::new();
+    let mut restarted = false;
+    for line in lines.map_while(Result::ok) {
+        let event: Value = serde_json::from_str(&line).unwrap();
+        if !restarted
+            && event["kind"] == "provision_start"
+            && event["data"]["resource"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("terraform_data.node")
+        {
+            pg.stop();
+            for replica in [&r.a, &r.b] {
+                wait_for(WAIT, "the replica to see the database down", || {
+                    get(&format!("{}/readyz", replica.url)).0 == 503
+                });
+            }
+            pg.start_again();
+            restarted = true;
+        }
+        followed.push(event);
+    }
+    assert!(follow.wait().unwrap().success());
+    assert!(restarted, "the database restarted during the operation");
+
+    // The deploy went through: it succeeded, once, and the cluster answers.
+    let deploy: Value = api(&r.a, "GET", &format!("/v1/operations/{op}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(deploy["state"], "succeeded", "{deploy}");
+    let status = r.b.run(&["status", "k", "--json"]).json();
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(status["nodes"], 2);
+
+    // Nothing lost: the follower saw every event, in order, once; the log
+    // runs from the enqueue to the end.
+    let stored: Value = api(&r.b, "GET", &format!("/v1/operations/{op}/events"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let stored = stored["events"].as_array().unwrap();
+    let seqs = |events: &[Value]| {
+        events
+            .iter()
+            .map(|e| e["seq"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        seqs(&followed),
+        seqs(stored),
+        "the follower saw exactly the stored events"
+    );
+    assert_eq!(
+        seqs(stored),
+        (1..=stored.len() as u64).collect::<Vec<_>>(),
+        "no gaps"
+    );
+    assert_eq!(stored.first().unwrap()["kind"], "operation_queued");
+    assert_eq!(stored.last().unwrap()["kind"], "operation_finished");
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|e| e["kind"] == "operation_started")
+            .count(),
+        1
+    );
+
+    // The state the deploy wrote is kept, and names it.
+    let history = r.a.run(&["history", "k", "--json"]).json();
+    let written: Vec<&Value> = history["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["operation"] == op.as_str())
+        .collect();
+    assert!(!written.is_empty(), "{history}");
+
+    r.b.run(&["destroy", "k"]).expect_code(0);
+    let left = processes_mentioning(&r.a.data_dir().join("runtime/k").display().to_string());
+    let left_b = processes_mentioning(&r.b.data_dir().join("runtime/k").display().to_string());
+    assert!(
+        left.is_empty() && left_b.is_empty(),
+        "processes left behind: {left:?} {left_b:?}"
+    );
+    let _ = &r.balancer;
+}
+
+#[test]
+fn a_separate_worker_runs_what_its_tags_allow() {
+    let db = postgres();
+    let key = secrets_key();
+    let env = vec![("SLIPWAY_AUTH__SECRETS_KEY".to_owned(), key)];
+    // The API replica runs no operations itself.
+    let mut api_env = env.clone();
+    api_env.push(("SLIPWAY_EXECUTOR__ENABLED".into(), "false".into()));
+    let s = server_with(Options {
+        database_url: Some(db.url.clone()),
+        env: api_env,
+        token: None,
+    });
+    let worker = Worker::start(slipway(), &db.url, &s.url, &["gpu"], &env);
+
+    s.run(&["cluster", "create", "needs-tpu", "--blueprint", "tagged"])
+        .expect_code(0);
+    s.run(&["cluster", "create", "plain", "--blueprint", "local"])
+        .expect_code(0);
+    let waiting = s
+        .run(&["deploy", "needs-tpu", "--no-wait", "--json"])
+        .json();
+    let done = s.run(&["deploy", "plain", "--json"]);
+    done.expect_code(0);
+    let done = done.json();
+    assert_eq!(
+        started_on(&s, done["operation"]["id"].as_str().unwrap()),
+        worker.id
+    );
+    let waiting_id = waiting["operation"]["id"].as_str().unwrap();
+    let still: Value = api(&s, "GET", &format!("/v1/operations/{waiting_id}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(still["state"], "queued", "no worker offers tpu");
+
+    // A worker with the tag runs it.
+    let tpu = Worker::start(slipway(), &db.url, &s.url, &["tpu"], &env);
+    let ran = s.run(&["logs", waiting_id, "--follow"]);
+    ran.expect_code(0);
+    assert_eq!(started_on(&s, waiting_id), tpu.id);
+    s.run(&["destroy", "plain"]).expect_code(0);
+    s.run(&["destroy", "needs-tpu"]).expect_code(0);
+}
+
+#[test]
+fn operation_logs_are_archived_in_s3() {
+    let moto = Moto::start();
+    let s = server_with(Options {
+        env: vec![
+            (
+                "SLIPWAY_STORAGE__URL".into(),
+                format!("s3://{}/slipway", moto.bucket),
+            ),
+            ("SLIPWAY_STORAGE__S3_ENDPOINT".into(), moto.endpoint.clone()),
+            ("SLIPWAY_STORAGE__S3_ALLOW_HTTP".into(), "true".into()),
+            ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+        ],
+        ..Options::default()
+    });
+    s.run(&["cluster", "create", "logged", "--blueprint", "local"])
+        .expect_code(0);
+    let deployed = s.run(&["deploy", "logged", "--json"]).json();
+    let op = deployed["operation"]["id"].as_str().unwrap();
+    let key = format!("slipway/logs/logged/{op}.jsonl");
+    let response = api(&s, "GET", &format!("/v1/operations/{op}/log"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let log = response.text().unwrap();
+    let events: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.first().unwrap()["kind"], "operation_queued");
+    assert_eq!(events.last().unwrap()["kind"], "operation_finished");
+    assert!(moto.keys().contains(&key), "{:?}", moto.keys());
+    s.run(&["destroy", "logged"]).expect_code(0);
+}

@@ -1,0 +1,83 @@
+//! A local S3 emulator for tests: `moto_server` from the Python tools the
+//! test setup installs (`scripts/test`), on a free port, with one bucket.
+
+use std::process::{Child, Command, Stdio};
+
+use std::time::{Duration, Instant};
+
+use crate::python_tool;
+
+/// A running `moto_server`; killed when dropped.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    /// A bucket created for the test.
+    pub bucket: String,
+}
+
+impl Moto {
+    /// Starts the emulator and creates a bucket.
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(python_tool("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let bucket = format!("slipway-{}", uuid::Uuid::new_v4().simple());
+        let moto = Self {
+            child,
+            endpoint,
+            bucket,
+        };
+        // Creating the bucket doubles as waiting for the server to answer.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let created = reqwest_put(&format!("{}/{}", moto.endpoint, moto.bucket));
+            if created {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not answer within a minute"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    /// The keys stored in the bucket.
+    pub fn keys(&self) -> Vec<String> {
+        let listing =
+            reqwest::blocking::get(format!("{}/{}?list-type=2", self.endpoint, self.bucket))
+                .and_then(|r| r.text())
+                .unwrap_or_default();
+        listing
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|rest| rest.split("</Key>").next())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// PUT with no body; true on a 2xx answer.
+fn reqwest_put(url: &str) -> bool {
+    reqwest::blocking::Client::new()
+        .put(url)
+        .send()
+        .is_ok_and(|r| r.status().is_success())
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
