@@ -1,10 +1,15 @@
 # The embedded `local` blueprint (DESIGN.md §3.5): N `slipway node` processes
-# on this machine, started and stopped by real Terraform. Only the built-in
-# `terraform_data` resource with `local-exec` is used, so no provider is
-# downloaded.
+# behind a `slipway gateway` (DESIGN.md §3.7) on this machine, started and
+# stopped by real Terraform. Only the built-in `terraform_data` resource with
+# `local-exec` is used, so no provider is downloaded.
 #
 # Values reach the commands through each provisioner's `environment` map
-# (read by `slipway node` as SLIPWAY_* variables), so paths need no quoting.
+# (read by `slipway node` and `slipway gateway` as SLIPWAY_* variables), so
+# paths need no quoting.
+#
+# Every process keeps its state file in the runtime directory: the nodes
+# `node-<i>.json`, the gateway `gateway.json`. The gateway follows the
+# directory, so scaling the nodes never restarts it.
 
 terraform {
   required_version = ">= 1.4"
@@ -38,14 +43,32 @@ variable "slipway_bin" {
 
 variable "runtime_dir" {
   type        = string
-  description = "A directory on this machine, kept between operations, for the nodes' state files and logs."
+  description = "A directory on this machine, kept between operations, for the nodes' and the gateway's state files and logs."
 }
 
-# The runtime directory. Destroyed last (every node depends on it), and its
-# destroy provisioner stops every node recorded in the directory. That
-# matters: Terraform does not run the destroy provisioners of a tainted
-# resource (one whose create provisioner failed or was interrupted), so a
-# node's own `stop` cannot be the only way its process ends.
+variable "is_public" {
+  type        = bool
+  default     = false
+  description = "Whether the gateway admits callers without a token (as anonymous, rate-limited by network region)."
+}
+
+variable "jwt_issuer" {
+  type        = string
+  default     = ""
+  description = "Slipway's public URL: the exact issuer of the cluster tokens the gateway admits. Empty: no token is valid."
+}
+
+variable "jwks_url" {
+  type        = string
+  default     = ""
+  description = "Where the issuer publishes its signing keys. Empty: <jwt_issuer>/.well-known/jwks.json."
+}
+
+# The runtime directory. Destroyed last (every node and the gateway depend on
+# it), and its destroy provisioner stops every node and the gateway recorded
+# in the directory. That matters: Terraform does not run the destroy
+# provisioners of a tainted resource (one whose create provisioner failed or
+# was interrupted), so a process's own `stop` cannot be the only way it ends.
 resource "terraform_data" "runtime" {
   # A new directory means a new runtime (and new nodes). A new executable
   # path only updates `input`, so the destroy provisioner uses the current
@@ -115,12 +138,64 @@ resource "terraform_data" "node" {
   }
 }
 
+# The cluster's front door: checks cluster tokens (audience exactly this
+# cluster), rate-limits, and spreads requests over the healthy nodes it finds
+# in the runtime directory. Only what the gateway enforces replaces it;
+# changing node_count leaves it running (it picks up nodes as their state
+# files come and go).
+resource "terraform_data" "gateway" {
+  triggers_replace = {
+    cluster  = var.cluster_name
+    public   = var.is_public
+    issuer   = var.jwt_issuer
+    jwks_url = var.jwks_url
+    state    = "${terraform_data.runtime.input.dir}/gateway.json"
+  }
+
+  input = {
+    bin      = terraform_data.runtime.input.bin
+    cluster  = var.cluster_name
+    public   = var.is_public
+    issuer   = var.jwt_issuer
+    jwks_url = var.jwks_url
+    dir      = terraform_data.runtime.input.dir
+    state    = "${terraform_data.runtime.input.dir}/gateway.json"
+  }
+
+  # On a first deploy the nodes start first, so the gateway's first health
+  # check finds them and the endpoint answers as soon as the apply ends.
+  depends_on = [terraform_data.node]
+
+  # Idempotent: stops whatever the state file still records first.
+  provisioner "local-exec" {
+    command = "\"$SLIPWAY_BIN\" gateway start"
+    environment = {
+      SLIPWAY_BIN                = self.input.bin
+      SLIPWAY_GATEWAY_CLUSTER    = self.input.cluster
+      SLIPWAY_GATEWAY_PUBLIC     = tostring(self.input.public)
+      SLIPWAY_GATEWAY_ISSUER     = self.input.issuer
+      SLIPWAY_GATEWAY_JWKS_URL   = self.input.jwks_url
+      SLIPWAY_GATEWAY_NODE_DIR   = self.input.dir
+      SLIPWAY_GATEWAY_STATE_FILE = self.input.state
+    }
+  }
+
+  provisioner "local-exec" {
+    when    = destroy
+    command = "\"$SLIPWAY_BIN\" gateway stop"
+    environment = {
+      SLIPWAY_BIN                = self.output.bin
+      SLIPWAY_GATEWAY_STATE_FILE = self.output.state
+    }
+  }
+}
+
 # Read from the state files the create provisioners wrote: a root output is
 # evaluated after the provisioners ran. During plan a file may not exist yet,
 # hence `try`.
 output "endpoint" {
-  description = "The first node's URL."
-  value       = try(jsondecode(file(terraform_data.node[0].output.state)).url, null)
+  description = "The cluster's front door: the gateway's URL."
+  value       = try(jsondecode(file(terraform_data.gateway.output.state)).url, null)
 }
 
 output "node_urls" {

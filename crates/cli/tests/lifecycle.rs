@@ -56,17 +56,34 @@ fn a_cluster_is_deployed_scaled_rescheduled_and_destroyed() {
     let ttl_left = time(&cluster["destroy_at"]) - Utc::now();
     assert!(ttl_left > chrono::TimeDelta::minutes(119) && ttl_left <= chrono::TimeDelta::hours(2));
 
-    // Every node answers, naming its cluster and index; the endpoint is the first.
+    // Every node answers, naming its cluster and index; the endpoint is the
+    // gateway in front of them, which admits only this cluster's tokens.
     let urls = node_urls(cluster);
     assert_eq!(urls.len(), 3);
-    assert_eq!(cluster["endpoint"], urls[0].as_str());
     for (index, url) in urls.iter().enumerate() {
         let (code, health) = get(&format!("{url}/health"));
         assert_eq!(code, 200);
         assert_eq!(health["cluster"], "dev-alice");
         assert_eq!(health["node"], index);
     }
-    assert_eq!(cluster_processes(&s, "dev-alice").len(), 3);
+    let endpoint = cluster["endpoint"].as_str().unwrap();
+    assert!(
+        !urls.iter().any(|u| u == endpoint),
+        "the endpoint is the gateway"
+    );
+    assert_eq!(get(endpoint).0, 401, "a private cluster without a token");
+    let token = s.run(&["access", "dev-alice"]).stdout().trim().to_owned();
+    let through = reqwest::blocking::Client::new()
+        .get(format!("{endpoint}/health"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(through.status(), 200);
+    assert_eq!(
+        cluster_processes(&s, "dev-alice").len(),
+        3 + 1,
+        "nodes and gateway"
+    );
 
     // Deploying a running cluster again: nothing to do.
     let again = s.run(&["deploy", "dev-alice", "--json"]);
@@ -79,7 +96,8 @@ fn a_cluster_is_deployed_scaled_rescheduled_and_destroyed() {
     let doc = scaled.json();
     assert_eq!(doc["operation"]["kind"], "update");
     assert_eq!(node_urls(&doc["cluster"]), urls[..2]);
-    assert_eq!(cluster_processes(&s, "dev-alice").len(), 2);
+    assert_eq!(doc["cluster"]["endpoint"], endpoint, "the gateway stays");
+    assert_eq!(cluster_processes(&s, "dev-alice").len(), 2 + 1);
 
     // Move the schedule.
     s.run(&["extend", "dev-alice", "--in", "30m"])

@@ -5,12 +5,10 @@
 //! Terraform runs directly here (not through Slipway), to pin down what the
 //! blueprint itself does.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
@@ -136,10 +134,13 @@ impl Deployment {
             .iter()
             .map(|url| url.as_str().unwrap().to_owned())
             .collect();
+        let gateway: Value = serde_json::from_str(
+            &std::fs::read_to_string(self.runtime.join("gateway.json")).unwrap(),
+        )
+        .unwrap();
         assert_eq!(
-            outputs["endpoint"]["value"].as_str(),
-            urls.first().map(String::as_str),
-            "endpoint is the first node's URL"
+            outputs["endpoint"]["value"], gateway["url"],
+            "the endpoint is the gateway's URL"
         );
         urls
     }
@@ -186,8 +187,18 @@ impl Deployment {
         );
         assert_eq!(
             self.node_processes().len(),
-            nodes as usize,
-            "node processes"
+            nodes as usize + 1,
+            "node processes and the gateway"
+        );
+        // The gateway is up; with no issuer given it admits nobody.
+        let endpoint = self.outputs()["endpoint"]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            http_get(&endpoint, "/health").0,
+            401,
+            "GET {endpoint}/health"
         );
         pids
     }
@@ -245,28 +256,12 @@ fn is_running(pid: u32) -> bool {
     cmdline(pid).is_some_and(|c| c.contains(" node run "))
 }
 
-/// A minimal HTTP/1.1 GET; returns the status and the JSON body.
+/// `GET base+path`; the status and the JSON body.
 fn http_get(base: &str, path: &str) -> (u16, Value) {
-    let authority = base.strip_prefix("http://").expect("an http URL");
-    let mut stream =
-        TcpStream::connect(authority).unwrap_or_else(|e| panic!("connect {base}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response: {response}"));
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let response = reqwest::blocking::get(format!("{base}{path}"))
+        .unwrap_or_else(|e| panic!("GET {base}{path}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
 }
 
 fn same_pids(before: &[u32], after: &[u32], what: &str) {
@@ -344,7 +339,7 @@ fn local_blueprint_deploys_scales_and_destroys_real_node_processes() {
 
     // Deploy three nodes.
     let out = d.apply(3);
-    assert!(out.contains("4 added, 0 changed, 0 destroyed"), "{out}");
+    assert!(out.contains("5 added, 0 changed, 0 destroyed"), "{out}");
     let three = d.check_healthy(3);
     let plan = d.terraform_ok(&[
         "plan",
@@ -411,7 +406,7 @@ fn local_blueprint_deploys_scales_and_destroys_real_node_processes() {
     d.terraform_ok(&["taint", "terraform_data.node[1]"]);
     let out = d.destroy();
     assert!(
-        out.contains("Resources: 0 added, 0 changed, 6 destroyed"),
+        out.contains("Resources: 0 added, 0 changed, 7 destroyed"),
         "{out}"
     );
     assert!(
@@ -482,16 +477,14 @@ fn node_commands_are_idempotent_and_leave_strangers_alone() {
     assert!(is_running(second.pid));
 
     // The echo carries the identity headers.
-    let authority = second.url.strip_prefix("http://").unwrap();
-    let mut stream = TcpStream::connect(authority).unwrap();
-    write!(
-        stream,
-        "POST /api/x HTTP/1.1\r\nHost: n\r\nX-Slipway-User: alice\r\nX-Other: no\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let body: Value = serde_json::from_str(response.split_once("\r\n\r\n").unwrap().1).unwrap();
+    let body: Value = reqwest::blocking::Client::new()
+        .post(format!("{}/api/x", second.url))
+        .header("X-Slipway-User", "alice")
+        .header("X-Other", "no")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(
         body,
         json!({"cluster": "c", "node": 0, "method": "POST", "path": "/api/x",

@@ -1,19 +1,721 @@
 //! `slipway gateway`: the cluster's front door (DESIGN.md §3.7).
+//!
+//! The gateway admits exactly the callers the rules allow, rate-limits
+//! them, and forwards their requests to the cluster's healthy nodes with
+//! their identity in headers it sets itself.
+//!
+//! # Commands
+//!
+//! - `gateway run` listens, finds its nodes and checks their health once,
+//!   fetches the issuer's keys (waiting at most 5 s for them; an unreachable
+//!   issuer is retried in the background), writes its [`GatewayState`] to
+//!   the state file (if one is given), prints the same JSON as one line on
+//!   stdout — the **ready line** — and serves until SIGTERM or SIGINT (then
+//!   in-flight requests get 5 s to finish).
+//! - `gateway start` stops whatever its state file still records, starts a
+//!   detached `gateway run` with the same options (its own session, a clean
+//!   environment, stderr appended to `<state file>.log`), waits for its
+//!   ready line, prints it and exits. `--state-file` is required.
+//! - `gateway stop` stops the gateway a state file records (only if that pid
+//!   really is a `gateway run` for that file) and removes the file.
+//!   `slipway node stop-all DIR` also stops a gateway whose state file is in
+//!   `DIR`.
+//!
+//! The ready line and the state file hold the same JSON object:
+//!
+//! ```json
+//! {"pid":4242,"url":"http://127.0.0.1:40123","cluster":"abc","public":false,
+//!  "started_at":"2026-01-02T03:04:05.678Z","metrics_url":"http://127.0.0.1:40123/metrics"}
+//! ```
+//!
+//! Logs (`tracing`) go to stderr: `SLIPWAY_LOG` sets the filter (default
+//! `info`; `slipway_gateway::access=debug` adds one line per request),
+//! `SLIPWAY_LOG_FORMAT=json` makes them JSON.
+//!
+//! # Options
+//!
+//! Every option is a flag and a `SLIPWAY_GATEWAY_*` environment variable
+//! (how Terraform's `local-exec` passes them), and a key of the optional
+//! TOML file `--config` names (the flag's name in snake_case, e.g.
+//! `anonymous_rate = 5`, `nodes = ["http://…"]`, `trusted_proxies =
+//! ["10.0.0.0/8"]`, `quota_window = "7d"`). Flags and variables override the
+//! file; empty values count as unset. Durations read like `500ms`, `10s`,
+//! `7d`.
+//!
+//! | flag | environment variable | default |
+//! |---|---|---|
+//! | `--config FILE` | `SLIPWAY_GATEWAY_CONFIG` | — |
+//! | `--cluster NAME` | `SLIPWAY_GATEWAY_CLUSTER` | required |
+//! | `--public [BOOL]` | `SLIPWAY_GATEWAY_PUBLIC` | `false` |
+//! | `--issuer URL` | `SLIPWAY_GATEWAY_ISSUER` | none: every token is refused |
+//! | `--jwks-url URL` | `SLIPWAY_GATEWAY_JWKS_URL` | `<issuer>/.well-known/jwks.json` |
+//! | `--node URL` (repeatable) | `SLIPWAY_GATEWAY_NODES` (comma-separated) | — |
+//! | `--node-dir DIR` | `SLIPWAY_GATEWAY_NODE_DIR` | — |
+//! | `--listen ADDR` | `SLIPWAY_GATEWAY_LISTEN` | `127.0.0.1:0` |
+//! | `--state-file FILE` | `SLIPWAY_GATEWAY_STATE_FILE` | — (required by `start`) |
+//! | `--metrics-listen ADDR` | `SLIPWAY_GATEWAY_METRICS_LISTEN` | — (`/metrics` on the main listener) |
+//! | `--anonymous-rate N` / `--anonymous-burst N` | `SLIPWAY_GATEWAY_ANONYMOUS_RATE` / `_BURST` | 5/s, 10 |
+//! | `--anonymous-quota N` | `SLIPWAY_GATEWAY_ANONYMOUS_QUOTA` | 50000 (0: none) |
+//! | `--member-rate N` / `--member-burst N` | `SLIPWAY_GATEWAY_MEMBER_RATE` / `_BURST` | 10/s, 20 |
+//! | `--member-quota N` | `SLIPWAY_GATEWAY_MEMBER_QUOTA` | 100000 |
+//! | `--org-member-rate N` / `--org-member-burst N` | `SLIPWAY_GATEWAY_ORG_MEMBER_RATE` / `_BURST` | 100/s, 200 |
+//! | `--org-member-quota N` | `SLIPWAY_GATEWAY_ORG_MEMBER_QUOTA` | 0 (none) |
+//! | `--quota-window D` | `SLIPWAY_GATEWAY_QUOTA_WINDOW` | `7d` |
+//! | `--quota-block D` | `SLIPWAY_GATEWAY_QUOTA_BLOCK` | `10m` |
+//! | `--ipv4-prefix BITS` | `SLIPWAY_GATEWAY_IPV4_PREFIX` | 24 |
+//! | `--ipv6-prefix BITS` | `SLIPWAY_GATEWAY_IPV6_PREFIX` | 48 |
+//! | `--trusted-proxy CIDR` (repeatable) | `SLIPWAY_GATEWAY_TRUSTED_PROXIES` (comma-separated) | none |
+//! | `--health-interval D` | `SLIPWAY_GATEWAY_HEALTH_INTERVAL` | `1s` |
+//! | `--health-timeout D` | `SLIPWAY_GATEWAY_HEALTH_TIMEOUT` | `1s` |
+//! | `--connect-timeout D` | `SLIPWAY_GATEWAY_CONNECT_TIMEOUT` | `2s` |
+//! | `--jwks-refresh D` | `SLIPWAY_GATEWAY_JWKS_REFRESH` | `5m` |
+//! | `--jwks-refetch-min D` | `SLIPWAY_GATEWAY_JWKS_REFETCH_MIN` | `5s` |
+//! | `--token-cache-size N` | `SLIPWAY_GATEWAY_TOKEN_CACHE_SIZE` | 10000 |
+//! | `--max-tracked-keys N` | `SLIPWAY_GATEWAY_MAX_TRACKED_KEYS` | 100000 |
+//! | `--workers N` | `SLIPWAY_GATEWAY_WORKERS` | 0 (one thread per CPU) |
+//!
+//! Requests are served by `--workers` threads, each with a single-threaded
+//! runtime that accepts from the shared listening socket and keeps its own
+//! keep-alive connections to the nodes, so a request never changes
+//! threads; health checks, key refreshes and eviction run beside them.
+//!
+//! A rate of 0 means no rate limit; a rate given without a burst gets a
+//! burst of two seconds' worth.
+//!
+//! # Behavior
+//!
+//! 1. **`/metrics`** (GET or HEAD) is the gateway's own Prometheus endpoint,
+//!    answered without a token and never forwarded — unless
+//!    `--metrics-listen` moves it to a separate address. See
+//!    [`metrics`] for the series.
+//! 2. **Token**: `Authorization: Bearer <token>`, else a `token` cookie.
+//!    Verified with [`slipway_auth::jwt::Verifier`]: EdDSA only, a key id
+//!    from the issuer's JWKS, exact `iss`, `aud` exactly the cluster name
+//!    (a token for `abc` is refused by `ab` and `abcd`), `exp`/`nbf` with
+//!    30 s leeway. Valid tokens are cached until `exp` + leeway (at most
+//!    `--token-cache-size`; cached tokens whose key leaves the JWKS are
+//!    dropped). A token naming an unknown key id triggers a JWKS refetch, at
+//!    most once per `--jwks-refetch-min`: when the last fetch was more
+//!    recent, the request waits for the next allowed one if that is at most
+//!    5 s away (so a key the issuer just started signing with works at
+//!    once), else the token is refused; concurrent requests share one
+//!    fetch. The keys are also refetched every `--jwks-refresh`, and kept
+//!    (served stale) while the issuer is unreachable.
+//! 3. **Access**: private cluster — no token: **401** `unauthenticated`; an
+//!    invalid token: **401** `invalid_token`; a valid token of level
+//!    `anonymous`: **403** `forbidden`. Public cluster — no token:
+//!    anonymous; an invalid token: **401** `invalid_token` (never
+//!    downgraded). Every 401 carries `WWW-Authenticate: Bearer
+//!    realm="<cluster>"` (plus `error="invalid_token"` and a description for
+//!    a bad token). If the issuer's keys were never obtained, a token gets
+//!    **503** `issuer_unavailable`.
+//! 4. **Rate limits**: anonymous callers per network region (the client
+//!    address masked to `--ipv4-prefix`/`--ipv6-prefix` bits), members and
+//!    organization members per `sub`, each level with its own limits;
+//!    admins never. The rate is GCRA (a sustained rate and a burst). The
+//!    quota is a fixed window (`--quota-window`) starting at a key's first
+//!    request; the request that goes over it starts a block
+//!    (`--quota-block`), and once the block is over the key starts a fresh
+//!    window. Over the rate: **429** `rate_limited`; over the quota, and for
+//!    the block after: **429** `quota_exceeded`; both with `Retry-After`
+//!    (seconds, rounded up). Idle keys are evicted every 10 s; each level's
+//!    quota table holds at most `--max-tracked-keys` keys. The client
+//!    address is the peer's, unless the peer is a trusted proxy: then the
+//!    rightmost `X-Forwarded-For` entry that is not a trusted proxy.
+//! 5. **Identity to nodes**: every `x-slipway-*` header the client sent is
+//!    removed; the gateway sets `X-Slipway-Level` (`anonymous`, `member`,
+//!    `org_member`, `admin`) and, for a token, `X-Slipway-User` (`sub`) and
+//!    `X-Slipway-Orgs` (comma-separated, possibly empty). `X-Forwarded-For`
+//!    becomes the peer's address (appended to the chain when the peer is a
+//!    trusted proxy). Hop-by-hop headers are dropped (so protocol upgrades
+//!    such as WebSocket are not proxied); `Host`, `Authorization` and
+//!    cookies pass unchanged.
+//! 6. **Load balancing**: round robin
+//!    over healthy nodes, over pooled keep-alive HTTP/1.1 connections;
+//!    bodies are streamed both ways. A node is healthy once `GET /health`
+//!    answers 2xx; a failed check, or a refused connection, takes it out at
+//!    once. A request that never reached a node (connect failure, pooled
+//!    connection closed before it was written) goes to another healthy
+//!    node, whatever its method (up to 4 nodes in all); one that may have
+//!    reached a node is retried once on another only if its method is
+//!    idempotent and it has no body. No healthy node: **503**
+//!    `no_healthy_node` (with `Retry-After: 1`); no node answered: **502**
+//!    `bad_gateway`.
+//!
+//! Every error the gateway answers itself is JSON:
+//! `{"error": {"code": "...", "message": "..."}}`.
+//!
+//! # In-process use
+//!
+//! [`serve`] (or [`Gateway::new`] then [`Gateway::serve`]) runs a gateway
+//! on a listener the caller bound, as tests and benchmarks do;
+//! [`Gateway::watch_nodes`] follows node health.
 
-use std::process::ExitCode;
+mod auth;
+mod config;
+mod keys;
+mod limits;
+pub mod metrics;
+mod proxy;
+mod server;
+mod state;
+mod upstream;
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+pub use config::{Config, DEFAULT_LISTEN, FileConfig, GatewayArgs, LevelLimit, Limits};
+pub use proxy::{LEVEL_HEADER, ORGS_HEADER, USER_HEADER};
+pub use server::{Gateway, SHUTDOWN_GRACE, serve};
+pub use state::GatewayState;
+pub use upstream::NodeStatus;
+
+use crate::node::process::{self as processes, NodeProcess};
+
+/// How long `gateway start` waits for the ready line.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `slipway gateway <command>`.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum GatewayCommand {
-    /// Run the gateway in the foreground.
-    Run,
+    /// Run the gateway in the foreground; print the ready line once it
+    /// serves.
+    Run(GatewayArgs),
+    /// Start a gateway in the background (stopping any the state file
+    /// records) and print its ready line once it serves.
+    Start(GatewayArgs),
+    /// Stop the gateway a state file records, and remove the file.
+    Stop(GatewayStopArgs),
 }
 
+/// Arguments of `slipway gateway stop`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GatewayStopArgs {
+    /// The state file of the gateway to stop.
+    #[arg(long, env = "SLIPWAY_GATEWAY_STATE_FILE")]
+    pub state_file: PathBuf,
+}
+
+/// What went wrong in the gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl GatewayError {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+impl From<crate::node::NodeError> for GatewayError {
+    fn from(err: crate::node::NodeError) -> Self {
+        GatewayError::Failed(err.to_string())
+    }
+}
+
+/// Runs `slipway gateway <command>` to completion: the synchronous entry
+/// point for the binary's `main`. Errors are printed on stderr.
 pub fn run(cmd: GatewayCommand) -> ExitCode {
-    match cmd {
-        GatewayCommand::Run => {
-            eprintln!("slipway gateway: not built yet");
+    let (name, result) = match cmd {
+        GatewayCommand::Run(args) => ("run", run_gateway(&args)),
+        GatewayCommand::Start(args) => ("start", start(&args).map(|_| ())),
+        GatewayCommand::Stop(args) => ("stop", stop(&args.state_file)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("slipway gateway {name}: error: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `gateway run`: serves in the foreground until SIGTERM or SIGINT.
+pub fn run_gateway(args: &GatewayArgs) -> Result<(), GatewayError> {
+    init_logging();
+    let mut config = Config::from_args(args)?;
+    if let Some(path) = &config.state_file {
+        config.state_file = Some(crate::node::absolute(path)?);
+    }
+    // Requests are served by worker threads of their own (see
+    // `Gateway::serve`); this runtime runs the background tasks.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| GatewayError::io("starting the async runtime", err))?;
+    runtime.block_on(run_async(config))
+}
+
+async fn run_async(config: Config) -> Result<(), GatewayError> {
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let mut sigterm =
+        signal(SignalKind::terminate()).map_err(|err| GatewayError::io("handling SIGTERM", err))?;
+    let mut sigint =
+        signal(SignalKind::interrupt()).map_err(|err| GatewayError::io("handling SIGINT", err))?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|err| GatewayError::io(format!("listening on {}", config.listen), err))?;
+    let local = listener
+        .local_addr()
+        .map_err(|err| GatewayError::io("reading the listening address", err))?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|err| GatewayError::io(format!("listening on {addr}"), err))?,
+        ),
+        None => None,
+    };
+    let url = server::url_of(local);
+    let metrics_url = match &metrics_listener {
+        Some(l) => format!(
+            "{}/metrics",
+            server::url_of(
+                l.local_addr()
+                    .map_err(|err| GatewayError::io("reading the metrics address", err))?
+            )
+        ),
+        None => format!("{url}/metrics"),
+    };
+    let state_file = config.state_file.clone();
+    let cluster = config.cluster.clone();
+    let public = config.public;
+
+    let gateway = Gateway::new(config).await?;
+    let state = GatewayState {
+        pid: std::process::id(),
+        url,
+        cluster,
+        public,
+        started_at: chrono::Utc::now(),
+        metrics_url,
+    };
+    if let Some(path) = &state_file {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|err| GatewayError::io(format!("creating {}", parent.display()), err))?;
+        }
+        state.write_atomic(path)?;
+    }
+    {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{}", state.to_line())
+            .and_then(|()| out.flush())
+            .map_err(|err| GatewayError::io("printing the ready line", err))?;
+    }
+    let healthy = gateway.nodes().iter().filter(|n| n.healthy).count();
+    tracing::info!(
+        cluster = %state.cluster,
+        public = state.public,
+        url = %state.url,
+        nodes = gateway.nodes().len(),
+        healthy,
+        "gateway ready"
+    );
+    let shutdown = async move {
+        let name = tokio::select! {
+            _ = sigterm.recv() => "SIGTERM",
+            _ = sigint.recv() => "SIGINT",
+        };
+        tracing::info!("{name} received; shutting down");
+    };
+    gateway
+        .serve_with_metrics(listener, metrics_listener, shutdown)
+        .await?;
+    tracing::info!("gateway stopped");
+    Ok(())
+}
+
+/// `gateway start`: stops what the state file records, starts a detached
+/// `gateway run` with the same options, waits for its ready line and prints
+/// it.
+pub fn start(args: &GatewayArgs) -> Result<GatewayState, GatewayError> {
+    let Some(state_file) = &args.state_file else {
+        return Err(GatewayError::Config(
+            "gateway start needs --state-file (SLIPWAY_GATEWAY_STATE_FILE)".into(),
+        ));
+    };
+    let mut args = args.clone();
+    let state_file = crate::node::absolute(state_file)?;
+    args.state_file = Some(state_file.clone());
+    args.config = args
+        .config
+        .as_deref()
+        .map(crate::node::absolute)
+        .transpose()?;
+    args.node_dir = args
+        .node_dir
+        .as_deref()
+        .map(crate::node::absolute)
+        .transpose()?;
+    // Check the options here, where the error is visible.
+    Config::from_args(&args)?;
+
+    stop(&state_file)?;
+    if let Some(parent) = state_file.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|err| GatewayError::io(format!("creating {}", parent.display()), err))?;
+    }
+    let log_path = crate::node::log_path(&state_file);
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|err| GatewayError::io(format!("opening {}", log_path.display()), err))?;
+    let exe = std::env::current_exe()
+        .map_err(|err| GatewayError::io("finding the slipway executable", err))?;
+
+    let mut command = Command::new(&exe);
+    command
+        .arg("gateway")
+        .arg("run")
+        .args(args.to_args())
+        // Nothing from Terraform's environment (which may hold secrets) but
+        // the basics: every option is on the command line.
+        .env_clear()
+        .envs(std::env::vars_os().filter(|(k, _)| {
+            [
+                "PATH",
+                "HOME",
+                "LANG",
+                "TZ",
+                "SLIPWAY_LOG",
+                "SLIPWAY_LOG_FORMAT",
+            ]
+            .iter()
+            .any(|keep| k == keep)
+        }))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log);
+    // SAFETY: the closure only calls setsid(2), which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid()?;
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|err| GatewayError::io(format!("starting {} gateway run", exe.display()), err))?;
+
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let result = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _ = tx.send(result);
+    });
+
+    let failure = match rx.recv_timeout(READY_TIMEOUT) {
+        Ok(Ok(line)) if !line.is_empty() => match GatewayState::parse(&line) {
+            Ok(state) if state.pid == child.id() => {
+                let mut out = io::stdout().lock();
+                writeln!(out, "{}", line.trim_end())
+                    .and_then(|()| out.flush())
+                    .map_err(|err| GatewayError::io("printing the ready line", err))?;
+                return Ok(state);
+            }
+            Ok(state) => format!(
+                "its ready line names pid {}, but it is pid {}",
+                state.pid,
+                child.id()
+            ),
+            Err(err) => format!("its ready line is not valid ({err}): {}", line.trim_end()),
+        },
+        Ok(Ok(_)) => {
+            let status = child
+                .wait()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|e| format!("unknown status ({e})"));
+            return Err(GatewayError::Failed(format!(
+                "the gateway exited ({status}) before it was ready; log {}:\n{}",
+                log_path.display(),
+                crate::node::log_tail(&log_path)
+            )));
+        }
+        Ok(Err(err)) => format!("reading its ready line failed: {err}"),
+        Err(_) => format!(
+            "it printed no ready line within {}s",
+            READY_TIMEOUT.as_secs()
+        ),
+    };
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+    let _ = child.wait();
+    Err(GatewayError::Failed(format!(
+        "the gateway did not start: {failure}; it was killed; log {}:\n{}",
+        log_path.display(),
+        crate::node::log_tail(&log_path)
+    )))
+}
+
+/// `gateway stop`: stops the gateway the state file records (only if that
+/// pid really is a `gateway run` for this file) and removes the file.
+/// Idempotent.
+pub fn stop(state_file: &Path) -> Result<(), GatewayError> {
+    let state_file = crate::node::absolute(state_file)?;
+    let recorded = match GatewayState::read(&state_file) {
+        Ok(state) => state,
+        Err(err @ GatewayError::Invalid(_)) => {
+            eprintln!("slipway gateway stop: ignoring {err}");
+            None
+        }
+        Err(err) => return Err(err),
+    };
+    let mut targets: Vec<NodeProcess> = recorded
+        .into_iter()
+        .map(|state| NodeProcess {
+            pid: state.pid as i32,
+            state_file: state_file.clone(),
+        })
+        .collect();
+    // A gateway whose starter was interrupted before the file was written.
+    targets.extend(processes::find_node_processes(|f| f == state_file));
+    processes::terminate(targets)?;
+    crate::node::remove_file_if_present(&state_file)?;
+    Ok(())
+}
+
+/// Logs go to stderr; stdout carries only the ready line. Does nothing if a
+/// subscriber is installed already.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SLIPWAY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(false);
+    let _ = if std::env::var("SLIPWAY_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: GatewayCommand,
+    }
+
+    fn parse(args: &[&str]) -> GatewayArgs {
+        let cli = Cli::try_parse_from(args).unwrap();
+        match cli.command {
+            GatewayCommand::Run(args) | GatewayCommand::Start(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_option_parses_and_round_trips_through_the_command_line() {
+        let args = parse(&[
+            "gateway",
+            "start",
+            "--cluster=abc",
+            "--public",
+            "--issuer=http://127.0.0.1:9/",
+            "--jwks-url",
+            "http://127.0.0.1:9/keys",
+            "--node=http://127.0.0.1:1",
+            "--node",
+            "http://127.0.0.1:2",
+            "--node-dir=/rt dir",
+            "--listen=0.0.0.0:8080",
+            "--state-file=/rt dir/gateway.json",
+            "--metrics-listen=127.0.0.1:9100",
+            "--anonymous-rate=2.5",
+            "--anonymous-burst=4",
+            "--anonymous-quota=7",
+            "--member-rate=3",
+            "--member-burst=5",
+            "--member-quota=8",
+            "--org-member-rate=0",
+            "--org-member-burst=6",
+            "--org-member-quota=9",
+            "--quota-window=1h",
+            "--quota-block=90s",
+            "--ipv4-prefix=16",
+            "--ipv6-prefix=56",
+            "--trusted-proxy=10.0.0.0/8",
+            "--trusted-proxy=192.0.2.1",
+            "--health-interval=250ms",
+            "--health-timeout=100ms",
+            "--connect-timeout=1s",
+            "--jwks-refresh=1m",
+            "--jwks-refetch-min=2s",
+            "--token-cache-size=50",
+            "--max-tracked-keys=60",
+            "--workers=1",
+        ]);
+        let mut again = vec!["gateway".to_owned(), "run".to_owned()];
+        again.extend(args.to_args().into_iter().map(|a| a.into_string().unwrap()));
+        let again: Vec<&str> = again.iter().map(String::as_str).collect();
+        assert_eq!(parse(&again), args);
+
+        let config = Config::from_args(&args).unwrap();
+        assert_eq!(config.cluster, "abc");
+        assert!(config.public);
+        assert_eq!(config.nodes.len(), 2);
+        assert_eq!(config.limits.anonymous.rate, 2.5);
+        assert_eq!(config.limits.org_member.rate, 0.0);
+        assert_eq!(config.limits.quota_block, Duration::from_secs(90));
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert_eq!(config.health_interval, Duration::from_millis(250));
+        assert_eq!(
+            config.effective_jwks_url().as_deref(),
+            Some("http://127.0.0.1:9/keys")
+        );
+    }
+
+    #[test]
+    fn defaults_and_derived_values() {
+        let config = Config::from_args(&parse(&[
+            "gateway",
+            "run",
+            "--cluster=abc",
+            "--issuer=https://slipway.example/",
+            "--member-rate=50",
+            "--public=false",
+        ]))
+        .unwrap();
+        assert!(!config.public);
+        assert_eq!(
+            config.effective_jwks_url().as_deref(),
+            Some("https://slipway.example/.well-known/jwks.json")
+        );
+        assert_eq!(config.limits.anonymous, Limits::default().anonymous);
+        assert_eq!(config.limits.member.burst, 100, "two seconds' worth");
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.limits.quota_window, Duration::from_secs(7 * 86400));
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        for args in [
+            &["gateway", "run"][..],
+            &["gateway", "run", "--cluster="],
+            &["gateway", "run", "--cluster=a b"],
+            &["gateway", "run", "--cluster=abc", "--node=https://x:1"],
+            &["gateway", "run", "--cluster=abc", "--issuer=ftp://x"],
+            &["gateway", "run", "--cluster=abc", "--anonymous-rate=-1"],
+            &[
+                "gateway",
+                "run",
+                "--cluster=abc",
+                "--anonymous-rate=1",
+                "--anonymous-burst=0",
+            ],
+            &["gateway", "run", "--cluster=abc", "--ipv4-prefix=33"],
+            &["gateway", "run", "--cluster=abc", "--health-interval=0s"],
+        ] {
+            assert!(Config::from_args(&parse(args)).is_err(), "{args:?}");
+        }
+        assert!(Cli::try_parse_from(["gateway", "run", "--trusted-proxy=nope"]).is_err());
+        assert!(Cli::try_parse_from(["gateway", "run", "--quota-window=soon"]).is_err());
+    }
+
+    #[test]
+    fn a_config_file_fills_in_what_flags_do_not_say() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.toml");
+        fs::write(
+            &path,
+            r#"
+cluster = "from-file"
+public = true
+issuer = "http://issuer"
+nodes = ["http://127.0.0.1:1"]
+anonymous_rate = 1
+anonymous_burst = 2
+trusted_proxies = ["10.0.0.0/8"]
+quota_block = "5s"
+"#,
+        )
+        .unwrap();
+        let file = path.to_str().unwrap();
+        let config = Config::from_args(&parse(&[
+            "gateway",
+            "run",
+            "--config",
+            file,
+            "--cluster=from-flag",
+        ]))
+        .unwrap();
+        assert_eq!(config.cluster, "from-flag");
+        assert!(config.public);
+        assert_eq!(config.nodes, ["http://127.0.0.1:1"]);
+        assert_eq!(config.limits.anonymous.burst, 2);
+        assert_eq!(config.limits.quota_block, Duration::from_secs(5));
+        assert_eq!(config.trusted_proxies.len(), 1);
+
+        fs::write(&path, "clutser = \"typo\"\n").unwrap();
+        let err = Config::from_args(&parse(&["gateway", "run", "--config", file]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("clutser"), "{err}");
+    }
+
+    #[test]
+    fn every_option_names_its_environment_variable() {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        for sub in command.get_subcommands() {
+            for arg in sub.get_arguments() {
+                if arg.get_id() == "help" {
+                    continue;
+                }
+                let env = arg
+                    .get_env()
+                    .unwrap_or_else(|| panic!("{} --{} has no env", sub.get_name(), arg.get_id()));
+                assert!(
+                    env.to_string_lossy().starts_with("SLIPWAY_GATEWAY_"),
+                    "{env:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn start_needs_a_state_file_and_stop_is_idempotent() {
+        let err = start(&parse(&["gateway", "start", "--cluster=abc"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--state-file"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.json");
+        stop(&path).unwrap();
+        fs::write(&path, "garbage").unwrap();
+        stop(&path).unwrap();
+        assert!(!path.exists());
     }
 }

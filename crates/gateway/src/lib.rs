@@ -1,8 +1,10 @@
-//! The cluster side of Slipway: what runs on a cluster's machines.
+//! The cluster side of Slipway: what runs in front of and on a cluster's
+//! machines.
 //!
-//! For now this is [`node`], the `slipway node` process that stands in for a
-//! cluster node in the embedded `local` blueprint (DESIGN.md §3.5). The
-//! cluster gateway (DESIGN.md §3.7) will live here too.
+//! - [`gateway`]: `slipway gateway`, the cluster's front door (DESIGN.md
+//!   §3.7) — token verification, access rules, rate limits, load balancing.
+//! - [`node`]: the `slipway node` process that stands in for a cluster node
+//!   in the embedded `local` blueprint (DESIGN.md §3.5).
 
 pub mod gateway;
 pub mod node;

@@ -10,12 +10,13 @@
 //!   the same JSON as one line on stdout, and serves HTTP until SIGTERM or
 //!   SIGINT: `GET /health`, and a JSON echo of any other request.
 //! - `node stop` stops the node a state file records and removes the file.
-//! - `node stop-all` stops every node of a directory and removes it.
+//! - `node stop-all` stops every node of a directory — and a gateway whose
+//!   state file is there (see [`crate::gateway`]) — and removes it.
 //!
 //! Every argument can also come from a `SLIPWAY_NODE_*` environment variable,
 //! which is how Terraform passes them (no shell quoting).
 
-mod process;
+pub(crate) mod process;
 mod server;
 mod state;
 
@@ -49,7 +50,8 @@ pub enum NodeCommand {
     Run(NodeArgs),
     /// Stop the node a state file records, and remove the file.
     Stop(StopArgs),
-    /// Stop every node whose state file is in a directory, and remove it.
+    /// Stop every node (and gateway) whose state file is in a directory, and
+    /// remove it.
     StopAll(StopAllArgs),
 }
 
@@ -135,6 +137,11 @@ pub fn run(cmd: NodeCommand) -> ExitCode {
 /// `node start`: stops what the state file records, starts a detached
 /// `node run`, waits for its ready line and prints it.
 pub fn start(args: &NodeArgs) -> Result<NodeState, NodeError> {
+    // If whoever started us dies (Terraform stopping an interrupted apply
+    // kills its provisioner's shell), end too: waiting on would hold the
+    // provisioner's output open and keep Terraform from saving its state.
+    // The node being started is recorded in its state file already.
+    let _ = nix::sys::prctl::set_pdeathsig(Some(Signal::SIGTERM));
     let state_file = absolute(&args.state_file)?;
     stop(&state_file)?;
     if let Some(parent) = state_file.parent() {
@@ -344,9 +351,9 @@ pub fn stop(state_file: &Path) -> Result<(), NodeError> {
     remove_file_if_present(&state_file)
 }
 
-/// `node stop-all`: stops every node whose state file is in `dir` (and any
-/// `node run` process naming a state file there), then removes `dir`.
-/// Idempotent.
+/// `node stop-all`: stops every node and gateway whose state file is in
+/// `dir` (and any `node run` or `gateway run` process naming a state file
+/// there), then removes `dir`. Idempotent.
 pub fn stop_all(dir: &Path) -> Result<(), NodeError> {
     let dir = absolute(dir)?;
     let entries = match fs::read_dir(&dir) {
@@ -362,9 +369,10 @@ pub fn stop_all(dir: &Path) -> Result<(), NodeError> {
         if path.extension().is_none_or(|ext| ext != "json") {
             continue;
         }
-        match NodeState::read(&path) {
-            Ok(Some(state)) => targets.push(NodeProcess {
-                pid: state.pid as i32,
+        // Node and gateway state files both record a `pid`.
+        match recorded_pid(&path) {
+            Ok(Some(pid)) => targets.push(NodeProcess {
+                pid: pid as i32,
                 state_file: path,
             }),
             Ok(None) => {}
@@ -384,6 +392,23 @@ pub fn stop_all(dir: &Path) -> Result<(), NodeError> {
     }
 }
 
+/// The `pid` a node's or a gateway's state file records; `Ok(None)` when
+/// there is no such file.
+fn recorded_pid(path: &Path) -> Result<Option<u32>, NodeError> {
+    #[derive(serde::Deserialize)]
+    struct Recorded {
+        pid: u32,
+    }
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(NodeError::io(format!("reading {}", path.display()), err)),
+    };
+    serde_json::from_str::<Recorded>(text.trim())
+        .map(|r| Some(r.pid))
+        .map_err(|err| NodeError::Invalid(format!("state file {}: {err}", path.display())))
+}
+
 /// The log of the node with this state file: the path plus `.log`.
 pub fn log_path(state_file: &Path) -> PathBuf {
     PathBuf::from(concat_os(state_file.as_os_str(), ".log"))
@@ -395,12 +420,12 @@ fn concat_os(a: impl AsRef<std::ffi::OsStr>, b: impl AsRef<std::ffi::OsStr>) -> 
     joined
 }
 
-fn absolute(path: &Path) -> Result<PathBuf, NodeError> {
+pub(crate) fn absolute(path: &Path) -> Result<PathBuf, NodeError> {
     std::path::absolute(path)
         .map_err(|err| NodeError::io(format!("resolving {}", path.display()), err))
 }
 
-fn remove_file_if_present(path: &Path) -> Result<(), NodeError> {
+pub(crate) fn remove_file_if_present(path: &Path) -> Result<(), NodeError> {
     match fs::remove_file(path) {
         Err(err) if err.kind() != io::ErrorKind::NotFound => {
             Err(NodeError::io(format!("removing {}", path.display()), err))
@@ -411,7 +436,7 @@ fn remove_file_if_present(path: &Path) -> Result<(), NodeError> {
 
 /// An address clients can reach: the loopback address when listening on all
 /// interfaces.
-fn reachable(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn reachable(addr: SocketAddr) -> SocketAddr {
     let ip = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
@@ -421,7 +446,7 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
 }
 
 /// The last lines of a log, for error messages.
-fn log_tail(path: &Path) -> String {
+pub(crate) fn log_tail(path: &Path) -> String {
     const LINES: usize = 20;
     match fs::read(path) {
         Ok(bytes) => {
@@ -565,6 +590,29 @@ mod tests {
         fs::write(&path, "garbage").unwrap();
         stop(&path).unwrap();
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn stop_all_reads_gateway_state_files_but_signals_only_gateways() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = dir.path().join("rt");
+        fs::create_dir(&rt).unwrap();
+        // Our own pid: a live process that is not a gateway for this file.
+        fs::write(
+            rt.join("gateway.json"),
+            format!(
+                r#"{{"pid":{},"url":"http://127.0.0.1:1"}}"#,
+                std::process::id()
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            recorded_pid(&rt.join("gateway.json")).unwrap(),
+            Some(std::process::id())
+        );
+        assert_eq!(recorded_pid(&rt.join("missing.json")).unwrap(), None);
+        stop_all(&rt).unwrap();
+        assert!(!rt.exists());
     }
 
     #[test]

@@ -126,10 +126,11 @@ async fn find_terraform(config: &Config) -> anyhow::Result<terraform::Terraform>
 
 /// Registers the embedded `local` blueprint and every configured one.
 async fn register_blueprints(config: &Config, store: &dyn Store) -> anyhow::Result<()> {
-    let mut sources = vec![(
-        env!("CARGO_PKG_VERSION").to_owned(),
-        BlueprintSource::embedded_local(),
-    )];
+    let local = BlueprintSource::embedded_local();
+    // Named by content too: versions are immutable, so a Slipway whose
+    // local blueprint changed registers it as a new version.
+    let local_version = format!("{}+{}", env!("CARGO_PKG_VERSION"), &local.digest[..8]);
+    let mut sources = vec![(local_version, local)];
     for dir in &config.blueprint_dirs {
         sources.extend(
             scan_root(dir).with_context(|| format!("reading blueprints in {}", dir.display()))?,

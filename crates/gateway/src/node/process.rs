@@ -1,7 +1,9 @@
-//! Finding and stopping `slipway node run` processes.
+//! Finding and stopping `slipway node run` (and `slipway gateway run`)
+//! processes.
 //!
 //! Pids get reused, so a pid from a state file is only ever signalled while
-//! `/proc/<pid>/cmdline` shows a `node run` process for that very state file.
+//! `/proc/<pid>/cmdline` shows a `node run` or `gateway run` process for that
+//! very state file.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -21,7 +23,8 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 /// How often to look whether it is gone.
 const POLL: Duration = Duration::from_millis(20);
 
-/// A `node run` process, by pid and the state file its command line names.
+/// A `node run` or `gateway run` process, by pid and the state file its
+/// command line names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NodeProcess {
     pub pid: i32,
@@ -58,13 +61,14 @@ pub(crate) fn parse_cmdline(raw: &[u8]) -> Option<Vec<OsString>> {
     )
 }
 
-/// If `args` (argv, including argv\[0\]) are those of a `… node run …`
-/// process, the state file it was given with `--state-file`.
+/// If `args` (argv, including argv\[0\]) are those of a `… node run …` or
+/// `… gateway run …` process, the state file it was given with
+/// `--state-file`.
 pub(crate) fn node_run_state_file(args: &[OsString]) -> Option<PathBuf> {
     let rest = args.get(1..)?;
     let run_at = rest
         .windows(2)
-        .position(|w| w[0] == "node" && w[1] == "run")?;
+        .position(|w| (w[0] == "node" || w[0] == "gateway") && w[1] == "run")?;
     let mut options = rest[run_at + 2..].iter();
     while let Some(arg) = options.next() {
         let bytes = arg.as_bytes();
@@ -78,7 +82,8 @@ pub(crate) fn node_run_state_file(args: &[OsString]) -> Option<PathBuf> {
     None
 }
 
-/// Every running `node run` process whose state file satisfies `wanted`.
+/// Every running `node run` or `gateway run` process whose state file
+/// satisfies `wanted`.
 pub(crate) fn find_node_processes(wanted: impl Fn(&Path) -> bool) -> Vec<NodeProcess> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -196,6 +201,17 @@ mod tests {
             node_run_state_file(&separate),
             Some(PathBuf::from("/rt dir/node-1.json"))
         );
+        let gateway = args(&[
+            "/x/slipway",
+            "gateway",
+            "run",
+            "--cluster=c",
+            "--state-file=/rt/gateway.json",
+        ]);
+        assert_eq!(
+            node_run_state_file(&gateway),
+            Some(PathBuf::from("/rt/gateway.json"))
+        );
     }
 
     #[test]
@@ -203,6 +219,12 @@ mod tests {
         for list in [
             &["slipway", "node", "start", "--state-file=/rt/node-0.json"][..],
             &["slipway", "node", "stop", "--state-file", "/rt/node-0.json"],
+            &[
+                "slipway",
+                "gateway",
+                "start",
+                "--state-file=/rt/gateway.json",
+            ],
             &["slipway", "node", "run"],
             &["slipway", "node", "run", "--state-file"],
             &["node", "run", "--state-file=/rt/node-0.json"][..1],

@@ -1,0 +1,286 @@
+//! The cluster gateway in front of a deployed `local` cluster — real
+//! Terraform, real node and gateway processes, tokens from a real server:
+//! who is admitted, rate limits, identity headers, a node dying under
+//! traffic, key rotation.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::*;
+use reqwest::blocking::{Client, Response};
+use serde_json::Value;
+
+fn deploy(s: &Server, name: &str, extra: &[&str]) -> String {
+    let mut create = vec!["cluster", "create", name, "--blueprint", "local"];
+    create.extend_from_slice(extra);
+    s.run(&create).expect_code(0);
+    let deployed = s.run(&["deploy", name, "--json"]);
+    deployed.expect_code(0);
+    deployed.json()["cluster"]["endpoint"]
+        .as_str()
+        .expect("an endpoint")
+        .to_owned()
+}
+
+fn access(s: &Server, name: &str) -> String {
+    let out = s.run(&["access", name]);
+    out.expect_code(0);
+    out.stdout().trim().to_owned()
+}
+
+fn call(endpoint: &str, token: Option<&str>) -> Response {
+    let mut request = Client::new().get(format!("{endpoint}/api/echo"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().expect("the gateway answers")
+}
+
+/// Asserts a refusal: its status, a JSON error, and for 401 a
+/// `WWW-Authenticate` challenge.
+fn assert_refused(response: Response, status: u16, what: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "{what}");
+    if status == 401 {
+        assert!(
+            response.headers().get("www-authenticate").is_some(),
+            "{what}: a 401 carries WWW-Authenticate"
+        );
+    }
+    let body: Value = response.json().expect("a JSON error");
+    assert!(body["error"]["code"].is_string(), "{what}: {body}");
+    body
+}
+
+fn kid(token: &str) -> String {
+    let header = token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+fn node_pid(s: &Server, cluster: &str, index: u32) -> i32 {
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            s.data_dir()
+                .join(format!("runtime/{cluster}/node-{index}.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    state["pid"].as_i64().unwrap() as i32
+}
+
+#[test]
+fn a_private_cluster_admits_only_its_own_cluster_tokens() {
+    let s = server();
+    let endpoint = deploy(&s, "abc", &["--nodes", "3"]);
+    // A prefix and an extension of the name: the audience is matched exactly.
+    s.run(&["cluster", "create", "ab", "--blueprint", "local"])
+        .expect_code(0);
+    s.run(&["cluster", "create", "abcd", "--blueprint", "local"])
+        .expect_code(0);
+    let token = access(&s, "abc");
+
+    assert_refused(call(&endpoint, None), 401, "no token");
+    assert_refused(
+        call(&endpoint, Some(&access(&s, "ab"))),
+        401,
+        "a token for ab",
+    );
+    assert_refused(
+        call(&endpoint, Some(&access(&s, "abcd"))),
+        401,
+        "a token for abcd",
+    );
+    assert_refused(
+        call(&endpoint, Some("not.a.token")),
+        401,
+        "a malformed token",
+    );
+    let mut tampered = token.clone();
+    tampered.pop();
+    tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+    assert_refused(call(&endpoint, Some(&tampered)), 401, "a bad signature");
+
+    // A valid token, as a bearer or a cookie: the node sees who calls.
+    let echo: Value = call(&endpoint, Some(&token)).json().unwrap();
+    assert_eq!(echo["cluster"], "abc", "{echo}");
+    assert_eq!(echo["headers"]["x-slipway-level"], "admin", "{echo}");
+    let user = echo["headers"]["x-slipway-user"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_cookie = Client::new()
+        .get(format!("{endpoint}/api/echo"))
+        .header("Cookie", format!("token={token}"))
+        .send()
+        .unwrap();
+    assert_eq!(by_cookie.status(), 200);
+
+    // Identity headers a client sends never reach a node.
+    let spoofed: Value = Client::new()
+        .get(format!("{endpoint}/api/echo"))
+        .bearer_auth(&token)
+        .header("X-Slipway-User", "mallory")
+        .header("X-Slipway-Level", "admin")
+        .header("X-Slipway-Orgs", "evil-corp")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        spoofed["headers"]["x-slipway-user"],
+        user.as_str(),
+        "{spoofed}"
+    );
+    assert!(
+        !spoofed["headers"]["x-slipway-orgs"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("evil-corp"),
+        "{spoofed}"
+    );
+    let anonymous_spoof = Client::new()
+        .get(format!("{endpoint}/api/echo"))
+        .header("X-Slipway-User", "mallory")
+        .send()
+        .unwrap();
+    assert_refused(anonymous_spoof, 401, "headers are no credential");
+
+    // A key rotation at the issuer: tokens signed with the new key are
+    // admitted without restarting the gateway, and old ones still are.
+    s.run(&["admin", "rotate-keys"]).expect_code(0);
+    let rotated = access(&s, "abc");
+    assert_ne!(kid(&rotated), kid(&token), "signed with the new key");
+    assert_eq!(call(&endpoint, Some(&rotated)).status(), 200);
+    assert_eq!(call(&endpoint, Some(&token)).status(), 200);
+
+    // A node killed mid-traffic: requests keep succeeding on the others.
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let (endpoint, token, stop) = (endpoint.clone(), token.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let client = Client::new();
+            let mut statuses = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let response = client
+                    .get(format!("{endpoint}/api/echo"))
+                    .bearer_auth(&token)
+                    .send()
+                    .unwrap();
+                let node = response
+                    .json::<Value>()
+                    .ok()
+                    .and_then(|b| b["node"].as_u64());
+                statuses.push(node);
+            }
+            statuses
+        })
+    };
+    let victim = node_pid(&s, "abc", 1);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // 200 more requests after the kill, beside the background traffic.
+    for _ in 0..200 {
+        let answer: Value = call(&endpoint, Some(&token)).json().unwrap();
+        assert!(answer["node"].is_u64(), "answered by a node: {answer}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let answers = traffic.join().unwrap();
+    assert!(
+        answers.iter().all(Option::is_some),
+        "every request was answered by a node"
+    );
+    let served: std::collections::BTreeSet<u64> = answers.iter().flatten().copied().collect();
+    assert!(served.contains(&0) && served.contains(&2), "{served:?}");
+
+    s.run(&["destroy", "abc"]).expect_code(0);
+    let left = cluster_processes(&s, "abc");
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+#[test]
+fn a_public_cluster_rate_limits_anonymous_callers_and_refuses_bad_tokens() {
+    let s = server();
+    let endpoint = deploy(&s, "pub", &["--public"]);
+
+    // Anonymous: admitted until the burst is spent, then 429 with Retry-After.
+    let mut admitted = 0;
+    let limited = loop {
+        let response = call(&endpoint, None);
+        match response.status().as_u16() {
+            200 => {
+                let echo: Value = response.json().unwrap();
+                assert_eq!(echo["headers"]["x-slipway-level"], "anonymous", "{echo}");
+                admitted += 1;
+                assert!(admitted <= 1000, "anonymous callers are never limited");
+            }
+            429 => break response,
+            other => panic!("unexpected {other}"),
+        }
+    };
+    assert!(admitted >= 1, "the first anonymous requests are admitted");
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    assert_refused(limited, 429, "over the anonymous limit");
+
+    // A token that is present but invalid is refused, not downgraded.
+    assert_refused(
+        call(&endpoint, Some("not.a.token")),
+        401,
+        "an invalid token",
+    );
+    s.run(&["cluster", "create", "pu", "--blueprint", "local"])
+        .expect_code(0);
+    assert_refused(
+        call(&endpoint, Some(&access(&s, "pu"))),
+        401,
+        "a token for another cluster",
+    );
+
+    // Administrators are not limited, even now.
+    let token = access(&s, "pub");
+    for _ in 0..100 {
+        assert_eq!(call(&endpoint, Some(&token)).status(), 200);
+    }
+    s.run(&["destroy", "pub"]).expect_code(0);
+}
+
+#[test]
+fn an_expired_cluster_token_is_refused() {
+    let s = server_with(Options {
+        env: vec![("SLIPWAY_AUTH__CLUSTER_TOKEN_TTL".into(), "1s".into())],
+        ..Options::default()
+    });
+    let endpoint = deploy(&s, "short", &[]);
+    let token = access(&s, "short");
+    assert_eq!(call(&endpoint, Some(&token)).status(), 200);
+    // Refused once past `exp` and the 30 s leeway, cached or not.
+    wait_for(Duration::from_secs(90), "the token to expire", || {
+        call(&endpoint, Some(&token)).status() == 401
+    });
+    let refused = assert_refused(call(&endpoint, Some(&token)), 401, "an expired token");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{refused}"
+    );
+    s.run(&["destroy", "short"]).expect_code(0);
+}

@@ -1,0 +1,270 @@
+//! Who is calling: the token (bearer or `token` cookie), verified against
+//! the issuer's keys with [`Verifier`] (EdDSA only, exact issuer, audience
+//! exactly the cluster's name, 30 s leeway), and cached until it expires.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderMap, HeaderValue};
+use parking_lot::RwLock;
+use slipway_auth::jwt::{Claims, LEEWAY_SECS, Rejection, Verifier};
+use slipway_core::Level;
+
+use super::keys::{KeyStore, Refetch};
+use super::metrics::Metrics;
+
+/// A verified caller, with the identity headers for nodes ready-made.
+#[derive(Debug)]
+pub(crate) struct Identity {
+    pub sub: Arc<str>,
+    pub level: Level,
+    pub user_header: HeaderValue,
+    pub level_header: HeaderValue,
+    pub orgs_header: HeaderValue,
+    /// Unix seconds after which the token is no longer valid (`exp` plus the
+    /// leeway the verifier grants).
+    pub valid_until: i64,
+    kid: Box<str>,
+}
+
+impl Identity {
+    fn from_claims(claims: &Claims, kid: &str) -> Result<Self, String> {
+        let header = |what: &str, value: &str| {
+            HeaderValue::from_str(value)
+                .map_err(|_| format!("the token's {what} cannot be sent in a header"))
+        };
+        if claims.orgs.iter().any(|o| o.contains(',')) {
+            return Err("an organization name in the token contains ','".into());
+        }
+        Ok(Self {
+            sub: claims.sub.as_str().into(),
+            level: claims.level,
+            user_header: header("sub", &claims.sub)?,
+            level_header: HeaderValue::from_static(claims.level.as_str()),
+            orgs_header: header("orgs", &claims.orgs.join(","))?,
+            valid_until: claims.exp.saturating_add(LEEWAY_SECS as i64),
+            kid: kid.into(),
+        })
+    }
+}
+
+/// The token a request carries: `Authorization: Bearer <token>`, else a
+/// `token` cookie. Another authorization scheme is not a token. A bearer
+/// header with nothing after the scheme is an (invalid) empty token.
+pub(crate) fn token(headers: &HeaderMap) -> Option<&str> {
+    for value in headers.get_all(AUTHORIZATION) {
+        let Ok(value) = value.to_str() else {
+            return Some("");
+        };
+        let value = value.trim();
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return Some(rest.trim());
+        }
+    }
+    for value in headers.get_all(COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for pair in value.split(';') {
+            if let Some((name, token)) = pair.split_once('=')
+                && name.trim() == "token"
+            {
+                return Some(token.trim().trim_matches('"'));
+            }
+        }
+    }
+    None
+}
+
+/// Why a present token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The token is invalid (the reason is safe to tell the caller).
+    Invalid(String),
+    /// No keys could ever be fetched from the issuer.
+    IssuerUnavailable,
+}
+
+/// Verifies tokens and remembers the valid ones.
+pub(crate) struct Authenticator {
+    verifier: Option<Verifier>,
+    keys: Arc<KeyStore>,
+    cache: RwLock<Cache>,
+    capacity: usize,
+    metrics: Arc<Metrics>,
+}
+
+struct Cache {
+    entries: HashMap<Box<str>, Arc<Identity>>,
+    /// The key generation the entries were checked against.
+    generation: u64,
+}
+
+impl Authenticator {
+    pub fn new(
+        issuer: Option<&str>,
+        cluster: &str,
+        keys: Arc<KeyStore>,
+        capacity: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            verifier: issuer.map(|issuer| Verifier::new(issuer, cluster)),
+            keys,
+            cache: RwLock::new(Cache {
+                entries: HashMap::new(),
+                generation: 0,
+            }),
+            capacity,
+            metrics,
+        }
+    }
+
+    /// Checks a token: from the cache when it was verified before and has
+    /// not expired, else with the verifier (refetching the keys once when
+    /// it names an unknown key).
+    pub async fn authenticate(&self, token: &str, now: i64) -> Result<Arc<Identity>, Refused> {
+        if let Some(identity) = self.cached(token, now) {
+            self.metrics.token_cached.inc();
+            return Ok(identity);
+        }
+        let result = self.verify(token, now).await;
+        match &result {
+            Ok(_) => self.metrics.token_verified.inc(),
+            Err(_) => self.metrics.token_rejected.inc(),
+        };
+        result
+    }
+
+    fn cached(&self, token: &str, now: i64) -> Option<Arc<Identity>> {
+        let generation = self.keys.generation();
+        {
+            let cache = self.cache.read();
+            if cache.generation == generation {
+                let identity = cache.entries.get(token)?;
+                return (identity.valid_until >= now).then(|| identity.clone());
+            }
+        }
+        let mut cache = self.cache.write();
+        self.prune_for(&mut cache, generation);
+        let identity = cache.entries.get(token)?;
+        (identity.valid_until >= now).then(|| identity.clone())
+    }
+
+    /// After the key set changed: keeps only tokens whose key is still
+    /// published.
+    fn prune_for(&self, cache: &mut Cache, generation: u64) {
+        if cache.generation == generation {
+            return;
+        }
+        let kids = self.keys.kids();
+        cache
+            .entries
+            .retain(|_, id| kids.iter().any(|k| **k == *id.kid));
+        cache.generation = generation;
+        self.metrics
+            .token_cache_entries
+            .set(cache.entries.len() as i64);
+    }
+
+    async fn verify(&self, token: &str, now: i64) -> Result<Arc<Identity>, Refused> {
+        let Some(verifier) = &self.verifier else {
+            return Err(Refused::Invalid(
+                "this gateway has no token issuer configured".into(),
+            ));
+        };
+        let mut result = verifier.verify(token, &self.keys.current());
+        if let Err(Rejection::UnknownKey(_)) = &result
+            && let Some(kid) = Verifier::key_id(token)
+        {
+            match self.keys.refetch_for(&kid).await {
+                Refetch::Found => result = verifier.verify(token, &self.keys.current()),
+                Refetch::Unknown => {}
+                Refetch::Unavailable => return Err(Refused::IssuerUnavailable),
+            }
+        }
+        let claims = result.map_err(|r| Refused::Invalid(r.to_string()))?;
+        let kid = Verifier::key_id(token).unwrap_or_default();
+        let identity = Arc::new(Identity::from_claims(&claims, &kid).map_err(Refused::Invalid)?);
+        self.insert(token, identity.clone(), now);
+        Ok(identity)
+    }
+
+    fn insert(&self, token: &str, identity: Arc<Identity>, now: i64) {
+        let generation = self.keys.generation();
+        let mut cache = self.cache.write();
+        self.prune_for(&mut cache, generation);
+        if cache.entries.len() >= self.capacity {
+            cache.entries.retain(|_, id| id.valid_until >= now);
+        }
+        if cache.entries.len() >= self.capacity {
+            // Still full of live tokens: forget a quarter, arbitrarily.
+            let drop = (self.capacity / 4).max(1);
+            let victims: Vec<Box<str>> = cache.entries.keys().take(drop).cloned().collect();
+            for victim in victims {
+                cache.entries.remove(&victim);
+            }
+        }
+        // Verified against a key that vanished meanwhile: not worth keeping.
+        if self.keys.kids().iter().any(|k| **k == *identity.kid) {
+            cache.entries.insert(token.into(), identity);
+        }
+        self.metrics
+            .token_cache_entries
+            .set(cache.entries.len() as i64);
+    }
+
+    /// Drops expired tokens (called periodically).
+    pub fn sweep(&self, now: i64) {
+        let mut cache = self.cache.write();
+        cache.entries.retain(|_, id| id.valid_until >= now);
+        cache.entries.shrink_to(self.capacity);
+        self.metrics
+            .token_cache_entries
+            .set(cache.entries.len() as i64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn finds_the_token_in_a_bearer_header_or_a_cookie() {
+        assert_eq!(token(&headers(&[])), None);
+        assert_eq!(
+            token(&headers(&[("authorization", "Bearer abc.def")])),
+            Some("abc.def")
+        );
+        assert_eq!(
+            token(&headers(&[("authorization", "bearer  abc ")])),
+            Some("abc")
+        );
+        assert_eq!(token(&headers(&[("authorization", "Bearer")])), Some(""));
+        assert_eq!(token(&headers(&[("authorization", "Basic eDp5")])), None);
+        assert_eq!(
+            token(&headers(&[("cookie", "a=1; token=tok.en; b=2")])),
+            Some("tok.en")
+        );
+        assert_eq!(token(&headers(&[("cookie", "tokens=x")])), None);
+        assert_eq!(
+            token(&headers(&[
+                ("cookie", "token=from-cookie"),
+                ("authorization", "Bearer from-header")
+            ])),
+            Some("from-header"),
+            "the header wins"
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! The gateway's Prometheus metrics (`GET /metrics`, OpenMetrics text).
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `slipway_gateway_requests_total` | counter | `level` (anonymous, member, org_member, admin, none — refused before a level was known) |
+//! | `slipway_gateway_responses_total` | counter | `class` (2xx, 3xx, 4xx, 5xx, other) |
+//! | `slipway_gateway_refusals_total` | counter | `reason` (unauthenticated, invalid_token, forbidden, rate_limited, quota_exceeded, no_healthy_node, bad_gateway, issuer_unavailable) |
+//! | `slipway_gateway_request_duration_seconds` | histogram | — time from the request's arrival to its response's headers |
+//! | `slipway_gateway_upstream_retries_total` | counter | — requests retried on another node |
+//! | `slipway_gateway_upstream_connections_total` | counter | — connections opened to nodes (health checks excluded) |
+//! | `slipway_gateway_nodes` | gauge | `state` (healthy, unhealthy) |
+//! | `slipway_gateway_token_checks_total` | counter | `result` (cached, verified, rejected) |
+//! | `slipway_gateway_token_cache_entries` | gauge | — |
+//! | `slipway_gateway_jwks_fetches_total` | counter | `result` (ok, error) |
+//! | `slipway_gateway_jwks_keys` | gauge | — keys currently known |
+//! | `slipway_gateway_limiter_keys` | gauge | `table` (rate, quota) — keys tracked |
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use slipway_core::Level;
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// Why a request was refused (the `reason` label and the JSON error code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    Unauthenticated,
+    InvalidToken,
+    Forbidden,
+    RateLimited,
+    QuotaExceeded,
+    NoHealthyNode,
+    BadGateway,
+    IssuerUnavailable,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 8] = [
+        Reason::Unauthenticated,
+        Reason::InvalidToken,
+        Reason::Forbidden,
+        Reason::RateLimited,
+        Reason::QuotaExceeded,
+        Reason::NoHealthyNode,
+        Reason::BadGateway,
+        Reason::IssuerUnavailable,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Unauthenticated => "unauthenticated",
+            Reason::InvalidToken => "invalid_token",
+            Reason::Forbidden => "forbidden",
+            Reason::RateLimited => "rate_limited",
+            Reason::QuotaExceeded => "quota_exceeded",
+            Reason::NoHealthyNode => "no_healthy_node",
+            Reason::BadGateway => "bad_gateway",
+            Reason::IssuerUnavailable => "issuer_unavailable",
+        }
+    }
+
+    fn index(self) -> usize {
+        Reason::ALL
+            .iter()
+            .position(|r| *r == self)
+            .expect("every reason is in ALL")
+    }
+}
+
+pub(crate) struct Metrics {
+    registry: Registry,
+    requests_by_level: [Counter; 4],
+    requests_unknown: Counter,
+    responses: [Counter; 5],
+    refusals: [Counter; 8],
+    pub latency: Histogram,
+    pub retries: Counter,
+    pub upstream_connections: Counter,
+    pub nodes_healthy: Gauge,
+    pub nodes_unhealthy: Gauge,
+    pub token_cached: Counter,
+    pub token_verified: Counter,
+    pub token_rejected: Counter,
+    pub token_cache_entries: Gauge,
+    pub jwks_ok: Counter,
+    pub jwks_error: Counter,
+    pub jwks_keys: Gauge,
+    pub limiter_rate_keys: Gauge,
+    pub limiter_quota_keys: Gauge,
+}
+
+fn level_index(level: Level) -> usize {
+    match level {
+        Level::Anonymous => 0,
+        Level::Member => 1,
+        Level::OrgMember => 2,
+        Level::Admin => 3,
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("slipway_gateway");
+
+        let requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests received, by the caller's level",
+            requests.clone(),
+        );
+        let requests_by_level =
+            Level::ALL.map(|l| requests.get_or_create(&vec![("level", l.as_str())]).clone());
+        let requests_unknown = requests.get_or_create(&vec![("level", "none")]).clone();
+
+        let responses = Family::<Labels, Counter>::default();
+        registry.register(
+            "responses",
+            "Responses sent, by status class",
+            responses.clone(),
+        );
+        let responses = ["2xx", "3xx", "4xx", "5xx", "other"]
+            .map(|c| responses.get_or_create(&vec![("class", c)]).clone());
+
+        let refusals = Family::<Labels, Counter>::default();
+        registry.register(
+            "refusals",
+            "Requests the gateway answered itself with an error, by reason",
+            refusals.clone(),
+        );
+        let refusals =
+            Reason::ALL.map(|r| refusals.get_or_create(&vec![("reason", r.code())]).clone());
+
+        let latency = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        registry.register(
+            "request_duration_seconds",
+            "Time from a request's arrival to its response's headers",
+            latency.clone(),
+        );
+        let retries = Counter::default();
+        registry.register(
+            "upstream_retries",
+            "Requests retried on another node",
+            retries.clone(),
+        );
+
+        let upstream_connections = Counter::default();
+        registry.register(
+            "upstream_connections",
+            "Connections opened to nodes (health checks excluded)",
+            upstream_connections.clone(),
+        );
+
+        let nodes = Family::<Labels, Gauge>::default();
+        registry.register("nodes", "Upstream nodes, by health", nodes.clone());
+        let nodes_healthy = nodes.get_or_create(&vec![("state", "healthy")]).clone();
+        let nodes_unhealthy = nodes.get_or_create(&vec![("state", "unhealthy")]).clone();
+
+        let checks = Family::<Labels, Counter>::default();
+        registry.register(
+            "token_checks",
+            "Tokens checked: from the cache, verified, rejected",
+            checks.clone(),
+        );
+        let token_cached = checks.get_or_create(&vec![("result", "cached")]).clone();
+        let token_verified = checks.get_or_create(&vec![("result", "verified")]).clone();
+        let token_rejected = checks.get_or_create(&vec![("result", "rejected")]).clone();
+        let token_cache_entries = Gauge::default();
+        registry.register(
+            "token_cache_entries",
+            "Verified tokens cached",
+            token_cache_entries.clone(),
+        );
+
+        let fetches = Family::<Labels, Counter>::default();
+        registry.register("jwks_fetches", "JWKS fetches, by result", fetches.clone());
+        let jwks_ok = fetches.get_or_create(&vec![("result", "ok")]).clone();
+        let jwks_error = fetches.get_or_create(&vec![("result", "error")]).clone();
+        let jwks_keys = Gauge::default();
+        registry.register("jwks_keys", "Signing keys known", jwks_keys.clone());
+
+        let limiter = Family::<Labels, Gauge>::default();
+        registry.register(
+            "limiter_keys",
+            "Keys (regions, users) tracked by the rate limiters and quota tables",
+            limiter.clone(),
+        );
+        let limiter_rate_keys = limiter.get_or_create(&vec![("table", "rate")]).clone();
+        let limiter_quota_keys = limiter.get_or_create(&vec![("table", "quota")]).clone();
+
+        Self {
+            registry,
+            requests_by_level,
+            requests_unknown,
+            responses,
+            refusals,
+            latency,
+            retries,
+            upstream_connections,
+            nodes_healthy,
+            nodes_unhealthy,
+            token_cached,
+            token_verified,
+            token_rejected,
+            token_cache_entries,
+            jwks_ok,
+            jwks_error,
+            jwks_keys,
+            limiter_rate_keys,
+            limiter_quota_keys,
+        }
+    }
+
+    pub fn request(&self, level: Option<Level>) {
+        match level {
+            Some(level) => self.requests_by_level[level_index(level)].inc(),
+            None => self.requests_unknown.inc(),
+        };
+    }
+
+    pub fn response(&self, status: u16) {
+        let class = match status {
+            200..=299 => 0,
+            300..=399 => 1,
+            400..=499 => 2,
+            500..=599 => 3,
+            _ => 4,
+        };
+        self.responses[class].inc();
+    }
+
+    pub fn refusal(&self, reason: Reason) {
+        self.refusals[reason.index()].inc();
+    }
+
+    /// The metrics as OpenMetrics text.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// The content type of [`Metrics::encode`]'s output.
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
