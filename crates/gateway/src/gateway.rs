@@ -15,7 +15,8 @@
 //! - `gateway start` stops whatever its state file still records, starts a
 //!   detached `gateway run` with the same options (its own session, a clean
 //!   environment, stderr appended to `<state file>.log`), waits for its
-//!   ready line, prints it and exits. `--state-file` is required.
+//!   ready line, prints it and exits — or, if whoever ran it dies first,
+//!   ends on SIGTERM (the gateway runs on). `--state-file` is required.
 //! - `gateway stop` stops the gateway a state file records (only if that pid
 //!   really is a `gateway run` for that file) and removes the file.
 //!   `slipway node stop-all DIR` also stops a gateway whose state file is in
@@ -161,16 +162,11 @@ mod server;
 mod state;
 mod upstream;
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
-use std::os::unix::process::CommandExt;
+use std::fs;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
-use std::sync::mpsc;
+use std::process::ExitCode;
 use std::time::Duration;
-
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 
 pub use config::{Config, DEFAULT_LISTEN, FileConfig, GatewayArgs, LevelLimit, Limits};
 pub use proxy::{LEVEL_HEADER, ORGS_HEADER, USER_HEADER};
@@ -178,7 +174,8 @@ pub use server::{Gateway, SHUTDOWN_GRACE, serve};
 pub use state::GatewayState;
 pub use upstream::NodeStatus;
 
-use crate::node::process::{self as processes, NodeProcess};
+use crate::detached;
+use crate::node::NodeError;
 
 /// How long `gateway start` waits for the ready line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -230,9 +227,13 @@ impl GatewayError {
     }
 }
 
-impl From<crate::node::NodeError> for GatewayError {
-    fn from(err: crate::node::NodeError) -> Self {
-        GatewayError::Failed(err.to_string())
+impl From<NodeError> for GatewayError {
+    fn from(err: NodeError) -> Self {
+        match err {
+            NodeError::Io { context, source } => Self::Io { context, source },
+            NodeError::Invalid(message) => Self::Invalid(message),
+            NodeError::Failed(message) => Self::Failed(message),
+        }
     }
 }
 
@@ -376,102 +377,12 @@ pub fn start(args: &GatewayArgs) -> Result<GatewayState, GatewayError> {
     // Check the options here, where the error is visible.
     Config::from_args(&args)?;
 
-    stop(&state_file)?;
-    if let Some(parent) = state_file.parent() {
-        fs::create_dir_all(parent)
-            .map_err(|err| GatewayError::io(format!("creating {}", parent.display()), err))?;
-    }
-    let log_path = crate::node::log_path(&state_file);
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|err| GatewayError::io(format!("opening {}", log_path.display()), err))?;
-    let exe = std::env::current_exe()
-        .map_err(|err| GatewayError::io("finding the slipway executable", err))?;
-
-    let mut command = Command::new(&exe);
-    command
-        .arg("gateway")
-        .arg("run")
-        .args(args.to_args())
-        // Nothing from Terraform's environment (which may hold secrets) but
-        // the basics: every option is on the command line.
-        .env_clear()
-        .envs(std::env::vars_os().filter(|(k, _)| {
-            [
-                "PATH",
-                "HOME",
-                "LANG",
-                "TZ",
-                "SLIPWAY_LOG",
-                "SLIPWAY_LOG_FORMAT",
-            ]
-            .iter()
-            .any(|keep| k == keep)
-        }))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log);
-    // SAFETY: the closure only calls setsid(2), which is async-signal-safe.
-    unsafe {
-        command.pre_exec(|| {
-            nix::unistd::setsid()?;
-            Ok(())
-        });
-    }
-    let mut child = command
-        .spawn()
-        .map_err(|err| GatewayError::io(format!("starting {} gateway run", exe.display()), err))?;
-
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let result = BufReader::new(stdout).read_line(&mut line).map(|_| line);
-        let _ = tx.send(result);
-    });
-
-    let failure = match rx.recv_timeout(READY_TIMEOUT) {
-        Ok(Ok(line)) if !line.is_empty() => match GatewayState::parse(&line) {
-            Ok(state) if state.pid == child.id() => {
-                let mut out = io::stdout().lock();
-                writeln!(out, "{}", line.trim_end())
-                    .and_then(|()| out.flush())
-                    .map_err(|err| GatewayError::io("printing the ready line", err))?;
-                return Ok(state);
-            }
-            Ok(state) => format!(
-                "its ready line names pid {}, but it is pid {}",
-                state.pid,
-                child.id()
-            ),
-            Err(err) => format!("its ready line is not valid ({err}): {}", line.trim_end()),
-        },
-        Ok(Ok(_)) => {
-            let status = child
-                .wait()
-                .map(|s| s.to_string())
-                .unwrap_or_else(|e| format!("unknown status ({e})"));
-            return Err(GatewayError::Failed(format!(
-                "the gateway exited ({status}) before it was ready; log {}:\n{}",
-                log_path.display(),
-                crate::node::log_tail(&log_path)
-            )));
-        }
-        Ok(Err(err)) => format!("reading its ready line failed: {err}"),
-        Err(_) => format!(
-            "it printed no ready line within {}s",
-            READY_TIMEOUT.as_secs()
-        ),
-    };
-    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-    let _ = child.wait();
-    Err(GatewayError::Failed(format!(
-        "the gateway did not start: {failure}; it was killed; log {}:\n{}",
-        log_path.display(),
-        crate::node::log_tail(&log_path)
-    )))
+    Ok(detached::start(
+        &state_file,
+        &args.to_args(),
+        "the gateway",
+        READY_TIMEOUT,
+    )?)
 }
 
 /// `gateway stop`: stops the gateway the state file records (only if that
@@ -479,26 +390,7 @@ pub fn start(args: &GatewayArgs) -> Result<GatewayState, GatewayError> {
 /// Idempotent.
 pub fn stop(state_file: &Path) -> Result<(), GatewayError> {
     let state_file = crate::node::absolute(state_file)?;
-    let recorded = match GatewayState::read(&state_file) {
-        Ok(state) => state,
-        Err(err @ GatewayError::Invalid(_)) => {
-            eprintln!("slipway gateway stop: ignoring {err}");
-            None
-        }
-        Err(err) => return Err(err),
-    };
-    let mut targets: Vec<NodeProcess> = recorded
-        .into_iter()
-        .map(|state| NodeProcess {
-            pid: state.pid as i32,
-            state_file: state_file.clone(),
-        })
-        .collect();
-    // A gateway whose starter was interrupted before the file was written.
-    targets.extend(processes::find_node_processes(|f| f == state_file));
-    processes::terminate(targets)?;
-    crate::node::remove_file_if_present(&state_file)?;
-    Ok(())
+    Ok(detached::stop::<GatewayState>(&state_file)?)
 }
 
 /// Logs go to stderr; stdout carries only the ready line. Does nothing if a

@@ -6,5 +6,6 @@
 //! - [`node`]: the `slipway node` process that stands in for a cluster node
 //!   in the embedded `local` blueprint (DESIGN.md §3.5).
 
+mod detached;
 pub mod gateway;
 pub mod node;

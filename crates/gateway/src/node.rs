@@ -4,8 +4,10 @@
 //! Terraform's `local-exec`:
 //!
 //! - `node start` stops whatever its state file still records, then starts a
-//!   detached `node run` (its own session, stderr appended to
-//!   `<state file>.log`), waits for its "ready" line, prints it and exits.
+//!   detached `node run` (its own session, a clean environment, stderr
+//!   appended to `<state file>.log`), waits for its "ready" line, prints it
+//!   and exits — or, if whoever ran it dies first, ends on SIGTERM (the node
+//!   runs on).
 //! - `node run` listens, writes its [`NodeState`] to the state file, prints
 //!   the same JSON as one line on stdout, and serves HTTP until SIGTERM or
 //!   SIGINT: `GET /health`, and a JSON echo of any other request.
@@ -21,21 +23,18 @@ mod server;
 mod state;
 
 use std::ffi::OsString;
-use std::fs::{self, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::fs;
+use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
-use std::sync::mpsc;
+use std::process::ExitCode;
 use std::time::Duration;
-
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 
 use process::NodeProcess;
 pub use server::ECHOED_HEADER_PREFIX;
 pub use state::NodeState;
+
+use crate::detached;
 
 /// How long `node start` waits for the node's "ready" line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -108,7 +107,7 @@ pub enum NodeError {
 }
 
 impl NodeError {
-    fn io(context: impl Into<String>, source: io::Error) -> Self {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
         Self::Io {
             context: context.into(),
             source,
@@ -137,112 +136,22 @@ pub fn run(cmd: NodeCommand) -> ExitCode {
 /// `node start`: stops what the state file records, starts a detached
 /// `node run`, waits for its ready line and prints it.
 pub fn start(args: &NodeArgs) -> Result<NodeState, NodeError> {
-    // If whoever started us dies (Terraform stopping an interrupted apply
-    // kills its provisioner's shell), end too: waiting on would hold the
-    // provisioner's output open and keep Terraform from saving its state.
-    // The node being started is recorded in its state file already.
-    let _ = nix::sys::prctl::set_pdeathsig(Some(Signal::SIGTERM));
     let state_file = absolute(&args.state_file)?;
-    stop(&state_file)?;
-    if let Some(parent) = state_file.parent() {
-        fs::create_dir_all(parent)
-            .map_err(|err| NodeError::io(format!("creating {}", parent.display()), err))?;
-    }
-    let log_path = log_path(&state_file);
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|err| NodeError::io(format!("opening {}", log_path.display()), err))?;
-    let exe = std::env::current_exe()
-        .map_err(|err| NodeError::io("finding the slipway executable", err))?;
-
-    let mut command = Command::new(&exe);
-    command
-        .arg("node")
-        .arg("run")
-        .arg(format!("--cluster={}", args.cluster))
-        .arg(format!("--index={}", args.index))
-        .arg(concat_os("--state-file=", &state_file))
-        .arg(format!("--listen={}", args.listen))
-        .arg(format!("--boot-delay={}", args.boot_delay))
-        // The node needs nothing from Terraform's environment, which may
-        // hold secrets: it gets a clean one.
-        .env_clear()
-        .envs(std::env::vars_os().filter(|(k, _)| {
-            ["PATH", "HOME", "LANG", "TZ", "SLIPWAY_LOG"]
-                .iter()
-                .any(|keep| k == keep)
-        }))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log);
-    // SAFETY: the closure only calls setsid(2), which is async-signal-safe.
-    unsafe {
-        command.pre_exec(|| {
-            nix::unistd::setsid()?;
-            Ok(())
-        });
-    }
-    let mut child = command
-        .spawn()
-        .map_err(|err| NodeError::io(format!("starting {} node run", exe.display()), err))?;
-
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let result = BufReader::new(stdout).read_line(&mut line).map(|_| line);
-        let _ = tx.send(result);
-    });
-
-    let ready_timeout = READY_TIMEOUT + Duration::from_secs(args.boot_delay);
-    let failure = match rx.recv_timeout(ready_timeout) {
-        Ok(Ok(line)) if !line.is_empty() => match NodeState::parse(&line) {
-            Ok(state) if state.pid == child.id() => {
-                let mut out = io::stdout().lock();
-                writeln!(out, "{}", line.trim_end())
-                    .and_then(|()| out.flush())
-                    .map_err(|err| NodeError::io("printing the ready line", err))?;
-                // The child runs on in its own session; when this process
-                // exits it is reparented, so it is nobody's zombie.
-                return Ok(state);
-            }
-            Ok(state) => format!(
-                "its ready line names pid {}, but it is pid {}",
-                state.pid,
-                child.id()
-            ),
-            Err(err) => format!("its ready line is not valid ({err}): {}", line.trim_end()),
-        },
-        Ok(Ok(_)) => {
-            let status = child
-                .wait()
-                .map(|s| s.to_string())
-                .unwrap_or_else(|e| format!("unknown status ({e})"));
-            return Err(NodeError::Failed(format!(
-                "node {} of cluster {} exited ({status}) before it was ready; log {}:\n{}",
-                args.index,
-                args.cluster,
-                log_path.display(),
-                log_tail(&log_path)
-            )));
-        }
-        Ok(Err(err)) => format!("reading its ready line failed: {err}"),
-        Err(_) => format!(
-            "it printed no ready line within {}s",
-            ready_timeout.as_secs()
-        ),
-    };
-    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-    let _ = child.wait();
-    Err(NodeError::Failed(format!(
-        "node {} of cluster {} did not start: {failure}; it was killed; log {}:\n{}",
-        args.index,
-        args.cluster,
-        log_path.display(),
-        log_tail(&log_path)
-    )))
+    let mut state_file_arg = OsString::from("--state-file=");
+    state_file_arg.push(&state_file);
+    let run_args = [
+        format!("--cluster={}", args.cluster).into(),
+        format!("--index={}", args.index).into(),
+        state_file_arg,
+        format!("--listen={}", args.listen).into(),
+        format!("--boot-delay={}", args.boot_delay).into(),
+    ];
+    detached::start(
+        &state_file,
+        &run_args,
+        &format!("node {} of cluster {}", args.index, args.cluster),
+        READY_TIMEOUT + Duration::from_secs(args.boot_delay),
+    )
 }
 
 /// `node run`: listens, records itself, prints the ready line, serves until
@@ -328,27 +237,7 @@ async fn run_node_async(args: &NodeArgs) -> Result<(), NodeError> {
 /// really is a `node run` for this file) and removes the file. Idempotent.
 pub fn stop(state_file: &Path) -> Result<(), NodeError> {
     let state_file = absolute(state_file)?;
-    let recorded = match NodeState::read(&state_file) {
-        Ok(state) => state,
-        Err(err @ NodeError::Invalid(_)) => {
-            // Cannot happen with atomic writes; look for the process by its
-            // command line instead, and replace the file.
-            eprintln!("slipway node stop: ignoring {err}");
-            None
-        }
-        Err(err) => return Err(err),
-    };
-    let mut targets: Vec<NodeProcess> = recorded
-        .into_iter()
-        .map(|state| NodeProcess {
-            pid: state.pid as i32,
-            state_file: state_file.clone(),
-        })
-        .collect();
-    // A node whose starter was interrupted before the file was written.
-    targets.extend(process::find_node_processes(|f| f == state_file));
-    process::terminate(targets)?;
-    remove_file_if_present(&state_file)
+    detached::stop::<NodeState>(&state_file)
 }
 
 /// `node stop-all`: stops every node and gateway whose state file is in
@@ -399,39 +288,13 @@ fn recorded_pid(path: &Path) -> Result<Option<u32>, NodeError> {
     struct Recorded {
         pid: u32,
     }
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(NodeError::io(format!("reading {}", path.display()), err)),
-    };
-    serde_json::from_str::<Recorded>(text.trim())
-        .map(|r| Some(r.pid))
-        .map_err(|err| NodeError::Invalid(format!("state file {}: {err}", path.display())))
-}
-
-/// The log of the node with this state file: the path plus `.log`.
-pub fn log_path(state_file: &Path) -> PathBuf {
-    PathBuf::from(concat_os(state_file.as_os_str(), ".log"))
-}
-
-fn concat_os(a: impl AsRef<std::ffi::OsStr>, b: impl AsRef<std::ffi::OsStr>) -> OsString {
-    let mut joined = a.as_ref().to_owned();
-    joined.push(b);
-    joined
+    let recorded: Option<Recorded> = detached::read(path)?;
+    Ok(recorded.map(|r| r.pid))
 }
 
 pub(crate) fn absolute(path: &Path) -> Result<PathBuf, NodeError> {
     std::path::absolute(path)
         .map_err(|err| NodeError::io(format!("resolving {}", path.display()), err))
-}
-
-pub(crate) fn remove_file_if_present(path: &Path) -> Result<(), NodeError> {
-    match fs::remove_file(path) {
-        Err(err) if err.kind() != io::ErrorKind::NotFound => {
-            Err(NodeError::io(format!("removing {}", path.display()), err))
-        }
-        _ => Ok(()),
-    }
 }
 
 /// An address clients can reach: the loopback address when listening on all
@@ -443,19 +306,6 @@ pub(crate) fn reachable(addr: SocketAddr) -> SocketAddr {
         ip => ip,
     };
     SocketAddr::new(ip, addr.port())
-}
-
-/// The last lines of a log, for error messages.
-pub(crate) fn log_tail(path: &Path) -> String {
-    const LINES: usize = 20;
-    match fs::read(path) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let lines: Vec<&str> = text.lines().collect();
-            lines[lines.len().saturating_sub(LINES)..].join("\n")
-        }
-        Err(err) => format!("(cannot read it: {err})"),
-    }
 }
 
 /// Logs go to stderr (the node's `.log` file); stdout carries only the ready
@@ -539,14 +389,6 @@ mod tests {
                 "{expected:?} not in {envs:?}"
             );
         }
-    }
-
-    #[test]
-    fn the_log_sits_beside_the_state_file() {
-        assert_eq!(
-            log_path(Path::new("/rt/node-0.json")),
-            PathBuf::from("/rt/node-0.json.log")
-        );
     }
 
     #[test]

@@ -1,13 +1,12 @@
 //! The state file a running gateway writes, which is also its ready line.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::GatewayError;
+use crate::detached::{self, State};
 
 /// What a `slipway gateway run` process records about itself, both in its
 /// state file and as the single "ready" line it prints on stdout:
@@ -35,51 +34,32 @@ pub struct GatewayState {
 impl GatewayState {
     /// Reads a state file; `Ok(None)` when there is none.
     pub fn read(path: &Path) -> Result<Option<Self>, GatewayError> {
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => return Err(GatewayError::io(format!("reading {}", path.display()), err)),
-        };
-        Self::parse(&text)
-            .map(Some)
-            .map_err(|err| GatewayError::Invalid(format!("state file {}: {err}", path.display())))
+        Ok(detached::read(path)?)
     }
 
     /// Parses the JSON form (a state file's content or a ready line).
     pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(text.trim())
+        detached::parse(text)
     }
 
     /// The JSON form on one line.
     pub fn to_line(&self) -> String {
-        serde_json::to_string(self).expect("a GatewayState always serializes")
+        detached::to_line(self)
     }
 
     /// Writes the state file atomically (a hidden temporary file beside it,
     /// then a rename).
     pub fn write_atomic(&self, path: &Path) -> Result<(), GatewayError> {
-        let tmp = temp_path(path);
-        let result = (|| {
-            let mut file = File::create(&tmp)?;
-            file.write_all(self.to_line().as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-            fs::rename(&tmp, path)
-        })();
-        if let Err(err) = result {
-            let _ = fs::remove_file(&tmp);
-            return Err(GatewayError::io(format!("writing {}", path.display()), err));
-        }
-        Ok(())
+        Ok(detached::write_atomic(self, path)?)
     }
 }
 
-/// `dir/.name.tmp-<pid>`: hidden and not ending in `.json`.
-fn temp_path(path: &Path) -> PathBuf {
-    let mut name = std::ffi::OsString::from(".");
-    name.push(path.file_name().unwrap_or_default());
-    name.push(format!(".tmp-{}", std::process::id()));
-    path.with_file_name(name)
+impl State for GatewayState {
+    const COMMAND: &'static str = "gateway";
+
+    fn pid(&self) -> u32 {
+        self.pid
+    }
 }
 
 #[cfg(test)]
@@ -114,18 +94,10 @@ mod tests {
     }
 
     #[test]
-    fn writes_atomically_and_reads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gateway.json");
-        assert_eq!(GatewayState::read(&path).unwrap(), None);
-        sample().write_atomic(&path).unwrap();
-        assert_eq!(GatewayState::read(&path).unwrap(), Some(sample()));
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("gateway.json")]);
-        fs::write(&path, "{").unwrap();
-        assert!(GatewayState::read(&path).is_err());
+    fn parses_its_own_output_and_tolerates_unknown_fields() {
+        assert_eq!(GatewayState::parse(&sample().to_line()).unwrap(), sample());
+        let extra = r#"{"pid":1,"url":"u","cluster":"c","public":false,"started_at":"2026-01-02T03:04:05.123+00:00","metrics_url":"u/metrics","later":true}"#;
+        assert_eq!(GatewayState::parse(extra).unwrap().pid, 1);
+        assert!(GatewayState::parse(r#"{"pid":1}"#).is_err());
     }
 }

@@ -1,13 +1,12 @@
 //! The state file a running node writes: who it is and where it listens.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::NodeError;
+use crate::detached::{self, State};
 
 /// What a `slipway node run` process records about itself, both in its state
 /// file and as the single "ready" line it prints on stdout.
@@ -28,52 +27,32 @@ pub struct NodeState {
 impl NodeState {
     /// Reads a state file; `Ok(None)` when there is none.
     pub fn read(path: &Path) -> Result<Option<Self>, NodeError> {
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => return Err(NodeError::io(format!("reading {}", path.display()), err)),
-        };
-        Self::parse(&text)
-            .map(Some)
-            .map_err(|err| NodeError::Invalid(format!("state file {}: {err}", path.display())))
+        detached::read(path)
     }
 
     /// Parses the JSON form (a state file's content or a ready line).
     pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(text.trim())
+        detached::parse(text)
     }
 
     /// The JSON form on one line.
     pub fn to_line(&self) -> String {
-        serde_json::to_string(self).expect("a NodeState always serializes")
+        detached::to_line(self)
     }
 
     /// Writes the state file atomically: a temporary file beside it, then a
     /// rename, so readers never see half a file.
     pub fn write_atomic(&self, path: &Path) -> Result<(), NodeError> {
-        let tmp = temp_path(path);
-        let result = (|| {
-            let mut file = File::create(&tmp)?;
-            file.write_all(self.to_line().as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-            fs::rename(&tmp, path)
-        })();
-        if let Err(err) = result {
-            let _ = fs::remove_file(&tmp);
-            return Err(NodeError::io(format!("writing {}", path.display()), err));
-        }
-        Ok(())
+        detached::write_atomic(self, path)
     }
 }
 
-/// `dir/.name.tmp-<pid>`: hidden, and not ending in `.json`, so `stop-all`
-/// never takes it for a state file.
-fn temp_path(path: &Path) -> PathBuf {
-    let mut name = std::ffi::OsString::from(".");
-    name.push(path.file_name().unwrap_or_default());
-    name.push(format!(".tmp-{}", std::process::id()));
-    path.with_file_name(name)
+impl State for NodeState {
+    const COMMAND: &'static str = "node";
+
+    fn pid(&self) -> u32 {
+        self.pid
+    }
 }
 
 #[cfg(test)]
@@ -113,28 +92,5 @@ mod tests {
         assert_eq!(NodeState::parse(extra).unwrap().pid, 1);
         assert!(NodeState::parse(r#"{"pid":1}"#).is_err());
         assert!(NodeState::parse("").is_err());
-    }
-
-    #[test]
-    fn writes_atomically_and_reads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node-3.json");
-        assert_eq!(NodeState::read(&path).unwrap(), None);
-        sample().write_atomic(&path).unwrap();
-        assert_eq!(NodeState::read(&path).unwrap(), Some(sample()));
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("node-3.json")]);
-    }
-
-    #[test]
-    fn a_corrupt_state_file_is_an_error_that_names_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node-0.json");
-        fs::write(&path, "{not json").unwrap();
-        let err = NodeState::read(&path).unwrap_err().to_string();
-        assert!(err.contains("node-0.json"), "{err}");
     }
 }
