@@ -176,6 +176,39 @@ impl Client {
         self.send(self.request(Method::GET, &path)).await
     }
 
+    /// TEST (or RELEASE, with `release`) of the project at `version`.
+    pub async fn start_run(&self, cluster: &str, release: bool, version: &str) -> Result<RunView> {
+        let action = if release { "release" } else { "test" };
+        self.send(
+            self.request(Method::POST, &format!("/v1/clusters/{cluster}/{action}"))
+                .json(&RunRequest {
+                    version: version.to_owned(),
+                }),
+        )
+        .await
+    }
+
+    /// One run.
+    pub async fn run(&self, id: &str) -> Result<RunView> {
+        self.send(self.request(Method::GET, &format!("/v1/runs/{id}")))
+            .await
+    }
+
+    /// Runs, newest first: of one cluster, or of all.
+    pub async fn runs(&self, cluster: Option<&str>) -> Result<Vec<RunView>> {
+        let path = match cluster {
+            Some(c) => format!("/v1/clusters/{c}/runs"),
+            None => "/v1/runs".to_owned(),
+        };
+        self.send(self.request(Method::GET, &path)).await
+    }
+
+    /// The latest result and pass rate per cluster, kind and version.
+    pub async fn run_report(&self) -> Result<RunReport> {
+        self.send(self.request(Method::GET, "/v1/reports/runs"))
+            .await
+    }
+
     /// Every version of a cluster's Terraform state, oldest first.
     pub async fn state_history(&self, cluster: &str) -> Result<Vec<StateVersionView>> {
         self.send(self.request(Method::GET, &format!("/v1/clusters/{cluster}/states")))

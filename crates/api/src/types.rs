@@ -133,6 +133,35 @@ pub struct OperationView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// `POST /v1/clusters/{name}/test` and `/release`: TEST or RELEASE of the
+/// project at `version` (a tag, branch or commit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    pub version: String,
+}
+
+/// A TEST or RELEASE run: its operation (whose log is the run's log), the
+/// project version, and — once it ended — every step's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RunView {
+    pub operation: OperationView,
+    /// The project's version the run checked out.
+    pub version: String,
+    /// `process` or `terraform`, once known.
+    pub runner: Option<String>,
+    /// Whether every step passed; absent while the run is in flight.
+    pub passed: Option<bool>,
+    pub steps: Vec<slipway_core::job::StepResult>,
+}
+
+/// `GET /v1/reports/runs`: the latest result and pass rate of every
+/// cluster's runs, by kind and version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RunReport {
+    pub runs: Vec<slipway_core::job::RunSummary>,
+}
+
 /// One version of a cluster's Terraform state. Slipway keeps every one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StateVersionView {

@@ -304,6 +304,70 @@ impl Context {
         Ok(ExitCode::SUCCESS)
     }
 
+    /// TEST or RELEASE: starts the run, follows its log unless told not to
+    /// wait, and reports every step. Exit 0 when it passed, 1 when it did
+    /// not, 5 when still running at the end of the wait.
+    pub async fn run_job(
+        &self,
+        name: String,
+        release: bool,
+        version: String,
+        wait: Option<Duration>,
+    ) -> Result<ExitCode, Failure> {
+        let run = self.client.start_run(&name, release, &version).await?;
+        let Some(wait) = wait else {
+            if self.json {
+                output::json(&run);
+            } else {
+                println!(
+                    "Queued the {} of {name} at {version}: run {} (follow it with: slipway logs {} --follow)",
+                    run.operation.kind, run.operation.id, run.operation.id
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        };
+        if !self.json {
+            eprintln!(
+                "Started the {} of {name} at {version}: run {} (follow it with: slipway logs {} --follow)",
+                run.operation.kind, run.operation.id, run.operation.id
+            );
+        }
+        let waited = wait::follow(&self.client, &run.operation, wait, self.json).await?;
+        let run = self.client.run(&run.operation.id).await?;
+        if self.json {
+            output::json(&run);
+        } else {
+            output::run(&run);
+        }
+        Ok(if waited.timed_out {
+            ExitCode::from(exit::STILL_RUNNING)
+        } else if run.passed == Some(true) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    }
+
+    pub async fn runs(&self, cluster: Option<String>) -> Result<ExitCode, Failure> {
+        let runs = self.client.runs(cluster.as_deref()).await?;
+        if self.json {
+            output::json(&runs);
+        } else {
+            output::runs(&runs);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub async fn run_report(&self) -> Result<ExitCode, Failure> {
+        let report = self.client.run_report().await?;
+        if self.json {
+            output::json(&report);
+        } else {
+            output::run_report(&report);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
     /// The operation a `logs` target names: an id, or a cluster's last one.
     async fn operation_of(&self, target: &str) -> Result<String, Failure> {
         if OperationId::looks_like(target) {

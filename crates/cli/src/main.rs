@@ -86,8 +86,18 @@ enum Command {
     History(NameArg),
     /// Show an operation's log: of a cluster's last operation, or by id.
     Logs(LogsArgs),
-    /// Cancel a queued or running operation.
+    /// Cancel a queued or running operation (a run too: its runner is still
+    /// removed).
     Cancel(OperationArg),
+    /// TEST: run the blueprint's test suites against the cluster, at a
+    /// version of the project, on a runner of its own (administrators).
+    Test(RunArgs),
+    /// RELEASE: run the blueprint's release command for the cluster at a
+    /// version of the project (administrators).
+    Release(RunArgs),
+    /// TEST and RELEASE runs, newest first: of one cluster, or all; or the
+    /// report (latest result and pass rate per cluster and version).
+    Runs(RunsArgs),
     /// Sign in with GitHub (the device flow), or with a GitHub token (CI).
     Login(LoginArgs),
     /// Sign out: the saved token is revoked and forgotten.
@@ -115,6 +125,46 @@ enum Command {
     /// Run a cluster node (used by the `local` blueprint).
     #[command(subcommand, hide = true)]
     Node(slipway_gateway::node::NodeCommand),
+    /// Run or stop a TEST or RELEASE run on a runner (used by the `local`
+    /// blueprint's runner module).
+    #[command(subcommand, hide = true)]
+    Job(JobCommand),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    name: String,
+    /// The project's version: a tag, branch or commit.
+    #[arg(long)]
+    version: String,
+    /// Wait at most this long for the run (90s, 10m, 2h).
+    #[arg(long, default_value = "1h", conflicts_with = "no_wait")]
+    wait: String,
+    /// Return once the run is queued.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+#[derive(Args)]
+struct RunsArgs {
+    /// Only this cluster's runs.
+    name: Option<String>,
+    /// The report: the latest result and pass rate per cluster, kind and
+    /// version.
+    #[arg(long, conflicts_with = "name")]
+    report: bool,
+}
+
+#[derive(Subcommand)]
+enum JobCommand {
+    /// Run the job `SLIPWAY_JOB` describes in `SLIPWAY_JOB_DIR`, with the
+    /// token in `SLIPWAY_CLUSTER_TOKEN`; write `results.json` there.
+    Exec,
+    /// Stop whatever still runs in `SLIPWAY_JOB_DIR` and remove it.
+    Stop {
+        #[arg(long, env = "SLIPWAY_JOB_DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -402,6 +452,22 @@ fn main() -> ExitCode {
         Command::Serve(args) => run_async(serve(args)),
         Command::Worker(args) => run_async(worker(args)),
         Command::InstallTerraform(args) => run_async(install_terraform(args)),
+        Command::Job(JobCommand::Exec) => {
+            match runtime().block_on(slipway_engine::job::exec_from_env()) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("slipway job exec: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Job(JobCommand::Stop { dir }) => match slipway_engine::job::remove_run_dir(&dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("slipway job stop: {e}");
+                ExitCode::FAILURE
+            }
+        },
         command => {
             let global = cli.global;
             let json = global.json;
@@ -528,6 +594,16 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         Command::History(a) => ctx.history(a.name).await,
         Command::Logs(a) => ctx.logs(a.target, a.follow).await,
         Command::Cancel(a) => ctx.cancel(a.operation).await,
+        Command::Test(a) => {
+            let wait = run_wait(&a)?;
+            ctx.run_job(a.name, false, a.version, wait).await
+        }
+        Command::Release(a) => {
+            let wait = run_wait(&a)?;
+            ctx.run_job(a.name, true, a.version, wait).await
+        }
+        Command::Runs(a) if a.report => ctx.run_report().await,
+        Command::Runs(a) => ctx.runs(a.name).await,
         Command::Login(a) => ctx.login(a.github_token).await,
         Command::Logout => ctx.logout().await,
         Command::Whoami => ctx.whoami().await,
@@ -581,6 +657,7 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         | Command::Worker(_)
         | Command::Node(_)
         | Command::Gateway(_)
+        | Command::Job(_)
         | Command::InstallTerraform(_) => {
             unreachable!("handled before")
         }
@@ -588,6 +665,13 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
 }
 
 /// `None` for `--no-wait`, else how long to wait.
+fn run_wait(args: &RunArgs) -> Result<Option<Duration>, Failure> {
+    wait(&WaitArgs {
+        wait: args.wait.clone(),
+        no_wait: args.no_wait,
+    })
+}
+
 fn wait(args: &WaitArgs) -> Result<Option<Duration>, Failure> {
     if args.no_wait {
         return Ok(None);

@@ -1,8 +1,9 @@
 //! How results are shown: readable text, or one JSON document with `--json`.
 
 use serde::Serialize;
-use slipway_api::types::{ClusterStatus, OperationView, StateVersionView};
+use slipway_api::types::{ClusterStatus, OperationView, RunReport, RunView, StateVersionView};
 use slipway_core::event::{Event, EventLevel};
+use slipway_core::job::StepOutcome;
 
 pub fn json<T: Serialize>(value: &T) {
     println!(
@@ -106,6 +107,83 @@ pub fn history(operations: &[OperationView], states: &[StateVersionView]) {
             } else {
                 written.join(",")
             }
+        );
+    }
+}
+
+/// A run and every step's result.
+pub fn run(run: &RunView) {
+    let op = &run.operation;
+    let verdict = match run.passed {
+        Some(true) => "passed".to_owned(),
+        Some(false) => "failed".to_owned(),
+        None => op.state.to_string(),
+    };
+    println!(
+        "{} of {} at {} (run {}): {verdict}",
+        op.kind, op.cluster, run.version, op.id
+    );
+    for step in &run.steps {
+        let exit = match (step.outcome, step.exit_code) {
+            (StepOutcome::Failed, Some(code)) => format!("exit {code}"),
+            _ => String::new(),
+        };
+        println!(
+            "  {:<24} {:<10} {:<8} {:>8.1}s",
+            step.name,
+            step.outcome.as_str(),
+            exit,
+            step.duration_ms as f64 / 1000.0
+        );
+    }
+    if let Some(error) = &op.error {
+        println!("error: {error}");
+    }
+}
+
+pub fn runs(runs: &[RunView]) {
+    println!(
+        "{:<36} {:<20} {:<8} {:<16} {:<11} {:<7} FINISHED",
+        "RUN", "CLUSTER", "KIND", "VERSION", "STATE", "PASSED"
+    );
+    for run in runs {
+        let op = &run.operation;
+        println!(
+            "{:<36} {:<20} {:<8} {:<16} {:<11} {:<7} {}",
+            op.id,
+            op.cluster,
+            op.kind,
+            run.version,
+            op.state,
+            run.passed.map_or("-", |p| if p { "yes" } else { "no" }),
+            op.finished_at
+                .as_ref()
+                .map(time)
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+}
+
+pub fn run_report(report: &RunReport) {
+    println!(
+        "{:<20} {:<8} {:<16} {:<7} {:>5} {:>9}  LATEST RUN",
+        "CLUSTER", "KIND", "VERSION", "LATEST", "RUNS", "PASS RATE"
+    );
+    for line in &report.runs {
+        println!(
+            "{:<20} {:<8} {:<16} {:<7} {:>5} {:>8.0}%  {} ({})",
+            line.cluster,
+            line.kind,
+            line.version,
+            if line.latest_passed {
+                "passed"
+            } else {
+                "failed"
+            },
+            line.runs,
+            line.pass_rate * 100.0,
+            line.latest_run,
+            time(&line.latest_at)
         );
     }
 }

@@ -48,9 +48,12 @@ impl Deployment {
         // A space in the path proves nothing needs shell quoting.
         let work = tmp.path().join("work dir");
         std::fs::create_dir(&work).unwrap();
+        // The cluster's module: the root files (`runner/` is another module).
         for entry in std::fs::read_dir(blueprint_dir()).unwrap() {
             let entry = entry.unwrap();
-            std::fs::copy(entry.path(), work.join(entry.file_name())).unwrap();
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), work.join(entry.file_name())).unwrap();
+            }
         }
         let cli_config = tmp.path().join("terraformrc");
         std::fs::write(&cli_config, "").unwrap();

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::job::Jobs;
 use crate::{ClusterSpec, MAX_NODES_CEILING, ValidationError, Variables};
 
 /// The metadata file (`blueprint.toml`) beside a blueprint's module.
@@ -25,6 +26,10 @@ pub struct BlueprintMetadata {
     /// account, a region, the machine local clusters live on).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub worker_tags: Vec<String>,
+    /// TEST and RELEASE: the project's repository, its test suites and its
+    /// release command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<Jobs>,
 }
 
 /// How many nodes a cluster of the blueprint may have.
@@ -106,6 +111,9 @@ impl BlueprintMetadata {
             if let Some(default) = &spec.default {
                 spec.check(name, default)?;
             }
+        }
+        if let Some(jobs) = &self.jobs {
+            jobs.check()?;
         }
         Ok(())
     }

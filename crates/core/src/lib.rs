@@ -11,6 +11,7 @@ pub mod blueprint;
 pub mod cluster;
 pub mod duration;
 pub mod event;
+pub mod job;
 pub mod lifecycle;
 pub mod names;
 pub mod operation;

@@ -10,7 +10,10 @@ pub fn state_while_running(kind: OperationKind, current: ClusterState) -> Cluste
         OperationKind::Deploy => ClusterState::Deploying,
         OperationKind::Update => ClusterState::Updating,
         OperationKind::Destroy => ClusterState::Destroying,
-        OperationKind::Refresh | OperationKind::Test | OperationKind::Release => current,
+        OperationKind::Refresh
+        | OperationKind::Test
+        | OperationKind::Release
+        | OperationKind::Cleanup => current,
     }
 }
 
@@ -250,7 +253,7 @@ mod tests {
                 OperationKind::Destroy => matches!(from, ClusterState::Running | ClusterState::Failed),
                 // a refresh settles a cluster an interruption left in between
                 OperationKind::Refresh => from.is_transitional(),
-                OperationKind::Test | OperationKind::Release => true,
+                OperationKind::Test | OperationKind::Release | OperationKind::Cleanup => true,
             };
             prop_assume!(allowed_start);
             let during = state_while_running(kind, from);

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::job::JobSpec;
 use crate::{ClusterName, ClusterSpec, Timestamp, ValidationError};
 
 /// An operation's identifier: `op_` followed by 32 lowercase hex digits (a
@@ -109,6 +110,7 @@ text_enum!(
         Refresh = "refresh",
         Test = "test",
         Release = "release",
+        Cleanup = "cleanup",
     }
 );
 
@@ -165,8 +167,11 @@ pub struct Operation {
     /// Who asked: a user or token owner, or a background actor (`scheduler`, `recovery`).
     pub requested_by: String,
     pub state: OperationState,
-    /// The cluster configuration the operation applies (or destroys).
+    /// The cluster configuration the operation applies (or destroys); for a
+    /// job, the cluster's configuration when it was asked for.
     pub spec: ClusterSpec,
+    /// For TEST, RELEASE and cleanup: the project's version and whose runner.
+    pub job: Option<JobSpec>,
     pub error: Option<String>,
     pub created_at: Timestamp,
     pub started_at: Option<Timestamp>,

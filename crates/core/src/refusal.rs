@@ -1,6 +1,6 @@
 //! Why a request was not carried out: bad input, or a rule that says no.
 
-use crate::{OperationId, OperationKind, OperationState, Timestamp};
+use crate::{ClusterState, OperationId, OperationKind, OperationState, Timestamp};
 
 /// A field of a request broke a rule. The message names both, so a user knows
 /// what to change.
@@ -68,6 +68,14 @@ pub enum Refusal {
     #[error("not allowed: {rule}")]
     Forbidden { rule: String },
 
+    /// TEST and RELEASE run against a running cluster.
+    #[error("the cluster is {state}: tests and releases run against a running cluster")]
+    NotRunning { state: ClusterState },
+
+    /// The blueprint defines no such job.
+    #[error("nothing to run: {rule}")]
+    NoJob { rule: String },
+
     /// The request goes over one of the organization's limits.
     #[error("over the limit {limit}: {rule}")]
     OverLimit { limit: String, rule: String },
@@ -85,6 +93,8 @@ impl Refusal {
             Refusal::AlreadyExists(_) => "already_exists",
             Refusal::Forbidden { .. } => "forbidden",
             Refusal::OverLimit { .. } => "limit_exceeded",
+            Refusal::NotRunning { .. } => "not_running",
+            Refusal::NoJob { .. } => "no_job",
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The rules of DESIGN.md §3.4 — DEPLOY, SCHEDULE_DESTROY, DESTROY — and the
-//! background decisions built on them (a schedule firing, recovery).
+//! The rules of DESIGN.md §3.4 — DEPLOY, SCHEDULE_DESTROY, DESTROY, TEST and
+//! RELEASE — and the background decisions built on them (a schedule firing,
+//! recovery).
 //!
 //! Each rule reads a [`ClusterSnapshot`] taken inside the store's transaction
 //! and answers with a [`Plan`] for the store to apply in that same
@@ -7,6 +8,7 @@
 //! caller's business; the rules only decide what to start.
 
 use crate::access::{Level, Limits, check_ceiling};
+use crate::job::{JobSpec, JobVersion, RunnerKind};
 use crate::{
     Cluster, ClusterSpec, ClusterState, Operation, OperationId, OperationKind, Reason, Refusal,
     Schedule, Timestamp, ValidationError, Variables,
@@ -59,6 +61,8 @@ pub struct NewOperation {
     pub reason: Reason,
     pub requested_by: String,
     pub spec: ClusterSpec,
+    /// For TEST and RELEASE: the project's version, and whose runner.
+    pub job: Option<JobSpec>,
 }
 
 /// What happens to the cluster's scheduled destroy.
@@ -160,6 +164,7 @@ fn enqueue(ctx: &Context, kind: OperationKind, spec: ClusterSpec) -> NewOperatio
         reason: ctx.reason,
         requested_by: ctx.actor.clone(),
         spec,
+        job: None,
     }
 }
 
@@ -383,6 +388,56 @@ pub fn decide_fire_schedule(snap: &ClusterSnapshot, ctx: &Context) -> Plan {
     Plan::new(Outcome::Enqueued(op), fired)
 }
 
+/// TEST or RELEASE (`kind`) of `version` against a running cluster: a run of
+/// its own, beside any other runs — these are not infrastructure operations,
+/// so they never wait for one another. Refused while the cluster is not
+/// running or a destroy of it is in flight. Who may ask (administrators) is
+/// decided before.
+pub fn decide_job(
+    snap: &ClusterSnapshot,
+    kind: OperationKind,
+    version: JobVersion,
+    ctx: &Context,
+) -> Result<Plan, Refusal> {
+    debug_assert!(matches!(kind, OperationKind::Test | OperationKind::Release));
+    if let Some(active) = snap
+        .active
+        .as_ref()
+        .filter(|a| a.kind == OperationKind::Destroy)
+    {
+        return Err(conflict(active));
+    }
+    if snap.cluster.state != ClusterState::Running {
+        return Err(Refusal::NotRunning {
+            state: snap.cluster.state,
+        });
+    }
+    let mut op = enqueue(ctx, kind, deployed_or_target(&snap.cluster));
+    op.job = Some(JobSpec {
+        version,
+        runner: op.id.clone(),
+    });
+    Ok(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep))
+}
+
+/// After a run (or a cleanup) was interrupted, its runner may still exist: a
+/// Terraform runner outlives the worker that applied it, so a cleanup
+/// operation destroys it. (A process runner's directory is its worker's
+/// business, removed when that worker starts again.)
+pub fn decide_runner_cleanup(
+    interrupted: &Operation,
+    runner: RunnerKind,
+    ctx: &Context,
+) -> Option<Plan> {
+    let job = interrupted.job.as_ref()?;
+    if runner != RunnerKind::Terraform {
+        return None;
+    }
+    let mut op = enqueue(ctx, OperationKind::Cleanup, interrupted.spec.clone());
+    op.job = Some(job.clone());
+    Some(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep))
+}
+
 /// After an interruption, a refresh finds out what Terraform's state really
 /// holds so the cluster's state tells the truth.
 pub fn decide_reconcile(snap: &ClusterSnapshot, ctx: &Context) -> Plan {
@@ -475,6 +530,109 @@ mod tests {
     }
 
     #[test]
+    fn tests_and_releases_run_beside_anything_but_a_destroy_on_a_running_cluster() {
+        let version = JobVersion::parse("v1.2.0").unwrap();
+        for kind in [OperationKind::Test, OperationKind::Release] {
+            let plan = decide_job(
+                &snapshot(ClusterState::Running),
+                kind,
+                version.clone(),
+                &ctx(),
+            )
+            .unwrap();
+            let op = plan.new_operation().expect("a run");
+            assert_eq!(op.kind, kind);
+            let job = op.job.as_ref().unwrap();
+            assert_eq!(
+                (&job.version, &job.runner),
+                (&version, &op.id),
+                "its own runner"
+            );
+            assert_eq!(plan.schedule, ScheduleChange::Keep);
+            assert_eq!(
+                plan.new_spec(),
+                None,
+                "the cluster's configuration is untouched"
+            );
+
+            for state in [
+                ClusterState::Absent,
+                ClusterState::Deploying,
+                ClusterState::Failed,
+                ClusterState::Destroying,
+            ] {
+                assert_eq!(
+                    decide_job(&snapshot(state), kind, version.clone(), &ctx()),
+                    Err(Refusal::NotRunning { state })
+                );
+            }
+            let mut destroying = snapshot(ClusterState::Running);
+            destroying.active = Some(active(OperationKind::Destroy, spec(3)));
+            assert!(matches!(
+                decide_job(&destroying, kind, version.clone(), &ctx()),
+                Err(Refusal::Conflict {
+                    kind: OperationKind::Destroy,
+                    ..
+                })
+            ));
+            // A refresh in flight (recovery) does not stop a run.
+            let mut refreshing = snapshot(ClusterState::Running);
+            refreshing.active = Some(active(OperationKind::Refresh, spec(3)));
+            assert!(decide_job(&refreshing, kind, version.clone(), &ctx()).is_ok());
+        }
+    }
+
+    #[test]
+    fn an_interrupted_run_on_a_terraform_runner_gets_a_cleanup_of_that_runner() {
+        let plan = decide_job(
+            &snapshot(ClusterState::Running),
+            OperationKind::Test,
+            JobVersion::parse("v1").unwrap(),
+            &ctx(),
+        )
+        .unwrap();
+        let queued = plan.new_operation().unwrap();
+        let mut run = active(OperationKind::Test, spec(3));
+        run.id = queued.id.clone();
+        run.job = queued.job.clone();
+        let recovery = Context {
+            reason: Reason::Recovery,
+            new_operation_id: id(100),
+            ..ctx()
+        };
+        assert_eq!(
+            decide_runner_cleanup(&run, RunnerKind::Process, &recovery),
+            None
+        );
+        let cleanup = decide_runner_cleanup(&run, RunnerKind::Terraform, &recovery).unwrap();
+        let op = cleanup.new_operation().unwrap();
+        assert_eq!(
+            (op.kind, op.reason),
+            (OperationKind::Cleanup, Reason::Recovery)
+        );
+        assert_eq!(
+            op.job.as_ref().unwrap().runner,
+            run.id,
+            "the interrupted run's runner"
+        );
+        // An interrupted cleanup is retried on the same runner.
+        let mut interrupted_cleanup = active(OperationKind::Cleanup, spec(3));
+        interrupted_cleanup.job = op.job.clone();
+        let again =
+            decide_runner_cleanup(&interrupted_cleanup, RunnerKind::Terraform, &recovery).unwrap();
+        assert_eq!(
+            again.new_operation().unwrap().job.as_ref().unwrap().runner,
+            run.id
+        );
+        // Infrastructure operations have no runner.
+        let deploy = active(OperationKind::Deploy, spec(3));
+        assert_eq!(
+            decide_runner_cleanup(&deploy, RunnerKind::Terraform, &recovery),
+            None
+        );
+    }
+
+    #[test]
     fn organization_members_deploy_within_the_limits_and_admins_beyond() {
         let snap = snapshot(ClusterState::Absent);
         let in_2h = Some(now() + TimeDelta::hours(2));
@@ -560,6 +718,7 @@ mod tests {
             requested_by: "bob".into(),
             state: OperationState::Running,
             spec,
+            job: None,
             error: None,
             created_at: now(),
             started_at: Some(now()),

@@ -23,6 +23,10 @@ const LOCAL_FILES: &[(&str, &str)] = &[
         include_str!("../../../blueprints/local/blueprint.toml"),
     ),
     ("main.tf", include_str!("../../../blueprints/local/main.tf")),
+    (
+        "runner/main.tf",
+        include_str!("../../../blueprints/local/runner/main.tf"),
+    ),
 ];
 
 /// A checked blueprint: metadata, module files and their digest.
@@ -81,6 +85,19 @@ impl BlueprintSource {
             return Err(invalid(format!(
                 "the module declares a {backend:?} backend; Slipway keeps the state, so blueprints must not"
             )));
+        }
+        let uses_runner_module = metadata
+            .jobs
+            .as_ref()
+            .is_some_and(|j| j.runner == slipway_core::job::RunnerKind::Terraform);
+        if uses_runner_module
+            && !files.keys().any(|p| {
+                p.starts_with("runner/") && (p.ends_with(".tf") || p.ends_with(".tf.json"))
+            })
+        {
+            return Err(invalid(
+                "jobs.runner is \"terraform\" but the blueprint has no runner/ module".into(),
+            ));
         }
         for name in metadata.variables.keys() {
             if STANDARD_VARIABLES.contains(&name.as_str()) {

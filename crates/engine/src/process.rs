@@ -49,6 +49,9 @@ pub struct Control<'a> {
 pub struct Exit {
     pub status: ExitStatus,
     pub stopped: Option<Stopped>,
+    /// Its process group (the command's pid), which processes it started
+    /// may still be in.
+    pub group: Pid,
 }
 
 /// Where a command's output and pid go: `<base>.out`, `<base>.err`,
@@ -197,7 +200,11 @@ pub async fn run(
         f.drain(true, on_line).await;
     }
     let _ = std::fs::remove_file(&pid_file);
-    Ok(Exit { status, stopped })
+    Ok(Exit {
+        status,
+        stopped,
+        group: pid,
+    })
 }
 
 /// Whether a process is still alive (a zombie, with an empty command line,
@@ -349,9 +356,18 @@ mod tests {
         let pid_file = dir.path().join("orphan.pid");
         // One that ends by itself is waited for...
         let mut ending = std::process::Command::new("/bin/sh")
-            .args(["-c", "sleep 0.3; exit 3"])
+            .args(["-c", "sleep 1; exit 3"])
             .spawn()
             .unwrap();
+        // An orphan left by an earlier process has long been exec'd.
+        let execed = |pid: u32, text: &str| {
+            while !std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(text))
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        execed(ending.id(), "exit 3");
         std::fs::write(&pid_file, ending.id().to_string()).unwrap();
         settle_orphan(&pid_file, Path::new("/bin/sh"), Duration::from_secs(30)).await;
         assert!(!pid_file.exists());
@@ -365,6 +381,7 @@ mod tests {
                 .spawn()
                 .unwrap()
         };
+        execed(stuck.id(), "while");
         std::fs::write(&pid_file, stuck.id().to_string()).unwrap();
         settle_orphan(&pid_file, Path::new("/bin/sh"), Duration::from_millis(200)).await;
         assert!(!stuck.wait().unwrap().success());

@@ -255,11 +255,16 @@ async fn start(config: Config) -> anyhow::Result<Arc<App>> {
 /// executor starts. Terraform it left running (it got SIGINT when the process
 /// died) first finishes and saves its state — through this process's API,
 /// which is already serving, as the operation's run credential still holds.
+/// The directories of TEST and RELEASE runs on the process runner go, with
+/// whatever still runs in them.
 /// Then, when this process holds the only handle on the database, whatever
 /// is still marked running was interrupted; and states Terraform could not
 /// save at all are saved from the files it left.
 async fn recover(app: &Arc<App>) -> anyhow::Result<()> {
     app.engine.settle_orphans().await;
+    for run in app.engine.remove_leftover_job_dirs() {
+        warn!(operation = %run, "removed the runner directory of a run a previous process left");
+    }
     if app.exclusive_database {
         let interrupted = app
             .store

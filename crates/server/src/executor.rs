@@ -145,9 +145,10 @@ async fn run_operation(app: &App, op: Operation) {
         received,
     ));
 
-    let outcome = match build_job(app, &op).await {
-        Ok(job) => app.engine.run(&job, &events, &running.cancel).await,
-        Err(e) => Err(e),
+    let outcome = if op.kind.is_infrastructure() {
+        run_infrastructure(app, &op, &events, &running.cancel).await
+    } else {
+        crate::jobs::run(app, &op, &events, &running).await
     };
     drop(events);
     let _ = writer.await;
@@ -158,32 +159,60 @@ async fn run_operation(app: &App, op: Operation) {
     app.running.lock().expect("running lock").remove(&op.id);
 
     let reason = running.reason.lock().expect("stop reason lock").clone();
-    let ending = match (&outcome, reason) {
-        (Err(EngineError::Cancelled), Some(StopReason::Shutdown)) => {
-            info!("stopped by shutdown; recovery settles it at the next start");
-            return;
-        }
+    let finished = match (outcome, reason) {
         (_, Some(StopReason::LeaseLost)) => {
             warn!("lease lost; another process settled the operation");
             return;
         }
-        (Err(EngineError::Cancelled), Some(StopReason::Cancelled { by })) => Ending::Stopped {
-            state: OperationState::Cancelled,
-            error: format!("cancelled by {by}"),
-        },
-        (Ok(report), _) => ending_of(&op, report),
-        (Err(e), _) => Ending::Stopped {
-            state: OperationState::Failed,
-            error: e.to_string(),
-        },
-    };
-    let result = match &outcome {
-        Ok(report) => {
-            json!({"outputs": report.outputs, "observation": report.observation.map(|o| json!({"resources": o.resources, "converged": o.converged}))})
+        (Err(EngineError::Cancelled), Some(StopReason::Shutdown)) => {
+            info!("stopped by shutdown; recovery settles it at the next start");
+            return;
         }
-        Err(_) => Value::Null,
+        (Ok(_), Some(StopReason::Shutdown)) if !op.kind.is_infrastructure() => {
+            info!("run stopped by shutdown; recovery removes its runner at the next start");
+            return;
+        }
+        (Err(EngineError::Cancelled), Some(StopReason::Cancelled { by })) => Finished {
+            ending: Ending::Stopped {
+                state: OperationState::Cancelled,
+                error: format!("cancelled by {by}"),
+            },
+            result: Value::Null,
+        },
+        (Ok(finished), _) => finished,
+        (Err(e), _) => Finished {
+            ending: Ending::Stopped {
+                state: OperationState::Failed,
+                error: e.to_string(),
+            },
+            result: Value::Null,
+        },
     };
-    finish(app, &op, ending, result).await;
+    finish(app, &op, finished.ending, finished.result).await;
+}
+
+/// How an operation ended, and what it leaves in its `result`.
+pub(crate) struct Finished {
+    pub ending: Ending,
+    pub result: Value,
+}
+
+/// Deploy, update, destroy or refresh: Terraform on the cluster's module.
+async fn run_infrastructure(
+    app: &App,
+    op: &Operation,
+    events: &mpsc::UnboundedSender<NewEvent>,
+    cancel: &CancellationToken,
+) -> Result<Finished, EngineError> {
+    let job = build_job(app, op).await?;
+    let report = app.engine.run(&job, events, cancel).await?;
+    Ok(Finished {
+        ending: ending_of(op, &report),
+        result: json!({
+            "outputs": report.outputs,
+            "observation": report.observation.map(|o| json!({"resources": o.resources, "converged": o.converged})),
+        }),
+    })
 }
 
 fn ending_of(op: &Operation, report: &RunReport) -> Ending {
@@ -265,7 +294,7 @@ pub async fn save_unsaved_states(app: &App, only: Option<&slipway_core::Operatio
         if only.is_none() && op.state == OperationState::Running {
             continue;
         }
-        let key = op.cluster.to_string();
+        let key = state_key(&op);
         let saved = match app.seal_state(&key, &unsaved.state) {
             Ok(sealed) => app.store.recover_state(&key, &id, sealed, Utc::now()).await,
             Err(e) => {
@@ -289,6 +318,16 @@ pub async fn save_unsaved_states(app: &App, only: Option<&slipway_core::Operatio
             }
         }
         app.engine.forget_run(&unsaved.run_id);
+    }
+}
+
+/// Whose Terraform state an operation's runs use: its cluster's, or for a
+/// TEST, RELEASE or cleanup the state of its runner (`runner/<run>`; cluster
+/// names have no `/`).
+pub(crate) fn state_key(op: &Operation) -> String {
+    match &op.job {
+        Some(job) => format!("runner/{}", job.runner),
+        None => op.cluster.to_string(),
     }
 }
 
@@ -383,30 +422,81 @@ async fn write_events(
     }
 }
 
-/// The Terraform job for an operation: its blueprint version's module, the
-/// standard and user variables, the action.
+/// The Terraform job for an infrastructure operation: its blueprint
+/// version's module, the standard and user variables, the action.
 async fn build_job(app: &App, op: &Operation) -> Result<Job, EngineError> {
-    let invalid = |reason: String| EngineError::InvalidModule {
-        file: format!("{}@{}", op.spec.blueprint, op.spec.version),
-        reason,
-    };
-    let blueprint = app
-        .store
-        .blueprint_version(op.spec.blueprint.as_str(), &op.spec.version)
-        .await
-        .map_err(|e| invalid(e.to_string()))?
-        .ok_or_else(|| invalid("this blueprint version is not registered".into()))?;
-    let snapshot = app
-        .store
-        .cluster(&op.cluster)
-        .await
-        .map_err(|e| invalid(e.to_string()))?
-        .ok_or_else(|| invalid(format!("cluster {} no longer exists", op.cluster)))?;
-    let cluster = snapshot.cluster;
+    let blueprint = blueprint_of(app, op).await?;
+    let cluster = cluster_of(app, op).await?;
+    let mut variables = standard_variables(app, op, &cluster, &blueprint)?;
     let user = blueprint
         .metadata
         .resolve_variables(&op.spec.variables)
-        .map_err(|e| invalid(e.to_string()))?;
+        .map_err(|e| invalid(op, e.to_string()))?;
+    variables.extend(user);
+    let secret = run_credential(app, op).await?;
+    Ok(terraform_job(
+        app,
+        op,
+        &secret,
+        TerraformModule {
+            key: module_key(op, &blueprint),
+            files: blueprint.files.clone(),
+            sensitive: blueprint
+                .metadata
+                .sensitive_variables()
+                .map(str::to_owned)
+                .collect(),
+        },
+        match op.kind {
+            OperationKind::Destroy => Action::Destroy,
+            OperationKind::Refresh => Action::Observe,
+            _ => Action::Apply,
+        },
+        variables,
+        app.config.executor.operation_time_limit,
+    ))
+}
+
+pub(crate) fn invalid(op: &Operation, reason: String) -> EngineError {
+    EngineError::InvalidModule {
+        file: format!("{}@{}", op.spec.blueprint, op.spec.version),
+        reason,
+    }
+}
+
+/// The blueprint version an operation runs.
+pub(crate) async fn blueprint_of(
+    app: &App,
+    op: &Operation,
+) -> Result<slipway_store::BlueprintVersion, EngineError> {
+    app.store
+        .blueprint_version(op.spec.blueprint.as_str(), &op.spec.version)
+        .await
+        .map_err(|e| invalid(op, e.to_string()))?
+        .ok_or_else(|| invalid(op, "this blueprint version is not registered".into()))
+}
+
+pub(crate) async fn cluster_of(
+    app: &App,
+    op: &Operation,
+) -> Result<slipway_core::Cluster, EngineError> {
+    Ok(app
+        .store
+        .cluster(&op.cluster)
+        .await
+        .map_err(|e| invalid(op, e.to_string()))?
+        .ok_or_else(|| invalid(op, format!("cluster {} no longer exists", op.cluster)))?
+        .cluster)
+}
+
+/// The variables Slipway offers every module of the cluster (a module gets
+/// those it declares).
+pub(crate) fn standard_variables(
+    app: &App,
+    op: &Operation,
+    cluster: &slipway_core::Cluster,
+    blueprint: &slipway_store::BlueprintVersion,
+) -> Result<serde_json::Map<String, Value>, EngineError> {
     let public_url = app.config.public_url();
     let standard = json!({
         "cluster_name": cluster.name,
@@ -426,52 +516,76 @@ async fn build_job(app: &App, op: &Operation) -> Result<Job, EngineError> {
         "runtime_dir": app.config.data_dir.join("runtime").join(cluster.name.as_str()),
         "slipway_bin": std::env::current_exe().map_err(|e| EngineError::Io { path: "slipway".into(), source: e })?,
     });
-    let Value::Object(mut variables) = standard else {
+    let Value::Object(variables) = standard else {
         unreachable!("an object literal")
     };
-    variables.extend(user);
-    // Terraform reaches the state as this operation, while it runs.
+    Ok(variables)
+}
+
+/// Records the credential this operation's Terraform reaches its state with
+/// (`state_key`), valid while the operation runs; returns its secret.
+pub(crate) async fn run_credential(app: &App, op: &Operation) -> Result<String, EngineError> {
     let secret = slipway_auth::api_token::new_secret();
     app.store
         .put_run_credential(
             RunCredential {
                 operation: op.id.clone(),
-                state_key: cluster.name.to_string(),
+                state_key: state_key(op),
                 secret_hash: slipway_auth::api_token::hash_secret(&secret),
             },
-            chrono::Utc::now(),
+            Utc::now(),
         )
         .await
-        .map_err(|e| invalid(format!("cannot record the run's credential: {e}")))?;
-    Ok(Job {
+        .map_err(|e| invalid(op, format!("cannot record the run's credential: {e}")))?;
+    Ok(secret)
+}
+
+/// Names the working directory of a blueprint version's module.
+pub(crate) fn module_key(op: &Operation, blueprint: &slipway_store::BlueprintVersion) -> String {
+    format!(
+        "{}-{}-{}",
+        op.spec.blueprint,
+        op.spec.version,
+        &blueprint.digest[..blueprint.digest.len().min(16)]
+    )
+}
+
+/// A module to run: its files, the working directory's name, and which of
+/// its variables are secrets.
+pub(crate) struct TerraformModule {
+    pub key: String,
+    pub files: std::collections::BTreeMap<String, String>,
+    pub sensitive: std::collections::BTreeSet<String>,
+}
+
+/// A Terraform run of the operation against Slipway's state backend, with
+/// the operation's credential.
+pub(crate) fn terraform_job(
+    app: &App,
+    op: &Operation,
+    secret: &str,
+    module: TerraformModule,
+    action: Action,
+    variables: serde_json::Map<String, Value>,
+    time_limit: Duration,
+) -> Job {
+    let public_url = app.config.public_url();
+    Job {
         run_id: op.id.to_string(),
-        module_key: format!(
-            "{}-{}-{}",
-            op.spec.blueprint,
-            op.spec.version,
-            &blueprint.digest[..blueprint.digest.len().min(16)]
-        ),
-        action: match op.kind {
-            OperationKind::Destroy => Action::Destroy,
-            OperationKind::Refresh => Action::Observe,
-            _ => Action::Apply,
-        },
-        module: blueprint.files,
+        module_key: module.key,
+        action,
+        module: module.files,
         variables,
-        sensitive_variables: blueprint
-            .metadata
-            .sensitive_variables()
-            .map(str::to_owned)
-            .collect(),
+        sensitive_variables: module.sensitive,
         secret_env: vec![
             ("TF_HTTP_USERNAME".into(), op.id.to_string()),
-            ("TF_HTTP_PASSWORD".into(), secret),
+            ("TF_HTTP_PASSWORD".into(), secret.to_owned()),
         ],
         backend: StateBackend {
             address: format!("{public_url}/v1/terraform/state"),
             lock_address: format!("{public_url}/v1/terraform/lock"),
             unlock_address: format!("{public_url}/v1/terraform/lock"),
         },
-        time_limit: app.config.executor.operation_time_limit,
-    })
+        time_limit,
+    }
 }

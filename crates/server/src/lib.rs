@@ -10,6 +10,7 @@ mod error;
 mod executor;
 mod http;
 mod identity;
+mod jobs;
 mod ratelimit;
 mod scheduler;
 mod service;

@@ -147,6 +147,13 @@ pub trait Store: Send + Sync + 'static {
     /// Operations, newest first.
     async fn operations(&self, filter: &OperationFilter) -> Result<Vec<Operation>>;
 
+    /// What an operation recorded when it ended (`None` while it runs).
+    async fn operation_result(&self, id: &OperationId) -> Result<Option<serde_json::Value>>;
+
+    /// TEST and RELEASE runs with their results, newest first: of one
+    /// cluster or all, at most `limit`.
+    async fn runs(&self, cluster: Option<&ClusterName>, limit: u32) -> Result<Vec<Run>>;
+
     /// Leases the oldest queued operation `worker` may run — its blueprint's
     /// `worker_tags` all among `tags` — until `now + lease`, marks it running
     /// and moves its cluster into the matching state.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use slipway_core::blueprint::BlueprintMetadata;
-use slipway_core::{ClusterName, ClusterSpec, Limits, OperationId, OrgName, Timestamp};
+use slipway_core::{ClusterName, ClusterSpec, Limits, Operation, OperationId, OrgName, Timestamp};
 
 /// A cluster to define.
 #[derive(Debug, Clone)]
@@ -25,6 +25,14 @@ pub struct OperationFilter {
     /// Only operations that are queued or running.
     pub active_only: bool,
     pub limit: u32,
+}
+
+/// A TEST or RELEASE run: its operation, and the results it recorded when
+/// it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub operation: Operation,
+    pub result: Option<serde_json::Value>,
 }
 
 /// Who is changing something, for the audit log.

@@ -52,6 +52,7 @@ contract!(
     memberships_users_keys_and_revocations_are_kept,
     terraform_state_is_versioned_locked_and_released_with_its_operation,
     workers_lease_only_what_their_tags_allow,
+    runs_go_beside_each_other_and_an_interrupted_terraform_runner_gets_a_cleanup,
 );
 
 async fn open(db: &TestDatabase) -> Arc<SqlStore> {
@@ -634,6 +635,7 @@ async fn blueprint_versions_are_immutable(db: &TestDatabase) {
             variables: BTreeMap::new(),
             cost: Default::default(),
             worker_tags: Vec::new(),
+            jobs: None,
         },
         files: BTreeMap::from([("main.tf".to_owned(), format!("# {digest}"))]),
         digest: digest.into(),
@@ -1119,6 +1121,7 @@ async fn workers_lease_only_what_their_tags_allow(db: &TestDatabase) {
         variables: BTreeMap::new(),
         cost: Default::default(),
         worker_tags: tags.iter().map(|t| t.to_string()).collect(),
+        jobs: None,
     };
     store
         .register_blueprint_version(BlueprintVersion {
@@ -1153,4 +1156,127 @@ async fn workers_lease_only_what_their_tags_allow(db: &TestDatabase) {
         lease(&["us-west-2", "aws", "gpu"]).await.map(|op| op.id),
         Some(id)
     );
+}
+
+async fn runs_go_beside_each_other_and_an_interrupted_terraform_runner_gets_a_cleanup(
+    db: &TestDatabase,
+) {
+    use slipway_core::job::{JobVersion, Jobs, RunnerKind};
+    let store = open(db).await;
+    let jobs: Jobs = toml::from_str(
+        r#"
+        repository = "file:///srv/project.git"
+        runner = "terraform"
+        [[suites]]
+        name = "smoke"
+        command = "true"
+        timeout = "1m"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(jobs.runner, RunnerKind::Terraform);
+    store
+        .register_blueprint_version(BlueprintVersion {
+            blueprint: "local".into(),
+            version: "1.0.0".into(),
+            metadata: BlueprintMetadata {
+                name: "local".into(),
+                description: String::new(),
+                nodes: Default::default(),
+                variables: BTreeMap::new(),
+                cost: Default::default(),
+                worker_tags: Vec::new(),
+                jobs: Some(jobs),
+            },
+            files: BTreeMap::new(),
+            digest: "d".into(),
+            created_at: t0(),
+        })
+        .await
+        .unwrap();
+    create(&store, "c1").await;
+    let deployed = enqueued(
+        &deploy(&store, "c1", DeployRequest::default(), t0())
+            .await
+            .unwrap(),
+    );
+    let op = store
+        .lease_next("w", &[], t0(), Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(op.id, deployed);
+    store
+        .finish(&op.id, "w", succeeded(), serde_json::Value::Null, t0())
+        .await
+        .unwrap();
+
+    // Two runs at once, beside the cluster's own operations.
+    let run = |kind: OperationKind| {
+        let store = store.clone();
+        async move {
+            let c = ctx(t0());
+            enqueued(
+                &store
+                    .apply(&name("c1"), t0(), &intent("cluster.test"), &|snap| {
+                        rules::decide_job(snap, kind, JobVersion::parse("v1").unwrap(), &c)
+                    })
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    let first = run(OperationKind::Test).await;
+    let second = run(OperationKind::Release).await;
+    assert_ne!(first, second);
+    let snap = snapshot(&store, "c1").await;
+    assert_eq!(snap.active, None, "runs are not infrastructure operations");
+    assert_eq!(snap.cluster.last_operation, Some(deployed.clone()));
+    // A destroy is not held up by runs (`enqueued` asserts it was queued).
+    enqueued(&destroy(&store, "c1", t0()).await.unwrap());
+
+    // The first run ends with results; the second is interrupted.
+    let leased = store
+        .lease_next("w", &[], t0(), Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(leased.id, first);
+    assert_eq!(leased.job.as_ref().unwrap().runner, first);
+    let results = serde_json::json!({"passed": true, "steps": [{"name": "smoke", "outcome": "passed", "exit_code": 0, "duration_ms": 5}]});
+    store
+        .finish(&first, "w", succeeded(), results.clone(), t0())
+        .await
+        .unwrap();
+    let leased = store
+        .lease_next("w", &[], t0(), Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(leased.id, second);
+    store.reclaim(ReclaimScope::AllRunning, t0()).await.unwrap();
+
+    let runs = store.runs(Some(&name("c1")), 10).await.unwrap();
+    let by_id: BTreeMap<_, _> = runs.iter().map(|r| (r.operation.id.clone(), r)).collect();
+    assert_eq!(by_id.len(), 2, "only runs are listed");
+    assert_eq!(by_id[&first].result, Some(results.clone()));
+    assert_eq!(by_id[&second].operation.state, OperationState::Interrupted);
+    assert_eq!(store.operation_result(&first).await.unwrap(), Some(results));
+
+    // The interrupted run's Terraform runner gets a cleanup, for its runner.
+    let ops = store
+        .operations(&OperationFilter {
+            cluster: Some(name("c1")),
+            active_only: true,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    let cleanups: Vec<&Operation> = ops
+        .iter()
+        .filter(|o| o.kind == OperationKind::Cleanup)
+        .collect();
+    assert_eq!(cleanups.len(), 1, "{ops:?}");
+    assert_eq!(cleanups[0].reason, Reason::Recovery);
+    assert_eq!(cleanups[0].job.as_ref().unwrap().runner, second);
 }

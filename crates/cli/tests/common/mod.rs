@@ -21,10 +21,15 @@ pub fn fixture_blueprints() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/blueprints")
 }
 
-fn blueprint_env() -> (String, String) {
+/// `SLIPWAY_BLUEPRINT_DIRS` naming the test blueprints and `more`.
+pub fn blueprint_dirs(more: &[&Path]) -> (String, String) {
+    let dirs: Vec<String> = std::iter::once(fixture_blueprints())
+        .chain(more.iter().map(|p| p.to_path_buf()))
+        .map(|p| format!("\"{}\"", p.display()))
+        .collect();
     (
         "SLIPWAY_BLUEPRINT_DIRS".into(),
-        format!("[\"{}\"]", fixture_blueprints().display()),
+        format!("[{}]", dirs.join(",")),
     )
 }
 
@@ -33,8 +38,16 @@ pub fn server() -> Server {
     server_with(Options::default())
 }
 
+/// A fresh server with `options`, and the test blueprints unless they name
+/// blueprint directories themselves.
 pub fn server_with(mut options: Options) -> Server {
-    options.env.push(blueprint_env());
+    if !options
+        .env
+        .iter()
+        .any(|(k, _)| k == "SLIPWAY_BLUEPRINT_DIRS")
+    {
+        options.env.push(blueprint_dirs(&[]));
+    }
     Server::start_with(slipway(), options)
 }
 

@@ -1,11 +1,13 @@
 //! The HTTP API: routes, request decoding with errors that name the field,
 //! and the OpenAPI document. Routes live by subject: [`clusters`]
-//! (clusters, operations, their logs), [`identity`] (sign-in, tokens, keys,
-//! audit), [`orgs`].
+//! (clusters, operations, their logs), [`runs`] (TEST and RELEASE),
+//! [`identity`] (sign-in, tokens, keys, audit), [`orgs`], and [`state`]
+//! (Terraform's HTTP backend).
 
 mod clusters;
 mod identity;
 mod orgs;
+mod runs;
 mod state;
 
 use std::sync::Arc;
@@ -49,6 +51,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/clusters/{name}/operations", get(c::cluster_operations))
         .route("/clusters/{name}/watch", get(c::watch_cluster))
         .route("/clusters/{name}/states", get(c::state_history))
+        .route("/clusters/{name}/test", post(runs::test))
+        .route("/clusters/{name}/release", post(runs::release))
+        .route("/clusters/{name}/runs", get(runs::cluster_runs))
+        .route("/runs", get(runs::all_runs))
+        .route("/runs/{id}", get(runs::run))
+        .route("/reports/runs", get(runs::report))
         .route("/operations", get(c::list_operations))
         .route("/operations/{id}", get(c::operation))
         .route("/operations/{id}/events", get(c::operation_events))
@@ -304,6 +312,7 @@ impl utoipa::Modify for BearerSecurity {
         clusters::destroy, clusters::schedule_destroy, clusters::unschedule_destroy, clusters::access,
         clusters::cluster_operations, clusters::state_history, clusters::watch_cluster, clusters::list_operations, clusters::operation,
         clusters::operation_events, clusters::archived_log, clusters::cancel_operation, clusters::blueprints,
+        runs::test, runs::release, runs::cluster_runs, runs::all_runs, runs::run, runs::report,
         identity::jwks, identity::device_start, identity::device_poll, identity::github_token,
         identity::web_login, identity::web_callback, identity::logout, identity::whoami,
         identity::create_token, identity::tokens, identity::revoke_token, identity::rotate_keys,
@@ -317,7 +326,8 @@ impl utoipa::Modify for BearerSecurity {
         Event, DeviceStart, DevicePoll, DeviceStatus, DevicePollResponse, GitHubTokenLogin, Session,
         WhoAmI, CredentialView, ClusterToken, CreateToken, TokenView, CreatedToken, CreateOrganization,
         UpdateOrganization, UpdateLimits, OrganizationView, MembershipView, ApproveMembership,
-        AuditEntryView, RotatedKeys, RevokeToken,
+        AuditEntryView, RotatedKeys, RevokeToken, RunRequest, RunView, RunReport,
+        slipway_core::job::StepResult, slipway_core::job::StepOutcome, slipway_core::job::RunSummary,
     )),
     modifiers(&BearerSecurity)
 )]

@@ -373,7 +373,7 @@ impl App {
     }
 
     /// An operation, if the caller may see its cluster.
-    async fn authorized_operation(
+    pub(crate) async fn authorized_operation(
         &self,
         caller: &Caller,
         id: &str,
@@ -397,24 +397,34 @@ impl App {
         ))
     }
 
+    /// What a listing covers: the named cluster, if the caller may see it,
+    /// or — for administrators only — every cluster (`None`).
+    pub(crate) async fn listing_scope(
+        &self,
+        caller: &Caller,
+        cluster: Option<&str>,
+    ) -> Result<Option<slipway_core::ClusterName>, ApiError> {
+        caller.require(scope::CLUSTERS_READ)?;
+        match cluster {
+            Some(name) => Ok(Some(
+                self.authorized_snapshot(caller, name, Action::View)
+                    .await?
+                    .cluster
+                    .name,
+            )),
+            None => {
+                caller.require_admin()?;
+                Ok(None)
+            }
+        }
+    }
+
     pub async fn operations(
         &self,
         caller: &Caller,
         cluster: Option<&str>,
     ) -> Result<Vec<OperationView>, ApiError> {
-        caller.require(scope::CLUSTERS_READ)?;
-        let cluster = match cluster {
-            Some(name) => Some(
-                self.authorized_snapshot(caller, name, Action::View)
-                    .await?
-                    .cluster
-                    .name,
-            ),
-            None => {
-                caller.require_admin()?;
-                None
-            }
-        };
+        let cluster = self.listing_scope(caller, cluster).await?;
         let ops = self
             .store
             .operations(&OperationFilter {

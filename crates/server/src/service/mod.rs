@@ -5,6 +5,7 @@
 mod clusters;
 mod identity;
 mod orgs;
+mod runs;
 
 use chrono::Utc;
 use slipway_api::types::OperationView;

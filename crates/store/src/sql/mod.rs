@@ -16,6 +16,7 @@ use slipway_core::event::{Event, NewEvent, kinds};
 use slipway_core::lifecycle::{Ending, settle, state_while_running};
 use slipway_core::rules::{
     ClusterSnapshot, Context, OrganizationLoad, Outcome, Plan, ScheduleChange, decide_reconcile,
+    decide_runner_cleanup,
 };
 use slipway_core::{
     Cluster, ClusterName, Level, Limits, Operation, OperationId, OperationKind, OperationState,
@@ -367,6 +368,22 @@ impl SqlStore {
             .try_into()
     }
 
+    /// The metadata of the blueprint version a spec names, if registered.
+    async fn blueprint_metadata(
+        &self,
+        tx: &mut AnyConnection,
+        spec: &slipway_core::ClusterSpec,
+    ) -> Result<Option<slipway_core::blueprint::BlueprintMetadata>> {
+        let metadata: Option<String> = sqlx::query_scalar(
+            "SELECT metadata FROM blueprint_versions WHERE blueprint = $1 AND version = $2",
+        )
+        .bind(spec.blueprint.as_str())
+        .bind(spec.version.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        metadata.map(|m| json("blueprint metadata", &m)).transpose()
+    }
+
     /// Writes a plan decided on a snapshot read in the same transaction.
     /// Returns the notifications to send once it commits.
     async fn write_plan(
@@ -380,8 +397,8 @@ impl SqlStore {
         let mut notes = Vec::new();
         if let Some(op) = plan.new_operation() {
             sqlx::query(
-                "INSERT INTO operations (id, cluster, kind, reason, requested_by, state, spec, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7)",
+                "INSERT INTO operations (id, cluster, kind, reason, requested_by, state, spec, job, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8)",
             )
             .bind(op.id.as_str())
             .bind(cluster.as_str())
@@ -389,18 +406,23 @@ impl SqlStore {
             .bind(op.reason.as_str())
             .bind(op.requested_by.as_str())
             .bind(to_json(&op.spec))
+            .bind(op.job.as_ref().map(to_json))
             .bind(millis(now))
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "UPDATE clusters SET last_operation = $2, spec = COALESCE($3, spec), updated_at = $4 WHERE name = $1",
-            )
-            .bind(cluster.as_str())
-            .bind(op.id.as_str())
-            .bind(plan.new_spec().map(to_json))
-            .bind(millis(now))
-            .execute(&mut *tx)
-            .await?;
+            // A cluster's last operation is its last infrastructure one:
+            // test runs beside it do not change what its status says.
+            if op.kind.is_infrastructure() {
+                sqlx::query(
+                    "UPDATE clusters SET last_operation = $2, spec = COALESCE($3, spec), updated_at = $4 WHERE name = $1",
+                )
+                .bind(cluster.as_str())
+                .bind(op.id.as_str())
+                .bind(plan.new_spec().map(to_json))
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await?;
+            }
             let queued = NewEvent {
                 at: now,
                 kind: kinds::QUEUED.into(),
@@ -849,6 +871,48 @@ impl Store for SqlStore {
         convert(rows)
     }
 
+    async fn operation_result(&self, id: &OperationId) -> Result<Option<serde_json::Value>> {
+        let result: Option<Option<String>> =
+            sqlx::query_scalar("SELECT result FROM operations WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        result
+            .flatten()
+            .map(|r| json("operation result", &r))
+            .transpose()
+    }
+
+    async fn runs(&self, cluster: Option<&ClusterName>, limit: u32) -> Result<Vec<Run>> {
+        #[derive(sqlx::FromRow)]
+        struct RunRow {
+            #[sqlx(flatten)]
+            operation: OperationRow,
+            result: Option<String>,
+        }
+        let rows = sqlx::query_as::<_, RunRow>(concat!(
+            "SELECT ",
+            operation_columns!(),
+            ", result FROM operations WHERE kind IN ('test', 'release') AND ($1 IS NULL OR cluster = $1) \
+             ORDER BY created_at DESC, id DESC LIMIT $2"
+        ))
+        .bind(cluster.map(|c| c.to_string()))
+        .bind(i64::from(limit.max(1)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Run {
+                    operation: row.operation.try_into()?,
+                    result: row
+                        .result
+                        .map(|r| json("operation result", &r))
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
     async fn lease_next(
         &self,
         worker: &str,
@@ -870,23 +934,11 @@ impl Store for SqlStore {
             let spec: slipway_core::ClusterSpec = json("operation spec", &spec)?;
             let key = (spec.blueprint.to_string(), spec.version.clone());
             if !required.contains_key(&key) {
-                let metadata: Option<String> = sqlx::query_scalar(
-                    "SELECT metadata FROM blueprint_versions WHERE blueprint = $1 AND version = $2",
-                )
-                .bind(key.0.as_str())
-                .bind(key.1.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-                let needs = match metadata {
-                    Some(m) => {
-                        json::<slipway_core::blueprint::BlueprintMetadata>(
-                            "blueprint metadata",
-                            &m,
-                        )?
-                        .worker_tags
-                    }
-                    None => Vec::new(),
-                };
+                let needs = self
+                    .blueprint_metadata(&mut tx, &spec)
+                    .await?
+                    .map(|m| m.worker_tags)
+                    .unwrap_or_default();
                 required.insert(key.clone(), needs);
             }
             if required[&key].iter().all(|t| tags.contains(t)) {
@@ -1080,6 +1132,26 @@ impl Store for SqlStore {
                     self.write_plan(&mut tx, &op.cluster, &plan, "recovery", now)
                         .await?,
                 );
+            } else if op.job.is_some() {
+                let runner = self
+                    .blueprint_metadata(&mut tx, &op.spec)
+                    .await?
+                    .and_then(|m| m.jobs)
+                    .map(|j| j.runner)
+                    .unwrap_or_default();
+                let ctx = Context {
+                    now,
+                    actor: "recovery".into(),
+                    level: Level::Admin,
+                    reason: Reason::Recovery,
+                    new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
+                };
+                if let Some(plan) = decide_runner_cleanup(&op, runner, &ctx) {
+                    notes.extend(
+                        self.write_plan(&mut tx, &op.cluster, &plan, "recovery", now)
+                            .await?,
+                    );
+                }
             }
             self.insert_audit(
                 &mut tx,

@@ -109,6 +109,7 @@ pub struct OperationRow {
     requested_by: String,
     state: String,
     spec: String,
+    job: Option<String>,
     error: Option<String>,
     created_at: i64,
     started_at: Option<i64>,
@@ -118,7 +119,7 @@ pub struct OperationRow {
 /// The columns an [`OperationRow`] reads.
 macro_rules! operation_columns {
     () => {
-        "id, cluster, kind, reason, requested_by, state, spec, error, created_at, started_at, finished_at"
+        "id, cluster, kind, reason, requested_by, state, spec, job, error, created_at, started_at, finished_at"
     };
 }
 pub(crate) use operation_columns;
@@ -134,6 +135,7 @@ impl TryFrom<OperationRow> for Operation {
             requested_by: r.requested_by,
             state: parse("operation state", &r.state)?,
             spec: json("operation spec", &r.spec)?,
+            job: r.job.map(|j| json("operation job", &j)).transpose()?,
             error: r.error,
             created_at: time(r.created_at)?,
             started_at: opt_time(r.started_at)?,

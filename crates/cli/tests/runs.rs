@@ -1,0 +1,558 @@
+//! TEST and RELEASE through the binary, against deployed `local` clusters,
+//! with a project repository the test makes: suites that pass, fail and
+//! hang, on the process runner and on the Terraform runner (the `local`
+//! blueprint's runner module, applied and destroyed for real); cancel and a
+//! killed server still remove the runner; runs side by side; only
+//! administrators; logs in S3.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+use slipway_testkit::github::FakeGitHub;
+use slipway_testkit::moto::Moto;
+
+const WAIT: Duration = Duration::from_secs(180);
+
+/// A project repository (tag `v1`) and blueprints whose jobs run its suites:
+/// `runs-process` and `runs-terraform`, copies of the `local` blueprint
+/// (module and runner module) with a `[jobs]` section.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("slipway-project-")
+            .tempdir()
+            .unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        std::fs::write(
+            repo.join("check_endpoint.py"),
+            r#"import json, os, urllib.request
+request = urllib.request.Request(
+    os.environ["SLIPWAY_ENDPOINT"] + "/health",
+    headers={"Authorization": "Bearer " + os.environ["SLIPWAY_CLUSTER_TOKEN"]},
+)
+with urllib.request.urlopen(request, timeout=10) as response:
+    health = json.load(response)
+assert health["cluster"] == os.environ["SLIPWAY_CLUSTER"], health
+print("cluster", health["cluster"], "answers at version", os.environ["SLIPWAY_VERSION"])
+print("with token", os.environ["SLIPWAY_CLUSTER_TOKEN"])
+"#,
+        )
+        .unwrap();
+        git(&repo, &["init", "--quiet", "--initial-branch=main"]);
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "--quiet", "-m", "the suites"]);
+        git(&repo, &["tag", "v1"]);
+
+        let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../blueprints/local");
+        let local_toml = std::fs::read_to_string(local.join("blueprint.toml")).unwrap();
+        for runner in ["process", "terraform"] {
+            let name = format!("runs-{runner}");
+            let bp = dir.path().join("blueprints").join(&name).join("1.0.0");
+            std::fs::create_dir_all(bp.join("runner")).unwrap();
+            std::fs::copy(local.join("main.tf"), bp.join("main.tf")).unwrap();
+            std::fs::copy(local.join("runner/main.tf"), bp.join("runner/main.tf")).unwrap();
+            let toml = local_toml.replacen("name = \"local\"", &format!("name = \"{name}\""), 1);
+            let jobs = format!(
+                r#"
+[jobs]
+repository = "{repo}"
+runner = "{runner}"
+
+[[jobs.suites]]
+name = "endpoint"
+command = "python3 check_endpoint.py"
+timeout = "1m"
+
+[[jobs.suites]]
+name = "broken"
+command = "echo 'this suite fails' >&2; exit 3"
+timeout = "1m"
+
+[[jobs.suites]]
+name = "hangs"
+command = "echo hanging; sleep 600"
+timeout = "5s"
+
+[jobs.release]
+command = "echo released $SLIPWAY_VERSION of $SLIPWAY_CLUSTER"
+timeout = "1m"
+"#,
+                repo = repo.display()
+            );
+            std::fs::write(bp.join("blueprint.toml"), format!("{toml}{jobs}")).unwrap();
+        }
+        Self { dir }
+    }
+
+    fn blueprints(&self) -> PathBuf {
+        self.dir.path().join("blueprints")
+    }
+
+    fn server(&self, mut env: Vec<(String, String)>) -> Server {
+        env.push(blueprint_dirs(&[&self.blueprints()]));
+        server_with(Options {
+            env,
+            ..Options::default()
+        })
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+}
+
+fn deploy(s: &Server, name: &str, blueprint: &str) {
+    s.run(&["cluster", "create", name, "--blueprint", blueprint])
+        .expect_code(0);
+    s.run(&["deploy", name]).expect_code(0);
+}
+
+/// Where a run's runner keeps its files on this machine.
+fn runner_dir(s: &Server, runner: &str, run: &str) -> PathBuf {
+    match runner {
+        "process" => s.data_dir().join("work/jobs").join(run),
+        _ => s.data_dir().join("runners").join(run),
+    }
+}
+
+/// Processes working (by their current directory) anywhere in `dir`.
+fn processes_working_in(dir: &Path) -> Vec<(u32, String)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cwd = std::fs::read_link(e.path().join("cwd")).ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            (cwd.starts_with(dir) && !cmdline.is_empty())
+                .then(|| (pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")))
+        })
+        .collect()
+}
+
+fn assert_runner_gone(s: &Server, runner: &str, run: &str) {
+    let dir = runner_dir(s, runner, run);
+    assert!(
+        !dir.exists(),
+        "the runner's directory {} is left",
+        dir.display()
+    );
+    for runners in ["work/jobs", "runners"] {
+        let left = processes_working_in(&s.data_dir().join(runners));
+        assert!(left.is_empty(), "processes left: {left:?}");
+    }
+}
+
+fn steps(run: &Value) -> Vec<(String, String, Value)> {
+    run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["outcome"].as_str().unwrap().to_owned(),
+                s["exit_code"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn suites_as_expected() -> Vec<(String, String, Value)> {
+    vec![
+        ("endpoint".into(), "passed".into(), json!(0)),
+        ("broken".into(), "failed".into(), json!(3)),
+        ("hangs".into(), "timed_out".into(), Value::Null),
+    ]
+}
+
+/// Follows a run's log until a line contains `needle`.
+fn follow_until(s: &Server, run: &str, needle: &str) {
+    let mut follow = s
+        .cli(&["logs", run, "--follow", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().unwrap()));
+    let mut seen = Vec::new();
+    let found = lines.map_while(Result::ok).any(|line| {
+        let event: Value = serde_json::from_str(&line).unwrap();
+        let message = event["message"].as_str().unwrap_or_default().to_owned();
+        seen.push(message.clone());
+        message.contains(needle)
+    });
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(found, "no line with {needle:?} in the run's log: {seen:#?}");
+}
+
+fn operation(s: &Server, id: &str) -> Value {
+    api(s, "GET", &format!("/v1/operations/{id}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+fn suites_and_release(runner: &str) {
+    let project = Project::new();
+    let s = project.server(Vec::new());
+    deploy(&s, "c", &format!("runs-{runner}"));
+
+    // TEST: one suite passes, one fails, one hangs and is killed at its
+    // limit; the run fails (exit 1).
+    let test = s.run(&["test", "c", "--version", "v1", "--json"]);
+    test.expect_code(1);
+    let run = test.json();
+    assert_eq!(run["passed"], false, "{run}");
+    assert_eq!(run["runner"], runner);
+    assert_eq!(run["version"], "v1");
+    assert_eq!(steps(&run), suites_as_expected(), "{run}");
+    assert_eq!(run["operation"]["state"], "failed");
+    let id = run["operation"]["id"].as_str().unwrap().to_owned();
+    assert_runner_gone(&s, runner, &id);
+
+    // Its log: every suite's output, the cluster token masked.
+    let log = s.run(&["logs", &id]).stdout();
+    assert!(log.contains("cluster c answers at version v1"), "{log}");
+    assert!(log.contains("this suite fails"), "{log}");
+    assert!(log.contains("with token ***"), "{log}");
+    assert!(!log.contains("with token ey"), "the token leaked: {log}");
+
+    // RELEASE passes (exit 0).
+    let release = s.run(&["release", "c", "--version", "v1", "--json"]);
+    release.expect_code(0);
+    let released = release.json();
+    assert_eq!(released["passed"], true, "{released}");
+    assert_eq!(
+        steps(&released),
+        vec![("release".into(), "passed".into(), json!(0))]
+    );
+    let release_id = released["operation"]["id"].as_str().unwrap().to_owned();
+    assert!(
+        s.run(&["logs", &release_id])
+            .stdout()
+            .contains("released v1 of c")
+    );
+    assert_runner_gone(&s, runner, &release_id);
+
+    // The cluster's runs, and the report across clusters.
+    let runs = s.run(&["runs", "c", "--json"]).json();
+    let ids: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["operation"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [release_id.as_str(), id.as_str()], "newest first");
+    let report = s.run(&["runs", "--report", "--json"]).json();
+    let lines: Vec<(String, String, bool, f64)> = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap().to_owned(),
+                l["version"].as_str().unwrap().to_owned(),
+                l["latest_passed"].as_bool().unwrap(),
+                l["pass_rate"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("release".to_owned(), "v1".to_owned(), true, 1.0),
+            ("test".to_owned(), "v1".to_owned(), false, 0.0)
+        ]
+    );
+    // The runs did not touch the cluster's own state.
+    let status = s.run(&["status", "c", "--json"]).json();
+    assert_eq!(status["state"], "running");
+    assert_eq!(status["last_operation"]["kind"], "deploy");
+
+    s.run(&["destroy", "c"]).expect_code(0);
+}
+
+#[test]
+fn on_the_process_runner_suites_pass_fail_and_time_out_and_the_runner_goes() {
+    suites_and_release("process");
+}
+
+#[test]
+fn on_the_terraform_runner_suites_pass_fail_and_time_out_and_the_runner_goes() {
+    suites_and_release("terraform");
+}
+
+fn cancel_then_kill(runner: &str) {
+    let project = Project::new();
+    let mut s = project.server(Vec::new());
+    deploy(&s, "c", &format!("runs-{runner}"));
+
+    // Cancel while a suite hangs: the run is cancelled, its runner removed.
+    let queued = s.run(&["test", "c", "--version", "v1", "--no-wait", "--json"]);
+    queued.expect_code(0);
+    let id = queued.json()["operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    follow_until(&s, &id, "hangs: $");
+    s.run(&["cancel", &id]).expect_code(0);
+    s.run(&["logs", &id, "--follow"]).expect_code(0);
+    let cancelled = s.run(&["runs", "c", "--json"]).json()[0].clone();
+    assert_eq!(cancelled["operation"]["id"], id.as_str());
+    assert_eq!(cancelled["operation"]["state"], "cancelled", "{cancelled}");
+    let outcomes: Vec<String> = steps(&cancelled).into_iter().map(|s| s.1).collect();
+    assert_eq!(outcomes[2], "cancelled", "{cancelled}");
+    assert_runner_gone(&s, runner, &id);
+
+    // Kill the server mid-run: recovery removes the runner.
+    let queued = s.run(&["test", "c", "--version", "v1", "--no-wait", "--json"]);
+    let id = queued.json()["operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    follow_until(&s, &id, "hangs: $");
+    s.kill9();
+    s.restart();
+    assert_eq!(operation(&s, &id)["state"], "interrupted");
+    if runner == "terraform" {
+        // A cleanup operation destroys the runner module.
+        wait_for(WAIT, "the runner's cleanup", || {
+            let ops: Value = api(&s, "GET", "/v1/clusters/c/operations")
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            ops.as_array().unwrap().iter().any(|op| {
+                op["kind"] == "cleanup"
+                    && op["state"]
+                        .as_str()
+                        .is_some_and(|st| st != "queued" && st != "running")
+            })
+        });
+        let ops: Value = api(&s, "GET", "/v1/clusters/c/operations")
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let cleanup = ops
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|op| op["kind"] == "cleanup")
+            .unwrap();
+        assert_eq!(cleanup["state"], "succeeded", "{cleanup}");
+        assert_eq!(cleanup["reason"], "recovery");
+    }
+    assert_runner_gone(&s, runner, &id);
+    s.run(&["destroy", "c"]).expect_code(0);
+}
+
+#[test]
+fn on_the_process_runner_cancel_and_a_killed_server_still_remove_the_runner() {
+    cancel_then_kill("process");
+}
+
+#[test]
+fn on_the_terraform_runner_cancel_and_a_killed_server_still_remove_the_runner() {
+    cancel_then_kill("terraform");
+}
+
+#[test]
+fn two_runs_at_once_against_one_cluster_each_complete_with_their_own_log() {
+    let project = Project::new();
+    let s = project.server(Vec::new());
+    deploy(&s, "c", "runs-process");
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            s.cli(&["test", "c", "--version", "v1", "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let runs: Vec<Value> = children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(out.status.code(), Some(1), "{out:?}");
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect();
+    let ids: Vec<&str> = runs
+        .iter()
+        .map(|r| r["operation"]["id"].as_str().unwrap())
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+    for run in &runs {
+        assert_eq!(steps(run), suites_as_expected(), "{run}");
+    }
+    // Each log holds its own run's three suites, once.
+    for id in &ids {
+        let events: Value = api(&s, "GET", &format!("/v1/operations/{id}/events"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let finished: Vec<&str> = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "step_finished")
+            .map(|e| e["data"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(finished, ["endpoint", "broken", "hangs"], "{id}");
+    }
+    // They ran at the same time.
+    let at = |run: &Value, field: &str| {
+        chrono::DateTime::parse_from_rfc3339(run["operation"][field].as_str().unwrap()).unwrap()
+    };
+    assert!(
+        at(&runs[0], "started_at") < at(&runs[1], "finished_at")
+            && at(&runs[1], "started_at") < at(&runs[0], "finished_at"),
+        "the runs overlapped"
+    );
+    s.run(&["destroy", "c"]).expect_code(0);
+}
+
+#[test]
+fn only_administrators_run_tests_and_releases() {
+    let github = FakeGitHub::start();
+    github.add_user("alice", 1, "gho_alice", &["read:org"]);
+    github.set_org_membership("alice", "uw-research", "active", "member");
+    let project = Project::new();
+    let s = project.server(
+        [
+            ("SLIPWAY_AUTH__GITHUB__CLIENT_ID", github.client_id()),
+            (
+                "SLIPWAY_AUTH__GITHUB__CLIENT_SECRET",
+                github.client_secret(),
+            ),
+            ("SLIPWAY_AUTH__GITHUB__OAUTH_URL", github.url()),
+            ("SLIPWAY_AUTH__GITHUB__API_URL", github.url()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+    );
+    s.run(&["org", "create", "research", "--github-org", "uw-research"])
+        .expect_code(0);
+    s.run(&[
+        "cluster",
+        "create",
+        "c",
+        "--blueprint",
+        "runs-process",
+        "--org",
+        "research",
+    ])
+    .expect_code(0);
+    s.run(&["deploy", "c"]).expect_code(0);
+    let session: Value = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/auth/github-token", s.url))
+        .json(&json!({"token": "gho_alice"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let alice = session["token"].as_str().unwrap();
+
+    // An organization member may deploy this cluster, but not test it.
+    for command in ["test", "release"] {
+        let refused = s.run_as(&[command, "c", "--version", "v1"], Some(alice));
+        refused.expect_code(3);
+        assert!(
+            refused.stderr().contains("site administrators"),
+            "{}",
+            refused.stderr()
+        );
+        let response = reqwest::blocking::Client::new()
+            .post(format!("{}/v1/clusters/c/{command}", s.url))
+            .bearer_auth(alice)
+            .json(&json!({"version": "v1"}))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 403);
+    }
+    assert_eq!(
+        s.run(&["runs", "c", "--json"]).json(),
+        json!([]),
+        "nothing ran"
+    );
+    // Bad input is named.
+    let bad = s.run(&["test", "c", "--version=--upload-pack=x"]);
+    bad.expect_code(2);
+    assert!(bad.stderr().contains("version"), "{}", bad.stderr());
+    s.run(&["destroy", "c"]).expect_code(0);
+}
+
+#[test]
+fn a_runs_log_is_kept_in_s3_and_readable_after_the_run() {
+    let moto = Moto::start();
+    let project = Project::new();
+    let s = project.server(
+        [
+            (
+                "SLIPWAY_STORAGE__URL",
+                format!("s3://{}/slipway", moto.bucket),
+            ),
+            ("SLIPWAY_STORAGE__S3_ENDPOINT", moto.endpoint.clone()),
+            ("SLIPWAY_STORAGE__S3_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+    );
+    deploy(&s, "c", "runs-process");
+    let released = s.run(&["release", "c", "--version", "v1", "--json"]);
+    released.expect_code(0);
+    let id = released.json()["operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        moto.keys().contains(&format!("slipway/logs/c/{id}.jsonl")),
+        "{:?}",
+        moto.keys()
+    );
+    let log = api(&s, "GET", &format!("/v1/operations/{id}/log"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let events: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "step_output" && e["message"] == "release: released v1 of c"),
+        "{log}"
+    );
+    assert_eq!(events.last().unwrap()["kind"], "operation_finished");
+    s.run(&["destroy", "c"]).expect_code(0);
+}

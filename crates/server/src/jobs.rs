@@ -1,0 +1,351 @@
+//! Running TEST, RELEASE and cleanup operations (DESIGN.md §3.4): a run of
+//! the blueprint's job against the cluster on a runner of its own, and the
+//! removal of a runner an interrupted run left.
+//!
+//! - The **process** runner is a fresh directory on this worker
+//!   ([`slipway_engine::Engine::run_job`]).
+//! - The **Terraform** runner is the blueprint's `runner/` module, applied
+//!   for the run with its state under `runner/<run>` and destroyed
+//!   afterwards whatever happened — also after a cancel. A run cut short by
+//!   its process dying gets a cleanup operation (queued by the reclaimer)
+//!   that destroys it.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use slipway_core::event::{EventLevel, NewEvent};
+use slipway_core::job::{Jobs, RunnerKind, StepOutcome, StepResult};
+use slipway_core::lifecycle::Ending;
+use slipway_core::{Identity, Level, Operation, OperationKind, OperationState};
+use slipway_engine::job::{JobReport, JobRun};
+use slipway_engine::{Action, EngineError};
+use slipway_store::BlueprintVersion;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{App, RunningOperation, StopReason};
+use crate::executor::{
+    Finished, TerraformModule, blueprint_of, cluster_of, invalid, module_key, run_credential,
+    standard_variables, terraform_job,
+};
+
+/// How long destroying a Terraform runner may take.
+const RUNNER_DESTROY_LIMIT: Duration = Duration::from_secs(15 * 60);
+/// Attempts at destroying a Terraform runner before the run reports it left.
+const RUNNER_DESTROY_ATTEMPTS: u32 = 3;
+/// The cluster token outlives the run's own time limit by this much.
+const TOKEN_MARGIN: Duration = Duration::from_secs(300);
+
+/// Runs a TEST, RELEASE or cleanup operation.
+pub(crate) async fn run(
+    app: &App,
+    op: &Operation,
+    events: &UnboundedSender<NewEvent>,
+    running: &RunningOperation,
+) -> Result<Finished, EngineError> {
+    let job = op
+        .job
+        .as_ref()
+        .ok_or_else(|| invalid(op, format!("a {} operation names no job", op.kind)))?;
+    let blueprint = blueprint_of(app, op).await?;
+    let jobs = blueprint
+        .metadata
+        .jobs
+        .clone()
+        .ok_or_else(|| invalid(op, "the blueprint defines no jobs".into()))?;
+    let cluster = cluster_of(app, op).await?;
+    let endpoint = cluster
+        .outputs
+        .get("endpoint")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let steps = match op.kind {
+        OperationKind::Cleanup => Vec::new(),
+        kind => jobs.steps(kind).map_err(|r| invalid(op, r.to_string()))?,
+    };
+    let run = JobRun {
+        cluster: cluster.name.to_string(),
+        endpoint,
+        repository: jobs.repository.clone(),
+        version: job.version.clone(),
+        steps,
+    };
+    // A fresh token for the cluster, for as long as the run may take.
+    let (token, _) = app
+        .identities
+        .issue(
+            &Identity {
+                login: op.requested_by.clone(),
+                admin: true,
+                organizations: Default::default(),
+            },
+            cluster.name.as_str(),
+            Level::Admin,
+            run.time_limit() + TOKEN_MARGIN,
+        )
+        .map_err(|e| invalid(op, format!("cannot issue the run's cluster token: {e:?}")))?;
+
+    if op.kind == OperationKind::Cleanup {
+        note(events, format!("removing the runner of run {}", job.runner));
+        let runner = TerraformRunner::new(app, op, &blueprint, &run, &token).await?;
+        runner.destroy(events).await?;
+        return Ok(Finished {
+            ending: Ending::Succeeded {
+                outputs: Map::new(),
+            },
+            result: json!({"runner": "terraform", "removed": job.runner}),
+        });
+    }
+
+    note(
+        events,
+        format!(
+            "{} of {} at version {} on a {} runner: {}",
+            op.kind,
+            jobs.repository,
+            job.version,
+            runner_name(jobs.runner),
+            run.steps
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let report = match jobs.runner {
+        RunnerKind::Process => {
+            app.engine
+                .run_job(op.id.as_str(), &run, &token, events, &running.cancel)
+                .await?
+        }
+        RunnerKind::Terraform => {
+            let runner = TerraformRunner::new(app, op, &blueprint, &run, &token).await?;
+            let report = runner.apply(events, &running.cancel).await;
+            // Removed whatever happened, a cancel included.
+            runner.destroy(events).await?;
+            report
+        }
+    };
+    let cancelled_by = match running.reason.lock().expect("stop reason lock").clone() {
+        Some(StopReason::Cancelled { by }) => Some(by),
+        _ => None,
+    };
+    Ok(finished(&jobs, &report, cancelled_by))
+}
+
+/// The operation's ending and result from the run's report.
+fn finished(jobs: &Jobs, report: &JobReport, cancelled_by: Option<String>) -> Finished {
+    let results = &report.results;
+    let ending = match (cancelled_by, &report.error) {
+        (Some(by), _) => Ending::Stopped {
+            state: OperationState::Cancelled,
+            error: format!("cancelled by {by}"),
+        },
+        (None, Some(error)) => Ending::Stopped {
+            state: OperationState::Failed,
+            error: error.clone(),
+        },
+        (None, None) if results.passed() => Ending::Succeeded {
+            outputs: Map::new(),
+        },
+        (None, None) => Ending::Stopped {
+            state: OperationState::Failed,
+            error: results.summary(),
+        },
+    };
+    Finished {
+        ending,
+        result: json!({
+            "runner": runner_name(jobs.runner),
+            "passed": results.passed(),
+            "steps": results.steps,
+            "error": report.error,
+        }),
+    }
+}
+
+fn runner_name(kind: RunnerKind) -> &'static str {
+    match kind {
+        RunnerKind::Process => "process",
+        RunnerKind::Terraform => "terraform",
+    }
+}
+
+fn note(events: &UnboundedSender<NewEvent>, message: String) {
+    let _ = events.send(NewEvent {
+        at: chrono::Utc::now(),
+        kind: "job".into(),
+        level: EventLevel::Info,
+        message,
+        data: Value::Null,
+    });
+}
+
+/// The blueprint's runner module for one run, with its state under
+/// `runner/<run>`.
+struct TerraformRunner<'a> {
+    app: &'a App,
+    op: &'a Operation,
+    secret: String,
+    module: TerraformModule,
+    variables: Map<String, Value>,
+    time_limit: Duration,
+    steps: Vec<String>,
+}
+
+impl<'a> TerraformRunner<'a> {
+    /// The runner module's variables (those it declares are passed): the
+    /// cluster's standard ones and `run_id`, `job` (the run as JSON, the
+    /// token apart), `cluster_token`, `endpoint`, `repository`,
+    /// `time_limit_seconds`, and `runtime_dir` (a directory of the run's own).
+    async fn new(
+        app: &'a App,
+        op: &'a Operation,
+        blueprint: &BlueprintVersion,
+        run: &JobRun,
+        token: &str,
+    ) -> Result<Self, EngineError> {
+        let runner = &op.job.as_ref().expect("a job operation").runner;
+        let files: std::collections::BTreeMap<String, String> = blueprint
+            .files
+            .iter()
+            .filter_map(|(path, content)| {
+                Some((path.strip_prefix("runner/")?.to_owned(), content.clone()))
+            })
+            .collect();
+        if files.is_empty() {
+            return Err(invalid(
+                op,
+                "the blueprint's jobs use a terraform runner but it has no runner/ module".into(),
+            ));
+        }
+        let cluster = cluster_of(app, op).await?;
+        let mut variables = standard_variables(app, op, &cluster, blueprint)?;
+        variables.extend([
+            ("run_id".to_owned(), json!(runner)),
+            (
+                "job".to_owned(),
+                json!(serde_json::to_string(run).expect("a run serializes")),
+            ),
+            ("cluster_token".to_owned(), json!(token)),
+            ("endpoint".to_owned(), json!(run.endpoint)),
+            ("repository".to_owned(), json!(run.repository)),
+            (
+                "time_limit_seconds".to_owned(),
+                json!(run.time_limit().as_secs()),
+            ),
+            (
+                "runtime_dir".to_owned(),
+                json!(app.config.data_dir.join("runners").join(runner.as_str())),
+            ),
+        ]);
+        if let Some(Value::Object(tags)) = variables.get_mut("tags") {
+            tags.insert("slipway:run".into(), json!(runner));
+        }
+        Ok(Self {
+            app,
+            op,
+            secret: run_credential(app, op).await?,
+            module: TerraformModule {
+                key: format!("{}-runner", module_key(op, blueprint)),
+                files,
+                sensitive: ["cluster_token".to_owned()].into(),
+            },
+            variables,
+            time_limit: run.time_limit() + TOKEN_MARGIN,
+            steps: run.steps.iter().map(|s| s.name.clone()).collect(),
+        })
+    }
+
+    fn job(&self, action: Action, time_limit: Duration) -> slipway_engine::Job {
+        terraform_job(
+            self.app,
+            self.op,
+            &self.secret,
+            TerraformModule {
+                key: self.module.key.clone(),
+                files: self.module.files.clone(),
+                sensitive: self.module.sensitive.clone(),
+            },
+            action,
+            self.variables.clone(),
+            time_limit,
+        )
+    }
+
+    /// Applies the runner, which runs the job; its `results` output is the
+    /// report.
+    async fn apply(
+        &self,
+        events: &UnboundedSender<NewEvent>,
+        cancel: &CancellationToken,
+    ) -> JobReport {
+        let not_run = |outcome: StepOutcome, error: Option<String>| JobReport {
+            results: slipway_core::job::RunResults {
+                steps: self
+                    .steps
+                    .iter()
+                    .map(|name| StepResult {
+                        name: name.clone(),
+                        outcome,
+                        exit_code: None,
+                        duration_ms: 0,
+                    })
+                    .collect(),
+            },
+            error,
+        };
+        let job = self.job(Action::Apply, self.time_limit);
+        match self.app.engine.run(&job, events, cancel).await {
+            Ok(report) => match report.outputs.get("results") {
+                Some(results) if !results.is_null() => serde_json::from_value(results.clone())
+                    .unwrap_or_else(|e| {
+                        not_run(
+                            StepOutcome::NotRun,
+                            Some(format!("the runner's results output is not a report: {e}")),
+                        )
+                    }),
+                _ => not_run(
+                    StepOutcome::NotRun,
+                    Some("the runner module has no results output".into()),
+                ),
+            },
+            Err(EngineError::Cancelled) => not_run(StepOutcome::Cancelled, None),
+            Err(e) => not_run(StepOutcome::NotRun, Some(format!("the runner failed: {e}"))),
+        }
+    }
+
+    /// Destroys the runner, retrying a few times; not cancellable.
+    async fn destroy(&self, events: &UnboundedSender<NewEvent>) -> Result<(), EngineError> {
+        let job = self.job(Action::Destroy, RUNNER_DESTROY_LIMIT);
+        let mut attempt = 1;
+        loop {
+            match self
+                .app
+                .engine
+                .run(&job, events, &CancellationToken::new())
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if attempt < RUNNER_DESTROY_ATTEMPTS => {
+                    note(
+                        events,
+                        format!("removing the runner failed ({e}); trying again"),
+                    );
+                    tokio::time::sleep(Duration::from_secs(5 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(EngineError::Terraform {
+                        command: "destroy of the runner".into(),
+                        message: format!(
+                            "{e}; the runner of run {} is left: run a cleanup",
+                            self.op.job.as_ref().expect("a job operation").runner
+                        ),
+                    });
+                }
+            }
+        }
+    }
+}
