@@ -33,8 +33,10 @@ use crate::executor::{
 const RUNNER_DESTROY_LIMIT: Duration = Duration::from_secs(15 * 60);
 /// Attempts at destroying a Terraform runner before the run reports it left.
 const RUNNER_DESTROY_ATTEMPTS: u32 = 3;
-/// The cluster token outlives the run's own time limit by this much.
-const TOKEN_MARGIN: Duration = Duration::from_secs(300);
+/// What a run may take beyond its own time limit (fetch and steps) to start
+/// its runner and report: its cluster token and a Terraform runner's apply
+/// both allow this much more.
+const RUN_MARGIN: Duration = Duration::from_secs(300);
 
 /// Runs a TEST, RELEASE or cleanup operation.
 pub(crate) async fn run(
@@ -82,7 +84,7 @@ pub(crate) async fn run(
             },
             cluster.name.as_str(),
             Level::Admin,
-            run.time_limit() + TOKEN_MARGIN,
+            run.time_limit() + RUN_MARGIN,
         )
         .map_err(|e| invalid(op, format!("cannot issue the run's cluster token: {e:?}")))?;
 
@@ -253,7 +255,7 @@ impl<'a> TerraformRunner<'a> {
                 sensitive: ["cluster_token".to_owned()].into(),
             },
             variables,
-            time_limit: run.time_limit() + TOKEN_MARGIN,
+            time_limit: run.time_limit() + RUN_MARGIN,
             steps: run.steps.iter().map(|s| s.name.clone()).collect(),
         })
     }
