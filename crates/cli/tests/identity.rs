@@ -166,6 +166,8 @@ fn organization_members_deploy_within_the_limits() {
         "2",
         "--max-lifetime",
         "12h",
+        "--min-lifetime",
+        "1h",
     ])
     .expect_code(0);
     let alice = sign_in(&s, "gho_alice");
@@ -199,12 +201,17 @@ fn organization_members_deploy_within_the_limits() {
     };
     refused(&["deploy", "a1"], "max_lifetime");
     refused(&["deploy", "a1", "--ttl", "13h"], "max_lifetime");
-    refused(&["deploy", "a1", "--ttl", "5m"], "min_lifetime");
+    refused(&["deploy", "a1", "--ttl", "59m"], "min_lifetime");
     refused(
         &["deploy", "a1", "--ttl", "1h", "--nodes", "4"],
         "max_nodes",
     );
+    // A lifetime of exactly the minimum (or the maximum) is within the limits.
     s.run_as(&["deploy", "a1", "--ttl", "1h"], Some(&alice))
+        .expect_code(0);
+    s.run_as(&["extend", "a1", "--in", "1h"], Some(&alice))
+        .expect_code(0);
+    s.run_as(&["extend", "a1", "--in", "12h"], Some(&alice))
         .expect_code(0);
     s.run_as(&["deploy", "a2", "--ttl", "1h", "--no-wait"], Some(&alice))
         .expect_code(0);

@@ -5,11 +5,11 @@
 use chrono::Utc;
 use slipway_api::types::*;
 use slipway_core::access::{Action, authorize};
-use slipway_core::rules::{self, ClusterSnapshot, DeployRequest, Outcome, Plan};
+use slipway_core::rules::{self, ClusterSnapshot, Context, DeployRequest, Outcome, Plan};
 use slipway_core::{
-    BlueprintName, ClusterSpec, OrgName, duration::parse_duration, names::check_version,
+    BlueprintName, ClusterSpec, OrgName, Timestamp, duration::parse_duration, names::check_version,
 };
-use slipway_store::{BlueprintVersion, NewCluster, OperationFilter};
+use slipway_store::{BlueprintVersion, Decide, NewCluster, OperationFilter};
 
 use super::{audit_intent, context, operation_view, parse_cluster_name, parse_operation_id};
 use crate::app::{App, StopReason};
@@ -224,6 +224,7 @@ impl App {
         &self,
         snap: &ClusterSnapshot,
         req: &DeployCluster,
+        now: Timestamp,
     ) -> Result<DeployRequest, ApiError> {
         let spec = &snap.cluster.spec;
         let blueprint = self
@@ -244,19 +245,7 @@ impl App {
                     "give either ttl or destroy_at, not both",
                 ));
             }
-            (Some(ttl), None) => {
-                let ttl = parse_duration("ttl", ttl)?;
-                if ttl.is_zero() {
-                    return Err(ApiError::invalid("ttl", "must be longer than zero"));
-                }
-                let ttl = chrono::TimeDelta::from_std(ttl)
-                    .map_err(|_| ApiError::invalid("ttl", "is too long"))?;
-                Some(
-                    Utc::now()
-                        .checked_add_signed(ttl)
-                        .ok_or_else(|| ApiError::invalid("ttl", "is too long"))?,
-                )
-            }
+            (Some(ttl), None) => Some(time_after("ttl", ttl, now)?),
             (None, at) => at,
         };
         Ok(DeployRequest {
@@ -274,43 +263,21 @@ impl App {
         name: &str,
         req: DeployCluster,
     ) -> Result<ActionResponse, ApiError> {
-        caller.require(scope::CLUSTERS_WRITE)?;
-        let snap = self
-            .authorized_snapshot(caller, name, Action::Manage)
-            .await?;
-        let request = self.deploy_request(&snap, &req).await?;
-        let level = caller.level_for(&snap.cluster.organization);
-        let ctx = context(caller, level);
-        let plan = self
-            .store
-            .apply(
-                &snap.cluster.name,
-                ctx.now,
-                &audit_intent(caller, level, "cluster.deploy"),
-                &|snap| rules::decide_deploy(snap, &request, &ctx),
-            )
-            .await?;
-        self.respond(&snap.cluster.name, plan).await
+        let (snap, ctx) = self.manage(caller, name).await?;
+        let request = self.deploy_request(&snap, &req, ctx.now).await?;
+        self.decide(caller, &snap, &ctx, "cluster.deploy", &|snap| {
+            rules::decide_deploy(snap, &request, &ctx)
+        })
+        .await
     }
 
     /// DESTROY (authorized as Manage).
     pub async fn destroy(&self, caller: &Caller, name: &str) -> Result<ActionResponse, ApiError> {
-        caller.require(scope::CLUSTERS_WRITE)?;
-        let snap = self
-            .authorized_snapshot(caller, name, Action::Manage)
-            .await?;
-        let level = caller.level_for(&snap.cluster.organization);
-        let ctx = context(caller, level);
-        let plan = self
-            .store
-            .apply(
-                &snap.cluster.name,
-                ctx.now,
-                &audit_intent(caller, level, "cluster.destroy"),
-                &|snap| rules::decide_destroy(snap, &ctx),
-            )
-            .await?;
-        self.respond(&snap.cluster.name, plan).await
+        let (snap, ctx) = self.manage(caller, name).await?;
+        self.decide(caller, &snap, &ctx, "cluster.destroy", &|snap| {
+            rules::decide_destroy(snap, &ctx)
+        })
+        .await
     }
 
     /// SCHEDULE_DESTROY (authorized as Manage).
@@ -320,33 +287,16 @@ impl App {
         name: &str,
         req: ScheduleDestroy,
     ) -> Result<ActionResponse, ApiError> {
-        caller.require(scope::CLUSTERS_WRITE)?;
-        let snap = self
-            .authorized_snapshot(caller, name, Action::Manage)
-            .await?;
-        let level = caller.level_for(&snap.cluster.organization);
-        let ctx = context(caller, level);
+        let (snap, ctx) = self.manage(caller, name).await?;
         let at = match (req.at, &req.in_) {
             (Some(at), None) => at,
-            (None, Some(after)) => {
-                let after = chrono::TimeDelta::from_std(parse_duration("in", after)?)
-                    .map_err(|_| ApiError::invalid("in", "is too long"))?;
-                ctx.now
-                    .checked_add_signed(after)
-                    .ok_or_else(|| ApiError::invalid("in", "is too long"))?
-            }
+            (None, Some(after)) => time_after("in", after, ctx.now)?,
             _ => return Err(ApiError::invalid("at", "give exactly one of at and in")),
         };
-        let plan = self
-            .store
-            .apply(
-                &snap.cluster.name,
-                ctx.now,
-                &audit_intent(caller, level, "cluster.schedule_destroy"),
-                &|snap| rules::decide_schedule_destroy(snap, at, &ctx),
-            )
-            .await?;
-        self.respond(&snap.cluster.name, plan).await
+        self.decide(caller, &snap, &ctx, "cluster.schedule_destroy", &|snap| {
+            rules::decide_schedule_destroy(snap, at, &ctx)
+        })
+        .await
     }
 
     pub async fn unschedule_destroy(
@@ -354,19 +304,45 @@ impl App {
         caller: &Caller,
         name: &str,
     ) -> Result<ActionResponse, ApiError> {
+        let (snap, ctx) = self.manage(caller, name).await?;
+        self.decide(caller, &snap, &ctx, "cluster.unschedule_destroy", &|snap| {
+            rules::decide_unschedule(snap, &ctx)
+        })
+        .await
+    }
+
+    /// The cluster, if the caller may change it, and the context of the
+    /// change: one `now` for every time the request is measured from.
+    async fn manage(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<(ClusterSnapshot, Context), ApiError> {
         caller.require(scope::CLUSTERS_WRITE)?;
         let snap = self
             .authorized_snapshot(caller, name, Action::Manage)
             .await?;
-        let level = caller.level_for(&snap.cluster.organization);
-        let ctx = context(caller, level);
+        let ctx = context(caller, caller.level_for(&snap.cluster.organization));
+        Ok((snap, ctx))
+    }
+
+    /// Lets the rules decide inside the store's transaction, with its audit
+    /// entry, and describes what came of it.
+    async fn decide(
+        &self,
+        caller: &Caller,
+        snap: &ClusterSnapshot,
+        ctx: &Context,
+        audit_action: &str,
+        decide: &Decide<'_>,
+    ) -> Result<ActionResponse, ApiError> {
         let plan = self
             .store
             .apply(
                 &snap.cluster.name,
                 ctx.now,
-                &audit_intent(caller, level, "cluster.unschedule_destroy"),
-                &|snap| rules::decide_unschedule(snap, &ctx),
+                &audit_intent(caller, ctx.level, audit_action),
+                decide,
             )
             .await?;
         self.respond(&snap.cluster.name, plan).await
@@ -601,4 +577,16 @@ impl App {
             })
             .collect())
     }
+}
+
+/// `now` plus a duration given in `field`, which must be longer than zero.
+fn time_after(field: &str, duration: &str, now: Timestamp) -> Result<Timestamp, ApiError> {
+    let duration = parse_duration(field, duration)?;
+    if duration.is_zero() {
+        return Err(ApiError::invalid(field, "must be longer than zero"));
+    }
+    chrono::TimeDelta::from_std(duration)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .ok_or_else(|| ApiError::invalid(field, "is too long"))
 }
