@@ -4,13 +4,16 @@
 //!
 //! A `run` process writes its [`State`] — a JSON object with its `pid` — to
 //! its state file and prints the same JSON as one line on stdout, its
-//! **ready line**. Its log is the state file's path plus `.log`.
+//! **ready line**. Its log is the state file's path plus `.log`. The
+//! helpers after [`State`] are the `run` process's side; [`start`] and
+//! [`stop`] are its starter's.
 //!
 //! Errors are [`NodeError`]s, which the gateway turns into its own.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -46,6 +49,69 @@ pub(crate) trait State: Serialize + DeserializeOwned {
 
     /// The process id of the `run` process.
     fn pid(&self) -> u32;
+}
+
+/// The signals that stop a `run` process, SIGTERM and SIGINT. Install them
+/// before the ready line, so that a stop right after it is handled.
+pub(crate) struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    pub(crate) fn install() -> Result<Self, NodeError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())
+                .map_err(|err| NodeError::io("handling SIGTERM", err))?,
+            interrupt: signal(SignalKind::interrupt())
+                .map_err(|err| NodeError::io("handling SIGINT", err))?,
+        })
+    }
+
+    /// Waits for either signal and names it.
+    pub(crate) async fn received(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
+
+    /// Ends at the first signal, logging it: a graceful shutdown's trigger.
+    pub(crate) async fn shutdown(mut self) {
+        let name = self.received().await;
+        tracing::info!("{name} received; shutting down");
+    }
+}
+
+/// Binds a listener, and says which address it got (the port may be 0).
+pub(crate) async fn listen(
+    addr: SocketAddr,
+) -> Result<(tokio::net::TcpListener, SocketAddr), NodeError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|err| NodeError::io(format!("listening on {addr}"), err))?;
+    let local = listener
+        .local_addr()
+        .map_err(|err| NodeError::io(format!("reading the address of {addr}"), err))?;
+    Ok((listener, local))
+}
+
+/// Records a `run` process in its state file, creating its directory.
+pub(crate) fn record(state: &impl Serialize, path: &Path) -> Result<(), NodeError> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|err| NodeError::io(format!("creating {}", parent.display()), err))?;
+    }
+    write_atomic(state, path)
+}
+
+/// Prints the ready line: the process is serving.
+pub(crate) fn announce_ready(state: &impl Serialize) -> Result<(), NodeError> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{}", to_line(state))
+        .and_then(|()| out.flush())
+        .map_err(|err| NodeError::io("printing the ready line", err))
 }
 
 /// Reads a state file; `Ok(None)` when there is none.

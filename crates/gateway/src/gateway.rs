@@ -162,8 +162,7 @@ mod server;
 mod state;
 mod upstream;
 
-use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -271,38 +270,18 @@ pub fn run_gateway(args: &GatewayArgs) -> Result<(), GatewayError> {
 }
 
 async fn run_async(config: Config) -> Result<(), GatewayError> {
-    use tokio::signal::unix::{SignalKind, signal};
-
-    let mut sigterm =
-        signal(SignalKind::terminate()).map_err(|err| GatewayError::io("handling SIGTERM", err))?;
-    let mut sigint =
-        signal(SignalKind::interrupt()).map_err(|err| GatewayError::io("handling SIGINT", err))?;
-
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|err| GatewayError::io(format!("listening on {}", config.listen), err))?;
-    let local = listener
-        .local_addr()
-        .map_err(|err| GatewayError::io("reading the listening address", err))?;
+    let signals = detached::StopSignals::install()?;
+    let (listener, local) = detached::listen(config.listen).await?;
     let metrics_listener = match config.metrics_listen {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|err| GatewayError::io(format!("listening on {addr}"), err))?,
-        ),
+        Some(addr) => Some(detached::listen(addr).await?),
         None => None,
     };
     let url = server::url_of(local);
     let metrics_url = match &metrics_listener {
-        Some(l) => format!(
-            "{}/metrics",
-            server::url_of(
-                l.local_addr()
-                    .map_err(|err| GatewayError::io("reading the metrics address", err))?
-            )
-        ),
+        Some((_, addr)) => format!("{}/metrics", server::url_of(*addr)),
         None => format!("{url}/metrics"),
     };
+    let metrics_listener = metrics_listener.map(|(listener, _)| listener);
     let state_file = config.state_file.clone();
     let cluster = config.cluster.clone();
     let public = config.public;
@@ -317,18 +296,9 @@ async fn run_async(config: Config) -> Result<(), GatewayError> {
         metrics_url,
     };
     if let Some(path) = &state_file {
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)
-                .map_err(|err| GatewayError::io(format!("creating {}", parent.display()), err))?;
-        }
-        state.write_atomic(path)?;
+        detached::record(&state, path)?;
     }
-    {
-        let mut out = io::stdout().lock();
-        writeln!(out, "{}", state.to_line())
-            .and_then(|()| out.flush())
-            .map_err(|err| GatewayError::io("printing the ready line", err))?;
-    }
+    detached::announce_ready(&state)?;
     let healthy = gateway.nodes().iter().filter(|n| n.healthy).count();
     tracing::info!(
         cluster = %state.cluster,
@@ -338,15 +308,8 @@ async fn run_async(config: Config) -> Result<(), GatewayError> {
         healthy,
         "gateway ready"
     );
-    let shutdown = async move {
-        let name = tokio::select! {
-            _ = sigterm.recv() => "SIGTERM",
-            _ = sigint.recv() => "SIGINT",
-        };
-        tracing::info!("{name} received; shutting down");
-    };
     gateway
-        .serve_with_metrics(listener, metrics_listener, shutdown)
+        .serve_with_metrics(listener, metrics_listener, signals.shutdown())
         .await?;
     tracing::info!("gateway stopped");
     Ok(())
@@ -413,6 +376,7 @@ fn init_logging() {
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::fs;
 
     #[derive(Debug, Parser)]
     struct Cli {

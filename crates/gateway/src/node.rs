@@ -24,7 +24,7 @@ mod state;
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -166,21 +166,9 @@ pub fn run_node(args: &NodeArgs) -> Result<(), NodeError> {
 }
 
 async fn run_node_async(args: &NodeArgs) -> Result<(), NodeError> {
-    use tokio::signal::unix::{SignalKind, signal};
-
     let state_file = absolute(&args.state_file)?;
-    // Before the ready line, so that a stop right after it is handled.
-    let mut sigterm =
-        signal(SignalKind::terminate()).map_err(|err| NodeError::io("handling SIGTERM", err))?;
-    let mut sigint =
-        signal(SignalKind::interrupt()).map_err(|err| NodeError::io("handling SIGINT", err))?;
-
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|err| NodeError::io(format!("listening on {}", args.listen), err))?;
-    let local = listener
-        .local_addr()
-        .map_err(|err| NodeError::io("reading the listening address", err))?;
+    let mut signals = detached::StopSignals::install()?;
+    let (listener, local) = detached::listen(args.listen).await?;
     let state = NodeState {
         pid: std::process::id(),
         url: format!("http://{}", reachable(local)),
@@ -188,25 +176,16 @@ async fn run_node_async(args: &NodeArgs) -> Result<(), NodeError> {
         index: args.index,
         started_at: chrono::Utc::now(),
     };
-    if let Some(parent) = state_file.parent() {
-        fs::create_dir_all(parent)
-            .map_err(|err| NodeError::io(format!("creating {}", parent.display()), err))?;
-    }
-    state.write_atomic(&state_file)?;
+    // Recorded while booting, so that a stop finds it.
+    detached::record(&state, &state_file)?;
     if args.boot_delay > 0 {
         tracing::info!(seconds = args.boot_delay, "booting");
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(args.boot_delay)) => {}
-            _ = sigterm.recv() => return Ok(()),
-            _ = sigint.recv() => return Ok(()),
+            _ = signals.received() => return Ok(()),
         }
     }
-    {
-        let mut out = io::stdout().lock();
-        writeln!(out, "{}", state.to_line())
-            .and_then(|()| out.flush())
-            .map_err(|err| NodeError::io("printing the ready line", err))?;
-    }
+    detached::announce_ready(&state)?;
     tracing::info!(
         cluster = %args.cluster,
         node = args.index,
@@ -215,18 +194,11 @@ async fn run_node_async(args: &NodeArgs) -> Result<(), NodeError> {
         "node ready"
     );
 
-    let shutdown = async move {
-        let name = tokio::select! {
-            _ = sigterm.recv() => "SIGTERM",
-            _ = sigint.recv() => "SIGINT",
-        };
-        tracing::info!("{name} received; shutting down");
-    };
     let identity = server::Identity {
         cluster: args.cluster.clone(),
         index: args.index,
     };
-    server::serve(listener, identity, shutdown)
+    server::serve(listener, identity, signals.shutdown())
         .await
         .map_err(|err| NodeError::io("serving HTTP", err))?;
     tracing::info!("node stopped");

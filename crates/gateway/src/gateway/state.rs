@@ -46,12 +46,6 @@ impl GatewayState {
     pub fn to_line(&self) -> String {
         detached::to_line(self)
     }
-
-    /// Writes the state file atomically (a hidden temporary file beside it,
-    /// then a rename).
-    pub fn write_atomic(&self, path: &Path) -> Result<(), GatewayError> {
-        Ok(detached::write_atomic(self, path)?)
-    }
 }
 
 impl State for GatewayState {
