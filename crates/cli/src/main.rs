@@ -469,6 +469,7 @@ fn main() -> ExitCode {
             }
         },
         command => {
+            end_quietly_on_a_closed_stdout();
             let global = cli.global;
             let json = global.json;
             let result = runtime().block_on(run_client(global, command));
@@ -559,6 +560,16 @@ async fn install_terraform(args: InstallArgs) -> anyhow::Result<()> {
         terraform.path.display()
     );
     Ok(())
+}
+
+/// A client command whose reader goes away (`slipway list | head -1`) ends
+/// as Unix tools do, by SIGPIPE, instead of panicking in `println!`. Only
+/// for client commands: the server and its children keep ignoring SIGPIPE.
+fn end_quietly_on_a_closed_stdout() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: called before the runtime and its threads start, and the
+    // default disposition runs no code of ours.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failure> {

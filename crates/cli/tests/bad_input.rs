@@ -1,5 +1,6 @@
 //! Bad input gets a clear refusal naming the field and the rule: exit 2 (or
-//! 3, 4) from the CLI, a 4xx JSON error from the API — never a 5xx.
+//! 3, 4) from the CLI, a 4xx JSON error from the API — never a 5xx. And the
+//! CLI fails cleanly where its own output goes nowhere.
 
 mod common;
 
@@ -344,4 +345,30 @@ fn the_openapi_document_describes_the_api() {
     assert_eq!(get(&format!("{}/healthz", s.url)).0, 200);
     let (code, ready) = get(&format!("{}/readyz", s.url));
     assert_eq!((code, ready["status"].as_str()), (200, Some("ready")));
+}
+
+#[test]
+fn the_cli_ends_quietly_when_its_reader_goes_away() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let s = server();
+    let mut child = s
+        .cli(&["list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the CLI has its answer to print, as with
+    // `slipway list | head -0`.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(nix::libc::SIGPIPE),
+        "{:?}: {stderr}",
+        out.status
+    );
 }
