@@ -354,6 +354,24 @@ fn kill_9_mid_deploy_is_recovered_and_destroy_leaves_no_process() {
     assert_eq!(deploy["state"], "interrupted");
     let log = s.run(&["logs", &op_id]).stdout();
     assert!(log.contains("interrupted"), "{log}");
+    // Terraform stopped on its own once the server died; its log says how
+    // far the apply got, and its working directory is gone.
+    let page = s.run(&["logs", &op_id, "--json"]).json();
+    let ended: Vec<&Value> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["kind"] == "orphan_apply_ended")
+        .collect();
+    assert_eq!(ended.len(), 1, "{page}");
+    let ending = &ended[0]["data"];
+    assert_eq!(ending["completed"], false, "{ending}");
+    assert_eq!(ending["progress"]["planned"], 5, "{ending}");
+    assert!(ending["progress"]["done"].as_u64().unwrap() < 5, "{ending}");
+    assert!(
+        !s.data_dir().join("work/runs").join(&op_id).exists(),
+        "the run's directory is left"
+    );
 
     s.run(&["destroy", "k"]).expect_code(0);
     assert_eq!(s.run(&["status", "k", "--json"]).json()["state"], "absent");

@@ -70,6 +70,8 @@ pub mod kinds {
     pub const FINISHED: &str = "operation_finished";
     pub const COMMAND: &str = "terraform_command";
     pub const STDERR: &str = "terraform_stderr";
+    /// How an apply went on after the process running it had died.
+    pub const ORPHAN_APPLY_ENDED: &str = "orphan_apply_ended";
     /// A TEST or RELEASE run's step began, wrote a line, or ended.
     pub const STEP_STARTED: &str = "step_started";
     pub const STEP_OUTPUT: &str = "step_output";

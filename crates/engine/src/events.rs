@@ -1,7 +1,7 @@
 //! Terraform's machine-readable UI (`-json`): one JSON object per line, typed
 //! here, masked, and turned into operation events with progress attached.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -328,6 +328,51 @@ impl Progress {
     }
 }
 
+/// How an apply ended, from its whole `-json` output — in counts only: what
+/// its lines say may hold secrets that no one is left to mask.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyEnding {
+    /// Resources whose change ended (made or failed), out of planned.
+    pub progress: ProgressCount,
+    /// Resources whose change failed.
+    pub failed: u32,
+    /// Whether Terraform reported the apply complete.
+    pub completed: bool,
+    /// The errors it reported.
+    pub errors: u32,
+}
+
+impl ApplyEnding {
+    pub fn of(output: &str) -> Self {
+        let mut progress = Progress::default();
+        let mut failed = BTreeSet::new();
+        let mut ending = Self::default();
+        for line in output.lines().filter_map(parse_line) {
+            progress.observe(&line.body);
+            match line.body {
+                TerraformMessage::ChangeSummary { operation, .. } if operation != "plan" => {
+                    ending.completed = true;
+                }
+                TerraformMessage::ApplyErrored { resource, .. } => {
+                    failed.insert(resource);
+                }
+                TerraformMessage::Diagnostic { severity, .. } if severity == "error" => {
+                    ending.errors += 1;
+                }
+                _ => {}
+            }
+        }
+        ending.progress = progress.count();
+        ending.failed = u32::try_from(failed.len()).unwrap_or(u32::MAX);
+        ending
+    }
+
+    /// Resources whose change was made.
+    pub fn made(&self) -> u32 {
+        self.progress.done.saturating_sub(self.failed)
+    }
+}
+
 /// Turns a parsed line into an operation event: the typed fields under
 /// `data`, masked, with progress attached when given.
 pub fn to_event(line: &TerraformLine, progress: Option<&Progress>, masker: &Masker) -> NewEvent {
@@ -384,6 +429,30 @@ mod tests {
 {"@level":"error","@message":"Error: local-exec provisioner error","@module":"terraform.ui","@timestamp":"2026-11-22T01:11:08.7Z","diagnostic":{"severity":"error","summary":"local-exec provisioner error","detail":"exit status 1","address":"terraform_data.node[0]"},"type":"diagnostic"}
 {"@level":"info","@message":"Outputs: 2","@module":"terraform.ui","@timestamp":"2026-11-22T01:11:08.8Z","outputs":{"endpoint":{"sensitive":false,"type":"string","value":"http://127.0.0.1:1"},"token":{"sensitive":true,"type":"string","value":"s3cr3t-token"}},"type":"outputs"}
 {"@level":"info","@message":"something new","@module":"terraform.ui","@timestamp":"2026-11-22T01:11:08.9Z","type":"test_summary","extra":1}"#;
+
+    #[test]
+    fn an_apply_ending_is_told_in_counts() {
+        // node[0] is a replacement: deleted, not yet created again.
+        let interrupted = ApplyEnding::of(&format!("{APPLY}\nnot JSON\n"));
+        assert_eq!(
+            interrupted,
+            ApplyEnding {
+                progress: ProgressCount {
+                    done: 1,
+                    planned: 2
+                },
+                failed: 0,
+                completed: false,
+                errors: 1,
+            }
+        );
+        let complete = format!(
+            "{APPLY}\n{}",
+            r#"{"@level":"info","@message":"Apply complete! Resources: 2 added, 0 changed, 1 destroyed.","@timestamp":"2026-11-22T01:11:09Z","changes":{"add":2,"change":0,"import":0,"remove":1,"operation":"apply"},"type":"change_summary"}"#
+        );
+        assert!(ApplyEnding::of(&complete).completed);
+        assert_eq!(ApplyEnding::of(""), ApplyEnding::default());
+    }
 
     fn lines() -> Vec<TerraformLine> {
         APPLY

@@ -29,7 +29,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{Progress, TerraformMessage, masked_outputs, parse_line, to_event};
+use crate::events::{
+    ApplyEnding, Progress, TerraformMessage, masked_outputs, parse_line, to_event,
+};
 use crate::masking::Masker;
 use crate::module::ModuleInfo;
 use crate::process::{Control, Stopped, Stream};
@@ -211,6 +213,19 @@ impl Drop for RunDir {
     }
 }
 
+/// A run a previous process left behind: its working directory was still
+/// there when this process started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftoverRun {
+    /// The run (operation) it belongs to.
+    pub run_id: String,
+    /// How its apply ended, if it ran one.
+    pub apply: Option<ApplyEnding>,
+}
+
+/// What a run's `apply` (or `apply -destroy`) writes its output to.
+const APPLY: &str = "apply";
+
 /// A state a run could not save, left in its working directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnsavedState {
@@ -297,7 +312,7 @@ impl Engine {
         let var_file = format!("-var-file={}", ws.var_file.display());
         match job.action {
             Action::Apply | Action::Destroy => {
-                let mut args = vec!["apply", "-auto-approve", "-input=false", "-json"];
+                let mut args = vec![APPLY, "-auto-approve", "-input=false", "-json"];
                 if job.action == Action::Destroy {
                     args.push("-destroy");
                 }
@@ -452,6 +467,36 @@ impl Engine {
             .filter_map(Result::ok)
             .filter(|entry| job::remove_run_dir(&entry.path()).is_ok())
             .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// The runs a previous process left behind, read once: how each one's
+    /// apply ended. Call after [`Engine::settle_orphans`], so that their
+    /// Terraform has ended, and before this process runs anything. Their
+    /// directories go, but for a state still to save
+    /// ([`Engine::unsaved_states`]).
+    pub fn take_leftover_runs(&self) -> Vec<LeftoverRun> {
+        let Ok(entries) = std::fs::read_dir(self.config.work_root.join("runs")) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .map(|entry| {
+                let dir = entry.path();
+                let apply = process::Outputs::new(&dir, APPLY);
+                let ending = std::fs::read_to_string(apply.stdout_file())
+                    .ok()
+                    .map(|output| ApplyEnding::of(&output));
+                if dir.join(ERRORED_STATE).exists() {
+                    apply.remove();
+                } else {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                LeftoverRun {
+                    run_id: entry.file_name().to_string_lossy().into_owned(),
+                    apply: ending,
+                }
+            })
             .collect()
     }
 

@@ -75,6 +75,18 @@ impl Outputs {
     pub fn pid_file(&self) -> PathBuf {
         self.path("pid")
     }
+
+    /// The file its standard output goes to.
+    pub fn stdout_file(&self) -> PathBuf {
+        self.path("out")
+    }
+
+    /// Removes its files.
+    pub fn remove(&self) {
+        for extension in ["out", "err", "pid"] {
+            let _ = std::fs::remove_file(self.path(extension));
+        }
+    }
 }
 
 /// Follows a growing file, handing on complete lines.

@@ -258,8 +258,9 @@ async fn start(config: Config) -> anyhow::Result<Arc<App>> {
 /// The directories of TEST and RELEASE runs on the process runner go, with
 /// whatever still runs in them.
 /// Then, when this process holds the only handle on the database, whatever
-/// is still marked running was interrupted; and states Terraform could not
-/// save at all are saved from the files it left.
+/// is still marked running was interrupted; how the apply of each run left
+/// behind ended is added to its log; and states Terraform could not save at
+/// all are saved from the files it left.
 async fn recover(app: &Arc<App>) -> anyhow::Result<()> {
     app.engine.settle_orphans().await;
     for run in app.engine.remove_leftover_job_dirs() {
@@ -274,6 +275,7 @@ async fn recover(app: &Arc<App>) -> anyhow::Result<()> {
             warn!(operation = %op.id, cluster = %op.cluster, kind = %op.kind, "operation interrupted by a restart; reconciling its cluster");
         }
     }
+    executor::report_leftover_runs(app).await;
     executor::save_unsaved_states(app, None).await;
     Ok(())
 }

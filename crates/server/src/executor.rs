@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use slipway_core::event::NewEvent;
+use slipway_core::event::{EventLevel, NewEvent, kinds};
 use slipway_core::lifecycle::Ending;
 use slipway_core::{Operation, OperationKind, OperationState};
 use slipway_engine::{Action, EngineError, Job, RunReport, StateBackend};
@@ -263,6 +263,41 @@ async fn finish(app: &App, op: &Operation, ending: Ending, result: Value) {
                 error!(error = %e, "cannot record the operation's end; the reclaimer will interrupt it");
                 return;
             }
+        }
+    }
+}
+
+/// Adds to the log of each run a previous process left behind how its apply
+/// ended: its Terraform went on alone after that process died (it got
+/// SIGINT and stopped, or finished), and nobody was left to record it. Only
+/// counts are told, as nobody is left to mask the lines themselves either.
+pub async fn report_leftover_runs(app: &App) {
+    for run in app.engine.take_leftover_runs() {
+        let (Ok(id), Some(ending)) = (slipway_core::OperationId::parse(&run.run_id), run.apply)
+        else {
+            continue;
+        };
+        let (made, planned) = (ending.made(), ending.progress.planned);
+        let message = if ending.completed {
+            format!(
+                "after Slipway stopped, Terraform completed the apply: {made} of {planned} changes made"
+            )
+        } else {
+            format!(
+                "after Slipway stopped, Terraform stopped too: {made} of {planned} changes made, {} failed, {} error(s); a refresh tells what exists",
+                ending.failed, ending.errors
+            )
+        };
+        warn!(operation = %id, made, planned, completed = ending.completed, "a run's apply went on after its process died");
+        let event = NewEvent {
+            at: Utc::now(),
+            kind: kinds::ORPHAN_APPLY_ENDED.to_owned(),
+            level: EventLevel::Warn,
+            message,
+            data: serde_json::to_value(ending).expect("counts serialize"),
+        };
+        if let Err(e) = app.store.append_events(&id, &[event]).await {
+            warn!(error = %e, operation = %id, "cannot add how a run's apply ended to its log");
         }
     }
 }
