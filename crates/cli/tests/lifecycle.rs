@@ -113,6 +113,8 @@ fn a_cluster_is_deployed_scaled_rescheduled_and_destroyed() {
         "{}",
         logs.stdout()
     );
+    // This cluster has no secret in its log, so nothing is masked in it.
+    assert!(!logs.stdout().contains("***"), "{}", logs.stdout());
 
     let destroyed = s.run(&["destroy", "dev-alice", "--json"]);
     destroyed.expect_code(0);

@@ -123,13 +123,17 @@ impl Action {
 }
 
 /// Where Terraform keeps the state: Slipway's HTTP backend. The addresses
-/// are the same for every run; the credentials in the job's environment
-/// (`TF_HTTP_USERNAME`, `TF_HTTP_PASSWORD`) say whose state it is.
+/// are the same for every run; the run's credentials, passed in the
+/// environment (`TF_HTTP_USERNAME`, and `TF_HTTP_PASSWORD` among the job's
+/// secrets), say whose state it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateBackend {
     pub address: String,
     pub lock_address: String,
     pub unlock_address: String,
+    /// The run's name at the backend (its operation id): not a secret, so
+    /// not masked in its log.
+    pub username: String,
 }
 
 /// One Terraform run.
@@ -569,6 +573,7 @@ impl Engine {
                 env.push((format!("TF_VAR_{name}"), variable_text(value)));
             }
         }
+        env.push(("TF_HTTP_USERNAME".to_owned(), job.backend.username.clone()));
         env.extend(job.secret_env.iter().cloned());
         env
     }

@@ -612,14 +612,12 @@ pub(crate) fn terraform_job(
         module: module.files,
         variables,
         sensitive_variables: module.sensitive,
-        secret_env: vec![
-            ("TF_HTTP_USERNAME".into(), op.id.to_string()),
-            ("TF_HTTP_PASSWORD".into(), secret.to_owned()),
-        ],
+        secret_env: vec![("TF_HTTP_PASSWORD".into(), secret.to_owned())],
         backend: StateBackend {
             address: format!("{public_url}/v1/terraform/state"),
             lock_address: format!("{public_url}/v1/terraform/lock"),
             unlock_address: format!("{public_url}/v1/terraform/lock"),
+            username: op.id.to_string(),
         },
         time_limit,
     }
