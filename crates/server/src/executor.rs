@@ -267,16 +267,30 @@ async fn finish(app: &App, op: &Operation, ending: Ending, result: Value) {
     }
 }
 
-/// Adds to the log of each run a previous process left behind how its apply
-/// ended: its Terraform went on alone after that process died (it got
-/// SIGINT and stopped, or finished), and nobody was left to record it. Only
-/// counts are told, as nobody is left to mask the lines themselves either.
+/// Adds to the log of each interrupted run a previous process left behind
+/// how its apply ended: its Terraform went on alone after that process died
+/// (it got SIGINT and stopped, or finished), and nobody was left to record
+/// it. Only counts are told, as nobody is left to mask the lines themselves
+/// either.
 pub async fn report_leftover_runs(app: &App) {
     for run in app.engine.take_leftover_runs() {
         let (Ok(id), Some(ending)) = (slipway_core::OperationId::parse(&run.run_id), run.apply)
         else {
             continue;
         };
+        // Running: on a shared database, until a reclaimer interrupts it.
+        match app.store.operation(&id).await {
+            Ok(Some(op))
+                if matches!(
+                    op.state,
+                    OperationState::Interrupted | OperationState::Running
+                ) => {}
+            Ok(_) => continue,
+            Err(e) => {
+                warn!(error = %e, operation = %id, "cannot look up a run left behind");
+                continue;
+            }
+        }
         let (made, planned) = (ending.made(), ending.progress.planned);
         let message = if ending.completed {
             format!(
