@@ -294,45 +294,9 @@ fn a_scheduled_destroy_that_fails_leaves_the_cluster_failed_and_still_scheduled(
 #[test]
 fn kill_9_mid_deploy_is_recovered_and_destroy_leaves_no_process() {
     let mut s = server();
-    s.run(&[
-        "cluster",
-        "create",
-        "k",
-        "--blueprint",
-        "local",
-        "--nodes",
-        "3",
-        "--var",
-        "boot_seconds=60",
-    ])
-    .expect_code(0);
-    let queued = s.run(&["deploy", "k", "--no-wait", "--json"]);
-    queued.expect_code(0);
-    let op_id = queued.json()["operation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-
-    // Follow the log until a node is starting, then kill the server.
-    let mut follow = s
-        .cli(&["logs", &op_id, "--follow", "--json"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().unwrap()));
-    for line in lines.map_while(Result::ok) {
-        let event: Value = serde_json::from_str(&line).unwrap();
-        if event["kind"] == "provision_start"
-            && event["data"]["resource"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with("terraform_data.node")
-        {
-            break;
-        }
-    }
-    let _ = follow.kill();
-    let _ = follow.wait();
+    let op_id = queue_slow_deploy(&s, "k", 3, 60);
+    // Kill the server once a node is starting.
+    follow_until_a_node_starts(&s, &op_id);
     s.kill9();
 
     s.restart();

@@ -88,45 +88,9 @@ fn started_on(server: &Server, op: &str) -> String {
 fn a_killed_replicas_operation_is_reclaimed_and_its_state_lock_freed() {
     let db = postgres();
     let mut r = replicas(&db.url, &[]);
-    r.a.run(&[
-        "cluster",
-        "create",
-        "k",
-        "--blueprint",
-        "local",
-        "--nodes",
-        "2",
-        "--var",
-        "boot_seconds=60",
-    ])
-    .expect_code(0);
-    let queued = r.a.run(&["deploy", "k", "--no-wait", "--json"]);
-    queued.expect_code(0);
-    let op = queued.json()["operation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-
+    let op = queue_slow_deploy(&r.a, "k", 2, 60);
     // Follow the log (on either replica) until a node is starting.
-    let mut follow =
-        r.b.cli(&["logs", &op, "--follow", "--json"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-    let lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().unwrap()));
-    for line in lines.map_while(Result::ok) {
-        let event: Value = serde_json::from_str(&line).unwrap();
-        if event["kind"] == "provision_start"
-            && event["data"]["resource"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with("terraform_data.node")
-        {
-            break;
-        }
-    }
-    let _ = follow.kill();
-    let _ = follow.wait();
+    follow_until_a_node_starts(&r.b, &op);
 
     let runner = started_on(&r.a, &op);
     let (victim, survivor) = if runner == worker_of(&r.a) {
@@ -326,24 +290,7 @@ fn the_database_restarting_mid_operation_loses_nothing() {
     let pg = PrivatePostgres::start();
     // An outage shorter than the lease interrupts nothing.
     let r = replicas(&pg.url, &[("SLIPWAY_EXECUTOR__LEASE", "30s")]);
-    r.a.run(&[
-        "cluster",
-        "create",
-        "k",
-        "--blueprint",
-        "local",
-        "--nodes",
-        "2",
-        "--var",
-        "boot_seconds=2",
-    ])
-    .expect_code(0);
-    let queued = r.a.run(&["deploy", "k", "--no-wait", "--json"]);
-    queued.expect_code(0);
-    let op = queued.json()["operation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let op = queue_slow_deploy(&r.a, "k", 2, 2);
 
     // Follow the log on replica B; once a node is starting, stop
     // PostgreSQL under both replicas until they both report it unreachable,
@@ -358,13 +305,7 @@ fn the_database_restarting_mid_operation_loses_nothing() {
     let mut restarted = false;
     for line in lines.map_while(Result::ok) {
         let event: Value = serde_json::from_str(&line).unwrap();
-        if !restarted
-            && event["kind"] == "provision_start"
-            && event["data"]["resource"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with("terraform_data.node")
-        {
+        if !restarted && is_node_starting(&event) {
             pg.stop();
             for replica in [&r.a, &r.b] {
                 wait_for(WAIT, "the replica to see the database down", || {

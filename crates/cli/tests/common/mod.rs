@@ -135,3 +135,54 @@ pub fn cluster_processes(server: &Server, cluster: &str) -> Vec<(u32, String)> {
     let runtime = server.data_dir().join("runtime").join(cluster);
     processes_mentioning(&runtime.display().to_string())
 }
+
+/// Defines cluster `name` on the local blueprint with `nodes` nodes that
+/// take `boot_seconds` to start, and queues its deploy; returns the
+/// operation's id.
+pub fn queue_slow_deploy(server: &Server, name: &str, nodes: u32, boot_seconds: u32) -> String {
+    server
+        .run(&[
+            "cluster",
+            "create",
+            name,
+            "--blueprint",
+            "local",
+            "--nodes",
+            &nodes.to_string(),
+            "--var",
+            &format!("boot_seconds={boot_seconds}"),
+        ])
+        .expect_code(0);
+    let queued = server.run(&["deploy", name, "--no-wait", "--json"]);
+    queued.expect_code(0);
+    queued.json()["operation"]["id"]
+        .as_str()
+        .expect("an operation id")
+        .to_owned()
+}
+
+/// Whether an operation event is a node's provisioner starting.
+pub fn is_node_starting(event: &Value) -> bool {
+    event["kind"] == "provision_start"
+        && event["data"]["resource"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("terraform_data.node")
+}
+
+/// Follows an operation's log on `server` until a node is starting.
+pub fn follow_until_a_node_starts(server: &Server, op: &str) {
+    let mut follow = server
+        .cli(&["logs", op, "--follow", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("slipway logs --follow");
+    let lines = BufReader::new(follow.stdout.take().expect("piped")).lines();
+    for line in lines.map_while(Result::ok) {
+        if is_node_starting(&serde_json::from_str(&line).expect("an event")) {
+            break;
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+}
