@@ -128,8 +128,10 @@ impl Client {
             .await
     }
 
-    pub async fn clusters(&self) -> Result<Vec<ClusterStatus>> {
-        self.send(self.request(Method::GET, "/v1/clusters")).await
+    /// A page of the clusters the caller may see, by name.
+    pub async fn clusters(&self, page: &PageQuery) -> Result<ClusterPage> {
+        self.send(self.request(Method::GET, "/v1/clusters").query(page))
+            .await
     }
 
     pub async fn deploy(&self, name: &str, req: &DeployCluster) -> Result<ActionResponse> {
@@ -167,13 +169,18 @@ impl Client {
             .await
     }
 
-    /// Operations, newest first; of one cluster if given.
-    pub async fn operations(&self, cluster: Option<&str>) -> Result<Vec<OperationView>> {
+    /// A page of operations, newest first; of one cluster if given.
+    pub async fn operations(
+        &self,
+        cluster: Option<&str>,
+        page: &PageQuery,
+    ) -> Result<OperationPage> {
         let path = match cluster {
             Some(c) => format!("/v1/clusters/{c}/operations"),
             None => "/v1/operations".to_owned(),
         };
-        self.send(self.request(Method::GET, &path)).await
+        self.send(self.request(Method::GET, &path).query(page))
+            .await
     }
 
     /// TEST (or RELEASE, with `release`) of the project at `version`.

@@ -116,6 +116,40 @@ pub struct ClusterStatus {
     pub updated_at: DateTime<Utc>,
 }
 
+/// `GET /v1/clusters`: one page of the clusters the caller may see, by
+/// name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ClusterPage {
+    pub clusters: Vec<ClusterStatus>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A page of operations, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OperationPage {
+    pub operations: Vec<OperationView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Which page of a listing: `cursor` from the previous page's
+/// `next_cursor`, `limit` 1 to 500 (default 100).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// The previous page's `next_cursor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// How many at most (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+}
+
 /// An operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OperationView {
@@ -293,6 +327,10 @@ pub struct Session {
 /// `GET /v1/whoami`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct WhoAmI {
+    /// Who you are, stably: `github:<id>`, or `slipway:<name>` for
+    /// Slipway's own identities (the bootstrap administrator).
+    pub subject: String,
+    /// What you are called (your GitHub login).
     pub login: String,
     /// `admin` or `member`; per cluster it may be `org_member`.
     pub level: slipway_core::Level,
@@ -339,6 +377,7 @@ pub struct CreateToken {
 pub struct TokenView {
     pub id: String,
     pub name: String,
+    /// The subject the token acts as.
     pub owner: String,
     pub scopes: Vec<String>,
     pub created_at: DateTime<Utc>,
@@ -406,7 +445,10 @@ pub struct OrganizationView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MembershipView {
     pub organization: String,
-    pub login: String,
+    /// The member: `github:<id>`.
+    pub subject: String,
+    /// Their GitHub login as last seen.
+    pub login: Option<String>,
     /// `owner` or `member`.
     pub role: String,
     /// `requested` or `approved`.
@@ -430,7 +472,10 @@ pub struct ApproveMembership {
 pub struct AuditEntryView {
     pub id: i64,
     pub at: DateTime<Utc>,
+    /// Who acted: a subject (`github:<id>`, `slipway:<name>`).
     pub actor: String,
+    /// What they were called then (a login).
+    pub actor_name: Option<String>,
     pub level: String,
     pub action: String,
     pub target: String,
@@ -446,6 +491,14 @@ pub struct RotatedKeys {
     pub signing_kid: String,
     /// Every key still published in the JWKS.
     pub published: Vec<String>,
+}
+
+/// `GET /.well-known/revocations`: the revoked token ids not yet expired,
+/// as a JWT signed like Slipway's tokens (audience `slipway:revocations`,
+/// claim `revoked`: `[{"jti", "exp"}]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RevocationListView {
+    pub token: String,
 }
 
 /// `POST /v1/admin/revoke`: deny a token's `jti` until it expires.

@@ -38,6 +38,7 @@ fn main() {
     let claims = Claims {
         iss: "https://slipway.example".into(),
         sub: "alice".into(),
+        name: String::new(),
         aud: "dev-cluster".into(),
         exp: now + 3600,
         nbf: now,

@@ -26,8 +26,12 @@ pub const LEEWAY_SECS: u64 = 30;
 pub struct Claims {
     /// The issuing Slipway's public URL.
     pub iss: String,
-    /// The person: a GitHub login (or `admin`).
+    /// Who: a namespaced, stable subject (`github:<id>`, `slipway:<name>`).
     pub sub: String,
+    /// What to call them (a login), for display only: never decides
+    /// anything.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
     /// [`API_AUDIENCE`] or exactly one cluster name. A single string: a
     /// token naming several audiences is not a Slipway token.
     pub aud: String,
@@ -43,8 +47,40 @@ pub struct Claims {
     pub orgs: Vec<String>,
 }
 
+/// The audience of revocation lists: like [`API_AUDIENCE`] it contains
+/// `:`, so no cluster's gateway and no API accepts one as a credential.
+pub const REVOCATIONS_AUDIENCE: &str = "slipway:revocations";
+
+/// The subject of revocation lists: the issuer itself.
+pub const ISSUER_SUBJECT: &str = "slipway:issuer";
+
+/// The token ids the issuer revoked and not yet expired, signed like its
+/// tokens, so a gateway can trust a list fetched over any channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationList {
+    pub iss: String,
+    /// [`ISSUER_SUBJECT`].
+    pub sub: String,
+    /// [`REVOCATIONS_AUDIENCE`].
+    pub aud: String,
+    pub iat: i64,
+    pub nbf: i64,
+    /// The list is fresh until then; a gateway that cannot refresh it keeps
+    /// refusing what it lists.
+    pub exp: i64,
+    pub revoked: Vec<RevokedToken>,
+}
+
+/// One revoked token: refused until it would have expired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedToken {
+    pub jti: String,
+    /// Unix seconds.
+    pub exp: i64,
+}
+
 /// Signs claims with a key; the header names the key (`kid`).
-pub fn sign(key: &SigningKey, claims: &Claims) -> Result<String, AuthError> {
+pub fn sign(key: &SigningKey, claims: &impl Serialize) -> Result<String, AuthError> {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(&header, claims, &key.encoding_key())
@@ -137,6 +173,16 @@ impl Verifier {
     /// Checks a token against `keys`: algorithm, key, signature, issuer,
     /// audience, and time claims (with [`LEEWAY_SECS`] of leeway).
     pub fn verify(&self, token: &str, keys: &KeySet) -> Result<Claims, Rejection> {
+        self.verify_as(token, keys)
+    }
+
+    /// [`Verifier::verify`] for a token with other claims (e.g. a
+    /// [`RevocationList`]).
+    pub fn verify_as<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        keys: &KeySet,
+    ) -> Result<T, Rejection> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| Rejection::Malformed(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
@@ -146,7 +192,7 @@ impl Verifier {
         let key = keys.keys.get(&kid).ok_or_else(|| {
             Rejection::UnknownKey(if kid.is_empty() { "none".into() } else { kid })
         })?;
-        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+        jsonwebtoken::decode::<T>(token, key, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::InvalidSignature => Rejection::BadSignature,
@@ -178,7 +224,8 @@ mod tests {
     fn claims(aud: &str) -> Claims {
         Claims {
             iss: ISS.into(),
-            sub: "alice".into(),
+            sub: "github:1".into(),
+            name: "alice".into(),
             aud: aud.into(),
             exp: now() + 3600,
             nbf: now() - 1,

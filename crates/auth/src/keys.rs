@@ -1,7 +1,10 @@
 //! Ed25519 signing keys, their public half as a JWK, and sealing secrets at
 //! rest (AES-256-GCM under a key from Slipway's configuration).
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::aead::{
+    AES_256_GCM, AES_256_GCM_SIV, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey,
+};
+use aws_lc_rs::hkdf;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine as _;
@@ -119,8 +122,15 @@ pub struct Jwks {
 /// Seals secrets for storage with AES-256-GCM. The sealed form is
 /// `nonce ‖ ciphertext ‖ tag`; `context` (e.g. the row a secret belongs to)
 /// is authenticated, so a sealed value cannot be moved to another row.
+///
+/// [`Sealer::seal_deterministic`] seals with AES-256-GCM-SIV under a key
+/// derived from the same one (HKDF-SHA256): equal secrets in one context
+/// seal to equal values, so a sealed value can be compared (is this
+/// deploy's configuration the one running?) without being opened. That
+/// reveals only equality; use it for values that must be compared.
 pub struct Sealer {
     key: LessSafeKey,
+    deterministic: LessSafeKey,
 }
 
 impl Sealer {
@@ -131,9 +141,59 @@ impl Sealer {
         let unbound = UnboundKey::new(&AES_256_GCM, key).map_err(|_| {
             AuthError::Crypto(format!("a sealing key must be {} bytes", Self::KEY_LEN))
         })?;
+        let mut derived = [0u8; Self::KEY_LEN];
+        hkdf::Salt::new(hkdf::HKDF_SHA256, b"slipway sealer")
+            .extract(key)
+            .expand(
+                &[b"deterministic sealing (AES-256-GCM-SIV)"],
+                hkdf::HKDF_SHA256,
+            )
+            .and_then(|okm| okm.fill(&mut derived))
+            .map_err(|_| AuthError::Crypto("cannot derive the deterministic sealing key".into()))?;
+        let deterministic = UnboundKey::new(&AES_256_GCM_SIV, &derived)
+            .map_err(|_| AuthError::Crypto("cannot use the derived sealing key".into()))?;
         Ok(Self {
             key: LessSafeKey::new(unbound),
+            deterministic: LessSafeKey::new(deterministic),
         })
+    }
+
+    /// Seals so that the same `plaintext` in the same `context` always
+    /// gives the same sealed value (AES-256-GCM-SIV, a fixed nonce: it
+    /// resists nonce reuse by design, and leaks only equality).
+    pub fn seal_deterministic(
+        &self,
+        context: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, AuthError> {
+        let mut sealed = plaintext.to_vec();
+        self.deterministic
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key([0u8; NONCE_LEN]),
+                Aad::from(context.as_bytes()),
+                &mut sealed,
+            )
+            .map_err(|_| AuthError::Crypto("sealing failed".into()))?;
+        Ok(sealed)
+    }
+
+    /// Opens what [`Sealer::seal_deterministic`] sealed.
+    pub fn open_deterministic(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, AuthError> {
+        let mut buf = sealed.to_vec();
+        let plain = self
+            .deterministic
+            .open_in_place(
+                Nonce::assume_unique_for_key([0u8; NONCE_LEN]),
+                Aad::from(context.as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| {
+                AuthError::Crypto(
+                    "a sealed value does not open: wrong secrets key, or it was tampered with"
+                        .into(),
+                )
+            })?;
+        Ok(plain.to_vec())
     }
 
     /// A new random sealing key.
@@ -187,6 +247,20 @@ impl Sealer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deterministic_sealing_is_equal_for_equal_secrets_and_bound_to_its_context() {
+        let sealer = Sealer::new(&Sealer::generate_key().unwrap()).unwrap();
+        let a = sealer.seal_deterministic("ctx", b"hunter2").unwrap();
+        assert_eq!(a, sealer.seal_deterministic("ctx", b"hunter2").unwrap());
+        assert_ne!(a, sealer.seal_deterministic("ctx", b"hunter3").unwrap());
+        assert_ne!(a, sealer.seal_deterministic("other", b"hunter2").unwrap());
+        assert!(!a.windows(7).any(|w| w == b"hunter2"));
+        assert_eq!(sealer.open_deterministic("ctx", &a).unwrap(), b"hunter2");
+        assert!(sealer.open_deterministic("other", &a).is_err());
+        let another = Sealer::new(&Sealer::generate_key().unwrap()).unwrap();
+        assert!(another.open_deterministic("ctx", &a).is_err());
+    }
 
     #[test]
     fn keys_round_trip_through_pkcs8_and_jwk() {

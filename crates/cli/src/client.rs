@@ -281,25 +281,30 @@ impl Context {
         Ok(ExitCode::SUCCESS)
     }
 
-    pub async fn list(&self) -> Result<ExitCode, Failure> {
-        let clusters = self.client.clusters().await?;
+    /// A page of clusters (`--json`: the page, with `next_cursor`).
+    pub async fn list(&self, page: PageQuery) -> Result<ExitCode, Failure> {
+        let page = self.client.clusters(&page).await?;
         if self.json {
-            output::json(&clusters);
+            output::json(&page);
         } else {
-            output::list(&clusters);
+            output::list(&page.clusters);
+            if let Some(cursor) = &page.next_cursor {
+                eprintln!("more: slipway list --cursor {cursor}");
+            }
         }
         Ok(ExitCode::SUCCESS)
     }
 
     pub async fn history(&self, name: String) -> Result<ExitCode, Failure> {
+        let first_page = PageQuery::default();
         let (operations, states) = tokio::try_join!(
-            self.client.operations(Some(&name)),
+            self.client.operations(Some(&name), &first_page),
             self.client.state_history(&name)
         )?;
         if self.json {
             output::json(&serde_json::json!({"operations": operations, "states": states}));
         } else {
-            output::history(&operations, &states);
+            output::history(&operations.operations, &states);
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -2,8 +2,6 @@
 //! token per server.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -46,17 +44,7 @@ fn write(file: &File) -> std::io::Result<PathBuf> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let staged = path.with_extension("json.new");
-    {
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&staged)?;
-        out.write_all(serde_json::to_string_pretty(file)?.as_bytes())?;
-    }
-    std::fs::rename(&staged, &path)?;
+    slipway_files::write_private(&path, serde_json::to_string_pretty(file)?.as_bytes())?;
     Ok(path)
 }
 

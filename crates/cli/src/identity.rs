@@ -292,7 +292,7 @@ impl Context {
             for m in members {
                 println!(
                     "{:<24} {:<8} {:<10} {}",
-                    m.login,
+                    m.login.as_deref().unwrap_or(&m.subject),
                     m.role,
                     m.state,
                     m.decided_by.as_deref().unwrap_or("-")
@@ -308,7 +308,10 @@ impl Context {
         } else {
             println!(
                 "{} in {}: {} ({})",
-                m.login, m.organization, m.state, m.role
+                m.login.as_deref().unwrap_or(&m.subject),
+                m.organization,
+                m.state,
+                m.role
             );
         }
     }

@@ -79,8 +79,8 @@ enum Command {
     Destroy(DestroyArgs),
     /// Show a cluster.
     Status(StatusArgs),
-    /// List clusters.
-    List,
+    /// List clusters, a page at a time (by name).
+    List(ListArgs),
     /// A cluster's operations, newest first, and the state versions each
     /// one's Terraform wrote.
     History(NameArg),
@@ -291,6 +291,16 @@ struct StatusArgs {
 }
 
 #[derive(Args)]
+struct ListArgs {
+    /// At most this many (1 to 500; default 100).
+    #[arg(long)]
+    limit: Option<u32>,
+    /// Where the previous page ended (its `next_cursor`).
+    #[arg(long)]
+    cursor: Option<String>,
+}
+
+#[derive(Args)]
 struct OperationArg {
     operation: String,
 }
@@ -403,6 +413,24 @@ enum OrgCommand {
 enum AdminCommand {
     /// Sign with a new key; the old ones stay published until their tokens expire.
     RotateKeys,
+    /// On the server's host: mint a new bootstrap admin token directly in
+    /// the database (earlier ones are revoked), write it to
+    /// `<data dir>/admin.token` and print it. For when nobody can
+    /// administer the server any more; audited.
+    BootstrapToken(BootstrapTokenArgs),
+}
+
+#[derive(Args)]
+struct BootstrapTokenArgs {
+    /// The server's configuration file.
+    #[arg(long, env = "SLIPWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// The server's data directory (default ~/.local/share/slipway).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The server's database (default: SQLite in the data directory).
+    #[arg(long)]
+    database: Option<String>,
 }
 
 #[derive(Args)]
@@ -452,6 +480,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => run_async(serve(args)),
         Command::Worker(args) => run_async(worker(args)),
         Command::InstallTerraform(args) => run_async(install_terraform(args)),
+        Command::Admin(AdminCommand::BootstrapToken(args)) => run_async(bootstrap_token(args)),
         Command::Job(JobCommand::Exec) => {
             match runtime().block_on(slipway_engine::job::exec_from_env()) {
                 Ok(_) => ExitCode::SUCCESS,
@@ -548,6 +577,17 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     slipway_server::work(config).await
 }
 
+async fn bootstrap_token(args: BootstrapTokenArgs) -> anyhow::Result<()> {
+    let mut config = slipway_server::Config::load(args.config.as_deref())?;
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    if let Some(url) = args.database {
+        config.database_url = Some(url);
+    }
+    slipway_server::bootstrap_token(config).await
+}
+
 async fn install_terraform(args: InstallArgs) -> anyhow::Result<()> {
     let tools_dir = match args.tools_dir {
         Some(dir) => dir,
@@ -601,7 +641,13 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         Command::ScheduleDestroy(a) => ctx.schedule_destroy(a.name, a.at, a.in_).await,
         Command::Destroy(a) => ctx.destroy(a.name, wait(&a.wait)?).await,
         Command::Status(a) => ctx.status(a.name, a.watch).await,
-        Command::List => ctx.list().await,
+        Command::List(a) => {
+            ctx.list(slipway_api::types::PageQuery {
+                cursor: a.cursor,
+                limit: a.limit,
+            })
+            .await
+        }
         Command::History(a) => ctx.history(a.name).await,
         Command::Logs(a) => ctx.logs(a.target, a.follow).await,
         Command::Cancel(a) => ctx.cancel(a.operation).await,
@@ -652,6 +698,7 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         }
         Command::Org(OrgCommand::Remove { name, login }) => ctx.org_remove(name, login).await,
         Command::Admin(AdminCommand::RotateKeys) => ctx.rotate_keys().await,
+        Command::Admin(AdminCommand::BootstrapToken(_)) => unreachable!("handled before"),
         Command::Audit(a) => {
             let query: Vec<(&str, String)> = [
                 ("target", a.target),

@@ -295,6 +295,16 @@ fn sign_in_with_a_token_the_device_flow_and_the_web_flow() {
         .send()
         .unwrap();
     assert!(start.status().is_redirection());
+    // The sign-in is bound to this browser by a short-lived cookie.
+    let binding = start.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        binding.starts_with("slipway_sign_in=")
+            && binding.contains("HttpOnly")
+            && binding.contains("SameSite=Lax")
+            && binding.contains("Max-Age=600"),
+        "{binding}"
+    );
+    let binding = binding.split(';').next().unwrap().to_owned();
     let to_github = start.headers()["location"].to_str().unwrap().to_owned();
     assert!(to_github.starts_with(github.url()), "{to_github}");
     assert!(to_github.contains("code_challenge_method=S256") && to_github.contains("state="));
@@ -304,7 +314,11 @@ fn sign_in_with_a_token_the_device_flow_and_the_web_flow() {
         callback.starts_with(&format!("{}/v1/auth/web/callback", s.url)),
         "{callback}"
     );
-    let done = http.get(&callback).send().unwrap();
+    let done = http
+        .get(&callback)
+        .header("cookie", &binding)
+        .send()
+        .unwrap();
     assert_eq!(done.status(), 200);
     let cookie = done.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(
@@ -322,7 +336,11 @@ fn sign_in_with_a_token_the_device_flow_and_the_web_flow() {
         .unwrap();
     assert_eq!(me["login"], "bob");
     // The state is single use.
-    let again = http.get(&callback).send().unwrap();
+    let again = http
+        .get(&callback)
+        .header("cookie", &binding)
+        .send()
+        .unwrap();
     assert_eq!(again.status(), 400);
     let forged = http
         .get(format!(
@@ -463,7 +481,8 @@ print(json.dumps({"claims": claims, "kid": jwt.get_unverified_header(token)["kid
         serde_json::from_slice(&out.stdout).unwrap()
     };
     let verified = pyjwt(&before);
-    assert_eq!(verified["claims"]["sub"], "alice");
+    assert_eq!(verified["claims"]["sub"], "github:1");
+    assert_eq!(verified["claims"]["name"], "alice");
     assert_eq!(verified["claims"]["aud"], "priv");
     assert_eq!(verified["claims"]["level"], "org_member");
     assert_eq!(verified["claims"]["orgs"], json!(["research"]));
@@ -478,7 +497,7 @@ print(json.dumps({"claims": claims, "kid": jwt.get_unverified_header(token)["kid
     let new_kid = rotated["signing_kid"].as_str().unwrap();
     assert_ne!(new_kid, verified["kid"]);
     assert_eq!(rotated["published"].as_array().unwrap().len(), 2);
-    assert_eq!(pyjwt(&before)["claims"]["sub"], "alice");
+    assert_eq!(pyjwt(&before)["claims"]["sub"], "github:1");
     assert_eq!(pyjwt(&cluster_token(&alice))["kid"], new_kid);
     s.run_as(&["whoami"], Some(&alice)).expect_code(0);
 
@@ -545,7 +564,7 @@ fn api_tokens_are_scoped_hashed_and_revocable_and_the_audit_log_records() {
     created.expect_code(0);
     let created = created.json();
     let secret = created["secret"].as_str().unwrap().to_owned();
-    assert_eq!(created["token"]["owner"], "alice");
+    assert_eq!(created["token"]["owner"], "github:1");
 
     // The token acts as alice, within its scopes.
     s.run_as(
@@ -591,7 +610,8 @@ fn api_tokens_are_scoped_hashed_and_revocable_and_the_audit_log_records() {
         .iter()
         .find(|e| e["action"] == "cluster.create")
         .expect("the create is audited");
-    assert_eq!(entry["actor"], "alice");
+    assert_eq!(entry["actor"], "github:1");
+    assert_eq!(entry["actor_name"], "alice");
     assert_eq!(entry["level"], "org_member");
     assert_eq!(entry["result"], "created");
     let logins = s.run(&["audit", "--action", "auth.login", "--json"]).json();
@@ -600,7 +620,7 @@ fn api_tokens_are_scoped_hashed_and_revocable_and_the_audit_log_records() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["actor"] == "alice")
+            .any(|e| e["actor"] == "github:1" && e["actor_name"] == "alice")
     );
 }
 

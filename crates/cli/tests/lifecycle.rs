@@ -241,7 +241,7 @@ fn a_due_scheduled_destroy_fires_as_a_destroy_with_reason_schedule() {
         .json()
         .unwrap();
     assert_eq!(op["reason"], "schedule");
-    assert_eq!(op["requested_by"], "scheduler");
+    assert_eq!(op["requested_by"], "slipway:scheduler");
     let fired_after = time(&op["created_at"]) - destroy_at;
     assert!(
         fired_after >= chrono::TimeDelta::zero(),

@@ -194,7 +194,7 @@ fn fifty_concurrent_requests_on_two_replicas_run_no_operation_twice() {
             .unwrap()
             .json()
             .unwrap();
-        ops.extend(listed.as_array().unwrap().iter().cloned());
+        ops.extend(listed["operations"].as_array().unwrap().iter().cloned());
     }
     let mut starts: HashMap<String, usize> = HashMap::new();
     for op in &ops {
@@ -272,7 +272,7 @@ fn scheduled_destroys_fire_once_across_replicas() {
             .unwrap()
             .json()
             .unwrap();
-        let destroys: Vec<&Value> = ops
+        let destroys: Vec<&Value> = ops["operations"]
             .as_array()
             .unwrap()
             .iter()

@@ -343,7 +343,7 @@ fn cancel_then_kill(runner: &str) {
                 .unwrap()
                 .json()
                 .unwrap();
-            ops.as_array().unwrap().iter().any(|op| {
+            ops["operations"].as_array().unwrap().iter().any(|op| {
                 op["kind"] == "cleanup"
                     && op["state"]
                         .as_str()
@@ -355,7 +355,7 @@ fn cancel_then_kill(runner: &str) {
             .unwrap()
             .json()
             .unwrap();
-        let cleanup = ops
+        let cleanup = ops["operations"]
             .as_array()
             .unwrap()
             .iter()

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{MAX_NODES_CEILING, OrgName, Refusal, Timestamp};
+use crate::{MAX_NODES_CEILING, OrgName, Refusal, Subject, Timestamp};
 
 /// A caller's level for one cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -62,8 +62,12 @@ impl FromStr for Level {
 /// An authenticated person (or the owner of an API token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
-    /// The GitHub login (or `admin` for the bootstrap token's owner).
-    pub login: String,
+    /// Who it is, stably: `github:<id>`, or `slipway:<name>` for Slipway's
+    /// own identities. Levels and ownership follow the subject, never a name.
+    pub subject: Subject,
+    /// What to call them: the GitHub login as of the last sign-in, or a
+    /// description of a Slipway identity. For display only.
+    pub name: String,
     /// A site administrator.
     pub admin: bool,
     /// The organizations the person is a member of.
@@ -289,7 +293,8 @@ mod tests {
 
     fn identity(admin: bool, orgs: &[&str]) -> Identity {
         Identity {
-            login: "alice".into(),
+            subject: Subject::github(1),
+            name: "alice".into(),
             admin,
             organizations: orgs.iter().map(|o| org(o)).collect(),
         }

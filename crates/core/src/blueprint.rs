@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::cost::CostModel;
 use crate::job::Jobs;
 use crate::{ClusterSpec, MAX_NODES_CEILING, ValidationError, Variables};
 
@@ -20,6 +21,7 @@ pub struct BlueprintMetadata {
     /// Variables users may set, by name.
     #[serde(default)]
     pub variables: BTreeMap<String, VariableSpec>,
+    /// What a deployed cluster costs; free without a `[cost]` table.
     #[serde(default)]
     pub cost: CostModel,
     /// Tags a worker must offer to run this blueprint's operations (a cloud
@@ -81,17 +83,6 @@ pub struct VariableSpec {
     /// Masked in every log and output.
     #[serde(default)]
     pub sensitive: bool,
-}
-
-/// The blueprint's cost model: a fixed and a per-node hourly rate, accrued
-/// while deployed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CostModel {
-    #[serde(default)]
-    pub fixed_hourly_usd: f64,
-    #[serde(default)]
-    pub per_node_hourly_usd: f64,
 }
 
 impl BlueprintMetadata {
@@ -321,6 +312,23 @@ mod tests {
             m.resolve_variables(&Variables::from([("replicas".to_owned(), json!("three"))]))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_cost_model_reads_exactly_and_defaults_to_free() {
+        let m: BlueprintMetadata = toml::from_str(
+            "name = \"demo\"\n[cost]\nfixed_hourly_usd = 0.153\nper_node_hourly_usd = 0.226\n",
+        )
+        .unwrap();
+        assert_eq!(m.cost, CostModel::GENERATION_1);
+        assert_eq!(m.cost.hourly(3).to_string(), "0.831");
+        let free: BlueprintMetadata = toml::from_str("name = \"demo\"").unwrap();
+        assert_eq!(free.cost, CostModel::default());
+        let zero: BlueprintMetadata = toml::from_str(
+            "name = \"local\"\n[cost]\nfixed_hourly_usd = 0.0\nper_node_hourly_usd = 0.0\n",
+        )
+        .unwrap();
+        assert_eq!(zero.cost.hourly(5), crate::money::Rate::ZERO);
     }
 
     #[test]

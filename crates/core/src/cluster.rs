@@ -50,6 +50,13 @@ impl ClusterState {
         }
     }
 
+    /// Whether something of the cluster may exist: every state but `absent`.
+    /// With an operation of [`crate::OperationKind::DEPLOYING`] in flight, a
+    /// cluster counts as deployed too (organization limits).
+    pub fn is_deployed(self) -> bool {
+        self != ClusterState::Absent
+    }
+
     /// An operation is changing the cluster's infrastructure right now.
     pub fn is_transitional(self) -> bool {
         matches!(

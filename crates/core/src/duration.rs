@@ -19,6 +19,31 @@ pub fn format_duration(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
 }
 
+/// Serde for a `chrono::TimeDelta` written the way users write durations
+/// (`15m`, `24h`, `12h`): `#[serde(with = "crate::duration::time_delta")]`.
+/// Negative durations are written as `0s`.
+pub mod time_delta {
+    use chrono::TimeDelta;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `value` as `1h 30m`.
+    pub fn serialize<S: Serializer>(value: &TimeDelta, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&super::format_duration(value.to_std().unwrap_or_default()))
+    }
+
+    /// Reads `90s`, `15m`, `24h`, `1h30m`, `7d`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<TimeDelta, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let duration = humantime::parse_duration(text.trim()).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "must be a duration such as 90s, 10m or 2h ({e}; got {text:?})"
+            ))
+        })?;
+        TimeDelta::from_std(duration)
+            .map_err(|_| serde::de::Error::custom(format!("duration {text:?} is too long")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +74,20 @@ mod tests {
         assert_eq!(err.field, "ttl");
         assert!(err.rule.contains("90s"));
         assert!(parse_duration("wait", "-5m").is_err());
+    }
+
+    #[test]
+    fn time_deltas_read_and_write_as_durations() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Doc {
+            #[serde(with = "time_delta")]
+            ttl: chrono::TimeDelta,
+        }
+        let doc: Doc = serde_json::from_str(r#"{"ttl": "1h30m"}"#).unwrap();
+        assert_eq!(doc.ttl, chrono::TimeDelta::minutes(90));
+        assert_eq!(serde_json::to_string(&doc).unwrap(), r#"{"ttl":"1h 30m"}"#);
+        assert!(serde_json::from_str::<Doc>(r#"{"ttl": "soon"}"#).is_err());
+        assert!(serde_json::from_str::<Doc>(r#"{"ttl": 5}"#).is_err());
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub mod kinds {
     pub const QUEUED: &str = "operation_queued";
     pub const STARTED: &str = "operation_started";
     pub const FINISHED: &str = "operation_finished";
+    /// Someone asked to cancel the running operation.
+    pub const CANCEL_REQUESTED: &str = "cancel_requested";
     pub const COMMAND: &str = "terraform_command";
     pub const STDERR: &str = "terraform_stderr";
     /// How an apply went on after the process running it had died.

@@ -5,26 +5,47 @@
 //! pass in the current time and fresh identifiers; the rules answer with a
 //! [`rules::Plan`] that the store applies atomically, or a [`Refusal`] that the
 //! edges turn into an HTTP status and a CLI exit code.
+//!
+//! Organizations' money (§3.8) is here too, exact to the last decimal:
+//! [`money`] amounts and rates, [`cost`] accrual and history, [`account`]
+//! reconciliation, [`forecast`]s of when the money runs out, [`budget`]
+//! enforcement, and [`capacity`] requests.
 
 pub mod access;
+pub mod account;
 pub mod blueprint;
+pub mod budget;
+pub mod calendar;
+pub mod capacity;
 pub mod cluster;
+pub mod cost;
 pub mod duration;
 pub mod event;
+pub mod forecast;
 pub mod job;
 pub mod lifecycle;
+pub mod money;
 pub mod names;
+pub mod net;
 pub mod operation;
 pub mod refusal;
 pub mod rules;
 pub mod schedule;
+pub mod subject;
 
 pub use access::{Identity, Level, Limits};
+pub use account::{Account, Charge, Reconciliation};
+pub use budget::BudgetPolicy;
+pub use capacity::{CapacityOutcome, CapacityPolicy, CapacityRequest};
 pub use cluster::{Cluster, ClusterSpec, ClusterState, Variables};
+pub use cost::{CostBucket, CostFigure, CostModel, CostSource, Granularity, HourCost, SizeSpan};
+pub use forecast::{BurnRates, ClusterCost, ForecastHorizon};
+pub use money::{Money, Rate};
 pub use names::{BlueprintName, ClusterName, OrgName};
 pub use operation::{Operation, OperationId, OperationKind, OperationState, Reason};
 pub use refusal::{Refusal, ValidationError};
 pub use schedule::Schedule;
+pub use subject::Subject;
 
 /// Timestamps are UTC everywhere in Slipway.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

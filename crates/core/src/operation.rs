@@ -116,16 +116,32 @@ text_enum!(
 
 impl OperationKind {
     /// Infrastructure operations change (or inspect) a cluster's Terraform
-    /// state; at most one per cluster is queued or running.
+    /// state; at most one per cluster is queued or running. The one
+    /// definition: the store's queries are built from this list.
+    pub const INFRASTRUCTURE: [OperationKind; 4] = [
+        OperationKind::Deploy,
+        OperationKind::Update,
+        OperationKind::Destroy,
+        OperationKind::Refresh,
+    ];
+
+    /// Operations that bring a cluster up (or change it while up): a cluster
+    /// with one in flight counts as deployed.
+    pub const DEPLOYING: [OperationKind; 2] = [OperationKind::Deploy, OperationKind::Update];
+
     pub fn is_infrastructure(self) -> bool {
-        matches!(
-            self,
-            OperationKind::Deploy
-                | OperationKind::Update
-                | OperationKind::Destroy
-                | OperationKind::Refresh
-        )
+        Self::INFRASTRUCTURE.contains(&self)
     }
+}
+
+/// `'a', 'b', …`: values for an SQL `IN (…)`, built from the definitions
+/// here (kinds, states) so the database and the rules never disagree.
+pub fn sql_list<T: fmt::Display>(values: &[T]) -> String {
+    values
+        .iter()
+        .map(|v| format!("'{v}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 text_enum!(
@@ -141,8 +157,11 @@ text_enum!(
 );
 
 impl OperationState {
+    /// States of an operation that is not over yet.
+    pub const ACTIVE: [OperationState; 2] = [OperationState::Queued, OperationState::Running];
+
     pub fn is_terminal(self) -> bool {
-        !matches!(self, OperationState::Queued | OperationState::Running)
+        !Self::ACTIVE.contains(&self)
     }
 }
 
@@ -164,7 +183,8 @@ pub struct Operation {
     pub cluster: ClusterName,
     pub kind: OperationKind,
     pub reason: Reason,
-    /// Who asked: a user or token owner, or a background actor (`scheduler`, `recovery`).
+    /// Who asked: the subject of a person or token owner, or one of
+    /// Slipway's own (`slipway:scheduler`, `slipway:recovery`, …).
     pub requested_by: String,
     pub state: OperationState,
     /// The cluster configuration the operation applies (or destroys); for a
@@ -176,6 +196,18 @@ pub struct Operation {
     pub created_at: Timestamp,
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
+}
+
+impl Operation {
+    /// Whose Terraform state the operation's runs use: its cluster's, or —
+    /// for a TEST, RELEASE or cleanup — its runner's (`runner/<run>`;
+    /// cluster names have no `/`).
+    pub fn state_key(&self) -> String {
+        match &self.job {
+            Some(job) => format!("runner/{}", job.runner),
+            None => self.cluster.to_string(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Why a request was not carried out: bad input, or a rule that says no.
 
+use crate::money::Rate;
 use crate::{ClusterState, OperationId, OperationKind, OperationState, Timestamp};
 
 /// A field of a request broke a rule. The message names both, so a user knows
@@ -79,6 +80,18 @@ pub enum Refusal {
     /// The request goes over one of the organization's limits.
     #[error("over the limit {limit}: {rule}")]
     OverLimit { limit: String, rule: String },
+
+    /// The organization's money would not last: at the projected hourly
+    /// rate it runs out too soon.
+    #[error(
+        "over budget: {rule}; at ${rate} an hour the organization's money runs out at {}",
+        depletes_at.to_rfc3339()
+    )]
+    OverBudget {
+        rule: String,
+        rate: Rate,
+        depletes_at: Timestamp,
+    },
 }
 
 impl Refusal {
@@ -95,6 +108,7 @@ impl Refusal {
             Refusal::OverLimit { .. } => "limit_exceeded",
             Refusal::NotRunning { .. } => "not_running",
             Refusal::NoJob { .. } => "no_job",
+            Refusal::OverBudget { .. } => "over_budget",
         }
     }
 }

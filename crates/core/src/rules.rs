@@ -14,18 +14,18 @@ use crate::{
     Schedule, Timestamp, ValidationError, Variables,
 };
 
-/// Everything the rules need to know about one cluster, read consistently.
+/// One cluster as it stands, read consistently: the cluster, its
+/// infrastructure operation in flight and its scheduled destroy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterSnapshot {
     pub cluster: Cluster,
     /// The infrastructure operation queued or running on the cluster, if any.
     pub active: Option<Operation>,
     pub schedule: Option<Schedule>,
-    /// The owning organization's limits and load.
-    pub organization: OrganizationLoad,
 }
 
-/// What the organization limits of a deploy depend on.
+/// What the organization limits of a deploy depend on: read (and on
+/// PostgreSQL locked) only where a rule decides, never for a plain read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OrganizationLoad {
     pub limits: Limits,
@@ -218,6 +218,7 @@ fn deployed_or_target(cluster: &Cluster) -> ClusterSpec {
 /// cluster keeps its scheduled destroy or sets one within them.
 fn check_limits(
     snap: &ClusterSnapshot,
+    org: &OrganizationLoad,
     target: &ClusterSpec,
     req: &DeployRequest,
     ctx: &Context,
@@ -227,7 +228,7 @@ fn check_limits(
     if !ctx.limited() {
         return Ok(());
     }
-    let limits = &snap.organization.limits;
+    let limits = &org.limits;
     limits.check_nodes(target.nodes)?;
     match req.destroy_at {
         Some(at) => limits.check_lifetime(at, ctx.now)?,
@@ -236,7 +237,7 @@ fn check_limits(
         None => return Err(limits.missing_destroy_time()),
     }
     if starts_a_cluster {
-        limits.check_clusters(snap.organization.deployed_elsewhere)?;
+        limits.check_clusters(org.deployed_elsewhere)?;
     }
     Ok(())
 }
@@ -248,6 +249,7 @@ fn check_limits(
 /// with the operation.
 pub fn decide_deploy(
     snap: &ClusterSnapshot,
+    org: &OrganizationLoad,
     req: &DeployRequest,
     ctx: &Context,
 ) -> Result<Plan, Refusal> {
@@ -275,7 +277,7 @@ pub fn decide_deploy(
         if snap.cluster.deployed.as_ref() == Some(&target) {
             return Ok(Plan::new(Outcome::AlreadyRunning, ScheduleChange::Keep));
         }
-        check_limits(snap, &target, req, ctx, false)?;
+        check_limits(snap, org, &target, req, ctx, false)?;
         let op = enqueue(ctx, OperationKind::Update, target);
         return Ok(Plan::new(Outcome::Enqueued(op), schedule_for(snap)?));
     }
@@ -285,7 +287,7 @@ pub fn decide_deploy(
             destroy_at: schedule.destroy_at,
         });
     }
-    check_limits(snap, &target, req, ctx, true)?;
+    check_limits(snap, org, &target, req, ctx, true)?;
     let op = enqueue(ctx, OperationKind::Deploy, target);
     let schedule = req
         .destroy_at
@@ -321,6 +323,7 @@ pub fn decide_destroy(snap: &ClusterSnapshot, ctx: &Context) -> Result<Plan, Ref
 /// otherwise any schedule is replaced by one at `at`.
 pub fn decide_schedule_destroy(
     snap: &ClusterSnapshot,
+    org: &OrganizationLoad,
     at: Timestamp,
     ctx: &Context,
 ) -> Result<Plan, Refusal> {
@@ -332,7 +335,7 @@ pub fn decide_schedule_destroy(
         None => {}
     }
     if ctx.limited() {
-        snap.organization.limits.check_lifetime(at, ctx.now)?;
+        org.limits.check_lifetime(at, ctx.now)?;
     }
     let change = reschedule(snap.schedule.as_ref(), at, ctx.now)?;
     Ok(Plan::new(Outcome::Scheduled(at), change))
@@ -501,7 +504,17 @@ mod tests {
             },
             active: None,
             schedule: None,
-            organization: OrganizationLoad::default(),
+        }
+    }
+
+    fn org() -> OrganizationLoad {
+        OrganizationLoad::default()
+    }
+
+    fn busy() -> OrganizationLoad {
+        OrganizationLoad {
+            deployed_elsewhere: 10,
+            ..OrganizationLoad::default()
         }
     }
 
@@ -641,36 +654,49 @@ mod tests {
             destroy_at,
             ..Default::default()
         };
-        assert!(decide_deploy(&snap, &with(50, in_2h), &member_ctx()).is_ok());
+        assert!(decide_deploy(&snap, &org(), &with(50, in_2h), &member_ctx()).is_ok());
         assert_eq!(
-            limit_of(decide_deploy(&snap, &with(51, in_2h), &member_ctx())),
+            limit_of(decide_deploy(
+                &snap,
+                &org(),
+                &with(51, in_2h),
+                &member_ctx()
+            )),
             "max_nodes"
         );
         assert_eq!(
-            limit_of(decide_deploy(&snap, &with(3, None), &member_ctx())),
+            limit_of(decide_deploy(&snap, &org(), &with(3, None), &member_ctx())),
             "max_lifetime"
         );
         let in_13h = Some(now() + TimeDelta::hours(13));
         assert_eq!(
-            limit_of(decide_deploy(&snap, &with(3, in_13h), &member_ctx())),
+            limit_of(decide_deploy(
+                &snap,
+                &org(),
+                &with(3, in_13h),
+                &member_ctx()
+            )),
             "max_lifetime"
         );
         let in_5m = Some(now() + TimeDelta::minutes(5));
         assert_eq!(
-            limit_of(decide_deploy(&snap, &with(3, in_5m), &member_ctx())),
+            limit_of(decide_deploy(&snap, &org(), &with(3, in_5m), &member_ctx())),
             "min_lifetime"
         );
-        let mut busy = snapshot(ClusterState::Absent);
-        busy.organization.deployed_elsewhere = 10;
         assert_eq!(
-            limit_of(decide_deploy(&busy, &with(3, in_2h), &member_ctx())),
+            limit_of(decide_deploy(
+                &snap,
+                &busy(),
+                &with(3, in_2h),
+                &member_ctx()
+            )),
             "max_clusters"
         );
 
         // administrators: only the absolute ceiling
-        assert!(decide_deploy(&busy, &with(1000, None), &ctx()).is_ok());
+        assert!(decide_deploy(&snap, &busy(), &with(1000, None), &ctx()).is_ok());
         assert_eq!(
-            limit_of(decide_deploy(&snap, &with(1001, None), &ctx())),
+            limit_of(decide_deploy(&snap, &org(), &with(1001, None), &ctx())),
             "max_nodes"
         );
     }
@@ -679,15 +705,14 @@ mod tests {
     fn an_update_by_a_member_keeps_the_scheduled_destroy_and_does_not_count_twice() {
         let mut snap = snapshot(ClusterState::Running);
         scheduled(&mut snap, 60);
-        snap.organization.deployed_elsewhere = 10;
         let req = DeployRequest {
             nodes: Some(4),
             ..Default::default()
         };
-        assert!(decide_deploy(&snap, &req, &member_ctx()).is_ok());
+        assert!(decide_deploy(&snap, &busy(), &req, &member_ctx()).is_ok());
         snap.schedule = None;
         assert_eq!(
-            limit_of(decide_deploy(&snap, &req, &member_ctx())),
+            limit_of(decide_deploy(&snap, &busy(), &req, &member_ctx())),
             "max_lifetime"
         );
     }
@@ -698,10 +723,18 @@ mod tests {
         scheduled(&mut snap, 60);
         let in_13h = now() + TimeDelta::hours(13);
         assert_eq!(
-            limit_of(decide_schedule_destroy(&snap, in_13h, &member_ctx())),
+            limit_of(decide_schedule_destroy(
+                &snap,
+                &org(),
+                in_13h,
+                &member_ctx()
+            )),
             "max_lifetime"
         );
-        assert!(decide_schedule_destroy(&snap, now() + TimeDelta::hours(3), &member_ctx()).is_ok());
+        assert!(
+            decide_schedule_destroy(&snap, &org(), now() + TimeDelta::hours(3), &member_ctx())
+                .is_ok()
+        );
         assert!(matches!(
             decide_unschedule(&snap, &member_ctx()),
             Err(Refusal::Forbidden { .. })
@@ -742,6 +775,7 @@ mod tests {
     fn deploy_of_a_running_cluster_succeeds_with_nothing_to_do() {
         let plan = decide_deploy(
             &snapshot(ClusterState::Running),
+            &org(),
             &DeployRequest::default(),
             &ctx(),
         )
@@ -754,7 +788,7 @@ mod tests {
     fn deploy_of_a_running_cluster_even_when_scheduled_succeeds() {
         let mut snap = snapshot(ClusterState::Running);
         scheduled(&mut snap, 2);
-        let plan = decide_deploy(&snap, &DeployRequest::default(), &ctx()).unwrap();
+        let plan = decide_deploy(&snap, &org(), &DeployRequest::default(), &ctx()).unwrap();
         assert_eq!(plan.outcome, Outcome::AlreadyRunning);
     }
 
@@ -764,7 +798,7 @@ mod tests {
             nodes: Some(5),
             ..Default::default()
         };
-        let plan = decide_deploy(&snapshot(ClusterState::Running), &req, &ctx()).unwrap();
+        let plan = decide_deploy(&snapshot(ClusterState::Running), &org(), &req, &ctx()).unwrap();
         let op = plan.new_operation().unwrap();
         assert_eq!(op.kind, OperationKind::Update);
         assert_eq!(op.spec.nodes, 5);
@@ -776,7 +810,7 @@ mod tests {
         for state in [ClusterState::Absent, ClusterState::Failed] {
             let mut snap = snapshot(state);
             scheduled(&mut snap, 60);
-            let err = decide_deploy(&snap, &DeployRequest::default(), &ctx()).unwrap_err();
+            let err = decide_deploy(&snap, &org(), &DeployRequest::default(), &ctx()).unwrap_err();
             assert!(
                 matches!(err, Refusal::ScheduledForDestroy { .. }),
                 "{state}: {err}"
@@ -791,7 +825,7 @@ mod tests {
             destroy_at: Some(at),
             ..Default::default()
         };
-        let plan = decide_deploy(&snapshot(ClusterState::Absent), &req, &ctx()).unwrap();
+        let plan = decide_deploy(&snapshot(ClusterState::Absent), &org(), &req, &ctx()).unwrap();
         assert_eq!(plan.new_operation().unwrap().kind, OperationKind::Deploy);
         assert_eq!(plan.schedule, ScheduleChange::Set(at));
     }
@@ -802,7 +836,7 @@ mod tests {
             destroy_at: Some(now() - TimeDelta::seconds(1)),
             ..Default::default()
         };
-        let err = decide_deploy(&snapshot(ClusterState::Absent), &req, &ctx()).unwrap_err();
+        let err = decide_deploy(&snapshot(ClusterState::Absent), &org(), &req, &ctx()).unwrap_err();
         assert!(
             matches!(err, Refusal::Invalid(ValidationError { ref field, .. }) if field == "destroy_at")
         );
@@ -812,14 +846,14 @@ mod tests {
     fn an_identical_deploy_joins_the_one_in_flight_and_a_different_one_conflicts() {
         let mut snap = snapshot(ClusterState::Deploying);
         snap.active = Some(active(OperationKind::Deploy, spec(3)));
-        let plan = decide_deploy(&snap, &DeployRequest::default(), &ctx()).unwrap();
+        let plan = decide_deploy(&snap, &org(), &DeployRequest::default(), &ctx()).unwrap();
         assert_eq!(plan.outcome, Outcome::Joined(id(7)));
 
         let bigger = DeployRequest {
             nodes: Some(4),
             ..Default::default()
         };
-        let err = decide_deploy(&snap, &bigger, &ctx()).unwrap_err();
+        let err = decide_deploy(&snap, &org(), &bigger, &ctx()).unwrap_err();
         assert_eq!(
             err,
             Refusal::Conflict {
@@ -861,7 +895,7 @@ mod tests {
         scheduled(&mut near, 4);
         let later = now() + TimeDelta::hours(1);
         assert!(matches!(
-            decide_schedule_destroy(&near, later, &ctx()),
+            decide_schedule_destroy(&near, &org(), later, &ctx()),
             Err(Refusal::TooLateToReschedule { .. })
         ));
         assert!(matches!(
@@ -871,7 +905,7 @@ mod tests {
 
         let mut far = snapshot(ClusterState::Running);
         scheduled(&mut far, 20);
-        let plan = decide_schedule_destroy(&far, later, &ctx()).unwrap();
+        let plan = decide_schedule_destroy(&far, &org(), later, &ctx()).unwrap();
         assert_eq!(plan.schedule, ScheduleChange::Set(later));
         assert_eq!(
             decide_unschedule(&far, &ctx()).unwrap().schedule,
@@ -883,18 +917,19 @@ mod tests {
     fn scheduling_needs_a_deployed_cluster_and_a_future_time() {
         let at = now() + TimeDelta::hours(1);
         assert_eq!(
-            decide_schedule_destroy(&snapshot(ClusterState::Absent), at, &ctx()).unwrap_err(),
+            decide_schedule_destroy(&snapshot(ClusterState::Absent), &org(), at, &ctx())
+                .unwrap_err(),
             Refusal::NotDeployed
         );
         let past = now() - TimeDelta::minutes(1);
         assert!(matches!(
-            decide_schedule_destroy(&snapshot(ClusterState::Running), past, &ctx()),
+            decide_schedule_destroy(&snapshot(ClusterState::Running), &org(), past, &ctx()),
             Err(Refusal::Invalid(_))
         ));
         // while the first deploy is in flight, a schedule may be set
         let mut deploying = snapshot(ClusterState::Deploying);
         deploying.active = Some(active(OperationKind::Deploy, spec(3)));
-        assert!(decide_schedule_destroy(&deploying, at, &ctx()).is_ok());
+        assert!(decide_schedule_destroy(&deploying, &org(), at, &ctx()).is_ok());
     }
 
     #[test]
@@ -945,7 +980,7 @@ mod tests {
             if let Some(m) = sched { scheduled(&mut snap, m); }
             snap.active = Some(active(OperationKind::Deploy, spec(3)));
             let req = DeployRequest { nodes: Some(nodes), ..Default::default() };
-            if let Ok(plan) = decide_deploy(&snap, &req, &ctx()) {
+            if let Ok(plan) = decide_deploy(&snap, &org(), &req, &ctx()) {
                 prop_assert!(plan.new_operation().is_none());
             }
             if let Ok(plan) = decide_destroy(&snap, &ctx()) {
@@ -959,7 +994,7 @@ mod tests {
             prop_assume!(state != ClusterState::Running);
             let mut snap = snapshot(state);
             scheduled(&mut snap, minutes);
-            let result = decide_deploy(&snap, &DeployRequest::default(), &ctx());
+            let result = decide_deploy(&snap, &org(), &DeployRequest::default(), &ctx());
             let refused = matches!(result, Err(Refusal::ScheduledForDestroy { .. }));
             prop_assert!(refused);
         }
@@ -970,7 +1005,7 @@ mod tests {
         fn reschedule_matches_the_cutoff(existing in -10i64..60, new_in in 1i64..600) {
             let mut snap = snapshot(ClusterState::Running);
             scheduled(&mut snap, existing);
-            let result = decide_schedule_destroy(&snap, now() + TimeDelta::minutes(new_in), &ctx());
+            let result = decide_schedule_destroy(&snap, &org(), now() + TimeDelta::minutes(new_in), &ctx());
             prop_assert_eq!(result.is_ok(), existing > 5);
         }
     }

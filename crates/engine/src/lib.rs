@@ -1,6 +1,7 @@
 //! Everything in Slipway that knows Terraform.
 //!
-//! An [`Engine`] runs [`Job`]s. Terraform's state lives with Slipway (the
+//! An [`Engine`] runs [`TerraformRun`]s (and, in [`job`], the steps of a
+//! TEST or RELEASE job). Terraform's state lives with Slipway (the
 //! HTTP backend), so working directories hold nothing that matters: one per
 //! blueprint version, laid out and initialized once and then shared by every
 //! run of that version, with each run's variables in a file of its own.
@@ -113,7 +114,7 @@ pub enum Action {
 }
 
 impl Action {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Action::Apply => "apply",
             Action::Destroy => "destroy",
@@ -138,7 +139,7 @@ pub struct StateBackend {
 
 /// One Terraform run.
 #[derive(Debug, Clone)]
-pub struct Job {
+pub struct TerraformRun {
     /// Names the run's own files (an operation id).
     pub run_id: String,
     /// Names the working directory: the same for every run of one module
@@ -260,11 +261,11 @@ impl Engine {
     /// Runs `job`, sending its events to `events` as they happen.
     pub async fn run(
         &self,
-        job: &Job,
+        run: &TerraformRun,
         events: &UnboundedSender<NewEvent>,
         cancel: &CancellationToken,
     ) -> Result<RunReport, EngineError> {
-        let info = ModuleInfo::inspect(&job.module)?;
+        let info = ModuleInfo::inspect(&run.module)?;
         if let Some(backend) = &info.backend {
             return Err(EngineError::InvalidModule {
                 file: "(module)".into(),
@@ -273,18 +274,18 @@ impl Engine {
                 ),
             });
         }
-        let ws = self.workspace(job);
+        let ws = self.workspace(run);
         let masker = Masker::new(
-            job.sensitive_variables
+            run.sensitive_variables
                 .iter()
-                .filter_map(|name| job.variables.get(name))
+                .filter_map(|name| run.variables.get(name))
                 .map(variable_text)
-                .chain(job.secret_env.iter().map(|(_, v)| v.clone())),
+                .chain(run.secret_env.iter().map(|(_, v)| v.clone())),
         );
-        let env = self.environment(job, &info, &ws);
+        let env = self.environment(run, &info, &ws);
         let control = Control {
             cancel,
-            deadline: Instant::now() + job.time_limit,
+            deadline: Instant::now() + run.time_limit,
             grace: self.config.cancel_grace,
         };
         let mut runner = Runner {
@@ -294,7 +295,7 @@ impl Engine {
             control: &control,
             masker: &masker,
             events,
-            time_limit: job.time_limit,
+            time_limit: run.time_limit,
         };
 
         {
@@ -304,27 +305,27 @@ impl Engine {
                 .preparing
                 .lock()
                 .expect("preparing lock")
-                .entry(job.module_key.clone())
+                .entry(run.module_key.clone())
                 .or_default()
                 .clone();
             let _in_process = lock.lock().await;
             let _across_processes = lock_file(&ws.module.with_extension("lock")).await?;
-            runner.prepare(job).await?;
+            runner.prepare(run).await?;
         }
-        let _run_dir = self.lay_out_run(job, &info, &ws)?;
+        let _run_dir = self.lay_out_run(run, &info, &ws)?;
         let lock_timeout = format!("-lock-timeout={}s", self.config.lock_timeout.as_secs());
         let var_file = format!("-var-file={}", ws.var_file.display());
-        match job.action {
+        match run.action {
             Action::Apply | Action::Destroy => {
                 let mut args = vec![APPLY, "-auto-approve", "-input=false", "-json"];
-                if job.action == Action::Destroy {
+                if run.action == Action::Destroy {
                     args.push("-destroy");
                 }
                 args.extend([lock_timeout.as_str(), var_file.as_str()]);
-                let run = runner.json(&args).await?;
-                run.check(job.action.name())?;
+                let applied = runner.json(&args).await?;
+                applied.check(run.action.name())?;
                 Ok(RunReport {
-                    outputs: run.outputs,
+                    outputs: applied.outputs,
                     observation: None,
                 })
             }
@@ -356,9 +357,9 @@ impl Engine {
     }
 
     /// The run's paths: the module's shared directory, and the run's own.
-    fn workspace(&self, job: &Job) -> Workspace {
-        let dir = self.config.work_root.join("modules").join(&job.module_key);
-        let run_dir = self.config.work_root.join("runs").join(&job.run_id);
+    fn workspace(&self, run: &TerraformRun) -> Workspace {
+        let dir = self.config.work_root.join("modules").join(&run.module_key);
+        let run_dir = self.config.work_root.join("runs").join(&run.run_id);
         Workspace {
             module: dir.join("module"),
             data_dir: dir.join(".terraform"),
@@ -373,7 +374,7 @@ impl Engine {
     /// sensitive ones excepted (they travel in the environment).
     fn lay_out_run(
         &self,
-        job: &Job,
+        run: &TerraformRun,
         info: &ModuleInfo,
         ws: &Workspace,
     ) -> Result<RunDir, EngineError> {
@@ -381,15 +382,19 @@ impl Engine {
         std::fs::create_dir_all(&ws.run_dir).map_err(|e| EngineError::io(&ws.run_dir, e))?;
         let guard = RunDir(ws.run_dir.clone());
         copy_tree(&ws.module, &ws.run_dir)?;
-        let file_variables: Map<String, Value> = job
+        let file_variables: Map<String, Value> = run
             .variables
             .iter()
             .filter(|(name, _)| {
-                info.variables.contains(*name) && !job.sensitive_variables.contains(*name)
+                info.variables.contains(*name) && !run.sensitive_variables.contains(*name)
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        write_private(&ws.var_file, &Value::Object(file_variables).to_string())?;
+        slipway_files::write_private(
+            &ws.var_file,
+            Value::Object(file_variables).to_string().as_bytes(),
+        )
+        .map_err(|e| EngineError::io(&ws.var_file, e))?;
         Ok(guard)
     }
 
@@ -511,7 +516,7 @@ impl Engine {
 
     /// Lays the module out in its working directory with Slipway's backend,
     /// replacing whatever was there but the dependency lock file `init` wrote.
-    fn lay_out(&self, job: &Job, ws: &Workspace) -> Result<(), EngineError> {
+    fn lay_out(&self, run: &TerraformRun, ws: &Workspace) -> Result<(), EngineError> {
         std::fs::create_dir_all(&ws.module).map_err(|e| EngineError::io(&ws.module, e))?;
         for entry in std::fs::read_dir(&ws.module).map_err(|e| EngineError::io(&ws.module, e))? {
             let entry = entry.map_err(|e| EngineError::io(&ws.module, e))?;
@@ -526,7 +531,7 @@ impl Engine {
             };
             removed.map_err(|e| EngineError::io(&path, e))?;
         }
-        for (relative, content) in &job.module {
+        for (relative, content) in &run.module {
             let path = safe_join(&ws.module, relative)?;
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| EngineError::io(parent, e))?;
@@ -534,13 +539,18 @@ impl Engine {
             std::fs::write(&path, content).map_err(|e| EngineError::io(&path, e))?;
         }
         let backend_file = ws.module.join("zz_slipway_backend.tf.json");
-        std::fs::write(&backend_file, backend_config(&job.backend).to_string())
+        std::fs::write(&backend_file, backend_config(&run.backend).to_string())
             .map_err(|e| EngineError::io(&backend_file, e))
     }
 
     /// A clean environment: the basics, the configured pass-through, the
     /// automation settings, sensitive variables and the job's secrets.
-    fn environment(&self, job: &Job, info: &ModuleInfo, ws: &Workspace) -> Vec<(String, String)> {
+    fn environment(
+        &self,
+        run: &TerraformRun,
+        info: &ModuleInfo,
+        ws: &Workspace,
+    ) -> Vec<(String, String)> {
         const BASICS: &[&str] = &[
             "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR",
         ];
@@ -566,15 +576,15 @@ impl Engine {
             ]
             .map(|(k, v)| (k.to_owned(), v)),
         );
-        for name in &job.sensitive_variables {
-            if let Some(value) = job.variables.get(name)
+        for name in &run.sensitive_variables {
+            if let Some(value) = run.variables.get(name)
                 && info.variables.contains(name)
             {
                 env.push((format!("TF_VAR_{name}"), variable_text(value)));
             }
         }
-        env.push(("TF_HTTP_USERNAME".to_owned(), job.backend.username.clone()));
-        env.extend(job.secret_env.iter().cloned());
+        env.push(("TF_HTTP_USERNAME".to_owned(), run.backend.username.clone()));
+        env.extend(run.secret_env.iter().cloned());
         env
     }
 }
@@ -690,21 +700,7 @@ fn safe_join(root: &Path, relative: &str) -> Result<PathBuf, EngineError> {
     Ok(root.join(path))
 }
 
-fn write_private(path: &Path, content: &str) -> Result<(), EngineError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| EngineError::io(path, e))?;
-    file.write_all(content.as_bytes())
-        .map_err(|e| EngineError::io(path, e))
-}
-
-/// One job's commands, sharing its workspace, environment and stop control.
+/// One run's commands, sharing its workspace, environment and stop control.
 struct Runner<'a> {
     engine: &'a Engine,
     ws: &'a Workspace,
@@ -783,15 +779,15 @@ impl Runner<'_> {
 
     /// Lays out and initializes the working directory, unless it was
     /// prepared for exactly this module, backend and Terraform.
-    async fn prepare(&mut self, job: &Job) -> Result<(), EngineError> {
+    async fn prepare(&mut self, run: &TerraformRun) -> Result<(), EngineError> {
         let mut digest = Sha256::new();
-        for (path, content) in &job.module {
+        for (path, content) in &run.module {
             digest.update(path.as_bytes());
             digest.update([0]);
             digest.update(content.as_bytes());
             digest.update([0]);
         }
-        digest.update(backend_config(&job.backend).to_string());
+        digest.update(backend_config(&run.backend).to_string());
         digest.update(&self.engine.terraform.version);
         let digest = hex::encode(digest.finalize());
         let initialized = std::fs::read_to_string(&self.ws.init_marker).is_ok_and(|d| d == digest)
@@ -799,7 +795,7 @@ impl Runner<'_> {
         if initialized {
             return Ok(());
         }
-        self.engine.lay_out(job, self.ws)?;
+        self.engine.lay_out(run, self.ws)?;
         let args = ["init", "-input=false", "-no-color", "-reconfigure"];
         self.announce(&args);
         let mut tail = Vec::new();

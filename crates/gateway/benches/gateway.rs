@@ -193,6 +193,7 @@ fn bench(settings: &Settings) {
         &Claims {
             iss: issuer_url.clone(),
             sub: "alice".into(),
+            name: String::new(),
             aud: CLUSTER.into(),
             exp: now + 3600,
             nbf: now - 1,

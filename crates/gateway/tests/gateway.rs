@@ -207,6 +207,7 @@ impl Issuer {
         Claims {
             iss: self.url.clone(),
             sub: sub.into(),
+            name: String::new(),
             aud: aud.into(),
             exp: now + 3600,
             nbf: now - 1,

@@ -9,6 +9,11 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+pub use slipway_service::identities::{
+    AdminsConfig, AuthConfig, GitHubSettings, OrganizationConfig,
+};
+pub use slipway_service::limits::RateLimitConfig;
+pub use slipway_worker::{ExecutorConfig, StorageConfig};
 
 /// The address the server listens on by default, and the CLI talks to.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
@@ -50,104 +55,6 @@ pub struct Config {
     pub storage: StorageConfig,
 }
 
-/// Object storage for logs and artifacts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StorageConfig {
-    /// `file:///DIR` (default: `<data_dir>/objects`) or
-    /// `s3://BUCKET[/PREFIX]`. S3 credentials come from the usual `AWS_*`
-    /// environment variables.
-    pub url: Option<String>,
-    /// An S3-compatible endpoint other than AWS's (e.g. `http://minio:9000`).
-    pub s3_endpoint: Option<String>,
-    pub s3_region: String,
-    /// Allow `http://` endpoints.
-    pub s3_allow_http: bool,
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        Self {
-            url: None,
-            s3_endpoint: None,
-            s3_region: "us-east-1".into(),
-            s3_allow_http: false,
-        }
-    }
-}
-
-/// Identity and access.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuthConfig {
-    pub github: GitHubSettings,
-    /// Who is a site administrator.
-    pub admins: AdminsConfig,
-    /// Organizations to create (or update) at start-up.
-    pub organizations: Vec<OrganizationConfig>,
-    /// Lifetime of user tokens (`jwt_user`).
-    #[serde(with = "humantime_serde")]
-    pub user_token_ttl: Duration,
-    /// Lifetime of cluster tokens (`jwt_cluster`).
-    #[serde(with = "humantime_serde")]
-    pub cluster_token_ttl: Duration,
-    /// How old a person's memberships may get before they are checked with
-    /// GitHub again.
-    #[serde(with = "humantime_serde")]
-    pub membership_recheck: Duration,
-    /// The key that seals secrets at rest (signing keys, GitHub tokens): 32
-    /// bytes, base64. Default: generated into `<data_dir>/secrets.key`.
-    /// Replicas sharing a database must share it.
-    pub secrets_key: Option<String>,
-    pub rate_limits: RateLimitConfig,
-}
-
-/// The GitHub OAuth app Slipway signs users in with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GitHubSettings {
-    pub client_id: String,
-    /// Needed for the web sign-in only.
-    pub client_secret: Option<String>,
-    pub oauth_url: String,
-    pub api_url: String,
-    pub scopes: Vec<String>,
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-}
-
-/// Site administrators: GitHub logins, members of GitHub organizations, or
-/// members of GitHub teams (`org/team-slug`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AdminsConfig {
-    pub logins: Vec<String>,
-    pub github_orgs: Vec<String>,
-    pub github_teams: Vec<String>,
-}
-
-/// An organization declared in the configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OrganizationConfig {
-    pub name: String,
-    pub github_org: Option<String>,
-    pub github_team: Option<String>,
-    pub limits: Option<slipway_core::Limits>,
-}
-
-/// Request rates: the sign-in routes per client address, the rest per user.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RateLimitConfig {
-    pub login_per_second: u32,
-    pub login_burst: u32,
-    pub api_per_second: u32,
-    pub api_burst: u32,
-    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-}
-
 /// How Slipway finds and runs Terraform.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -170,31 +77,25 @@ pub struct TerraformConfig {
     pub lock_timeout: Duration,
 }
 
-/// How operations are run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ExecutorConfig {
-    /// Run operations in this process (API replicas may leave it to workers).
-    pub enabled: bool,
-    /// What this process offers (a cloud account, a region, …); blueprints
-    /// that require tags run only where all are offered.
-    pub tags: Vec<String>,
-    /// Terraform runs at once in this process.
-    pub max_concurrent: usize,
-    /// How long a lease on a running operation lasts without renewal.
-    #[serde(with = "humantime_serde")]
-    pub lease: Duration,
-    /// The longest an operation may run before it is stopped.
-    #[serde(with = "humantime_serde")]
-    pub operation_time_limit: Duration,
-}
-
-/// Limits of the HTTP API.
+/// Limits of the HTTP API (and gRPC, on the same listener).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
-    /// The largest request body accepted.
+    /// The largest request body accepted (JSON routes).
     pub max_body_bytes: usize,
+    /// The largest Terraform state the state backend accepts.
+    pub max_state_bytes: usize,
+    /// How long a client may take to send a request's headers; a
+    /// connection that sends nothing is closed after it too.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's body.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// How long an idle keep-alive connection (HTTP/1.1 or HTTP/2) stays
+    /// open.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 impl Default for Config {
@@ -214,46 +115,6 @@ impl Default for Config {
     }
 }
 
-impl Default for AuthConfig {
-    fn default() -> Self {
-        Self {
-            github: GitHubSettings::default(),
-            admins: AdminsConfig::default(),
-            organizations: Vec::new(),
-            user_token_ttl: Duration::from_secs(24 * 3600),
-            cluster_token_ttl: Duration::from_secs(3600),
-            membership_recheck: Duration::from_secs(300),
-            secrets_key: None,
-            rate_limits: RateLimitConfig::default(),
-        }
-    }
-}
-
-impl Default for GitHubSettings {
-    fn default() -> Self {
-        Self {
-            client_id: String::new(),
-            client_secret: None,
-            oauth_url: "https://github.com".into(),
-            api_url: "https://api.github.com".into(),
-            scopes: vec!["read:org".into()],
-            timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-impl Default for RateLimitConfig {
-    fn default() -> Self {
-        Self {
-            login_per_second: 2,
-            login_burst: 30,
-            api_per_second: 20,
-            api_burst: 200,
-            trusted_proxies: Vec::new(),
-        }
-    }
-}
-
 impl Default for TerraformConfig {
     fn default() -> Self {
         Self {
@@ -267,22 +128,14 @@ impl Default for TerraformConfig {
     }
 }
 
-impl Default for ExecutorConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            tags: Vec::new(),
-            max_concurrent: 4,
-            lease: Duration::from_secs(30),
-            operation_time_limit: Duration::from_secs(3600),
-        }
-    }
-}
-
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
+            max_state_bytes: 64 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
         }
     }
 }

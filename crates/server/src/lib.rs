@@ -1,20 +1,19 @@
-//! Slipway's server: the HTTP API and the background workers — the executor
-//! that runs operations, the scheduler that fires scheduled destroys, the
-//! reclaimer that interrupts operations whose worker vanished — wired to the
-//! store and the engine.
+//! Slipway's server: the transports over the service, and the start-up
+//! that composes them with a worker.
+//!
+//! - [`http`]: the REST API (with server-sent events, the OpenAPI document,
+//!   Terraform's state backend and `/metrics`).
+//! - `listener`: connections, slow-client timeouts, HTTP/1.1 and HTTP/2 on
+//!   one port.
+//! - `startup`: `serve` (transports + worker), `work` (a worker alone), and
+//!   `bootstrap_token` (a new bootstrap token, for the host's operator).
+//!
+//! The transports know nothing of each other; each calls the service.
 
-mod app;
-mod auth;
 pub mod config;
-mod error;
-mod executor;
-mod http;
-mod identity;
-mod jobs;
-mod ratelimit;
-mod scheduler;
-mod service;
-mod storage;
+pub mod http;
+mod listener;
+mod startup;
 
-pub use app::{serve, work};
 pub use config::Config;
+pub use startup::{bootstrap_token, serve, work};

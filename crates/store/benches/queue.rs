@@ -34,6 +34,8 @@ const SLOTS_PER_REPLICA: usize = 4;
 const POLL_INTERVAL: Duration = Duration::from_secs(5);
 const LEASE: Duration = Duration::from_secs(30);
 const PACE: Duration = Duration::from_millis(20);
+/// The hash of each run's state-backend secret (runs here never use it).
+const CREDENTIAL_HASH: &str = "bench";
 
 /// When each operation was enqueued (committed) and leased.
 #[derive(Default)]
@@ -85,7 +87,7 @@ async fn measure(label: &str, replicas: &[Arc<SqlStore>], operations: usize) {
                     nodes: 1,
                     variables: Variables::new(),
                 },
-                created_by: "bench".into(),
+                created_by: Subject::slipway("bench").to_string(),
                 now: Utc::now(),
             })
             .await
@@ -152,24 +154,30 @@ async fn enqueue(store: &SqlStore, name: &ClusterName, timeline: &Shared) {
     let now = Utc::now();
     let context = Context {
         now,
-        actor: "bench".into(),
+        actor: Subject::slipway("bench").to_string(),
         level: Level::Admin,
         reason: Reason::User,
         new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
     };
     let intent = AuditIntent {
-        actor: "bench".into(),
+        actor: Subject::slipway("bench").to_string(),
+        actor_name: "bench".into(),
         level: "admin".into(),
         action: "cluster.deploy".into(),
     };
     let request = DeployRequest::default();
-    let plan = store
-        .apply(name, now, &intent, &|snapshot| {
-            rules::decide_deploy(snapshot, &request, &context)
+    let applied = store
+        .decide(name, now, &intent, &|snapshot, organization| {
+            rules::decide_deploy(snapshot, organization, &request, &context)
         })
         .await
         .expect("enqueue");
-    let op = plan.new_operation().expect("a new operation").id.clone();
+    let op = applied
+        .plan
+        .new_operation()
+        .expect("a new operation")
+        .id
+        .clone();
     timeline.lock().unwrap().enqueued.insert(op, Instant::now());
 }
 
@@ -188,8 +196,11 @@ async fn executor(
             permit = slots.clone().acquire_owned() => permit.unwrap(),
             () = stop.cancelled() => return,
         };
-        match store.lease_next(&worker, &[], Utc::now(), LEASE).await {
-            Ok(Some(op)) => {
+        match store
+            .lease_next(&worker, &[], Utc::now(), LEASE, CREDENTIAL_HASH)
+            .await
+        {
+            Ok(Some(Lease { operation: op, .. })) => {
                 timeline
                     .lock()
                     .unwrap()

@@ -1,14 +1,19 @@
-//! Slipway's persistence, behind one trait: [`Store`].
+//! Slipway's persistence: [`Store`], made of parts that callers may take one
+//! at a time — [`ClusterStore`], [`QueueStore`], [`LogStore`],
+//! [`IdentityStore`], [`StateStore`], [`BlueprintStore`], [`AuditStore`] and
+//! [`Notifications`].
 //!
-//! [`SqlStore`] implements it on SQLite (the embedded default, a file in the
-//! data directory) and on PostgreSQL (several replicas and workers on one
-//! database), with the same SQL wherever the two agree. One contract test
+//! [`SqlStore`] implements every part on SQLite (the embedded default, a file
+//! in the data directory) and on PostgreSQL (several replicas and workers on
+//! one database), with the same SQL wherever the two agree. One contract test
 //! suite (`tests/contract.rs`) runs against both.
 //!
-//! The store decides nothing itself: the rules live in `slipway-core`. Rule
-//! decisions come in as closures that read a [`ClusterSnapshot`] taken inside
-//! the store's transaction and return a [`Plan`], which the store applies in
-//! that same transaction — so a decision is never made on stale data.
+//! The store decides nothing itself: the rules live in `slipway-core`, and
+//! new identifiers and times come from the caller. Rule decisions come in as
+//! closures that read a [`ClusterSnapshot`] (and the organization's load)
+//! taken inside the store's transaction and return a [`Plan`], which the
+//! store applies in that same transaction — so a decision is never made on
+//! stale data.
 
 mod records;
 mod sql;
@@ -17,9 +22,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use slipway_core::event::{Event, NewEvent};
+use slipway_core::job::RunnerKind;
 use slipway_core::lifecycle::Ending;
-use slipway_core::rules::{ClusterSnapshot, Plan};
-use slipway_core::{Cluster, ClusterName, Operation, OperationId, OrgName, Refusal, Timestamp};
+use slipway_core::rules::{ClusterSnapshot, OrganizationLoad, Plan};
+use slipway_core::{
+    Cluster, ClusterName, Operation, OperationId, OrgName, Refusal, Subject, Timestamp,
+};
 use tokio::sync::broadcast;
 
 pub use records::*;
@@ -51,8 +59,17 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// A rule deciding a change from a consistent snapshot of one cluster.
-pub type Decide<'a> = dyn Fn(&ClusterSnapshot) -> Result<Plan, Refusal> + Send + Sync + 'a;
+/// A rule deciding a change from a consistent snapshot of one cluster and
+/// its organization's load.
+pub type Decide<'a> =
+    dyn Fn(&ClusterSnapshot, &OrganizationLoad) -> Result<Plan, Refusal> + Send + Sync + 'a;
+
+/// What follows an interrupted operation, decided by the caller's rules:
+/// given the interrupted operation, its cluster after the interruption, and
+/// (for a run) the kind of runner its blueprint uses, the plan to apply —
+/// a reconciling refresh, a runner's cleanup — or none.
+pub type AfterInterruption<'a> =
+    dyn Fn(&Operation, &ClusterSnapshot, Option<RunnerKind>) -> Option<Plan> + Send + Sync + 'a;
 
 /// A hint that something changed. Notifications are never the truth, only a
 /// reason to look again: a receiver that lags re-reads the store. On
@@ -80,8 +97,12 @@ pub enum Notification {
         operation: OperationId,
         cluster: ClusterName,
     },
+    /// Someone asked to cancel a running operation: its worker stops it.
+    CancelRequested { operation: OperationId },
     /// A scheduled destroy was set, moved, fired or removed.
     ScheduleChanged { cluster: ClusterName },
+    /// A token was revoked: gateways' revocation lists changed.
+    Revoked,
     /// Notifications from other processes may have been missed (the
     /// listening connection was lost): look at everything again.
     Resync,
@@ -95,12 +116,15 @@ impl Notification {
             | Notification::Started { cluster, .. }
             | Notification::Finished { cluster, .. }
             | Notification::ScheduleChanged { cluster } => Some(cluster),
-            Notification::Events { .. } | Notification::Resync => None,
+            Notification::Events { .. }
+            | Notification::CancelRequested { .. }
+            | Notification::Revoked
+            | Notification::Resync => None,
         }
     }
 }
 
-/// How [`Store::reclaim`] chooses the running operations it interrupts.
+/// How [`QueueStore::reclaim`] chooses the running operations it interrupts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReclaimScope {
     /// Every running operation: this process is the only one using the
@@ -110,39 +134,78 @@ pub enum ReclaimScope {
     ExpiredLeases,
 }
 
-/// Slipway's persistence.
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
+/// Slipway's persistence: every part.
+pub trait Store:
+    Notifications
+    + ClusterStore
+    + QueueStore
+    + LogStore
+    + BlueprintStore
+    + IdentityStore
+    + StateStore
+    + AuditStore
+{
+}
+
+impl<T> Store for T where
+    T: Notifications
+        + ClusterStore
+        + QueueStore
+        + LogStore
+        + BlueprintStore
+        + IdentityStore
+        + StateStore
+        + AuditStore
+{
+}
+
+/// Change notifications.
+pub trait Notifications: Send + Sync + 'static {
     /// Subscribes to change notifications, from this process and — where the
     /// database carries them — from every other process sharing it.
     fn subscribe(&self) -> broadcast::Receiver<Notification>;
+}
 
-    // ---- clusters ----
-
+/// Clusters, the decisions about them, and their scheduled destroys.
+#[async_trait]
+pub trait ClusterStore: Send + Sync + 'static {
     /// Defines a new cluster, `absent`. Refused if the name is taken.
     async fn create_cluster(&self, new: NewCluster) -> Result<Cluster>;
 
     /// The cluster with its in-flight operation and schedule.
     async fn cluster(&self, name: &ClusterName) -> Result<Option<ClusterSnapshot>>;
 
-    /// Every cluster, by name.
-    async fn clusters(&self) -> Result<Vec<ClusterSnapshot>>;
+    /// A page of clusters, by name, that `filter` lets through.
+    async fn clusters(&self, filter: &ClusterFilter) -> Result<Vec<ClusterSnapshot>>;
 
-    /// Decides and applies a change to one cluster atomically: `decide` reads
-    /// a snapshot taken under the cluster's lock; its plan (a new operation,
-    /// a schedule change) is written with an audit entry in one transaction.
-    /// A refusal is audited too and returned as [`StoreError::Refused`].
-    async fn apply(
+    /// Decides a change to one cluster and applies it atomically: `decide`
+    /// reads a snapshot and the organization's load taken under the
+    /// cluster's lock; its plan (a new operation, a schedule change) is
+    /// written with an audit entry in one transaction. A refusal is audited
+    /// too and returned as [`StoreError::Refused`]. Answers the plan and the
+    /// cluster as it is after the change.
+    async fn decide(
         &self,
         cluster: &ClusterName,
         now: Timestamp,
         audit: &AuditIntent,
         decide: &Decide<'_>,
-    ) -> Result<Plan>;
+    ) -> Result<Applied>;
 
-    // ---- operations ----
+    /// When the next scheduled destroy is due, if any is pending.
+    async fn next_schedule_due(&self) -> Result<Option<Timestamp>>;
 
+    /// Clusters whose scheduled destroy is due at `now`.
+    async fn due_schedules(&self, now: Timestamp) -> Result<Vec<ClusterName>>;
+}
+
+/// Operations: queued, leased, renewed, finished, cancelled, reclaimed.
+#[async_trait]
+pub trait QueueStore: Send + Sync + 'static {
     async fn operation(&self, id: &OperationId) -> Result<Option<Operation>>;
+
+    /// The operations with these ids (those that exist), in no order.
+    async fn operations_by_id(&self, ids: &[OperationId]) -> Result<Vec<Operation>>;
 
     /// Operations, newest first.
     async fn operations(&self, filter: &OperationFilter) -> Result<Vec<Operation>>;
@@ -154,18 +217,25 @@ pub trait Store: Send + Sync + 'static {
     /// cluster or all, at most `limit`.
     async fn runs(&self, cluster: Option<&ClusterName>, limit: u32) -> Result<Vec<Run>>;
 
+    /// How many operations are queued and running.
+    async fn queue_depth(&self) -> Result<QueueDepth>;
+
     /// Leases the oldest queued operation `worker` may run — its blueprint's
-    /// `worker_tags` all among `tags` — until `now + lease`, marks it running
-    /// and moves its cluster into the matching state.
+    /// `worker_tags` all among `tags` — until `now + lease`, marks it
+    /// running, moves its cluster into the matching state and records the
+    /// run's state-backend credential (`credential_hash`), all in one
+    /// transaction. The lease carries everything the run needs.
     async fn lease_next(
         &self,
         worker: &str,
         tags: &[String],
         now: Timestamp,
         lease: Duration,
-    ) -> Result<Option<Operation>>;
+        credential_hash: &str,
+    ) -> Result<Option<Lease>>;
 
-    /// Extends `worker`'s lease on a running operation to `now + lease`.
+    /// Extends `worker`'s lease on a running operation to `now + lease`,
+    /// and tells whether someone asked to cancel it.
     /// [`StoreError::LeaseLost`] if the operation is no longer leased to it.
     async fn renew_lease(
         &self,
@@ -173,7 +243,7 @@ pub trait Store: Send + Sync + 'static {
         worker: &str,
         now: Timestamp,
         lease: Duration,
-    ) -> Result<()>;
+    ) -> Result<LeaseStatus>;
 
     /// Ends a running operation leased to `worker` and settles its cluster
     /// (state, outputs, error, schedules) in the same transaction.
@@ -186,34 +256,40 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Operation>;
 
-    /// Cancels a queued operation (running ones are cancelled by their
-    /// worker). Returns the operation as it now is.
-    async fn cancel_queued(&self, id: &OperationId, now: Timestamp) -> Result<Operation>;
+    /// Cancels an operation: a queued one at once; for a running one the
+    /// request is recorded, and whichever worker holds its lease stops it.
+    async fn request_cancel(
+        &self,
+        id: &OperationId,
+        by: &Subject,
+        now: Timestamp,
+    ) -> Result<CancelOutcome>;
 
-    /// Marks running operations `interrupted` with an event saying why, settles
-    /// their clusters as failed, and queues a refresh (reason `recovery`) for
-    /// each cluster so its state is reconciled with Terraform's. Returns the
-    /// interrupted operations.
-    async fn reclaim(&self, scope: ReclaimScope, now: Timestamp) -> Result<Vec<Operation>>;
+    /// Marks running operations `interrupted` with an event saying why and
+    /// settles their clusters; `after` decides what follows each (a
+    /// reconciling refresh, a runner's cleanup), written in the same
+    /// transaction. Returns the interrupted operations.
+    async fn reclaim(
+        &self,
+        scope: ReclaimScope,
+        now: Timestamp,
+        after: &AfterInterruption<'_>,
+    ) -> Result<Vec<Operation>>;
+}
 
-    // ---- operation logs ----
-
+/// Operation logs.
+#[async_trait]
+pub trait LogStore: Send + Sync + 'static {
     /// Appends events to an operation's log; returns the last sequence number.
     async fn append_events(&self, id: &OperationId, events: &[NewEvent]) -> Result<u64>;
 
     /// Events after `after_seq`, in order, at most `limit`.
     async fn events(&self, id: &OperationId, after_seq: u64, limit: u32) -> Result<Vec<Event>>;
+}
 
-    // ---- schedules ----
-
-    /// When the next scheduled destroy is due, if any is pending.
-    async fn next_schedule_due(&self) -> Result<Option<Timestamp>>;
-
-    /// Clusters whose scheduled destroy is due at `now`.
-    async fn due_schedules(&self, now: Timestamp) -> Result<Vec<ClusterName>>;
-
-    // ---- blueprints ----
-
+/// Blueprint versions.
+#[async_trait]
+pub trait BlueprintStore: Send + Sync + 'static {
     /// Registers a blueprint version. Versions are immutable: registering the
     /// same content again changes nothing; different content under an
     /// existing version is reported, not written.
@@ -228,20 +304,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every blueprint version, without module files.
     async fn blueprint_versions(&self) -> Result<Vec<BlueprintVersionSummary>>;
+}
 
-    // ---- API tokens ----
-
+/// People, organizations, tokens and keys.
+#[async_trait]
+pub trait IdentityStore: Send + Sync + 'static {
     async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken>;
 
     /// The token whose secret hashes to `secret_hash`, revoked or not.
     async fn api_token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>>;
 
+    async fn api_token(&self, id: &str) -> Result<Option<ApiToken>>;
+
     async fn api_tokens(&self) -> Result<Vec<ApiToken>>;
 
     /// Revokes a token; returns false if there is no such token.
     async fn revoke_api_token(&self, id: &str, now: Timestamp) -> Result<bool>;
-
-    // ---- organizations and memberships ----
 
     /// Creates an organization; refused if the name is taken.
     async fn create_organization(&self, org: Organization) -> Result<Organization>;
@@ -256,22 +334,23 @@ pub trait Store: Send + Sync + 'static {
     /// Records a membership (a request, or a decision on one).
     async fn put_membership(&self, membership: Membership) -> Result<()>;
 
-    async fn membership(&self, org: &OrgName, login: &str) -> Result<Option<Membership>>;
+    async fn membership(&self, org: &OrgName, subject: &Subject) -> Result<Option<Membership>>;
 
     /// An organization's recorded memberships.
     async fn memberships(&self, org: &OrgName) -> Result<Vec<Membership>>;
 
     /// A person's recorded memberships.
-    async fn memberships_of(&self, login: &str) -> Result<Vec<Membership>>;
+    async fn memberships_of(&self, subject: &Subject) -> Result<Vec<Membership>>;
 
     /// Removes a membership; false if there was none.
-    async fn remove_membership(&self, org: &OrgName, login: &str) -> Result<bool>;
-
-    // ---- users, keys, revocations, sign-in states ----
+    async fn remove_membership(&self, org: &OrgName, subject: &Subject) -> Result<bool>;
 
     async fn put_user(&self, user: User) -> Result<()>;
 
-    async fn user(&self, login: &str) -> Result<Option<User>>;
+    async fn user(&self, subject: &Subject) -> Result<Option<User>>;
+
+    /// The person most recently seen with this GitHub login.
+    async fn user_by_login(&self, login: &str) -> Result<Option<User>>;
 
     /// Every signing key, newest first.
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>>;
@@ -280,9 +359,13 @@ pub trait Store: Send + Sync + 'static {
     async fn rotate_signing_key(&self, key: StoredSigningKey) -> Result<()>;
 
     /// Denies a token id until it expires.
-    async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<()>;
+    async fn revoke_token(&self, jti: &str, expires_at: Timestamp, now: Timestamp) -> Result<()>;
 
     async fn token_revoked(&self, jti: &str) -> Result<bool>;
+
+    /// Every revocation of a token not yet expired at `now`, newest first,
+    /// and forgets the expired ones.
+    async fn revocations(&self, now: Timestamp) -> Result<Vec<Revocation>>;
 
     /// Keeps a web sign-in's secret state until `expires_at`.
     async fn put_login_state(
@@ -294,12 +377,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Takes (and removes) a web sign-in state, unless it expired.
     async fn take_login_state(&self, state: &str, now: Timestamp) -> Result<Option<Vec<u8>>>;
+}
 
-    // ---- Terraform state ----
-
-    /// Records the credential of a running operation's Terraform.
-    async fn put_run_credential(&self, credential: RunCredential, now: Timestamp) -> Result<()>;
-
+/// Terraform's state, kept by Slipway, and who may reach it.
+#[async_trait]
+pub trait StateStore: Send + Sync + 'static {
     /// A credential, if its operation is still running.
     async fn live_run_credential(&self, operation: &OperationId) -> Result<Option<RunCredential>>;
 
@@ -338,9 +420,11 @@ pub trait Store: Send + Sync + 'static {
     /// Releases a lock taken under `lock_id`; answers the lock in the way if
     /// another one holds it. Releasing a lock that is not held succeeds.
     async fn unlock_state(&self, state_key: &str, lock_id: &str) -> Result<Result<(), StateLock>>;
+}
 
-    // ---- audit ----
-
+/// The audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
     async fn append_audit(&self, entry: NewAuditEntry) -> Result<()>;
 
     /// Audit entries, newest first.

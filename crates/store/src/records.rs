@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use slipway_core::blueprint::BlueprintMetadata;
-use slipway_core::{ClusterName, ClusterSpec, Limits, Operation, OperationId, OrgName, Timestamp};
+use slipway_core::rules::{ClusterSnapshot, Plan};
+use slipway_core::{
+    Cluster, ClusterName, ClusterSpec, Limits, Operation, OperationId, OrgName, Subject, Timestamp,
+};
 
 /// A cluster to define.
 #[derive(Debug, Clone)]
@@ -14,14 +17,92 @@ pub struct NewCluster {
     pub organization: OrgName,
     pub public: bool,
     pub spec: ClusterSpec,
+    /// The subject of whoever defined it.
     pub created_by: String,
     pub now: Timestamp,
+}
+
+/// Which clusters a listing returns: a page by name.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterFilter {
+    /// Only clusters with a name after this one (the previous page's last).
+    pub after: Option<ClusterName>,
+    /// At most this many.
+    pub limit: u32,
+    /// Whom the listing is for: `None` lists every cluster (administrators);
+    /// otherwise public clusters and the private ones of these
+    /// organizations.
+    pub visible_to: Option<Vec<OrgName>>,
+    /// Only the clusters of this organization.
+    pub organization: Option<OrgName>,
+}
+
+/// What a decision did, and the cluster as it is afterwards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub plan: Plan,
+    pub snapshot: ClusterSnapshot,
+}
+
+/// Operations waiting and running.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub queued: u64,
+    pub running: u64,
+}
+
+/// A leased operation with everything its run needs, read in the lease's
+/// own transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lease {
+    /// The operation, now `running`.
+    pub operation: Operation,
+    /// Its cluster as it is now (in the state the run moved it into).
+    pub cluster: Cluster,
+    /// The blueprint version the operation runs (`None`: it is not
+    /// registered, and the run fails saying so).
+    pub blueprint: Option<BlueprintVersion>,
+    /// Whose Terraform state the run reaches with the credential recorded
+    /// for it.
+    pub state_key: String,
+}
+
+/// What renewing a lease found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseStatus {
+    /// Renewed; carry on.
+    Held,
+    /// Renewed, and someone asked to cancel the operation: stop it.
+    CancelRequested { by: String },
+}
+
+/// What a cancel did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelOutcome {
+    /// It was queued: it is cancelled now.
+    Cancelled(Operation),
+    /// It runs: the request is recorded and its worker stops it.
+    Requested(Operation),
+    /// It had already ended.
+    AlreadyOver(Operation),
+}
+
+impl CancelOutcome {
+    pub fn operation(&self) -> &Operation {
+        match self {
+            CancelOutcome::Cancelled(op)
+            | CancelOutcome::Requested(op)
+            | CancelOutcome::AlreadyOver(op) => op,
+        }
+    }
 }
 
 /// Which operations to list.
 #[derive(Debug, Clone, Default)]
 pub struct OperationFilter {
     pub cluster: Option<ClusterName>,
+    /// Only operations older than this one (the previous page's last).
+    pub before: Option<OperationId>,
     /// Only operations that are queued or running.
     pub active_only: bool,
     pub limit: u32,
@@ -38,7 +119,10 @@ pub struct Run {
 /// Who is changing something, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditIntent {
+    /// The subject of whoever acts.
     pub actor: String,
+    /// What they are called (a login), for people reading the log.
+    pub actor_name: String,
     pub level: String,
     pub action: String,
 }
@@ -48,6 +132,7 @@ pub struct AuditIntent {
 pub struct NewAuditEntry {
     pub at: Timestamp,
     pub actor: String,
+    pub actor_name: String,
     pub level: String,
     pub action: String,
     pub target: String,
@@ -62,6 +147,7 @@ pub struct AuditEntry {
     pub id: i64,
     pub at: Timestamp,
     pub actor: String,
+    pub actor_name: Option<String>,
     pub level: String,
     pub action: String,
     pub target: String,
@@ -73,6 +159,7 @@ pub struct AuditEntry {
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub target: Option<String>,
+    /// A subject, or the name (login) an entry recorded.
     pub actor: Option<String>,
     pub action: Option<String>,
     /// Only entries with an id below this one (paging backwards).
@@ -120,7 +207,7 @@ pub enum Registered {
 pub struct NewApiToken {
     pub id: String,
     pub name: String,
-    pub owner: String,
+    pub owner: Subject,
     pub secret_hash: String,
     pub scopes: Vec<String>,
     pub created_at: Timestamp,
@@ -132,7 +219,7 @@ pub struct NewApiToken {
 pub struct ApiToken {
     pub id: String,
     pub name: String,
-    pub owner: String,
+    pub owner: Subject,
     pub scopes: Vec<String>,
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
@@ -181,7 +268,10 @@ pub enum MembershipState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Membership {
     pub organization: OrgName,
-    pub login: String,
+    pub subject: Subject,
+    /// The person's login as last seen (read from the users; ignored when
+    /// written).
+    pub name: Option<String>,
     pub role: MembershipRole,
     pub state: MembershipState,
     pub requested_at: Timestamp,
@@ -192,6 +282,10 @@ pub struct Membership {
 /// A person who signed in with GitHub, as of the last check with GitHub.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
+    /// `github:<id>`.
+    pub subject: Subject,
+    /// The GitHub login as of the last check (a display name: logins can be
+    /// renamed and reused).
     pub login: String,
     pub github_id: i64,
     /// The GitHub access token, sealed; used to re-check memberships.
@@ -249,4 +343,12 @@ pub struct RunCredential {
     pub operation: OperationId,
     pub state_key: String,
     pub secret_hash: String,
+}
+
+/// A revoked token id, refused until the token would have expired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub jti: String,
+    pub expires_at: Timestamp,
+    pub revoked_at: Timestamp,
 }

@@ -1,23 +1,28 @@
 //! Signing in, who am I, API tokens, keys, revocation, the audit log, and
-//! the public keys (`/.well-known/jwks.json`).
+//! what verifiers fetch: the public keys (`/.well-known/jwks.json`) and the
+//! signed revocation list (`/.well-known/revocations`).
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Json};
 use serde::Deserialize;
 use slipway_api::types::*;
+use slipway_service::sign_in::WEB_SIGN_IN_WINDOW;
 use slipway_store::AuditQuery;
 
-use super::{ApiJson, ApiQuery, AppState};
-use crate::auth::Caller;
-use crate::error::ApiError;
+use super::extract::cookie;
+use super::{ApiError, ApiJson, ApiQuery, AppState, Authenticated};
+
+/// The cookie that binds a web sign-in to the browser that started it.
+pub const SIGN_IN_COOKIE: &str = "slipway_sign_in";
 
 /// The published signing keys; verifiers (gateways, third parties) fetch
 /// them here.
-#[utoipa::path(get, path = "/.well-known/jwks.json", responses((status = 200, description = "JWKS: Ed25519 public keys with a kid each")))]
-pub async fn jwks(State(app): AppState) -> Response {
-    let mut response = Json(app.identities.keys.jwks()).into_response();
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "identity",
+    responses((status = 200, description = "JWKS: Ed25519 public keys with a kid each", body = Object)))]
+pub async fn jwks(State(http): AppState) -> Response {
+    let mut response = Json(http.service.jwks()).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=60"),
@@ -25,185 +30,266 @@ pub async fn jwks(State(app): AppState) -> Response {
     response
 }
 
+/// The signed list of revoked token ids not yet expired: a JWT (audience
+/// `slipway:revocations`, signed like every token, verified against the
+/// JWKS), `{"token": "..."}`. Cluster gateways poll it with
+/// `If-None-Match` and refuse what it lists.
+#[utoipa::path(get, path = "/.well-known/revocations", tag = "identity",
+    responses((status = 200, body = RevocationListView), (status = 304, description = "unchanged since the ETag given")))]
+pub async fn revocations(State(http): AppState, headers: HeaderMap) -> Result<Response, ApiError> {
+    let list = http.service.revocation_list().await?;
+    let etag = HeaderValue::from_str(&list.etag).expect("an etag is ASCII");
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|given| given == etag)
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let mut response = Json(RevocationListView { token: list.token }).into_response();
+    response.headers_mut().insert(header::ETAG, etag);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
 /// Starts a GitHub device flow (`slipway login`).
-#[utoipa::path(post, path = "/v1/auth/device", responses((status = 200, body = DeviceStart), (status = 503, body = ErrorBody)))]
-pub async fn device_start(State(app): AppState) -> Result<Json<DeviceStart>, ApiError> {
-    Ok(Json(app.device_start().await?))
+#[utoipa::path(post, path = "/v1/auth/device", tag = "identity", responses((status = 200, body = DeviceStart)))]
+pub async fn device_start(State(http): AppState) -> Result<Json<DeviceStart>, ApiError> {
+    Ok(Json(http.service.device_start().await?))
 }
 
 /// Polls a device flow: `pending`, `slow_down` (with the longer interval),
 /// or `complete` with the session; expired, denied and disabled flows are
 /// refused (401).
-#[utoipa::path(post, path = "/v1/auth/device/token", request_body = DevicePoll,
-    responses((status = 200, body = DevicePollResponse), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/auth/device/token", tag = "identity", request_body = DevicePoll,
+    responses((status = 200, body = DevicePollResponse)))]
 pub async fn device_poll(
-    State(app): AppState,
+    State(http): AppState,
     ApiJson(req): ApiJson<DevicePoll>,
 ) -> Result<Json<DevicePollResponse>, ApiError> {
-    Ok(Json(app.device_poll(req).await?))
+    Ok(Json(http.service.device_poll(req).await?))
 }
 
 /// Signs in with a GitHub personal access token (CI).
-#[utoipa::path(post, path = "/v1/auth/github-token", request_body = GitHubTokenLogin,
-    responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/auth/github-token", tag = "identity", request_body = GitHubTokenLogin,
+    responses((status = 200, body = Session)))]
 pub async fn github_token(
-    State(app): AppState,
+    State(http): AppState,
     ApiJson(req): ApiJson<GitHubTokenLogin>,
 ) -> Result<Json<Session>, ApiError> {
-    Ok(Json(app.github_token_login(req).await?))
+    Ok(Json(http.service.github_token_login(req).await?))
+}
+
+/// Whether cookies should be `Secure` (Slipway is reached over HTTPS).
+pub fn secure_cookies(http: &super::Http) -> &'static str {
+    if http.service.config.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WebLoginQuery {
+    /// A path on this site to return to afterwards.
+    return_to: Option<String>,
 }
 
 /// Starts a web sign-in: redirects to GitHub (authorization code with
-/// PKCE S256 and a `state`).
-#[utoipa::path(get, path = "/v1/auth/web/login", responses((status = 303, description = "to GitHub")))]
-pub async fn web_login(State(app): AppState) -> Result<Redirect, ApiError> {
-    Ok(Redirect::to(&app.web_login().await?))
+/// PKCE S256 and a `state`), and binds the sign-in to this browser with a
+/// short-lived `HttpOnly` cookie.
+#[utoipa::path(get, path = "/v1/auth/web/login", tag = "identity", params(WebLoginQuery),
+    responses((status = 303, description = "to GitHub")))]
+pub async fn web_login(
+    State(http): AppState,
+    ApiQuery(query): ApiQuery<WebLoginQuery>,
+) -> Result<Response, ApiError> {
+    let started = http.service.web_login(query.return_to.as_deref()).await?;
+    let cookie = format!(
+        "{SIGN_IN_COOKIE}={}; Path=/v1/auth/web; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        started.binding,
+        WEB_SIGN_IN_WINDOW.num_seconds(),
+        secure_cookies(&http)
+    );
+    let mut response = Redirect::to(&started.redirect).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("a cookie is ASCII"),
+    );
+    Ok(response)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
 }
 
-/// Where GitHub sends the browser back. Answers the session and sets it as
-/// an HttpOnly `token` cookie.
-#[utoipa::path(get, path = "/v1/auth/web/callback", params(("code" = String, Query), ("state" = String, Query)),
-    responses((status = 200, body = Session), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+/// Where GitHub sends the browser back. The sign-in must have been started
+/// in this browser. Sets the session as an `HttpOnly` `token` cookie and
+/// answers it (or, for a sign-in started from the web UI, returns there).
+#[utoipa::path(get, path = "/v1/auth/web/callback", tag = "identity", params(CallbackQuery),
+    responses((status = 200, body = Session), (status = 303, description = "back to the page the sign-in started from")))]
 pub async fn web_callback(
-    State(app): AppState,
+    State(http): AppState,
     ApiQuery(query): ApiQuery<CallbackQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(error) = query.error {
-        return Err(ApiError::unauthenticated(format!(
-            "GitHub did not sign you in: {error}"
-        )));
+        return Err(slipway_service::Error::unauthenticated(format!(
+            "GitHub did not sign you in: {}",
+            error.chars().take(200).collect::<String>()
+        ))
+        .into());
     }
     let code = query
         .code
-        .ok_or_else(|| ApiError::invalid("code", "is missing"))?;
+        .ok_or_else(|| slipway_core::ValidationError::new("code", "is missing"))?;
     let state = query
         .state
-        .ok_or_else(|| ApiError::invalid("state", "is missing"))?;
-    let session = app.web_callback(&code, &state).await?;
-    let secure = if app.config.public_url().starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
+        .ok_or_else(|| slipway_core::ValidationError::new("state", "is missing"))?;
+    let binding = cookie(&headers, SIGN_IN_COOKIE);
+    let signed_in = http
+        .service
+        .web_callback(&code, &state, binding.as_deref())
+        .await?;
+    let session = signed_in.session;
+    let secure = secure_cookies(&http);
+    let session_cookie = format!(
         "token={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
         session.token,
         (session.expires_at - chrono::Utc::now())
             .num_seconds()
             .max(0)
     );
-    let mut response = Json(session).into_response();
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
+    let spent =
+        format!("{SIGN_IN_COOKIE}=; Path=/v1/auth/web; HttpOnly; SameSite=Lax; Max-Age=0{secure}");
+    let mut response = match signed_in.return_to {
+        Some(path) => Redirect::to(&path).into_response(),
+        None => Json(session).into_response(),
+    };
+    for cookie in [session_cookie, spent] {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
     }
     Ok(response)
 }
 
 /// Logs out: the user token is revoked until it expires.
-#[utoipa::path(post, path = "/v1/auth/logout", responses((status = 204)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "identity", responses((status = 204)), security(("bearer" = [])))]
 pub async fn logout(
-    State(app): AppState,
-    Extension(caller): Extension<Caller>,
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
 ) -> Result<StatusCode, ApiError> {
-    app.logout(&caller).await?;
+    http.service.logout(&caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/v1/whoami", responses((status = 200, body = WhoAmI)), security(("bearer" = [])))]
-pub async fn whoami(State(app): AppState, Extension(caller): Extension<Caller>) -> Json<WhoAmI> {
-    Json(app.whoami(&caller))
+#[utoipa::path(get, path = "/v1/whoami", tag = "identity", responses((status = 200, body = WhoAmI)), security(("bearer" = [])))]
+pub async fn whoami(State(http): AppState, Authenticated(caller): Authenticated) -> Json<WhoAmI> {
+    Json(http.service.whoami(&caller))
 }
 
 /// Creates an API token for the caller; the secret is in the answer only.
-#[utoipa::path(post, path = "/v1/tokens", request_body = CreateToken,
-    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/tokens", tag = "identity", request_body = CreateToken,
+    responses((status = 201, body = CreatedToken)), security(("bearer" = [])))]
 pub async fn create_token(
-    State(app): AppState,
-    Extension(caller): Extension<Caller>,
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
     ApiJson(req): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(app.create_token(&caller, req).await?),
+        Json(http.service.create_token(&caller, req).await?),
     ))
 }
 
-#[utoipa::path(get, path = "/v1/tokens", responses((status = 200, body = Vec<TokenView>)), security(("bearer" = [])))]
+/// Your API tokens (administrators: everyone's).
+#[utoipa::path(get, path = "/v1/tokens", tag = "identity", responses((status = 200, body = Vec<TokenView>)), security(("bearer" = [])))]
 pub async fn tokens(
-    State(app): AppState,
-    Extension(caller): Extension<Caller>,
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
 ) -> Result<Json<Vec<TokenView>>, ApiError> {
-    Ok(Json(app.tokens(&caller).await?))
+    Ok(Json(http.service.tokens(&caller).await?))
 }
 
-#[utoipa::path(delete, path = "/v1/tokens/{id}", params(("id" = String, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+/// Revokes an API token (never the last administrator credential: 409).
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "identity", params(("id" = String, Path)),
+    responses((status = 204)), security(("bearer" = [])))]
 pub async fn revoke_token(
-    State(app): AppState,
-    Extension(caller): Extension<Caller>,
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.revoke_api_token(&caller, &id).await?;
+    http.service.revoke_api_token(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Adds a signing key (administrators).
-#[utoipa::path(post, path = "/v1/admin/rotate-keys", responses((status = 200, body = RotatedKeys), (status = 403, body = ErrorBody)),
+#[utoipa::path(post, path = "/v1/admin/rotate-keys", tag = "identity", responses((status = 200, body = RotatedKeys)),
     security(("bearer" = [])))]
 pub async fn rotate_keys(
-    State(app): AppState,
-    Extension(caller): Extension<Caller>,
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
 ) -> Result<Json<RotatedKeys>, ApiError> {
-    Ok(Json(app.rotate_keys(&caller).await?))
+    Ok(Json(http.service.rotate_keys(&caller).await?))
 }
 
-/// Revokes a user or cluster token by its `jti` (administrators).
-#[utoipa::path(post, path = "/v1/admin/revoke", request_body = RevokeToken,
-    responses((status = 204), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+/// Revokes a user or cluster token by its `jti` (administrators): refused
+/// by the API at once, by cluster gateways within seconds.
+#[utoipa::path(post, path = "/v1/admin/revoke", tag = "identity", request_body = RevokeToken,
+    responses((status = 204)), security(("bearer" = [])))]
 pub async fn revoke(
-    State(app): AppState,
-    Extension(caller): Extension<Caller>,
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
     ApiJson(req): ApiJson<RevokeToken>,
 ) -> Result<StatusCode, ApiError> {
-    app.revoke_jti(&caller, req).await?;
+    http.service.revoke_jti(&caller, req).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+/// Which audit entries to read.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     target: Option<String>,
+    /// A subject (`github:<id>`) or the login an entry recorded.
     actor: Option<String>,
     action: Option<String>,
     /// Entries older than this id (paging backwards).
     before: Option<i64>,
+    /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
 /// The audit log, newest first (administrators).
-#[utoipa::path(get, path = "/v1/audit",
-    params(("target" = Option<String>, Query), ("actor" = Option<String>, Query), ("action" = Option<String>, Query),
-        ("before" = Option<i64>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = Vec<AuditEntryView>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/audit", tag = "identity", params(AuditParams),
+    responses((status = 200, body = Vec<AuditEntryView>)), security(("bearer" = [])))]
 pub async fn audit(
-    State(app): AppState,
-    Extension(caller): Extension<Caller>,
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
     ApiQuery(params): ApiQuery<AuditParams>,
 ) -> Result<Json<Vec<AuditEntryView>>, ApiError> {
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(
+            slipway_core::ValidationError::new("limit", "must be between 1 and 1000").into(),
+        );
+    }
     let query = AuditQuery {
         target: params.target,
         actor: params.actor,
         action: params.action,
         before_id: params.before,
-        limit: params.limit.unwrap_or(100).min(1000),
+        limit,
     };
-    Ok(Json(app.audit_log(&caller, query).await?))
+    Ok(Json(http.service.audit_log(&caller, query).await?))
 }

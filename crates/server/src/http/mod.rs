@@ -1,44 +1,70 @@
-//! The HTTP API: routes, request decoding with errors that name the field,
-//! and the OpenAPI document. Routes live by subject: [`clusters`]
-//! (clusters, operations, their logs), [`runs`] (TEST and RELEASE),
-//! [`identity`] (sign-in, tokens, keys, audit), [`orgs`], and [`state`]
-//! (Terraform's HTTP backend).
+//! The HTTP API over the service: routes, who is calling, request decoding
+//! with errors that name the field, server-sent events, the OpenAPI
+//! document, Terraform's state backend, and `/metrics`.
+//!
+//! Routes live by subject: [`clusters`] (clusters, operations, their logs),
+//! [`runs`] (TEST and RELEASE), [`identity`] (sign-in, tokens, keys,
+//! revocations, audit), [`orgs`], [`state`] (Terraform's HTTP backend), and
+//! [`openapi`] describes them all.
+//!
+//! Nothing reads a request body before the caller is authenticated: `/v1`
+//! routes authenticate in a layer that runs before any handler, the state
+//! backend authenticates with the run's credential before it reads the
+//! state, and the sign-in routes (the only ones without a caller) take small
+//! bodies limited per client address.
 
 mod clusters;
+pub mod error;
+mod extract;
 mod identity;
+pub mod metrics;
+mod openapi;
 mod orgs;
 mod runs;
 mod state;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
-use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
-use serde::de::DeserializeOwned;
 use slipway_api::types::*;
-use slipway_core::event::Event;
+use slipway_service::Service;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
 
-use crate::app::App;
-use crate::auth::require_caller;
-use crate::error::ApiError;
-use crate::ratelimit;
+pub use self::error::ApiError;
+pub(crate) use self::extract::{ApiJson, ApiQuery, Authenticated};
+use crate::config::HttpConfig;
 
-type AppState = State<Arc<App>>;
+/// The state every handler gets.
+#[derive(Clone)]
+pub struct Http {
+    pub service: Arc<Service>,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+type AppState = State<Http>;
+
+/// The largest body a sign-in route reads (before anyone is known).
+const SIGN_IN_BODY_BYTES: usize = 16 * 1024;
 
 /// The whole API.
-pub fn router(app: Arc<App>) -> Router {
+pub fn router(
+    service: Arc<Service>,
+    metrics: Arc<metrics::Metrics>,
+    config: &HttpConfig,
+) -> Router {
+    let state = Http { service, metrics };
     use clusters as c;
-    // Routes that need a caller: authenticated, then limited per user.
+    // Routes that need a caller: authenticated (and limited per caller)
+    // before anything else.
     let authenticated = Router::new()
-        .route("/openapi.json", get(openapi))
         .route("/clusters", get(c::list_clusters).post(c::create_cluster))
         .route("/clusters/{name}", get(c::cluster_status))
         .route("/clusters/{name}/deploy", post(c::deploy))
@@ -87,12 +113,18 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/admin/rotate-keys", post(identity::rotate_keys))
         .route("/admin/revoke", post(identity::revoke))
         .route("/audit", get(identity::audit))
+        // Inside the authentication: a stranger learns nothing, not even
+        // the limit.
         .route_layer(middleware::from_fn_with_state(
-            app.clone(),
-            ratelimit::per_user,
+            config.max_body_bytes,
+            reject_oversized,
         ))
-        .route_layer(middleware::from_fn_with_state(app.clone(), require_caller));
-    // Signing in: no caller yet, limited per client address.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            extract::authenticate,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes));
+    // Signing in: no caller yet, limited per client address, small bodies.
     let sign_in = Router::new()
         .route("/auth/device", post(identity::device_start))
         .route("/auth/device/token", post(identity::device_poll))
@@ -100,26 +132,32 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/auth/web/login", get(identity::web_login))
         .route("/auth/web/callback", get(identity::web_callback))
         .route_layer(middleware::from_fn_with_state(
-            app.clone(),
-            ratelimit::per_address,
-        ));
+            SIGN_IN_BODY_BYTES,
+            reject_oversized,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            extract::limit_sign_in,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(SIGN_IN_BODY_BYTES));
     let api = authenticated
         .merge(sign_in)
-        .layer(axum::extract::DefaultBodyLimit::max(
-            app.config.http.max_body_bytes,
-        ))
-        .layer(middleware::from_fn_with_state(
-            app.clone(),
-            reject_oversized,
-        ));
+        .merge(state::routes(config.max_state_bytes))
+        .route("/openapi.json", get(openapi::document));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::scrape))
         .route("/.well-known/jwks.json", get(identity::jwks))
-        // The state backend has its own authentication and body limit.
-        .nest("/v1", api.merge(state::routes()))
+        .route("/.well-known/revocations", get(identity::revocations))
+        .nest("/v1", api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count,
+        ))
+        .layer(RequestBodyTimeoutLayer::new(config.body_read_timeout))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(
@@ -129,14 +167,14 @@ pub fn router(app: Arc<App>) -> Router {
             )
             .into_response()
         }))
-        .with_state(app)
+        .with_state(state)
 }
 
-/// Refuses a body whose announced length is over the limit before reading
-/// any of it. (Bodies of unannounced length are cut off at the limit while
-/// they are read.)
+/// Refuses a body whose announced length is over `limit` before reading
+/// any of it. (Bodies of unannounced length are cut off at each route's
+/// own limit while they are read.)
 async fn reject_oversized(
-    State(app): AppState,
+    State(limit): State<usize>,
     request: Request,
     next: middleware::Next,
 ) -> Response {
@@ -145,103 +183,26 @@ async fn reject_oversized(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let limit = app.config.http.max_body_bytes;
     match announced {
-        Some(length) if length > limit as u64 => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the request body is too large: {length} bytes, the limit is {limit}"),
-        )
-        .into_response(),
+        Some(length) if length > limit as u64 => too_large(length, limit).into_response(),
         _ => next.run(request).await,
     }
 }
 
-/// A JSON body, rejected with a JSON error naming the field at fault.
-pub struct ApiJson<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send a JSON body with Content-Type: application/json",
-            ));
-        }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                let status = rejection.status();
-                if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(status, "body_too_large", "the request body is too large")
-                } else {
-                    ApiError::new(status, "invalid_body", rejection.body_text())
-                }
-            })?;
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(&mut deserializer) {
-            Ok(value) => Ok(ApiJson(value)),
-            Err(e) => {
-                let field = e.path().to_string();
-                let inner = e.into_inner();
-                if inner.is_syntax() || inner.is_eof() {
-                    Err(ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "malformed_json",
-                        format!("the body is not valid JSON: {inner}"),
-                    ))
-                } else {
-                    let field = if field == "." {
-                        "body".to_owned()
-                    } else {
-                        field
-                    };
-                    Err(ApiError::invalid(&field, inner.to_string()))
-                }
-            }
-        }
-    }
-}
-
-/// An optional JSON body: a request without one (no `Content-Type`) reads as
-/// `None`.
-impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Option<Self>, ApiError> {
-        if request.headers().get(header::CONTENT_TYPE).is_none() {
-            return Ok(None);
-        }
-        <Self as FromRequest<S>>::from_request(request, state)
-            .await
-            .map(Some)
-    }
-}
-
-/// Query parameters, rejected with a JSON error.
-pub struct ApiQuery<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query)
-            .map(ApiQuery)
-            .map_err(|e| ApiError::invalid("query", e.to_string()))
-    }
+pub(crate) fn too_large(length: u64, limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the request body is too large: {length} bytes, the limit is {limit}"),
+    )
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("no such route; see /v1/openapi.json")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route; see /v1/openapi.json",
+    )
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -249,6 +210,22 @@ async fn method_not_allowed() -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "this route does not take that method; see /v1/openapi.json",
+    )
+}
+
+/// The client's address: the peer's, or behind trusted proxies the one
+/// `X-Forwarded-For` names.
+pub(crate) fn client_address(
+    service: &Service,
+    peer: ConnectInfo<SocketAddr>,
+    headers: &HeaderMap,
+) -> std::net::IpAddr {
+    service.client_address(
+        peer.0.ip(),
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().ok()),
     )
 }
 
@@ -264,71 +241,25 @@ async fn healthz() -> Json<Health> {
 
 /// Ready when the database answers.
 #[utoipa::path(get, path = "/readyz", responses((status = 200, body = Health), (status = 503, body = Health)))]
-async fn readyz(State(app): AppState) -> Response {
-    let terraform = Some(app.engine.terraform().version.clone());
-    match app.store.next_schedule_due().await {
-        Ok(_) => Json(Health {
-            status: "ready".into(),
-            worker: Some(app.worker_id.clone()),
-            terraform,
-            reason: None,
-        })
-        .into_response(),
-        Err(e) => (
+async fn readyz(State(http): AppState) -> Response {
+    let service = &http.service;
+    let health = |status: &str, reason: Option<String>| Health {
+        status: status.into(),
+        worker: Some(service.worker_id.clone()),
+        terraform: Some(service.terraform_version.clone()),
+        reason,
+    };
+    match tokio::time::timeout(Duration::from_secs(5), service.ready()).await {
+        Ok(Ok(())) => Json(health("ready", None)).into_response(),
+        Ok(Err(e)) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health {
-                status: "unavailable".into(),
-                worker: Some(app.worker_id.clone()),
-                terraform,
-                reason: Some(format!("database: {e}")),
-            }),
+            Json(health("unavailable", Some(format!("database: {e}")))),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(health("unavailable", Some("database: no answer".into()))),
         )
             .into_response(),
     }
 }
-
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
-}
-struct BearerSecurity;
-
-impl utoipa::Modify for BearerSecurity {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Slipway", description = "Provisions compute clusters from Terraform blueprints and keeps their lifetime, access and cost under control."),
-    paths(
-        healthz, readyz,
-        clusters::list_clusters, clusters::create_cluster, clusters::cluster_status, clusters::deploy,
-        clusters::destroy, clusters::schedule_destroy, clusters::unschedule_destroy, clusters::access,
-        clusters::cluster_operations, clusters::state_history, clusters::watch_cluster, clusters::list_operations, clusters::operation,
-        clusters::operation_events, clusters::archived_log, clusters::cancel_operation, clusters::blueprints,
-        runs::test, runs::release, runs::cluster_runs, runs::all_runs, runs::run, runs::report,
-        identity::jwks, identity::device_start, identity::device_poll, identity::github_token,
-        identity::web_login, identity::web_callback, identity::logout, identity::whoami,
-        identity::create_token, identity::tokens, identity::revoke_token, identity::rotate_keys,
-        identity::revoke, identity::audit,
-        orgs::create, orgs::list, orgs::show, orgs::update, orgs::members, orgs::request,
-        orgs::approve, orgs::remove,
-    ),
-    components(schemas(
-        ErrorBody, ErrorDetail, CreateCluster, DeployCluster, ScheduleDestroy, ClusterStatus,
-        OperationSummary, OperationView, StateVersionView, ActionResult, ActionResponse, EventPage, BlueprintView, Health,
-        Event, DeviceStart, DevicePoll, DeviceStatus, DevicePollResponse, GitHubTokenLogin, Session,
-        WhoAmI, CredentialView, ClusterToken, CreateToken, TokenView, CreatedToken, CreateOrganization,
-        UpdateOrganization, UpdateLimits, OrganizationView, MembershipView, ApproveMembership,
-        AuditEntryView, RotatedKeys, RevokeToken, RunRequest, RunView, RunReport,
-        slipway_core::job::StepResult, slipway_core::job::StepOutcome, slipway_core::job::RunSummary,
-    )),
-    modifiers(&BearerSecurity)
-)]
-struct ApiDoc;

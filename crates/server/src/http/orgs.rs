@@ -1,111 +1,119 @@
 //! Organizations and their memberships.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::{Extension, Json};
 use slipway_api::types::*;
 
-use super::{ApiJson, AppState};
-use crate::auth::Caller;
-use crate::error::ApiError;
+use super::openapi::OrgNameParam;
+
+use super::{ApiError, ApiJson, AppState, Authenticated};
 
 /// Creates an organization (administrators).
-#[utoipa::path(post, path = "/v1/orgs", request_body = CreateOrganization,
-    responses((status = 201, body = OrganizationView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+#[utoipa::path(tag = "orgs", post, path = "/v1/orgs", request_body = CreateOrganization,
+    responses((status = 201, body = OrganizationView)),
     security(("bearer" = [])))]
 pub async fn create(
-    State(app): AppState,
-    Extension(caller): Extension<Caller>,
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
     ApiJson(req): ApiJson<CreateOrganization>,
 ) -> Result<(StatusCode, Json<OrganizationView>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(app.create_organization(&caller, req).await?),
+        Json(http.service.create_organization(&caller, req).await?),
     ))
 }
 
 /// The organizations the caller belongs to (administrators: all).
-#[utoipa::path(get, path = "/v1/orgs", responses((status = 200, body = Vec<OrganizationView>)), security(("bearer" = [])))]
+#[utoipa::path(tag = "orgs", get, path = "/v1/orgs", responses((status = 200, body = Vec<OrganizationView>)), security(("bearer" = [])))]
 pub async fn list(
-    State(app): AppState,
-    Extension(caller): Extension<Caller>,
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
 ) -> Result<Json<Vec<OrganizationView>>, ApiError> {
-    Ok(Json(app.organizations(&caller).await?))
+    Ok(Json(http.service.organizations(&caller).await?))
 }
 
-#[utoipa::path(get, path = "/v1/orgs/{name}", params(("name" = String, Path)),
-    responses((status = 200, body = OrganizationView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+#[utoipa::path(tag = "orgs", get, path = "/v1/orgs/{name}", params(("name" = OrgNameParam, Path)),
+    responses((status = 200, body = OrganizationView)),
     security(("bearer" = [])))]
 pub async fn show(
-    State(app): AppState,
-    Extension(caller): Extension<Caller>,
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
     Path(name): Path<String>,
 ) -> Result<Json<OrganizationView>, ApiError> {
-    Ok(Json(app.organization(&caller, &name).await?))
+    Ok(Json(http.service.organization(&caller, &name).await?))
 }
 
 /// Changes the GitHub mapping or the limits (administrators).
-#[utoipa::path(patch, path = "/v1/orgs/{name}", params(("name" = String, Path)), request_body = UpdateOrganization,
-    responses((status = 200, body = OrganizationView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+#[utoipa::path(tag = "orgs", patch, path = "/v1/orgs/{name}", params(("name" = OrgNameParam, Path)), request_body = UpdateOrganization,
+    responses((status = 200, body = OrganizationView)),
     security(("bearer" = [])))]
 pub async fn update(
-    State(app): AppState,
-    Extension(caller): Extension<Caller>,
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<UpdateOrganization>,
 ) -> Result<Json<OrganizationView>, ApiError> {
-    Ok(Json(app.update_organization(&caller, &name, req).await?))
+    Ok(Json(
+        http.service
+            .update_organization(&caller, &name, req)
+            .await?,
+    ))
 }
 
-#[utoipa::path(get, path = "/v1/orgs/{name}/members", params(("name" = String, Path)),
-    responses((status = 200, body = Vec<MembershipView>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(tag = "orgs", get, path = "/v1/orgs/{name}/members", params(("name" = OrgNameParam, Path)),
+    responses((status = 200, body = Vec<MembershipView>)), security(("bearer" = [])))]
 pub async fn members(
-    State(app): AppState,
-    Extension(caller): Extension<Caller>,
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
     Path(name): Path<String>,
 ) -> Result<Json<Vec<MembershipView>>, ApiError> {
-    Ok(Json(app.members(&caller, &name).await?))
+    Ok(Json(http.service.members(&caller, &name).await?))
 }
 
 /// The caller asks to join.
-#[utoipa::path(post, path = "/v1/orgs/{name}/members", params(("name" = String, Path)),
+#[utoipa::path(tag = "orgs", post, path = "/v1/orgs/{name}/members", params(("name" = OrgNameParam, Path)),
     responses((status = 201, body = MembershipView)), security(("bearer" = [])))]
 pub async fn request(
-    State(app): AppState,
-    Extension(caller): Extension<Caller>,
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<MembershipView>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(app.request_membership(&caller, &name).await?),
+        Json(http.service.request_membership(&caller, &name).await?),
     ))
 }
 
 /// An owner or administrator approves a member.
-#[utoipa::path(post, path = "/v1/orgs/{name}/members/{login}/approve", params(("name" = String, Path), ("login" = String, Path)),
+#[utoipa::path(tag = "orgs", post, path = "/v1/orgs/{name}/members/{login}/approve", params(("name" = OrgNameParam, Path), ("login" = String, Path, description = "a subject (github:<id>) or the GitHub login the person signed in with")),
     request_body = ApproveMembership,
-    responses((status = 200, body = MembershipView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = MembershipView)),
     security(("bearer" = [])))]
 pub async fn approve(
-    State(app): AppState,
-    Extension(caller): Extension<Caller>,
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
     Path((name, login)): Path<(String, String)>,
     body: Option<ApiJson<ApproveMembership>>,
 ) -> Result<Json<MembershipView>, ApiError> {
     let req = body.map(|ApiJson(r)| r).unwrap_or_default();
     Ok(Json(
-        app.approve_membership(&caller, &name, &login, req).await?,
+        http.service
+            .approve_membership(&caller, &name, &login, req)
+            .await?,
     ))
 }
 
 /// An owner or administrator removes a member; anyone may leave.
-#[utoipa::path(delete, path = "/v1/orgs/{name}/members/{login}", params(("name" = String, Path), ("login" = String, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(tag = "orgs", delete, path = "/v1/orgs/{name}/members/{login}", params(("name" = OrgNameParam, Path), ("login" = String, Path, description = "a subject (github:<id>) or the GitHub login the person signed in with")),
+    responses((status = 204)), security(("bearer" = [])))]
 pub async fn remove(
-    State(app): AppState,
-    Extension(caller): Extension<Caller>,
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
     Path((name, login)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    app.remove_membership(&caller, &name, &login).await?;
+    http.service
+        .remove_membership(&caller, &name, &login)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,45 +1,48 @@
-//! Terraform's HTTP state backend, served by Slipway: `GET`/`POST` the state
-//! at `/v1/terraform/state`, `LOCK`/`UNLOCK` at `/v1/terraform/lock`.
+//! Terraform's HTTP state backend: `GET`/`POST` the state at
+//! `/v1/terraform/state`, `LOCK`/`UNLOCK` at `/v1/terraform/lock`, as the
+//! running operation whose credentials Terraform sends (basic auth).
 //!
-//! The addresses are the same for every run; Terraform authenticates with
-//! basic auth as its operation (`TF_HTTP_USERNAME` = the operation id,
-//! `TF_HTTP_PASSWORD` = a secret made when the operation was leased), which
-//! names the state and is valid only while the operation runs. Every
-//! version is kept, sealed with the secrets key.
+//! The credential is checked before a byte of the body is read; then at
+//! most `http.max_state_bytes` are (a lock's info: 64 KiB).
 
-use std::sync::Arc;
+use std::net::SocketAddr;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use axum::{Json, Router};
 use base64::Engine as _;
-use chrono::Utc;
 use serde::Deserialize;
-use slipway_auth::api_token::hash_secret;
-use slipway_core::OperationId;
-use slipway_store::{RunCredential, StateLock};
+use slipway_service::state::StateOutcome;
+use slipway_store::RunCredential;
 
-use crate::app::App;
-use crate::error::ApiError;
+use super::{ApiError, AppState, Http, client_address, too_large};
 
-/// Terraform states can be large.
-const MAX_STATE_BYTES: usize = 256 * 1024 * 1024;
+/// The largest lock info Terraform sends.
+const MAX_LOCK_INFO_BYTES: usize = 64 * 1024;
 
-pub fn routes() -> Router<Arc<App>> {
-    Router::new()
+/// The routes, with their own body limit (they are not under the API's).
+pub fn routes(max_state_bytes: usize) -> axum::Router<Http> {
+    axum::Router::new()
         .route("/terraform/state", get(read).post(write).delete(delete))
         .route("/terraform/lock", any(lock))
-        .layer(DefaultBodyLimit::max(MAX_STATE_BYTES))
+        .layer(axum::Extension(StateLimit(max_state_bytes)))
+        .layer(DefaultBodyLimit::disable())
 }
 
-/// The running operation the request authenticates as.
-async fn credential(app: &App, headers: &HeaderMap) -> Result<RunCredential, ApiError> {
-    let refused = || {
-        ApiError::unauthenticated("the state backend needs the credentials of a running operation")
-    };
+#[derive(Clone, Copy)]
+pub struct StateLimit(usize);
+
+/// The running operation the request authenticates as (basic auth: the
+/// operation id and its run's secret).
+async fn credential(
+    http: &Http,
+    peer: ConnectInfo<SocketAddr>,
+    headers: &HeaderMap,
+) -> Result<RunCredential, ApiError> {
+    let client = client_address(&http.service, peer, headers);
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -49,82 +52,111 @@ async fn credential(app: &App, headers: &HeaderMap) -> Result<RunCredential, Api
                 .decode(b.trim())
                 .ok()
         })
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(refused)?;
-    let (user, password) = basic.split_once(':').ok_or_else(refused)?;
-    let operation = OperationId::parse(user).map_err(|_| refused())?;
-    let credential = app
-        .store
-        .live_run_credential(&operation)
-        .await?
-        .ok_or_else(refused)?;
-    if credential.secret_hash != hash_secret(password) {
-        return Err(refused());
-    }
-    Ok(credential)
-}
-
-async fn read(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let credential = credential(&app, &headers).await?;
-    let Some(version) = app.store.latest_state(&credential.state_key).await? else {
-        return Ok(StatusCode::NO_CONTENT.into_response());
+        .and_then(|b| String::from_utf8(b).ok());
+    let (user, password) = match basic.as_deref().and_then(|b| b.split_once(':')) {
+        Some((user, password)) => (Some(user), Some(password)),
+        None => (None, None),
     };
-    let state = app
-        .open_state(&credential.state_key, &version.data)
-        .map_err(|e| {
-            tracing::error!(state = %credential.state_key, serial = version.serial, error = %e, "cannot open a state");
-            ApiError::unavailable("the state cannot be read (is the secrets key the one it was sealed with?)")
-        })?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], state).into_response())
+    Ok(http
+        .service
+        .state_credential(client, user, password)
+        .await?)
 }
 
-#[derive(Debug, Deserialize)]
-struct WriteQuery {
+/// Reads a body of at most `limit` bytes (413 past it; the announced
+/// length is checked before reading).
+async fn body(request: Request, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(length) = announced
+        && length > limit as u64
+    {
+        return Err(too_large(length, limit));
+    }
+    axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the body is larger than {limit} bytes, or did not arrive in time"),
+            )
+        })
+}
+
+fn locked(info: serde_json::Value) -> Response {
+    (StatusCode::LOCKED, Json(info)).into_response()
+}
+
+/// The newest version of the run's state (204 when there is none yet).
+#[utoipa::path(get, path = "/v1/terraform/state", tag = "terraform",
+    responses((status = 200, description = "the Terraform state", content_type = "application/json", body = Object),
+        (status = 204, description = "no state yet")),
+    security(("basic" = [])))]
+pub async fn read(
+    State(http): AppState,
+    peer: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let credential = credential(&http, peer, &headers).await?;
+    Ok(match http.service.state_read(&credential).await? {
+        Some(state) => ([(header::CONTENT_TYPE, "application/json")], state).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WriteQuery {
+    /// The lock the write is made under.
     #[serde(rename = "ID")]
     id: Option<String>,
 }
 
-fn locked(lock: StateLock) -> Response {
-    (StatusCode::LOCKED, Json(lock.info)).into_response()
-}
-
-async fn write(
-    State(app): State<Arc<App>>,
-    Query(query): Query<WriteQuery>,
-    headers: HeaderMap,
-    body: Bytes,
+/// Writes a new version of the run's state (423 with the lock's info when
+/// another lock holds it).
+#[utoipa::path(post, path = "/v1/terraform/state", tag = "terraform", params(WriteQuery),
+    request_body(content = Object, description = "a Terraform state", content_type = "application/json"),
+    responses((status = 200, description = "written"), (status = 423, description = "locked by another", body = Object)),
+    security(("basic" = [])))]
+pub async fn write(
+    State(http): AppState,
+    axum::Extension(StateLimit(limit)): axum::Extension<StateLimit>,
+    peer: ConnectInfo<SocketAddr>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    let credential = credential(&app, &headers).await?;
-    if serde_json::from_slice::<serde_json::Value>(&body).is_err() {
-        return Err(ApiError::invalid(
-            "state",
-            "must be a Terraform state (JSON)",
-        ));
-    }
-    let sealed = app
-        .seal_state(&credential.state_key, &body)
-        .map_err(|_| ApiError::unavailable("cannot seal the state right now"))?;
-    match app
-        .store
-        .write_state(
-            &credential.state_key,
-            &credential.operation,
-            query.id.as_deref(),
-            sealed,
-            Utc::now(),
-        )
-        .await?
-    {
-        Ok(serial) => {
-            tracing::debug!(state = %credential.state_key, serial, operation = %credential.operation, "state written");
-            Ok(StatusCode::OK.into_response())
-        }
-        Err(lock) => Ok(locked(lock)),
-    }
+    let credential = credential(&http, peer, request.headers()).await?;
+    let lock_id = request
+        .uri()
+        .query()
+        .and_then(|q| serde_urlencoded::from_str::<WriteQuery>(q).ok())
+        .and_then(|q| q.id);
+    let state = body(request, limit).await?;
+    Ok(
+        match http
+            .service
+            .state_write(&credential, lock_id.as_deref(), &state)
+            .await?
+        {
+            StateOutcome::Done => StatusCode::OK.into_response(),
+            StateOutcome::Locked(info) => locked(info),
+        },
+    )
 }
 
-async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    credential(&app, &headers).await?;
+/// States are never deleted: Slipway keeps every version.
+#[utoipa::path(delete, path = "/v1/terraform/state", tag = "terraform",
+    responses((status = 405, description = "states are not deleted", body = slipway_api::types::ErrorBody)),
+    security(("basic" = [])))]
+pub async fn delete(
+    State(http): AppState,
+    peer: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    credential(&http, peer, &headers).await?;
     Err(ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
@@ -132,36 +164,17 @@ async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Respo
     ))
 }
 
-#[derive(Debug, Deserialize)]
-struct LockInfo {
-    #[serde(rename = "ID")]
-    id: String,
-}
-
-/// `LOCK` and `UNLOCK` (Terraform's lock methods), with its lock info.
-async fn lock(State(app): State<Arc<App>>, request: Request) -> Result<Response, ApiError> {
+/// `LOCK` and `UNLOCK` (Terraform's lock methods), with its lock info (423
+/// with the holder's info when another lock holds the state).
+async fn lock(
+    State(http): AppState,
+    peer: ConnectInfo<SocketAddr>,
+    request: Request<Body>,
+) -> Result<Response, ApiError> {
     let method = request.method().clone();
-    let credential = credential(&app, request.headers()).await?;
-    let body = axum::body::to_bytes(request.into_body(), 1024 * 1024)
-        .await
-        .map_err(|_| ApiError::invalid("lock", "the lock info is too large"))?;
-    let info: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid("lock", format!("must be Terraform's lock info: {e}")))?;
-    let LockInfo { id } = serde_json::from_value(info.clone())
-        .map_err(|e| ApiError::invalid("lock", format!("must carry an ID: {e}")))?;
-    let outcome = match method.as_str() {
-        "LOCK" => {
-            app.store
-                .lock_state(StateLock {
-                    state_key: credential.state_key.clone(),
-                    lock_id: id,
-                    operation: credential.operation.clone(),
-                    info,
-                    created_at: Utc::now(),
-                })
-                .await?
-        }
-        "UNLOCK" => app.store.unlock_state(&credential.state_key, &id).await?,
+    let take = match method.as_str() {
+        "LOCK" => true,
+        "UNLOCK" => false,
         _ => {
             return Err(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -170,8 +183,12 @@ async fn lock(State(app): State<Arc<App>>, request: Request) -> Result<Response,
             ));
         }
     };
-    Ok(match outcome {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(held) => locked(held),
-    })
+    let credential = credential(&http, peer, request.headers()).await?;
+    let info = body(request, MAX_LOCK_INFO_BYTES).await?;
+    Ok(
+        match http.service.state_lock(&credential, take, &info).await? {
+            StateOutcome::Done => StatusCode::OK.into_response(),
+            StateOutcome::Locked(info) => locked(info),
+        },
+    )
 }

@@ -1,33 +1,43 @@
-//! [`SqlStore`]: the [`Store`] on SQLite or PostgreSQL through sqlx's `Any`
-//! driver. The SQL is shared; where the two databases differ (row locks, how
-//! a write transaction begins), [`Dialect`] picks the variant.
+//! [`SqlStore`]: the [`Store`](crate::Store) on SQLite or PostgreSQL through
+//! sqlx's `Any` driver. The SQL is shared; where the two databases differ
+//! (row locks, how a write transaction begins), [`Dialect`] picks the
+//! variant.
 //!
 //! SQLite allows one writer at a time: every write transaction begins with
 //! `BEGIN IMMEDIATE`, so a transaction that reads before it writes never
 //! fails to upgrade. PostgreSQL takes row locks (`FOR UPDATE`) on the cluster
 //! being decided, and leases work with `FOR UPDATE SKIP LOCKED`.
+//!
+//! One file per part of the store: [`clusters`], [`queue`], [`logs`],
+//! [`blueprints`], [`identity`], [`states`], [`audit`]; this module holds the
+//! connection, the notifications, and what several parts share (reading a
+//! cluster or an operation, writing a plan, ending an operation).
 
+mod audit;
+mod blueprints;
+mod clusters;
+mod identity;
+mod logs;
+mod queue;
 mod rows;
+mod states;
 
-use std::time::Duration;
+use std::sync::LazyLock;
 
-use async_trait::async_trait;
-use slipway_core::event::{Event, NewEvent, kinds};
-use slipway_core::lifecycle::{Ending, settle, state_while_running};
-use slipway_core::rules::{
-    ClusterSnapshot, Context, OrganizationLoad, Outcome, Plan, ScheduleChange, decide_reconcile,
-    decide_runner_cleanup,
-};
+use slipway_core::event::{EventLevel, NewEvent, kinds};
+use slipway_core::lifecycle::{Ending, settle};
+use slipway_core::operation::sql_list;
+use slipway_core::rules::{ClusterSnapshot, OrganizationLoad, Outcome, Plan, ScheduleChange};
 use slipway_core::{
-    Cluster, ClusterName, Level, Limits, Operation, OperationId, OperationKind, OperationState,
-    OrgName, Reason, Refusal, Schedule, Timestamp,
+    Cluster, ClusterName, ClusterState, Operation, OperationId, OperationKind, OperationState,
+    Schedule, Timestamp,
 };
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use tokio::sync::broadcast;
 
 use self::rows::*;
-use crate::*;
+use crate::{NewAuditEntry, Notification, Notifications, Result, StoreError};
 
 /// Which database the store speaks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,24 +50,56 @@ pub enum Dialect {
 macro_rules! by_dialect {
     ($dialect:expr, sqlite: $sqlite:expr, postgres: $postgres:expr $(,)?) => {
         match $dialect {
-            Dialect::Sqlite => $sqlite,
-            Dialect::Postgres => $postgres,
+            $crate::sql::Dialect::Sqlite => $sqlite,
+            $crate::sql::Dialect::Postgres => $postgres,
         }
     };
 }
+pub(crate) use by_dialect;
 
 /// A `SELECT` that locks the rows it reads on PostgreSQL (SQLite's write
 /// transaction already excludes every other writer).
 macro_rules! locking {
     ($dialect:expr, $($sql:expr),+ $(,)?) => {
-        by_dialect!($dialect, sqlite: concat!($($sql),+), postgres: concat!($($sql),+, " FOR UPDATE"))
+        $crate::sql::by_dialect!($dialect, sqlite: concat!($($sql),+), postgres: concat!($($sql),+, " FOR UPDATE"))
     };
 }
+pub(crate) use locking;
 
 /// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
 const NOTIFY_PAYLOAD_LIMIT: usize = 7900;
 
-/// The [`Store`] on SQLite or PostgreSQL.
+/// `state IN (…)` of operations not over yet, from core's definition.
+static ACTIVE_STATES: LazyLock<String> =
+    LazyLock::new(|| format!("state IN ({})", sql_list(&OperationState::ACTIVE)));
+
+/// `kind IN (…)` of infrastructure operations, from core's definition.
+static INFRASTRUCTURE: LazyLock<String> =
+    LazyLock::new(|| format!("kind IN ({})", sql_list(&OperationKind::INFRASTRUCTURE)));
+
+/// A cluster's infrastructure operation in flight.
+static ACTIVE_OPERATION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM operations WHERE cluster = $1 AND {} AND {}",
+        operation_columns!(),
+        *ACTIVE_STATES,
+        *INFRASTRUCTURE
+    )
+});
+
+/// How many of an organization's other clusters count as deployed: not
+/// `absent`, or with a deploy or update in flight (core's definitions).
+static DEPLOYED_ELSEWHERE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT COUNT(*) FROM clusters c WHERE c.organization = $1 AND c.name <> $2 AND (c.state <> '{}' \
+         OR EXISTS (SELECT 1 FROM operations o WHERE o.cluster = c.name AND o.{} AND o.kind IN ({})))",
+        ClusterState::Absent,
+        *ACTIVE_STATES,
+        sql_list(&OperationKind::DEPLOYING)
+    )
+});
+
+/// The [`Store`](crate::Store) on SQLite or PostgreSQL.
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
@@ -245,6 +287,8 @@ impl SqlStore {
         }
     }
 
+    /// The cluster with its operation in flight and its schedule (the
+    /// cluster's row locked on PostgreSQL when `lock`).
     async fn load_snapshot(
         &self,
         conn: &mut AnyConnection,
@@ -272,16 +316,12 @@ impl SqlStore {
         else {
             return Ok(None);
         };
-        let active = sqlx::query_as::<_, OperationRow>(concat!(
-            "SELECT ",
-            operation_columns!(),
-            " FROM operations WHERE cluster = $1 AND state IN ('queued', 'running') AND kind IN ('deploy', 'update', 'destroy', 'refresh')"
-        ))
-        .bind(name.as_str())
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(Operation::try_from)
-        .transpose()?;
+        let active = sqlx::query_as::<_, OperationRow>(ACTIVE_OPERATION.as_str())
+            .bind(name.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(Operation::try_from)
+            .transpose()?;
         let schedule = sqlx::query_as::<_, ScheduleRow>(concat!(
             "SELECT ",
             schedule_columns!(),
@@ -292,45 +332,34 @@ impl SqlStore {
         .await?
         .map(Schedule::try_from)
         .transpose()?;
-        let cluster = Cluster::try_from(row)?;
-        let organization = self.organization_load(conn, &cluster, lock).await?;
         Ok(Some(ClusterSnapshot {
-            cluster,
+            cluster: Cluster::try_from(row)?,
             active,
             schedule,
-            organization,
         }))
     }
 
     /// The owning organization's limits (its row locked on PostgreSQL, so
     /// two deploys in one organization are decided one after the other) and
-    /// how many of its other clusters are deployed or being deployed.
+    /// how many of its other clusters are deployed or being deployed. Read
+    /// only where a rule decides.
     async fn organization_load(
         &self,
         conn: &mut AnyConnection,
         cluster: &Cluster,
-        lock: bool,
     ) -> Result<OrganizationLoad> {
-        let sql = if lock {
-            locking!(
-                self.dialect,
-                "SELECT limits FROM organizations WHERE name = $1"
-            )
-        } else {
+        let limits: Option<String> = sqlx::query_scalar(locking!(
+            self.dialect,
             "SELECT limits FROM organizations WHERE name = $1"
-        };
-        let limits: Option<String> = sqlx::query_scalar(sql)
-            .bind(cluster.organization.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-        let deployed_elsewhere: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM clusters WHERE organization = $1 AND name <> $2 AND (state <> 'absent' \
-             OR name IN (SELECT cluster FROM operations WHERE state IN ('queued', 'running') AND kind IN ('deploy', 'update')))",
-        )
+        ))
         .bind(cluster.organization.as_str())
-        .bind(cluster.name.as_str())
-        .fetch_one(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await?;
+        let deployed_elsewhere: i64 = sqlx::query_scalar(DEPLOYED_ELSEWHERE.as_str())
+            .bind(cluster.organization.as_str())
+            .bind(cluster.name.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
         Ok(OrganizationLoad {
             limits: limits
                 .map(|l| json("limits", &l))
@@ -426,7 +455,7 @@ impl SqlStore {
             let queued = NewEvent {
                 at: now,
                 kind: kinds::QUEUED.into(),
-                level: slipway_core::event::EventLevel::Info,
+                level: EventLevel::Info,
                 message: format!(
                     "{} of {} queued by {} (reason: {})",
                     op.kind, cluster, op.requested_by, op.reason
@@ -521,10 +550,12 @@ impl SqlStore {
 
     async fn insert_audit(&self, conn: &mut AnyConnection, entry: &NewAuditEntry) -> Result<()> {
         sqlx::query(
-            "INSERT INTO audit_log (at, actor, level, action, target, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO audit_log (at, actor, actor_name, level, action, target, result, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(millis(entry.at))
         .bind(entry.actor.as_str())
+        .bind(entry.actor_name.as_str())
         .bind(entry.level.as_str())
         .bind(entry.action.as_str())
         .bind(entry.target.as_str())
@@ -668,6 +699,12 @@ impl SqlStore {
     }
 }
 
+impl Notifications for SqlStore {
+    fn subscribe(&self) -> broadcast::Receiver<Notification> {
+        self.notifications.subscribe()
+    }
+}
+
 /// A short, stable description of an outcome for the audit log.
 fn outcome_summary(outcome: &Outcome) -> (&'static str, serde_json::Value) {
     match outcome {
@@ -685,1149 +722,6 @@ fn outcome_summary(outcome: &Outcome) -> (&'static str, serde_json::Value) {
     }
 }
 
-#[async_trait]
-impl Store for SqlStore {
-    fn subscribe(&self) -> broadcast::Receiver<Notification> {
-        self.notifications.subscribe()
-    }
-
-    async fn create_cluster(&self, new: NewCluster) -> Result<Cluster> {
-        let mut tx = self.begin().await?;
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT name FROM clusters WHERE name = $1")
-                .bind(new.name.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        if exists.is_some() {
-            return Err(Refusal::AlreadyExists(new.name.to_string()).into());
-        }
-        sqlx::query(
-            "INSERT INTO clusters (name, organization, public, spec, deployed, state, outputs, error, last_operation, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, NULL, 'absent', '{}', NULL, NULL, $5, $6, $6)",
-        )
-        .bind(new.name.as_str())
-        .bind(new.organization.as_str())
-        .bind(i64::from(new.public))
-        .bind(to_json(&new.spec))
-        .bind(new.created_by.as_str())
-        .bind(millis(new.now))
-        .execute(&mut *tx)
-        .await?;
-        let snap = self
-            .load_snapshot(&mut tx, &new.name, false)
-            .await?
-            .ok_or_else(|| StoreError::ClusterNotFound(new.name.to_string()))?;
-        tx.commit().await?;
-        Ok(snap.cluster)
-    }
-
-    async fn cluster(&self, name: &ClusterName) -> Result<Option<ClusterSnapshot>> {
-        let mut conn = self.pool.acquire().await?;
-        self.load_snapshot(&mut conn, name, false).await
-    }
-
-    async fn clusters(&self) -> Result<Vec<ClusterSnapshot>> {
-        let mut conn = self.pool.acquire().await?;
-        let clusters: Vec<Cluster> = convert(
-            sqlx::query_as::<_, ClusterRow>(concat!(
-                "SELECT ",
-                cluster_columns!(),
-                " FROM clusters ORDER BY name"
-            ))
-            .fetch_all(&mut *conn)
-            .await?,
-        )?;
-        let mut active: Vec<Operation> = convert(
-            sqlx::query_as::<_, OperationRow>(concat!(
-                "SELECT ",
-                operation_columns!(),
-                " FROM operations WHERE state IN ('queued', 'running') AND kind IN ('deploy', 'update', 'destroy', 'refresh')"
-            ))
-            .fetch_all(&mut *conn)
-            .await?,
-        )?;
-        let mut schedules: Vec<Schedule> = convert(
-            sqlx::query_as::<_, ScheduleRow>(concat!(
-                "SELECT ",
-                schedule_columns!(),
-                " FROM schedules"
-            ))
-            .fetch_all(&mut *conn)
-            .await?,
-        )?;
-        let limits: std::collections::HashMap<OrgName, Limits> = self
-            .organizations()
-            .await?
-            .into_iter()
-            .map(|o| (o.name, o.limits))
-            .collect();
-        let deploying = |c: &Cluster, active: &[Operation]| {
-            c.state != slipway_core::ClusterState::Absent
-                || active.iter().any(|op| {
-                    op.cluster == c.name
-                        && matches!(op.kind, OperationKind::Deploy | OperationKind::Update)
-                })
-        };
-        let mut deployed: std::collections::HashMap<OrgName, u32> = Default::default();
-        for c in clusters.iter().filter(|c| deploying(c, &active)) {
-            *deployed.entry(c.organization.clone()).or_default() += 1;
-        }
-        let loads: Vec<OrganizationLoad> = clusters
-            .iter()
-            .map(|c| OrganizationLoad {
-                limits: limits.get(&c.organization).copied().unwrap_or_default(),
-                deployed_elsewhere: deployed.get(&c.organization).copied().unwrap_or(0)
-                    - u32::from(deploying(c, &active)),
-            })
-            .collect();
-        Ok(clusters
-            .into_iter()
-            .zip(loads)
-            .map(|(cluster, organization)| {
-                let take_active = active.iter().position(|op| op.cluster == cluster.name);
-                let take_schedule = schedules.iter().position(|s| s.cluster == cluster.name);
-                ClusterSnapshot {
-                    active: take_active.map(|i| active.swap_remove(i)),
-                    schedule: take_schedule.map(|i| schedules.swap_remove(i)),
-                    cluster,
-                    organization,
-                }
-            })
-            .collect())
-    }
-
-    async fn apply(
-        &self,
-        cluster: &ClusterName,
-        now: Timestamp,
-        audit: &AuditIntent,
-        decide: &Decide<'_>,
-    ) -> Result<Plan> {
-        let mut tx = self.begin().await?;
-        let snap = self
-            .load_snapshot(&mut tx, cluster, true)
-            .await?
-            .ok_or_else(|| StoreError::ClusterNotFound(cluster.to_string()))?;
-        let plan = match decide(&snap) {
-            Ok(plan) => plan,
-            Err(refusal) => {
-                tx.rollback().await?;
-                self.append_audit(NewAuditEntry {
-                    at: now,
-                    actor: audit.actor.clone(),
-                    level: audit.level.clone(),
-                    action: audit.action.clone(),
-                    target: cluster.to_string(),
-                    result: format!("refused: {}", refusal.code()),
-                    detail: serde_json::json!({"message": refusal.to_string()}),
-                })
-                .await?;
-                return Err(refusal.into());
-            }
-        };
-        let notes = self
-            .write_plan(&mut tx, cluster, &plan, &audit.actor, now)
-            .await?;
-        let (result, detail) = outcome_summary(&plan.outcome);
-        self.insert_audit(
-            &mut tx,
-            &NewAuditEntry {
-                at: now,
-                actor: audit.actor.clone(),
-                level: audit.level.clone(),
-                action: audit.action.clone(),
-                target: cluster.to_string(),
-                result: result.into(),
-                detail,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        self.notify(notes).await;
-        Ok(plan)
-    }
-
-    async fn operation(&self, id: &OperationId) -> Result<Option<Operation>> {
-        let mut conn = self.pool.acquire().await?;
-        match self.load_operation(&mut conn, id, false).await {
-            Ok(op) => Ok(Some(op)),
-            Err(StoreError::OperationNotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn operations(&self, filter: &OperationFilter) -> Result<Vec<Operation>> {
-        let rows = sqlx::query_as::<_, OperationRow>(concat!(
-            "SELECT ",
-            operation_columns!(),
-            " FROM operations WHERE ($1 IS NULL OR cluster = $1) AND ($2 = 0 OR state IN ('queued', 'running')) \
-             ORDER BY created_at DESC, id DESC LIMIT $3"
-        ))
-        .bind(filter.cluster.as_ref().map(|c| c.to_string()))
-        .bind(i64::from(filter.active_only))
-        .bind(i64::from(filter.limit.max(1)))
-        .fetch_all(&self.pool)
-        .await?;
-        convert(rows)
-    }
-
-    async fn operation_result(&self, id: &OperationId) -> Result<Option<serde_json::Value>> {
-        let result: Option<Option<String>> =
-            sqlx::query_scalar("SELECT result FROM operations WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_optional(&self.pool)
-                .await?;
-        result
-            .flatten()
-            .map(|r| json("operation result", &r))
-            .transpose()
-    }
-
-    async fn runs(&self, cluster: Option<&ClusterName>, limit: u32) -> Result<Vec<Run>> {
-        #[derive(sqlx::FromRow)]
-        struct RunRow {
-            #[sqlx(flatten)]
-            operation: OperationRow,
-            result: Option<String>,
-        }
-        let rows = sqlx::query_as::<_, RunRow>(concat!(
-            "SELECT ",
-            operation_columns!(),
-            ", result FROM operations WHERE kind IN ('test', 'release') AND ($1 IS NULL OR cluster = $1) \
-             ORDER BY created_at DESC, id DESC LIMIT $2"
-        ))
-        .bind(cluster.map(|c| c.to_string()))
-        .bind(i64::from(limit.max(1)))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(Run {
-                    operation: row.operation.try_into()?,
-                    result: row
-                        .result
-                        .map(|r| json("operation result", &r))
-                        .transpose()?,
-                })
-            })
-            .collect()
-    }
-
-    async fn lease_next(
-        &self,
-        worker: &str,
-        tags: &[String],
-        now: Timestamp,
-        lease: Duration,
-    ) -> Result<Option<Operation>> {
-        let mut tx = self.begin().await?;
-        let candidates: Vec<(String, String)> = sqlx::query_as(by_dialect!(self.dialect,
-            sqlite: "SELECT id, spec FROM operations WHERE state = 'queued' ORDER BY created_at, id LIMIT 64",
-            postgres: "SELECT id, spec FROM operations WHERE state = 'queued' ORDER BY created_at, id LIMIT 64 FOR UPDATE SKIP LOCKED",
-        ))
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut required: std::collections::HashMap<(String, String), Vec<String>> =
-            Default::default();
-        let mut chosen = None;
-        for (id, spec) in candidates {
-            let spec: slipway_core::ClusterSpec = json("operation spec", &spec)?;
-            let key = (spec.blueprint.to_string(), spec.version.clone());
-            if !required.contains_key(&key) {
-                let needs = self
-                    .blueprint_metadata(&mut tx, &spec)
-                    .await?
-                    .map(|m| m.worker_tags)
-                    .unwrap_or_default();
-                required.insert(key.clone(), needs);
-            }
-            if required[&key].iter().all(|t| tags.contains(t)) {
-                chosen = Some(id);
-                break;
-            }
-        }
-        let Some(id) = chosen else {
-            tx.rollback().await?;
-            return Ok(None);
-        };
-        let id = OperationId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let expires = now + lease_delta(lease);
-        sqlx::query(
-            "UPDATE operations SET state = 'running', started_at = $2, lease_owner = $3, lease_expires_at = $4 WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .bind(millis(now))
-        .bind(worker)
-        .bind(millis(expires))
-        .execute(&mut *tx)
-        .await?;
-        let op = self.load_operation(&mut tx, &id, false).await?;
-        let current: String = sqlx::query_scalar(locking!(
-            self.dialect,
-            "SELECT state FROM clusters WHERE name = $1"
-        ))
-        .bind(op.cluster.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        let current = current
-            .parse()
-            .map_err(|e: String| StoreError::Corrupt(e))?;
-        let running = state_while_running(op.kind, current);
-        if running != current {
-            sqlx::query(
-                "UPDATE clusters SET state = $2, error = NULL, updated_at = $3 WHERE name = $1",
-            )
-            .bind(op.cluster.as_str())
-            .bind(running.as_str())
-            .bind(millis(now))
-            .execute(&mut *tx)
-            .await?;
-        }
-        let started = NewEvent {
-            at: now,
-            kind: kinds::STARTED.into(),
-            level: slipway_core::event::EventLevel::Info,
-            message: format!("{} of {} started on worker {worker}", op.kind, op.cluster),
-            data: serde_json::json!({"worker": worker, "cluster_state": running}),
-        };
-        let last_seq = self.insert_events(&mut tx, &op.id, &[started]).await?;
-        tx.commit().await?;
-        self.notify([
-            Notification::Started {
-                operation: op.id.clone(),
-                cluster: op.cluster.clone(),
-            },
-            Notification::Events {
-                operation: op.id.clone(),
-                last_seq,
-            },
-        ])
-        .await;
-        Ok(Some(op))
-    }
-
-    async fn renew_lease(
-        &self,
-        id: &OperationId,
-        worker: &str,
-        now: Timestamp,
-        lease: Duration,
-    ) -> Result<()> {
-        let updated = sqlx::query(
-            "UPDATE operations SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-        )
-        .bind(id.as_str())
-        .bind(worker)
-        .bind(millis(now + lease_delta(lease)))
-        .execute(&self.pool)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::LeaseLost(id.clone()));
-        }
-        Ok(())
-    }
-
-    async fn finish(
-        &self,
-        id: &OperationId,
-        worker: &str,
-        ending: Ending,
-        result: serde_json::Value,
-        now: Timestamp,
-    ) -> Result<Operation> {
-        let mut tx = self.begin().await?;
-        let op = self.load_operation(&mut tx, id, true).await?;
-        let owner: Option<String> =
-            sqlx::query_scalar("SELECT lease_owner FROM operations WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-        if op.state != OperationState::Running || owner.as_deref() != Some(worker) {
-            tx.rollback().await?;
-            return Err(StoreError::LeaseLost(id.clone()));
-        }
-        let (ended, notes) = self
-            .end_operation(&mut tx, &op, &ending, &result, true, now)
-            .await?;
-        tx.commit().await?;
-        self.notify(notes).await;
-        Ok(ended)
-    }
-
-    async fn cancel_queued(&self, id: &OperationId, now: Timestamp) -> Result<Operation> {
-        let mut tx = self.begin().await?;
-        let op = self.load_operation(&mut tx, id, true).await?;
-        if op.state != OperationState::Queued {
-            tx.rollback().await?;
-            return Ok(op);
-        }
-        let ending = Ending::Stopped {
-            state: OperationState::Cancelled,
-            error: "cancelled before it started".into(),
-        };
-        let (ended, notes) = self
-            .end_operation(&mut tx, &op, &ending, &serde_json::Value::Null, false, now)
-            .await?;
-        tx.commit().await?;
-        self.notify(notes).await;
-        Ok(ended)
-    }
-
-    async fn reclaim(&self, scope: ReclaimScope, now: Timestamp) -> Result<Vec<Operation>> {
-        let candidates: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM operations WHERE state = 'running' AND ($1 = 1 OR lease_expires_at < $2) ORDER BY created_at",
-        )
-        .bind(i64::from(scope == ReclaimScope::AllRunning))
-        .bind(millis(now))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut reclaimed = Vec::new();
-        for id in candidates {
-            let id = OperationId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let mut tx = self.begin().await?;
-            let op = self.load_operation(&mut tx, &id, true).await?;
-            let expires: Option<i64> =
-                sqlx::query_scalar("SELECT lease_expires_at FROM operations WHERE id = $1")
-                    .bind(id.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let still_due = op.state == OperationState::Running
-                && (scope == ReclaimScope::AllRunning || expires.is_some_and(|e| e < millis(now)));
-            if !still_due {
-                tx.rollback().await?;
-                continue;
-            }
-            let why = match scope {
-                ReclaimScope::AllRunning => {
-                    "Slipway stopped while the operation ran; found running at start-up".to_owned()
-                }
-                ReclaimScope::ExpiredLeases => format!(
-                    "the worker running the operation stopped renewing its lease (expired at {})",
-                    expires.map_or_else(String::new, |e| time(e)
-                        .map(|t| t.to_rfc3339())
-                        .unwrap_or_default())
-                ),
-            };
-            let ending = Ending::Stopped {
-                state: OperationState::Interrupted,
-                error: why.clone(),
-            };
-            let (ended, mut notes) = self
-                .end_operation(&mut tx, &op, &ending, &serde_json::Value::Null, true, now)
-                .await?;
-            if op.kind.is_infrastructure() {
-                let snap = self
-                    .load_snapshot(&mut tx, &op.cluster, true)
-                    .await?
-                    .ok_or_else(|| StoreError::ClusterNotFound(op.cluster.to_string()))?;
-                let ctx = Context {
-                    now,
-                    actor: "recovery".into(),
-                    level: Level::Admin,
-                    reason: Reason::Recovery,
-                    new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
-                };
-                let plan = decide_reconcile(&snap, &ctx);
-                notes.extend(
-                    self.write_plan(&mut tx, &op.cluster, &plan, "recovery", now)
-                        .await?,
-                );
-            } else if op.job.is_some() {
-                let runner = self
-                    .blueprint_metadata(&mut tx, &op.spec)
-                    .await?
-                    .and_then(|m| m.jobs)
-                    .map(|j| j.runner)
-                    .unwrap_or_default();
-                let ctx = Context {
-                    now,
-                    actor: "recovery".into(),
-                    level: Level::Admin,
-                    reason: Reason::Recovery,
-                    new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
-                };
-                if let Some(plan) = decide_runner_cleanup(&op, runner, &ctx) {
-                    notes.extend(
-                        self.write_plan(&mut tx, &op.cluster, &plan, "recovery", now)
-                            .await?,
-                    );
-                }
-            }
-            self.insert_audit(
-                &mut tx,
-                &NewAuditEntry {
-                    at: now,
-                    actor: "recovery".into(),
-                    level: "system".into(),
-                    action: "operation.interrupt".into(),
-                    target: op.cluster.to_string(),
-                    result: "interrupted".into(),
-                    detail: serde_json::json!({"operation": op.id, "kind": op.kind, "why": why}),
-                },
-            )
-            .await?;
-            tx.commit().await?;
-            self.notify(notes).await;
-            reclaimed.push(ended);
-        }
-        Ok(reclaimed)
-    }
-
-    async fn append_events(&self, id: &OperationId, events: &[NewEvent]) -> Result<u64> {
-        if events.is_empty() {
-            let last: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(MAX(seq), 0) FROM operation_events WHERE operation_id = $1",
-            )
-            .bind(id.as_str())
-            .fetch_one(&self.pool)
-            .await?;
-            return Ok(u64::try_from(last).unwrap_or_default());
-        }
-        let mut tx = self.begin().await?;
-        // Serializes appenders of one operation on PostgreSQL.
-        let _ = self.load_operation(&mut tx, id, true).await?;
-        let last_seq = self.insert_events(&mut tx, id, events).await?;
-        tx.commit().await?;
-        self.notify([Notification::Events {
-            operation: id.clone(),
-            last_seq,
-        }])
-        .await;
-        Ok(last_seq)
-    }
-
-    async fn events(&self, id: &OperationId, after_seq: u64, limit: u32) -> Result<Vec<Event>> {
-        let rows = sqlx::query_as::<_, EventRow>(
-            "SELECT seq, at, kind, level, message, data FROM operation_events \
-             WHERE operation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(id.as_str())
-        .bind(i64::try_from(after_seq).unwrap_or(i64::MAX))
-        .bind(i64::from(limit.max(1)))
-        .fetch_all(&self.pool)
-        .await?;
-        convert(rows)
-    }
-
-    async fn next_schedule_due(&self) -> Result<Option<Timestamp>> {
-        let next: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(COALESCE(retry_at, destroy_at)) FROM schedules WHERE fired_operation IS NULL",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        next.map(time).transpose()
-    }
-
-    async fn due_schedules(&self, now: Timestamp) -> Result<Vec<ClusterName>> {
-        let names: Vec<String> = sqlx::query_scalar(
-            "SELECT cluster FROM schedules WHERE fired_operation IS NULL AND COALESCE(retry_at, destroy_at) <= $1 \
-             ORDER BY COALESCE(retry_at, destroy_at)",
-        )
-        .bind(millis(now))
-        .fetch_all(&self.pool)
-        .await?;
-        names
-            .iter()
-            .map(|n| ClusterName::parse(n).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .collect()
-    }
-
-    async fn register_blueprint_version(&self, bv: BlueprintVersion) -> Result<Registered> {
-        let mut tx = self.begin().await?;
-        let stored: Option<String> = sqlx::query_scalar(
-            "SELECT digest FROM blueprint_versions WHERE blueprint = $1 AND version = $2",
-        )
-        .bind(bv.blueprint.as_str())
-        .bind(bv.version.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let registered = match stored {
-            Some(digest) if digest == bv.digest => Registered::Unchanged,
-            Some(stored_digest) => Registered::Differs { stored_digest },
-            None => {
-                sqlx::query(
-                    "INSERT INTO blueprint_versions (blueprint, version, metadata, files, digest, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(bv.blueprint.as_str())
-                .bind(bv.version.as_str())
-                .bind(to_json(&bv.metadata))
-                .bind(to_json(&bv.files))
-                .bind(bv.digest.as_str())
-                .bind(millis(bv.created_at))
-                .execute(&mut *tx)
-                .await?;
-                Registered::Created
-            }
-        };
-        tx.commit().await?;
-        Ok(registered)
-    }
-
-    async fn blueprint_version(
-        &self,
-        blueprint: &str,
-        version: &str,
-    ) -> Result<Option<BlueprintVersion>> {
-        let row = sqlx::query_as::<_, BlueprintVersionRow>(
-            "SELECT blueprint, version, metadata, files, digest, created_at FROM blueprint_versions \
-             WHERE blueprint = $1 AND ($2 = 'latest' OR version = $2) ORDER BY created_at DESC, version DESC LIMIT 1",
-        )
-        .bind(blueprint)
-        .bind(version)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(BlueprintVersion::try_from).transpose()
-    }
-
-    async fn blueprint_versions(&self) -> Result<Vec<BlueprintVersionSummary>> {
-        let rows = sqlx::query_as::<_, BlueprintVersionRow>(
-            "SELECT blueprint, version, metadata, '{}' AS files, digest, created_at FROM blueprint_versions \
-             ORDER BY blueprint, created_at DESC",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        convert(rows)
-    }
-
-    async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken> {
-        sqlx::query(
-            "INSERT INTO api_tokens (id, name, owner, secret_hash, scopes, created_at, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
-        )
-        .bind(token.id.as_str())
-        .bind(token.name.as_str())
-        .bind(token.owner.as_str())
-        .bind(token.secret_hash.as_str())
-        .bind(to_json(&token.scopes))
-        .bind(millis(token.created_at))
-        .bind(token.expires_at.map(millis))
-        .execute(&self.pool)
-        .await?;
-        Ok(ApiToken {
-            id: token.id,
-            name: token.name,
-            owner: token.owner,
-            scopes: token.scopes,
-            created_at: token.created_at,
-            expires_at: token.expires_at,
-            revoked_at: None,
-        })
-    }
-
-    async fn api_token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>> {
-        let row = sqlx::query_as::<_, ApiTokenRow>(concat!(
-            "SELECT ",
-            api_token_columns!(),
-            " FROM api_tokens WHERE secret_hash = $1"
-        ))
-        .bind(secret_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(ApiToken::try_from).transpose()
-    }
-
-    async fn api_tokens(&self) -> Result<Vec<ApiToken>> {
-        let rows = sqlx::query_as::<_, ApiTokenRow>(concat!(
-            "SELECT ",
-            api_token_columns!(),
-            " FROM api_tokens ORDER BY created_at, id"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        convert(rows)
-    }
-
-    async fn revoke_api_token(&self, id: &str, now: Timestamp) -> Result<bool> {
-        let updated = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
-        )
-        .bind(id)
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(updated.rows_affected() > 0)
-    }
-
-    async fn create_organization(&self, org: Organization) -> Result<Organization> {
-        let mut tx = self.begin().await?;
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT name FROM organizations WHERE name = $1")
-                .bind(org.name.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        if exists.is_some() {
-            return Err(Refusal::AlreadyExists(format!("organization {}", org.name)).into());
-        }
-        sqlx::query(
-            "INSERT INTO organizations (name, github_org, github_team, limits, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(org.name.as_str())
-        .bind(org.github_org.as_deref())
-        .bind(org.github_team.as_deref())
-        .bind(to_json(&org.limits))
-        .bind(millis(org.created_at))
-        .bind(millis(org.updated_at))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(org)
-    }
-
-    async fn update_organization(&self, org: Organization) -> Result<Organization> {
-        let updated = sqlx::query(
-            "UPDATE organizations SET github_org = $2, github_team = $3, limits = $4, updated_at = $5 WHERE name = $1",
-        )
-        .bind(org.name.as_str())
-        .bind(org.github_org.as_deref())
-        .bind(org.github_team.as_deref())
-        .bind(to_json(&org.limits))
-        .bind(millis(org.updated_at))
-        .execute(&self.pool)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::OrganizationNotFound(org.name.to_string()));
-        }
-        Ok(org)
-    }
-
-    async fn organization(&self, name: &OrgName) -> Result<Option<Organization>> {
-        sqlx::query_as::<_, OrganizationRow>(
-            "SELECT name, github_org, github_team, limits, created_at, updated_at FROM organizations WHERE name = $1",
-        )
-        .bind(name.as_str())
-        .fetch_optional(&self.pool)
-        .await?
-        .map(Organization::try_from)
-        .transpose()
-    }
-
-    async fn organizations(&self) -> Result<Vec<Organization>> {
-        convert(
-            sqlx::query_as::<_, OrganizationRow>(
-                "SELECT name, github_org, github_team, limits, created_at, updated_at FROM organizations ORDER BY name",
-            )
-            .fetch_all(&self.pool)
-            .await?,
-        )
-    }
-
-    async fn put_membership(&self, m: Membership) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO memberships (organization, login, role, state, requested_at, decided_by, decided_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (organization, login) DO UPDATE SET role = excluded.role, state = excluded.state, \
-             requested_at = excluded.requested_at, decided_by = excluded.decided_by, decided_at = excluded.decided_at",
-        )
-        .bind(m.organization.as_str())
-        .bind(m.login.as_str())
-        .bind(role_text(m.role))
-        .bind(membership_state_text(m.state))
-        .bind(millis(m.requested_at))
-        .bind(m.decided_by.as_deref())
-        .bind(m.decided_at.map(millis))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn membership(&self, org: &OrgName, login: &str) -> Result<Option<Membership>> {
-        sqlx::query_as::<_, MembershipRow>(
-            "SELECT organization, login, role, state, requested_at, decided_by, decided_at FROM memberships \
-             WHERE organization = $1 AND login = $2",
-        )
-        .bind(org.as_str())
-        .bind(login)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(Membership::try_from)
-        .transpose()
-    }
-
-    async fn memberships(&self, org: &OrgName) -> Result<Vec<Membership>> {
-        convert(
-            sqlx::query_as::<_, MembershipRow>(
-                "SELECT organization, login, role, state, requested_at, decided_by, decided_at FROM memberships \
-                 WHERE organization = $1 ORDER BY login",
-            )
-            .bind(org.as_str())
-            .fetch_all(&self.pool)
-            .await?,
-        )
-    }
-
-    async fn memberships_of(&self, login: &str) -> Result<Vec<Membership>> {
-        convert(
-            sqlx::query_as::<_, MembershipRow>(
-                "SELECT organization, login, role, state, requested_at, decided_by, decided_at FROM memberships \
-                 WHERE login = $1 ORDER BY organization",
-            )
-            .bind(login)
-            .fetch_all(&self.pool)
-            .await?,
-        )
-    }
-
-    async fn remove_membership(&self, org: &OrgName, login: &str) -> Result<bool> {
-        let removed = sqlx::query("DELETE FROM memberships WHERE organization = $1 AND login = $2")
-            .bind(org.as_str())
-            .bind(login)
-            .execute(&self.pool)
-            .await?;
-        Ok(removed.rows_affected() > 0)
-    }
-
-    async fn put_user(&self, user: User) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO users (login, github_id, github_token, admin, github_orgs, checked_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (login) DO UPDATE SET github_id = excluded.github_id, github_token = excluded.github_token, \
-             admin = excluded.admin, github_orgs = excluded.github_orgs, checked_at = excluded.checked_at",
-        )
-        .bind(user.login.as_str())
-        .bind(user.github_id)
-        .bind(user.github_token.as_deref().map(b64))
-        .bind(i64::from(user.admin))
-        .bind(to_json(&user.github_orgs))
-        .bind(millis(user.checked_at))
-        .bind(millis(user.created_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn user(&self, login: &str) -> Result<Option<User>> {
-        sqlx::query_as::<_, UserRow>(
-            "SELECT login, github_id, github_token, admin, github_orgs, checked_at, created_at FROM users WHERE login = $1",
-        )
-        .bind(login)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(User::try_from)
-        .transpose()
-    }
-
-    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>> {
-        convert(
-            sqlx::query_as::<_, SigningKeyRow>(
-                "SELECT kid, public_key, private_key, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid",
-            )
-            .fetch_all(&self.pool)
-            .await?,
-        )
-    }
-
-    async fn rotate_signing_key(&self, key: StoredSigningKey) -> Result<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
-            .bind(millis(key.created_at))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, public_key, private_key, created_at, retired_at) VALUES ($1, $2, $3, $4, NULL)",
-        )
-        .bind(key.kid.as_str())
-        .bind(b64(&key.public_key))
-        .bind(b64(&key.private_key))
-        .bind(millis(key.created_at))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
-        )
-        .bind(jti)
-        .bind(millis(expires_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn token_revoked(&self, jti: &str) -> Result<bool> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT expires_at FROM revoked_tokens WHERE jti = $1")
-                .bind(jti)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(found.is_some())
-    }
-
-    async fn put_login_state(
-        &self,
-        state: &str,
-        payload: &[u8],
-        expires_at: Timestamp,
-    ) -> Result<()> {
-        sqlx::query("INSERT INTO login_states (state, payload, expires_at) VALUES ($1, $2, $3)")
-            .bind(state)
-            .bind(b64(payload))
-            .bind(millis(expires_at))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn take_login_state(&self, state: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
-        let mut tx = self.begin().await?;
-        let row: Option<(String, i64)> =
-            sqlx::query_as("SELECT payload, expires_at FROM login_states WHERE state = $1")
-                .bind(state)
-                .fetch_optional(&mut *tx)
-                .await?;
-        sqlx::query("DELETE FROM login_states WHERE state = $1 OR expires_at < $2")
-            .bind(state)
-            .bind(millis(now))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        match row {
-            Some((payload, expires)) if expires >= millis(now) => {
-                Ok(Some(unb64("login state", &payload)?))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    async fn put_run_credential(&self, c: RunCredential, now: Timestamp) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO run_credentials (operation_id, state_key, secret_hash, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (operation_id) DO UPDATE SET state_key = excluded.state_key, secret_hash = excluded.secret_hash",
-        )
-        .bind(c.operation.as_str())
-        .bind(c.state_key.as_str())
-        .bind(c.secret_hash.as_str())
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn live_run_credential(&self, operation: &OperationId) -> Result<Option<RunCredential>> {
-        let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT c.state_key, c.secret_hash FROM run_credentials c JOIN operations o ON o.id = c.operation_id \
-             WHERE c.operation_id = $1 AND o.state = 'running'",
-        )
-        .bind(operation.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|(state_key, secret_hash)| RunCredential {
-            operation: operation.clone(),
-            state_key,
-            secret_hash,
-        }))
-    }
-
-    async fn latest_state(&self, state_key: &str) -> Result<Option<StateVersion>> {
-        sqlx::query_as::<_, StateVersionRow>(
-            "SELECT state_key, serial, operation_id, created_at, data FROM state_versions \
-             WHERE state_key = $1 ORDER BY serial DESC LIMIT 1",
-        )
-        .bind(state_key)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(StateVersion::try_from)
-        .transpose()
-    }
-
-    async fn state_history(&self, state_key: &str) -> Result<Vec<StateVersion>> {
-        convert(
-            sqlx::query_as::<_, StateVersionRow>(
-                "SELECT state_key, serial, operation_id, created_at, '' AS data FROM state_versions \
-                 WHERE state_key = $1 ORDER BY serial",
-            )
-            .bind(state_key)
-            .fetch_all(&self.pool)
-            .await?,
-        )
-    }
-
-    async fn write_state(
-        &self,
-        state_key: &str,
-        operation: &OperationId,
-        lock_id: Option<&str>,
-        data: Vec<u8>,
-        now: Timestamp,
-    ) -> Result<Result<i64, StateLock>> {
-        let mut tx = self.begin().await?;
-        let lock = sqlx::query_as::<_, StateLockRow>(locking!(
-            self.dialect,
-            "SELECT state_key, lock_id, operation_id, info, created_at FROM state_locks WHERE state_key = $1"
-        ))
-        .bind(state_key)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(StateLock::try_from)
-        .transpose()?;
-        if let Some(lock) = lock
-            && Some(lock.lock_id.as_str()) != lock_id
-        {
-            tx.rollback().await?;
-            return Ok(Err(lock));
-        }
-        let serial: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(serial), 0) + 1 FROM state_versions WHERE state_key = $1",
-        )
-        .bind(state_key)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO state_versions (state_key, serial, operation_id, created_at, data) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(state_key)
-        .bind(serial)
-        .bind(operation.as_str())
-        .bind(millis(now))
-        .bind(b64(&data))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Ok(serial))
-    }
-
-    async fn recover_state(
-        &self,
-        state_key: &str,
-        operation: &OperationId,
-        data: Vec<u8>,
-        now: Timestamp,
-    ) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let op = self.load_operation(&mut tx, operation, true).await?;
-        let newer: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM state_versions v JOIN operations o ON o.id = v.operation_id \
-             WHERE v.state_key = $1 AND o.created_at > $2",
-        )
-        .bind(state_key)
-        .bind(millis(op.created_at))
-        .fetch_one(&mut *tx)
-        .await?;
-        if newer > 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        sqlx::query("DELETE FROM state_locks WHERE operation_id = $1")
-            .bind(operation.as_str())
-            .execute(&mut *tx)
-            .await?;
-        let serial: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(serial), 0) + 1 FROM state_versions WHERE state_key = $1",
-        )
-        .bind(state_key)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO state_versions (state_key, serial, operation_id, created_at, data) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(state_key)
-        .bind(serial)
-        .bind(operation.as_str())
-        .bind(millis(now))
-        .bind(b64(&data))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    async fn lock_state(&self, lock: StateLock) -> Result<Result<(), StateLock>> {
-        let mut tx = self.begin().await?;
-        let held = sqlx::query_as::<_, StateLockRow>(locking!(
-            self.dialect,
-            "SELECT state_key, lock_id, operation_id, info, created_at FROM state_locks WHERE state_key = $1"
-        ))
-        .bind(lock.state_key.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(StateLock::try_from)
-        .transpose()?;
-        if let Some(held) = held {
-            tx.rollback().await?;
-            return Ok(Err(held));
-        }
-        // Two first lockers race on the primary key; the loser sees the winner.
-        let inserted = sqlx::query(
-            "INSERT INTO state_locks (state_key, lock_id, operation_id, info, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (state_key) DO NOTHING",
-        )
-        .bind(lock.state_key.as_str())
-        .bind(lock.lock_id.as_str())
-        .bind(lock.operation.as_str())
-        .bind(to_json(&lock.info))
-        .bind(millis(lock.created_at))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        if inserted.rows_affected() == 0 {
-            let held = sqlx::query_as::<_, StateLockRow>(
-                "SELECT state_key, lock_id, operation_id, info, created_at FROM state_locks WHERE state_key = $1",
-            )
-            .bind(lock.state_key.as_str())
-            .fetch_one(&self.pool)
-            .await?;
-            return Ok(Err(held.try_into()?));
-        }
-        Ok(Ok(()))
-    }
-
-    async fn unlock_state(&self, state_key: &str, lock_id: &str) -> Result<Result<(), StateLock>> {
-        let mut tx = self.begin().await?;
-        let held = sqlx::query_as::<_, StateLockRow>(locking!(
-            self.dialect,
-            "SELECT state_key, lock_id, operation_id, info, created_at FROM state_locks WHERE state_key = $1"
-        ))
-        .bind(state_key)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(StateLock::try_from)
-        .transpose()?;
-        match held {
-            Some(held) if held.lock_id != lock_id => {
-                tx.rollback().await?;
-                Ok(Err(held))
-            }
-            Some(_) => {
-                sqlx::query("DELETE FROM state_locks WHERE state_key = $1")
-                    .bind(state_key)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(Ok(()))
-            }
-            None => {
-                tx.rollback().await?;
-                Ok(Ok(()))
-            }
-        }
-    }
-
-    async fn append_audit(&self, entry: NewAuditEntry) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        self.insert_audit(&mut conn, &entry).await
-    }
-
-    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query_as::<_, AuditRow>(
-            "SELECT id, at, actor, level, action, target, result, detail FROM audit_log \
-             WHERE ($1 IS NULL OR target = $1) AND ($2 IS NULL OR actor = $2) AND ($3 IS NULL OR action = $3) \
-             AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
-        )
-        .bind(query.target.as_deref())
-        .bind(query.actor.as_deref())
-        .bind(query.action.as_deref())
-        .bind(query.before_id)
-        .bind(i64::from(query.limit.max(1)))
-        .fetch_all(&self.pool)
-        .await?;
-        convert(rows)
-    }
-}
-
-fn lease_delta(lease: Duration) -> chrono::TimeDelta {
+fn lease_delta(lease: std::time::Duration) -> chrono::TimeDelta {
     chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX)
 }

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use slipway_core::event::{Event, EventLevel};
-use slipway_core::{Cluster, ClusterName, Operation, OperationId, OrgName, Schedule, Timestamp};
+use slipway_core::{
+    Cluster, ClusterName, Operation, OperationId, OrgName, Schedule, Subject, Timestamp,
+};
 
 use crate::{
     ApiToken, AuditEntry, BlueprintVersion, BlueprintVersionSummary, Membership, MembershipRole,
@@ -270,7 +272,7 @@ impl TryFrom<ApiTokenRow> for ApiToken {
         Ok(ApiToken {
             id: r.id,
             name: r.name,
-            owner: r.owner,
+            owner: name("token owner", &r.owner, Subject::parse)?,
             scopes: json("token scopes", &r.scopes)?,
             created_at: time(r.created_at)?,
             expires_at: opt_time(r.expires_at)?,
@@ -284,6 +286,7 @@ pub struct AuditRow {
     id: i64,
     at: i64,
     actor: String,
+    actor_name: Option<String>,
     level: String,
     action: String,
     target: String,
@@ -298,6 +301,7 @@ impl TryFrom<AuditRow> for AuditEntry {
             id: r.id,
             at: time(r.at)?,
             actor: r.actor,
+            actor_name: r.actor_name,
             level: r.level,
             action: r.action,
             target: r.target,
@@ -351,13 +355,23 @@ impl TryFrom<OrganizationRow> for Organization {
 #[derive(sqlx::FromRow)]
 pub struct MembershipRow {
     organization: String,
-    login: String,
+    subject: String,
+    name: Option<String>,
     role: String,
     state: String,
     requested_at: i64,
     decided_by: Option<String>,
     decided_at: Option<i64>,
 }
+
+/// The columns a [`MembershipRow`] reads, from `memberships m LEFT JOIN
+/// users u`.
+macro_rules! membership_columns {
+    () => {
+        "m.organization, m.subject, u.login AS name, m.role, m.state, m.requested_at, m.decided_by, m.decided_at"
+    };
+}
+pub(crate) use membership_columns;
 
 pub fn role_text(role: MembershipRole) -> &'static str {
     match role {
@@ -378,7 +392,8 @@ impl TryFrom<MembershipRow> for Membership {
     fn try_from(r: MembershipRow) -> Result<Self, StoreError> {
         Ok(Membership {
             organization: name("organization", &r.organization, OrgName::parse)?,
-            login: r.login,
+            subject: name("member", &r.subject, Subject::parse)?,
+            name: r.name,
             role: match r.role.as_str() {
                 "owner" => MembershipRole::Owner,
                 "member" => MembershipRole::Member,
@@ -398,6 +413,7 @@ impl TryFrom<MembershipRow> for Membership {
 
 #[derive(sqlx::FromRow)]
 pub struct UserRow {
+    subject: String,
     login: String,
     github_id: i64,
     github_token: Option<String>,
@@ -407,10 +423,19 @@ pub struct UserRow {
     created_at: i64,
 }
 
+/// The columns a [`UserRow`] reads.
+macro_rules! user_columns {
+    () => {
+        "subject, login, github_id, github_token, admin, github_orgs, checked_at, created_at"
+    };
+}
+pub(crate) use user_columns;
+
 impl TryFrom<UserRow> for User {
     type Error = StoreError;
     fn try_from(r: UserRow) -> Result<Self, StoreError> {
         Ok(User {
+            subject: name("user", &r.subject, Subject::parse)?,
             login: r.login,
             github_id: r.github_id,
             github_token: r

@@ -9,15 +9,14 @@ use slipway_core::job::{FinishedRun, JobVersion, StepResult, summarize};
 use slipway_core::{OperationKind, Refusal, rules};
 use slipway_store::Run;
 
-use super::{audit_intent, context, operation_view, parse_operation_id};
-use crate::app::App;
-use crate::auth::{Caller, scope};
-use crate::error::ApiError;
+use crate::caller::{Caller, scope};
+use crate::error::{Error, Result};
+use crate::{Service, audit_intent, context, operation_view, parse_operation_id};
 
 /// The most runs one listing or report reads.
 const RUNS_LIMIT: u32 = 1000;
 
-impl App {
+impl Service {
     /// TEST (or RELEASE) of the project at `version` against the cluster:
     /// administrators only, on a running cluster whose blueprint defines
     /// the job.
@@ -27,7 +26,7 @@ impl App {
         name: &str,
         kind: OperationKind,
         version: &str,
-    ) -> Result<RunView, ApiError> {
+    ) -> Result<RunView> {
         caller.require(scope::CLUSTERS_WRITE)?;
         let version = JobVersion::parse(version)?;
         let snap = self
@@ -39,7 +38,7 @@ impl App {
             .blueprint_version(spec.blueprint.as_str(), &spec.version)
             .await?
             .ok_or_else(|| {
-                ApiError::not_found(format!(
+                Error::not_found(format!(
                     "blueprint {}@{} is not registered",
                     spec.blueprint, spec.version
                 ))
@@ -64,16 +63,17 @@ impl App {
             })?;
         let level = caller.level_for(&snap.cluster.organization);
         let ctx = context(caller, level);
-        let plan = self
+        let applied = self
             .store
-            .apply(
+            .decide(
                 &snap.cluster.name,
                 ctx.now,
                 &audit_intent(caller, level, &format!("cluster.{kind}")),
-                &|snap| rules::decide_job(snap, kind, version.clone(), &ctx),
+                &|snap, _| rules::decide_job(snap, kind, version.clone(), &ctx),
             )
             .await?;
-        let id = plan
+        let id = applied
+            .plan
             .new_operation()
             .expect("a run is always a new operation")
             .id
@@ -82,11 +82,11 @@ impl App {
     }
 
     /// One run.
-    pub async fn run_view(&self, caller: &Caller, id: &str) -> Result<RunView, ApiError> {
+    pub async fn run_view(&self, caller: &Caller, id: &str) -> Result<RunView> {
         caller.require(scope::CLUSTERS_READ)?;
         let op = self.authorized_operation(caller, id, Action::View).await?;
         if !matches!(op.kind, OperationKind::Test | OperationKind::Release) {
-            return Err(ApiError::not_found(format!(
+            return Err(Error::not_found(format!(
                 "{id} is a {} operation, not a run",
                 op.kind
             )));
@@ -102,11 +102,7 @@ impl App {
     }
 
     /// Runs, newest first: of one cluster, or (administrators) of all.
-    pub async fn runs(
-        &self,
-        caller: &Caller,
-        cluster: Option<&str>,
-    ) -> Result<Vec<RunView>, ApiError> {
+    pub async fn runs(&self, caller: &Caller, cluster: Option<&str>) -> Result<Vec<RunView>> {
         Ok(self
             .read_runs(caller, cluster)
             .await?
@@ -117,7 +113,7 @@ impl App {
 
     /// The latest result and pass rate of every cluster's runs, by kind and
     /// version (administrators).
-    pub async fn run_report(&self, caller: &Caller) -> Result<RunReport, ApiError> {
+    pub async fn run_report(&self, caller: &Caller) -> Result<RunReport> {
         let finished: Vec<FinishedRun> = self
             .read_runs(caller, None)
             .await?
@@ -139,11 +135,7 @@ impl App {
         })
     }
 
-    async fn read_runs(
-        &self,
-        caller: &Caller,
-        cluster: Option<&str>,
-    ) -> Result<Vec<Run>, ApiError> {
+    async fn read_runs(&self, caller: &Caller, cluster: Option<&str>) -> Result<Vec<Run>> {
         let cluster = self.listing_scope(caller, cluster).await?;
         Ok(self.store.runs(cluster.as_ref(), RUNS_LIMIT).await?)
     }

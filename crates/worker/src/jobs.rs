@@ -16,18 +16,18 @@ use serde_json::{Map, Value, json};
 use slipway_core::event::{EventLevel, NewEvent};
 use slipway_core::job::{Jobs, RunnerKind, StepOutcome, StepResult};
 use slipway_core::lifecycle::Ending;
-use slipway_core::{Identity, Level, Operation, OperationKind, OperationState};
+use slipway_core::{Operation, OperationKind, OperationState, Subject};
 use slipway_engine::job::{JobReport, JobRun};
 use slipway_engine::{Action, EngineError};
-use slipway_store::BlueprintVersion;
+use slipway_store::{BlueprintVersion, Lease};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{App, RunningOperation, StopReason};
-use crate::executor::{
-    Finished, TerraformModule, blueprint_of, cluster_of, invalid, module_key, run_credential,
-    standard_variables, terraform_job,
+use crate::executor::Finished;
+use crate::terraform::{
+    TerraformModule, invalid, module_key, run_terraform, standard_variables, terraform_run,
 };
+use crate::{RunningOperation, StopReason, Worker};
 
 /// How long destroying a Terraform runner may take.
 const RUNNER_DESTROY_LIMIT: Duration = Duration::from_secs(15 * 60);
@@ -38,24 +38,30 @@ const RUNNER_DESTROY_ATTEMPTS: u32 = 3;
 /// both allow this much more.
 const RUN_MARGIN: Duration = Duration::from_secs(300);
 
-/// Runs a TEST, RELEASE or cleanup operation.
+/// Runs a TEST, RELEASE or cleanup operation, with everything from its
+/// lease.
 pub(crate) async fn run(
-    app: &App,
-    op: &Operation,
+    worker: &Worker,
+    lease: &Lease,
+    secret: &str,
     events: &UnboundedSender<NewEvent>,
     running: &RunningOperation,
 ) -> Result<Finished, EngineError> {
+    let op = &lease.operation;
     let job = op
         .job
         .as_ref()
         .ok_or_else(|| invalid(op, format!("a {} operation names no job", op.kind)))?;
-    let blueprint = blueprint_of(app, op).await?;
+    let blueprint = lease
+        .blueprint
+        .as_ref()
+        .ok_or_else(|| invalid(op, "this blueprint version is not registered".into()))?;
     let jobs = blueprint
         .metadata
         .jobs
         .clone()
         .ok_or_else(|| invalid(op, "the blueprint defines no jobs".into()))?;
-    let cluster = cluster_of(app, op).await?;
+    let cluster = &lease.cluster;
     let endpoint = cluster
         .outputs
         .get("endpoint")
@@ -74,23 +80,15 @@ pub(crate) async fn run(
         steps,
     };
     // A fresh token for the cluster, for as long as the run may take.
-    let (token, _) = app
-        .identities
-        .issue(
-            &Identity {
-                login: op.requested_by.clone(),
-                admin: true,
-                organizations: Default::default(),
-            },
-            cluster.name.as_str(),
-            Level::Admin,
-            run.time_limit() + RUN_MARGIN,
-        )
-        .map_err(|e| invalid(op, format!("cannot issue the run's cluster token: {e:?}")))?;
+    let requested_by = Subject::parse(&op.requested_by).unwrap_or_else(|_| Subject::recovery());
+    let token = worker
+        .tokens
+        .run_token(&requested_by, &cluster.name, run.time_limit() + RUN_MARGIN)
+        .map_err(|e| invalid(op, format!("cannot issue the run's cluster token: {e}")))?;
 
     if op.kind == OperationKind::Cleanup {
         note(events, format!("removing the runner of run {}", job.runner));
-        let runner = TerraformRunner::new(app, op, &blueprint, &run, &token).await?;
+        let runner = TerraformRunner::new(worker, lease, blueprint, &run, &token, secret)?;
         runner.destroy(events).await?;
         return Ok(Finished {
             ending: Ending::Succeeded {
@@ -117,19 +115,20 @@ pub(crate) async fn run(
     );
     let report = match jobs.runner {
         RunnerKind::Process => {
-            app.engine
+            worker
+                .engine
                 .run_job(op.id.as_str(), &run, &token, events, &running.cancel)
                 .await?
         }
         RunnerKind::Terraform => {
-            let runner = TerraformRunner::new(app, op, &blueprint, &run, &token).await?;
+            let runner = TerraformRunner::new(worker, lease, blueprint, &run, &token, secret)?;
             let report = runner.apply(events, &running.cancel).await;
             // Removed whatever happened, a cancel included.
             runner.destroy(events).await?;
             report
         }
     };
-    let cancelled_by = match running.reason.lock().expect("stop reason lock").clone() {
+    let cancelled_by = match running.reason() {
         Some(StopReason::Cancelled { by }) => Some(by),
         _ => None,
     };
@@ -187,7 +186,7 @@ fn note(events: &UnboundedSender<NewEvent>, message: String) {
 /// The blueprint's runner module for one run, with its state under
 /// `runner/<run>`.
 struct TerraformRunner<'a> {
-    app: &'a App,
+    worker: &'a Worker,
     op: &'a Operation,
     secret: String,
     module: TerraformModule,
@@ -201,13 +200,15 @@ impl<'a> TerraformRunner<'a> {
     /// cluster's standard ones and `run_id`, `job` (the run as JSON, the
     /// token apart), `cluster_token`, `endpoint`, `repository`,
     /// `time_limit_seconds`, and `runtime_dir` (a directory of the run's own).
-    async fn new(
-        app: &'a App,
-        op: &'a Operation,
+    fn new(
+        worker: &'a Worker,
+        lease: &'a Lease,
         blueprint: &BlueprintVersion,
         run: &JobRun,
         token: &str,
+        secret: &str,
     ) -> Result<Self, EngineError> {
+        let op = &lease.operation;
         let runner = &op.job.as_ref().expect("a job operation").runner;
         let files: std::collections::BTreeMap<String, String> = blueprint
             .files
@@ -222,8 +223,7 @@ impl<'a> TerraformRunner<'a> {
                 "the blueprint's jobs use a terraform runner but it has no runner/ module".into(),
             ));
         }
-        let cluster = cluster_of(app, op).await?;
-        let mut variables = standard_variables(app, op, &cluster, blueprint)?;
+        let mut variables = standard_variables(worker, op, &lease.cluster, blueprint)?;
         variables.extend([
             ("run_id".to_owned(), json!(runner)),
             (
@@ -239,16 +239,16 @@ impl<'a> TerraformRunner<'a> {
             ),
             (
                 "runtime_dir".to_owned(),
-                json!(app.config.data_dir.join("runners").join(runner.as_str())),
+                json!(worker.data_dir.join("runners").join(runner.as_str())),
             ),
         ]);
         if let Some(Value::Object(tags)) = variables.get_mut("tags") {
             tags.insert("slipway:run".into(), json!(runner));
         }
         Ok(Self {
-            app,
+            worker,
             op,
-            secret: run_credential(app, op).await?,
+            secret: secret.to_owned(),
             module: TerraformModule {
                 key: format!("{}-runner", module_key(op, blueprint)),
                 files,
@@ -260,9 +260,9 @@ impl<'a> TerraformRunner<'a> {
         })
     }
 
-    fn job(&self, action: Action, time_limit: Duration) -> slipway_engine::Job {
-        terraform_job(
-            self.app,
+    fn terraform_run(&self, action: Action, time_limit: Duration) -> slipway_engine::TerraformRun {
+        terraform_run(
+            self.worker,
             self.op,
             &self.secret,
             TerraformModule {
@@ -298,8 +298,8 @@ impl<'a> TerraformRunner<'a> {
             },
             error,
         };
-        let job = self.job(Action::Apply, self.time_limit);
-        match self.app.engine.run(&job, events, cancel).await {
+        let run = self.terraform_run(Action::Apply, self.time_limit);
+        match run_terraform(self.worker, &run, events, cancel).await {
             Ok(report) => match report.outputs.get("results") {
                 Some(results) if !results.is_null() => serde_json::from_value(results.clone())
                     .unwrap_or_else(|e| {
@@ -320,15 +320,10 @@ impl<'a> TerraformRunner<'a> {
 
     /// Destroys the runner, retrying a few times; not cancellable.
     async fn destroy(&self, events: &UnboundedSender<NewEvent>) -> Result<(), EngineError> {
-        let job = self.job(Action::Destroy, RUNNER_DESTROY_LIMIT);
+        let run = self.terraform_run(Action::Destroy, RUNNER_DESTROY_LIMIT);
         let mut attempt = 1;
         loop {
-            match self
-                .app
-                .engine
-                .run(&job, events, &CancellationToken::new())
-                .await
-            {
+            match run_terraform(self.worker, &run, events, &CancellationToken::new()).await {
                 Ok(_) => return Ok(()),
                 Err(e) if attempt < RUNNER_DESTROY_ATTEMPTS => {
                     note(

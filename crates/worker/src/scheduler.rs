@@ -8,28 +8,28 @@ use std::time::Duration;
 
 use chrono::Utc;
 use slipway_core::rules::{Context, Outcome, decide_fire_schedule};
-use slipway_core::{ClusterName, Level, OperationId, Reason};
+use slipway_core::{ClusterName, Level, OperationId, Reason, Subject};
 use slipway_store::{AuditIntent, Notification};
 use tokio::sync::broadcast;
 use tracing::{error, info, warn};
 
-use crate::app::App;
+use crate::Worker;
 
 /// The longest the scheduler sleeps without looking again (schedules made
 /// by other processes wake it at the latest then).
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
-pub async fn run(app: Arc<App>) {
+pub async fn run(worker: Arc<Worker>) {
     // Subscribed before the first look, so no change slips between.
-    let mut notifications = app.store.subscribe();
+    let mut notifications = worker.store.subscribe();
     loop {
         let looked_at = Utc::now();
-        if let Err(e) = fire_due(&app, looked_at).await {
+        if let Err(e) = fire_due(&worker, looked_at).await {
             error!(error = %e, "cannot fire due schedules; retrying");
         }
         // A schedule that was due when we looked is deferred behind an
         // operation in flight: that operation's end wakes the scheduler.
-        let sleep = match app.store.next_schedule_due().await {
+        let sleep = match worker.store.next_schedule_due().await {
             Ok(Some(next)) if next > looked_at => (next - Utc::now())
                 .to_std()
                 .unwrap_or_default()
@@ -43,7 +43,7 @@ pub async fn run(app: Arc<App>) {
         tokio::select! {
             () = tokio::time::sleep(sleep) => {}
             () = schedule_changed(&mut notifications) => {}
-            () = app.shutdown.cancelled() => return,
+            () = worker.shutdown.cancelled() => return,
         }
     }
 }
@@ -65,36 +65,44 @@ async fn schedule_changed(notifications: &mut broadcast::Receiver<Notification>)
     }
 }
 
-async fn fire_due(app: &App, now: chrono::DateTime<Utc>) -> Result<(), slipway_store::StoreError> {
-    for cluster in app.store.due_schedules(now).await? {
-        fire(app, &cluster).await;
+async fn fire_due(
+    worker: &Worker,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), slipway_store::StoreError> {
+    for cluster in worker.store.due_schedules(now).await? {
+        fire(worker, &cluster).await;
     }
     Ok(())
 }
 
-async fn fire(app: &App, cluster: &ClusterName) {
+async fn fire(worker: &Worker, cluster: &ClusterName) {
     let now = Utc::now();
     let ctx = Context {
         now,
-        actor: "scheduler".into(),
+        actor: Subject::scheduler().to_string(),
         level: Level::Admin,
         reason: Reason::Schedule,
         new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
     };
     let audit = AuditIntent {
-        actor: "scheduler".into(),
+        actor: Subject::scheduler().to_string(),
+        actor_name: "scheduler".into(),
         level: "system".into(),
         action: "schedule.fire".into(),
     };
-    match app
+    match worker
         .store
-        .apply(cluster, now, &audit, &|snap| {
+        .decide(cluster, now, &audit, &|snap, _| {
             Ok(decide_fire_schedule(snap, &ctx))
         })
         .await
     {
-        Ok(plan) => match plan.outcome {
+        Ok(applied) => match applied.plan.outcome {
             Outcome::Enqueued(op) => {
+                if let Some(due) = applied.snapshot.schedule.as_ref().map(|s| s.due_at()) {
+                    let lag = (now - due).to_std().unwrap_or_default();
+                    worker.metrics.scheduler_lag.observe(lag.as_secs_f64());
+                }
                 info!(%cluster, operation = %op.id, "scheduled destroy fired");
             }
             Outcome::Joined(op) => {

@@ -5,12 +5,12 @@
 use chrono::Utc;
 use slipway_api::types::*;
 use slipway_core::duration::parse_duration;
-use slipway_core::{Level, Limits, OrgName};
+use slipway_core::{Level, Limits, OrgName, Subject};
 use slipway_store::{Membership, MembershipRole, MembershipState, Organization};
 
-use crate::app::App;
-use crate::auth::{Caller, scope};
-use crate::error::ApiError;
+use crate::Service;
+use crate::caller::{Caller, scope};
+use crate::error::{Error, Result};
 
 fn organization_view(o: Organization) -> OrganizationView {
     OrganizationView {
@@ -25,7 +25,8 @@ fn organization_view(o: Organization) -> OrganizationView {
 fn membership_view(m: Membership) -> MembershipView {
     MembershipView {
         organization: m.organization.to_string(),
-        login: m.login,
+        subject: m.subject.to_string(),
+        login: m.name,
         role: match m.role {
             MembershipRole::Owner => "owner",
             MembershipRole::Member => "member",
@@ -42,12 +43,12 @@ fn membership_view(m: Membership) -> MembershipView {
     }
 }
 
-fn lifetime(field: &str, value: &str) -> Result<u64, ApiError> {
+fn lifetime(field: &str, value: &str) -> Result<u64> {
     Ok(parse_duration(field, value)?.as_secs())
 }
 
 /// Applies a partial change to limits, and checks the result.
-fn changed_limits(limits: Limits, update: &UpdateLimits) -> Result<Limits, ApiError> {
+fn changed_limits(limits: Limits, update: &UpdateLimits) -> Result<Limits> {
     let changed = Limits {
         max_nodes: update.max_nodes.unwrap_or(limits.max_nodes),
         max_lifetime_secs: match &update.max_lifetime {
@@ -62,18 +63,18 @@ fn changed_limits(limits: Limits, update: &UpdateLimits) -> Result<Limits, ApiEr
     };
     changed
         .check()
-        .map_err(|e| ApiError::from(e.clone().for_field(format!("limits.{}", e.field))))?;
+        .map_err(|e| Error::from(e.clone().for_field(format!("limits.{}", e.field))))?;
     Ok(changed)
 }
 
-fn check_github_name(field: &str, value: &Option<String>) -> Result<(), ApiError> {
+fn check_github_name(field: &str, value: &Option<String>) -> Result<()> {
     if let Some(v) = value {
         let ok = !v.is_empty()
             && v.len() <= 100
             && v.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
         if !ok {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 field,
                 "must be a GitHub name: letters, digits, '-', '_' and '.'",
             ));
@@ -82,25 +83,25 @@ fn check_github_name(field: &str, value: &Option<String>) -> Result<(), ApiError
     Ok(())
 }
 
-impl App {
-    async fn org(&self, name: &str) -> Result<Organization, ApiError> {
+impl Service {
+    async fn org(&self, name: &str) -> Result<Organization> {
         let name = OrgName::parse(name)?;
         self.store
             .organization(&name)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("organization {name} does not exist")))
+            .ok_or_else(|| Error::not_found(format!("organization {name} does not exist")))
     }
 
     /// An owner of the organization (by an approved owner membership) or an
     /// administrator.
-    async fn require_owner(&self, caller: &Caller, org: &OrgName) -> Result<(), ApiError> {
+    async fn require_owner(&self, caller: &Caller, org: &OrgName) -> Result<()> {
         caller.require(scope::ORGS_WRITE)?;
         if caller.identity.admin {
             return Ok(());
         }
         let owner = self
             .store
-            .membership(org, caller.login())
+            .membership(org, caller.subject())
             .await?
             .is_some_and(|m| {
                 m.role == MembershipRole::Owner && m.state == MembershipState::Approved
@@ -108,7 +109,7 @@ impl App {
         if owner {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!(
+            Err(Error::forbidden(format!(
                 "only owners of organization {org} and site administrators may decide on its members"
             )))
         }
@@ -118,14 +119,14 @@ impl App {
         &self,
         caller: &Caller,
         req: CreateOrganization,
-    ) -> Result<OrganizationView, ApiError> {
+    ) -> Result<OrganizationView> {
         caller.require(scope::ORGS_WRITE)?;
         caller.require_admin()?;
         let name = OrgName::parse(&req.name)?;
         check_github_name("github_org", &req.github_org)?;
         check_github_name("github_team", &req.github_team)?;
         if req.github_team.is_some() && req.github_org.is_none() {
-            return Err(ApiError::invalid("github_team", "needs github_org"));
+            return Err(Error::invalid("github_team", "needs github_org"));
         }
         let limits = match &req.limits {
             Some(update) => changed_limits(Limits::default(), update)?,
@@ -156,7 +157,7 @@ impl App {
     }
 
     /// Organizations the caller belongs to (an administrator: all).
-    pub async fn organizations(&self, caller: &Caller) -> Result<Vec<OrganizationView>, ApiError> {
+    pub async fn organizations(&self, caller: &Caller) -> Result<Vec<OrganizationView>> {
         caller.require(scope::CLUSTERS_READ)?;
         Ok(self
             .store
@@ -168,15 +169,11 @@ impl App {
             .collect())
     }
 
-    pub async fn organization(
-        &self,
-        caller: &Caller,
-        name: &str,
-    ) -> Result<OrganizationView, ApiError> {
+    pub async fn organization(&self, caller: &Caller, name: &str) -> Result<OrganizationView> {
         caller.require(scope::CLUSTERS_READ)?;
         let org = self.org(name).await?;
         if caller.level_for(&org.name) < Level::OrgMember {
-            return Err(ApiError::forbidden(format!(
+            return Err(Error::forbidden(format!(
                 "only members of organization {} and site administrators may see it",
                 org.name
             )));
@@ -190,7 +187,7 @@ impl App {
         caller: &Caller,
         name: &str,
         req: UpdateOrganization,
-    ) -> Result<OrganizationView, ApiError> {
+    ) -> Result<OrganizationView> {
         caller.require(scope::ORGS_WRITE)?;
         caller.require_admin()?;
         let org = self.org(name).await?;
@@ -222,15 +219,11 @@ impl App {
 
     /// The memberships recorded in Slipway (requested and approved). Members
     /// through GitHub are not listed: GitHub knows them.
-    pub async fn members(
-        &self,
-        caller: &Caller,
-        name: &str,
-    ) -> Result<Vec<MembershipView>, ApiError> {
+    pub async fn members(&self, caller: &Caller, name: &str) -> Result<Vec<MembershipView>> {
         caller.require(scope::CLUSTERS_READ)?;
         let org = self.org(name).await?;
         if caller.level_for(&org.name) < Level::OrgMember {
-            return Err(ApiError::forbidden(format!(
+            return Err(Error::forbidden(format!(
                 "only members of organization {} and site administrators may see its members",
                 org.name
             )));
@@ -245,19 +238,22 @@ impl App {
     }
 
     /// The caller asks to join an organization.
-    pub async fn request_membership(
-        &self,
-        caller: &Caller,
-        name: &str,
-    ) -> Result<MembershipView, ApiError> {
+    pub async fn request_membership(&self, caller: &Caller, name: &str) -> Result<MembershipView> {
         caller.require(scope::ORGS_WRITE)?;
         let org = self.org(name).await?;
-        if let Some(existing) = self.store.membership(&org.name, caller.login()).await? {
+        if caller.subject().is_slipway() {
+            return Err(Error::invalid(
+                "login",
+                "only people signed in with GitHub may ask to join an organization",
+            ));
+        }
+        if let Some(existing) = self.store.membership(&org.name, caller.subject()).await? {
             return Ok(membership_view(existing));
         }
         let membership = Membership {
             organization: org.name.clone(),
-            login: caller.login().to_owned(),
+            subject: caller.subject().clone(),
+            name: Some(caller.name().to_owned()),
             role: MembershipRole::Member,
             state: MembershipState::Requested,
             requested_at: Utc::now(),
@@ -277,27 +273,46 @@ impl App {
         Ok(membership_view(membership))
     }
 
+    /// A person named by subject (`github:<id>`) or by the GitHub login
+    /// they last signed in with. Only people who signed in can be named: a
+    /// login alone may later belong to someone else.
+    async fn person(&self, who: &str) -> Result<(Subject, String)> {
+        let unknown = || {
+            Error::not_found(format!(
+                "{who} has not signed in to Slipway: they must sign in once before they can be named"
+            ))
+        };
+        let user = match Subject::parse(who) {
+            Ok(subject) => self.store.user(&subject).await?,
+            Err(_) => self.store.user_by_login(who).await?,
+        }
+        .ok_or_else(unknown)?;
+        Ok((user.subject, user.login))
+    }
+
     /// An owner or administrator approves a member (or makes one an owner).
     pub async fn approve_membership(
         &self,
         caller: &Caller,
         name: &str,
-        login: &str,
+        who: &str,
         req: ApproveMembership,
-    ) -> Result<MembershipView, ApiError> {
+    ) -> Result<MembershipView> {
         let org = self.org(name).await?;
         self.require_owner(caller, &org.name).await?;
+        let (subject, login) = self.person(who).await?;
         let now = Utc::now();
-        let existing = self.store.membership(&org.name, login).await?;
+        let existing = self.store.membership(&org.name, &subject).await?;
         if existing.is_none() && !caller.identity.admin {
-            return Err(ApiError::not_found(format!(
+            return Err(Error::not_found(format!(
                 "{login} has not asked to join organization {}",
                 org.name
             )));
         }
         let membership = Membership {
             organization: org.name.clone(),
-            login: login.to_owned(),
+            subject: subject.clone(),
+            name: Some(login.clone()),
             role: if req.owner {
                 MembershipRole::Owner
             } else {
@@ -305,7 +320,7 @@ impl App {
             },
             state: MembershipState::Approved,
             requested_at: existing.map_or(now, |m| m.requested_at),
-            decided_by: Some(caller.login().to_owned()),
+            decided_by: Some(caller.subject().to_string()),
             decided_at: Some(now),
         };
         self.store.put_membership(membership.clone()).await?;
@@ -315,25 +330,21 @@ impl App {
             "org.approve",
             org.name.as_str(),
             "approved",
-            serde_json::json!({"login": login, "owner": req.owner}),
+            serde_json::json!({"subject": subject, "login": login, "owner": req.owner}),
         )
         .await;
         Ok(membership_view(membership))
     }
 
     /// An owner or administrator removes a member (anyone may leave).
-    pub async fn remove_membership(
-        &self,
-        caller: &Caller,
-        name: &str,
-        login: &str,
-    ) -> Result<(), ApiError> {
+    pub async fn remove_membership(&self, caller: &Caller, name: &str, who: &str) -> Result<()> {
         let org = self.org(name).await?;
-        if login != caller.login() {
+        let (subject, login) = self.person(who).await?;
+        if subject != *caller.subject() {
             self.require_owner(caller, &org.name).await?;
         }
-        if !self.store.remove_membership(&org.name, login).await? {
-            return Err(ApiError::not_found(format!(
+        if !self.store.remove_membership(&org.name, &subject).await? {
+            return Err(Error::not_found(format!(
                 "{login} has no membership of organization {} recorded in Slipway",
                 org.name
             )));
@@ -344,7 +355,7 @@ impl App {
             "org.remove",
             org.name.as_str(),
             "removed",
-            serde_json::json!({"login": login}),
+            serde_json::json!({"subject": subject, "login": login}),
         )
         .await;
         Ok(())
@@ -353,7 +364,8 @@ impl App {
 
 /// Organizations declared in the configuration: created if missing, their
 /// mapping and limits updated otherwise.
-pub async fn apply_configured_organizations(app: &App) -> anyhow::Result<()> {
+pub async fn apply_configured_organizations(service: &Service) -> anyhow::Result<()> {
+    let app = service;
     for declared in &app.config.auth.organizations {
         let name = OrgName::parse(&declared.name)?;
         let now = Utc::now();

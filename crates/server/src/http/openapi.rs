@@ -1,0 +1,237 @@
+//! The OpenAPI document (`GET /v1/openapi.json`, no token needed: it holds
+//! no secret). Each route documents its success; [`ErrorResponses`] adds the
+//! errors it can answer, by what the route is — every refusal is
+//! `{"error": {"code", "message"}}` — so that the document says what the
+//! server really answers.
+
+use std::sync::LazyLock;
+
+use axum::Json;
+use axum::response::IntoResponse;
+use slipway_api::types::*;
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::{Content, HttpMethod, Ref, RefOr};
+use utoipa::{OpenApi, ToSchema};
+
+use super::{clusters, identity, metrics, orgs, runs, state};
+
+/// A string schema of names or ids: its pattern and length.
+macro_rules! string_schema {
+    ($(#[$doc:meta])* $type:ident, $name:literal, $pattern:literal, $max:literal) => {
+        $(#[$doc])*
+        pub struct $type;
+
+        impl utoipa::PartialSchema for $type {
+            fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some($pattern))
+                    .min_length(Some(1))
+                    .max_length(Some($max))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $type {
+            fn name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+        }
+    };
+}
+
+string_schema!(
+    /// A cluster's name, as a path parameter.
+    ClusterNameParam,
+    "ClusterName",
+    "^[a-z0-9][a-z0-9-]{0,39}$",
+    40
+);
+string_schema!(
+    /// An organization's name, as a path parameter.
+    OrgNameParam,
+    "OrgName",
+    "^[a-z0-9][a-z0-9-]{0,39}$",
+    40
+);
+string_schema!(
+    /// An operation's id, as a path parameter.
+    OperationIdParam,
+    "OperationId",
+    "^op_[0-9a-f]{32}$",
+    35
+);
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+    }
+}
+
+/// Adds to every operation the errors it can answer.
+struct ErrorResponses;
+
+/// What each error status means, for the document.
+const ERRORS: &[(&str, &str)] = &[
+    ("400", "Bad input: the error names the field and the rule"),
+    ("401", "No credential, or one that is not valid"),
+    (
+        "403",
+        "The credential's scopes or the caller's level do not allow it",
+    ),
+    ("404", "No such cluster, operation, organization or route"),
+    ("408", "The request body did not arrive in time"),
+    (
+        "409",
+        "Something is in the way (an operation in flight, a name taken, a schedule too near)",
+    ),
+    ("413", "The request body is too large"),
+    ("415", "The request body is not JSON"),
+    ("422", "Over a limit of the organization, or its budget"),
+    (
+        "429",
+        "Too many requests (or failed authentications) from this client; see Retry-After",
+    ),
+    (
+        "503",
+        "The database, GitHub or object storage cannot answer now; see Retry-After",
+    ),
+];
+
+/// The error statuses of an operation, from what it is.
+fn errors_of(path: &str, method: &HttpMethod, operation: &Operation) -> Vec<&'static str> {
+    let secured = operation.security.is_some();
+    let has_body = operation.request_body.is_some();
+    let mut statuses = vec!["503"];
+    if path.starts_with("/v1/") {
+        statuses.extend(["400", "429"]);
+    }
+    if secured {
+        statuses.extend(["401", "403"]);
+    }
+    if path.contains('{') {
+        statuses.push("404");
+    }
+    if has_body {
+        statuses.extend(["408", "413"]);
+        if !path.starts_with("/v1/terraform/") {
+            statuses.push("415");
+        }
+    }
+    let changes = !matches!(method, HttpMethod::Get);
+    if changes && secured && !path.starts_with("/v1/terraform/") {
+        statuses.extend(["409", "422"]);
+    }
+    if path.starts_with("/v1/auth/") {
+        statuses.push("401");
+    }
+    statuses.sort_unstable();
+    statuses.dedup();
+    statuses
+}
+
+impl utoipa::Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for (method, operation) in operations(item) {
+                for status in errors_of(path, &method, operation) {
+                    let description = ERRORS
+                        .iter()
+                        .find(|(s, _)| *s == status)
+                        .map(|(_, d)| *d)
+                        .unwrap_or_default();
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| {
+                            RefOr::T(
+                                ResponseBuilder::new()
+                                    .description(description)
+                                    .content(
+                                        "application/json",
+                                        Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                                    )
+                                    .build(),
+                            )
+                        });
+                }
+            }
+        }
+    }
+}
+
+fn operations(item: &mut PathItem) -> Vec<(HttpMethod, &mut Operation)> {
+    [
+        (HttpMethod::Get, item.get.as_mut()),
+        (HttpMethod::Put, item.put.as_mut()),
+        (HttpMethod::Post, item.post.as_mut()),
+        (HttpMethod::Delete, item.delete.as_mut()),
+        (HttpMethod::Patch, item.patch.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| Some((method, op?)))
+    .collect()
+}
+
+/// The document itself: served without a token.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "this document", body = Object)))]
+pub async fn document() -> impl IntoResponse {
+    Json(DOCUMENT.clone())
+}
+
+static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Slipway", description = "Provisions compute clusters from Terraform blueprints and keeps their lifetime, access and cost under control. Every error is {\"error\": {\"code\", \"message\"}} with the field or operation at fault where there is one."),
+    paths(
+        super::healthz, super::readyz, metrics::scrape, document,
+        clusters::list_clusters, clusters::create_cluster, clusters::cluster_status, clusters::deploy,
+        clusters::destroy, clusters::schedule_destroy, clusters::unschedule_destroy, clusters::access,
+        clusters::cluster_operations, clusters::state_history, clusters::watch_cluster, clusters::list_operations, clusters::operation,
+        clusters::operation_events, clusters::archived_log, clusters::cancel_operation, clusters::blueprints,
+        runs::test, runs::release, runs::cluster_runs, runs::all_runs, runs::run, runs::report,
+        identity::jwks, identity::revocations, identity::device_start, identity::device_poll, identity::github_token,
+        identity::web_login, identity::web_callback, identity::logout, identity::whoami,
+        identity::create_token, identity::tokens, identity::revoke_token, identity::rotate_keys,
+        identity::revoke, identity::audit,
+        orgs::create, orgs::list, orgs::show, orgs::update, orgs::members, orgs::request,
+        orgs::approve, orgs::remove,
+        state::read, state::write, state::delete,
+    ),
+    components(schemas(
+        ErrorBody, ErrorDetail, CreateCluster, DeployCluster, ScheduleDestroy, ClusterStatus, ClusterPage,
+        OperationSummary, OperationView, OperationPage, StateVersionView, ActionResult, ActionResponse, EventPage, BlueprintView, Health,
+        slipway_core::event::Event, DeviceStart, DevicePoll, DeviceStatus, DevicePollResponse, GitHubTokenLogin, Session,
+        WhoAmI, CredentialView, ClusterToken, CreateToken, TokenView, CreatedToken, CreateOrganization,
+        UpdateOrganization, UpdateLimits, OrganizationView, MembershipView, ApproveMembership,
+        AuditEntryView, RotatedKeys, RevokeToken, RevocationListView, RunRequest, RunView, RunReport,
+        ClusterNameParam, OrgNameParam, OperationIdParam,
+        slipway_core::job::StepResult, slipway_core::job::StepOutcome, slipway_core::job::RunSummary,
+    )),
+    modifiers(&Security, &ErrorResponses),
+    tags(
+        (name = "clusters", description = "Define, deploy, reschedule, destroy and reach clusters"),
+        (name = "operations", description = "Every change is an operation, with a log"),
+        (name = "runs", description = "TEST and RELEASE runs on throw-away runners"),
+        (name = "orgs", description = "Organizations and their members"),
+        (name = "identity", description = "Sign-in, tokens, keys, revocations, the audit log"),
+        (name = "terraform", description = "Terraform's HTTP state backend, for a running operation's Terraform only (its LOCK and UNLOCK methods at /v1/terraform/lock are not expressible in OpenAPI)"),
+        (name = "meta", description = "This document, health and metrics"),
+    )
+)]
+struct ApiDoc;

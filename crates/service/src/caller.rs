@@ -1,0 +1,195 @@
+//! Who is calling. Every action but signing in needs a credential — an API
+//! token (`slw_…`) or a user token (`jwt_user`) — that the transport hands
+//! over as it found it; [`Service::authenticate`] checks it before anything
+//! else happens, limits the caller's rate, and counts failed attempts per
+//! client address.
+
+use std::net::IpAddr;
+
+use chrono::Utc;
+use slipway_auth::api_token::{hash_secret, looks_like_secret};
+use slipway_core::{Identity, Level, OrgName, Subject, Timestamp};
+
+use crate::Service;
+use crate::error::{Error, Kind, Result};
+
+/// The scopes an API token may carry.
+pub mod scope {
+    pub const CLUSTERS_READ: &str = "clusters:read";
+    pub const CLUSTERS_WRITE: &str = "clusters:write";
+    pub const CLUSTERS_ACCESS: &str = "clusters:access";
+    pub const ORGS_WRITE: &str = "orgs:write";
+    pub const TOKENS: &str = "tokens";
+    pub const ADMIN: &str = "admin";
+    pub const ALL: &str = "*";
+    pub const KNOWN: &[&str] = &[
+        CLUSTERS_READ,
+        CLUSTERS_WRITE,
+        CLUSTERS_ACCESS,
+        ORGS_WRITE,
+        TOKENS,
+        ADMIN,
+        ALL,
+    ];
+}
+
+/// The credential a request came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    ApiToken {
+        id: String,
+        scopes: Vec<String>,
+    },
+    UserToken {
+        jti: String,
+        expires_at: Timestamp,
+    },
+    /// No credential, from a network trusted to act as a service identity
+    /// (the first generation's gRPC clients).
+    TrustedNetwork {
+        address: IpAddr,
+    },
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub identity: Identity,
+    pub credential: Credential,
+}
+
+impl Caller {
+    pub fn subject(&self) -> &Subject {
+        &self.identity.subject
+    }
+
+    /// What to call the caller (a login).
+    pub fn name(&self) -> &str {
+        &self.identity.name
+    }
+
+    pub fn level_for(&self, organization: &OrgName) -> Level {
+        self.identity.level_for(organization)
+    }
+
+    /// Whether the credential allows `scope` (a user token allows all that
+    /// its person may do; an API token only its scopes).
+    pub fn allows(&self, wanted: &str) -> bool {
+        match &self.credential {
+            Credential::UserToken { .. } | Credential::TrustedNetwork { .. } => true,
+            Credential::ApiToken { scopes, .. } => {
+                scopes.iter().any(|s| s == wanted || s == scope::ALL)
+            }
+        }
+    }
+
+    /// Refuses unless the credential allows `scope`.
+    pub fn require(&self, wanted: &str) -> Result<()> {
+        if self.allows(wanted) {
+            Ok(())
+        } else {
+            Err(Error::forbidden(format!(
+                "this API token's scopes do not include {wanted}"
+            )))
+        }
+    }
+
+    /// Refuses unless the caller is a site administrator.
+    pub fn require_admin(&self) -> Result<()> {
+        self.require(scope::ADMIN)?;
+        if self.identity.admin {
+            Ok(())
+        } else {
+            Err(Error::forbidden(format!(
+                "only site administrators may do this (your level: {})",
+                self.identity.site_level()
+            )))
+        }
+    }
+}
+
+impl Service {
+    /// Authenticates a request from `client` carrying `secret` (a bearer
+    /// token or session cookie, as the transport found it). An address that
+    /// keeps failing is refused (429) before its credential is looked at.
+    pub async fn authenticate(&self, secret: Option<&str>, client: IpAddr) -> Result<Caller> {
+        self.limits.check_not_blocked(client)?;
+        match self.check_credential(secret).await {
+            Ok(caller) => {
+                self.limits.request(caller.subject().as_str())?;
+                Ok(caller)
+            }
+            Err(e) if e.kind == Kind::Unauthenticated => {
+                Err(self.limits.failed_authentication(client, e))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn check_credential(&self, secret: Option<&str>) -> Result<Caller> {
+        let secret = secret.map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
+            Error::unauthenticated(
+                "this needs a token: run slipway login, or pass --token / SLIPWAY_TOKEN (header Authorization: Bearer TOKEN)",
+            )
+        })?;
+        if looks_like_secret(secret) {
+            let token = self
+                .store
+                .api_token_by_hash(&hash_secret(secret))
+                .await?
+                .ok_or_else(|| Error::unauthenticated("the token is not valid"))?;
+            if token.revoked_at.is_some() {
+                return Err(Error::unauthenticated("the token was revoked"));
+            }
+            if !token.is_valid_at(Utc::now()) {
+                return Err(Error::unauthenticated("the token has expired"));
+            }
+            let identity = self.identities.identity(self, &token.owner).await?;
+            return Ok(Caller {
+                identity,
+                credential: Credential::ApiToken {
+                    id: token.id,
+                    scopes: token.scopes,
+                },
+            });
+        }
+        let claims = self
+            .identities
+            .verify_user_token(secret)
+            .map_err(|e| Error::unauthenticated(e.to_string()))?;
+        if self.store.token_revoked(&claims.jti).await? {
+            return Err(Error::unauthenticated(
+                "the token was revoked; log in again",
+            ));
+        }
+        let subject = Subject::parse(&claims.sub)
+            .map_err(|_| Error::unauthenticated("the token names no valid subject"))?;
+        let identity = self.identities.identity(self, &subject).await?;
+        Ok(Caller {
+            identity,
+            credential: Credential::UserToken {
+                jti: claims.jti,
+                expires_at: chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
+            },
+        })
+    }
+
+    /// A sign-in attempt from `client`: limited per address.
+    pub fn sign_in_attempt(&self, client: IpAddr) -> Result<()> {
+        self.limits.check_not_blocked(client)?;
+        self.limits.sign_in(client)
+    }
+
+    /// The client's address behind the configured trusted proxies.
+    pub fn client_address<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> IpAddr {
+        slipway_core::net::client_address(
+            peer,
+            forwarded_for,
+            &self.config.auth.rate_limits.trusted_proxies,
+        )
+    }
+}

@@ -1,0 +1,604 @@
+//! Clusters: define, deploy, reschedule, destroy, access and describe them;
+//! validate and authorize (`core::access`), let the rules of `slipway-core`
+//! decide inside the store's transaction, and describe the result.
+//!
+//! Sensitive variable values are sealed before they are stored (see
+//! [`slipway_worker::secrets`]); a stored cluster's values are opened only
+//! to check them against a blueprint version, and sealed again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::Stream;
+use slipway_api::types::*;
+use slipway_core::access::{Action, authorize};
+use slipway_core::rules::{self, ClusterSnapshot, Context, DeployRequest, Outcome};
+use slipway_core::{
+    BlueprintName, ClusterName, ClusterSpec, Operation, OrgName, Timestamp, Variables,
+    duration::parse_duration, names::check_version,
+};
+use slipway_store::{BlueprintVersion, ClusterFilter, Decide, NewCluster, Notification};
+use slipway_worker::secrets;
+use tokio::sync::broadcast;
+
+use crate::caller::{Caller, scope};
+use crate::error::{Error, Kind, Result};
+use crate::{Service, audit_intent, context, operation_view, parse_cluster_name};
+
+/// The organization clusters belong to when none is named.
+pub const DEFAULT_ORGANIZATION: &str = "default";
+
+/// The most clusters one page lists.
+pub const MAX_PAGE: u32 = 500;
+/// A page's size when none is asked for.
+pub const DEFAULT_PAGE: u32 = 100;
+
+/// A page size asked for, within bounds.
+pub fn page_limit(limit: Option<u32>) -> Result<u32> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(Error::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        )),
+    }
+}
+
+impl Service {
+    pub(crate) async fn blueprint(&self, name: &str, version: &str) -> Result<BlueprintVersion> {
+        check_version(version)?;
+        self.store
+            .blueprint_version(name, version)
+            .await?
+            .ok_or_else(|| {
+                Error::invalid(
+                    if version == "latest" {
+                        "blueprint"
+                    } else {
+                        "version"
+                    },
+                    format!("blueprint {name} has no version {version}; see GET /v1/blueprints"),
+                )
+            })
+    }
+
+    pub(crate) async fn snapshot(&self, name: &ClusterName) -> Result<ClusterSnapshot> {
+        self.store
+            .cluster(name)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("cluster {name} does not exist")))
+    }
+
+    /// The cluster, if the caller may do `action` to it.
+    pub(crate) async fn authorized_snapshot(
+        &self,
+        caller: &Caller,
+        name: &str,
+        action: Action,
+    ) -> Result<ClusterSnapshot> {
+        let snap = self.snapshot(&parse_cluster_name(name)?).await?;
+        let c = &snap.cluster;
+        authorize(
+            caller.level_for(&c.organization),
+            action,
+            c.public,
+            &c.organization,
+        )?;
+        Ok(snap)
+    }
+
+    /// Describes clusters as `status` shows them, reading the last
+    /// operation of those that have none in flight in one query.
+    pub(crate) async fn statuses(&self, snaps: &[ClusterSnapshot]) -> Result<Vec<ClusterStatus>> {
+        let wanted: Vec<_> = snaps
+            .iter()
+            .filter_map(|s| {
+                let last = s.cluster.last_operation.as_ref()?;
+                (s.active.as_ref().map(|a| &a.id) != Some(last)).then(|| last.clone())
+            })
+            .collect();
+        let finished: HashMap<_, Operation> = self
+            .store
+            .operations_by_id(&wanted)
+            .await?
+            .into_iter()
+            .map(|op| (op.id.clone(), op))
+            .collect();
+        Ok(snaps
+            .iter()
+            .map(|snap| {
+                let last = snap.cluster.last_operation.as_ref().and_then(|id| {
+                    snap.active
+                        .as_ref()
+                        .filter(|a| a.id == *id)
+                        .or_else(|| finished.get(id))
+                });
+                status(snap, last)
+            })
+            .collect())
+    }
+
+    pub(crate) async fn status_of(&self, snap: &ClusterSnapshot) -> Result<ClusterStatus> {
+        Ok(self
+            .statuses(std::slice::from_ref(snap))
+            .await?
+            .pop()
+            .expect("one status per snapshot"))
+    }
+
+    pub async fn create_cluster(
+        &self,
+        caller: &Caller,
+        req: CreateCluster,
+    ) -> Result<ClusterStatus> {
+        caller.require(scope::CLUSTERS_WRITE)?;
+        let name = parse_cluster_name(&req.name)?;
+        let organization =
+            OrgName::parse(req.organization.as_deref().unwrap_or(DEFAULT_ORGANIZATION))?;
+        if self.store.organization(&organization).await?.is_none() {
+            return Err(Error::invalid(
+                "organization",
+                format!("organization {organization} does not exist"),
+            ));
+        }
+        authorize(
+            caller.level_for(&organization),
+            Action::Manage,
+            req.public,
+            &organization,
+        )?;
+        let blueprint_name = BlueprintName::parse(&req.blueprint)?;
+        let blueprint = self
+            .blueprint(
+                blueprint_name.as_str(),
+                req.version.as_deref().unwrap_or("latest"),
+            )
+            .await?;
+        let nodes = req.nodes.unwrap_or(blueprint.metadata.nodes.default);
+        let spec = ClusterSpec {
+            blueprint: blueprint_name,
+            version: blueprint.version.clone(),
+            nodes,
+            variables: req.variables,
+        };
+        blueprint.metadata.check_spec(&spec)?;
+        let spec = ClusterSpec {
+            variables: self.seal(&name, &blueprint, &spec.variables)?,
+            ..spec
+        };
+        let cluster = self
+            .store
+            .create_cluster(NewCluster {
+                name: name.clone(),
+                organization: organization.clone(),
+                public: req.public,
+                spec,
+                created_by: caller.subject().to_string(),
+                now: Utc::now(),
+            })
+            .await?;
+        self.audit(
+            caller,
+            caller.level_for(&organization),
+            "cluster.create",
+            name.as_str(),
+            "created",
+            serde_json::json!({}),
+        )
+        .await;
+        Ok(status(
+            &ClusterSnapshot {
+                cluster,
+                active: None,
+                schedule: None,
+            },
+            None,
+        ))
+    }
+
+    /// Seals the values of the blueprint's sensitive variables.
+    fn seal(
+        &self,
+        cluster: &ClusterName,
+        blueprint: &BlueprintVersion,
+        variables: &Variables,
+    ) -> Result<Variables> {
+        secrets::seal_variables(
+            &self.identities.sealer,
+            cluster,
+            &blueprint.metadata,
+            variables,
+        )
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot seal variables");
+            Error::unavailable("cannot seal secrets right now")
+        })
+    }
+
+    pub async fn cluster_status(&self, caller: &Caller, name: &str) -> Result<ClusterStatus> {
+        caller.require(scope::CLUSTERS_READ)?;
+        let snap = self.authorized_snapshot(caller, name, Action::View).await?;
+        self.status_of(&snap).await
+    }
+
+    /// A page of the clusters the caller may see, by name.
+    pub async fn list_clusters(
+        &self,
+        caller: &Caller,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<ClusterPage> {
+        caller.require(scope::CLUSTERS_READ)?;
+        let limit = page_limit(limit)?;
+        let after = cursor
+            .map(|c| ClusterName::parse(c).map_err(|e| e.for_field("cursor")))
+            .transpose()?;
+        let visible_to = (!caller.identity.admin)
+            .then(|| caller.identity.organizations.iter().cloned().collect());
+        let snaps = self
+            .store
+            .clusters(&ClusterFilter {
+                after,
+                limit,
+                visible_to,
+                organization: None,
+            })
+            .await?;
+        let next_cursor = (snaps.len() == limit as usize)
+            .then(|| snaps.last().map(|s| s.cluster.name.to_string()))
+            .flatten();
+        Ok(ClusterPage {
+            clusters: self.statuses(&snaps).await?,
+            next_cursor,
+        })
+    }
+
+    /// Turns what was decided into the answer, from the snapshot after the
+    /// change: no second read of the cluster.
+    async fn respond(&self, applied: slipway_store::Applied) -> Result<ActionResponse> {
+        let plan = applied.plan;
+        let (result, operation) = match &plan.outcome {
+            Outcome::Enqueued(op) => (ActionResult::Queued, Some(op.id.clone())),
+            Outcome::Joined(id) => (ActionResult::Joined, Some(id.clone())),
+            Outcome::AlreadyRunning => (ActionResult::AlreadyRunning, None),
+            Outcome::NothingToDestroy => (ActionResult::NothingToDestroy, None),
+            Outcome::Scheduled(_) => (ActionResult::Scheduled, None),
+            Outcome::Unscheduled => (ActionResult::Unscheduled, None),
+            Outcome::Deferred(_) | Outcome::NotDue => {
+                unreachable!("only the scheduler and recovery defer")
+            }
+        };
+        let snap = applied.snapshot;
+        let operation = operation.and_then(|id| {
+            snap.active
+                .as_ref()
+                .filter(|a| a.id == id)
+                .map(operation_view)
+        });
+        Ok(ActionResponse {
+            result,
+            operation,
+            cluster: self.status_of(&snap).await?,
+        })
+    }
+
+    /// Validates a deploy's version, size and variables against the
+    /// blueprint, and seals the sensitive ones.
+    async fn deploy_request(
+        &self,
+        snap: &ClusterSnapshot,
+        req: &DeployCluster,
+        now: Timestamp,
+    ) -> Result<DeployRequest> {
+        let spec = &snap.cluster.spec;
+        let name = &snap.cluster.name;
+        let blueprint = self
+            .blueprint(
+                spec.blueprint.as_str(),
+                req.version.as_deref().unwrap_or(&spec.version),
+            )
+            .await?;
+        let metadata = &blueprint.metadata;
+        if let Some(nodes) = req.nodes {
+            metadata.check_nodes(nodes)?;
+        }
+        let variables = match &req.variables {
+            Some(given) => given.clone(),
+            None => secrets::open_variables(&self.identities.sealer, name, &spec.variables)
+                .map_err(|e| {
+                    tracing::error!(error = %e, cluster = %name, "cannot open the cluster's variables");
+                    Error::unavailable("the cluster's sealed variables cannot be opened (is the secrets key the one they were sealed with?)")
+                })?,
+        };
+        metadata.resolve_variables(&variables)?;
+        let destroy_at = match (&req.ttl, req.destroy_at) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    "ttl",
+                    "give either ttl or destroy_at, not both",
+                ));
+            }
+            (Some(ttl), None) => Some(time_after("ttl", ttl, now)?),
+            (None, at) => at,
+        };
+        Ok(DeployRequest {
+            nodes: req.nodes,
+            version: Some(blueprint.version.clone()),
+            variables: Some(self.seal(name, &blueprint, &variables)?),
+            destroy_at,
+        })
+    }
+
+    /// DEPLOY (authorized as Manage).
+    pub async fn deploy(
+        &self,
+        caller: &Caller,
+        name: &str,
+        req: DeployCluster,
+    ) -> Result<ActionResponse> {
+        let (snap, ctx) = self.manage(caller, name).await?;
+        let request = self.deploy_request(&snap, &req, ctx.now).await?;
+        self.decide(caller, &snap, &ctx, "cluster.deploy", &|snap, org| {
+            rules::decide_deploy(snap, org, &request, &ctx)
+        })
+        .await
+    }
+
+    /// DESTROY (authorized as Manage).
+    pub async fn destroy(&self, caller: &Caller, name: &str) -> Result<ActionResponse> {
+        let (snap, ctx) = self.manage(caller, name).await?;
+        self.decide(caller, &snap, &ctx, "cluster.destroy", &|snap, _| {
+            rules::decide_destroy(snap, &ctx)
+        })
+        .await
+    }
+
+    /// SCHEDULE_DESTROY (authorized as Manage).
+    pub async fn schedule_destroy(
+        &self,
+        caller: &Caller,
+        name: &str,
+        req: ScheduleDestroy,
+    ) -> Result<ActionResponse> {
+        let (snap, ctx) = self.manage(caller, name).await?;
+        let at = match (req.at, &req.in_) {
+            (Some(at), None) => at,
+            (None, Some(after)) => time_after("in", after, ctx.now)?,
+            _ => return Err(Error::invalid("at", "give exactly one of at and in")),
+        };
+        self.decide(
+            caller,
+            &snap,
+            &ctx,
+            "cluster.schedule_destroy",
+            &|snap, org| rules::decide_schedule_destroy(snap, org, at, &ctx),
+        )
+        .await
+    }
+
+    pub async fn unschedule_destroy(&self, caller: &Caller, name: &str) -> Result<ActionResponse> {
+        let (snap, ctx) = self.manage(caller, name).await?;
+        self.decide(
+            caller,
+            &snap,
+            &ctx,
+            "cluster.unschedule_destroy",
+            &|snap, _| rules::decide_unschedule(snap, &ctx),
+        )
+        .await
+    }
+
+    /// The cluster, if the caller may change it, and the context of the
+    /// change: one `now` for every time the request is measured from.
+    async fn manage(&self, caller: &Caller, name: &str) -> Result<(ClusterSnapshot, Context)> {
+        caller.require(scope::CLUSTERS_WRITE)?;
+        let snap = self
+            .authorized_snapshot(caller, name, Action::Manage)
+            .await?;
+        let ctx = context(caller, caller.level_for(&snap.cluster.organization));
+        Ok((snap, ctx))
+    }
+
+    /// Lets the rules decide inside the store's transaction, with its audit
+    /// entry, and describes what came of it.
+    async fn decide(
+        &self,
+        caller: &Caller,
+        snap: &ClusterSnapshot,
+        ctx: &Context,
+        audit_action: &str,
+        decide: &Decide<'_>,
+    ) -> Result<ActionResponse> {
+        let applied = self
+            .store
+            .decide(
+                &snap.cluster.name,
+                ctx.now,
+                &audit_intent(caller, ctx.level, audit_action),
+                decide,
+            )
+            .await?;
+        self.respond(applied).await
+    }
+
+    /// Every version of a cluster's Terraform state, oldest first (without
+    /// their content, which holds the cluster's secrets).
+    pub async fn state_history(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+    ) -> Result<Vec<StateVersionView>> {
+        caller.require(scope::CLUSTERS_READ)?;
+        let name = self
+            .authorized_snapshot(caller, cluster, Action::View)
+            .await?
+            .cluster
+            .name;
+        let versions = self.store.state_history(name.as_str()).await?;
+        Ok(versions
+            .into_iter()
+            .map(|v| StateVersionView {
+                serial: v.serial,
+                operation: v.operation.to_string(),
+                written_at: v.created_at,
+            })
+            .collect())
+    }
+
+    /// ACCESS: a cluster token whose audience is exactly the cluster.
+    pub async fn access(&self, caller: &Caller, name: &str) -> Result<ClusterToken> {
+        caller.require(scope::CLUSTERS_ACCESS)?;
+        let snap = self
+            .authorized_snapshot(caller, name, Action::Access)
+            .await?;
+        let level = caller.level_for(&snap.cluster.organization);
+        let (token, expires_at) = self.identities.signer.issue(
+            &caller.identity,
+            snap.cluster.name.as_str(),
+            level,
+            self.config.auth.cluster_token_ttl,
+        )?;
+        self.audit(
+            caller,
+            level,
+            "cluster.access",
+            snap.cluster.name.as_str(),
+            "issued",
+            serde_json::json!({"expires_at": expires_at}),
+        )
+        .await;
+        Ok(ClusterToken {
+            token,
+            audience: snap.cluster.name.to_string(),
+            level,
+            expires_at,
+        })
+    }
+
+    pub async fn blueprints(&self, caller: &Caller) -> Result<Vec<BlueprintView>> {
+        caller.require(scope::CLUSTERS_READ)?;
+        Ok(self
+            .store
+            .blueprint_versions()
+            .await?
+            .into_iter()
+            .map(|b| BlueprintView {
+                name: b.blueprint,
+                version: b.version,
+                description: b.description,
+                digest: b.digest,
+                created_at: b.created_at,
+            })
+            .collect())
+    }
+
+    /// The cluster's status now, then again after every change (an
+    /// operation queued, started or finished; a schedule set, moved or
+    /// removed). Ends when the cluster can no longer be seen or the
+    /// process stops.
+    pub async fn watch_cluster(
+        self: Arc<Self>,
+        caller: Caller,
+        name: &str,
+    ) -> Result<impl Stream<Item = ClusterStatus> + Send + 'static> {
+        let name = parse_cluster_name(name)?;
+        // Subscribed before the first status, so no change slips between.
+        let notifications = self.store.subscribe();
+        let first = self.cluster_status(&caller, name.as_str()).await?;
+        let watch = Watch {
+            service: self,
+            caller,
+            name,
+            notifications,
+            next: Some(first),
+            last: None,
+        };
+        Ok(futures::stream::unfold(watch, |mut watch| async move {
+            let status = watch.next().await?;
+            Some((status, watch))
+        }))
+    }
+}
+
+/// A cluster's status from its snapshot and its last operation.
+fn status(snap: &ClusterSnapshot, last: Option<&Operation>) -> ClusterStatus {
+    let c = &snap.cluster;
+    ClusterStatus {
+        name: c.name.to_string(),
+        state: c.state,
+        destroy_at: snap.schedule.as_ref().map(|s| s.destroy_at),
+        endpoint: c.endpoint().map(str::to_owned),
+        nodes: c.spec.nodes,
+        outputs: c.outputs.clone(),
+        blueprint: c.spec.blueprint.to_string(),
+        version: c.spec.version.clone(),
+        public: c.public,
+        organization: c.organization.to_string(),
+        last_operation: last.map(|op| OperationSummary {
+            id: op.id.to_string(),
+            kind: op.kind,
+            state: op.state,
+            error: op.error.clone(),
+        }),
+        error: c.error.clone(),
+        created_by: c.created_by.clone(),
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    }
+}
+
+/// Watches one cluster's status.
+struct Watch {
+    service: Arc<Service>,
+    caller: Caller,
+    name: ClusterName,
+    notifications: broadcast::Receiver<Notification>,
+    next: Option<ClusterStatus>,
+    last: Option<ClusterStatus>,
+}
+
+impl Watch {
+    async fn next(&mut self) -> Option<ClusterStatus> {
+        loop {
+            if let Some(status) = self.next.take()
+                && self.last.as_ref() != Some(&status)
+            {
+                self.last = Some(status.clone());
+                return Some(status);
+            }
+            tokio::select! {
+                note = self.notifications.recv() => match note {
+                    Ok(note) if note != Notification::Resync && note.cluster() != Some(&self.name) => continue,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                () = tokio::time::sleep(Duration::from_secs(30)) => {}
+                () = self.service.shutdown.cancelled() => return None,
+            }
+            match self
+                .service
+                .cluster_status(&self.caller, self.name.as_str())
+                .await
+            {
+                Ok(status) => self.next = Some(status),
+                Err(e) if e.kind != Kind::Unavailable => return None,
+                Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        }
+    }
+}
+
+/// `now` plus a duration given in `field`, which must be longer than zero.
+pub(crate) fn time_after(field: &str, duration: &str, now: Timestamp) -> Result<Timestamp> {
+    let duration = parse_duration(field, duration)?;
+    if duration.is_zero() {
+        return Err(Error::invalid(field, "must be longer than zero"));
+    }
+    chrono::TimeDelta::from_std(duration)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .ok_or_else(|| Error::invalid(field, "is too long"))
+}

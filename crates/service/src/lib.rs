@@ -1,0 +1,172 @@
+//! What each user action does, independent of any transport: the REST API,
+//! gRPC and the web UI all call these functions, so every rule is enforced
+//! in one place. Nothing here knows HTTP: answers are the API's documents
+//! ([`slipway_api::types`]) or an [`Error`] each transport maps.
+//!
+//! Each action takes the [`Caller`] (see [`Service::authenticate`]), checks
+//! the credential's scope and the caller's level (`core::access`), and lets
+//! the rules of `core` decide inside the store's transaction.
+//!
+//! - [`clusters`]: define, deploy, reschedule, destroy, access, status.
+//! - [`operations`]: operations, their logs (followed live), cancel.
+//! - [`runs`]: TEST and RELEASE.
+//! - [`orgs`]: organizations and memberships.
+//! - [`sign_in`]: GitHub sign-in (device, web, token), who am I, logout.
+//! - [`tokens`]: API tokens, key rotation, revocations, the audit log.
+//! - [`state`]: Terraform's HTTP state backend, as a running operation.
+
+pub mod caller;
+pub mod clusters;
+pub mod error;
+pub mod identities;
+pub mod keys;
+pub mod limits;
+pub mod operations;
+pub mod orgs;
+pub mod runs;
+pub mod sign_in;
+pub mod state;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use slipway_api::types::OperationView;
+use slipway_core::rules::Context;
+use slipway_core::{ClusterName, Level, Operation, OperationId, Reason};
+use slipway_store::{AuditIntent, NewAuditEntry, Store};
+use slipway_worker::Storage;
+use tokio_util::sync::CancellationToken;
+
+pub use caller::{Caller, Credential, scope};
+pub use error::{Error, Kind, Result};
+pub use identities::{AuthConfig, Identities};
+pub use keys::{KeyRing, TokenSigner};
+
+/// What the service is told by the configuration.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// The URL this Slipway is reached at (tokens' issuer; sign-in
+    /// callbacks).
+    pub public_url: String,
+    pub auth: AuthConfig,
+}
+
+/// The service: everything the transports share.
+pub struct Service {
+    pub store: Arc<dyn Store>,
+    pub identities: Identities,
+    pub storage: Arc<Storage>,
+    pub config: ServiceConfig,
+    pub limits: limits::Limits,
+    /// The Terraform version this process runs (reported by `/readyz`).
+    pub terraform_version: String,
+    /// This process's worker id.
+    pub worker_id: String,
+    /// Cancelled when the process shuts down: long-lived streams end.
+    pub shutdown: CancellationToken,
+}
+
+/// What a [`Service`] is made of.
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub identities: Identities,
+    pub storage: Arc<Storage>,
+    pub config: ServiceConfig,
+    pub terraform_version: String,
+    pub worker_id: String,
+    pub shutdown: CancellationToken,
+}
+
+impl Service {
+    pub fn new(parts: Parts) -> Arc<Self> {
+        Arc::new(Self {
+            limits: limits::Limits::new(&parts.config.auth.rate_limits),
+            store: parts.store,
+            identities: parts.identities,
+            storage: parts.storage,
+            config: parts.config,
+            terraform_version: parts.terraform_version,
+            worker_id: parts.worker_id,
+            shutdown: parts.shutdown,
+        })
+    }
+
+    /// Appends to the audit log; a failure is logged, not returned: the
+    /// change it records has happened.
+    pub(crate) async fn audit(
+        &self,
+        caller: &Caller,
+        level: Level,
+        action: &str,
+        target: &str,
+        result: &str,
+        detail: serde_json::Value,
+    ) {
+        let entry = NewAuditEntry {
+            at: Utc::now(),
+            actor: caller.subject().to_string(),
+            actor_name: caller.name().to_owned(),
+            level: level.to_string(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            result: result.to_owned(),
+            detail,
+        };
+        if let Err(e) = self.store.append_audit(entry).await {
+            tracing::error!(error = %e, action, target, "cannot write the audit log");
+        }
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn ready(&self) -> Result<()> {
+        self.store.next_schedule_due().await?;
+        Ok(())
+    }
+}
+
+pub fn parse_cluster_name(name: &str) -> Result<ClusterName> {
+    Ok(ClusterName::parse(name)?)
+}
+
+pub fn parse_operation_id(id: &str) -> Result<OperationId> {
+    Ok(OperationId::parse(id)?)
+}
+
+pub(crate) fn operation_view(op: &Operation) -> OperationView {
+    OperationView {
+        id: op.id.to_string(),
+        cluster: op.cluster.to_string(),
+        kind: op.kind,
+        reason: op.reason,
+        requested_by: op.requested_by.clone(),
+        state: op.state,
+        nodes: op.spec.nodes,
+        version: op.spec.version.clone(),
+        error: op.error.clone(),
+        created_at: op.created_at,
+        started_at: op.started_at,
+        finished_at: op.finished_at,
+    }
+}
+
+/// The rules' context for a caller at `level`: one `now` for every time
+/// the request is measured from.
+pub(crate) fn context(caller: &Caller, level: Level) -> Context {
+    Context {
+        now: Utc::now(),
+        actor: caller.subject().to_string(),
+        level,
+        reason: Reason::User,
+        new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
+    }
+}
+
+pub(crate) fn audit_intent(caller: &Caller, level: Level, action: &str) -> AuditIntent {
+    AuditIntent {
+        actor: caller.subject().to_string(),
+        actor_name: caller.name().to_owned(),
+        level: level.to_string(),
+        action: action.to_owned(),
+    }
+}

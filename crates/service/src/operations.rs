@@ -1,0 +1,269 @@
+//! Operations: see them, list them page by page, read and follow their
+//! logs, and cancel them — a cancel is recorded durably and reaches
+//! whichever worker runs the operation.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::Stream;
+use slipway_api::types::*;
+use slipway_core::access::Action;
+use slipway_core::event::{Event, kinds};
+use slipway_core::{ClusterName, Operation, OperationId};
+use slipway_store::{CancelOutcome, Notification, OperationFilter};
+use tokio::sync::broadcast;
+
+use crate::caller::{Caller, scope};
+use crate::clusters::page_limit;
+use crate::error::{Error, Kind, Result};
+use crate::{Service, operation_view, parse_operation_id};
+
+/// The most events one read of a log returns.
+const EVENTS_PAGE: u32 = 100_000;
+
+impl Service {
+    /// An operation, if the caller may do `action` to its cluster.
+    pub(crate) async fn authorized_operation(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: Action,
+    ) -> Result<Operation> {
+        let id = parse_operation_id(id)?;
+        let op = self
+            .store
+            .operation(&id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("operation {id} does not exist")))?;
+        self.authorized_snapshot(caller, op.cluster.as_str(), action)
+            .await?;
+        Ok(op)
+    }
+
+    pub async fn operation(&self, caller: &Caller, id: &str) -> Result<OperationView> {
+        caller.require(scope::CLUSTERS_READ)?;
+        Ok(operation_view(
+            &self.authorized_operation(caller, id, Action::View).await?,
+        ))
+    }
+
+    /// What a listing covers: the named cluster, if the caller may see it,
+    /// or — for administrators only — every cluster (`None`).
+    pub(crate) async fn listing_scope(
+        &self,
+        caller: &Caller,
+        cluster: Option<&str>,
+    ) -> Result<Option<ClusterName>> {
+        caller.require(scope::CLUSTERS_READ)?;
+        match cluster {
+            Some(name) => Ok(Some(
+                self.authorized_snapshot(caller, name, Action::View)
+                    .await?
+                    .cluster
+                    .name,
+            )),
+            None => {
+                caller.require_admin()?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// A page of operations, newest first: of one cluster, or (for
+    /// administrators) of all.
+    pub async fn operations(
+        &self,
+        caller: &Caller,
+        cluster: Option<&str>,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<OperationPage> {
+        let cluster = self.listing_scope(caller, cluster).await?;
+        let limit = page_limit(limit)?;
+        let before = cursor
+            .map(|c| OperationId::parse(c).map_err(|e| e.for_field("cursor")))
+            .transpose()?;
+        let ops = self
+            .store
+            .operations(&OperationFilter {
+                cluster,
+                before,
+                active_only: false,
+                limit,
+            })
+            .await?;
+        let next_cursor = (ops.len() == limit as usize)
+            .then(|| ops.last().map(|op| op.id.to_string()))
+            .flatten();
+        Ok(OperationPage {
+            operations: ops.iter().map(operation_view).collect(),
+            next_cursor,
+        })
+    }
+
+    /// An operation's log after event `after`.
+    pub async fn events(&self, caller: &Caller, id: &str, after: u64) -> Result<EventPage> {
+        let operation = self.operation(caller, id).await?;
+        let events = self
+            .store
+            .events(&parse_operation_id(id)?, after, EVENTS_PAGE)
+            .await?;
+        Ok(EventPage { operation, events })
+    }
+
+    /// An operation's log after event `after`, then every event as it is
+    /// stored, ending after the operation's last.
+    pub async fn follow_operation(
+        self: Arc<Self>,
+        caller: &Caller,
+        id: &str,
+        after: u64,
+    ) -> Result<impl Stream<Item = Event> + Send + 'static> {
+        self.operation(caller, id).await?;
+        let follow = Follow {
+            notifications: self.store.subscribe(),
+            service: self,
+            id: parse_operation_id(id)?,
+            last: after,
+            pending: VecDeque::new(),
+            done: false,
+        };
+        Ok(futures::stream::unfold(follow, |mut follow| async move {
+            let event = follow.next().await?;
+            Some((event, follow))
+        }))
+    }
+
+    /// The archived log of a finished operation (JSON lines), archiving it
+    /// now if that has not happened yet.
+    pub async fn archived_log(&self, caller: &Caller, id: &str) -> Result<bytes::Bytes> {
+        caller.require(scope::CLUSTERS_READ)?;
+        let op = self.authorized_operation(caller, id, Action::View).await?;
+        let unavailable = |e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, location = %self.storage.location, "object storage failed");
+            Error::unavailable("object storage is unavailable")
+        };
+        match self.storage.log(&op).await {
+            Ok(Some(log)) => Ok(log),
+            Ok(None) if op.state.is_terminal() => self
+                .storage
+                .archive_log(self.store.as_ref(), &op)
+                .await
+                .map_err(|e| unavailable(&e)),
+            Ok(None) => Err(Error::conflict(
+                "still_running",
+                format!(
+                    "operation {} is still {}: its log is archived when it ends (follow it with the events)",
+                    op.id, op.state
+                ),
+            )),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    /// Cancels an operation: a queued one at once; a running one by a
+    /// durable request that whichever worker holds its lease acts on
+    /// (SIGINT to Terraform, then a kill after the grace period).
+    pub async fn cancel(&self, caller: &Caller, id: &str) -> Result<OperationView> {
+        caller.require(scope::CLUSTERS_WRITE)?;
+        let op = self
+            .authorized_operation(caller, id, Action::Manage)
+            .await?;
+        let outcome = self
+            .store
+            .request_cancel(&op.id, caller.subject(), Utc::now())
+            .await?;
+        let result = match &outcome {
+            CancelOutcome::Cancelled(_) => "cancelled",
+            CancelOutcome::Requested(_) => "requested",
+            CancelOutcome::AlreadyOver(_) => "already_over",
+        };
+        let level = caller.level_for(&self.snapshot(&op.cluster).await?.cluster.organization);
+        self.audit(
+            caller,
+            level,
+            "operation.cancel",
+            op.cluster.as_str(),
+            result,
+            serde_json::json!({"operation": op.id}),
+        )
+        .await;
+        Ok(operation_view(outcome.operation()))
+    }
+}
+
+/// Follows one operation's log: reads what is stored, then waits for the
+/// store to say more arrived.
+struct Follow {
+    service: Arc<Service>,
+    id: OperationId,
+    last: u64,
+    pending: VecDeque<Event>,
+    notifications: broadcast::Receiver<Notification>,
+    done: bool,
+}
+
+impl Follow {
+    async fn next(&mut self) -> Option<Event> {
+        let store = self.service.store.clone();
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                self.last = event.seq;
+                self.done = event.kind == kinds::FINISHED;
+                return Some(event);
+            }
+            if self.done {
+                return None;
+            }
+            match store.events(&self.id, self.last, 500).await {
+                Ok(events) if !events.is_empty() => {
+                    self.pending.extend(events);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read events; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+            if let Ok(Some(op)) = store.operation(&self.id).await
+                && op.state.is_terminal()
+                && store
+                    .events(&self.id, self.last, 1)
+                    .await
+                    .is_ok_and(|e| e.is_empty())
+            {
+                return None;
+            }
+            self.wait().await;
+        }
+    }
+
+    /// Waits until new events of this operation may be stored.
+    async fn wait(&mut self) {
+        let deadline = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                note = self.notifications.recv() => match note {
+                    Ok(Notification::Events { operation, .. } | Notification::Finished { operation, .. }) if operation == self.id => return,
+                    Ok(Notification::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => return,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                () = &mut deadline => return,
+                () = self.service.shutdown.cancelled() => { self.done = true; return; }
+            }
+        }
+    }
+}
+
+impl Error {
+    /// Whether the error is a client's (4xx-like): a stream ends on one.
+    pub fn is_client_error(&self) -> bool {
+        !matches!(self.kind, Kind::Unavailable)
+    }
+}

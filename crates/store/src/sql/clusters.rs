@@ -1,0 +1,234 @@
+//! Clusters, the decisions about them, and their scheduled destroys.
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use slipway_core::rules::ClusterSnapshot;
+use slipway_core::{Cluster, ClusterName, Operation, Refusal, Schedule, Timestamp};
+
+use super::rows::*;
+use super::{ACTIVE_STATES, INFRASTRUCTURE, SqlStore, outcome_summary};
+use crate::{
+    Applied, AuditIntent, ClusterFilter, ClusterStore, Decide, NewAuditEntry, NewCluster, Result,
+    StoreError,
+};
+
+/// The infrastructure operations in flight on clusters whose names are in
+/// `[$1, $2]`.
+static ACTIVE_IN_RANGE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM operations WHERE cluster >= $1 AND cluster <= $2 AND {} AND {}",
+        operation_columns!(),
+        *ACTIVE_STATES,
+        *INFRASTRUCTURE
+    )
+});
+
+#[async_trait]
+impl ClusterStore for SqlStore {
+    async fn create_cluster(&self, new: NewCluster) -> Result<Cluster> {
+        let mut tx = self.begin().await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT name FROM clusters WHERE name = $1")
+                .bind(new.name.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_some() {
+            return Err(Refusal::AlreadyExists(new.name.to_string()).into());
+        }
+        sqlx::query(
+            "INSERT INTO clusters (name, organization, public, spec, deployed, state, outputs, error, last_operation, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, NULL, 'absent', '{}', NULL, NULL, $5, $6, $6)",
+        )
+        .bind(new.name.as_str())
+        .bind(new.organization.as_str())
+        .bind(i64::from(new.public))
+        .bind(to_json(&new.spec))
+        .bind(new.created_by.as_str())
+        .bind(millis(new.now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Cluster {
+            name: new.name,
+            organization: new.organization,
+            public: new.public,
+            spec: new.spec,
+            deployed: None,
+            state: slipway_core::ClusterState::Absent,
+            outputs: Default::default(),
+            error: None,
+            last_operation: None,
+            created_by: new.created_by,
+            created_at: new.now,
+            updated_at: new.now,
+        })
+    }
+
+    async fn cluster(&self, name: &ClusterName) -> Result<Option<ClusterSnapshot>> {
+        let mut conn = self.pool.acquire().await?;
+        self.load_snapshot(&mut conn, name, false).await
+    }
+
+    async fn clusters(&self, filter: &ClusterFilter) -> Result<Vec<ClusterSnapshot>> {
+        let mut conn = self.pool.acquire().await?;
+        // Visibility: every cluster, or the public ones and those of the
+        // caller's organizations (their names as a JSON array, so one
+        // statement serves any number of them).
+        let visible = filter
+            .visible_to
+            .as_ref()
+            .map(|orgs| to_json(&orgs.iter().map(|o| o.as_str()).collect::<Vec<_>>()));
+        let sql = by_visibility(self.dialect);
+        let clusters: Vec<Cluster> = convert(
+            sqlx::query_as::<_, ClusterRow>(sql)
+                .bind(filter.after.as_ref().map(|n| n.to_string()))
+                .bind(visible)
+                .bind(filter.organization.as_ref().map(|o| o.to_string()))
+                .bind(i64::from(filter.limit.max(1)))
+                .fetch_all(&mut *conn)
+                .await?,
+        )?;
+        let (Some(first), Some(last)) = (clusters.first(), clusters.last()) else {
+            return Ok(Vec::new());
+        };
+        // The page's operations in flight and schedules: two range reads,
+        // not one per cluster.
+        let mut active: Vec<Operation> = convert(
+            sqlx::query_as::<_, OperationRow>(ACTIVE_IN_RANGE.as_str())
+                .bind(first.name.as_str())
+                .bind(last.name.as_str())
+                .fetch_all(&mut *conn)
+                .await?,
+        )?;
+        let mut schedules: Vec<Schedule> = convert(
+            sqlx::query_as::<_, ScheduleRow>(concat!(
+                "SELECT ",
+                schedule_columns!(),
+                " FROM schedules WHERE cluster >= $1 AND cluster <= $2"
+            ))
+            .bind(first.name.as_str())
+            .bind(last.name.as_str())
+            .fetch_all(&mut *conn)
+            .await?,
+        )?;
+        Ok(clusters
+            .into_iter()
+            .map(|cluster| {
+                let take_active = active.iter().position(|op| op.cluster == cluster.name);
+                let take_schedule = schedules.iter().position(|s| s.cluster == cluster.name);
+                ClusterSnapshot {
+                    active: take_active.map(|i| active.swap_remove(i)),
+                    schedule: take_schedule.map(|i| schedules.swap_remove(i)),
+                    cluster,
+                }
+            })
+            .collect())
+    }
+
+    async fn decide(
+        &self,
+        cluster: &ClusterName,
+        now: Timestamp,
+        audit: &AuditIntent,
+        decide: &Decide<'_>,
+    ) -> Result<Applied> {
+        let mut tx = self.begin().await?;
+        let snap = self
+            .load_snapshot(&mut tx, cluster, true)
+            .await?
+            .ok_or_else(|| StoreError::ClusterNotFound(cluster.to_string()))?;
+        let load = self.organization_load(&mut tx, &snap.cluster).await?;
+        let plan = match decide(&snap, &load) {
+            Ok(plan) => plan,
+            Err(refusal) => {
+                tx.rollback().await?;
+                crate::AuditStore::append_audit(
+                    self,
+                    NewAuditEntry {
+                        at: now,
+                        actor: audit.actor.clone(),
+                        actor_name: audit.actor_name.clone(),
+                        level: audit.level.clone(),
+                        action: audit.action.clone(),
+                        target: cluster.to_string(),
+                        result: format!("refused: {}", refusal.code()),
+                        detail: serde_json::json!({"message": refusal.to_string()}),
+                    },
+                )
+                .await?;
+                return Err(refusal.into());
+            }
+        };
+        let notes = self
+            .write_plan(&mut tx, cluster, &plan, &audit.actor, now)
+            .await?;
+        let (result, detail) = outcome_summary(&plan.outcome);
+        self.insert_audit(
+            &mut tx,
+            &NewAuditEntry {
+                at: now,
+                actor: audit.actor.clone(),
+                actor_name: audit.actor_name.clone(),
+                level: audit.level.clone(),
+                action: audit.action.clone(),
+                target: cluster.to_string(),
+                result: result.into(),
+                detail,
+            },
+        )
+        .await?;
+        let snapshot = self
+            .load_snapshot(&mut tx, cluster, false)
+            .await?
+            .ok_or_else(|| StoreError::ClusterNotFound(cluster.to_string()))?;
+        tx.commit().await?;
+        self.notify(notes).await;
+        Ok(Applied { plan, snapshot })
+    }
+
+    async fn next_schedule_due(&self) -> Result<Option<Timestamp>> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(COALESCE(retry_at, destroy_at)) FROM schedules WHERE fired_operation IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        next.map(time).transpose()
+    }
+
+    async fn due_schedules(&self, now: Timestamp) -> Result<Vec<ClusterName>> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT cluster FROM schedules WHERE fired_operation IS NULL AND COALESCE(retry_at, destroy_at) <= $1 \
+             ORDER BY COALESCE(retry_at, destroy_at)",
+        )
+        .bind(millis(now))
+        .fetch_all(&self.pool)
+        .await?;
+        names
+            .iter()
+            .map(|n| ClusterName::parse(n).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+}
+
+/// A page of clusters by name: `$1` the name to start after, `$2` the
+/// organizations whose private clusters are visible (a JSON array; NULL:
+/// all), `$3` one organization only, `$4` the page size.
+fn by_visibility(dialect: super::Dialect) -> &'static str {
+    super::by_dialect!(dialect,
+        sqlite: concat!(
+            "SELECT ", cluster_columns!(), " FROM clusters \
+             WHERE ($1 IS NULL OR name > $1) \
+             AND ($2 IS NULL OR public = 1 OR organization IN (SELECT value FROM json_each($2))) \
+             AND ($3 IS NULL OR organization = $3) \
+             ORDER BY name LIMIT $4"
+        ),
+        postgres: concat!(
+            "SELECT ", cluster_columns!(), " FROM clusters \
+             WHERE ($1::text IS NULL OR name > $1) \
+             AND ($2::text IS NULL OR public = 1 OR organization IN (SELECT jsonb_array_elements_text($2::jsonb))) \
+             AND ($3::text IS NULL OR organization = $3) \
+             ORDER BY name LIMIT $4"
+        ),
+    )
+}

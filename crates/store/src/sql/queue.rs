@@ -1,0 +1,486 @@
+//! Operations: queued, leased (the lease carries its job), renewed,
+//! finished, cancelled, reclaimed.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use slipway_core::event::{EventLevel, NewEvent, kinds};
+use slipway_core::lifecycle::{Ending, state_while_running};
+use slipway_core::operation::sql_list;
+use slipway_core::{ClusterName, Operation, OperationId, OperationKind, OperationState, Subject};
+
+use super::rows::*;
+use super::{ACTIVE_STATES, SqlStore, lease_delta, locking};
+use crate::{
+    AfterInterruption, BlueprintVersion, CancelOutcome, Lease, LeaseStatus, NewAuditEntry,
+    Notification, OperationFilter, QueueDepth, QueueStore, ReclaimScope, Result, Run, StoreError,
+};
+
+/// Operations newest first, optionally of one cluster, older than a cursor,
+/// or only those not over yet.
+static OPERATIONS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM operations WHERE ($1 IS NULL OR cluster = $1) AND ($2 IS NULL OR id < $2) \
+         AND ($3 = 0 OR {}) ORDER BY id DESC LIMIT $4",
+        operation_columns!(),
+        *ACTIVE_STATES
+    )
+});
+
+/// TEST and RELEASE runs with their results.
+static RUNS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {}, result FROM operations WHERE kind IN ({}) AND ($1 IS NULL OR cluster = $1) \
+         ORDER BY id DESC LIMIT $2",
+        operation_columns!(),
+        sql_list(&[OperationKind::Test, OperationKind::Release])
+    )
+});
+
+/// Operations not over yet, by state.
+static DEPTH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT state, COUNT(*) FROM operations WHERE {} GROUP BY state",
+        *ACTIVE_STATES
+    )
+});
+
+#[async_trait]
+impl QueueStore for SqlStore {
+    async fn operation(&self, id: &OperationId) -> Result<Option<Operation>> {
+        let mut conn = self.pool.acquire().await?;
+        match self.load_operation(&mut conn, id, false).await {
+            Ok(op) => Ok(Some(op)),
+            Err(StoreError::OperationNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn operations_by_id(&self, ids: &[OperationId]) -> Result<Vec<Operation>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = to_json(&ids.iter().map(OperationId::as_str).collect::<Vec<_>>());
+        let rows = sqlx::query_as::<_, OperationRow>(super::by_dialect!(self.dialect,
+            sqlite: concat!("SELECT ", operation_columns!(), " FROM operations WHERE id IN (SELECT value FROM json_each($1))"),
+            postgres: concat!("SELECT ", operation_columns!(), " FROM operations WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))"),
+        ))
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        convert(rows)
+    }
+
+    async fn operations(&self, filter: &OperationFilter) -> Result<Vec<Operation>> {
+        let rows = sqlx::query_as::<_, OperationRow>(OPERATIONS.as_str())
+            .bind(filter.cluster.as_ref().map(|c| c.to_string()))
+            .bind(filter.before.as_ref().map(|id| id.to_string()))
+            .bind(i64::from(filter.active_only))
+            .bind(i64::from(filter.limit.max(1)))
+            .fetch_all(&self.pool)
+            .await?;
+        convert(rows)
+    }
+
+    async fn operation_result(&self, id: &OperationId) -> Result<Option<serde_json::Value>> {
+        let result: Option<Option<String>> =
+            sqlx::query_scalar("SELECT result FROM operations WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        result
+            .flatten()
+            .map(|r| json("operation result", &r))
+            .transpose()
+    }
+
+    async fn runs(&self, cluster: Option<&ClusterName>, limit: u32) -> Result<Vec<Run>> {
+        #[derive(sqlx::FromRow)]
+        struct RunRow {
+            #[sqlx(flatten)]
+            operation: OperationRow,
+            result: Option<String>,
+        }
+        let rows = sqlx::query_as::<_, RunRow>(RUNS.as_str())
+            .bind(cluster.map(|c| c.to_string()))
+            .bind(i64::from(limit.max(1)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Run {
+                    operation: row.operation.try_into()?,
+                    result: row
+                        .result
+                        .map(|r| json("operation result", &r))
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    async fn queue_depth(&self) -> Result<QueueDepth> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(DEPTH.as_str()).fetch_all(&self.pool).await?;
+        let count = |state: OperationState| {
+            rows.iter()
+                .find(|(s, _)| s == state.as_str())
+                .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0))
+        };
+        Ok(QueueDepth {
+            queued: count(OperationState::Queued),
+            running: count(OperationState::Running),
+        })
+    }
+
+    async fn lease_next(
+        &self,
+        worker: &str,
+        tags: &[String],
+        now: slipway_core::Timestamp,
+        lease: Duration,
+        credential_hash: &str,
+    ) -> Result<Option<Lease>> {
+        let mut tx = self.begin().await?;
+        let candidates: Vec<(String, String)> = sqlx::query_as(super::by_dialect!(self.dialect,
+            sqlite: "SELECT id, spec FROM operations WHERE state = 'queued' ORDER BY created_at, id LIMIT 64",
+            postgres: "SELECT id, spec FROM operations WHERE state = 'queued' ORDER BY created_at, id LIMIT 64 FOR UPDATE SKIP LOCKED",
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        // The blueprint versions of the candidates, each read once.
+        let mut blueprints: Vec<BlueprintVersion> = Vec::new();
+        let mut chosen = None;
+        for (id, spec) in candidates {
+            let spec: slipway_core::ClusterSpec = json("operation spec", &spec)?;
+            let known = blueprints
+                .iter()
+                .position(|b| b.blueprint == spec.blueprint.as_str() && b.version == spec.version);
+            let index = match known {
+                Some(i) => Some(i),
+                None => match self.blueprint_in(&mut tx, &spec).await? {
+                    Some(b) => {
+                        blueprints.push(b);
+                        Some(blueprints.len() - 1)
+                    }
+                    // Not registered: any worker may take it and fail it
+                    // with a clear error.
+                    None => None,
+                },
+            };
+            let allowed = index.is_none_or(|i| {
+                blueprints[i]
+                    .metadata
+                    .worker_tags
+                    .iter()
+                    .all(|t| tags.contains(t))
+            });
+            if allowed {
+                chosen = Some((id, index));
+                break;
+            }
+        }
+        let Some((id, index)) = chosen else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let id = OperationId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let expires = now + lease_delta(lease);
+        sqlx::query(
+            "UPDATE operations SET state = 'running', started_at = $2, lease_owner = $3, lease_expires_at = $4 WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(millis(now))
+        .bind(worker)
+        .bind(millis(expires))
+        .execute(&mut *tx)
+        .await?;
+        let op = self.load_operation(&mut tx, &id, false).await?;
+        let mut cluster = self
+            .load_snapshot(&mut tx, &op.cluster, true)
+            .await?
+            .ok_or_else(|| StoreError::ClusterNotFound(op.cluster.to_string()))?
+            .cluster;
+        let running = state_while_running(op.kind, cluster.state);
+        if running != cluster.state {
+            sqlx::query(
+                "UPDATE clusters SET state = $2, error = NULL, updated_at = $3 WHERE name = $1",
+            )
+            .bind(op.cluster.as_str())
+            .bind(running.as_str())
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+            cluster.state = running;
+            cluster.error = None;
+            cluster.updated_at = now;
+        }
+        let state_key = op.state_key();
+        sqlx::query(
+            "INSERT INTO run_credentials (operation_id, state_key, secret_hash, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (operation_id) DO UPDATE SET state_key = excluded.state_key, secret_hash = excluded.secret_hash",
+        )
+        .bind(op.id.as_str())
+        .bind(state_key.as_str())
+        .bind(credential_hash)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        let started = NewEvent {
+            at: now,
+            kind: kinds::STARTED.into(),
+            level: EventLevel::Info,
+            message: format!("{} of {} started on worker {worker}", op.kind, op.cluster),
+            data: serde_json::json!({"worker": worker, "cluster_state": running}),
+        };
+        let last_seq = self.insert_events(&mut tx, &op.id, &[started]).await?;
+        tx.commit().await?;
+        self.notify([
+            Notification::Started {
+                operation: op.id.clone(),
+                cluster: op.cluster.clone(),
+            },
+            Notification::Events {
+                operation: op.id.clone(),
+                last_seq,
+            },
+        ])
+        .await;
+        let blueprint = index.map(|i| blueprints.swap_remove(i));
+        Ok(Some(Lease {
+            operation: op,
+            cluster,
+            blueprint,
+            state_key,
+        }))
+    }
+
+    async fn renew_lease(
+        &self,
+        id: &OperationId,
+        worker: &str,
+        now: slipway_core::Timestamp,
+        lease: Duration,
+    ) -> Result<LeaseStatus> {
+        let updated = sqlx::query(
+            "UPDATE operations SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+        )
+        .bind(id.as_str())
+        .bind(worker)
+        .bind(millis(now + lease_delta(lease)))
+        .execute(&self.pool)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost(id.clone()));
+        }
+        let cancel: Option<String> =
+            sqlx::query_scalar("SELECT cancel_requested_by FROM operations WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(match cancel {
+            Some(by) => LeaseStatus::CancelRequested { by },
+            None => LeaseStatus::Held,
+        })
+    }
+
+    async fn finish(
+        &self,
+        id: &OperationId,
+        worker: &str,
+        ending: Ending,
+        result: serde_json::Value,
+        now: slipway_core::Timestamp,
+    ) -> Result<Operation> {
+        let mut tx = self.begin().await?;
+        let op = self.load_operation(&mut tx, id, true).await?;
+        let owner: Option<String> =
+            sqlx::query_scalar("SELECT lease_owner FROM operations WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        if op.state != OperationState::Running || owner.as_deref() != Some(worker) {
+            tx.rollback().await?;
+            return Err(StoreError::LeaseLost(id.clone()));
+        }
+        let (ended, notes) = self
+            .end_operation(&mut tx, &op, &ending, &result, true, now)
+            .await?;
+        tx.commit().await?;
+        self.notify(notes).await;
+        Ok(ended)
+    }
+
+    async fn request_cancel(
+        &self,
+        id: &OperationId,
+        by: &Subject,
+        now: slipway_core::Timestamp,
+    ) -> Result<CancelOutcome> {
+        let mut tx = self.begin().await?;
+        let op = self.load_operation(&mut tx, id, true).await?;
+        match op.state {
+            OperationState::Queued => {
+                let ending = Ending::Stopped {
+                    state: OperationState::Cancelled,
+                    error: "cancelled before it started".into(),
+                };
+                let (ended, notes) = self
+                    .end_operation(&mut tx, &op, &ending, &serde_json::Value::Null, false, now)
+                    .await?;
+                tx.commit().await?;
+                self.notify(notes).await;
+                Ok(CancelOutcome::Cancelled(ended))
+            }
+            OperationState::Running => {
+                sqlx::query(
+                    "UPDATE operations SET cancel_requested_by = COALESCE(cancel_requested_by, $2), \
+                     cancel_requested_at = COALESCE(cancel_requested_at, $3) WHERE id = $1",
+                )
+                .bind(id.as_str())
+                .bind(by.as_str())
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await?;
+                let event = NewEvent {
+                    at: now,
+                    kind: kinds::CANCEL_REQUESTED.into(),
+                    level: EventLevel::Warn,
+                    message: format!("{by} asked to cancel the operation; its worker stops it"),
+                    data: serde_json::json!({"by": by}),
+                };
+                let last_seq = self.insert_events(&mut tx, id, &[event]).await?;
+                tx.commit().await?;
+                self.notify([
+                    Notification::CancelRequested {
+                        operation: id.clone(),
+                    },
+                    Notification::Events {
+                        operation: id.clone(),
+                        last_seq,
+                    },
+                ])
+                .await;
+                Ok(CancelOutcome::Requested(op))
+            }
+            _ => {
+                tx.rollback().await?;
+                Ok(CancelOutcome::AlreadyOver(op))
+            }
+        }
+    }
+
+    async fn reclaim(
+        &self,
+        scope: ReclaimScope,
+        now: slipway_core::Timestamp,
+        after: &AfterInterruption<'_>,
+    ) -> Result<Vec<Operation>> {
+        let candidates: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM operations WHERE state = 'running' AND ($1 = 1 OR lease_expires_at < $2) ORDER BY created_at",
+        )
+        .bind(i64::from(scope == ReclaimScope::AllRunning))
+        .bind(millis(now))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut reclaimed = Vec::new();
+        for id in candidates {
+            let id = OperationId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let mut tx = self.begin().await?;
+            let op = self.load_operation(&mut tx, &id, true).await?;
+            let expires: Option<i64> = sqlx::query_scalar(locking!(
+                self.dialect,
+                "SELECT lease_expires_at FROM operations WHERE id = $1"
+            ))
+            .bind(id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            let still_due = op.state == OperationState::Running
+                && (scope == ReclaimScope::AllRunning || expires.is_some_and(|e| e < millis(now)));
+            if !still_due {
+                tx.rollback().await?;
+                continue;
+            }
+            let why = match scope {
+                ReclaimScope::AllRunning => {
+                    "Slipway stopped while the operation ran; found running at start-up".to_owned()
+                }
+                ReclaimScope::ExpiredLeases => format!(
+                    "the worker running the operation stopped renewing its lease (expired at {})",
+                    expires.map_or_else(String::new, |e| time(e)
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_default())
+                ),
+            };
+            let ending = Ending::Stopped {
+                state: OperationState::Interrupted,
+                error: why.clone(),
+            };
+            let (ended, mut notes) = self
+                .end_operation(&mut tx, &op, &ending, &serde_json::Value::Null, true, now)
+                .await?;
+            let snap = self
+                .load_snapshot(&mut tx, &op.cluster, true)
+                .await?
+                .ok_or_else(|| StoreError::ClusterNotFound(op.cluster.to_string()))?;
+            let runner = match op.job {
+                Some(_) => self
+                    .blueprint_metadata(&mut tx, &op.spec)
+                    .await?
+                    .and_then(|m| m.jobs)
+                    .map(|j| j.runner),
+                None => None,
+            };
+            if let Some(plan) = after(&ended, &snap, runner) {
+                notes.extend(
+                    self.write_plan(
+                        &mut tx,
+                        &op.cluster,
+                        &plan,
+                        Subject::recovery().as_str(),
+                        now,
+                    )
+                    .await?,
+                );
+            }
+            self.insert_audit(
+                &mut tx,
+                &NewAuditEntry {
+                    at: now,
+                    actor: Subject::recovery().to_string(),
+                    actor_name: "recovery".into(),
+                    level: "system".into(),
+                    action: "operation.interrupt".into(),
+                    target: op.cluster.to_string(),
+                    result: "interrupted".into(),
+                    detail: serde_json::json!({"operation": op.id, "kind": op.kind, "why": why}),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            self.notify(notes).await;
+            reclaimed.push(ended);
+        }
+        Ok(reclaimed)
+    }
+}
+
+impl SqlStore {
+    /// The blueprint version a spec names, read in the open transaction.
+    async fn blueprint_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        spec: &slipway_core::ClusterSpec,
+    ) -> Result<Option<BlueprintVersion>> {
+        sqlx::query_as::<_, BlueprintVersionRow>(
+            "SELECT blueprint, version, metadata, files, digest, created_at FROM blueprint_versions \
+             WHERE blueprint = $1 AND version = $2",
+        )
+        .bind(spec.blueprint.as_str())
+        .bind(spec.version.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(BlueprintVersion::try_from)
+        .transpose()
+    }
+}

@@ -1,0 +1,409 @@
+//! The executor: leases queued operations — the lease carries the
+//! operation, its cluster, its blueprint version and the run's state
+//! credential — runs them through the engine with a heartbeat on the lease,
+//! streams their events into the store, and finishes them.
+//!
+//! The heartbeat renews the lease every third of its length; the renewal
+//! answers whether someone asked to cancel, so a cancel made through any
+//! replica stops the run within one renewal period (at once when the
+//! request's notification arrives) — SIGINT, then a kill after the grace.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use slipway_core::event::NewEvent;
+use slipway_core::lifecycle::Ending;
+use slipway_core::{Operation, OperationKind, OperationState};
+use slipway_engine::{Action, EngineError, RunReport};
+use slipway_store::{Lease, LeaseStatus, Notification, StoreError};
+use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio::task::JoinSet;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::metrics::{KindLabel, OperationLabels};
+use crate::terraform::{
+    TerraformModule, invalid, run_terraform, standard_variables, terraform_run,
+};
+use crate::{RunningOperation, StopReason, Worker, secrets};
+
+/// How often the executor looks for work when no notification wakes it
+/// (another process may have queued it).
+const POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Leases and runs operations until shutdown, at most
+/// `executor.max_concurrent` at once; then stops the running ones and waits
+/// for them to wind down.
+pub async fn run(worker: Arc<Worker>) {
+    let slots = Arc::new(Semaphore::new(worker.config.max_concurrent.max(1)));
+    let mut notifications = worker.store.subscribe();
+    let cancels = tokio::spawn(pass_on_cancel_requests(worker.clone()));
+    let mut tasks = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = worker.shutdown.cancelled() => break,
+        };
+        // The run's state-backend credential, recorded with the lease.
+        let secret = slipway_auth::api_token::new_secret();
+        match worker
+            .store
+            .lease_next(
+                &worker.id,
+                &worker.config.tags,
+                Utc::now(),
+                worker.config.lease,
+                &slipway_auth::api_token::hash_secret(&secret),
+            )
+            .await
+        {
+            Ok(Some(lease)) => {
+                let worker = worker.clone();
+                let op = &lease.operation;
+                let span =
+                    info_span!("operation", id = %op.id, cluster = %op.cluster, kind = %op.kind);
+                tasks.spawn(
+                    async move {
+                        run_operation(&worker, lease, secret).await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
+                continue;
+            }
+            Ok(None) => drop(permit),
+            Err(e) => {
+                drop(permit);
+                error!(error = %e, "cannot lease operations; retrying");
+            }
+        }
+        // Reap finished runs so the set does not grow.
+        while tasks.try_join_next().is_some() {}
+        tokio::select! {
+            () = wait_for_work(&mut notifications) => {}
+            () = tokio::time::sleep(POLL_INTERVAL) => {}
+            () = worker.shutdown.cancelled() => break,
+        }
+    }
+    for op in worker.running.lock().expect("running lock").values() {
+        op.stop(StopReason::Shutdown);
+    }
+    while tasks.join_next().await.is_some() {}
+    cancels.abort();
+}
+
+async fn wait_for_work(notifications: &mut broadcast::Receiver<Notification>) {
+    loop {
+        match notifications.recv().await {
+            Ok(Notification::Queued { .. } | Notification::Resync)
+            | Err(broadcast::error::RecvError::Lagged(_)) => {
+                return;
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Closed) => {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// When a cancel request is announced for an operation this process runs,
+/// its heartbeat renews at once and so learns who asked.
+async fn pass_on_cancel_requests(worker: Arc<Worker>) {
+    let mut notifications = worker.store.subscribe();
+    loop {
+        match notifications.recv().await {
+            Ok(Notification::CancelRequested { operation }) => {
+                if let Some(run) = worker.running(&operation) {
+                    run.renew_now.notify_one();
+                }
+            }
+            Ok(Notification::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                for run in worker.running.lock().expect("running lock").values() {
+                    run.renew_now.notify_one();
+                }
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn run_operation(worker: &Worker, lease: Lease, secret: String) {
+    let started = Instant::now();
+    let op = lease.operation.clone();
+    let running = Arc::new(RunningOperation::new());
+    worker
+        .running
+        .lock()
+        .expect("running lock")
+        .insert(op.id.clone(), running.clone());
+    info!("operation started");
+
+    let heartbeat = tokio::spawn(heartbeat(
+        worker.store.clone(),
+        worker.metrics.clone(),
+        op.clone(),
+        worker.id.clone(),
+        worker.config.lease,
+        running.clone(),
+    ));
+    let (events, received) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_events(
+        worker.store.clone(),
+        op.clone(),
+        worker.config.lease,
+        received,
+    ));
+
+    let outcome = if op.kind.is_infrastructure() {
+        run_infrastructure(worker, &lease, &secret, &events, &running).await
+    } else {
+        crate::jobs::run(worker, &lease, &secret, &events, &running).await
+    };
+    drop(events);
+    let _ = writer.await;
+    // A state Terraform could not save (the backend was unreachable) is
+    // saved now, while the operation still holds its lease.
+    crate::recovery::save_unsaved_states(worker, Some(&op.id)).await;
+    heartbeat.abort();
+    worker.running.lock().expect("running lock").remove(&op.id);
+
+    let finished = match (outcome, running.reason()) {
+        (_, Some(StopReason::LeaseLost)) => {
+            warn!("lease lost; another process settled the operation");
+            return;
+        }
+        (Err(EngineError::Cancelled), Some(StopReason::Shutdown)) => {
+            info!("stopped by shutdown; recovery settles it at the next start");
+            return;
+        }
+        (Ok(_), Some(StopReason::Shutdown)) if !op.kind.is_infrastructure() => {
+            info!("run stopped by shutdown; recovery removes its runner at the next start");
+            return;
+        }
+        (Err(EngineError::Cancelled), Some(StopReason::Cancelled { by })) => Finished {
+            ending: Ending::Stopped {
+                state: OperationState::Cancelled,
+                error: format!("cancelled by {by}"),
+            },
+            result: Value::Null,
+        },
+        (Ok(finished), _) => finished,
+        (Err(e), _) => Finished {
+            ending: Ending::Stopped {
+                state: OperationState::Failed,
+                error: e.to_string(),
+            },
+            result: Value::Null,
+        },
+    };
+    let state = finished.ending.operation_state();
+    finish(worker, &op, finished.ending, finished.result).await;
+    worker
+        .metrics
+        .operations
+        .get_or_create(&OperationLabels {
+            kind: op.kind.to_string(),
+            result: state.to_string(),
+        })
+        .inc();
+    worker
+        .metrics
+        .operation_duration
+        .get_or_create(&KindLabel {
+            kind: op.kind.to_string(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+}
+
+/// How an operation ended, and what it leaves in its `result`.
+pub(crate) struct Finished {
+    pub ending: Ending,
+    pub result: Value,
+}
+
+/// Deploy, update, destroy or refresh: Terraform on the cluster's module,
+/// with everything from the lease.
+async fn run_infrastructure(
+    worker: &Worker,
+    lease: &Lease,
+    secret: &str,
+    events: &mpsc::UnboundedSender<NewEvent>,
+    running: &RunningOperation,
+) -> Result<Finished, EngineError> {
+    let op = &lease.operation;
+    let blueprint = lease
+        .blueprint
+        .as_ref()
+        .ok_or_else(|| invalid(op, "this blueprint version is not registered".into()))?;
+    let mut variables = standard_variables(worker, op, &lease.cluster, blueprint)?;
+    let user = secrets::open_variables(&worker.sealer, &op.cluster, &op.spec.variables)
+        .map_err(|e| invalid(op, format!("cannot open the sealed variables: {e}")))?;
+    let user = blueprint
+        .metadata
+        .resolve_variables(&user)
+        .map_err(|e| invalid(op, e.to_string()))?;
+    variables.extend(user);
+    let action = match op.kind {
+        OperationKind::Destroy => Action::Destroy,
+        OperationKind::Refresh => Action::Observe,
+        _ => Action::Apply,
+    };
+    let run = terraform_run(
+        worker,
+        op,
+        secret,
+        TerraformModule::of(op, blueprint),
+        action,
+        variables,
+        worker.config.operation_time_limit,
+    );
+    let report = run_terraform(worker, &run, events, &running.cancel).await?;
+    Ok(Finished {
+        ending: ending_of(op, &report),
+        result: json!({
+            "outputs": report.outputs,
+            "observation": report.observation.map(|o| json!({"resources": o.resources, "converged": o.converged})),
+        }),
+    })
+}
+
+fn ending_of(op: &Operation, report: &RunReport) -> Ending {
+    match (op.kind, report.observation) {
+        (OperationKind::Refresh, Some(o)) => Ending::Observed {
+            resources: o.resources,
+            converged: o.converged,
+            outputs: report.outputs.clone(),
+        },
+        _ => Ending::Succeeded {
+            outputs: report.outputs.clone(),
+        },
+    }
+}
+
+/// Records the ending, retrying while the database is unreachable: if it
+/// never comes back within the lease, the reclaimer settles the operation.
+async fn finish(worker: &Worker, op: &Operation, ending: Ending, result: Value) {
+    let deadline = tokio::time::Instant::now() + worker.config.lease;
+    loop {
+        match worker
+            .store
+            .finish(
+                &op.id,
+                &worker.id,
+                ending.clone(),
+                result.clone(),
+                Utc::now(),
+            )
+            .await
+        {
+            Ok(done) => {
+                info!(state = %done.state, "operation finished");
+                if let Err(e) = worker
+                    .storage
+                    .archive_log(worker.store.as_ref(), &done)
+                    .await
+                {
+                    warn!(error = %e, location = %worker.storage.location, "cannot archive the operation's log");
+                }
+                return;
+            }
+            Err(StoreError::LeaseLost(_)) => {
+                warn!("lease lost before the operation could be finished");
+                return;
+            }
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                warn!(error = %e, "cannot record the operation's end yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                error!(error = %e, "cannot record the operation's end; the reclaimer will interrupt it");
+                return;
+            }
+        }
+    }
+}
+
+/// Renews the lease every third of its length, or at once when asked; a
+/// cancel request stops the run (the lease is still renewed while it winds
+/// down); a lost lease stops it too.
+async fn heartbeat(
+    store: Arc<dyn slipway_store::Store>,
+    metrics: Arc<crate::Metrics>,
+    op: Operation,
+    worker: String,
+    lease: Duration,
+    running: Arc<RunningOperation>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(lease / 3) => {}
+            () = running.renew_now.notified() => {}
+        }
+        match store.renew_lease(&op.id, &worker, Utc::now(), lease).await {
+            Ok(LeaseStatus::Held) => metrics.renewal("held"),
+            Ok(LeaseStatus::CancelRequested { by }) => {
+                metrics.renewal("cancel_requested");
+                if running.reason().is_none() {
+                    info!(%by, "cancel requested; stopping the run");
+                }
+                running.stop(StopReason::Cancelled { by });
+            }
+            Err(StoreError::LeaseLost(_)) => {
+                metrics.renewal("lost");
+                running.stop(StopReason::LeaseLost);
+                return;
+            }
+            Err(e) => {
+                metrics.renewal("error");
+                warn!(error = %e, "cannot renew the lease; retrying");
+            }
+        }
+    }
+}
+
+/// How long events may gather before they are written: Terraform emits them
+/// in bursts, and one transaction (and one wake-up of every follower) per
+/// burst costs far less than one per event.
+const EVENT_LINGER: Duration = Duration::from_millis(25);
+
+/// Appends the run's events in batches: the first event of a batch waits
+/// [`EVENT_LINGER`] for the rest of its burst.
+async fn write_events(
+    store: Arc<dyn slipway_store::Store>,
+    op: Operation,
+    lease: Duration,
+    mut received: mpsc::UnboundedReceiver<NewEvent>,
+) {
+    const BATCH: usize = 512;
+    let mut batch = Vec::with_capacity(BATCH);
+    while received.recv_many(&mut batch, BATCH).await > 0 {
+        let linger = tokio::time::sleep(EVENT_LINGER);
+        tokio::pin!(linger);
+        while batch.len() < BATCH {
+            let room = BATCH - batch.len();
+            tokio::select! {
+                more = received.recv_many(&mut batch, room) => if more == 0 { break },
+                () = &mut linger => break,
+            }
+        }
+        // While the database is unreachable the run goes on and its events
+        // wait here; past a lease the operation is interrupted anyway.
+        let give_up = tokio::time::Instant::now() + lease;
+        let mut attempt = 0;
+        while let Err(e) = store.append_events(&op.id, &batch).await {
+            if tokio::time::Instant::now() >= give_up {
+                error!(error = %e, lost = batch.len(), "cannot store operation events");
+                break;
+            }
+            if attempt == 0 {
+                warn!(error = %e, "cannot store operation events yet; retrying");
+            }
+            attempt += 1;
+            tokio::time::sleep(Duration::from_millis(200 * attempt.min(10))).await;
+        }
+        batch.clear();
+    }
+}
