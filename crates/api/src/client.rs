@@ -353,6 +353,62 @@ impl Client {
             .await
     }
 
+    pub async fn account(&self, org: &str) -> Result<AccountView> {
+        self.send(self.request(Method::GET, &format!("/v1/orgs/{org}/account")))
+            .await
+    }
+
+    pub async fn update_account(&self, org: &str, req: &UpdateAccount) -> Result<AccountView> {
+        self.send(
+            self.request(Method::PATCH, &format!("/v1/orgs/{org}/account"))
+                .json(req),
+        )
+        .await
+    }
+
+    pub async fn reconcile(&self, org: &str) -> Result<ReconciliationView> {
+        self.send(self.request(Method::POST, &format!("/v1/orgs/{org}/account/reconcile")))
+            .await
+    }
+
+    pub async fn costs(&self, org: &str, query: &CostQuery) -> Result<CostHistory> {
+        self.send(
+            self.request(Method::GET, &format!("/v1/orgs/{org}/costs"))
+                .query(query),
+        )
+        .await
+    }
+
+    pub async fn forecast(&self, org: &str) -> Result<ForecastView> {
+        self.send(self.request(Method::GET, &format!("/v1/orgs/{org}/forecast")))
+            .await
+    }
+
+    pub async fn request_capacity(
+        &self,
+        cluster: &str,
+        req: &CreateCapacityRequest,
+    ) -> Result<CapacityResponse> {
+        self.send(
+            self.request(Method::POST, &format!("/v1/clusters/{cluster}/capacity"))
+                .json(req),
+        )
+        .await
+    }
+
+    pub async fn capacity_requests(&self, cluster: &str) -> Result<Vec<CapacityRequestView>> {
+        self.send(self.request(Method::GET, &format!("/v1/clusters/{cluster}/capacity")))
+            .await
+    }
+
+    pub async fn withdraw_capacity(&self, cluster: &str, id: &str) -> Result<CapacityResponse> {
+        self.send(self.request(
+            Method::DELETE,
+            &format!("/v1/clusters/{cluster}/capacity/{id}"),
+        ))
+        .await
+    }
+
     pub async fn rotate_keys(&self) -> Result<RotatedKeys> {
         self.send(self.request(Method::POST, "/v1/admin/rotate-keys"))
             .await

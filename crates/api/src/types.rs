@@ -403,6 +403,10 @@ pub struct CreateOrganization {
     pub github_team: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<UpdateLimits>,
+    /// Destroy a cluster when its last capacity request expires (default:
+    /// scale it to its minimum).
+    #[serde(default)]
+    pub destroy_when_idle: bool,
 }
 
 /// `PATCH /v1/orgs/{name}`: what is given changes.
@@ -415,6 +419,8 @@ pub struct UpdateOrganization {
     pub github_team: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<UpdateLimits>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destroy_when_idle: Option<bool>,
 }
 
 /// Limits to change; durations as `12h`, `15m`.
@@ -438,6 +444,8 @@ pub struct OrganizationView {
     pub github_org: Option<String>,
     pub github_team: Option<String>,
     pub limits: slipway_core::Limits,
+    /// Clusters are destroyed when their last capacity request expires.
+    pub destroy_when_idle: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -506,4 +514,235 @@ pub struct RevocationListView {
 #[serde(deny_unknown_fields)]
 pub struct RevokeToken {
     pub jti: String,
+}
+
+// ---- organizations' accounts, costs, forecasts, capacity ----
+
+/// `GET /v1/orgs/{name}/account`: an organization's budget account. Money
+/// is exact decimal text in US dollars (`"12.34"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AccountView {
+    pub organization: String,
+    /// Always `USD`.
+    pub currency: String,
+    /// Whether an administrator opened the account; an organization without
+    /// one is not budgeted (its costs are still recorded).
+    pub opened: bool,
+    pub balance: slipway_core::Money,
+    pub monthly_allowance: slipway_core::Money,
+    pub max_balance: slipway_core::Money,
+    /// Cost of the current fiscal year (from 1 October, UTC) so far.
+    pub fytd_cost: slipway_core::Money,
+    pub fiscal_year_start: DateTime<Utc>,
+    pub last_charge_at: Option<DateTime<Utc>>,
+    pub last_credit_at: Option<DateTime<Utc>>,
+    pub last_reconciled_at: Option<DateTime<Utc>>,
+    /// Dollars per hour at the organization's minimum, current and maximum
+    /// sizes.
+    pub burn_rates: RatesView,
+    /// When the money runs out at each rate (allowance credited on the 1st;
+    /// absent: not within 10 years).
+    pub depletes_at: DepletionView,
+    /// Warnings in force (thresholds crossed).
+    pub warnings: Vec<String>,
+}
+
+/// Dollars per hour at three sizes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RatesView {
+    /// Every deployed cluster at its minimum size.
+    pub minimum: slipway_core::Rate,
+    /// Every deployed cluster at its current size.
+    pub current: slipway_core::Rate,
+    /// Every cluster of the organization at its maximum size.
+    pub maximum: slipway_core::Rate,
+}
+
+/// When the money runs out at each rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DepletionView {
+    pub minimum: Option<DateTime<Utc>>,
+    pub current: Option<DateTime<Utc>>,
+    pub maximum: Option<DateTime<Utc>>,
+}
+
+/// `PATCH /v1/orgs/{name}/account` (administrators): what is given changes;
+/// the first change opens the account. Every change is audited with its
+/// reason.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAccount {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<slipway_core::Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_allowance: Option<slipway_core::Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_balance: Option<slipway_core::Money>,
+    /// Why (required; recorded in the audit log).
+    pub reason: String,
+}
+
+/// `POST /v1/orgs/{name}/account/reconcile`: what a reconciliation did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReconciliationView {
+    pub account: AccountView,
+    pub credited: slipway_core::Money,
+    pub debited: slipway_core::Money,
+    pub capped_off: slipway_core::Money,
+    /// Hours whose charge changed.
+    pub hours_charged: usize,
+    /// Clusters the budget destroyed (the balance fell under the floor).
+    pub shut_down: Vec<String>,
+    /// Warnings sent by this reconciliation.
+    pub warned: Vec<String>,
+}
+
+/// Which costs to read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CostQuery {
+    /// `hourly`, `daily` (default) or `monthly`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granularity: Option<String>,
+    /// From (RFC 3339; default: 30 days before `to`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    /// Until (RFC 3339; default: now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+    /// Only this cluster's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+}
+
+/// `GET /v1/orgs/{name}/costs`: cost history by bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CostHistory {
+    pub organization: String,
+    pub cluster: Option<String>,
+    /// `hourly`, `daily` or `monthly`.
+    pub granularity: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub currency: String,
+    pub total: slipway_core::Money,
+    pub buckets: Vec<CostBucketView>,
+    /// Count, mean, minimum, maximum and standard deviation of the
+    /// buckets' totals (dollars, as numbers).
+    pub stats: CostStats,
+}
+
+/// One bucket of a cost history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CostBucketView {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub total: slipway_core::Money,
+    /// By cluster (those that cost something).
+    #[schema(value_type = Object)]
+    pub by_cluster: std::collections::BTreeMap<String, slipway_core::Money>,
+    /// By where the figures came from: `model` (the blueprint's cost model)
+    /// or `cost_explorer` (AWS).
+    #[schema(value_type = Object)]
+    pub by_source: std::collections::BTreeMap<String, slipway_core::Money>,
+}
+
+/// Statistics of a series of amounts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CostStats {
+    pub count: u64,
+    pub mean: f64,
+    pub min: f64,
+    pub max: f64,
+    pub std: f64,
+}
+
+/// `GET /v1/orgs/{name}/forecast`: the balance ahead at each rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ForecastView {
+    pub organization: String,
+    pub currency: String,
+    pub balance: slipway_core::Money,
+    pub burn_rates: RatesView,
+    pub depletes_at: DepletionView,
+    /// At the minimum, current and maximum rates.
+    pub minimum: ForecastSeries,
+    pub current: ForecastSeries,
+    pub maximum: ForecastSeries,
+}
+
+/// The balance ahead at one rate: hourly for 14 days, daily for 91 days,
+/// monthly for 12 months (allowance on the 1st, never below zero).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ForecastSeries {
+    pub rate: slipway_core::Rate,
+    pub hourly: Vec<BalancePoint>,
+    pub daily: Vec<BalancePoint>,
+    pub monthly: Vec<BalancePoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BalancePoint {
+    pub at: DateTime<Utc>,
+    pub balance: slipway_core::Money,
+}
+
+/// `POST /v1/clusters/{name}/capacity`: N nodes for a while (`ttl`) or
+/// until a time (`until`); give exactly one. The same request again (same
+/// person, size and end) is redundant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCapacityRequest {
+    /// 0 to 1000.
+    pub nodes: u32,
+    /// How long (`2h`); 15 minutes to 12 hours by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
+    /// Until when (RFC 3339), within the same bounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A capacity request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CapacityRequestView {
+    pub id: String,
+    pub cluster: String,
+    /// Who asked.
+    pub subject: String,
+    pub login: String,
+    pub nodes: u32,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a capacity request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CapacityResult {
+    /// The cluster changes: an operation was queued (or joined).
+    Queued,
+    /// The cluster changes once the operation in flight ends.
+    Waiting,
+    /// The cluster already is the size the requests want.
+    Unchanged,
+    /// An identical request is active: nothing was added.
+    Redundant,
+    /// The request is kept, but the change was refused (over a limit or the
+    /// budget); see `refusal`.
+    Refused,
+}
+
+/// The answer to a capacity request (or its withdrawal).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CapacityResponse {
+    pub result: CapacityResult,
+    pub request: Option<CapacityRequestView>,
+    /// The operation that changes the cluster.
+    pub operation: Option<String>,
+    /// Why the change was refused.
+    pub refusal: Option<ErrorDetail>,
+    /// The cluster's active requests.
+    pub requests: Vec<CapacityRequestView>,
 }

@@ -6,6 +6,7 @@
 //! or not allowed; 4 refused by a rule or a conflict; 5 still running when
 //! the wait ended.
 
+mod accounts;
 mod client;
 mod credentials;
 mod exit;
@@ -109,9 +110,13 @@ enum Command {
     /// Create, list or revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Organizations: create, show, members, limits, membership.
+    /// Organizations: create, show, members, limits, membership, account,
+    /// costs, forecast.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Capacity requests: ask for nodes for a while; the cluster follows.
+    #[command(subcommand)]
+    Capacity(CapacityCommand),
     /// Site administration.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -376,6 +381,10 @@ enum OrgCommand {
         github_team: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
+        /// Destroy a cluster when its last capacity request expires
+        /// (default: scale it to its minimum).
+        #[arg(long)]
+        destroy_when_idle: bool,
     },
     Show {
         name: String,
@@ -407,6 +416,71 @@ enum OrgCommand {
         name: String,
         login: String,
     },
+    /// Show the account, or change what is given (administrators; the
+    /// first change opens it).
+    Account {
+        name: String,
+        /// Set the balance (dollars, e.g. 100.00).
+        #[arg(long)]
+        balance: Option<String>,
+        /// Set the monthly allowance, credited on the 1st.
+        #[arg(long)]
+        allowance: Option<String>,
+        /// Set the maximum balance.
+        #[arg(long)]
+        max: Option<String>,
+        /// Why (required for a change; recorded in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reconcile the account now: credit, debit, cap, enforce the budget
+    /// (owners and administrators).
+    Reconcile {
+        name: String,
+    },
+    /// Cost history by hour, day or month.
+    Costs {
+        name: String,
+        /// hourly, daily or monthly.
+        #[arg(long, default_value = "daily")]
+        granularity: String,
+        /// From (RFC 3339; default 30 days ago).
+        #[arg(long)]
+        from: Option<String>,
+        /// Until (RFC 3339; default now).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this cluster's costs.
+        #[arg(long)]
+        cluster: Option<String>,
+    },
+    /// The balance ahead at the minimum, current and maximum burn rates,
+    /// and when the money runs out.
+    Forecast {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CapacityCommand {
+    /// Ask for NODES nodes on a cluster for a while, or until a time
+    /// (members of its organization).
+    #[command(group(clap::ArgGroup::new("how_long").required(true).args(["ttl", "until"])))]
+    Request {
+        name: String,
+        #[arg(long)]
+        nodes: u32,
+        /// How long (15m to 12h by default), e.g. 2h.
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Until when (RFC 3339), e.g. 2026-11-30T17:00:00Z.
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// The cluster's active requests (yours; owners and administrators: all).
+    List { name: String },
+    /// Withdraw a request.
+    Withdraw { name: String, id: String },
 }
 
 #[derive(Subcommand)]
@@ -677,6 +751,7 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
             github_org,
             github_team,
             limits,
+            destroy_when_idle,
         }) => {
             let limits = limits.into_update();
             ctx.org_create(slipway_api::types::CreateOrganization {
@@ -684,6 +759,7 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
                 github_org,
                 github_team,
                 limits: (limits != Default::default()).then_some(limits),
+                destroy_when_idle,
             })
             .await
         }
@@ -697,6 +773,65 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
             ctx.org_approve(name, login, owner).await
         }
         Command::Org(OrgCommand::Remove { name, login }) => ctx.org_remove(name, login).await,
+        Command::Org(OrgCommand::Account {
+            name,
+            balance,
+            allowance,
+            max,
+            reason,
+        }) => ctx.org_account(name, balance, allowance, max, reason).await,
+        Command::Org(OrgCommand::Reconcile { name }) => ctx.org_reconcile(name).await,
+        Command::Org(OrgCommand::Costs {
+            name,
+            granularity,
+            from,
+            to,
+            cluster,
+        }) => {
+            let time = |flag: &str, value: Option<String>| {
+                value
+                    .map(|v| {
+                        chrono::DateTime::parse_from_rfc3339(&v)
+                            .map(|t| t.with_timezone(&chrono::Utc))
+                            .map_err(|e| {
+                                Failure::usage(format!(
+                                    "--{flag}: {e} (RFC 3339, e.g. 2026-11-30T00:00:00Z)"
+                                ))
+                            })
+                    })
+                    .transpose()
+            };
+            ctx.org_costs(
+                name,
+                slipway_api::types::CostQuery {
+                    granularity: Some(granularity),
+                    from: time("from", from)?,
+                    to: time("to", to)?,
+                    cluster,
+                },
+            )
+            .await
+        }
+        Command::Org(OrgCommand::Forecast { name }) => ctx.org_forecast(name).await,
+        Command::Capacity(CapacityCommand::Request {
+            name,
+            nodes,
+            ttl,
+            until,
+        }) => {
+            let until = until
+                .map(|v| {
+                    chrono::DateTime::parse_from_rfc3339(&v)
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                        .map_err(|e| Failure::usage(format!("--until: {e} (RFC 3339)")))
+                })
+                .transpose()?;
+            ctx.capacity_request(name, nodes, ttl, until).await
+        }
+        Command::Capacity(CapacityCommand::List { name }) => ctx.capacity_list(name).await,
+        Command::Capacity(CapacityCommand::Withdraw { name, id }) => {
+            ctx.capacity_withdraw(name, id).await
+        }
         Command::Admin(AdminCommand::RotateKeys) => ctx.rotate_keys().await,
         Command::Admin(AdminCommand::BootstrapToken(_)) => unreachable!("handled before"),
         Command::Audit(a) => {

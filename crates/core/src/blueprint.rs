@@ -59,6 +59,8 @@ impl Default for NodeBounds {
 pub enum VariableType {
     String,
     Number,
+    /// A whole number (`1`, not `1.5`).
+    Integer,
     Bool,
 }
 
@@ -199,6 +201,7 @@ impl VariableSpec {
                         serde_json::Number::from_f64(f).map(serde_json::Value::Number)
                     })
                 }),
+            VariableType::Integer => text.parse::<i64>().map(serde_json::Value::from).ok(),
             VariableType::Bool => text.parse::<bool>().ok().map(serde_json::Value::Bool),
             VariableType::String => None,
         };
@@ -220,7 +223,10 @@ impl VariableSpec {
                 }
                 Ok(())
             }
-            (VariableType::Number, serde_json::Value::Number(n)) => {
+            (VariableType::Integer, serde_json::Value::Number(n)) if n.as_i64().is_none() => {
+                fail("must be a whole number".into())
+            }
+            (VariableType::Number | VariableType::Integer, serde_json::Value::Number(n)) => {
                 let v = n.as_f64().unwrap_or(f64::NAN);
                 if self.min.is_some_and(|min| v < min) || self.max.is_some_and(|max| v > max) {
                     return fail(format!(
@@ -249,10 +255,29 @@ mod tests {
             "variables": {
                 "size": {"type": "string", "allowed": ["small", "large"], "default": "small"},
                 "replicas": {"type": "number", "min": 1, "max": 3},
+                "workers": {"type": "integer", "min": 0, "max": 600, "default": 0},
                 "debug": {"type": "bool", "default": false, "sensitive": true}
             }
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn integers_are_whole_numbers() {
+        let m = metadata();
+        let with = |v: serde_json::Value| {
+            m.resolve_variables(&Variables::from([
+                ("replicas".to_owned(), json!(1)),
+                ("workers".to_owned(), v),
+            ]))
+        };
+        assert_eq!(with(json!(3)).unwrap()["workers"], json!(3));
+        assert_eq!(with(json!("4")).unwrap()["workers"], json!(4), "from text");
+        for bad in [json!(0.5), json!("0.5"), json!(601), json!(-1), json!("x")] {
+            let err = with(bad.clone()).unwrap_err();
+            assert_eq!(err.field, "variables.workers", "{bad}");
+        }
+        assert!(with(json!(0.5)).unwrap_err().rule.contains("whole number"));
     }
 
     #[test]

@@ -225,7 +225,7 @@ mod tests {
             json,
             serde_json::json!({
                 "floor": "0.50",
-                "horizon": "1day",
+                "horizon": "1d",
                 "warn_balance_fractions": ["0.25", "0.10"],
                 "warn_days": [7, 1]
             })

@@ -14,9 +14,25 @@ pub fn parse_duration(field: &str, value: &str) -> Result<Duration, ValidationEr
     })
 }
 
-/// Formats a duration the way [`parse_duration`] reads it back.
+/// Formats a duration the way [`parse_duration`] reads it back, in days,
+/// hours, minutes and seconds (`366d`, `1d 12h`, `90s` is `1m 30s`).
 pub fn format_duration(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    let secs = d.as_secs();
+    let parts: Vec<String> = [
+        (secs / 86_400, "d"),
+        (secs / 3600 % 24, "h"),
+        (secs / 60 % 60, "m"),
+        (secs % 60, "s"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, unit)| format!("{n}{unit}"))
+    .collect();
+    if parts.is_empty() {
+        "0s".into()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// Serde for a `chrono::TimeDelta` written the way users write durations

@@ -8,7 +8,12 @@
 //! caller's business; the rules only decide what to start.
 
 use crate::access::{Level, Limits, check_ceiling};
+use crate::account::Account;
+use crate::budget::{BudgetPolicy, check_affordable};
+use crate::capacity::{CapacityOutcome, CapacityRequest, decide_capacity, desired_size};
+use crate::cost::CostModel;
 use crate::job::{JobSpec, JobVersion, RunnerKind};
+use crate::money::Rate;
 use crate::{
     Cluster, ClusterSpec, ClusterState, Operation, OperationId, OperationKind, Reason, Refusal,
     Schedule, Timestamp, ValidationError, Variables,
@@ -22,15 +27,29 @@ pub struct ClusterSnapshot {
     /// The infrastructure operation queued or running on the cluster, if any.
     pub active: Option<Operation>,
     pub schedule: Option<Schedule>,
+    /// Its capacity requests not withdrawn (expired ones included until
+    /// they are swept; rules look at the active ones).
+    pub capacity: Vec<CapacityRequest>,
 }
 
 /// What the organization limits of a deploy depend on: read (and on
 /// PostgreSQL locked) only where a rule decides, never for a plain read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OrganizationLoad {
     pub limits: Limits,
     /// The organization's other clusters that are deployed or being deployed.
     pub deployed_elsewhere: u32,
+    /// The organization's budget, if it has an account.
+    pub budget: Option<Budget>,
+}
+
+/// What the budget rule of a deploy or scale-up depends on, read with the
+/// organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budget {
+    pub account: Account,
+    /// What the organization's other clusters cost per hour now.
+    pub rate_elsewhere: Rate,
 }
 
 /// Who is asking, at which level, when, and the identifier a new operation
@@ -136,6 +155,11 @@ pub struct DeployRequest {
     pub version: Option<String>,
     pub variables: Option<Variables>,
     pub destroy_at: Option<Timestamp>,
+    /// The cost model of the blueprint version deployed: what the budget
+    /// rule prices the target size with.
+    pub cost_model: CostModel,
+    /// The budget rule's thresholds.
+    pub budget_policy: BudgetPolicy,
 }
 
 impl DeployRequest {
@@ -239,7 +263,40 @@ fn check_limits(
     if starts_a_cluster {
         limits.check_clusters(org.deployed_elsewhere)?;
     }
-    Ok(())
+    check_budget(
+        snap,
+        org,
+        target,
+        &req.cost_model,
+        &req.budget_policy,
+        ctx.now,
+    )
+}
+
+/// The budget rule: a deploy or a scale-up is refused when the money would
+/// run out within the policy's horizon at the organization's rate with the
+/// cluster at its target size. Shrinking is never refused.
+fn check_budget(
+    snap: &ClusterSnapshot,
+    org: &OrganizationLoad,
+    target: &ClusterSpec,
+    model: &CostModel,
+    policy: &BudgetPolicy,
+    now: Timestamp,
+) -> Result<(), Refusal> {
+    let Some(budget) = &org.budget else {
+        return Ok(());
+    };
+    let running_nodes = snap.cluster.deployed.as_ref().map(|d| d.nodes);
+    if running_nodes.is_some_and(|n| target.nodes <= n) {
+        return Ok(());
+    }
+    check_affordable(
+        &budget.account,
+        budget.rate_elsewhere + model.hourly(target.nodes),
+        now,
+        policy,
+    )
 }
 
 /// DEPLOY: a running cluster with nothing to change succeeds at once; a
@@ -460,6 +517,109 @@ pub fn decide_reconcile(snap: &ClusterSnapshot, ctx: &Context) -> Plan {
     }
 }
 
+/// What a capacity change needs besides the cluster: its bounds, the
+/// organization's idle policy, and the blueprint's cost model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapacityBounds {
+    pub min_nodes: u32,
+    pub max_nodes: u32,
+    pub destroy_when_idle: bool,
+    pub cost_model: CostModel,
+    pub budget_policy: BudgetPolicy,
+}
+
+/// CAPACITY: the cluster follows its capacity requests — the sum over
+/// people of each one's largest unexpired request, clamped to its bounds.
+/// A change is a deploy, an update or a destroy with reason `capacity`;
+/// the requests bound its lifetime (no destroy time), the organization's
+/// node and cluster limits and its budget still apply (a refused change
+/// leaves the cluster as it is). While another operation is in flight the
+/// change waits (`Deferred`) and is looked at again when it ends.
+pub fn decide_capacity_change(
+    snap: &ClusterSnapshot,
+    org: &OrganizationLoad,
+    bounds: &CapacityBounds,
+    ctx: &Context,
+) -> Result<Plan, Refusal> {
+    let ctx = Context {
+        reason: Reason::Capacity,
+        ..ctx.clone()
+    };
+    let desired = desired_size(&snap.capacity, ctx.now, bounds.min_nodes, bounds.max_nodes);
+    let deployed = match snap.cluster.state {
+        ClusterState::Absent => None,
+        _ => Some(
+            snap.cluster
+                .deployed
+                .as_ref()
+                .map_or(snap.cluster.spec.nodes, |d| d.nodes),
+        ),
+    };
+    let outcome = decide_capacity(
+        desired,
+        deployed,
+        bounds.min_nodes,
+        bounds.destroy_when_idle,
+    );
+    if outcome == CapacityOutcome::Nothing {
+        return Ok(Plan::new(Outcome::AlreadyRunning, ScheduleChange::Keep));
+    }
+    if let Some(active) = &snap.active {
+        return Ok(Plan::new(
+            Outcome::Deferred(active.id.clone()),
+            ScheduleChange::Keep,
+        ));
+    }
+    let nodes = match outcome {
+        CapacityOutcome::Deploy(n)
+        | CapacityOutcome::Resize(n)
+        | CapacityOutcome::ScaleToMinimum(n) => n,
+        CapacityOutcome::Destroy => {
+            let op = enqueue(
+                &ctx,
+                OperationKind::Destroy,
+                deployed_or_target(&snap.cluster),
+            );
+            return Ok(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep));
+        }
+        CapacityOutcome::Nothing => unreachable!("handled above"),
+    };
+    let target = ClusterSpec {
+        nodes,
+        ..snap
+            .cluster
+            .deployed
+            .clone()
+            .unwrap_or_else(|| snap.cluster.spec.clone())
+    };
+    check_ceiling(target.nodes)?;
+    org.limits.check_nodes(target.nodes)?;
+    let starts = deployed.is_none();
+    if starts {
+        if let Some(schedule) = &snap.schedule {
+            return Err(Refusal::ScheduledForDestroy {
+                destroy_at: schedule.destroy_at,
+            });
+        }
+        org.limits.check_clusters(org.deployed_elsewhere)?;
+    }
+    check_budget(
+        snap,
+        org,
+        &target,
+        &bounds.cost_model,
+        &bounds.budget_policy,
+        ctx.now,
+    )?;
+    let kind = if starts || snap.cluster.state != ClusterState::Running {
+        OperationKind::Deploy
+    } else {
+        OperationKind::Update
+    };
+    let op = enqueue(&ctx, kind, target);
+    Ok(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,6 +664,7 @@ mod tests {
             },
             active: None,
             schedule: None,
+            capacity: Vec::new(),
         }
     }
 
@@ -1008,5 +1169,168 @@ mod tests {
             let result = decide_schedule_destroy(&snap, &org(), now() + TimeDelta::minutes(new_in), &ctx());
             prop_assert_eq!(result.is_ok(), existing > 5);
         }
+    }
+
+    fn budget(balance: &str) -> OrganizationLoad {
+        let now = now();
+        let account = Account::open(
+            crate::Money::parse(balance).unwrap(),
+            crate::Money::ZERO,
+            crate::Money::dollars(1_000_000),
+            now,
+        );
+        OrganizationLoad {
+            budget: Some(Budget {
+                account: Account {
+                    last_credit_at: Some(crate::calendar::month_start(now)),
+                    ..account
+                },
+                rate_elsewhere: Rate::parse("0.5").unwrap(),
+            }),
+            ..OrganizationLoad::default()
+        }
+    }
+
+    fn priced(nodes: u32) -> DeployRequest {
+        DeployRequest {
+            nodes: Some(nodes),
+            destroy_at: Some(now() + TimeDelta::hours(2)),
+            cost_model: CostModel {
+                fixed_hourly_usd: Rate::parse("0.5").unwrap(),
+                per_node_hourly_usd: Rate::parse("1").unwrap(),
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_member_cannot_start_what_the_money_would_not_last_a_day_for() {
+        let absent = snapshot(ClusterState::Absent);
+        // $30 at 0.5 + 0.5 + 1 per node: 2 nodes is $3/h (10 h), 1 is $2/h (15 h).
+        let err = decide_deploy(&absent, &budget("30"), &priced(2), &member_ctx()).unwrap_err();
+        let Refusal::OverBudget {
+            rate, depletes_at, ..
+        } = &err
+        else {
+            panic!("expected an over-budget refusal, got {err:?}");
+        };
+        assert_eq!(*rate, Rate::parse("3").unwrap());
+        assert_eq!(*depletes_at, now() + TimeDelta::hours(10));
+        assert!(err.to_string().contains("3"), "{err}");
+        // Enough money: allowed; administrators are not limited by it.
+        assert!(decide_deploy(&absent, &budget("100"), &priced(2), &member_ctx()).is_ok());
+        assert!(decide_deploy(&absent, &budget("30"), &priced(2), &ctx()).is_ok());
+        // No account: no budget.
+        assert!(decide_deploy(&absent, &org(), &priced(2), &member_ctx()).is_ok());
+        // Shrinking a running cluster is never refused; growing it is.
+        let running = snapshot(ClusterState::Running);
+        assert!(decide_deploy(&running, &budget("1"), &priced(2), &member_ctx()).is_ok());
+        assert!(matches!(
+            decide_deploy(&running, &budget("1"), &priced(4), &member_ctx()),
+            Err(Refusal::OverBudget { .. })
+        ));
+    }
+
+    fn requested(subject: &str, nodes: u32, minutes: i64) -> CapacityRequest {
+        CapacityRequest {
+            id: format!("{subject}-{nodes}"),
+            cluster: ClusterName::parse("c1").unwrap(),
+            subject: subject.into(),
+            nodes,
+            expires_at: now() + TimeDelta::minutes(minutes),
+            created_at: now(),
+        }
+    }
+
+    fn bounds(destroy_when_idle: bool) -> CapacityBounds {
+        CapacityBounds {
+            min_nodes: 1,
+            max_nodes: 8,
+            destroy_when_idle,
+            cost_model: CostModel::default(),
+            budget_policy: BudgetPolicy::default(),
+        }
+    }
+
+    fn capacity_op(plan: &Plan) -> (OperationKind, u32, Reason) {
+        let op = plan.new_operation().expect("an operation");
+        (op.kind, op.spec.nodes, op.reason)
+    }
+
+    #[test]
+    fn a_cluster_follows_its_capacity_requests() {
+        let mut absent = snapshot(ClusterState::Absent);
+        absent.capacity = vec![requested("github:1", 2, 60), requested("github:2", 3, 30)];
+        let plan = decide_capacity_change(&absent, &org(), &bounds(false), &ctx()).unwrap();
+        assert_eq!(
+            capacity_op(&plan),
+            (OperationKind::Deploy, 5, Reason::Capacity)
+        );
+        assert_eq!(
+            plan.schedule,
+            ScheduleChange::Keep,
+            "the requests bound its life"
+        );
+
+        // Running with 3: resized to what is asked, clamped to the maximum.
+        let mut running = snapshot(ClusterState::Running);
+        running.capacity = vec![requested("github:1", 6, 60), requested("github:2", 6, 60)];
+        let plan = decide_capacity_change(&running, &org(), &bounds(false), &ctx()).unwrap();
+        assert_eq!(
+            capacity_op(&plan),
+            (OperationKind::Update, 8, Reason::Capacity)
+        );
+        // The same size: nothing to do.
+        running.capacity = vec![requested("github:1", 3, 60)];
+        let plan = decide_capacity_change(&running, &org(), &bounds(false), &ctx()).unwrap();
+        assert_eq!(plan.new_operation(), None);
+        // No request left: to the minimum, or destroyed if the organization says so.
+        running.capacity = vec![requested("github:1", 5, -1)];
+        let plan = decide_capacity_change(&running, &org(), &bounds(false), &ctx()).unwrap();
+        assert_eq!(
+            capacity_op(&plan),
+            (OperationKind::Update, 1, Reason::Capacity)
+        );
+        let plan = decide_capacity_change(&running, &org(), &bounds(true), &ctx()).unwrap();
+        assert_eq!(
+            capacity_op(&plan),
+            (OperationKind::Destroy, 3, Reason::Capacity)
+        );
+        // An operation in flight: the change waits for it.
+        running.capacity = vec![requested("github:1", 5, 60)];
+        running.active = Some(active(OperationKind::Update, spec(4)));
+        let plan = decide_capacity_change(&running, &org(), &bounds(false), &ctx()).unwrap();
+        assert!(matches!(plan.outcome, Outcome::Deferred(_)));
+    }
+
+    #[test]
+    fn capacity_changes_obey_the_organization_and_its_budget() {
+        let mut absent = snapshot(ClusterState::Absent);
+        absent.capacity = vec![requested("github:1", 2, 60)];
+        let busy = OrganizationLoad {
+            deployed_elsewhere: 10,
+            ..OrganizationLoad::default()
+        };
+        assert_eq!(
+            limit_of(decide_capacity_change(
+                &absent,
+                &busy,
+                &bounds(false),
+                &ctx()
+            )),
+            "max_clusters"
+        );
+        let priced = CapacityBounds {
+            cost_model: CostModel {
+                fixed_hourly_usd: Rate::parse("1").unwrap(),
+                per_node_hourly_usd: Rate::parse("1").unwrap(),
+            },
+            ..bounds(false)
+        };
+        assert!(matches!(
+            decide_capacity_change(&absent, &budget("10"), &priced, &ctx()),
+            Err(Refusal::OverBudget { .. })
+        ));
+        assert!(decide_capacity_change(&absent, &budget("1000"), &priced, &ctx()).is_ok());
     }
 }

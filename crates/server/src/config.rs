@@ -13,6 +13,7 @@ pub use slipway_service::identities::{
     AdminsConfig, AuthConfig, GitHubSettings, OrganizationConfig,
 };
 pub use slipway_service::limits::RateLimitConfig;
+pub use slipway_worker::accounting::AccountsConfig;
 pub use slipway_worker::{ExecutorConfig, StorageConfig};
 
 /// The address the server listens on by default, and the CLI talks to.
@@ -53,6 +54,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub auth: AuthConfig,
     pub storage: StorageConfig,
+    pub accounts: AccountsConfig,
 }
 
 /// How Slipway finds and runs Terraform.
@@ -111,6 +113,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
             storage: StorageConfig::default(),
+            accounts: AccountsConfig::default(),
         }
     }
 }
@@ -153,6 +156,7 @@ const KEYS: &[&str] = &[
     "http",
     "auth",
     "storage",
+    "accounts",
 ];
 
 impl Config {

@@ -201,6 +201,7 @@ async fn start(config: Config) -> anyhow::Result<Process> {
         config: ServiceConfig {
             public_url: config.public_url(),
             auth: config.auth.clone(),
+            accounts: config.accounts.clone(),
         },
         terraform_version,
         worker_id: worker_id.clone(),
@@ -216,6 +217,7 @@ async fn start(config: Config) -> anyhow::Result<Process> {
         sealer,
         tokens: signer,
         config: config.executor.clone(),
+        accounts: config.accounts.clone(),
         public_url: config.public_url(),
         data_dir: config.data_dir.clone(),
         id: worker_id,

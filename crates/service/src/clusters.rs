@@ -194,6 +194,7 @@ impl Service {
                 cluster,
                 active: None,
                 schedule: None,
+                capacity: Vec::new(),
             },
             None,
         ))
@@ -329,6 +330,8 @@ impl Service {
             version: Some(blueprint.version.clone()),
             variables: Some(self.seal(name, &blueprint, &variables)?),
             destroy_at,
+            cost_model: metadata.cost,
+            budget_policy: self.config.accounts.budget.clone(),
         })
     }
 

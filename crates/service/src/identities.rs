@@ -93,6 +93,9 @@ pub struct OrganizationConfig {
     pub github_org: Option<String>,
     pub github_team: Option<String>,
     pub limits: Option<slipway_core::Limits>,
+    /// Destroy a cluster when its last capacity request expires.
+    #[serde(default)]
+    pub destroy_when_idle: bool,
 }
 
 impl Default for AuthConfig {

@@ -11,11 +11,15 @@
 //! - [`operations`]: operations, their logs (followed live), cancel.
 //! - [`runs`]: TEST and RELEASE.
 //! - [`orgs`]: organizations and memberships.
+//! - [`accounts`]: organizations' accounts, costs and forecasts.
+//! - [`capacity`]: capacity requests.
 //! - [`sign_in`]: GitHub sign-in (device, web, token), who am I, logout.
 //! - [`tokens`]: API tokens, key rotation, revocations, the audit log.
 //! - [`state`]: Terraform's HTTP state backend, as a running operation.
 
+pub mod accounts;
 pub mod caller;
+pub mod capacity;
 pub mod clusters;
 pub mod error;
 pub mod identities;
@@ -50,6 +54,8 @@ pub struct ServiceConfig {
     /// callbacks).
     pub public_url: String,
     pub auth: AuthConfig,
+    /// Budgets and capacity requests.
+    pub accounts: slipway_worker::accounting::AccountsConfig,
 }
 
 /// The service: everything the transports share.

@@ -18,6 +18,7 @@ fn organization_view(o: Organization) -> OrganizationView {
         github_org: o.github_org,
         github_team: o.github_team,
         limits: o.limits,
+        destroy_when_idle: o.destroy_when_idle,
         created_at: o.created_at,
     }
 }
@@ -140,6 +141,7 @@ impl Service {
                 github_org: req.github_org,
                 github_team: req.github_team,
                 limits,
+                destroy_when_idle: req.destroy_when_idle,
                 created_at: now,
                 updated_at: now,
             })
@@ -201,6 +203,7 @@ impl Service {
             github_org: req.github_org.or(org.github_org),
             github_team: req.github_team.or(org.github_team),
             limits,
+            destroy_when_idle: req.destroy_when_idle.unwrap_or(org.destroy_when_idle),
             updated_at: Utc::now(),
             ..org
         };
@@ -375,6 +378,7 @@ pub async fn apply_configured_organizations(service: &Service) -> anyhow::Result
             github_org: declared.github_org.clone(),
             github_team: declared.github_team.clone(),
             limits: declared.limits.unwrap_or_default(),
+            destroy_when_idle: declared.destroy_when_idle,
             created_at: existing.as_ref().map_or(now, |o| o.created_at),
             updated_at: now,
         };

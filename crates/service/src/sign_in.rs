@@ -101,10 +101,11 @@ fn local_path(path: &str) -> Option<String> {
 impl Service {
     fn github_configured(&self) -> Result<()> {
         if self.config.auth.github.client_id.is_empty() {
+            // Not a passing outage (5xx): this server has no such sign-in.
             return Err(Error::new(
-                Kind::Unavailable,
+                Kind::NotFound,
                 "github_not_configured",
-                "sign-in with GitHub is not configured on this server (auth.github.client_id)",
+                "sign-in with GitHub is not configured on this server (auth.github.client_id); sign in with an API token",
             ));
         }
         Ok(())

@@ -26,7 +26,8 @@ use slipway_core::job::RunnerKind;
 use slipway_core::lifecycle::Ending;
 use slipway_core::rules::{ClusterSnapshot, OrganizationLoad, Plan};
 use slipway_core::{
-    Cluster, ClusterName, Operation, OperationId, OrgName, Refusal, Subject, Timestamp,
+    Account, Charge, Cluster, ClusterName, CostFigure, CostSource, HourCost, Operation,
+    OperationId, OrgName, Reconciliation, Refusal, SizeSpan, Subject, Timestamp,
 };
 use tokio::sync::broadcast;
 
@@ -101,6 +102,11 @@ pub enum Notification {
     CancelRequested { operation: OperationId },
     /// A scheduled destroy was set, moved, fired or removed.
     ScheduleChanged { cluster: ClusterName },
+    /// A cluster's capacity requests changed.
+    CapacityChanged { cluster: ClusterName },
+    /// An organization's account changed (an administrator set it): it is
+    /// reconciled and its budget enforced at once.
+    AccountChanged { organization: OrgName },
     /// A token was revoked: gateways' revocation lists changed.
     Revoked,
     /// Notifications from other processes may have been missed (the
@@ -115,8 +121,10 @@ impl Notification {
             Notification::Queued { cluster, .. }
             | Notification::Started { cluster, .. }
             | Notification::Finished { cluster, .. }
-            | Notification::ScheduleChanged { cluster } => Some(cluster),
+            | Notification::ScheduleChanged { cluster }
+            | Notification::CapacityChanged { cluster } => Some(cluster),
             Notification::Events { .. }
+            | Notification::AccountChanged { .. }
             | Notification::CancelRequested { .. }
             | Notification::Revoked
             | Notification::Resync => None,
@@ -143,6 +151,7 @@ pub trait Store:
     + BlueprintStore
     + IdentityStore
     + StateStore
+    + AccountStore
     + AuditStore
 {
 }
@@ -155,6 +164,7 @@ impl<T> Store for T where
         + BlueprintStore
         + IdentityStore
         + StateStore
+        + AccountStore
         + AuditStore
 {
 }
@@ -420,6 +430,110 @@ pub trait StateStore: Send + Sync + 'static {
     /// Releases a lock taken under `lock_id`; answers the lock in the way if
     /// another one holds it. Releasing a lock that is not held succeeds.
     async fn unlock_state(&self, state_key: &str, lock_id: &str) -> Result<Result<(), StateLock>>;
+}
+
+/// A reconciliation rule: the account and the hours not fully charged, to
+/// what the reconciliation does.
+pub type Reconcile<'a> = dyn Fn(&Account, &[Charge]) -> Reconciliation + Send + Sync + 'a;
+
+/// A change of an account by an administrator: the account as it is (none
+/// if not opened yet) to the account wanted, or a refusal.
+pub type ChangeAccount<'a> =
+    dyn Fn(Option<&Account>) -> Result<Account, Refusal> + Send + Sync + 'a;
+
+/// Organizations' money: accounts, what clusters cost per hour, which node
+/// count ran when, and capacity requests.
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
+    async fn account(&self, organization: &OrgName) -> Result<Option<AccountRecord>>;
+
+    /// The organizations that have an account.
+    async fn accounted_organizations(&self) -> Result<Vec<OrgName>>;
+
+    /// Opens or changes an account atomically: `change` decides from the
+    /// account as it is; the result is written with an audit entry.
+    async fn change_account(
+        &self,
+        organization: &OrgName,
+        now: Timestamp,
+        audit: &AuditIntent,
+        reason: &str,
+        change: &ChangeAccount<'_>,
+    ) -> Result<Account>;
+
+    /// Which node count each of the organization's clusters ran, and at
+    /// which rates, over `[from, to)` (spans that overlap it).
+    async fn size_spans(
+        &self,
+        organization: &OrgName,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<SizeSpan>>;
+
+    /// Records what hours cost by one source (the model's estimate or Cost
+    /// Explorer's figure), replacing that source's earlier figure for the
+    /// same (cluster, hour).
+    async fn record_costs(
+        &self,
+        organization: &OrgName,
+        source: CostSource,
+        hours: &[HourCost],
+    ) -> Result<()>;
+
+    /// Reconciles the account in one transaction: `rule` sees the account
+    /// and every hour whose cost differs from what was charged; the
+    /// account, the charges and an audit entry are written together. `None`
+    /// when the organization has no account.
+    async fn reconcile(
+        &self,
+        organization: &OrgName,
+        now: Timestamp,
+        audit: &AuditIntent,
+        rule: &Reconcile<'_>,
+    ) -> Result<Option<Reconciliation>>;
+
+    /// Records which budget warnings have been sent.
+    async fn set_warnings(
+        &self,
+        organization: &OrgName,
+        warnings: &std::collections::BTreeSet<String>,
+    ) -> Result<()>;
+
+    /// What each hour cost, Cost Explorer's figure where there is one, else
+    /// the model's: of the organization (or one cluster), hours in
+    /// `[from, to)`.
+    async fn cost_figures(
+        &self,
+        organization: &OrgName,
+        cluster: Option<&ClusterName>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<CostFigure>>;
+
+    /// A capacity request, unless one identical (same person, cluster,
+    /// size and expiry) is active: then `false` and nothing is written.
+    async fn add_capacity_request(&self, request: &StoredCapacityRequest) -> Result<bool>;
+
+    /// Withdraws a request; the request as it was, if there was one.
+    async fn withdraw_capacity_request(&self, id: &str) -> Result<Option<StoredCapacityRequest>>;
+
+    /// A cluster's requests not withdrawn nor swept, by expiry.
+    async fn capacity_requests(&self, cluster: &ClusterName) -> Result<Vec<StoredCapacityRequest>>;
+
+    /// When the next request expires, after `now`.
+    async fn next_capacity_expiry(&self, now: Timestamp) -> Result<Option<Timestamp>>;
+
+    /// Deletes requests expired at `now`; the clusters they were for.
+    async fn sweep_capacity_requests(&self, now: Timestamp) -> Result<Vec<ClusterName>>;
+
+    /// Claims the right to ask Cost Explorer now, if it was last asked
+    /// `interval` ago or more (once for every process sharing the
+    /// database).
+    async fn claim_cost_explorer_fetch(
+        &self,
+        now: Timestamp,
+        interval: std::time::Duration,
+    ) -> Result<bool>;
 }
 
 /// The audit log.

@@ -242,6 +242,10 @@ pub struct Organization {
     /// If set, only members of this team of `github_org` belong.
     pub github_team: Option<String>,
     pub limits: Limits,
+    /// When a cluster's last capacity request expires: destroy it (else
+    /// scale it to its minimum).
+    #[serde(default)]
+    pub destroy_when_idle: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -351,4 +355,21 @@ pub struct Revocation {
     pub jti: String,
     pub expires_at: Timestamp,
     pub revoked_at: Timestamp,
+}
+
+/// An organization's budget account as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub organization: OrgName,
+    pub account: slipway_core::Account,
+    /// Warnings sent and not re-armed yet, by key.
+    pub warnings: std::collections::BTreeSet<String>,
+    pub updated_at: Timestamp,
+}
+
+/// A cluster's capacity request, with the requester's name for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCapacityRequest {
+    pub request: slipway_core::CapacityRequest,
+    pub name: String,
 }

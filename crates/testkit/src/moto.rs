@@ -67,6 +67,26 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// What the emulated Cost Explorer answers to the next `GetCostAndUsage`
+    /// requests, in order (its own API for tests).
+    pub fn answer_cost_and_usage(&self, results: serde_json::Value) {
+        let response = reqwest::blocking::Client::new()
+            .post(format!(
+                "{}/moto-api/static/ce/cost-and-usage-results",
+                self.endpoint
+            ))
+            .json(&serde_json::json!({ "results": results }))
+            .send()
+            .expect("moto's Cost Explorer API");
+        assert!(
+            response.status().is_success(),
+            "moto refused the answers: {}",
+            response.text().unwrap_or_default()
+        );
+    }
+}
+
 /// PUT with no body; true on a 2xx answer.
 fn reqwest_put(url: &str) -> bool {
     reqwest::blocking::Client::new()

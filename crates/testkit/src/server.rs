@@ -76,11 +76,13 @@ impl Server {
 
     /// Starts the binary and waits for the line that says where it serves.
     fn launch(&mut self, listen: &str) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("server log");
+        // Private like everything else in the data directory.
+        let log = std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new().create(true).append(true),
+            0o600,
+        )
+        .open(&self.log)
+        .expect("server log");
         let mut child = Command::new(&self.bin)
             .args(["serve", "--listen", listen, "--data-dir"])
             .arg(&self.data_dir)

@@ -6,6 +6,9 @@
 //!   store, finishes them.
 //! - [`jobs`]: TEST, RELEASE and cleanup operations on their runners.
 //! - [`scheduler`]: fires scheduled destroys.
+//! - [`accounting`]: organizations' costs, reconciliation and budgets;
+//!   [`cost_explorer`] asks AWS what clusters cost.
+//! - [`capacity`]: clusters that follow their capacity requests.
 //! - [`recovery`]: what a previous process left (interrupted operations,
 //!   leftover runs, unsaved states), and the reclaimer of expired leases.
 //! - [`storage`]: object storage, where finished operations' logs are kept.
@@ -17,6 +20,9 @@
 //! [`ExecutorConfig`]. `slipway serve` runs one beside its API; `slipway
 //! worker` runs one alone.
 
+pub mod accounting;
+pub mod capacity;
+pub mod cost_explorer;
 pub mod executor;
 pub mod jobs;
 pub mod metrics;
@@ -137,6 +143,8 @@ pub struct Worker {
     pub sealer: Arc<Sealer>,
     pub tokens: Arc<dyn TokenIssuer>,
     pub config: ExecutorConfig,
+    /// Organizations' accounts, budgets and capacity.
+    pub accounts: accounting::AccountsConfig,
     /// Where Terraform reaches the state backend and clusters reach the
     /// token issuer (Slipway's public URL).
     pub public_url: String,
@@ -161,6 +169,7 @@ pub struct Parts {
     pub sealer: Arc<Sealer>,
     pub tokens: Arc<dyn TokenIssuer>,
     pub config: ExecutorConfig,
+    pub accounts: accounting::AccountsConfig,
     pub public_url: String,
     pub data_dir: PathBuf,
     pub id: String,
@@ -178,6 +187,7 @@ impl Worker {
             sealer: parts.sealer,
             tokens: parts.tokens,
             config: parts.config,
+            accounts: parts.accounts,
             public_url: parts.public_url,
             data_dir: parts.data_dir,
             id: parts.id,
@@ -189,12 +199,14 @@ impl Worker {
     }
 
     /// Starts the background work of a process: the reclaimer, the
-    /// scheduler, and (if enabled) the executor. Call [`recovery::recover`]
-    /// first.
+    /// scheduler, the keepers of accounts and capacity, and (if enabled)
+    /// the executor. Call [`recovery::recover`] first.
     pub fn start(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
         let mut tasks = vec![
             tokio::spawn(recovery::reclaim_expired(self.clone())),
             tokio::spawn(scheduler::run(self.clone())),
+            tokio::spawn(accounting::run(self.clone())),
+            tokio::spawn(capacity::run(self.clone())),
         ];
         if self.config.enabled {
             tasks.push(tokio::spawn(executor::run(self.clone())));

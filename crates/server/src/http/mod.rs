@@ -13,6 +13,7 @@
 //! state, and the sign-in routes (the only ones without a caller) take small
 //! bodies limited per client address.
 
+mod accounts;
 mod clusters;
 pub mod error;
 mod extract;
@@ -110,6 +111,21 @@ pub fn router(
             axum::routing::delete(orgs::remove),
         )
         .route("/orgs/{name}/members/{login}/approve", post(orgs::approve))
+        .route(
+            "/orgs/{name}/account",
+            get(accounts::account).patch(accounts::update_account),
+        )
+        .route("/orgs/{name}/account/reconcile", post(accounts::reconcile))
+        .route("/orgs/{name}/costs", get(accounts::costs))
+        .route("/orgs/{name}/forecast", get(accounts::forecast))
+        .route(
+            "/clusters/{name}/capacity",
+            get(accounts::capacity_requests).post(accounts::request_capacity),
+        )
+        .route(
+            "/clusters/{name}/capacity/{id}",
+            axum::routing::delete(accounts::withdraw_capacity),
+        )
         .route("/admin/rotate-keys", post(identity::rotate_keys))
         .route("/admin/revoke", post(identity::revoke))
         .route("/audit", get(identity::audit))

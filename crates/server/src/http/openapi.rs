@@ -14,7 +14,7 @@ use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::{Content, HttpMethod, Ref, RefOr};
 use utoipa::{OpenApi, ToSchema};
 
-use super::{clusters, identity, metrics, orgs, runs, state};
+use super::{accounts, clusters, identity, metrics, orgs, runs, state};
 
 /// A string schema of names or ids: its pattern and length.
 macro_rules! string_schema {
@@ -135,7 +135,8 @@ fn errors_of(path: &str, method: &HttpMethod, operation: &Operation) -> Vec<&'st
         statuses.extend(["409", "422"]);
     }
     if path.starts_with("/v1/auth/") {
-        statuses.push("401");
+        // Refused by GitHub; or GitHub sign-in is not configured here.
+        statuses.extend(["401", "404"]);
     }
     statuses.sort_unstable();
     statuses.dedup();
@@ -212,6 +213,8 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         orgs::create, orgs::list, orgs::show, orgs::update, orgs::members, orgs::request,
         orgs::approve, orgs::remove,
         state::read, state::write, state::delete,
+        accounts::account, accounts::update_account, accounts::reconcile, accounts::costs, accounts::forecast,
+        accounts::request_capacity, accounts::capacity_requests, accounts::withdraw_capacity,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, CreateCluster, DeployCluster, ScheduleDestroy, ClusterStatus, ClusterPage,
@@ -221,6 +224,9 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         UpdateOrganization, UpdateLimits, OrganizationView, MembershipView, ApproveMembership,
         AuditEntryView, RotatedKeys, RevokeToken, RevocationListView, RunRequest, RunView, RunReport,
         ClusterNameParam, OrgNameParam, OperationIdParam,
+        AccountView, RatesView, DepletionView, UpdateAccount, ReconciliationView, CostHistory, CostBucketView,
+        CostStats, ForecastView, ForecastSeries, BalancePoint, CreateCapacityRequest, CapacityRequestView,
+        CapacityResult, CapacityResponse, slipway_core::Money, slipway_core::Rate,
         slipway_core::job::StepResult, slipway_core::job::StepOutcome, slipway_core::job::RunSummary,
     )),
     modifiers(&Security, &ErrorResponses),
@@ -229,6 +235,7 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         (name = "operations", description = "Every change is an operation, with a log"),
         (name = "runs", description = "TEST and RELEASE runs on throw-away runners"),
         (name = "orgs", description = "Organizations and their members"),
+        (name = "accounts", description = "Organizations' budgets, costs and forecasts; clusters' capacity requests"),
         (name = "identity", description = "Sign-in, tokens, keys, revocations, the audit log"),
         (name = "terraform", description = "Terraform's HTTP state backend, for a running operation's Terraform only (its LOCK and UNLOCK methods at /v1/terraform/lock are not expressible in OpenAPI)"),
         (name = "meta", description = "This document, health and metrics"),

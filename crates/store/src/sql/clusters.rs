@@ -112,14 +112,41 @@ impl ClusterStore for SqlStore {
             .fetch_all(&mut *conn)
             .await?,
         )?;
+        let mut capacity: Vec<slipway_core::CapacityRequest> =
+            sqlx::query_as::<_, (String, String, String, i64, i64, i64)>(
+                "SELECT id, cluster, subject, nodes, expires_at, created_at FROM capacity_requests \
+             WHERE cluster >= $1 AND cluster <= $2 ORDER BY expires_at, id",
+            )
+            .bind(first.name.as_str())
+            .bind(last.name.as_str())
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|(id, cluster, subject, nodes, expires_at, created_at)| {
+                Ok(slipway_core::CapacityRequest {
+                    id,
+                    cluster: ClusterName::parse(&cluster)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    subject,
+                    nodes: u32::try_from(nodes).unwrap_or(0),
+                    expires_at: time(expires_at)?,
+                    created_at: time(created_at)?,
+                })
+            })
+            .collect::<Result<_>>()?;
         Ok(clusters
             .into_iter()
             .map(|cluster| {
                 let take_active = active.iter().position(|op| op.cluster == cluster.name);
                 let take_schedule = schedules.iter().position(|s| s.cluster == cluster.name);
+                let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut capacity)
+                    .into_iter()
+                    .partition(|r| r.cluster == cluster.name);
+                capacity = rest;
                 ClusterSnapshot {
                     active: take_active.map(|i| active.swap_remove(i)),
                     schedule: take_schedule.map(|i| schedules.swap_remove(i)),
+                    capacity: mine,
                     cluster,
                 }
             })

@@ -95,13 +95,14 @@ impl IdentityStore for SqlStore {
             return Err(Refusal::AlreadyExists(format!("organization {}", org.name)).into());
         }
         sqlx::query(
-            "INSERT INTO organizations (name, github_org, github_team, limits, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO organizations (name, github_org, github_team, limits, destroy_when_idle, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(org.name.as_str())
         .bind(org.github_org.as_deref())
         .bind(org.github_team.as_deref())
         .bind(to_json(&org.limits))
+        .bind(i64::from(org.destroy_when_idle))
         .bind(millis(org.created_at))
         .bind(millis(org.updated_at))
         .execute(&mut *tx)
@@ -112,12 +113,13 @@ impl IdentityStore for SqlStore {
 
     async fn update_organization(&self, org: Organization) -> Result<Organization> {
         let updated = sqlx::query(
-            "UPDATE organizations SET github_org = $2, github_team = $3, limits = $4, updated_at = $5 WHERE name = $1",
+            "UPDATE organizations SET github_org = $2, github_team = $3, limits = $4, destroy_when_idle = $5, updated_at = $6 WHERE name = $1",
         )
         .bind(org.name.as_str())
         .bind(org.github_org.as_deref())
         .bind(org.github_team.as_deref())
         .bind(to_json(&org.limits))
+        .bind(i64::from(org.destroy_when_idle))
         .bind(millis(org.updated_at))
         .execute(&self.pool)
         .await?;
@@ -129,7 +131,7 @@ impl IdentityStore for SqlStore {
 
     async fn organization(&self, name: &OrgName) -> Result<Option<Organization>> {
         sqlx::query_as::<_, OrganizationRow>(
-            "SELECT name, github_org, github_team, limits, created_at, updated_at FROM organizations WHERE name = $1",
+            "SELECT name, github_org, github_team, limits, destroy_when_idle, created_at, updated_at FROM organizations WHERE name = $1",
         )
         .bind(name.as_str())
         .fetch_optional(&self.pool)
@@ -141,7 +143,7 @@ impl IdentityStore for SqlStore {
     async fn organizations(&self) -> Result<Vec<Organization>> {
         convert(
             sqlx::query_as::<_, OrganizationRow>(
-                "SELECT name, github_org, github_team, limits, created_at, updated_at FROM organizations ORDER BY name",
+                "SELECT name, github_org, github_team, limits, destroy_when_idle, created_at, updated_at FROM organizations ORDER BY name",
             )
             .fetch_all(&self.pool)
             .await?,

@@ -13,6 +13,7 @@
 //! connection, the notifications, and what several parts share (reading a
 //! cluster or an operation, writing a plan, ending an operation).
 
+mod accounts;
 mod audit;
 mod blueprints;
 mod clusters;
@@ -332,10 +333,13 @@ impl SqlStore {
         .await?
         .map(Schedule::try_from)
         .transpose()?;
+        let cluster = Cluster::try_from(row)?;
+        let capacity = self.load_capacity(conn, &cluster.name).await?;
         Ok(Some(ClusterSnapshot {
-            cluster: Cluster::try_from(row)?,
+            cluster,
             active,
             schedule,
+            capacity,
         }))
     }
 
@@ -360,12 +364,22 @@ impl SqlStore {
             .bind(cluster.name.as_str())
             .fetch_one(&mut *conn)
             .await?;
+        let budget = match self.load_account(conn, &cluster.organization, true).await? {
+            Some(record) => Some(slipway_core::rules::Budget {
+                account: record.account,
+                rate_elsewhere: self
+                    .rate_elsewhere(conn, &cluster.organization, &cluster.name)
+                    .await?,
+            }),
+            None => None,
+        };
         Ok(OrganizationLoad {
             limits: limits
                 .map(|l| json("limits", &l))
                 .transpose()?
                 .unwrap_or_default(),
             deployed_elsewhere: u32::try_from(deployed_elsewhere).unwrap_or(u32::MAX),
+            budget,
         })
     }
 
@@ -636,6 +650,21 @@ impl SqlStore {
             .bind(millis(now))
             .execute(&mut *tx)
             .await?;
+            // Which node count runs from now on, at which rates: what the
+            // cost model accrues.
+            if s.deployed.is_some() {
+                let (nodes, model) = match &cluster.deployed {
+                    Some(spec) => (
+                        spec.nodes,
+                        self.blueprint_metadata(tx, spec)
+                            .await?
+                            .map(|m| m.cost)
+                            .unwrap_or_default(),
+                    ),
+                    None => (0, slipway_core::CostModel::default()),
+                };
+                self.record_size(tx, &cluster, nodes, model, now).await?;
+            }
             if s.remove_schedules && snap.schedule.is_some() {
                 sqlx::query("DELETE FROM schedules WHERE cluster = $1")
                     .bind(op.cluster.as_str())

@@ -334,6 +334,7 @@ pub struct OrganizationRow {
     github_org: Option<String>,
     github_team: Option<String>,
     limits: String,
+    destroy_when_idle: i64,
     created_at: i64,
     updated_at: i64,
 }
@@ -346,6 +347,7 @@ impl TryFrom<OrganizationRow> for Organization {
             github_org: r.github_org,
             github_team: r.github_team,
             limits: json("limits", &r.limits)?,
+            destroy_when_idle: r.destroy_when_idle != 0,
             created_at: time(r.created_at)?,
             updated_at: time(r.updated_at)?,
         })

@@ -1,0 +1,565 @@
+//! What an outside security probe found, each closed and kept closed,
+//! through the binary: identities that collided, a state backend that read
+//! bodies before checking who sent them, secrets and files readable at
+//! rest, a sign-in that could be finished in another browser, slow and
+//! failing clients, an administrator credential that could be revoked for
+//! good, and validation that let through what failed later.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+use slipway_testkit::github::FakeGitHub;
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// A server signing people in with `github`.
+fn with_github(github: &FakeGitHub, extra: &[(&str, &str)]) -> Server {
+    let env = [
+        ("SLIPWAY_AUTH__GITHUB__CLIENT_ID", github.client_id()),
+        (
+            "SLIPWAY_AUTH__GITHUB__CLIENT_SECRET",
+            github.client_secret(),
+        ),
+        ("SLIPWAY_AUTH__GITHUB__OAUTH_URL", github.url()),
+        ("SLIPWAY_AUTH__GITHUB__API_URL", github.url()),
+    ]
+    .into_iter()
+    .chain(extra.iter().copied())
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    server_with(Options {
+        env,
+        ..Options::default()
+    })
+}
+
+fn sign_in(s: &Server, github_token: &str) -> Value {
+    let response = client()
+        .post(format!("{}/v1/auth/github-token", s.url))
+        .json(&json!({ "token": github_token }))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200, "sign-in with {github_token}");
+    response.json().unwrap()
+}
+
+#[test]
+fn a_github_user_called_admin_is_a_member_not_the_bootstrap_administrator() {
+    let github = FakeGitHub::start();
+    github.add_user("admin", 77, "gho_admin", &["read:org"]);
+    github.add_user("ADMIN", 78, "gho_upper", &["read:org"]);
+    let s = with_github(&github, &[]);
+    for (token, id) in [("gho_admin", 77), ("gho_upper", 78)] {
+        let session = sign_in(&s, token);
+        assert_eq!(session["level"], "member", "{session}");
+        let user = session["token"].as_str().unwrap();
+        let me = s.run_as(&["whoami", "--json"], Some(user));
+        me.expect_code(0);
+        let me = me.json();
+        assert_eq!(me["subject"], format!("github:{id}"));
+        assert_eq!(me["level"], "member");
+        // None of what the bootstrap administrator may do.
+        s.run_as(&["audit"], Some(user)).expect_code(3);
+        s.run_as(
+            &["token", "create", "--name", "all", "--scope", "*"],
+            Some(user),
+        )
+        .expect_code(3);
+    }
+    // The bootstrap administrator is a subject no sign-in can produce.
+    let me = s.run(&["whoami", "--json"]).json();
+    assert_eq!(me["subject"], "slipway:bootstrap");
+    assert_eq!(me["level"], "admin");
+}
+
+/// The server's resident memory, and its peak, in KiB.
+fn memory(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Sends a request head and then up to `body_bytes` of body, as fast as
+/// the server takes it, until it answers; returns its status and how many
+/// body bytes it took.
+fn upload(s: &Server, head: &str, body_bytes: usize) -> (u16, usize) {
+    let mut stream = TcpStream::connect(s.url.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut sent = 0;
+        while sent < body_bytes {
+            match writer.write(&chunk[..chunk.len().min(body_bytes - sent)]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => sent += n,
+            }
+        }
+        sent
+    });
+    let mut answer = [0u8; 512];
+    let n = stream.read(&mut answer).unwrap_or(0);
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let sent = sender.join().unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    (status, sent)
+}
+
+#[test]
+fn an_unauthenticated_upload_to_the_state_backend_is_refused_before_it_is_read() {
+    let s = server();
+    let pid = s.pid().unwrap();
+    let _ = get(&format!("{}/healthz", s.url));
+    let (rss_before, peak_before) = memory(pid);
+    const SIZE: usize = 150 << 20;
+    // Announced, then chunked (no length to check up front), then with a
+    // forged credential: each refused while almost nothing was read.
+    let heads = [
+        format!(
+            "POST /v1/terraform/state HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {SIZE}\r\n\r\n"
+        ),
+        "POST /v1/terraform/state HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n100000\r\n".to_owned(),
+        format!(
+            "POST /v1/terraform/state HTTP/1.1\r\nHost: x\r\nAuthorization: Basic b3BfMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA6eA==\r\nContent-Length: {SIZE}\r\n\r\n"
+        ),
+    ];
+    for head in &heads {
+        let (status, sent) = upload(&s, head, SIZE);
+        assert_eq!(status, 401, "{head}");
+        assert!(
+            sent < SIZE,
+            "the server read the whole {SIZE} bytes ({sent}) before refusing"
+        );
+    }
+    let (rss_after, peak_after) = memory(pid);
+    eprintln!(
+        "server memory: RSS {rss_before} KiB -> {rss_after} KiB, peak {peak_before} KiB -> {peak_after} KiB"
+    );
+    assert!(
+        peak_after < peak_before + 16 * 1024,
+        "the peak grew from {peak_before} KiB to {peak_after} KiB"
+    );
+}
+
+/// Every file under `dir` that contains `needle`.
+fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_containing(&path, needle));
+        } else if let Ok(bytes) = std::fs::read(&path)
+            && bytes.windows(needle.len()).any(|w| w == needle)
+        {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
+
+/// Every file and directory under `dir` (itself included) others can read,
+/// write or enter.
+fn not_private(dir: &std::path::Path) -> Vec<String> {
+    let mut open = Vec::new();
+    let mode = std::fs::symlink_metadata(dir).unwrap().permissions().mode();
+    if mode & 0o077 != 0 {
+        open.push(format!("{} {:o}", dir.display(), mode & 0o777));
+    }
+    if dir.is_dir() {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                open.extend(not_private(&path));
+            } else if meta.permissions().mode() & 0o077 != 0 {
+                open.push(format!(
+                    "{} {:o}",
+                    path.display(),
+                    meta.permissions().mode() & 0o777
+                ));
+            }
+        }
+    }
+    open
+}
+
+#[test]
+fn secrets_are_sealed_at_rest_and_the_data_directory_is_private() {
+    let s = server();
+    let secret = format!("hunter2-{}", uuid::Uuid::new_v4().simple());
+    s.run(&[
+        "cluster",
+        "create",
+        "vault",
+        "--blueprint",
+        "secretive",
+        "--var",
+        &format!("password={secret}"),
+    ])
+    .expect_code(0);
+    s.run(&["deploy", "vault"]).expect_code(0);
+    // Terraform got the value itself (its digest is an output)...
+    let status = s.run(&["status", "vault", "--json"]).json();
+    use sha2::Digest as _;
+    let digest = hex::encode(sha2::Sha256::digest(secret.as_bytes()));
+    assert_eq!(status["outputs"]["password_digest"], digest.as_str());
+    // ...and an update with the same value changes nothing.
+    let again = s.run(&["deploy", "vault", "--json"]);
+    again.expect_code(0);
+    assert_eq!(again.json()["result"], "already_running");
+    s.run(&["destroy", "vault"]).expect_code(0);
+
+    // Nowhere in clear: not the database (its WAL included), not the
+    // archived logs, not the working directories.
+    let found = files_containing(s.data_dir(), secret.as_bytes());
+    assert!(found.is_empty(), "the secret is in clear in {found:?}");
+    // And nothing there is open to other users.
+    let open = not_private(s.data_dir());
+    assert!(open.is_empty(), "readable by others: {open:?}");
+}
+
+#[test]
+fn a_sign_in_finished_in_another_browser_is_refused() {
+    let github = FakeGitHub::start();
+    github.add_user("mallory", 66, "gho_mallory", &["read:org"]);
+    github.set_web_user("gho_mallory");
+    let s = with_github(&github, &[]);
+    let http = client();
+    // The attacker starts a sign-in in their browser and gets GitHub's
+    // callback URL for their own account...
+    let start = http
+        .get(format!("{}/v1/auth/web/login", s.url))
+        .send()
+        .unwrap();
+    let attacker_cookie = start.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let to_github = start.headers()["location"].to_str().unwrap().to_owned();
+    let callback = http.get(&to_github).send().unwrap().headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // ...and makes the victim's browser open it: no binding cookie there,
+    // or the victim's own from a sign-in of theirs.
+    let victim_start = http
+        .get(format!("{}/v1/auth/web/login", s.url))
+        .send()
+        .unwrap();
+    let victim_cookie = victim_start.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let refused = http
+        .get(&callback)
+        .header("cookie", &victim_cookie)
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused.headers().get("set-cookie").is_none());
+    let body: Value = refused.json().unwrap();
+    assert_eq!(body["error"]["code"], "invalid_state");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another browser"),
+        "{body}"
+    );
+    // A second callback URL of the attacker's, opened with no cookie at
+    // all, is refused the same way.
+    let second = http
+        .get(format!("{}/v1/auth/web/login", s.url))
+        .send()
+        .unwrap();
+    let to_github = second.headers()["location"].to_str().unwrap().to_owned();
+    let second_callback = http.get(&to_github).send().unwrap().headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let refused = http.get(&second_callback).send().unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another browser"),
+        "{body}"
+    );
+    // The state was spent by the refused attempt: even the attacker's own
+    // browser cannot use it now.
+    let spent = http
+        .get(&callback)
+        .header("cookie", &attacker_cookie)
+        .send()
+        .unwrap();
+    assert_eq!(spent.status(), 400);
+}
+
+/// Whether the server closes `stream` within `within` (reads end).
+fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(started.elapsed());
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+#[test]
+fn slow_and_silent_clients_are_disconnected() {
+    let s = server_with(Options {
+        env: vec![
+            ("SLIPWAY_HTTP__HEADER_READ_TIMEOUT".into(), "1s".into()),
+            ("SLIPWAY_HTTP__BODY_READ_TIMEOUT".into(), "1s".into()),
+        ],
+        ..Options::default()
+    });
+    let address = s.url.trim_start_matches("http://").to_owned();
+    // Fifty connections that send nothing, one that sends half a head, one
+    // that starts the HTTP/2 preface and stops.
+    let mut idle: Vec<TcpStream> = (0..50)
+        .map(|_| TcpStream::connect(&address).unwrap())
+        .collect();
+    let mut half = TcpStream::connect(&address).unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut preface = TcpStream::connect(&address).unwrap();
+    preface.write_all(b"PRI * HTTP/2.0\r\n").unwrap();
+    for stream in idle.iter_mut().chain([&mut half, &mut preface]) {
+        let closed = closed_within(stream, Duration::from_secs(15));
+        assert!(closed.is_some(), "a silent connection stayed open");
+    }
+    // A body that stops arriving is cut off too.
+    let mut slow_body = TcpStream::connect(&address).unwrap();
+    slow_body
+        .write_all(
+            format!(
+                "POST /v1/clusters HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\":",
+                s.token
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    slow_body
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = slow_body.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // The server still answers everyone else.
+    assert_eq!(get(&format!("{}/healthz", s.url)).0, 200);
+}
+
+#[test]
+fn an_address_presenting_bad_tokens_is_slowed_down() {
+    let s = server_with(Options {
+        env: vec![(
+            "SLIPWAY_AUTH__RATE_LIMITS__TRUSTED_PROXIES".into(),
+            "[\"127.0.0.1\"]".into(),
+        )],
+        ..Options::default()
+    });
+    let http = client();
+    let whoami = |from: &str, token: &str| {
+        http.get(format!("{}/v1/whoami", s.url))
+            .header("x-forwarded-for", from)
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+    };
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        statuses.push(
+            whoami("203.0.113.7", &format!("slw_forged{i}"))
+                .status()
+                .as_u16(),
+        );
+    }
+    let first_429 = statuses
+        .iter()
+        .position(|s| *s == 429)
+        .unwrap_or_else(|| panic!("40 bad tokens in a row, never a 429: {statuses:?}"));
+    assert!(
+        statuses[..first_429].iter().all(|s| *s == 401),
+        "{statuses:?}"
+    );
+    let limited = whoami("203.0.113.7", "slw_forged-again");
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    let body: Value = limited.json().unwrap();
+    assert_eq!(body["error"]["code"], "too_many_failed_authentications");
+    // Another address is not affected, and neither are good credentials
+    // from it.
+    assert_eq!(whoami("198.51.100.9", "slw_forged").status(), 401);
+    assert_eq!(whoami("198.51.100.9", &s.token).status(), 200);
+}
+
+#[test]
+fn the_last_administrator_credential_cannot_be_revoked_and_the_host_can_mint_one() {
+    let s = server();
+    let tokens = s.run(&["token", "list", "--json"]).json();
+    let bootstrap = tokens[0]["id"].as_str().unwrap().to_owned();
+    let refused = s.run(&["token", "revoke", &bootstrap, "--json"]);
+    refused.expect_code(4);
+    assert_eq!(
+        refused.error_json()["error"]["code"],
+        "last_admin_credential"
+    );
+    // With another administrator credential, the bootstrap token may go...
+    let other = s.run(&["token", "create", "--name", "ops", "--scope", "*", "--json"]);
+    other.expect_code(0);
+    let other = other.json();
+    let other_secret = other["secret"].as_str().unwrap().to_owned();
+    s.run(&["token", "revoke", &bootstrap]).expect_code(0);
+    // ...but not the other, now the last.
+    s.run_as(
+        &["token", "revoke", other["token"]["id"].as_str().unwrap()],
+        Some(&other_secret),
+    )
+    .expect_code(4);
+
+    // The host's operator mints a new bootstrap token on the database.
+    let minted = std::process::Command::new(slipway())
+        .args(["admin", "bootstrap-token", "--data-dir"])
+        .arg(s.data_dir())
+        .env_remove("SLIPWAY_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        minted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&minted.stderr)
+    );
+    let new_token = std::fs::read_to_string(s.data_dir().join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(String::from_utf8_lossy(&minted.stdout).contains(&new_token));
+    let me = s.run_as(&["whoami", "--json"], Some(&new_token)).json();
+    assert_eq!(me["subject"], "slipway:bootstrap");
+    assert_eq!(me["level"], "admin");
+    s.run_as(&["list"], Some(&s.token)).expect_code(3);
+    let audit = s
+        .run_as(
+            &["audit", "--action", "token.bootstrap", "--json"],
+            Some(&new_token),
+        )
+        .json();
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "slipway:host-operator"),
+        "{audit}"
+    );
+}
+
+#[test]
+fn validation_refuses_up_front_what_would_fail_later() {
+    let s = server();
+    let http = client();
+    let post = |path: &str, content_type: &str, body: &str| {
+        let response = http
+            .post(format!("{}{path}", s.url))
+            .bearer_auth(&s.token)
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().unwrap_or(Value::Null))
+    };
+    // A fraction where the blueprint means a whole number of seconds.
+    let (status, body) = post(
+        "/v1/clusters",
+        "application/json",
+        r#"{"name":"frac","blueprint":"local","variables":{"boot_seconds":0.5}}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "variables.boot_seconds");
+    s.run(&["cluster", "create", "ok", "--blueprint", "local"])
+        .expect_code(0);
+    // An array is not a deploy request.
+    let (status, body) = post("/v1/clusters/ok/deploy", "application/json", "[]");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "body");
+    // Only JSON is JSON.
+    for content_type in ["application/jsonx", "text/json", "application/json-seq"] {
+        let (status, body) = post("/v1/clusters/ok/deploy", content_type, "{}");
+        assert_eq!(status, 415, "{content_type}: {body}");
+    }
+    // Token names count characters, not bytes; lifetimes have a ceiling.
+    let token = |name: &str, expires: &str| {
+        post(
+            "/v1/tokens",
+            "application/json",
+            &json!({"name": name, "scopes": ["clusters:read"], "expires": expires}).to_string(),
+        )
+    };
+    assert_eq!(token(&"é".repeat(100), "1d").0, 201);
+    let (status, body) = token(&"é".repeat(101), "1d");
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (400, json!("name"))
+    );
+    let (status, body) = token("ctl\u{7}", "1d");
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (400, json!("name"))
+    );
+    let (status, body) = token("long", "400d");
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (400, json!("expires"))
+    );
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("366d"),
+        "{body}"
+    );
+}
