@@ -64,6 +64,12 @@ variable "jwks_url" {
   description = "Where the issuer publishes its signing keys. Empty: <jwt_issuer>/.well-known/jwks.json."
 }
 
+variable "revocations_url" {
+  type        = string
+  default     = ""
+  description = "Where the issuer publishes its signed list of revoked tokens, which the gateway polls and refuses. Empty: <jwt_issuer>/.well-known/revocations."
+}
+
 # The runtime directory. Destroyed last (every node and the gateway depend on
 # it), and its destroy provisioner stops every node and the gateway recorded
 # in the directory. That matters: Terraform does not run the destroy
@@ -145,21 +151,23 @@ resource "terraform_data" "node" {
 # files come and go).
 resource "terraform_data" "gateway" {
   triggers_replace = {
-    cluster  = var.cluster_name
-    public   = var.is_public
-    issuer   = var.jwt_issuer
-    jwks_url = var.jwks_url
-    state    = "${terraform_data.runtime.input.dir}/gateway.json"
+    cluster         = var.cluster_name
+    public          = var.is_public
+    issuer          = var.jwt_issuer
+    jwks_url        = var.jwks_url
+    revocations_url = var.revocations_url
+    state           = "${terraform_data.runtime.input.dir}/gateway.json"
   }
 
   input = {
-    bin      = terraform_data.runtime.input.bin
-    cluster  = var.cluster_name
-    public   = var.is_public
-    issuer   = var.jwt_issuer
-    jwks_url = var.jwks_url
-    dir      = terraform_data.runtime.input.dir
-    state    = "${terraform_data.runtime.input.dir}/gateway.json"
+    bin             = terraform_data.runtime.input.bin
+    cluster         = var.cluster_name
+    public          = var.is_public
+    issuer          = var.jwt_issuer
+    jwks_url        = var.jwks_url
+    revocations_url = var.revocations_url
+    dir             = terraform_data.runtime.input.dir
+    state           = "${terraform_data.runtime.input.dir}/gateway.json"
   }
 
   # On a first deploy the nodes start first, so the gateway's first health
@@ -170,13 +178,14 @@ resource "terraform_data" "gateway" {
   provisioner "local-exec" {
     command = "\"$SLIPWAY_BIN\" gateway start"
     environment = {
-      SLIPWAY_BIN                = self.input.bin
-      SLIPWAY_GATEWAY_CLUSTER    = self.input.cluster
-      SLIPWAY_GATEWAY_PUBLIC     = tostring(self.input.public)
-      SLIPWAY_GATEWAY_ISSUER     = self.input.issuer
-      SLIPWAY_GATEWAY_JWKS_URL   = self.input.jwks_url
-      SLIPWAY_GATEWAY_NODE_DIR   = self.input.dir
-      SLIPWAY_GATEWAY_STATE_FILE = self.input.state
+      SLIPWAY_BIN                     = self.input.bin
+      SLIPWAY_GATEWAY_CLUSTER         = self.input.cluster
+      SLIPWAY_GATEWAY_PUBLIC          = tostring(self.input.public)
+      SLIPWAY_GATEWAY_ISSUER          = self.input.issuer
+      SLIPWAY_GATEWAY_JWKS_URL        = self.input.jwks_url
+      SLIPWAY_GATEWAY_REVOCATIONS_URL = self.input.revocations_url
+      SLIPWAY_GATEWAY_NODE_DIR        = self.input.dir
+      SLIPWAY_GATEWAY_STATE_FILE      = self.input.state
     }
   }
 

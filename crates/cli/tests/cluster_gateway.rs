@@ -1,13 +1,14 @@
 //! The cluster gateway in front of a deployed `local` cluster — real
 //! Terraform, real node and gateway processes, tokens from a real server:
 //! who is admitted, rate limits, identity headers, a node dying under
-//! traffic, key rotation.
+//! traffic, key rotation, revocation.
 
 mod common;
 
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::*;
@@ -55,15 +56,19 @@ fn assert_refused(response: Response, status: u16, what: &str) -> Value {
     body
 }
 
-fn kid(token: &str) -> String {
-    let header = token.split('.').next().unwrap();
-    let header: Value = serde_json::from_slice(
+/// A part of a token, decoded (not verified): 0 the header, 1 the claims.
+fn token_part(token: &str, part: usize) -> Value {
+    let encoded = token.split('.').nth(part).unwrap();
+    serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
+            .decode(encoded)
             .unwrap(),
     )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_owned()
+    .unwrap()
+}
+
+fn kid(token: &str) -> String {
+    token_part(token, 0)["kid"].as_str().unwrap().to_owned()
 }
 
 fn node_pid(s: &Server, cluster: &str, index: u32) -> i32 {
@@ -283,4 +288,120 @@ fn an_expired_cluster_token_is_refused() {
         "{refused}"
     );
     s.run(&["destroy", "short"]).expect_code(0);
+}
+
+/// `slipway gateway <args>` with the given environment only (but `PATH`),
+/// as Terraform's provisioner runs it; its stdout (for `start`, the ready
+/// line).
+fn gateway(args: &[&str], env: &[(&str, String)]) -> Value {
+    let output = Command::new(slipway())
+        .arg("gateway")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("slipway gateway");
+    assert!(
+        output.status.success(),
+        "slipway gateway {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+}
+
+/// Calls until the gateway stops admitting `token`; returns the refusal and
+/// how long it took.
+fn until_refused(endpoint: &str, token: &str) -> (Response, Duration) {
+    let started = Instant::now();
+    loop {
+        let response = call(endpoint, Some(token));
+        if response.status() != 200 {
+            return (response, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the gateway still admits the token"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn assert_revoked(response: Response, what: &str) {
+    let body = assert_refused(response, 401, what);
+    assert_eq!(body["error"]["code"], "token_revoked", "{what}: {body}");
+}
+
+#[test]
+fn a_revoked_cluster_token_is_refused_within_seconds_and_after_a_gateway_restart() {
+    let s = server();
+    let endpoint = deploy(&s, "rev", &[]);
+    let token = access(&s, "rev");
+    let other = access(&s, "rev");
+    // Admitted, and from then on cached by the gateway.
+    for _ in 0..3 {
+        assert_eq!(call(&endpoint, Some(&token)).status(), 200);
+    }
+    let claims = token_part(&token, 1);
+    let jti = claims["jti"].as_str().expect("a jti").to_owned();
+    assert_ne!(token_part(&other, 1)["jti"], jti.as_str());
+
+    // Revoked at the API: the gateway refuses it within its revocation
+    // refresh (2 s) plus a fetch.
+    let revoked = api(&s, "POST", "/v1/admin/revoke")
+        .json(&serde_json::json!({ "jti": jti }))
+        .send()
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    let (refused, delay) = until_refused(&endpoint, &token);
+    println!("the revocation reached the gateway in {delay:?}");
+    assert_revoked(refused, "a revoked token");
+    assert!(delay < Duration::from_secs(10), "it took {delay:?}");
+    assert_eq!(call(&endpoint, Some(&other)).status(), 200);
+
+    // The gateway restarted as Terraform starts it: still refused.
+    let runtime = s.data_dir().join("runtime/rev");
+    let state_file = runtime.join("gateway.json");
+    let issuer = claims["iss"].as_str().unwrap().to_owned();
+    let env = |revocations_url: String| {
+        vec![
+            ("SLIPWAY_GATEWAY_CLUSTER", "rev".to_owned()),
+            ("SLIPWAY_GATEWAY_PUBLIC", "false".to_owned()),
+            ("SLIPWAY_GATEWAY_ISSUER", issuer.clone()),
+            (
+                "SLIPWAY_GATEWAY_JWKS_URL",
+                format!("{issuer}/.well-known/jwks.json"),
+            ),
+            ("SLIPWAY_GATEWAY_REVOCATIONS_URL", revocations_url),
+            ("SLIPWAY_GATEWAY_NODE_DIR", runtime.display().to_string()),
+            (
+                "SLIPWAY_GATEWAY_STATE_FILE",
+                state_file.display().to_string(),
+            ),
+        ]
+    };
+    let restart = |env: &[(&str, String)]| -> String {
+        gateway(&["stop"], env);
+        assert!(!state_file.exists());
+        let ready = gateway(&["start"], env);
+        ready["url"].as_str().expect("a ready line").to_owned()
+    };
+    let endpoint = restart(&env(format!("{issuer}/.well-known/revocations")));
+    assert_revoked(call(&endpoint, Some(&token)), "after a restart");
+    assert_eq!(call(&endpoint, Some(&other)).status(), 200);
+
+    // Restarted where the revocation list cannot be fetched: the list it
+    // kept beside its state file still refuses the token, from the first
+    // request on.
+    assert!(runtime.join("gateway.json.revocations.json").exists());
+    let endpoint = restart(&env("http://127.0.0.1:9/.well-known/revocations".into()));
+    assert_revoked(
+        call(&endpoint, Some(&token)),
+        "after a restart, the list unreachable",
+    );
+    assert_eq!(call(&endpoint, Some(&other)).status(), 200);
+
+    s.run(&["destroy", "rev"]).expect_code(0);
+    let left = cluster_processes(&s, "rev");
+    assert!(left.is_empty(), "processes left behind: {left:?}");
 }

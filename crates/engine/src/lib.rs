@@ -82,6 +82,7 @@ pub const STANDARD_VARIABLES: &[&str] = &[
     "tags",
     "jwt_issuer",
     "jwks_url",
+    "revocations_url",
     "runtime_dir",
     "slipway_bin",
 ];

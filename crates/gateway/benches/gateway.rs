@@ -5,7 +5,9 @@
 //!
 //! A real `node run` process and a real `gateway run` process (this
 //! executable started again in those roles, built with the bench profile)
-//! and, in this process, an issuer serving a JWKS and a load generator of
+//! and, in this process, an issuer serving a JWKS and an (empty) revocation
+//! list, which the gateway polls as it does in production, and a load
+//! generator of
 //! its own: N keep-alive HTTP/1.1 connections, each sending GET requests
 //! with a valid cluster token (an org member's, so the token cache, the
 //! per-user rate limiter and the quota table are all on the path) one after
@@ -36,7 +38,7 @@ use http::header::{AUTHORIZATION, HOST};
 use http::{HeaderValue, Request};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use slipway_auth::jwt::{Claims, sign};
+use slipway_auth::jwt::{Claims, ISSUER_SUBJECT, REVOCATIONS_AUDIENCE, RevocationList, sign};
 use slipway_auth::keys::{Jwks, SigningKey};
 use slipway_core::Level;
 
@@ -175,15 +177,34 @@ fn bench(settings: &Settings) {
         keys: vec![key.jwk()],
     };
     let issuer_url = runtime.block_on(async {
-        let app = axum::Router::new().route(
-            "/.well-known/jwks.json",
-            axum::routing::get(move || {
-                let jwks = jwks.clone();
-                async move { axum::Json(jwks) }
-            }),
-        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let (list_key, iss) = (key.clone(), url.clone());
+        let app = axum::Router::new()
+            .route(
+                "/.well-known/jwks.json",
+                axum::routing::get(move || {
+                    let jwks = jwks.clone();
+                    async move { axum::Json(jwks) }
+                }),
+            )
+            .route(
+                "/.well-known/revocations",
+                axum::routing::get(move || {
+                    let now = chrono::Utc::now().timestamp();
+                    let list = RevocationList {
+                        iss: iss.clone(),
+                        sub: ISSUER_SUBJECT.into(),
+                        aud: REVOCATIONS_AUDIENCE.into(),
+                        iat: now,
+                        nbf: now,
+                        exp: now + 600,
+                        revoked: Vec::new(),
+                    };
+                    let token = sign(&list_key, &list).unwrap();
+                    async move { axum::Json(serde_json::json!({ "token": token })) }
+                }),
+            );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         url
     });

@@ -28,9 +28,9 @@ use serde::de::DeserializeOwned;
 use crate::node::NodeError;
 use crate::node::process::{self, NodeProcess};
 
-/// The environment a detached process keeps; it needs nothing else from
-/// Terraform's, which may hold secrets (every option is on its command
-/// line).
+/// The environment a detached process keeps, besides the variables its
+/// starter passes on (its options); it needs nothing else from
+/// Terraform's, which may hold secrets.
 const KEPT_ENV: [&str; 6] = [
     "PATH",
     "HOME",
@@ -156,7 +156,7 @@ pub(crate) fn write_atomic(state: &impl Serialize, path: &Path) -> Result<(), No
 
 /// `dir/.name.tmp-<pid>`: hidden, and not ending in `.json`, so `stop-all`
 /// never takes it for a state file.
-fn temp_path(path: &Path) -> PathBuf {
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
     let mut name = OsString::from(".");
     name.push(path.file_name().unwrap_or_default());
     name.push(format!(".tmp-{}", std::process::id()));
@@ -175,7 +175,8 @@ fn log_path(state_file: &Path) -> PathBuf {
 ///
 /// First it stops what the (absolute) `state_file` records; `args` must
 /// name that file. The process runs in its own session, with a clean
-/// environment (but for [`KEPT_ENV`]) and stderr appended to its log. Once
+/// environment (but for [`KEPT_ENV`] and `env`) and stderr appended to its
+/// log. Once
 /// its ready line (naming its pid) comes, it is printed on stdout; if none
 /// comes within `ready_timeout`, the process is killed. `name` says who it
 /// is in errors ("node 2 of cluster abc", "the gateway"), which end with
@@ -183,6 +184,7 @@ fn log_path(state_file: &Path) -> PathBuf {
 pub(crate) fn start<S: State>(
     state_file: &Path,
     args: &[OsString],
+    env: &[(OsString, OsString)],
     name: &str,
     ready_timeout: Duration,
 ) -> Result<S, NodeError> {
@@ -212,6 +214,7 @@ pub(crate) fn start<S: State>(
         .args(args)
         .env_clear()
         .envs(std::env::vars_os().filter(|(k, _)| KEPT_ENV.iter().any(|keep| k == keep)))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log);

@@ -6,17 +6,22 @@
 //!
 //! # Commands
 //!
-//! - `gateway run` listens, finds its nodes and checks their health once,
-//!   fetches the issuer's keys (waiting at most 5 s for them; an unreachable
-//!   issuer is retried in the background), writes its [`GatewayState`] to
+//! - `gateway run` listens, loads the revocation list its previous run kept
+//!   (see Behavior, 3), finds its nodes and checks their health once,
+//!   fetches the issuer's keys and then its revocation list (waiting at
+//!   most 5 s for them; an unreachable issuer is retried in the
+//!   background), writes its [`GatewayState`] to
 //!   the state file (if one is given), prints the same JSON as one line on
 //!   stdout — the **ready line** — and serves until SIGTERM or SIGINT (then
 //!   in-flight requests get 5 s to finish).
 //! - `gateway start` stops whatever its state file still records, starts a
-//!   detached `gateway run` with the same options (its own session, a clean
-//!   environment, stderr appended to `<state file>.log`), waits for its
-//!   ready line, prints it and exits — or, if whoever ran it dies first,
-//!   ends on SIGTERM (the gateway runs on). `--state-file` is required.
+//!   detached `gateway run` with the same options — its own command line
+//!   with `start` replaced by `run` (the state file, config file and node
+//!   directory made absolute) and its `SLIPWAY_GATEWAY_*` variables; its
+//!   own session, an otherwise clean environment, stderr appended to
+//!   `<state file>.log` — waits for its ready line, prints it and exits —
+//!   or, if whoever ran it dies first, ends on SIGTERM (the gateway runs
+//!   on). A state file (`--state-file`, or the config file's) is required.
 //! - `gateway stop` stops the gateway a state file records (only if that pid
 //!   really is a `gateway run` for that file) and removes the file.
 //!   `slipway node stop-all DIR` also stops a gateway whose state file is in
@@ -39,9 +44,12 @@
 //! (how Terraform's `local-exec` passes them), and a key of the optional
 //! TOML file `--config` names (the flag's name in snake_case, e.g.
 //! `anonymous_rate = 5`, `nodes = ["http://…"]`, `trusted_proxies =
-//! ["10.0.0.0/8"]`, `quota_window = "7d"`). Flags and variables override the
-//! file; empty values count as unset. Durations read like `500ms`, `10s`,
-//! `7d`.
+//! ["10.0.0.0/8"]`, `quota_window = "7d"`): one set of options
+//! ([`GatewayArgs`]), merged as defaults ← file ← variables ← flags.
+//! Empty values count as unset (an empty variable leaves the file's
+//! value) — for names, URLs, paths and node lists; an empty number,
+//! duration, address or boolean is refused. Durations read like `500ms`,
+//! `10s`, `7d`.
 //!
 //! | flag | environment variable | default |
 //! |---|---|---|
@@ -50,6 +58,7 @@
 //! | `--public [BOOL]` | `SLIPWAY_GATEWAY_PUBLIC` | `false` |
 //! | `--issuer URL` | `SLIPWAY_GATEWAY_ISSUER` | none: every token is refused |
 //! | `--jwks-url URL` | `SLIPWAY_GATEWAY_JWKS_URL` | `<issuer>/.well-known/jwks.json` |
+//! | `--revocations-url URL` | `SLIPWAY_GATEWAY_REVOCATIONS_URL` | `<issuer>/.well-known/revocations` |
 //! | `--node URL` (repeatable) | `SLIPWAY_GATEWAY_NODES` (comma-separated) | — |
 //! | `--node-dir DIR` | `SLIPWAY_GATEWAY_NODE_DIR` | — |
 //! | `--listen ADDR` | `SLIPWAY_GATEWAY_LISTEN` | `127.0.0.1:0` |
@@ -71,6 +80,7 @@
 //! | `--connect-timeout D` | `SLIPWAY_GATEWAY_CONNECT_TIMEOUT` | `2s` |
 //! | `--jwks-refresh D` | `SLIPWAY_GATEWAY_JWKS_REFRESH` | `5m` |
 //! | `--jwks-refetch-min D` | `SLIPWAY_GATEWAY_JWKS_REFETCH_MIN` | `5s` |
+//! | `--revocations-refresh D` | `SLIPWAY_GATEWAY_REVOCATIONS_REFRESH` | `2s` |
 //! | `--token-cache-size N` | `SLIPWAY_GATEWAY_TOKEN_CACHE_SIZE` | 10000 |
 //! | `--max-tracked-keys N` | `SLIPWAY_GATEWAY_MAX_TRACKED_KEYS` | 100000 |
 //! | `--workers N` | `SLIPWAY_GATEWAY_WORKERS` | 0 (one thread per CPU) |
@@ -78,7 +88,8 @@
 //! Requests are served by `--workers` threads, each with a single-threaded
 //! runtime that accepts from the shared listening socket and keeps its own
 //! keep-alive connections to the nodes, so a request never changes
-//! threads; health checks, key refreshes and eviction run beside them.
+//! threads; health checks, key and revocation list refreshes and eviction
+//! run beside them.
 //!
 //! A rate of 0 means no rate limit; a rate given without a burst gets a
 //! burst of two seconds' worth.
@@ -102,15 +113,38 @@
 //!    once), else the token is refused; concurrent requests share one
 //!    fetch. The keys are also refetched every `--jwks-refresh`, and kept
 //!    (served stale) while the issuer is unreachable.
-//! 3. **Access**: private cluster — no token: **401** `unauthenticated`; an
-//!    invalid token: **401** `invalid_token`; a valid token of level
-//!    `anonymous`: **403** `forbidden`. Public cluster — no token:
-//!    anonymous; an invalid token: **401** `invalid_token` (never
-//!    downgraded). Every 401 carries `WWW-Authenticate: Bearer
-//!    realm="<cluster>"` (plus `error="invalid_token"` and a description for
-//!    a bad token). If the issuer's keys were never obtained, a token gets
+//! 3. **Revocation**: every token, cached or not, is checked against the
+//!    revoked token ids (`jti`) the issuer publishes at
+//!    `--revocations-url`; a revoked one gets **401** `token_revoked`. The
+//!    list is fetched once at start (after the keys) and then polled every
+//!    `--revocations-refresh` after the previous poll ended, with
+//!    `If-None-Match` (a `304` keeps it): **a revocation reaches the
+//!    gateway within one refresh period plus one fetch — about 2 s by
+//!    default**. The answer, `{"token": "<JWT>"}`, is a
+//!    [`RevocationList`](slipway_auth::jwt::RevocationList) verified like a
+//!    token (EdDSA, a key of the issuer's JWKS — an unknown key id
+//!    triggers a refetch as above —, the exact issuer, audience
+//!    `slipway:revocations`, subject `slipway:issuer`, `exp`/`nbf` with
+//!    30 s leeway); a list that does not verify is ignored (and counted),
+//!    and the revoked tokens known stay. Lists only add: an entry is
+//!    dropped once past its `exp` + 30 s, never because a later list omits
+//!    it. While the issuer is unreachable the known entries stay in force
+//!    (`slipway_gateway_revocation_list_age_seconds` tells how old they
+//!    are). With a state file, the entries are kept in
+//!    `<state file>.revocations.json` (written atomically, mode 0600,
+//!    whenever they change) and loaded before a restarted gateway serves,
+//!    so it refuses them even if the issuer is unreachable; a file that
+//!    cannot be read stops the start (remove it to start without it).
+//! 4. **Access**: private cluster — no token: **401** `unauthenticated`; an
+//!    invalid token: **401** `invalid_token`; a revoked one: **401**
+//!    `token_revoked`; a valid token of level `anonymous`: **403**
+//!    `forbidden`. Public cluster — no token: anonymous; an invalid or
+//!    revoked token: **401** (never downgraded). Every 401 carries
+//!    `WWW-Authenticate: Bearer realm="<cluster>"` (plus
+//!    `error="invalid_token"` and a description for a bad or revoked
+//!    token). If the issuer's keys were never obtained, a token gets
 //!    **503** `issuer_unavailable`.
-//! 4. **Rate limits**: anonymous callers per network region (the client
+//! 5. **Rate limits**: anonymous callers per network region (the client
 //!    address masked to `--ipv4-prefix`/`--ipv6-prefix` bits), members and
 //!    organization members per `sub`, each level with its own limits;
 //!    admins never. The rate is GCRA (a sustained rate and a burst). The
@@ -122,8 +156,9 @@
 //!    (seconds, rounded up). Idle keys are evicted every 10 s; each level's
 //!    quota table holds at most `--max-tracked-keys` keys. The client
 //!    address is the peer's, unless the peer is a trusted proxy: then the
-//!    rightmost `X-Forwarded-For` entry that is not a trusted proxy.
-//! 5. **Identity to nodes**: every `x-slipway-*` header the client sent is
+//!    rightmost `X-Forwarded-For` entry that is not a trusted proxy (the
+//!    API's rule too: [`slipway_core::net::client_address`]).
+//! 6. **Identity to nodes**: every `x-slipway-*` header the client sent is
 //!    removed; the gateway sets `X-Slipway-Level` (`anonymous`, `member`,
 //!    `org_member`, `admin`) and, for a token, `X-Slipway-User` (`sub`) and
 //!    `X-Slipway-Orgs` (comma-separated, possibly empty). `X-Forwarded-For`
@@ -131,7 +166,7 @@
 //!    trusted proxy). Hop-by-hop headers are dropped (so protocol upgrades
 //!    such as WebSocket are not proxied); `Host`, `Authorization` and
 //!    cookies pass unchanged.
-//! 6. **Load balancing**: round robin
+//! 7. **Load balancing**: round robin
 //!    over healthy nodes, over pooled keep-alive HTTP/1.1 connections;
 //!    bodies are streamed both ways. A node is healthy once `GET /health`
 //!    answers 2xx; a failed check, or a refused connection, takes it out at
@@ -158,16 +193,20 @@ mod keys;
 mod limits;
 pub mod metrics;
 mod proxy;
+mod revocations;
 mod server;
 mod state;
 mod upstream;
 
+use std::ffi::OsString;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub use config::{Config, DEFAULT_LISTEN, FileConfig, GatewayArgs, LevelLimit, Limits};
+pub(crate) use config::REVOCATIONS_SUFFIX;
+pub use config::{Config, DEFAULT_LISTEN, GatewayArgs, LevelLimit, Limits};
 pub use proxy::{LEVEL_HEADER, ORGS_HEADER, USER_HEADER};
 pub use server::{Gateway, SHUTDOWN_GRACE, serve};
 pub use state::GatewayState;
@@ -316,36 +355,89 @@ async fn run_async(config: Config) -> Result<(), GatewayError> {
 }
 
 /// `gateway start`: stops what the state file records, starts a detached
-/// `gateway run` with the same options, waits for its ready line and prints
-/// it.
+/// `gateway run` with the same options — this process's own command line
+/// with `start` replaced by `run`, and its `SLIPWAY_GATEWAY_*` variables —
+/// waits for its ready line and prints it.
 pub fn start(args: &GatewayArgs) -> Result<GatewayState, GatewayError> {
-    let Some(state_file) = &args.state_file else {
+    let Some(state_file) = args.merged()?.state_file else {
         return Err(GatewayError::Config(
             "gateway start needs --state-file (SLIPWAY_GATEWAY_STATE_FILE)".into(),
         ));
     };
-    let mut args = args.clone();
-    let state_file = crate::node::absolute(state_file)?;
-    args.state_file = Some(state_file.clone());
-    args.config = args
-        .config
-        .as_deref()
-        .map(crate::node::absolute)
-        .transpose()?;
-    args.node_dir = args
-        .node_dir
-        .as_deref()
-        .map(crate::node::absolute)
-        .transpose()?;
+    let state_file = crate::node::absolute(&state_file)?;
     // Check the options here, where the error is visible.
-    Config::from_args(&args)?;
-
+    Config::from_args(args)?;
+    let run_args = run_arguments(std::env::args_os(), args, &state_file)?;
+    let env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(name, _)| name.as_bytes().starts_with(ENV_PREFIX.as_bytes()))
+        .collect();
     Ok(detached::start(
         &state_file,
-        &args.to_args(),
+        &run_args,
+        &env,
         "the gateway",
         READY_TIMEOUT,
     )?)
+}
+
+/// The prefix of the gateway's environment variables.
+const ENV_PREFIX: &str = "SLIPWAY_GATEWAY_";
+
+/// The options `gateway run` gets from `gateway start`: what follows
+/// `gateway … start` on `start`'s command line (`argv`), with the state
+/// file, the config file and the node directory as absolute paths (the
+/// state file names the process to `stop`, which finds it by its command
+/// line).
+fn run_arguments(
+    argv: impl IntoIterator<Item = OsString>,
+    args: &GatewayArgs,
+    state_file: &Path,
+) -> Result<Vec<OsString>, GatewayError> {
+    const PATHS: [&str; 3] = ["--state-file", "--config", "--node-dir"];
+    let argv: Vec<OsString> = argv.into_iter().collect();
+    let start = argv
+        .iter()
+        .skip(1)
+        .position(|a| a == "gateway")
+        .and_then(|g| {
+            let g = g + 1;
+            argv[g + 1..]
+                .iter()
+                .position(|a| a == "start")
+                .map(|s| g + 1 + s)
+        })
+        .ok_or_else(|| {
+            GatewayError::Failed("`gateway start` is not on this process's command line".into())
+        })?;
+    let mut out = Vec::new();
+    let mut rest = argv[start + 1..].iter();
+    while let Some(arg) = rest.next() {
+        let bytes = arg.as_bytes();
+        if PATHS.iter().any(|p| bytes == p.as_bytes()) {
+            rest.next();
+            continue;
+        }
+        if PATHS.iter().any(|p| {
+            bytes
+                .strip_prefix(p.as_bytes())
+                .is_some_and(|v| v.starts_with(b"="))
+        }) {
+            continue;
+        }
+        out.push(arg.clone());
+    }
+    let flag = |name: &str, path: &Path| {
+        let mut arg = OsString::from(format!("--{name}="));
+        arg.push(path);
+        arg
+    };
+    out.push(flag("state-file", state_file));
+    for (name, path) in [("config", &args.config), ("node-dir", &args.node_dir)] {
+        if let Some(path) = path.as_deref().filter(|p| !p.as_os_str().is_empty()) {
+            out.push(flag(name, &crate::node::absolute(path)?));
+        }
+    }
+    Ok(out)
 }
 
 /// `gateway stop`: stops the gateway the state file records (only if that
@@ -393,7 +485,7 @@ mod tests {
     }
 
     #[test]
-    fn every_option_parses_and_round_trips_through_the_command_line() {
+    fn every_option_parses_and_round_trips_through_the_config_file() {
         let args = parse(&[
             "gateway",
             "start",
@@ -402,6 +494,7 @@ mod tests {
             "--issuer=http://127.0.0.1:9/",
             "--jwks-url",
             "http://127.0.0.1:9/keys",
+            "--revocations-url=http://127.0.0.1:9/revoked",
             "--node=http://127.0.0.1:1",
             "--node",
             "http://127.0.0.1:2",
@@ -429,16 +522,26 @@ mod tests {
             "--connect-timeout=1s",
             "--jwks-refresh=1m",
             "--jwks-refetch-min=2s",
+            "--revocations-refresh=500ms",
             "--token-cache-size=50",
             "--max-tracked-keys=60",
             "--workers=1",
         ]);
-        let mut again = vec!["gateway".to_owned(), "run".to_owned()];
-        again.extend(args.to_args().into_iter().map(|a| a.into_string().unwrap()));
-        let again: Vec<&str> = again.iter().map(String::as_str).collect();
-        assert_eq!(parse(&again), args);
+        // The same options written as a config file read back the same.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gateway.toml");
+        fs::write(&file, toml::to_string(&args).unwrap()).unwrap();
+        let from_file = parse(&["gateway", "run", "--config", file.to_str().unwrap()]);
+        assert_eq!(
+            from_file.merged().unwrap(),
+            GatewayArgs {
+                config: Some(file.clone()),
+                ..args.clone()
+            }
+        );
 
         let config = Config::from_args(&args).unwrap();
+        assert_eq!(Config::from_args(&from_file).unwrap(), config);
         assert_eq!(config.cluster, "abc");
         assert!(config.public);
         assert_eq!(config.nodes.len(), 2);
@@ -450,6 +553,15 @@ mod tests {
         assert_eq!(
             config.effective_jwks_url().as_deref(),
             Some("http://127.0.0.1:9/keys")
+        );
+        assert_eq!(
+            config.effective_revocations_url().as_deref(),
+            Some("http://127.0.0.1:9/revoked")
+        );
+        assert_eq!(config.revocations_refresh, Duration::from_millis(500));
+        assert_eq!(
+            config.revocations_file(),
+            Some(PathBuf::from("/rt dir/gateway.json.revocations.json"))
         );
     }
 
@@ -469,6 +581,12 @@ mod tests {
             config.effective_jwks_url().as_deref(),
             Some("https://slipway.example/.well-known/jwks.json")
         );
+        assert_eq!(
+            config.effective_revocations_url().as_deref(),
+            Some("https://slipway.example/.well-known/revocations")
+        );
+        assert_eq!(config.revocations_refresh, Duration::from_secs(2));
+        assert_eq!(config.revocations_file(), None);
         assert_eq!(config.limits.anonymous, Limits::default().anonymous);
         assert_eq!(config.limits.member.burst, 100, "two seconds' worth");
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
@@ -559,6 +677,141 @@ quota_block = "5s"
                 );
             }
         }
+    }
+
+    #[test]
+    fn empty_values_leave_the_config_file_s_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.toml");
+        fs::write(
+            &path,
+            r#"
+cluster = "from-file"
+issuer = "http://issuer"
+revocations_url = "http://issuer/revoked"
+nodes = ["http://127.0.0.1:1", ""]
+node_dir = "/nodes"
+"#,
+        )
+        .unwrap();
+        let config = Config::from_args(&parse(&[
+            "gateway",
+            "run",
+            &format!("--config={}", path.display()),
+            "--cluster=",
+            "--issuer= ",
+            "--revocations-url=",
+            "--node=",
+            "--node-dir=",
+            "--state-file=",
+        ]))
+        .unwrap();
+        assert_eq!(config.cluster, "from-file");
+        assert_eq!(config.issuer.as_deref(), Some("http://issuer"));
+        assert_eq!(
+            config.effective_revocations_url().as_deref(),
+            Some("http://issuer/revoked")
+        );
+        assert_eq!(config.nodes, ["http://127.0.0.1:1"]);
+        assert_eq!(config.node_dir, Some(PathBuf::from("/nodes")));
+        assert_eq!(config.state_file, None);
+
+        // Without an issuer there is no list to follow.
+        let config = Config::from_args(&parse(&[
+            "gateway",
+            "run",
+            "--cluster=abc",
+            "--revocations-url=http://x/revoked",
+        ]))
+        .unwrap();
+        assert_eq!(config.effective_revocations_url(), None);
+
+        let missing = dir.path().join("missing.toml");
+        let err = Config::from_args(&parse(&[
+            "gateway",
+            "run",
+            "--cluster=abc",
+            &format!("--config={}", missing.display()),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("missing.toml"), "{err}");
+    }
+
+    #[test]
+    fn bad_revocation_options_are_refused() {
+        for args in [
+            &[
+                "gateway",
+                "run",
+                "--cluster=abc",
+                "--revocations-url=ftp://x",
+            ][..],
+            &[
+                "gateway",
+                "run",
+                "--cluster=abc",
+                "--revocations-refresh=0s",
+            ],
+        ] {
+            assert!(Config::from_args(&parse(args)).is_err(), "{args:?}");
+        }
+        assert!(Cli::try_parse_from(["gateway", "run", "--revocations-refresh=often"]).is_err());
+    }
+
+    #[test]
+    fn start_passes_its_own_command_line_to_run() {
+        let os = |list: &[&str]| list.iter().map(OsString::from).collect::<Vec<_>>();
+        let argv = os(&[
+            "/bin/slipway",
+            "gateway",
+            "start",
+            "--cluster=abc",
+            "--state-file",
+            "rt/gateway.json",
+            "--config=gateway.toml",
+            "--node",
+            "http://127.0.0.1:1",
+            "--public",
+            "--anonymous-rate=2",
+        ]);
+        let args = parse(&argv.iter().map(|a| a.to_str().unwrap()).collect::<Vec<_>>()[1..]);
+        let state_file = crate::node::absolute(Path::new("rt/gateway.json")).unwrap();
+        let config = crate::node::absolute(Path::new("gateway.toml")).unwrap();
+        let run = run_arguments(argv, &args, &state_file).unwrap();
+        assert_eq!(
+            run,
+            os(&[
+                "--cluster=abc",
+                "--node",
+                "http://127.0.0.1:1",
+                "--public",
+                "--anonymous-rate=2",
+                &format!("--state-file={}", state_file.display()),
+                &format!("--config={}", config.display()),
+            ])
+        );
+        // `stop` recognises the process by the state file on its command
+        // line.
+        let mut command_line = os(&["/bin/slipway", "gateway", "run"]);
+        command_line.extend(run.iter().cloned());
+        assert_eq!(
+            crate::node::process::node_run_state_file(&command_line),
+            Some(state_file.clone())
+        );
+        let mut again = os(&["gateway", "run"]);
+        again.extend(run);
+        let again = parse(
+            &again
+                .iter()
+                .map(|a| a.to_str().unwrap())
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(again.state_file, Some(state_file.clone()));
+        assert_eq!(again.anonymous_rate, Some(2.0));
+        assert_eq!(again.public, Some(true));
+
+        assert!(run_arguments(os(&["/bin/slipway", "start"]), &args, &state_file).is_err());
     }
 
     #[test]

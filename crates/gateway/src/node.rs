@@ -149,6 +149,7 @@ pub fn start(args: &NodeArgs) -> Result<NodeState, NodeError> {
     detached::start(
         &state_file,
         &run_args,
+        &[],
         &format!("node {} of cluster {}", args.index, args.cluster),
         READY_TIMEOUT + Duration::from_secs(args.boot_delay),
     )
@@ -227,7 +228,13 @@ pub fn stop_all(dir: &Path) -> Result<(), NodeError> {
         let path = entry
             .map_err(|err| NodeError::io(format!("reading {}", dir.display()), err))?
             .path();
-        if path.extension().is_none_or(|ext| ext != "json") {
+        // A gateway's revocation list (beside its state file) records no
+        // process.
+        if path.extension().is_none_or(|ext| ext != "json")
+            || path
+                .to_str()
+                .is_some_and(|p| p.ends_with(crate::gateway::REVOCATIONS_SUFFIX))
+        {
             continue;
         }
         // Node and gateway state files both record a `pid`.

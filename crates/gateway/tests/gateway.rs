@@ -7,7 +7,8 @@
 //! `node_process_entry_point` selected, running the real `node run` code
 //! (the `slipway` binary belongs to another crate). The issuer is a small
 //! in-process HTTP server serving a JWKS of keys the tests generate and sign
-//! with — the same `slipway_auth` primitives Slipway's server uses.
+//! with, and a signed revocation list — the same `slipway_auth` primitives
+//! Slipway's server uses.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -25,7 +26,9 @@ use axum::routing::get;
 use parking_lot::Mutex;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use slipway_auth::jwt::{API_AUDIENCE, Claims, sign};
+use slipway_auth::jwt::{
+    API_AUDIENCE, Claims, ISSUER_SUBJECT, REVOCATIONS_AUDIENCE, RevocationList, RevokedToken, sign,
+};
 use slipway_auth::keys::{Jwks, SigningKey};
 use slipway_core::Level;
 use slipway_gateway::gateway::{Config, Gateway, LevelLimit, NodeStatus};
@@ -156,9 +159,27 @@ struct IssuerState {
     published: Mutex<Vec<SigningKey>>,
     fetches: AtomicUsize,
     down: AtomicBool,
+    revocations: Mutex<Revocations>,
+    revocations_down: AtomicBool,
+    /// Revocation list requests answered 200 and 304.
+    lists_sent: AtomicUsize,
+    lists_unchanged: AtomicUsize,
 }
 
-/// An in-process stand-in for Slipway's JWKS endpoint.
+/// What the issuer's revocation list says, and how it is signed.
+struct Revocations {
+    revoked: Vec<RevokedToken>,
+    /// Signs the list; the first published key when `None`.
+    key: Option<SigningKey>,
+    /// Overrides the list's `iss` and `aud` (to forge bad lists).
+    iss: Option<String>,
+    aud: Option<String>,
+    /// Bumped on every change: the ETag.
+    version: u64,
+}
+
+/// An in-process stand-in for Slipway's JWKS and revocation list
+/// endpoints.
 struct Issuer {
     url: String,
     state: Arc<IssuerState>,
@@ -170,6 +191,16 @@ impl Issuer {
             published: Mutex::new(keys.iter().map(|k| (*k).clone()).collect()),
             fetches: AtomicUsize::new(0),
             down: AtomicBool::new(false),
+            revocations: Mutex::new(Revocations {
+                revoked: Vec::new(),
+                key: None,
+                iss: None,
+                aud: None,
+                version: 0,
+            }),
+            revocations_down: AtomicBool::new(false),
+            lists_sent: AtomicUsize::new(0),
+            lists_unchanged: AtomicUsize::new(0),
         });
         async fn jwks(State(state): State<Arc<IssuerState>>) -> axum::response::Response {
             state.fetches.fetch_add(1, Ordering::SeqCst);
@@ -181,13 +212,82 @@ impl Issuer {
             };
             axum::Json(jwks).into_response()
         }
-        let app = Router::new()
-            .route("/.well-known/jwks.json", get(jwks))
-            .with_state(state.clone());
+        // Like Slipway's: `{"token": <signed list>}` with an ETag, 304 for
+        // `If-None-Match` naming the current one.
+        async fn revocations(
+            State((state, url)): State<(Arc<IssuerState>, String)>,
+            headers: axum::http::HeaderMap,
+        ) -> axum::response::Response {
+            if state.down.load(Ordering::SeqCst) || state.revocations_down.load(Ordering::SeqCst) {
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+            let list = state.revocations.lock();
+            let etag = format!("\"v{}\"", list.version);
+            if headers
+                .get("if-none-match")
+                .is_some_and(|given| given.as_bytes() == etag.as_bytes())
+            {
+                state.lists_unchanged.fetch_add(1, Ordering::SeqCst);
+                return (StatusCode::NOT_MODIFIED, [("etag", etag)]).into_response();
+            }
+            let now = chrono::Utc::now().timestamp();
+            let claims = RevocationList {
+                iss: list.iss.clone().unwrap_or(url),
+                sub: ISSUER_SUBJECT.into(),
+                aud: list.aud.clone().unwrap_or(REVOCATIONS_AUDIENCE.into()),
+                iat: now,
+                nbf: now,
+                exp: now + 600,
+                revoked: list.revoked.clone(),
+            };
+            let key = list
+                .key
+                .clone()
+                .unwrap_or_else(|| state.published.lock()[0].clone());
+            state.lists_sent.fetch_add(1, Ordering::SeqCst);
+            let token = sign(&key, &claims).unwrap();
+            ([("etag", etag)], axum::Json(json!({ "token": token }))).into_response()
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = Router::new()
+            .route("/.well-known/jwks.json", get(jwks))
+            .with_state(state.clone())
+            .merge(
+                Router::new()
+                    .route("/.well-known/revocations", get(revocations))
+                    .with_state((state.clone(), url.clone())),
+            );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { url, state }
+    }
+
+    /// Lists `jti` as revoked until `exp`.
+    fn revoke(&self, jti: &str, exp: i64) {
+        let mut list = self.state.revocations.lock();
+        list.revoked.push(RevokedToken {
+            jti: jti.into(),
+            exp,
+        });
+        list.version += 1;
+    }
+
+    /// Changes how the list is signed: with `key` (`None`: the first
+    /// published key), claiming `iss` and `aud` (`None`: the right ones).
+    fn forge_list(&self, key: Option<&SigningKey>, iss: Option<&str>, aud: Option<&str>) {
+        let mut list = self.state.revocations.lock();
+        list.key = key.cloned();
+        list.iss = iss.map(str::to_owned);
+        list.aud = aud.map(str::to_owned);
+        list.version += 1;
+    }
+
+    fn set_revocations_down(&self, down: bool) {
+        self.state.revocations_down.store(down, Ordering::SeqCst);
+    }
+
+    fn lists_unchanged(&self) -> usize {
+        self.state.lists_unchanged.load(Ordering::SeqCst)
     }
 
     fn publish(&self, keys: &[&SigningKey]) {
@@ -1304,4 +1404,327 @@ where
         assert!(Instant::now() < deadline, "still {}: {}", a.status, a.body);
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+// ---------------------------------------------------------------------------
+// Revocation
+
+/// The value of one series of the gateway's `/metrics`, e.g.
+/// `slipway_gateway_revoked_tokens` or
+/// `slipway_gateway_revocation_fetches_total{result="ok"}`.
+async fn metric(http: &reqwest::Client, gateway: &str, series: &str) -> f64 {
+    let text = http
+        .get(format!("{gateway}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+}
+
+/// Waits until a series of the gateway's metrics satisfies `ok`.
+async fn wait_metric(
+    http: &reqwest::Client,
+    gateway: &str,
+    series: &str,
+    ok: impl Fn(f64) -> bool,
+) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let value = metric(http, gateway, series).await;
+        if ok(value) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{series} is still {value}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const FETCHED_OK: &str = "slipway_gateway_revocation_fetches_total{result=\"ok\"}";
+const FETCHED_UNCHANGED: &str = "slipway_gateway_revocation_fetches_total{result=\"unchanged\"}";
+const FETCHED_ERROR: &str = "slipway_gateway_revocation_fetches_total{result=\"error\"}";
+const FETCHED_INVALID: &str = "slipway_gateway_revocation_fetches_total{result=\"invalid\"}";
+const REVOKED: &str = "slipway_gateway_revoked_tokens";
+
+/// A token and its `jti`.
+fn token_and_jti(issuer: &Issuer, key: &SigningKey, aud: &str, sub: &str) -> (String, String) {
+    let claims = issuer.claims(aud, sub, Level::OrgMember);
+    (sign(key, &claims).unwrap(), claims.jti)
+}
+
+fn in_an_hour() -> i64 {
+    chrono::Utc::now().timestamp() + 3600
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_is_refused_within_one_refresh_even_when_cached() {
+    let key = SigningKey::generate().unwrap();
+    let issuer = Issuer::start(&[&key]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let _node = NodeProcess::start("rev", 0, dir.path());
+    let mut cfg = config("rev", &issuer, false);
+    cfg.node_dir = Some(dir.path().to_owned());
+    let refresh = Duration::from_millis(300);
+    cfg.revocations_refresh = refresh;
+    let mut gw = TestGateway::start(cfg).await;
+    gw.wait_healthy(1).await;
+    let http = client();
+
+    // The token works, and is served from the cache.
+    let (token, token_jti) = token_and_jti(&issuer, &key, "rev", "alice");
+    let other = issuer.token(&key, "rev", "bob", Level::OrgMember);
+    for _ in 0..3 {
+        assert_eq!(call(&http, &gw.url, Some(&token), &[]).await.status, 200);
+    }
+    assert_eq!(call(&http, &gw.url, Some(&other), &[]).await.status, 200);
+    let cached = "slipway_gateway_token_checks_total{result=\"cached\"}";
+    assert!(metric(&http, &gw.url, cached).await >= 2.0);
+    assert_eq!(metric(&http, &gw.url, REVOKED).await, 0.0);
+
+    // Revoked at the issuer: refused within one refresh (plus a fetch).
+    issuer.revoke(&token_jti, in_an_hour());
+    let revoked_at = Instant::now();
+    let a = until(
+        || call(&http, &gw.url, Some(&token), &[]),
+        |a| a.status != 200,
+    )
+    .await;
+    let delay = revoked_at.elapsed();
+    println!("a revocation reached the gateway in {delay:?} (refresh {refresh:?})");
+    assert_refused(&a, 401, "token_revoked", "a revoked token");
+    assert!(
+        a.header("www-authenticate")
+            .contains("error_description=\"the token was revoked\""),
+        "{:?}",
+        a.headers
+    );
+    assert!(
+        delay < refresh + Duration::from_secs(2),
+        "the revocation took {delay:?}"
+    );
+    assert_eq!(metric(&http, &gw.url, REVOKED).await, 1.0);
+
+    // Other tokens still work; a revoked token never used before is refused
+    // at its first use.
+    assert_eq!(call(&http, &gw.url, Some(&other), &[]).await.status, 200);
+    let (fresh, fresh_jti) = token_and_jti(&issuer, &key, "rev", "carol");
+    issuer.revoke(&fresh_jti, in_an_hour());
+    wait_metric(&http, &gw.url, REVOKED, |v| v == 2.0).await;
+    assert_refused(
+        &call(&http, &gw.url, Some(&fresh), &[]).await,
+        401,
+        "token_revoked",
+        "revoked before its first use",
+    );
+
+    // While the list is unchanged the issuer answers 304: the list stays.
+    let unchanged = issuer.lists_unchanged();
+    wait_metric(&http, &gw.url, FETCHED_UNCHANGED, |v| v >= 3.0).await;
+    assert!(issuer.lists_unchanged() > unchanged);
+    assert_eq!(metric(&http, &gw.url, REVOKED).await, 2.0);
+    assert_refused(
+        &call(&http, &gw.url, Some(&token), &[]).await,
+        401,
+        "token_revoked",
+        "after 304s",
+    );
+    assert!(
+        metric(
+            &http,
+            &gw.url,
+            "slipway_gateway_revocation_list_age_seconds"
+        )
+        .await
+            < 5.0
+    );
+    let text = http
+        .get(format!("{}/metrics", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "slipway_gateway_refusals_total{reason=\"token_revoked\"} 3",
+        "slipway_gateway_token_checks_total{result=\"revoked\"} 3",
+        "slipway_gateway_revocation_fetches_total{result=\"error\"} 0",
+        "slipway_gateway_revocation_fetches_total{result=\"invalid\"} 0",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_list_that_does_not_verify_is_not_applied() {
+    let key = SigningKey::generate().unwrap();
+    let stranger = SigningKey::generate().unwrap();
+    let issuer = Issuer::start(&[&key]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let _node = NodeProcess::start("forged", 0, dir.path());
+    let mut cfg = config("forged", &issuer, false);
+    cfg.node_dir = Some(dir.path().to_owned());
+    cfg.revocations_refresh = Duration::from_millis(100);
+    let mut gw = TestGateway::start(cfg).await;
+    gw.wait_healthy(1).await;
+    let http = client();
+    let (token, token_jti) = token_and_jti(&issuer, &key, "forged", "alice");
+    assert_eq!(call(&http, &gw.url, Some(&token), &[]).await.status, 200);
+
+    // The token is listed, but the list is signed by a key the issuer does
+    // not publish, or made for another audience, or by another issuer.
+    issuer.forge_list(Some(&stranger), None, None);
+    issuer.revoke(&token_jti, in_an_hour());
+    // What is wrong with the list; its key, `iss` and `aud`.
+    type Forgery<'a> = (
+        &'a str,
+        Option<&'a SigningKey>,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+    let forgeries: [Forgery; 4] = [
+        ("an unknown key", Some(&stranger), None, None),
+        ("another audience", None, None, Some("forged")),
+        ("the API's audience", None, None, Some(API_AUDIENCE)),
+        ("another issuer", None, Some("http://elsewhere"), None),
+    ];
+    for (what, key, iss, aud) in forgeries {
+        issuer.forge_list(key, iss, aud);
+        let invalid = metric(&http, &gw.url, FETCHED_INVALID).await;
+        // Two polls of the forged list: the second is not a 304 either
+        // (the first left the list known before it in force).
+        wait_metric(&http, &gw.url, FETCHED_INVALID, |v| v >= invalid + 2.0).await;
+        let a = call(&http, &gw.url, Some(&token), &[]).await;
+        assert_eq!(a.status, 200, "a list signed with {what}: {}", a.body);
+        assert_eq!(metric(&http, &gw.url, REVOKED).await, 0.0, "{what}");
+    }
+    assert_eq!(
+        metric(&http, &gw.url, FETCHED_OK).await,
+        1.0,
+        "the first list only"
+    );
+
+    // The genuine list is applied at once.
+    issuer.forge_list(None, None, None);
+    let a = until(
+        || call(&http, &gw.url, Some(&token), &[]),
+        |a| a.status != 200,
+    )
+    .await;
+    assert_refused(&a, 401, "token_revoked", "the genuine list");
+
+    // A forged list cannot undo it either.
+    issuer.forge_list(Some(&stranger), None, None);
+    let invalid = metric(&http, &gw.url, FETCHED_INVALID).await;
+    wait_metric(&http, &gw.url, FETCHED_INVALID, |v| v >= invalid + 2.0).await;
+    assert_eq!(call(&http, &gw.url, Some(&token), &[]).await.status, 401);
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_entries_are_dropped_once_expired() {
+    let key = SigningKey::generate().unwrap();
+    let issuer = Issuer::start(&[&key]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let _node = NodeProcess::start("exp", 0, dir.path());
+    let mut cfg = config("exp", &issuer, false);
+    cfg.node_dir = Some(dir.path().to_owned());
+    cfg.state_file = Some(dir.path().join("gateway.json"));
+    cfg.revocations_refresh = Duration::from_millis(100);
+    let mut gw = TestGateway::start(cfg).await;
+    gw.wait_healthy(1).await;
+    let http = client();
+
+    // An entry whose `exp` plus the 30 s leeway is 2 s away (the token
+    // itself, unusually, lives on), and one for an hour.
+    let (short, short_jti) = token_and_jti(&issuer, &key, "exp", "alice");
+    let (long, long_jti) = token_and_jti(&issuer, &key, "exp", "bob");
+    let now = chrono::Utc::now().timestamp();
+    issuer.revoke(&short_jti, now - 28);
+    issuer.revoke(&long_jti, in_an_hour());
+    wait_metric(&http, &gw.url, REVOKED, |v| v == 2.0).await;
+    assert_refused(
+        &call(&http, &gw.url, Some(&short), &[]).await,
+        401,
+        "token_revoked",
+        "before the entry expires",
+    );
+    let kept = dir.path().join("gateway.json.revocations.json");
+    assert!(std::fs::read_to_string(&kept).unwrap().contains(&short_jti));
+
+    // Once expired, it is dropped (though the issuer still lists it), from
+    // memory and from the file.
+    wait_metric(&http, &gw.url, REVOKED, |v| v == 1.0).await;
+    assert_eq!(call(&http, &gw.url, Some(&short), &[]).await.status, 200);
+    assert_eq!(call(&http, &gw.url, Some(&long), &[]).await.status, 401);
+    let file = std::fs::read_to_string(&kept).unwrap();
+    assert!(!file.contains(&short_jti), "{file}");
+    assert!(file.contains(&long_jti), "{file}");
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_gateway_refuses_revoked_tokens_while_the_list_is_unreachable() {
+    use std::os::unix::fs::PermissionsExt;
+    let key = SigningKey::generate().unwrap();
+    let issuer = Issuer::start(&[&key]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let _node = NodeProcess::start("restart", 0, dir.path());
+    let state_file = dir.path().join("gateway.json");
+    let cfg = {
+        let mut cfg = config("restart", &issuer, false);
+        cfg.node_dir = Some(dir.path().to_owned());
+        cfg.state_file = Some(state_file.clone());
+        cfg.revocations_refresh = Duration::from_millis(100);
+        cfg
+    };
+    let mut gw = TestGateway::start(cfg.clone()).await;
+    gw.wait_healthy(1).await;
+    let http = client();
+    let (revoked, revoked_jti) = token_and_jti(&issuer, &key, "restart", "alice");
+    let valid = issuer.token(&key, "restart", "bob", Level::OrgMember);
+    issuer.revoke(&revoked_jti, in_an_hour());
+    until(
+        || call(&http, &gw.url, Some(&revoked), &[]),
+        |a| a.status == 401,
+    )
+    .await;
+    gw.shutdown().await;
+    let kept = dir.path().join("gateway.json.revocations.json");
+    let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "only the gateway's user reads it");
+
+    // The revocation list cannot be fetched (its keys still can): the
+    // restarted gateway still refuses the token, from its first request.
+    issuer.set_revocations_down(true);
+    let mut gw = TestGateway::start(cfg.clone()).await;
+    gw.wait_healthy(1).await;
+    assert_refused(
+        &call(&http, &gw.url, Some(&revoked), &[]).await,
+        401,
+        "token_revoked",
+        "after a restart, the list unreachable",
+    );
+    assert_eq!(call(&http, &gw.url, Some(&valid), &[]).await.status, 200);
+    assert!(metric(&http, &gw.url, FETCHED_ERROR).await >= 1.0);
+    assert_eq!(metric(&http, &gw.url, FETCHED_OK).await, 0.0);
+    assert_eq!(metric(&http, &gw.url, REVOKED).await, 1.0);
+    gw.shutdown().await;
+
+    // The whole issuer down: no token is admitted at all.
+    issuer.set_down(true);
+    let mut gw = TestGateway::start(cfg).await;
+    gw.wait_healthy(1).await;
+    let a = call(&http, &gw.url, Some(&revoked), &[]).await;
+    assert_ne!(a.status, 200, "{}", a.body);
+    assert_eq!(metric(&http, &gw.url, REVOKED).await, 1.0);
+    gw.shutdown().await;
 }

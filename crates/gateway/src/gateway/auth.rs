@@ -1,6 +1,7 @@
 //! Who is calling: the token (bearer or `token` cookie), verified against
 //! the issuer's keys with [`Verifier`] (EdDSA only, exact issuer, audience
-//! exactly the cluster's name, 30 s leeway), and cached until it expires.
+//! exactly the cluster's name, 30 s leeway), and cached until it expires —
+//! and, cached or not, refused once its `jti` is revoked.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,11 +14,14 @@ use slipway_core::Level;
 
 use super::keys::{KeyStore, Refetch};
 use super::metrics::Metrics;
+use super::revocations::Revocations;
 
 /// A verified caller, with the identity headers for nodes ready-made.
 #[derive(Debug)]
 pub(crate) struct Identity {
     pub sub: Arc<str>,
+    /// The token's id, which revocations name.
+    pub jti: Box<str>,
     pub level: Level,
     pub user_header: HeaderValue,
     pub level_header: HeaderValue,
@@ -39,6 +43,7 @@ impl Identity {
         }
         Ok(Self {
             sub: claims.sub.as_str().into(),
+            jti: claims.jti.as_str().into(),
             level: claims.level,
             user_header: header("sub", &claims.sub)?,
             level_header: HeaderValue::from_static(claims.level.as_str()),
@@ -81,6 +86,8 @@ pub(crate) fn token(headers: &HeaderMap) -> Option<&str> {
 pub(crate) enum Refused {
     /// The token is invalid (the reason is safe to tell the caller).
     Invalid(String),
+    /// The token is valid, and the issuer revoked it.
+    Revoked,
     /// No keys could ever be fetched from the issuer.
     IssuerUnavailable,
 }
@@ -89,6 +96,7 @@ pub(crate) enum Refused {
 pub(crate) struct Authenticator {
     verifier: Option<Verifier>,
     keys: Arc<KeyStore>,
+    revocations: Arc<Revocations>,
     cache: RwLock<Cache>,
     capacity: usize,
     metrics: Arc<Metrics>,
@@ -105,12 +113,14 @@ impl Authenticator {
         issuer: Option<&str>,
         cluster: &str,
         keys: Arc<KeyStore>,
+        revocations: Arc<Revocations>,
         capacity: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             verifier: issuer.map(|issuer| Verifier::new(issuer, cluster)),
             keys,
+            revocations,
             cache: RwLock::new(Cache {
                 entries: HashMap::new(),
                 generation: 0,
@@ -122,15 +132,20 @@ impl Authenticator {
 
     /// Checks a token: from the cache when it was verified before and has
     /// not expired, else with the verifier (refetching the keys once when
-    /// it names an unknown key).
+    /// it names an unknown key); either way, against the revoked tokens.
     pub async fn authenticate(&self, token: &str, now: i64) -> Result<Arc<Identity>, Refused> {
         if let Some(identity) = self.cached(token, now) {
+            if self.revocations.is_revoked(&identity.jti, now) {
+                self.metrics.token_revoked.inc();
+                return Err(Refused::Revoked);
+            }
             self.metrics.token_cached.inc();
             return Ok(identity);
         }
         let result = self.verify(token, now).await;
         match &result {
             Ok(_) => self.metrics.token_verified.inc(),
+            Err(Refused::Revoked) => self.metrics.token_revoked.inc(),
             Err(_) => self.metrics.token_rejected.inc(),
         };
         result
@@ -186,6 +201,9 @@ impl Authenticator {
         let claims = result.map_err(|r| Refused::Invalid(r.to_string()))?;
         let kid = Verifier::key_id(token).unwrap_or_default();
         let identity = Arc::new(Identity::from_claims(&claims, &kid).map_err(Refused::Invalid)?);
+        if self.revocations.is_revoked(&identity.jti, now) {
+            return Err(Refused::Revoked);
+        }
         self.insert(token, identity.clone(), now);
         Ok(identity)
     }

@@ -1,33 +1,48 @@
-//! The gateway's options: command-line flags, `SLIPWAY_GATEWAY_*`
-//! environment variables, an optional TOML file, and the resolved
-//! [`Config`]. Precedence: flag, then environment variable (clap reads both
-//! into [`GatewayArgs`]), then the file, then the default.
+//! The gateway's options: one type, [`GatewayArgs`], for the command-line
+//! flags, the `SLIPWAY_GATEWAY_*` environment variables and the `--config`
+//! TOML file (keys: the fields' names), and the resolved, checked
+//! [`Config`] the rest of the gateway uses.
+//!
+//! Precedence: flag, then environment variable (clap reads both into
+//! [`GatewayArgs`]), then the file (figment merges the two), then the
+//! default ([`Config::new`], [`Limits::default`]). Empty names, URLs,
+//! paths and node lists count as unset at every level.
 
-use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, Serialize};
+use slipway_core::net::parse_network;
 
 use super::GatewayError;
 
 /// Default listening address: loopback, a free port.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:0";
 
-/// Every option of `slipway gateway run|start`. Unset options fall back to
-/// the `--config` file, then to the defaults documented on each.
-#[derive(Debug, Clone, Default, PartialEq, clap::Args)]
+/// What the revocation list's file adds to the state file's path.
+pub(crate) const REVOCATIONS_SUFFIX: &str = ".revocations.json";
+
+/// Every option of `slipway gateway run|start`: the command line and the
+/// environment (through clap) and the `--config` file (through serde) fill
+/// in the same fields. Unset options fall back to the file, then to the
+/// defaults documented on each.
+#[derive(Debug, Clone, Default, PartialEq, clap::Args, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GatewayArgs {
     /// A TOML file with any of these options (snake_case keys, e.g.
     /// `anonymous_rate = 5`); flags and environment variables override it.
-    #[arg(long, env = "SLIPWAY_GATEWAY_CONFIG", value_name = "FILE")]
+    #[arg(long, env = "SLIPWAY_GATEWAY_CONFIG", value_name = "FILE", value_parser = path())]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
 
     /// The cluster's name: a token is admitted only if its audience is
     /// exactly this. Required.
     #[arg(long, env = "SLIPWAY_GATEWAY_CLUSTER")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
 
     /// Whether the cluster is public (callers without a token are admitted
@@ -39,17 +54,26 @@ pub struct GatewayArgs {
         num_args = 0..=1,
         default_missing_value = "true"
     )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub public: Option<bool>,
 
     /// The token issuer (Slipway's public URL), matched exactly against
     /// `iss`. Without one, no token is ever valid.
     #[arg(long, env = "SLIPWAY_GATEWAY_ISSUER")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
 
     /// Where the issuer publishes its keys. [default:
     /// ISSUER/.well-known/jwks.json]
     #[arg(long, env = "SLIPWAY_GATEWAY_JWKS_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_url: Option<String>,
+
+    /// Where the issuer publishes its signed list of revoked tokens.
+    /// [default: ISSUER/.well-known/revocations]
+    #[arg(long, env = "SLIPWAY_GATEWAY_REVOCATIONS_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocations_url: Option<String>,
 
     /// An upstream node's URL (`http://host:port`); repeat the flag, or
     /// separate URLs with commas in the environment variable.
@@ -59,26 +83,32 @@ pub struct GatewayArgs {
         value_name = "URL",
         value_delimiter = ','
     )]
-    pub nodes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<String>>,
 
     /// A directory of node state files (`node-*.json`, as `slipway node`
     /// writes them), rescanned every health interval.
-    #[arg(long, env = "SLIPWAY_GATEWAY_NODE_DIR", value_name = "DIR")]
+    #[arg(long, env = "SLIPWAY_GATEWAY_NODE_DIR", value_name = "DIR", value_parser = path())]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub node_dir: Option<PathBuf>,
 
     /// The address to listen on; port 0 picks a free port. [default:
     /// 127.0.0.1:0]
     #[arg(long, env = "SLIPWAY_GATEWAY_LISTEN", value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
 
     /// Where the gateway records itself (JSON); its log is this path plus
-    /// `.log` under `start`. Required by `start`.
-    #[arg(long, env = "SLIPWAY_GATEWAY_STATE_FILE", value_name = "FILE")]
+    /// `.log` under `start`, its revocation list this path plus
+    /// `.revocations.json`. Required by `start`.
+    #[arg(long, env = "SLIPWAY_GATEWAY_STATE_FILE", value_name = "FILE", value_parser = path())]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub state_file: Option<PathBuf>,
 
     /// Serve `/metrics` on this separate address instead of on the main
     /// listener (which then forwards `/metrics` to the nodes).
     #[arg(long, env = "SLIPWAY_GATEWAY_METRICS_LISTEN", value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
 
     /// Sustained requests per second per anonymous network region; 0 means
@@ -88,25 +118,31 @@ pub struct GatewayArgs {
         env = "SLIPWAY_GATEWAY_ANONYMOUS_RATE",
         value_name = "PER_SECOND"
     )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub anonymous_rate: Option<f64>,
     /// Burst per anonymous network region. [default: 10]
     #[arg(long, env = "SLIPWAY_GATEWAY_ANONYMOUS_BURST", value_name = "REQUESTS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub anonymous_burst: Option<u32>,
     /// Requests per anonymous network region per quota window; 0 means no
     /// quota. [default: 50000]
     #[arg(long, env = "SLIPWAY_GATEWAY_ANONYMOUS_QUOTA", value_name = "REQUESTS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub anonymous_quota: Option<u64>,
 
     /// Sustained requests per second per member (`sub`); 0 means unlimited.
     /// [default: 10]
     #[arg(long, env = "SLIPWAY_GATEWAY_MEMBER_RATE", value_name = "PER_SECOND")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub member_rate: Option<f64>,
     /// Burst per member. [default: 20]
     #[arg(long, env = "SLIPWAY_GATEWAY_MEMBER_BURST", value_name = "REQUESTS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub member_burst: Option<u32>,
     /// Requests per member per quota window; 0 means no quota. [default:
     /// 100000]
     #[arg(long, env = "SLIPWAY_GATEWAY_MEMBER_QUOTA", value_name = "REQUESTS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub member_quota: Option<u64>,
 
     /// Sustained requests per second per organization member (`sub`); 0
@@ -116,6 +152,7 @@ pub struct GatewayArgs {
         env = "SLIPWAY_GATEWAY_ORG_MEMBER_RATE",
         value_name = "PER_SECOND"
     )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub org_member_rate: Option<f64>,
     /// Burst per organization member. [default: 200]
     #[arg(
@@ -123,6 +160,7 @@ pub struct GatewayArgs {
         env = "SLIPWAY_GATEWAY_ORG_MEMBER_BURST",
         value_name = "REQUESTS"
     )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub org_member_burst: Option<u32>,
     /// Requests per organization member per quota window; 0 means no quota.
     /// [default: 0]
@@ -131,23 +169,28 @@ pub struct GatewayArgs {
         env = "SLIPWAY_GATEWAY_ORG_MEMBER_QUOTA",
         value_name = "REQUESTS"
     )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub org_member_quota: Option<u64>,
 
     /// The quota window, e.g. `7d`. [default: 7d]
     #[arg(long, env = "SLIPWAY_GATEWAY_QUOTA_WINDOW", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub quota_window: Option<Duration>,
     /// How long a key that exceeded its quota is refused, e.g. `10m`.
     /// [default: 10m]
     #[arg(long, env = "SLIPWAY_GATEWAY_QUOTA_BLOCK", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub quota_block: Option<Duration>,
 
     /// Prefix length of an anonymous IPv4 caller's network region. [default:
     /// 24]
     #[arg(long, env = "SLIPWAY_GATEWAY_IPV4_PREFIX", value_name = "BITS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv4_prefix: Option<u8>,
     /// Prefix length of an anonymous IPv6 caller's network region. [default:
     /// 48]
     #[arg(long, env = "SLIPWAY_GATEWAY_IPV6_PREFIX", value_name = "BITS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv6_prefix: Option<u8>,
 
     /// A proxy (address or CIDR network) whose `X-Forwarded-For` is
@@ -158,104 +201,197 @@ pub struct GatewayArgs {
         env = "SLIPWAY_GATEWAY_TRUSTED_PROXIES",
         value_name = "CIDR",
         value_delimiter = ',',
-        value_parser = parse_net
+        value_parser = parse_network
     )]
-    pub trusted_proxies: Vec<IpNet>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "networks")]
+    pub trusted_proxies: Option<Vec<IpNet>>,
 
     /// How often nodes are health-checked (`GET /health`) and the node
     /// directory rescanned. [default: 1s]
     #[arg(long, env = "SLIPWAY_GATEWAY_HEALTH_INTERVAL", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub health_interval: Option<Duration>,
     /// How long a health check may take. [default: 1s]
     #[arg(long, env = "SLIPWAY_GATEWAY_HEALTH_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub health_timeout: Option<Duration>,
     /// How long connecting to a node may take. [default: 2s]
     #[arg(long, env = "SLIPWAY_GATEWAY_CONNECT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub connect_timeout: Option<Duration>,
 
     /// How often the JWKS is refetched in any case. [default: 5m]
     #[arg(long, env = "SLIPWAY_GATEWAY_JWKS_REFRESH", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub jwks_refresh: Option<Duration>,
     /// The least time between two fetches caused by tokens naming an
     /// unknown key. [default: 5s]
     #[arg(long, env = "SLIPWAY_GATEWAY_JWKS_REFETCH_MIN", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub jwks_refetch_min: Option<Duration>,
+    /// How long the gateway waits between two polls of the revocation list:
+    /// a revocation reaches it within this plus one fetch. [default: 2s]
+    #[arg(long, env = "SLIPWAY_GATEWAY_REVOCATIONS_REFRESH", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub revocations_refresh: Option<Duration>,
 
     /// How many verified tokens are cached. [default: 10000]
     #[arg(long, env = "SLIPWAY_GATEWAY_TOKEN_CACHE_SIZE", value_name = "TOKENS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_cache_size: Option<usize>,
     /// How many keys (regions, users) each level's quota table tracks.
     /// [default: 100000]
     #[arg(long, env = "SLIPWAY_GATEWAY_MAX_TRACKED_KEYS", value_name = "KEYS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tracked_keys: Option<usize>,
 
     /// Threads serving requests (each accepts connections and keeps its own
     /// node connections); 0 means one per CPU. [default: 0]
     #[arg(long, env = "SLIPWAY_GATEWAY_WORKERS", value_name = "THREADS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<usize>,
+}
+
+/// Paths; unlike clap's own parser, this one lets an empty value through
+/// (to count as unset).
+fn path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }
 
 fn parse_duration(value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value.trim()).map_err(|e| format!("{e} (e.g. 500ms, 10s, 7d)"))
 }
 
-fn parse_net(value: &str) -> Result<IpNet, String> {
-    let value = value.trim();
-    value
-        .parse::<IpNet>()
-        .or_else(|_| value.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{value:?} is neither an IP address nor a CIDR network"))
+/// Networks in the file: CIDRs or single addresses.
+fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<IpNet>>, D::Error> {
+    slipway_core::net::networks::deserialize(d).map(Some)
 }
 
-/// The `--config` file: the same options as the flags, in snake_case.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub cluster: Option<String>,
-    pub public: Option<bool>,
-    pub issuer: Option<String>,
-    pub jwks_url: Option<String>,
-    pub nodes: Option<Vec<String>>,
-    pub node_dir: Option<PathBuf>,
-    pub listen: Option<SocketAddr>,
-    pub state_file: Option<PathBuf>,
-    pub metrics_listen: Option<SocketAddr>,
-    pub anonymous_rate: Option<f64>,
-    pub anonymous_burst: Option<u32>,
-    pub anonymous_quota: Option<u64>,
-    pub member_rate: Option<f64>,
-    pub member_burst: Option<u32>,
-    pub member_quota: Option<u64>,
-    pub org_member_rate: Option<f64>,
-    pub org_member_burst: Option<u32>,
-    pub org_member_quota: Option<u64>,
-    #[serde(default, with = "humantime_serde")]
-    pub quota_window: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub quota_block: Option<Duration>,
-    pub ipv4_prefix: Option<u8>,
-    pub ipv6_prefix: Option<u8>,
-    pub trusted_proxies: Option<Vec<String>>,
-    #[serde(default, with = "humantime_serde")]
-    pub health_interval: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub health_timeout: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub connect_timeout: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub jwks_refresh: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub jwks_refetch_min: Option<Duration>,
-    pub token_cache_size: Option<usize>,
-    pub max_tracked_keys: Option<usize>,
-    pub workers: Option<usize>,
-}
+impl GatewayArgs {
+    /// These options over those of the `--config` file (if one is named):
+    /// every option given somewhere, and `None` for the others. Empty
+    /// values count as unset, so an empty variable leaves the file's value.
+    pub fn merged(&self) -> Result<GatewayArgs, GatewayError> {
+        let given = self.clone().without_empty();
+        let mut figment = Figment::new();
+        if let Some(path) = &given.config {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let mut merged: GatewayArgs = figment
+            .merge(Serialized::defaults(&given))
+            .extract()
+            .map_err(|err| {
+                let err = err.to_string();
+                GatewayError::Config(match &given.config {
+                    Some(path) if !err.contains(&*path.to_string_lossy()) => {
+                        format!("{}: {err}", path.display())
+                    }
+                    _ => err,
+                })
+            })?;
+        merged.config = given.config;
+        Ok(merged.without_empty())
+    }
 
-impl FileConfig {
-    pub fn read(path: &Path) -> Result<Self, GatewayError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| GatewayError::Config(format!("reading {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| GatewayError::Config(format!("{}: {e}", path.display())))
+    /// Empty values (as Terraform passes unset variables) count as unset.
+    fn without_empty(mut self) -> Self {
+        for text in [
+            &mut self.cluster,
+            &mut self.issuer,
+            &mut self.jwks_url,
+            &mut self.revocations_url,
+        ] {
+            if text.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                *text = None;
+            }
+        }
+        for path in [&mut self.config, &mut self.node_dir, &mut self.state_file] {
+            if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                *path = None;
+            }
+        }
+        if let Some(nodes) = &mut self.nodes {
+            nodes.retain(|n| !n.trim().is_empty());
+        }
+        if self.nodes.as_ref().is_some_and(Vec::is_empty) {
+            self.nodes = None;
+        }
+        if self.trusted_proxies.as_ref().is_some_and(Vec::is_empty) {
+            self.trusted_proxies = None;
+        }
+        self
+    }
+
+    /// Fills in the defaults (the options are merged already).
+    fn resolve(self) -> Result<Config, GatewayError> {
+        let cluster = self.cluster.ok_or_else(|| {
+            GatewayError::Config(
+                "the cluster name is required (--cluster or SLIPWAY_GATEWAY_CLUSTER)".into(),
+            )
+        })?;
+        let d = Config::new(cluster);
+        let dl = d.limits.clone();
+        // A rate given without a burst gets two seconds' worth (at least 1).
+        let level =
+            |rate: Option<f64>, burst: Option<u32>, quota: Option<u64>, default: LevelLimit| {
+                let derived_burst = rate.map_or(default.burst, |r| {
+                    (r * 2.0).ceil().clamp(1.0, u32::MAX as f64) as u32
+                });
+                LevelLimit {
+                    rate: rate.unwrap_or(default.rate),
+                    burst: burst.unwrap_or(derived_burst),
+                    quota: quota.unwrap_or(default.quota),
+                }
+            };
+        let config = Config {
+            public: self.public.unwrap_or(d.public),
+            issuer: self.issuer,
+            jwks_url: self.jwks_url,
+            revocations_url: self.revocations_url,
+            nodes: self.nodes.unwrap_or_default(),
+            node_dir: self.node_dir,
+            listen: self.listen.unwrap_or(d.listen),
+            state_file: self.state_file,
+            metrics_listen: self.metrics_listen,
+            limits: Limits {
+                anonymous: level(
+                    self.anonymous_rate,
+                    self.anonymous_burst,
+                    self.anonymous_quota,
+                    dl.anonymous,
+                ),
+                member: level(
+                    self.member_rate,
+                    self.member_burst,
+                    self.member_quota,
+                    dl.member,
+                ),
+                org_member: level(
+                    self.org_member_rate,
+                    self.org_member_burst,
+                    self.org_member_quota,
+                    dl.org_member,
+                ),
+                quota_window: self.quota_window.unwrap_or(dl.quota_window),
+                quota_block: self.quota_block.unwrap_or(dl.quota_block),
+                ipv4_prefix: self.ipv4_prefix.unwrap_or(dl.ipv4_prefix),
+                ipv6_prefix: self.ipv6_prefix.unwrap_or(dl.ipv6_prefix),
+                max_tracked_keys: self.max_tracked_keys.unwrap_or(dl.max_tracked_keys),
+            },
+            trusted_proxies: self.trusted_proxies.unwrap_or_default(),
+            health_interval: self.health_interval.unwrap_or(d.health_interval),
+            health_timeout: self.health_timeout.unwrap_or(d.health_timeout),
+            connect_timeout: self.connect_timeout.unwrap_or(d.connect_timeout),
+            jwks_refresh: self.jwks_refresh.unwrap_or(d.jwks_refresh),
+            jwks_refetch_min: self.jwks_refetch_min.unwrap_or(d.jwks_refetch_min),
+            revocations_refresh: self.revocations_refresh.unwrap_or(d.revocations_refresh),
+            token_cache_size: self.token_cache_size.unwrap_or(d.token_cache_size),
+            workers: self.workers.unwrap_or(d.workers),
+            ..d
+        };
+        config.validate()?;
+        Ok(config)
     }
 }
 
@@ -341,6 +477,9 @@ pub struct Config {
     pub issuer: Option<String>,
     /// Where the issuer's keys are (derived from the issuer when unset).
     pub jwks_url: Option<String>,
+    /// Where the issuer's revocation list is (derived from the issuer when
+    /// unset).
+    pub revocations_url: Option<String>,
     /// Upstream nodes named directly (`http://host:port`).
     pub nodes: Vec<String>,
     /// A directory of `node-*.json` state files to follow.
@@ -348,7 +487,8 @@ pub struct Config {
     /// Where to listen (used by `run` and `start`; [`super::serve`] takes a
     /// bound listener instead).
     pub listen: SocketAddr,
-    /// Where `run` records itself.
+    /// Where `run` records itself; the revocation list is kept beside it
+    /// (see [`Config::revocations_file`]).
     pub state_file: Option<PathBuf>,
     /// A separate address for `/metrics`.
     pub metrics_listen: Option<SocketAddr>,
@@ -360,6 +500,8 @@ pub struct Config {
     pub connect_timeout: Duration,
     pub jwks_refresh: Duration,
     pub jwks_refetch_min: Duration,
+    /// The pause between two polls of the revocation list.
+    pub revocations_refresh: Duration,
     pub token_cache_size: usize,
     /// Threads serving requests (0: one per CPU).
     pub workers: usize,
@@ -373,6 +515,7 @@ impl Config {
             public: false,
             issuer: None,
             jwks_url: None,
+            revocations_url: None,
             nodes: Vec::new(),
             node_dir: None,
             listen: DEFAULT_LISTEN.parse().expect("a valid address"),
@@ -385,6 +528,7 @@ impl Config {
             connect_timeout: Duration::from_secs(2),
             jwks_refresh: Duration::from_secs(300),
             jwks_refetch_min: Duration::from_secs(5),
+            revocations_refresh: Duration::from_secs(2),
             token_cache_size: 10_000,
             workers: 0,
         }
@@ -393,138 +537,7 @@ impl Config {
     /// Resolves flags and environment variables over the `--config` file
     /// over the defaults, and checks the result.
     pub fn from_args(args: &GatewayArgs) -> Result<Self, GatewayError> {
-        let file = match &args.config {
-            Some(path) => FileConfig::read(path)?,
-            None => FileConfig::default(),
-        };
-        let cluster = non_empty(args.cluster.clone())
-            .or(non_empty(file.cluster))
-            .ok_or_else(|| {
-                GatewayError::Config(
-                    "the cluster name is required (--cluster or SLIPWAY_GATEWAY_CLUSTER)".into(),
-                )
-            })?;
-        let mut config = Config::new(cluster);
-        let d = config.clone();
-        config.public = args.public.or(file.public).unwrap_or(d.public);
-        config.issuer = non_empty(args.issuer.clone()).or(non_empty(file.issuer));
-        config.jwks_url = non_empty(args.jwks_url.clone()).or(non_empty(file.jwks_url));
-        config.nodes = if args.nodes.is_empty() {
-            file.nodes.unwrap_or_default()
-        } else {
-            args.nodes.clone()
-        };
-        config.nodes.retain(|n| !n.trim().is_empty());
-        config.node_dir = args.node_dir.clone().or(file.node_dir);
-        config.listen = args.listen.or(file.listen).unwrap_or(d.listen);
-        config.state_file = args.state_file.clone().or(file.state_file);
-        config.metrics_listen = args.metrics_listen.or(file.metrics_listen);
-
-        let dl = d.limits.clone();
-        let level = |rate: Option<f64>,
-                     frate: Option<f64>,
-                     burst: Option<u32>,
-                     fburst: Option<u32>,
-                     quota: Option<u64>,
-                     fquota: Option<u64>,
-                     default: LevelLimit| {
-            let given_rate = rate.or(frate);
-            // A rate given without a burst gets two seconds' worth (at
-            // least 1).
-            let derived_burst = given_rate.map_or(default.burst, |r| {
-                (r * 2.0).ceil().clamp(1.0, u32::MAX as f64) as u32
-            });
-            LevelLimit {
-                rate: given_rate.unwrap_or(default.rate),
-                burst: burst.or(fburst).unwrap_or(derived_burst),
-                quota: quota.or(fquota).unwrap_or(default.quota),
-            }
-        };
-        config.limits = Limits {
-            anonymous: level(
-                args.anonymous_rate,
-                file.anonymous_rate,
-                args.anonymous_burst,
-                file.anonymous_burst,
-                args.anonymous_quota,
-                file.anonymous_quota,
-                dl.anonymous,
-            ),
-            member: level(
-                args.member_rate,
-                file.member_rate,
-                args.member_burst,
-                file.member_burst,
-                args.member_quota,
-                file.member_quota,
-                dl.member,
-            ),
-            org_member: level(
-                args.org_member_rate,
-                file.org_member_rate,
-                args.org_member_burst,
-                file.org_member_burst,
-                args.org_member_quota,
-                file.org_member_quota,
-                dl.org_member,
-            ),
-            quota_window: args
-                .quota_window
-                .or(file.quota_window)
-                .unwrap_or(dl.quota_window),
-            quota_block: args
-                .quota_block
-                .or(file.quota_block)
-                .unwrap_or(dl.quota_block),
-            ipv4_prefix: args
-                .ipv4_prefix
-                .or(file.ipv4_prefix)
-                .unwrap_or(dl.ipv4_prefix),
-            ipv6_prefix: args
-                .ipv6_prefix
-                .or(file.ipv6_prefix)
-                .unwrap_or(dl.ipv6_prefix),
-            max_tracked_keys: args
-                .max_tracked_keys
-                .or(file.max_tracked_keys)
-                .unwrap_or(dl.max_tracked_keys),
-        };
-        config.trusted_proxies = if args.trusted_proxies.is_empty() {
-            file.trusted_proxies
-                .unwrap_or_default()
-                .iter()
-                .map(|p| parse_net(p).map_err(GatewayError::Config))
-                .collect::<Result<_, _>>()?
-        } else {
-            args.trusted_proxies.clone()
-        };
-        config.health_interval = args
-            .health_interval
-            .or(file.health_interval)
-            .unwrap_or(d.health_interval);
-        config.health_timeout = args
-            .health_timeout
-            .or(file.health_timeout)
-            .unwrap_or(d.health_timeout);
-        config.connect_timeout = args
-            .connect_timeout
-            .or(file.connect_timeout)
-            .unwrap_or(d.connect_timeout);
-        config.jwks_refresh = args
-            .jwks_refresh
-            .or(file.jwks_refresh)
-            .unwrap_or(d.jwks_refresh);
-        config.jwks_refetch_min = args
-            .jwks_refetch_min
-            .or(file.jwks_refetch_min)
-            .unwrap_or(d.jwks_refetch_min);
-        config.token_cache_size = args
-            .token_cache_size
-            .or(file.token_cache_size)
-            .unwrap_or(d.token_cache_size);
-        config.workers = args.workers.or(file.workers).unwrap_or(d.workers);
-        config.validate()?;
-        Ok(config)
+        args.merged()?.resolve()
     }
 
     /// Checks the configuration makes sense.
@@ -549,10 +562,15 @@ impl Config {
         {
             return bad(format!("the issuer {issuer:?} is not an http(s) URL"));
         }
-        if let Some(url) = &self.jwks_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return bad(format!("the JWKS URL {url:?} is not an http(s) URL"));
+        for (name, url) in [
+            ("JWKS URL", &self.jwks_url),
+            ("revocations URL", &self.revocations_url),
+        ] {
+            if let Some(url) = url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return bad(format!("the {name} {url:?} is not an http(s) URL"));
+            }
         }
         for (name, limit) in [
             ("anonymous", self.limits.anonymous),
@@ -582,6 +600,7 @@ impl Config {
             ("health timeout", self.health_timeout),
             ("connect timeout", self.connect_timeout),
             ("JWKS refresh", self.jwks_refresh),
+            ("revocations refresh", self.revocations_refresh),
         ] {
             if d.is_zero() {
                 return bad(format!("the {name} must be longer than 0"));
@@ -595,130 +614,38 @@ impl Config {
 
     /// The JWKS URL: the configured one, or the issuer's well-known one.
     pub fn effective_jwks_url(&self) -> Option<String> {
-        self.jwks_url.clone().or_else(|| {
-            self.issuer
-                .as_ref()
-                .map(|i| format!("{}/.well-known/jwks.json", i.trim_end_matches('/')))
+        self.jwks_url
+            .clone()
+            .or_else(|| self.well_known("jwks.json"))
+    }
+
+    /// The revocation list's URL: the configured one, or the issuer's
+    /// well-known one. `None` without an issuer (no token is valid then,
+    /// and no list could be verified).
+    pub fn effective_revocations_url(&self) -> Option<String> {
+        self.issuer.as_ref()?;
+        self.revocations_url
+            .clone()
+            .or_else(|| self.well_known("revocations"))
+    }
+
+    /// Where the revocation list is kept between runs: the state file's
+    /// path plus `.revocations.json`. `None` without a state file.
+    pub fn revocations_file(&self) -> Option<PathBuf> {
+        self.state_file.as_ref().map(|path| {
+            let mut path = path.as_os_str().to_owned();
+            path.push(REVOCATIONS_SUFFIX);
+            PathBuf::from(path)
         })
+    }
+
+    fn well_known(&self, name: &str) -> Option<String> {
+        self.issuer
+            .as_ref()
+            .map(|i| format!("{}/.well-known/{name}", i.trim_end_matches('/')))
     }
 }
 
 fn limit_positive(d: Duration) -> Result<(), ()> {
     if d.is_zero() { Err(()) } else { Ok(()) }
-}
-
-/// Empty values (as Terraform passes unset variables) count as unset.
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.trim().is_empty())
-}
-
-impl GatewayArgs {
-    /// The arguments that reproduce these options on a command line (what
-    /// `start` gives the detached `run`): every set option as `--name=value`.
-    pub fn to_args(&self) -> Vec<OsString> {
-        fn kv(out: &mut Vec<OsString>, name: &str, value: impl AsRef<std::ffi::OsStr>) {
-            // Empty means unset.
-            if value.as_ref().is_empty() {
-                return;
-            }
-            let mut arg = OsString::from(format!("--{name}="));
-            arg.push(value);
-            out.push(arg);
-        }
-        fn dur(d: &Duration) -> String {
-            humantime::format_duration(*d).to_string()
-        }
-        let mut out = Vec::new();
-        let o = &mut out;
-        if let Some(v) = &self.config {
-            kv(o, "config", v);
-        }
-        if let Some(v) = &self.cluster {
-            kv(o, "cluster", v);
-        }
-        if let Some(v) = self.public {
-            kv(o, "public", v.to_string());
-        }
-        if let Some(v) = &self.issuer {
-            kv(o, "issuer", v);
-        }
-        if let Some(v) = &self.jwks_url {
-            kv(o, "jwks-url", v);
-        }
-        for v in &self.nodes {
-            kv(o, "node", v);
-        }
-        if let Some(v) = &self.node_dir {
-            kv(o, "node-dir", v);
-        }
-        if let Some(v) = self.listen {
-            kv(o, "listen", v.to_string());
-        }
-        if let Some(v) = &self.state_file {
-            kv(o, "state-file", v);
-        }
-        if let Some(v) = self.metrics_listen {
-            kv(o, "metrics-listen", v.to_string());
-        }
-        let numbers = [
-            ("anonymous-rate", self.anonymous_rate.map(|v| v.to_string())),
-            (
-                "anonymous-burst",
-                self.anonymous_burst.map(|v| v.to_string()),
-            ),
-            (
-                "anonymous-quota",
-                self.anonymous_quota.map(|v| v.to_string()),
-            ),
-            ("member-rate", self.member_rate.map(|v| v.to_string())),
-            ("member-burst", self.member_burst.map(|v| v.to_string())),
-            ("member-quota", self.member_quota.map(|v| v.to_string())),
-            (
-                "org-member-rate",
-                self.org_member_rate.map(|v| v.to_string()),
-            ),
-            (
-                "org-member-burst",
-                self.org_member_burst.map(|v| v.to_string()),
-            ),
-            (
-                "org-member-quota",
-                self.org_member_quota.map(|v| v.to_string()),
-            ),
-            ("quota-window", self.quota_window.as_ref().map(dur)),
-            ("quota-block", self.quota_block.as_ref().map(dur)),
-            ("ipv4-prefix", self.ipv4_prefix.map(|v| v.to_string())),
-            ("ipv6-prefix", self.ipv6_prefix.map(|v| v.to_string())),
-        ];
-        for (name, value) in numbers {
-            if let Some(v) = value {
-                kv(o, name, v);
-            }
-        }
-        for v in &self.trusted_proxies {
-            kv(o, "trusted-proxy", v.to_string());
-        }
-        let rest = [
-            ("health-interval", self.health_interval.as_ref().map(dur)),
-            ("health-timeout", self.health_timeout.as_ref().map(dur)),
-            ("connect-timeout", self.connect_timeout.as_ref().map(dur)),
-            ("jwks-refresh", self.jwks_refresh.as_ref().map(dur)),
-            ("jwks-refetch-min", self.jwks_refetch_min.as_ref().map(dur)),
-            (
-                "token-cache-size",
-                self.token_cache_size.map(|v| v.to_string()),
-            ),
-            (
-                "max-tracked-keys",
-                self.max_tracked_keys.map(|v| v.to_string()),
-            ),
-            ("workers", self.workers.map(|v| v.to_string())),
-        ];
-        for (name, value) in rest {
-            if let Some(v) = value {
-                kv(o, name, v);
-            }
-        }
-        out
-    }
 }

@@ -192,7 +192,7 @@ impl KeyStore {
 }
 
 /// An error and its sources, on one line.
-fn chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

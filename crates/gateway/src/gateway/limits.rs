@@ -13,9 +13,10 @@
 //!   state equals a fresh one; quota keys whose window and block are over);
 //!   a quota table at `max_tracked_keys` evicts first expired, then arbitrary
 //!   unblocked keys to make room.
-//! - **Client address**: the peer's address, unless the peer is a trusted
-//!   proxy: then `X-Forwarded-For` is read from the right, skipping trusted
-//!   proxies, and the first other address is the client.
+//! - **Client address**: the rule the API follows too,
+//!   [`slipway_core::net::client_address`]: the peer's address, unless the
+//!   peer is a trusted proxy; then the rightmost `X-Forwarded-For` entry
+//!   that is not a trusted proxy.
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
@@ -27,8 +28,6 @@ use std::time::{Duration, Instant};
 
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
-use http::HeaderMap;
-use ipnet::IpNet;
 use parking_lot::Mutex;
 use slipway_core::Level;
 
@@ -59,49 +58,6 @@ impl Region {
             }
         }
     }
-}
-
-/// The client's address: the peer, or — when the peer is a trusted proxy —
-/// the rightmost address in `X-Forwarded-For` that is not a trusted proxy.
-pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
-    let peer = peer.to_canonical();
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    if trusted.is_empty() || !is_trusted(&peer) {
-        return peer;
-    }
-    let mut hops: Vec<&str> = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        let Ok(value) = value.to_str() else {
-            return peer;
-        };
-        hops.extend(value.split(','));
-    }
-    let mut client = peer;
-    for hop in hops.iter().rev() {
-        let Some(ip) = parse_hop(hop) else {
-            // Garbage: believe nothing further left.
-            return client;
-        };
-        client = ip;
-        if !is_trusted(&ip) {
-            return ip;
-        }
-    }
-    client
-}
-
-/// An `X-Forwarded-For` entry: an address, possibly with a port.
-fn parse_hop(hop: &str) -> Option<IpAddr> {
-    let hop = hop.trim();
-    hop.parse::<IpAddr>()
-        .ok()
-        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
-        .or_else(|| {
-            hop.strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-                .and_then(|h| h.parse().ok())
-        })
-        .map(|ip: IpAddr| ip.to_canonical())
 }
 
 /// Whether a request may go on.
@@ -380,52 +336,6 @@ mod tests {
         );
         assert_eq!(Region::of(ip("1.2.3.4"), 0, 0), Region::V4(0));
         assert_eq!(Region::of(ip("1.2.3.4"), 32, 128), Region::V4(0x0102_0304));
-    }
-
-    #[test]
-    fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "x-forwarded-for",
-            "198.51.100.1, 203.0.113.9, 10.1.1.1".parse().unwrap(),
-        );
-        // Untrusted peer: its header is ignored.
-        assert_eq!(
-            client_ip(ip("192.0.2.1"), &headers, &trusted),
-            ip("192.0.2.1")
-        );
-        assert_eq!(client_ip(ip("10.0.0.5"), &headers, &[]), ip("10.0.0.5"));
-        // Trusted peer: the rightmost untrusted hop.
-        assert_eq!(
-            client_ip(ip("10.0.0.5"), &headers, &trusted),
-            ip("203.0.113.9")
-        );
-        // A mapped peer address counts as IPv4.
-        assert_eq!(
-            client_ip(ip("::ffff:10.0.0.5"), &headers, &trusted),
-            ip("203.0.113.9")
-        );
-        // Garbage stops the walk at the last good hop.
-        headers.insert("x-forwarded-for", "junk, 10.2.2.2".parse().unwrap());
-        assert_eq!(
-            client_ip(ip("10.0.0.5"), &headers, &trusted),
-            ip("10.2.2.2")
-        );
-        // Ports and brackets are tolerated.
-        headers.insert(
-            "x-forwarded-for",
-            "[2001:db8::1]:443, 198.51.100.7:80".parse().unwrap(),
-        );
-        assert_eq!(
-            client_ip(ip("10.0.0.5"), &headers, &trusted),
-            ip("198.51.100.7")
-        );
-        // No header: the peer.
-        assert_eq!(
-            client_ip(ip("10.0.0.5"), &HeaderMap::new(), &trusted),
-            ip("10.0.0.5")
-        );
     }
 
     fn limits(anonymous: LevelLimit) -> Limits {

@@ -4,16 +4,22 @@
 //! |---|---|---|
 //! | `slipway_gateway_requests_total` | counter | `level` (anonymous, member, org_member, admin, none — refused before a level was known) |
 //! | `slipway_gateway_responses_total` | counter | `class` (2xx, 3xx, 4xx, 5xx, other) |
-//! | `slipway_gateway_refusals_total` | counter | `reason` (unauthenticated, invalid_token, forbidden, rate_limited, quota_exceeded, no_healthy_node, bad_gateway, issuer_unavailable) |
+//! | `slipway_gateway_refusals_total` | counter | `reason` (unauthenticated, invalid_token, token_revoked, forbidden, rate_limited, quota_exceeded, no_healthy_node, bad_gateway, issuer_unavailable) |
 //! | `slipway_gateway_request_duration_seconds` | histogram | — time from the request's arrival to its response's headers |
 //! | `slipway_gateway_upstream_retries_total` | counter | — requests retried on another node |
 //! | `slipway_gateway_upstream_connections_total` | counter | — connections opened to nodes (health checks excluded) |
 //! | `slipway_gateway_nodes` | gauge | `state` (healthy, unhealthy) |
-//! | `slipway_gateway_token_checks_total` | counter | `result` (cached, verified, rejected) |
+//! | `slipway_gateway_token_checks_total` | counter | `result` (cached, verified, rejected, revoked) |
 //! | `slipway_gateway_token_cache_entries` | gauge | — |
 //! | `slipway_gateway_jwks_fetches_total` | counter | `result` (ok, error) |
 //! | `slipway_gateway_jwks_keys` | gauge | — keys currently known |
+//! | `slipway_gateway_revocation_fetches_total` | counter | `result` (ok: a verified list applied, unchanged: 304, error: no list obtained, invalid: a list that does not verify, ignored) |
+//! | `slipway_gateway_revoked_tokens` | gauge | — revoked token ids the gateway refuses |
+//! | `slipway_gateway_revocation_list_age_seconds` | gauge | — since the list was last known current (fetched, or confirmed by a 304), or since the gateway started if never; 0 without an issuer |
 //! | `slipway_gateway_limiter_keys` | gauge | `table` (rate, quota) — keys tracked |
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -23,6 +29,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use slipway_core::Level;
 
+use super::revocations::Fetched;
+
 type Labels = Vec<(&'static str, &'static str)>;
 
 /// Why a request was refused (the `reason` label and the JSON error code).
@@ -30,6 +38,7 @@ type Labels = Vec<(&'static str, &'static str)>;
 pub(crate) enum Reason {
     Unauthenticated,
     InvalidToken,
+    TokenRevoked,
     Forbidden,
     RateLimited,
     QuotaExceeded,
@@ -39,9 +48,10 @@ pub(crate) enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 9] = [
         Reason::Unauthenticated,
         Reason::InvalidToken,
+        Reason::TokenRevoked,
         Reason::Forbidden,
         Reason::RateLimited,
         Reason::QuotaExceeded,
@@ -54,6 +64,7 @@ impl Reason {
         match self {
             Reason::Unauthenticated => "unauthenticated",
             Reason::InvalidToken => "invalid_token",
+            Reason::TokenRevoked => "token_revoked",
             Reason::Forbidden => "forbidden",
             Reason::RateLimited => "rate_limited",
             Reason::QuotaExceeded => "quota_exceeded",
@@ -76,7 +87,7 @@ pub(crate) struct Metrics {
     requests_by_level: [Counter; 4],
     requests_unknown: Counter,
     responses: [Counter; 5],
-    refusals: [Counter; 8],
+    refusals: [Counter; 9],
     pub latency: Histogram,
     pub retries: Counter,
     pub upstream_connections: Counter,
@@ -85,10 +96,20 @@ pub(crate) struct Metrics {
     pub token_cached: Counter,
     pub token_verified: Counter,
     pub token_rejected: Counter,
+    pub token_revoked: Counter,
     pub token_cache_entries: Gauge,
     pub jwks_ok: Counter,
     pub jwks_error: Counter,
     pub jwks_keys: Gauge,
+    /// By result: ok, unchanged, error, invalid.
+    revocation_fetches: [Counter; 4],
+    pub revoked_tokens: Gauge,
+    /// Set from `revocations_confirmed_at` whenever the metrics are read.
+    revocation_list_age: Gauge<f64, AtomicU64>,
+    revocations_enabled: AtomicBool,
+    /// Unix milliseconds; 0: never.
+    revocations_confirmed_at: AtomicI64,
+    started_at: i64,
     pub limiter_rate_keys: Gauge,
     pub limiter_quota_keys: Gauge,
 }
@@ -168,6 +189,7 @@ impl Metrics {
         let token_cached = checks.get_or_create(&vec![("result", "cached")]).clone();
         let token_verified = checks.get_or_create(&vec![("result", "verified")]).clone();
         let token_rejected = checks.get_or_create(&vec![("result", "rejected")]).clone();
+        let token_revoked = checks.get_or_create(&vec![("result", "revoked")]).clone();
         let token_cache_entries = Gauge::default();
         registry.register(
             "token_cache_entries",
@@ -181,6 +203,27 @@ impl Metrics {
         let jwks_error = fetches.get_or_create(&vec![("result", "error")]).clone();
         let jwks_keys = Gauge::default();
         registry.register("jwks_keys", "Signing keys known", jwks_keys.clone());
+
+        let fetches = Family::<Labels, Counter>::default();
+        registry.register(
+            "revocation_fetches",
+            "Polls of the issuer's revocation list, by result",
+            fetches.clone(),
+        );
+        let revocation_fetches = ["ok", "unchanged", "error", "invalid"]
+            .map(|r| fetches.get_or_create(&vec![("result", r)]).clone());
+        let revoked_tokens = Gauge::default();
+        registry.register(
+            "revoked_tokens",
+            "Revoked token ids refused until they expire",
+            revoked_tokens.clone(),
+        );
+        let revocation_list_age = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "revocation_list_age_seconds",
+            "Time since the revocation list was last known current",
+            revocation_list_age.clone(),
+        );
 
         let limiter = Family::<Labels, Gauge>::default();
         registry.register(
@@ -205,10 +248,17 @@ impl Metrics {
             token_cached,
             token_verified,
             token_rejected,
+            token_revoked,
             token_cache_entries,
             jwks_ok,
             jwks_error,
             jwks_keys,
+            revocation_fetches,
+            revoked_tokens,
+            revocation_list_age,
+            revocations_enabled: AtomicBool::new(false),
+            revocations_confirmed_at: AtomicI64::new(0),
+            started_at: unix_millis(),
             limiter_rate_keys,
             limiter_quota_keys,
         }
@@ -236,12 +286,52 @@ impl Metrics {
         self.refusals[reason.index()].inc();
     }
 
+    /// Counts a poll of the revocation list.
+    pub fn revocation_fetch(&self, fetched: &Fetched) {
+        let index = match fetched {
+            Fetched::Applied { .. } => 0,
+            Fetched::Unchanged => 1,
+            Fetched::Error(_) => 2,
+            Fetched::Invalid(_) => 3,
+        };
+        self.revocation_fetches[index].inc();
+    }
+
+    /// Whether the gateway follows a revocation list at all.
+    pub fn revocations_enabled(&self, enabled: bool) {
+        self.revocations_enabled.store(enabled, Ordering::Release);
+    }
+
+    /// The revocation list was known current at `at` (unix seconds).
+    pub fn revocations_confirmed(&self, at: i64) {
+        self.revocations_confirmed_at
+            .store(at.saturating_mul(1000), Ordering::Release);
+    }
+
     /// The metrics as OpenMetrics text.
     pub fn encode(&self) -> String {
+        let age = if self.revocations_enabled.load(Ordering::Acquire) {
+            let confirmed = self.revocations_confirmed_at.load(Ordering::Acquire);
+            let since = if confirmed > 0 {
+                confirmed
+            } else {
+                self.started_at
+            };
+            (unix_millis() - since).max(0) as f64 / 1000.0
+        } else {
+            0.0
+        };
+        self.revocation_list_age.set(age);
         let mut out = String::with_capacity(4096);
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
+}
+
+fn unix_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The content type of [`Metrics::encode`]'s output.

@@ -13,9 +13,10 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, V
 use http_body_util::{Either, Empty, Full};
 use hyper::body::{Body, Incoming};
 use slipway_core::Level;
+use slipway_core::net::client_address;
 
 use super::auth::{Identity, Refused, token};
-use super::limits::{Decision, client_ip, retry_after_secs};
+use super::limits::{Decision, retry_after_secs};
 use super::metrics::{CONTENT_TYPE, Reason};
 use super::server::Shared;
 use super::upstream::{Node, SendError, UpBody};
@@ -182,6 +183,10 @@ async fn route(
                 metrics.request(None);
                 return shared.refuse(Reason::InvalidToken, &why);
             }
+            Err(Refused::Revoked) => {
+                metrics.request(None);
+                return shared.refuse(Reason::TokenRevoked, "the token was revoked");
+            }
             Err(Refused::IssuerUnavailable) => {
                 metrics.request(None);
                 return shared.refuse(
@@ -222,7 +227,15 @@ async fn route(
 
     // How often.
     let client = if peer.trusted {
-        client_ip(peer.ip, request.headers(), &shared.config.trusted_proxies)
+        client_address(
+            peer.ip,
+            request
+                .headers()
+                .get_all(&FORWARDED_FOR)
+                .iter()
+                .map(|v| v.to_str().ok()),
+            &shared.config.trusted_proxies,
+        )
     } else {
         peer.ip
     };
@@ -433,7 +446,9 @@ impl Shared {
     pub(crate) fn refuse(&self, reason: Reason, message: &str) -> Response<GatewayBody> {
         self.metrics.refusal(reason);
         let status = match reason {
-            Reason::Unauthenticated | Reason::InvalidToken => StatusCode::UNAUTHORIZED,
+            Reason::Unauthenticated | Reason::InvalidToken | Reason::TokenRevoked => {
+                StatusCode::UNAUTHORIZED
+            }
             Reason::Forbidden => StatusCode::FORBIDDEN,
             Reason::RateLimited | Reason::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
             Reason::NoHealthyNode | Reason::IssuerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -454,7 +469,7 @@ impl Shared {
             Reason::Unauthenticated => {
                 headers.insert(header::WWW_AUTHENTICATE, self.realm.clone());
             }
-            Reason::InvalidToken => {
+            Reason::InvalidToken | Reason::TokenRevoked => {
                 let value = format!(
                     "{}, error=\"invalid_token\", error_description=\"{}\"",
                     self.realm.to_str().unwrap_or("Bearer"),

@@ -20,6 +20,7 @@ use super::config::Config;
 use super::keys::KeyStore;
 use super::limits::{RateLimits, SWEEP_EVERY};
 use super::metrics::Metrics;
+use super::revocations::{Fetched, Revocations};
 use super::upstream::{NodeStatus, Upstreams};
 use super::{GatewayError, proxy};
 
@@ -35,6 +36,7 @@ pub(crate) struct Shared {
     pub config: Config,
     pub auth: Authenticator,
     pub keys: Arc<KeyStore>,
+    pub revocations: Arc<Revocations>,
     pub limits: RateLimits,
     pub upstreams: Upstreams,
     pub metrics: Arc<Metrics>,
@@ -46,9 +48,10 @@ pub(crate) struct Shared {
     pub workers: usize,
 }
 
-/// A gateway ready to serve: keys fetched (or tried), nodes found and
-/// health-checked once, background tasks (health checks, key refresh,
-/// eviction) running until it is dropped.
+/// A gateway ready to serve: the revocation list kept by its last run
+/// loaded, keys and revocation list fetched (or tried), nodes found and
+/// health-checked once, background tasks (health checks, key and
+/// revocation list refresh, eviction) running until it is dropped.
 pub struct Gateway {
     shared: Arc<Shared>,
     tasks: Vec<JoinHandle<()>>,
@@ -63,10 +66,12 @@ impl Drop for Gateway {
 }
 
 impl Gateway {
-    /// Builds the gateway: checks the configuration, fetches the issuer's
-    /// keys (waiting at most a few seconds; an unreachable issuer is
-    /// retried in the background), finds the nodes and checks their health
-    /// once, and starts the background tasks. Must run in a Tokio runtime.
+    /// Builds the gateway: checks the configuration, loads the revocation
+    /// list its previous run kept (a file that cannot be read is an error),
+    /// fetches the issuer's keys and then its revocation list (waiting at
+    /// most a few seconds; an unreachable issuer is retried in the
+    /// background), finds the nodes and checks their health once, and
+    /// starts the background tasks. Must run in a Tokio runtime.
     pub async fn new(config: Config) -> Result<Self, GatewayError> {
         config.validate()?;
         let workers = match config.workers {
@@ -79,10 +84,14 @@ impl Gateway {
             config.jwks_refetch_min,
             metrics.clone(),
         ));
+        let revocations = Arc::new(Revocations::new(&config, keys.clone(), metrics.clone()));
+        revocations.load()?;
+        metrics.revoked_tokens.set(revocations.len() as i64);
         let auth = Authenticator::new(
             config.issuer.as_deref(),
             &config.cluster,
             keys.clone(),
+            revocations.clone(),
             config.token_cache_size,
             metrics.clone(),
         );
@@ -115,27 +124,48 @@ impl Gateway {
             config,
             auth,
             keys,
+            revocations,
             upstreams,
             metrics,
             realm,
         });
 
+        // The keys first: the revocation list is verified with them.
+        let first_fetches = async {
+            let keys = shared.keys.refresh().await;
+            let revocations = match shared.revocations.url() {
+                Some(_) => Some(shared.revocations.refresh().await),
+                None => None,
+            };
+            (keys, revocations)
+        };
         let (first_fetch, _) = tokio::join!(
-            tokio::time::timeout(FIRST_FETCH_WAIT, shared.keys.refresh()),
+            tokio::time::timeout(FIRST_FETCH_WAIT, first_fetches),
             shared.upstreams.round(),
         );
+        let mut revocations_failing = false;
         match first_fetch {
             _ if shared.keys.url().is_none() => {}
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, "the issuer's keys are unavailable for now; retrying")
+            Ok((keys, revocations)) => {
+                if let Err(err) = keys {
+                    tracing::warn!(error = %err, "the issuer's keys are unavailable for now; retrying");
+                }
+                if let Some(fetched) = revocations {
+                    log_revocations(&fetched, &mut revocations_failing);
+                }
             }
-            Err(_) => tracing::warn!("the issuer's keys did not arrive in time; retrying"),
+            Err(_) => {
+                revocations_failing = true;
+                tracing::warn!(
+                    "the issuer's keys or revocation list did not arrive in time; retrying"
+                );
+            }
         }
 
         let tasks = vec![
             tokio::spawn(health_loop(shared.clone())),
             tokio::spawn(keys_loop(shared.clone())),
+            tokio::spawn(revocations_loop(shared.clone(), revocations_failing)),
             tokio::spawn(sweep_loop(shared.clone())),
         ];
         Ok(Self { shared, tasks })
@@ -409,6 +439,46 @@ async fn keys_loop(shared: Arc<Shared>) {
         tokio::time::sleep(wait).await;
         if let Err(err) = shared.keys.refresh().await {
             tracing::warn!(error = %err, "refreshing the issuer's keys failed; keeping the ones known");
+        }
+    }
+}
+
+/// Polls the revocation list every `revocations_refresh` (counted from the
+/// end of the previous poll).
+async fn revocations_loop(shared: Arc<Shared>, mut failing: bool) {
+    if shared.revocations.url().is_none() {
+        return;
+    }
+    loop {
+        tokio::time::sleep(shared.config.revocations_refresh).await;
+        let fetched = shared.revocations.refresh().await;
+        log_revocations(&fetched, &mut failing);
+    }
+}
+
+/// Logs a poll of the revocation list: a failure when the list stops
+/// being obtained (then at debug level while it goes on; the metrics count
+/// every one), and when it is obtained again.
+fn log_revocations(fetched: &Fetched, failing: &mut bool) {
+    match fetched {
+        Fetched::Applied { .. } | Fetched::Unchanged => {
+            if std::mem::take(failing) {
+                tracing::info!("the revocation list is obtained again");
+            }
+        }
+        Fetched::Error(err) if *failing => {
+            tracing::debug!(error = %err, "fetching the revocation list failed again")
+        }
+        Fetched::Invalid(err) if *failing => {
+            tracing::debug!(error = %err, "the revocation list is still invalid")
+        }
+        Fetched::Error(err) => {
+            *failing = true;
+            tracing::warn!(error = %err, "fetching the revocation list failed; keeping the revoked tokens known, retrying");
+        }
+        Fetched::Invalid(err) => {
+            *failing = true;
+            tracing::warn!(error = %err, "the revocation list does not verify; ignoring it, keeping the revoked tokens known");
         }
     }
 }
