@@ -10,11 +10,23 @@ mod common;
 use std::process::Command;
 
 use common::*;
+use slipway_testkit::github::FakeGitHub;
 
 #[test]
 fn the_api_answers_as_its_openapi_document_says() {
+    // GitHub sign-in is configured (against the fake), so its routes answer
+    // as they would in production rather than "not configured".
+    let github = FakeGitHub::start();
+    github.add_user("octocat", 1, "gho_octocat", &["read:org"]);
     let s = server_with(Options {
         env: [
+            ("SLIPWAY_AUTH__GITHUB__CLIENT_ID", github.client_id()),
+            (
+                "SLIPWAY_AUTH__GITHUB__CLIENT_SECRET",
+                github.client_secret(),
+            ),
+            ("SLIPWAY_AUTH__GITHUB__OAUTH_URL", github.url()),
+            ("SLIPWAY_AUTH__GITHUB__API_URL", github.url()),
             // The run sends far more requests than a person would; the
             // rate limits are tested elsewhere.
             ("SLIPWAY_AUTH__RATE_LIMITS__API_PER_SECOND", "100000"),
@@ -32,6 +44,28 @@ fn the_api_answers_as_its_openapi_document_says() {
         .collect(),
         ..Options::default()
     });
+    // Real resources for the path parameters, so requests reach the logic
+    // behind them rather than stopping at "not found": a deployed cluster
+    // and the default organization.
+    s.run(&["cluster", "create", "sample", "--blueprint", "local"])
+        .expect_code(0);
+    s.run(&["deploy", "sample"]).expect_code(0);
+    std::fs::write(
+        s.data_dir().join("schemathesis.toml"),
+        r#"
+# Streams end only when what they follow does: check the first event of each.
+max-stream-events = 1
+
+[[operations]]
+include-path-regex = "^/v1/clusters/\\{name\\}"
+parameters = { "path.name" = "sample" }
+
+[[operations]]
+include-path-regex = "^/v1/orgs/\\{name\\}"
+parameters = { "path.name" = "default" }
+"#,
+    )
+    .expect("write schemathesis.toml");
     let report = s.data_dir().join("schemathesis");
     let out = Command::new(slipway_testkit::python_tool("schemathesis"))
         .current_dir(s.data_dir())

@@ -59,7 +59,8 @@ pub struct Event {
     pub kind: String,
     pub level: EventLevel,
     pub message: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// The event's structured details, or null for a plain line of output.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub data: serde_json::Value,
 }
 

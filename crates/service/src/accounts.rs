@@ -321,10 +321,9 @@ impl Service {
         let org = self.owned_organization(caller, name).await?;
         let record = self.store.account(&org).await?;
         let Some(record) = record else {
-            return Err(Error::conflict(
-                "no_account",
-                format!("organization {org} has no account to forecast"),
-            ));
+            return Err(Error::not_found(format!(
+                "organization {org} has no account to forecast: an administrator opens one by setting its allowance or balance"
+            )));
         };
         let account = &record.account;
         let rates = self.burn_rates(&org).await?;

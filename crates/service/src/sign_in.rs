@@ -196,8 +196,14 @@ impl Service {
     /// Signs in with a GitHub personal access token (CI).
     pub async fn github_token_login(&self, req: GitHubTokenLogin) -> Result<Session> {
         let token = req.token.trim();
-        if token.is_empty() || token.len() > 1024 {
-            return Err(Error::invalid("token", "must be a GitHub token"));
+        // GitHub's tokens are short runs of printable ASCII; anything else
+        // could not even travel in the header that carries it to GitHub.
+        let printable = token.bytes().all(|b| b.is_ascii_graphic());
+        if token.is_empty() || token.len() > 1024 || !printable {
+            return Err(Error::invalid(
+                "token",
+                "must be a GitHub token (printable ASCII, at most 1024 characters)",
+            ));
         }
         self.sign_in(token, "github_token").await
     }

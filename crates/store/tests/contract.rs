@@ -267,7 +267,7 @@ fn recovery(
 async fn organization_load(store: &SqlStore, n: &str) -> OrganizationLoad {
     let seen = Mutex::new(None);
     apply(store, &name(n), t0(), &intent("probe"), &|_, load| {
-        *seen.lock().unwrap() = Some(*load);
+        *seen.lock().unwrap() = Some(load.clone());
         Ok(Plan {
             outcome: Outcome::NotDue,
             schedule: ScheduleChange::Keep,
@@ -1009,6 +1009,7 @@ async fn organizations_bound_the_deploys_of_their_members(db: &TestDatabase) {
             github_org: Some("uw-research".into()),
             github_team: None,
             limits,
+            destroy_when_idle: false,
             created_at: t0(),
             updated_at: t0(),
         })
@@ -1020,6 +1021,7 @@ async fn organizations_bound_the_deploys_of_their_members(db: &TestDatabase) {
             github_org: None,
             github_team: None,
             limits,
+            destroy_when_idle: false,
             created_at: t0(),
             updated_at: t0(),
         })
@@ -1054,7 +1056,7 @@ async fn organizations_bound_the_deploys_of_their_members(db: &TestDatabase) {
                 t0(),
                 &intent("cluster.deploy"),
                 &|snap, load| {
-                    seen.lock().unwrap().push((n, *load));
+                    seen.lock().unwrap().push((n, load.clone()));
                     rules::decide_deploy(snap, load, &req, &c)
                 },
             )
@@ -1106,21 +1108,24 @@ async fn organizations_bound_the_deploys_of_their_members(db: &TestDatabase) {
                 "c1",
                 OrganizationLoad {
                     limits: at_most(1),
-                    deployed_elsewhere: 0
+                    deployed_elsewhere: 0,
+                    budget: None,
                 }
             ),
             (
                 "c2",
                 OrganizationLoad {
                     limits: at_most(1),
-                    deployed_elsewhere: 1
+                    deployed_elsewhere: 1,
+                    budget: None,
                 }
             ),
             (
                 "c2",
                 OrganizationLoad {
                     limits: at_most(2),
-                    deployed_elsewhere: 1
+                    deployed_elsewhere: 1,
+                    budget: None,
                 }
             ),
         ]

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use slipway_api::types::*;
 
-use super::openapi::{ClusterNameParam, OrgNameParam};
+use super::openapi::{CapacityRequestIdParam, ClusterNameParam, OrgNameParam};
 use super::{ApiError, ApiJson, ApiQuery, AppState, Authenticated};
 
 /// The organization's budget account, burn rates and when the money runs
@@ -106,7 +106,7 @@ pub async fn capacity_requests(
 
 /// Withdraws a capacity request; the cluster follows what remains.
 #[utoipa::path(delete, path = "/v1/clusters/{name}/capacity/{id}", tag = "accounts",
-    params(("name" = ClusterNameParam, Path), ("id" = String, Path)),
+    params(("name" = ClusterNameParam, Path), ("id" = CapacityRequestIdParam, Path)),
     responses((status = 200, body = CapacityResponse)), security(("bearer" = [])))]
 pub async fn withdraw_capacity(
     State(http): AppState,

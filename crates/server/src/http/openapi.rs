@@ -62,6 +62,21 @@ string_schema!(
     "^op_[0-9a-f]{32}$",
     35
 );
+string_schema!(
+    /// A capacity request's id, as a path parameter.
+    CapacityRequestIdParam,
+    "CapacityRequestId",
+    "^cap_[0-9a-f]{32}$",
+    36
+);
+string_schema!(
+    /// A person, as a path parameter: their subject (`github:<id>`) or the
+    /// GitHub login they signed in with.
+    PersonParam,
+    "Person",
+    "^([A-Za-z0-9][A-Za-z0-9-]{0,38}|github:[0-9]{1,20})$",
+    39
+);
 
 struct Security;
 
@@ -174,6 +189,48 @@ impl utoipa::Modify for ErrorResponses {
     }
 }
 
+/// Describes each server-sent event as what a client reads from the
+/// stream (OpenAPI before 3.2 has a `text/event-stream` schema describe one
+/// event): a name, JSON data and, where the stream resumes, an id.
+struct EventStreams;
+
+impl utoipa::Modify for EventStreams {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::Type;
+        use utoipa::openapi::{ObjectBuilder, Response};
+        let text = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description))
+        };
+        let event = ObjectBuilder::new()
+            .property("event", text("the event's name"))
+            .property(
+                "data",
+                text("the event as JSON, as the response's description says"),
+            )
+            .property(
+                "id",
+                text("where the stream resumes from (Last-Event-ID), where it can"),
+            )
+            .required("event")
+            .required("data")
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for (_, operation) in operations(item) {
+                for response in operation.responses.responses.values_mut() {
+                    let RefOr::T(Response { content, .. }) = response else {
+                        continue;
+                    };
+                    if let Some(stream) = content.get_mut("text/event-stream") {
+                        stream.schema = Some(RefOr::T(event.clone().into()));
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn operations(item: &mut PathItem) -> Vec<(HttpMethod, &mut Operation)> {
     [
         (HttpMethod::Get, item.get.as_mut()),
@@ -223,13 +280,13 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         WhoAmI, CredentialView, ClusterToken, CreateToken, TokenView, CreatedToken, CreateOrganization,
         UpdateOrganization, UpdateLimits, OrganizationView, MembershipView, ApproveMembership,
         AuditEntryView, RotatedKeys, RevokeToken, RevocationListView, RunRequest, RunView, RunReport,
-        ClusterNameParam, OrgNameParam, OperationIdParam,
+        ClusterNameParam, OrgNameParam, OperationIdParam, CapacityRequestIdParam, PersonParam,
         AccountView, RatesView, DepletionView, UpdateAccount, ReconciliationView, CostHistory, CostBucketView,
         CostStats, ForecastView, ForecastSeries, BalancePoint, CreateCapacityRequest, CapacityRequestView,
         CapacityResult, CapacityResponse, slipway_core::Money, slipway_core::Rate,
         slipway_core::job::StepResult, slipway_core::job::StepOutcome, slipway_core::job::RunSummary,
     )),
-    modifiers(&Security, &ErrorResponses),
+    modifiers(&Security, &ErrorResponses, &EventStreams),
     tags(
         (name = "clusters", description = "Define, deploy, reschedule, destroy and reach clusters"),
         (name = "operations", description = "Every change is an operation, with a log"),

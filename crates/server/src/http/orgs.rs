@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use slipway_api::types::*;
 
-use super::openapi::OrgNameParam;
+use super::openapi::{OrgNameParam, PersonParam};
 
 use super::{ApiError, ApiJson, AppState, Authenticated};
 
@@ -86,7 +86,7 @@ pub async fn request(
 }
 
 /// An owner or administrator approves a member.
-#[utoipa::path(tag = "orgs", post, path = "/v1/orgs/{name}/members/{login}/approve", params(("name" = OrgNameParam, Path), ("login" = String, Path, description = "a subject (github:<id>) or the GitHub login the person signed in with")),
+#[utoipa::path(tag = "orgs", post, path = "/v1/orgs/{name}/members/{login}/approve", params(("name" = OrgNameParam, Path), ("login" = PersonParam, Path)),
     request_body = ApproveMembership,
     responses((status = 200, body = MembershipView)),
     security(("bearer" = [])))]
@@ -105,7 +105,7 @@ pub async fn approve(
 }
 
 /// An owner or administrator removes a member; anyone may leave.
-#[utoipa::path(tag = "orgs", delete, path = "/v1/orgs/{name}/members/{login}", params(("name" = OrgNameParam, Path), ("login" = String, Path, description = "a subject (github:<id>) or the GitHub login the person signed in with")),
+#[utoipa::path(tag = "orgs", delete, path = "/v1/orgs/{name}/members/{login}", params(("name" = OrgNameParam, Path), ("login" = PersonParam, Path)),
     responses((status = 204)), security(("bearer" = [])))]
 pub async fn remove(
     State(http): AppState,
