@@ -147,6 +147,11 @@ impl Client {
             .await
     }
 
+    pub async fn remove_cluster(&self, name: &str) -> Result<ActionResponse> {
+        self.send(self.request(Method::DELETE, &format!("/v1/clusters/{name}")))
+            .await
+    }
+
     pub async fn schedule_destroy(
         &self,
         name: &str,

@@ -220,6 +220,8 @@ pub enum ActionResult {
     NothingToDestroy,
     Scheduled,
     Unscheduled,
+    /// The cluster's definition was removed (the cluster shown is as it was).
+    Removed,
 }
 
 /// The answer to a deploy, destroy or schedule request.

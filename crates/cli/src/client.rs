@@ -149,6 +149,12 @@ impl Context {
         .await
     }
 
+    pub async fn remove_cluster(&self, name: String) -> Result<ExitCode, Failure> {
+        let response = self.client.remove_cluster(&name).await?;
+        self.report_action(&response);
+        Ok(ExitCode::SUCCESS)
+    }
+
     /// Waits for the action's operation (unless told not to) and reports.
     /// The action succeeded when its operation did and the cluster is where
     /// the action puts it.
@@ -216,6 +222,10 @@ impl Context {
             (ActionResult::NothingToDestroy, _) => {
                 println!("{} has nothing deployed: nothing to destroy.", c.name)
             }
+            (ActionResult::Removed, _) => println!(
+                "Removed cluster {} (its operations and costs stay in the history).",
+                c.name
+            ),
             (ActionResult::Scheduled | ActionResult::Unscheduled, _) => match c.destroy_at {
                 Some(at) => println!("{} will be destroyed at {}.", c.name, at.to_rfc3339()),
                 None => println!("{} has no scheduled destroy.", c.name),

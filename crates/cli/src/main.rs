@@ -216,6 +216,14 @@ struct WorkerArgs {
 enum ClusterCommand {
     /// Define a cluster (nothing is deployed yet).
     Create(CreateArgs),
+    /// Remove a cluster's definition once nothing of it is deployed (its
+    /// operations and costs stay in the history).
+    Remove(RemoveArgs),
+}
+
+#[derive(Args)]
+struct RemoveArgs {
+    name: String,
 }
 
 #[derive(Args)]
@@ -701,6 +709,7 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
             )
             .await
         }
+        Command::Cluster(ClusterCommand::Remove(a)) => ctx.remove_cluster(a.name).await,
         Command::Deploy(a) => {
             ctx.deploy(
                 a.name,

@@ -448,3 +448,102 @@ fn concurrent_deploy_and_destroy_one_wins_the_other_is_refused() {
     s.run(&["destroy", "c"]).expect_code(0);
     assert!(cluster_processes(&s, "c").is_empty());
 }
+
+/// A sample of `/metrics`: the sum of the series `name` whose labels
+/// include every one of `labels`, or `None` when there is no such series.
+fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let values: Vec<f64> = metrics
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (series_name, series_labels) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            let matches = series_name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| series_labels.contains(&format!("{k}=\"{v}\"")));
+            matches.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+#[test]
+fn metrics_count_operations_runs_and_requests() {
+    let s = server();
+    let scrape = || {
+        let response = reqwest::blocking::get(format!("{}/metrics", s.url)).unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().unwrap()
+    };
+    let before = scrape();
+    s.run(&["cluster", "create", "m", "--blueprint", "local"])
+        .expect_code(0);
+    s.run(&["deploy", "m"]).expect_code(0);
+    let after = scrape();
+
+    // A series appears when it first moves.
+    let deploys = [("kind", "deploy"), ("result", "succeeded")];
+    assert_eq!(sample(&before, "slipway_operations_total", &deploys), None);
+    assert_eq!(
+        sample(&after, "slipway_operations_total", &deploys),
+        Some(1.0)
+    );
+    let applies = [("action", "apply")];
+    let runs = "slipway_terraform_run_duration_seconds_count";
+    assert_eq!(sample(&before, runs, &applies), None);
+    assert!(sample(&after, runs, &applies) >= Some(1.0), "{after}");
+    let run_seconds = "slipway_terraform_run_duration_seconds_sum";
+    assert!(sample(&after, run_seconds, &applies) > Some(0.0), "{after}");
+    let deploy_requests = [("route", "/v1/clusters/{name}/deploy"), ("status", "202")];
+    assert_eq!(
+        sample(&after, "slipway_http_requests_total", &deploy_requests),
+        Some(1.0),
+        "{after}"
+    );
+    for state in ["queued", "running"] {
+        let depth = sample(&after, "slipway_queue_operations", &[("state", state)]);
+        assert_eq!(depth, Some(0.0), "{after}");
+    }
+    s.run(&["destroy", "m"]).expect_code(0);
+}
+
+#[test]
+fn a_cluster_is_removed_only_once_nothing_of_it_is_deployed() {
+    let s = server();
+    s.run(&["cluster", "create", "r", "--blueprint", "local"])
+        .expect_code(0);
+    s.run(&["deploy", "r"]).expect_code(0);
+    let refused = s.run(&["cluster", "remove", "r"]);
+    assert_eq!(refused.code(), 4, "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("destroy it before removing it"),
+        "{}",
+        refused.stderr()
+    );
+
+    s.run(&["destroy", "r"]).expect_code(0);
+    let removed = s.run(&["cluster", "remove", "r", "--json"]);
+    removed.expect_code(0);
+    assert_eq!(removed.json()["result"], "removed");
+    let gone = s.run(&["status", "r"]);
+    assert_eq!(gone.code(), 2, "{}", gone.stderr());
+    // Its history stays; the name may be used again.
+    let ops: Value = api(&s, "GET", "/v1/operations")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let kept = ops["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|op| op["cluster"] == "r")
+        .count();
+    assert_eq!(kept, 2, "{ops}");
+    s.run(&["cluster", "create", "r", "--blueprint", "local"])
+        .expect_code(0);
+}

@@ -37,10 +37,14 @@ fn postgres() -> TestDatabase {
 }
 
 fn replicas(database_url: &str, extra: &[(&str, &str)]) -> Replicas {
+    replicas_with_key(database_url, &secrets_key(), extra)
+}
+
+fn replicas_with_key(database_url: &str, key: &str, extra: &[(&str, &str)]) -> Replicas {
     let balancer = Balancer::start();
     let mut env: Vec<(String, String)> = vec![
         ("SLIPWAY_PUBLIC_URL".into(), balancer.url.clone()),
-        ("SLIPWAY_AUTH__SECRETS_KEY".into(), secrets_key()),
+        ("SLIPWAY_AUTH__SECRETS_KEY".into(), key.to_owned()),
         ("SLIPWAY_EXECUTOR__LEASE".into(), "3s".into()),
         (
             "SLIPWAY_AUTH__RATE_LIMITS__API_BURST".into(),
@@ -465,4 +469,144 @@ fn operation_logs_are_archived_in_s3() {
     assert_eq!(events.last().unwrap()["kind"], "operation_finished");
     assert!(moto.keys().contains(&key), "{:?}", moto.keys());
     s.run(&["destroy", "logged"]).expect_code(0);
+}
+
+/// Two API replicas that run nothing themselves and one `slipway worker`,
+/// with lease and grace long enough that only the cancel request, not an
+/// expired lease, can end a run early.
+struct Site {
+    replicas: Replicas,
+    worker: Worker,
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn site(database_url: &str, blueprint_dirs: Option<(String, String)>) -> Site {
+    let key = secrets_key();
+    let mut shared = vec![
+        ("SLIPWAY_AUTH__SECRETS_KEY".to_owned(), key.clone()),
+        ("SLIPWAY_EXECUTOR__LEASE".to_owned(), "30s".to_owned()),
+        (
+            "SLIPWAY_TERRAFORM__CANCEL_GRACE".to_owned(),
+            "10s".to_owned(),
+        ),
+    ];
+    shared.extend(blueprint_dirs);
+    let mut api_env: Vec<(&str, &str)> = shared
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    api_env.push(("SLIPWAY_EXECUTOR__ENABLED", "false"));
+    let replicas = replicas_with_key(database_url, &key, &api_env);
+    let worker = Worker::start(
+        slipway(),
+        database_url,
+        &replicas.balancer.url,
+        &[],
+        &shared,
+    );
+    Site { replicas, worker }
+}
+
+/// When the operation's cancel was requested and when it ended, from its
+/// log and record: the time the cancel took to reach the worker and stop
+/// the run.
+fn cancel_latency(server: &Server, op: &str) -> Duration {
+    let events: Value = api(server, "GET", &format!("/v1/operations/{op}/events"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let at = |e: &Value| chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap();
+    let events = events["events"].as_array().unwrap();
+    let requested = events
+        .iter()
+        .find(|e| e["kind"] == "cancel_requested")
+        .map(at)
+        .expect("the cancel request is in the log");
+    let finished = events
+        .iter()
+        .rfind(|e| e["kind"] == "operation_finished")
+        .map(at)
+        .expect("the operation finished");
+    (finished - requested).to_std().unwrap()
+}
+
+#[test]
+fn a_deploy_running_on_a_worker_is_cancelled_through_a_replica() {
+    let db = postgres();
+    let site = site(&db.url, None);
+    let (a, b) = (&site.replicas.a, &site.replicas.b);
+    let op = queue_slow_deploy(a, "slow", 2, 600);
+    follow_until_a_node_starts(b, &op);
+    assert_eq!(started_on(a, &op), site.worker.id, "the worker runs it");
+
+    a.run(&["cancel", &op]).expect_code(0);
+    a.run(&["logs", &op, "--follow"]);
+    let ended: Value = api(b, "GET", &format!("/v1/operations/{op}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        ended["state"],
+        "cancelled",
+        "{ended}\n{}",
+        site.worker.log()
+    );
+    // Stopped by the request, not by a lease running out (which would have
+    // ended it `interrupted`, a lease later).
+    let latency = cancel_latency(a, &op);
+    println!("cancel reached the worker and stopped the run in {latency:?}");
+    assert!(latency < LEASE, "{latency:?}");
+
+    // The state lock is free: a destroy through the other replica takes it
+    // and leaves no process behind.
+    b.run(&["destroy", "slow"]).expect_code(0);
+    assert_eq!(
+        b.run(&["status", "slow", "--json"]).json()["state"],
+        "absent"
+    );
+    let runtime = site.worker.data_dir().join("runtime/slow");
+    let left = processes_mentioning(&runtime.display().to_string());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+#[test]
+fn a_test_run_on_a_worker_is_cancelled_through_a_replica() {
+    let db = postgres();
+    let project = common::project::Project::new();
+    let site = site(&db.url, Some(blueprint_dirs(&[&project.blueprints()])));
+    let (a, b) = (&site.replicas.a, &site.replicas.b);
+    a.run(&["cluster", "create", "c", "--blueprint", "runs-process"])
+        .expect_code(0);
+    a.run(&["deploy", "c"]).expect_code(0);
+
+    let queued = a.run(&["test", "c", "--version", "v1", "--no-wait", "--json"]);
+    queued.expect_code(0);
+    let run = queued.json()["operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    follow_until(b, &run, "hangs: $");
+    assert_eq!(started_on(a, &run), site.worker.id, "the worker runs it");
+
+    a.run(&["cancel", &run]).expect_code(0);
+    a.run(&["logs", &run, "--follow"]);
+    let ended = b.run(&["runs", "c", "--json"]).json()[0].clone();
+    assert_eq!(ended["operation"]["id"], run.as_str());
+    assert_eq!(ended["operation"]["state"], "cancelled", "{ended}");
+    let latency = cancel_latency(a, &run);
+    println!("cancel reached the worker and stopped the run in {latency:?}");
+    assert!(latency < LEASE, "{latency:?}");
+    // The runner is gone from the worker.
+    let runner = site.worker.data_dir().join("work/jobs").join(&run);
+    assert!(
+        !runner.exists(),
+        "the runner's directory {runner:?} is left"
+    );
+    let left = processes_mentioning(&runner.display().to_string());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+
+    b.run(&["destroy", "c"]).expect_code(0);
 }

@@ -8,117 +8,16 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use common::project::Project;
 use common::*;
 use serde_json::{Value, json};
 use slipway_testkit::github::FakeGitHub;
 use slipway_testkit::moto::Moto;
 
 const WAIT: Duration = Duration::from_secs(180);
-
-/// A project repository (tag `v1`) and blueprints whose jobs run its suites:
-/// `runs-process` and `runs-terraform`, copies of the `local` blueprint
-/// (module and runner module) with a `[jobs]` section.
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("slipway-project-")
-            .tempdir()
-            .unwrap();
-        let repo = dir.path().join("repo");
-        std::fs::create_dir_all(&repo).unwrap();
-        std::fs::write(
-            repo.join("check_endpoint.py"),
-            r#"import json, os, urllib.request
-request = urllib.request.Request(
-    os.environ["SLIPWAY_ENDPOINT"] + "/health",
-    headers={"Authorization": "Bearer " + os.environ["SLIPWAY_CLUSTER_TOKEN"]},
-)
-with urllib.request.urlopen(request, timeout=10) as response:
-    health = json.load(response)
-assert health["cluster"] == os.environ["SLIPWAY_CLUSTER"], health
-print("cluster", health["cluster"], "answers at version", os.environ["SLIPWAY_VERSION"])
-print("with token", os.environ["SLIPWAY_CLUSTER_TOKEN"])
-"#,
-        )
-        .unwrap();
-        git(&repo, &["init", "--quiet", "--initial-branch=main"]);
-        git(&repo, &["add", "."]);
-        git(&repo, &["commit", "--quiet", "-m", "the suites"]);
-        git(&repo, &["tag", "v1"]);
-
-        let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../blueprints/local");
-        let local_toml = std::fs::read_to_string(local.join("blueprint.toml")).unwrap();
-        for runner in ["process", "terraform"] {
-            let name = format!("runs-{runner}");
-            let bp = dir.path().join("blueprints").join(&name).join("1.0.0");
-            std::fs::create_dir_all(bp.join("runner")).unwrap();
-            std::fs::copy(local.join("main.tf"), bp.join("main.tf")).unwrap();
-            std::fs::copy(local.join("runner/main.tf"), bp.join("runner/main.tf")).unwrap();
-            let toml = local_toml.replacen("name = \"local\"", &format!("name = \"{name}\""), 1);
-            let jobs = format!(
-                r#"
-[jobs]
-repository = "{repo}"
-runner = "{runner}"
-
-[[jobs.suites]]
-name = "endpoint"
-command = "python3 check_endpoint.py"
-timeout = "1m"
-
-[[jobs.suites]]
-name = "broken"
-command = "echo 'this suite fails' >&2; exit 3"
-timeout = "1m"
-
-[[jobs.suites]]
-name = "hangs"
-command = "echo hanging; sleep 600"
-timeout = "5s"
-
-[jobs.release]
-command = "echo released $SLIPWAY_VERSION of $SLIPWAY_CLUSTER"
-timeout = "1m"
-"#,
-                repo = repo.display()
-            );
-            std::fs::write(bp.join("blueprint.toml"), format!("{toml}{jobs}")).unwrap();
-        }
-        Self { dir }
-    }
-
-    fn blueprints(&self) -> PathBuf {
-        self.dir.path().join("blueprints")
-    }
-
-    fn server(&self, mut env: Vec<(String, String)>) -> Server {
-        env.push(blueprint_dirs(&[&self.blueprints()]));
-        server_with(Options {
-            env,
-            ..Options::default()
-        })
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-}
 
 fn deploy(s: &Server, name: &str, blueprint: &str) {
     s.run(&["cluster", "create", name, "--blueprint", blueprint])
@@ -183,26 +82,6 @@ fn suites_as_expected() -> Vec<(String, String, Value)> {
         ("broken".into(), "failed".into(), json!(3)),
         ("hangs".into(), "timed_out".into(), Value::Null),
     ]
-}
-
-/// Follows a run's log until a line contains `needle`.
-fn follow_until(s: &Server, run: &str, needle: &str) {
-    let mut follow = s
-        .cli(&["logs", run, "--follow", "--json"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().unwrap()));
-    let mut seen = Vec::new();
-    let found = lines.map_while(Result::ok).any(|line| {
-        let event: Value = serde_json::from_str(&line).unwrap();
-        let message = event["message"].as_str().unwrap_or_default().to_owned();
-        seen.push(message.clone());
-        message.contains(needle)
-    });
-    let _ = follow.kill();
-    let _ = follow.wait();
-    assert!(found, "no line with {needle:?} in the run's log: {seen:#?}");
 }
 
 fn operation(s: &Server, id: &str) -> Value {

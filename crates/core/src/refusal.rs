@@ -65,6 +65,10 @@ pub enum Refusal {
     #[error("cluster {0} already exists")]
     AlreadyExists(String),
 
+    /// Only a cluster with nothing deployed may be removed.
+    #[error("the cluster is {state}: destroy it before removing it")]
+    StillDeployed { state: ClusterState },
+
     /// The caller's level does not allow the action.
     #[error("not allowed: {rule}")]
     Forbidden { rule: String },
@@ -104,6 +108,7 @@ impl Refusal {
             Refusal::TooLateToReschedule { .. } => "too_late_to_reschedule",
             Refusal::NotDeployed => "not_deployed",
             Refusal::AlreadyExists(_) => "already_exists",
+            Refusal::StillDeployed { .. } => "still_deployed",
             Refusal::Forbidden { .. } => "forbidden",
             Refusal::OverLimit { .. } => "limit_exceeded",
             Refusal::NotRunning { .. } => "not_running",

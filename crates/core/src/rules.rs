@@ -116,6 +116,8 @@ pub enum Outcome {
     Deferred(OperationId),
     /// Nothing was due.
     NotDue,
+    /// The cluster's definition was removed (it had nothing deployed).
+    Removed,
 }
 
 /// A decision to apply atomically.
@@ -374,6 +376,21 @@ pub fn decide_destroy(snap: &ClusterSnapshot, ctx: &Context) -> Result<Plan, Ref
         deployed_or_target(&snap.cluster),
     );
     Ok(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep))
+}
+
+/// REMOVE: forgets a cluster's definition, only once nothing of it is
+/// deployed and nothing runs against it. Its operations, logs and costs stay
+/// in the history.
+pub fn decide_remove(snap: &ClusterSnapshot) -> Result<Plan, Refusal> {
+    if let Some(active) = &snap.active {
+        return Err(conflict(active));
+    }
+    if snap.cluster.state != ClusterState::Absent {
+        return Err(Refusal::StillDeployed {
+            state: snap.cluster.state,
+        });
+    }
+    Ok(Plan::new(Outcome::Removed, ScheduleChange::Remove))
 }
 
 /// SCHEDULE_DESTROY: refused once a scheduled destroy is within five minutes;
@@ -1048,6 +1065,27 @@ mod tests {
             decide_destroy(&snap, &ctx()).unwrap().outcome,
             Outcome::Joined(id(7))
         );
+    }
+
+    #[test]
+    fn only_a_cluster_with_nothing_deployed_or_running_is_removed() {
+        let mut absent = snapshot(ClusterState::Absent);
+        scheduled(&mut absent, 30);
+        let plan = decide_remove(&absent).unwrap();
+        assert_eq!(plan.outcome, Outcome::Removed);
+        assert_eq!(plan.schedule, ScheduleChange::Remove);
+        for state in [ClusterState::Running, ClusterState::Failed] {
+            assert_eq!(
+                decide_remove(&snapshot(state)).unwrap_err(),
+                Refusal::StillDeployed { state }
+            );
+        }
+        let mut deploying = snapshot(ClusterState::Absent);
+        deploying.active = Some(active(OperationKind::Deploy, spec(3)));
+        assert!(matches!(
+            decide_remove(&deploying),
+            Err(Refusal::Conflict { .. })
+        ));
     }
 
     #[test]

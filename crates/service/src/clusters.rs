@@ -268,6 +268,7 @@ impl Service {
             Outcome::NothingToDestroy => (ActionResult::NothingToDestroy, None),
             Outcome::Scheduled(_) => (ActionResult::Scheduled, None),
             Outcome::Unscheduled => (ActionResult::Unscheduled, None),
+            Outcome::Removed => (ActionResult::Removed, None),
             Outcome::Deferred(_) | Outcome::NotDue => {
                 unreachable!("only the scheduler and recovery defer")
             }
@@ -355,6 +356,16 @@ impl Service {
         let (snap, ctx) = self.manage(caller, name).await?;
         self.decide(caller, &snap, &ctx, "cluster.destroy", &|snap, _| {
             rules::decide_destroy(snap, &ctx)
+        })
+        .await
+    }
+
+    /// REMOVE (authorized as Manage): forgets the definition of a cluster
+    /// with nothing deployed; its history stays.
+    pub async fn remove_cluster(&self, caller: &Caller, name: &str) -> Result<ActionResponse> {
+        let (snap, ctx) = self.manage(caller, name).await?;
+        self.decide(caller, &snap, &ctx, "cluster.remove", &|snap, _| {
+            rules::decide_remove(snap)
         })
         .await
     }

@@ -193,7 +193,7 @@ pub trait ClusterStore: Send + Sync + 'static {
     /// cluster's lock; its plan (a new operation, a schedule change) is
     /// written with an audit entry in one transaction. A refusal is audited
     /// too and returned as [`StoreError::Refused`]. Answers the plan and the
-    /// cluster as it is after the change.
+    /// cluster as it is after the change (a removed one as it was).
     async fn decide(
         &self,
         cluster: &ClusterName,

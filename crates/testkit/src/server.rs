@@ -277,7 +277,7 @@ pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
 /// A running `slipway worker`; killed when dropped.
 pub struct Worker {
     child: Child,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
     /// The worker's id, as its operations' events name it.
     pub id: String,
 }
@@ -329,11 +329,17 @@ impl Worker {
                 std::fs::read_to_string(data.path().join("worker.log")).unwrap_or_default()
             )
         });
-        Self {
-            child,
-            _data: data,
-            id,
-        }
+        Self { child, data, id }
+    }
+
+    /// The worker's data directory (its runtime and run directories).
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// The worker's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("worker.log")).unwrap_or_default()
     }
 }
 

@@ -12,6 +12,8 @@ use std::time::Duration;
 use serde_json::Value;
 pub use slipway_testkit::server::{Options, Server, processes_mentioning};
 
+pub mod project;
+
 pub fn slipway() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_slipway"))
 }
@@ -185,4 +187,24 @@ pub fn follow_until_a_node_starts(server: &Server, op: &str) {
     }
     let _ = follow.kill();
     let _ = follow.wait();
+}
+
+/// Follows an operation's log until a line contains `needle`.
+pub fn follow_until(s: &Server, run: &str, needle: &str) {
+    let mut follow = s
+        .cli(&["logs", run, "--follow", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().unwrap()));
+    let mut seen = Vec::new();
+    let found = lines.map_while(Result::ok).any(|line| {
+        let event: Value = serde_json::from_str(&line).unwrap();
+        let message = event["message"].as_str().unwrap_or_default().to_owned();
+        seen.push(message.clone());
+        message.contains(needle)
+    });
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(found, "no line with {needle:?} in the run's log: {seen:#?}");
 }

@@ -92,6 +92,19 @@ pub async fn destroy(
     Ok(action(http.service.destroy(&caller, &name).await?))
 }
 
+/// REMOVE: forgets the definition of a cluster with nothing deployed
+/// (refused with 409 `still_deployed` otherwise); its operations, logs and
+/// costs stay in the history.
+#[utoipa::path(delete, path = "/v1/clusters/{name}", tag = "clusters", params(("name" = ClusterNameParam, Path)),
+    responses((status = 200, body = ActionResponse)), security(("bearer" = [])))]
+pub async fn remove_cluster(
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<ActionResponse>), ApiError> {
+    Ok(action(http.service.remove_cluster(&caller, &name).await?))
+}
+
 /// SCHEDULE_DESTROY (also `extend`): refused with 409
 /// `too_late_to_reschedule` from five minutes before a scheduled destroy.
 #[utoipa::path(put, path = "/v1/clusters/{name}/schedule", tag = "clusters", params(("name" = ClusterNameParam, Path)),

@@ -67,7 +67,10 @@ pub fn router(
     // before anything else.
     let authenticated = Router::new()
         .route("/clusters", get(c::list_clusters).post(c::create_cluster))
-        .route("/clusters/{name}", get(c::cluster_status))
+        .route(
+            "/clusters/{name}",
+            get(c::cluster_status).delete(c::remove_cluster),
+        )
         .route("/clusters/{name}/deploy", post(c::deploy))
         .route("/clusters/{name}/destroy", post(c::destroy))
         .route(

@@ -3,7 +3,7 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use slipway_core::rules::ClusterSnapshot;
+use slipway_core::rules::{ClusterSnapshot, Outcome};
 use slipway_core::{Cluster, ClusterName, Operation, Refusal, Schedule, Timestamp};
 
 use super::rows::*;
@@ -205,10 +205,13 @@ impl ClusterStore for SqlStore {
             },
         )
         .await?;
-        let snapshot = self
-            .load_snapshot(&mut tx, cluster, false)
-            .await?
-            .ok_or_else(|| StoreError::ClusterNotFound(cluster.to_string()))?;
+        let snapshot = match plan.outcome {
+            Outcome::Removed => snap,
+            _ => self
+                .load_snapshot(&mut tx, cluster, false)
+                .await?
+                .ok_or_else(|| StoreError::ClusterNotFound(cluster.to_string()))?,
+        };
         tx.commit().await?;
         self.notify(notes).await;
         Ok(Applied { plan, snapshot })

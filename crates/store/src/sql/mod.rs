@@ -522,6 +522,17 @@ impl SqlStore {
                 true
             }
         };
+        if plan.outcome == Outcome::Removed {
+            for removal in [
+                "DELETE FROM capacity_requests WHERE cluster = $1",
+                "DELETE FROM clusters WHERE name = $1",
+            ] {
+                sqlx::query(removal)
+                    .bind(cluster.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         if schedule_changed {
             notes.push(Notification::ScheduleChanged {
                 cluster: cluster.clone(),
@@ -748,6 +759,7 @@ fn outcome_summary(outcome: &Outcome) -> (&'static str, serde_json::Value) {
         Outcome::Unscheduled => ("unscheduled", serde_json::json!({})),
         Outcome::Deferred(id) => ("deferred", serde_json::json!({"waiting_for": id})),
         Outcome::NotDue => ("not_due", serde_json::json!({})),
+        Outcome::Removed => ("removed", serde_json::json!({})),
     }
 }
 
