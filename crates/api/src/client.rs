@@ -147,6 +147,11 @@ impl Client {
             .await
     }
 
+    pub async fn refresh(&self, name: &str) -> Result<ActionResponse> {
+        self.send(self.request(Method::POST, &format!("/v1/clusters/{name}/refresh")))
+            .await
+    }
+
     pub async fn remove_cluster(&self, name: &str) -> Result<ActionResponse> {
         self.send(self.request(Method::DELETE, &format!("/v1/clusters/{name}")))
             .await

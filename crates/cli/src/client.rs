@@ -149,6 +149,11 @@ impl Context {
         .await
     }
 
+    pub async fn refresh(&self, name: String, wait: Option<Duration>) -> Result<ExitCode, Failure> {
+        let response = self.client.refresh(&name).await?;
+        self.finish_action(response, wait, |_| true).await
+    }
+
     pub async fn remove_cluster(&self, name: String) -> Result<ExitCode, Failure> {
         let response = self.client.remove_cluster(&name).await?;
         self.report_action(&response);

@@ -77,7 +77,9 @@ enum Command {
     #[command(visible_alias = "extend")]
     ScheduleDestroy(ScheduleArgs),
     /// Destroy a cluster, and wait.
-    Destroy(DestroyArgs),
+    Destroy(ClusterActionArgs),
+    /// Let Terraform read what really exists of a cluster, and wait.
+    Refresh(ClusterActionArgs),
     /// Show a cluster.
     Status(StatusArgs),
     /// List clusters, a page at a time (by name).
@@ -288,7 +290,8 @@ struct ScheduleArgs {
 }
 
 #[derive(Args)]
-struct DestroyArgs {
+/// A cluster and how long to wait for the operation on it.
+struct ClusterActionArgs {
     name: String,
     #[command(flatten)]
     wait: WaitArgs,
@@ -723,6 +726,7 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         }
         Command::ScheduleDestroy(a) => ctx.schedule_destroy(a.name, a.at, a.in_).await,
         Command::Destroy(a) => ctx.destroy(a.name, wait(&a.wait)?).await,
+        Command::Refresh(a) => ctx.refresh(a.name, wait(&a.wait)?).await,
         Command::Status(a) => ctx.status(a.name, a.watch).await,
         Command::List(a) => {
             ctx.list(slipway_api::types::PageQuery {

@@ -512,11 +512,18 @@ fn metrics_count_operations_runs_and_requests() {
 }
 
 #[test]
-fn a_cluster_is_removed_only_once_nothing_of_it_is_deployed() {
+fn a_cluster_is_refreshed_and_removed_only_once_nothing_of_it_is_deployed() {
     let s = server();
     s.run(&["cluster", "create", "r", "--blueprint", "local"])
         .expect_code(0);
     s.run(&["deploy", "r"]).expect_code(0);
+    // A refresh reads what exists and changes nothing of it.
+    let refreshed = s.run(&["refresh", "r", "--json"]);
+    refreshed.expect_code(0);
+    let refreshed = refreshed.json();
+    assert_eq!(refreshed["operation"]["kind"], "refresh", "{refreshed}");
+    assert_eq!(refreshed["operation"]["state"], "succeeded", "{refreshed}");
+    assert_eq!(refreshed["cluster"]["state"], "running", "{refreshed}");
     let refused = s.run(&["cluster", "remove", "r"]);
     assert_eq!(refused.code(), 4, "{}", refused.stderr());
     assert!(

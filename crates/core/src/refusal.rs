@@ -59,7 +59,9 @@ pub enum Refusal {
         cutoff: Timestamp,
     },
 
-    #[error("the cluster is not deployed: there is nothing to schedule a destroy for")]
+    #[error(
+        "the cluster is not deployed: there is nothing to schedule a destroy for, or to refresh"
+    )]
     NotDeployed,
 
     #[error("cluster {0} already exists")]

@@ -378,6 +378,28 @@ pub fn decide_destroy(snap: &ClusterSnapshot, ctx: &Context) -> Result<Plan, Ref
     Ok(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep))
 }
 
+/// REFRESH (asked for by a person): Terraform reads what really exists and
+/// the cluster's state follows. Joins a refresh in flight; refused while
+/// another operation runs, or when nothing is deployed.
+pub fn decide_refresh(snap: &ClusterSnapshot, ctx: &Context) -> Result<Plan, Refusal> {
+    match &snap.active {
+        Some(active) if active.kind == OperationKind::Refresh => Ok(Plan::new(
+            Outcome::Joined(active.id.clone()),
+            ScheduleChange::Keep,
+        )),
+        Some(active) => Err(conflict(active)),
+        None if snap.cluster.state == ClusterState::Absent => Err(Refusal::NotDeployed),
+        None => {
+            let op = enqueue(
+                ctx,
+                OperationKind::Refresh,
+                deployed_or_target(&snap.cluster),
+            );
+            Ok(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep))
+        }
+    }
+}
+
 /// REMOVE: forgets a cluster's definition, only once nothing of it is
 /// deployed and nothing runs against it. Its operations, logs and costs stay
 /// in the history.
@@ -1065,6 +1087,31 @@ mod tests {
             decide_destroy(&snap, &ctx()).unwrap().outcome,
             Outcome::Joined(id(7))
         );
+    }
+
+    #[test]
+    fn a_refresh_is_queued_for_a_deployed_cluster_joined_or_refused() {
+        for state in [ClusterState::Running, ClusterState::Failed] {
+            let plan = decide_refresh(&snapshot(state), &ctx()).unwrap();
+            assert_eq!(plan.new_operation().unwrap().kind, OperationKind::Refresh);
+            assert_eq!(plan.new_spec(), None);
+        }
+        assert_eq!(
+            decide_refresh(&snapshot(ClusterState::Absent), &ctx()).unwrap_err(),
+            Refusal::NotDeployed
+        );
+        let mut refreshing = snapshot(ClusterState::Running);
+        refreshing.active = Some(active(OperationKind::Refresh, spec(3)));
+        assert_eq!(
+            decide_refresh(&refreshing, &ctx()).unwrap().outcome,
+            Outcome::Joined(id(7))
+        );
+        let mut updating = snapshot(ClusterState::Updating);
+        updating.active = Some(active(OperationKind::Update, spec(3)));
+        assert!(matches!(
+            decide_refresh(&updating, &ctx()),
+            Err(Refusal::Conflict { .. })
+        ));
     }
 
     #[test]

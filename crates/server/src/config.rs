@@ -9,6 +9,7 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+pub use slipway_grpc::{Gen1Config, GrpcConfig};
 pub use slipway_service::identities::{
     AdminsConfig, AuthConfig, GitHubSettings, OrganizationConfig,
 };
@@ -55,6 +56,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub storage: StorageConfig,
     pub accounts: AccountsConfig,
+    /// The first generation's gRPC interface.
+    pub grpc: GrpcConfig,
 }
 
 /// How Slipway finds and runs Terraform.
@@ -114,6 +117,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             storage: StorageConfig::default(),
             accounts: AccountsConfig::default(),
+            grpc: GrpcConfig::default(),
         }
     }
 }
@@ -157,6 +161,7 @@ const KEYS: &[&str] = &[
     "auth",
     "storage",
     "accounts",
+    "grpc",
 ];
 
 impl Config {

@@ -9,6 +9,8 @@
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
+use axum::Router;
+use axum::extract::Request;
 use base64::Engine as _;
 use chrono::Utc;
 use prometheus_client::registry::Registry;
@@ -20,9 +22,10 @@ use slipway_service::{Identities, KeyRing, Service, ServiceConfig, TokenSigner};
 use slipway_store::{BlueprintVersion, Registered, SqlStore, Store};
 use slipway_worker::{Storage, Worker};
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
 use tracing::{info, warn};
 
-use crate::config::{Config, admin_token_path};
+use crate::config::{Config, HttpConfig, admin_token_path};
 
 /// Holds the data directory for this process until it exits.
 struct DataDirLock(#[allow(dead_code)] std::fs::File);
@@ -237,6 +240,24 @@ async fn start(config: Config) -> anyhow::Result<Process> {
     })
 }
 
+/// The transports on one port: gRPC requests (`application/grpc`) to the
+/// gRPC services, the rest to the REST API and the web UI.
+fn transports(process: &Process, http: &HttpConfig, grpc: slipway_grpc::GrpcConfig) -> Router {
+    let rest = crate::http::router(process.service.clone(), process.metrics.clone(), http);
+    let grpc = slipway_grpc::router(process.service.clone(), grpc);
+    Router::new().fallback(move |request: Request| {
+        let transport = if slipway_grpc::is_grpc(&request) {
+            grpc.clone()
+        } else {
+            rest.clone()
+        };
+        async move {
+            let Ok(response) = transport.oneshot(request).await;
+            response
+        }
+    })
+}
+
 /// Runs the server — the API and the background work — until SIGINT or
 /// SIGTERM.
 pub async fn serve(mut config: Config) -> anyhow::Result<()> {
@@ -247,9 +268,10 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     // With port 0 the real address is known only now; tokens name it.
     config.listen = listener.local_addr()?;
     let http = config.http.clone();
+    let grpc = config.grpc.clone();
     let process = start(config).await?;
     let bound = listener.local_addr()?;
-    let app = crate::http::router(process.service.clone(), process.metrics.clone(), &http);
+    let app = transports(&process, &http, grpc);
     let api = tokio::spawn(crate::listener::serve(
         listener,
         app,

@@ -51,6 +51,29 @@ pub enum Credential {
     },
 }
 
+/// Who a trusted network's calls act as: a Slipway identity of its own,
+/// a member of these organizations (or a site administrator).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceIdentity {
+    /// Its name: the subject is `slipway:<name>`.
+    pub name: String,
+    /// A site administrator (every organization).
+    pub admin: bool,
+    /// The organizations it is a member of.
+    pub organizations: Vec<OrgName>,
+}
+
+impl Default for ServiceIdentity {
+    fn default() -> Self {
+        Self {
+            name: "gen1".into(),
+            admin: false,
+            organizations: Vec::new(),
+        }
+    }
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -178,6 +201,28 @@ impl Service {
     pub fn sign_in_attempt(&self, client: IpAddr) -> Result<()> {
         self.limits.check_not_blocked(client)?;
         self.limits.sign_in(client)
+    }
+
+    /// A caller with no credential from a network trusted to act as
+    /// `identity` (the first generation's gRPC clients): `Subject
+    /// slipway:<name>`, audited under its name and the address it came
+    /// from, and rate limited like anyone.
+    pub fn trusted_network_caller(
+        &self,
+        identity: &ServiceIdentity,
+        address: IpAddr,
+    ) -> Result<Caller> {
+        let subject = Subject::slipway(&identity.name);
+        self.limits.request(subject.as_str())?;
+        Ok(Caller {
+            identity: Identity {
+                subject,
+                name: format!("{} (trusted network, {address})", identity.name),
+                admin: identity.admin,
+                organizations: identity.organizations.iter().cloned().collect(),
+            },
+            credential: Credential::TrustedNetwork { address },
+        })
     }
 
     /// The client's address behind the configured trusted proxies.

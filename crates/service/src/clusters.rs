@@ -360,6 +360,15 @@ impl Service {
         .await
     }
 
+    /// REFRESH (authorized as Manage): Terraform reads what really exists.
+    pub async fn refresh(&self, caller: &Caller, name: &str) -> Result<ActionResponse> {
+        let (snap, ctx) = self.manage(caller, name).await?;
+        self.decide(caller, &snap, &ctx, "cluster.refresh", &|snap, _| {
+            rules::decide_refresh(snap, &ctx)
+        })
+        .await
+    }
+
     /// REMOVE (authorized as Manage): forgets the definition of a cluster
     /// with nothing deployed; its history stays.
     pub async fn remove_cluster(&self, caller: &Caller, name: &str) -> Result<ActionResponse> {
@@ -490,6 +499,45 @@ impl Service {
             level,
             expires_at,
         })
+    }
+
+    /// A blueprint version with its metadata (variables, sizes, cost).
+    pub async fn blueprint_version(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: &str,
+    ) -> Result<BlueprintVersion> {
+        caller.require(scope::CLUSTERS_READ)?;
+        self.blueprint(name, version).await
+    }
+
+    /// The variables of the cluster's definition, sensitive ones masked
+    /// (members of its organization, or anyone for a public cluster).
+    pub async fn cluster_variables(&self, caller: &Caller, name: &str) -> Result<Variables> {
+        caller.require(scope::CLUSTERS_READ)?;
+        let snap = self.authorized_snapshot(caller, name, Action::View).await?;
+        let spec = &snap.cluster.spec;
+        let blueprint = self
+            .blueprint(spec.blueprint.as_str(), &spec.version)
+            .await?;
+        Ok(spec
+            .variables
+            .iter()
+            .map(|(key, value)| {
+                let sensitive = blueprint
+                    .metadata
+                    .variables
+                    .get(key)
+                    .is_some_and(|v| v.sensitive);
+                let shown = if sensitive {
+                    serde_json::Value::String("(sensitive)".into())
+                } else {
+                    value.clone()
+                };
+                (key.clone(), shown)
+            })
+            .collect())
     }
 
     pub async fn blueprints(&self, caller: &Caller) -> Result<Vec<BlueprintView>> {

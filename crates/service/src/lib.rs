@@ -42,7 +42,7 @@ use slipway_store::{AuditIntent, NewAuditEntry, Store};
 use slipway_worker::Storage;
 use tokio_util::sync::CancellationToken;
 
-pub use caller::{Caller, Credential, scope};
+pub use caller::{Caller, Credential, ServiceIdentity, scope};
 pub use error::{Error, Kind, Result};
 pub use identities::{AuthConfig, Identities};
 pub use keys::{KeyRing, TokenSigner};

@@ -92,6 +92,19 @@ pub async fn destroy(
     Ok(action(http.service.destroy(&caller, &name).await?))
 }
 
+/// REFRESH: Terraform reads what really exists and the cluster's state
+/// follows (202 with the operation; refused with 409 `not_deployed` when
+/// nothing is deployed).
+#[utoipa::path(post, path = "/v1/clusters/{name}/refresh", tag = "clusters", params(("name" = ClusterNameParam, Path)),
+    responses((status = 202, body = ActionResponse)), security(("bearer" = [])))]
+pub async fn refresh(
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<ActionResponse>), ApiError> {
+    Ok(action(http.service.refresh(&caller, &name).await?))
+}
+
 /// REMOVE: forgets the definition of a cluster with nothing deployed
 /// (refused with 409 `still_deployed` otherwise); its operations, logs and
 /// costs stay in the history.

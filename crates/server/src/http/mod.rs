@@ -73,6 +73,7 @@ pub fn router(
         )
         .route("/clusters/{name}/deploy", post(c::deploy))
         .route("/clusters/{name}/destroy", post(c::destroy))
+        .route("/clusters/{name}/refresh", post(c::refresh))
         .route(
             "/clusters/{name}/schedule",
             axum::routing::put(c::schedule_destroy).delete(c::unschedule_destroy),

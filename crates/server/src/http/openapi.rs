@@ -258,7 +258,7 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
     info(title = "Slipway", description = "Provisions compute clusters from Terraform blueprints and keeps their lifetime, access and cost under control. Every error is {\"error\": {\"code\", \"message\"}} with the field or operation at fault where there is one."),
     paths(
         super::healthz, super::readyz, metrics::scrape, document,
-        clusters::list_clusters, clusters::create_cluster, clusters::cluster_status, clusters::remove_cluster, clusters::deploy,
+        clusters::list_clusters, clusters::create_cluster, clusters::cluster_status, clusters::remove_cluster, clusters::refresh, clusters::deploy,
         clusters::destroy, clusters::schedule_destroy, clusters::unschedule_destroy, clusters::access,
         clusters::cluster_operations, clusters::state_history, clusters::watch_cluster, clusters::list_operations, clusters::operation,
         clusters::operation_events, clusters::archived_log, clusters::cancel_operation, clusters::blueprints,
