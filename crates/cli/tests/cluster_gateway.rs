@@ -393,7 +393,7 @@ fn a_revoked_cluster_token_is_refused_within_seconds_and_after_a_gateway_restart
     // Restarted where the revocation list cannot be fetched: the list it
     // kept beside its state file still refuses the token, from the first
     // request on.
-    assert!(runtime.join("gateway.json.revocations.json").exists());
+    assert!(runtime.join("gateway.json.revocations").exists());
     let endpoint = restart(&env("http://127.0.0.1:9/.well-known/revocations".into()));
     assert_revoked(
         call(&endpoint, Some(&token)),

@@ -8,7 +8,8 @@
 //! helpers after [`State`] are the `run` process's side; [`start`] and
 //! [`stop`] are its starter's.
 //!
-//! Errors are [`NodeError`]s, which the gateway turns into its own.
+//! Errors are [`ProcessError`]s, which the gateway turns into its own.
+//! [`process`] finds and stops `run` processes by their command line.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -25,8 +26,34 @@ use nix::unistd::Pid;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::node::NodeError;
-use crate::node::process::{self, NodeProcess};
+use process::NodeProcess;
+
+pub(crate) mod process;
+
+/// What went wrong with a detached process or its state file (in a
+/// `slipway node` or `slipway gateway` command).
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl ProcessError {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
 
 /// The environment a detached process keeps, besides the variables its
 /// starter passes on (its options); it needs nothing else from
@@ -59,13 +86,13 @@ pub(crate) struct StopSignals {
 }
 
 impl StopSignals {
-    pub(crate) fn install() -> Result<Self, NodeError> {
+    pub(crate) fn install() -> Result<Self, ProcessError> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Self {
             terminate: signal(SignalKind::terminate())
-                .map_err(|err| NodeError::io("handling SIGTERM", err))?,
+                .map_err(|err| ProcessError::io("handling SIGTERM", err))?,
             interrupt: signal(SignalKind::interrupt())
-                .map_err(|err| NodeError::io("handling SIGINT", err))?,
+                .map_err(|err| ProcessError::io("handling SIGINT", err))?,
         })
     }
 
@@ -87,43 +114,43 @@ impl StopSignals {
 /// Binds a listener, and says which address it got (the port may be 0).
 pub(crate) async fn listen(
     addr: SocketAddr,
-) -> Result<(tokio::net::TcpListener, SocketAddr), NodeError> {
+) -> Result<(tokio::net::TcpListener, SocketAddr), ProcessError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|err| NodeError::io(format!("listening on {addr}"), err))?;
+        .map_err(|err| ProcessError::io(format!("listening on {addr}"), err))?;
     let local = listener
         .local_addr()
-        .map_err(|err| NodeError::io(format!("reading the address of {addr}"), err))?;
+        .map_err(|err| ProcessError::io(format!("reading the address of {addr}"), err))?;
     Ok((listener, local))
 }
 
 /// Records a `run` process in its state file, creating its directory.
-pub(crate) fn record(state: &impl Serialize, path: &Path) -> Result<(), NodeError> {
+pub(crate) fn record(state: &impl Serialize, path: &Path) -> Result<(), ProcessError> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)
-            .map_err(|err| NodeError::io(format!("creating {}", parent.display()), err))?;
+            .map_err(|err| ProcessError::io(format!("creating {}", parent.display()), err))?;
     }
     write_atomic(state, path)
 }
 
 /// Prints the ready line: the process is serving.
-pub(crate) fn announce_ready(state: &impl Serialize) -> Result<(), NodeError> {
+pub(crate) fn announce_ready(state: &impl Serialize) -> Result<(), ProcessError> {
     let mut out = io::stdout().lock();
     writeln!(out, "{}", to_line(state))
         .and_then(|()| out.flush())
-        .map_err(|err| NodeError::io("printing the ready line", err))
+        .map_err(|err| ProcessError::io("printing the ready line", err))
 }
 
 /// Reads a state file; `Ok(None)` when there is none.
-pub(crate) fn read<S: DeserializeOwned>(path: &Path) -> Result<Option<S>, NodeError> {
+pub(crate) fn read<S: DeserializeOwned>(path: &Path) -> Result<Option<S>, ProcessError> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(NodeError::io(format!("reading {}", path.display()), err)),
+        Err(err) => return Err(ProcessError::io(format!("reading {}", path.display()), err)),
     };
     parse(&text)
         .map(Some)
-        .map_err(|err| NodeError::Invalid(format!("state file {}: {err}", path.display())))
+        .map_err(|err| ProcessError::Invalid(format!("state file {}: {err}", path.display())))
 }
 
 /// Parses the JSON form (a state file's content or a ready line).
@@ -138,7 +165,7 @@ pub(crate) fn to_line(state: &impl Serialize) -> String {
 
 /// Writes a state file atomically: a temporary file beside it, then a
 /// rename, so readers never see half a file.
-pub(crate) fn write_atomic(state: &impl Serialize, path: &Path) -> Result<(), NodeError> {
+pub(crate) fn write_atomic(state: &impl Serialize, path: &Path) -> Result<(), ProcessError> {
     let tmp = temp_path(path);
     let result = (|| {
         let mut file = File::create(&tmp)?;
@@ -149,7 +176,7 @@ pub(crate) fn write_atomic(state: &impl Serialize, path: &Path) -> Result<(), No
     })();
     if let Err(err) = result {
         let _ = fs::remove_file(&tmp);
-        return Err(NodeError::io(format!("writing {}", path.display()), err));
+        return Err(ProcessError::io(format!("writing {}", path.display()), err));
     }
     Ok(())
 }
@@ -187,7 +214,7 @@ pub(crate) fn start<S: State>(
     env: &[(OsString, OsString)],
     name: &str,
     ready_timeout: Duration,
-) -> Result<S, NodeError> {
+) -> Result<S, ProcessError> {
     // If whoever started us dies (Terraform stopping an interrupted apply
     // kills its provisioner's shell), end too: waiting on would hold the
     // provisioner's output open and keep Terraform from saving its state.
@@ -197,16 +224,16 @@ pub(crate) fn start<S: State>(
     stop::<S>(state_file)?;
     if let Some(parent) = state_file.parent() {
         fs::create_dir_all(parent)
-            .map_err(|err| NodeError::io(format!("creating {}", parent.display()), err))?;
+            .map_err(|err| ProcessError::io(format!("creating {}", parent.display()), err))?;
     }
     let log_path = log_path(state_file);
     let log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
-        .map_err(|err| NodeError::io(format!("opening {}", log_path.display()), err))?;
+        .map_err(|err| ProcessError::io(format!("opening {}", log_path.display()), err))?;
     let exe = std::env::current_exe()
-        .map_err(|err| NodeError::io("finding the slipway executable", err))?;
+        .map_err(|err| ProcessError::io("finding the slipway executable", err))?;
 
     let mut command = Command::new(&exe);
     command
@@ -226,7 +253,7 @@ pub(crate) fn start<S: State>(
         });
     }
     let mut child = command.spawn().map_err(|err| {
-        NodeError::io(
+        ProcessError::io(
             format!("starting {} {} run", exe.display(), S::COMMAND),
             err,
         )
@@ -246,7 +273,7 @@ pub(crate) fn start<S: State>(
                 let mut out = io::stdout().lock();
                 writeln!(out, "{}", line.trim_end())
                     .and_then(|()| out.flush())
-                    .map_err(|err| NodeError::io("printing the ready line", err))?;
+                    .map_err(|err| ProcessError::io("printing the ready line", err))?;
                 // The child runs on in its own session; when this process
                 // exits it is reparented, so it is nobody's zombie.
                 return Ok(state);
@@ -263,7 +290,7 @@ pub(crate) fn start<S: State>(
                 .wait()
                 .map(|s| s.to_string())
                 .unwrap_or_else(|e| format!("unknown status ({e})"));
-            return Err(NodeError::Failed(format!(
+            return Err(ProcessError::Failed(format!(
                 "{name} exited ({status}) before it was ready; log {}:\n{}",
                 log_path.display(),
                 log_tail(&log_path)
@@ -277,7 +304,7 @@ pub(crate) fn start<S: State>(
     };
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
     let _ = child.wait();
-    Err(NodeError::Failed(format!(
+    Err(ProcessError::Failed(format!(
         "{name} did not start: {failure}; it was killed; log {}:\n{}",
         log_path.display(),
         log_tail(&log_path)
@@ -287,10 +314,10 @@ pub(crate) fn start<S: State>(
 /// Stops the `slipway <S::COMMAND> run` process the (absolute) `state_file`
 /// records — only if that pid really is a `run` for this file — and removes
 /// the file. Idempotent.
-pub(crate) fn stop<S: State>(state_file: &Path) -> Result<(), NodeError> {
+pub(crate) fn stop<S: State>(state_file: &Path) -> Result<(), ProcessError> {
     let recorded = match read::<S>(state_file) {
         Ok(state) => state,
-        Err(err @ NodeError::Invalid(_)) => {
+        Err(err @ ProcessError::Invalid(_)) => {
             // Cannot happen with atomic writes; look for the process by its
             // command line instead, and replace the file.
             eprintln!("slipway {} stop: ignoring {err}", S::COMMAND);
@@ -309,7 +336,7 @@ pub(crate) fn stop<S: State>(state_file: &Path) -> Result<(), NodeError> {
     targets.extend(process::find_node_processes(|f| f == state_file));
     process::terminate(targets)?;
     match fs::remove_file(state_file) {
-        Err(err) if err.kind() != io::ErrorKind::NotFound => Err(NodeError::io(
+        Err(err) if err.kind() != io::ErrorKind::NotFound => Err(ProcessError::io(
             format!("removing {}", state_file.display()),
             err,
         )),
@@ -384,7 +411,7 @@ mod tests {
         let path = dir.path().join("node-0.json");
         fs::write(&path, "{not json").unwrap();
         let err = read::<Sample>(&path).unwrap_err();
-        assert!(matches!(err, NodeError::Invalid(_)), "{err:?}");
+        assert!(matches!(err, ProcessError::Invalid(_)), "{err:?}");
         assert!(err.to_string().contains("node-0.json"), "{err}");
     }
 

@@ -131,7 +131,7 @@
 //!    it. While the issuer is unreachable the known entries stay in force
 //!    (`slipway_gateway_revocation_list_age_seconds` tells how old they
 //!    are). With a state file, the entries are kept in
-//!    `<state file>.revocations.json` (written atomically, mode 0600,
+//!    `<state file>.revocations` (written atomically, mode 0600,
 //!    whenever they change) and loaded before a restarted gateway serves,
 //!    so it refuses them even if the issuer is unreachable; a file that
 //!    cannot be read stops the start (remove it to start without it).
@@ -205,7 +205,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub(crate) use config::REVOCATIONS_SUFFIX;
 pub use config::{Config, DEFAULT_LISTEN, GatewayArgs, LevelLimit, Limits};
 pub use proxy::{LEVEL_HEADER, ORGS_HEADER, USER_HEADER};
 pub use server::{Gateway, SHUTDOWN_GRACE, serve};
@@ -213,7 +212,7 @@ pub use state::GatewayState;
 pub use upstream::NodeStatus;
 
 use crate::detached;
-use crate::node::NodeError;
+use crate::detached::ProcessError;
 
 /// How long `gateway start` waits for the ready line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -265,12 +264,12 @@ impl GatewayError {
     }
 }
 
-impl From<NodeError> for GatewayError {
-    fn from(err: NodeError) -> Self {
+impl From<ProcessError> for GatewayError {
+    fn from(err: ProcessError) -> Self {
         match err {
-            NodeError::Io { context, source } => Self::Io { context, source },
-            NodeError::Invalid(message) => Self::Invalid(message),
-            NodeError::Failed(message) => Self::Failed(message),
+            ProcessError::Io { context, source } => Self::Io { context, source },
+            ProcessError::Invalid(message) => Self::Invalid(message),
+            ProcessError::Failed(message) => Self::Failed(message),
         }
     }
 }
@@ -561,7 +560,7 @@ mod tests {
         assert_eq!(config.revocations_refresh, Duration::from_millis(500));
         assert_eq!(
             config.revocations_file(),
-            Some(PathBuf::from("/rt dir/gateway.json.revocations.json"))
+            Some(PathBuf::from("/rt dir/gateway.json.revocations"))
         );
     }
 
@@ -796,7 +795,7 @@ node_dir = "/nodes"
         let mut command_line = os(&["/bin/slipway", "gateway", "run"]);
         command_line.extend(run.iter().cloned());
         assert_eq!(
-            crate::node::process::node_run_state_file(&command_line),
+            crate::detached::process::node_run_state_file(&command_line),
             Some(state_file.clone())
         );
         let mut again = os(&["gateway", "run"]);

@@ -18,7 +18,6 @@
 //! Every argument can also come from a `SLIPWAY_NODE_*` environment variable,
 //! which is how Terraform passes them (no shell quoting).
 
-pub(crate) mod process;
 mod server;
 mod state;
 
@@ -30,7 +29,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use process::NodeProcess;
+use crate::detached::ProcessError;
+use crate::detached::process::{self, NodeProcess};
 pub use server::ECHOED_HEADER_PREFIX;
 pub use state::NodeState;
 
@@ -91,30 +91,6 @@ pub struct StopAllArgs {
     pub dir: PathBuf,
 }
 
-/// What went wrong in a `slipway node` command.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Failed(String),
-}
-
-impl NodeError {
-    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
-        Self::Io {
-            context: context.into(),
-            source,
-        }
-    }
-}
-
 /// Runs `slipway node <command>` to completion: the synchronous entry point
 /// for the binary's `main`. Errors are printed on stderr.
 pub fn run(cmd: NodeCommand) -> ExitCode {
@@ -135,7 +111,7 @@ pub fn run(cmd: NodeCommand) -> ExitCode {
 
 /// `node start`: stops what the state file records, starts a detached
 /// `node run`, waits for its ready line and prints it.
-pub fn start(args: &NodeArgs) -> Result<NodeState, NodeError> {
+pub fn start(args: &NodeArgs) -> Result<NodeState, ProcessError> {
     let state_file = absolute(&args.state_file)?;
     let mut state_file_arg = OsString::from("--state-file=");
     state_file_arg.push(&state_file);
@@ -157,16 +133,16 @@ pub fn start(args: &NodeArgs) -> Result<NodeState, NodeError> {
 
 /// `node run`: listens, records itself, prints the ready line, serves until
 /// SIGTERM or SIGINT.
-pub fn run_node(args: &NodeArgs) -> Result<(), NodeError> {
+pub fn run_node(args: &NodeArgs) -> Result<(), ProcessError> {
     init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|err| NodeError::io("starting the async runtime", err))?;
+        .map_err(|err| ProcessError::io("starting the async runtime", err))?;
     runtime.block_on(run_node_async(args))
 }
 
-async fn run_node_async(args: &NodeArgs) -> Result<(), NodeError> {
+async fn run_node_async(args: &NodeArgs) -> Result<(), ProcessError> {
     let state_file = absolute(&args.state_file)?;
     let mut signals = detached::StopSignals::install()?;
     let (listener, local) = detached::listen(args.listen).await?;
@@ -201,14 +177,14 @@ async fn run_node_async(args: &NodeArgs) -> Result<(), NodeError> {
     };
     server::serve(listener, identity, signals.shutdown())
         .await
-        .map_err(|err| NodeError::io("serving HTTP", err))?;
+        .map_err(|err| ProcessError::io("serving HTTP", err))?;
     tracing::info!("node stopped");
     Ok(())
 }
 
 /// `node stop`: stops the node the state file records (only if that pid
 /// really is a `node run` for this file) and removes the file. Idempotent.
-pub fn stop(state_file: &Path) -> Result<(), NodeError> {
+pub fn stop(state_file: &Path) -> Result<(), ProcessError> {
     let state_file = absolute(state_file)?;
     detached::stop::<NodeState>(&state_file)
 }
@@ -216,25 +192,21 @@ pub fn stop(state_file: &Path) -> Result<(), NodeError> {
 /// `node stop-all`: stops every node and gateway whose state file is in
 /// `dir` (and any `node run` or `gateway run` process naming a state file
 /// there), then removes `dir`. Idempotent.
-pub fn stop_all(dir: &Path) -> Result<(), NodeError> {
+pub fn stop_all(dir: &Path) -> Result<(), ProcessError> {
     let dir = absolute(dir)?;
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(err) => return Err(NodeError::io(format!("reading {}", dir.display()), err)),
+        Err(err) => return Err(ProcessError::io(format!("reading {}", dir.display()), err)),
     };
     let mut targets = Vec::new();
     for entry in entries {
         let path = entry
-            .map_err(|err| NodeError::io(format!("reading {}", dir.display()), err))?
+            .map_err(|err| ProcessError::io(format!("reading {}", dir.display()), err))?
             .path();
-        // A gateway's revocation list (beside its state file) records no
-        // process.
-        if path.extension().is_none_or(|ext| ext != "json")
-            || path
-                .to_str()
-                .is_some_and(|p| p.ends_with(crate::gateway::REVOCATIONS_SUFFIX))
-        {
+        // Only state files (`*.json`) record a process; logs and a
+        // gateway's revocation list (`*.revocations`) do not.
+        if path.extension().is_none_or(|ext| ext != "json") {
             continue;
         }
         // Node and gateway state files both record a `pid`.
@@ -254,7 +226,7 @@ pub fn stop_all(dir: &Path) -> Result<(), NodeError> {
     process::terminate(targets)?;
     match fs::remove_dir_all(&dir) {
         Err(err) if err.kind() != io::ErrorKind::NotFound => {
-            Err(NodeError::io(format!("removing {}", dir.display()), err))
+            Err(ProcessError::io(format!("removing {}", dir.display()), err))
         }
         _ => Ok(()),
     }
@@ -262,7 +234,7 @@ pub fn stop_all(dir: &Path) -> Result<(), NodeError> {
 
 /// The `pid` a node's or a gateway's state file records; `Ok(None)` when
 /// there is no such file.
-fn recorded_pid(path: &Path) -> Result<Option<u32>, NodeError> {
+fn recorded_pid(path: &Path) -> Result<Option<u32>, ProcessError> {
     #[derive(serde::Deserialize)]
     struct Recorded {
         pid: u32,
@@ -271,9 +243,9 @@ fn recorded_pid(path: &Path) -> Result<Option<u32>, NodeError> {
     Ok(recorded.map(|r| r.pid))
 }
 
-pub(crate) fn absolute(path: &Path) -> Result<PathBuf, NodeError> {
+pub(crate) fn absolute(path: &Path) -> Result<PathBuf, ProcessError> {
     std::path::absolute(path)
-        .map_err(|err| NodeError::io(format!("resolving {}", path.display()), err))
+        .map_err(|err| ProcessError::io(format!("resolving {}", path.display()), err))
 }
 
 /// An address clients can reach: the loopback address when listening on all

@@ -1657,7 +1657,7 @@ async fn revoked_entries_are_dropped_once_expired() {
         "token_revoked",
         "before the entry expires",
     );
-    let kept = dir.path().join("gateway.json.revocations.json");
+    let kept = dir.path().join("gateway.json.revocations");
     assert!(std::fs::read_to_string(&kept).unwrap().contains(&short_jti));
 
     // Once expired, it is dropped (though the issuer still lists it), from
@@ -1698,7 +1698,7 @@ async fn a_restarted_gateway_refuses_revoked_tokens_while_the_list_is_unreachabl
     )
     .await;
     gw.shutdown().await;
-    let kept = dir.path().join("gateway.json.revocations.json");
+    let kept = dir.path().join("gateway.json.revocations");
     let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "only the gateway's user reads it");
 

@@ -24,7 +24,7 @@ use super::GatewayError;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:0";
 
 /// What the revocation list's file adds to the state file's path.
-pub(crate) const REVOCATIONS_SUFFIX: &str = ".revocations.json";
+const REVOCATIONS_SUFFIX: &str = ".revocations";
 
 /// Every option of `slipway gateway run|start`: the command line and the
 /// environment (through clap) and the `--config` file (through serde) fill
@@ -100,7 +100,7 @@ pub struct GatewayArgs {
 
     /// Where the gateway records itself (JSON); its log is this path plus
     /// `.log` under `start`, its revocation list this path plus
-    /// `.revocations.json`. Required by `start`.
+    /// `.revocations`. Required by `start`.
     #[arg(long, env = "SLIPWAY_GATEWAY_STATE_FILE", value_name = "FILE", value_parser = path())]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_file: Option<PathBuf>,
@@ -630,7 +630,7 @@ impl Config {
     }
 
     /// Where the revocation list is kept between runs: the state file's
-    /// path plus `.revocations.json`. `None` without a state file.
+    /// path plus `.revocations`. `None` without a state file.
     pub fn revocations_file(&self) -> Option<PathBuf> {
         self.state_file.as_ref().map(|path| {
             let mut path = path.as_os_str().to_owned();

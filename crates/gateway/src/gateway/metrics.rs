@@ -29,8 +29,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use slipway_core::Level;
 
-use super::revocations::Fetched;
-
 type Labels = Vec<(&'static str, &'static str)>;
 
 /// Why a request was refused (the `reason` label and the JSON error code).
@@ -80,6 +78,20 @@ impl Reason {
             .position(|r| *r == self)
             .expect("every reason is in ALL")
     }
+}
+
+/// What one poll of the revocation list came to: the `result` label of
+/// `slipway_gateway_revocation_fetches_total`, in its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FetchResult {
+    /// A verified list, applied.
+    Ok = 0,
+    /// `304`: the list applied last is still current.
+    Unchanged = 1,
+    /// No list obtained.
+    Error = 2,
+    /// A list that does not verify, ignored.
+    Invalid = 3,
 }
 
 pub(crate) struct Metrics {
@@ -287,14 +299,8 @@ impl Metrics {
     }
 
     /// Counts a poll of the revocation list.
-    pub fn revocation_fetch(&self, fetched: &Fetched) {
-        let index = match fetched {
-            Fetched::Applied { .. } => 0,
-            Fetched::Unchanged => 1,
-            Fetched::Error(_) => 2,
-            Fetched::Invalid(_) => 3,
-        };
-        self.revocation_fetches[index].inc();
+    pub fn revocation_fetch(&self, result: FetchResult) {
+        self.revocation_fetches[result as usize].inc();
     }
 
     /// Whether the gateway follows a revocation list at all.

@@ -17,7 +17,7 @@
 //!   30 s leeway — never because a later list omits it, so an old list
 //!   replayed cannot undo a revocation.
 //! - **Persistence**: whenever the set changes it is written (atomically,
-//!   mode 0600) to the state file's path plus `.revocations.json`, and read
+//!   mode 0600) to the state file's path plus `.revocations`, and read
 //!   back before a restarted gateway serves: it keeps refusing what it
 //!   knew was revoked even if the issuer is unreachable.
 
@@ -42,7 +42,7 @@ use slipway_auth::jwt::{
 use super::GatewayError;
 use super::config::Config;
 use super::keys::{KeyStore, Refetch, chain};
-use super::metrics::Metrics;
+use super::metrics::{FetchResult, Metrics};
 
 /// How long one fetch of the list may take.
 pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
@@ -62,6 +62,17 @@ pub(crate) enum Fetched {
     Error(String),
     /// A list came, and it does not verify: ignored.
     Invalid(String),
+}
+
+impl Fetched {
+    fn result(&self) -> FetchResult {
+        match self {
+            Fetched::Applied { .. } => FetchResult::Ok,
+            Fetched::Unchanged => FetchResult::Unchanged,
+            Fetched::Error(_) => FetchResult::Error,
+            Fetched::Invalid(_) => FetchResult::Invalid,
+        }
+    }
 }
 
 /// The file the set is kept in between runs.
@@ -219,7 +230,7 @@ impl Revocations {
         if self.prune(now) > 0 {
             self.persist(now);
         }
-        self.metrics.revocation_fetch(&fetched);
+        self.metrics.revocation_fetch(fetched.result());
         self.metrics.revoked_tokens.set(self.len() as i64);
         fetched
     }
@@ -461,7 +472,7 @@ mod tests {
         r.add(&[entry("a", now + 600), entry("b", now + 600)], now);
         *r.etag.lock() = Some("\"v1\"".into());
         r.persist(now);
-        let path = dir.path().join("gateway.json.revocations.json");
+        let path = dir.path().join("gateway.json.revocations");
         let mode = fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let names: Vec<_> = fs::read_dir(dir.path())
@@ -486,6 +497,6 @@ mod tests {
         assert_eq!(elsewhere.len(), 0);
         fs::write(&path, "{garbage").unwrap();
         let err = revocations(dir.path()).load().unwrap_err().to_string();
-        assert!(err.contains("revocations.json"), "{err}");
+        assert!(err.contains(".revocations"), "{err}");
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::NodeError;
+use crate::detached::ProcessError;
 use crate::detached::{self, State};
 
 /// What a `slipway node run` process records about itself, both in its state
@@ -26,7 +26,7 @@ pub struct NodeState {
 
 impl NodeState {
     /// Reads a state file; `Ok(None)` when there is none.
-    pub fn read(path: &Path) -> Result<Option<Self>, NodeError> {
+    pub fn read(path: &Path) -> Result<Option<Self>, ProcessError> {
         detached::read(path)
     }
 
@@ -42,7 +42,7 @@ impl NodeState {
 
     /// Writes the state file atomically: a temporary file beside it, then a
     /// rename, so readers never see half a file.
-    pub fn write_atomic(&self, path: &Path) -> Result<(), NodeError> {
+    pub fn write_atomic(&self, path: &Path) -> Result<(), ProcessError> {
         detached::write_atomic(self, path)
     }
 }

@@ -14,7 +14,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::NodeError;
+use super::ProcessError;
 
 /// How long a node gets to exit after SIGTERM before it is killed.
 const TERM_GRACE: Duration = Duration::from_secs(10);
@@ -101,7 +101,7 @@ pub(crate) fn find_node_processes(wanted: impl Fn(&Path) -> bool) -> Vec<NodePro
 
 /// Stops the processes: SIGTERM, up to [`TERM_GRACE`] to exit, then SIGKILL.
 /// Returns once none of them is running.
-pub(crate) fn terminate(mut nodes: Vec<NodeProcess>) -> Result<(), NodeError> {
+pub(crate) fn terminate(mut nodes: Vec<NodeProcess>) -> Result<(), ProcessError> {
     nodes.sort_by_key(|n| n.pid);
     nodes.dedup_by_key(|n| n.pid);
     nodes.retain(NodeProcess::is_running);
@@ -127,7 +127,7 @@ pub(crate) fn terminate(mut nodes: Vec<NodeProcess>) -> Result<(), NodeError> {
     let nodes = wait_gone(nodes, KILL_GRACE);
     match nodes.first() {
         None => Ok(()),
-        Some(node) => Err(NodeError::Failed(format!(
+        Some(node) => Err(ProcessError::Failed(format!(
             "pid {} ({}) is still running after SIGKILL",
             node.pid,
             node.state_file.display()
@@ -135,10 +135,10 @@ pub(crate) fn terminate(mut nodes: Vec<NodeProcess>) -> Result<(), NodeError> {
     }
 }
 
-fn signal(node: &NodeProcess, signal: Signal) -> Result<(), NodeError> {
+fn signal(node: &NodeProcess, signal: Signal) -> Result<(), ProcessError> {
     match kill(Pid::from_raw(node.pid), signal) {
         Ok(()) | Err(Errno::ESRCH) => Ok(()),
-        Err(err) => Err(NodeError::Failed(format!(
+        Err(err) => Err(ProcessError::Failed(format!(
             "cannot send {signal} to pid {} ({}): {err}",
             node.pid,
             node.state_file.display()
