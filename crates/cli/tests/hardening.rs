@@ -3,7 +3,8 @@
 //! bodies before checking who sent them, secrets and files readable at
 //! rest, a sign-in that could be finished in another browser, slow and
 //! failing clients, an administrator credential that could be revoked for
-//! good, and validation that let through what failed later.
+//! good, validation that let through what failed later, and a session
+//! cookie that let other pages of the site act through the API.
 
 mod common;
 
@@ -348,6 +349,41 @@ fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Duration> {
             Err(_) => return None,
         }
     }
+}
+
+#[test]
+fn a_session_cookie_reads_but_changes_nothing_through_the_api() {
+    // Another page of the same site (another port, a sibling subdomain)
+    // makes the browser send its cookies, and a POST without a body needs
+    // no preflight: the API must not act on the cookie alone.
+    let s = server();
+    s.run(&["cluster", "create", "c", "--blueprint", "local"])
+        .expect_code(0);
+    let cookie = format!("token={}", s.token);
+    let read = client()
+        .get(format!("{}/v1/clusters/c", s.url))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    for path in [
+        "/v1/clusters/c/deploy",
+        "/v1/clusters/c/access",
+        "/v1/admin/rotate-keys",
+    ] {
+        let forged = client()
+            .post(format!("{}{path}", s.url))
+            .header("cookie", &cookie)
+            .header("origin", "http://127.0.0.1:1")
+            .send()
+            .unwrap();
+        assert_eq!(forged.status(), 401, "{path}");
+    }
+    assert_eq!(
+        s.run(&["status", "c", "--json"]).json()["state"],
+        "absent",
+        "nothing was deployed"
+    );
 }
 
 #[test]

@@ -16,6 +16,7 @@
 //! - [`sign_in`]: GitHub sign-in (device, web, token), who am I, logout.
 //! - [`tokens`]: API tokens, key rotation, revocations, the audit log.
 //! - [`state`]: Terraform's HTTP state backend, as a running operation.
+//! - [`web_views`]: what the web UI shows beside the API's answers.
 
 pub mod accounts;
 pub mod caller;
@@ -31,6 +32,7 @@ pub mod runs;
 pub mod sign_in;
 pub mod state;
 pub mod tokens;
+pub mod web_views;
 
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -15,15 +15,20 @@ use slipway_service::Caller;
 
 use super::{ApiError, AppState, client_address};
 
-/// The credential of a request: the bearer token, else the `token` cookie.
-pub fn credential(headers: &HeaderMap) -> Option<String> {
+/// The credential of a request: the bearer token; for a request that only
+/// reads (GET, HEAD), else the `token` cookie the web sign-in sets. A
+/// request that changes something must carry its token itself: a browser
+/// attaches cookies to requests other pages of the same site make (another
+/// port, a sibling subdomain), and a POST without a body needs no preflight.
+pub fn credential(method: &Method, headers: &HeaderMap) -> Option<String> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim().to_owned());
-    bearer.or_else(|| cookie(headers, "token"))
+    let reads = *method == Method::GET || *method == Method::HEAD;
+    bearer.or_else(|| reads.then(|| cookie(headers, "token")).flatten())
 }
 
 /// A cookie's value.
@@ -48,7 +53,7 @@ pub async fn authenticate(
     next: Next,
 ) -> Response {
     let client = client_address(&http.service, peer, request.headers());
-    let secret = credential(request.headers());
+    let secret = credential(request.method(), request.headers());
     match http.service.authenticate(secret.as_deref(), client).await {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
@@ -234,18 +239,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_credential_comes_from_the_bearer_or_the_cookie() {
+    fn the_credential_comes_from_the_bearer_or_for_reads_the_cookie() {
+        let get = Method::GET;
         let mut headers = HeaderMap::new();
-        assert_eq!(credential(&headers), None);
+        assert_eq!(credential(&get, &headers), None);
         headers.insert(
             header::COOKIE,
             "a=1; token=jwt.from.cookie".parse().unwrap(),
         );
-        assert_eq!(credential(&headers).as_deref(), Some("jwt.from.cookie"));
+        assert_eq!(
+            credential(&get, &headers).as_deref(),
+            Some("jwt.from.cookie")
+        );
+        // A cookie alone never changes anything.
+        for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            assert_eq!(credential(&method, &headers), None, "{method}");
+        }
         headers.insert(header::AUTHORIZATION, "Bearer slw_x".parse().unwrap());
-        assert_eq!(credential(&headers).as_deref(), Some("slw_x"));
+        assert_eq!(credential(&get, &headers).as_deref(), Some("slw_x"));
+        assert_eq!(
+            credential(&Method::POST, &headers).as_deref(),
+            Some("slw_x")
+        );
         headers.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
-        assert_eq!(credential(&headers).as_deref(), Some("jwt.from.cookie"));
+        assert_eq!(
+            credential(&get, &headers).as_deref(),
+            Some("jwt.from.cookie")
+        );
     }
 
     #[test]

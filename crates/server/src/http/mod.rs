@@ -171,6 +171,8 @@ pub fn router(
         .route("/.well-known/jwks.json", get(identity::jwks))
         .route("/.well-known/revocations", get(identity::revocations))
         .nest("/v1", api)
+        // The web UI, at `/` (its own paths; none under `/v1`).
+        .merge(slipway_web::router(state.service.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

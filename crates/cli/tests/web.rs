@@ -1,0 +1,263 @@
+//! The web UI in a real browser: Debian's Chromium driven by npm's
+//! `playwright-core` (the script is `tests/browser/web.mjs`), against the
+//! real `slipway serve` and the fake GitHub. `./scripts/test` installs both
+//! (idempotently); without them this test fails, saying how to get them.
+//!
+//! This test prepares the world (organizations, people, an owner, an
+//! account with costs, a running shared cluster), lets the browser do what
+//! people do, then checks through the API that it really happened.
+//! Screenshots of the main pages at 1280 and 390 pixels wide land in
+//! `target/web-screenshots/`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+use slipway_testkit::github::FakeGitHub;
+
+/// How long the browser may take for everything it does.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn sign_in(s: &Server, github_token: &str) -> String {
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/auth/github-token", s.url))
+        .json(&json!({ "token": github_token }))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200, "sign-in with {github_token}");
+    response.json::<Value>().unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn status_with(s: &Server, token: &str, path: &str) -> u16 {
+    reqwest::blocking::Client::new()
+        .get(format!("{}{path}", s.url))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn get_json(s: &Server, path: &str) -> Value {
+    api(s, "GET", path).send().unwrap().json().unwrap()
+}
+
+/// Runs `node tests/browser/web.mjs` with `config`, echoing its lines (the
+/// harness shows them when the test fails); panics if it fails or hangs.
+fn run_browser(config: &Path) {
+    let browser_dir = workspace().join("tests/browser");
+    let mut child = Command::new("node")
+        .arg("web.mjs")
+        .current_dir(&browser_dir)
+        .env("WEB_TEST_CONFIG", config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run node (is Node.js installed?)");
+    let (tx, rx) = mpsc::channel::<Option<String>>();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send(Some(line));
+            }
+            let _ = tx.send(None);
+        });
+    }
+    let deadline = Instant::now() + BROWSER_TIMEOUT;
+    let mut ended = 0;
+    while ended < 2 {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(Some(line)) => println!("{line}"),
+            Ok(None) => ended += 1,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the browser test did not finish within {BROWSER_TIMEOUT:?}");
+            }
+        }
+    }
+    let status = child.wait().expect("node exits");
+    assert!(status.success(), "the browser test failed ({status})");
+}
+
+#[test]
+fn people_use_slipway_through_the_web_ui_in_a_real_browser() {
+    let chromium = std::env::var("SLIPWAY_TEST_CHROMIUM").unwrap_or("/usr/bin/chromium".into());
+    let modules = workspace().join("tests/browser/node_modules/playwright-core");
+    assert!(
+        Path::new(&chromium).exists() && modules.exists(),
+        "the browser test needs {chromium} and {}: ./scripts/test installs both \
+         (apt-get install chromium; cd tests/browser && npm ci)",
+        modules.display()
+    );
+
+    let github = FakeGitHub::start();
+    for (login, id) in [("alice", 1), ("bob", 2), ("carol", 3)] {
+        github.add_user(login, id, &format!("gho_{login}"), &["read:org"]);
+    }
+    github.set_org_membership("alice", "uw-research", "active", "member");
+    github.set_org_membership("bob", "other-lab", "active", "member");
+    // Whoever signs in through the browser's GitHub web flow is alice.
+    github.set_web_user("gho_alice");
+    let env = [
+        ("SLIPWAY_AUTH__GITHUB__CLIENT_ID", github.client_id()),
+        (
+            "SLIPWAY_AUTH__GITHUB__CLIENT_SECRET",
+            github.client_secret(),
+        ),
+        ("SLIPWAY_AUTH__GITHUB__OAUTH_URL", github.url()),
+        ("SLIPWAY_AUTH__GITHUB__API_URL", github.url()),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let s = server_with(Options {
+        env,
+        ..Options::default()
+    });
+    for (org, gh) in [("research", "uw-research"), ("other", "other-lab")] {
+        s.run(&["org", "create", org, "--github-org", gh])
+            .expect_code(0);
+    }
+    // alice owns research (she signed in once, so she can be named).
+    sign_in(&s, "gho_alice");
+    s.run(&["org", "approve", "research", "alice", "--owner"])
+        .expect_code(0);
+    let carol = sign_in(&s, "gho_carol");
+    let bob = sign_in(&s, "gho_bob");
+    // An account with costs: a priced cluster ran for a moment, and the
+    // account was reconciled (as the accounts tests do).
+    s.run(&[
+        "org",
+        "account",
+        "research",
+        "--balance",
+        "1000",
+        "--allowance",
+        "500",
+        "--max",
+        "5000",
+        "--reason",
+        "web test",
+    ])
+    .expect_code(0);
+    s.run(&[
+        "cluster",
+        "create",
+        "spend",
+        "--blueprint",
+        "priced",
+        "--org",
+        "research",
+        "--nodes",
+        "2",
+    ])
+    .expect_code(0);
+    s.run(&["deploy", "spend"]).expect_code(0);
+    s.run(&["destroy", "spend"]).expect_code(0);
+    s.run(&["org", "reconcile", "research"]).expect_code(0);
+    // A shared cluster of one node that members ask capacity of.
+    s.run(&[
+        "cluster",
+        "create",
+        "shared",
+        "--blueprint",
+        "local",
+        "--org",
+        "research",
+    ])
+    .expect_code(0);
+    let deployed = s.run(&["deploy", "shared", "--ttl", "2h", "--json"]);
+    deployed.expect_code(0);
+    let shared_op = deployed.json()["operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let screenshots = workspace().join("target/web-screenshots");
+    let scratch = tempfile::tempdir().unwrap();
+    let config = scratch.path().join("config.json");
+    let results = scratch.path().join("results.json");
+    std::fs::write(
+        &config,
+        json!({
+            "url": s.url,
+            "chromium": chromium,
+            "screenshots": screenshots,
+            "results": results,
+            "adminToken": s.token,
+            "carolToken": carol,
+            "bobToken": bob,
+            "sharedOperation": shared_op,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let started = Instant::now();
+    run_browser(&config);
+    println!("the browser took {:?}", started.elapsed());
+
+    // What the browser did, seen through the API.
+    let results: Value = serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap();
+    let revoked = results["revokedSecret"].as_str().unwrap();
+    assert_eq!(status_with(&s, revoked, "/v1/whoami"), 401, "revoked token");
+    let signed_out = results["aliceSessionRevoked"].as_str().unwrap();
+    assert_eq!(
+        status_with(&s, signed_out, "/v1/whoami"),
+        401,
+        "signing out revokes the session's user token"
+    );
+    let demo = get_json(&s, "/v1/clusters/web-demo");
+    assert_eq!(demo["state"], "absent", "{demo}");
+    let shared = get_json(&s, "/v1/clusters/shared");
+    assert_eq!(shared["nodes"], 2, "{shared}");
+    assert_eq!(shared["state"], "running", "{shared}");
+    let members = get_json(&s, "/v1/orgs/research/members");
+    assert!(
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["login"] == "carol" && m["state"] == "approved"),
+        "{members}"
+    );
+    let tokens = get_json(&s, "/v1/tokens");
+    let names: Vec<&str> = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"ci-pipeline"), "{names:?}");
+    for forged in ["forged", "forged-too", "evil"] {
+        assert!(!names.contains(&forged), "a forged form made {forged}");
+    }
+    let audit = get_json(&s, "/v1/audit?action=cluster.deploy");
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["target"] == "web-demo" && e["actor_name"] == "alice"),
+        "the browser's deploy is alice's: {audit}"
+    );
+    s.run(&["destroy", "shared"]).expect_code(0);
+}

@@ -1,0 +1,210 @@
+// Slipway's web UI: a little script of its own, loaded from this origin
+// (the Content-Security-Policy allows nothing else). Pages work without it;
+// with it, times read in the viewer's zone (UTC on hover), countdowns
+// count, the live log of an operation streams in (server-sent events),
+// a cluster's page follows the cluster's state, destroy buttons wait for
+// the cluster's name, and copy buttons copy.
+'use strict';
+
+(() => {
+  const utc = (d) => d.toISOString().replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC');
+
+  function localize(root) {
+    for (const t of root.querySelectorAll('time[datetime]')) {
+      const d = new Date(t.getAttribute('datetime'));
+      if (Number.isNaN(d.getTime())) continue;
+      t.title = utc(d);
+      t.textContent = t.dataset.format === 'clock'
+        ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false })
+        : d.toLocaleString([], { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+    }
+  }
+
+  function span(seconds) {
+    const s = Math.max(0, seconds);
+    const d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60, r = s % 60;
+    const two = (n) => String(n).padStart(2, '0');
+    if (d > 0) return `${d}d ${two(h)}h ${two(m)}m`;
+    if (h > 0) return `${h}h ${two(m)}m ${two(r)}s`;
+    if (m > 0) return `${m}m ${two(r)}s`;
+    return `${r}s`;
+  }
+
+  function tick() {
+    for (const el of document.querySelectorAll('[data-countdown]')) {
+      const left = Math.round((Date.parse(el.dataset.countdown) - Date.now()) / 1000);
+      el.textContent = left > 0 ? `in ${span(left)}` : 'due now';
+    }
+  }
+
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v !== null && v !== undefined) node.setAttribute(k, v);
+    }
+    for (const c of children) node.append(c);
+    return node;
+  }
+
+  const badge = (prefix, state, attr) => el('span', { class: `badge ${prefix}-${state}`, [attr]: state }, state);
+
+  // ---- the destroy confirmation: the button waits for the cluster's name
+  function confirmations() {
+    for (const input of document.querySelectorAll('input[data-confirm-name]')) {
+      const button = input.form && input.form.querySelector('[data-confirm-button]');
+      if (!button) continue;
+      const update = () => { button.disabled = input.value.trim() !== input.dataset.confirmName; };
+      input.addEventListener('input', update);
+      update();
+    }
+  }
+
+  // ---- copy buttons
+  document.addEventListener('click', async (event) => {
+    const button = event.target.closest('button[data-copy]');
+    if (!button) return;
+    const source = document.getElementById(button.dataset.copy);
+    const status = button.parentElement.querySelector('.copied');
+    try {
+      await navigator.clipboard.writeText(source.value);
+      if (status) status.textContent = 'Copied.';
+    } catch {
+      source.focus();
+      source.select();
+      if (status) status.textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
+    }
+  });
+
+  // ---- the live log of an operation
+  function logLine(event) {
+    const level = { error: 'lvl-error', warn: 'lvl-warn', debug: 'lvl-debug' }[event.level] || 'lvl-info';
+    const time = el('time', { datetime: event.at, 'data-format': 'clock' }, event.at);
+    const line = el('li', { class: level, 'data-seq': event.seq, 'data-kind': event.kind },
+      time, ' ', el('span', { class: 'msg' }, event.message));
+    localize(line);
+    return line;
+  }
+
+  function follow(panel) {
+    if (panel.dataset.following) return;
+    panel.dataset.following = 'yes';
+    const id = panel.dataset.operation;
+    const log = panel.querySelector('[data-log]');
+    const bar = panel.querySelector('[data-progress]');
+    const text = panel.querySelector('[data-field=progress-text]');
+    const state = panel.querySelector('[data-field=op-state]');
+    const error = panel.querySelector('[data-field=op-error]');
+    const setState = (s) => { state.replaceChildren(badge('op', s, 'data-op-state')); };
+    const setProgress = (done, planned) => {
+      bar.max = Math.max(1, planned);
+      bar.value = Math.min(done, bar.max);
+      text.textContent = `${done} of ${planned} resources`;
+    };
+    const after = panel.dataset.after || '0';
+    const source = new EventSource(`/operations/${encodeURIComponent(id)}/events?after=${encodeURIComponent(after)}`);
+    source.onmessage = (message) => {
+      const event = JSON.parse(message.data);
+      const progress = event.data && event.data.progress;
+      if (progress) setProgress(progress.done, progress.planned);
+      if (event.kind === 'operation_started') setState('running');
+      if (event.level !== 'debug' || event.kind === 'operation_finished') {
+        const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+        log.append(logLine(event));
+        if (atEnd) log.scrollTop = log.scrollHeight;
+      }
+      if (event.kind === 'operation_finished') {
+        source.close();
+        const s = (event.data && event.data.state) || 'failed';
+        if (s === 'succeeded') setProgress(Number(bar.max), Number(bar.max));
+        if (event.data && event.data.error) { error.textContent = event.data.error; error.hidden = false; }
+        setState(s);
+        panel.removeAttribute('data-follow');
+        panel.dataset.done = s;
+        refresh(id);
+      }
+    };
+    // The browser reconnects by itself (resuming after the last event) if
+    // the stream breaks before the end; a refusal (the session ended) stops.
+    source.onerror = () => { if (source.readyState === EventSource.CLOSED) panel.dataset.broken = 'yes'; };
+  }
+
+  // What an operation changed (outputs, history, the actions that apply)
+  // is read again from the page itself once it ends; a section being
+  // typed in is left alone.
+  async function refresh(operation) {
+    if (!document.querySelector('[data-refresh]')) return;
+    try {
+      const response = await fetch(window.location.pathname, { headers: { accept: 'text/html' } });
+      if (response.ok) {
+        const fresh = new DOMParser().parseFromString(await response.text(), 'text/html');
+        for (const old of document.querySelectorAll('[data-refresh][id]')) {
+          const update = fresh.getElementById(old.id);
+          if (update && !old.contains(document.activeElement)) old.replaceWith(document.adoptNode(update));
+        }
+        localize(document);
+        confirmations();
+        tick();
+      }
+    } finally {
+      document.body.dataset.refreshed = operation;
+    }
+  }
+
+  function panelFor(op) {
+    return el('div', { class: 'live', 'data-operation': op.id, 'data-follow': 'yes', 'data-after': '0' },
+      el('div', { class: 'op-head' },
+        el('a', { href: `/operations/${encodeURIComponent(op.id)}` }, `${op.kind} `, el('span', { class: 'opid' }, op.id)),
+        ' ', el('span', { 'data-field': 'op-state' }, badge('op', op.state, 'data-op-state'))),
+      el('div', { class: 'progress-row' },
+        el('progress', { 'data-progress': '', max: '1', value: '0', 'aria-label': 'Resources changed' }),
+        el('span', { 'data-field': 'progress-text' }, '0 of ? resources')),
+      el('p', { class: 'error-text', 'data-field': 'op-error', hidden: '' }),
+      el('ol', { class: 'log', 'data-log': '', 'aria-live': 'polite', 'aria-label': 'Log' }));
+  }
+
+  // ---- a cluster's page follows the cluster
+  function watch(root) {
+    const name = root.dataset.watchCluster;
+    const source = new EventSource(`/clusters/${encodeURIComponent(name)}/watch`);
+    source.addEventListener('status', (message) => {
+      const s = JSON.parse(message.data);
+      const field = (f) => root.querySelector(`[data-field=${f}]`);
+      field('state').replaceChildren(badge('state', s.state, 'data-state'));
+      field('nodes').textContent = String(s.nodes);
+      field('endpoint').replaceChildren(s.endpoint ? el('code', {}, s.endpoint) : el('span', { class: 'none' }, 'none (not deployed)'));
+      const at = field('destroy-at');
+      if (s.destroy_at) {
+        const t = el('time', { datetime: s.destroy_at }, s.destroy_at);
+        at.replaceChildren(t, ' (', el('span', { class: 'countdown', 'data-countdown': s.destroy_at }, ''), ')');
+        localize(at);
+      } else {
+        at.replaceChildren(el('span', { class: 'none' }, 'not scheduled'));
+      }
+      tick();
+      const op = s.last_operation;
+      if (op && (op.state === 'queued' || op.state === 'running')) {
+        const current = root.querySelector('.live');
+        if (!current || current.dataset.operation !== op.id) {
+          const panel = panelFor(op);
+          const section = root.querySelector('#live-title').parentElement;
+          section.replaceChildren(section.querySelector('#live-title'), panel);
+          follow(panel);
+        }
+      }
+    });
+  }
+
+  function start() {
+    localize(document);
+    tick();
+    setInterval(tick, 1000);
+    confirmations();
+    for (const log of document.querySelectorAll('[data-log]')) log.scrollTop = log.scrollHeight;
+    for (const panel of document.querySelectorAll('.live[data-follow]')) follow(panel);
+    for (const root of document.querySelectorAll('[data-watch-cluster]')) watch(root);
+    document.documentElement.dataset.ready = 'yes';
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();

@@ -1,0 +1,170 @@
+//! Administration (site administrators): every organization and cluster,
+//! the blueprint versions, signing keys and their rotation, API tokens, and
+//! the audit log with filters.
+
+use axum::extract::Query;
+use axum::response::Response;
+use maud::html;
+use serde::Deserialize;
+use slipway_service::web_views::AuditQuery;
+
+use super::home::cluster_table;
+use super::{done, given, org_path};
+use crate::format;
+use crate::session::{Action, Ctx, csrf_field};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditFilter {
+    actor: Option<String>,
+    action: Option<String>,
+    target: Option<String>,
+    before: Option<String>,
+}
+
+pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
+    let session = match ctx.signed_in() {
+        Ok(s) => s.clone(),
+        Err(r) => return *r,
+    };
+    let caller = &session.caller;
+    if let Err(e) = caller.require_admin() {
+        return ctx.error(&e);
+    }
+    let service = &ctx.web.service;
+    let orgs = service.organizations(caller).await.unwrap_or_default();
+    let clusters = match service.list_clusters(caller, None, Some(500)).await {
+        Ok(p) => p,
+        Err(e) => return ctx.error(&e),
+    };
+    let blueprints = service.blueprints(caller).await.unwrap_or_default();
+    let tokens = service.tokens(caller).await.unwrap_or_default();
+    let keys: Vec<String> = service
+        .jwks()
+        .keys
+        .into_iter()
+        .filter_map(|k| k.kid)
+        .collect();
+    let query = AuditQuery {
+        target: given(&filter.target),
+        actor: given(&filter.actor),
+        action: given(&filter.action),
+        before_id: given(&filter.before).and_then(|b| b.parse().ok()),
+        limit: 100,
+    };
+    let audit = service.audit_log(caller, query).await;
+    let older = audit.as_ref().ok().and_then(|a| {
+        (a.len() == 100).then(|| {
+            let last = a.last().map_or(0, |e| e.id);
+            serde_urlencoded::to_string([
+                ("actor", filter.actor.as_deref().unwrap_or("")),
+                ("action", filter.action.as_deref().unwrap_or("")),
+                ("target", filter.target.as_deref().unwrap_or("")),
+                ("before", &last.to_string()),
+            ])
+            .unwrap_or_default()
+        })
+    });
+    ctx.render(
+        "Administration",
+        html! {
+            h1 { "Administration" }
+            nav.tabs aria-label="Sections" {
+                a href="#organizations" { "Organizations" } a href="#all-clusters" { "Clusters" }
+                a href="#blueprints" { "Blueprints" } a href="#keys" { "Keys" }
+                a href="#tokens-title" { "Tokens" } a href="#audit" { "Audit log" }
+            }
+            section aria-labelledby="organizations" {
+                h2 #organizations { "Organizations" }
+                @if orgs.is_empty() { p.empty { "No organization yet: create one below." } } @else {
+                    div.table-wrap { table {
+                        thead { tr { th scope="col" { "Name" } th scope="col" { "GitHub" } th scope="col" { "Nodes per cluster" } th scope="col" { "Clusters at once" } } }
+                        tbody { @for o in &orgs { tr {
+                            td { a href=(org_path(&o.name)) { (o.name) } }
+                            td { (o.github_org.as_deref().unwrap_or("—")) @if let Some(t) = &o.github_team { "/" (t) } }
+                            td { (o.limits.max_nodes) } td { (o.limits.max_clusters) }
+                        } } }
+                    } }
+                }
+                details {
+                    summary { "Create an organization" }
+                    form.stack.narrow method="post" action="/orgs" {
+                        (csrf_field(&session))
+                        label for="org-name" { "Name" } input #org-name name="name" required maxlength="40" autocomplete="off";
+                        label for="org-github" { "GitHub organization (its members are members)" } input #org-github name="github_org" autocomplete="off";
+                        label for="org-team" { "GitHub team (only its members)" } input #org-team name="github_team" autocomplete="off";
+                        button type="submit" { "Create" }
+                    }
+                }
+            }
+            section aria-labelledby="all-clusters" {
+                h2 #all-clusters { "Clusters" }
+                @if clusters.clusters.is_empty() { p.empty { "No clusters yet." } } @else { (cluster_table(&clusters.clusters)) }
+                @if clusters.next_cursor.is_some() { p { a href="/clusters" { "All clusters, page by page" } } }
+            }
+            section aria-labelledby="blueprints" {
+                h2 #blueprints { "Blueprint versions" }
+                @if blueprints.is_empty() { p.empty { "No blueprint is registered." } } @else {
+                    div.table-wrap { table {
+                        thead { tr { th scope="col" { "Blueprint" } th scope="col" { "Version" } th scope="col" { "Description" } th scope="col" { "Registered" } } }
+                        tbody { @for b in &blueprints { tr {
+                            td { (b.name) } td { code.small { (b.version) } } td { (b.description) } td { (format::time(b.created_at)) }
+                        } } }
+                    } }
+                }
+            }
+            section aria-labelledby="keys" {
+                h2 #keys { "Signing keys" }
+                p { "Published: " @for k in &keys { code.small { (k) } " " } }
+                form.inline method="post" action="/admin/rotate-keys" {
+                    (csrf_field(&session))
+                    button type="submit" { "Rotate the signing key" }
+                }
+                p.hint { "Tokens signed with older keys stay valid until they expire." }
+            }
+            section aria-labelledby="tokens-title" {
+                h2 #tokens-title { "API tokens" }
+                span #tokens {}
+                (super::tokens::section(&session, &tokens))
+            }
+            section aria-labelledby="audit" {
+                h2 #audit { "Audit log" }
+                form.row method="get" action="/admin#audit" {
+                    div { label for="audit-actor" { "Who" } input #audit-actor name="actor" value=[filter.actor.as_deref()] placeholder="login or subject"; }
+                    div { label for="audit-action" { "Action" } input #audit-action name="action" value=[filter.action.as_deref()] placeholder="e.g. cluster.deploy"; }
+                    div { label for="audit-target" { "Target" } input #audit-target name="target" value=[filter.target.as_deref()] placeholder="e.g. a cluster"; }
+                    button type="submit" { "Filter" }
+                }
+                @match &audit {
+                    Err(e) => { p.refused { (e.message) } }
+                    Ok(entries) if entries.is_empty() => { p.empty { "No entry matches." } }
+                    Ok(entries) => {
+                        div.table-wrap { table #audit-log {
+                            thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Result" } th scope="col" { "Detail" } } }
+                            tbody { @for e in entries { tr data-action=(e.action) {
+                                td { (format::time(e.at)) }
+                                td.who { (e.actor_name.as_deref().unwrap_or(&e.actor)) " " span.tag { (e.level) } }
+                                td { code.small { (e.action) } } td.name { (e.target) } td { (e.result) }
+                                td { @if !e.detail.is_null() && e.detail != serde_json::json!({}) { code.small.detail { (e.detail.to_string()) } } }
+                            } } }
+                        } }
+                        @if let Some(q) = &older { p { a href={"/admin?" (q) "#audit"} { "Older entries" } } }
+                    }
+                }
+            }
+        },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Nothing {}
+
+pub async fn rotate_keys(action: Action<Nothing>) -> Response {
+    let result = action.ctx.web.service.rotate_keys(action.caller()).await;
+    done(&action.ctx, "/admin#keys", result, |r| {
+        format!(
+            "Rotated: new tokens are signed with key {}; published keys: {}.",
+            r.signing_kid,
+            r.published.join(", ")
+        )
+    })
+}

@@ -1,0 +1,718 @@
+//! Clusters: the list, a new cluster, and a cluster's page — its state,
+//! endpoint, size, version, destroy time (counting down), outputs
+//! (sensitive ones masked), the live log of the operation in flight with
+//! its progress, the operation history, TEST/RELEASE runs — and its
+//! actions: deploy or resize, extend, destroy (naming the cluster), ask
+//! for capacity, get a cluster token.
+
+use axum::extract::{Path, Query};
+use axum::response::Response;
+use chrono::Utc;
+use maud::{Markup, html};
+use serde::Deserialize;
+use slipway_api::types::*;
+use slipway_core::access::{Action as Access, authorize};
+use slipway_core::{ClusterState, OperationKind, OrgName};
+use slipway_service::Error;
+
+use super::home::cluster_table;
+use super::operations::{log_panel, operation_table};
+use super::{cluster_path, done, given, number, org_path};
+use crate::flash::{self, Flash};
+use crate::format;
+use crate::session::{Action, Ctx, Session, csrf_field};
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    cursor: Option<String>,
+}
+
+pub async fn list(ctx: Ctx, Query(query): Query<ListQuery>) -> Response {
+    let session = match ctx.signed_in() {
+        Ok(s) => s.clone(),
+        Err(r) => return *r,
+    };
+    let page = match ctx
+        .web
+        .service
+        .list_clusters(&session.caller, query.cursor.as_deref(), None)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return ctx.error(&e),
+    };
+    ctx.render(
+        "Clusters",
+        html! {
+            div.heading {
+                h1 { "Clusters" }
+                a.button.primary href="/clusters/new" { "New cluster" }
+            }
+            @if page.clusters.is_empty() {
+                p.empty { "No cluster you may see exists yet. " a href="/clusters/new" { "Define one" } ", then deploy it from its page." }
+            } @else {
+                (cluster_table(&page.clusters))
+            }
+            @if let Some(next) = &page.next_cursor {
+                p { a href={"/clusters?cursor=" (next)} { "More clusters" } }
+            }
+        },
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NewQuery {
+    organization: Option<String>,
+    name: Option<String>,
+    blueprint: Option<String>,
+}
+
+pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
+    let session = match ctx.signed_in() {
+        Ok(s) => s.clone(),
+        Err(r) => return *r,
+    };
+    let service = &ctx.web.service;
+    let orgs = match service.organizations(&session.caller).await {
+        Ok(o) => o,
+        Err(e) => return ctx.error(&e),
+    };
+    let blueprints = match service.blueprints(&session.caller).await {
+        Ok(b) => b,
+        Err(e) => return ctx.error(&e),
+    };
+    let mut names: Vec<&str> = blueprints.iter().map(|b| b.name.as_str()).collect();
+    names.dedup();
+    names.sort_unstable();
+    names.dedup();
+    let chosen_org = query.organization.clone().unwrap_or_default();
+    let chosen_bp = query.blueprint.clone().unwrap_or_else(|| "local".into());
+    ctx.render(
+        "New cluster",
+        html! {
+            h1 { "New cluster" }
+            @if orgs.is_empty() {
+                p.empty { "You belong to no organization, so you cannot define a cluster. Ask to join one on the " a href="/" { "home page" } "." }
+            } @else {
+                form.stack.narrow method="post" action="/clusters" {
+                    (csrf_field(&session))
+                    label for="name" { "Name" }
+                    input #name name="name" required pattern="[a-z0-9][a-z0-9\\-]{0,39}" maxlength="40"
+                        value=[query.name.as_deref()] aria-describedby="name-hint" autocomplete="off";
+                    p.hint #name-hint { "Lower-case letters, digits and dashes; unique on this site." }
+                    label for="organization" { "Organization" }
+                    select #organization name="organization" {
+                        @for o in &orgs {
+                            option value=(o.name) selected[o.name == chosen_org] { (o.name) }
+                        }
+                    }
+                    label for="blueprint" { "Blueprint" }
+                    select #blueprint name="blueprint" {
+                        @for n in &names {
+                            option value=(n) selected[*n == chosen_bp] { (n) }
+                        }
+                    }
+                    label for="version" { "Version" }
+                    input #version name="version" placeholder="latest" autocomplete="off";
+                    label for="nodes" { "Nodes" }
+                    input #nodes name="nodes" type="number" min="0" inputmode="numeric" placeholder="the blueprint's default";
+                    @if session.admin() {
+                        label.check { input type="checkbox" name="public" value="yes"; " Public (anyone signed in may use it)" }
+                    }
+                    button.primary type="submit" { "Define the cluster" }
+                    p.hint { "Nothing is deployed yet: you deploy it from its page." }
+                }
+            }
+        },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateForm {
+    name: Option<String>,
+    organization: Option<String>,
+    blueprint: Option<String>,
+    version: Option<String>,
+    nodes: Option<String>,
+    public: Option<String>,
+}
+
+pub async fn create(action: Action<CreateForm>) -> Response {
+    let f = &action.form;
+    let ctx = &action.ctx;
+    let name = given(&f.name).unwrap_or_default();
+    let back = format!(
+        "/clusters/new?{}",
+        serde_urlencoded::to_string([
+            ("name", name.as_str()),
+            (
+                "organization",
+                given(&f.organization).unwrap_or_default().as_str()
+            ),
+            (
+                "blueprint",
+                given(&f.blueprint).unwrap_or_default().as_str()
+            ),
+        ])
+        .unwrap_or_default()
+    );
+    let nodes = match number("nodes", &f.nodes) {
+        Ok(n) => n,
+        Err(e) => return done::<()>(ctx, &back, Err(e), |_| String::new()),
+    };
+    let req = CreateCluster {
+        name: name.clone(),
+        blueprint: given(&f.blueprint).unwrap_or_else(|| "local".into()),
+        version: given(&f.version),
+        organization: given(&f.organization),
+        public: f.public.is_some(),
+        nodes,
+        variables: Default::default(),
+    };
+    match ctx.web.service.create_cluster(action.caller(), req).await {
+        Ok(c) => flash::redirect(
+            &ctx.web,
+            &cluster_path(&c.name),
+            Some(Flash::ok(format!(
+                "Cluster {} is defined. Nothing is deployed yet: deploy it below.",
+                c.name
+            ))),
+        ),
+        Err(e) => done::<()>(ctx, &back, Err(e), |_| String::new()),
+    }
+}
+
+/// What the caller may do to a cluster.
+struct May {
+    manage: bool,
+    capacity: bool,
+    run: bool,
+}
+
+fn may(session: &Session, c: &ClusterStatus) -> May {
+    let Ok(org) = OrgName::parse(&c.organization) else {
+        return May {
+            manage: false,
+            capacity: false,
+            run: false,
+        };
+    };
+    let level = session.caller.level_for(&org);
+    May {
+        manage: authorize(level, Access::Manage, c.public, &org).is_ok(),
+        capacity: level >= slipway_core::Level::OrgMember,
+        run: authorize(level, Access::TestOrRelease, c.public, &org).is_ok(),
+    }
+}
+
+pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
+    let session = match ctx.signed_in() {
+        Ok(s) => s.clone(),
+        Err(r) => return *r,
+    };
+    let service = &ctx.web.service;
+    let caller = &session.caller;
+    let status = match service.cluster_status(caller, &name).await {
+        Ok(s) => s,
+        Err(e) => return ctx.error(&e),
+    };
+    let may = may(&session, &status);
+    let operations = service
+        .operations(caller, Some(&status.name), None, Some(20))
+        .await
+        .map(|p| p.operations)
+        .unwrap_or_default();
+    let runs = service
+        .runs(caller, Some(&status.name))
+        .await
+        .unwrap_or_default();
+    let requests = if may.capacity {
+        service.capacity_requests(caller, &status.name).await.ok()
+    } else {
+        None
+    };
+    let versions: Vec<String> = service
+        .blueprints(caller)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|b| b.name == status.blueprint)
+        .map(|b| b.version)
+        .collect();
+    let now = Utc::now();
+    let live = operations
+        .iter()
+        .find(|op| op.kind.is_infrastructure() && !op.state.is_terminal())
+        .or_else(|| operations.iter().find(|op| op.kind.is_infrastructure()));
+    let live_events = match live {
+        Some(op) => service
+            .events(caller, &op.id, 0)
+            .await
+            .map(|p| p.events)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let mut subjects: Vec<&str> = operations.iter().map(|o| o.requested_by.as_str()).collect();
+    subjects.push(&status.created_by);
+    let names = format::Names(
+        service
+            .names_of(caller, &subjects)
+            .await
+            .unwrap_or_default(),
+    );
+    let title = status.name.clone();
+    ctx.render(
+        &title,
+        html! {
+            div.cluster data-watch-cluster=(status.name) {
+                div.heading {
+                    h1 { (status.name) }
+                    span data-field="state" { (format::cluster_state(status.state)) }
+                }
+                p.sub {
+                    @if status.public { "Public cluster" } @else { "Private cluster" }
+                    " of " a href=(org_path(&status.organization)) { (status.organization) }
+                }
+                dl.summary {
+                    dt { "Endpoint" }
+                    dd data-field="endpoint" {
+                        @match &status.endpoint { Some(e) => { code { (e) } }, None => { span.none { "none (not deployed)" } } }
+                    }
+                    dt { "Nodes" } dd data-field="nodes" { (status.nodes) }
+                    dt { "Blueprint" } dd { (status.blueprint) " " span.version { (status.version) } }
+                    dt { "Destroyed" }
+                    dd data-field="destroy-at" {
+                        @match status.destroy_at {
+                            Some(t) => { (format::time(t)) " (" (format::countdown(t, now)) ")" }
+                            None => { span.none { "not scheduled" } }
+                        }
+                    }
+                    dt { "Created" } dd { (format::time(status.created_at)) " by " (names.show(&status.created_by)) }
+                    @if let Some(error) = &status.error {
+                        dt { "Error" } dd.error-text { (error) }
+                    }
+                }
+                section aria-labelledby="live-title" {
+                    h2 #live-title { "Operation" }
+                    @match live {
+                        Some(op) => { (log_panel(op, &live_events, &names)) }
+                        None => { p.empty { "Nothing has run on this cluster yet." @if may.manage { " Deploy it below." } } }
+                    }
+                }
+                @if may.manage { (actions(&session, &status, &versions)) }
+                @if let Some(requests) = &requests { (capacity(&session, &status, requests)) }
+                section aria-labelledby="access-title" {
+                    h2 #access-title { "Cluster token" }
+                    form.inline method="post" action={(cluster_path(&status.name)) "/access"} {
+                        (csrf_field(&session))
+                        button type="submit" { "Get a cluster token" }
+                    }
+                    p.hint { "A token whose audience is exactly this cluster, for its gateway; shown once, with a copy button." }
+                }
+                (outputs(&status))
+                section #history-section data-refresh aria-labelledby="history-title" {
+                    h2 #history-title { "Operation history" }
+                    @if operations.is_empty() { p.empty { "No operation yet." } } @else { (operation_table(&operations, &names)) }
+                }
+                (runs_section(&session, &status, &runs, may.run))
+            }
+        },
+    )
+}
+
+fn actions(session: &Session, c: &ClusterStatus, versions: &[String]) -> Markup {
+    let deployed = !matches!(c.state, ClusterState::Absent);
+    let path = cluster_path(&c.name);
+    html! {
+        section #actions-section data-refresh aria-labelledby="actions-title" {
+            h2 #actions-title { "Actions" }
+            div.actions {
+                form.stack.card #deploy-form method="post" action={(path) "/deploy"} {
+                    h3 { @if deployed { "Resize or update" } @else { "Deploy" } }
+                    (csrf_field(session))
+                    label for="deploy-nodes" { "Nodes" }
+                    input #deploy-nodes name="nodes" type="number" min="0" inputmode="numeric" value=(c.nodes);
+                    label for="deploy-version" { "Version" }
+                    select #deploy-version name="version" {
+                        @for v in versions { option value=(v) selected[*v == c.version] { (v) } }
+                        @if !versions.contains(&c.version) { option value=(c.version) selected { (c.version) } }
+                    }
+                    label for="deploy-ttl" { "Destroy after" }
+                    input #deploy-ttl name="ttl" placeholder="e.g. 2h (empty: keep the schedule)" autocomplete="off"
+                        value=[(!deployed).then_some("2h")];
+                    button.primary type="submit" { @if deployed { "Apply" } @else { "Deploy" } }
+                }
+                form.stack.card #extend-form method="post" action={(path) "/extend"} {
+                    h3 { "Extend" }
+                    (csrf_field(session))
+                    label for="extend-in" { "Destroy in" }
+                    input #extend-in name="in" required value="2h" autocomplete="off" aria-describedby="extend-hint";
+                    p.hint #extend-hint { "From now: 90m, 4h, 1d. Refused within five minutes of a scheduled destroy." }
+                    button type="submit" { "Extend" }
+                    @if c.destroy_at.is_some() && session.admin() {
+                        button.link type="submit" formaction={(path) "/unschedule"} { "Remove the schedule" }
+                    }
+                }
+                form.stack.card.danger #destroy-form method="post" action={(path) "/destroy"} {
+                    h3 { "Destroy" }
+                    (csrf_field(session))
+                    label for="destroy-confirm" { "Type " strong { (c.name) } " to confirm" }
+                    input #destroy-confirm name="confirm" required autocomplete="off" spellcheck="false"
+                        data-confirm-name=(c.name);
+                    button.danger type="submit" data-confirm-button { "Destroy " (c.name) }
+                }
+            }
+        }
+    }
+}
+
+fn capacity(session: &Session, c: &ClusterStatus, requests: &[CapacityRequestView]) -> Markup {
+    let path = cluster_path(&c.name);
+    html! {
+        section #capacity-section data-refresh aria-labelledby="capacity-title" {
+            h2 #capacity-title { "Capacity" }
+            form.row #capacity-form method="post" action={(path) "/capacity"} {
+                (csrf_field(session))
+                div { label for="capacity-nodes" { "Nodes" } input #capacity-nodes name="nodes" type="number" min="0" required inputmode="numeric"; }
+                div { label for="capacity-ttl" { "For" } input #capacity-ttl name="ttl" required value="1h" autocomplete="off"; }
+                button type="submit" { "Request capacity" }
+            }
+            p.hint { "The cluster's size follows the sum of each person's largest request, within the organization's limits." }
+            @if requests.is_empty() {
+                p.empty { "No active capacity request." }
+            } @else {
+                div.table-wrap { table #capacity-requests {
+                    thead { tr { th scope="col" { "Who" } th scope="col" { "Nodes" } th scope="col" { "Until" } th scope="col" { span.visually-hidden { "Actions" } } } }
+                    tbody {
+                        @for r in requests {
+                            tr {
+                                td { (r.login) } td { (r.nodes) } td { (format::time(r.expires_at)) }
+                                td {
+                                    form.inline method="post" action={(path) "/capacity/" (r.id) "/withdraw"} {
+                                        (csrf_field(session))
+                                        button.link type="submit" { "Withdraw" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+    }
+}
+
+fn outputs(c: &ClusterStatus) -> Markup {
+    html! {
+        section #outputs-section data-refresh aria-labelledby="outputs-title" {
+            h2 #outputs-title { "Outputs" }
+            @if c.outputs.is_empty() {
+                p.empty { "No outputs: the cluster has not been deployed, or its blueprint exports none." }
+            } @else {
+                dl.outputs {
+                    @for (k, v) in &c.outputs {
+                        dt { (k) }
+                        dd {
+                            @match v {
+                                serde_json::Value::String(s) if s == "(sensitive)" => { span.masked title="sensitive: not shown" { "•••••••• (sensitive)" } }
+                                serde_json::Value::String(s) => { code { (s) } }
+                                other => { code { (other.to_string()) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn runs_section(session: &Session, c: &ClusterStatus, runs: &[RunView], may_run: bool) -> Markup {
+    html! {
+        section #runs-section data-refresh aria-labelledby="runs-title" {
+            h2 #runs-title { "Test and release runs" }
+            @if may_run {
+                form.row method="post" action={(cluster_path(&c.name)) "/runs"} {
+                    (csrf_field(session))
+                    div { label for="run-kind" { "Run" } select #run-kind name="kind" { option value="test" { "TEST" } option value="release" { "RELEASE" } } }
+                    div { label for="run-version" { "Project version" } input #run-version name="version" required placeholder="a tag, branch or commit" autocomplete="off"; }
+                    button type="submit" { "Start" }
+                }
+            }
+            @if runs.is_empty() {
+                p.empty { "No run yet." @if may_run { " Start one above (the cluster must be running)." } }
+            } @else {
+                div.table-wrap { table {
+                    thead { tr { th scope="col" { "Run" } th scope="col" { "Version" } th scope="col" { "Result" } th scope="col" { "Steps" } th scope="col" { "Started" } } }
+                    tbody {
+                        @for r in runs {
+                            tr {
+                                td { a href={"/operations/" (r.operation.id)} { (r.operation.kind.as_str().to_uppercase()) } }
+                                td { code { (r.version) } }
+                                td {
+                                    @match r.passed {
+                                        Some(true) => { span.badge.op-succeeded { "passed" } }
+                                        Some(false) => { span.badge.op-failed { "failed" } }
+                                        None => { (format::operation_state(r.operation.state)) }
+                                    }
+                                }
+                                td {
+                                    @if r.steps.is_empty() { span.none { "—" } } @else {
+                                        details {
+                                            summary { (r.steps.len()) " steps" }
+                                            ul.steps { @for s in &r.steps { li { code { (s.name) } " — " (format!("{:?}", s.outcome).to_lowercase()) " (" (format::span_text((s.duration_ms / 1000) as i64)) ")" } } }
+                                        }
+                                    }
+                                }
+                                td { (format::opt_time(r.operation.started_at)) }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+    }
+}
+
+fn action_text(what: &str, r: &ActionResponse) -> String {
+    match (&r.result, &r.operation) {
+        (ActionResult::Queued, Some(op)) => {
+            format!("{what} queued (operation {}): follow it below.", op.id)
+        }
+        (ActionResult::Joined, Some(op)) => format!(
+            "The same {} is already in flight (operation {}): following it.",
+            op.kind, op.id
+        ),
+        (ActionResult::AlreadyRunning, _) => {
+            "The cluster already runs this configuration: nothing to do.".into()
+        }
+        (ActionResult::NothingToDestroy, _) => "Nothing is deployed: nothing to destroy.".into(),
+        (ActionResult::Scheduled, _) => match r.cluster.destroy_at {
+            Some(t) => format!("The cluster will be destroyed at {}.", format::utc_text(t)),
+            None => "Scheduled.".into(),
+        },
+        (ActionResult::Unscheduled, _) => "The scheduled destroy is removed.".into(),
+        _ => format!("{what}: done."),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeployForm {
+    nodes: Option<String>,
+    version: Option<String>,
+    ttl: Option<String>,
+}
+
+pub async fn deploy(Path(name): Path<String>, action: Action<DeployForm>) -> Response {
+    let f = &action.form;
+    let back = cluster_path(&name);
+    let result = async {
+        let req = DeployCluster {
+            nodes: number("nodes", &f.nodes)?,
+            version: given(&f.version),
+            variables: None,
+            ttl: given(&f.ttl),
+            destroy_at: None,
+        };
+        action
+            .ctx
+            .web
+            .service
+            .deploy(action.caller(), &name, req)
+            .await
+    }
+    .await;
+    done(&action.ctx, &back, result, |r| action_text("Deploy", &r))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExtendForm {
+    #[serde(rename = "in")]
+    in_: Option<String>,
+}
+
+pub async fn extend(Path(name): Path<String>, action: Action<ExtendForm>) -> Response {
+    let req = ScheduleDestroy {
+        at: None,
+        in_: given(&action.form.in_),
+    };
+    let result = action
+        .ctx
+        .web
+        .service
+        .schedule_destroy(action.caller(), &name, req)
+        .await;
+    done(&action.ctx, &cluster_path(&name), result, |r| {
+        action_text("Extend", &r)
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Nothing {}
+
+pub async fn unschedule(Path(name): Path<String>, action: Action<Nothing>) -> Response {
+    let result = action
+        .ctx
+        .web
+        .service
+        .unschedule_destroy(action.caller(), &name)
+        .await;
+    done(&action.ctx, &cluster_path(&name), result, |r| {
+        action_text("Unschedule", &r)
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DestroyForm {
+    confirm: Option<String>,
+}
+
+pub async fn destroy(Path(name): Path<String>, action: Action<DestroyForm>) -> Response {
+    let back = cluster_path(&name);
+    if given(&action.form.confirm).as_deref() != Some(name.as_str()) {
+        return flash::redirect(
+            &action.ctx.web,
+            &back,
+            Some(Flash::refused(format!(
+                "confirm: type the cluster's name, {name}, to destroy it. Nothing was done."
+            ))),
+        );
+    }
+    let result = action.ctx.web.service.destroy(action.caller(), &name).await;
+    done(&action.ctx, &back, result, |r| action_text("Destroy", &r))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CapacityForm {
+    nodes: Option<String>,
+    ttl: Option<String>,
+}
+
+fn capacity_text(r: &CapacityResponse) -> String {
+    let asked = r
+        .request
+        .as_ref()
+        .map(|q| format!("{} nodes until {}", q.nodes, format::utc_text(q.expires_at)))
+        .unwrap_or_default();
+    match r.result {
+        CapacityResult::Queued => format!(
+            "Asked for {asked}: the cluster changes now (operation {}).",
+            r.operation.as_deref().unwrap_or("?")
+        ),
+        CapacityResult::Waiting => format!(
+            "Asked for {asked}: the cluster changes once operation {} ends.",
+            r.operation.as_deref().unwrap_or("?")
+        ),
+        CapacityResult::Unchanged => {
+            format!("Done ({asked}): the cluster already is the size the requests want.")
+        }
+        CapacityResult::Redundant => {
+            "The same request is already active: nothing was added.".into()
+        }
+        CapacityResult::Refused => format!(
+            "The request is kept, but the change was refused: {}",
+            r.refusal
+                .as_ref()
+                .map_or("no reason given", |e| e.message.as_str())
+        ),
+    }
+}
+
+pub async fn request_capacity(Path(name): Path<String>, action: Action<CapacityForm>) -> Response {
+    let f = &action.form;
+    let result = async {
+        let nodes = number("nodes", &f.nodes)?
+            .ok_or_else(|| Error::invalid("nodes", "say how many nodes"))?;
+        action
+            .ctx
+            .web
+            .service
+            .request_capacity(
+                action.caller(),
+                &name,
+                CreateCapacityRequest {
+                    nodes,
+                    ttl: given(&f.ttl),
+                    until: None,
+                },
+            )
+            .await
+    }
+    .await;
+    done(&action.ctx, &cluster_path(&name), result, |r| {
+        capacity_text(&r)
+    })
+}
+
+pub async fn withdraw_capacity(
+    Path((name, id)): Path<(String, String)>,
+    action: Action<Nothing>,
+) -> Response {
+    let result = action
+        .ctx
+        .web
+        .service
+        .withdraw_capacity(action.caller(), &name, &id)
+        .await;
+    done(&action.ctx, &cluster_path(&name), result, |r| {
+        format!(
+            "Withdrawn. {}",
+            capacity_text(&r).replace("Asked for", "Now")
+        )
+    })
+}
+
+/// A cluster token, shown once on a page nobody keeps (`no-store`).
+pub async fn access(Path(name): Path<String>, action: Action<Nothing>) -> Response {
+    let ctx = &action.ctx;
+    match ctx.web.service.access(action.caller(), &name).await {
+        Ok(token) => ctx.render(
+            "Cluster token",
+            html! {
+                h1 { "A cluster token for " (token.audience) }
+                p { "Send it as " code { "Authorization: Bearer …" } " to the cluster's gateway. It expires " (format::time(token.expires_at)) ". It is shown only this once." }
+                div.secret {
+                    label for="cluster-token" { "Token" }
+                    textarea #cluster-token readonly rows="4" spellcheck="false" { (token.token) }
+                    button type="button" data-copy="cluster-token" { "Copy" }
+                    span.copied role="status" aria-live="polite" {}
+                }
+                p { a href=(cluster_path(&name)) { "Back to " (name) } }
+            },
+        ),
+        Err(e) => done::<()>(ctx, &cluster_path(&name), Err(e), |_| String::new()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RunForm {
+    kind: Option<String>,
+    version: Option<String>,
+}
+
+pub async fn start_run(Path(name): Path<String>, action: Action<RunForm>) -> Response {
+    let f = &action.form;
+    let kind = match f.kind.as_deref() {
+        Some("release") => OperationKind::Release,
+        _ => OperationKind::Test,
+    };
+    let version = given(&f.version).unwrap_or_default();
+    match action
+        .ctx
+        .web
+        .service
+        .start_run(action.caller(), &name, kind, &version)
+        .await
+    {
+        Ok(run) => flash::redirect(
+            &action.ctx.web,
+            &format!("/operations/{}", run.operation.id),
+            Some(Flash::ok(format!(
+                "{} of {} started (operation {}).",
+                kind.as_str().to_uppercase(),
+                run.version,
+                run.operation.id
+            ))),
+        ),
+        Err(e) => done::<()>(&action.ctx, &cluster_path(&name), Err(e), |_| String::new()),
+    }
+}

@@ -1,0 +1,206 @@
+//! The home page: cards of the organizations I own, belong to (and, for
+//! administrators, all others), each with its clusters' states and — for
+//! whoever may see the account — balance, allowance and when the money
+//! runs out; the organizations I may ask to join; the public clusters.
+
+use axum::response::Response;
+use maud::{Markup, html};
+use slipway_api::types::{AccountView, ClusterStatus};
+use slipway_service::web_views::{DirectoryEntry, Standing};
+
+use super::{cluster_path, org_path};
+use crate::format::{self, money};
+use crate::session::{Ctx, csrf_field};
+
+/// What a card shows of one organization.
+struct Card {
+    name: String,
+    standing: Standing,
+    clusters: Result<Vec<ClusterStatus>, String>,
+    /// `None`: the caller may not see it.
+    account: Option<Result<AccountView, String>>,
+}
+
+pub async fn page(ctx: Ctx) -> Response {
+    let session = match ctx.signed_in() {
+        Ok(s) => s.clone(),
+        Err(to_sign_in) => return *to_sign_in,
+    };
+    let service = &ctx.web.service;
+    let caller = &session.caller;
+    let directory = match service.organization_directory(caller).await {
+        Ok(d) => d,
+        Err(e) => return ctx.error(&e),
+    };
+    let mut cards = Vec::new();
+    let mut others: Vec<DirectoryEntry> = Vec::new();
+    for entry in directory {
+        let inside = matches!(entry.standing, Standing::Owner | Standing::Member);
+        if !inside && !session.admin() {
+            others.push(entry);
+            continue;
+        }
+        let clusters = service
+            .organization_clusters(caller, &entry.name)
+            .await
+            .map_err(|e| e.message);
+        let account = if session.admin() || entry.standing == Standing::Owner {
+            Some(
+                service
+                    .account(caller, &entry.name)
+                    .await
+                    .map_err(|e| e.message),
+            )
+        } else {
+            None
+        };
+        cards.push(Card {
+            name: entry.name,
+            standing: entry.standing,
+            clusters,
+            account,
+        });
+    }
+    let public: Vec<ClusterStatus> = match service.list_clusters(caller, None, None).await {
+        Ok(page) => page.clusters.into_iter().filter(|c| c.public).collect(),
+        Err(e) => return ctx.error(&e),
+    };
+    let owned: Vec<&Card> = cards
+        .iter()
+        .filter(|c| c.standing == Standing::Owner)
+        .collect();
+    let member: Vec<&Card> = cards
+        .iter()
+        .filter(|c| c.standing == Standing::Member)
+        .collect();
+    let administered: Vec<&Card> = cards
+        .iter()
+        .filter(|c| !matches!(c.standing, Standing::Owner | Standing::Member))
+        .collect();
+    let can_join = !caller.subject().is_slipway();
+    ctx.render(
+        "Home",
+        html! {
+            h1 { "Organizations" }
+            section aria-labelledby="own" {
+                h2 #own { "Organizations you own" }
+                (card_grid(&owned, "You own no organization. An administrator makes owners on an organization's page."))
+            }
+            section aria-labelledby="belong" {
+                h2 #belong { "Organizations you belong to" }
+                (card_grid(&member, "You belong to no organization yet: ask to join one below, or join its GitHub organization."))
+            }
+            @if session.admin() {
+                section aria-labelledby="administered" {
+                    h2 #administered { "Other organizations" }
+                    p.hint { "You see them as a site administrator." }
+                    (card_grid(&administered, "There are no other organizations."))
+                }
+            }
+            @if !session.admin() {
+                section aria-labelledby="join" {
+                    h2 #join { "Organizations you may ask to join" }
+                    @if others.is_empty() {
+                        p.empty { "There is no other organization to join." }
+                    } @else {
+                        ul.joinable {
+                            @for o in &others {
+                                li data-org=(o.name) {
+                                    span.name { (o.name) }
+                                    @if o.standing == Standing::Requested {
+                                        span.tag { "requested — waiting for an owner" }
+                                    } @else if can_join {
+                                        form.inline method="post" action={(org_path(&o.name)) "/join"} {
+                                            (csrf_field(&session))
+                                            button type="submit" { "Request membership" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        @if !can_join {
+                            p.hint { "Only people signed in with GitHub may ask to join an organization." }
+                        }
+                    }
+                }
+            }
+            section aria-labelledby="public" {
+                h2 #public { "Public clusters" }
+                @if public.is_empty() {
+                    p.empty { "No cluster is public." }
+                } @else {
+                    (cluster_table(&public))
+                }
+            }
+        },
+    )
+}
+
+fn card_grid(cards: &[&Card], empty: &str) -> Markup {
+    html! {
+        @if cards.is_empty() {
+            p.empty { (empty) }
+        } @else {
+            div.cards {
+                @for c in cards { (card(c)) }
+            }
+        }
+    }
+}
+
+fn card(c: &Card) -> Markup {
+    html! {
+        article.card data-org=(c.name) {
+            h3 { a href=(org_path(&c.name)) { (c.name) } }
+            @match &c.clusters {
+                Ok(clusters) if clusters.is_empty() => {
+                    p.empty { "No clusters. " a href={"/clusters/new?organization=" (c.name)} { "Create one" } }
+                }
+                Ok(clusters) => {
+                    ul.clusters {
+                        @for cl in clusters {
+                            li { a href=(cluster_path(&cl.name)) { (cl.name) } " " (format::cluster_state(cl.state)) }
+                        }
+                    }
+                }
+                Err(message) => { p.refused { (message) } }
+            }
+            @match &c.account {
+                None => { p.hint { "The account is shown to owners." } }
+                Some(Err(message)) => { p.refused { (message) } }
+                Some(Ok(a)) if !a.opened => { p.hint { "No account: not budgeted." } }
+                Some(Ok(a)) => {
+                    dl.account {
+                        dt { "Balance" } dd data-field="balance" { (money(a.balance)) }
+                        dt { "Monthly allowance" } dd { (money(a.monthly_allowance)) }
+                        dt { "Maximum" } dd { (money(a.max_balance)) }
+                        dt { "Runs out" } dd { @match a.depletes_at.current { Some(t) => { (format::time(t)) }, None => { "not within 10 years" } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Clusters as a table: name, organization, state, nodes, destroy time.
+pub fn cluster_table(clusters: &[ClusterStatus]) -> Markup {
+    let now = chrono::Utc::now();
+    html! {
+        div.table-wrap {
+            table {
+                thead { tr { th scope="col" { "Cluster" } th scope="col" { "Organization" } th scope="col" { "State" } th scope="col" { "Nodes" } th scope="col" { "Destroyed" } } }
+                tbody {
+                    @for c in clusters {
+                        tr data-cluster=(c.name) {
+                            td { a href=(cluster_path(&c.name)) { (c.name) } @if c.public { " " span.tag { "public" } } }
+                            td { a href=(org_path(&c.organization)) { (c.organization) } }
+                            td { (format::cluster_state(c.state)) }
+                            td { (c.nodes) }
+                            td { @match c.destroy_at { Some(t) => { (format::time(t)) " " (format::countdown(t, now)) }, None => { span.none { "not scheduled" } } } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

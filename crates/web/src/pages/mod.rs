@@ -1,0 +1,87 @@
+//! The pages, by subject. Each page calls the service as the signed-in
+//! person and shows its refusals in its words; each form posts through
+//! [`crate::session::Action`] and redirects back with what happened.
+
+pub mod admin;
+pub mod clusters;
+pub mod home;
+pub mod operations;
+pub mod orgs;
+pub mod sign_in;
+pub mod tokens;
+
+use axum::response::Response;
+use slipway_service::{Error, Kind};
+
+use crate::flash::{self, Flash};
+use crate::session::Ctx;
+
+/// Goes back to `location` saying what a call did: `ok` in words, or the
+/// service's refusal.
+pub(crate) fn done<T>(
+    ctx: &Ctx,
+    location: &str,
+    result: Result<T, Error>,
+    ok: impl FnOnce(T) -> String,
+) -> Response {
+    match result {
+        Ok(value) => flash::redirect(&ctx.web, location, Some(Flash::ok(ok(value)))),
+        Err(e) if e.kind == Kind::Unauthenticated => ctx.error(&e),
+        Err(e) => flash::redirect(&ctx.web, location, Some(Flash::refused(e.message))),
+    }
+}
+
+/// A form's text field: trimmed, and `None` when left empty.
+pub(crate) fn given(field: &Option<String>) -> Option<String> {
+    field
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// A form's whole-number field, if given.
+pub(crate) fn number(name: &str, field: &Option<String>) -> Result<Option<u32>, Error> {
+    given(field)
+        .map(|v| {
+            v.parse::<u32>()
+                .map_err(|_| Error::invalid(name, format!("must be a whole number, not {v:?}")))
+        })
+        .transpose()
+}
+
+/// A form's amount of money, if given.
+pub(crate) fn amount(
+    name: &str,
+    field: &Option<String>,
+) -> Result<Option<slipway_core::Money>, Error> {
+    given(field)
+        .map(|v| {
+            slipway_core::Money::parse(v.trim_start_matches('$').replace(',', "").as_str())
+                .map_err(|e| Error::invalid(name, e.rule))
+        })
+        .transpose()
+}
+
+/// The path of a cluster's page (names are `[a-z0-9-]`, so they need no
+/// escaping; anything else never reaches a link).
+pub(crate) fn cluster_path(name: &str) -> String {
+    format!("/clusters/{}", encode(name))
+}
+
+pub(crate) fn org_path(name: &str) -> String {
+    format!("/orgs/{}", encode(name))
+}
+
+/// A path segment, percent-encoded.
+pub(crate) fn encode(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

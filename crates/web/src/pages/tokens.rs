@@ -1,0 +1,149 @@
+//! API tokens: yours (an administrator's: everyone's), created with a
+//! secret shown once, and revoked.
+
+use axum::extract::Path;
+use axum::response::Response;
+use maud::{Markup, html};
+use slipway_api::types::{CreateToken, TokenView};
+use slipway_service::scope;
+
+use super::done;
+use crate::format;
+use crate::session::{Action, Ctx, Session, csrf_field};
+
+pub async fn page(ctx: Ctx) -> Response {
+    let session = match ctx.signed_in() {
+        Ok(s) => s.clone(),
+        Err(r) => return *r,
+    };
+    let tokens = ctx.web.service.tokens(&session.caller).await;
+    ctx.render(
+        "API tokens",
+        html! {
+            h1 { "API tokens" }
+            @match tokens {
+                Ok(tokens) => { (section(&session, &tokens)) }
+                Err(e) => { p.refused { (e.message) } }
+            }
+        },
+    )
+}
+
+/// The token list and the form to make one (also on the administration
+/// page).
+pub fn section(session: &Session, tokens: &[TokenView]) -> Markup {
+    let now = chrono::Utc::now();
+    html! {
+        p.hint { "Long-lived credentials for CI and scripts: a random secret stored only as its hash, with scopes and an expiry." }
+        @if tokens.is_empty() {
+            p.empty { "No API tokens. Create one below." }
+        } @else {
+            div.table-wrap { table #tokens {
+                thead { tr {
+                    th scope="col" { "Name" } th scope="col" { "Owner" } th scope="col" { "Scopes" }
+                    th scope="col" { "Expires" } th scope="col" { "State" } th scope="col" { span.visually-hidden { "Actions" } }
+                } }
+                tbody { @for t in tokens {
+                    @let live = t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now);
+                    tr data-token=(t.id) data-token-name=(t.name) {
+                        td.name { (t.name) br; code.small { (t.id) } }
+                        td.who { (t.owner) }
+                        td { (t.scopes.join(" ")) }
+                        td { (format::opt_time(t.expires_at)) }
+                        td {
+                            @if let Some(at) = t.revoked_at { span.badge.op-failed data-token-state="revoked" { "revoked" } " " (format::time(at)) }
+                            @else if !live { span.badge.op-cancelled data-token-state="expired" { "expired" } }
+                            @else { span.badge.op-succeeded data-token-state="active" { "active" } }
+                        }
+                        td { @if live {
+                            form.inline method="post" action={"/tokens/" (t.id) "/revoke"} {
+                                (csrf_field(session))
+                                button.link.danger type="submit" aria-label={"Revoke " (t.name)} { "Revoke" }
+                            }
+                        } }
+                    }
+                } }
+            } }
+        }
+        details #new-token open[tokens.is_empty()] {
+            summary { "Create a token" }
+            form.stack.narrow method="post" action="/tokens" {
+                (csrf_field(session))
+                label for="token-name" { "Name" }
+                input #token-name name="name" required maxlength="100" autocomplete="off";
+                fieldset {
+                    legend { "Scopes" }
+                    @for s in scope::KNOWN {
+                        @if (*s != scope::ADMIN && *s != scope::ALL) || session.admin() {
+                            label.check { input type="checkbox" name="scopes" value=(s) checked[*s == scope::CLUSTERS_READ]; " " code { (s) } }
+                        }
+                    }
+                }
+                label for="token-expires" { "Expires after" }
+                input #token-expires name="expires" value="30d" autocomplete="off";
+                button.primary type="submit" { "Create the token" }
+            }
+        }
+    }
+}
+
+/// Creates a token and shows its secret this once (on a page nobody keeps).
+pub async fn create(action: Action<Vec<(String, String)>>) -> Response {
+    let field = |name: &str| {
+        action
+            .form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let req = CreateToken {
+        name: field("name").unwrap_or_default(),
+        scopes: action
+            .form
+            .iter()
+            .filter(|(k, _)| k == "scopes")
+            .map(|(_, v)| v.clone())
+            .collect(),
+        expires: field("expires"),
+    };
+    let ctx = &action.ctx;
+    match ctx.web.service.create_token(action.caller(), req).await {
+        Ok(created) => ctx.render(
+            "Token created",
+            html! {
+                h1 { "Token " (created.token.name) " is created" }
+                p { "Copy its secret now: " strong { "it is shown this once" } ", and Slipway keeps only its hash." }
+                div.secret {
+                    label for="token-secret" { "Secret" }
+                    input #token-secret readonly value=(created.secret) spellcheck="false";
+                    button type="button" data-copy="token-secret" { "Copy" }
+                    span.copied role="status" aria-live="polite" {}
+                }
+                p { "Scopes: " (created.token.scopes.join(" ")) ". Expires " (format::opt_time(created.token.expires_at)) "." }
+                p { a href="/tokens" { "Back to the tokens" } }
+            },
+        ),
+        Err(e) => done::<()>(ctx, "/tokens", Err(e), |()| String::new()),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct Nothing {}
+
+pub async fn revoke(Path(id): Path<String>, action: Action<Nothing>) -> Response {
+    let result = action
+        .ctx
+        .web
+        .service
+        .revoke_api_token(action.caller(), &id)
+        .await;
+    let back = if action.session().admin() {
+        "/admin#tokens"
+    } else {
+        "/tokens"
+    };
+    done(&action.ctx, back, result, |()| {
+        format!("Token {id} is revoked: it is refused from now on.")
+    })
+}

@@ -1,0 +1,63 @@
+//! The frame of every page: a persistent navigation, who is signed in (and
+//! signing out), the result of the last action, and the page's content.
+
+use maud::{DOCTYPE, Markup, html};
+
+use super::{Ctx, csrf_field};
+use crate::assets::{css_url, js_url};
+
+pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
+    let session = ctx.session();
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
+                title { (title) " · Slipway" }
+                link rel="icon" href="data:,";
+                link rel="stylesheet" href=(css_url());
+                script src=(js_url()) defer {}
+            }
+            body {
+                a.skip href="#main" { "Skip to the content" }
+                header.top {
+                    nav aria-label="Main" {
+                        a.brand href="/" { "Slipway" }
+                        @if let Some(s) = session {
+                            ul.nav {
+                                li { a href="/" { "Organizations" } }
+                                li { a href="/clusters" { "Clusters" } }
+                                li { a href="/tokens" { "Tokens" } }
+                                @if s.admin() {
+                                    li { a href="/admin" { "Administration" } }
+                                }
+                            }
+                            div.who {
+                                span.login title=(s.caller.subject().as_str()) { (s.login()) }
+                                @if s.admin() { " " span.tag { "admin" } }
+                                form method="post" action="/sign-out" {
+                                    (csrf_field(s))
+                                    button.link type="submit" { "Sign out" }
+                                }
+                            }
+                        } @else {
+                            div.who { a href="/sign-in" { "Sign in" } }
+                        }
+                    }
+                }
+                main #main tabindex="-1" {
+                    @if let Some(flash) = &ctx.flash {
+                        div class={"flash " (if flash.ok { "ok" } else { "refused" })}
+                            role=(if flash.ok { "status" } else { "alert" }) data-flash=(if flash.ok { "ok" } else { "refused" }) {
+                            (flash.text)
+                        }
+                    }
+                    (body)
+                }
+                footer { "Slipway · times in your time zone (hover for UTC)" }
+            }
+        }
+    }
+}

@@ -1,0 +1,395 @@
+// Slipway's web UI in a real browser (Debian's chromium, driven by
+// playwright-core), through the real `slipway serve` and a fake GitHub that
+// crates/cli/tests/web.rs starts and describes in the file named by
+// WEB_TEST_CONFIG. Every wait is on something the page does (a selector, a
+// URL, a change of text), never a fixed delay. Screenshots of the main pages
+// at desktop and phone width land in the configured directory.
+
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const cfg = JSON.parse(fs.readFileSync(process.env.WEB_TEST_CONFIG, 'utf8'));
+const DESKTOP = { width: 1280, height: 900 };
+const PHONE = { width: 390, height: 844 };
+const LONG = 120_000;
+const results = {};
+
+fs.mkdirSync(cfg.screenshots, { recursive: true });
+for (const old of fs.readdirSync(cfg.screenshots)) {
+  if (old.startsWith('failure-')) fs.rmSync(path.join(cfg.screenshots, old));
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(`check failed: ${message}`);
+}
+
+function step(name) {
+  console.log(`step: ${name}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: cfg.chromium,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+});
+
+const pages = [];
+/** Anything the browser refuses (a Content-Security-Policy violation, a
+ *  script error) fails the test. */
+const problems = [];
+
+async function persona(name, viewport = DESKTOP, storageState = undefined, colorScheme = 'light') {
+  const context = await browser.newContext({ viewport, baseURL: cfg.url, storageState, colorScheme });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: cfg.url });
+  const page = await context.newPage();
+  page.setDefaultTimeout(30_000);
+  page.on('pageerror', (e) => problems.push(`${name}: script error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) {
+      problems.push(`${name}: ${m.text()}`);
+    }
+  });
+  pages.push([name, page]);
+  return page;
+}
+
+async function shot(page, name) {
+  const width = page.viewportSize().width;
+  const file = path.join(cfg.screenshots, `${name}-${width}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  // Nothing may stick out sideways (phone width included).
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 1, `${name} at ${width}px is ${overflow}px wider than the window`);
+}
+
+async function text(page, selector) {
+  return (await page.locator(selector).first().textContent()).trim();
+}
+
+async function flash(page, kind, contains) {
+  const f = page.locator(`[data-flash=${kind}]`);
+  await f.waitFor();
+  const t = (await f.textContent()).trim();
+  check(t.includes(contains), `the ${kind} message ${JSON.stringify(t)} should say ${JSON.stringify(contains)}`);
+  return t;
+}
+
+/** Opens a <details> (clicking its summary, as a person would) unless it is open. */
+async function open(page, selector) {
+  if (!(await page.locator(selector).evaluate((d) => d.open))) {
+    await page.locator(`${selector} > summary`).click();
+  }
+}
+
+async function signInWithToken(page, token) {
+  await page.goto('/sign-in');
+  await open(page, 'details:has(#token)');
+  await page.fill('#token', token);
+  await page.click('form[action="/sign-in"] button[type=submit]');
+  await page.waitForURL((u) => u.pathname === '/');
+}
+
+/** Waits until the live panel's operation ends, and returns its state. */
+async function operationEnds(page) {
+  const done = page.locator('.live[data-done]');
+  await done.waitFor({ timeout: LONG });
+  const id = await done.getAttribute('data-operation');
+  // A cluster's page then reads what the operation changed again.
+  if (await page.locator('[data-refresh]').count()) {
+    await page.locator(`body[data-refreshed="${id}"]`).waitFor();
+  }
+  return done.getAttribute('data-done');
+}
+
+try {
+  // ---------------------------------------------------------------- alice
+  step('a signed-out visitor is sent to sign in');
+  const alice = await persona('alice');
+  const first = await alice.goto('/');
+  check(alice.url().includes('/sign-in'), `signed out, / goes to the sign-in page (got ${alice.url()})`);
+  const headers = first.headers();
+  check(headers['content-security-policy']?.includes("default-src 'self'"), 'pages carry a strict Content-Security-Policy');
+  check(!headers['content-security-policy']?.includes('unsafe-inline'), 'no inline script or style is allowed');
+  check(headers['x-frame-options'] === 'DENY', 'pages cannot be framed');
+  await shot(alice, 'sign-in');
+
+  step('alice signs in with GitHub (web flow with PKCE and state)');
+  await alice.click('#github-sign-in');
+  await alice.waitForURL((u) => u.pathname === '/');
+  check((await text(alice, '.who .login')) === 'alice', 'the navigation names alice');
+  const cookies = await alice.context().cookies(cfg.url);
+  const session = cookies.find((c) => c.name === 'token');
+  check(session && session.httpOnly && session.sameSite === 'Lax', 'the session cookie is HttpOnly and SameSite=Lax');
+  await alice.locator('section:has(#own) article[data-org=research]').waitFor();
+  await shot(alice, 'home');
+
+  step('alice defines a cluster and deploys it from its page');
+  await alice.click('nav a[href="/clusters"]');
+  await alice.click('a[href="/clusters/new"]');
+  await alice.fill('#name', 'web-demo');
+  await alice.selectOption('#organization', 'research');
+  await alice.selectOption('#blueprint', 'local');
+  await alice.click('form[action="/clusters"] button[type=submit]');
+  await alice.waitForURL('**/clusters/web-demo');
+  await flash(alice, 'ok', 'is defined');
+  check((await alice.inputValue('#deploy-ttl')) === '2h', 'a deploy carries a destroy time by default');
+  await alice.click('#deploy-form button[type=submit]');
+  await alice.waitForURL('**/clusters/web-demo');
+  await flash(alice, 'ok', 'queued');
+
+  step('the live log streams to "succeeded" and the progress bar reaches its end');
+  check((await operationEnds(alice)) === 'succeeded', 'the deploy succeeded');
+  await alice.locator('.live [data-op-state=succeeded]').waitFor();
+  const bar = await alice.locator('.live [data-progress]').evaluate((p) => [p.value, p.max]);
+  check(bar[0] === bar[1] && bar[1] >= 1, `the progress bar is full (${bar})`);
+  const lines = await alice.locator('.live [data-log] li').count();
+  check(lines >= 3, `the log streamed its lines (${lines})`);
+  check((await alice.locator('.live [data-log] li[data-kind=operation_finished]').textContent()).includes('succeeded'),
+    'the last line says the deploy succeeded');
+  await alice.locator('[data-field=state] [data-state=running]').waitFor();
+  check((await text(alice, '[data-field=endpoint]')).startsWith('http'), 'the endpoint is shown');
+  // What the deploy changed is shown without a reload.
+  await alice.locator('#outputs-section dl.outputs dt', { hasText: 'endpoint' }).waitFor();
+  await alice.locator('#history-section [data-op-state=succeeded]').waitFor();
+  await alice.locator('#actions-section h3', { hasText: 'Resize or update' }).waitFor();
+  await shot(alice, 'cluster');
+  const dark = await persona('alice-dark', DESKTOP, await alice.context().storageState(), 'dark');
+  await dark.goto('/clusters/web-demo');
+  await dark.locator('.live[data-operation]').waitFor();
+  await shot(dark, 'cluster-dark');
+  await dark.context().close();
+
+  step('alice extends the cluster, and the countdown moves');
+  const before = await alice.getAttribute('[data-field=destroy-at] [data-countdown]', 'data-countdown');
+  await alice.fill('#extend-in', '3h');
+  await alice.click('#extend-form button[type=submit]');
+  await alice.waitForURL('**/clusters/web-demo');
+  await flash(alice, 'ok', 'will be destroyed at');
+  const after = await alice.getAttribute('[data-field=destroy-at] [data-countdown]', 'data-countdown');
+  const moved = (Date.parse(after) - Date.parse(before)) / 1000;
+  check(moved > 3000 && moved < 4000, `the destroy time moved an hour later (${moved} s)`);
+  const shown = await text(alice, '[data-field=destroy-at] [data-countdown]');
+  check(/^in (2h 5\dm|3h 00m)/.test(shown), `the countdown reads about three hours (${shown})`);
+  await alice.waitForFunction((was) => document.querySelector('[data-field=destroy-at] [data-countdown]').textContent.trim() !== was, shown);
+
+  step('the operation history links to each operation with its log');
+  await alice.click('table.operations tbody tr:first-child a');
+  await alice.waitForURL('**/operations/op_*');
+  await alice.locator('[data-op-state=succeeded]').first().waitFor();
+  check((await alice.locator('[data-log] li').count()) >= 3, 'the operation page shows its log');
+  await alice.goBack();
+
+  step('alice copies a cluster token');
+  await alice.click('form[action="/clusters/web-demo/access"] button');
+  const token = await alice.inputValue('#cluster-token');
+  check(token.split('.').length === 3, 'a cluster token (a JWT) is shown');
+  await alice.click('button[data-copy=cluster-token]');
+  await alice.locator('.copied', { hasText: /Copied|Selected/ }).waitFor();
+  await alice.goto('/clusters/web-demo');
+
+  step('destroy asks for the cluster\'s name, and the server checks it too');
+  check(await alice.locator('#destroy-form [data-confirm-button]').isDisabled(), 'destroy waits for the name');
+  await alice.fill('#destroy-confirm', 'web-dem');
+  check(await alice.locator('#destroy-form [data-confirm-button]').isDisabled(), 'a wrong name does not do');
+  await alice.evaluate(() => document.getElementById('destroy-form').submit());
+  await alice.waitForURL('**/clusters/web-demo');
+  await flash(alice, 'refused', "type the cluster's name");
+  await alice.locator('[data-field=state] [data-state=running]').waitFor();
+  await alice.fill('#destroy-confirm', 'web-demo');
+  check(!(await alice.locator('#destroy-form [data-confirm-button]').isDisabled()), 'the right name enables destroy');
+  await alice.click('#destroy-form [data-confirm-button]');
+  await alice.waitForURL('**/clusters/web-demo');
+  await flash(alice, 'ok', 'Destroy queued');
+  check((await operationEnds(alice)) === 'succeeded', 'the destroy succeeded');
+  await alice.locator('[data-field=state] [data-state=absent]').waitFor();
+
+  // ---------------------------------------------------------------- carol
+  step('carol asks to join research');
+  const carol = await persona('carol');
+  await signInWithToken(carol, cfg.carolToken);
+  await flash(carol, 'ok', 'Signed in as carol');
+  await carol.click('li[data-org=research] button');
+  await flash(carol, 'ok', 'asked to join research');
+  await carol.locator('li[data-org=research] .tag', { hasText: 'requested' }).waitFor();
+
+  step('an owner (alice) approves the request');
+  await alice.goto('/orgs/research');
+  await alice.locator('#membership-requests li[data-member=carol]').waitFor();
+  await alice.click('#membership-requests li[data-member=carol] button:text-is("Approve")');
+  await flash(alice, 'ok', 'carol is now a member of research');
+  await alice.locator('#members-table tr[data-member=carol]').waitFor();
+
+  step('carol, now a member, asks for capacity and the cluster grows');
+  await carol.goto('/clusters/shared');
+  check((await text(carol, '[data-field=nodes]')) === '1', 'shared runs one node');
+  await carol.fill('#capacity-nodes', '2');
+  await carol.fill('#capacity-ttl', '1h');
+  await carol.click('#capacity-form button[type=submit]');
+  await carol.waitForURL('**/clusters/shared');
+  await flash(carol, 'ok', 'Asked for 2 nodes');
+  check((await operationEnds(carol)) === 'succeeded', 'the update succeeded');
+  await carol.waitForFunction(() => document.querySelector('[data-field=nodes]').textContent.trim() === '2');
+  await carol.locator('[data-field=state] [data-state=running]').waitFor();
+  await carol.locator('#capacity-requests td', { hasText: 'carol' }).first().waitFor();
+
+  // ---------------------------------------------------------------- plots
+  step('the cost and forecast plots render with data');
+  await alice.goto('/orgs/research?costs=hourly&forecast=daily');
+  const bars = Number(await alice.getAttribute('#cost-plot svg', 'data-bars'));
+  check(bars >= 1, `the cost history has bars (${bars})`);
+  check((await alice.locator('#cost-plot rect.bar').count()) >= 1, 'bars are drawn');
+  check((await alice.locator('#cost-plot ul.legend li', { hasText: 'spend' }).count()) === 1, 'the legend names the cluster that cost');
+  check(Number(await alice.getAttribute('#forecast-plot svg', 'data-series')) === 3, 'three forecast series');
+  check(Number(await alice.getAttribute('#forecast-plot svg', 'data-points')) > 30, 'the forecast has points');
+  check((await alice.locator('#forecast-plot polyline').count()) === 3, 'three lines are drawn');
+  check((await text(alice, '[data-field=balance]')).startsWith('$'), 'the balance is money');
+  await shot(alice, 'org');
+
+  // ---------------------------------------------------------------- bob
+  step('a member of another organization sees none of it');
+  const bob = await persona('bob');
+  await signInWithToken(bob, cfg.bobToken);
+  const home = await bob.content();
+  for (const secret of ['web-demo', 'shared', 'spend', 'carol']) {
+    check(!home.includes(secret), `bob's home page does not show ${secret}`);
+  }
+  check((await bob.locator('li[data-org=research] button', { hasText: 'Request membership' }).count()) === 1,
+    'bob may ask to join research');
+  for (const [link, words] of [
+    ['/clusters/shared', 'not allowed'],
+    ['/orgs/research', 'only members of organization research'],
+    [`/operations/${cfg.sharedOperation}`, 'not allowed'],
+  ]) {
+    const response = await bob.goto(link);
+    check(response.status() === 403, `${link} is refused to bob (${response.status()})`);
+    await bob.locator('h1', { hasText: 'Not allowed' }).waitFor();
+    const message = await text(bob, '.refusal .message');
+    check(message.toLowerCase().includes(words), `${link}: ${JSON.stringify(message)} says ${words}`);
+    const page = await bob.content();
+    check(!page.includes('carol') && !page.includes('panicked') && !page.includes('"error"'), `${link} shows no data and no dump`);
+  }
+  await shot(bob, 'refused');
+  const missing = await bob.goto('/clusters/no-such-cluster');
+  check(missing.status() === 404, 'a cluster that does not exist is a clear 404');
+  await bob.locator('h1', { hasText: 'Not found' }).waitFor();
+
+  // ---------------------------------------------------------------- admin
+  step('the administrator signs in with the bootstrap token');
+  const admin = await persona('admin');
+  await signInWithToken(admin, cfg.adminToken);
+  await admin.click('nav a[href="/admin"]');
+  await admin.locator('#audit-log tbody tr').first().waitFor();
+  check((await admin.locator('#blueprints ~ .table-wrap td', { hasText: 'priced' }).count()) >= 1, 'blueprint versions are listed');
+
+  step('the administrator creates an API token (its secret shown once) and revokes it');
+  await open(admin, '#new-token');
+  await admin.fill('#token-name', 'ci-pipeline');
+  await admin.check('input[name=scopes][value="clusters:write"]');
+  await admin.click('#new-token button[type=submit]');
+  const secret = await admin.inputValue('#token-secret');
+  check(secret.startsWith('slw_'), 'the new secret is shown');
+  results.revokedSecret = secret;
+  await admin.goto('/admin#tokens');
+  const row = admin.locator('tr[data-token-name=ci-pipeline]');
+  check((await row.locator('[data-token-state]').getAttribute('data-token-state')) === 'active', 'the token is active');
+  check(!(await admin.content()).includes(secret), 'the secret is never shown again');
+  await row.locator('button', { hasText: 'Revoke' }).click();
+  await flash(admin, 'ok', 'is revoked');
+  check((await admin.locator('tr[data-token-name=ci-pipeline] [data-token-state]').getAttribute('data-token-state')) === 'revoked',
+    'the token shows revoked');
+
+  step('the audit log filters');
+  await admin.fill('#audit-action', 'token.revoke');
+  await admin.click('form[action="/admin#audit"] button');
+  await admin.locator('#audit-log tr[data-action="token.revoke"]').first().waitFor();
+  check((await admin.locator('#audit-log tbody tr:not([data-action="token.revoke"])').count()) === 0, 'only revocations are listed');
+
+  step('the administrator rotates the signing key');
+  await admin.click('form[action="/admin/rotate-keys"] button');
+  await flash(admin, 'ok', 'Rotated');
+  await admin.goto('/admin');
+  await shot(admin, 'admin');
+
+  // ---------------------------------------------------------------- CSRF
+  step('a form posted without the anti-forgery token is refused');
+  await alice.goto('/tokens');
+  const forged = await alice.evaluate(async () => {
+    const body = new URLSearchParams({ name: 'forged', scopes: 'clusters:read' });
+    const r = await fetch('/tokens', { method: 'POST', body });
+    return [r.status, await r.text()];
+  });
+  check(forged[0] === 403 && forged[1].includes('anti-forgery'), `a token-less form is refused (${forged[0]})`);
+  await open(alice, '#new-token');
+  await alice.fill('#token-name', 'forged-too');
+  await alice.evaluate(() => document.querySelector('#new-token input[name=csrf]').remove());
+  await alice.click('#new-token button[type=submit]');
+  await alice.locator('[data-error-code=csrf]').waitFor();
+
+  step('a form posted from another origin is refused, even with a valid token');
+  const stolen = await alice.goto('/tokens').then(() => alice.inputValue('input[name=csrf]'));
+  const attacker = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<!doctype html><form method="post" action="${cfg.url}/tokens">
+      <input name="csrf" value="${stolen}"><input name="name" value="evil"><input name="scopes" value="clusters:read">
+      </form><script>document.forms[0].submit()</script>`);
+  });
+  await new Promise((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+  const attackerUrl = `http://127.0.0.1:${attacker.address().port}/`;
+  await alice.goto(attackerUrl);
+  await alice.waitForURL(`${cfg.url}/tokens`);
+  await alice.locator('[data-error-code=csrf]').waitFor();
+  check((await text(alice, '.refusal .message')).includes(`sent from http://127.0.0.1:${attacker.address().port}`),
+    'the refusal names where the form came from');
+  attacker.close();
+  await alice.goto('/tokens');
+  const listed = await alice.content();
+  for (const name of ['forged', 'forged-too', 'evil']) {
+    check(!listed.includes(`data-token-name="${name}"`), `no token ${name} was made`);
+  }
+
+  // ---------------------------------------------------------------- phone
+  step('the main pages at phone width');
+  const state = await alice.context().storageState();
+  const phone = await persona('alice-phone', PHONE, state);
+  for (const [name, link] of [['home', '/'], ['cluster', '/clusters/shared'], ['org', '/orgs/research?costs=hourly']]) {
+    await phone.goto(link);
+    await phone.locator('main h1').first().waitFor();
+    await shot(phone, name);
+  }
+  const adminPhone = await persona('admin-phone', PHONE, await admin.context().storageState());
+  await adminPhone.goto('/admin');
+  await shot(adminPhone, 'admin');
+  const anonymous = await persona('anonymous-phone', PHONE);
+  await anonymous.goto('/sign-in');
+  await shot(anonymous, 'sign-in');
+
+  step('alice signs out, and her session token is revoked');
+  await alice.click('form[action="/sign-out"] button');
+  await flash(alice, 'ok', 'Signed out');
+  results.aliceSessionRevoked = session.value;
+
+  step('a revoked session reads as "sign in again", and its cookie goes');
+  await phone.goto('/clusters/shared');
+  await phone.waitForURL((u) => u.pathname === '/sign-in');
+  await flash(phone, 'refused', 'session ended');
+  check(!(await phone.context().cookies(cfg.url)).some((c) => c.name === 'token'), 'the dead cookie is removed');
+
+  check(problems.length === 0, `the browser reported problems:\n${problems.join('\n')}`);
+  fs.writeFileSync(cfg.results, JSON.stringify(results));
+  console.log('browser: all steps passed');
+} catch (e) {
+  console.error(e.stack || String(e));
+  for (const [name, page] of pages) {
+    try {
+      await page.screenshot({ path: path.join(cfg.screenshots, `failure-${name}.png`), fullPage: true });
+      console.error(`--- ${name} was at ${page.url()}`);
+    } catch {
+      // the page may be gone
+    }
+  }
+  if (problems.length) console.error(problems.join('\n'));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
