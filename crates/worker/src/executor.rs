@@ -26,7 +26,7 @@ use crate::metrics::{KindLabel, OperationLabels};
 use crate::terraform::{
     TerraformModule, invalid, run_terraform, standard_variables, terraform_run,
 };
-use crate::{RunningOperation, StopReason, Worker, secrets};
+use crate::{Finished, RunningOperation, StopReason, Worker, secrets};
 
 /// How often the executor looks for work when no notification wakes it
 /// (another process may have queued it).
@@ -216,12 +216,6 @@ async fn run_operation(worker: &Worker, lease: Lease, secret: String) {
             kind: op.kind.to_string(),
         })
         .observe(started.elapsed().as_secs_f64());
-}
-
-/// How an operation ended, and what it leaves in its `result`.
-pub(crate) struct Finished {
-    pub ending: Ending,
-    pub result: Value,
 }
 
 /// Deploy, update, destroy or refresh: Terraform on the cluster's module,

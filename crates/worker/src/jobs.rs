@@ -23,11 +23,10 @@ use slipway_store::{BlueprintVersion, Lease};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use crate::executor::Finished;
 use crate::terraform::{
     TerraformModule, invalid, module_key, run_terraform, standard_variables, terraform_run,
 };
-use crate::{RunningOperation, StopReason, Worker};
+use crate::{Finished, RunningOperation, StopReason, Worker};
 
 /// How long destroying a Terraform runner may take.
 const RUNNER_DESTROY_LIMIT: Duration = Duration::from_secs(15 * 60);

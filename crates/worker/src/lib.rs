@@ -104,6 +104,12 @@ pub enum StopReason {
     LeaseLost,
 }
 
+/// How an operation ended, and what it leaves in its `result`.
+pub(crate) struct Finished {
+    pub ending: slipway_core::lifecycle::Ending,
+    pub result: serde_json::Value,
+}
+
 /// An operation this process runs right now, and how to stop it.
 pub struct RunningOperation {
     pub cancel: CancellationToken,
