@@ -129,6 +129,7 @@ impl From<Refusal> for Error {
                 field: Some(limit.clone()),
                 ..Self::new(Kind::OverLimit, code, message)
             },
+            Refusal::OverBudget { .. } => Self::new(Kind::OverLimit, code, message),
             _ => Self::new(Kind::Conflict, code, message),
         }
     }
