@@ -187,9 +187,6 @@ fn a_first_generation_client_sets_up_runs_and_tears_down_a_cluster() {
     github.set_org_membership("bob", "other-lab", "active", "member");
     let s = server_with(Options {
         env: [
-            ("SLIPWAY_AUTH__GITHUB__CLIENT_ID", github.client_id()),
-            ("SLIPWAY_AUTH__GITHUB__OAUTH_URL", github.url()),
-            ("SLIPWAY_AUTH__GITHUB__API_URL", github.url()),
             ("SLIPWAY_GRPC__GEN1__BLUEPRINT", "gen1"),
             // The first generation's web site, behind this machine's proxy.
             (
@@ -205,6 +202,7 @@ fn a_first_generation_client_sets_up_runs_and_tears_down_a_cluster() {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .chain(github_env(&github))
         .chain([blueprint_dirs(&[blueprints.path()])])
         .collect(),
         ..Options::default()
@@ -459,19 +457,6 @@ fn a_first_generation_client_sets_up_runs_and_tears_down_a_cluster() {
     ok(&status);
     assert_done(&torn, false);
     assert_eq!(s.run(&["status", NAME]).code(), 2);
-}
-
-fn sign_in(s: &Server, github_token: &str) -> String {
-    let response = reqwest::blocking::Client::new()
-        .post(format!("{}/v1/auth/github-token", s.url))
-        .json(&json!({ "token": github_token }))
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json::<Value>().unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 #[test]

@@ -25,45 +25,14 @@ fn client() -> reqwest::blocking::Client {
         .unwrap()
 }
 
-/// A server signing people in with `github`.
-fn with_github(github: &FakeGitHub, extra: &[(&str, &str)]) -> Server {
-    let env = [
-        ("SLIPWAY_AUTH__GITHUB__CLIENT_ID", github.client_id()),
-        (
-            "SLIPWAY_AUTH__GITHUB__CLIENT_SECRET",
-            github.client_secret(),
-        ),
-        ("SLIPWAY_AUTH__GITHUB__OAUTH_URL", github.url()),
-        ("SLIPWAY_AUTH__GITHUB__API_URL", github.url()),
-    ]
-    .into_iter()
-    .chain(extra.iter().copied())
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    server_with(Options {
-        env,
-        ..Options::default()
-    })
-}
-
-fn sign_in(s: &Server, github_token: &str) -> Value {
-    let response = client()
-        .post(format!("{}/v1/auth/github-token", s.url))
-        .json(&json!({ "token": github_token }))
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), 200, "sign-in with {github_token}");
-    response.json().unwrap()
-}
-
 #[test]
 fn a_github_user_called_admin_is_a_member_not_the_bootstrap_administrator() {
     let github = FakeGitHub::start();
     github.add_user("admin", 77, "gho_admin", &["read:org"]);
     github.add_user("ADMIN", 78, "gho_upper", &["read:org"]);
-    let s = with_github(&github, &[]);
+    let s = server_with_github(&github, &[]);
     for (token, id) in [("gho_admin", 77), ("gho_upper", 78)] {
-        let session = sign_in(&s, token);
+        let session = github_session(&s, token);
         assert_eq!(session["level"], "member", "{session}");
         let user = session["token"].as_str().unwrap();
         let me = s.run_as(&["whoami", "--json"], Some(user));
@@ -254,7 +223,7 @@ fn a_sign_in_finished_in_another_browser_is_refused() {
     let github = FakeGitHub::start();
     github.add_user("mallory", 66, "gho_mallory", &["read:org"]);
     github.set_web_user("gho_mallory");
-    let s = with_github(&github, &[]);
+    let s = server_with_github(&github, &[]);
     let http = client();
     // The attacker starts a sign-in in their browser and gets GitHub's
     // callback URL for their own account...

@@ -15,28 +15,13 @@ use slipway_testkit::github::{DeviceStep, Failure, FakeGitHub};
 /// organizations `research` (GitHub org `uw-research`) and `other` (GitHub
 /// org `other-lab`).
 fn identity_server(github: &FakeGitHub, extra: &[(&str, &str)]) -> Server {
-    let mut env: Vec<(String, String)> = [
-        ("SLIPWAY_AUTH__GITHUB__CLIENT_ID", github.client_id()),
-        (
-            "SLIPWAY_AUTH__GITHUB__CLIENT_SECRET",
-            github.client_secret(),
-        ),
-        ("SLIPWAY_AUTH__GITHUB__OAUTH_URL", github.url()),
-        ("SLIPWAY_AUTH__GITHUB__API_URL", github.url()),
+    let settings = [
         ("SLIPWAY_AUTH__GITHUB__TIMEOUT", "2s"),
         ("SLIPWAY_AUTH__ADMINS__LOGINS", "[\"root\"]"),
         // Ask GitHub on every request, so membership changes show at once.
         ("SLIPWAY_AUTH__MEMBERSHIP_RECHECK", "0s"),
-    ]
-    .into_iter()
-    .chain(extra.iter().copied())
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    env.sort();
-    let s = server_with(Options {
-        env,
-        ..Options::default()
-    });
+    ];
+    let s = server_with_github(github, &[&settings[..], extra].concat());
     for (org, gh) in [("research", "uw-research"), ("other", "other-lab")] {
         s.run(&["org", "create", org, "--github-org", gh])
             .expect_code(0);
@@ -58,20 +43,6 @@ fn people(github: &FakeGitHub) {
     github.set_org_membership("alice", "uw-research", "active", "member");
     github.set_org_membership("bob", "other-lab", "active", "member");
     github.set_org_membership("dave", "uw-research", "pending", "member");
-}
-
-/// Signs in through the API with a GitHub token; returns the user token.
-fn sign_in(s: &Server, github_token: &str) -> String {
-    let response = reqwest::blocking::Client::new()
-        .post(format!("{}/v1/auth/github-token", s.url))
-        .json(&json!({"token": github_token}))
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), 200, "sign-in of {github_token}");
-    response.json::<Value>().unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 fn python() -> std::path::PathBuf {

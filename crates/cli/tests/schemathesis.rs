@@ -20,13 +20,6 @@ fn the_api_answers_as_its_openapi_document_says() {
     github.add_user("octocat", 1, "gho_octocat", &["read:org"]);
     let s = server_with(Options {
         env: [
-            ("SLIPWAY_AUTH__GITHUB__CLIENT_ID", github.client_id()),
-            (
-                "SLIPWAY_AUTH__GITHUB__CLIENT_SECRET",
-                github.client_secret(),
-            ),
-            ("SLIPWAY_AUTH__GITHUB__OAUTH_URL", github.url()),
-            ("SLIPWAY_AUTH__GITHUB__API_URL", github.url()),
             // The run sends far more requests than a person would; the
             // rate limits are tested elsewhere.
             ("SLIPWAY_AUTH__RATE_LIMITS__API_PER_SECOND", "100000"),
@@ -41,6 +34,7 @@ fn the_api_answers_as_its_openapi_document_says() {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .chain(github_env(&github))
         .collect(),
         ..Options::default()
     });

@@ -28,19 +28,6 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn sign_in(s: &Server, github_token: &str) -> String {
-    let response = reqwest::blocking::Client::new()
-        .post(format!("{}/v1/auth/github-token", s.url))
-        .json(&json!({ "token": github_token }))
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), 200, "sign-in with {github_token}");
-    response.json::<Value>().unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 fn status_with(s: &Server, token: &str, path: &str) -> u16 {
     reqwest::blocking::Client::new()
         .get(format!("{}{path}", s.url))
@@ -117,22 +104,7 @@ fn people_use_slipway_through_the_web_ui_in_a_real_browser() {
     github.set_org_membership("bob", "other-lab", "active", "member");
     // Whoever signs in through the browser's GitHub web flow is alice.
     github.set_web_user("gho_alice");
-    let env = [
-        ("SLIPWAY_AUTH__GITHUB__CLIENT_ID", github.client_id()),
-        (
-            "SLIPWAY_AUTH__GITHUB__CLIENT_SECRET",
-            github.client_secret(),
-        ),
-        ("SLIPWAY_AUTH__GITHUB__OAUTH_URL", github.url()),
-        ("SLIPWAY_AUTH__GITHUB__API_URL", github.url()),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    let s = server_with(Options {
-        env,
-        ..Options::default()
-    });
+    let s = server_with_github(&github, &[]);
     for (org, gh) in [("research", "uw-research"), ("other", "other-lab")] {
         s.run(&["org", "create", org, "--github-org", gh])
             .expect_code(0);

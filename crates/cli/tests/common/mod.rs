@@ -9,7 +9,8 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
+use slipway_testkit::github::FakeGitHub;
 pub use slipway_testkit::server::{Options, Server, processes_mentioning};
 
 pub mod project;
@@ -207,4 +208,54 @@ pub fn follow_until(s: &Server, run: &str, needle: &str) {
     let _ = follow.kill();
     let _ = follow.wait();
     assert!(found, "no line with {needle:?} in the run's log: {seen:#?}");
+}
+
+/// The settings that point a server's GitHub sign-in at `github` (the
+/// fake), web flow included.
+pub fn github_env(github: &FakeGitHub) -> Vec<(String, String)> {
+    [
+        ("SLIPWAY_AUTH__GITHUB__CLIENT_ID", github.client_id()),
+        (
+            "SLIPWAY_AUTH__GITHUB__CLIENT_SECRET",
+            github.client_secret(),
+        ),
+        ("SLIPWAY_AUTH__GITHUB__OAUTH_URL", github.url()),
+        ("SLIPWAY_AUTH__GITHUB__API_URL", github.url()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// A fresh server signing people in with `github`, with `extra` settings.
+pub fn server_with_github(github: &FakeGitHub, extra: &[(&str, &str)]) -> Server {
+    let mut env = github_env(github);
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    server_with(Options {
+        env,
+        ..Options::default()
+    })
+}
+
+/// Signs in through the API with a GitHub token: the session.
+pub fn github_session(s: &Server, github_token: &str) -> Value {
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/auth/github-token", s.url))
+        .json(&json!({ "token": github_token }))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200, "sign-in with {github_token}");
+    response.json().unwrap()
+}
+
+/// Signs in through the API with a GitHub token: the user token.
+pub fn sign_in(s: &Server, github_token: &str) -> String {
+    github_session(s, github_token)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
