@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::EngineError;
 use crate::masking::Masker;
-use crate::process::{self, Control, Outputs, Stopped, Stream};
+use crate::process::{self, Control, Interrupt, Outputs, Stopped, Stream};
 
 /// How long fetching the repository may take.
 const FETCH_TIME_LIMIT: Duration = Duration::from_secs(600);
@@ -137,6 +137,7 @@ pub async fn execute(
             cancel,
             deadline: started + step.timeout,
             grace,
+            interrupt: Interrupt::Group,
         };
         let name = step.name.clone();
         let mut on_line = |stream, line: String| {
@@ -208,6 +209,7 @@ async fn fetch(
         cancel,
         deadline: Instant::now() + FETCH_TIME_LIMIT,
         grace,
+        interrupt: Interrupt::Group,
     };
     let steps: [(&str, Vec<String>, &Path); 2] = [
         (

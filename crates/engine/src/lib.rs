@@ -35,7 +35,7 @@ use crate::events::{
 };
 use crate::masking::Masker;
 use crate::module::ModuleInfo;
-use crate::process::{Control, Stopped, Stream};
+use crate::process::{Control, Interrupt, Stopped, Stream};
 pub use crate::terraform::{Terraform, TerraformSource};
 
 /// What can go wrong running Terraform.
@@ -288,6 +288,7 @@ impl Engine {
             cancel,
             deadline: Instant::now() + run.time_limit,
             grace: self.config.cancel_grace,
+            interrupt: Interrupt::Command,
         };
         let mut runner = Runner {
             engine: self,

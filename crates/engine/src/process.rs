@@ -1,6 +1,7 @@
 //! Running one Terraform command: a sanitized environment, output followed
 //! line by line, and a stop that lets Terraform save its state — one SIGINT,
-//! a grace period, then SIGKILL of its process group.
+//! a grace period, then SIGKILL of its process group (a shell step of a
+//! TEST or RELEASE run gets its SIGINT as a group, with its children).
 //!
 //! Terraform writes to files, not pipes, and Slipway follows them. If Slipway
 //! dies, Terraform gets SIGINT (`PR_SET_PDEATHSIG`) and — with nothing to
@@ -43,6 +44,19 @@ pub struct Control<'a> {
     pub cancel: &'a CancellationToken,
     pub deadline: Instant,
     pub grace: Duration,
+    pub interrupt: Interrupt,
+}
+
+/// Who gets the SIGINT that begins a stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    /// The command alone: Terraform stops its providers itself and saves
+    /// its state, which a signal to them all at once could cut short.
+    Command,
+    /// The command's whole process group: a shell step's children (a test
+    /// runner, a `sleep`) stop with it instead of holding the shell until
+    /// the grace period ends.
+    Group,
 }
 
 /// A finished command.
@@ -189,12 +203,12 @@ pub async fn run(
             exited = child.wait() => break exited.map_err(|e| EngineError::io(program, e))?,
             () = sleep(FOLLOW_INTERVAL) => {}
             () = control.cancel.cancelled(), if stopped.is_none() => {
-                let _ = kill(pid, Signal::SIGINT);
+                interrupt(pid, control.interrupt);
                 stopped = Some(Stopped::Cancelled);
                 kill_at = Some(Instant::now() + control.grace);
             },
             () = sleep_until(control.deadline), if stopped.is_none() => {
-                let _ = kill(pid, Signal::SIGINT);
+                interrupt(pid, control.interrupt);
                 stopped = Some(Stopped::TimedOut);
                 kill_at = Some(Instant::now() + control.grace);
             },
@@ -217,6 +231,15 @@ pub async fn run(
         stopped,
         group: pid,
     })
+}
+
+/// Sends SIGINT to the command (its pid leads its process group) or to
+/// its whole group.
+fn interrupt(pid: Pid, whom: Interrupt) {
+    let _ = match whom {
+        Interrupt::Command => kill(pid, Signal::SIGINT),
+        Interrupt::Group => killpg(pid, Signal::SIGINT),
+    };
 }
 
 /// Whether a process is still alive (a zombie, with an empty command line,
@@ -274,6 +297,7 @@ mod tests {
             cancel,
             deadline: Instant::now() + deadline,
             grace,
+            interrupt: Interrupt::Command,
         }
     }
 
@@ -342,6 +366,47 @@ mod tests {
         .unwrap();
         assert_eq!(exit.stopped, Some(Stopped::Cancelled));
         assert!(!exit.status.success());
+    }
+
+    #[tokio::test]
+    async fn a_group_interrupt_stops_a_shell_and_the_command_it_waits_for() {
+        use std::os::unix::process::ExitStatusExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = CancellationToken::new();
+        // The shell waits for `sleep`; SIGINT to the shell alone would
+        // leave both running until the kill after the grace period.
+        let script = "echo ready; sleep 600; echo after";
+        let mut lines = Vec::new();
+        let mut on_line = {
+            let cancel = cancel.clone();
+            move |_: Stream, line: String| {
+                if line == "ready" {
+                    cancel.cancel();
+                }
+                lines.push(line);
+            }
+        };
+        let exit = run(
+            Path::new("/bin/sh"),
+            &["-c".into(), script.into()],
+            Path::new("/"),
+            &env(),
+            &Outputs::new(dir.path(), "cmd"),
+            &Control {
+                interrupt: Interrupt::Group,
+                ..control(&cancel, Duration::from_secs(600), Duration::from_secs(60))
+            },
+            &mut on_line,
+        )
+        .await
+        .unwrap();
+        assert_eq!(exit.stopped, Some(Stopped::Cancelled));
+        assert_eq!(
+            exit.status.signal(),
+            Some(Signal::SIGINT as i32),
+            "stopped by the interrupt, not killed after the grace period: {:?}",
+            exit.status
+        );
     }
 
     #[tokio::test]
