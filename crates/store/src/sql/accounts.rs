@@ -591,6 +591,16 @@ impl AccountStore for SqlStore {
     }
 
     async fn sweep_capacity_requests(&self, now: Timestamp) -> Result<Vec<ClusterName>> {
+        // Usually nothing has expired: a plain read says so without taking
+        // the write lock.
+        let any: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM capacity_requests WHERE expires_at <= $1 LIMIT 1")
+                .bind(millis(now))
+                .fetch_optional(&self.pool)
+                .await?;
+        if any.is_none() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin().await?;
         let clusters: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT cluster FROM capacity_requests WHERE expires_at <= $1 ORDER BY cluster",

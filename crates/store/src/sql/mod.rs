@@ -296,6 +296,33 @@ impl SqlStore {
         name: &ClusterName,
         lock: bool,
     ) -> Result<Option<ClusterSnapshot>> {
+        let Some(cluster) = self.load_cluster(conn, name, lock).await? else {
+            return Ok(None);
+        };
+        let active = sqlx::query_as::<_, OperationRow>(ACTIVE_OPERATION.as_str())
+            .bind(name.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(Operation::try_from)
+            .transpose()?;
+        let schedule = self.load_schedule(conn, name).await?;
+        let capacity = self.load_capacity(conn, &cluster.name).await?;
+        Ok(Some(ClusterSnapshot {
+            cluster,
+            active,
+            schedule,
+            capacity,
+        }))
+    }
+
+    /// Only the cluster's row (locked on PostgreSQL when `lock`), for
+    /// writers that need neither its operation in flight nor its requests.
+    async fn load_cluster(
+        &self,
+        conn: &mut AnyConnection,
+        name: &ClusterName,
+        lock: bool,
+    ) -> Result<Option<Cluster>> {
         let sql = if lock {
             locking!(
                 self.dialect,
@@ -310,20 +337,21 @@ impl SqlStore {
                 " FROM clusters WHERE name = $1"
             )
         };
-        let Some(row) = sqlx::query_as::<_, ClusterRow>(sql)
+        sqlx::query_as::<_, ClusterRow>(sql)
             .bind(name.as_str())
             .fetch_optional(&mut *conn)
             .await?
-        else {
-            return Ok(None);
-        };
-        let active = sqlx::query_as::<_, OperationRow>(ACTIVE_OPERATION.as_str())
-            .bind(name.as_str())
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(Operation::try_from)
-            .transpose()?;
-        let schedule = sqlx::query_as::<_, ScheduleRow>(concat!(
+            .map(Cluster::try_from)
+            .transpose()
+    }
+
+    /// The cluster's scheduled destroy, if any.
+    async fn load_schedule(
+        &self,
+        conn: &mut AnyConnection,
+        name: &ClusterName,
+    ) -> Result<Option<Schedule>> {
+        sqlx::query_as::<_, ScheduleRow>(concat!(
             "SELECT ",
             schedule_columns!(),
             " FROM schedules WHERE cluster = $1"
@@ -332,15 +360,7 @@ impl SqlStore {
         .fetch_optional(&mut *conn)
         .await?
         .map(Schedule::try_from)
-        .transpose()?;
-        let cluster = Cluster::try_from(row)?;
-        let capacity = self.load_capacity(conn, &cluster.name).await?;
-        Ok(Some(ClusterSnapshot {
-            cluster,
-            active,
-            schedule,
-            capacity,
-        }))
+        .transpose()
     }
 
     /// The owning organization's limits (its row locked on PostgreSQL, so
@@ -553,22 +573,44 @@ impl SqlStore {
         .bind(id.as_str())
         .fetch_one(&mut *tx)
         .await?;
+        // Many rows per statement: a burst of Terraform's output is one
+        // round trip (and on SQLite a shorter hold of the write lock), not
+        // one per line.
+        const ROWS: usize = 64;
         let mut seq = last;
-        for event in events {
-            seq += 1;
-            sqlx::query(
-                "INSERT INTO operation_events (operation_id, seq, at, kind, level, message, data) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(id.as_str())
-            .bind(seq)
-            .bind(millis(event.at))
-            .bind(event.kind.as_str())
-            .bind(event.level.as_str())
-            .bind(event.message.as_str())
-            .bind(to_json(&event.data))
-            .execute(&mut *tx)
-            .await?;
+        for chunk in events.chunks(ROWS) {
+            let mut sql = String::from(
+                "INSERT INTO operation_events (operation_id, seq, at, kind, level, message, data) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let p = i * 7;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6,
+                    p + 7
+                ));
+            }
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for event in chunk {
+                seq += 1;
+                insert = insert
+                    .bind(id.as_str())
+                    .bind(seq)
+                    .bind(millis(event.at))
+                    .bind(event.kind.as_str())
+                    .bind(event.level.as_str())
+                    .bind(event.message.as_str())
+                    .bind(to_json(&event.data));
+            }
+            insert.execute(&mut *tx).await?;
         }
         Ok(u64::try_from(seq).unwrap_or_default())
     }
@@ -632,16 +674,18 @@ impl SqlStore {
             .await?;
 
         let mut notes = Vec::new();
-        let snap = self
-            .load_snapshot(tx, &op.cluster, true)
+        // The cluster's row and schedule: all that settling reads.
+        let current = self
+            .load_cluster(tx, &op.cluster, true)
             .await?
             .ok_or_else(|| StoreError::ClusterNotFound(op.cluster.to_string()))?;
+        let schedule = self.load_schedule(tx, &op.cluster).await?;
         let settlement = settle_cluster
-            .then(|| settle(op.kind, snap.cluster.state, &op.spec, ending))
+            .then(|| settle(op.kind, current.state, &op.spec, ending))
             .flatten();
         let mut schedules_removed = false;
         if let Some(s) = &settlement {
-            let mut cluster = snap.cluster.clone();
+            let mut cluster = current.clone();
             cluster.state = s.state;
             if let Some(deployed) = &s.deployed {
                 cluster.deployed = deployed.clone();
@@ -676,7 +720,7 @@ impl SqlStore {
                 };
                 self.record_size(tx, &cluster, nodes, model, now).await?;
             }
-            if s.remove_schedules && snap.schedule.is_some() {
+            if s.remove_schedules && schedule.is_some() {
                 sqlx::query("DELETE FROM schedules WHERE cluster = $1")
                     .bind(op.cluster.as_str())
                     .execute(&mut *tx)
@@ -684,7 +728,7 @@ impl SqlStore {
                 schedules_removed = true;
             }
         }
-        if let Some(schedule) = &snap.schedule
+        if let Some(schedule) = &schedule
             && !schedules_removed
             && schedule.fired_operation.as_ref() == Some(&op.id)
         {

@@ -141,6 +141,16 @@ impl QueueStore for SqlStore {
         lease: Duration,
         credential_hash: &str,
     ) -> Result<Option<Lease>> {
+        // Most looks find nothing (a poll, the look after each lease): a
+        // plain read says so without taking the write lock (on SQLite, the
+        // one every writer waits for).
+        let queued: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM operations WHERE state = 'queued' LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        if queued.is_none() {
+            return Ok(None);
+        }
         let mut tx = self.begin().await?;
         let candidates: Vec<(String, String)> = sqlx::query_as(super::by_dialect!(self.dialect,
             sqlite: "SELECT id, spec FROM operations WHERE state = 'queued' ORDER BY created_at, id LIMIT 64",
@@ -197,10 +207,9 @@ impl QueueStore for SqlStore {
         .await?;
         let op = self.load_operation(&mut tx, &id, false).await?;
         let mut cluster = self
-            .load_snapshot(&mut tx, &op.cluster, true)
+            .load_cluster(&mut tx, &op.cluster, true)
             .await?
-            .ok_or_else(|| StoreError::ClusterNotFound(op.cluster.to_string()))?
-            .cluster;
+            .ok_or_else(|| StoreError::ClusterNotFound(op.cluster.to_string()))?;
         let running = state_while_running(op.kind, cluster.state);
         if running != cluster.state {
             sqlx::query(
@@ -293,12 +302,23 @@ impl QueueStore for SqlStore {
         now: slipway_core::Timestamp,
     ) -> Result<Operation> {
         let mut tx = self.begin().await?;
-        let op = self.load_operation(&mut tx, id, true).await?;
-        let owner: Option<String> =
-            sqlx::query_scalar("SELECT lease_owner FROM operations WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
+        #[derive(sqlx::FromRow)]
+        struct LeasedRow {
+            #[sqlx(flatten)]
+            operation: OperationRow,
+            lease_owner: Option<String>,
+        }
+        let row = sqlx::query_as::<_, LeasedRow>(locking!(
+            self.dialect,
+            "SELECT ",
+            operation_columns!(),
+            ", lease_owner FROM operations WHERE id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::OperationNotFound(id.to_string()))?;
+        let (op, owner) = (Operation::try_from(row.operation)?, row.lease_owner);
         if op.state != OperationState::Running || owner.as_deref() != Some(worker) {
             tx.rollback().await?;
             return Err(StoreError::LeaseLost(id.clone()));
