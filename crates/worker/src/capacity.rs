@@ -95,15 +95,23 @@ pub async fn apply(
 /// The keeper: at each expiry (and at start-up), the clusters whose
 /// requests expired follow what remains; a change that had to wait for an
 /// operation is made when that operation ends.
+///
+/// Between expiries it wakes only for what concerns it — an operation's
+/// end, a request made or withdrawn, lost notifications — and lets the
+/// rest (every batch of every operation's log, queueing, …) pass without
+/// touching the database.
 pub async fn run(worker: Arc<Worker>) {
     let mut notifications = worker.store.subscribe();
     let mut waiting: HashSet<ClusterName> = HashSet::new();
     let mut due: Vec<ClusterName> = Vec::new();
+    let mut sweep = true;
     loop {
         let now = Utc::now();
-        match worker.store.sweep_capacity_requests(now).await {
-            Ok(expired) => due.extend(expired),
-            Err(e) => warn!(error = %e, "cannot sweep expired capacity requests"),
+        if sweep {
+            match worker.store.sweep_capacity_requests(now).await {
+                Ok(expired) => due.extend(expired),
+                Err(e) => warn!(error = %e, "cannot sweep expired capacity requests"),
+            }
         }
         due.sort();
         due.dedup();
@@ -121,29 +129,39 @@ pub async fn run(worker: Arc<Worker>) {
                 Duration::from_secs(1)
             }
         };
-        tokio::select! {
-            () = tokio::time::sleep(sleep) => {}
-            note = notifications.recv() => match note {
-                // An operation ended: a change that waited for it (ours, or
-                // one the service decided when a request was made) is made
-                // now.
-                Ok(Notification::Finished { cluster, .. }) => {
-                    let follows = waiting.contains(&cluster)
-                        || worker
-                            .store
-                            .capacity_requests(&cluster)
-                            .await
-                            .is_ok_and(|requests| !requests.is_empty());
-                    if follows {
-                        due.push(cluster);
+        let wake = tokio::time::Instant::now() + sleep;
+        sweep = loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(wake) => break true,
+                note = notifications.recv() => match note {
+                    // An operation ended: a change that waited for it (ours,
+                    // or one the service decided when a request was made)
+                    // is made now.
+                    Ok(Notification::Finished { cluster, .. }) => {
+                        let follows = waiting.contains(&cluster)
+                            || worker
+                                .store
+                                .capacity_requests(&cluster)
+                                .await
+                                .is_ok_and(|requests| !requests.is_empty());
+                        if follows {
+                            due.push(cluster);
+                            break false;
+                        }
                     }
-                }
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => due.extend(waiting.iter().cloned()),
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-            () = worker.shutdown.cancelled() => return,
-        }
+                    // A request made or withdrawn (maybe through another
+                    // process): the next expiry may be sooner.
+                    Ok(Notification::CapacityChanged { .. } | Notification::Resync) => break true,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        due.extend(waiting.iter().cloned());
+                        break true;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                () = worker.shutdown.cancelled() => return,
+            }
+        };
     }
 }
 
