@@ -186,8 +186,15 @@ impl Context {
                 operation.id
             );
         }
-        let waited = wait::follow(&self.client, &operation, wait, self.json).await?;
-        response.cluster = self.client.cluster(&response.cluster.name).await?;
+        let (waited, cluster) = wait::follow_with_cluster(
+            &self.client,
+            &operation,
+            &response.cluster.name,
+            wait,
+            self.json,
+        )
+        .await?;
+        response.cluster = cluster;
         response.operation = Some(waited.operation.clone());
         self.report_action(&response);
         if waited.timed_out {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use slipway_api::Client;
-use slipway_api::types::OperationView;
+use slipway_api::types::{ClusterStatus, OperationView};
 use slipway_core::event::{Event, EventLevel, kinds};
 
 use crate::exit::Failure;
@@ -89,6 +89,44 @@ pub async fn follow(
     wait: Duration,
     json: bool,
 ) -> Result<Waited, Failure> {
+    let timed_out = watch(client, operation, wait, json).await?;
+    let operation = client.operation(&operation.id).await?;
+    Ok(Waited {
+        timed_out: timed_out && !operation.state.is_terminal(),
+        operation,
+    })
+}
+
+/// Follows `operation` like [`follow`], then reads it and its cluster at
+/// once (two requests in parallel, not one after the other).
+pub async fn follow_with_cluster(
+    client: &Client,
+    operation: &OperationView,
+    cluster: &str,
+    wait: Duration,
+    json: bool,
+) -> Result<(Waited, ClusterStatus), Failure> {
+    let timed_out = watch(client, operation, wait, json).await?;
+    let (operation, cluster) =
+        tokio::join!(client.operation(&operation.id), client.cluster(cluster));
+    let operation = operation?;
+    Ok((
+        Waited {
+            timed_out: timed_out && !operation.state.is_terminal(),
+            operation,
+        },
+        cluster?,
+    ))
+}
+
+/// Shows the operation's events until it ends (`false`) or `wait` passes
+/// (`true`).
+async fn watch(
+    client: &Client,
+    operation: &OperationView,
+    wait: Duration,
+    json: bool,
+) -> Result<bool, Failure> {
     let display = Display::new(json);
     let mut events = client.follow(&operation.id, 0);
     let deadline = tokio::time::sleep(wait);
@@ -116,9 +154,5 @@ pub async fn follow(
         }
     }
     display.finish();
-    let operation = client.operation(&operation.id).await?;
-    Ok(Waited {
-        timed_out: timed_out && !operation.state.is_terminal(),
-        operation,
-    })
+    Ok(timed_out)
 }
