@@ -86,8 +86,9 @@ impl Server {
         let mut child = Command::new(&self.bin)
             .args(["serve", "--listen", listen, "--data-dir"])
             .arg(&self.data_dir)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            // The options' environment may set its own (a benchmark's `warn`).
             .env("SLIPWAY_LOG", "info,slipway=debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
