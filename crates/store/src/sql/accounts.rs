@@ -423,15 +423,27 @@ impl AccountStore for SqlStore {
         let reconciliation = rule(&record.account, &charges);
         self.write_account(&mut tx, organization, &reconciliation.account, now)
             .await?;
-        for charge in &charges {
-            sqlx::query(
-                "UPDATE cost_hours SET charged = $3, unsettled = 0 WHERE cluster = $1 AND hour = $2",
-            )
-            .bind(charge.cluster.as_str())
-            .bind(millis(charge.hour))
-            .bind(charge.effective.to_string())
-            .execute(&mut *tx)
-            .await?;
+        // Exactly the hours read above are settled, at the figures read,
+        // many per statement: a year's catch-up is a few dozen statements,
+        // not 8,760.
+        const ROWS: usize = 300;
+        for chunk in charges.chunks(ROWS) {
+            let values = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "UPDATE cost_hours SET charged = v.column3, unsettled = 0 FROM (VALUES {values}) AS v \
+                 WHERE cost_hours.cluster = v.column1 AND cost_hours.hour = v.column2"
+            );
+            let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for charge in chunk {
+                update = update
+                    .bind(charge.cluster.as_str())
+                    .bind(millis(charge.hour))
+                    .bind(charge.effective.to_string());
+            }
+            update.execute(&mut *tx).await?;
         }
         self.insert_audit(
             &mut tx,
