@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use slipway_core::budget::{must_shut_down, warnings};
 use slipway_core::cost::accrue;
 use slipway_core::forecast::{ClusterCost, burn_rates, depletion};
-use slipway_core::rules::{Context, Outcome, decide_destroy};
+use slipway_core::rules::{ClusterSnapshot, Context, Outcome, decide_destroy};
 use slipway_core::{
     BudgetPolicy, CapacityPolicy, ClusterState, CostSource, Level, OperationId, OrgName, Reason,
     Subject, Timestamp, calendar,
@@ -223,40 +223,50 @@ pub async fn cluster_costs(
     let org = store.organization(organization).await?;
     let max_by_org = org.map_or(u32::MAX, |o| o.limits.max_nodes);
     let mut costs = Vec::new();
-    let mut after = None;
+    for snap in clusters_of(store, organization).await? {
+        let cluster = &snap.cluster;
+        let spec = cluster.deployed.as_ref().unwrap_or(&cluster.spec);
+        let Some(blueprint) = store
+            .blueprint_version(spec.blueprint.as_str(), &spec.version)
+            .await?
+        else {
+            continue;
+        };
+        let bounds = blueprint.metadata.nodes;
+        costs.push(ClusterCost {
+            model: blueprint.metadata.cost,
+            deployed: cluster.state != ClusterState::Absent,
+            min_nodes: bounds.min,
+            current_nodes: cluster.deployed.as_ref().map_or(0, |d| d.nodes),
+            max_nodes: bounds.max.min(max_by_org),
+        });
+    }
+    Ok(costs)
+}
+
+/// Every cluster of the organization (as many as its limits allow), read a
+/// page at a time.
+async fn clusters_of(
+    store: &dyn Store,
+    organization: &OrgName,
+) -> anyhow::Result<Vec<ClusterSnapshot>> {
+    const PAGE: u32 = 500;
+    let mut clusters: Vec<ClusterSnapshot> = Vec::new();
     loop {
         let page = store
             .clusters(&ClusterFilter {
-                after: after.clone(),
-                limit: 500,
+                after: clusters.last().map(|last| last.cluster.name.clone()),
+                limit: PAGE,
                 visible_to: None,
                 organization: Some(organization.clone()),
             })
             .await?;
-        for snap in &page {
-            let cluster = &snap.cluster;
-            let spec = cluster.deployed.as_ref().unwrap_or(&cluster.spec);
-            let Some(blueprint) = store
-                .blueprint_version(spec.blueprint.as_str(), &spec.version)
-                .await?
-            else {
-                continue;
-            };
-            let bounds = blueprint.metadata.nodes;
-            costs.push(ClusterCost {
-                model: blueprint.metadata.cost,
-                deployed: cluster.state != ClusterState::Absent,
-                min_nodes: bounds.min,
-                current_nodes: cluster.deployed.as_ref().map_or(0, |d| d.nodes),
-                max_nodes: bounds.max.min(max_by_org),
-            });
-        }
-        match page.last() {
-            Some(last) if page.len() == 500 => after = Some(last.cluster.name.clone()),
-            _ => break,
+        let full = page.len() == PAGE as usize;
+        clusters.extend(page);
+        if !full {
+            return Ok(clusters);
         }
     }
-    Ok(costs)
 }
 
 /// The organization is out of money: every deployed cluster gets a destroy
@@ -270,57 +280,42 @@ async fn shut_down(
 ) -> anyhow::Result<Vec<String>> {
     let actor = Subject::slipway("budget");
     let mut destroyed = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .clusters(&ClusterFilter {
-                after: after.clone(),
-                limit: 500,
-                visible_to: None,
-                organization: Some(organization.clone()),
-            })
-            .await?;
-        for snap in &page {
-            if snap.cluster.state == ClusterState::Absent && snap.active.is_none() {
-                continue;
-            }
-            let ctx = Context {
-                now,
-                actor: actor.to_string(),
-                level: Level::Admin,
-                reason: Reason::Budget,
-                new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
-            };
-            let audit = AuditIntent {
-                actor: actor.to_string(),
-                actor_name: "budget".into(),
-                level: "system".into(),
-                action: "budget.shutdown".into(),
-            };
-            match store
-                .decide(&snap.cluster.name, now, &audit, &|snap, _| {
-                    decide_destroy(snap, &ctx)
-                })
-                .await
-            {
-                Ok(applied) => {
-                    if matches!(
-                        applied.plan.outcome,
-                        Outcome::Enqueued(_) | Outcome::Joined(_)
-                    ) {
-                        warn!(%organization, cluster = %snap.cluster.name, "out of money: destroying the cluster");
-                        destroyed.push(snap.cluster.name.to_string());
-                    }
-                }
-                // Another operation in the way: the next round tries again.
-                Err(e) => {
-                    warn!(error = %e, cluster = %snap.cluster.name, "cannot queue the budget's destroy yet")
-                }
-            }
+    for snap in clusters_of(store, organization).await? {
+        if snap.cluster.state == ClusterState::Absent && snap.active.is_none() {
+            continue;
         }
-        match page.last() {
-            Some(last) if page.len() == 500 => after = Some(last.cluster.name.clone()),
-            _ => break,
+        let ctx = Context {
+            now,
+            actor: actor.to_string(),
+            level: Level::Admin,
+            reason: Reason::Budget,
+            new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
+        };
+        let audit = AuditIntent {
+            actor: actor.to_string(),
+            actor_name: "budget".into(),
+            level: "system".into(),
+            action: "budget.shutdown".into(),
+        };
+        match store
+            .decide(&snap.cluster.name, now, &audit, &|snap, _| {
+                decide_destroy(snap, &ctx)
+            })
+            .await
+        {
+            Ok(applied) => {
+                if matches!(
+                    applied.plan.outcome,
+                    Outcome::Enqueued(_) | Outcome::Joined(_)
+                ) {
+                    warn!(%organization, cluster = %snap.cluster.name, "out of money: destroying the cluster");
+                    destroyed.push(snap.cluster.name.to_string());
+                }
+            }
+            // Another operation in the way: the next round tries again.
+            Err(e) => {
+                warn!(error = %e, cluster = %snap.cluster.name, "cannot queue the budget's destroy yet")
+            }
         }
     }
     if !destroyed.is_empty() {

@@ -3,10 +3,38 @@
 
 use async_trait::async_trait;
 use slipway_core::{OperationId, Timestamp};
+use sqlx::AnyConnection;
 
 use super::rows::*;
 use super::{SqlStore, locking};
 use crate::{Result, RunCredential, StateLock, StateStore, StateVersion};
+
+/// Adds the state's next version (serial one above the last); its serial.
+async fn append_version(
+    conn: &mut AnyConnection,
+    state_key: &str,
+    operation: &OperationId,
+    data: &[u8],
+    now: Timestamp,
+) -> Result<i64> {
+    let serial: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(serial), 0) + 1 FROM state_versions WHERE state_key = $1",
+    )
+    .bind(state_key)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO state_versions (state_key, serial, operation_id, created_at, data) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(state_key)
+    .bind(serial)
+    .bind(operation.as_str())
+    .bind(millis(now))
+    .bind(b64(data))
+    .execute(&mut *conn)
+    .await?;
+    Ok(serial)
+}
 
 #[async_trait]
 impl StateStore for SqlStore {
@@ -73,22 +101,7 @@ impl StateStore for SqlStore {
             tx.rollback().await?;
             return Ok(Err(lock));
         }
-        let serial: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(serial), 0) + 1 FROM state_versions WHERE state_key = $1",
-        )
-        .bind(state_key)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO state_versions (state_key, serial, operation_id, created_at, data) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(state_key)
-        .bind(serial)
-        .bind(operation.as_str())
-        .bind(millis(now))
-        .bind(b64(&data))
-        .execute(&mut *tx)
-        .await?;
+        let serial = append_version(&mut tx, state_key, operation, &data, now).await?;
         tx.commit().await?;
         Ok(Ok(serial))
     }
@@ -118,22 +131,7 @@ impl StateStore for SqlStore {
             .bind(operation.as_str())
             .execute(&mut *tx)
             .await?;
-        let serial: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(serial), 0) + 1 FROM state_versions WHERE state_key = $1",
-        )
-        .bind(state_key)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO state_versions (state_key, serial, operation_id, created_at, data) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(state_key)
-        .bind(serial)
-        .bind(operation.as_str())
-        .bind(millis(now))
-        .bind(b64(&data))
-        .execute(&mut *tx)
-        .await?;
+        append_version(&mut tx, state_key, operation, &data, now).await?;
         tx.commit().await?;
         Ok(true)
     }
