@@ -14,6 +14,7 @@ use slipway_api::types::*;
 use slipway_auth::github::{DevicePoll as GitHubPoll, Pkce};
 use slipway_core::Identity;
 use slipway_store::NewAuditEntry;
+use subtle::ConstantTimeEq;
 
 use crate::Service;
 use crate::caller::{Caller, Credential, scope};
@@ -79,17 +80,14 @@ fn binding(state: &str, verifier: &str) -> String {
 }
 
 /// Compares without telling, by its timing, how much matched.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+pub fn same(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-/// A path on this site to return to after a sign-in: `/…`, never `//…`
-/// (another host) nor anything with a scheme.
-fn local_path(path: &str) -> Option<String> {
+/// A path on this site to return to (after a sign-in, a form): `/…`,
+/// never `//…` (another host) nor anything with a scheme, no backslash or
+/// control character.
+pub fn local_path(path: &str) -> Option<String> {
     let ok = path.starts_with('/')
         && !path.starts_with("//")
         && !path.contains('\\')

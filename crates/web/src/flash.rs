@@ -68,7 +68,7 @@ pub fn clear(web: &Web) -> HeaderValue {
 
 /// `303 See Other` to `location` (a local path), carrying `flash`.
 pub fn redirect(web: &Web, location: &str, flash: Option<Flash>) -> Response {
-    let location = crate::security::local_path(location).unwrap_or_else(|| "/".to_owned());
+    let location = slipway_service::sign_in::local_path(location).unwrap_or_else(|| "/".to_owned());
     let mut response = (
         StatusCode::SEE_OTHER,
         [(

@@ -78,14 +78,10 @@ pub fn csrf_token(web: &Web, credential: &str) -> String {
     mac(web, "csrf", credential.as_bytes()).unwrap_or_default()
 }
 
-/// Compares without telling, by its timing, how much matched.
+/// Compares without telling, by its timing, how much matched; an empty
+/// value (a missing cookie or field) matches nothing.
 pub fn same(a: &str, b: &str) -> bool {
-    !a.is_empty()
-        && a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    !a.is_empty() && slipway_service::sign_in::same(a, b)
 }
 
 /// `scheme://authority` of a URL (`None` for anything else).
@@ -152,17 +148,6 @@ pub fn set_cookie(web: &Web, name: &str, value: &str, max_age: Option<i64>) -> H
         .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
-/// A path on this site to go back to: `/…`, never `//…` (another host), no
-/// backslash or control character.
-pub fn local_path(path: &str) -> Option<String> {
-    let ok = path.starts_with('/')
-        && !path.starts_with("//")
-        && !path.contains('\\')
-        && path.len() <= 512
-        && !path.chars().any(char::is_control);
-    ok.then(|| path.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,20 +164,6 @@ mod tests {
         );
         assert_eq!(origin_of("javascript:alert(1)"), None);
         assert_eq!(origin_of("http://user@evil/"), None);
-    }
-
-    #[test]
-    fn only_local_paths_are_gone_back_to() {
-        assert_eq!(local_path("/orgs/x").as_deref(), Some("/orgs/x"));
-        for bad in [
-            "//evil.example/",
-            "https://evil/",
-            "evil",
-            "/\\evil",
-            "/a\nb",
-        ] {
-            assert_eq!(local_path(bad), None, "{bad:?}");
-        }
     }
 
     #[test]

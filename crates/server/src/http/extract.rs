@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use slipway_service::Caller;
+use slipway_web::security::cookie;
 
 use super::{ApiError, AppState, client_address};
 
@@ -29,18 +30,6 @@ pub fn credential(method: &Method, headers: &HeaderMap) -> Option<String> {
         .map(|(_, token)| token.trim().to_owned());
     let reads = *method == Method::GET || *method == Method::HEAD;
     bearer.or_else(|| reads.then(|| cookie(headers, "token")).flatten())
-}
-
-/// A cookie's value.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.to_owned())
 }
 
 /// Middleware of every `/v1` route that needs a caller: authenticates it

@@ -11,8 +11,8 @@ use slipway_api::types::*;
 use slipway_service::sign_in::WEB_SIGN_IN_WINDOW;
 use slipway_store::AuditQuery;
 
-use super::extract::cookie;
 use super::{ApiError, ApiJson, ApiQuery, AppState, Authenticated};
+use slipway_web::security::cookie;
 
 /// The cookie that binds a web sign-in to the browser that started it.
 pub const SIGN_IN_COOKIE: &str = "slipway_sign_in";

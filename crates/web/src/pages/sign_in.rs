@@ -9,12 +9,13 @@ use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
+use slipway_service::sign_in::local_path;
 use slipway_service::{Credential, Error};
 
 use crate::Web;
 use crate::flash::{self, Flash};
 use crate::security::{
-    SESSION_COOKIE, SIGN_IN_FORM_COOKIE, cookie, foreign_origin, local_path, same, set_cookie,
+    SESSION_COOKIE, SIGN_IN_FORM_COOKIE, cookie, foreign_origin, same, set_cookie,
 };
 use crate::session::{Action, Ctx, Viewer};
 
