@@ -1,157 +1,230 @@
-//! Deploy + destroy of a 3-node `local` cluster through Slipway (the CLI,
-//! the API, the executor, Terraform) against plain `terraform init`,
-//! `apply` and `apply -destroy` of the same module, in the same run.
+//! Slipway's own overhead, the way a user meets it: `slipway deploy NAME
+//! --wait` + `slipway destroy NAME --wait` of a 3-node `local` cluster (the
+//! CLI, the API, the queue, the executor, Terraform with Slipway's state
+//! backend, the log followed back to the CLI) against plain `terraform
+//! apply` + `terraform apply -destroy` of the same module with the same
+//! variables, initialized once, with local state.
 //!
-//! `cargo bench -p slipway-cli --bench deploy` (BENCH_ITERATIONS=N, default 7).
-//! Each round deploys a new cluster. Plain Terraform runs in a fresh
-//! directory and pays for `init` every time; Slipway initializes a blueprint
-//! version's module once and shares it between clusters. So the baseline is
-//! reported both ways: with `init` (what a new cluster costs by hand) and
-//! without (only `apply` and `apply -destroy`, the floor Slipway's own
-//! overhead is measured against).
+//! `cargo bench -p slipway-cli --bench deploy` (BENCH_PAIRS=N, default 15;
+//! BENCH_SLIPWAY=PATH measures that slipway binary instead of this build's;
+//! BENCH_BASELINE=PATH adds another binary, e.g. an earlier commit's, to the
+//! same rounds, so before and after are compared under the same load).
+//!
+//! Both sides are warmed once (Slipway's first deploy initializes the
+//! blueprint's module; plain Terraform's `init` runs before the pairs and is
+//! not counted). Then the pairs alternate which side goes first, so neither
+//! always runs on a warmer machine; each pair's ratio is Slipway's time over
+//! plain Terraform's, and the figure to read is the median ratio.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use slipway_testkit::server::Server;
+use slipway_testkit::server::{Options, Server};
 
 const NODES: u32 = 3;
+const CLUSTER: &str = "bench";
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    let n = samples.len();
+    if n % 2 == 1 {
+        samples[n / 2]
+    } else {
+        (samples[n / 2 - 1] + samples[n / 2]) / 2.0
+    }
 }
 
-fn run(cmd: &mut Command) {
+fn run(cmd: &mut Command) -> Duration {
+    let start = Instant::now();
     let out = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
         .expect("run");
+    let took = start.elapsed();
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    took
 }
 
-/// Plain Terraform on a copy of the local blueprint: how long `init` took,
-/// and how long `apply` and `apply -destroy` took.
-fn terraform_round(terraform: &Path, slipway: &Path, round: usize) -> (Duration, Duration) {
-    let dir = tempfile::tempdir().unwrap();
-    let blueprint = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../blueprints/local/main.tf");
-    std::fs::copy(blueprint, dir.path().join("main.tf")).unwrap();
-    let vars = serde_json::json!({
-        "cluster_name": format!("tf{round}"),
-        "node_count": NODES,
-        "slipway_bin": slipway,
-        "runtime_dir": dir.path().join("runtime"),
-    });
-    let var_file = dir.path().join("vars.tfvars.json");
-    std::fs::write(&var_file, vars.to_string()).unwrap();
-    let cli_config = dir.path().join("terraform.rc");
-    std::fs::write(&cli_config, "").unwrap();
-    let tf = |args: &[&str]| {
-        let mut cmd = Command::new(terraform);
+/// Plain Terraform on a copy of the local blueprint, with local state.
+struct Plain {
+    dir: tempfile::TempDir,
+    terraform: PathBuf,
+    var_arg: String,
+}
+
+impl Plain {
+    /// Lays the module out with the variables Slipway passes, and runs
+    /// `init` once.
+    fn new(terraform: &Path, slipway: &Path, server: &Server) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("slipway-bench-plain-")
+            .tempdir()
+            .unwrap();
+        let blueprint =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../blueprints/local/main.tf");
+        std::fs::copy(blueprint, dir.path().join("main.tf")).unwrap();
+        // Exactly what the executor passes for the local blueprint (the
+        // variables it declares): see `slipway_worker::terraform`.
+        let vars = serde_json::json!({
+            "cluster_name": CLUSTER,
+            "node_count": NODES,
+            "boot_seconds": 0,
+            "is_public": false,
+            "slipway_bin": slipway,
+            "runtime_dir": dir.path().join("runtime").join(CLUSTER),
+            "jwt_issuer": server.url,
+            "jwks_url": format!("{}/.well-known/jwks.json", server.url),
+            "revocations_url": format!("{}/.well-known/revocations", server.url),
+        });
+        let var_file = dir.path().join("vars.tfvars.json");
+        std::fs::write(&var_file, vars.to_string()).unwrap();
+        std::fs::write(dir.path().join("terraform.rc"), "").unwrap();
+        let plain = Self {
+            var_arg: format!("-var-file={}", var_file.display()),
+            terraform: terraform.to_owned(),
+            dir,
+        };
+        run(&mut plain.tf(&["init", "-input=false", "-no-color"]));
+        plain
+    }
+
+    fn tf(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.terraform);
         cmd.args(args)
-            .current_dir(dir.path())
+            .current_dir(self.dir.path())
             .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
             .env("CHECKPOINT_DISABLE", "1")
-            .env("TF_CLI_CONFIG_FILE", &cli_config);
+            .env("TF_CLI_CONFIG_FILE", self.dir.path().join("terraform.rc"));
         cmd
-    };
-    let var_arg = format!("-var-file={}", var_file.display());
-    let start = Instant::now();
-    run(&mut tf(&["init", "-input=false", "-no-color"]));
-    let init = start.elapsed();
-    let start = Instant::now();
-    run(&mut tf(&[
-        "apply",
-        "-auto-approve",
-        "-input=false",
-        "-json",
-        &var_arg,
-    ]));
-    run(&mut tf(&[
-        "apply",
-        "-destroy",
-        "-auto-approve",
-        "-input=false",
-        "-json",
-        &var_arg,
-    ]));
-    (init, start.elapsed())
+    }
+
+    /// `apply` + `apply -destroy`.
+    fn round(&self) -> Duration {
+        let apply = ["apply", "-auto-approve", "-input=false", "-json"];
+        run(&mut self.tf(&[&apply[..], &[&self.var_arg]].concat()))
+            + run(&mut self.tf(&[&apply[..], &["-destroy", &self.var_arg]].concat()))
+    }
 }
 
-fn slipway_round(server: &Server, round: usize) -> Duration {
-    let name = format!("bench-{round}");
+/// A server to deploy through, with the cluster defined.
+fn slipway_server(bin: &Path) -> Server {
+    let server = Server::start_with(
+        bin,
+        Options {
+            env: vec![("SLIPWAY_LOG".into(), "warn".into())],
+            ..Options::default()
+        },
+    );
     let nodes = NODES.to_string();
     run(&mut server.cli(&[
         "cluster",
         "create",
-        &name,
+        CLUSTER,
         "--blueprint",
         "local",
         "--nodes",
         &nodes,
     ]));
-    let start = Instant::now();
-    run(&mut server.cli(&["deploy", &name]));
-    run(&mut server.cli(&["destroy", &name]));
-    start.elapsed()
+    server
+}
+
+/// `slipway deploy --wait` + `slipway destroy --wait`, each timed from the
+/// command's start to its exit.
+fn slipway_round(server: &Server) -> Duration {
+    run(&mut server.cli(&["deploy", CLUSTER, "--wait", "10m"]))
+        + run(&mut server.cli(&["destroy", CLUSTER, "--wait", "10m"]))
 }
 
 fn main() {
-    let iterations: usize = std::env::var("BENCH_ITERATIONS")
+    let pairs: usize = std::env::var("BENCH_PAIRS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(7);
-    let slipway = PathBuf::from(env!("CARGO_BIN_EXE_slipway"));
+        .unwrap_or(15)
+        .max(1);
+    // BENCH_SLIPWAY measures another build (e.g. a baseline's binary).
+    let slipway = std::env::var_os("BENCH_SLIPWAY").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_slipway")),
+        PathBuf::from,
+    );
+    // BENCH_BASELINE: a second slipway binary measured in the same rounds.
+    let baseline = std::env::var_os("BENCH_BASELINE").map(PathBuf::from);
     let terraform = slipway_testkit::terraform();
-    let server = Server::start(&slipway);
-    // Warm both paths once (page cache, first process start).
-    terraform_round(&terraform, &slipway, 0);
-    slipway_round(&server, 0);
-
-    let (mut cold, mut warm, mut through) = (Vec::new(), Vec::new(), Vec::new());
-    let mut plain_round = |round| {
-        let (init, apply_destroy) = terraform_round(&terraform, &slipway, round);
-        cold.push(init + apply_destroy);
-        warm.push(apply_destroy);
-    };
-    for round in 1..=iterations {
-        // Alternate the order so neither side always runs on a warmer machine.
-        if round % 2 == 0 {
-            plain_round(round);
-            through.push(slipway_round(&server, round));
-        } else {
-            through.push(slipway_round(&server, round));
-            plain_round(round);
-        }
+    let server = slipway_server(&slipway);
+    let other = baseline.as_deref().map(slipway_server);
+    let plain = Plain::new(&terraform, &slipway, &server);
+    // Warm every path once (Slipway's module init, the page cache).
+    plain.round();
+    slipway_round(&server);
+    if let Some(other) = &other {
+        slipway_round(other);
     }
-    let (cold, warm, through) = (median(cold), median(warm), median(through));
+
+    println!(
+        "deploy + destroy of a {NODES}-node local cluster: {pairs} pairs, alternating\n  Terraform {}\n  Slipway {}",
+        terraform.display(),
+        slipway.display()
+    );
+    if let Some(baseline) = &baseline {
+        println!("  baseline {}", baseline.display());
+    }
+    println!(
+        "  pair   slipway ms     plain ms   ratio{}",
+        if other.is_some() {
+            "  baseline ms   ratio"
+        } else {
+            ""
+        }
+    );
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!("deploy + destroy of a {NODES}-node local cluster, median of {iterations} rounds");
-    println!("  Terraform {}", terraform.display());
+    let (mut ratios, mut through, mut direct) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut baseline_ratios, mut baseline_times) = (Vec::new(), Vec::new());
+    for pair in 1..=pairs {
+        // Each pair runs its contestants in a rotated order, so none
+        // always runs first (or right after another).
+        let mut s = Duration::ZERO;
+        let mut p = Duration::ZERO;
+        let mut b = Duration::ZERO;
+        let contestants = if other.is_some() { 3 } else { 2 };
+        for turn in 0..contestants {
+            match (pair + turn) % contestants {
+                0 => s = slipway_round(&server),
+                1 => p = plain.round(),
+                _ => b = slipway_round(other.as_ref().expect("a baseline server")),
+            }
+        }
+        let ratio = s.as_secs_f64() / p.as_secs_f64();
+        print!("  {pair:>4} {:>12.1} {:>12.1} {ratio:>7.3}", ms(s), ms(p));
+        if other.is_some() {
+            let r = b.as_secs_f64() / p.as_secs_f64();
+            print!(" {:>12.1} {r:>7.3}", ms(b));
+            baseline_ratios.push(r);
+            baseline_times.push(ms(b));
+        }
+        println!();
+        ratios.push(ratio);
+        through.push(ms(s));
+        direct.push(ms(p));
+    }
+    let (s, p) = (median(through), median(direct));
+    println!("  median slipway deploy + destroy: {s:>8.1} ms");
+    println!("  median plain apply + destroy:    {p:>8.1} ms");
+    println!("  median overhead per pair:        {:>8.1} ms", s - p);
     println!(
-        "  plain terraform init + apply + destroy: {:>8.1} ms",
-        ms(cold)
+        "  median ratio slipway / plain:    {:>8.3}  (goal <= 1.05)",
+        median(ratios)
     );
-    println!(
-        "  plain terraform apply + destroy:        {:>8.1} ms",
-        ms(warm)
-    );
-    println!(
-        "  slipway deploy + destroy:               {:>8.1} ms",
-        ms(through)
-    );
-    println!(
-        "  ratio slipway / (init + apply + destroy): {:>6.3}",
-        through.as_secs_f64() / cold.as_secs_f64()
-    );
-    println!(
-        "  ratio slipway / (apply + destroy):        {:>6.3}",
-        through.as_secs_f64() / warm.as_secs_f64()
-    );
+    if other.is_some() {
+        println!(
+            "  baseline: median {:>8.1} ms, median ratio baseline / plain {:>8.3}",
+            median(baseline_times),
+            median(baseline_ratios)
+        );
+    }
 }
