@@ -10,9 +10,9 @@ use serde::Deserialize;
 use slipway_api::types::*;
 use slipway_service::sign_in::WEB_SIGN_IN_WINDOW;
 use slipway_store::AuditQuery;
+use slipway_web::security::cookie;
 
 use super::{ApiError, ApiJson, ApiQuery, AppState, Authenticated};
-use slipway_web::security::cookie;
 
 /// The cookie that binds a web sign-in to the browser that started it.
 pub const SIGN_IN_COOKIE: &str = "slipway_sign_in";
