@@ -9,11 +9,13 @@
 //! Every action goes through the store's transactions and the operation
 //! queue like a user's; the rules are `core`'s.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use slipway_core::blueprint::BlueprintMetadata;
 use slipway_core::budget::{must_shut_down, warnings};
 use slipway_core::cost::accrue;
 use slipway_core::forecast::{ClusterCost, burn_rates, depletion};
@@ -223,18 +225,22 @@ pub async fn cluster_costs(
     let org = store.organization(organization).await?;
     let max_by_org = org.map_or(u32::MAX, |o| o.limits.max_nodes);
     let mut costs = Vec::new();
+    // Clusters mostly share a few blueprint versions: each is read once.
+    let mut metadata: HashMap<(String, String), Option<BlueprintMetadata>> = HashMap::new();
     for snap in clusters_of(store, organization).await? {
         let cluster = &snap.cluster;
         let spec = cluster.deployed.as_ref().unwrap_or(&cluster.spec);
-        let Some(blueprint) = store
-            .blueprint_version(spec.blueprint.as_str(), &spec.version)
-            .await?
-        else {
+        let key = (spec.blueprint.to_string(), spec.version.clone());
+        if !metadata.contains_key(&key) {
+            let version = store.blueprint_version(&key.0, &key.1).await?;
+            metadata.insert(key.clone(), version.map(|v| v.metadata));
+        }
+        let Some(blueprint) = &metadata[&key] else {
             continue;
         };
-        let bounds = blueprint.metadata.nodes;
+        let bounds = blueprint.nodes;
         costs.push(ClusterCost {
-            model: blueprint.metadata.cost,
+            model: blueprint.cost,
             deployed: cluster.state != ClusterState::Absent,
             min_nodes: bounds.min,
             current_nodes: cluster.deployed.as_ref().map_or(0, |d| d.nodes),
