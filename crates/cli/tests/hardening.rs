@@ -218,6 +218,28 @@ fn secrets_are_sealed_at_rest_and_the_data_directory_is_private() {
     assert!(open.is_empty(), "readable by others: {open:?}");
 }
 
+/// Starts a web sign-in as a browser would: the binding cookie it sets
+/// (`name=value`) and the callback URL GitHub sends the browser back to.
+fn start_web_sign_in(http: &reqwest::blocking::Client, s: &Server) -> (String, String) {
+    let start = http
+        .get(format!("{}/v1/auth/web/login", s.url))
+        .send()
+        .unwrap();
+    let cookie = start.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let to_github = start.headers()["location"].to_str().unwrap();
+    let callback = http.get(to_github).send().unwrap().headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (cookie, callback)
+}
+
 #[test]
 fn a_sign_in_finished_in_another_browser_is_refused() {
     let github = FakeGitHub::start();
@@ -227,35 +249,10 @@ fn a_sign_in_finished_in_another_browser_is_refused() {
     let http = client();
     // The attacker starts a sign-in in their browser and gets GitHub's
     // callback URL for their own account...
-    let start = http
-        .get(format!("{}/v1/auth/web/login", s.url))
-        .send()
-        .unwrap();
-    let attacker_cookie = start.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let to_github = start.headers()["location"].to_str().unwrap().to_owned();
-    let callback = http.get(&to_github).send().unwrap().headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let (attacker_cookie, callback) = start_web_sign_in(&http, &s);
     // ...and makes the victim's browser open it: no binding cookie there,
     // or the victim's own from a sign-in of theirs.
-    let victim_start = http
-        .get(format!("{}/v1/auth/web/login", s.url))
-        .send()
-        .unwrap();
-    let victim_cookie = victim_start.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (victim_cookie, _) = start_web_sign_in(&http, &s);
     let refused = http
         .get(&callback)
         .header("cookie", &victim_cookie)
@@ -274,15 +271,7 @@ fn a_sign_in_finished_in_another_browser_is_refused() {
     );
     // A second callback URL of the attacker's, opened with no cookie at
     // all, is refused the same way.
-    let second = http
-        .get(format!("{}/v1/auth/web/login", s.url))
-        .send()
-        .unwrap();
-    let to_github = second.headers()["location"].to_str().unwrap().to_owned();
-    let second_callback = http.get(&to_github).send().unwrap().headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let (_, second_callback) = start_web_sign_in(&http, &s);
     let refused = http.get(&second_callback).send().unwrap();
     assert_eq!(refused.status(), 400);
     let body: Value = refused.json().unwrap();

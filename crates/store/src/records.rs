@@ -127,6 +127,28 @@ pub struct AuditIntent {
     pub action: String,
 }
 
+impl AuditIntent {
+    /// The audit entry of this action on `target`, at `at`.
+    pub fn entry(
+        &self,
+        at: Timestamp,
+        target: impl Into<String>,
+        result: impl Into<String>,
+        detail: serde_json::Value,
+    ) -> NewAuditEntry {
+        NewAuditEntry {
+            at,
+            actor: self.actor.clone(),
+            actor_name: self.actor_name.clone(),
+            level: self.level.clone(),
+            action: self.action.clone(),
+            target: target.into(),
+            result: result.into(),
+            detail,
+        }
+    }
+}
+
 /// An entry to append to the audit log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewAuditEntry {

@@ -13,8 +13,8 @@ use slipway_core::{
 use super::SqlStore;
 use super::rows::*;
 use crate::{
-    AccountRecord, AccountStore, AuditIntent, ChangeAccount, NewAuditEntry, Notification,
-    Reconcile, Result, StoreError, StoredCapacityRequest,
+    AccountRecord, AccountStore, AuditIntent, ChangeAccount, Notification, Reconcile, Result,
+    StoreError, StoredCapacityRequest,
 };
 
 fn money(what: &str, text: &str) -> Result<Money> {
@@ -295,25 +295,20 @@ impl AccountStore for SqlStore {
             .await?;
         self.insert_audit(
             &mut tx,
-            &NewAuditEntry {
-                at: now,
-                actor: audit.actor.clone(),
-                actor_name: audit.actor_name.clone(),
-                level: audit.level.clone(),
-                action: audit.action.clone(),
-                target: organization.to_string(),
-                result: if before.is_some() {
+            &audit.entry(
+                now,
+                organization.as_str(),
+                if before.is_some() {
                     "changed"
                 } else {
                     "opened"
-                }
-                .into(),
-                detail: serde_json::json!({
+                },
+                serde_json::json!({
                     "reason": reason,
                     "before": before.as_ref().map(|r| account_summary(&r.account)),
                     "after": account_summary(&after),
                 }),
-            },
+            ),
         )
         .await?;
         tx.commit().await?;
@@ -447,22 +442,18 @@ impl AccountStore for SqlStore {
         }
         self.insert_audit(
             &mut tx,
-            &NewAuditEntry {
-                at: now,
-                actor: audit.actor.clone(),
-                actor_name: audit.actor_name.clone(),
-                level: audit.level.clone(),
-                action: audit.action.clone(),
-                target: organization.to_string(),
-                result: "reconciled".into(),
-                detail: serde_json::json!({
+            &audit.entry(
+                now,
+                organization.as_str(),
+                "reconciled",
+                serde_json::json!({
                     "credited": reconciliation.credited,
                     "debited": reconciliation.debited,
                     "capped_off": reconciliation.capped_off,
                     "hours_charged": reconciliation.charges.len(),
                     "balance": reconciliation.account.balance,
                 }),
-            },
+            ),
         )
         .await?;
         tx.commit().await?;

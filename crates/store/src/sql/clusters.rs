@@ -9,8 +9,7 @@ use slipway_core::{Cluster, ClusterName, Operation, Refusal, Schedule, Timestamp
 use super::rows::*;
 use super::{ACTIVE_STATES, INFRASTRUCTURE, SqlStore, outcome_summary};
 use crate::{
-    Applied, AuditIntent, ClusterFilter, ClusterStore, Decide, NewAuditEntry, NewCluster, Result,
-    StoreError,
+    Applied, AuditIntent, ClusterFilter, ClusterStore, Decide, NewCluster, Result, StoreError,
 };
 
 /// The infrastructure operations in flight on clusters whose names are in
@@ -172,16 +171,12 @@ impl ClusterStore for SqlStore {
                 tx.rollback().await?;
                 crate::AuditStore::append_audit(
                     self,
-                    NewAuditEntry {
-                        at: now,
-                        actor: audit.actor.clone(),
-                        actor_name: audit.actor_name.clone(),
-                        level: audit.level.clone(),
-                        action: audit.action.clone(),
-                        target: cluster.to_string(),
-                        result: format!("refused: {}", refusal.code()),
-                        detail: serde_json::json!({"message": refusal.to_string()}),
-                    },
+                    audit.entry(
+                        now,
+                        cluster.as_str(),
+                        format!("refused: {}", refusal.code()),
+                        serde_json::json!({"message": refusal.to_string()}),
+                    ),
                 )
                 .await?;
                 return Err(refusal.into());
@@ -191,20 +186,8 @@ impl ClusterStore for SqlStore {
             .write_plan(&mut tx, cluster, &plan, &audit.actor, now)
             .await?;
         let (result, detail) = outcome_summary(&plan.outcome);
-        self.insert_audit(
-            &mut tx,
-            &NewAuditEntry {
-                at: now,
-                actor: audit.actor.clone(),
-                actor_name: audit.actor_name.clone(),
-                level: audit.level.clone(),
-                action: audit.action.clone(),
-                target: cluster.to_string(),
-                result: result.into(),
-                detail,
-            },
-        )
-        .await?;
+        self.insert_audit(&mut tx, &audit.entry(now, cluster.as_str(), result, detail))
+            .await?;
         let snapshot = match plan.outcome {
             Outcome::Removed => snap,
             _ => self
