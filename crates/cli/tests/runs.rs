@@ -321,20 +321,7 @@ fn only_administrators_run_tests_and_releases() {
     github.add_user("alice", 1, "gho_alice", &["read:org"]);
     github.set_org_membership("alice", "uw-research", "active", "member");
     let project = Project::new();
-    let s = project.server(
-        [
-            ("SLIPWAY_AUTH__GITHUB__CLIENT_ID", github.client_id()),
-            (
-                "SLIPWAY_AUTH__GITHUB__CLIENT_SECRET",
-                github.client_secret(),
-            ),
-            ("SLIPWAY_AUTH__GITHUB__OAUTH_URL", github.url()),
-            ("SLIPWAY_AUTH__GITHUB__API_URL", github.url()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect(),
-    );
+    let s = project.server(github_env(&github));
     s.run(&["org", "create", "research", "--github-org", "uw-research"])
         .expect_code(0);
     s.run(&[

@@ -14,8 +14,19 @@ use slipway_auth::keys::Jwks;
 
 use super::metrics::Metrics;
 
-/// How long one JWKS request may take.
+/// How long one request to the issuer (its JWKS, its revocation list) may
+/// take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The client a gateway asks its issuer with.
+pub(super) fn issuer_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(FETCH_TIMEOUT)
+        .connect_timeout(FETCH_TIMEOUT)
+        .user_agent(concat!("slipway-gateway/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("an HTTP client")
+}
 
 /// The longest a request with an unknown key id waits for the next allowed
 /// refetch.
@@ -51,12 +62,7 @@ pub(crate) enum Refetch {
 
 impl KeyStore {
     pub fn new(url: Option<String>, refetch_min: Duration, metrics: Arc<Metrics>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .connect_timeout(FETCH_TIMEOUT)
-            .user_agent(concat!("slipway-gateway/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("an HTTP client");
+        let http = issuer_client();
         Self {
             url,
             http,

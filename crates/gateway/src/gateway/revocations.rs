@@ -28,7 +28,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use http::StatusCode;
 use http::header::{ETAG, IF_NONE_MATCH};
@@ -41,11 +40,8 @@ use slipway_auth::jwt::{
 
 use super::GatewayError;
 use super::config::Config;
-use super::keys::{KeyStore, Refetch, chain};
+use super::keys::{KeyStore, Refetch, chain, issuer_client};
 use super::metrics::{FetchResult, Metrics};
-
-/// How long one fetch of the list may take.
-pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The largest answer accepted.
 const MAX_BODY: usize = 64 << 20;
@@ -111,12 +107,7 @@ pub(crate) struct Revocations {
 impl Revocations {
     pub fn new(config: &Config, keys: Arc<KeyStore>, metrics: Arc<Metrics>) -> Self {
         let issuer = config.issuer.clone().unwrap_or_default();
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .connect_timeout(FETCH_TIMEOUT)
-            .user_agent(concat!("slipway-gateway/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("an HTTP client");
+        let http = issuer_client();
         let url = config.effective_revocations_url();
         metrics.revocations_enabled(url.is_some());
         Self {
@@ -414,6 +405,8 @@ pub(crate) fn unix_now() -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn revocations(dir: &Path) -> Revocations {
