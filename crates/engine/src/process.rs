@@ -368,6 +368,24 @@ mod tests {
         assert!(!exit.status.success());
     }
 
+    /// Whether `parent` has a child process running `name`.
+    fn child_named(parent: i32, name: &str) -> bool {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return false;
+        };
+        entries.flatten().any(|entry| {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // `pid (comm) state ppid …`; comm may hold spaces, so split
+            // after its closing parenthesis.
+            let Some((head, tail)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let comm = head.split_once('(').map_or("", |(_, comm)| comm);
+            let ppid = tail.split_whitespace().nth(1);
+            comm == name && ppid == Some(parent.to_string().as_str())
+        })
+    }
+
     #[tokio::test]
     async fn a_group_interrupt_stops_a_shell_and_the_command_it_waits_for() {
         use std::os::unix::process::ExitStatusExt;
@@ -375,31 +393,42 @@ mod tests {
         let cancel = CancellationToken::new();
         // The shell waits for `sleep`; SIGINT to the shell alone would
         // leave both running until the kill after the grace period.
-        let script = "echo ready; sleep 600; echo after";
-        let mut lines = Vec::new();
-        let mut on_line = {
-            let cancel = cancel.clone();
-            move |_: Stream, line: String| {
-                if line == "ready" {
-                    cancel.cancel();
+        let script = "sleep 600; echo after";
+        let outputs = Outputs::new(dir.path(), "cmd");
+        // Cancels once `sleep` runs: a signal landing between the shell's
+        // fork and the child's exec is caught by the shell's handler in
+        // the child and lost, which is not what this test is about.
+        let waiter = {
+            let (cancel, pid_file) = (cancel.clone(), outputs.pid_file());
+            tokio::spawn(async move {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while Instant::now() < deadline {
+                    let shell = std::fs::read_to_string(&pid_file).unwrap_or_default();
+                    if let Ok(shell) = shell.trim().parse::<i32>()
+                        && child_named(shell, "sleep")
+                    {
+                        break;
+                    }
+                    sleep(Duration::from_millis(10)).await;
                 }
-                lines.push(line);
-            }
+                cancel.cancel();
+            })
         };
         let exit = run(
             Path::new("/bin/sh"),
             &["-c".into(), script.into()],
             Path::new("/"),
             &env(),
-            &Outputs::new(dir.path(), "cmd"),
+            &outputs,
             &Control {
                 interrupt: Interrupt::Group,
                 ..control(&cancel, Duration::from_secs(600), Duration::from_secs(60))
             },
-            &mut on_line,
+            &mut |_, _| {},
         )
         .await
         .unwrap();
+        waiter.await.unwrap();
         assert_eq!(exit.stopped, Some(Stopped::Cancelled));
         assert_eq!(
             exit.status.signal(),
