@@ -30,9 +30,14 @@ fn show_account(a: &AccountView) {
     println!("monthly allowance:  ${}", a.monthly_allowance);
     println!("maximum balance:    ${}", a.max_balance);
     println!(
-        "fiscal year cost:   ${} (since {})",
+        "fiscal year cost:   ${} (since {}), settled {}",
         a.fytd_cost.cents(),
-        a.fiscal_year_start.format("%Y-%m-%d")
+        a.fiscal_year_start.format("%Y-%m-%d"),
+        when(a.costs_settled_at)
+    );
+    println!(
+        "provisional cost:   ${} (since the last settlement, not yet in the balance)",
+        a.provisional_cost.cents()
     );
     println!(
         "burn rate ($/h):    minimum {}, current {}, maximum {}",
@@ -83,20 +88,29 @@ impl Context {
         let unchanged = change.balance.is_none()
             && change.monthly_allowance.is_none()
             && change.max_balance.is_none();
-        let account = if unchanged {
-            self.client.account(&name).await?
+        let (account, credited) = if unchanged {
+            (self.client.account(&name).await?, None)
         } else {
             if change.reason.trim().is_empty() {
                 return Err(Failure::usage(
                     "--reason: say why the account changes (it goes in the audit log)",
                 ));
             }
-            self.client.update_account(&name, &change).await?
+            let done = self.client.update_account(&name, &change).await?;
+            (done.account, Some(done.credited))
         };
         if self.json {
             output::json(&account);
         } else {
             show_account(&account);
+            // Why the balance is not the one given: the change reconciled
+            // the account, which credits the month's allowance once.
+            if let Some(credited) = credited.filter(|c| !c.is_zero()) {
+                println!(
+                    "this month's allowance, ${credited}, was credited when the account was reconciled after the change (allowances are credited at the start of every month, and when an account opens): the balance is ${}",
+                    account.balance
+                );
+            }
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -137,6 +151,11 @@ impl Context {
             history.to.format("%Y-%m-%d %H:%M"),
             history.total.cents(),
             history.currency
+        );
+        println!(
+            "settled until {}; ${} since then is provisional (settled at the next reconciliation)",
+            when(history.settled_at),
+            history.provisional.cents()
         );
         println!("{:<20} {:>12}  BY CLUSTER", "FROM (UTC)", "COST ($)");
         for bucket in history.buckets.iter().filter(|b| !b.total.is_zero()) {
@@ -201,21 +220,23 @@ impl Context {
                     response.operation.as_deref().unwrap_or("-")
                 ),
                 CapacityResult::Waiting => format!(
-                    "the cluster changes once operation {} ends",
-                    response.operation.as_deref().unwrap_or("-")
+                    "the request is kept, but waits: {}; it is tried again when that may have changed",
+                    response.waiting.as_ref().map_or("", |w| w.message.as_str())
                 ),
                 CapacityResult::Unchanged => "the cluster already is that size".into(),
                 CapacityResult::Redundant => "an identical request is active: nothing added".into(),
-                CapacityResult::Refused => format!(
-                    "the request is kept, but the change was refused: {}",
-                    response.refusal.as_ref().map_or("", |r| r.message.as_str())
-                ),
             };
             println!("{what}");
             show_requests(&response.requests);
         }
-        // A refused change is a rule's refusal, like a refused deploy.
-        if response.result == CapacityResult::Refused {
+        // A change a rule refuses (the budget, a limit) is a refusal, like a
+        // refused deploy, though the request is kept and tried again; one
+        // that waits for an operation in flight is not.
+        let refused = response
+            .waiting
+            .as_ref()
+            .is_some_and(|w| w.code != "operation_in_progress");
+        if refused {
             ExitCode::from(exit::REFUSED)
         } else {
             ExitCode::SUCCESS
@@ -257,14 +278,20 @@ fn show_requests(requests: &[CapacityRequestView]) {
         println!("no active capacity requests");
         return;
     }
-    println!("{:<38} {:<20} {:>5}  UNTIL (UTC)", "ID", "WHO", "NODES");
+    println!(
+        "{:<38} {:<20} {:>5}  {:<20} STATE",
+        "ID", "WHO", "NODES", "UNTIL (UTC)"
+    );
     for r in requests {
         println!(
-            "{:<38} {:<20} {:>5}  {}",
+            "{:<38} {:<20} {:>5}  {:<20} {}",
             r.id,
             r.login,
             r.nodes,
-            r.expires_at.format("%Y-%m-%d %H:%M:%S")
+            r.expires_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            r.waiting
+                .as_ref()
+                .map_or("active".to_owned(), |w| format!("waiting: {}", w.message))
         );
     }
 }

@@ -143,6 +143,14 @@ impl Context {
 
     pub async fn destroy(&self, name: String, wait: Option<Duration>) -> Result<ExitCode, Failure> {
         let response = self.client.destroy(&name).await?;
+        let withdrawn = response.withdrawn_capacity_requests.len();
+        if withdrawn > 0 && !self.json {
+            eprintln!(
+                "Destroying {name} withdraws its {withdrawn} capacity request{} ({}): capacity will not bring it back.",
+                if withdrawn == 1 { "" } else { "s" },
+                response.withdrawn_capacity_requests.join(", ")
+            );
+        }
         self.finish_action(response, wait, |cluster| {
             cluster.state == ClusterState::Absent
         })
@@ -224,11 +232,14 @@ impl Context {
         let c = &response.cluster;
         match (&response.result, &response.operation) {
             (ActionResult::AlreadyRunning, _) => println!(
-                "{} is already running{}: nothing to do.",
+                "{} is already running{}: nothing to deploy{}.",
                 c.name,
                 c.endpoint
                     .as_deref()
                     .map(|e| format!(" at {e}"))
+                    .unwrap_or_default(),
+                c.destroy_at
+                    .map(|t| format!("; destroy scheduled at {}", t.to_rfc3339()))
                     .unwrap_or_default()
             ),
             (ActionResult::NothingToDestroy, _) => {

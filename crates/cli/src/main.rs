@@ -366,6 +366,9 @@ struct LimitArgs {
     min_lifetime: Option<String>,
     #[arg(long)]
     max_clusters: Option<u32>,
+    /// How many clusters its members may define, deployed or not.
+    #[arg(long)]
+    max_defined_clusters: Option<u32>,
 }
 
 impl LimitArgs {
@@ -375,6 +378,7 @@ impl LimitArgs {
             max_lifetime: self.max_lifetime,
             min_lifetime: self.min_lifetime,
             max_clusters: self.max_clusters,
+            max_defined_clusters: self.max_defined_clusters,
         }
     }
 }

@@ -285,6 +285,24 @@ fn scheduled_destroys_fire_once_across_replicas() {
         assert_eq!(destroys.len(), 1, "one destroy of {name}: {ops}");
         assert_eq!(destroys[0]["reason"], "schedule");
         assert_eq!(destroys[0]["state"], "succeeded");
+        // Once in the audit log too: the scheduler that lost the race (the
+        // schedule was no longer due) did nothing worth an entry.
+        let fired: Value = api(
+            &r.a,
+            "GET",
+            &format!("/v1/audit?action=schedule.fire&target={name}"),
+        )
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+        let results: Vec<&str> = fired
+            .as_array()
+            .unwrap_or_else(|| panic!("entries: {fired}"))
+            .iter()
+            .map(|e| e["result"].as_str().unwrap())
+            .collect();
+        assert_eq!(results, ["queued"], "{name}: {fired}");
     }
     let _ = &r.balancer;
 }

@@ -32,14 +32,18 @@ impl Service {
         action: Action,
     ) -> Result<Operation> {
         let id = parse_operation_id(id)?;
-        let op = self
-            .store
-            .operation(&id)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("operation {id} does not exist")))?;
-        self.authorized_snapshot(caller, op.cluster.as_str(), action)
-            .await?;
-        Ok(op)
+        let missing = || Error::not_found(format!("operation {id} does not exist"));
+        let op = self.store.operation(&id).await?.ok_or_else(missing)?;
+        // An operation of a cluster the caller may not see (or that was
+        // removed) is answered as one that does not exist.
+        match self
+            .authorized_snapshot(caller, op.cluster.as_str(), action)
+            .await
+        {
+            Ok(_) => Ok(op),
+            Err(e) if e.kind == Kind::NotFound => Err(missing()),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn operation(&self, caller: &Caller, id: &str) -> Result<OperationView> {

@@ -9,6 +9,7 @@
 //! | `slipway_lease_renewals_total` | counter | `result` (held, cancel_requested, lost, error) |
 //! | `slipway_reclaims_total` | counter | — operations interrupted because their lease expired or their process died |
 //! | `slipway_scheduler_lag_seconds` | histogram | — from a scheduled destroy's due time to its operation being queued |
+//! | `slipway_capacity_rounds_total` | counter | — rounds of the capacity keeper (each looks at the requests that expired or wait) |
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -49,6 +50,7 @@ pub struct Metrics {
     pub lease_renewals: Family<ResultLabel, Counter>,
     pub reclaims: Counter,
     pub scheduler_lag: Histogram,
+    pub capacity_rounds: Counter,
 }
 
 impl Metrics {
@@ -63,6 +65,7 @@ impl Metrics {
             lease_renewals: Family::default(),
             reclaims: Counter::default(),
             scheduler_lag: Histogram::new(exponential_buckets(0.001, 2.0, 20)),
+            capacity_rounds: Counter::default(),
         };
         registry.register(
             "slipway_operations",
@@ -93,6 +96,11 @@ impl Metrics {
             "slipway_scheduler_lag_seconds",
             "From a scheduled destroy's due time to its operation being queued",
             metrics.scheduler_lag.clone(),
+        );
+        registry.register(
+            "slipway_capacity_rounds",
+            "Rounds of the capacity keeper: each looks at the requests that expired or wait",
+            metrics.capacity_rounds.clone(),
         );
         metrics
     }
