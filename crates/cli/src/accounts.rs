@@ -8,7 +8,7 @@ use slipway_api::types::*;
 
 use crate::client::Context;
 use crate::exit::{self, Failure};
-use crate::output;
+use crate::output::{self, Table};
 
 fn when(at: Option<DateTime<Utc>>) -> String {
     at.map_or_else(
@@ -20,7 +20,7 @@ fn when(at: Option<DateTime<Utc>>) -> String {
 fn show_account(a: &AccountView) {
     if !a.opened {
         println!(
-            "organization {} has no account: it is not budgeted (an administrator opens one with slipway org account {} --allowance …)",
+            "organization {} has no account: it is not budgeted (an administrator opens one with: slipway org account {} --allowance 500 --reason \"why\")",
             a.organization, a.organization
         );
         return;
@@ -59,7 +59,7 @@ fn money(flag: &str, value: Option<String>) -> Result<Option<slipway_core::Money
     value
         .map(|v| {
             slipway_core::Money::parse(v.trim_start_matches('$'))
-                .map_err(|e| Failure::usage(format!("--{flag}: {}", e.rule)))
+                .map_err(|e| Failure::invalid(flag, format!("--{flag}: {}", e.rule)))
         })
         .transpose()
 }
@@ -87,8 +87,11 @@ impl Context {
             self.client.account(&name).await?
         } else {
             if change.reason.trim().is_empty() {
-                return Err(Failure::usage(
-                    "--reason: say why the account changes (it goes in the audit log)",
+                return Err(Failure::invalid(
+                    "reason",
+                    format!(
+                        "--reason is required to change an account: say why (it goes in the audit log), e.g. slipway org account {name} --allowance 500 --reason \"grant 42\""
+                    ),
                 ));
             }
             self.client.update_account(&name, &change).await?
@@ -138,20 +141,20 @@ impl Context {
             history.total.cents(),
             history.currency
         );
-        println!("{:<20} {:>12}  BY CLUSTER", "FROM (UTC)", "COST ($)");
+        let mut table = Table::new(&["FROM (UTC)", "COST ($)", "BY CLUSTER"]).right(&[1]);
         for bucket in history.buckets.iter().filter(|b| !b.total.is_zero()) {
             let clusters: Vec<String> = bucket
                 .by_cluster
                 .iter()
                 .map(|(c, m)| format!("{c} {}", m.cents()))
                 .collect();
-            println!(
-                "{:<20} {:>12}  {}",
-                bucket.start.format("%Y-%m-%d %H:%M"),
+            table.row([
+                bucket.start.format("%Y-%m-%d %H:%M").to_string(),
                 bucket.total.cents().to_string(),
-                clusters.join(", ")
-            );
+                clusters.join(", "),
+            ]);
         }
+        table.print();
         let s = &history.stats;
         println!(
             "{} buckets: mean {:.2}, min {:.2}, max {:.2}, std {:.2}",
@@ -239,7 +242,7 @@ impl Context {
     pub async fn capacity_list(&self, name: String) -> Result<ExitCode, Failure> {
         let requests = self.client.capacity_requests(&name).await?;
         if self.json {
-            output::json(&requests);
+            output::json_list("requests", &requests, None);
         } else {
             show_requests(&requests);
         }
@@ -257,14 +260,14 @@ fn show_requests(requests: &[CapacityRequestView]) {
         println!("no active capacity requests");
         return;
     }
-    println!("{:<38} {:<20} {:>5}  UNTIL (UTC)", "ID", "WHO", "NODES");
+    let mut table = Table::new(&["ID", "WHO", "NODES", "UNTIL (UTC)"]).right(&[2]);
     for r in requests {
-        println!(
-            "{:<38} {:<20} {:>5}  {}",
-            r.id,
-            r.login,
-            r.nodes,
-            r.expires_at.format("%Y-%m-%d %H:%M:%S")
-        );
+        table.row([
+            r.id.clone(),
+            r.login.clone(),
+            r.nodes.to_string(),
+            r.expires_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        ]);
     }
+    table.print();
 }
