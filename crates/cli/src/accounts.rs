@@ -217,8 +217,20 @@ impl Context {
             println!("{what}");
             show_requests(&response.requests);
         }
-        // A refused change is a rule's refusal, like a refused deploy.
+        // A refused change is a rule's refusal, like a refused deploy: with
+        // --json its error document follows on stderr.
         if response.result == CapacityResult::Refused {
+            if self.json
+                && let Some(refusal) = &response.refusal
+            {
+                let error = ErrorBody {
+                    error: refusal.clone(),
+                };
+                eprintln!(
+                    "{}",
+                    serde_json::to_string(&error).expect("errors serialize")
+                );
+            }
             ExitCode::from(exit::REFUSED)
         } else {
             ExitCode::SUCCESS

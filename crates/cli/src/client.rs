@@ -206,21 +206,13 @@ impl Context {
         response.operation = Some(waited.operation.clone());
         self.report_action(&response);
         if waited.timed_out {
-            if !self.json {
-                eprintln!(
-                    "Still {} after the wait; follow it with: slipway logs {} --follow",
-                    waited.operation.state, waited.operation.id
-                );
-            }
-            return Ok(ExitCode::from(exit::STILL_RUNNING));
+            return Err(Failure::still_running(&waited.operation));
         }
         if waited.operation.state == OperationState::Succeeded && arrived(&response.cluster) {
             Ok(ExitCode::SUCCESS)
         } else {
-            if !self.json {
-                eprintln!("See the log: slipway logs {}", waited.operation.id);
-            }
-            Ok(ExitCode::from(exit::FAILED))
+            let what = format!("{} is {}", response.cluster.name, response.cluster.state);
+            Err(Failure::did_not_succeed(&waited.operation, &what))
         }
     }
 
@@ -395,13 +387,17 @@ impl Context {
         } else {
             output::run(&run);
         }
-        Ok(if waited.timed_out {
-            ExitCode::from(exit::STILL_RUNNING)
+        if waited.timed_out {
+            Err(Failure::still_running(&run.operation))
         } else if run.passed == Some(true) {
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         } else {
-            ExitCode::FAILURE
-        })
+            let what = format!(
+                "the {} of {name} at {version} did not pass",
+                run.operation.kind
+            );
+            Err(Failure::did_not_succeed(&run.operation, &what))
+        }
     }
 
     pub async fn runs(&self, cluster: Option<String>) -> Result<ExitCode, Failure> {
@@ -470,11 +466,11 @@ impl Context {
             }
         }
         let op = self.client.operation(&id).await?;
-        Ok(if op.state == OperationState::Failed {
-            ExitCode::from(exit::FAILED)
+        if op.state == OperationState::Failed {
+            Err(Failure::did_not_succeed(&op, "the operation failed"))
         } else {
-            ExitCode::SUCCESS
-        })
+            Ok(ExitCode::SUCCESS)
+        }
     }
 
     /// Cancels an operation and says what came of it, as the API's answer

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use slipway_api::types::{ErrorBody, ErrorDetail};
+use slipway_api::types::{ErrorBody, ErrorDetail, OperationView};
 use slipway_api::{ClientError, StatusCode};
 
 /// The operation failed (or the server could not be reached).
@@ -39,6 +39,47 @@ impl Failure {
 
     pub fn usage(message: impl Into<String>) -> Self {
         Self::new(BAD_INPUT, "invalid_request", message)
+    }
+
+    /// Names the operation concerned.
+    pub fn with_operation(mut self, id: &str) -> Self {
+        self.error.operation = Some(id.to_owned());
+        self
+    }
+
+    /// An operation still running when the wait ended (exit 5).
+    pub fn still_running(op: &OperationView) -> Self {
+        Self::new(
+            STILL_RUNNING,
+            "still_running",
+            format!(
+                "operation {} ({} of {}) is still {} after the wait; follow it with: slipway logs {} --follow",
+                op.id, op.kind, op.cluster, op.state, op.id
+            ),
+        )
+        .with_operation(&op.id)
+    }
+
+    /// An operation that did not do what was asked (exit 1): it failed, was
+    /// cancelled or interrupted, or left the cluster elsewhere.
+    pub fn did_not_succeed(op: &OperationView, what: &str) -> Self {
+        Self::new(
+            FAILED,
+            "operation_failed",
+            format!(
+                "{what}: operation {} ({} of {}) {}{}; see its log: slipway logs {}",
+                op.id,
+                op.kind,
+                op.cluster,
+                op.state,
+                op.error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default(),
+                op.id
+            ),
+        )
+        .with_operation(&op.id)
     }
 
     /// Bad input in one field (a flag or argument, named as the API names

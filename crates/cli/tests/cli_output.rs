@@ -247,6 +247,48 @@ fn every_error_is_the_error_document_on_stderr() {
 }
 
 #[test]
+fn an_operation_that_fails_or_outlasts_the_wait_ends_in_the_error_document() {
+    let s = server();
+    s.run(&[
+        "cluster",
+        "create",
+        "f",
+        "--blueprint",
+        "flaky",
+        "--var",
+        "fail_apply=true",
+    ])
+    .expect_code(0);
+    let out = s.run(&["deploy", "f", "--json"]);
+    out.expect_code(1);
+    // What happened on stdout, why it is a failure on stderr.
+    let response = out.json();
+    let op = response["operation"]["id"].as_str().unwrap();
+    assert_eq!(response["operation"]["state"], "failed", "{response}");
+    let error = out.error_json();
+    assert_eq!(error["error"]["code"], "operation_failed", "{error}");
+    assert_eq!(error["error"]["operation"], op, "{error}");
+    assert_eq!(
+        out.stderr().trim().lines().count(),
+        1,
+        "one document: {}",
+        out.stderr()
+    );
+    let logs = s.run(&["logs", op, "--json"]);
+    logs.expect_code(1);
+    assert_eq!(logs.error_json()["error"]["operation"], op);
+
+    // Still running when the wait ends: exit 5, naming the operation.
+    let slow = queue_slow_deploy(&s, "slow", 1, 600);
+    let out = s.run(&["deploy", "slow", "--wait", "1s", "--json"]);
+    out.expect_code(5);
+    let error = out.error_json();
+    assert_eq!(error["error"]["code"], "still_running", "{error}");
+    assert_eq!(error["error"]["operation"], slow.as_str(), "{error}");
+    s.run(&["cancel", &slow]).expect_code(0);
+}
+
+#[test]
 fn org_account_hints_name_the_reason() {
     let s = server();
     let shown = s.run(&["org", "account", "default"]);
