@@ -8,7 +8,7 @@ use slipway_api::types::*;
 
 use crate::client::Context;
 use crate::exit::{self, Failure};
-use crate::output;
+use crate::output::{self, Table};
 
 fn when(at: Option<DateTime<Utc>>) -> String {
     at.map_or_else(
@@ -20,7 +20,7 @@ fn when(at: Option<DateTime<Utc>>) -> String {
 fn show_account(a: &AccountView) {
     if !a.opened {
         println!(
-            "organization {} has no account: it is not budgeted (an administrator opens one with slipway org account {} --allowance …)",
+            "organization {} has no account: it is not budgeted (an administrator opens one with: slipway org account {} --allowance 500 --reason \"why\")",
             a.organization, a.organization
         );
         return;
@@ -64,7 +64,7 @@ fn money(flag: &str, value: Option<String>) -> Result<Option<slipway_core::Money
     value
         .map(|v| {
             slipway_core::Money::parse(v.trim_start_matches('$'))
-                .map_err(|e| Failure::usage(format!("--{flag}: {}", e.rule)))
+                .map_err(|e| Failure::invalid(flag, format!("--{flag}: {}", e.rule)))
         })
         .transpose()
 }
@@ -92,8 +92,11 @@ impl Context {
             (self.client.account(&name).await?, None)
         } else {
             if change.reason.trim().is_empty() {
-                return Err(Failure::usage(
-                    "--reason: say why the account changes (it goes in the audit log)",
+                return Err(Failure::invalid(
+                    "reason",
+                    format!(
+                        "--reason is required to change an account: say why (it goes in the audit log), e.g. slipway org account {name} --allowance 500 --reason \"grant 42\""
+                    ),
                 ));
             }
             let done = self.client.update_account(&name, &change).await?;
@@ -157,20 +160,20 @@ impl Context {
             when(history.settled_at),
             history.provisional.cents()
         );
-        println!("{:<20} {:>12}  BY CLUSTER", "FROM (UTC)", "COST ($)");
+        let mut table = Table::new(&["FROM (UTC)", "COST ($)", "BY CLUSTER"]).right(&[1]);
         for bucket in history.buckets.iter().filter(|b| !b.total.is_zero()) {
             let clusters: Vec<String> = bucket
                 .by_cluster
                 .iter()
                 .map(|(c, m)| format!("{c} {}", m.cents()))
                 .collect();
-            println!(
-                "{:<20} {:>12}  {}",
-                bucket.start.format("%Y-%m-%d %H:%M"),
+            table.row([
+                bucket.start.format("%Y-%m-%d %H:%M").to_string(),
                 bucket.total.cents().to_string(),
-                clusters.join(", ")
-            );
+                clusters.join(", "),
+            ]);
         }
+        table.print();
         let s = &history.stats;
         println!(
             "{} buckets: mean {:.2}, min {:.2}, max {:.2}, std {:.2}",
@@ -230,13 +233,28 @@ impl Context {
             show_requests(&response.requests);
         }
         // A change a rule refuses (the budget, a limit) is a refusal, like a
-        // refused deploy, though the request is kept and tried again; one
-        // that waits for an operation in flight is not.
+        // refused deploy, though the request is kept and tried again — with
+        // --json its error document follows on stderr; one that waits for an
+        // operation in flight is not.
         let refused = response
             .waiting
             .as_ref()
-            .is_some_and(|w| w.code != "operation_in_progress");
-        if refused {
+            .filter(|w| w.code != "operation_in_progress");
+        if let Some(wait) = refused {
+            if self.json {
+                let error = ErrorBody {
+                    error: ErrorDetail {
+                        code: wait.code.clone(),
+                        message: wait.message.clone(),
+                        field: None,
+                        operation: None,
+                    },
+                };
+                eprintln!(
+                    "{}",
+                    serde_json::to_string(&error).expect("errors serialize")
+                );
+            }
             ExitCode::from(exit::REFUSED)
         } else {
             ExitCode::SUCCESS
@@ -260,7 +278,7 @@ impl Context {
     pub async fn capacity_list(&self, name: String) -> Result<ExitCode, Failure> {
         let requests = self.client.capacity_requests(&name).await?;
         if self.json {
-            output::json(&requests);
+            output::json_list("requests", &requests, None);
         } else {
             show_requests(&requests);
         }
@@ -278,20 +296,17 @@ fn show_requests(requests: &[CapacityRequestView]) {
         println!("no active capacity requests");
         return;
     }
-    println!(
-        "{:<38} {:<20} {:>5}  {:<20} STATE",
-        "ID", "WHO", "NODES", "UNTIL (UTC)"
-    );
+    let mut table = Table::new(&["ID", "WHO", "NODES", "UNTIL (UTC)", "STATE"]).right(&[2]);
     for r in requests {
-        println!(
-            "{:<38} {:<20} {:>5}  {:<20} {}",
-            r.id,
-            r.login,
-            r.nodes,
+        table.row([
+            r.id.clone(),
+            r.login.clone(),
+            r.nodes.to_string(),
             r.expires_at.format("%Y-%m-%d %H:%M:%S").to_string(),
             r.waiting
                 .as_ref()
-                .map_or("active".to_owned(), |w| format!("waiting: {}", w.message))
-        );
+                .map_or("active".to_owned(), |w| format!("waiting: {}", w.message)),
+        ]);
     }
+    table.print();
 }

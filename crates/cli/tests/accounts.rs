@@ -132,7 +132,8 @@ fn costs_accrue_exactly_and_reconciliation_debits_them_once() {
     assert_eq!(decimal(&account["fytd_cost"]), expected);
     let audit = s
         .run(&["audit", "--action", "account.update", "--json"])
-        .json();
+        .json()["entries"]
+        .clone();
     assert_eq!(audit[0]["detail"]["reason"], "test budget");
     assert_eq!(audit[0]["actor"], "slipway:bootstrap");
 }
@@ -177,7 +178,8 @@ fn an_organization_out_of_money_is_shut_down() {
     assert_eq!(op["requested_by"], "slipway:budget");
     let audit = s
         .run(&["audit", "--action", "budget.shutdown", "--json"])
-        .json();
+        .json()["entries"]
+        .clone();
     assert_eq!(audit[0]["target"], "default", "{audit}");
     assert!(
         audit[0]["detail"]["clusters"]
@@ -713,7 +715,7 @@ fn a_redundant_capacity_request_is_answered_so() {
     bad.expect_code(2);
     assert_eq!(bad.error_json()["error"]["field"], "ttl");
     let listed = s.run(&["capacity", "list", "r1", "--json"]).json();
-    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed["requests"].as_array().unwrap().len(), 1);
     // The request deployed the cluster at its minimum; withdrawn, the
     // cluster stays at its minimum (the organization keeps idle clusters).
     watch_until(&s, "r1", WAIT, |st| {

@@ -169,7 +169,9 @@ impl Service {
 
     /// Cancels an operation: a queued one at once; a running one by a
     /// durable request that whichever worker holds its lease acts on
-    /// (SIGINT to Terraform, then a kill after the grace period).
+    /// (SIGINT to Terraform, then a kill after the grace period). One that
+    /// had already ended is a conflict (`already_ended`, naming it): the
+    /// answer says the cancel came too late.
     pub async fn cancel(&self, caller: &Caller, id: &str) -> Result<OperationView> {
         caller.require(scope::CLUSTERS_WRITE)?;
         let op = self
@@ -194,7 +196,21 @@ impl Service {
             serde_json::json!({"operation": op.id}),
         )
         .await;
-        Ok(operation_view(outcome.operation()))
+        match outcome {
+            CancelOutcome::Cancelled(op) | CancelOutcome::Requested(op) => Ok(operation_view(&op)),
+            // Too late: nothing was cancelled, and the caller is told so.
+            CancelOutcome::AlreadyOver(op) => {
+                let mut e = Error::conflict(
+                    "already_ended",
+                    format!(
+                        "too late: operation {} ({} of {}) had already ended ({}); nothing was cancelled",
+                        op.id, op.kind, op.cluster, op.state
+                    ),
+                );
+                e.operation = Some(op.id.to_string());
+                Err(e)
+            }
+        }
     }
 }
 
