@@ -91,16 +91,22 @@ pub struct HttpConfig {
     /// The largest Terraform state the state backend accepts.
     pub max_state_bytes: usize,
     /// How long a client may take to send a request's headers; a
-    /// connection that sends nothing is closed after it too.
+    /// connection that sends nothing is closed after it too, and so is an
+    /// HTTP/1.1 keep-alive connection that sends no next request.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
-    /// How long a client may take to send a request's body.
+    /// How long a client may take to send a request's whole body, from its
+    /// head (408 past it, however steadily it trickles).
     #[serde(with = "humantime_serde")]
     pub body_read_timeout: Duration,
-    /// How long an idle keep-alive connection (HTTP/1.1 or HTTP/2) stays
-    /// open.
+    /// How long a connection with no request in flight stays open (an
+    /// HTTP/2 connection, or a gRPC channel, between calls).
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// Connections one peer address (an IPv6 peer's /64) may hold at once;
+    /// more are reset at once. Trusted proxies
+    /// (`auth.rate_limits.trusted_proxies`) are not limited.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for Config {
@@ -143,6 +149,7 @@ impl Default for HttpConfig {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
+            max_connections_per_address: 256,
         }
     }
 }

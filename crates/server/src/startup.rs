@@ -269,6 +269,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     config.listen = listener.local_addr()?;
     let http = config.http.clone();
     let grpc = config.grpc.clone();
+    let proxies = config.auth.rate_limits.trusted_proxies.clone();
     let process = start(config).await?;
     let bound = listener.local_addr()?;
     let app = transports(&process, &http, grpc);
@@ -276,6 +277,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         listener,
         app,
         http,
+        proxies,
+        process.metrics.connections(),
         process.service.shutdown.clone(),
     ));
     // Recovery waits for the API: a Terraform the previous process left
