@@ -1,13 +1,16 @@
-//! The edge under attack, through the binary: metrics a stranger cannot
-//! grow, request bodies with a deadline however they trickle, idle HTTP/2
-//! connections and silent gRPC calls closed, and a cap on one address's
-//! connections with memory bounded under a flood.
+//! The edge under attack, and configuration that cannot be mistyped —
+//! through the binary: metrics a stranger cannot grow, request bodies with
+//! a deadline however they trickle, idle HTTP/2 connections and silent gRPC
+//! calls closed, a cap on one address's connections with memory bounded
+//! under a flood, unknown `SLIPWAY_*` variables refused at start, blueprint
+//! directories given as a plain path.
 
 mod common;
 
 use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -449,4 +452,153 @@ fn a_flood_of_connections_from_one_address_is_capped_and_memory_stays_bounded() 
         .and_then(|v| v.trim().parse().ok())
         .expect("the refusals are counted");
     assert!(refusals >= refused as f64, "{refusals} < {refused}");
+}
+
+// ---------------------------------------------------------------------------
+// Configuration
+
+/// Runs `slipway ARGS` with `env` (on top of this process's environment)
+/// until it exits, or kills it after `BOUND`: its exit code and stderr.
+fn run_until_exit(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut child = Command::new(slipway())
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    // Its stderr closes when it exits.
+    let stderr = rx.recv_timeout(BOUND);
+    if stderr.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("slipway {args:?} (pid {pid}) was still running after {BOUND:?}");
+    }
+    let status = child.wait().unwrap();
+    (status.code(), stderr.unwrap())
+}
+
+#[test]
+fn an_unknown_slipway_variable_stops_serve_and_worker_naming_the_closest_key() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    // The fault-injection run's mistake: a double underscore.
+    let (code, stderr) = run_until_exit(
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", dir],
+        &[("SLIPWAY_DATABASE__URL", "postgres://db.invalid/slipway")],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("SLIPWAY_DATABASE__URL"), "{stderr}");
+    assert!(
+        stderr.contains("did you mean SLIPWAY_DATABASE_URL?"),
+        "{stderr}"
+    );
+    assert!(
+        !data.path().join("slipway.db").exists(),
+        "the server started on SQLite anyway"
+    );
+    let (code, stderr) = run_until_exit(
+        &[
+            "worker",
+            "--database",
+            "postgres://db.invalid/slipway",
+            "--api",
+            "http://127.0.0.1:1",
+            "--data-dir",
+            dir,
+        ],
+        &[
+            ("SLIPWAY_EXECUTOR__MAX_CONCURENT", "2"),
+            // Other commands' variables are fine.
+            ("SLIPWAY_URL", "http://127.0.0.1:1"),
+            ("SLIPWAY_GATEWAY_LISTEN", "127.0.0.1:1"),
+        ],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("SLIPWAY_EXECUTOR__MAX_CONCURENT")
+            && stderr.contains("did you mean SLIPWAY_EXECUTOR__MAX_CONCURRENT?"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("SLIPWAY_URL "), "{stderr}");
+}
+
+/// A directory of blueprints holding one, `name`, copied from the test
+/// blueprint `flaky`.
+fn blueprint_root(name: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let from = fixture_blueprints().join("flaky/1.0.0");
+    let to = root.path().join(name).join("1.0.0");
+    std::fs::create_dir_all(&to).unwrap();
+    for file in ["main.tf", "blueprint.toml"] {
+        let text = std::fs::read_to_string(from.join(file)).unwrap();
+        let text = text.replacen("name = \"flaky\"", &format!("name = \"{name}\""), 1);
+        std::fs::write(to.join(file), text).unwrap();
+    }
+    root
+}
+
+fn blueprint_names(s: &Server) -> Vec<String> {
+    let list: Value = api(s, "GET", "/v1/blueprints")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn blueprint_dirs_take_a_plain_path_or_a_colon_separated_list() {
+    let first = blueprint_root("first");
+    let second = blueprint_root("second");
+    let dir = |d: &tempfile::TempDir| d.path().display().to_string();
+    let plain = server_with(Options {
+        env: vec![("SLIPWAY_BLUEPRINT_DIRS".into(), dir(&first))],
+        ..Options::default()
+    });
+    let names = blueprint_names(&plain);
+    assert!(names.contains(&"first".to_owned()), "{names:?}");
+    drop(plain);
+    let both = server_with(Options {
+        env: vec![(
+            "SLIPWAY_BLUEPRINT_DIRS".into(),
+            format!("{}:{}", dir(&first), dir(&second)),
+        )],
+        ..Options::default()
+    });
+    let names = blueprint_names(&both);
+    assert!(
+        names.contains(&"first".to_owned()) && names.contains(&"second".to_owned()),
+        "{names:?}"
+    );
+    drop(both);
+    // What cannot be read as directories says what is wanted.
+    let data = tempfile::tempdir().unwrap();
+    let (code, stderr) = run_until_exit(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ],
+        &[("SLIPWAY_BLUEPRINT_DIRS", "{ dir = 1 }")],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    for wanted in ["BLUEPRINT_DIRS", "a directory", "separated by ':'", "array"] {
+        assert!(stderr.contains(wanted), "{wanted:?} not in {stderr}");
+    }
 }
