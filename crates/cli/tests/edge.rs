@@ -3,7 +3,8 @@
 //! a deadline however they trickle, idle HTTP/2 connections and silent gRPC
 //! calls closed, a cap on one address's connections with memory bounded
 //! under a flood, unknown `SLIPWAY_*` variables refused at start, blueprint
-//! directories given as a plain path.
+//! directories given as a plain path, and a worker told to share the
+//! secrets key.
 
 mod common;
 
@@ -20,6 +21,7 @@ use common::*;
 use http_body_util::{BodyExt as _, Empty, StreamBody};
 use hyper::body::Frame;
 use serde_json::Value;
+use slipway_testkit::database::TestDatabase;
 
 /// A bound on waits for something that happens within seconds when it
 /// works; a test that reaches it has failed.
@@ -601,4 +603,67 @@ fn blueprint_dirs_take_a_plain_path_or_a_colon_separated_list() {
     for wanted in ["BLUEPRINT_DIRS", "a directory", "separated by ':'", "array"] {
         assert!(stderr.contains(wanted), "{wanted:?} not in {stderr}");
     }
+}
+
+/// A secrets key, as a deployment's replicas share.
+fn secrets_key() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2))
+}
+
+#[test]
+fn a_worker_without_the_replicas_secrets_key_is_told_to_share_it() {
+    let database = slipway_testkit::runtime().block_on(TestDatabase::postgres());
+    let key = secrets_key();
+    let s = server_with(Options {
+        database_url: Some(database.url.clone()),
+        env: vec![("SLIPWAY_AUTH__SECRETS_KEY".into(), key.clone())],
+        ..Options::default()
+    });
+    let data = tempfile::tempdir().unwrap();
+    let worker = |env: &[(&str, &str)]| {
+        run_until_exit(
+            &[
+                "worker",
+                "--database",
+                &database.url,
+                "--api",
+                &s.url,
+                "--data-dir",
+                data.path().to_str().unwrap(),
+            ],
+            env,
+        )
+    };
+    // Without one: the README's worker example once left it out.
+    let (code, stderr) = worker(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    for wanted in [
+        "auth.secrets_key",
+        "SLIPWAY_AUTH__SECRETS_KEY",
+        "every API replica and worker",
+    ] {
+        assert!(stderr.contains(wanted), "{wanted:?} not in {stderr}");
+    }
+    // With another one than the replicas'.
+    let other = secrets_key();
+    let (code, stderr) = worker(&[("SLIPWAY_AUTH__SECRETS_KEY", &other)]);
+    assert_eq!(code, Some(1), "{stderr}");
+    for wanted in [
+        "another secrets key",
+        "SLIPWAY_AUTH__SECRETS_KEY",
+        "every API replica and worker",
+    ] {
+        assert!(stderr.contains(wanted), "{wanted:?} not in {stderr}");
+    }
+    assert!(!stderr.contains(&other), "the key itself was printed");
+    // With the replicas' key it runs.
+    let running = slipway_testkit::server::Worker::start(
+        slipway(),
+        &database.url,
+        &s.url,
+        &[],
+        &[("SLIPWAY_AUTH__SECRETS_KEY".to_owned(), key)],
+    );
+    assert!(!running.id.is_empty());
 }
