@@ -676,10 +676,16 @@ fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
     clap_mangen::generate_to(Cli::command(), dir)
 }
 
+/// The server's and worker's log filter (a `tracing` filter).
+const LOG_FILTER_VARIABLE: &str = "SLIPWAY_LOG";
+/// `json` for JSON log lines.
+const LOG_FORMAT_VARIABLE: &str = "SLIPWAY_LOG_FORMAT";
+
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SLIPWAY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("SLIPWAY_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let filter =
+        EnvFilter::try_from_env(LOG_FILTER_VARIABLE).unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var(LOG_FORMAT_VARIABLE).is_ok_and(|f| f == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -690,8 +696,63 @@ fn init_logging() {
     }
 }
 
+/// `SLIPWAY_*` variables that are not configuration keys but that Slipway
+/// reads: every command's options that come from the environment (read
+/// from the command line's own definition), the log settings, what a TEST
+/// or RELEASE suite's steps are given (`slipway_engine::job`), what the
+/// local blueprint's provisioners pass `slipway node` (`SLIPWAY_BIN`), and
+/// the families of the gateway, the nodes, jobs, tests and benchmarks.
+fn other_variables() -> slipway_server::config::OtherVariables {
+    fn options(command: &clap::Command, names: &mut Vec<String>) {
+        names.extend(
+            command
+                .get_arguments()
+                .filter_map(|arg| arg.get_env())
+                .map(|env| env.to_string_lossy().into_owned()),
+        );
+        for sub in command.get_subcommands() {
+            options(sub, names);
+        }
+    }
+    let mut names = Vec::new();
+    options(&<Cli as clap::CommandFactory>::command(), &mut names);
+    names.extend(
+        [
+            LOG_FILTER_VARIABLE,
+            LOG_FORMAT_VARIABLE,
+            "SLIPWAY_CLUSTER",
+            "SLIPWAY_ENDPOINT",
+            "SLIPWAY_CLUSTER_TOKEN",
+            "SLIPWAY_VERSION",
+            "SLIPWAY_BIN",
+            "SLIPWAY_BENCH_ROLE",
+        ]
+        .map(String::from),
+    );
+    names.sort();
+    names.dedup();
+    let prefixes = [
+        "SLIPWAY_GATEWAY_",
+        "SLIPWAY_NODE_",
+        "SLIPWAY_JOB",
+        "SLIPWAY_TEST_",
+    ]
+    .map(String::from)
+    .to_vec();
+    slipway_server::config::OtherVariables { names, prefixes }
+}
+
+/// `serve` and `worker` start only in an environment whose `SLIPWAY_*`
+/// variables all mean something: a mistyped key (`SLIPWAY_DATABASE__URL`)
+/// would otherwise be ignored, and the server would quietly run without it.
+fn refuse_unknown_variables() -> anyhow::Result<()> {
+    slipway_server::config::check_environment(std::env::vars_os(), &other_variables())?;
+    Ok(())
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
+    refuse_unknown_variables()?;
     let mut config = slipway_server::Config::load(args.config.as_deref())?;
     if let Some(listen) = args.listen {
         config.listen = listen;
@@ -707,6 +768,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     init_logging();
+    refuse_unknown_variables()?;
     let mut config = slipway_server::Config::load(args.config.as_deref())?;
     if let Some(url) = args.database {
         config.database_url = Some(url);
