@@ -564,3 +564,53 @@ fn a_cluster_is_refreshed_and_removed_only_once_nothing_of_it_is_deployed() {
     s.run(&["cluster", "create", "r", "--blueprint", "local"])
         .expect_code(0);
 }
+
+/// Fault-injection finding: a refresh that found a healthy cluster's
+/// infrastructure differing from its configuration marked it `failed`,
+/// blaming an interruption. It stays running; the log says what differs.
+#[test]
+fn a_refresh_that_finds_a_running_cluster_differing_keeps_it_running() {
+    let s = server();
+    s.run(&["cluster", "create", "drift", "--blueprint", "local"])
+        .expect_code(0);
+    s.run(&["deploy", "drift"]).expect_code(0);
+    // Something outside Slipway moves the gateway's state file away: the
+    // `endpoint` output Terraform would compute differs from the state's.
+    let runtime = s.data_dir().join("runtime/drift");
+    let (file, aside) = (runtime.join("gateway.json"), runtime.join("aside"));
+    std::fs::rename(&file, &aside).unwrap();
+    let refreshed = s.run(&["refresh", "drift", "--json"]);
+    std::fs::rename(&aside, &file).unwrap();
+    refreshed.expect_code(0);
+    let refreshed = refreshed.json();
+    assert_eq!(refreshed["operation"]["state"], "succeeded", "{refreshed}");
+    assert_eq!(refreshed["cluster"]["state"], "running", "{refreshed}");
+    assert_eq!(refreshed["cluster"]["error"], Value::Null, "{refreshed}");
+    assert!(refreshed["cluster"]["endpoint"].is_string(), "{refreshed}");
+    let op = refreshed["operation"]["id"].as_str().unwrap();
+    let events: Value = api(&s, "GET", &format!("/v1/operations/{op}/events"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let drift: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "drift")
+        .collect();
+    assert_eq!(drift.len(), 1, "{events}");
+    assert!(
+        drift[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("differs from the configuration"),
+        "{}",
+        drift[0]
+    );
+    // With the file back, nothing differs.
+    let again = s.run(&["refresh", "drift", "--json"]).json();
+    assert_eq!(again["cluster"]["state"], "running", "{again}");
+    s.run(&["destroy", "drift"]).expect_code(0);
+    assert!(cluster_processes(&s, "drift").is_empty());
+}
