@@ -77,6 +77,11 @@ pub(crate) async fn run(
         repository: jobs.repository.clone(),
         version: job.version.clone(),
         steps,
+        nodes: cluster
+            .deployed
+            .as_ref()
+            .map_or(cluster.spec.nodes, |d| d.nodes),
+        public: cluster.public,
     };
     // A fresh token for the cluster, for as long as the run may take.
     let requested_by = Subject::parse(&op.requested_by).unwrap_or_else(|_| Subject::recovery());
@@ -102,7 +107,9 @@ pub(crate) async fn run(
         format!(
             "{} of {} at version {} on a {} runner: {}",
             op.kind,
-            jobs.repository,
+            jobs.repository
+                .as_deref()
+                .unwrap_or("the cluster (no project repository)"),
             job.version,
             runner_name(jobs.runner),
             run.steps
