@@ -783,3 +783,178 @@ fn a_cluster_deployed_by_one_process_is_refreshed_and_resized_by_others_untouche
     let left = processes_mentioning(&runtime.display().to_string());
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }
+
+/// Reads `child`'s stderr on a thread: each line goes to the returned
+/// channel as it comes.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Fault-injection finding: the CLI reported failure for an operation that
+/// succeeded, when the replica it followed died. It follows through the
+/// balancer again — which, not having noticed yet, still sends every other
+/// connection to the dead replica — resuming the log where it left off.
+#[test]
+fn the_cli_follows_an_operation_through_another_replica_when_its_replica_dies() {
+    let db = postgres();
+    let mut site = site(&db.url, None);
+    let balancer = &site.replicas.balancer;
+    // Until the kill, the CLI can only reach replica A.
+    balancer.set_backends(&[&site.replicas.a.url]);
+    let a = &mut site.replicas.a;
+    a.run(&[
+        "cluster",
+        "create",
+        "slow",
+        "--blueprint",
+        "local",
+        "--nodes",
+        "2",
+        "--var",
+        "boot_seconds=3",
+    ])
+    .expect_code(0);
+    let mut cli = a
+        .cli(&["deploy", "slow"])
+        .env("SLIPWAY_URL", &balancer.url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut cli);
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("the CLI showed no node starting: {seen:#?}"));
+        let starting = line.contains("terraform_data.node[") && line.contains("Provisioning");
+        seen.push(line);
+        if starting {
+            break;
+        }
+    }
+    let op = seen
+        .iter()
+        .find_map(|l| l.split("operation ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the CLI named the operation")
+        .to_owned();
+
+    // A dies under the CLI; the balancer goes on sending connections to it
+    // every other time.
+    balancer.set_failover(false);
+    balancer.set_backends(&[&site.replicas.a.url, &site.replicas.b.url]);
+    site.replicas.a.kill9();
+
+    let output = cli.wait_with_output().unwrap();
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        seen.join("\n"),
+        rest.join("\n")
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("slow is running"), "{stdout}");
+    let b = &site.replicas.b;
+    let deploy: Value = api(b, "GET", &format!("/v1/operations/{op}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(deploy["state"], "succeeded", "{deploy}");
+    assert_eq!(started_on(b, &op), site.worker.id);
+    b.run(&["destroy", "slow"]).expect_code(0);
+}
+
+/// When no replica answers any more, the CLI tries until its wait ends,
+/// then fails naming the operation, which may well still run.
+#[test]
+fn when_no_replica_answers_the_cli_names_the_operation_it_followed() {
+    let mut s = server();
+    for name in ["gone", "gone-json"] {
+        s.run(&[
+            "cluster",
+            "create",
+            name,
+            "--blueprint",
+            "local",
+            "--var",
+            "boot_seconds=30",
+        ])
+        .expect_code(0);
+    }
+    for json in [false, true] {
+        let mut args = vec!["deploy", "gone", "--wait", "3s"];
+        if json {
+            args = vec!["deploy", "gone-json", "--wait", "3s", "--json"];
+            s.restart();
+        }
+        let mut cli = s
+            .cli(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = stderr_lines(&mut cli);
+        // Wait for the operation to be queued, then take the server away.
+        let op = if json {
+            let id = wait_for_operation(&s, "gone-json");
+            s.kill9();
+            id
+        } else {
+            let started = lines
+                .recv_timeout(WAIT)
+                .expect("the CLI says what it started");
+            s.kill9();
+            started
+                .split("operation ")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap_or_else(|| panic!("{started}"))
+                .to_owned()
+        };
+        let output = cli.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let stderr: Vec<String> = lines.try_iter().collect();
+        let last = stderr.last().cloned().unwrap_or_default();
+        if json {
+            let error: Value =
+                serde_json::from_str(&last).unwrap_or_else(|e| panic!("{e}: {last}"));
+            assert_eq!(error["error"]["operation"], op.as_str(), "{error}");
+            assert!(
+                error["error"]["message"].as_str().unwrap().contains(&op),
+                "{error}"
+            );
+        } else {
+            assert!(last.starts_with("slipway: error: operation "), "{last}");
+            assert!(
+                last.contains(&op) && last.contains(&format!("slipway logs {op} --follow")),
+                "{last}"
+            );
+        }
+    }
+}
+
+/// The id of the cluster's last operation once one is queued, from the
+/// server's database (the CLI with `--json` prints nothing before it ends).
+fn wait_for_operation(s: &Server, cluster: &str) -> String {
+    let mut id = None;
+    wait_for(WAIT, "an operation of the cluster", || {
+        let status = s.run(&["status", cluster, "--json"]).json();
+        id = status["last_operation"]["id"].as_str().map(str::to_owned);
+        status["last_operation"]["state"] == "running"
+    });
+    id.unwrap()
+}
