@@ -542,3 +542,31 @@ fn an_unknown_version_is_named_with_the_repository() {
     assert!(!text.contains("pathspec"), "git's own words: {text}");
     s.run(&["destroy", "c"]).expect_code(0);
 }
+
+/// On a public cluster the access suite expects callers without a token to
+/// be admitted as anonymous, and still refuses a forged token.
+#[test]
+fn the_local_blueprints_suites_pass_on_a_public_cluster() {
+    let s = server();
+    s.run(&[
+        "cluster",
+        "create",
+        "open",
+        "--blueprint",
+        "local",
+        "--public",
+    ])
+    .expect_code(0);
+    s.run(&["deploy", "open"]).expect_code(0);
+    let test = s.run(&["test", "open", "--version", "main", "--json"]);
+    test.expect_code(0);
+    let id = test.json()["operation"]["id"].as_str().unwrap().to_owned();
+    let log = s.run(&["logs", &id]).stdout();
+    for line in [
+        "access: ok: access: a request without a token is admitted as anonymous on a public cluster (got 200, level \"anonymous\")",
+        "access: ok: access: a malformed token is refused (got 401)",
+    ] {
+        assert!(log.contains(line), "{line:?} not in:\n{log}");
+    }
+    s.run(&["destroy", "open"]).expect_code(0);
+}
