@@ -7,9 +7,22 @@
 # (read by `slipway node` and `slipway gateway` as SLIPWAY_* variables), so
 # paths need no quoting.
 #
+# Everything here is a function of the cluster, never of the process that
+# runs Terraform, so any replica or worker on this machine can run the next
+# operation and find nothing to change: `runtime_dir` is the cluster's own
+# (Slipway records it at the first deploy), and the `slipway` executable
+# reaches the provisioners as `SLIPWAY_BIN` in Terraform's environment — not
+# as a variable, which Terraform would keep in the state — so every command,
+# a destroy's included, uses the executable of the process running it.
+#
 # Every process keeps its state file in the runtime directory: the nodes
 # `node-<i>.json`, the gateway `gateway.json`. The gateway follows the
 # directory, so scaling the nodes never restarts it.
+#
+# The gateway is the only way in: each node listens on a Unix socket in the
+# runtime directory (`node-<i>.sock`, mode 600, in a directory of mode 700),
+# which only Slipway's own user — the gateway — can connect to, so nobody can
+# reach a node with forged identity headers. Node addresses are no output.
 
 terraform {
   required_version = ">= 1.4"
@@ -34,11 +47,6 @@ variable "boot_seconds" {
   type        = number
   default     = 0
   description = "Seconds each node takes to boot before it answers, to rehearse slow clusters."
-}
-
-variable "slipway_bin" {
-  type        = string
-  description = "Absolute path of the slipway executable."
 }
 
 variable "runtime_dir" {
@@ -76,18 +84,15 @@ variable "revocations_url" {
 # provisioners of a tainted resource (one whose create provisioner failed or
 # was interrupted), so a process's own `stop` cannot be the only way it ends.
 resource "terraform_data" "runtime" {
-  # A new directory means a new runtime (and new nodes). A new executable
-  # path only updates `input`, so the destroy provisioner uses the current
-  # executable and running nodes are left alone.
+  # A new directory means a new runtime (and new nodes).
   triggers_replace = var.runtime_dir
 
   input = {
     dir = var.runtime_dir
-    bin = var.slipway_bin
   }
 
   provisioner "local-exec" {
-    command = "mkdir -p \"$SLIPWAY_NODE_DIR\""
+    command = "mkdir -p -m 700 \"$SLIPWAY_NODE_DIR\" && chmod 700 \"$SLIPWAY_NODE_DIR\""
     environment = {
       SLIPWAY_NODE_DIR = self.input.dir
     }
@@ -97,7 +102,6 @@ resource "terraform_data" "runtime" {
     when    = destroy
     command = "\"$SLIPWAY_BIN\" node stop-all"
     environment = {
-      SLIPWAY_BIN      = self.output.bin
       SLIPWAY_NODE_DIR = self.output.dir
     }
   }
@@ -115,7 +119,6 @@ resource "terraform_data" "node" {
   }
 
   input = {
-    bin     = terraform_data.runtime.input.bin
     cluster = var.cluster_name
     index   = count.index
     state   = "${terraform_data.runtime.input.dir}/node-${count.index}.json"
@@ -126,7 +129,6 @@ resource "terraform_data" "node" {
   provisioner "local-exec" {
     command = "\"$SLIPWAY_BIN\" node start"
     environment = {
-      SLIPWAY_BIN             = self.input.bin
       SLIPWAY_NODE_CLUSTER    = self.input.cluster
       SLIPWAY_NODE_INDEX      = tostring(self.input.index)
       SLIPWAY_NODE_STATE_FILE = self.input.state
@@ -138,7 +140,6 @@ resource "terraform_data" "node" {
     when    = destroy
     command = "\"$SLIPWAY_BIN\" node stop"
     environment = {
-      SLIPWAY_BIN             = self.output.bin
       SLIPWAY_NODE_STATE_FILE = self.output.state
     }
   }
@@ -160,7 +161,6 @@ resource "terraform_data" "gateway" {
   }
 
   input = {
-    bin             = terraform_data.runtime.input.bin
     cluster         = var.cluster_name
     public          = var.is_public
     issuer          = var.jwt_issuer
@@ -178,7 +178,6 @@ resource "terraform_data" "gateway" {
   provisioner "local-exec" {
     command = "\"$SLIPWAY_BIN\" gateway start"
     environment = {
-      SLIPWAY_BIN                     = self.input.bin
       SLIPWAY_GATEWAY_CLUSTER         = self.input.cluster
       SLIPWAY_GATEWAY_PUBLIC          = tostring(self.input.public)
       SLIPWAY_GATEWAY_ISSUER          = self.input.issuer
@@ -193,7 +192,6 @@ resource "terraform_data" "gateway" {
     when    = destroy
     command = "\"$SLIPWAY_BIN\" gateway stop"
     environment = {
-      SLIPWAY_BIN                = self.output.bin
       SLIPWAY_GATEWAY_STATE_FILE = self.output.state
     }
   }
@@ -205,9 +203,4 @@ resource "terraform_data" "gateway" {
 output "endpoint" {
   description = "The cluster's front door: the gateway's URL."
   value       = try(jsondecode(file(terraform_data.gateway.output.state)).url, null)
-}
-
-output "node_urls" {
-  description = "Every node's URL, in index order."
-  value       = [for node in terraform_data.node : try(jsondecode(file(node.output.state)).url, null)]
 }

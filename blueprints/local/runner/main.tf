@@ -41,19 +41,15 @@ variable "runtime_dir" {
   description = "A directory of the run's own on this machine."
 }
 
-variable "slipway_bin" {
-  type        = string
-  description = "The slipway executable."
-}
-
 variable "time_limit_seconds" {
   type        = number
   description = "How long the run may take at most (a cloud machine would shut itself down after it)."
 }
 
 resource "terraform_data" "workspace" {
+  # The slipway executable is `SLIPWAY_BIN` in Terraform's environment:
+  # the process that applies or destroys the runner passes its own.
   input = {
-    bin = var.slipway_bin
     dir = var.runtime_dir
   }
 
@@ -68,7 +64,6 @@ resource "terraform_data" "workspace" {
     when    = destroy
     command = "\"$SLIPWAY_BIN\" job stop"
     environment = {
-      SLIPWAY_BIN     = self.output.bin
       SLIPWAY_JOB_DIR = self.output.dir
     }
   }
@@ -83,7 +78,6 @@ resource "terraform_data" "run" {
   provisioner "local-exec" {
     command = "\"$SLIPWAY_BIN\" job exec"
     environment = {
-      SLIPWAY_BIN           = terraform_data.workspace.output.bin
       SLIPWAY_JOB           = var.job
       SLIPWAY_CLUSTER_TOKEN = var.cluster_token
       SLIPWAY_JOB_DIR       = self.input.dir

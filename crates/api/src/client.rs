@@ -46,6 +46,33 @@ impl ClientError {
             _ => None,
         }
     }
+
+    /// What a replica dying or restarting causes, and asking again (behind
+    /// a load balancer: another replica) may cure: the connection failing or
+    /// breaking, or 502, 503, 504.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Transport { .. } => true,
+            ClientError::Api { status, .. } | ClientError::Unexpected { status, .. } => matches!(
+                *status,
+                StatusCode::BAD_GATEWAY
+                    | StatusCode::SERVICE_UNAVAILABLE
+                    | StatusCode::GATEWAY_TIMEOUT
+            ),
+        }
+    }
+}
+
+/// The first pause before asking again after a transient failure; it
+/// doubles up to [`MAX_RETRY_PAUSE`].
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(200);
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(2);
+
+/// The pause before attempt `n + 1` after `n` transient failures.
+fn retry_pause(failures: u32) -> Duration {
+    FIRST_RETRY_PAUSE
+        .saturating_mul(1 << failures.min(8))
+        .min(MAX_RETRY_PAUSE)
 }
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
@@ -56,6 +83,8 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    /// Until when reads (GET) are asked again after a transient failure.
+    retry_reads_until: Option<tokio::time::Instant>,
 }
 
 impl Client {
@@ -75,6 +104,18 @@ impl Client {
             http,
             base: base_url.trim_end_matches('/').to_owned(),
             token,
+            retry_reads_until: None,
+        }
+    }
+
+    /// This client, but its reads (GET, which change nothing) are asked
+    /// again after a transient failure ([`ClientError::is_transient`]) until
+    /// `until`: through a load balancer, a replica that died is replaced by
+    /// another. Requests that change something are never repeated.
+    pub fn retrying_reads_until(&self, until: tokio::time::Instant) -> Self {
+        Self {
+            retry_reads_until: Some(until),
+            ..self.clone()
         }
     }
 
@@ -90,7 +131,29 @@ impl Client {
         }
     }
 
-    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
+    async fn send<T: DeserializeOwned>(&self, mut req: RequestBuilder) -> Result<T> {
+        let mut failures = 0;
+        loop {
+            let again = self.retry_reads_until.and_then(|until| {
+                let copy = req.try_clone()?;
+                let is_read = copy.try_clone()?.build().ok()?.method() == Method::GET;
+                is_read.then_some((until, copy))
+            });
+            match (self.send_once(req).await, again) {
+                (Err(e), Some((until, copy)))
+                    if e.is_transient()
+                        && tokio::time::Instant::now() + retry_pause(failures) < until =>
+                {
+                    tokio::time::sleep(retry_pause(failures)).await;
+                    failures += 1;
+                    req = copy;
+                }
+                (result, _) => return result,
+            }
+        }
+    }
+
+    async fn send_once<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
         let response = req.send().await.map_err(|source| ClientError::Transport {
             url: self.base.clone(),
             source,
@@ -255,7 +318,7 @@ impl Client {
     /// A cluster's status now and after every change, as server-sent
     /// events, until the connection ends.
     pub async fn watch(&self, name: &str) -> Result<JsonStream<ClusterStatus>> {
-        let response = open_stream(self, &format!("/v1/clusters/{name}/watch")).await?;
+        let response = open_stream(self, &format!("/v1/clusters/{name}/watch"), None).await?;
         Ok(sse_json(response, &self.base))
     }
 
@@ -467,7 +530,10 @@ impl Client {
     }
 
     /// Follows an operation's events as they happen (server-sent events),
-    /// reconnecting where it left off if the connection breaks.
+    /// reconnecting where it left off (`Last-Event-ID`) if the connection
+    /// breaks or the replica it reached dies — through a load balancer,
+    /// another replica takes over — for up to [`DEFAULT_PATIENCE`] of
+    /// failures in a row ([`Follower::patience`] changes it).
     pub fn follow(&self, id: &str, after: u64) -> Follower {
         Follower {
             client: self.clone(),
@@ -475,7 +541,9 @@ impl Client {
             last_seq: after,
             stream: None,
             finished: false,
-            reconnects: 0,
+            patience: DEFAULT_PATIENCE,
+            failing_since: None,
+            failures: 0,
         }
     }
 }
@@ -514,11 +582,20 @@ fn sse_json<T: DeserializeOwned + Send + 'static>(
     Box::pin(messages)
 }
 
-/// Opens a `text/event-stream`, turning error answers into [`ClientError`]s.
-async fn open_stream(client: &Client, path: &str) -> Result<reqwest::Response> {
-    let response = client
+/// Opens a `text/event-stream` (resuming after the event `last_id`, with
+/// `Last-Event-ID`), turning error answers into [`ClientError`]s.
+async fn open_stream(
+    client: &Client,
+    path: &str,
+    last_id: Option<u64>,
+) -> Result<reqwest::Response> {
+    let mut request = client
         .request(Method::GET, path)
-        .header("accept", "text/event-stream")
+        .header("accept", "text/event-stream");
+    if let Some(last_id) = last_id {
+        request = request.header("last-event-id", last_id.to_string());
+    }
+    let response = request
         .send()
         .await
         .map_err(|source| ClientError::Transport {
@@ -539,6 +616,9 @@ async fn open_stream(client: &Client, path: &str) -> Result<reqwest::Response> {
     })
 }
 
+/// How long a [`Follower`] keeps reconnecting through failures in a row.
+pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(60);
+
 /// An operation's events, live. See [`Client::follow`].
 pub struct Follower {
     client: Client,
@@ -546,10 +626,20 @@ pub struct Follower {
     last_seq: u64,
     stream: Option<EventStream>,
     finished: bool,
-    reconnects: u32,
+    /// How long failures in a row may last before the follower gives up.
+    patience: Duration,
+    failing_since: Option<tokio::time::Instant>,
+    failures: u32,
 }
 
 impl Follower {
+    /// Keeps reconnecting through failures in a row for up to `patience`
+    /// (e.g. as long as the caller waits for the operation).
+    pub fn patience(mut self, patience: Duration) -> Self {
+        self.patience = patience;
+        self
+    }
+
     /// The next event; `None` after the operation's last event.
     pub async fn next(&mut self) -> Option<Result<Event>> {
         loop {
@@ -560,12 +650,19 @@ impl Follower {
                 Some(stream) => stream,
                 None => match self.connect().await {
                     Ok(stream) => self.stream.insert(stream),
+                    Err(e) if e.is_transient() => {
+                        if let Err(e) = self.pause_after(e).await {
+                            return Some(Err(e));
+                        }
+                        continue;
+                    }
                     Err(e) => return Some(Err(e)),
                 },
             };
             match stream.next().await {
                 Some(Ok(event)) => {
-                    self.reconnects = 0;
+                    self.failing_since = None;
+                    self.failures = 0;
                     if event.seq <= self.last_seq {
                         continue;
                     }
@@ -574,29 +671,95 @@ impl Follower {
                     return Some(Ok(event));
                 }
                 Some(Err(e)) if matches!(e, ClientError::Api { .. }) => return Some(Err(e)),
-                // The connection ended or broke before the last event: resume.
-                Some(Err(_)) | None => {
+                // The connection ended or broke before the last event (the
+                // replica died, or restarted): resume where it left off.
+                Some(Err(e)) => {
                     self.stream = None;
-                    self.reconnects += 1;
-                    if self.reconnects > 5 {
-                        return Some(Err(ClientError::Unexpected {
-                            status: StatusCode::BAD_GATEWAY,
-                            detail: "the event stream kept breaking".into(),
-                        }));
+                    if let Err(e) = self.pause_after(e).await {
+                        return Some(Err(e));
                     }
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(self.reconnects)))
-                        .await;
+                }
+                None => {
+                    self.stream = None;
+                    let ended = ClientError::Unexpected {
+                        status: StatusCode::BAD_GATEWAY,
+                        detail: format!(
+                            "the event stream from {} ended before the operation did",
+                            self.client.base
+                        ),
+                    };
+                    if let Err(e) = self.pause_after(ended).await {
+                        return Some(Err(e));
+                    }
                 }
             }
         }
     }
 
+    /// Waits before reconnecting after `error`, or gives up with it once
+    /// failures in a row have lasted longer than the patience.
+    async fn pause_after(&mut self, error: ClientError) -> Result<()> {
+        let now = tokio::time::Instant::now();
+        let since = *self.failing_since.get_or_insert(now);
+        if now.duration_since(since) >= self.patience {
+            return Err(error);
+        }
+        tokio::time::sleep(retry_pause(self.failures)).await;
+        self.failures += 1;
+        Ok(())
+    }
+
     async fn connect(&self) -> Result<EventStream> {
-        let path = format!(
-            "/v1/operations/{}/events?follow=true&after={}",
-            self.operation, self.last_seq
-        );
-        let response = open_stream(&self.client, &path).await?;
+        let path = format!("/v1/operations/{}/events?follow=true", self.operation);
+        let response = open_stream(&self.client, &path, Some(self.last_seq)).await?;
         Ok(sse_json(response, &self.client.base))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(status: StatusCode) -> ClientError {
+        ClientError::Api {
+            status,
+            body: ErrorBody {
+                error: ErrorDetail {
+                    code: "x".into(),
+                    message: "x".into(),
+                    field: None,
+                    operation: None,
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn only_what_another_replica_may_cure_is_transient() {
+        for status in [
+            StatusCode::BAD_GATEWAY,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::GATEWAY_TIMEOUT,
+        ] {
+            assert!(api_error(status).is_transient(), "{status}");
+        }
+        for status in [
+            StatusCode::NOT_FOUND,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::CONFLICT,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::TOO_MANY_REQUESTS,
+        ] {
+            assert!(!api_error(status).is_transient(), "{status}");
+        }
+    }
+
+    #[test]
+    fn pauses_double_up_to_a_ceiling() {
+        assert_eq!(retry_pause(0), Duration::from_millis(200));
+        assert_eq!(retry_pause(1), Duration::from_millis(400));
+        assert_eq!(retry_pause(3), Duration::from_millis(1600));
+        assert_eq!(retry_pause(4), MAX_RETRY_PAUSE);
+        assert_eq!(retry_pause(u32::MAX), MAX_RETRY_PAUSE);
     }
 }

@@ -56,6 +56,7 @@ struct Plain {
     dir: tempfile::TempDir,
     terraform: PathBuf,
     var_arg: String,
+    slipway: PathBuf,
 }
 
 impl Plain {
@@ -76,7 +77,6 @@ impl Plain {
             "node_count": NODES,
             "boot_seconds": 0,
             "is_public": false,
-            "slipway_bin": slipway,
             "runtime_dir": dir.path().join("runtime").join(CLUSTER),
             "jwt_issuer": server.url,
             "jwks_url": format!("{}/.well-known/jwks.json", server.url),
@@ -88,6 +88,7 @@ impl Plain {
         let plain = Self {
             var_arg: format!("-var-file={}", var_file.display()),
             terraform: terraform.to_owned(),
+            slipway: slipway.to_owned(),
             dir,
         };
         run(&mut plain.tf(&["init", "-input=false", "-no-color"]));
@@ -101,7 +102,9 @@ impl Plain {
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_INPUT", "0")
             .env("CHECKPOINT_DISABLE", "1")
-            .env("TF_CLI_CONFIG_FILE", self.dir.path().join("terraform.rc"));
+            .env("TF_CLI_CONFIG_FILE", self.dir.path().join("terraform.rc"))
+            // As the executor passes it: in the environment, not a variable.
+            .env("SLIPWAY_BIN", &self.slipway);
         cmd
     }
 

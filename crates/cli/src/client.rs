@@ -391,8 +391,13 @@ impl Context {
                 run.operation.kind, run.operation.id, run.operation.id
             );
         }
+        let deadline = tokio::time::Instant::now() + wait;
         let waited = wait::follow(&self.client, &run.operation, wait, self.json).await?;
-        let run = self.client.run(&run.operation.id).await?;
+        let id = &run.operation.id;
+        let run = wait::final_reads(&self.client, deadline)
+            .run(id)
+            .await
+            .map_err(wait::naming(id))?;
         if self.json {
             output::json(&run);
         } else {
@@ -451,7 +456,7 @@ impl Context {
         if follow {
             let mut events = self.client.follow(&id, 0);
             while let Some(event) = events.next().await {
-                let event = event?;
+                let event = event.map_err(wait::naming(&id))?;
                 if self.json {
                     println!(
                         "{}",
@@ -476,7 +481,10 @@ impl Context {
                 }
             }
         }
-        let op = self.client.operation(&id).await?;
+        let op = wait::final_reads(&self.client, tokio::time::Instant::now())
+            .operation(&id)
+            .await
+            .map_err(wait::naming(&id))?;
         if op.state == OperationState::Failed {
             Err(Failure::did_not_succeed(&op, "the operation failed"))
         } else {

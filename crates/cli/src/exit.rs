@@ -41,6 +41,20 @@ impl Failure {
         Self::new(BAD_INPUT, "invalid_request", message)
     }
 
+    /// The failure, naming the operation it happened to: its id in the
+    /// message (with how to follow it, as it may still run) and in the
+    /// error document.
+    pub fn for_operation(mut self, id: &str) -> Self {
+        if self.error.operation.as_deref() != Some(id) {
+            self.error.message = format!(
+                "operation {id}: {} (follow it with: slipway logs {id} --follow)",
+                self.error.message
+            );
+            self.error.operation = Some(id.to_owned());
+        }
+        self
+    }
+
     /// Names the operation concerned.
     pub fn with_operation(mut self, id: &str) -> Self {
         self.error.operation = Some(id.to_owned());
@@ -175,7 +189,24 @@ impl From<ClientError> for Failure {
 
 #[cfg(test)]
 mod tests {
-    use super::field_of;
+    use super::*;
+
+    #[test]
+    fn a_failure_names_the_operation_once_with_how_to_follow_it() {
+        let failure = Failure::new(
+            FAILED,
+            "unavailable",
+            "cannot reach Slipway at http://x/v1/operations/op_1",
+        )
+        .for_operation("op_1")
+        .for_operation("op_1");
+        assert_eq!(
+            failure.error.message,
+            "operation op_1: cannot reach Slipway at http://x/v1/operations/op_1 (follow it with: slipway logs op_1 --follow)"
+        );
+        assert_eq!(failure.error.operation.as_deref(), Some("op_1"));
+        assert_eq!(failure.code, FAILED);
+    }
 
     #[test]
     fn clap_argument_names_become_the_fields_the_api_names() {

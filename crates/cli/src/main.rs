@@ -147,6 +147,11 @@ enum Command {
     /// blueprint's runner module).
     #[command(subcommand, hide = true)]
     Job(JobCommand),
+    /// Check a cluster through its gateway: every node's health, who is
+    /// admitted, what nodes hear of the caller (the `local` blueprint's TEST
+    /// suites; reads SLIPWAY_ENDPOINT, SLIPWAY_CLUSTER_TOKEN, … as a suite
+    /// gets them).
+    Probe(slipway_gateway::probe::ProbeArgs),
 }
 
 #[derive(Args)]
@@ -620,6 +625,7 @@ fn main() -> ExitCode {
         },
         Command::Node(cmd) => slipway_gateway::node::run(cmd),
         Command::Gateway(cmd) => slipway_gateway::gateway::run(cmd),
+        Command::Probe(args) => slipway_gateway::probe::run(args),
         Command::Serve(args) => run_async(serve(args), json),
         Command::Worker(args) => run_async(worker(args), json),
         Command::InstallTerraform(args) => run_async(install_terraform(args), json),
@@ -1001,6 +1007,7 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         | Command::Node(_)
         | Command::Gateway(_)
         | Command::Job(_)
+        | Command::Probe(_)
         | Command::InstallTerraform(_)
         | Command::Completions(_)
         | Command::Man(_) => {

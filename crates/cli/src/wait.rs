@@ -1,17 +1,28 @@
 //! Waiting for an operation while showing its progress: a progress bar
 //! (resources done out of planned, the resource in progress) on a terminal,
 //! plain lines otherwise, nothing but the final document with `--json`.
+//!
+//! The operation runs on whichever worker leased it, not on the replica the
+//! CLI talks to: if that replica dies or restarts, the CLI follows through
+//! the same URL again — behind a load balancer, another replica — resuming
+//! the log where it left off, and keeps trying until its wait ends. An
+//! error always names the operation, which may well still be running.
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use slipway_api::Client;
 use slipway_api::types::{ClusterStatus, OperationView};
+use slipway_api::{Client, ClientError};
 use slipway_core::event::{Event, EventLevel, kinds};
+use tokio::time::Instant;
 
 use crate::exit::Failure;
 use crate::output::event_line;
+
+/// How long the reads after a wait (the operation's end, its cluster) keep
+/// retrying through a replica's death, at least.
+const FINAL_READS: Duration = Duration::from_secs(10);
 
 /// How the wait ended.
 pub struct Waited {
@@ -82,15 +93,23 @@ impl Display {
     }
 }
 
-/// Follows `operation` until it ends or `wait` passes.
+/// Follows `operation` until it ends or `wait` passes. A failure names the
+/// operation.
 pub async fn follow(
     client: &Client,
     operation: &OperationView,
     wait: Duration,
     json: bool,
 ) -> Result<Waited, Failure> {
-    let timed_out = watch(client, operation, wait, json).await?;
-    let operation = client.operation(&operation.id).await?;
+    let id = &operation.id;
+    let deadline = Instant::now() + wait;
+    let timed_out = watch(client, operation, deadline, json)
+        .await
+        .map_err(naming(id))?;
+    let operation = final_reads(client, deadline)
+        .operation(id)
+        .await
+        .map_err(naming(id))?;
     Ok(Waited {
         timed_out: timed_out && !operation.state.is_terminal(),
         operation,
@@ -106,30 +125,49 @@ pub async fn follow_with_cluster(
     wait: Duration,
     json: bool,
 ) -> Result<(Waited, ClusterStatus), Failure> {
-    let timed_out = watch(client, operation, wait, json).await?;
-    let (operation, cluster) =
-        tokio::join!(client.operation(&operation.id), client.cluster(cluster));
-    let operation = operation?;
+    let id = &operation.id;
+    let deadline = Instant::now() + wait;
+    let timed_out = watch(client, operation, deadline, json)
+        .await
+        .map_err(naming(id))?;
+    let reads = final_reads(client, deadline);
+    let (operation, cluster) = tokio::join!(reads.operation(id), reads.cluster(cluster));
+    let operation = operation.map_err(naming(id))?;
     Ok((
         Waited {
             timed_out: timed_out && !operation.state.is_terminal(),
             operation,
         },
-        cluster?,
+        cluster.map_err(naming(id))?,
     ))
 }
 
-/// Shows the operation's events until it ends (`false`) or `wait` passes
-/// (`true`).
+/// The client for what is read once the wait is over: retrying through a
+/// replica's death until the wait's end, and a little beyond it.
+pub fn final_reads(client: &Client, deadline: Instant) -> Client {
+    client.retrying_reads_until(deadline.max(Instant::now() + FINAL_READS))
+}
+
+/// Turns an error met while following operation `id` into a failure that
+/// names it — and says how to follow it, as it may well still run.
+pub fn naming(id: &str) -> impl Fn(ClientError) -> Failure + '_ {
+    move |e| Failure::from(e).for_operation(id)
+}
+
+/// Shows the operation's events until it ends (`false`) or `deadline`
+/// passes (`true`), following it through another replica if the one it
+/// reached dies.
 async fn watch(
     client: &Client,
     operation: &OperationView,
-    wait: Duration,
+    deadline: Instant,
     json: bool,
-) -> Result<bool, Failure> {
+) -> Result<bool, ClientError> {
     let display = Display::new(json);
-    let mut events = client.follow(&operation.id, 0);
-    let deadline = tokio::time::sleep(wait);
+    let mut events = client
+        .follow(&operation.id, 0)
+        .patience(deadline.saturating_duration_since(Instant::now()));
+    let deadline = tokio::time::sleep_until(deadline);
     tokio::pin!(deadline);
     let mut timed_out = false;
     loop {
@@ -143,7 +181,7 @@ async fn watch(
                 }
                 Some(Err(e)) => {
                     display.finish();
-                    return Err(e.into());
+                    return Err(e);
                 }
                 None => break,
             },

@@ -266,6 +266,90 @@ fn a_public_cluster_rate_limits_anonymous_callers_and_refuses_bad_tokens() {
     s.run(&["destroy", "pub"]).expect_code(0);
 }
 
+/// Probe finding 6: a local cluster's nodes could be called directly with
+/// forged identity headers, and members were shown their addresses.
+#[test]
+fn nodes_admit_only_their_gateway_and_members_see_no_node_address() {
+    use std::os::unix::fs::PermissionsExt;
+    let github = slipway_testkit::github::FakeGitHub::start();
+    github.add_user("alice", 1, "gho_alice", &["read:org"]);
+    github.set_org_membership("alice", "uw-research", "active", "member");
+    let s = server_with_github(&github, &[("SLIPWAY_AUTH__MEMBERSHIP_RECHECK", "0s")]);
+    s.run(&["org", "create", "research", "--github-org", "uw-research"])
+        .expect_code(0);
+    s.run(&[
+        "cluster",
+        "create",
+        "lab",
+        "--blueprint",
+        "local",
+        "--org",
+        "research",
+        "--nodes",
+        "2",
+    ])
+    .expect_code(0);
+    s.run(&["deploy", "lab", "--ttl", "1h"]).expect_code(0);
+    let nodes = server_nodes(&s, "lab");
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+
+    // No node listens on the network: a direct request with forged
+    // identity headers has nowhere to go. Each listens on a socket of its
+    // own that only Slipway's user may open, in a private directory.
+    let runtime = s.data_dir().join("runtime/lab");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&runtime), 0o700, "the runtime directory is private");
+    for node in &nodes {
+        let pid = node["pid"].as_u64().unwrap() as u32;
+        assert_eq!(listening_tcp_ports(pid), Vec::<u16>::new(), "node {node}");
+        let url = node["url"].as_str().unwrap();
+        let socket = url.strip_prefix("unix:").expect("a Unix socket");
+        assert!(socket.starts_with(runtime.to_str().unwrap()), "{url}");
+        assert_eq!(mode(std::path::Path::new(socket)), 0o600, "{url}");
+    }
+
+    // The gateway still works, and what a node hears of the caller is the
+    // gateway's word, not the client's.
+    let alice = sign_in(&s, "gho_alice");
+    let token = s
+        .run_as(&["access", "lab"], Some(&alice))
+        .expect_code(0)
+        .stdout()
+        .trim()
+        .to_owned();
+    let status = s.run_as(&["status", "lab", "--json"], Some(&alice));
+    status.expect_code(0);
+    let endpoint = status.json()["endpoint"].as_str().unwrap().to_owned();
+    let echo: Value = Client::new()
+        .get(format!("{endpoint}/api/echo"))
+        .bearer_auth(&token)
+        .header("X-Slipway-User", "mallory")
+        .header("X-Slipway-Level", "admin")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(echo["headers"]["x-slipway-user"], "github:1", "{echo}");
+    assert_eq!(echo["headers"]["x-slipway-level"], "org_member", "{echo}");
+    let (code, health) = get(&format!("{endpoint}/health"));
+    assert_eq!(code, 401, "{health}");
+
+    // A member's status shows the gateway, and no node's address.
+    let shown = status.stdout();
+    for node in &nodes {
+        let url = node["url"].as_str().unwrap();
+        assert!(!shown.contains(url), "{url} shown to a member: {shown}");
+    }
+    assert!(!shown.contains("node_urls"), "{shown}");
+    let outputs = status.json()["outputs"].clone();
+    assert_eq!(
+        outputs.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["endpoint"],
+        "{outputs}"
+    );
+    s.run(&["destroy", "lab"]).expect_code(0);
+}
+
 #[test]
 fn an_expired_cluster_token_is_refused() {
     let s = server_with(Options {

@@ -18,12 +18,11 @@ fn time(v: &Value) -> DateTime<Utc> {
         .unwrap_or_else(|| panic!("not a time: {v}"))
 }
 
-fn node_urls(status: &Value) -> Vec<String> {
-    status["outputs"]["node_urls"]
-        .as_array()
-        .expect("node_urls output")
+/// The nodes' addresses (Unix sockets), from their state files.
+fn node_urls(s: &Server, cluster: &str) -> Vec<String> {
+    server_nodes(s, cluster)
         .iter()
-        .map(|u| u.as_str().expect("a URL").to_owned())
+        .map(|n| n["url"].as_str().expect("a URL").to_owned())
         .collect()
 }
 
@@ -58,10 +57,10 @@ fn a_cluster_is_deployed_scaled_rescheduled_and_destroyed() {
 
     // Every node answers, naming its cluster and index; the endpoint is the
     // gateway in front of them, which admits only this cluster's tokens.
-    let urls = node_urls(cluster);
+    let urls = node_urls(&s, "dev-alice");
     assert_eq!(urls.len(), 3);
     for (index, url) in urls.iter().enumerate() {
-        let (code, health) = get(&format!("{url}/health"));
+        let (code, health) = unix_get(url, "/health", &[]);
         assert_eq!(code, 200);
         assert_eq!(health["cluster"], "dev-alice");
         assert_eq!(health["node"], index);
@@ -70,6 +69,15 @@ fn a_cluster_is_deployed_scaled_rescheduled_and_destroyed() {
     assert!(
         !urls.iter().any(|u| u == endpoint),
         "the endpoint is the gateway"
+    );
+    assert_eq!(
+        cluster["outputs"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["endpoint"],
+        "no node address is shown"
     );
     assert_eq!(get(endpoint).0, 401, "a private cluster without a token");
     let token = s.run(&["access", "dev-alice"]).stdout().trim().to_owned();
@@ -110,7 +118,7 @@ fn a_cluster_is_deployed_scaled_rescheduled_and_destroyed() {
     scaled.expect_code(0);
     let doc = scaled.json();
     assert_eq!(doc["operation"]["kind"], "update");
-    assert_eq!(node_urls(&doc["cluster"]), urls[..2]);
+    assert_eq!(node_urls(&s, "dev-alice"), urls[..2]);
     assert_eq!(doc["cluster"]["endpoint"], endpoint, "the gateway stays");
     assert_eq!(cluster_processes(&s, "dev-alice").len(), 2 + 1);
 
@@ -373,12 +381,13 @@ fn node_processes_outlive_a_restart_and_the_next_destroy_stops_them() {
         "2",
     ])
     .expect_code(0);
-    let doc = s.run(&["deploy", "r", "--json"]).json();
-    let urls = node_urls(&doc["cluster"]);
+    s.run(&["deploy", "r", "--json"]).expect_code(0);
+    let urls = node_urls(&s, "r");
+    assert_eq!(urls.len(), 2);
     s.kill9();
     for url in &urls {
         assert_eq!(
-            get(&format!("{url}/health")).0,
+            unix_get(url, "/health", &[]).0,
             200,
             "nodes run without the server"
         );
@@ -569,4 +578,54 @@ fn a_cluster_is_refreshed_and_removed_only_once_nothing_of_it_is_deployed() {
     assert_eq!(kept, ["destroy", "refresh", "deploy"], "{ops}");
     s.run(&["cluster", "create", "r", "--blueprint", "local"])
         .expect_code(0);
+}
+
+/// Fault-injection finding: a refresh that found a healthy cluster's
+/// infrastructure differing from its configuration marked it `failed`,
+/// blaming an interruption. It stays running; the log says what differs.
+#[test]
+fn a_refresh_that_finds_a_running_cluster_differing_keeps_it_running() {
+    let s = server();
+    s.run(&["cluster", "create", "drift", "--blueprint", "local"])
+        .expect_code(0);
+    s.run(&["deploy", "drift"]).expect_code(0);
+    // Something outside Slipway moves the gateway's state file away: the
+    // `endpoint` output Terraform would compute differs from the state's.
+    let runtime = s.data_dir().join("runtime/drift");
+    let (file, aside) = (runtime.join("gateway.json"), runtime.join("aside"));
+    std::fs::rename(&file, &aside).unwrap();
+    let refreshed = s.run(&["refresh", "drift", "--json"]);
+    std::fs::rename(&aside, &file).unwrap();
+    refreshed.expect_code(0);
+    let refreshed = refreshed.json();
+    assert_eq!(refreshed["operation"]["state"], "succeeded", "{refreshed}");
+    assert_eq!(refreshed["cluster"]["state"], "running", "{refreshed}");
+    assert_eq!(refreshed["cluster"]["error"], Value::Null, "{refreshed}");
+    assert!(refreshed["cluster"]["endpoint"].is_string(), "{refreshed}");
+    let op = refreshed["operation"]["id"].as_str().unwrap();
+    let events: Value = api(&s, "GET", &format!("/v1/operations/{op}/events"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let drift: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "drift")
+        .collect();
+    assert_eq!(drift.len(), 1, "{events}");
+    assert!(
+        drift[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("differs from the configuration"),
+        "{}",
+        drift[0]
+    );
+    // With the file back, nothing differs.
+    let again = s.run(&["refresh", "drift", "--json"]).json();
+    assert_eq!(again["cluster"]["state"], "running", "{again}");
+    s.run(&["destroy", "drift"]).expect_code(0);
+    assert!(cluster_processes(&s, "drift").is_empty());
 }

@@ -1,9 +1,13 @@
 //! The embedded `local` blueprint, run through real Terraform with real
 //! `slipway node` processes: deploy, scale in place both ways, survive an
-//! interrupted apply (a tainted node), destroy leaving nothing behind.
+//! interrupted apply (a tainted node), destroy leaving nothing behind; nodes
+//! only their gateway can reach; nothing to change when another process (a
+//! different `slipway` executable) plans it.
 //!
 //! Terraform runs directly here (not through Slipway), to pin down what the
 //! blueprint itself does.
+
+mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -12,6 +16,7 @@ use std::process::{Command, Output, Stdio};
 
 use nix::sys::signal::Signal;
 
+use common::{listening_tcp_ports, unix_get};
 use serde_json::{Value, json};
 use slipway_gateway::node::NodeState;
 
@@ -69,11 +74,18 @@ impl Deployment {
         deployment
     }
 
+    /// Terraform as Slipway runs it: the `slipway` executable in the
+    /// environment (`SLIPWAY_BIN`), never a variable.
     fn terraform_command(&self, args: &[&str]) -> Command {
+        self.terraform_command_with(args, &self.slipway)
+    }
+
+    fn terraform_command_with(&self, args: &[&str], slipway: &Path) -> Command {
         let mut command = Command::new(&self.terraform);
         command
             .args(args)
             .current_dir(&self.work)
+            .env("SLIPWAY_BIN", slipway)
             .env("TF_CLI_CONFIG_FILE", &self.cli_config)
             .env("TF_IN_AUTOMATION", "1")
             .env("CHECKPOINT_DISABLE", "1")
@@ -98,11 +110,10 @@ impl Deployment {
     }
 
     /// Writes the variables Slipway would pass and returns the file's name.
-    fn write_vars(&self, nodes: u32, slipway: &Path) -> &'static str {
+    fn write_vars(&self, nodes: u32) -> &'static str {
         let vars = json!({
             "cluster_name": CLUSTER,
             "node_count": nodes,
-            "slipway_bin": slipway,
             "runtime_dir": self.runtime,
         });
         std::fs::write(self.work.join("slipway.tfvars.json"), vars.to_string()).unwrap();
@@ -110,7 +121,7 @@ impl Deployment {
     }
 
     fn apply(&self, nodes: u32) -> String {
-        let vars = self.write_vars(nodes, &self.slipway.clone());
+        let vars = self.write_vars(nodes);
         self.terraform_ok(&["apply", "-auto-approve", "-input=false", "-no-color", vars])
     }
 
@@ -129,14 +140,10 @@ impl Deployment {
         serde_json::from_str(&self.terraform_ok(&["output", "-json"])).unwrap()
     }
 
-    fn node_urls(&self) -> Vec<String> {
+    /// Checks the outputs: the endpoint is the gateway, and no node's
+    /// address is among them.
+    fn check_outputs(&self) {
         let outputs = self.outputs();
-        let urls: Vec<String> = outputs["node_urls"]["value"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no node_urls output: {outputs}"))
-            .iter()
-            .map(|url| url.as_str().unwrap().to_owned())
-            .collect();
         let gateway: Value = serde_json::from_str(
             &std::fs::read_to_string(self.runtime.join("gateway.json")).unwrap(),
         )
@@ -145,7 +152,8 @@ impl Deployment {
             outputs["endpoint"]["value"], gateway["url"],
             "the endpoint is the gateway's URL"
         );
-        urls
+        let names: Vec<&String> = outputs.as_object().unwrap().keys().collect();
+        assert_eq!(names, ["endpoint"], "only the gateway is shown: {outputs}");
     }
 
     fn state_file(&self, index: u32) -> PathBuf {
@@ -161,14 +169,29 @@ impl Deployment {
     /// Checks the cluster has exactly `nodes` healthy nodes, in order, each
     /// its own live process; returns their pids.
     fn check_healthy(&self, nodes: u32) -> Vec<u32> {
-        let urls = self.node_urls();
-        assert_eq!(urls.len(), nodes as usize, "node_urls: {urls:?}");
+        self.check_outputs();
+        assert_eq!(
+            std::fs::metadata(&self.runtime)
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700,
+            "the runtime directory is private"
+        );
         let mut pids = Vec::new();
-        for (index, url) in (0..nodes).zip(&urls) {
+        for index in 0..nodes {
             let state = self.node_state(index);
+            let socket = self.runtime.join(format!("node-{index}.sock"));
             assert_eq!(
-                &state.url, url,
-                "node {index}'s output is its state file's URL"
+                state.url,
+                format!("unix:{}", socket.display()),
+                "node {index} listens on a socket in the runtime directory, not on the network"
+            );
+            assert_eq!(
+                std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777,
+                0o600,
+                "only Slipway's user may connect to node {index}"
             );
             assert_eq!((state.cluster.as_str(), state.index), (CLUSTER, index));
             assert!(
@@ -176,11 +199,16 @@ impl Deployment {
                 "node {index} (pid {}) is not running",
                 state.pid
             );
-            let (status, body) = http_get(url, "/health");
-            assert_eq!(status, 200, "GET {url}/health");
+            let (status, body) = unix_get(&state.url, "/health", &[]);
+            assert_eq!(status, 200, "GET /health on {}", socket.display());
             assert_eq!(
                 body,
                 json!({"status": "ok", "cluster": CLUSTER, "node": index})
+            );
+            assert!(
+                listening_tcp_ports(state.pid).is_empty(),
+                "node {index} listens on TCP: {:?}",
+                listening_tcp_ports(state.pid)
             );
             pids.push(state.pid);
         }
@@ -295,9 +323,12 @@ exec "{real}" "$@"
 /// Runs `apply` and interrupts it (SIGINT, as Slipway cancels) once the
 /// hanging wrapper says so in Terraform's streamed output. Returns whether
 /// the apply succeeded, and its output.
-fn apply_interrupted(d: &Deployment, vars: &str) -> (bool, String) {
+fn apply_interrupted(d: &Deployment, vars: &str, slipway: &Path) -> (bool, String) {
     let mut child = d
-        .terraform_command(&["apply", "-auto-approve", "-input=false", "-no-color", vars])
+        .terraform_command_with(
+            &["apply", "-auto-approve", "-input=false", "-no-color", vars],
+            slipway,
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -355,6 +386,30 @@ fn local_blueprint_deploys_scales_and_destroys_real_node_processes() {
         plan.contains("No changes"),
         "a second plan changes nothing:\n{plan}"
     );
+    // Another process (another `slipway` executable, as a replica or worker
+    // with its own installation runs) plans nothing either: nothing of the
+    // process is in the state.
+    let elsewhere = write_hanging_wrapper(d.tmp.path(), &d.slipway, u32::MAX);
+    let output = d
+        .terraform_command_with(
+            &[
+                "plan",
+                "-input=false",
+                "-no-color",
+                "-detailed-exitcode",
+                "-var-file=slipway.tfvars.json",
+            ],
+            &elsewhere,
+        )
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "a plan by another executable changes nothing:\n{plan}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     // Scale down in place: only node 2 goes.
     let out = d.apply(2);
@@ -376,8 +431,8 @@ fn local_blueprint_deploys_scales_and_destroys_real_node_processes() {
     // Interrupt an apply while node 4's provisioner runs: Terraform taints
     // node 4 although its process runs.
     let wrapper = write_hanging_wrapper(d.tmp.path(), &d.slipway, 4);
-    let vars = d.write_vars(5, &wrapper);
-    let (succeeded, seen) = apply_interrupted(&d, vars);
+    let vars = d.write_vars(5);
+    let (succeeded, seen) = apply_interrupted(&d, vars, &wrapper);
     assert!(!succeeded, "the interrupted apply failed:\n{seen}");
     assert_eq!(
         d.tainted(),
@@ -479,22 +534,24 @@ fn node_commands_are_idempotent_and_leave_strangers_alone() {
     assert!(!is_running(first.pid));
     assert!(is_running(second.pid));
 
-    // The echo carries the identity headers.
-    let body: Value = reqwest::blocking::Client::new()
-        .post(format!("{}/api/x", second.url))
-        .header("X-Slipway-User", "alice")
-        .header("X-Other", "no")
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    // It listens on a socket beside its state file, nowhere else; the echo
+    // carries the identity headers (which only the gateway can send it).
+    let socket = dir.join("node-0.sock");
+    assert_eq!(second.url, format!("unix:{}", socket.display()));
+    assert!(listening_tcp_ports(second.pid).is_empty());
+    let (status, body) = unix_get(
+        &second.url,
+        "/api/x",
+        &[("X-Slipway-User", "alice"), ("X-Other", "no")],
+    );
+    assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({"cluster": "c", "node": 0, "method": "POST", "path": "/api/x",
+        json!({"cluster": "c", "node": 0, "method": "GET", "path": "/api/x",
                "headers": {"x-slipway-user": "alice"}})
     );
 
-    // Stop stops it, removes the state file, keeps the log.
+    // Stop stops it, removes the state file and the socket, keeps the log.
     assert!(
         node(&["stop"], &[("SLIPWAY_NODE_STATE_FILE", &state)])
             .status
@@ -502,6 +559,7 @@ fn node_commands_are_idempotent_and_leave_strangers_alone() {
     );
     assert!(!is_running(second.pid));
     assert!(!state.exists());
+    assert!(!socket.exists());
     let log = std::fs::read_to_string(dir.join("node-0.json.log")).unwrap();
     assert!(log.contains("node ready"), "{log}");
     assert!(

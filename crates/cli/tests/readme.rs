@@ -40,10 +40,7 @@ const CANNOT_RUN_HERE: &[(&str, &str)] = &[
 /// Blocks that need work being done beside this one (issue 17) before they
 /// can pass, by a command in them, and what they wait for. Remove an entry
 /// once that work has landed: the block then runs like the others.
-const WAITING_FOR_OTHER_WORK: &[(&str, &str)] = &[(
-    "slipway test dev-alice --version v1.4.0",
-    "the local blueprint has no [jobs] yet, so TEST and RELEASE of a local cluster are refused (issue 17: give the local blueprint jobs)",
-)];
+const WAITING_FOR_OTHER_WORK: &[(&str, &str)] = &[];
 
 /// Tools a README line may use that this machine may not have.
 const OPTIONAL_TOOLS: &[&str] = &["jq", "curl", "grpcurl"];

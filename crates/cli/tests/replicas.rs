@@ -1,7 +1,8 @@
 //! Several replicas and workers on one PostgreSQL database, with a load
 //! balancer in front as in production: shared work done once, a killed
 //! replica's operation reclaimed, the database restarted mid-operation,
-//! workers with tags, logs in S3.
+//! workers with tags, logs in S3, a cluster refreshed and resized by other
+//! processes than the one that deployed it.
 
 mod common;
 
@@ -629,4 +630,351 @@ fn a_test_run_on_a_worker_is_cancelled_through_a_replica() {
     assert!(left.is_empty(), "processes left behind: {left:?}");
 
     b.run(&["destroy", "c"]).expect_code(0);
+}
+
+/// The events of an operation.
+fn events_of(server: &Server, op: &str) -> Vec<Value> {
+    let events: Value = api(server, "GET", &format!("/v1/operations/{op}/events"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    events["events"].as_array().unwrap().clone()
+}
+
+/// The changes an operation's plan announced: (resource, action).
+fn planned_changes(server: &Server, op: &str) -> Vec<(String, String)> {
+    events_of(server, op)
+        .iter()
+        .filter(|e| e["kind"] == "planned_change")
+        .map(|e| {
+            (
+                e["data"]["resource"].as_str().unwrap().to_owned(),
+                e["data"]["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The pid of each node of a cluster, by index, from its runtime directory.
+fn node_pids(runtime: &std::path::Path) -> Vec<u64> {
+    node_states(runtime)
+        .iter()
+        .map(|n| n["pid"].as_u64().unwrap())
+        .collect()
+}
+
+/// Fault-injection finding: Terraform was given the executor's own paths
+/// (its data directory's runtime directory, its executable), so a refresh or
+/// resize run by another process than the last apply planned to replace
+/// everything — refreshes failed healthy clusters, resizes restarted every
+/// node and moved the endpoint. Here each operation is forced onto another
+/// process with its own data directory: the deploy on replica A, the
+/// refresh on a worker (A is gone), the resize and a last refresh on
+/// replica B.
+#[test]
+fn a_cluster_deployed_by_one_process_is_refreshed_and_resized_by_others_untouched() {
+    let db = postgres();
+    let key = secrets_key();
+    let balancer = Balancer::start();
+    let shared = vec![
+        ("SLIPWAY_AUTH__SECRETS_KEY".to_owned(), key.clone()),
+        ("SLIPWAY_PUBLIC_URL".to_owned(), balancer.url.clone()),
+        ("SLIPWAY_EXECUTOR__LEASE".to_owned(), "3s".to_owned()),
+    ];
+    let with_executor = |enabled: bool| {
+        let mut env = shared.clone();
+        env.push(("SLIPWAY_EXECUTOR__ENABLED".into(), enabled.to_string()));
+        env
+    };
+    // A runs operations; B only answers the API, for now.
+    let mut a = server_with(Options {
+        database_url: Some(db.url.clone()),
+        env: with_executor(true),
+        token: None,
+    });
+    let mut b = server_with(Options {
+        database_url: Some(db.url.clone()),
+        env: with_executor(false),
+        token: Some(a.token.clone()),
+    });
+    balancer.set_backends(&[&a.url, &b.url]);
+
+    b.run(&[
+        "cluster",
+        "create",
+        "moved",
+        "--blueprint",
+        "local",
+        "--nodes",
+        "2",
+    ])
+    .expect_code(0);
+    let deployed = b.run(&["deploy", "moved", "--json"]);
+    deployed.expect_code(0);
+    let deployed = deployed.json();
+    let deploy_op = deployed["operation"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(started_on(&b, &deploy_op), worker_of(&a), "A deployed it");
+    let endpoint = deployed["cluster"]["endpoint"].as_str().unwrap().to_owned();
+    // The runtime directory is A's: the first deploy chose it.
+    let runtime = a.data_dir().join("runtime/moved");
+    let pids = node_pids(&runtime);
+    assert_eq!(pids.len(), 2, "{:?}", node_states(&runtime));
+    let token = b.run(&["access", "moved"]).stdout().trim().to_owned();
+    let answers = |what: &str| {
+        let response = reqwest::blocking::Client::new()
+            .get(format!("{endpoint}/health"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200, "the endpoint answers {what}");
+    };
+    answers("after the deploy");
+
+    // A is gone; a worker with a data directory of its own refreshes.
+    a.kill9();
+    let worker = Worker::start(slipway(), &db.url, &balancer.url, &[], &shared);
+    let refreshed = b.run(&["refresh", "moved", "--json"]);
+    refreshed.expect_code(0);
+    let refreshed = refreshed.json();
+    let refresh_op = refreshed["operation"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        started_on(&b, &refresh_op),
+        worker.id,
+        "the worker refreshed it"
+    );
+    assert_eq!(refreshed["operation"]["state"], "succeeded", "{refreshed}");
+    assert_eq!(
+        refreshed["cluster"]["state"],
+        "running",
+        "{refreshed}\n{}",
+        worker.log()
+    );
+    assert_eq!(
+        planned_changes(&b, &refresh_op),
+        vec![],
+        "the refresh converged: an empty plan"
+    );
+    assert!(
+        !events_of(&b, &refresh_op)
+            .iter()
+            .any(|e| e["kind"] == "drift"),
+        "nothing differs"
+    );
+    assert_eq!(refreshed["cluster"]["endpoint"], endpoint.as_str());
+    assert_eq!(node_pids(&runtime), pids, "no node restarted");
+    answers("after the refresh");
+    drop(worker);
+
+    // B, restarted with its executor on, resizes: one node more, the two
+    // running ones and the gateway untouched.
+    b.set_env("SLIPWAY_EXECUTOR__ENABLED", "true");
+    b.restart();
+    let resized = b.run(&["deploy", "moved", "--nodes", "3", "--json"]);
+    resized.expect_code(0);
+    let resized = resized.json();
+    let resize_op = resized["operation"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(started_on(&b, &resize_op), worker_of(&b), "B resized it");
+    assert_eq!(resized["operation"]["kind"], "update");
+    assert_eq!(resized["cluster"]["state"], "running", "{resized}");
+    assert_eq!(
+        planned_changes(&b, &resize_op),
+        vec![("terraform_data.node[2]".to_owned(), "create".to_owned())],
+        "only the new node is created"
+    );
+    assert_eq!(
+        resized["cluster"]["endpoint"],
+        endpoint.as_str(),
+        "the same endpoint"
+    );
+    let after = node_pids(&runtime);
+    assert_eq!(after.len(), 3);
+    assert_eq!(after[..2], pids[..], "the running nodes were not restarted");
+    answers("after the resize");
+
+    // And B's own refresh finds nothing to change either.
+    let again = b.run(&["refresh", "moved", "--json"]).json();
+    let again_op = again["operation"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(again["cluster"]["state"], "running", "{again}");
+    assert_eq!(planned_changes(&b, &again_op), vec![]);
+
+    // B destroys it: every process goes, wherever its files are.
+    b.run(&["destroy", "moved"]).expect_code(0);
+    let left = processes_mentioning(&runtime.display().to_string());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+/// Reads `child`'s stderr on a thread: each line goes to the returned
+/// channel as it comes.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Fault-injection finding: the CLI reported failure for an operation that
+/// succeeded, when the replica it followed died. It follows through the
+/// balancer again — which, not having noticed yet, still sends every other
+/// connection to the dead replica — resuming the log where it left off.
+#[test]
+fn the_cli_follows_an_operation_through_another_replica_when_its_replica_dies() {
+    let db = postgres();
+    let mut site = site(&db.url, None);
+    let balancer = &site.replicas.balancer;
+    // Until the kill, the CLI can only reach replica A.
+    balancer.set_backends(&[&site.replicas.a.url]);
+    let a = &mut site.replicas.a;
+    a.run(&[
+        "cluster",
+        "create",
+        "slow",
+        "--blueprint",
+        "local",
+        "--nodes",
+        "2",
+        "--var",
+        "boot_seconds=3",
+    ])
+    .expect_code(0);
+    let mut cli = a
+        .cli(&["deploy", "slow"])
+        .env("SLIPWAY_URL", &balancer.url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut cli);
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("the CLI showed no node starting: {seen:#?}"));
+        let starting = line.contains("terraform_data.node[") && line.contains("Provisioning");
+        seen.push(line);
+        if starting {
+            break;
+        }
+    }
+    let op = seen
+        .iter()
+        .find_map(|l| l.split("operation ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the CLI named the operation")
+        .to_owned();
+
+    // A dies under the CLI; the balancer goes on sending connections to it
+    // every other time.
+    balancer.set_failover(false);
+    balancer.set_backends(&[&site.replicas.a.url, &site.replicas.b.url]);
+    site.replicas.a.kill9();
+
+    let output = cli.wait_with_output().unwrap();
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        seen.join("\n"),
+        rest.join("\n")
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("slow is running"), "{stdout}");
+    let b = &site.replicas.b;
+    let deploy: Value = api(b, "GET", &format!("/v1/operations/{op}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(deploy["state"], "succeeded", "{deploy}");
+    assert_eq!(started_on(b, &op), site.worker.id);
+    b.run(&["destroy", "slow"]).expect_code(0);
+}
+
+/// When no replica answers any more, the CLI tries until its wait ends,
+/// then fails naming the operation, which may well still run.
+#[test]
+fn when_no_replica_answers_the_cli_names_the_operation_it_followed() {
+    let mut s = server();
+    for name in ["gone", "gone-json"] {
+        s.run(&[
+            "cluster",
+            "create",
+            name,
+            "--blueprint",
+            "local",
+            "--var",
+            "boot_seconds=30",
+        ])
+        .expect_code(0);
+    }
+    for json in [false, true] {
+        let mut args = vec!["deploy", "gone", "--wait", "3s"];
+        if json {
+            args = vec!["deploy", "gone-json", "--wait", "3s", "--json"];
+            s.restart();
+        }
+        let mut cli = s
+            .cli(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = stderr_lines(&mut cli);
+        // Wait for the operation to be queued, then take the server away.
+        let op = if json {
+            let id = wait_for_operation(&s, "gone-json");
+            s.kill9();
+            id
+        } else {
+            let started = lines
+                .recv_timeout(WAIT)
+                .expect("the CLI says what it started");
+            s.kill9();
+            started
+                .split("operation ")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap_or_else(|| panic!("{started}"))
+                .to_owned()
+        };
+        let output = cli.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let stderr: Vec<String> = lines.try_iter().collect();
+        let last = stderr.last().cloned().unwrap_or_default();
+        if json {
+            let error: Value =
+                serde_json::from_str(&last).unwrap_or_else(|e| panic!("{e}: {last}"));
+            assert_eq!(error["error"]["operation"], op.as_str(), "{error}");
+            assert!(
+                error["error"]["message"].as_str().unwrap().contains(&op),
+                "{error}"
+            );
+        } else {
+            assert!(last.starts_with("slipway: error: operation "), "{last}");
+            assert!(
+                last.contains(&op) && last.contains(&format!("slipway logs {op} --follow")),
+                "{last}"
+            );
+        }
+    }
+}
+
+/// The id of the cluster's last operation once one is queued, from the
+/// server's database (the CLI with `--json` prints nothing before it ends).
+fn wait_for_operation(s: &Server, cluster: &str) -> String {
+    let mut id = None;
+    wait_for(WAIT, "an operation of the cluster", || {
+        let status = s.run(&["status", cluster, "--json"]).json();
+        id = status["last_operation"]["id"].as_str().map(str::to_owned);
+        status["last_operation"]["state"] == "running"
+    });
+    id.unwrap()
 }

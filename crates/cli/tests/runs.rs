@@ -422,3 +422,151 @@ fn a_runs_log_is_kept_in_s3_and_readable_after_the_run() {
     assert_eq!(events.last().unwrap()["kind"], "operation_finished");
     s.run(&["destroy", "c"]).expect_code(0);
 }
+
+/// A new user's finding: `slipway test dev-alice --version v1.4.0` from the
+/// README failed, as the `local` blueprint had no jobs. Its suites test the
+/// cluster itself through its gateway, with any version.
+#[test]
+fn the_local_blueprint_tests_and_releases_a_fresh_cluster_out_of_the_box() {
+    let s = server();
+    // The README's commands, as written.
+    s.run(&[
+        "cluster",
+        "create",
+        "dev-alice",
+        "--blueprint",
+        "local",
+        "--nodes",
+        "3",
+    ])
+    .expect_code(0);
+    s.run(&["deploy", "dev-alice", "--ttl", "2h"])
+        .expect_code(0);
+    let test = s.run(&["test", "dev-alice", "--version", "v1.4.0"]);
+    test.expect_code(0);
+    let text = test.stdout();
+    assert!(text.contains("passed"), "{text}");
+
+    let test = s.run(&["test", "dev-alice", "--version", "v1.4.0", "--json"]);
+    test.expect_code(0);
+    let run = test.json();
+    assert_eq!(run["passed"], true, "{run}");
+    assert_eq!(run["version"], "v1.4.0");
+    assert_eq!(
+        steps(&run),
+        vec![
+            ("health".into(), "passed".into(), json!(0)),
+            ("access".into(), "passed".into(), json!(0)),
+            ("identity".into(), "passed".into(), json!(0)),
+        ],
+        "{run}"
+    );
+    let id = run["operation"]["id"].as_str().unwrap().to_owned();
+    assert_runner_gone(&s, "process", &id);
+    // What each suite found, with the run's token masked.
+    let log = s.run(&["logs", &id]).stdout();
+    for line in [
+        "health: ok: health: all 3 node(s) of dev-alice answer through the gateway",
+        "access: ok: access: a request without a token is refused on a private cluster (got 401)",
+        "access: ok: access: a token with a tampered signature is refused (got 401)",
+        "identity: ok: identity: the node hears the token's subject (\"slipway:bootstrap\"), not the client's claim",
+    ] {
+        assert!(log.contains(line), "{line:?} not in:\n{log}");
+    }
+    assert!(!log.contains("eyJ"), "a token leaked:\n{log}");
+
+    // RELEASE too, with any version string.
+    let release = s.run(&["release", "dev-alice", "--version", "2026.11-rc1", "--json"]);
+    release.expect_code(0);
+    assert_eq!(release.json()["passed"], true);
+
+    s.run(&["destroy", "dev-alice"]).expect_code(0);
+}
+
+/// The local blueprint's suites really test the cluster: with a node down,
+/// the health suite fails, naming it, and so does the run.
+#[test]
+fn the_local_blueprints_suites_fail_when_a_node_is_down() {
+    let s = server();
+    s.run(&[
+        "cluster",
+        "create",
+        "half",
+        "--blueprint",
+        "local",
+        "--nodes",
+        "2",
+    ])
+    .expect_code(0);
+    s.run(&["deploy", "half"]).expect_code(0);
+    let node = &server_nodes(&s, "half")[1];
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(node["pid"].as_i64().unwrap() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let test = s.run(&["test", "half", "--version", "v1", "--json"]);
+    test.expect_code(1);
+    let run = test.json();
+    assert_eq!(run["passed"], false, "{run}");
+    assert_eq!(
+        steps(&run)[0],
+        ("health".into(), "failed".into(), json!(1)),
+        "{run}"
+    );
+    let id = run["operation"]["id"].as_str().unwrap();
+    let log = s.run(&["logs", id]).stdout();
+    assert!(
+        log.contains("FAIL: health: node(s) 1 of half did not answer"),
+        "{log}"
+    );
+    s.run(&["destroy", "half"]).expect_code(0);
+}
+
+/// A new user's finding: a version the project does not have showed git's
+/// own error. The message names the version and the repository.
+#[test]
+fn an_unknown_version_is_named_with_the_repository() {
+    let project = Project::new();
+    let s = project.server(Vec::new());
+    deploy(&s, "c", "runs-process");
+    let test = s.run(&["test", "c", "--version", "v9.9.9"]);
+    test.expect_code(1);
+    let text = test.stdout();
+    let repository = project.blueprints().parent().unwrap().join("repo");
+    let expected = format!(
+        "error: version v9.9.9 is not in {}: it has no tag, branch or commit of that name",
+        repository.display()
+    );
+    assert!(text.contains(&expected), "{expected:?} not in:\n{text}");
+    assert!(!text.contains("pathspec"), "git's own words: {text}");
+    s.run(&["destroy", "c"]).expect_code(0);
+}
+
+/// On a public cluster the access suite expects callers without a token to
+/// be admitted as anonymous, and still refuses a forged token.
+#[test]
+fn the_local_blueprints_suites_pass_on_a_public_cluster() {
+    let s = server();
+    s.run(&[
+        "cluster",
+        "create",
+        "open",
+        "--blueprint",
+        "local",
+        "--public",
+    ])
+    .expect_code(0);
+    s.run(&["deploy", "open"]).expect_code(0);
+    let test = s.run(&["test", "open", "--version", "main", "--json"]);
+    test.expect_code(0);
+    let id = test.json()["operation"]["id"].as_str().unwrap().to_owned();
+    let log = s.run(&["logs", &id]).stdout();
+    for line in [
+        "access: ok: access: a request without a token is admitted as anonymous on a public cluster (got 200, level \"anonymous\")",
+        "access: ok: access: a malformed token is refused (got 401)",
+    ] {
+        assert!(log.contains(line), "{line:?} not in:\n{log}");
+    }
+    s.run(&["destroy", "open"]).expect_code(0);
+}

@@ -75,6 +75,8 @@ pub mod kinds {
     pub const STDERR: &str = "terraform_stderr";
     /// How an apply went on after the process running it had died.
     pub const ORPHAN_APPLY_ENDED: &str = "orphan_apply_ended";
+    /// A refresh found the infrastructure differing from the configuration.
+    pub const DRIFT: &str = "drift";
     /// A TEST or RELEASE run's step began, wrote a line, or ended.
     pub const STEP_STARTED: &str = "step_started";
     pub const STEP_OUTPUT: &str = "step_output";

@@ -4,7 +4,10 @@
 //! A run fetches the project's repository at a version on a runner of its
 //! own, runs its steps (the test suites, or the release command) one after
 //! another, each with its own time limit, and passes only if every step
-//! passes.
+//! passes. A blueprint whose jobs need no project (the `local` blueprint's
+//! test the cluster itself) names no repository: its steps run in an empty
+//! directory of the run's own, and the version is only passed on to them
+//! (`SLIPWAY_VERSION`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -35,8 +38,11 @@ pub const MAX_STEP_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Jobs {
-    /// The project's repository: anything `git clone` accepts.
-    pub repository: String,
+    /// The project's repository: anything `git clone` accepts. None: the
+    /// steps need no project; they run in an empty directory and the
+    /// version is theirs to use (`SLIPWAY_VERSION`).
+    #[serde(default)]
+    pub repository: Option<String>,
     #[serde(default)]
     pub runner: RunnerKind,
     /// TEST runs these, in order.
@@ -83,12 +89,17 @@ impl Jobs {
     /// Checks the section: a repository, steps with valid and distinct
     /// names, commands, and time limits within bounds.
     pub fn check(&self) -> Result<(), ValidationError> {
-        let repository = self.repository.trim();
-        if repository.is_empty() || repository.chars().any(char::is_whitespace) {
-            return Err(ValidationError::new(
-                "jobs.repository",
-                "must be a git URL without spaces",
-            ));
+        if let Some(repository) = &self.repository {
+            let repository = repository.trim();
+            if repository.is_empty()
+                || repository.starts_with('-')
+                || repository.chars().any(char::is_whitespace)
+            {
+                return Err(ValidationError::new(
+                    "jobs.repository",
+                    "must be a git URL without spaces (or no repository at all)",
+                ));
+            }
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, step) in self.suites.iter().enumerate() {
@@ -419,6 +430,25 @@ mod tests {
     }
 
     #[test]
+    fn jobs_may_need_no_repository() {
+        let j = jobs(
+            r#"
+            [jobs]
+            [[jobs.suites]]
+            name = "health"
+            command = "true"
+            timeout = "1m"
+            "#,
+        );
+        assert_eq!(j.repository, None);
+        j.check().unwrap();
+        assert_eq!(
+            sample().repository.as_deref(),
+            Some("file:///srv/project.git")
+        );
+    }
+
+    #[test]
     fn bad_jobs_name_the_field() {
         let mut j = sample();
         j.suites[1].name = "smoke".into();
@@ -432,9 +462,11 @@ mod tests {
         let mut j = sample();
         j.release.as_mut().unwrap().command = " ".into();
         assert_eq!(j.check().unwrap_err().field, "jobs.release.command");
-        let mut j = sample();
-        j.repository = "a b".into();
-        assert_eq!(j.check().unwrap_err().field, "jobs.repository");
+        for bad in ["a b", "", "--upload-pack=x"] {
+            let mut j = sample();
+            j.repository = Some(bad.into());
+            assert_eq!(j.check().unwrap_err().field, "jobs.repository", "{bad:?}");
+        }
         let mut j = sample();
         j.suites.clear();
         j.release = None;

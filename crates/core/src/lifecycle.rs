@@ -75,6 +75,12 @@ pub struct Settlement {
 /// Settles the cluster after an infrastructure operation of `kind`, which
 /// applied `spec`, ended as `ending`; `None` for test and release runs, which
 /// leave their cluster as it is. `before` is the cluster's state while it ran.
+///
+/// A refresh tells the truth without inventing a failure: nothing left is
+/// `absent`, an empty plan is `running`; a plan that is not empty keeps a
+/// `running` cluster running (what differs is the refresh's finding) and
+/// leaves `failed` only a cluster that was not running — one a deploy,
+/// update or destroy left half done.
 pub fn settle(
     kind: OperationKind,
     before: ClusterState,
@@ -136,10 +142,29 @@ pub fn settle(
             error: None,
             remove_schedules: false,
         },
+        // A cluster that was running keeps running: its infrastructure is
+        // there and answers, and what differs from the configuration (e.g. a
+        // change made outside Slipway) is the refresh's finding, recorded in
+        // its result and log, not a failure. Only a cluster an operation left
+        // in between (or failed) stays failed, until a deploy or destroy.
+        (
+            _,
+            Ending::Observed {
+                converged: false,
+                outputs,
+                ..
+            },
+        ) if before == ClusterState::Running => Settlement {
+            state: ClusterState::Running,
+            deployed: None,
+            outputs: Some(outputs.clone()),
+            error: None,
+            remove_schedules: false,
+        },
         (_, Ending::Observed { resources, .. }) => Settlement {
             state: ClusterState::Failed,
             error: Some(format!(
-                "Terraform's state holds {resources} resource instance(s) that do not match the configuration (an operation was interrupted); deploy again or destroy"
+                "Terraform's state holds {resources} resource instance(s) that differ from the configuration; deploy again to apply it, or destroy"
             )),
             ..unchanged
         },
@@ -238,7 +263,89 @@ mod tests {
         assert_eq!(settle_refresh(&e[6]), ClusterState::Failed);
     }
 
+    #[test]
+    fn a_refresh_of_a_running_cluster_that_differs_keeps_it_running() {
+        let outputs: serde_json::Map<_, _> =
+            [("endpoint".to_owned(), serde_json::json!("http://gw"))]
+                .into_iter()
+                .collect();
+        let drifted = Ending::Observed {
+            resources: 4,
+            converged: false,
+            outputs: outputs.clone(),
+        };
+        let s = settle(
+            OperationKind::Refresh,
+            ClusterState::Running,
+            &spec(),
+            &drifted,
+        )
+        .unwrap();
+        assert_eq!(s.state, ClusterState::Running);
+        assert_eq!(s.error, None);
+        assert_eq!(s.deployed, None, "what was deployed stays as it was");
+        assert_eq!(s.outputs, Some(outputs));
+        assert!(!s.remove_schedules);
+    }
+
+    #[test]
+    fn a_refresh_leaves_failed_only_what_was_not_running_and_blames_no_interruption() {
+        let drifted = Ending::Observed {
+            resources: 2,
+            converged: false,
+            outputs: Default::default(),
+        };
+        for before in [
+            ClusterState::Failed,
+            ClusterState::Deploying,
+            ClusterState::Updating,
+            ClusterState::Destroying,
+        ] {
+            let s = settle(OperationKind::Refresh, before, &spec(), &drifted).unwrap();
+            assert_eq!(s.state, ClusterState::Failed, "{before}");
+            let error = s.error.unwrap();
+            assert!(error.contains("2 resource instance(s)"), "{error}");
+            assert!(!error.contains("interrupt"), "{error}");
+        }
+    }
+
     proptest! {
+        /// A refresh never fails a cluster that was running: whatever it
+        /// finds or however it ends, the cluster is running afterwards —
+        /// or absent, when nothing of it exists any more.
+        #[test]
+        fn a_refresh_never_fails_a_running_cluster(
+            ending in proptest::sample::select(endings()),
+        ) {
+            let after = settle(OperationKind::Refresh, ClusterState::Running, &spec(), &ending)
+                .unwrap();
+            match ending {
+                Ending::Observed { resources: 0, .. } => prop_assert_eq!(after.state, ClusterState::Absent),
+                _ => prop_assert_eq!(after.state, ClusterState::Running),
+            }
+        }
+
+        /// Only an interrupted or failed change — a deploy, update or destroy
+        /// — or a refresh of a cluster that was not running ends `failed`.
+        #[test]
+        fn only_a_change_or_what_it_left_ends_failed(
+            kind in proptest::sample::select(OperationKind::ALL.to_vec()),
+            from in proptest::sample::select(ClusterState::ALL.to_vec()),
+            ending in proptest::sample::select(endings()),
+        ) {
+            prop_assume!(!matches!(ending, Ending::Observed { .. }) || kind == OperationKind::Refresh);
+            let during = state_while_running(kind, from);
+            if let Some(after) = settle(kind, during, &spec(), &ending)
+                && after.state == ClusterState::Failed
+            {
+                prop_assert!(
+                    matches!(kind, OperationKind::Deploy | OperationKind::Update | OperationKind::Destroy)
+                        || during != ClusterState::Running,
+                    "{kind} from {during} ended failed"
+                );
+            }
+        }
+
         /// Every start and every ending follows the state machine.
         #[test]
         fn operations_follow_the_state_machine(

@@ -39,6 +39,10 @@ pub struct BlueprintSource {
     pub digest: String,
 }
 
+/// The standard variable that named the executable running Terraform;
+/// provisioners now find it as `SLIPWAY_BIN` in their environment.
+const NO_LONGER_PASSED: &str = "slipway_bin";
+
 impl BlueprintSource {
     /// The embedded default: a cluster of `slipway node` processes on this
     /// machine, run through real Terraform.
@@ -85,6 +89,14 @@ impl BlueprintSource {
             return Err(invalid(format!(
                 "the module declares a {backend:?} backend; Slipway keeps the state, so blueprints must not"
             )));
+        }
+        if module.variables.contains(NO_LONGER_PASSED) {
+            return Err(EngineError::InvalidModule {
+                file: "(module)".into(),
+                reason: format!(
+                    "declares variable {NO_LONGER_PASSED:?}, which Slipway no longer passes: a variable is kept in the state, and the path of one process's executable made every other process's next run replace the cluster; provisioners find the executable as $SLIPWAY_BIN in their environment"
+                ),
+            });
         }
         let uses_runner_module = metadata
             .jobs
@@ -257,6 +269,15 @@ mod tests {
         );
 
         assert!(BlueprintSource::from_files(files(&[("main.tf", "")])).is_err());
+
+        // The executable is no variable any more: a module still declaring
+        // it is told where to find it.
+        let old = files(&[
+            (METADATA_FILE, meta),
+            ("main.tf", "variable \"slipway_bin\" {}\n"),
+        ]);
+        let err = BlueprintSource::from_files(old).unwrap_err().to_string();
+        assert!(err.contains("$SLIPWAY_BIN"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! TEST and RELEASE runs on a runner: fetch the project's repository at a
-//! version into a fresh directory, run each step (`sh -c COMMAND`) in its own
-//! process group with its time limit, and report every step's result.
+//! version into a fresh directory (or, for jobs that need no project, leave
+//! it empty), run each step (`sh -c COMMAND`) in its own process group with
+//! its time limit, and report every step's result.
 //!
 //! The process runner ([`crate::Engine::run_job`]) does this in
 //! `<work>/jobs/<run>` on the worker. A Terraform runner does it wherever its
@@ -34,9 +35,16 @@ pub struct JobRun {
     pub cluster: String,
     /// The cluster's endpoint, for the steps to test.
     pub endpoint: String,
-    pub repository: String,
+    /// The project's repository; none when the steps need no project.
+    pub repository: Option<String>,
     pub version: JobVersion,
     pub steps: Vec<Step>,
+    /// How many nodes the cluster runs (`SLIPWAY_NODES`).
+    #[serde(default)]
+    pub nodes: u32,
+    /// Whether the cluster admits callers without a token (`SLIPWAY_PUBLIC`).
+    #[serde(default)]
+    pub public: bool,
 }
 
 impl JobRun {
@@ -104,7 +112,15 @@ pub async fn execute(
             error: Some(format!("cannot create {}: {e}", dir.display())),
         };
     }
-    if let Err(error) = fetch(dir, &src, run, cancel, grace, &masker, on_event).await {
+    let fetched = match &run.repository {
+        Some(repository) => {
+            fetch(dir, &src, repository, run, cancel, grace, &masker, on_event).await
+        }
+        // Nothing to fetch: the steps run in an empty directory.
+        None => std::fs::create_dir_all(&src)
+            .map_err(|e| format!("cannot create {}: {e}", src.display())),
+    };
+    if let Err(error) = fetched {
         let outcome = if cancel.is_cancelled() {
             StepOutcome::Cancelled
         } else {
@@ -193,10 +209,18 @@ pub async fn execute(
     }
 }
 
-/// `git clone` and `git checkout` of the run's version into `src`.
+/// `git clone` of the repository into `src`, and `git checkout` of the
+/// commit the run's version names there — a tag, a branch (of the
+/// repository's) or a commit; a version it does not have is refused saying
+/// so, not with git's own words.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the run's parts, each needed once"
+)]
 async fn fetch(
     dir: &Path,
     src: &Path,
+    repository: &str,
     run: &JobRun,
     cancel: &CancellationToken,
     grace: Duration,
@@ -211,44 +235,22 @@ async fn fetch(
         grace,
         interrupt: Interrupt::Group,
     };
-    let steps: [(&str, Vec<String>, &Path); 2] = [
-        (
-            "clone",
-            vec![
-                "clone".into(),
-                "--quiet".into(),
-                "--no-checkout".into(),
-                "--".into(),
-                run.repository.clone(),
-                src.display().to_string(),
-            ],
-            dir,
-        ),
-        (
-            "checkout",
-            vec![
-                "-c".into(),
-                "advice.detachedHead=false".into(),
-                "checkout".into(),
-                "--quiet".into(),
-                "--detach".into(),
-                run.version.to_string(),
-            ],
-            src,
-        ),
-    ];
-    for (what, args, cwd) in steps {
+    let mut git = async |what: &str, args: Vec<String>, cwd: &Path, show: bool| {
         let mut errors = Vec::new();
+        let mut stdout = Vec::new();
         let mut on_line = |stream, line: String| {
             let line = masker.mask(&line).into_owned();
-            if stream == Stream::Stderr {
-                errors.push(line.clone());
+            match stream {
+                Stream::Stderr => errors.push(line.clone()),
+                Stream::Stdout => stdout.push(line.clone()),
             }
-            on_event(JobEvent::Output {
-                step: "fetch".into(),
-                stream,
-                line,
-            });
+            if show {
+                on_event(JobEvent::Output {
+                    step: "fetch".into(),
+                    stream,
+                    line,
+                });
+            }
         };
         let exit = process::run(
             &git,
@@ -261,19 +263,70 @@ async fn fetch(
         )
         .await
         .map_err(|e| format!("cannot run git {what}: {e}"))?;
-        if exit.stopped.is_some() || !exit.status.success() {
-            let why = match exit.stopped {
-                Some(Stopped::Cancelled) => "cancelled".to_owned(),
-                Some(Stopped::TimedOut) => "timed out".to_owned(),
-                None => errors.join("; "),
-            };
-            return Err(format!(
-                "cannot fetch {} at version {}: git {what}: {why}",
-                run.repository, run.version
-            ));
+        match exit.stopped {
+            Some(Stopped::Cancelled) => Err(format!("git {what}: cancelled")),
+            Some(Stopped::TimedOut) => Err(format!("git {what}: timed out")),
+            None if exit.status.success() => Ok(Ok(stdout)),
+            None => Ok(Err(errors.join("; "))),
+        }
+    };
+    let cannot = |why: String| {
+        format!(
+            "cannot fetch {repository} at version {}: {why}",
+            run.version
+        )
+    };
+
+    let clone = vec![
+        "clone".into(),
+        "--quiet".into(),
+        "--no-checkout".into(),
+        "--".into(),
+        repository.to_owned(),
+        src.display().to_string(),
+    ];
+    git("clone", clone, dir, true)
+        .await
+        .map_err(&cannot)?
+        .map_err(|why| cannot(format!("git clone: {why}")))?;
+
+    // The commit the version names: a tag or commit as it is, a branch as
+    // the repository has it.
+    let mut commit = None;
+    for candidate in [
+        format!("{}^{{commit}}", run.version),
+        format!("origin/{}^{{commit}}", run.version),
+    ] {
+        let resolve = vec![
+            "rev-parse".into(),
+            "--verify".into(),
+            "--quiet".into(),
+            candidate,
+        ];
+        if let Ok(lines) = git("resolve", resolve, src, false).await.map_err(&cannot)? {
+            commit = lines.into_iter().next();
+            break;
         }
     }
-    Ok(())
+    let Some(commit) = commit else {
+        return Err(format!(
+            "version {} is not in {repository}: it has no tag, branch or commit of that name",
+            run.version
+        ));
+    };
+    let checkout = vec![
+        "-c".into(),
+        "advice.detachedHead=false".into(),
+        "checkout".into(),
+        "--quiet".into(),
+        "--detach".into(),
+        commit,
+    ];
+    git("checkout", checkout, src, true)
+        .await
+        .map_err(&cannot)?
+        .map_err(|why| cannot(format!("git checkout: {why}")))
+        .map(|_| ())
 }
 
 /// What every step gets: the basics of this process's environment and the
@@ -285,7 +338,15 @@ fn step_environment(run: &JobRun, token: &str) -> Vec<(String, String)> {
         ("SLIPWAY_ENDPOINT".to_owned(), run.endpoint.clone()),
         ("SLIPWAY_CLUSTER_TOKEN".to_owned(), token.to_owned()),
         ("SLIPWAY_VERSION".to_owned(), run.version.to_string()),
+        ("SLIPWAY_NODES".to_owned(), run.nodes.to_string()),
+        ("SLIPWAY_PUBLIC".to_owned(), run.public.to_string()),
     ]);
+    // The executable running the job (the worker's, or `slipway job exec`'s
+    // on a Terraform runner): steps can use its `probe` to call the cluster
+    // without tools the machine may lack.
+    if let Ok(exe) = std::env::current_exe() {
+        env.push(("SLIPWAY_BIN".to_owned(), exe.display().to_string()));
+    }
     env
 }
 
@@ -443,8 +504,10 @@ mod tests {
         JobRun {
             cluster: "c1".into(),
             endpoint: "http://127.0.0.1:9".into(),
-            repository: repo.display().to_string(),
+            repository: Some(repo.display().to_string()),
             version: JobVersion::parse("v1").unwrap(),
+            nodes: 2,
+            public: false,
             steps: steps
                 .iter()
                 .map(|(name, command, secs)| Step {
@@ -535,9 +598,79 @@ mod tests {
         .await;
         assert_eq!(report.results.steps[0].outcome, StepOutcome::NotRun);
         let error = report.error.unwrap();
+        assert_eq!(
+            error,
+            format!(
+                "version v404 is not in {}: it has no tag, branch or commit of that name",
+                repo.display()
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_version_may_be_a_tag_a_branch_or_a_commit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = repository(tmp.path());
+        git(&repo, &["branch", "topic", "v1"]);
+        let head = Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        let head = String::from_utf8(head.stdout).unwrap().trim().to_owned();
+        for (i, (version, expect)) in [("v1", 0), ("topic", 0), (head.as_str(), 9)]
+            .into_iter()
+            .enumerate()
+        {
+            let mut job = run(&repo, &[("check", "sh check.sh", 30)]);
+            job.version = JobVersion::parse(version).unwrap();
+            let report = execute(
+                &tmp.path().join(format!("run-{i}")),
+                &job,
+                "t0ken",
+                &CancellationToken::new(),
+                Duration::from_secs(1),
+                &mut |_| {},
+            )
+            .await;
+            assert_eq!(report.error, None, "{version}");
+            assert_eq!(report.results.steps[0].exit_code, Some(expect), "{version}");
+        }
+    }
+
+    #[tokio::test]
+    async fn jobs_without_a_repository_run_in_an_empty_directory_with_the_version() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut job = run(
+            tmp.path(),
+            &[(
+                "env",
+                "ls -A | wc -l; echo \"$SLIPWAY_VERSION $SLIPWAY_NODES $SLIPWAY_PUBLIC\"; test -x \"$SLIPWAY_BIN\"",
+                30,
+            )],
+        );
+        job.repository = None;
+        job.version = JobVersion::parse("anything-at-all").unwrap();
+        let mut events = Vec::new();
+        let report = execute(
+            &tmp.path().join("run"),
+            &job,
+            "t0ken",
+            &CancellationToken::new(),
+            Duration::from_secs(1),
+            &mut |e| events.push(describe(&e)),
+        )
+        .await;
+        assert_eq!(report.error, None);
+        assert_eq!(
+            report.results.steps[0].outcome,
+            StepOutcome::Passed,
+            "{events:#?}"
+        );
+        assert!(events.contains(&"env: 0".to_owned()), "{events:#?}");
         assert!(
-            error.contains("version v404") && error.contains("checkout"),
-            "{error}"
+            events.contains(&"env: anything-at-all 2 false".to_owned()),
+            "{events:#?}"
         );
     }
 

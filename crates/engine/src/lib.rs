@@ -84,7 +84,6 @@ pub const STANDARD_VARIABLES: &[&str] = &[
     "jwks_url",
     "revocations_url",
     "runtime_dir",
-    "slipway_bin",
 ];
 
 /// How the engine is set up.
@@ -157,6 +156,11 @@ pub struct TerraformRun {
     /// Extra environment for Terraform (e.g. backend credentials); every value
     /// is treated as a secret.
     pub secret_env: Vec<(String, String)>,
+    /// Extra environment for Terraform that is no secret and belongs to the
+    /// process running it, not to the cluster (e.g. `SLIPWAY_BIN`, the
+    /// executable provisioners call): never a variable, so never in the
+    /// state, and a destroy uses the running process's own.
+    pub env: Vec<(String, String)>,
     pub backend: StateBackend,
     pub time_limit: Duration,
 }
@@ -171,12 +175,23 @@ pub struct RunReport {
 }
 
 /// What Terraform's state holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation {
     /// Managed resource instances in the state.
     pub resources: usize,
     /// The plan is empty: the infrastructure matches the configuration.
     pub converged: bool,
+    /// What the plan would change, when it is not empty: each resource
+    /// instance's address and the action (`create`, `update`, `replace`,
+    /// `delete`, …).
+    pub changes: Vec<PlannedChange>,
+}
+
+/// One change a plan would make.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PlannedChange {
+    pub resource: String,
+    pub action: String,
 }
 
 /// Runs Terraform for Slipway.
@@ -341,6 +356,7 @@ impl Engine {
                     var_file.as_str(),
                 ];
                 let plan = runner.json(&args).await?;
+                let changes = plan.planned.clone();
                 let converged = match plan.exit_code {
                     Some(0) => true,
                     Some(2) => false,
@@ -352,6 +368,7 @@ impl Engine {
                     observation: Some(Observation {
                         resources,
                         converged,
+                        changes,
                     }),
                 })
             }
@@ -589,6 +606,7 @@ impl Engine {
             }
         }
         env.push(("TF_HTTP_USERNAME".to_owned(), run.backend.username.clone()));
+        env.extend(run.env.iter().cloned());
         env.extend(run.secret_env.iter().cloned());
         env
     }
@@ -735,6 +753,8 @@ struct JsonRun {
     errors: Vec<String>,
     stderr_tail: Vec<String>,
     outputs: Map<String, Value>,
+    /// The `planned_change` messages of a plan.
+    planned: Vec<PlannedChange>,
 }
 
 impl JsonRun {
@@ -883,6 +903,12 @@ impl Runner<'_> {
                         }
                         TerraformMessage::Outputs { outputs } => {
                             run.outputs = masked_outputs(outputs, self.masker);
+                        }
+                        TerraformMessage::PlannedChange { resource, action } => {
+                            run.planned.push(PlannedChange {
+                                resource: self.masker.mask(resource).into_owned(),
+                                action: action.clone(),
+                            });
                         }
                         _ => {}
                     }

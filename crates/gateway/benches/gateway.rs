@@ -111,7 +111,8 @@ fn run_node() {
         cluster: CLUSTER.into(),
         index: 0,
         state_file: PathBuf::from(std::env::var("BENCH_NODE_STATE").unwrap()),
-        listen: "127.0.0.1:0".parse().unwrap(),
+        // TCP, so the benchmark can also reach it directly.
+        listen: Some("127.0.0.1:0".parse().unwrap()),
         boot_delay: 0,
     };
     slipway_gateway::node::run_node(&args).unwrap();

@@ -5,7 +5,10 @@
 //!   §3.7) — token verification, access rules, rate limits, load balancing.
 //! - [`node`]: the `slipway node` process that stands in for a cluster node
 //!   in the embedded `local` blueprint (DESIGN.md §3.5).
+//! - [`probe`]: `slipway probe`, checks of a cluster through its gateway —
+//!   the `local` blueprint's TEST suites.
 
 mod detached;
 pub mod gateway;
 pub mod node;
+pub mod probe;

@@ -11,6 +11,14 @@
 //! - `node run` listens, writes its [`NodeState`] to the state file, prints
 //!   the same JSON as one line on stdout, and serves HTTP until SIGTERM or
 //!   SIGINT: `GET /health`, and a JSON echo of any other request.
+//!
+//! A node admits only its gateway: by default it listens on a Unix socket
+//! beside its state file (`node-0.json` → `node-0.sock`, mode 600, in the
+//! cluster's private runtime directory), which only Slipway's own user —
+//! the gateway — can connect to; nothing on the network can reach it, so no
+//! one can send it forged identity headers. `--listen HOST:PORT` makes it
+//! listen on TCP instead, admitting anyone who can connect (benchmarks
+//! measure a node that way).
 //! - `node stop` stops the node a state file records and removes the file.
 //! - `node stop-all` stops every node of a directory — and a gateway whose
 //!   state file is there (see [`crate::gateway`]) — and removes it.
@@ -27,6 +35,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::time::Duration;
 
 use crate::detached::ProcessError;
@@ -66,9 +75,12 @@ pub struct NodeArgs {
     /// The node's state file (JSON); its log is this path plus `.log`.
     #[arg(long, env = "SLIPWAY_NODE_STATE_FILE")]
     pub state_file: PathBuf,
-    /// The address to listen on; port 0 picks a free port.
-    #[arg(long, env = "SLIPWAY_NODE_LISTEN", default_value = "127.0.0.1:0")]
-    pub listen: SocketAddr,
+    /// Where to listen: `unix:PATH` (a Unix socket only Slipway's user can
+    /// connect to), or `HOST:PORT` (TCP, anyone who can connect; port 0
+    /// picks a free one). Default: a Unix socket beside the state file
+    /// (`node-0.json` → `node-0.sock`).
+    #[arg(long, env = "SLIPWAY_NODE_LISTEN")]
+    pub listen: Option<Listen>,
     /// Seconds the node takes to boot before it is ready, to rehearse slow
     /// machines (it is recorded in its state file from the start).
     #[arg(long, env = "SLIPWAY_NODE_BOOT_DELAY", default_value_t = 0)]
@@ -89,6 +101,63 @@ pub struct StopAllArgs {
     /// The directory holding the nodes' state files.
     #[arg(long, env = "SLIPWAY_NODE_DIR")]
     pub dir: PathBuf,
+}
+
+/// Where a node listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// A Unix socket at this path.
+    Unix(PathBuf),
+    /// A TCP address.
+    Tcp(SocketAddr),
+}
+
+/// The scheme of a Unix socket's address, in `--listen` and in node URLs.
+pub const UNIX_SCHEME: &str = "unix:";
+
+/// The longest path a Unix socket may have (`sun_path` holds 108 bytes,
+/// the last a NUL).
+pub const MAX_SOCKET_PATH: usize = 107;
+
+impl FromStr for Listen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.strip_prefix(UNIX_SCHEME) {
+            Some("") => Err("unix: needs a socket path".into()),
+            Some(path) => Ok(Listen::Unix(PathBuf::from(path))),
+            None => s
+                .parse()
+                .map(Listen::Tcp)
+                .map_err(|e| format!("{e}: expected unix:PATH or HOST:PORT (got {s:?})")),
+        }
+    }
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Unix(path) => write!(f, "{UNIX_SCHEME}{}", path.display()),
+            Listen::Tcp(addr) => write!(f, "{addr}"),
+        }
+    }
+}
+
+impl NodeArgs {
+    /// Where the node listens: as asked, or its default socket beside the
+    /// state file. Relative socket paths are made absolute.
+    pub fn listen(&self) -> Result<Listen, ProcessError> {
+        match &self.listen {
+            Some(Listen::Tcp(addr)) => Ok(Listen::Tcp(*addr)),
+            Some(Listen::Unix(path)) => Ok(Listen::Unix(absolute(path)?)),
+            None => Ok(Listen::Unix(absolute(&default_socket(&self.state_file))?)),
+        }
+    }
+}
+
+/// A node's default socket: its state file's path with `.sock` for `.json`.
+pub fn default_socket(state_file: &Path) -> PathBuf {
+    state_file.with_extension("sock")
 }
 
 /// Runs `slipway node <command>` to completion: the synchronous entry point
@@ -115,11 +184,20 @@ pub fn start(args: &NodeArgs) -> Result<NodeState, ProcessError> {
     let state_file = absolute(&args.state_file)?;
     let mut state_file_arg = OsString::from("--state-file=");
     state_file_arg.push(&state_file);
+    let mut listen_arg = OsString::from("--listen=");
+    match args.listen()? {
+        Listen::Unix(path) => {
+            check_socket_path(&path)?;
+            listen_arg.push(UNIX_SCHEME);
+            listen_arg.push(path);
+        }
+        Listen::Tcp(addr) => listen_arg.push(addr.to_string()),
+    }
     let run_args = [
         format!("--cluster={}", args.cluster).into(),
         format!("--index={}", args.index).into(),
         state_file_arg,
-        format!("--listen={}", args.listen).into(),
+        listen_arg,
         format!("--boot-delay={}", args.boot_delay).into(),
     ];
     detached::start(
@@ -145,10 +223,18 @@ pub fn run_node(args: &NodeArgs) -> Result<(), ProcessError> {
 async fn run_node_async(args: &NodeArgs) -> Result<(), ProcessError> {
     let state_file = absolute(&args.state_file)?;
     let mut signals = detached::StopSignals::install()?;
-    let (listener, local) = detached::listen(args.listen).await?;
+    let listen = args.listen()?;
+    let listener = match &listen {
+        Listen::Unix(path) => Listener::Unix(bind_socket(path)?),
+        Listen::Tcp(addr) => Listener::Tcp(detached::listen(*addr).await?),
+    };
+    let url = match &listener {
+        Listener::Unix(_) => listen.to_string(),
+        Listener::Tcp((_, local)) => format!("http://{}", reachable(*local)),
+    };
     let state = NodeState {
         pid: std::process::id(),
-        url: format!("http://{}", reachable(local)),
+        url,
         cluster: args.cluster.clone(),
         index: args.index,
         started_at: chrono::Utc::now(),
@@ -175,18 +261,91 @@ async fn run_node_async(args: &NodeArgs) -> Result<(), ProcessError> {
         cluster: args.cluster.clone(),
         index: args.index,
     };
-    server::serve(listener, identity, signals.shutdown())
-        .await
-        .map_err(|err| ProcessError::io("serving HTTP", err))?;
+    let served = match listener {
+        Listener::Unix(listener) => server::serve(listener, identity, signals.shutdown()).await,
+        Listener::Tcp((listener, _)) => server::serve(listener, identity, signals.shutdown()).await,
+    };
+    if let Listen::Unix(path) = &listen {
+        let _ = fs::remove_file(path);
+    }
+    served.map_err(|err| ProcessError::io("serving HTTP", err))?;
     tracing::info!("node stopped");
     Ok(())
+}
+
+/// What a node listens on.
+enum Listener {
+    Unix(tokio::net::UnixListener),
+    Tcp((tokio::net::TcpListener, SocketAddr)),
+}
+
+/// Refuses a socket path the kernel would refuse, saying why.
+fn check_socket_path(path: &Path) -> Result<(), ProcessError> {
+    let len = path.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        return Err(ProcessError::io(
+            format!("listening on {}", path.display()),
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a Unix socket's path may have at most {MAX_SOCKET_PATH} bytes and this one has {len}: use a shorter data directory"
+                ),
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Binds a Unix socket only this user may connect to, replacing a socket a
+/// dead node left (never any other kind of file).
+fn bind_socket(path: &Path) -> Result<tokio::net::UnixListener, ProcessError> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    check_socket_path(path)?;
+    let context = || format!("listening on {}", path.display());
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|err| ProcessError::io(context(), err))?;
+    }
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            fs::remove_file(path).map_err(|err| ProcessError::io(context(), err))?
+        }
+        Ok(_) => {
+            return Err(ProcessError::io(
+                context(),
+                io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "a file that is not a socket is in the way",
+                ),
+            ));
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => return Err(ProcessError::io(context(), err)),
+    }
+    // Private from the start: created under a umask that leaves only the
+    // owner, then set to 600 whatever the umask was, before anyone is told
+    // where it is.
+    let previous = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = tokio::net::UnixListener::bind(path);
+    nix::sys::stat::umask(previous);
+    let listener = bound.map_err(|err| ProcessError::io(context(), err))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+        .map_err(|err| ProcessError::io(context(), err))?;
+    Ok(listener)
 }
 
 /// `node stop`: stops the node the state file records (only if that pid
 /// really is a `node run` for this file) and removes the file. Idempotent.
 pub fn stop(state_file: &Path) -> Result<(), ProcessError> {
+    use std::os::unix::fs::FileTypeExt;
     let state_file = absolute(state_file)?;
-    detached::stop::<NodeState>(&state_file)
+    detached::stop::<NodeState>(&state_file)?;
+    // The socket a node killed before it could remove it.
+    let socket = default_socket(&state_file);
+    if fs::symlink_metadata(&socket).is_ok_and(|m| m.file_type().is_socket()) {
+        fs::remove_file(&socket)
+            .map_err(|err| ProcessError::io(format!("removing {}", socket.display()), err))?;
+    }
+    Ok(())
 }
 
 /// `node stop-all`: stops every node and gateway whose state file is in
@@ -299,7 +458,12 @@ mod tests {
         assert_eq!(args.cluster, "c1");
         assert_eq!(args.index, 3);
         assert_eq!(args.state_file, PathBuf::from("/rt/node-3.json"));
-        assert_eq!(args.listen, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(args.listen, None);
+        assert_eq!(
+            args.listen().unwrap(),
+            Listen::Unix(PathBuf::from("/rt/node-3.sock")),
+            "by default a node listens on a socket beside its state file"
+        );
 
         let cli = Cli::try_parse_from(["node", "stop-all", "--dir", "/rt"]).unwrap();
         assert!(
@@ -352,6 +516,44 @@ mod tests {
         for (listen, url) in cases {
             assert_eq!(reachable(listen.parse().unwrap()).to_string(), url);
         }
+    }
+
+    #[tokio::test]
+    async fn a_socket_is_private_replaces_a_dead_nodes_and_nothing_else() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node-0.sock");
+        let first = bind_socket(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        drop(first);
+        // A dead node's socket is replaced.
+        let _second = bind_socket(&path).unwrap();
+        // A file that is not a socket is never removed.
+        let other = dir.path().join("node-1.sock");
+        fs::write(&other, "data").unwrap();
+        let err = bind_socket(&other).unwrap_err().to_string();
+        assert!(err.contains("not a socket"), "{err}");
+        assert_eq!(fs::read_to_string(&other).unwrap(), "data");
+        // A path the kernel would refuse is refused with the reason.
+        let long = dir.path().join("x".repeat(MAX_SOCKET_PATH));
+        let err = bind_socket(&long).unwrap_err().to_string();
+        assert!(err.contains("at most 107 bytes"), "{err}");
+    }
+
+    #[test]
+    fn listen_addresses_parse() {
+        assert_eq!(
+            "unix:/rt/n.sock".parse::<Listen>().unwrap(),
+            Listen::Unix(PathBuf::from("/rt/n.sock"))
+        );
+        assert_eq!(
+            "127.0.0.1:0".parse::<Listen>().unwrap(),
+            Listen::Tcp("127.0.0.1:0".parse().unwrap())
+        );
+        assert!("unix:".parse::<Listen>().is_err());
+        assert!("localhost".parse::<Listen>().is_err());
+        assert_eq!(Listen::Unix("/a b".into()).to_string(), "unix:/a b");
     }
 
     #[test]

@@ -57,7 +57,9 @@ fn node_process_entry_point() {
         cluster: spec["cluster"].as_str().unwrap().to_owned(),
         index: spec["index"].as_u64().unwrap() as u32,
         state_file: PathBuf::from(spec["state_file"].as_str().unwrap()),
-        listen: "127.0.0.1:0".parse().unwrap(),
+        // The default: a Unix socket beside the state file, as the local
+        // blueprint's nodes listen, so only the gateway reaches them.
+        listen: None,
         boot_delay: 0,
     };
     let code = match slipway_gateway::node::run_node(&args) {

@@ -208,6 +208,13 @@ pub trait ClusterStore: Send + Sync + 'static {
 
     /// Clusters whose scheduled destroy is due at `now`.
     async fn due_schedules(&self, now: Timestamp) -> Result<Vec<ClusterName>>;
+
+    /// The cluster's runtime directory: the one recorded for it or, when
+    /// none is (nothing of it is deployed), `proposed`, recorded now. So
+    /// every operation on the cluster gives Terraform the same directory,
+    /// whichever process runs it; it is forgotten when the cluster's end
+    /// leaves nothing deployed (a destroy, or a refresh that finds nothing).
+    async fn runtime_dir(&self, cluster: &ClusterName, proposed: &str) -> Result<String>;
 }
 
 /// Operations: queued, leased, renewed, finished, cancelled, reclaimed.

@@ -70,6 +70,7 @@ contract!(
     operations_are_listed_newest_first_in_pages,
     the_one_active_operation_index_covers_exactly_the_infrastructure_kinds,
     reconciliation_charges_each_hour_once_at_its_effective_figure,
+    a_clusters_runtime_directory_is_chosen_once_and_forgotten_when_nothing_is_left,
 );
 
 /// The secret hash a lease records unless a test says otherwise.
@@ -2667,5 +2668,64 @@ async fn reconciliation_charges_each_hour_once_at_its_effective_figure(db: &Test
     assert_eq!(
         revised.account.charged_total,
         Money::parse("531.6").unwrap()
+    );
+}
+
+async fn a_clusters_runtime_directory_is_chosen_once_and_forgotten_when_nothing_is_left(
+    db: &TestDatabase,
+) {
+    let store = open(db).await;
+    create(&store, "c1").await;
+    // The first process to ask records its proposal; every later one,
+    // whatever it proposes, gets that one.
+    let first = store
+        .runtime_dir(&name("c1"), "/a/runtime/c1")
+        .await
+        .unwrap();
+    assert_eq!(first, "/a/runtime/c1");
+    deploy(&store, "c1", DeployRequest::default(), t0())
+        .await
+        .unwrap();
+    run_to_end(&store, "w1", succeeded(), t0()).await;
+    let later = store
+        .runtime_dir(&name("c1"), "/b/runtime/c1")
+        .await
+        .unwrap();
+    assert_eq!(later, "/a/runtime/c1", "kept while deployed");
+
+    // A failed destroy leaves something deployed: still the same directory.
+    destroy(&store, "c1", t0() + ms(1)).await.unwrap();
+    let failed = Ending::Stopped {
+        state: OperationState::Failed,
+        error: "boom".into(),
+    };
+    run_to_end(&store, "w1", failed, t0() + ms(1)).await;
+    assert_eq!(
+        store
+            .runtime_dir(&name("c1"), "/b/runtime/c1")
+            .await
+            .unwrap(),
+        "/a/runtime/c1"
+    );
+
+    // Once destroyed, the next deploy chooses anew.
+    destroy(&store, "c1", t0() + ms(2)).await.unwrap();
+    run_to_end(&store, "w1", succeeded(), t0() + ms(2)).await;
+    assert_eq!(
+        snapshot(&store, "c1").await.cluster.state,
+        ClusterState::Absent
+    );
+    assert_eq!(
+        store
+            .runtime_dir(&name("c1"), "/b/runtime/c1")
+            .await
+            .unwrap(),
+        "/b/runtime/c1"
+    );
+
+    let missing = store.runtime_dir(&name("nope"), "/x").await.unwrap_err();
+    assert!(
+        matches!(missing, StoreError::ClusterNotFound(_)),
+        "{missing}"
     );
 }

@@ -164,6 +164,13 @@ impl Server {
         }
     }
 
+    /// Sets an environment variable (`SLIPWAY_*` configuration) for the
+    /// next start: [`Server::restart`] with different settings.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
     /// Starts the server again on the same data directory and port.
     pub fn restart(&mut self) {
         self.kill9();

@@ -24,7 +24,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::metrics::{KindLabel, OperationLabels};
 use crate::terraform::{
-    TerraformModule, invalid, run_terraform, standard_variables, terraform_run,
+    TerraformModule, cluster_runtime_dir, invalid, run_terraform, standard_variables, terraform_run,
 };
 use crate::{Finished, RunningOperation, StopReason, Worker, secrets};
 
@@ -232,7 +232,8 @@ async fn run_infrastructure(
         .blueprint
         .as_ref()
         .ok_or_else(|| invalid(op, "this blueprint version is not registered".into()))?;
-    let mut variables = standard_variables(worker, op, &lease.cluster, blueprint)?;
+    let runtime_dir = cluster_runtime_dir(worker, op, &lease.cluster).await?;
+    let mut variables = standard_variables(worker, op, &lease.cluster, blueprint, &runtime_dir);
     let user = secrets::open_variables(&worker.sealer, &op.cluster, &op.spec.variables)
         .map_err(|e| invalid(op, format!("cannot open the sealed variables: {e}")))?;
     let user = blueprint
@@ -253,19 +254,58 @@ async fn run_infrastructure(
         action,
         variables,
         worker.config.operation_time_limit,
-    );
+    )?;
     let report = run_terraform(worker, &run, events, &running.cancel).await?;
+    if let Some(o) = &report.observation
+        && !o.converged
+        && o.resources > 0
+    {
+        report_difference(events, o);
+    }
     Ok(Finished {
         ending: ending_of(op, &report),
         result: json!({
             "outputs": report.outputs,
-            "observation": report.observation.map(|o| json!({"resources": o.resources, "converged": o.converged})),
+            "observation": report.observation.as_ref().map(|o| json!({
+                "resources": o.resources,
+                "converged": o.converged,
+                "changes": o.changes,
+            })),
         }),
     })
 }
 
+/// Tells in the log what a refresh found differing from the configuration:
+/// what the next deploy would change.
+fn report_difference(
+    events: &mpsc::UnboundedSender<NewEvent>,
+    observation: &slipway_engine::Observation,
+) {
+    let changes = &observation.changes;
+    let listed = changes
+        .iter()
+        .map(|c| format!("{} ({})", c.resource, c.action))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = if changes.is_empty() {
+        "the infrastructure differs from the configuration in its outputs only; a deploy would update them".to_owned()
+    } else {
+        format!(
+            "the infrastructure differs from the configuration: a deploy would change {} resource instance(s): {listed}",
+            changes.len()
+        )
+    };
+    let _ = events.send(NewEvent {
+        at: Utc::now(),
+        kind: slipway_core::event::kinds::DRIFT.into(),
+        level: slipway_core::event::EventLevel::Warn,
+        message,
+        data: json!({"changes": changes}),
+    });
+}
+
 fn ending_of(op: &Operation, report: &RunReport) -> Ending {
-    match (op.kind, report.observation) {
+    match (op.kind, &report.observation) {
         (OperationKind::Refresh, Some(o)) => Ending::Observed {
             resources: o.resources,
             converged: o.converged,

@@ -77,6 +77,11 @@ pub(crate) async fn run(
         repository: jobs.repository.clone(),
         version: job.version.clone(),
         steps,
+        nodes: cluster
+            .deployed
+            .as_ref()
+            .map_or(cluster.spec.nodes, |d| d.nodes),
+        public: cluster.public,
     };
     // A fresh token for the cluster, for as long as the run may take.
     let requested_by = Subject::parse(&op.requested_by).unwrap_or_else(|_| Subject::recovery());
@@ -102,7 +107,9 @@ pub(crate) async fn run(
         format!(
             "{} of {} at version {} on a {} runner: {}",
             op.kind,
-            jobs.repository,
+            jobs.repository
+                .as_deref()
+                .unwrap_or("the cluster (no project repository)"),
             job.version,
             runner_name(jobs.runner),
             run.steps
@@ -222,7 +229,15 @@ impl<'a> TerraformRunner<'a> {
                 "the blueprint's jobs use a terraform runner but it has no runner/ module".into(),
             ));
         }
-        let mut variables = standard_variables(worker, op, &lease.cluster, blueprint)?;
+        // A directory of the run's own (not the cluster's).
+        let runtime_dir = worker.data_dir.join("runners").join(runner.as_str());
+        let mut variables = standard_variables(
+            worker,
+            op,
+            &lease.cluster,
+            blueprint,
+            &runtime_dir.to_string_lossy(),
+        );
         variables.extend([
             ("run_id".to_owned(), json!(runner)),
             (
@@ -235,10 +250,6 @@ impl<'a> TerraformRunner<'a> {
             (
                 "time_limit_seconds".to_owned(),
                 json!(run.time_limit().as_secs()),
-            ),
-            (
-                "runtime_dir".to_owned(),
-                json!(worker.data_dir.join("runners").join(runner.as_str())),
             ),
         ]);
         if let Some(Value::Object(tags)) = variables.get_mut("tags") {
@@ -259,7 +270,11 @@ impl<'a> TerraformRunner<'a> {
         })
     }
 
-    fn terraform_run(&self, action: Action, time_limit: Duration) -> slipway_engine::TerraformRun {
+    fn terraform_run(
+        &self,
+        action: Action,
+        time_limit: Duration,
+    ) -> Result<slipway_engine::TerraformRun, EngineError> {
         terraform_run(
             self.worker,
             self.op,
@@ -297,7 +312,10 @@ impl<'a> TerraformRunner<'a> {
             },
             error,
         };
-        let run = self.terraform_run(Action::Apply, self.time_limit);
+        let run = match self.terraform_run(Action::Apply, self.time_limit) {
+            Ok(run) => run,
+            Err(e) => return not_run(StepOutcome::NotRun, Some(format!("the runner failed: {e}"))),
+        };
         match run_terraform(self.worker, &run, events, cancel).await {
             Ok(report) => match report.outputs.get("results") {
                 Some(results) if !results.is_null() => serde_json::from_value(results.clone())
@@ -319,7 +337,7 @@ impl<'a> TerraformRunner<'a> {
 
     /// Destroys the runner, retrying a few times; not cancellable.
     async fn destroy(&self, events: &UnboundedSender<NewEvent>) -> Result<(), EngineError> {
-        let run = self.terraform_run(Action::Destroy, RUNNER_DESTROY_LIMIT);
+        let run = self.terraform_run(Action::Destroy, RUNNER_DESTROY_LIMIT)?;
         let mut attempt = 1;
         loop {
             match run_terraform(self.worker, &run, events, &CancellationToken::new()).await {

@@ -77,13 +77,19 @@ pub(crate) fn module_key(op: &Operation, blueprint: &BlueprintVersion) -> String
 }
 
 /// The variables Slipway offers every module of the cluster (a module gets
-/// those it declares).
+/// those it declares). Each is a function of the cluster and the site —
+/// never of the process that runs Terraform, or the next run on another
+/// process would plan to replace what this one made: `runtime_dir` is the
+/// cluster's own, recorded with it ([`cluster_runtime_dir`]), and the
+/// executable reaches provisioners in the environment (`SLIPWAY_BIN`, see
+/// [`terraform_run`]).
 pub(crate) fn standard_variables(
     worker: &Worker,
     op: &Operation,
     cluster: &Cluster,
     blueprint: &BlueprintVersion,
-) -> Result<Map<String, Value>, EngineError> {
+    runtime_dir: &str,
+) -> Map<String, Value> {
     let public_url = &worker.public_url;
     let standard = json!({
         "cluster_name": cluster.name,
@@ -101,17 +107,62 @@ pub(crate) fn standard_variables(
         "jwt_issuer": public_url,
         "jwks_url": format!("{public_url}/.well-known/jwks.json"),
         "revocations_url": format!("{public_url}/.well-known/revocations"),
-        "runtime_dir": worker.data_dir.join("runtime").join(cluster.name.as_str()),
-        "slipway_bin": std::env::current_exe().map_err(|e| EngineError::Io { path: "slipway".into(), source: e })?,
+        "runtime_dir": runtime_dir,
     });
     let Value::Object(variables) = standard else {
         unreachable!("an object literal")
     };
-    Ok(variables)
+    variables
+}
+
+/// How long recording a cluster's runtime directory may keep retrying
+/// while the database is unreachable.
+const RUNTIME_DIR_RETRY: Duration = Duration::from_secs(10);
+
+/// The cluster's runtime directory: the one recorded with it, or — for
+/// its first deploy — `<data_dir>/runtime/<cluster>` of this process,
+/// recorded now, before Terraform makes anything there.
+pub(crate) async fn cluster_runtime_dir(
+    worker: &Worker,
+    op: &Operation,
+    cluster: &Cluster,
+) -> Result<String, EngineError> {
+    let proposed = worker.data_dir.join("runtime").join(cluster.name.as_str());
+    let proposed = proposed
+        .to_str()
+        .ok_or_else(|| invalid(op, format!("the data directory {proposed:?} is not UTF-8")))?;
+    let give_up = tokio::time::Instant::now() + RUNTIME_DIR_RETRY;
+    loop {
+        match worker.store.runtime_dir(&cluster.name, proposed).await {
+            Ok(dir) => return Ok(dir),
+            Err(e) if tokio::time::Instant::now() < give_up => {
+                tracing::warn!(error = %e, "cannot read the cluster's runtime directory yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => {
+                return Err(EngineError::Io {
+                    path: proposed.into(),
+                    source: std::io::Error::other(format!(
+                        "cannot read or record the cluster's runtime directory: {e}"
+                    )),
+                });
+            }
+        }
+    }
+}
+
+/// The executable Terraform's provisioners call: this process's own.
+fn slipway_bin() -> Result<String, EngineError> {
+    let exe = std::env::current_exe().map_err(|e| EngineError::Io {
+        path: "slipway".into(),
+        source: e,
+    })?;
+    Ok(exe.to_string_lossy().into_owned())
 }
 
 /// A Terraform run of the operation against Slipway's state backend, with
-/// the operation's credential.
+/// the operation's credential; provisioners find this process's executable
+/// in `SLIPWAY_BIN`.
 pub(crate) fn terraform_run(
     worker: &Worker,
     op: &Operation,
@@ -120,9 +171,9 @@ pub(crate) fn terraform_run(
     action: Action,
     variables: Map<String, Value>,
     time_limit: Duration,
-) -> TerraformRun {
+) -> Result<TerraformRun, EngineError> {
     let public_url = &worker.public_url;
-    TerraformRun {
+    Ok(TerraformRun {
         run_id: op.id.to_string(),
         module_key: module.key,
         action,
@@ -130,6 +181,7 @@ pub(crate) fn terraform_run(
         variables,
         sensitive_variables: module.sensitive,
         secret_env: vec![("TF_HTTP_PASSWORD".into(), secret.to_owned())],
+        env: vec![("SLIPWAY_BIN".into(), slipway_bin()?)],
         backend: StateBackend {
             address: format!("{public_url}/v1/terraform/state"),
             lock_address: format!("{public_url}/v1/terraform/lock"),
@@ -137,5 +189,5 @@ pub(crate) fn terraform_run(
             username: op.id.to_string(),
         },
         time_limit,
-    }
+    })
 }

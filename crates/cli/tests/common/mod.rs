@@ -139,6 +139,92 @@ pub fn cluster_processes(server: &Server, cluster: &str) -> Vec<(u32, String)> {
     processes_mentioning(&runtime.display().to_string())
 }
 
+/// The state files of a local cluster's nodes in its runtime directory,
+/// in index order (each: `pid`, `url`, `cluster`, `index`).
+pub fn node_states(runtime: &Path) -> Vec<Value> {
+    let mut states: Vec<Value> = std::fs::read_dir(runtime)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("node-") && n.ends_with(".json"))
+                })
+                .filter_map(|p| serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    states.sort_by_key(|s: &Value| s["index"].as_u64());
+    states
+}
+
+/// The nodes of a cluster the server deployed itself (its runtime
+/// directory is in the server's data directory).
+pub fn server_nodes(server: &Server, cluster: &str) -> Vec<Value> {
+    node_states(&server.data_dir().join("runtime").join(cluster))
+}
+
+/// `GET path` on a node's Unix socket (a node's `url` is `unix:PATH`)
+/// with `headers`: the status and the JSON body. Only Slipway's user can
+/// do this; anyone else must go through the gateway.
+pub fn unix_get(node_url: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let socket = node_url
+        .strip_prefix("unix:")
+        .unwrap_or_else(|| panic!("not a Unix socket: {node_url}"));
+    let mut stream = std::os::unix::net::UnixStream::connect(socket)
+        .unwrap_or_else(|e| panic!("connect {socket}: {e}"));
+    let mut request = format!("GET {path} HTTP/1.1\r\nhost: node\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("receive");
+    let status = response[9..12].parse().expect("a status");
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// The TCP ports a process listens on (its sockets, looked up in
+/// `/proc/net/tcp` and `tcp6`).
+pub fn listening_tcp_ports(pid: u32) -> Vec<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| {
+            fds.flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .filter_map(|target| {
+                    let target = target.to_string_lossy().into_owned();
+                    Some(
+                        target
+                            .strip_prefix("socket:[")?
+                            .strip_suffix(']')?
+                            .to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut ports = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local address, state (0A: listening), inode
+            if fields.len() > 9 && fields[3] == "0A" && inodes.iter().any(|i| i == fields[9]) {
+                let port = fields[1].rsplit(':').next().expect("address:port");
+                ports.push(u16::from_str_radix(port, 16).expect("a hex port"));
+            }
+        }
+    }
+    ports
+}
+
 /// Defines cluster `name` on the local blueprint with `nodes` nodes that
 /// take `boot_seconds` to start, and queues its deploy; returns the
 /// operation's id.

@@ -1,5 +1,7 @@
 //! The upstream nodes: where they are (a list, and/or a directory of node
-//! state files rescanned every health interval), whether they are healthy
+//! state files rescanned every health interval; `http://HOST:PORT`, or
+//! `unix:/PATH` for a node that listens on a Unix socket — the local
+//! blueprint's nodes do, so that only their gateway can reach them), whether they are healthy
 //! (`GET /health` every health interval; a node that refuses a connection is
 //! taken out at once), keep-alive connection pools per node (one per worker
 //! thread, so a request and its node connection stay on one thread), and
@@ -20,7 +22,8 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use parking_lot::{Mutex, RwLock};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::watch;
 
 use super::metrics::Metrics;
@@ -44,17 +47,33 @@ pub struct NodeStatus {
     pub healthy: bool,
 }
 
-/// A node URL, checked: `http://host:port` (no path, no TLS).
+/// A node URL, checked: `http://host:port` (no path, no TLS), or
+/// `unix:/absolute/path` (a Unix socket).
 #[derive(Debug, Clone)]
 pub(crate) struct NodeAddr {
     pub url: String,
     pub authority: String,
     pub host: HeaderValue,
     pub addr: Option<SocketAddr>,
+    pub socket: Option<PathBuf>,
 }
 
 pub(crate) fn parse_node_url(url: &str) -> Result<NodeAddr, String> {
-    let url = url.trim().trim_end_matches('/');
+    let url = url.trim();
+    if let Some(path) = url.strip_prefix(crate::node::UNIX_SCHEME) {
+        let path = Path::new(path);
+        if !path.is_absolute() {
+            return Err("a unix: node address needs an absolute socket path".into());
+        }
+        return Ok(NodeAddr {
+            url: url.to_owned(),
+            authority: path.display().to_string(),
+            host: HeaderValue::from_static("localhost"),
+            addr: None,
+            socket: Some(path.to_owned()),
+        });
+    }
+    let url = url.trim_end_matches('/');
     let uri: http::Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
     if uri.scheme_str() != Some("http") {
         return Err("only http:// nodes are supported".into());
@@ -80,7 +99,14 @@ pub(crate) fn parse_node_url(url: &str) -> Result<NodeAddr, String> {
         host: HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?,
         authority: authority_text,
         addr,
+        socket: None,
     })
+}
+
+/// A connection to a node, over TCP or a Unix socket.
+enum Connection {
+    Tcp(TcpStream),
+    Unix(UnixStream),
 }
 
 /// Why a request did not get a response from a node.
@@ -103,6 +129,7 @@ pub(crate) struct Node {
     pub host: HeaderValue,
     authority: String,
     addr: Option<SocketAddr>,
+    socket: Option<PathBuf>,
     from_file: Option<PathBuf>,
     healthy: AtomicBool,
     /// One pool per worker thread ([`worker_index`]).
@@ -130,6 +157,7 @@ impl Node {
             host: addr.host,
             authority: addr.authority,
             addr: addr.addr,
+            socket: addr.socket,
             from_file,
             healthy: AtomicBool::new(false),
             pools: (0..workers.max(1))
@@ -177,7 +205,16 @@ impl Node {
     }
 
     async fn connect(&self, timeout: Duration) -> Result<SendRequest<UpBody>, String> {
-        let stream = self.tcp(timeout).await?;
+        match self.open(timeout).await? {
+            Connection::Tcp(stream) => self.handshake(stream).await,
+            Connection::Unix(stream) => self.handshake(stream).await,
+        }
+    }
+
+    async fn handshake<T>(&self, stream: T) -> Result<SendRequest<UpBody>, String>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let (sender, connection) = hyper::client::conn::http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await
@@ -190,19 +227,24 @@ impl Node {
         Ok(sender)
     }
 
-    async fn tcp(&self, timeout: Duration) -> Result<TcpStream, String> {
+    async fn open(&self, timeout: Duration) -> Result<Connection, String> {
         let connect = async {
-            match self.addr {
-                Some(addr) => TcpStream::connect(addr).await,
-                None => TcpStream::connect(self.authority.as_str()).await,
+            match (&self.socket, self.addr) {
+                (Some(path), _) => UnixStream::connect(path).await.map(Connection::Unix),
+                (None, Some(addr)) => TcpStream::connect(addr).await.map(Connection::Tcp),
+                (None, None) => TcpStream::connect(self.authority.as_str())
+                    .await
+                    .map(Connection::Tcp),
             }
         };
-        let stream = tokio::time::timeout(timeout, connect)
+        let connection = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| format!("connecting to {} timed out", self.url))?
             .map_err(|e| format!("connecting to {}: {e}", self.url))?;
-        let _ = stream.set_nodelay(true);
-        Ok(stream)
+        if let Connection::Tcp(stream) = &connection {
+            let _ = stream.set_nodelay(true);
+        }
+        Ok(connection)
     }
 
     /// Sends a request on a pooled or new connection.
@@ -257,36 +299,45 @@ impl Node {
     /// `GET /health` on a new connection: healthy if it answers 2xx in time.
     async fn check(&self, timeout: Duration) -> Result<(), String> {
         let attempt = async {
-            let stream = self.tcp(timeout).await?;
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            let request = Request::get("/health")
-                .header(http::header::HOST, self.host.clone())
-                .header(http::header::CONNECTION, "close")
-                .header(http::header::USER_AGENT, "slipway-gateway-health")
-                .body(Empty::new())
-                .map_err(|e| e.to_string())?;
-            // The connection is driven here, not in a task of its own, so a
-            // check that times out closes it.
-            let mut connection = std::pin::pin!(connection);
-            let mut exchange = std::pin::pin!(sender.send_request(request));
-            let response = tokio::select! {
-                response = &mut exchange => response,
-                // The connection may end as it delivers the answer
-                // (`Connection: close`): the exchange then has it.
-                _ = &mut connection => exchange.await,
-            }
-            .map_err(|e| e.to_string())?;
-            match response.status() {
-                s if s.is_success() => Ok(()),
-                s => Err(format!("/health answered {s}")),
+            match self.open(timeout).await? {
+                Connection::Tcp(stream) => self.check_on(stream).await,
+                Connection::Unix(stream) => self.check_on(stream).await,
             }
         };
         tokio::time::timeout(timeout, attempt)
             .await
             .map_err(|_| format!("/health took longer than {timeout:?}"))?
+    }
+
+    async fn check_on<T>(&self, stream: T) -> Result<(), String>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+        let request = Request::get("/health")
+            .header(http::header::HOST, self.host.clone())
+            .header(http::header::CONNECTION, "close")
+            .header(http::header::USER_AGENT, "slipway-gateway-health")
+            .body(Empty::new())
+            .map_err(|e| e.to_string())?;
+        // The connection is driven here, not in a task of its own, so a
+        // check that times out closes it.
+        let mut connection = std::pin::pin!(connection);
+        let mut exchange = std::pin::pin!(sender.send_request(request));
+        let response = tokio::select! {
+            response = &mut exchange => response,
+            // The connection may end as it delivers the answer
+            // (`Connection: close`): the exchange then has it.
+            _ = &mut connection => exchange.await,
+        }
+        .map_err(|e| e.to_string())?;
+        match response.status() {
+            s if s.is_success() => Ok(()),
+            s => Err(format!("/health answered {s}")),
+        }
     }
 }
 
@@ -512,7 +563,19 @@ mod tests {
         let c = parse_node_url("http://node-3.internal").unwrap();
         assert_eq!(c.authority, "node-3.internal:80");
         assert_eq!(c.addr, None);
-        for bad in ["https://x:1", "http://x:1/api", "ftp://x", "x:1", ""] {
+        let d = parse_node_url("unix:/run/c/node-0.sock").unwrap();
+        assert_eq!(d.url, "unix:/run/c/node-0.sock");
+        assert_eq!(d.socket, Some(PathBuf::from("/run/c/node-0.sock")));
+        assert_eq!(d.addr, None);
+        for bad in [
+            "https://x:1",
+            "http://x:1/api",
+            "ftp://x",
+            "x:1",
+            "",
+            "unix:",
+            "unix:node-0.sock",
+        ] {
             assert!(parse_node_url(bad).is_err(), "{bad}");
         }
     }

@@ -10,7 +10,6 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 /// Header names with this prefix are echoed back (the gateway's identity
 /// headers).
@@ -78,11 +77,15 @@ fn echoed_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish
 /// for at most [`SHUTDOWN_GRACE`].
-pub(crate) async fn serve(
-    listener: TcpListener,
+pub(crate) async fn serve<L>(
+    listener: L,
     identity: Identity,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let (asked_tx, asked_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, router(identity)).with_graceful_shutdown(async move {
         shutdown.await;
@@ -128,7 +131,7 @@ mod tests {
     }
 
     async fn call(method: &str, target: &str, headers: &[(&str, &str)]) -> (u16, Value) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let identity = Identity {
             cluster: "demo".into(),

@@ -240,6 +240,23 @@ impl ClusterStore for SqlStore {
             .map(|n| ClusterName::parse(n).map_err(|e| StoreError::Corrupt(e.to_string())))
             .collect()
     }
+
+    async fn runtime_dir(&self, cluster: &ClusterName, proposed: &str) -> Result<String> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE clusters SET runtime_dir = $2 WHERE name = $1 AND runtime_dir IS NULL")
+            .bind(cluster.as_str())
+            .bind(proposed)
+            .execute(&mut *tx)
+            .await?;
+        let dir: Option<Option<String>> =
+            sqlx::query_scalar("SELECT runtime_dir FROM clusters WHERE name = $1")
+                .bind(cluster.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        dir.flatten()
+            .ok_or_else(|| StoreError::ClusterNotFound(cluster.to_string()))
+    }
 }
 
 /// A page of clusters by name: `$1` the name to start after, `$2` the

@@ -706,8 +706,12 @@ impl SqlStore {
                 cluster.outputs = outputs.clone();
             }
             cluster.error = s.error.clone();
+            // Nothing deployed any more: the runtime directory is forgotten
+            // with it (the next deploy, on whichever process, chooses anew).
+            let nothing_left = s.deployed == Some(None);
             sqlx::query(
-                "UPDATE clusters SET state = $2, deployed = $3, outputs = $4, error = $5, updated_at = $6 WHERE name = $1",
+                "UPDATE clusters SET state = $2, deployed = $3, outputs = $4, error = $5, updated_at = $6, \
+                 runtime_dir = CASE WHEN $7 = 1 THEN NULL ELSE runtime_dir END WHERE name = $1",
             )
             .bind(cluster.name.as_str())
             .bind(cluster.state.as_str())
@@ -715,6 +719,7 @@ impl SqlStore {
             .bind(to_json(&cluster.outputs))
             .bind(cluster.error.as_deref())
             .bind(millis(now))
+            .bind(i64::from(nothing_left))
             .execute(&mut *tx)
             .await?;
             // Which node count runs from now on, at which rates: what the
