@@ -355,6 +355,18 @@ impl Context {
         Ok(ExitCode::SUCCESS)
     }
 
+    pub async fn revoke_jti(&self, jti: String) -> Result<ExitCode, Failure> {
+        self.client.revoke_jti(&jti).await?;
+        if self.json {
+            output::json(&serde_json::json!({ "revoked": jti }));
+        } else {
+            println!(
+                "Revoked token {jti}: the API refuses it now, every cluster gateway within seconds"
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
     pub async fn audit(&self, query: Vec<(&str, String)>) -> Result<ExitCode, Failure> {
         let entries = self.client.audit(&query).await?;
         if self.json {
