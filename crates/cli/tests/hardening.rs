@@ -585,6 +585,34 @@ fn of_the_last_two_administrator_credentials_revoked_at_once_exactly_one_goes() 
         assert_last_admin_refusal(*status, body, &format!("round {round}"));
         lasting = pair[kept].clone();
     }
+    // Eight at once: exactly seven go.
+    let mut eight = vec![lasting.clone()];
+    for i in 0..7 {
+        eight.push(create_token_as(
+            &s,
+            &lasting.1,
+            &format!("more-{i}"),
+            "*",
+            "30d",
+        ));
+    }
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let revocations: Vec<_> = eight
+            .iter()
+            .map(|(id, _)| scope.spawn(|| revoke_token(&s, id, &actor)))
+            .collect();
+        revocations.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let refused: Vec<usize> = (0..8).filter(|i| answers[*i].0 != 204).collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "exactly seven revocations succeed: {answers:?}"
+    );
+    let (status, body) = &answers[refused[0]];
+    assert_last_admin_refusal(*status, body, "eight at once");
+    lasting = eight[refused[0]].clone();
+
     let listed = s
         .run_as(&["token", "list", "--json"], Some(&lasting.1))
         .json();
