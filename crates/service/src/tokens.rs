@@ -568,3 +568,23 @@ pub async fn mint_bootstrap_token(
 
 /// The name of the bootstrap administrator's token.
 pub const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap-admin";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_names_the_list_by_its_tag_among_others_or_any() {
+        let list = SignedRevocations {
+            token: String::new(),
+            body: bytes::Bytes::new(),
+            etag: "\"abc\"".into(),
+        };
+        for matching in ["\"abc\"", "W/\"abc\"", "\"x\", \"abc\"", "*"] {
+            assert!(list.matches(matching), "{matching}");
+        }
+        for other in ["\"abd\"", "abc", "", "\"x\""] {
+            assert!(!list.matches(other), "{other}");
+        }
+    }
+}
