@@ -650,6 +650,28 @@ fn a_short_lived_administrator_token_does_not_make_the_bootstrap_token_revocable
 }
 
 #[test]
+fn github_administrators_stand_in_only_when_people_can_sign_in_with_github() {
+    let admins = ("SLIPWAY_AUTH__ADMINS__LOGINS", "[\"root\"]");
+    let bootstrap = |s: &Server| {
+        s.run(&["token", "list", "--json"]).json()[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // Administrators named, but nobody can sign in with GitHub.
+    let s = server_with(Options {
+        env: vec![(admins.0.into(), admins.1.into())],
+        ..Options::default()
+    });
+    let (status, body) = revoke_token(&s, &bootstrap(&s), &s.token);
+    assert_last_admin_refusal(status, &body, "no GitHub sign-in");
+    // With GitHub sign-in, root can always sign in as an administrator.
+    let github = FakeGitHub::start();
+    let s = server_with_github(&github, &[admins]);
+    assert_eq!(revoke_token(&s, &bootstrap(&s), &s.token).0, 204);
+}
+
+#[test]
 fn a_new_bootstrap_token_revokes_earlier_bootstrap_tokens_only() {
     let s = server();
     // The bootstrap administrator's own tokens, one even named like a
