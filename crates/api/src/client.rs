@@ -374,7 +374,11 @@ impl Client {
             .await
     }
 
-    pub async fn update_account(&self, org: &str, req: &UpdateAccount) -> Result<AccountView> {
+    pub async fn update_account(
+        &self,
+        org: &str,
+        req: &UpdateAccount,
+    ) -> Result<ReconciliationView> {
         self.send(
             self.request(Method::PATCH, &format!("/v1/orgs/{org}/account"))
                 .json(req),

@@ -111,9 +111,22 @@ pub struct ClusterStatus {
     pub last_operation: Option<OperationSummary>,
     /// The error that left the cluster `failed`.
     pub error: Option<String>,
+    /// Its capacity requests, in brief.
+    pub capacity: CapacitySummary,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A cluster's capacity requests, in brief.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CapacitySummary {
+    /// Requests in force (a destroy withdraws them).
+    pub requests: u32,
+    /// The size they hold the cluster at, while there are any.
+    pub held_nodes: Option<u32>,
+    /// Why some wait, if they do.
+    pub waiting: Option<CapacityWaitView>,
 }
 
 /// `GET /v1/clusters`: one page of the clusters the caller may see, by
@@ -231,6 +244,10 @@ pub struct ActionResponse {
     /// The operation to follow, when one is in flight.
     pub operation: Option<OperationView>,
     pub cluster: ClusterStatus,
+    /// The capacity requests this decision withdrew (a destroy withdraws
+    /// every request of the cluster).
+    #[serde(default)]
+    pub withdrawn_capacity_requests: Vec<String>,
 }
 
 /// `GET /v1/operations/{id}/events` (without `follow`).
@@ -437,6 +454,9 @@ pub struct UpdateLimits {
     pub min_lifetime: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_clusters: Option<u32>,
+    /// Clusters its members may define, deployed or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_defined_clusters: Option<u32>,
 }
 
 /// An organization.
@@ -536,8 +556,15 @@ pub struct AccountView {
     pub balance: slipway_core::Money,
     pub monthly_allowance: slipway_core::Money,
     pub max_balance: slipway_core::Money,
-    /// Cost of the current fiscal year (from 1 October, UTC) so far.
+    /// Cost of the current fiscal year (from 1 October, UTC) so far, as
+    /// settled.
     pub fytd_cost: slipway_core::Money,
+    /// What the organization's clusters cost since the last settlement, at
+    /// their models' rates: not charged yet, so not in the balance; the
+    /// next reconciliation settles it.
+    pub provisional_cost: slipway_core::Money,
+    /// Until when costs are settled (absent: never yet).
+    pub costs_settled_at: Option<DateTime<Utc>>,
     pub fiscal_year_start: DateTime<Utc>,
     pub last_charge_at: Option<DateTime<Utc>>,
     pub last_credit_at: Option<DateTime<Utc>>,
@@ -631,7 +658,14 @@ pub struct CostHistory {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub currency: String,
+    /// Settled and provisional.
     pub total: slipway_core::Money,
+    /// The part of `total` accrued since the last settlement, at the
+    /// blueprints' rates; settled by the next reconciliation.
+    pub provisional: slipway_core::Money,
+    /// Until when costs are settled (absent: never yet); what ran since is
+    /// provisional.
+    pub settled_at: Option<DateTime<Utc>>,
     pub buckets: Vec<CostBucketView>,
     /// Count, mean, minimum, maximum and standard deviation of the
     /// buckets' totals (dollars, as numbers).
@@ -643,12 +677,15 @@ pub struct CostHistory {
 pub struct CostBucketView {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// Settled and provisional.
     pub total: slipway_core::Money,
-    /// By cluster (those that cost something).
+    /// The part of `total` not settled yet.
+    pub provisional: slipway_core::Money,
+    /// By cluster (those that cost something), settled and provisional.
     #[schema(value_type = Object)]
     pub by_cluster: std::collections::BTreeMap<String, slipway_core::Money>,
-    /// By where the figures came from: `model` (the blueprint's cost model)
-    /// or `cost_explorer` (AWS).
+    /// By where the settled figures came from: `model` (the blueprint's
+    /// cost model) or `cost_explorer` (AWS).
     #[schema(value_type = Object)]
     pub by_source: std::collections::BTreeMap<String, slipway_core::Money>,
 }
@@ -720,23 +757,49 @@ pub struct CapacityRequestView {
     pub nodes: u32,
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    /// `active`: the cluster follows it; `waiting`: not yet (see `waiting`).
+    pub state: CapacityState,
+    /// Why it waits, while it does.
+    pub waiting: Option<CapacityWaitView>,
 }
 
-/// What a capacity request did.
+/// Whether the cluster follows a capacity request yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CapacityState {
+    /// The cluster is (or is being) sized for it.
+    Active,
+    /// The change it asks for cannot be made now; it is tried again when
+    /// what is in the way may have changed.
+    Waiting,
+}
+
+/// Why a capacity request waits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CapacityWaitView {
+    /// The refusal's code (`over_budget`, `limit_exceeded`,
+    /// `too_late_to_reschedule`, …), `operation_in_progress`, or `pending`.
+    pub code: String,
+    /// What is in the way, for people.
+    pub message: String,
+    /// Since when it waits for this.
+    pub since: DateTime<Utc>,
+}
+
+/// What a capacity request (or its withdrawal) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CapacityResult {
     /// The cluster changes: an operation was queued (or joined).
     Queued,
-    /// The cluster changes once the operation in flight ends.
+    /// The request is kept, but the change cannot be made now (an
+    /// operation in flight, the budget, a limit); see `waiting`. It is
+    /// tried again, and made when it can be.
     Waiting,
     /// The cluster already is the size the requests want.
     Unchanged,
     /// An identical request is active: nothing was added.
     Redundant,
-    /// The request is kept, but the change was refused (over a limit or the
-    /// budget); see `refusal`.
-    Refused,
 }
 
 /// The answer to a capacity request (or its withdrawal).
@@ -746,8 +809,8 @@ pub struct CapacityResponse {
     pub request: Option<CapacityRequestView>,
     /// The operation that changes the cluster.
     pub operation: Option<String>,
-    /// Why the change was refused.
-    pub refusal: Option<ErrorDetail>,
+    /// Why the change waits.
+    pub waiting: Option<CapacityWaitView>,
     /// The cluster's active requests.
     pub requests: Vec<CapacityRequestView>,
 }

@@ -8,7 +8,7 @@ use slipway_api::types::*;
 
 use crate::client::Context;
 use crate::exit::{self, Failure};
-use crate::output;
+use crate::output::{self, Table};
 
 fn when(at: Option<DateTime<Utc>>) -> String {
     at.map_or_else(
@@ -20,7 +20,7 @@ fn when(at: Option<DateTime<Utc>>) -> String {
 fn show_account(a: &AccountView) {
     if !a.opened {
         println!(
-            "organization {} has no account: it is not budgeted (an administrator opens one with slipway org account {} --allowance …)",
+            "organization {} has no account: it is not budgeted (an administrator opens one with: slipway org account {} --allowance 500 --reason \"why\")",
             a.organization, a.organization
         );
         return;
@@ -30,9 +30,14 @@ fn show_account(a: &AccountView) {
     println!("monthly allowance:  ${}", a.monthly_allowance);
     println!("maximum balance:    ${}", a.max_balance);
     println!(
-        "fiscal year cost:   ${} (since {})",
+        "fiscal year cost:   ${} (since {}), settled {}",
         a.fytd_cost.cents(),
-        a.fiscal_year_start.format("%Y-%m-%d")
+        a.fiscal_year_start.format("%Y-%m-%d"),
+        when(a.costs_settled_at)
+    );
+    println!(
+        "provisional cost:   ${} (since the last settlement, not yet in the balance)",
+        a.provisional_cost.cents()
     );
     println!(
         "burn rate ($/h):    minimum {}, current {}, maximum {}",
@@ -59,7 +64,7 @@ fn money(flag: &str, value: Option<String>) -> Result<Option<slipway_core::Money
     value
         .map(|v| {
             slipway_core::Money::parse(v.trim_start_matches('$'))
-                .map_err(|e| Failure::usage(format!("--{flag}: {}", e.rule)))
+                .map_err(|e| Failure::invalid(flag, format!("--{flag}: {}", e.rule)))
         })
         .transpose()
 }
@@ -83,20 +88,32 @@ impl Context {
         let unchanged = change.balance.is_none()
             && change.monthly_allowance.is_none()
             && change.max_balance.is_none();
-        let account = if unchanged {
-            self.client.account(&name).await?
+        let (account, credited) = if unchanged {
+            (self.client.account(&name).await?, None)
         } else {
             if change.reason.trim().is_empty() {
-                return Err(Failure::usage(
-                    "--reason: say why the account changes (it goes in the audit log)",
+                return Err(Failure::invalid(
+                    "reason",
+                    format!(
+                        "--reason is required to change an account: say why (it goes in the audit log), e.g. slipway org account {name} --allowance 500 --reason \"grant 42\""
+                    ),
                 ));
             }
-            self.client.update_account(&name, &change).await?
+            let done = self.client.update_account(&name, &change).await?;
+            (done.account, Some(done.credited))
         };
         if self.json {
             output::json(&account);
         } else {
             show_account(&account);
+            // Why the balance is not the one given: the change reconciled
+            // the account, which credits the month's allowance once.
+            if let Some(credited) = credited.filter(|c| !c.is_zero()) {
+                println!(
+                    "this month's allowance, ${credited}, was credited when the account was reconciled after the change (allowances are credited at the start of every month, and when an account opens): the balance is ${}",
+                    account.balance
+                );
+            }
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -138,20 +155,25 @@ impl Context {
             history.total.cents(),
             history.currency
         );
-        println!("{:<20} {:>12}  BY CLUSTER", "FROM (UTC)", "COST ($)");
+        println!(
+            "settled until {}; ${} since then is provisional (settled at the next reconciliation)",
+            when(history.settled_at),
+            history.provisional.cents()
+        );
+        let mut table = Table::new(&["FROM (UTC)", "COST ($)", "BY CLUSTER"]).right(&[1]);
         for bucket in history.buckets.iter().filter(|b| !b.total.is_zero()) {
             let clusters: Vec<String> = bucket
                 .by_cluster
                 .iter()
                 .map(|(c, m)| format!("{c} {}", m.cents()))
                 .collect();
-            println!(
-                "{:<20} {:>12}  {}",
-                bucket.start.format("%Y-%m-%d %H:%M"),
+            table.row([
+                bucket.start.format("%Y-%m-%d %H:%M").to_string(),
                 bucket.total.cents().to_string(),
-                clusters.join(", ")
-            );
+                clusters.join(", "),
+            ]);
         }
+        table.print();
         let s = &history.stats;
         println!(
             "{} buckets: mean {:.2}, min {:.2}, max {:.2}, std {:.2}",
@@ -201,21 +223,38 @@ impl Context {
                     response.operation.as_deref().unwrap_or("-")
                 ),
                 CapacityResult::Waiting => format!(
-                    "the cluster changes once operation {} ends",
-                    response.operation.as_deref().unwrap_or("-")
+                    "the request is kept, but waits: {}; it is tried again when that may have changed",
+                    response.waiting.as_ref().map_or("", |w| w.message.as_str())
                 ),
                 CapacityResult::Unchanged => "the cluster already is that size".into(),
                 CapacityResult::Redundant => "an identical request is active: nothing added".into(),
-                CapacityResult::Refused => format!(
-                    "the request is kept, but the change was refused: {}",
-                    response.refusal.as_ref().map_or("", |r| r.message.as_str())
-                ),
             };
             println!("{what}");
             show_requests(&response.requests);
         }
-        // A refused change is a rule's refusal, like a refused deploy.
-        if response.result == CapacityResult::Refused {
+        // A change a rule refuses (the budget, a limit) is a refusal, like a
+        // refused deploy, though the request is kept and tried again — with
+        // --json its error document follows on stderr; one that waits for an
+        // operation in flight is not.
+        let refused = response
+            .waiting
+            .as_ref()
+            .filter(|w| w.code != "operation_in_progress");
+        if let Some(wait) = refused {
+            if self.json {
+                let error = ErrorBody {
+                    error: ErrorDetail {
+                        code: wait.code.clone(),
+                        message: wait.message.clone(),
+                        field: None,
+                        operation: None,
+                    },
+                };
+                eprintln!(
+                    "{}",
+                    serde_json::to_string(&error).expect("errors serialize")
+                );
+            }
             ExitCode::from(exit::REFUSED)
         } else {
             ExitCode::SUCCESS
@@ -239,7 +278,7 @@ impl Context {
     pub async fn capacity_list(&self, name: String) -> Result<ExitCode, Failure> {
         let requests = self.client.capacity_requests(&name).await?;
         if self.json {
-            output::json(&requests);
+            output::json_list("requests", &requests, None);
         } else {
             show_requests(&requests);
         }
@@ -257,14 +296,17 @@ fn show_requests(requests: &[CapacityRequestView]) {
         println!("no active capacity requests");
         return;
     }
-    println!("{:<38} {:<20} {:>5}  UNTIL (UTC)", "ID", "WHO", "NODES");
+    let mut table = Table::new(&["ID", "WHO", "NODES", "UNTIL (UTC)", "STATE"]).right(&[2]);
     for r in requests {
-        println!(
-            "{:<38} {:<20} {:>5}  {}",
-            r.id,
-            r.login,
-            r.nodes,
-            r.expires_at.format("%Y-%m-%d %H:%M:%S")
-        );
+        table.row([
+            r.id.clone(),
+            r.login.clone(),
+            r.nodes.to_string(),
+            r.expires_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            r.waiting
+                .as_ref()
+                .map_or("active".to_owned(), |w| format!("waiting: {}", w.message)),
+        ]);
     }
+    table.print();
 }

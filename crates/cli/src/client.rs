@@ -45,9 +45,13 @@ fn parse_time(field: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>,
     chrono::DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| {
-            Failure::usage(format!(
-                "{field}: must be an RFC 3339 time such as 2026-01-02T15:04:05Z ({e})"
-            ))
+            Failure::invalid(
+                field,
+                format!(
+                    "--{}: must be an RFC 3339 time such as 2026-01-02T15:04:05Z ({e})",
+                    field.replace('_', "-")
+                ),
+            )
         })
 }
 
@@ -57,9 +61,10 @@ fn parse_vars(vars: &[String]) -> Result<Variables, Failure> {
             Some((k, v)) if !k.is_empty() => {
                 Ok((k.to_owned(), serde_json::Value::String(v.to_owned())))
             }
-            _ => Err(Failure::usage(format!(
-                "--var: expected KEY=VALUE, got {kv:?}"
-            ))),
+            _ => Err(Failure::invalid(
+                "variables",
+                format!("--var: expected KEY=VALUE, got {kv:?}"),
+            )),
         })
         .collect()
 }
@@ -67,10 +72,13 @@ fn parse_vars(vars: &[String]) -> Result<Variables, Failure> {
 impl Context {
     pub fn new(global: &Global) -> Result<Self, Failure> {
         if !(global.server.starts_with("http://") || global.server.starts_with("https://")) {
-            return Err(Failure::usage(format!(
-                "--server: must be an http:// or https:// URL (got {:?})",
-                global.server
-            )));
+            return Err(Failure::invalid(
+                "server",
+                format!(
+                    "--server: must be an http:// or https:// URL (got {:?})",
+                    global.server
+                ),
+            ));
         }
         Ok(Self {
             client: Client::new(&global.server, resolve_token(global)),
@@ -131,7 +139,7 @@ impl Context {
             ttl,
             destroy_at: destroy_at
                 .as_deref()
-                .map(|t| parse_time("destroy-at", t))
+                .map(|t| parse_time("destroy_at", t))
                 .transpose()?,
         };
         let response = self.client.deploy(&name, &req).await?;
@@ -143,6 +151,14 @@ impl Context {
 
     pub async fn destroy(&self, name: String, wait: Option<Duration>) -> Result<ExitCode, Failure> {
         let response = self.client.destroy(&name).await?;
+        let withdrawn = response.withdrawn_capacity_requests.len();
+        if withdrawn > 0 && !self.json {
+            eprintln!(
+                "Destroying {name} withdraws its {withdrawn} capacity request{} ({}): capacity will not bring it back.",
+                if withdrawn == 1 { "" } else { "s" },
+                response.withdrawn_capacity_requests.join(", ")
+            );
+        }
         self.finish_action(response, wait, |cluster| {
             cluster.state == ClusterState::Absent
         })
@@ -198,21 +214,13 @@ impl Context {
         response.operation = Some(waited.operation.clone());
         self.report_action(&response);
         if waited.timed_out {
-            if !self.json {
-                eprintln!(
-                    "Still {} after the wait; follow it with: slipway logs {} --follow",
-                    waited.operation.state, waited.operation.id
-                );
-            }
-            return Ok(ExitCode::from(exit::STILL_RUNNING));
+            return Err(Failure::still_running(&waited.operation));
         }
         if waited.operation.state == OperationState::Succeeded && arrived(&response.cluster) {
             Ok(ExitCode::SUCCESS)
         } else {
-            if !self.json {
-                eprintln!("See the log: slipway logs {}", waited.operation.id);
-            }
-            Ok(ExitCode::from(exit::FAILED))
+            let what = format!("{} is {}", response.cluster.name, response.cluster.state);
+            Err(Failure::did_not_succeed(&waited.operation, &what))
         }
     }
 
@@ -224,11 +232,14 @@ impl Context {
         let c = &response.cluster;
         match (&response.result, &response.operation) {
             (ActionResult::AlreadyRunning, _) => println!(
-                "{} is already running{}: nothing to do.",
+                "{} is already running{}: nothing to deploy{}.",
                 c.name,
                 c.endpoint
                     .as_deref()
                     .map(|e| format!(" at {e}"))
+                    .unwrap_or_default(),
+                c.destroy_at
+                    .map(|t| format!("; destroy scheduled at {}", t.to_rfc3339()))
                     .unwrap_or_default()
             ),
             (ActionResult::NothingToDestroy, _) => {
@@ -307,7 +318,7 @@ impl Context {
     pub async fn list(&self, page: PageQuery) -> Result<ExitCode, Failure> {
         let page = self.client.clusters(&page).await?;
         if self.json {
-            output::json(&page);
+            output::json_list("clusters", &page.clusters, page.next_cursor.as_deref());
         } else {
             output::list(&page.clusters);
             if let Some(cursor) = &page.next_cursor {
@@ -317,16 +328,37 @@ impl Context {
         Ok(ExitCode::SUCCESS)
     }
 
-    pub async fn history(&self, name: String) -> Result<ExitCode, Failure> {
-        let first_page = PageQuery::default();
+    /// A page of the cluster's operations, newest first, each with the
+    /// state versions its Terraform wrote (`--json`: under `states`).
+    pub async fn history(&self, name: String, page: PageQuery) -> Result<ExitCode, Failure> {
         let (operations, states) = tokio::try_join!(
-            self.client.operations(Some(&name), &first_page),
+            self.client.operations(Some(&name), &page),
             self.client.state_history(&name)
         )?;
         if self.json {
-            output::json(&serde_json::json!({"operations": operations, "states": states}));
+            #[derive(serde::Serialize)]
+            struct Entry<'a> {
+                #[serde(flatten)]
+                operation: &'a OperationView,
+                states: Vec<&'a StateVersionView>,
+            }
+            let entries: Vec<Entry> = operations
+                .operations
+                .iter()
+                .map(|operation| Entry {
+                    operation,
+                    states: states
+                        .iter()
+                        .filter(|s| s.operation == operation.id)
+                        .collect(),
+                })
+                .collect();
+            output::json_list("operations", &entries, operations.next_cursor.as_deref());
         } else {
             output::history(&operations.operations, &states);
+            if let Some(cursor) = &operations.next_cursor {
+                eprintln!("more: slipway history {name} --cursor {cursor}");
+            }
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -366,19 +398,23 @@ impl Context {
         } else {
             output::run(&run);
         }
-        Ok(if waited.timed_out {
-            ExitCode::from(exit::STILL_RUNNING)
+        if waited.timed_out {
+            Err(Failure::still_running(&run.operation))
         } else if run.passed == Some(true) {
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         } else {
-            ExitCode::FAILURE
-        })
+            let what = format!(
+                "the {} of {name} at {version} did not pass",
+                run.operation.kind
+            );
+            Err(Failure::did_not_succeed(&run.operation, &what))
+        }
     }
 
     pub async fn runs(&self, cluster: Option<String>) -> Result<ExitCode, Failure> {
         let runs = self.client.runs(cluster.as_deref()).await?;
         if self.json {
-            output::json(&runs);
+            output::json_list("runs", &runs, None);
         } else {
             output::runs(&runs);
         }
@@ -388,7 +424,7 @@ impl Context {
     pub async fn run_report(&self) -> Result<ExitCode, Failure> {
         let report = self.client.run_report().await?;
         if self.json {
-            output::json(&report);
+            output::json_list("runs", &report.runs, None);
         } else {
             output::run_report(&report);
         }
@@ -428,7 +464,12 @@ impl Context {
         } else {
             let page = self.client.events(&id, 0).await?;
             if self.json {
-                output::json(&page);
+                // A list like every other, with the operation it is the log of.
+                output::json(&serde_json::json!({
+                    "operation": page.operation,
+                    "events": page.events,
+                    "next_cursor": null,
+                }));
             } else {
                 for event in &page.events {
                     println!("{}", output::event_line(event));
@@ -436,19 +477,54 @@ impl Context {
             }
         }
         let op = self.client.operation(&id).await?;
-        Ok(if op.state == OperationState::Failed {
-            ExitCode::from(exit::FAILED)
+        if op.state == OperationState::Failed {
+            Err(Failure::did_not_succeed(&op, "the operation failed"))
         } else {
-            ExitCode::SUCCESS
-        })
+            Ok(ExitCode::SUCCESS)
+        }
     }
 
+    /// Cancels an operation and says what came of it, as the API's answer
+    /// shows: a queued one is cancelled at once (its state `cancelled`); a
+    /// running one is asked to stop (still `running`: its worker stops it
+    /// at its next lease renewal); one that had already ended was not
+    /// cancelled at all — too late, exit 4 with the operation named.
     pub async fn cancel(&self, operation: String) -> Result<ExitCode, Failure> {
         let op = self.client.cancel(&operation).await?;
+        let result = match op.state {
+            OperationState::Queued | OperationState::Running => "cancel_requested",
+            OperationState::Cancelled => "cancelled",
+            OperationState::Succeeded | OperationState::Failed | OperationState::Interrupted => {
+                let mut too_late = Failure::new(
+                    exit::REFUSED,
+                    "already_ended",
+                    format!(
+                        "too late: operation {} ({} of {}) had already ended ({}); nothing was cancelled",
+                        op.id, op.kind, op.cluster, op.state
+                    ),
+                );
+                too_late.error.operation = Some(op.id);
+                return Err(too_late);
+            }
+        };
         if self.json {
-            output::json(&op);
+            output::json(&serde_json::json!({"result": result, "operation": op}));
+        } else if result == "cancelled" {
+            println!(
+                "Cancelled operation {} ({} of {}){}.",
+                op.id,
+                op.kind,
+                op.cluster,
+                op.error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            );
         } else {
-            output::operation(&op);
+            println!(
+                "Cancel requested: operation {} ({} of {}) is {}; its worker stops it (Terraform saves its state first). Follow it with: slipway logs {} --follow",
+                op.id, op.kind, op.cluster, op.state, op.id
+            );
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use slipway_api::types::{ErrorBody, ErrorDetail};
+use slipway_api::types::{ErrorBody, ErrorDetail, OperationView};
 use slipway_api::{ClientError, StatusCode};
 
 /// The operation failed (or the server could not be reached).
@@ -41,6 +41,80 @@ impl Failure {
         Self::new(BAD_INPUT, "invalid_request", message)
     }
 
+    /// Names the operation concerned.
+    pub fn with_operation(mut self, id: &str) -> Self {
+        self.error.operation = Some(id.to_owned());
+        self
+    }
+
+    /// An operation still running when the wait ended (exit 5).
+    pub fn still_running(op: &OperationView) -> Self {
+        Self::new(
+            STILL_RUNNING,
+            "still_running",
+            format!(
+                "operation {} ({} of {}) is still {} after the wait; follow it with: slipway logs {} --follow",
+                op.id, op.kind, op.cluster, op.state, op.id
+            ),
+        )
+        .with_operation(&op.id)
+    }
+
+    /// An operation that did not do what was asked (exit 1): it failed, was
+    /// cancelled or interrupted, or left the cluster elsewhere.
+    pub fn did_not_succeed(op: &OperationView, what: &str) -> Self {
+        Self::new(
+            FAILED,
+            "operation_failed",
+            format!(
+                "{what}: operation {} ({} of {}) {}{}; see its log: slipway logs {}",
+                op.id,
+                op.kind,
+                op.cluster,
+                op.state,
+                op.error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default(),
+                op.id
+            ),
+        )
+        .with_operation(&op.id)
+    }
+
+    /// Bad input in one field (a flag or argument, named as the API names
+    /// the request's field).
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let mut failure = Self::usage(message);
+        failure.error.field = Some(field.to_owned());
+        failure
+    }
+
+    /// A usage error clap found (an unknown flag, a missing argument, a
+    /// value that does not parse), as the same document: the flag at fault
+    /// in `field` where clap names one.
+    pub fn from_clap(e: &clap::Error) -> Self {
+        use clap::error::{ContextKind, ContextValue};
+        // What clap says, without its usage and help lines.
+        let rendered = e.render().to_string();
+        let message = rendered
+            .lines()
+            .map(str::trim)
+            .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let message = message.trim_start_matches("error: ").to_owned();
+        let field = match e.get(ContextKind::InvalidArg) {
+            Some(ContextValue::String(arg)) => Some(arg.clone()),
+            Some(ContextValue::Strings(args)) => args.first().cloned(),
+            _ => None,
+        }
+        .and_then(|arg| field_of(&arg));
+        let mut failure = Self::usage(message);
+        failure.error.field = field;
+        failure
+    }
+
     /// Prints the failure on stderr and returns its exit code.
     pub fn report(self, json: bool) -> ExitCode {
         if json {
@@ -54,6 +128,24 @@ impl Failure {
         }
         ExitCode::from(self.code)
     }
+}
+
+/// The field clap's name of an argument stands for: `--nodes <NODES>` →
+/// `nodes`, `--destroy-at <DESTROY_AT>` → `destroy_at`, `<NAME>` → `name`,
+/// a group `<--at <AT>|--in <IN_>>` → its first flag, `at`.
+fn field_of(arg: &str) -> Option<String> {
+    let name: String = match arg.find("--") {
+        Some(at) => arg[at + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect(),
+        None => arg
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect(),
+    };
+    let name = name.to_lowercase().replace('-', "_");
+    (!name.is_empty()).then_some(name)
 }
 
 /// The exit code for an HTTP error status.
@@ -73,10 +165,28 @@ impl From<ClientError> for Failure {
                 code: code_for_status(status),
                 error: body.error,
             },
-            other => {
-                let code = other.status().map_or(FAILED, code_for_status);
-                Failure::new(code, "unavailable", other.to_string())
+            ClientError::Transport { .. } => Failure::new(FAILED, "unavailable", e.to_string()),
+            ClientError::Unexpected { status, .. } => {
+                Failure::new(code_for_status(status), "unexpected_answer", e.to_string())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn clap_argument_names_become_the_fields_the_api_names() {
+        assert_eq!(field_of("--nodes <NODES>").as_deref(), Some("nodes"));
+        assert_eq!(
+            field_of("--destroy-at <DESTROY_AT>").as_deref(),
+            Some("destroy_at")
+        );
+        assert_eq!(field_of("<NAME>").as_deref(), Some("name"));
+        assert_eq!(field_of("<--at <AT>|--in <IN_>>").as_deref(), Some("at"));
+        assert_eq!(field_of("--bogus").as_deref(), Some("bogus"));
+        assert_eq!(field_of("<>"), None);
     }
 }

@@ -9,7 +9,7 @@ use slipway_api::types::*;
 use crate::client::Context;
 use crate::credentials::{self, Saved};
 use crate::exit::{self, Failure};
-use crate::output;
+use crate::output::{self, Table};
 
 fn saved(session: &Session) -> Saved {
     Saved {
@@ -108,7 +108,12 @@ impl Context {
         match result {
             // Already expired or revoked: logged out all the same.
             Ok(()) | Err(slipway_api::ClientError::Api { .. }) => {
-                if !self.json {
+                if self.json {
+                    output::json(&serde_json::json!({
+                        "result": "logged_out",
+                        "server": self.client.base_url(),
+                    }));
+                } else {
                     println!("Logged out of {}.", self.client.base_url());
                 }
                 Ok(ExitCode::SUCCESS)
@@ -194,33 +199,27 @@ impl Context {
     pub async fn token_list(&self) -> Result<ExitCode, Failure> {
         let tokens = self.client.tokens().await?;
         if self.json {
-            output::json(&tokens);
+            output::json_list("tokens", &tokens, None);
         } else {
-            println!(
-                "{:<36} {:<20} {:<12} {:<30} EXPIRES",
-                "ID", "NAME", "OWNER", "SCOPES"
-            );
+            let mut table = Table::new(&["ID", "NAME", "OWNER", "SCOPES", "EXPIRES"]);
             for t in tokens {
                 let state = match (t.revoked_at, t.expires_at) {
                     (Some(_), _) => "revoked".to_owned(),
                     (None, Some(at)) => at.to_rfc3339(),
                     (None, None) => "never".to_owned(),
                 };
-                println!(
-                    "{:<36} {:<20} {:<12} {:<30} {state}",
-                    t.id,
-                    t.name,
-                    t.owner,
-                    t.scopes.join(",")
-                );
+                table.row([t.id, t.name, t.owner, t.scopes.join(","), state]);
             }
+            table.print();
         }
         Ok(ExitCode::SUCCESS)
     }
 
     pub async fn token_revoke(&self, id: String) -> Result<ExitCode, Failure> {
         self.client.revoke_token(&id).await?;
-        if !self.json {
+        if self.json {
+            output::json(&serde_json::json!({"result": "revoked", "token": id}));
+        } else {
             println!("Token {id} revoked.");
         }
         Ok(ExitCode::SUCCESS)
@@ -286,18 +285,18 @@ impl Context {
     pub async fn org_members(&self, name: String) -> Result<ExitCode, Failure> {
         let members = self.client.members(&name).await?;
         if self.json {
-            output::json(&members);
+            output::json_list("members", &members, None);
         } else {
-            println!("{:<24} {:<8} {:<10} DECIDED BY", "LOGIN", "ROLE", "STATE");
+            let mut table = Table::new(&["LOGIN", "ROLE", "STATE", "DECIDED BY"]);
             for m in members {
-                println!(
-                    "{:<24} {:<8} {:<10} {}",
-                    m.login.as_deref().unwrap_or(&m.subject),
+                table.row([
+                    m.login.unwrap_or(m.subject),
                     m.role,
                     m.state,
-                    m.decided_by.as_deref().unwrap_or("-")
-                );
+                    m.decided_by.unwrap_or_else(|| "-".to_owned()),
+                ]);
             }
+            table.print();
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -335,7 +334,13 @@ impl Context {
 
     pub async fn org_remove(&self, name: String, login: String) -> Result<ExitCode, Failure> {
         self.client.remove_membership(&name, &login).await?;
-        if !self.json {
+        if self.json {
+            output::json(&serde_json::json!({
+                "result": "removed",
+                "organization": name,
+                "login": login,
+            }));
+        } else {
             println!("{login} removed from {name}.");
         }
         Ok(ExitCode::SUCCESS)
@@ -358,7 +363,7 @@ impl Context {
     pub async fn revoke_jti(&self, jti: String) -> Result<ExitCode, Failure> {
         self.client.revoke_jti(&jti).await?;
         if self.json {
-            output::json(&serde_json::json!({ "revoked": jti }));
+            output::json(&serde_json::json!({"result": "revoked", "jti": jti}));
         } else {
             println!(
                 "Revoked token {jti}: the API refuses it now, every cluster gateway within seconds"
@@ -367,21 +372,34 @@ impl Context {
         Ok(ExitCode::SUCCESS)
     }
 
-    pub async fn audit(&self, query: Vec<(&str, String)>) -> Result<ExitCode, Failure> {
+    /// A page of the audit log, newest first; `next_cursor` (the oldest
+    /// entry's id) is set when the page is full, and `--cursor` goes on
+    /// from there.
+    pub async fn audit(&self, query: Vec<(&str, String)>, limit: u32) -> Result<ExitCode, Failure> {
         let entries = self.client.audit(&query).await?;
+        let next_cursor = (entries.len() >= limit as usize)
+            .then(|| entries.last().map(|e| e.id.to_string()))
+            .flatten();
         if self.json {
-            output::json(&entries);
+            output::json_list("entries", &entries, next_cursor.as_deref());
         } else {
+            let mut table = Table::new(&["AT", "ACTOR", "LEVEL", "ACTION", "TARGET", "RESULT"]);
             for e in entries {
-                println!(
-                    "{} {:<16} {:<10} {:<26} {:<24} {}",
+                table.row([
                     e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    e.actor,
+                    match e.actor_name {
+                        Some(name) if name != e.actor => format!("{name} ({})", e.actor),
+                        _ => e.actor,
+                    },
                     e.level,
                     e.action,
                     e.target,
-                    e.result
-                );
+                    e.result,
+                ]);
+            }
+            table.print();
+            if let Some(cursor) = next_cursor {
+                eprintln!("more: slipway audit --cursor {cursor} (with the same filters)");
             }
         }
         Ok(ExitCode::SUCCESS)

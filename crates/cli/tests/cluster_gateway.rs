@@ -450,7 +450,8 @@ fn a_removed_member_loses_cluster_access_at_the_gateway_and_one_token_can_be_rev
     // expiry.
     let audit = s
         .run(&["audit", "--action", "cluster.access", "--json"])
-        .json();
+        .json()["entries"]
+        .clone();
     let issued = |token: &str| -> Value {
         audit
             .as_array()
@@ -499,7 +500,8 @@ fn a_removed_member_loses_cluster_access_at_the_gateway_and_one_token_can_be_rev
     assert_eq!(call(&endpoint, Some(&b)).status(), 200);
     let lapsed = s
         .run(&["audit", "--action", "token.revoke_withdrawn", "--json"])
-        .json();
+        .json()["entries"]
+        .clone();
     assert_eq!(lapsed[0]["target"], "github:3", "{lapsed}");
 
     // One token, by the id the audit log recorded: bob's other token stays.

@@ -492,3 +492,28 @@ fn reflection_and_health_answer_without_a_token() {
         .finish();
     assert_eq!(status["status"], "UNIMPLEMENTED", "{status}");
 }
+
+#[test]
+fn an_update_before_set_up_is_not_found_and_names_set_up() {
+    let s = server();
+    let gen1 = Gen1 {
+        server: &s,
+        target: s.url.trim_start_matches("http://").to_owned(),
+    };
+    let (refused, status) = gen1.call(
+        "Control",
+        "Update",
+        json!({"name": "lab", "num_nodes": 2, "min_nodes": 1, "max_nodes": 4}),
+    );
+    assert_eq!(status["status"], "NOT_FOUND", "{status}");
+    let details = status["details"].as_str().unwrap_or_default();
+    assert!(details.contains("SetUp"), "{status}");
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0]["ps_server_error"], true, "{refused:#?}");
+    assert!(
+        refused[0]["error_msg"].as_str().unwrap().contains("SetUp"),
+        "{refused:#?}"
+    );
+    // Nothing was defined by it.
+    assert_eq!(s.run(&["status", "lab"]).code(), 2);
+}

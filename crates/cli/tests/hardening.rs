@@ -436,7 +436,7 @@ fn an_address_presenting_bad_tokens_is_slowed_down() {
 #[test]
 fn the_last_administrator_credential_cannot_be_revoked_and_the_host_can_mint_one() {
     let s = server();
-    let tokens = s.run(&["token", "list", "--json"]).json();
+    let tokens = s.run(&["token", "list", "--json"]).json()["tokens"].clone();
     let bootstrap = tokens[0]["id"].as_str().unwrap().to_owned();
     let refused = s.run(&["token", "revoke", &bootstrap, "--json"]);
     refused.expect_code(4);
@@ -483,7 +483,8 @@ fn the_last_administrator_credential_cannot_be_revoked_and_the_host_can_mint_one
             &["audit", "--action", "token.bootstrap", "--json"],
             Some(&new_token),
         )
-        .json();
+        .json()["entries"]
+        .clone();
     assert!(
         audit
             .as_array()
@@ -559,7 +560,7 @@ fn of_the_last_two_administrator_credentials_revoked_at_once_exactly_one_goes() 
     // Acting with a token that may revoke tokens (its owner's, the
     // bootstrap administrator's) but administers nothing itself.
     let (_, actor) = create_token(&s, "revoker", "tokens", "30d");
-    let tokens = s.run(&["token", "list", "--json"]).json();
+    let tokens = s.run(&["token", "list", "--json"]).json()["tokens"].clone();
     let mut lasting = (
         tokens[0]["id"].as_str().unwrap().to_owned(),
         s.token.clone(),
@@ -615,7 +616,8 @@ fn of_the_last_two_administrator_credentials_revoked_at_once_exactly_one_goes() 
 
     let listed = s
         .run_as(&["token", "list", "--json"], Some(&lasting.1))
-        .json();
+        .json()["tokens"]
+        .clone();
     let valid: Vec<&Value> = listed
         .as_array()
         .unwrap()
@@ -629,7 +631,7 @@ fn of_the_last_two_administrator_credentials_revoked_at_once_exactly_one_goes() 
 #[test]
 fn a_short_lived_administrator_token_does_not_make_the_bootstrap_token_revocable() {
     let s = server();
-    let bootstrap = s.run(&["token", "list", "--json"]).json()[0]["id"]
+    let bootstrap = s.run(&["token", "list", "--json"]).json()["tokens"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -653,7 +655,7 @@ fn a_short_lived_administrator_token_does_not_make_the_bootstrap_token_revocable
 fn github_administrators_stand_in_only_when_people_can_sign_in_with_github() {
     let admins = ("SLIPWAY_AUTH__ADMINS__LOGINS", "[\"root\"]");
     let bootstrap = |s: &Server| {
-        s.run(&["token", "list", "--json"]).json()[0]["id"]
+        s.run(&["token", "list", "--json"]).json()["tokens"][0]["id"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -704,7 +706,7 @@ fn a_new_bootstrap_token_revokes_earlier_bootstrap_tokens_only() {
             Some(&new_token),
         )
         .json();
-    let revoked = audit[0]["detail"]["revoked"].as_array().unwrap();
+    let revoked = audit["entries"][0]["detail"]["revoked"].as_array().unwrap();
     assert_eq!(revoked.len(), 1, "{audit}");
     assert!(![ops.as_str(), alike.as_str()].contains(&revoked[0].as_str().unwrap()));
 }
@@ -771,4 +773,194 @@ fn validation_refuses_up_front_what_would_fail_later() {
         body["error"]["message"].as_str().unwrap().contains("366d"),
         "{body}"
     );
+}
+
+#[test]
+fn a_duration_that_meets_a_time_is_checked_and_the_documented_minimum_is_accepted() {
+    let s = server();
+    let http = client();
+    let post = |path: &str, body: Value| {
+        let response = http
+            .post(format!("{}{path}", s.url))
+            .bearer_auth(&s.token)
+            .json(&body)
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().unwrap_or(Value::Null))
+    };
+    s.run(&["cluster", "create", "far", "--blueprint", "local"])
+        .expect_code(0);
+    // A million years is a refusal naming the field, never a panic (500).
+    for (path, body, field) in [
+        (
+            "/v1/clusters/far/capacity",
+            json!({"nodes": 1, "ttl": "1000000years"}),
+            "ttl",
+        ),
+        (
+            "/v1/clusters/far/deploy",
+            json!({"ttl": "1000000years"}),
+            "ttl",
+        ),
+    ] {
+        let (status, answer) = post(path, body);
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert_eq!(answer["error"]["field"], field, "{path}: {answer}");
+    }
+    // The documented minimum of a capacity request (15m) is accepted.
+    let (status, answer) = post(
+        "/v1/clusters/far/capacity",
+        json!({"nodes": 1, "ttl": "15m"}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["request"]["nodes"], 1, "{answer}");
+    // A cost history ending at the dawn of time is answered, not a panic.
+    let response = http
+        .get(format!(
+            "{}/v1/orgs/default/costs?to=0001-01-01T00:00:00Z",
+            s.url
+        ))
+        .bearer_auth(&s.token)
+        .send()
+        .unwrap();
+    assert!(
+        response.status().is_success() || response.status().is_client_error(),
+        "{}",
+        response.status()
+    );
+    watch_until(&s, "far", Duration::from_secs(120), |st| {
+        st["state"] == "running"
+    });
+    s.run(&["destroy", "far"]).expect_code(0);
+}
+
+#[test]
+fn another_organizations_private_cluster_is_a_missing_one_and_names_are_not_hoarded() {
+    let github = FakeGitHub::start();
+    github.add_user("alice", 1, "gho_alice", &["read:org"]);
+    github.set_org_membership("alice", "uw-research", "active", "member");
+    github.add_user("mallory", 2, "gho_mallory", &["read:org"]);
+    github.set_org_membership("mallory", "squatters-inc", "active", "member");
+    let s = server_with_github(&github, &[]);
+    s.run(&["org", "create", "research", "--github-org", "uw-research"])
+        .expect_code(0);
+    s.run(&["org", "create", "squat", "--github-org", "squatters-inc"])
+        .expect_code(0);
+    s.run(&["org", "limits", "squat", "--max-defined-clusters", "2"])
+        .expect_code(0);
+    let alice = sign_in(&s, "gho_alice");
+    let mallory = sign_in(&s, "gho_mallory");
+    s.run_as(
+        &[
+            "cluster",
+            "create",
+            "secret-lab",
+            "--blueprint",
+            "local",
+            "--org",
+            "research",
+        ],
+        Some(&alice),
+    )
+    .expect_code(0);
+    s.run_as(&["deploy", "secret-lab", "--ttl", "1h"], Some(&alice))
+        .expect_code(0);
+    let op = s.run(&["status", "secret-lab", "--json"]).json()["last_operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Every way in answers exactly as for a cluster that does not exist.
+    let http = client();
+    let answer = |method: &str, path: &str| {
+        let response = http
+            .request(method.parse().unwrap(), format!("{}{path}", s.url))
+            .bearer_auth(&mallory)
+            .json(&json!({}))
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().unwrap())
+    };
+    for (method, path) in [
+        ("GET", "/v1/clusters/{}"),
+        ("POST", "/v1/clusters/{}/access"),
+        ("POST", "/v1/clusters/{}/deploy"),
+        ("POST", "/v1/clusters/{}/destroy"),
+        ("GET", "/v1/clusters/{}/operations"),
+        ("GET", "/v1/clusters/{}/capacity"),
+    ] {
+        let existing = answer(method, &path.replace("{}", "secret-lab"));
+        let missing = answer(method, &path.replace("{}", "no-such-lab"));
+        assert_eq!(existing.0, 404, "{method} {path}: {existing:?}");
+        assert_eq!(
+            existing,
+            (missing.0, missing.1.replace("no-such-lab", "secret-lab")),
+            "{method} {path}"
+        );
+    }
+    let fake_op = format!("op_{}", "0".repeat(32));
+    let existing = answer("GET", &format!("/v1/operations/{op}"));
+    let missing = answer("GET", &format!("/v1/operations/{fake_op}"));
+    assert_eq!(existing.0, 404, "{existing:?}");
+    assert_eq!(existing, (missing.0, missing.1.replace(&fake_op, &op)));
+
+    // An organization defines as many clusters as its limit allows, not
+    // every name it can think of.
+    for name in ["squat-1", "squat-2"] {
+        s.run_as(
+            &[
+                "cluster",
+                "create",
+                name,
+                "--blueprint",
+                "local",
+                "--org",
+                "squat",
+            ],
+            Some(&mallory),
+        )
+        .expect_code(0);
+    }
+    let more = s.run_as(
+        &[
+            "cluster",
+            "create",
+            "research-2",
+            "--blueprint",
+            "local",
+            "--org",
+            "squat",
+            "--json",
+        ],
+        Some(&mallory),
+    );
+    more.expect_code(4);
+    assert_eq!(more.error_json()["error"]["code"], "limit_exceeded");
+    assert!(
+        more.error_json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_defined_clusters"),
+        "{}",
+        more.stderr()
+    );
+    // An administrator releases a name another organization needs.
+    s.run(&["cluster", "remove", "squat-2"]).expect_code(0);
+    s.run_as(
+        &[
+            "cluster",
+            "create",
+            "squat-2",
+            "--blueprint",
+            "local",
+            "--org",
+            "research",
+        ],
+        Some(&alice),
+    )
+    .expect_code(0);
+    s.run_as(&["destroy", "secret-lab"], Some(&alice))
+        .expect_code(0);
 }

@@ -382,7 +382,7 @@ fn github_outages_are_503_never_a_lower_level() {
     s.run(&["org", "approve", "research", "alice"])
         .expect_code(0);
     s.run_as(&["access", "priv"], Some(&alice)).expect_code(0);
-    let members = s.run(&["org", "members", "research", "--json"]).json();
+    let members = s.run(&["org", "members", "research", "--json"]).json()["members"].clone();
     assert_eq!(members[0]["login"], "alice");
     assert_eq!(members[0]["state"], "approved");
     // Only owners and administrators approve.
@@ -565,7 +565,7 @@ fn api_tokens_are_scoped_hashed_and_revocable_and_the_audit_log_records() {
         "the secret is in the database"
     );
 
-    let listed = s.run_as(&["token", "list", "--json"], Some(&alice)).json();
+    let listed = s.run_as(&["token", "list", "--json"], Some(&alice)).json()["tokens"].clone();
     assert_eq!(listed.as_array().unwrap().len(), 1);
     let id = listed[0]["id"].as_str().unwrap();
     s.run_as(&["token", "revoke", id], Some(&alice))
@@ -574,7 +574,7 @@ fn api_tokens_are_scoped_hashed_and_revocable_and_the_audit_log_records() {
 
     // The audit log: who, level, action, target, result.
     s.run_as(&["audit"], Some(&alice)).expect_code(3);
-    let audit = s.run(&["audit", "--target", "ci-1", "--json"]).json();
+    let audit = s.run(&["audit", "--target", "ci-1", "--json"]).json()["entries"].clone();
     let entry = audit
         .as_array()
         .unwrap()
@@ -585,7 +585,7 @@ fn api_tokens_are_scoped_hashed_and_revocable_and_the_audit_log_records() {
     assert_eq!(entry["actor_name"], "alice");
     assert_eq!(entry["level"], "org_member");
     assert_eq!(entry["result"], "created");
-    let logins = s.run(&["audit", "--action", "auth.login", "--json"]).json();
+    let logins = s.run(&["audit", "--action", "auth.login", "--json"]).json()["entries"].clone();
     assert!(
         logins
             .as_array()

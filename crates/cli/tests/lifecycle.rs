@@ -89,6 +89,21 @@ fn a_cluster_is_deployed_scaled_rescheduled_and_destroyed() {
     let again = s.run(&["deploy", "dev-alice", "--json"]);
     again.expect_code(0);
     assert_eq!(again.json()["result"], "already_running");
+    // With a TTL, nothing to deploy, but the new destroy time applies.
+    let later = s.run(&["deploy", "dev-alice", "--ttl", "5h", "--json"]);
+    later.expect_code(0);
+    let later = later.json();
+    assert_eq!(later["result"], "already_running");
+    let moved: chrono::DateTime<chrono::Utc> = later["cluster"]["destroy_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let in_5h = chrono::Utc::now() + chrono::TimeDelta::hours(5);
+    assert!(
+        (in_5h - moved).abs() < chrono::TimeDelta::minutes(1),
+        "{later}"
+    );
 
     // Scaling in place keeps the surviving nodes.
     let scaled = s.run(&["deploy", "dev-alice", "--nodes", "2", "--json"]);

@@ -285,6 +285,24 @@ fn scheduled_destroys_fire_once_across_replicas() {
         assert_eq!(destroys.len(), 1, "one destroy of {name}: {ops}");
         assert_eq!(destroys[0]["reason"], "schedule");
         assert_eq!(destroys[0]["state"], "succeeded");
+        // Once in the audit log too: the scheduler that lost the race (the
+        // schedule was no longer due) did nothing worth an entry.
+        let fired: Value = api(
+            &r.a,
+            "GET",
+            &format!("/v1/audit?action=schedule.fire&target={name}"),
+        )
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+        let results: Vec<&str> = fired
+            .as_array()
+            .unwrap_or_else(|| panic!("entries: {fired}"))
+            .iter()
+            .map(|e| e["result"].as_str().unwrap())
+            .collect();
+        assert_eq!(results, ["queued"], "{name}: {fired}");
     }
     let _ = &r.balancer;
 }
@@ -371,13 +389,15 @@ fn the_database_restarting_mid_operation_loses_nothing() {
 
     // The state the deploy wrote is kept, and names it.
     let history = r.a.run(&["history", "k", "--json"]).json();
-    let written: Vec<&Value> = history["states"]
+    let deploy = history["operations"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|s| s["operation"] == op.as_str())
-        .collect();
+        .find(|o| o["id"] == op.as_str())
+        .unwrap_or_else(|| panic!("the deploy is in the history: {history}"));
+    let written = deploy["states"].as_array().unwrap();
     assert!(!written.is_empty(), "{history}");
+    assert!(written.iter().all(|s| s["operation"] == op.as_str()));
 
     r.b.run(&["destroy", "k"]).expect_code(0);
     let left = processes_mentioning(&r.a.data_dir().join("runtime/k").display().to_string());
@@ -593,7 +613,7 @@ fn a_test_run_on_a_worker_is_cancelled_through_a_replica() {
 
     a.run(&["cancel", &run]).expect_code(0);
     a.run(&["logs", &run, "--follow"]);
-    let ended = b.run(&["runs", "c", "--json"]).json()[0].clone();
+    let ended = b.run(&["runs", "c", "--json"]).json()["runs"][0].clone();
     assert_eq!(ended["operation"]["id"], run.as_str());
     assert_eq!(ended["operation"]["state"], "cancelled", "{ended}");
     let latency = cancel_latency(a, &run);

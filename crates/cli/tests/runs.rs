@@ -136,7 +136,7 @@ fn suites_and_release(runner: &str) {
 
     // The cluster's runs, and the report across clusters.
     let runs = s.run(&["runs", "c", "--json"]).json();
-    let ids: Vec<&str> = runs
+    let ids: Vec<&str> = runs["runs"]
         .as_array()
         .unwrap()
         .iter()
@@ -197,7 +197,7 @@ fn cancel_then_kill(runner: &str) {
     follow_until(&s, &id, "hangs: $");
     s.run(&["cancel", &id]).expect_code(0);
     s.run(&["logs", &id, "--follow"]).expect_code(0);
-    let cancelled = s.run(&["runs", "c", "--json"]).json()[0].clone();
+    let cancelled = s.run(&["runs", "c", "--json"]).json()["runs"][0].clone();
     assert_eq!(cancelled["operation"]["id"], id.as_str());
     assert_eq!(cancelled["operation"]["state"], "cancelled", "{cancelled}");
     let outcomes: Vec<String> = steps(&cancelled).into_iter().map(|s| s.1).collect();
@@ -363,7 +363,7 @@ fn only_administrators_run_tests_and_releases() {
     }
     assert_eq!(
         s.run(&["runs", "c", "--json"]).json(),
-        json!([]),
+        json!({"runs": [], "next_cursor": null}),
         "nothing ran"
     );
     // Bad input is named.

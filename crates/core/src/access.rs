@@ -166,6 +166,10 @@ pub struct Limits {
     pub min_lifetime_secs: u64,
     /// Clusters of the organization deployed at once.
     pub max_clusters: u32,
+    /// Clusters its members may define, deployed or not: names are unique
+    /// site-wide, so an organization may not hold more than it uses.
+    #[serde(default = "Limits::default_max_defined_clusters")]
+    pub max_defined_clusters: u32,
 }
 
 impl Default for Limits {
@@ -175,6 +179,7 @@ impl Default for Limits {
             max_lifetime_secs: 12 * 3600,
             min_lifetime_secs: 15 * 60,
             max_clusters: 10,
+            max_defined_clusters: Self::default_max_defined_clusters(),
         }
     }
 }
@@ -224,6 +229,25 @@ impl Limits {
                 human(self.max_lifetime_secs)
             ),
         }
+    }
+
+    fn default_max_defined_clusters() -> u32 {
+        50
+    }
+
+    /// Checks the number of clusters defined, given how many the
+    /// organization has already.
+    pub fn check_defined(&self, defined: u32) -> Result<(), Refusal> {
+        if defined >= self.max_defined_clusters {
+            return Err(Refusal::OverLimit {
+                limit: "max_defined_clusters".into(),
+                rule: format!(
+                    "the organization may define at most {} clusters, and has {defined}; remove one it no longer needs (slipway cluster remove)",
+                    self.max_defined_clusters
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Checks the number of clusters deployed at once, given how many of the

@@ -72,6 +72,12 @@ pub fn later(t: Timestamp, step: TimeDelta) -> Timestamp {
     t.checked_add_signed(step).unwrap_or(END_OF_TIME)
 }
 
+/// `t` minus `step`, or the earliest representable time if that is before
+/// it.
+pub fn earlier(t: Timestamp, step: TimeDelta) -> Timestamp {
+    t.checked_sub_signed(step).unwrap_or(Timestamp::MIN_UTC)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,12 +18,31 @@ pub struct CapacityRequest {
     pub cluster: ClusterName,
     /// Who asked: a namespaced user id such as `github:123`.
     pub subject: String,
+    /// What to call who asked (their login when they asked), for people.
+    pub name: String,
     /// How many nodes the person wants.
     pub nodes: u32,
     /// The request no longer counts from this instant on.
     pub expires_at: Timestamp,
     /// When the request was made.
     pub created_at: Timestamp,
+    /// Why the cluster does not follow it yet; `None` once it does.
+    pub waiting: Option<CapacityWait>,
+}
+
+/// Why a capacity request is not honoured yet: the change it asks for was
+/// refused by a rule (the budget, a limit, the five-minute rule) or waits
+/// for an operation in flight. The keeper tries again when that may have
+/// changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacityWait {
+    /// A refusal's code (`over_budget`, `limit_exceeded`, …), or
+    /// `operation_in_progress`, or `pending` before it was looked at.
+    pub code: String,
+    /// What is in the way, for people.
+    pub message: String,
+    /// Since when it waits for this reason.
+    pub since: Timestamp,
 }
 
 impl CapacityRequest {
@@ -54,60 +73,96 @@ impl Default for CapacityPolicy {
     }
 }
 
-/// Checks a new request: between 0 and [`MAX_NODES_CEILING`] nodes, living
-/// between the policy's minimum and maximum time. Errors name the field,
-/// `nodes` or `ttl`.
-pub fn check_request(
+/// Checks a new request and answers when it ends: `nodes` between 0 and
+/// [`MAX_NODES_CEILING`], for `ttl` or until `until` (exactly one), lasting
+/// between the policy's minimum and maximum. How long it lasts is checked as
+/// asked, before the end is rounded up to a whole second (so a repeated
+/// request is recognized as the same one, and the documented minimum is
+/// accepted); a duration beyond any representable time is refused, never an
+/// overflow. Errors name the field: `nodes`, `ttl` or `until`.
+pub fn request_expiry(
     nodes: u32,
-    ttl: TimeDelta,
+    ttl: Option<std::time::Duration>,
+    until: Option<Timestamp>,
+    now: Timestamp,
     policy: &CapacityPolicy,
-) -> Result<(), ValidationError> {
+) -> Result<Timestamp, ValidationError> {
     if nodes > MAX_NODES_CEILING {
         return Err(ValidationError::new(
             "nodes",
             format!("must be between 0 and {MAX_NODES_CEILING} (got {nodes})"),
         ));
     }
-    if ttl < policy.min_ttl || ttl > policy.max_ttl {
+    let (field, lasts, ends) = match (ttl, until) {
+        (Some(ttl), None) => (
+            "ttl",
+            TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX),
+            crate::duration::after("ttl", now, ttl).ok(),
+        ),
+        (None, Some(until)) => ("until", until - now, Some(until)),
+        _ => {
+            return Err(ValidationError::new(
+                "ttl",
+                "give exactly one of ttl and until",
+            ));
+        }
+    };
+    if lasts < policy.min_ttl || lasts > policy.max_ttl {
         let human = |d: TimeDelta| crate::duration::format_duration(d.to_std().unwrap_or_default());
         return Err(ValidationError::new(
-            "ttl",
+            field,
             format!(
                 "a capacity request must last between {} and {} (got {})",
                 human(policy.min_ttl),
                 human(policy.max_ttl),
-                if ttl < TimeDelta::zero() {
-                    format!("-{}", human(-ttl))
+                if lasts < TimeDelta::zero() {
+                    format!("-{}", human(-lasts))
                 } else {
-                    human(ttl)
+                    human(lasts)
                 }
             ),
         ));
     }
-    Ok(())
+    ends.map(ceil_to_second)
+        .ok_or_else(|| ValidationError::new(field, "is too long"))
+}
+
+/// `t` rounded up to a whole second.
+fn ceil_to_second(t: Timestamp) -> Timestamp {
+    let whole = t.timestamp();
+    let up = if t.timestamp_subsec_nanos() > 0 {
+        whole.saturating_add(1)
+    } else {
+        whole
+    };
+    chrono::DateTime::from_timestamp(up, 0).unwrap_or(t)
 }
 
 /// The size the requests ask for at `now`: the sum over people of each
-/// one's largest unexpired request, clamped to `[min_nodes, max_nodes]`
-/// (when the bounds are inverted, the maximum wins). `None` when no
-/// unexpired request remains.
+/// one's largest unexpired request. `None` when no unexpired request
+/// remains.
+pub fn requested_size(requests: &[CapacityRequest], now: Timestamp) -> Option<u32> {
+    let mut largest: BTreeMap<&str, u32> = BTreeMap::new();
+    for request in requests.iter().filter(|r| r.is_active(now)) {
+        let nodes = largest.entry(request.subject.as_str()).or_default();
+        *nodes = (*nodes).max(request.nodes);
+    }
+    (!largest.is_empty()).then(|| {
+        let total: u64 = largest.values().map(|n| u64::from(*n)).sum();
+        u32::try_from(total).unwrap_or(u32::MAX)
+    })
+}
+
+/// The size the cluster follows at `now`: [`requested_size`] clamped to
+/// `[min_nodes, max_nodes]` (when the bounds are inverted, the maximum
+/// wins). `None` when no unexpired request remains.
 pub fn desired_size(
     requests: &[CapacityRequest],
     now: Timestamp,
     min_nodes: u32,
     max_nodes: u32,
 ) -> Option<u32> {
-    let mut largest: BTreeMap<&str, u32> = BTreeMap::new();
-    for request in requests.iter().filter(|r| r.is_active(now)) {
-        let nodes = largest.entry(request.subject.as_str()).or_default();
-        *nodes = (*nodes).max(request.nodes);
-    }
-    if largest.is_empty() {
-        return None;
-    }
-    let total: u64 = largest.values().map(|n| u64::from(*n)).sum();
-    let clamped = total.max(u64::from(min_nodes)).min(u64::from(max_nodes));
-    Some(u32::try_from(clamped).unwrap_or(max_nodes))
+    requested_size(requests, now).map(|total| total.max(min_nodes).min(max_nodes))
 }
 
 /// Whether a new request is the same as one already held: same person,
@@ -126,6 +181,18 @@ pub fn is_redundant(
             && r.nodes == nodes
             && r.expires_at == expires_at
     })
+}
+
+/// When the last request still active at `now` ends: a cluster that
+/// capacity deploys is scheduled to be destroyed then, and one it grows
+/// lives at least that long (DESIGN.md §3.8: capacity never keeps a cluster
+/// beyond its requests).
+pub fn held_until(requests: &[CapacityRequest], now: Timestamp) -> Option<Timestamp> {
+    requests
+        .iter()
+        .filter(|r| r.is_active(now))
+        .map(|r| r.expires_at)
+        .max()
 }
 
 /// When the desired size must be computed again next: the earliest expiry
@@ -199,40 +266,59 @@ mod tests {
             id: format!("{subject}-{nodes}-{minutes}"),
             cluster: cluster(),
             subject: subject.into(),
+            name: subject.trim_start_matches("github:").into(),
             nodes,
             expires_at: now() + TimeDelta::minutes(minutes),
             created_at: now() - TimeDelta::minutes(1),
+            waiting: None,
         }
     }
 
     #[test]
     fn requests_must_be_sized_and_timed_within_bounds() {
+        use std::time::Duration;
         let policy = CapacityPolicy::default();
-        assert!(check_request(0, TimeDelta::minutes(15), &policy).is_ok());
-        assert!(check_request(1000, TimeDelta::hours(12), &policy).is_ok());
+        let minutes = |m: u64| Some(Duration::from_secs(m * 60));
+        let expiry = |nodes, ttl, until| request_expiry(nodes, ttl, until, now(), &policy);
         assert_eq!(
-            check_request(1001, TimeDelta::hours(1), &policy)
-                .unwrap_err()
-                .field,
-            "nodes"
+            expiry(0, minutes(15), None),
+            Ok(now() + TimeDelta::minutes(15)),
+            "the documented minimum is accepted"
         );
-        let short = check_request(3, TimeDelta::minutes(14), &policy).unwrap_err();
+        assert!(expiry(1000, minutes(720), None).is_ok());
+        assert_eq!(expiry(1001, minutes(60), None).unwrap_err().field, "nodes");
+        let short = expiry(3, minutes(14), None).unwrap_err();
         assert_eq!(short.field, "ttl");
         assert_eq!(
             short.rule,
             "a capacity request must last between 15m and 12h (got 14m)"
         );
+        assert_eq!(expiry(3, minutes(721), None).unwrap_err().field, "ttl");
+        let past = expiry(3, None, Some(now() - TimeDelta::minutes(5))).unwrap_err();
+        assert_eq!(past.field, "until");
+        assert!(past.rule.contains("-5m"), "{past}");
         assert_eq!(
-            check_request(3, TimeDelta::minutes(721), &policy)
-                .unwrap_err()
-                .field,
+            expiry(3, None, Some(now() + TimeDelta::hours(2))),
+            Ok(now() + TimeDelta::hours(2))
+        );
+        assert_eq!(expiry(3, None, None).unwrap_err().field, "ttl");
+        assert_eq!(
+            expiry(3, minutes(30), Some(now())).unwrap_err().field,
             "ttl"
         );
-        assert!(
-            check_request(3, TimeDelta::minutes(-5), &policy)
-                .unwrap_err()
-                .rule
-                .contains("-5m")
+        // Huge durations are refused, never an overflow.
+        let huge = crate::duration::parse_duration("ttl", "1000000years").unwrap();
+        assert_eq!(expiry(3, Some(huge), None).unwrap_err().field, "ttl");
+        assert_eq!(
+            expiry(3, Some(Duration::MAX), None).unwrap_err().field,
+            "ttl"
+        );
+        // A moment that is not a whole second is rounded up, never below
+        // what was asked.
+        let at = now() + TimeDelta::milliseconds(250);
+        assert_eq!(
+            request_expiry(3, minutes(15), None, at, &policy),
+            Ok(now() + TimeDelta::minutes(15) + TimeDelta::seconds(1))
         );
         let read: CapacityPolicy = toml::from_str("max_ttl = \"2h\"").unwrap();
         assert_eq!(
@@ -274,6 +360,11 @@ mod tests {
             Some(now() + TimeDelta::minutes(60))
         );
         assert_eq!(next_expiry(&requests, now() + TimeDelta::minutes(90)), None);
+        assert_eq!(
+            held_until(&requests, now()),
+            Some(now() + TimeDelta::minutes(90))
+        );
+        assert_eq!(held_until(&requests, now() + TimeDelta::minutes(90)), None);
     }
 
     #[test]

@@ -307,11 +307,17 @@ pub struct CostBucket {
     pub start: Timestamp,
     /// The first instant after the bucket.
     pub end: Timestamp,
-    /// Everything the bucket's figures add up to, exact.
+    /// Everything the bucket's figures add up to, exact: settled and
+    /// provisional.
     pub total: Money,
-    /// Only the clusters that cost something in the bucket.
+    /// The part of `total` accrued since the last settlement, at the
+    /// model's rates: shown so costs are current, settled (and charged) by
+    /// the next reconciliation.
+    pub provisional: Money,
+    /// Only the clusters that cost something in the bucket (settled and
+    /// provisional).
     pub by_cluster: BTreeMap<String, Money>,
-    /// Only the sources of the bucket's figures.
+    /// Only the sources of the bucket's settled figures.
     pub by_source: BTreeMap<CostSource, Money>,
 }
 
@@ -321,6 +327,7 @@ impl CostBucket {
             start,
             end,
             total: Money::ZERO,
+            provisional: Money::ZERO,
             by_cluster: BTreeMap::new(),
             by_source: BTreeMap::new(),
         }
@@ -331,15 +338,23 @@ impl CostBucket {
         *self.by_cluster.entry(figure.cluster.clone()).or_default() += figure.amount;
         *self.by_source.entry(figure.source).or_default() += figure.amount;
     }
+
+    fn add_provisional(&mut self, cost: &HourCost) {
+        self.total += cost.amount;
+        self.provisional += cost.amount;
+        *self.by_cluster.entry(cost.cluster.clone()).or_default() += cost.amount;
+    }
 }
 
-/// Cost history: the figures whose hour lies in `[from, to)`, added up in
-/// buckets that partition `[from, to)` at UTC boundaries (hours, days at
-/// 00:00, months on the 1st). Every bucket is present, empty ones with zero
-/// totals; the first and last are partial when `from` or `to` are not on a
-/// boundary. Callers bound the range (an hourly year is 8 760 buckets).
+/// Cost history: the settled figures and the provisional costs whose hour
+/// lies in `[from, to)`, added up in buckets that partition `[from, to)` at
+/// UTC boundaries (hours, days at 00:00, months on the 1st). Every bucket is
+/// present, empty ones with zero totals; the first and last are partial
+/// when `from` or `to` are not on a boundary. Callers bound the range (an
+/// hourly year is 8 760 buckets).
 pub fn buckets(
     figures: &[CostFigure],
+    provisional: &[HourCost],
     granularity: Granularity,
     from: Timestamp,
     to: Timestamp,
@@ -351,10 +366,17 @@ pub fn buckets(
         buckets.push(CostBucket::empty(start, end));
         start = end;
     }
-    for figure in figures.iter().filter(|f| from <= f.hour && f.hour < to) {
-        let index = buckets.partition_point(|b| b.end <= figure.hour);
-        if let Some(bucket) = buckets.get_mut(index) {
+    let index = |buckets: &[CostBucket], hour: Timestamp| {
+        (from <= hour && hour < to).then(|| buckets.partition_point(|b| b.end <= hour))
+    };
+    for figure in figures {
+        if let Some(bucket) = index(&buckets, figure.hour).and_then(|i| buckets.get_mut(i)) {
             bucket.add(figure);
+        }
+    }
+    for cost in provisional {
+        if let Some(bucket) = index(&buckets, cost.hour).and_then(|i| buckets.get_mut(i)) {
+            bucket.add_provisional(cost);
         }
     }
     buckets
@@ -610,7 +632,18 @@ mod tests {
             figure("a", at(4, 0, 0), "8", CostSource::Model),
             figure("a", at(1, 9, 0), "16", CostSource::Model),
         ];
-        let days = buckets(&figures, Granularity::Daily, at(1, 10, 0), at(4, 0, 0));
+        let provisional = [HourCost {
+            cluster: "b".into(),
+            hour: at(3, 5, 0),
+            amount: m("0.5"),
+        }];
+        let days = buckets(
+            &figures,
+            &provisional,
+            Granularity::Daily,
+            at(1, 10, 0),
+            at(4, 0, 0),
+        );
         let spans: Vec<_> = days.iter().map(|b| (b.start, b.end)).collect();
         assert_eq!(
             spans,
@@ -621,7 +654,15 @@ mod tests {
             ]
         );
         let totals: Vec<_> = days.iter().map(|b| b.total).collect();
-        assert_eq!(totals, [m("3"), m("0"), m("4")]);
+        assert_eq!(totals, [m("3"), m("0"), m("4.5")]);
+        let provisional: Vec<_> = days.iter().map(|b| b.provisional).collect();
+        assert_eq!(provisional, [m("0"), m("0"), m("0.5")]);
+        assert_eq!(days[2].by_cluster["b"], m("0.5"));
+        assert_eq!(
+            days[2].by_source,
+            BTreeMap::from([(CostSource::Model, m("4"))]),
+            "sources name settled figures only"
+        );
         assert_eq!(
             days[0].by_cluster,
             BTreeMap::from([("a".into(), m("1")), ("b".into(), m("2"))])
@@ -640,7 +681,7 @@ mod tests {
     fn monthly_buckets_start_on_the_first() {
         let from = Utc.with_ymd_and_hms(2025, 12, 1, 0, 0, 0).unwrap();
         let to = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
-        let months = buckets(&[], Granularity::Monthly, from, to);
+        let months = buckets(&[], &[], Granularity::Monthly, from, to);
         let starts: Vec<_> = months
             .iter()
             .map(|b| b.start.format("%F").to_string())
@@ -651,10 +692,10 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap()
         );
         assert_eq!(
-            buckets(&[], Granularity::Hourly, at(1, 0, 0), at(2, 0, 0)).len(),
+            buckets(&[], &[], Granularity::Hourly, at(1, 0, 0), at(2, 0, 0)).len(),
             24
         );
-        assert!(buckets(&[], Granularity::Hourly, at(2, 0, 0), at(1, 0, 0)).is_empty());
+        assert!(buckets(&[], &[], Granularity::Hourly, at(2, 0, 0), at(1, 0, 0)).is_empty());
     }
 
     #[test]
@@ -755,7 +796,7 @@ mod tests {
                 })
                 .collect();
             let (from, to) = (base + TimeDelta::hours(from_hour), base + TimeDelta::hours(from_hour + length));
-            let result = buckets(&figures, granularity, from, to);
+            let result = buckets(&figures, &[], granularity, from, to);
             let in_range: Money = figures.iter().filter(|f| from <= f.hour && f.hour < to).map(|f| f.amount).sum();
             prop_assert_eq!(result.iter().map(|b| b.total).sum::<Money>(), in_range);
             if let (Some(first), Some(last)) = (result.first(), result.last()) {

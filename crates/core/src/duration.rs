@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::ValidationError;
+use crate::{Timestamp, ValidationError};
 
 /// Parses a user-written duration for `field`.
 pub fn parse_duration(field: &str, value: &str) -> Result<Duration, ValidationError> {
@@ -12,6 +12,25 @@ pub fn parse_duration(field: &str, value: &str) -> Result<Duration, ValidationEr
             format!("must be a duration such as 90s, 10m or 2h ({e}; got {value:?})"),
         )
     })
+}
+
+/// `now` plus a user-given `duration` for `field`: checked, so a duration
+/// beyond any representable time is a refusal naming the field, never an
+/// overflow.
+pub fn after(
+    field: &str,
+    now: Timestamp,
+    duration: Duration,
+) -> Result<Timestamp, ValidationError> {
+    chrono::TimeDelta::from_std(duration)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .ok_or_else(|| {
+            ValidationError::new(
+                field,
+                format!("is too long (got {})", format_duration(duration)),
+            )
+        })
 }
 
 /// Formats a duration the way [`parse_duration`] reads it back, in days,
@@ -63,6 +82,20 @@ pub mod time_delta {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duration_meets_a_time_without_overflow() {
+        let now = chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap();
+        assert_eq!(
+            after("ttl", now, Duration::from_secs(90)).unwrap(),
+            now + chrono::TimeDelta::seconds(90)
+        );
+        let huge = parse_duration("ttl", "1000000years").unwrap();
+        let refused = after("ttl", now, huge).unwrap_err();
+        assert_eq!(refused.field, "ttl");
+        assert!(refused.rule.starts_with("is too long"), "{refused}");
+        assert!(after("ttl", now, Duration::MAX).is_err());
+    }
 
     #[test]
     fn reads_the_documented_forms() {

@@ -37,7 +37,7 @@ pub mod subject;
 pub use access::{Identity, Level, Limits};
 pub use account::{Account, Charge, Reconciliation};
 pub use budget::BudgetPolicy;
-pub use capacity::{CapacityOutcome, CapacityPolicy, CapacityRequest};
+pub use capacity::{CapacityOutcome, CapacityPolicy, CapacityRequest, CapacityWait};
 pub use cluster::{Cluster, ClusterSpec, ClusterState, Variables};
 pub use cost::{CostBucket, CostFigure, CostModel, CostSource, Granularity, HourCost, SizeSpan};
 pub use forecast::{BurnRates, ClusterCost, ForecastHorizon};

@@ -83,6 +83,14 @@ pub enum Refusal {
     #[error("nothing to run: {rule}")]
     NoJob { rule: String },
 
+    /// Capacity requests hold the cluster's size: a person may not change
+    /// it to another (the keeper would put it back).
+    #[error(
+        "the cluster's size is held at {nodes} nodes by capacity requests ({}); ask for capacity instead, or withdraw those requests first",
+        requests.join("; ")
+    )]
+    CapacityHeld { nodes: u32, requests: Vec<String> },
+
     /// The request goes over one of the organization's limits.
     #[error("over the limit {limit}: {rule}")]
     OverLimit { limit: String, rule: String },
@@ -123,6 +131,7 @@ impl Refusal {
             Refusal::NotRunning { .. } => "not_running",
             Refusal::NoJob { .. } => "no_job",
             Refusal::OverBudget { .. } => "over_budget",
+            Refusal::CapacityHeld { .. } => "capacity_held",
             Refusal::LastAdminCredential { .. } => "last_admin_credential",
         }
     }

@@ -10,7 +10,9 @@
 use crate::access::{Level, Limits, check_ceiling};
 use crate::account::Account;
 use crate::budget::{BudgetPolicy, check_affordable};
-use crate::capacity::{CapacityOutcome, CapacityRequest, decide_capacity, desired_size};
+use crate::capacity::{
+    CapacityOutcome, CapacityRequest, decide_capacity, desired_size, held_until,
+};
 use crate::cost::CostModel;
 use crate::job::{JobSpec, JobVersion, RunnerKind};
 use crate::money::Rate;
@@ -125,11 +127,26 @@ pub enum Outcome {
 pub struct Plan {
     pub outcome: Outcome,
     pub schedule: ScheduleChange,
+    /// The capacity requests the decision ends (by id): a destroy —
+    /// whoever asks for it but capacity itself — withdraws every request of
+    /// the cluster, so capacity never undoes it.
+    pub withdrawn: Vec<String>,
 }
 
 impl Plan {
     fn new(outcome: Outcome, schedule: ScheduleChange) -> Self {
-        Self { outcome, schedule }
+        Self {
+            outcome,
+            schedule,
+            withdrawn: Vec::new(),
+        }
+    }
+
+    /// The same decision, withdrawing every capacity request of the
+    /// snapshot.
+    fn withdrawing(mut self, snap: &ClusterSnapshot) -> Self {
+        self.withdrawn = snap.capacity.iter().map(|r| r.id.clone()).collect();
+        self
     }
 
     /// The operation to insert, if the plan starts one.
@@ -162,6 +179,10 @@ pub struct DeployRequest {
     pub cost_model: CostModel,
     /// The budget rule's thresholds.
     pub budget_policy: BudgetPolicy,
+    /// The blueprint version's bounds on nodes: what capacity requests are
+    /// clamped to.
+    pub min_nodes: u32,
+    pub max_nodes: u32,
 }
 
 impl DeployRequest {
@@ -332,9 +353,17 @@ pub fn decide_deploy(
         return Err(conflict(active));
     }
 
+    check_capacity_held(snap, org, req, &target, ctx.now)?;
     if snap.cluster.state == ClusterState::Running {
         if snap.cluster.deployed.as_ref() == Some(&target) {
-            return Ok(Plan::new(Outcome::AlreadyRunning, ScheduleChange::Keep));
+            // Nothing to deploy; a destroy time given moves the schedule
+            // (within the lifetime limits and the five-minute rule).
+            if let Some(at) = req.destroy_at
+                && ctx.limited()
+            {
+                org.limits.check_lifetime(at, ctx.now)?;
+            }
+            return Ok(Plan::new(Outcome::AlreadyRunning, schedule_for(snap)?));
         }
         check_limits(snap, org, &target, req, ctx, false)?;
         let op = enqueue(ctx, OperationKind::Update, target);
@@ -354,13 +383,62 @@ pub fn decide_deploy(
     Ok(Plan::new(Outcome::Enqueued(op), schedule))
 }
 
+/// While capacity requests hold a cluster's size, a person's deploy may not
+/// change it to another: the keeper would put it back at once. The refusal
+/// names the requests, so the person can ask for capacity instead or
+/// withdraw them.
+fn check_capacity_held(
+    snap: &ClusterSnapshot,
+    org: &OrganizationLoad,
+    req: &DeployRequest,
+    target: &ClusterSpec,
+    now: Timestamp,
+) -> Result<(), Refusal> {
+    let current = snap.cluster.deployed.as_ref().unwrap_or(&snap.cluster.spec);
+    if req.nodes.is_none_or(|n| n == current.nodes) {
+        return Ok(());
+    }
+    let max = req.max_nodes.min(org.limits.max_nodes);
+    match desired_size(&snap.capacity, now, req.min_nodes, max) {
+        Some(held) if held != target.nodes => Err(Refusal::CapacityHeld {
+            nodes: held,
+            requests: snap
+                .capacity
+                .iter()
+                .filter(|r| r.is_active(now))
+                .map(|r| {
+                    format!(
+                        "{} by {}: {} until {}",
+                        r.id,
+                        r.name,
+                        r.nodes,
+                        r.expires_at.format("%Y-%m-%d %H:%M UTC")
+                    )
+                })
+                .collect(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// DESTROY: a cluster with nothing deployed succeeds at once and loses its
 /// schedules; otherwise a destroy is queued, and its success removes every
-/// scheduled destroy of the cluster.
+/// scheduled destroy of the cluster. Either way the cluster's capacity
+/// requests are withdrawn in the same decision — unless capacity itself
+/// asks — so the keeper does not bring the cluster back.
 pub fn decide_destroy(snap: &ClusterSnapshot, ctx: &Context) -> Result<Plan, Refusal> {
+    let plan = |outcome, schedule| {
+        let plan = Plan::new(outcome, schedule);
+        match ctx.reason {
+            Reason::Capacity => plan,
+            Reason::User | Reason::Schedule | Reason::Budget | Reason::Recovery => {
+                plan.withdrawing(snap)
+            }
+        }
+    };
     if let Some(active) = &snap.active {
         if active.kind == OperationKind::Destroy {
-            return Ok(Plan::new(
+            return Ok(plan(
                 Outcome::Joined(active.id.clone()),
                 ScheduleChange::Keep,
             ));
@@ -368,14 +446,14 @@ pub fn decide_destroy(snap: &ClusterSnapshot, ctx: &Context) -> Result<Plan, Ref
         return Err(conflict(active));
     }
     if snap.cluster.state == ClusterState::Absent {
-        return Ok(Plan::new(Outcome::NothingToDestroy, ScheduleChange::Remove));
+        return Ok(plan(Outcome::NothingToDestroy, ScheduleChange::Remove));
     }
     let op = enqueue(
         ctx,
         OperationKind::Destroy,
         deployed_or_target(&snap.cluster),
     );
-    Ok(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep))
+    Ok(plan(Outcome::Enqueued(op), ScheduleChange::Keep))
 }
 
 /// REFRESH (asked for by a person): Terraform reads what really exists and
@@ -455,7 +533,8 @@ pub fn decide_unschedule(snap: &ClusterSnapshot, ctx: &Context) -> Result<Plan, 
 
 /// A due scheduled destroy fires as a destroy operation with reason
 /// `schedule`. If a destroy is already in flight the schedule joins it; if
-/// another operation is in flight the schedule waits for it to end.
+/// another operation is in flight the schedule waits for it to end. Like
+/// every destroy, it withdraws the cluster's capacity requests.
 pub fn decide_fire_schedule(snap: &ClusterSnapshot, ctx: &Context) -> Plan {
     let Some(schedule) = snap.schedule.as_ref().filter(|s| s.is_due(ctx.now)) else {
         return Plan::new(Outcome::NotDue, ScheduleChange::Keep);
@@ -466,12 +545,13 @@ pub fn decide_fire_schedule(snap: &ClusterSnapshot, ctx: &Context) -> Plan {
                 Outcome::Joined(active.id.clone()),
                 ScheduleChange::MarkFired(active.id.clone()),
             )
+            .withdrawing(snap)
         } else {
             Plan::new(Outcome::Deferred(active.id.clone()), ScheduleChange::Keep)
         };
     }
     if snap.cluster.state == ClusterState::Absent {
-        return Plan::new(Outcome::NothingToDestroy, ScheduleChange::Remove);
+        return Plan::new(Outcome::NothingToDestroy, ScheduleChange::Remove).withdrawing(snap);
     }
     debug_assert!(schedule.fired_operation.is_none());
     let ctx = Context {
@@ -484,7 +564,7 @@ pub fn decide_fire_schedule(snap: &ClusterSnapshot, ctx: &Context) -> Plan {
         deployed_or_target(&snap.cluster),
     );
     let fired = ScheduleChange::MarkFired(op.id.clone());
-    Plan::new(Outcome::Enqueued(op), fired)
+    Plan::new(Outcome::Enqueued(op), fired).withdrawing(snap)
 }
 
 /// TEST or RELEASE (`kind`) of `version` against a running cluster: a run of
@@ -569,11 +649,24 @@ pub struct CapacityBounds {
 
 /// CAPACITY: the cluster follows its capacity requests — the sum over
 /// people of each one's largest unexpired request, clamped to its bounds.
-/// A change is a deploy, an update or a destroy with reason `capacity`;
-/// the requests bound its lifetime (no destroy time), the organization's
-/// node and cluster limits and its budget still apply (a refused change
-/// leaves the cluster as it is). While another operation is in flight the
-/// change waits (`Deferred`) and is looked at again when it ends.
+/// A change is a deploy, an update or a destroy with reason `capacity`, and
+/// obeys the organization's rules like a person's:
+///
+/// - the node and cluster limits and the budget apply (a refused change
+///   leaves the cluster as it is; the caller shows the requests waiting);
+/// - a cluster capacity deploys is scheduled to be destroyed when its last
+///   request ends, and one it grows is kept at least that long (a schedule
+///   that ends sooner is moved — under the five-minute rule, unless
+///   capacity set it: `ctx.actor` is the keeper's subject); a cluster with
+///   no scheduled destroy (an administrator's) keeps none;
+/// - with no request left, a deployed cluster is destroyed if its
+///   organization destroys idle clusters, else scaled to its minimum until
+///   its scheduled destroy — unless that destroy is due (a cluster capacity
+///   deployed, whose last request just ended): then the scheduler destroys
+///   it.
+///
+/// While another operation is in flight the change waits (`Deferred`) and
+/// is looked at again when it ends.
 pub fn decide_capacity_change(
     snap: &ClusterSnapshot,
     org: &OrganizationLoad,
@@ -587,7 +680,11 @@ pub fn decide_capacity_change(
     let desired = desired_size(&snap.capacity, ctx.now, bounds.min_nodes, bounds.max_nodes);
     let deployed = match snap.cluster.state {
         ClusterState::Absent => None,
-        _ => Some(
+        ClusterState::Deploying
+        | ClusterState::Running
+        | ClusterState::Updating
+        | ClusterState::Destroying
+        | ClusterState::Failed => Some(
             snap.cluster
                 .deployed
                 .as_ref()
@@ -600,7 +697,11 @@ pub fn decide_capacity_change(
         bounds.min_nodes,
         bounds.destroy_when_idle,
     );
-    if outcome == CapacityOutcome::Nothing {
+    // With no request left, a cluster whose scheduled destroy is due (the
+    // one capacity set for when its last request ends) is the scheduler's
+    // to destroy: neither scaled down first nor destroyed twice.
+    let due = snap.schedule.as_ref().is_some_and(|s| s.is_due(ctx.now));
+    if outcome == CapacityOutcome::Nothing || (due && desired.is_none()) {
         return Ok(Plan::new(Outcome::AlreadyRunning, ScheduleChange::Keep));
     }
     if let Some(active) = &snap.active {
@@ -625,21 +726,36 @@ pub fn decide_capacity_change(
     };
     let target = ClusterSpec {
         nodes,
-        ..snap
-            .cluster
-            .deployed
-            .clone()
-            .unwrap_or_else(|| snap.cluster.spec.clone())
+        ..deployed_or_target(&snap.cluster)
     };
     check_ceiling(target.nodes)?;
     org.limits.check_nodes(target.nodes)?;
     let starts = deployed.is_none();
-    if starts {
-        if let Some(schedule) = &snap.schedule {
+    // The requests bound the cluster's life: ScaleToMinimum has none left
+    // and keeps whatever schedule there is.
+    let until = held_until(&snap.capacity, ctx.now);
+    let schedule = match (until, &snap.schedule) {
+        (None, _) => ScheduleChange::Keep,
+        (Some(_), Some(schedule)) if starts => {
             return Err(Refusal::ScheduledForDestroy {
                 destroy_at: schedule.destroy_at,
             });
         }
+        (Some(until), None) if starts => ScheduleChange::Set(until),
+        (Some(_), None) => ScheduleChange::Keep,
+        // Its own schedule capacity moves freely: the five-minute rule
+        // keeps people's schedules from changing under them, and no one
+        // else set this one.
+        (Some(until), Some(schedule)) if schedule.destroy_at < until => {
+            if schedule.requested_by == ctx.actor {
+                ScheduleChange::Set(until)
+            } else {
+                reschedule(Some(schedule), until, ctx.now)?
+            }
+        }
+        (Some(_), Some(_)) => ScheduleChange::Keep,
+    };
+    if starts {
         org.limits.check_clusters(org.deployed_elsewhere)?;
     }
     check_budget(
@@ -656,7 +772,7 @@ pub fn decide_capacity_change(
         OperationKind::Update
     };
     let op = enqueue(&ctx, kind, target);
-    Ok(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep))
+    Ok(Plan::new(Outcome::Enqueued(op), schedule))
 }
 
 #[cfg(test)]
@@ -1321,9 +1437,11 @@ mod tests {
             id: format!("{subject}-{nodes}"),
             cluster: ClusterName::parse("c1").unwrap(),
             subject: subject.into(),
+            name: subject.trim_start_matches("github:").into(),
             nodes,
             expires_at: now() + TimeDelta::minutes(minutes),
             created_at: now(),
+            waiting: None,
         }
     }
 
@@ -1353,8 +1471,8 @@ mod tests {
         );
         assert_eq!(
             plan.schedule,
-            ScheduleChange::Keep,
-            "the requests bound its life"
+            ScheduleChange::Set(now() + TimeDelta::minutes(60)),
+            "a cluster capacity deploys is destroyed when its last request ends"
         );
 
         // Running with 3: resized to what is asked, clamped to the maximum.
@@ -1417,5 +1535,163 @@ mod tests {
             Err(Refusal::OverBudget { .. })
         ));
         assert!(decide_capacity_change(&absent, &budget("1000"), &priced, &ctx()).is_ok());
+    }
+
+    #[test]
+    fn capacity_keeps_a_cluster_it_grows_as_long_as_its_requests_but_no_longer() {
+        // Capacity's decisions are the keeper's; the schedules below are a
+        // person's (alice's) unless said otherwise.
+        let keeper = Context {
+            actor: "slipway:capacity".into(),
+            ..ctx()
+        };
+        let mut running = snapshot(ClusterState::Running);
+        running.capacity = vec![requested("github:1", 6, 120)];
+        let until = now() + TimeDelta::minutes(120);
+        // A schedule that ends sooner is moved to the last request's end.
+        scheduled(&mut running, 60);
+        let plan = decide_capacity_change(&running, &org(), &bounds(false), &keeper).unwrap();
+        assert_eq!(plan.schedule, ScheduleChange::Set(until));
+        // One that ends later is kept.
+        scheduled(&mut running, 180);
+        let plan = decide_capacity_change(&running, &org(), &bounds(false), &keeper).unwrap();
+        assert_eq!(plan.schedule, ScheduleChange::Keep);
+        // Too late to move a person's schedule: the change waits, naming
+        // the rule.
+        scheduled(&mut running, 3);
+        assert!(matches!(
+            decide_capacity_change(&running, &org(), &bounds(false), &keeper),
+            Err(Refusal::TooLateToReschedule { .. })
+        ));
+        // Capacity's own schedule it moves, however close.
+        running.schedule.as_mut().unwrap().requested_by = keeper.actor.clone();
+        let plan = decide_capacity_change(&running, &org(), &bounds(false), &keeper).unwrap();
+        assert_eq!(plan.schedule, ScheduleChange::Set(until));
+        // A cluster without a scheduled destroy (an administrator's) keeps
+        // none: capacity does not shorten it.
+        running.schedule = None;
+        let plan = decide_capacity_change(&running, &org(), &bounds(false), &keeper).unwrap();
+        assert_eq!(plan.schedule, ScheduleChange::Keep);
+        // No request left: scaled to the minimum, the schedule untouched.
+        running.capacity = vec![requested("github:1", 6, -1)];
+        scheduled(&mut running, 600);
+        let plan = decide_capacity_change(&running, &org(), &bounds(false), &keeper).unwrap();
+        assert_eq!(capacity_op(&plan).1, 1);
+        assert_eq!(plan.schedule, ScheduleChange::Keep);
+        // Unless its scheduled destroy is due: the scheduler's to fire,
+        // idle organization or not.
+        scheduled(&mut running, 0);
+        for idle in [false, true] {
+            let plan = decide_capacity_change(&running, &org(), &bounds(idle), &keeper).unwrap();
+            assert_eq!(plan.new_operation(), None, "destroy_when_idle: {idle}");
+        }
+    }
+
+    #[test]
+    fn every_destroy_but_capacitys_own_withdraws_the_requests() {
+        let mut running = snapshot(ClusterState::Running);
+        running.capacity = vec![requested("github:1", 2, 60), requested("github:2", 3, 30)];
+        let ids = vec!["github:1-2".to_owned(), "github:2-3".to_owned()];
+        for reason in [Reason::User, Reason::Budget] {
+            let ctx = Context { reason, ..ctx() };
+            let plan = decide_destroy(&running, &ctx).unwrap();
+            assert_eq!(plan.withdrawn, ids, "{reason}");
+            assert_eq!(capacity_op(&plan).0, OperationKind::Destroy);
+        }
+        // Joining a destroy in flight, or nothing to destroy: withdrawn too.
+        let mut destroying = running.clone();
+        destroying.active = Some(active(OperationKind::Destroy, spec(3)));
+        assert_eq!(decide_destroy(&destroying, &ctx()).unwrap().withdrawn, ids);
+        let mut absent = snapshot(ClusterState::Absent);
+        absent.capacity = running.capacity.clone();
+        assert_eq!(decide_destroy(&absent, &ctx()).unwrap().withdrawn, ids);
+        // A scheduled destroy firing withdraws them.
+        scheduled(&mut running, -1);
+        assert_eq!(decide_fire_schedule(&running, &ctx()).withdrawn, ids);
+        // Capacity's own destroy (no request left) has none to withdraw.
+        let capacity = Context {
+            reason: Reason::Capacity,
+            ..ctx()
+        };
+        assert!(
+            decide_destroy(&running, &capacity)
+                .unwrap()
+                .withdrawn
+                .is_empty()
+        );
+        // Other decisions withdraw nothing.
+        running.schedule = None;
+        let plan = decide_capacity_change(&running, &org(), &bounds(false), &ctx()).unwrap();
+        assert!(plan.withdrawn.is_empty());
+    }
+
+    #[test]
+    fn a_person_may_not_resize_a_cluster_whose_size_requests_hold() {
+        let mut running = snapshot(ClusterState::Running);
+        running.capacity = vec![requested("github:1", 4, 60), requested("github:2", 2, 30)];
+        let resize = |nodes| DeployRequest {
+            nodes: Some(nodes),
+            min_nodes: 1,
+            max_nodes: 16,
+            ..DeployRequest::default()
+        };
+        let refused = decide_deploy(&running, &org(), &resize(2), &ctx()).unwrap_err();
+        let Refusal::CapacityHeld { nodes, requests } = &refused else {
+            panic!("expected the size to be held, got {refused:?}");
+        };
+        assert_eq!(*nodes, 6);
+        assert_eq!(requests.len(), 2);
+        assert!(
+            requests[0].contains("github:1-4 by 1: 4 until"),
+            "{refused}"
+        );
+        assert_eq!(refused.code(), "capacity_held");
+        // Above the held size too: the keeper would undo it.
+        assert!(matches!(
+            decide_deploy(&running, &org(), &resize(9), &ctx()),
+            Err(Refusal::CapacityHeld { nodes: 6, .. })
+        ));
+        // The held size itself, and changes that keep the size, go.
+        assert!(decide_deploy(&running, &org(), &resize(6), &ctx()).is_ok());
+        let new_version = DeployRequest {
+            version: Some("2.0.0".into()),
+            ..resize(3)
+        };
+        assert!(decide_deploy(&running, &org(), &new_version, &ctx()).is_ok());
+        // Expired requests hold nothing.
+        running.capacity = vec![requested("github:1", 4, -1)];
+        assert!(decide_deploy(&running, &org(), &resize(2), &ctx()).is_ok());
+    }
+
+    #[test]
+    fn a_deploy_of_a_running_cluster_with_a_destroy_time_moves_its_schedule() {
+        let mut running = snapshot(ClusterState::Running);
+        let at = now() + TimeDelta::hours(5);
+        let with_ttl = |at| DeployRequest {
+            destroy_at: Some(at),
+            ..DeployRequest::default()
+        };
+        let plan = decide_deploy(&running, &org(), &with_ttl(at), &member_ctx()).unwrap();
+        assert_eq!(plan.outcome, Outcome::AlreadyRunning);
+        assert_eq!(plan.schedule, ScheduleChange::Set(at));
+        // Within the organization's lifetime, for its members.
+        assert_eq!(
+            limit_of(decide_deploy(
+                &running,
+                &org(),
+                &with_ttl(now() + TimeDelta::hours(13)),
+                &member_ctx()
+            )),
+            "max_lifetime"
+        );
+        // Under the five-minute rule.
+        scheduled(&mut running, 3);
+        assert!(matches!(
+            decide_deploy(&running, &org(), &with_ttl(at), &ctx()),
+            Err(Refusal::TooLateToReschedule { .. })
+        ));
+        // Without one, nothing changes.
+        let plan = decide_deploy(&running, &org(), &DeployRequest::default(), &ctx()).unwrap();
+        assert_eq!(plan.schedule, ScheduleChange::Keep);
     }
 }

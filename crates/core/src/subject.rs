@@ -50,6 +50,12 @@ impl Subject {
         Self::slipway("recovery")
     }
 
+    /// The keeper of capacity requests: every change capacity makes to a
+    /// cluster is its, whoever's request it follows.
+    pub fn capacity() -> Self {
+        Self::slipway("capacity")
+    }
+
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
         let valid = if let Some(id) = value.strip_prefix(GITHUB) {
             !id.is_empty()

@@ -174,6 +174,7 @@ impl proto::control_server::Control for Control {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let service = self.service.clone();
+        let blueprint = self.config.gen1.blueprint.clone();
         Ok(streamed(
             "Update",
             req.name.clone(),
@@ -192,7 +193,10 @@ impl proto::control_server::Control for Control {
                     nodes: Some(req.num_nodes),
                     ..DeployCluster::default()
                 };
-                let decided = service.deploy(&caller, &req.name, deploy).await;
+                let decided = service
+                    .deploy(&caller, &req.name, deploy)
+                    .await
+                    .map_err(|e| set_up_first(e, &req.name, &blueprint));
                 out.follow(&service, &caller, decided).await;
             },
         ))
@@ -287,6 +291,27 @@ impl Control {
             .collect();
         versions.sort_by_key(|b| std::cmp::Reverse(b.created_at));
         Ok(versions)
+    }
+}
+
+/// `Update` of a cluster no one defined: NOT_FOUND, saying that `SetUp`
+/// defines it (the first generation's clients call `SetUp`, then `Update`).
+fn set_up_first(e: Error, name: &str, blueprint: &str) -> Error {
+    match e.kind {
+        Kind::NotFound => Error {
+            message: format!(
+                "{}: call SetUp first, which defines cluster {name} on blueprint {blueprint}; then Update deploys it",
+                e.message
+            ),
+            ..e
+        },
+        Kind::Invalid
+        | Kind::Unauthenticated
+        | Kind::Forbidden
+        | Kind::Conflict
+        | Kind::OverLimit
+        | Kind::RateLimited
+        | Kind::Unavailable => e,
     }
 }
 

@@ -134,3 +134,10 @@ pub fn is_grpc<B>(request: &axum::http::Request<B>) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/grpc"))
 }
+
+/// The answer to a call whose request message did not arrive in time (the
+/// listener bounds how long a request's body may take): a trailers-only
+/// `DEADLINE_EXCEEDED` with `message`.
+pub fn deadline_exceeded(message: String) -> axum::response::Response {
+    tonic::Status::deadline_exceeded(message).into_http()
+}

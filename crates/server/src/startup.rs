@@ -76,6 +76,39 @@ fn load_sealer(config: &Config) -> anyhow::Result<Sealer> {
     Ok(Sealer::new(&key)?)
 }
 
+/// What a process sharing a database must be told about the secrets key.
+const SHARED_SECRETS_KEY: &str = "every API replica and worker sharing a database must be given the same \
+     auth.secrets_key (SLIPWAY_AUTH__SECRETS_KEY: 32 bytes, base64; e.g. from \
+     `head -c 32 /dev/urandom | base64`)";
+
+/// Checks that `sealer` opens the secrets the database already holds (its
+/// signing keys): a process whose secrets key differs from the one they
+/// were sealed with could read no state, variable or key of theirs.
+async fn check_secrets_key(
+    config: &Config,
+    store: &dyn Store,
+    sealer: &Sealer,
+) -> anyhow::Result<()> {
+    let keys = store.signing_keys().await?;
+    let opens = |k: &slipway_store::StoredSigningKey| {
+        let context = slipway_service::keys::seal_context(&k.kid);
+        sealer.open(&context, &k.private_key).is_ok()
+    };
+    if keys.is_empty() || keys.iter().any(opens) {
+        return Ok(());
+    }
+    let ours = match &config.auth.secrets_key {
+        Some(_) => "the auth.secrets_key this process was given".to_owned(),
+        None => format!(
+            "this process's own key, generated into {} because auth.secrets_key is not set",
+            config.data_dir.join("secrets.key").display()
+        ),
+    };
+    bail!(
+        "the database's secrets were sealed with another secrets key than {ours}: {SHARED_SECRETS_KEY}"
+    )
+}
+
 /// Finds Terraform, installing the launcher if allowed and none is found.
 async fn find_terraform(config: &Config) -> anyhow::Result<terraform::Terraform> {
     let tf = &config.terraform;
@@ -180,6 +213,7 @@ async fn start(config: Config) -> anyhow::Result<Process> {
     register_blueprints(&config, store.as_ref()).await?;
     bootstrap_admin_token(&config, store.as_ref()).await?;
     let sealer = Arc::new(load_sealer(&config)?);
+    check_secrets_key(&config, store.as_ref(), &sealer).await?;
     let keys = KeyRing::load(store.as_ref(), &sealer, config.auth.longest_token())
         .await
         .context("cannot load the token signing keys")?;
@@ -270,6 +304,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     config.listen = listener.local_addr()?;
     let http = config.http.clone();
     let grpc = config.grpc.clone();
+    let proxies = config.auth.rate_limits.trusted_proxies.clone();
     let process = start(config).await?;
     let bound = listener.local_addr()?;
     let app = transports(&process, &http, grpc);
@@ -277,6 +312,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         listener,
         app,
         http,
+        proxies,
+        process.metrics.connections(),
         process.service.shutdown.clone(),
     ));
     // Recovery waits for the API: a Terraform the previous process left
@@ -311,6 +348,11 @@ pub async fn work(mut config: Config) -> anyhow::Result<()> {
     if config.public_url.is_none() {
         bail!(
             "a worker reaches the Terraform state through the API: set public_url (--api) to an API replica or its load balancer"
+        );
+    }
+    if config.auth.secrets_key.is_none() {
+        bail!(
+            "a worker opens the states, variables and keys the API replicas sealed: set auth.secrets_key — {SHARED_SECRETS_KEY}"
         );
     }
     config.executor.enabled = true;

@@ -7,7 +7,10 @@ use chrono::{TimeDelta, Utc};
 use slipway_api::types::*;
 use slipway_core::cost::{buckets, stats};
 use slipway_core::forecast::{BurnRates, ForecastHorizon, burn_rates, depletion, forecast};
-use slipway_core::{Account, ClusterName, Granularity, Level, Money, OrgName, Refusal, Timestamp};
+use slipway_core::{
+    Account, ClusterName, Granularity, HourCost, Level, Money, OrgName, Refusal, Timestamp,
+    calendar,
+};
 use slipway_store::{AccountRecord, MembershipRole, MembershipState};
 use slipway_worker::accounting::{self, cluster_costs};
 
@@ -73,13 +76,29 @@ impl Service {
         Ok(burn_rates(&costs))
     }
 
-    fn account_view(
+    /// What the organization's clusters cost since the last settlement,
+    /// and when that was.
+    async fn provisional(
+        &self,
+        org: &OrgName,
+        now: Timestamp,
+    ) -> Result<(Vec<HourCost>, Option<Timestamp>)> {
+        accounting::provisional_costs(self.store.as_ref(), &self.config.accounts, org, now)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot read the provisional costs");
+                Error::unavailable("the database is unavailable; try again shortly")
+            })
+    }
+
+    async fn account_view(
         &self,
         org: &OrgName,
         record: Option<&AccountRecord>,
         rates: BurnRates,
         now: Timestamp,
-    ) -> AccountView {
+    ) -> Result<AccountView> {
+        let (provisional, settled_at) = self.provisional(org, now).await?;
         let closed = Account::open(Money::ZERO, Money::ZERO, Money::ZERO, now);
         let account = record.map_or(&closed, |r| &r.account);
         let runs_out = |rate| {
@@ -91,7 +110,7 @@ impl Service {
                 now,
             )
         };
-        AccountView {
+        Ok(AccountView {
             organization: org.to_string(),
             currency: "USD".into(),
             opened: record.is_some(),
@@ -99,6 +118,8 @@ impl Service {
             monthly_allowance: account.monthly_allowance,
             max_balance: account.max_balance,
             fytd_cost: account.fytd_cost,
+            provisional_cost: provisional.iter().map(|h| h.amount).sum(),
+            costs_settled_at: settled_at,
             fiscal_year_start: account.fiscal_year_start,
             last_charge_at: account.last_charge_at,
             last_credit_at: account.last_credit_at,
@@ -112,7 +133,7 @@ impl Service {
             warnings: record
                 .map(|r| r.warnings.iter().cloned().collect())
                 .unwrap_or_default(),
-        }
+        })
     }
 
     /// The organization's account (owners and administrators).
@@ -120,18 +141,21 @@ impl Service {
         let org = self.owned_organization(caller, name).await?;
         let record = self.store.account(&org).await?;
         let rates = self.burn_rates(&org).await?;
-        Ok(self.account_view(&org, record.as_ref(), rates, Utc::now()))
+        self.account_view(&org, record.as_ref(), rates, Utc::now())
+            .await
     }
 
     /// Opens or changes an account (administrators): allowance, maximum,
     /// balance; audited with the reason. The account is reconciled and its
-    /// budget enforced at once.
+    /// budget enforced at once, and the answer says what that did — an
+    /// account opened in a month is credited that month's allowance at once,
+    /// so its balance is the one given plus the allowance.
     pub async fn update_account(
         &self,
         caller: &Caller,
         name: &str,
         req: UpdateAccount,
-    ) -> Result<AccountView> {
+    ) -> Result<ReconciliationView> {
         caller.require(scope::ORGS_WRITE)?;
         caller.require_admin()?;
         let org = OrgName::parse(name)?;
@@ -182,7 +206,13 @@ impl Service {
             }
             Ok(next)
         };
-        self.store
+        let credited_before = self
+            .store
+            .account(&org)
+            .await?
+            .and_then(|r| r.account.last_credit_at);
+        let changed = self
+            .store
             .change_account(
                 &org,
                 now,
@@ -191,7 +221,14 @@ impl Service {
                 &change,
             )
             .await?;
-        self.account(caller, org.as_str()).await
+        let mut done = self.reconcile_account(caller, org.as_str()).await?;
+        // The change wakes the keeper, which may reconcile before this
+        // does: the month's allowance credited after the change is told
+        // whoever credited it.
+        if done.account.last_credit_at != credited_before && done.credited.is_zero() {
+            done.credited = changed.monthly_allowance.cents();
+        }
+        Ok(done)
     }
 
     /// Reconciles the account now (owners and administrators): accrues the
@@ -220,7 +257,9 @@ impl Service {
         let record = self.store.account(&org).await?;
         let rates = self.burn_rates(&org).await?;
         Ok(ReconciliationView {
-            account: self.account_view(&org, record.as_ref(), rates, Utc::now()),
+            account: self
+                .account_view(&org, record.as_ref(), rates, Utc::now())
+                .await?,
             credited: reconciliation.credited,
             debited: reconciliation.debited,
             capped_off: reconciliation.capped_off,
@@ -245,8 +284,11 @@ impl Service {
             .unwrap_or("daily")
             .parse()
             .map_err(|e: slipway_core::ValidationError| e.for_field("granularity"))?;
-        let to = query.to.unwrap_or_else(Utc::now);
-        let from = query.from.unwrap_or(to - TimeDelta::days(30));
+        let now = Utc::now();
+        let to = query.to.unwrap_or(now);
+        let from = query
+            .from
+            .unwrap_or_else(|| calendar::earlier(to, TimeDelta::days(30)));
         if from >= to {
             return Err(Error::invalid("from", "must be before to"));
         }
@@ -280,7 +322,11 @@ impl Service {
             .store
             .cost_figures(&org, cluster.as_ref(), from, to)
             .await?;
-        let history = buckets(&figures, granularity, from, to);
+        let (mut provisional, settled_at) = self.provisional(&org, now).await?;
+        if let Some(cluster) = &cluster {
+            provisional.retain(|h| h.cluster == cluster.as_str());
+        }
+        let history = buckets(&figures, &provisional, granularity, from, to);
         let totals: Vec<Money> = history.iter().map(|b| b.total).collect();
         let stats = stats(&totals);
         Ok(CostHistory {
@@ -291,12 +337,15 @@ impl Service {
             to,
             currency: "USD".into(),
             total: totals.iter().copied().sum(),
+            provisional: history.iter().map(|b| b.provisional).sum(),
+            settled_at,
             buckets: history
                 .into_iter()
                 .map(|b| CostBucketView {
                     start: b.start,
                     end: b.end,
                     total: b.total,
+                    provisional: b.provisional,
                     by_cluster: b.by_cluster,
                     by_source: b
                         .by_source
@@ -349,7 +398,7 @@ impl Service {
                 monthly: points(ForecastHorizon::Monthly),
             }
         };
-        let view = self.account_view(&org, Some(&record), rates, now);
+        let view = self.account_view(&org, Some(&record), rates, now).await?;
         Ok(ForecastView {
             organization: org.to_string(),
             currency: "USD".into(),

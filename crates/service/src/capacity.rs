@@ -3,37 +3,50 @@
 //! over people of each one's largest unexpired request. Anyone lists and
 //! withdraws their own; owners and administrators all of them.
 
-use chrono::{TimeDelta, Utc};
+use chrono::Utc;
 use slipway_api::types::*;
-use slipway_core::capacity::check_request;
+use slipway_core::access::Action;
+use slipway_core::capacity::request_expiry;
 use slipway_core::duration::parse_duration;
-use slipway_core::{CapacityRequest, ClusterName, Level};
-use slipway_store::{StoreError, StoredCapacityRequest};
-use slipway_worker::capacity::{Followed, apply};
+use slipway_core::{CapacityRequest, CapacityWait, ClusterName, Level};
+use slipway_worker::capacity::{Followed, apply, pending};
 
+use crate::Service;
 use crate::caller::{Caller, scope};
 use crate::error::{Error, Result};
-use crate::{Service, parse_cluster_name};
 
-fn view(stored: &StoredCapacityRequest) -> CapacityRequestView {
-    let r = &stored.request;
+pub(crate) fn wait_view(wait: &CapacityWait) -> CapacityWaitView {
+    CapacityWaitView {
+        code: wait.code.clone(),
+        message: wait.message.clone(),
+        since: wait.since,
+    }
+}
+
+fn view(request: &CapacityRequest) -> CapacityRequestView {
     CapacityRequestView {
-        id: r.id.clone(),
-        cluster: r.cluster.to_string(),
-        subject: r.subject.clone(),
-        login: stored.name.clone(),
-        nodes: r.nodes,
-        expires_at: r.expires_at,
-        created_at: r.created_at,
+        id: request.id.clone(),
+        cluster: request.cluster.to_string(),
+        subject: request.subject.clone(),
+        login: request.name.clone(),
+        nodes: request.nodes,
+        expires_at: request.expires_at,
+        created_at: request.created_at,
+        state: match request.waiting {
+            Some(_) => CapacityState::Waiting,
+            None => CapacityState::Active,
+        },
+        waiting: request.waiting.as_ref().map(wait_view),
     }
 }
 
 impl Service {
     /// The cluster, if the caller may ask for its capacity: a member of its
-    /// organization, or an administrator.
+    /// organization, or an administrator (another organization's private
+    /// cluster is answered as one that does not exist).
     async fn capacity_cluster(&self, caller: &Caller, name: &str) -> Result<ClusterName> {
         caller.require(scope::CLUSTERS_WRITE)?;
-        let snap = self.snapshot(&parse_cluster_name(name)?).await?;
+        let snap = self.authorized_snapshot(caller, name, Action::View).await?;
         let org = &snap.cluster.organization;
         if caller.level_for(org) < Level::OrgMember {
             return Err(Error::forbidden(format!(
@@ -65,15 +78,17 @@ impl Service {
             .capacity_requests(cluster)
             .await?
             .iter()
-            .filter(|r| r.request.is_active(now))
-            .filter(|r| all || r.request.subject == caller.subject().as_str())
+            .filter(|r| r.is_active(now))
+            .filter(|r| all || r.subject == caller.subject().as_str())
             .map(view)
             .collect())
     }
 
-    /// A capacity request: `nodes` for `ttl`. Redundant if the same person
-    /// asked for the same size until the same time; otherwise the cluster
-    /// follows at once (within the organization's limits and budget).
+    /// A capacity request: `nodes` for `ttl` (or until `until`). Redundant
+    /// if the same person asked for the same size until the same time;
+    /// otherwise the cluster follows at once — within the organization's
+    /// limits and budget: a change they refuse leaves the request waiting,
+    /// with the reason, until the keeper can make it.
     pub async fn request_capacity(
         &self,
         caller: &Caller,
@@ -82,40 +97,34 @@ impl Service {
     ) -> Result<CapacityResponse> {
         let cluster = self.capacity_cluster(caller, name).await?;
         let now = Utc::now();
-        let expires_at = match (&req.ttl, req.until) {
-            (Some(ttl), None) => {
-                let ttl = parse_duration("ttl", ttl)?;
-                now + TimeDelta::from_std(ttl).map_err(|_| Error::invalid("ttl", "is too long"))?
-            }
-            (None, Some(until)) => until,
-            _ => return Err(Error::invalid("ttl", "give exactly one of ttl and until")),
-        };
-        // Whole seconds: a repeated request is recognized as the same one.
-        let expires_at =
-            chrono::DateTime::from_timestamp(expires_at.timestamp(), 0).unwrap_or(expires_at);
-        check_request(req.nodes, expires_at - now, &self.config.accounts.capacity).map_err(
-            |e| match req.until {
-                Some(_) if e.field == "ttl" => e.for_field("until"),
-                _ => e,
-            },
+        let ttl = req
+            .ttl
+            .as_deref()
+            .map(|ttl| parse_duration("ttl", ttl))
+            .transpose()?;
+        let expires_at = request_expiry(
+            req.nodes,
+            ttl,
+            req.until,
+            now,
+            &self.config.accounts.capacity,
         )?;
-        let stored = StoredCapacityRequest {
-            request: CapacityRequest {
-                id: format!("cap_{}", uuid::Uuid::now_v7().simple()),
-                cluster: cluster.clone(),
-                subject: caller.subject().to_string(),
-                nodes: req.nodes,
-                expires_at,
-                created_at: now,
-            },
+        let request = CapacityRequest {
+            id: format!("cap_{}", uuid::Uuid::now_v7().simple()),
+            cluster: cluster.clone(),
+            subject: caller.subject().to_string(),
             name: caller.name().to_owned(),
+            nodes: req.nodes,
+            expires_at,
+            created_at: now,
+            waiting: Some(pending(now)),
         };
-        if !self.store.add_capacity_request(&stored).await? {
+        if !self.store.add_capacity_request(&request).await? {
             return Ok(CapacityResponse {
                 result: CapacityResult::Redundant,
                 request: None,
                 operation: None,
-                refusal: None,
+                waiting: None,
                 requests: self.visible_requests(caller, &cluster).await?,
             });
         }
@@ -125,52 +134,35 @@ impl Service {
             "capacity.request",
             cluster.as_str(),
             "requested",
-            serde_json::json!({"id": stored.request.id, "nodes": req.nodes, "expires_at": expires_at}),
+            serde_json::json!({"id": request.id, "nodes": req.nodes, "expires_at": expires_at}),
         )
         .await;
         let mut response = self.follow(caller, &cluster).await?;
-        response.request = Some(view(&stored));
+        response.request = response
+            .requests
+            .iter()
+            .find(|r| r.id == request.id)
+            .cloned()
+            .or_else(|| Some(view(&request)));
         Ok(response)
     }
 
     /// The cluster follows its requests now; the answer says how.
     async fn follow(&self, caller: &Caller, cluster: &ClusterName) -> Result<CapacityResponse> {
-        let followed = apply(
-            self.store.as_ref(),
-            cluster,
-            &self.config.accounts.budget,
-            caller.subject(),
-            caller.name(),
-        )
-        .await;
-        let (result, operation, refusal) = match followed {
-            Ok(Followed::Queued(op)) => (CapacityResult::Queued, Some(op.to_string()), None),
-            Ok(Followed::Waiting(op)) => (CapacityResult::Waiting, Some(op.to_string()), None),
-            Ok(Followed::Nothing) => (CapacityResult::Unchanged, None, None),
-            Err(StoreError::Refused(refusal)) => {
-                let e = Error::from(refusal);
-                (
-                    CapacityResult::Refused,
-                    None,
-                    Some(ErrorDetail {
-                        code: e.code,
-                        message: e.message,
-                        field: e.field,
-                        operation: e.operation,
-                    }),
-                )
-            }
-            Err(e) => return Err(e.into()),
+        let followed = apply(self.store.as_ref(), cluster, &self.config.accounts.budget).await?;
+        let (result, operation, waiting) = match followed {
+            Followed::Queued(op) => (CapacityResult::Queued, Some(op.to_string()), None),
+            Followed::Waiting(wait) => (CapacityResult::Waiting, None, Some(wait_view(&wait))),
+            Followed::Nothing => (CapacityResult::Unchanged, None, None),
         };
         Ok(CapacityResponse {
             result,
             request: None,
             operation,
-            refusal,
+            waiting,
             requests: self.visible_requests(caller, cluster).await?,
         })
     }
-
     /// The cluster's active requests: the caller's own (owners and
     /// administrators: all).
     pub async fn capacity_requests(
@@ -196,11 +188,11 @@ impl Service {
             .capacity_requests(&cluster)
             .await?
             .into_iter()
-            .find(|r| r.request.id == id)
+            .find(|r| r.id == id)
             .ok_or_else(|| {
                 Error::not_found(format!("cluster {cluster} has no capacity request {id}"))
             })?;
-        if found.request.subject != caller.subject().as_str()
+        if found.subject != caller.subject().as_str()
             && !self.sees_all_requests(caller, &cluster).await?
         {
             return Err(Error::forbidden(

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::Stream;
 use slipway_api::types::*;
-use slipway_core::access::{Action, authorize};
+use slipway_core::access::{Action, Level, authorize};
 use slipway_core::rules::{self, ClusterSnapshot, Context, DeployRequest, Outcome};
 use slipway_core::{
     BlueprintName, ClusterName, ClusterSpec, Operation, OrgName, Timestamp, Variables,
@@ -72,21 +72,24 @@ impl Service {
             .ok_or_else(|| Error::not_found(format!("cluster {name} does not exist")))
     }
 
-    /// The cluster, if the caller may do `action` to it.
+    /// The cluster, if the caller may do `action` to it. Another
+    /// organization's private cluster is answered exactly as one that does
+    /// not exist: its name is not confirmed to whoever may not see it.
     pub(crate) async fn authorized_snapshot(
         &self,
         caller: &Caller,
         name: &str,
         action: Action,
     ) -> Result<ClusterSnapshot> {
-        let snap = self.snapshot(&parse_cluster_name(name)?).await?;
+        let name = parse_cluster_name(name)?;
+        let missing = || Error::not_found(format!("cluster {name} does not exist"));
+        let snap = self.store.cluster(&name).await?.ok_or_else(missing)?;
         let c = &snap.cluster;
-        authorize(
-            caller.level_for(&c.organization),
-            action,
-            c.public,
-            &c.organization,
-        )?;
+        let level = caller.level_for(&c.organization);
+        if !c.public && level < Level::OrgMember {
+            return Err(missing());
+        }
+        authorize(level, action, c.public, &c.organization)?;
         Ok(snap)
     }
 
@@ -138,18 +141,14 @@ impl Service {
         let name = parse_cluster_name(&req.name)?;
         let organization =
             OrgName::parse(req.organization.as_deref().unwrap_or(DEFAULT_ORGANIZATION))?;
-        if self.store.organization(&organization).await?.is_none() {
+        let Some(org) = self.store.organization(&organization).await? else {
             return Err(Error::invalid(
                 "organization",
                 format!("organization {organization} does not exist"),
             ));
-        }
-        authorize(
-            caller.level_for(&organization),
-            Action::Manage,
-            req.public,
-            &organization,
-        )?;
+        };
+        let level = caller.level_for(&organization);
+        authorize(level, Action::Manage, req.public, &organization)?;
         let blueprint_name = BlueprintName::parse(&req.blueprint)?;
         let blueprint = self
             .blueprint(
@@ -178,6 +177,7 @@ impl Service {
                 spec,
                 created_by: caller.subject().to_string(),
                 now: Utc::now(),
+                limits: (level < Level::Admin).then_some(org.limits),
             })
             .await?;
         self.audit(
@@ -284,6 +284,7 @@ impl Service {
             result,
             operation,
             cluster: self.status_of(&snap).await?,
+            withdrawn_capacity_requests: plan.withdrawn,
         })
     }
 
@@ -333,6 +334,8 @@ impl Service {
             destroy_at,
             cost_model: metadata.cost,
             budget_policy: self.config.accounts.budget.clone(),
+            min_nodes: metadata.nodes.min,
+            max_nodes: metadata.nodes.max,
         })
     }
 
@@ -613,9 +616,26 @@ fn status(snap: &ClusterSnapshot, last: Option<&Operation>) -> ClusterStatus {
             error: op.error.clone(),
         }),
         error: c.error.clone(),
+        capacity: capacity_summary(snap),
         created_by: c.created_by.clone(),
         created_at: c.created_at,
         updated_at: c.updated_at,
+    }
+}
+
+/// A cluster's capacity requests in brief: how many are in force, the
+/// size they hold (the sum over people of each one's largest, as the keeper
+/// clamps it when it resizes), and why some wait.
+fn capacity_summary(snap: &ClusterSnapshot) -> CapacitySummary {
+    let now = Utc::now();
+    let active: Vec<_> = snap.capacity.iter().filter(|r| r.is_active(now)).collect();
+    CapacitySummary {
+        requests: u32::try_from(active.len()).unwrap_or(u32::MAX),
+        held_nodes: slipway_core::capacity::requested_size(&snap.capacity, now),
+        waiting: active
+            .iter()
+            .find_map(|r| r.waiting.as_ref())
+            .map(crate::capacity::wait_view),
     }
 }
 

@@ -32,7 +32,8 @@ struct KeyRingState {
     keys: KeySet,
 }
 
-fn seal_context(kid: &str) -> String {
+/// What a signing key's private half is sealed to (with the secrets key).
+pub fn seal_context(kid: &str) -> String {
     format!("signing-key:{kid}")
 }
 

@@ -179,5 +179,6 @@ pub(crate) fn audit_intent(caller: &Caller, level: Level, action: &str) -> Audit
         actor_name: caller.name().to_owned(),
         level: level.to_string(),
         action: action.to_owned(),
+        quiet: false,
     }
 }

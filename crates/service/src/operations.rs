@@ -32,14 +32,18 @@ impl Service {
         action: Action,
     ) -> Result<Operation> {
         let id = parse_operation_id(id)?;
-        let op = self
-            .store
-            .operation(&id)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("operation {id} does not exist")))?;
-        self.authorized_snapshot(caller, op.cluster.as_str(), action)
-            .await?;
-        Ok(op)
+        let missing = || Error::not_found(format!("operation {id} does not exist"));
+        let op = self.store.operation(&id).await?.ok_or_else(missing)?;
+        // An operation of a cluster the caller may not see (or that was
+        // removed) is answered as one that does not exist.
+        match self
+            .authorized_snapshot(caller, op.cluster.as_str(), action)
+            .await
+        {
+            Ok(_) => Ok(op),
+            Err(e) if e.kind == Kind::NotFound => Err(missing()),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn operation(&self, caller: &Caller, id: &str) -> Result<OperationView> {
@@ -165,7 +169,9 @@ impl Service {
 
     /// Cancels an operation: a queued one at once; a running one by a
     /// durable request that whichever worker holds its lease acts on
-    /// (SIGINT to Terraform, then a kill after the grace period).
+    /// (SIGINT to Terraform, then a kill after the grace period). One that
+    /// had already ended is a conflict (`already_ended`, naming it): the
+    /// answer says the cancel came too late.
     pub async fn cancel(&self, caller: &Caller, id: &str) -> Result<OperationView> {
         caller.require(scope::CLUSTERS_WRITE)?;
         let op = self
@@ -190,7 +196,21 @@ impl Service {
             serde_json::json!({"operation": op.id}),
         )
         .await;
-        Ok(operation_view(outcome.operation()))
+        match outcome {
+            CancelOutcome::Cancelled(op) | CancelOutcome::Requested(op) => Ok(operation_view(&op)),
+            // Too late: nothing was cancelled, and the caller is told so.
+            CancelOutcome::AlreadyOver(op) => {
+                let mut e = Error::conflict(
+                    "already_ended",
+                    format!(
+                        "too late: operation {} ({} of {}) had already ended ({}); nothing was cancelled",
+                        op.id, op.kind, op.cluster, op.state
+                    ),
+                );
+                e.operation = Some(op.id.to_string());
+                Err(e)
+            }
+        }
     }
 }
 

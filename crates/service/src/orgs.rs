@@ -63,6 +63,9 @@ fn changed_limits(limits: Limits, update: &UpdateLimits) -> Result<Limits> {
             None => limits.min_lifetime_secs,
         },
         max_clusters: update.max_clusters.unwrap_or(limits.max_clusters),
+        max_defined_clusters: update
+            .max_defined_clusters
+            .unwrap_or(limits.max_defined_clusters),
     };
     changed
         .check()

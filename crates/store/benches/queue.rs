@@ -89,6 +89,7 @@ async fn measure(label: &str, replicas: &[Arc<SqlStore>], operations: usize) {
                 },
                 created_by: Subject::slipway("bench").to_string(),
                 now: Utc::now(),
+                limits: None,
             })
             .await
             .expect("create cluster");
@@ -164,6 +165,7 @@ async fn enqueue(store: &SqlStore, name: &ClusterName, timeline: &Shared) {
         actor_name: "bench".into(),
         level: "admin".into(),
         action: "cluster.deploy".into(),
+        quiet: false,
     };
     let request = DeployRequest::default();
     let applied = store

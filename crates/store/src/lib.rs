@@ -26,8 +26,9 @@ use slipway_core::job::RunnerKind;
 use slipway_core::lifecycle::Ending;
 use slipway_core::rules::{ClusterSnapshot, OrganizationLoad, Plan};
 use slipway_core::{
-    Account, Charge, Cluster, ClusterName, CostFigure, CostSource, HourCost, Operation,
-    OperationId, OrgName, Reconciliation, Refusal, SizeSpan, Subject, Timestamp,
+    Account, CapacityRequest, CapacityWait, Charge, Cluster, ClusterName, CostFigure, CostSource,
+    HourCost, Operation, OperationId, OrgName, Reconciliation, Refusal, SizeSpan, Subject,
+    Timestamp,
 };
 use tokio::sync::broadcast;
 
@@ -518,13 +519,21 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// Records what hours cost by one source (the model's estimate or Cost
     /// Explorer's figure), replacing that source's earlier figure for the
-    /// same (cluster, hour).
+    /// same (cluster, hour). With `accrued_through`, the model's figures run
+    /// to that instant, recorded with them as the organization's last
+    /// accrual — unless a later one was recorded already: then nothing is
+    /// written and the answer is `false`.
     async fn record_costs(
         &self,
         organization: &OrgName,
         source: CostSource,
         hours: &[HourCost],
-    ) -> Result<()>;
+        accrued_through: Option<Timestamp>,
+    ) -> Result<bool>;
+
+    /// Until when the model's costs of the organization were last accrued
+    /// (what accrued since is provisional).
+    async fn costs_accrued_at(&self, organization: &OrgName) -> Result<Option<Timestamp>>;
 
     /// Reconciles the account in one transaction: `rule` sees the account
     /// and every hour whose cost differs from what was charged; the
@@ -558,13 +567,24 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// A capacity request, unless one identical (same person, cluster,
     /// size and expiry) is active: then `false` and nothing is written.
-    async fn add_capacity_request(&self, request: &StoredCapacityRequest) -> Result<bool>;
+    async fn add_capacity_request(&self, request: &CapacityRequest) -> Result<bool>;
 
     /// Withdraws a request; the request as it was, if there was one.
-    async fn withdraw_capacity_request(&self, id: &str) -> Result<Option<StoredCapacityRequest>>;
+    async fn withdraw_capacity_request(&self, id: &str) -> Result<Option<CapacityRequest>>;
 
     /// A cluster's requests not withdrawn nor swept, by expiry.
-    async fn capacity_requests(&self, cluster: &ClusterName) -> Result<Vec<StoredCapacityRequest>>;
+    async fn capacity_requests(&self, cluster: &ClusterName) -> Result<Vec<CapacityRequest>>;
+
+    /// Records how the cluster followed its requests: `None`, it does
+    /// (every request is honoured); else why those not honoured yet wait.
+    async fn mark_capacity_requests(
+        &self,
+        cluster: &ClusterName,
+        waiting: Option<&CapacityWait>,
+    ) -> Result<()>;
+
+    /// The clusters with requests, active at `now`, that wait.
+    async fn waiting_capacity_clusters(&self, now: Timestamp) -> Result<Vec<ClusterName>>;
 
     /// When the next request expires, after `now`.
     async fn next_capacity_expiry(&self, now: Timestamp) -> Result<Option<Timestamp>>;

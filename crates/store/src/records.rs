@@ -20,6 +20,9 @@ pub struct NewCluster {
     /// The subject of whoever defined it.
     pub created_by: String,
     pub now: Timestamp,
+    /// The organization's limits, for a caller they bind (its members; not
+    /// administrators): how many clusters it may define.
+    pub limits: Option<slipway_core::Limits>,
 }
 
 /// Which clusters a listing returns: a page by name.
@@ -125,6 +128,9 @@ pub struct AuditIntent {
     pub actor_name: String,
     pub level: String,
     pub action: String,
+    /// A refusal is not audited: the decision retries one already refused
+    /// for the same reason (a capacity change that waits).
+    pub quiet: bool,
 }
 
 impl AuditIntent {
@@ -445,11 +451,4 @@ pub struct AccountRecord {
     /// Warnings sent and not re-armed yet, by key.
     pub warnings: std::collections::BTreeSet<String>,
     pub updated_at: Timestamp,
-}
-
-/// A cluster's capacity request, with the requester's name for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredCapacityRequest {
-    pub request: slipway_core::CapacityRequest,
-    pub name: String,
 }

@@ -129,6 +129,7 @@ async fn create_in(store: &SqlStore, n: &str, organization: &str, public: bool) 
             spec: spec(2),
             created_by: alice().to_string(),
             now: t0(),
+            limits: None,
         })
         .await
         .expect("create cluster")
@@ -150,6 +151,7 @@ fn intent(action: &str) -> AuditIntent {
         actor_name: "alice".into(),
         level: "admin".into(),
         action: action.into(),
+        quiet: false,
     }
 }
 
@@ -275,6 +277,7 @@ async fn organization_load(store: &SqlStore, n: &str) -> OrganizationLoad {
         Ok(Plan {
             outcome: Outcome::NotDue,
             schedule: ScheduleChange::Keep,
+            withdrawn: Vec::new(),
         })
     })
     .await
@@ -326,6 +329,7 @@ async fn clusters_are_created_once(db: &TestDatabase) {
             spec: spec(1),
             created_by: bob().to_string(),
             now: t0(),
+            limits: None,
         })
         .await;
     assert!(matches!(
@@ -1953,6 +1957,7 @@ async fn reclaim_writes_what_the_caller_decides_and_nothing_else(db: &TestDataba
                 job: None,
             }),
             schedule: ScheduleChange::Keep,
+            withdrawn: Vec::new(),
         })
     };
     let reclaimed = store
@@ -2914,7 +2919,7 @@ async fn reconciliation_charges_each_hour_once_at_its_effective_figure(db: &Test
         })
         .collect();
     store
-        .record_costs(&org, CostSource::Model, &hours)
+        .record_costs(&org, CostSource::Model, &hours, None)
         .await
         .unwrap();
     let reconcile = || async {
@@ -2949,6 +2954,7 @@ async fn reconciliation_charges_each_hour_once_at_its_effective_figure(db: &Test
                 hour: start,
                 amount: Money::parse("1.379").unwrap(),
             }],
+            None,
         )
         .await
         .unwrap();

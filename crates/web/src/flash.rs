@@ -16,24 +16,52 @@ const COOKIE: &str = "slipway_flash";
 /// The longest message carried (a cookie holds about 4 KB).
 const MAX_CHARS: usize = 1500;
 
-/// An action's result or refusal, in words.
+/// An action's result or refusal, in words, and how it went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flash {
-    pub ok: bool,
+    pub tone: Tone,
     pub text: String,
+}
+
+/// How an action went: done, done only in part (kept, but waiting), or
+/// refused. One colour each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tone {
+    Ok,
+    Warning,
+    Refused,
+}
+
+impl Tone {
+    /// The CSS class and `data-flash` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tone::Ok => "ok",
+            Tone::Warning => "warning",
+            Tone::Refused => "refused",
+        }
+    }
 }
 
 impl Flash {
     pub fn ok(text: impl Into<String>) -> Self {
         Self {
-            ok: true,
+            tone: Tone::Ok,
+            text: text.into(),
+        }
+    }
+
+    pub fn warning(text: impl Into<String>) -> Self {
+        Self {
+            tone: Tone::Warning,
             text: text.into(),
         }
     }
 
     pub fn refused(text: impl Into<String>) -> Self {
         Self {
-            ok: false,
+            tone: Tone::Refused,
             text: text.into(),
         }
     }

@@ -125,6 +125,7 @@ fn intent(action: &str) -> AuditIntent {
         actor_name: "bench".into(),
         level: "admin".into(),
         action: action.into(),
+        quiet: false,
     }
 }
 
@@ -212,6 +213,7 @@ async fn seed(orgs: usize, history: TimeDelta, resizes: usize, label: &str) -> S
                 },
                 created_by: Subject::slipway("bench").to_string(),
                 now: since,
+                limits: None,
             })
             .await
             .expect("a cluster");
@@ -229,7 +231,7 @@ async fn seed(orgs: usize, history: TimeDelta, resizes: usize, label: &str) -> S
             .expect("spans");
         let hours = slipway_core::cost::accrue(&spans, calendar::hour_start(since), current_hour);
         store
-            .record_costs(&org, CostSource::Model, &hours)
+            .record_costs(&org, CostSource::Model, &hours, None)
             .await
             .expect("costs");
         names.push(org);

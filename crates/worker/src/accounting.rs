@@ -21,8 +21,8 @@ use slipway_core::cost::accrue;
 use slipway_core::forecast::{ClusterCost, burn_rates, depletion};
 use slipway_core::rules::{ClusterSnapshot, Context, Outcome, decide_destroy};
 use slipway_core::{
-    BudgetPolicy, CapacityPolicy, ClusterState, CostSource, Level, OperationId, OrgName, Reason,
-    Subject, Timestamp, calendar,
+    BudgetPolicy, CapacityPolicy, ClusterState, CostSource, HourCost, Level, OperationId, OrgName,
+    Reason, Subject, Timestamp, calendar,
 };
 use slipway_store::{AuditIntent, ClusterFilter, NewAuditEntry, Notification, Store};
 use tokio::sync::broadcast;
@@ -42,6 +42,11 @@ pub struct AccountsConfig {
     pub budget: BudgetPolicy,
     /// How long capacity requests may live.
     pub capacity: CapacityPolicy,
+    /// How often the capacity keeper looks again, at the latest, at
+    /// requests that wait (for the budget, a limit) and at requests made
+    /// through other processes.
+    #[serde(with = "humantime_serde")]
+    pub capacity_recheck: Duration,
     /// Where warnings and shutdowns are posted (JSON), besides the audit
     /// log.
     pub webhook_url: Option<String>,
@@ -54,6 +59,7 @@ impl Default for AccountsConfig {
             reconcile_every: Duration::from_secs(3600),
             budget: BudgetPolicy::default(),
             capacity: CapacityPolicy::default(),
+            capacity_recheck: Duration::from_secs(30),
             webhook_url: None,
             cost_explorer: CostExplorerConfig::default(),
         }
@@ -136,6 +142,7 @@ pub async fn reconcile(
         actor_name: actor.1.clone(),
         level: "system".into(),
         action: "account.reconcile".into(),
+        quiet: false,
     };
     let Some(reconciliation) = store
         .reconcile(organization, now, &audit, &|account, charges| {
@@ -187,32 +194,64 @@ pub async fn reconcile(
     Ok(kept)
 }
 
-/// Records the model's cost of every hour since costs were last accrued.
+/// Records the model's cost of every hour since costs were last accrued,
+/// up to `now`: this is the settlement that turns provisional costs into
+/// recorded ones (and, where there is an account, charged ones).
 async fn accrue_model_costs(
     store: &dyn Store,
     config: &AccountsConfig,
     organization: &OrgName,
     now: Timestamp,
 ) -> anyhow::Result<()> {
-    // From the hour costs were last charged (or a reconciliation period
-    // ago) — earlier hours were recorded then, and a span that ran since
-    // is read whole.
-    let since = store
-        .account(organization)
-        .await?
-        .and_then(|r| r.account.last_charge_at)
-        .unwrap_or(
-            now - TimeDelta::from_std(config.reconcile_every * 2).unwrap_or(TimeDelta::days(1)),
-        );
+    // From the hour costs were last accrued up to — earlier hours were
+    // recorded then, and a span that ran since is read whole.
+    let since = accrual_start(store, config, organization, now).await?;
     let from = calendar::hour_start(since.min(now));
     let spans = store.size_spans(organization, from, now).await?;
     let hours = accrue(&spans, from, now);
-    if !hours.is_empty() {
-        store
-            .record_costs(organization, CostSource::Model, &hours)
-            .await?;
-    }
+    store
+        .record_costs(organization, CostSource::Model, &hours, Some(now))
+        .await?;
     Ok(())
+}
+
+/// Since when costs are not recorded: the last accrual, or — before the
+/// first — a reconciliation period ago (what the keeper accrues first).
+async fn accrual_start(
+    store: &dyn Store,
+    config: &AccountsConfig,
+    organization: &OrgName,
+    now: Timestamp,
+) -> anyhow::Result<Timestamp> {
+    Ok(store
+        .costs_accrued_at(organization)
+        .await?
+        .unwrap_or_else(|| {
+            calendar::earlier(
+                now,
+                TimeDelta::from_std(config.reconcile_every * 2).unwrap_or(TimeDelta::days(1)),
+            )
+        }))
+}
+
+/// What the organization's clusters (or one of them) cost since the last
+/// settlement, up to `now`, at the model's rates: shown beside the settled
+/// figures, marked provisional, until the next settlement records them —
+/// the same amounts, as accrual is exact however it is cut. Also when that
+/// settlement was (`None`: never).
+pub async fn provisional_costs(
+    store: &dyn Store,
+    config: &AccountsConfig,
+    organization: &OrgName,
+    now: Timestamp,
+) -> anyhow::Result<(Vec<HourCost>, Option<Timestamp>)> {
+    let settled_at = store.costs_accrued_at(organization).await?;
+    let since = accrual_start(store, config, organization, now).await?;
+    if since >= now {
+        return Ok((Vec::new(), settled_at));
+    }
+    let spans = store.size_spans(organization, since, now).await?;
+    Ok((accrue(&spans, since, now), settled_at))
 }
 
 /// Every cluster of the organization as the burn rates see it: its cost
@@ -302,6 +341,7 @@ async fn shut_down(
             actor_name: "budget".into(),
             level: "system".into(),
             action: "budget.shutdown".into(),
+            quiet: false,
         };
         match store
             .decide(&snap.cluster.name, now, &audit, &|snap, _| {

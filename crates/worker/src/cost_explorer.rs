@@ -88,7 +88,7 @@ pub async fn fetch_if_due(store: &dyn slipway_store::Store, config: &CostExplore
         Ok(by_org) => {
             for (org, hours) in by_org {
                 if let Err(e) = store
-                    .record_costs(&org, slipway_core::CostSource::CostExplorer, &hours)
+                    .record_costs(&org, slipway_core::CostSource::CostExplorer, &hours, None)
                     .await
                 {
                     warn!(error = %e, organization = %org, "cannot record Cost Explorer's figures");

@@ -205,15 +205,15 @@ async fn run_operation(worker: &Worker, lease: Lease, secret: String) {
         .metrics
         .operations
         .get_or_create(&OperationLabels {
-            kind: op.kind.to_string(),
-            result: state.to_string(),
+            kind: op.kind.as_str(),
+            result: state.as_str(),
         })
         .inc();
     worker
         .metrics
         .operation_duration
         .get_or_create(&KindLabel {
-            kind: op.kind.to_string(),
+            kind: op.kind.as_str(),
         })
         .observe(started.elapsed().as_secs_f64());
 }

@@ -9,6 +9,10 @@
 //! | `slipway_lease_renewals_total` | counter | `result` (held, cancel_requested, lost, error) |
 //! | `slipway_reclaims_total` | counter | — operations interrupted because their lease expired or their process died |
 //! | `slipway_scheduler_lag_seconds` | histogram | — from a scheduled destroy's due time to its operation being queued |
+//! | `slipway_capacity_rounds_total` | counter | — rounds of the capacity keeper (each looks at the requests that expired or wait) |
+//!
+//! Every label is a `&'static str` from a fixed set (an operation's kind or
+//! state, a Terraform action, a renewal's outcome): the series stay few.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -18,23 +22,23 @@ use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct OperationLabels {
-    pub kind: String,
-    pub result: String,
+    pub kind: &'static str,
+    pub result: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct KindLabel {
-    pub kind: String,
+    pub kind: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ActionLabel {
-    pub action: String,
+    pub action: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ResultLabel {
-    pub result: String,
+    pub result: &'static str,
 }
 
 /// Seconds, from 50 ms to about 2 hours.
@@ -49,6 +53,7 @@ pub struct Metrics {
     pub lease_renewals: Family<ResultLabel, Counter>,
     pub reclaims: Counter,
     pub scheduler_lag: Histogram,
+    pub capacity_rounds: Counter,
 }
 
 impl Metrics {
@@ -63,6 +68,7 @@ impl Metrics {
             lease_renewals: Family::default(),
             reclaims: Counter::default(),
             scheduler_lag: Histogram::new(exponential_buckets(0.001, 2.0, 20)),
+            capacity_rounds: Counter::default(),
         };
         registry.register(
             "slipway_operations",
@@ -94,6 +100,11 @@ impl Metrics {
             "From a scheduled destroy's due time to its operation being queued",
             metrics.scheduler_lag.clone(),
         );
+        registry.register(
+            "slipway_capacity_rounds",
+            "Rounds of the capacity keeper: each looks at the requests that expired or wait",
+            metrics.capacity_rounds.clone(),
+        );
         metrics
     }
 
@@ -102,11 +113,9 @@ impl Metrics {
         Self::register(&mut Registry::default())
     }
 
-    pub(crate) fn renewal(&self, result: &str) {
+    pub(crate) fn renewal(&self, result: &'static str) {
         self.lease_renewals
-            .get_or_create(&ResultLabel {
-                result: result.to_owned(),
-            })
+            .get_or_create(&ResultLabel { result })
             .inc();
     }
 }

@@ -217,6 +217,7 @@ async fn reconcile(worker: &Worker, cluster: &slipway_core::ClusterName) {
         actor_name: "recovery".into(),
         level: "system".into(),
         action: "cluster.reconcile".into(),
+        quiet: false,
     };
     if let Err(e) = worker
         .store

@@ -89,6 +89,7 @@ async fn fire(worker: &Worker, cluster: &ClusterName) {
         actor_name: "scheduler".into(),
         level: "system".into(),
         action: "schedule.fire".into(),
+        quiet: false,
     };
     match worker
         .store

@@ -28,7 +28,7 @@ pub(crate) async fn run_terraform(
         .metrics
         .terraform_run_duration
         .get_or_create(&ActionLabel {
-            action: run.action.name().to_owned(),
+            action: run.action.name(),
         })
         .observe(started.elapsed().as_secs_f64());
     report

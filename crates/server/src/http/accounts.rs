@@ -22,15 +22,16 @@ pub async fn account(
 
 /// Opens or changes the account (administrators): balance, monthly
 /// allowance, maximum balance, with a reason for the audit log. It is
-/// reconciled and its budget enforced at once.
+/// reconciled and its budget enforced at once; the answer says what that
+/// did (an account opened in a month is credited that month's allowance).
 #[utoipa::path(patch, path = "/v1/orgs/{name}/account", tag = "accounts", params(("name" = OrgNameParam, Path)),
-    request_body = UpdateAccount, responses((status = 200, body = AccountView)), security(("bearer" = [])))]
+    request_body = UpdateAccount, responses((status = 200, body = ReconciliationView)), security(("bearer" = [])))]
 pub async fn update_account(
     State(http): AppState,
     Authenticated(caller): Authenticated,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<UpdateAccount>,
-) -> Result<Json<AccountView>, ApiError> {
+) -> Result<Json<ReconciliationView>, ApiError> {
     Ok(Json(
         http.service.update_account(&caller, &name, req).await?,
     ))

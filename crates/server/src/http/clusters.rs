@@ -230,10 +230,14 @@ pub async fn archived_log(
         .into_response())
 }
 
-/// Cancels an operation: a queued one at once, a running one by telling
-/// whichever worker runs it (it stops within a lease-renewal period).
+/// Cancels an operation: a queued one at once (answered `cancelled`), a
+/// running one by telling whichever worker runs it (answered still
+/// `running`; it stops within a lease-renewal period). One that had already
+/// ended: 409 `already_ended`, naming it.
 #[utoipa::path(post, path = "/v1/operations/{id}/cancel", tag = "operations", params(("id" = OperationIdParam, Path)),
-    responses((status = 200, body = OperationView)), security(("bearer" = [])))]
+    responses((status = 200, body = OperationView),
+        (status = 409, body = ErrorBody, description = "the operation had already ended: nothing was cancelled")),
+    security(("bearer" = [])))]
 pub async fn cancel_operation(
     State(http): AppState,
     Authenticated(caller): Authenticated,

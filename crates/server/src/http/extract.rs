@@ -15,6 +15,7 @@ use slipway_service::Caller;
 use slipway_web::security::cookie;
 
 use super::{ApiError, AppState, client_address};
+use crate::listener::BodyTimedOut;
 
 /// The credential of a request: the bearer token; for a request that only
 /// reads (GET, HEAD), else the `token` cookie the web sign-in sets. A
@@ -118,21 +119,35 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .await
             .map_err(|rejection| {
                 let status = rejection.status();
-                let text = rejection.body_text();
                 if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(status, "body_too_large", "the request body is too large")
-                } else if text.contains("timed out") || text.contains("timeout") {
-                    ApiError::new(
+                    return ApiError::new(
+                        status,
+                        "body_too_large",
+                        "the request body is too large",
+                    );
+                }
+                if let Some(late) = cause::<BodyTimedOut>(&rejection) {
+                    return ApiError::new(
                         StatusCode::REQUEST_TIMEOUT,
                         "body_timeout",
-                        "the request body did not arrive in time",
-                    )
-                } else {
-                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", text)
+                        late.to_string(),
+                    );
                 }
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    rejection.body_text(),
+                )
             })?;
         parse_object(&bytes).map(ApiJson)
     }
+}
+
+/// The first error of type `E` in `error`'s chain of causes.
+fn cause<'a, E: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    std::iter::successors(Some(error), |e| e.source()).find_map(|e| e.downcast_ref::<E>())
 }
 
 /// Parses a JSON object (a JSON array is not an object with no fields).

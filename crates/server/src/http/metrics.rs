@@ -4,14 +4,22 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `slipway_http_requests_total` | counter | `method`, `route` (the route's pattern, e.g. `/v1/clusters/{name}`), `status` |
+//! | `slipway_http_requests_total` | counter | `method` (one of the nine standard methods, else `other`), `route` (the matched route's pattern, e.g. `/v1/clusters/{name}`, else `unmatched`), `status` |
 //! | `slipway_http_request_duration_seconds` | histogram | `route` — until the response's head |
+//! | `slipway_http_connections` | gauge | — connections open now |
+//! | `slipway_http_connections_refused_total` | counter | — connections reset at once because their client address held its share |
 //! | `slipway_queue_operations` | gauge | `state` (queued, running) — read from the database at each scrape |
+//!
+//! Anyone may send requests, so no label takes its value from a request:
+//! each is one of a set fixed when Slipway is built (the methods above, the
+//! router's own patterns, the status codes its handlers answer), whatever a
+//! client writes in its request line. The series stay few however many
+//! strange requests arrive.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -26,14 +34,64 @@ use super::AppState;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
-    route: String,
+    method: &'static str,
+    route: Route,
     status: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RouteLabel {
-    route: String,
+    route: Route,
+}
+
+/// A request's method as a label: one of the standard methods, else
+/// `other` (a method is any token a client cares to send).
+fn method_label(method: &Method) -> &'static str {
+    const STANDARD: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    STANDARD
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, label)| label)
+}
+
+/// A request's route as a label: the pattern of the route the router
+/// matched (`/v1/clusters/{name}`, one of those the router was built with,
+/// never the path the client sent), or `unmatched`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Route(Option<String>);
+
+impl Route {
+    fn of(request: &Request) -> Self {
+        Self(
+            request
+                .extensions()
+                .get::<MatchedPath>()
+                .map(|p| p.as_str().to_owned()),
+        )
+    }
+
+    fn as_str(&self) -> &str {
+        self.0.as_deref().unwrap_or("unmatched")
+    }
+}
+
+impl prometheus_client::encoding::EncodeLabelValue for Route {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -47,6 +105,14 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabel, Histogram>,
     queue: Family<StateLabel, Gauge>,
+    connections: ConnectionMetrics,
+}
+
+/// The listener's series: connections open, and those refused.
+#[derive(Clone, Default)]
+pub struct ConnectionMetrics {
+    pub open: Gauge,
+    pub refused: Counter,
 }
 
 impl Metrics {
@@ -57,6 +123,7 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.0005, 2.0, 18))
         });
         let queue = Family::<StateLabel, Gauge>::default();
+        let connections = ConnectionMetrics::default();
         registry.register(
             "slipway_http_requests",
             "HTTP requests answered, by method, route and status",
@@ -72,39 +139,56 @@ impl Metrics {
             "Operations queued and running (all workers), read at each scrape",
             queue.clone(),
         );
+        registry.register(
+            "slipway_http_connections",
+            "Connections open now (HTTP/1.1, HTTP/2 and gRPC)",
+            connections.open.clone(),
+        );
+        registry.register(
+            "slipway_http_connections_refused",
+            "Connections reset as soon as they were accepted because their client address held its share",
+            connections.refused.clone(),
+        );
         Self {
             registry,
             requests,
             durations,
             queue,
+            connections,
         }
+    }
+
+    /// The listener's series.
+    pub fn connections(&self) -> ConnectionMetrics {
+        self.connections.clone()
     }
 }
 
-/// Middleware: counts each request by its route's pattern (never the raw
-/// path, so the series stay few) and status.
+/// Middleware: counts each request by its method, its route's pattern and
+/// its status — each from a fixed set (see the module's documentation).
 pub async fn count(State(http): AppState, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let route = Route::of(&request);
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
-    let metrics = &http.metrics;
-    metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            method,
-            route: route.clone(),
-            status: response.status().as_u16(),
-        })
-        .inc();
-    metrics
-        .durations
-        .get_or_create(&RouteLabel { route })
-        .observe(started.elapsed().as_secs_f64());
+    http.metrics
+        .record(method, route, response.status(), started.elapsed());
     response
+}
+
+impl Metrics {
+    fn record(&self, method: &'static str, route: Route, status: StatusCode, took: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method,
+                route: route.clone(),
+                status: status.as_u16(),
+            })
+            .inc();
+        self.durations
+            .get_or_create(&RouteLabel { route })
+            .observe(took.as_secs_f64());
+    }
 }
 
 /// `GET /metrics`.
@@ -136,4 +220,51 @@ pub async fn scrape(State(http): AppState) -> Response {
         text,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_method_label_is_a_standard_method_or_other() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for invented in ["M1", "get", "PROPFIND", "X-\u{1}"] {
+            let Ok(method) = Method::from_bytes(invented.as_bytes()) else {
+                continue;
+            };
+            assert_eq!(method_label(&method), "other", "{invented}");
+        }
+    }
+
+    #[test]
+    fn invented_methods_and_paths_share_one_series() {
+        let metrics = Metrics::new(Registry::default());
+        for i in 0..1000 {
+            let request = Request::builder()
+                .method(Method::from_bytes(format!("M{i}").as_bytes()).unwrap())
+                .uri(format!("/nowhere/{i}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            metrics.record(
+                method_label(request.method()),
+                Route::of(&request),
+                StatusCode::NOT_FOUND,
+                Duration::from_millis(1),
+            );
+        }
+        let mut text = String::new();
+        encode(&mut text, &metrics.registry).unwrap();
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("slipway_http_requests_total{"))
+            .collect();
+        assert_eq!(
+            series,
+            [
+                "slipway_http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"} 1000"
+            ]
+        );
+    }
 }

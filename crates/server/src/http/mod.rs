@@ -36,7 +36,6 @@ use axum::{Json, Router, middleware};
 use slipway_api::types::*;
 use slipway_service::Service;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use self::error::ApiError;
@@ -179,7 +178,6 @@ pub fn router(
             state.clone(),
             metrics::count,
         ))
-        .layer(RequestBodyTimeoutLayer::new(config.body_read_timeout))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(

@@ -6,15 +6,15 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use slipway_core::{
-    Account, CapacityRequest, Charge, ClusterName, CostFigure, CostSource, HourCost, Money,
-    OrgName, Rate, Reconciliation, SizeSpan, Timestamp, calendar,
+    Account, CapacityRequest, CapacityWait, Charge, ClusterName, CostFigure, CostSource, HourCost,
+    Money, OrgName, Rate, Reconciliation, SizeSpan, Timestamp, calendar,
 };
 
-use super::SqlStore;
 use super::rows::*;
+use super::{SqlStore, locking};
 use crate::{
     AccountRecord, AccountStore, AuditIntent, ChangeAccount, Notification, Reconcile, Result,
-    StoreError, StoredCapacityRequest,
+    StoreError,
 };
 
 fn money(what: &str, text: &str) -> Result<Money> {
@@ -77,8 +77,16 @@ struct SpanRow {
     until: Option<i64>,
 }
 
+/// The columns of a capacity request, in [`CapacityRow`]'s order.
+macro_rules! capacity_columns {
+    () => {
+        "id, cluster, subject, name, nodes, expires_at, created_at, waiting"
+    };
+}
+pub(super) use capacity_columns;
+
 #[derive(sqlx::FromRow)]
-struct CapacityRow {
+pub(super) struct CapacityRow {
     id: String,
     cluster: String,
     subject: String,
@@ -86,22 +94,22 @@ struct CapacityRow {
     nodes: i64,
     expires_at: i64,
     created_at: i64,
+    waiting: Option<String>,
 }
 
-impl TryFrom<CapacityRow> for StoredCapacityRequest {
+impl TryFrom<CapacityRow> for CapacityRequest {
     type Error = StoreError;
     fn try_from(r: CapacityRow) -> Result<Self> {
-        Ok(StoredCapacityRequest {
-            request: CapacityRequest {
-                id: r.id,
-                cluster: ClusterName::parse(&r.cluster)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                subject: r.subject,
-                nodes: u32::try_from(r.nodes).unwrap_or(0),
-                expires_at: time(r.expires_at)?,
-                created_at: time(r.created_at)?,
-            },
+        Ok(CapacityRequest {
+            id: r.id,
+            cluster: ClusterName::parse(&r.cluster)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            subject: r.subject,
             name: r.name,
+            nodes: u32::try_from(r.nodes).unwrap_or(0),
+            expires_at: time(r.expires_at)?,
+            created_at: time(r.created_at)?,
+            waiting: r.waiting.map(|w| json("capacity wait", &w)).transpose()?,
         })
     }
 }
@@ -239,18 +247,16 @@ impl SqlStore {
         conn: &mut sqlx::AnyConnection,
         cluster: &ClusterName,
     ) -> Result<Vec<CapacityRequest>> {
-        Ok(convert::<_, StoredCapacityRequest>(
-            sqlx::query_as::<_, CapacityRow>(
-                "SELECT id, cluster, subject, name, nodes, expires_at, created_at FROM capacity_requests \
-                 WHERE cluster = $1 ORDER BY expires_at, id",
-            )
+        convert(
+            sqlx::query_as::<_, CapacityRow>(concat!(
+                "SELECT ",
+                capacity_columns!(),
+                " FROM capacity_requests WHERE cluster = $1 ORDER BY expires_at, id"
+            ))
             .bind(cluster.as_str())
             .fetch_all(&mut *conn)
             .await?,
-        )?
-        .into_iter()
-        .map(|r| r.request)
-        .collect())
+        )
     }
 }
 
@@ -359,7 +365,8 @@ impl AccountStore for SqlStore {
         organization: &OrgName,
         source: CostSource,
         hours: &[HourCost],
-    ) -> Result<()> {
+        accrued_through: Option<Timestamp>,
+    ) -> Result<bool> {
         let column = match source {
             CostSource::Model => "model",
             CostSource::CostExplorer => "cost_explorer",
@@ -370,6 +377,29 @@ impl AccountStore for SqlStore {
              unsettled = CASE WHEN cost_hours.{column} IS NULL OR cost_hours.{column} <> excluded.{column} THEN 1 ELSE cost_hours.unsettled END"
         );
         let mut tx = self.begin().await?;
+        if let Some(through) = accrued_through {
+            // One accrual at a time per organization (its row locked on
+            // PostgreSQL; SQLite's write transaction is exclusive), and
+            // never backwards: the figures and the instant they run to are
+            // written together, so what is shown as provisional (accrued
+            // since then) is never counted twice.
+            let accrued: Option<Option<i64>> = sqlx::query_scalar(locking!(
+                self.dialect,
+                "SELECT costs_accrued_at FROM organizations WHERE name = $1"
+            ))
+            .bind(organization.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if accrued.flatten().is_some_and(|at| at >= millis(through)) {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query("UPDATE organizations SET costs_accrued_at = $2 WHERE name = $1")
+                .bind(organization.as_str())
+                .bind(millis(through))
+                .execute(&mut *tx)
+                .await?;
+        }
         for hour in hours {
             sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(hour.cluster.as_str())
@@ -380,7 +410,16 @@ impl AccountStore for SqlStore {
                 .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
+    }
+
+    async fn costs_accrued_at(&self, organization: &OrgName) -> Result<Option<Timestamp>> {
+        let at: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT costs_accrued_at FROM organizations WHERE name = $1")
+                .bind(organization.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        at.flatten().map(time).transpose()
     }
 
     async fn reconcile(
@@ -508,8 +547,7 @@ impl AccountStore for SqlStore {
         Ok(figures)
     }
 
-    async fn add_capacity_request(&self, stored: &StoredCapacityRequest) -> Result<bool> {
-        let request = &stored.request;
+    async fn add_capacity_request(&self, request: &CapacityRequest) -> Result<bool> {
         let mut tx = self.begin().await?;
         let same: Option<String> = sqlx::query_scalar(
             "SELECT id FROM capacity_requests WHERE cluster = $1 AND subject = $2 AND nodes = $3 AND expires_at = $4",
@@ -524,17 +562,19 @@ impl AccountStore for SqlStore {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO capacity_requests (id, cluster, subject, name, nodes, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
+        sqlx::query(concat!(
+            "INSERT INTO capacity_requests (",
+            capacity_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
         .bind(request.id.as_str())
         .bind(request.cluster.as_str())
         .bind(request.subject.as_str())
-        .bind(stored.name.as_str())
+        .bind(request.name.as_str())
         .bind(i64::from(request.nodes))
         .bind(millis(request.expires_at))
         .bind(millis(request.created_at))
+        .bind(request.waiting.as_ref().map(to_json))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -545,15 +585,17 @@ impl AccountStore for SqlStore {
         Ok(true)
     }
 
-    async fn withdraw_capacity_request(&self, id: &str) -> Result<Option<StoredCapacityRequest>> {
+    async fn withdraw_capacity_request(&self, id: &str) -> Result<Option<CapacityRequest>> {
         let mut tx = self.begin().await?;
-        let found = sqlx::query_as::<_, CapacityRow>(
-            "SELECT id, cluster, subject, name, nodes, expires_at, created_at FROM capacity_requests WHERE id = $1",
-        )
+        let found = sqlx::query_as::<_, CapacityRow>(concat!(
+            "SELECT ",
+            capacity_columns!(),
+            " FROM capacity_requests WHERE id = $1"
+        ))
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?
-        .map(StoredCapacityRequest::try_from)
+        .map(CapacityRequest::try_from)
         .transpose()?;
         let Some(found) = found else {
             tx.rollback().await?;
@@ -565,22 +607,51 @@ impl AccountStore for SqlStore {
             .await?;
         tx.commit().await?;
         self.notify([Notification::CapacityChanged {
-            cluster: found.request.cluster.clone(),
+            cluster: found.cluster.clone(),
         }])
         .await;
         Ok(Some(found))
     }
 
-    async fn capacity_requests(&self, cluster: &ClusterName) -> Result<Vec<StoredCapacityRequest>> {
-        convert(
-            sqlx::query_as::<_, CapacityRow>(
-                "SELECT id, cluster, subject, name, nodes, expires_at, created_at FROM capacity_requests \
-                 WHERE cluster = $1 ORDER BY expires_at, id",
-            )
+    async fn capacity_requests(&self, cluster: &ClusterName) -> Result<Vec<CapacityRequest>> {
+        let mut conn = self.pool.acquire().await?;
+        self.load_capacity(&mut conn, cluster).await
+    }
+
+    async fn mark_capacity_requests(
+        &self,
+        cluster: &ClusterName,
+        waiting: Option<&CapacityWait>,
+    ) -> Result<()> {
+        // Followed: every request is honoured. Not followed: those not
+        // honoured yet wait (a request honoured before stays honoured).
+        let sql = match waiting {
+            None => {
+                "UPDATE capacity_requests SET waiting = NULL WHERE cluster = $1 AND waiting IS NOT NULL"
+            }
+            Some(_) => {
+                "UPDATE capacity_requests SET waiting = $2 WHERE cluster = $1 AND waiting IS NOT NULL"
+            }
+        };
+        sqlx::query(sql)
             .bind(cluster.as_str())
-            .fetch_all(&self.pool)
-            .await?,
+            .bind(waiting.map(to_json))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn waiting_capacity_clusters(&self, now: Timestamp) -> Result<Vec<ClusterName>> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT cluster FROM capacity_requests WHERE waiting IS NOT NULL AND expires_at > $1 ORDER BY cluster",
         )
+        .bind(millis(now))
+        .fetch_all(&self.pool)
+        .await?;
+        names
+            .iter()
+            .map(|n| ClusterName::parse(n).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
     }
 
     async fn next_capacity_expiry(&self, now: Timestamp) -> Result<Option<Timestamp>> {

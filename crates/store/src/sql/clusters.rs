@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use slipway_core::rules::{ClusterSnapshot, Outcome};
 use slipway_core::{Cluster, ClusterName, Operation, Refusal, Schedule, Timestamp};
 
+use super::accounts::{CapacityRow, capacity_columns};
 use super::rows::*;
-use super::{ACTIVE_STATES, INFRASTRUCTURE, SqlStore, outcome_summary};
+use super::{ACTIVE_STATES, INFRASTRUCTURE, SqlStore, locking, outcome_summary};
 use crate::{
     Applied, AuditIntent, ClusterFilter, ClusterStore, Decide, NewCluster, Result, StoreError,
 };
@@ -34,6 +35,24 @@ impl ClusterStore for SqlStore {
                 .await?;
         if exists.is_some() {
             return Err(Refusal::AlreadyExists(new.name.to_string()).into());
+        }
+        if let Some(limits) = &new.limits {
+            // Counted under the organization's lock (its row on
+            // PostgreSQL; SQLite's write transaction), so two members
+            // cannot both take the last name.
+            sqlx::query(locking!(
+                self.dialect,
+                "SELECT name FROM organizations WHERE name = $1"
+            ))
+            .bind(new.organization.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let defined: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM clusters WHERE organization = $1")
+                    .bind(new.organization.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            limits.check_defined(u32::try_from(defined).unwrap_or(u32::MAX))?;
         }
         sqlx::query(
             "INSERT INTO clusters (name, organization, public, spec, deployed, state, outputs, error, last_operation, created_by, created_at, updated_at) \
@@ -111,28 +130,17 @@ impl ClusterStore for SqlStore {
             .fetch_all(&mut *conn)
             .await?,
         )?;
-        let mut capacity: Vec<slipway_core::CapacityRequest> =
-            sqlx::query_as::<_, (String, String, String, i64, i64, i64)>(
-                "SELECT id, cluster, subject, nodes, expires_at, created_at FROM capacity_requests \
-             WHERE cluster >= $1 AND cluster <= $2 ORDER BY expires_at, id",
-            )
+        let mut capacity: Vec<slipway_core::CapacityRequest> = convert(
+            sqlx::query_as::<_, CapacityRow>(concat!(
+                "SELECT ",
+                capacity_columns!(),
+                " FROM capacity_requests WHERE cluster >= $1 AND cluster <= $2 ORDER BY expires_at, id"
+            ))
             .bind(first.name.as_str())
             .bind(last.name.as_str())
             .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(|(id, cluster, subject, nodes, expires_at, created_at)| {
-                Ok(slipway_core::CapacityRequest {
-                    id,
-                    cluster: ClusterName::parse(&cluster)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    subject,
-                    nodes: u32::try_from(nodes).unwrap_or(0),
-                    expires_at: time(expires_at)?,
-                    created_at: time(created_at)?,
-                })
-            })
-            .collect::<Result<_>>()?;
+            .await?,
+        )?;
         Ok(clusters
             .into_iter()
             .map(|cluster| {
@@ -167,6 +175,10 @@ impl ClusterStore for SqlStore {
         let load = self.organization_load(&mut tx, &snap.cluster).await?;
         let plan = match decide(&snap, &load) {
             Ok(plan) => plan,
+            Err(refusal) if audit.quiet => {
+                tx.rollback().await?;
+                return Err(refusal.into());
+            }
             Err(refusal) => {
                 tx.rollback().await?;
                 crate::AuditStore::append_audit(
@@ -185,9 +197,15 @@ impl ClusterStore for SqlStore {
         let notes = self
             .write_plan(&mut tx, cluster, &plan, &audit.actor, now)
             .await?;
-        let (result, detail) = outcome_summary(&plan.outcome);
-        self.insert_audit(&mut tx, &audit.entry(now, cluster.as_str(), result, detail))
-            .await?;
+        // Nothing due (another scheduler fired it first) is not an event.
+        if plan.outcome != Outcome::NotDue {
+            let (result, mut detail) = outcome_summary(&plan.outcome);
+            if !plan.withdrawn.is_empty() {
+                detail["withdrawn_capacity_requests"] = serde_json::json!(plan.withdrawn);
+            }
+            self.insert_audit(&mut tx, &audit.entry(now, cluster.as_str(), result, detail))
+                .await?;
+        }
         let snapshot = match plan.outcome {
             Outcome::Removed => snap,
             _ => self

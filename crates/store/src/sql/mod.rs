@@ -542,6 +542,18 @@ impl SqlStore {
                 true
             }
         };
+        for id in &plan.withdrawn {
+            sqlx::query("DELETE FROM capacity_requests WHERE cluster = $1 AND id = $2")
+                .bind(cluster.as_str())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !plan.withdrawn.is_empty() {
+            notes.push(Notification::CapacityChanged {
+                cluster: cluster.clone(),
+            });
+        }
         if plan.outcome == Outcome::Removed {
             for removal in [
                 "DELETE FROM capacity_requests WHERE cluster = $1",

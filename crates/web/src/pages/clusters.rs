@@ -17,7 +17,7 @@ use slipway_service::Error;
 
 use super::home::cluster_table;
 use super::operations::{log_panel, operation_table};
-use super::{cluster_path, done, given, number, org_path};
+use super::{cluster_path, done, given, number, org_path, told};
 use crate::flash::{self, Flash};
 use crate::format;
 use crate::session::{Action, Ctx, Session, csrf_field};
@@ -356,6 +356,13 @@ fn actions(session: &Session, c: &ClusterStatus, versions: &[String]) -> Markup 
                 form.stack.card.danger #destroy-form method="post" action={(path) "/destroy"} {
                     h3 { "Destroy" }
                     (csrf_field(session))
+                    @if c.capacity.requests > 0 {
+                        p.hint #destroy-capacity {
+                            "Destroying it also withdraws its " (c.capacity.requests) " capacity request"
+                            @if c.capacity.requests > 1 { "s" }
+                            ", so capacity does not bring it back."
+                        }
+                    }
                     label for="destroy-confirm" { "Type " strong { (c.name) } " to confirm" }
                     input #destroy-confirm name="confirm" required autocomplete="off" spellcheck="false"
                         data-confirm-name=(c.name);
@@ -377,16 +384,25 @@ fn capacity(session: &Session, c: &ClusterStatus, requests: &[CapacityRequestVie
                 div { label for="capacity-ttl" { "For" } input #capacity-ttl name="ttl" required value="1h" autocomplete="off"; }
                 button type="submit" { "Request capacity" }
             }
-            p.hint { "The cluster's size follows the sum of each person's largest request, within the organization's limits." }
+            p.hint { "The cluster's size follows the sum of each person's largest request, within the organization's limits and budget; a cluster capacity starts is destroyed when its last request ends. A request that cannot be honoured now waits, and is tried again." }
             @if requests.is_empty() {
                 p.empty { "No active capacity request." }
             } @else {
                 div.table-wrap { table #capacity-requests {
-                    thead { tr { th scope="col" { "Who" } th scope="col" { "Nodes" } th scope="col" { "Until" } th scope="col" { span.visually-hidden { "Actions" } } } }
+                    thead { tr { th scope="col" { "Who" } th scope="col" { "Nodes" } th scope="col" { "Until" } th scope="col" { "State" } th scope="col" { span.visually-hidden { "Actions" } } } }
                     tbody {
                         @for r in requests {
                             tr {
                                 td { (r.login) } td { (r.nodes) } td { (format::time(r.expires_at)) }
+                                td {
+                                    @match &r.waiting {
+                                        Some(w) => {
+                                            span.badge.capacity-waiting data-capacity-state="waiting" { "waiting" }
+                                            " " span.hint { (w.message) }
+                                        }
+                                        None => { span.badge.capacity-active data-capacity-state="active" { "active" } }
+                                    }
+                                }
                                 td {
                                     form.inline method="post" action={(path) "/capacity/" (r.id) "/withdraw"} {
                                         (csrf_field(session))
@@ -482,9 +498,13 @@ fn action_text(what: &str, r: &ActionResponse) -> String {
             "The same {} is already in flight (operation {}): following it.",
             op.kind, op.id
         ),
-        (ActionResult::AlreadyRunning, _) => {
-            "The cluster already runs this configuration: nothing to do.".into()
-        }
+        (ActionResult::AlreadyRunning, _) => match r.cluster.destroy_at {
+            Some(t) => format!(
+                "The cluster already runs this configuration: nothing to deploy. It will be destroyed at {}.",
+                format::utc_text(t)
+            ),
+            None => "The cluster already runs this configuration: nothing to deploy.".into(),
+        },
         (ActionResult::NothingToDestroy, _) => "Nothing is deployed: nothing to destroy.".into(),
         (ActionResult::Scheduled, _) => match r.cluster.destroy_at {
             Some(t) => format!("The cluster will be destroyed at {}.", format::utc_text(t)),
@@ -578,7 +598,15 @@ pub async fn destroy(Path(name): Path<String>, action: Action<DestroyForm>) -> R
         );
     }
     let result = action.ctx.web.service.destroy(action.caller(), &name).await;
-    done(&action.ctx, &back, result, |r| action_text("Destroy", &r))
+    done(&action.ctx, &back, result, |r| {
+        let withdrawn = r.withdrawn_capacity_requests.len();
+        let text = action_text("Destroy", &r);
+        match withdrawn {
+            0 => text,
+            1 => format!("{text} Its capacity request was withdrawn."),
+            n => format!("{text} Its {n} capacity requests were withdrawn."),
+        }
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -587,33 +615,31 @@ pub struct CapacityForm {
     ttl: Option<String>,
 }
 
-fn capacity_text(r: &CapacityResponse) -> String {
+/// What a capacity request (or withdrawal) did, in words, and in which
+/// tone: a request kept but waiting is not a success.
+fn capacity_flash(r: &CapacityResponse, done: &str) -> Flash {
     let asked = r
         .request
         .as_ref()
         .map(|q| format!("{} nodes until {}", q.nodes, format::utc_text(q.expires_at)))
         .unwrap_or_default();
     match r.result {
-        CapacityResult::Queued => format!(
-            "Asked for {asked}: the cluster changes now (operation {}).",
+        CapacityResult::Queued => Flash::ok(format!(
+            "{done} {asked}: the cluster changes now (operation {}).",
             r.operation.as_deref().unwrap_or("?")
-        ),
-        CapacityResult::Waiting => format!(
-            "Asked for {asked}: the cluster changes once operation {} ends.",
-            r.operation.as_deref().unwrap_or("?")
-        ),
-        CapacityResult::Unchanged => {
-            format!("Done ({asked}): the cluster already is the size the requests want.")
-        }
+        )),
+        CapacityResult::Unchanged => Flash::ok(format!(
+            "{done} {asked}: the cluster already is the size the requests want."
+        )),
         CapacityResult::Redundant => {
-            "The same request is already active: nothing was added.".into()
+            Flash::ok("The same request is already active: nothing was added.")
         }
-        CapacityResult::Refused => format!(
-            "The request is kept, but the change was refused: {}",
-            r.refusal
+        CapacityResult::Waiting => Flash::warning(format!(
+            "{done} {asked}, but it waits: {} It is tried again when that may have changed.",
+            r.waiting
                 .as_ref()
-                .map_or("no reason given", |e| e.message.as_str())
-        ),
+                .map_or("no reason given.".to_owned(), |w| format!("{}.", w.message))
+        )),
     }
 }
 
@@ -638,8 +664,8 @@ pub async fn request_capacity(Path(name): Path<String>, action: Action<CapacityF
             .await
     }
     .await;
-    done(&action.ctx, &cluster_path(&name), result, |r| {
-        capacity_text(&r)
+    told(&action.ctx, &cluster_path(&name), result, |r| {
+        capacity_flash(&r, "Asked for")
     })
 }
 
@@ -653,11 +679,8 @@ pub async fn withdraw_capacity(
         .service
         .withdraw_capacity(action.caller(), &name, &id)
         .await;
-    done(&action.ctx, &cluster_path(&name), result, |r| {
-        format!(
-            "Withdrawn. {}",
-            capacity_text(&r).replace("Asked for", "Now")
-        )
+    told(&action.ctx, &cluster_path(&name), result, |r| {
+        capacity_flash(&r, "Withdrawn; now")
     })
 }
 

@@ -24,8 +24,19 @@ pub(crate) fn done<T>(
     result: Result<T, Error>,
     ok: impl FnOnce(T) -> String,
 ) -> Response {
+    told(ctx, location, result, |value| Flash::ok(ok(value)))
+}
+
+/// Like [`done`], when what was done says how it went (kept, but waiting,
+/// is not a success).
+pub(crate) fn told<T>(
+    ctx: &Ctx,
+    location: &str,
+    result: Result<T, Error>,
+    flash: impl FnOnce(T) -> Flash,
+) -> Response {
     match result {
-        Ok(value) => flash::redirect(&ctx.web, location, Some(Flash::ok(ok(value)))),
+        Ok(value) => flash::redirect(&ctx.web, location, Some(flash(value))),
         Err(e) if e.kind == Kind::Unauthenticated => ctx.error(&e),
         Err(e) => flash::redirect(&ctx.web, location, Some(Flash::refused(e.message))),
     }

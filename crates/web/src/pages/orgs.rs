@@ -441,6 +441,7 @@ fn limits_section(session: &Session, org: &OrganizationView) -> Markup {
             dl.summary {
                 dt { "Nodes per cluster" } dd { (l.max_nodes) }
                 dt { "Clusters at once" } dd { (l.max_clusters) }
+                dt { "Clusters defined" } dd { (l.max_defined_clusters) }
                 dt { "Longest lifetime" } dd { (dur(l.max_lifetime_secs)) }
                 dt { "Shortest lifetime" } dd { (dur(l.min_lifetime_secs)) }
                 dt { "Idle clusters" } dd { @if org.destroy_when_idle { "destroyed when their last capacity request ends" } @else { "kept at their minimum size" } }
@@ -455,6 +456,8 @@ fn limits_section(session: &Session, org: &OrganizationView) -> Markup {
                         input #lim-nodes name="max_nodes" type="number" min="0" value=(l.max_nodes);
                         label for="lim-clusters" { "Clusters at once" }
                         input #lim-clusters name="max_clusters" type="number" min="0" value=(l.max_clusters);
+                        label for="lim-defined" { "Clusters defined" }
+                        input #lim-defined name="max_defined_clusters" type="number" min="0" value=(l.max_defined_clusters);
                         label for="lim-max" { "Longest lifetime" }
                         input #lim-max name="max_lifetime" value=(dur(l.max_lifetime_secs));
                         label for="lim-min" { "Shortest lifetime" }
@@ -593,9 +596,19 @@ pub async fn update_account(Path(name): Path<String>, action: Action<AccountForm
             .await
     }
     .await;
-    done(&action.ctx, &org_path(&name), result, |a| {
+    done(&action.ctx, &org_path(&name), result, |r| {
+        let a = &r.account;
+        let credited = if r.credited.is_zero() {
+            String::new()
+        } else {
+            format!(
+                " This month's allowance of {} was credited at once, as it is at the start of every month: the balance is {}.",
+                money(r.credited),
+                money(a.balance)
+            )
+        };
         format!(
-            "The account is changed: balance {}, allowance {}, maximum {}.",
+            "The account is changed: balance {}, allowance {}, maximum {}.{credited}",
             money(a.balance),
             money(a.monthly_allowance),
             money(a.max_balance)
@@ -607,6 +620,7 @@ pub async fn update_account(Path(name): Path<String>, action: Action<AccountForm
 pub struct LimitsForm {
     max_nodes: Option<String>,
     max_clusters: Option<String>,
+    max_defined_clusters: Option<String>,
     max_lifetime: Option<String>,
     min_lifetime: Option<String>,
     destroy_when_idle: Option<String>,
@@ -623,6 +637,7 @@ pub async fn update_limits(Path(name): Path<String>, action: Action<LimitsForm>)
                 max_lifetime: given(&f.max_lifetime),
                 min_lifetime: given(&f.min_lifetime),
                 max_clusters: number("max_clusters", &f.max_clusters)?,
+                max_defined_clusters: number("max_defined_clusters", &f.max_defined_clusters)?,
             }),
             destroy_when_idle: given(&f.destroy_when_idle).map(|v| v == "yes"),
         };

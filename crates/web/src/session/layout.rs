@@ -5,6 +5,7 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::{Ctx, csrf_field};
 use crate::assets::{css_url, js_url};
+use crate::flash::Tone;
 
 pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
     let session = ctx.session();
@@ -49,8 +50,8 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                 }
                 main #main tabindex="-1" {
                     @if let Some(flash) = &ctx.flash {
-                        div class={"flash " (if flash.ok { "ok" } else { "refused" })}
-                            role=(if flash.ok { "status" } else { "alert" }) data-flash=(if flash.ok { "ok" } else { "refused" }) {
+                        div class={"flash " (flash.tone.as_str())}
+                            role=(if flash.tone == Tone::Ok { "status" } else { "alert" }) data-flash=(flash.tone.as_str()) {
                             (flash.text)
                         }
                     }
