@@ -256,14 +256,17 @@ try {
   }
   check((await bob.locator('li[data-org=research] button', { hasText: 'Request membership' }).count()) === 1,
     'bob may ask to join research');
-  for (const [link, words] of [
-    ['/clusters/shared', 'not allowed'],
-    ['/orgs/research', 'only members of organization research'],
-    [`/operations/${cfg.sharedOperation}`, 'not allowed'],
+  // Another organization's private cluster, and its operations, are
+  // answered as ones that do not exist; the organization (which anyone may
+  // ask to join) refuses.
+  for (const [link, status, title, words] of [
+    ['/clusters/shared', 404, 'Not found', 'does not exist'],
+    ['/orgs/research', 403, 'Not allowed', 'only members of organization research'],
+    [`/operations/${cfg.sharedOperation}`, 404, 'Not found', 'does not exist'],
   ]) {
     const response = await bob.goto(link);
-    check(response.status() === 403, `${link} is refused to bob (${response.status()})`);
-    await bob.locator('h1', { hasText: 'Not allowed' }).waitFor();
+    check(response.status() === status, `${link} is refused to bob (${response.status()})`);
+    await bob.locator('h1', { hasText: title }).waitFor();
     const message = await text(bob, '.refusal .message');
     check(message.toLowerCase().includes(words), `${link}: ${JSON.stringify(message)} says ${words}`);
     const page = await bob.content();

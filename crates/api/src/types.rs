@@ -32,6 +32,7 @@ pub struct ErrorDetail {
 #[serde(deny_unknown_fields)]
 pub struct CreateCluster {
     /// `[a-z0-9][a-z0-9-]{0,39}`, unique site-wide.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,39}$", min_length = 1, max_length = 40)]
     pub name: String,
     pub blueprint: String,
     /// A blueprint version, or `latest` (the default).
@@ -154,8 +155,13 @@ pub struct OperationPage {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// The previous page's `next_cursor`.
+    /// The previous page's `next_cursor`: a cluster's name, or an
+    /// operation's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(
+        pattern = "^([a-z0-9][a-z0-9-]{0,39}|op_[0-9a-f]{32})$",
+        max_length = 40
+    )]
     pub cursor: Option<String>,
     /// How many at most (default 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -415,6 +421,8 @@ pub struct CreatedToken {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrganization {
+    /// `[a-z0-9][a-z0-9-]{0,39}`, unique site-wide.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,39}$", min_length = 1, max_length = 40)]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub github_org: Option<String>,

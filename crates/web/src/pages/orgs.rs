@@ -221,7 +221,8 @@ fn account_section(session: &Session, org: &str, a: &AccountView) -> Markup {
                 dt { "Balance" } dd data-field="balance" { (money(a.balance)) " " span.unit { (a.currency) } }
                 dt { "Monthly allowance" } dd { (money(a.monthly_allowance)) }
                 dt { "Maximum balance" } dd { (money(a.max_balance)) }
-                dt { "Cost this fiscal year" } dd { (money(a.fytd_cost)) " since " (format::time(a.fiscal_year_start)) }
+                dt { "Cost this fiscal year" } dd { (money(a.fytd_cost)) " since " (format::time(a.fiscal_year_start)) ", settled " (format::opt_time(a.costs_settled_at)) }
+                dt { "Since then" } dd data-field="provisional-cost" { (money(a.provisional_cost)) " provisional: not yet in the balance, settled at the next reconciliation" }
                 dt { "Burn rate" } dd { "minimum " (rate(a.burn_rates.minimum)) ", current " (rate(a.burn_rates.current)) ", maximum " (rate(a.burn_rates.maximum)) }
                 dt { "Money runs out" }
                 dd {
@@ -306,6 +307,7 @@ fn cost_plot(h: &CostHistory, by: &str) -> Markup {
     let costly: Vec<&CostBucketView> = h.buckets.iter().filter(|b| b.total.is_positive()).collect();
     html! {
         p { "Total " strong data-field="cost-total" { (money(h.total)) } " from " (format::time(h.from)) " to " (format::time(h.to)) "; " (by) " mean " (format!("${:.2}", h.stats.mean)) ", highest " (format!("${:.2}", h.stats.max)) "." }
+        p.hint data-field="cost-settled" { "Settled until " (format::opt_time(h.settled_at)) "; " (money(h.provisional)) " since then is provisional (what ran, at the blueprints' rates), settled at the next reconciliation." }
         (plot::bars("cost-plot", &format!("Cost by {}, by cluster", by.trim_end_matches("ly")), &format!("{} buckets of {by} cost in US dollars, stacked by cluster; total {}", h.buckets.len(), money(h.total)), scale, (h.from, h.to), &clusters, &bars))
         details {
             summary { "The figures" }
@@ -313,7 +315,7 @@ fn cost_plot(h: &CostHistory, by: &str) -> Markup {
                 div.table-wrap { table {
                     thead { tr { th scope="col" { "From" } th scope="col" { "Cost" } th scope="col" { "By cluster" } } }
                     tbody { @for b in &costly { tr {
-                        td { (format::time(b.start)) } td { (money(b.total)) }
+                        td { (format::time(b.start)) } td { (money(b.total)) @if b.provisional.is_positive() { " (" (money(b.provisional)) " provisional)" } }
                         td { @for (c, m) in &b.by_cluster { (c) " " (money(*m)) " " } }
                     } } }
                 } }
