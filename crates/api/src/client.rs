@@ -497,6 +497,17 @@ impl Client {
             .await
     }
 
+    /// Revokes a user or cluster token by its `jti` (administrators).
+    pub async fn revoke_jti(&self, jti: &str) -> Result<()> {
+        self.send_empty(
+            self.request(Method::POST, "/v1/admin/revoke")
+                .json(&RevokeToken {
+                    jti: jti.to_owned(),
+                }),
+        )
+        .await
+    }
+
     /// The audit log, newest first. `query` is `key=value&…` of `target`,
     /// `actor`, `action`, `before`, `limit`.
     pub async fn audit(&self, query: &[(&str, String)]) -> Result<Vec<AuditEntryView>> {

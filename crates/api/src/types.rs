@@ -531,9 +531,12 @@ pub struct RotatedKeys {
     pub published: Vec<String>,
 }
 
-/// `GET /.well-known/revocations`: the revoked token ids not yet expired,
-/// as a JWT signed like Slipway's tokens (audience `slipway:revocations`,
-/// claim `revoked`: `[{"jti", "exp"}]`).
+/// `GET /.well-known/revocations`: what cluster gateways refuse, not yet
+/// expired, as a JWT signed like Slipway's tokens (audience
+/// `slipway:revocations`; claims `revoked`: `[{"jti", "exp"}]`, and
+/// `subjects`: `[{"sub", "aud", "issued_before", "exp"}]` — a person's
+/// tokens for cluster `aud` issued before `issued_before`, absent when
+/// empty).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RevocationListView {
     pub token: String,

@@ -54,8 +54,15 @@ pub const REVOCATIONS_AUDIENCE: &str = "slipway:revocations";
 /// The subject of revocation lists: the issuer itself.
 pub const ISSUER_SUBJECT: &str = "slipway:issuer";
 
-/// The token ids the issuer revoked and not yet expired, signed like its
-/// tokens, so a gateway can trust a list fetched over any channel.
+/// What the issuer revoked and is not yet expired, signed like its tokens,
+/// so a gateway can trust a list fetched over any channel: token ids, and
+/// people whose earlier tokens for a cluster are refused. It carries only
+/// what gateways act on — cluster tokens (a user token, whose audience no
+/// gateway accepts, is refused by the API alone) — so its size does not grow
+/// with sign-ins and logouts.
+///
+/// `subjects` came after `revoked`: a list without it (an older issuer) has
+/// none, and an older gateway ignores it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevocationList {
     pub iss: String,
@@ -69,6 +76,8 @@ pub struct RevocationList {
     /// refusing what it lists.
     pub exp: i64,
     pub revoked: Vec<RevokedToken>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<RevokedSubject>,
 }
 
 /// One revoked token: refused until it would have expired.
@@ -76,6 +85,21 @@ pub struct RevocationList {
 pub struct RevokedToken {
     pub jti: String,
     /// Unix seconds.
+    pub exp: i64,
+}
+
+/// A person's tokens for one cluster issued before a time: refused until
+/// every such token has expired. One entry stands for all of them, however
+/// many there were (a member removed from an organization).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedSubject {
+    /// The tokens' `sub`.
+    pub sub: String,
+    /// The tokens' `aud`: a cluster's name.
+    pub aud: String,
+    /// Tokens whose `iat` is before this (unix seconds) are refused.
+    pub issued_before: i64,
+    /// Until then (unix seconds): every such token has expired by then.
     pub exp: i64,
 }
 

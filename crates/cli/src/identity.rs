@@ -360,6 +360,18 @@ impl Context {
         Ok(ExitCode::SUCCESS)
     }
 
+    pub async fn revoke_jti(&self, jti: String) -> Result<ExitCode, Failure> {
+        self.client.revoke_jti(&jti).await?;
+        if self.json {
+            output::json(&serde_json::json!({"result": "revoked", "jti": jti}));
+        } else {
+            println!(
+                "Revoked token {jti}: the API refuses it now, every cluster gateway within seconds"
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
     /// A page of the audit log, newest first; `next_cursor` (the oldest
     /// entry's id) is set when the page is full, and `--cursor` goes on
     /// from there.

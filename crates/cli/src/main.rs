@@ -535,6 +535,10 @@ enum CapacityCommand {
 enum AdminCommand {
     /// Sign with a new key; the old ones stay published until their tokens expire.
     RotateKeys,
+    /// Revoke one user or cluster token by its id (`jti`), e.g. as found in
+    /// `slipway audit --action cluster.access`: the API refuses it at once,
+    /// every cluster gateway within seconds.
+    Revoke { jti: String },
     /// On the server's host: mint a new bootstrap admin token directly in
     /// the database (earlier ones are revoked), write it to
     /// `<data dir>/admin.token` and print it. For when nobody can
@@ -988,6 +992,7 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
             ctx.capacity_withdraw(name, id).await
         }
         Command::Admin(AdminCommand::RotateKeys) => ctx.rotate_keys().await,
+        Command::Admin(AdminCommand::Revoke { jti }) => ctx.revoke_jti(jti).await,
         Command::Admin(AdminCommand::BootstrapToken(_)) => unreachable!("handled before"),
         Command::Audit(a) => {
             let query: Vec<(&str, String)> = [

@@ -14,6 +14,7 @@ use base64::Engine as _;
 use common::*;
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
+use slipway_testkit::github::FakeGitHub;
 
 fn deploy(s: &Server, name: &str, extra: &[&str]) -> String {
     let mut create = vec!["cluster", "create", name, "--blueprint", "local"];
@@ -488,4 +489,117 @@ fn a_revoked_cluster_token_is_refused_within_seconds_and_after_a_gateway_restart
     s.run(&["destroy", "rev"]).expect_code(0);
     let left = cluster_processes(&s, "rev");
     assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+/// The `jti` of a token (its claims decoded, not verified).
+fn jti(token: &str) -> String {
+    token_part(token, 1)["jti"]
+        .as_str()
+        .expect("a jti")
+        .to_owned()
+}
+
+#[test]
+fn a_removed_member_loses_cluster_access_at_the_gateway_and_one_token_can_be_revoked_by_its_jti() {
+    let github = FakeGitHub::start();
+    for (login, id) in [("alice", 1), ("bob", 2), ("carol", 3)] {
+        github.add_user(login, id, &format!("gho_{login}"), &["read:org"]);
+    }
+    // Carol belongs through GitHub; alice and bob by memberships approved in
+    // Slipway.
+    github.set_org_membership("carol", "uw-research", "active", "member");
+    let s = server_with_github(&github, &[("SLIPWAY_AUTH__MEMBERSHIP_RECHECK", "0s")]);
+    s.run(&["org", "create", "research", "--github-org", "uw-research"])
+        .expect_code(0);
+    let alice = sign_in(&s, "gho_alice");
+    let bob = sign_in(&s, "gho_bob");
+    let carol = sign_in(&s, "gho_carol");
+    for (login, token) in [("alice", &alice), ("bob", &bob)] {
+        s.run_as(&["org", "request", "research"], Some(token))
+            .expect_code(0);
+        s.run(&["org", "approve", "research", login]).expect_code(0);
+    }
+    let endpoint = deploy(&s, "lab", &["--org", "research"]);
+    let access_as = |user: &str| {
+        let out = s.run_as(&["access", "lab"], Some(user));
+        out.expect_code(0);
+        out.stdout().trim().to_owned()
+    };
+    let (a, b, c) = (access_as(&alice), access_as(&bob), access_as(&carol));
+    for token in [&a, &b, &c] {
+        assert_eq!(call(&endpoint, Some(token)).status(), 200);
+    }
+
+    // Each token issued is in the audit log with its id, audience and
+    // expiry.
+    let audit = s
+        .run(&["audit", "--action", "cluster.access", "--json"])
+        .json()["entries"]
+        .clone();
+    let issued = |token: &str| -> Value {
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["detail"]["jti"] == jti(token).as_str())
+            .unwrap_or_else(|| panic!("no audit entry names {}: {audit}", jti(token)))
+            .clone()
+    };
+    for token in [&a, &b, &c] {
+        let entry = issued(token);
+        assert_eq!(entry["target"], "lab", "{entry}");
+        assert_eq!(entry["detail"]["audience"], "lab", "{entry}");
+        assert_eq!(
+            entry["detail"]["expires_at"]
+                .as_str()
+                .map(|at| chrono::DateTime::parse_from_rfc3339(at)
+                    .unwrap()
+                    .timestamp()),
+            token_part(token, 1)["exp"].as_i64(),
+            "{entry}"
+        );
+    }
+    assert_eq!(issued(&a)["actor_name"], "alice");
+
+    // An administrator removes alice: the gateway refuses her token within
+    // its refresh period, and admits bob's and carol's.
+    s.run(&["org", "remove", "research", "alice"])
+        .expect_code(0);
+    let (refused, delay) = until_refused(&endpoint, &a);
+    println!("the removal reached the gateway in {delay:?}");
+    assert_revoked(refused, "the removed member's token");
+    assert_eq!(call(&endpoint, Some(&b)).status(), 200);
+    assert_eq!(call(&endpoint, Some(&c)).status(), 200);
+    // No longer a member: the private cluster is not even confirmed to her.
+    s.run_as(&["access", "lab"], Some(&alice)).expect_code(2);
+
+    // Carol's GitHub membership lapses; the next check with GitHub (her
+    // next request) finds it, and her token goes too.
+    github.remove_org_membership("carol", "uw-research");
+    s.run_as(&["whoami"], Some(&carol)).expect_code(0);
+    let (refused, _) = until_refused(&endpoint, &c);
+    assert_revoked(
+        refused,
+        "the token of a member whose GitHub membership lapsed",
+    );
+    assert_eq!(call(&endpoint, Some(&b)).status(), 200);
+    let lapsed = s
+        .run(&["audit", "--action", "token.revoke_withdrawn", "--json"])
+        .json()["entries"]
+        .clone();
+    assert_eq!(lapsed[0]["target"], "github:3", "{lapsed}");
+
+    // One token, by the id the audit log recorded: bob's other token stays.
+    let b2 = access_as(&bob);
+    let first = issued(&b)["detail"]["jti"].as_str().unwrap().to_owned();
+    s.run(&["admin", "revoke", &first]).expect_code(0);
+    let (refused, _) = until_refused(&endpoint, &b);
+    assert_revoked(refused, "a token revoked by its jti");
+    assert_eq!(call(&endpoint, Some(&b2)).status(), 200);
+    // Only an administrator may.
+    s.run_as(&["admin", "revoke", &jti(&b2)], Some(&bob))
+        .expect_code(3);
+    assert_eq!(call(&endpoint, Some(&b2)).status(), 200);
+
+    s.run(&["destroy", "lab"]).expect_code(0);
 }

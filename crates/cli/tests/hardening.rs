@@ -495,6 +495,222 @@ fn the_last_administrator_credential_cannot_be_revoked_and_the_host_can_mint_one
     );
 }
 
+/// `slipway token create` with the server's admin token: (id, secret).
+fn create_token(s: &Server, name: &str, scopes: &str, expires: &str) -> (String, String) {
+    create_token_as(s, &s.token, name, scopes, expires)
+}
+
+/// `slipway token create` with `secret`: (id, secret).
+fn create_token_as(
+    s: &Server,
+    secret: &str,
+    name: &str,
+    scopes: &str,
+    expires: &str,
+) -> (String, String) {
+    let out = s.run_as(
+        &[
+            "token",
+            "create",
+            "--name",
+            name,
+            "--scope",
+            scopes,
+            "--expires",
+            expires,
+            "--json",
+        ],
+        Some(secret),
+    );
+    out.expect_code(0);
+    let created = out.json();
+    (
+        created["token"]["id"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// `DELETE /v1/tokens/{id}` with `secret`: the status and the answer.
+fn revoke_token(s: &Server, id: &str, secret: &str) -> (u16, Value) {
+    let response = client()
+        .delete(format!("{}/v1/tokens/{id}", s.url))
+        .bearer_auth(secret)
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+fn assert_last_admin_refusal(status: u16, body: &Value, what: &str) {
+    assert_eq!(status, 409, "{what}: {body}");
+    assert_eq!(
+        body["error"]["code"], "last_admin_credential",
+        "{what}: {body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("no expiry or more than a day left"),
+        "{what}: the refusal names the rule: {message}"
+    );
+}
+
+#[test]
+fn of_the_last_two_administrator_credentials_revoked_at_once_exactly_one_goes() {
+    let s = server();
+    // Acting with a token that may revoke tokens (its owner's, the
+    // bootstrap administrator's) but administers nothing itself.
+    let (_, actor) = create_token(&s, "revoker", "tokens", "30d");
+    let tokens = s.run(&["token", "list", "--json"]).json()["tokens"].clone();
+    let mut lasting = (
+        tokens[0]["id"].as_str().unwrap().to_owned(),
+        s.token.clone(),
+    );
+    for round in 0..10 {
+        let other = create_token_as(&s, &lasting.1, &format!("admin-{round}"), "*", "30d");
+        let pair = [lasting.clone(), other];
+        let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+            let revocations: Vec<_> = pair
+                .iter()
+                .map(|(id, _)| scope.spawn(|| revoke_token(&s, id, &actor)))
+                .collect();
+            revocations.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+        // The one refused is kept.
+        let kept = match statuses.as_slice() {
+            [204, 409] => 1,
+            [409, 204] => 0,
+            _ => panic!("round {round}: exactly one revocation succeeds: {answers:?}"),
+        };
+        let (status, body) = &answers[kept];
+        assert_last_admin_refusal(*status, body, &format!("round {round}"));
+        lasting = pair[kept].clone();
+    }
+    // Eight at once: exactly seven go.
+    let mut eight = vec![lasting.clone()];
+    for i in 0..7 {
+        eight.push(create_token_as(
+            &s,
+            &lasting.1,
+            &format!("more-{i}"),
+            "*",
+            "30d",
+        ));
+    }
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let revocations: Vec<_> = eight
+            .iter()
+            .map(|(id, _)| scope.spawn(|| revoke_token(&s, id, &actor)))
+            .collect();
+        revocations.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let refused: Vec<usize> = (0..8).filter(|i| answers[*i].0 != 204).collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "exactly seven revocations succeed: {answers:?}"
+    );
+    let (status, body) = &answers[refused[0]];
+    assert_last_admin_refusal(*status, body, "eight at once");
+    lasting = eight[refused[0]].clone();
+
+    let listed = s
+        .run_as(&["token", "list", "--json"], Some(&lasting.1))
+        .json()["tokens"]
+        .clone();
+    let valid: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["revoked_at"].is_null() && t["scopes"] == json!(["*"]))
+        .collect();
+    assert_eq!(valid.len(), 1, "{listed}");
+    assert_eq!(valid[0]["id"], lasting.0.as_str());
+}
+
+#[test]
+fn a_short_lived_administrator_token_does_not_make_the_bootstrap_token_revocable() {
+    let s = server();
+    let bootstrap = s.run(&["token", "list", "--json"]).json()["tokens"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, five_seconds) = create_token(&s, "brief", "*", "5s");
+    let (_, hour) = create_token(&s, "hour", "admin,tokens", "1h");
+    for (secret, what) in [(&five_seconds, "a 5 s token"), (&hour, "a 1 h token")] {
+        let (status, body) = revoke_token(&s, &bootstrap, secret);
+        if what == "a 5 s token" && status == 401 {
+            continue; // it expired before it could even ask
+        }
+        assert_last_admin_refusal(status, &body, what);
+    }
+    s.run(&["whoami"]).expect_code(0);
+    // One with more than a day left does.
+    let (_, month) = create_token(&s, "month", "*", "30d");
+    assert_eq!(revoke_token(&s, &bootstrap, &month).0, 204);
+    s.run(&["whoami"]).expect_code(3);
+}
+
+#[test]
+fn github_administrators_stand_in_only_when_people_can_sign_in_with_github() {
+    let admins = ("SLIPWAY_AUTH__ADMINS__LOGINS", "[\"root\"]");
+    let bootstrap = |s: &Server| {
+        s.run(&["token", "list", "--json"]).json()["tokens"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // Administrators named, but nobody can sign in with GitHub.
+    let s = server_with(Options {
+        env: vec![(admins.0.into(), admins.1.into())],
+        ..Options::default()
+    });
+    let (status, body) = revoke_token(&s, &bootstrap(&s), &s.token);
+    assert_last_admin_refusal(status, &body, "no GitHub sign-in");
+    // With GitHub sign-in, root can always sign in as an administrator.
+    let github = FakeGitHub::start();
+    let s = server_with_github(&github, &[admins]);
+    assert_eq!(revoke_token(&s, &bootstrap(&s), &s.token).0, 204);
+}
+
+#[test]
+fn a_new_bootstrap_token_revokes_earlier_bootstrap_tokens_only() {
+    let s = server();
+    // The bootstrap administrator's own tokens, one even named like a
+    // bootstrap token.
+    let (ops, ops_secret) = create_token(&s, "ops", "*", "30d");
+    let (alike, alike_secret) = create_token(&s, "bootstrap-admin", "*", "30d");
+    let minted = std::process::Command::new(slipway())
+        .args(["admin", "bootstrap-token", "--data-dir"])
+        .arg(s.data_dir())
+        .env_remove("SLIPWAY_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        minted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&minted.stderr)
+    );
+    let new_token = std::fs::read_to_string(s.data_dir().join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    // The earlier bootstrap token is revoked; the others work on.
+    s.run_as(&["whoami"], Some(&s.token)).expect_code(3);
+    for secret in [&new_token, &ops_secret, &alike_secret] {
+        s.run_as(&["whoami"], Some(secret)).expect_code(0);
+    }
+    let audit = s
+        .run_as(
+            &["audit", "--action", "token.bootstrap", "--json"],
+            Some(&new_token),
+        )
+        .json();
+    let revoked = audit["entries"][0]["detail"]["revoked"].as_array().unwrap();
+    assert_eq!(revoked.len(), 1, "{audit}");
+    assert!(![ops.as_str(), alike.as_str()].contains(&revoked[0].as_str().unwrap()));
+}
+
 #[test]
 fn validation_refuses_up_front_what_would_fail_later() {
     let s = server();

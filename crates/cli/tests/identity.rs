@@ -663,3 +663,167 @@ fn sign_in_routes_are_limited_per_client_address() {
         200
     );
 }
+
+/// `slipway_revocation_list_signatures_total` of a server.
+fn signatures(s: &Server) -> u64 {
+    let text = reqwest::blocking::get(format!("{}/metrics", s.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("slipway_revocation_list_signatures_total "))
+        .unwrap_or_else(|| panic!("no signature counter in:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// `GET /.well-known/revocations`, with `If-None-Match` when given: the
+/// status, the ETag, and the list's claims (none for a 304).
+fn revocation_list(
+    http: &reqwest::blocking::Client,
+    s: &Server,
+    etag: Option<&str>,
+) -> (u16, String, Value) {
+    let mut request = http.get(format!("{}/.well-known/revocations", s.url));
+    if let Some(etag) = etag {
+        request = request.header("if-none-match", etag);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let tag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let claims = if status == 200 {
+        let body: Value = response.json().unwrap();
+        let payload = body["token"].as_str().unwrap().split('.').nth(1).unwrap();
+        serde_json::from_slice(&base64_decode(payload)).unwrap()
+    } else {
+        Value::Null
+    };
+    (status, tag, claims)
+}
+
+#[test]
+fn the_revocation_list_is_signed_once_per_change_and_does_not_grow_with_logouts() {
+    let github = FakeGitHub::start();
+    people(&github);
+    let unlimited = "1000000";
+    let s = identity_server(
+        &github,
+        &[
+            ("SLIPWAY_AUTH__RATE_LIMITS__LOGIN_PER_SECOND", unlimited),
+            ("SLIPWAY_AUTH__RATE_LIMITS__LOGIN_BURST", unlimited),
+            ("SLIPWAY_AUTH__RATE_LIMITS__API_PER_SECOND", unlimited),
+            ("SLIPWAY_AUTH__RATE_LIMITS__API_BURST", unlimited),
+            // Sign-ins ask GitHub; the re-checks need not.
+            ("SLIPWAY_AUTH__MEMBERSHIP_RECHECK", "5m"),
+        ],
+    );
+    let http = reqwest::blocking::Client::new();
+    let revoke = |jti: &str| {
+        let response = api(&s, "POST", "/v1/admin/revoke")
+            .json(&json!({ "jti": jti }))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 204);
+    };
+    revoke("an-admin-revocation");
+    let (status, etag, list) = revocation_list(&http, &s, None);
+    assert_eq!(status, 200);
+    assert_eq!(list["revoked"].as_array().unwrap().len(), 1, "{list}");
+    let signed = signatures(&s);
+    assert!(signed >= 1);
+
+    // Many unauthenticated requests, with and without the ETag: answered
+    // from what was signed once.
+    for _ in 0..200 {
+        let (status, tag, _) = revocation_list(&http, &s, Some(&etag));
+        assert_eq!((status, tag.as_str()), (304, etag.as_str()));
+    }
+    for _ in 0..50 {
+        let (status, tag, again) = revocation_list(&http, &s, None);
+        assert_eq!((status, &tag), (200, &etag));
+        assert_eq!(again, list);
+    }
+    assert_eq!(signatures(&s), signed, "no request signed the list again");
+
+    // A thousand sign-ins and logouts: each token is refused by the API,
+    // and the published list stays as it was.
+    let mut last = String::new();
+    for _ in 0..1000 {
+        let session: Value = http
+            .post(format!("{}/v1/auth/github-token", s.url))
+            .json(&json!({ "token": "gho_alice" }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        last = session["token"].as_str().unwrap().to_owned();
+        let out = http
+            .post(format!("{}/v1/auth/logout", s.url))
+            .bearer_auth(&last)
+            .send()
+            .unwrap();
+        assert_eq!(out.status(), 204);
+    }
+    let me = http
+        .get(format!("{}/v1/whoami", s.url))
+        .bearer_auth(&last)
+        .send()
+        .unwrap();
+    assert_eq!(me.status(), 401, "a logged-out token is refused by the API");
+    let (status, tag, _) = revocation_list(&http, &s, Some(&etag));
+    assert_eq!((status, tag.as_str()), (304, etag.as_str()), "unchanged");
+    let (_, _, after) = revocation_list(&http, &s, None);
+    assert_eq!(after["revoked"], list["revoked"], "the same size");
+    assert_eq!(signatures(&s), signed);
+
+    // A revocation gateways must know changes it, signed once more.
+    revoke("a-cluster-token");
+    let (status, changed, list) = revocation_list(&http, &s, Some(&etag));
+    assert_eq!(status, 200);
+    assert_ne!(changed, etag);
+    assert_eq!(list["revoked"].as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(revocation_list(&http, &s, Some(&changed)).0, 304);
+    assert_eq!(signatures(&s), signed + 1);
+}
+
+#[test]
+fn a_revocation_at_one_replica_is_in_the_others_list_at_once() {
+    use base64::Engine as _;
+    let db =
+        slipway_testkit::runtime().block_on(slipway_testkit::database::TestDatabase::postgres());
+    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let options = Options {
+        database_url: Some(db.url.clone()),
+        env: vec![("SLIPWAY_AUTH__SECRETS_KEY".into(), key)],
+        token: None,
+    };
+    let a = server_with(options.clone());
+    let b = server_with(Options {
+        token: Some(a.token.clone()),
+        ..options
+    });
+    let http = reqwest::blocking::Client::new();
+    let (_, etag, _) = revocation_list(&http, &a, None);
+    assert_eq!(revocation_list(&http, &a, Some(&etag)).0, 304);
+    let signed = signatures(&a);
+
+    let revoked = api(&b, "POST", "/v1/admin/revoke")
+        .json(&json!({ "jti": "revoked-at-b" }))
+        .send()
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    // Replica a heard of it (the database's notification): its cached list
+    // is replaced at the next request, not after some expiry.
+    wait_for(
+        std::time::Duration::from_secs(20),
+        "a's list to change",
+        || revocation_list(&http, &a, Some(&etag)).0 == 200,
+    );
+    let (_, at_a, list) = revocation_list(&http, &a, None);
+    assert_eq!(list["revoked"][0]["jti"], "revoked-at-b", "{list}");
+    assert_eq!(signatures(&a), signed + 1);
+    // Both replicas name the same content with the same ETag.
+    let (_, at_b, _) = revocation_list(&http, &b, None);
+    assert_eq!(at_a, at_b);
+}

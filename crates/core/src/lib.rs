@@ -19,6 +19,7 @@ pub mod calendar;
 pub mod capacity;
 pub mod cluster;
 pub mod cost;
+pub mod credentials;
 pub mod duration;
 pub mod event;
 pub mod forecast;

@@ -106,6 +106,13 @@ pub enum Refusal {
         rate: Rate,
         depletes_at: Timestamp,
     },
+
+    /// Revoking the credential would leave nobody able to administer the
+    /// site.
+    #[error(
+        "token {credential} is the last credential that can administer this server and stays valid (an administrator API token with no expiry or more than a day left), and no GitHub administrators are configured: create another admin token first (or run slipway admin bootstrap-token on the server's host)"
+    )]
+    LastAdminCredential { credential: String },
 }
 
 impl Refusal {
@@ -125,6 +132,7 @@ impl Refusal {
             Refusal::NoJob { .. } => "no_job",
             Refusal::OverBudget { .. } => "over_budget",
             Refusal::CapacityHeld { .. } => "capacity_held",
+            Refusal::LastAdminCredential { .. } => "last_admin_credential",
         }
     }
 }

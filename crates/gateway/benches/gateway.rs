@@ -201,6 +201,7 @@ fn bench(settings: &Settings) {
                         nbf: now,
                         exp: now + 600,
                         revoked: Vec::new(),
+                        subjects: Vec::new(),
                     };
                     let token = sign(&list_key, &list).unwrap();
                     async move { axum::Json(serde_json::json!({ "token": token })) }

@@ -113,9 +113,11 @@
 //!    once), else the token is refused; concurrent requests share one
 //!    fetch. The keys are also refetched every `--jwks-refresh`, and kept
 //!    (served stale) while the issuer is unreachable.
-//! 3. **Revocation**: every token, cached or not, is checked against the
-//!    revoked token ids (`jti`) the issuer publishes at
-//!    `--revocations-url`; a revoked one gets **401** `token_revoked`. The
+//! 3. **Revocation**: every token, cached or not, is checked against what
+//!    the issuer publishes at `--revocations-url` — revoked token ids
+//!    (`jti`), and people (`sub`) whose tokens for this cluster issued
+//!    before a time are refused (a member removed from the cluster's
+//!    organization) —; a revoked one gets **401** `token_revoked`. The
 //!    list is fetched once at start (after the keys) and then polled every
 //!    `--revocations-refresh` after the previous poll ended, with
 //!    `If-None-Match` (a `304` keeps it): **a revocation reaches the

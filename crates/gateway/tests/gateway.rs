@@ -27,7 +27,8 @@ use parking_lot::Mutex;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use slipway_auth::jwt::{
-    API_AUDIENCE, Claims, ISSUER_SUBJECT, REVOCATIONS_AUDIENCE, RevocationList, RevokedToken, sign,
+    API_AUDIENCE, Claims, ISSUER_SUBJECT, REVOCATIONS_AUDIENCE, RevocationList, RevokedSubject,
+    RevokedToken, sign,
 };
 use slipway_auth::keys::{Jwks, SigningKey};
 use slipway_core::Level;
@@ -171,6 +172,7 @@ struct IssuerState {
 /// What the issuer's revocation list says, and how it is signed.
 struct Revocations {
     revoked: Vec<RevokedToken>,
+    subjects: Vec<RevokedSubject>,
     /// Signs the list; the first published key when `None`.
     key: Option<SigningKey>,
     /// Overrides the list's `iss` and `aud` (to forge bad lists).
@@ -195,6 +197,7 @@ impl Issuer {
             down: AtomicBool::new(false),
             revocations: Mutex::new(Revocations {
                 revoked: Vec::new(),
+                subjects: Vec::new(),
                 key: None,
                 iss: None,
                 aud: None,
@@ -241,6 +244,7 @@ impl Issuer {
                 nbf: now,
                 exp: now + 600,
                 revoked: list.revoked.clone(),
+                subjects: list.subjects.clone(),
             };
             let key = list
                 .key
@@ -269,6 +273,19 @@ impl Issuer {
         let mut list = self.state.revocations.lock();
         list.revoked.push(RevokedToken {
             jti: jti.into(),
+            exp,
+        });
+        list.version += 1;
+    }
+
+    /// Lists `sub`'s tokens for `aud` issued before `issued_before` as
+    /// revoked until `exp`.
+    fn revoke_subject(&self, sub: &str, aud: &str, issued_before: i64, exp: i64) {
+        let mut list = self.state.revocations.lock();
+        list.subjects.push(RevokedSubject {
+            sub: sub.into(),
+            aud: aud.into(),
+            issued_before,
             exp,
         });
         list.version += 1;
@@ -1562,6 +1579,65 @@ async fn a_revoked_token_is_refused_within_one_refresh_even_when_cached() {
     ] {
         assert!(text.contains(needle), "{needle} not in:\n{text}");
     }
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persons_tokens_issued_before_a_cutoff_are_refused_and_later_ones_admitted() {
+    let key = SigningKey::generate().unwrap();
+    let issuer = Issuer::start(&[&key]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let _node = NodeProcess::start("people", 0, dir.path());
+    let mut cfg = config("people", &issuer, false);
+    cfg.node_dir = Some(dir.path().to_owned());
+    cfg.state_file = Some(dir.path().join("gateway.json"));
+    cfg.revocations_refresh = Duration::from_millis(100);
+    let mut gw = TestGateway::start(cfg).await;
+    gw.wait_healthy(1).await;
+    let http = client();
+
+    // Two tokens of alice's (one cached by the gateway), one of bob's.
+    let now = chrono::Utc::now().timestamp();
+    let alice = |iat: i64| {
+        sign(
+            &key,
+            &Claims {
+                iat,
+                ..issuer.claims("people", "github:1", Level::OrgMember)
+            },
+        )
+        .unwrap()
+    };
+    let (cached, fresh) = (alice(now - 20), alice(now - 10));
+    let bob = issuer.token(&key, "people", "github:2", Level::OrgMember);
+    assert_eq!(call(&http, &gw.url, Some(&cached), &[]).await.status, 200);
+
+    // Every token of alice's for this cluster issued before now: one entry
+    // (and one for her tokens of another cluster, which this one ignores).
+    issuer.revoke_subject("github:1", "elsewhere", now + 1, now + 3600);
+    issuer.revoke_subject("github:1", "people", now - 5, now + 3600);
+    wait_metric(&http, &gw.url, "slipway_gateway_revoked_subjects", |v| {
+        v == 1.0
+    })
+    .await;
+    for (token, what) in [(&cached, "cached"), (&fresh, "never seen")] {
+        assert_refused(
+            &call(&http, &gw.url, Some(token), &[]).await,
+            401,
+            "token_revoked",
+            what,
+        );
+    }
+    assert_eq!(call(&http, &gw.url, Some(&bob), &[]).await.status, 200);
+    // One issued after the cut-off (she was approved again) is admitted.
+    let later = alice(now);
+    assert_eq!(call(&http, &gw.url, Some(&later), &[]).await.status, 200);
+    assert_eq!(metric(&http, &gw.url, REVOKED).await, 0.0, "no token ids");
+    let kept = std::fs::read_to_string(dir.path().join("gateway.json.revocations")).unwrap();
+    assert!(
+        kept.contains("github:1") && !kept.contains("elsewhere"),
+        "{kept}"
+    );
     gw.shutdown().await;
 }
 

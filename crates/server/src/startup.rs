@@ -17,7 +17,7 @@ use prometheus_client::registry::Registry;
 use slipway_auth::keys::Sealer;
 use slipway_engine::catalog::{BlueprintSource, scan_root};
 use slipway_engine::{Engine, EngineConfig, terraform};
-use slipway_service::tokens::{BOOTSTRAP_TOKEN_NAME, mint_bootstrap_token};
+use slipway_service::tokens::mint_bootstrap_token;
 use slipway_service::{Identities, KeyRing, Service, ServiceConfig, TokenSigner};
 use slipway_store::{BlueprintVersion, Registered, SqlStore, Store};
 use slipway_worker::{Storage, Worker};
@@ -165,11 +165,7 @@ async fn register_blueprints(config: &Config, store: &dyn Store) -> anyhow::Resu
 /// Creates the bootstrap admin token at first start, prints it once and
 /// writes it to `<data dir>/admin.token` (mode 600).
 async fn bootstrap_admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<()> {
-    let exists = store
-        .api_tokens()
-        .await?
-        .iter()
-        .any(|t| t.name == BOOTSTRAP_TOKEN_NAME);
+    let exists = store.api_tokens().await?.iter().any(|t| t.bootstrap);
     if exists {
         return Ok(());
     }
@@ -244,6 +240,11 @@ async fn start(config: Config) -> anyhow::Result<Process> {
         worker_id: worker_id.clone(),
         shutdown: shutdown.clone(),
     });
+    registry.register(
+        "slipway_revocation_list_signatures",
+        "Revocation lists this process signed (once per change, not per request)",
+        service.revocations.signatures(),
+    );
     slipway_service::orgs::apply_configured_organizations(&service)
         .await
         .context("cannot apply the organizations of the configuration")?;

@@ -481,26 +481,33 @@ impl Service {
             .authorized_snapshot(caller, name, Action::Access)
             .await?;
         let level = caller.level_for(&snap.cluster.organization);
-        let (token, expires_at) = self.identities.signer.issue(
+        let issued = self.identities.signer.issue(
             &caller.identity,
             snap.cluster.name.as_str(),
             level,
             self.config.auth.cluster_token_ttl,
         )?;
+        // The token's id, so an administrator can revoke this one token
+        // (`slipway admin revoke JTI`).
         self.audit(
             caller,
             level,
             "cluster.access",
             snap.cluster.name.as_str(),
             "issued",
-            serde_json::json!({"expires_at": expires_at}),
+            serde_json::json!({
+                "jti": issued.jti,
+                "audience": snap.cluster.name,
+                "level": level,
+                "expires_at": issued.expires_at,
+            }),
         )
         .await;
         Ok(ClusterToken {
-            token,
+            token: issued.token,
             audience: snap.cluster.name.to_string(),
             level,
-            expires_at,
+            expires_at: issued.expires_at,
         })
     }
 

@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use slipway_auth::github::{GitHub, GitHubConfig};
 use slipway_auth::jwt::{self, API_AUDIENCE, Claims, Verifier};
 use slipway_auth::keys::Sealer;
+use slipway_core::credentials::{Withdrawn, withdrawn};
 use slipway_core::{Identity, OrgName, Subject, Timestamp};
-use slipway_store::{MembershipState, User};
+use slipway_store::{ClusterTokenRevocation, MembershipState, NewAuditEntry, User};
 
 use crate::Service;
 use crate::error::{Error, Result};
@@ -206,16 +207,16 @@ impl Identities {
             .check_with_github(service, &gh_user.login, gh_user.id, github_token)
             .await?;
         let identity = self.identity_of_user(service, &user).await?;
-        let (token, expires_at) = self.signer.issue(
+        let issued = self.signer.issue(
             &identity,
             API_AUDIENCE,
             identity.site_level(),
             config.user_token_ttl,
         )?;
         Ok(Session {
-            token,
+            token: issued.token,
             identity,
-            expires_at,
+            expires_at: issued.expires_at,
             missing_scopes,
         })
     }
@@ -266,7 +267,8 @@ impl Identities {
             }
         }
         let now = Utc::now();
-        let created_at = store.user(&subject).await?.map_or(now, |u| u.created_at);
+        let previous = store.user(&subject).await?;
+        let created_at = previous.as_ref().map_or(now, |u| u.created_at);
         let user = User {
             github_token: Some(
                 self.sealer
@@ -281,8 +283,68 @@ impl Identities {
             checked_at: now,
             created_at,
         };
+        // Access GitHub no longer grants ends now, not when the cluster
+        // tokens it was issued with expire: they are revoked before the new
+        // facts are recorded, so a crash in between finds the lapse again.
+        if let Some(previous) = &previous {
+            self.revoke_withdrawn(service, previous, &user, now).await?;
+        }
         store.put_user(user.clone()).await?;
         Ok(user)
+    }
+
+    /// Revokes the cluster tokens of the access a person lost between two
+    /// checks with GitHub (an organization's membership lapsed, or the
+    /// administrator status), and audits it.
+    async fn revoke_withdrawn(
+        &self,
+        service: &Service,
+        previous: &User,
+        user: &User,
+        now: Timestamp,
+    ) -> Result<()> {
+        if previous.admin == user.admin && previous.github_orgs == user.github_orgs {
+            return Ok(());
+        }
+        let approved = approved_organizations(service, &user.subject).await?;
+        let organizations = match withdrawn(
+            &identity_from(previous, &approved),
+            &identity_from(user, &approved),
+        ) {
+            Withdrawn::Nothing => return Ok(()),
+            Withdrawn::Organizations(lost) => lost.into_iter().map(Some).collect(),
+            Withdrawn::Everything => vec![None],
+        };
+        let mut clusters = 0;
+        for organization in &organizations {
+            clusters += service
+                .store
+                .revoke_cluster_tokens(&service.cluster_token_revocation(
+                    &user.subject,
+                    organization.clone(),
+                    now,
+                ))
+                .await?;
+        }
+        let entry = NewAuditEntry {
+            at: now,
+            actor: Subject::slipway("membership-recheck").to_string(),
+            actor_name: "membership re-check with GitHub".into(),
+            level: "system".into(),
+            action: "token.revoke_withdrawn".into(),
+            target: user.subject.to_string(),
+            result: "revoked".into(),
+            detail: serde_json::json!({
+                "login": user.login,
+                "organizations": organizations.iter().flatten().collect::<Vec<_>>(),
+                "every_cluster": organizations.contains(&None),
+                "clusters": clusters,
+            }),
+        };
+        if let Err(e) = service.store.append_audit(entry).await {
+            tracing::error!(error = %e, "cannot write the audit log");
+        }
+        Ok(())
     }
 
     /// The identity of a subject now: the bootstrap administrator, or a
@@ -325,21 +387,58 @@ impl Identities {
     }
 
     async fn identity_of_user(&self, service: &Service, user: &User) -> Result<Identity> {
-        let mut organizations: BTreeSet<OrgName> = user.github_orgs.iter().cloned().collect();
-        organizations.extend(
-            service
-                .store
-                .memberships_of(&user.subject)
-                .await?
-                .into_iter()
-                .filter(|m| m.state == MembershipState::Approved)
-                .map(|m| m.organization),
-        );
-        Ok(Identity {
-            subject: user.subject.clone(),
-            name: user.login.clone(),
-            admin: user.admin,
-            organizations,
-        })
+        let approved = approved_organizations(service, &user.subject).await?;
+        Ok(identity_from(user, &approved))
+    }
+}
+
+/// The organizations whose membership Slipway approved for a person.
+pub(crate) async fn approved_organizations(
+    service: &Service,
+    subject: &Subject,
+) -> Result<BTreeSet<OrgName>> {
+    Ok(service
+        .store
+        .memberships_of(subject)
+        .await?
+        .into_iter()
+        .filter(|m| m.state == MembershipState::Approved)
+        .map(|m| m.organization)
+        .collect())
+}
+
+/// Who a person is: what GitHub grants (as last checked) and the
+/// memberships approved in Slipway.
+pub(crate) fn identity_from(user: &User, approved: &BTreeSet<OrgName>) -> Identity {
+    let mut organizations: BTreeSet<OrgName> = user.github_orgs.iter().cloned().collect();
+    organizations.extend(approved.iter().cloned());
+    Identity {
+        subject: user.subject.clone(),
+        name: user.login.clone(),
+        admin: user.admin,
+        organizations,
+    }
+}
+
+impl Service {
+    /// Refusing `subject`'s cluster tokens issued up to `now` for the
+    /// clusters of `organization` (`None`: every cluster), until the
+    /// longest any of them can live.
+    pub(crate) fn cluster_token_revocation(
+        &self,
+        subject: &Subject,
+        organization: Option<OrgName>,
+        now: Timestamp,
+    ) -> ClusterTokenRevocation {
+        let longest =
+            TimeDelta::from_std(self.config.auth.longest_token()).unwrap_or(TimeDelta::days(1));
+        ClusterTokenRevocation {
+            subject: subject.clone(),
+            organization,
+            at: now,
+            until: now
+                .checked_add_signed(longest)
+                .unwrap_or(now + TimeDelta::days(1)),
+        }
     }
 }

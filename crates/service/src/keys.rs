@@ -150,6 +150,14 @@ pub struct TokenSigner {
     pub issuer: String,
 }
 
+/// A token just signed.
+pub struct Issued {
+    pub token: String,
+    /// Its id, which revocations name.
+    pub jti: String,
+    pub expires_at: Timestamp,
+}
+
 impl TokenSigner {
     /// Issues a token for `identity` with `audience` at `level`.
     pub fn issue(
@@ -158,7 +166,7 @@ impl TokenSigner {
         audience: &str,
         level: Level,
         ttl: Duration,
-    ) -> Result<(String, Timestamp)> {
+    ) -> Result<Issued> {
         let now = Utc::now();
         let expires_at = now + TimeDelta::from_std(ttl).unwrap_or(TimeDelta::hours(1));
         let claims = Claims {
@@ -177,7 +185,11 @@ impl TokenSigner {
                 .map(|o| o.to_string())
                 .collect(),
         };
-        Ok((self.keys.sign(&claims)?, expires_at))
+        Ok(Issued {
+            token: self.keys.sign(&claims)?,
+            jti: claims.jti,
+            expires_at,
+        })
     }
 }
 
@@ -195,7 +207,7 @@ impl TokenIssuer for TokenSigner {
             organizations: Default::default(),
         };
         self.issue(&identity, cluster.as_str(), Level::Admin, ttl)
-            .map(|(token, _)| token)
+            .map(|issued| issued.token)
             .map_err(|e| e.message)
     }
 }

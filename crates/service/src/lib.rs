@@ -67,6 +67,8 @@ pub struct Service {
     pub storage: Arc<Storage>,
     pub config: ServiceConfig,
     pub limits: limits::Limits,
+    /// The signed revocation list, signed once per change.
+    pub revocations: tokens::RevocationCache,
     /// The Terraform version this process runs (reported by `/readyz`).
     pub terraform_version: String,
     /// This process's worker id.
@@ -90,6 +92,7 @@ impl Service {
     pub fn new(parts: Parts) -> Arc<Self> {
         Arc::new(Self {
             limits: limits::Limits::new(&parts.config.auth.rate_limits),
+            revocations: tokens::RevocationCache::new(parts.store.as_ref()),
             store: parts.store,
             identities: parts.identities,
             storage: parts.storage,

@@ -4,6 +4,7 @@
 
 use chrono::Utc;
 use slipway_api::types::*;
+use slipway_core::credentials::{Withdrawn, withdrawn};
 use slipway_core::duration::parse_duration;
 use slipway_core::{Level, Limits, OrgName, Subject};
 use slipway_store::{Membership, MembershipRole, MembershipState, Organization};
@@ -11,6 +12,7 @@ use slipway_store::{Membership, MembershipRole, MembershipState, Organization};
 use crate::Service;
 use crate::caller::{Caller, scope};
 use crate::error::{Error, Result};
+use crate::identities::{approved_organizations, identity_from};
 
 fn organization_view(o: Organization) -> OrganizationView {
     OrganizationView {
@@ -342,14 +344,27 @@ impl Service {
         Ok(membership_view(membership))
     }
 
-    /// An owner or administrator removes a member (anyone may leave).
+    /// An owner or administrator removes a member (anyone may leave). If
+    /// that ends the person's membership (GitHub grants no other), the
+    /// cluster tokens they were issued for the organization's clusters are
+    /// revoked in the same transaction: every gateway refuses them within
+    /// its refresh period.
     pub async fn remove_membership(&self, caller: &Caller, name: &str, who: &str) -> Result<()> {
         let org = self.org(name).await?;
         let (subject, login) = self.person(who).await?;
         if subject != *caller.subject() {
             self.require_owner(caller, &org.name).await?;
         }
-        if !self.store.remove_membership(&org.name, &subject).await? {
+        let now = Utc::now();
+        let revocation = self
+            .withdrawn_by_removal(&org.name, &subject)
+            .await?
+            .then(|| self.cluster_token_revocation(&subject, Some(org.name.clone()), now));
+        if !self
+            .store
+            .remove_membership(&org.name, &subject, revocation.as_ref())
+            .await?
+        {
             return Err(Error::not_found(format!(
                 "{login} has no membership of organization {} recorded in Slipway",
                 org.name
@@ -361,10 +376,29 @@ impl Service {
             "org.remove",
             org.name.as_str(),
             "removed",
-            serde_json::json!({"subject": subject, "login": login}),
+            serde_json::json!({
+                "subject": subject,
+                "login": login,
+                "cluster_tokens_revoked": revocation.is_some(),
+            }),
         )
         .await;
         Ok(())
+    }
+
+    /// Whether removing `subject`'s membership of `org` takes access away
+    /// (core's rule on who they are with and without it).
+    async fn withdrawn_by_removal(&self, org: &OrgName, subject: &Subject) -> Result<bool> {
+        let Some(user) = self.store.user(subject).await? else {
+            return Ok(false);
+        };
+        let approved = approved_organizations(self, subject).await?;
+        let mut without = approved.clone();
+        without.remove(org);
+        Ok(withdrawn(
+            &identity_from(&user, &approved),
+            &identity_from(&user, &without),
+        ) != Withdrawn::Nothing)
     }
 }
 

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use slipway_api::types::*;
 use slipway_auth::github::{DevicePoll as GitHubPoll, Pkce};
 use slipway_core::Identity;
-use slipway_store::NewAuditEntry;
+use slipway_store::{NewAuditEntry, RefusedBy};
 use subtle::ConstantTimeEq;
 
 use crate::Service;
@@ -296,13 +296,15 @@ impl Service {
         })
     }
 
-    /// Logs out: the user token's `jti` is denied until it expires — by
-    /// the API at once, by cluster gateways within their refresh period.
+    /// Logs out: the user token's `jti` is denied by the API until it
+    /// expires. It is not published to cluster gateways, which never accept
+    /// a user token (its audience is the API's): the signed list does not
+    /// grow with sign-ins and logouts.
     pub async fn logout(&self, caller: &Caller) -> Result<()> {
         match &caller.credential {
             Credential::UserToken { jti, expires_at } => {
                 self.store
-                    .revoke_token(jti, *expires_at, Utc::now())
+                    .revoke_token(jti, *expires_at, Utc::now(), RefusedBy::Api)
                     .await?;
                 self.audit(
                     caller,

@@ -1,15 +1,35 @@
 //! API tokens (created, listed, revoked — never the last administrator
 //! credential), signing keys (rotation, JWKS), revocations of user and
 //! cluster tokens (and the signed list gateways fetch), and the audit log.
+//!
+//! The signed list is public and polled by every gateway every few
+//! seconds, so it costs one signature per change, not per request:
+//! [`RevocationCache`] keeps the signed document and its `ETag` until the
+//! published revocations change — this process's notification, another
+//! replica's (PostgreSQL relays them), or, should one be lost, the list's
+//! version in the database, read at most once a second — or it is half as
+//! old as it is fresh for. A request naming the current `ETag` is answered
+//! from the cache without building or signing anything.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
+use prometheus_client::metrics::counter::Counter;
 use slipway_api::types::*;
 use slipway_auth::api_token::{hash_secret, new_secret};
-use slipway_auth::jwt::{ISSUER_SUBJECT, REVOCATIONS_AUDIENCE, RevocationList, RevokedToken};
+use slipway_auth::jwt::{
+    ISSUER_SUBJECT, REVOCATIONS_AUDIENCE, RevocationList, RevokedSubject, RevokedToken,
+};
 use slipway_auth::keys::Jwks;
+use slipway_core::credentials::{AdminCredential, check_revocation, issued_before_cutoff};
 use slipway_core::duration::{format_duration, parse_duration};
-use slipway_core::{Level, Subject};
-use slipway_store::{ApiToken, AuditQuery, NewApiToken};
+use slipway_core::{Level, Subject, Timestamp};
+use slipway_store::{
+    AdminCandidate, ApiToken, AuditQuery, NewApiToken, Notification, RefusedBy, Store,
+};
+use tokio::sync::broadcast::{self, error::TryRecvError};
 
 use crate::Service;
 use crate::caller::{Caller, scope};
@@ -25,6 +45,15 @@ const MAX_TOKEN_NAME: usize = 100;
 /// (every few seconds); this bounds how long a list copied elsewhere is
 /// believed.
 const REVOCATION_LIST_TTL: TimeDelta = TimeDelta::minutes(10);
+
+/// A cached list is signed again once this old, though nothing changed:
+/// well within its freshness, and expired entries leave it.
+const RESIGN_AFTER: TimeDelta = TimeDelta::minutes(5);
+
+/// How often, at most, a replica reads the list's version from the
+/// database while it heard of no change: the fallback for a notification
+/// lost on its way from another replica.
+const VERSION_CHECK: Duration = Duration::from_secs(1);
 
 pub fn token_view(t: ApiToken) -> TokenView {
     TokenView {
@@ -46,11 +75,113 @@ fn has_admin_scope(token: &ApiToken) -> bool {
         .any(|s| s == scope::ADMIN || s == scope::ALL)
 }
 
+/// A token as the last-administrator rule sees it: it administers if it
+/// has an administrator scope and its owner is an administrator (the
+/// bootstrap administrator, or a person recorded as one).
+fn admin_credential(candidate: &AdminCandidate) -> AdminCredential {
+    let token = &candidate.token;
+    AdminCredential {
+        id: token.id.clone(),
+        administers: has_admin_scope(token)
+            && (token.owner.is_bootstrap() || candidate.owner_admin),
+        expires_at: token.expires_at,
+        revoked: token.revoked_at.is_some(),
+    }
+}
+
 /// A signed revocation list (see [`Service::revocation_list`]).
 pub struct SignedRevocations {
     pub token: String,
-    /// Names this list's content: equal lists have equal tags.
+    /// The answer's body, [`RevocationListView`] as JSON, made once.
+    pub body: bytes::Bytes,
+    /// Names this list's content: equal lists have equal tags, on every
+    /// replica.
     pub etag: String,
+}
+
+impl SignedRevocations {
+    /// Whether an `If-None-Match` header's value names this list (one tag,
+    /// a comma-separated list of them, or `*`).
+    pub fn matches(&self, if_none_match: &str) -> bool {
+        if_none_match
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.trim_start_matches("W/") == self.etag)
+    }
+}
+
+/// The signed list, kept until what it publishes changes.
+pub struct RevocationCache {
+    current: parking_lot::RwLock<Option<Cached>>,
+    /// Held while the version is read or the list rebuilt: one rebuild at a
+    /// time, however many requests arrive meanwhile.
+    rebuilding: tokio::sync::Mutex<()>,
+    /// Change notifications, drained at each request.
+    notes: parking_lot::Mutex<broadcast::Receiver<Notification>>,
+    /// A change was heard: read the version before serving the cache.
+    changed: AtomicBool,
+    /// Lists signed (`slipway_revocation_list_signatures_total`).
+    signatures: Counter,
+}
+
+#[derive(Clone)]
+struct Cached {
+    list: Arc<SignedRevocations>,
+    /// The store's version the list was built from.
+    version: i64,
+    signed_at: Timestamp,
+    /// When the version was last confirmed.
+    checked_at: Instant,
+}
+
+impl Cached {
+    fn fresh(&self, now: Timestamp) -> bool {
+        now.signed_duration_since(self.signed_at) < RESIGN_AFTER
+    }
+}
+
+impl RevocationCache {
+    pub fn new(store: &dyn Store) -> Self {
+        Self {
+            current: parking_lot::RwLock::new(None),
+            rebuilding: tokio::sync::Mutex::new(()),
+            notes: parking_lot::Mutex::new(store.subscribe()),
+            changed: AtomicBool::new(false),
+            signatures: Counter::default(),
+        }
+    }
+
+    /// How many times this process signed the list.
+    pub fn signatures(&self) -> Counter {
+        self.signatures.clone()
+    }
+
+    /// Notes whether a change that concerns the list was heard since last
+    /// time (a missed one counts as heard).
+    fn heard_change(&self) -> bool {
+        let mut notes = self.notes.lock();
+        loop {
+            match notes.try_recv() {
+                Ok(Notification::Revoked | Notification::Resync) | Err(TryRecvError::Lagged(_)) => {
+                    self.changed.store(true, Ordering::SeqCst);
+                }
+                Ok(_) => {}
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        self.changed.load(Ordering::SeqCst)
+    }
+
+    /// The cached list, if nothing says it may be out of date.
+    fn cached(&self, now: Timestamp) -> Option<Arc<SignedRevocations>> {
+        if self.heard_change() {
+            return None;
+        }
+        let current = self.current.read();
+        let cached = current.as_ref()?;
+        (cached.fresh(now) && cached.checked_at.elapsed() < VERSION_CHECK)
+            .then(|| cached.list.clone())
+    }
 }
 
 impl Service {
@@ -157,19 +288,17 @@ impl Service {
             .collect())
     }
 
-    /// Whether a token is, now, a way to administer the site.
-    async fn is_admin_credential(&self, token: &ApiToken) -> Result<bool> {
-        if !token.is_valid_at(Utc::now()) || !has_admin_scope(token) {
-            return Ok(false);
-        }
-        Ok(token.owner.is_bootstrap()
-            || self
-                .store
-                .user(&token.owner)
-                .await?
-                .is_some_and(|u| u.admin))
+    /// Whether people can become administrators by signing in with GitHub:
+    /// GitHub sign-in and administrator logins, organizations or teams are
+    /// configured.
+    fn github_admins(&self) -> bool {
+        !self.config.auth.github.client_id.is_empty() && self.config.auth.admins.any()
     }
 
+    /// Revokes an API token — never the last credential that can
+    /// administer the site and stays valid (no expiry, or more than a day
+    /// left), unless GitHub administrators are configured: decided on the
+    /// tokens as they are inside the revocation's transaction.
     pub async fn revoke_api_token(&self, caller: &Caller, id: &str) -> Result<()> {
         caller.require(scope::TOKENS)?;
         let token = self
@@ -182,26 +311,13 @@ impl Service {
                 "only the token's owner or an administrator may revoke it",
             ));
         }
-        // Nobody could administer the server any more: refuse. (With GitHub
-        // administrators configured, they still can.)
-        if !self.config.auth.admins.any() && self.is_admin_credential(&token).await? {
-            let mut others = false;
-            for other in self.store.api_tokens().await? {
-                if other.id != token.id && self.is_admin_credential(&other).await? {
-                    others = true;
-                    break;
-                }
-            }
-            if !others {
-                return Err(Error::conflict(
-                    "last_admin_credential",
-                    format!(
-                        "token {id} is the last credential that can administer this server, and no GitHub administrators are configured: create another admin token first (or run slipway admin bootstrap-token on the server's host)"
-                    ),
-                ));
-            }
-        }
-        self.store.revoke_api_token(id, Utc::now()).await?;
+        let github_admins = self.github_admins();
+        let now = Utc::now();
+        let check = move |target: &AdminCandidate, all: &[AdminCandidate]| {
+            let all: Vec<AdminCredential> = all.iter().map(admin_credential).collect();
+            check_revocation(&admin_credential(target), &all, github_admins, now)
+        };
+        self.store.revoke_api_token(id, now, &check).await?;
         self.audit(
             caller,
             caller.identity.site_level(),
@@ -272,7 +388,9 @@ impl Service {
         let now = Utc::now();
         let until = now
             + TimeDelta::from_std(self.config.auth.longest_token()).unwrap_or(TimeDelta::days(1));
-        self.store.revoke_token(jti, until, now).await?;
+        self.store
+            .revoke_token(jti, until, now, RefusedBy::Everyone)
+            .await?;
         self.audit(
             caller,
             Level::Admin,
@@ -285,18 +403,66 @@ impl Service {
         Ok(())
     }
 
-    /// Every revoked token not yet expired, as a list signed with the
-    /// token-signing key: public (it holds only random token ids), and
-    /// trusted by gateways because it verifies against the JWKS.
-    pub async fn revocation_list(&self) -> Result<SignedRevocations> {
+    /// What the API and gateways refuse, as a list signed with the
+    /// token-signing key: public (it holds only random token ids, and
+    /// subjects with cluster names), and trusted by gateways because it
+    /// verifies against the JWKS. Served from [`RevocationCache`]: signed
+    /// once per change.
+    pub async fn revocation_list(&self) -> Result<Arc<SignedRevocations>> {
+        let cache = &self.revocations;
+        if let Some(list) = cache.cached(Utc::now()) {
+            return Ok(list);
+        }
+        let _rebuilding = cache.rebuilding.lock().await;
+        // Another request may have done the work while this one waited.
+        if let Some(list) = cache.cached(Utc::now()) {
+            return Ok(list);
+        }
+        cache.changed.store(false, Ordering::SeqCst);
         let now = Utc::now();
-        let revoked: Vec<RevokedToken> = self
-            .store
-            .revocations(now)
-            .await?
-            .into_iter()
+        let version = self.store.revocations_version().await?;
+        {
+            let mut current = cache.current.write();
+            if let Some(cached) = current.as_mut()
+                && cached.version == version
+                && cached.fresh(now)
+            {
+                cached.checked_at = Instant::now();
+                return Ok(cached.list.clone());
+            }
+        }
+        let published = self.store.revocations(now).await?;
+        let list = Arc::new(self.sign_revocations(&published, now)?);
+        cache.signatures.inc();
+        *cache.current.write() = Some(Cached {
+            list: list.clone(),
+            version: published.version,
+            signed_at: now,
+            checked_at: Instant::now(),
+        });
+        Ok(list)
+    }
+
+    fn sign_revocations(
+        &self,
+        published: &slipway_store::PublishedRevocations,
+        now: Timestamp,
+    ) -> Result<SignedRevocations> {
+        let revoked: Vec<RevokedToken> = published
+            .tokens
+            .iter()
             .map(|r| RevokedToken {
-                jti: r.jti,
+                jti: r.jti.clone(),
+                exp: r.expires_at.timestamp(),
+            })
+            .collect();
+        let subjects: Vec<RevokedSubject> = published
+            .subjects
+            .iter()
+            .map(|r| RevokedSubject {
+                sub: r.subject.to_string(),
+                aud: r.cluster.to_string(),
+                issued_before: issued_before_cutoff(r.issued_until),
                 exp: r.expires_at.timestamp(),
             })
             .collect();
@@ -305,6 +471,14 @@ impl Service {
             let mut digest = Sha256::new();
             for r in &revoked {
                 digest.update(r.jti.as_bytes());
+                digest.update(r.exp.to_be_bytes());
+            }
+            for r in &subjects {
+                digest.update([0]);
+                digest.update(r.sub.as_bytes());
+                digest.update([0]);
+                digest.update(r.aud.as_bytes());
+                digest.update(r.issued_before.to_be_bytes());
                 digest.update(r.exp.to_be_bytes());
             }
             format!("\"{}\"", &hex::encode(digest.finalize())[..32])
@@ -317,11 +491,15 @@ impl Service {
             nbf: now.timestamp(),
             exp: (now + REVOCATION_LIST_TTL).timestamp(),
             revoked,
+            subjects,
         };
-        Ok(SignedRevocations {
-            token: self.identities.signer.keys.sign(&list)?,
-            etag,
+        let token = self.identities.signer.keys.sign(&list)?;
+        let body = serde_json::to_vec(&RevocationListView {
+            token: token.clone(),
         })
+        .expect("a revocation list serializes")
+        .into();
+        Ok(SignedRevocations { token, body, etag })
     }
 
     pub async fn audit_log(
@@ -351,24 +529,19 @@ impl Service {
 }
 
 /// Mints a new bootstrap token for the host's operator (`slipway admin
-/// bootstrap-token`): earlier bootstrap tokens are revoked, the new one's
-/// secret returned once, and the act audited. Works on the database alone,
-/// so it recovers a server nobody can administer any more.
+/// bootstrap-token`): earlier bootstrap tokens — and only those, never an
+/// API token the bootstrap administrator created — are revoked in the same
+/// transaction, the new one's secret returned once, and the act audited.
+/// Works on the database alone, so it recovers a server nobody can
+/// administer any more.
 pub async fn mint_bootstrap_token(
     store: &dyn slipway_store::Store,
     operator: &str,
 ) -> anyhow::Result<(ApiToken, String)> {
     let now = Utc::now();
-    let mut revoked = Vec::new();
-    for token in store.api_tokens().await? {
-        if token.owner.is_bootstrap() && token.revoked_at.is_none() {
-            store.revoke_api_token(&token.id, now).await?;
-            revoked.push(token.id);
-        }
-    }
     let secret = new_secret();
-    let token = store
-        .create_api_token(NewApiToken {
+    let (token, revoked) = store
+        .replace_bootstrap_token(NewApiToken {
             id: format!("tok_{}", uuid::Uuid::now_v7().simple()),
             name: BOOTSTRAP_TOKEN_NAME.into(),
             owner: Subject::bootstrap(),
@@ -395,3 +568,23 @@ pub async fn mint_bootstrap_token(
 
 /// The name of the bootstrap administrator's token.
 pub const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap-admin";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_names_the_list_by_its_tag_among_others_or_any() {
+        let list = SignedRevocations {
+            token: String::new(),
+            body: bytes::Bytes::new(),
+            etag: "\"abc\"".into(),
+        };
+        for matching in ["\"abc\"", "W/\"abc\"", "\"x\", \"abc\"", "*"] {
+            assert!(list.matches(matching), "{matching}");
+        }
+        for other in ["\"abd\"", "abc", "", "\"x\""] {
+            assert!(!list.matches(other), "{other}");
+        }
+    }
+}

@@ -66,6 +66,12 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub type Decide<'a> =
     dyn Fn(&ClusterSnapshot, &OrganizationLoad) -> Result<Plan, Refusal> + Send + Sync + 'a;
 
+/// The last-administrator rule deciding whether an API token may be
+/// revoked: the token, and every token not revoked (the target among them),
+/// read inside the revocation's transaction.
+pub type RevocationCheck<'a> =
+    dyn Fn(&AdminCandidate, &[AdminCandidate]) -> Result<(), Refusal> + Send + Sync + 'a;
+
 /// What follows an interrupted operation, decided by the caller's rules:
 /// given the interrupted operation, its cluster after the interruption, and
 /// (for a run) the kind of runner its blueprint uses, the plan to apply —
@@ -336,8 +342,23 @@ pub trait IdentityStore: Send + Sync + 'static {
 
     async fn api_tokens(&self) -> Result<Vec<ApiToken>>;
 
-    /// Revokes a token; returns false if there is no such token.
-    async fn revoke_api_token(&self, id: &str, now: Timestamp) -> Result<bool>;
+    /// Revokes a token if `check` allows it, deciding on every token not
+    /// revoked as it is inside the revocation's transaction (SQLite: the
+    /// write transaction; PostgreSQL: those rows locked), so two concurrent
+    /// revocations cannot both pass a check the other one breaks. A token
+    /// already revoked stays as it was, unchecked. False if there is no
+    /// such token.
+    async fn revoke_api_token(
+        &self,
+        id: &str,
+        now: Timestamp,
+        check: &RevocationCheck<'_>,
+    ) -> Result<bool>;
+
+    /// Creates a bootstrap token and revokes every earlier bootstrap token
+    /// (never another token of the bootstrap administrator), in one
+    /// transaction; answers the ids revoked.
+    async fn replace_bootstrap_token(&self, token: NewApiToken) -> Result<(ApiToken, Vec<String>)>;
 
     /// Creates an organization; refused if the name is taken.
     async fn create_organization(&self, org: Organization) -> Result<Organization>;
@@ -360,8 +381,15 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// A person's recorded memberships.
     async fn memberships_of(&self, subject: &Subject) -> Result<Vec<Membership>>;
 
-    /// Removes a membership; false if there was none.
-    async fn remove_membership(&self, org: &OrgName, subject: &Subject) -> Result<bool>;
+    /// Removes a membership and, in the same transaction, revokes the
+    /// cluster tokens `then_revoke` names; false (and nothing revoked) if
+    /// there was no membership.
+    async fn remove_membership(
+        &self,
+        org: &OrgName,
+        subject: &Subject,
+        then_revoke: Option<&ClusterTokenRevocation>,
+    ) -> Result<bool>;
 
     async fn put_user(&self, user: User) -> Result<()>;
 
@@ -376,14 +404,32 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Adds a new signing key and retires every other one at `created_at`.
     async fn rotate_signing_key(&self, key: StoredSigningKey) -> Result<()>;
 
-    /// Denies a token id until it expires.
-    async fn revoke_token(&self, jti: &str, expires_at: Timestamp, now: Timestamp) -> Result<()>;
+    /// Denies a token id until it expires, to the API and — when
+    /// `refused_by` says so — to every cluster gateway. Revoking an id again
+    /// keeps the first revocation (published, if either was).
+    async fn revoke_token(
+        &self,
+        jti: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+        refused_by: RefusedBy,
+    ) -> Result<()>;
 
     async fn token_revoked(&self, jti: &str) -> Result<bool>;
 
-    /// Every revocation of a token not yet expired at `now`, newest first,
-    /// and forgets the expired ones.
-    async fn revocations(&self, now: Timestamp) -> Result<Vec<Revocation>>;
+    /// Refuses a person's cluster tokens issued up to `revocation.at` for
+    /// the clusters it names (one row per cluster, moved on if there was
+    /// one); answers how many clusters.
+    async fn revoke_cluster_tokens(&self, revocation: &ClusterTokenRevocation) -> Result<u64>;
+
+    /// What the signed list publishes at `now` — token ids revoked for
+    /// everyone, and people's cluster tokens — with its version; forgets
+    /// every revocation expired.
+    async fn revocations(&self, now: Timestamp) -> Result<PublishedRevocations>;
+
+    /// The version of what [`IdentityStore::revocations`] publishes: it
+    /// changes with every published revocation (one row read).
+    async fn revocations_version(&self) -> Result<i64>;
 
     /// Keeps a web sign-in's secret state until `expires_at`.
     async fn put_login_state(

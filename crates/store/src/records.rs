@@ -252,6 +252,10 @@ pub struct ApiToken {
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    /// A bootstrap token (minted at first start or by `slipway admin
+    /// bootstrap-token`), not one the bootstrap administrator created.
+    #[serde(default)]
+    pub bootstrap: bool,
 }
 
 impl ApiToken {
@@ -383,6 +387,60 @@ pub struct Revocation {
     pub jti: String,
     pub expires_at: Timestamp,
     pub revoked_at: Timestamp,
+}
+
+/// Who must refuse a revoked token id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusedBy {
+    /// The API alone: a user token, whose audience no cluster gateway
+    /// accepts (a logout). Not published.
+    Api,
+    /// The API and every cluster gateway: published in the signed list.
+    Everyone,
+}
+
+/// A person's cluster tokens for one cluster, issued up to a time, refused
+/// until every such token has expired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectRevocation {
+    pub subject: Subject,
+    pub cluster: ClusterName,
+    /// Tokens issued up to then (inclusive) are refused.
+    pub issued_until: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_at: Timestamp,
+}
+
+/// To refuse a person's cluster tokens issued up to `at`, for the clusters
+/// of an organization or of every organization, until `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterTokenRevocation {
+    pub subject: Subject,
+    /// Whose clusters: one organization's; `None`: every cluster.
+    pub organization: Option<OrgName>,
+    /// Tokens issued up to then are refused; also when it was decided.
+    pub at: Timestamp,
+    /// Until then: the longest a token issued at `at` lives.
+    pub until: Timestamp,
+}
+
+/// What the signed list publishes, and its version (bumped in the
+/// transaction of every change).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PublishedRevocations {
+    pub version: i64,
+    /// Newest first.
+    pub tokens: Vec<Revocation>,
+    /// By subject and cluster.
+    pub subjects: Vec<SubjectRevocation>,
+}
+
+/// An API token not revoked, as the last-administrator rule sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminCandidate {
+    pub token: ApiToken,
+    /// Its owner is a person recorded as a site administrator.
+    pub owner_admin: bool,
 }
 
 /// An organization's budget account as stored.

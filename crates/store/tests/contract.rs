@@ -65,6 +65,9 @@ contract!(
     clusters_are_listed_in_pages_with_their_operations_and_schedules,
     apply_answers_the_cluster_as_it_is_after_the_change,
     revocations_list_unexpired_tokens_and_forget_expired_ones,
+    a_persons_cluster_tokens_are_revoked_per_cluster_and_only_move_on,
+    the_last_administrator_check_decides_inside_the_revocation,
+    a_new_bootstrap_token_revokes_only_earlier_bootstrap_tokens,
     users_are_found_by_their_latest_login_which_names_their_memberships,
     queue_depth_counts_queued_and_running_operations,
     operations_are_listed_newest_first_in_pages,
@@ -872,6 +875,11 @@ async fn blueprint_versions_are_immutable(db: &TestDatabase) {
     assert_eq!(store.blueprint_versions().await.unwrap().len(), 2);
 }
 
+/// A last-administrator check that allows every revocation.
+fn allow(_: &AdminCandidate, _: &[AdminCandidate]) -> Result<(), Refusal> {
+    Ok(())
+}
+
 async fn api_tokens_are_found_by_hash_and_revoked(db: &TestDatabase) {
     let store = open(db).await;
     let token = store
@@ -898,8 +906,23 @@ async fn api_tokens_are_found_by_hash_and_revoked(db: &TestDatabase) {
     assert!(found.is_valid_at(t0()));
     assert!(!found.is_valid_at(t0() + TimeDelta::days(2)));
     assert!(store.api_token_by_hash("other").await.unwrap().is_none());
-    assert!(store.revoke_api_token("tok_1", t0()).await.unwrap());
-    assert!(!store.revoke_api_token("tok_404", t0()).await.unwrap());
+    assert!(store.revoke_api_token("tok_1", t0(), &allow).await.unwrap());
+    assert!(
+        !store
+            .revoke_api_token("tok_404", t0(), &allow)
+            .await
+            .unwrap()
+    );
+    // Revoked again: it stays as it was, and the check is not asked.
+    let refuse = |_: &AdminCandidate, _: &[AdminCandidate]| -> Result<(), Refusal> {
+        panic!("an already revoked token is not checked")
+    };
+    assert!(
+        store
+            .revoke_api_token("tok_1", t0() + TimeDelta::hours(1), &refuse)
+            .await
+            .unwrap()
+    );
     let revoked = store
         .api_token_by_hash("hash-of-secret")
         .await
@@ -1180,8 +1203,18 @@ async fn memberships_users_keys_and_revocations_are_kept(db: &TestDatabase) {
         std::slice::from_ref(&read)
     );
     assert_eq!(store.memberships_of(&bob()).await.unwrap(), [read]);
-    assert!(store.remove_membership(&research, &bob()).await.unwrap());
-    assert!(!store.remove_membership(&research, &bob()).await.unwrap());
+    assert!(
+        store
+            .remove_membership(&research, &bob(), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_membership(&research, &bob(), None)
+            .await
+            .unwrap()
+    );
     assert!(store.memberships_of(&bob()).await.unwrap().is_empty());
 
     let user = User {
@@ -1223,8 +1256,12 @@ async fn memberships_users_keys_and_revocations_are_kept(db: &TestDatabase) {
     assert_eq!(keys[1].private_key, vec![9; 60]);
 
     let expires = t0() + TimeDelta::hours(1);
-    store.revoke_token("jti-1", expires, t0()).await.unwrap();
-    store.revoke_token("jti-1", expires, t0()).await.unwrap();
+    for _ in 0..2 {
+        store
+            .revoke_token("jti-1", expires, t0(), RefusedBy::Everyone)
+            .await
+            .unwrap();
+    }
     assert!(store.token_revoked("jti-1").await.unwrap());
     assert!(!store.token_revoked("jti-2").await.unwrap());
 
@@ -2241,7 +2278,10 @@ async fn apply_answers_the_cluster_as_it_is_after_the_change(db: &TestDatabase) 
 
 async fn revocations_list_unexpired_tokens_and_forget_expired_ones(db: &TestDatabase) {
     let store = open(db).await;
-    assert!(store.revocations(t0()).await.unwrap().is_empty());
+    assert_eq!(
+        store.revocations(t0()).await.unwrap(),
+        PublishedRevocations::default()
+    );
     let mut notes = store.subscribe();
     let revocation = |jti: &str, expires_in: i64, revoked_after: i64| Revocation {
         jti: jti.into(),
@@ -2253,7 +2293,7 @@ async fn revocations_list_unexpired_tokens_and_forget_expired_ones(db: &TestData
     let c = revocation("jti-c", 10, 2);
     for r in [&a, &b, &c] {
         store
-            .revoke_token(&r.jti, r.expires_at, r.revoked_at)
+            .revoke_token(&r.jti, r.expires_at, r.revoked_at, RefusedBy::Everyone)
             .await
             .unwrap();
     }
@@ -2265,38 +2305,295 @@ async fn revocations_list_unexpired_tokens_and_forget_expired_ones(db: &TestData
             Notification::Revoked
         ]
     );
-    // Revoking again keeps the first revocation.
+    assert_eq!(store.revocations_version().await.unwrap(), 3);
+    // Revoking again keeps the first revocation, and changes nothing.
     store
-        .revoke_token("jti-a", a.expires_at, t0() + TimeDelta::minutes(3))
+        .revoke_token(
+            "jti-a",
+            a.expires_at,
+            t0() + TimeDelta::minutes(3),
+            RefusedBy::Everyone,
+        )
         .await
         .unwrap();
+    assert_eq!(store.revocations_version().await.unwrap(), 3);
+    assert!(heard(&mut notes).is_empty());
+
+    // A user token's revocation (a logout) is the API's alone: refused,
+    // not published, and the published list's version stays.
+    let version = store.revocations_version().await.unwrap();
+    store
+        .revoke_token(
+            "jti-user",
+            t0() + TimeDelta::minutes(60),
+            t0() + TimeDelta::minutes(4),
+            RefusedBy::Api,
+        )
+        .await
+        .unwrap();
+    assert!(store.token_revoked("jti-user").await.unwrap());
+    assert_eq!(store.revocations_version().await.unwrap(), version);
+    assert!(heard(&mut notes).is_empty(), "nothing for gateways");
 
     // Newest first.
     let now = t0() + TimeDelta::minutes(5);
-    assert_eq!(
-        store.revocations(now).await.unwrap(),
-        [c.clone(), b.clone(), a.clone()]
-    );
+    let published = store.revocations(now).await.unwrap();
+    assert_eq!(published.version, version);
+    assert_eq!(published.tokens, [c.clone(), b.clone(), a.clone()]);
+    assert!(published.subjects.is_empty());
     assert!(store.token_revoked("jti-c").await.unwrap());
+
+    // Revoked for everyone later: published after all.
+    store
+        .revoke_token(
+            "jti-user",
+            t0() + TimeDelta::minutes(60),
+            t0() + TimeDelta::minutes(6),
+            RefusedBy::Everyone,
+        )
+        .await
+        .unwrap();
+    assert_eq!(heard(&mut notes), [Notification::Revoked]);
+    let published = store.revocations(now).await.unwrap();
+    assert!(published.version > version);
+    assert_eq!(
+        published.tokens[0].revoked_at,
+        t0() + TimeDelta::minutes(4),
+        "revoked when it first was"
+    );
+    assert_eq!(published.tokens[0].jti, "jti-user");
 
     // Once a token expired, its revocation is forgotten.
     let later = t0() + TimeDelta::minutes(30);
+    let tokens =
+        |p: PublishedRevocations| -> Vec<String> { p.tokens.into_iter().map(|r| r.jti).collect() };
     assert_eq!(
-        store.revocations(later).await.unwrap(),
-        [b.clone(), a.clone()]
+        tokens(store.revocations(later).await.unwrap()),
+        ["jti-user", "jti-b", "jti-a"]
     );
     assert!(!store.token_revoked("jti-c").await.unwrap(), "forgotten");
     assert!(store.token_revoked("jti-a").await.unwrap());
     assert_eq!(
-        store.revocations(now).await.unwrap(),
-        [b.clone(), a],
+        tokens(store.revocations(now).await.unwrap()),
+        ["jti-user", "jti-b", "jti-a"],
         "gone for good"
     );
-    assert_eq!(
-        store.revocations(t0() + TimeDelta::hours(3)).await.unwrap(),
-        []
+    assert!(
+        store
+            .revocations(t0() + TimeDelta::hours(3))
+            .await
+            .unwrap()
+            .tokens
+            .is_empty()
     );
     assert!(!store.token_revoked("jti-b").await.unwrap());
+}
+
+async fn a_persons_cluster_tokens_are_revoked_per_cluster_and_only_move_on(db: &TestDatabase) {
+    let store = open(db).await;
+    create_in(&store, "r1", "research", false).await;
+    create_in(&store, "r2", "research", true).await;
+    create_in(&store, "o1", "other", false).await;
+    let research = org("research");
+    store
+        .put_membership(Membership {
+            organization: research.clone(),
+            subject: bob(),
+            name: None,
+            role: MembershipRole::Member,
+            state: MembershipState::Approved,
+            requested_at: t0(),
+            decided_by: None,
+            decided_at: None,
+        })
+        .await
+        .unwrap();
+    let mut notes = store.subscribe();
+    let at = t0() + TimeDelta::minutes(10);
+    let revocation = ClusterTokenRevocation {
+        subject: bob(),
+        organization: Some(research.clone()),
+        at,
+        until: at + TimeDelta::hours(1),
+    };
+
+    // Removing a membership that is not there revokes nothing.
+    assert!(
+        !store
+            .remove_membership(&org("other"), &bob(), Some(&revocation))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.revocations_version().await.unwrap(), 0);
+    assert!(heard(&mut notes).is_empty());
+
+    // Removed: the tokens for each of the organization's clusters, in the
+    // same transaction.
+    assert!(
+        store
+            .remove_membership(&research, &bob(), Some(&revocation))
+            .await
+            .unwrap()
+    );
+    assert!(store.membership(&research, &bob()).await.unwrap().is_none());
+    assert_eq!(heard(&mut notes), [Notification::Revoked]);
+    let published = store.revocations(at).await.unwrap();
+    assert_eq!(published.version, 1);
+    let entry = |cluster: &str, issued_until, expires_at, revoked_at| SubjectRevocation {
+        subject: bob(),
+        cluster: name(cluster),
+        issued_until,
+        expires_at,
+        revoked_at,
+    };
+    assert_eq!(
+        published.subjects,
+        [
+            entry("r1", at, revocation.until, at),
+            entry("r2", at, revocation.until, at),
+        ]
+    );
+
+    // A later revocation moves both times on; an older one (replayed)
+    // never moves them back.
+    let later = ClusterTokenRevocation {
+        organization: None,
+        at: at + TimeDelta::minutes(5),
+        until: at + TimeDelta::minutes(65),
+        ..revocation.clone()
+    };
+    assert_eq!(store.revoke_cluster_tokens(&later).await.unwrap(), 3);
+    assert_eq!(heard(&mut notes), [Notification::Revoked]);
+    assert_eq!(store.revoke_cluster_tokens(&revocation).await.unwrap(), 2);
+    let published = store.revocations(at).await.unwrap();
+    assert_eq!(published.version, 3);
+    let moved = |cluster: &str, revoked_at| entry(cluster, later.at, later.until, revoked_at);
+    assert_eq!(
+        published.subjects,
+        [
+            moved("o1", later.at),
+            moved("r1", revocation.at),
+            moved("r2", revocation.at),
+        ]
+    );
+
+    // Forgotten once every token they cover has expired.
+    assert!(
+        store
+            .revocations(later.until + TimeDelta::seconds(1))
+            .await
+            .unwrap()
+            .subjects
+            .is_empty()
+    );
+}
+
+async fn the_last_administrator_check_decides_inside_the_revocation(db: &TestDatabase) {
+    let store = open(db).await;
+    let token = |id: &str| NewApiToken {
+        id: id.into(),
+        name: id.into(),
+        owner: Subject::bootstrap(),
+        secret_hash: format!("hash-{id}"),
+        scopes: vec!["*".into()],
+        created_at: t0(),
+        expires_at: None,
+    };
+    // At most one of the tokens may go: the check refuses the last one.
+    let last_one = |target: &AdminCandidate, all: &[AdminCandidate]| {
+        if all.iter().any(|c| c.token.id != target.token.id) {
+            Ok(())
+        } else {
+            Err(Refusal::LastAdminCredential {
+                credential: target.token.id.clone(),
+            })
+        }
+    };
+    for round in 0..10 {
+        let (a, b) = (format!("tok_{round}a"), format!("tok_{round}b"));
+        store.create_api_token(token(&a)).await.unwrap();
+        store.create_api_token(token(&b)).await.unwrap();
+        // The one left from the previous round goes first.
+        for left in store.api_tokens().await.unwrap() {
+            if left.revoked_at.is_none() && left.id != a && left.id != b {
+                assert!(
+                    store
+                        .revoke_api_token(&left.id, t0(), &last_one)
+                        .await
+                        .unwrap()
+                );
+            }
+        }
+        let revoke = |id: String| {
+            let store = store.clone();
+            tokio::spawn(async move { store.revoke_api_token(&id, t0(), &last_one).await })
+        };
+        let (first, second) = tokio::join!(revoke(a.clone()), revoke(b.clone()));
+        let results = [first.unwrap(), second.unwrap()];
+        let refused = results
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r,
+                    Err(StoreError::Refused(Refusal::LastAdminCredential { .. }))
+                )
+            })
+            .count();
+        assert_eq!(refused, 1, "round {round}: {results:?}");
+        assert!(results.iter().any(|r| matches!(r, Ok(true))), "{results:?}");
+        let valid = store
+            .api_tokens()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.revoked_at.is_none())
+            .count();
+        assert_eq!(valid, 1, "round {round}");
+    }
+}
+
+async fn a_new_bootstrap_token_revokes_only_earlier_bootstrap_tokens(db: &TestDatabase) {
+    let store = open(db).await;
+    let token = |id: &str, name: &str| NewApiToken {
+        id: id.into(),
+        name: name.into(),
+        owner: Subject::bootstrap(),
+        secret_hash: format!("hash-{id}"),
+        scopes: vec!["*".into()],
+        created_at: t0(),
+        expires_at: None,
+    };
+    let (first, revoked) = store
+        .replace_bootstrap_token(token("tok_b1", "bootstrap-admin"))
+        .await
+        .unwrap();
+    assert!(first.bootstrap);
+    assert!(revoked.is_empty());
+    // The bootstrap administrator's own API token, even one named alike.
+    let own = store
+        .create_api_token(token("tok_own", "bootstrap-admin"))
+        .await
+        .unwrap();
+    assert!(!own.bootstrap);
+    let (second, revoked) = store
+        .replace_bootstrap_token(NewApiToken {
+            created_at: t0() + TimeDelta::minutes(1),
+            ..token("tok_b2", "bootstrap-admin")
+        })
+        .await
+        .unwrap();
+    assert_eq!(revoked, ["tok_b1"]);
+    let read = |id: &'static str| {
+        let store = store.clone();
+        async move { store.api_token(id).await.unwrap().unwrap() }
+    };
+    assert_eq!(
+        read("tok_b1").await.revoked_at,
+        Some(t0() + TimeDelta::minutes(1))
+    );
+    assert_eq!(read("tok_own").await.revoked_at, None);
+    assert_eq!(read("tok_b2").await, second);
+    assert!(second.bootstrap && second.revoked_at.is_none());
 }
 
 async fn users_are_found_by_their_latest_login_which_names_their_memberships(db: &TestDatabase) {

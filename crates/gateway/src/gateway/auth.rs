@@ -1,7 +1,8 @@
 //! Who is calling: the token (bearer or `token` cookie), verified against
 //! the issuer's keys with [`Verifier`] (EdDSA only, exact issuer, audience
 //! exactly the cluster's name, 30 s leeway), and cached until it expires —
-//! and, cached or not, refused once its `jti` is revoked.
+//! and, cached or not, refused once its `jti` is revoked or its person's
+//! tokens issued before a time are.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +23,9 @@ pub(crate) struct Identity {
     pub sub: Arc<str>,
     /// The token's id, which revocations name.
     pub jti: Box<str>,
+    /// When it was issued (unix seconds): revocations of a person name
+    /// tokens issued before a time.
+    pub iat: i64,
     pub level: Level,
     pub user_header: HeaderValue,
     pub level_header: HeaderValue,
@@ -33,6 +37,12 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
+    /// Whether the issuer revoked this token (by its id, or all of its
+    /// person's tokens issued before a time).
+    fn revoked(&self, revocations: &Revocations, now: i64) -> bool {
+        revocations.is_revoked(&self.jti, &self.sub, self.iat, now)
+    }
+
     fn from_claims(claims: &Claims, kid: &str) -> Result<Self, String> {
         let header = |what: &str, value: &str| {
             HeaderValue::from_str(value)
@@ -44,6 +54,7 @@ impl Identity {
         Ok(Self {
             sub: claims.sub.as_str().into(),
             jti: claims.jti.as_str().into(),
+            iat: claims.iat,
             level: claims.level,
             user_header: header("sub", &claims.sub)?,
             level_header: HeaderValue::from_static(claims.level.as_str()),
@@ -135,7 +146,7 @@ impl Authenticator {
     /// it names an unknown key); either way, against the revoked tokens.
     pub async fn authenticate(&self, token: &str, now: i64) -> Result<Arc<Identity>, Refused> {
         if let Some(identity) = self.cached(token, now) {
-            if self.revocations.is_revoked(&identity.jti, now) {
+            if identity.revoked(&self.revocations, now) {
                 self.metrics.token_revoked.inc();
                 return Err(Refused::Revoked);
             }
@@ -201,7 +212,7 @@ impl Authenticator {
         let claims = result.map_err(|r| Refused::Invalid(r.to_string()))?;
         let kid = Verifier::key_id(token).unwrap_or_default();
         let identity = Arc::new(Identity::from_claims(&claims, &kid).map_err(Refused::Invalid)?);
-        if self.revocations.is_revoked(&identity.jti, now) {
+        if identity.revoked(&self.revocations, now) {
             return Err(Refused::Revoked);
         }
         self.insert(token, identity.clone(), now);

@@ -15,6 +15,7 @@
 //! | `slipway_gateway_jwks_keys` | gauge | — keys currently known |
 //! | `slipway_gateway_revocation_fetches_total` | counter | `result` (ok: a verified list applied, unchanged: 304, error: no list obtained, invalid: a list that does not verify, ignored) |
 //! | `slipway_gateway_revoked_tokens` | gauge | — revoked token ids the gateway refuses |
+//! | `slipway_gateway_revoked_subjects` | gauge | — people whose tokens for this cluster issued before a time the gateway refuses |
 //! | `slipway_gateway_revocation_list_age_seconds` | gauge | — since the list was last known current (fetched, or confirmed by a 304), or since the gateway started if never; 0 without an issuer |
 //! | `slipway_gateway_limiter_keys` | gauge | `table` (rate, quota) — keys tracked |
 
@@ -116,6 +117,7 @@ pub(crate) struct Metrics {
     /// By result: ok, unchanged, error, invalid.
     revocation_fetches: [Counter; 4],
     pub revoked_tokens: Gauge,
+    pub revoked_subjects: Gauge,
     /// Set from `revocations_confirmed_at` whenever the metrics are read.
     revocation_list_age: Gauge<f64, AtomicU64>,
     revocations_enabled: AtomicBool,
@@ -230,6 +232,12 @@ impl Metrics {
             "Revoked token ids refused until they expire",
             revoked_tokens.clone(),
         );
+        let revoked_subjects = Gauge::default();
+        registry.register(
+            "revoked_subjects",
+            "People whose tokens for this cluster issued before a time are refused",
+            revoked_subjects.clone(),
+        );
         let revocation_list_age = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "revocation_list_age_seconds",
@@ -267,6 +275,7 @@ impl Metrics {
             jwks_keys,
             revocation_fetches,
             revoked_tokens,
+            revoked_subjects,
             revocation_list_age,
             revocations_enabled: AtomicBool::new(false),
             revocations_confirmed_at: AtomicI64::new(0),

@@ -12,10 +12,14 @@
 //!   known key, the exact issuer, audience [`REVOCATIONS_AUDIENCE`], subject
 //!   [`ISSUER_SUBJECT`], `exp`/`nbf` with 30 s leeway. A list that fails is
 //!   ignored (counted as `invalid`): the set stays as it was.
-//! - **The set**: revoked `jti`s with their `exp`. A verified list only adds
-//!   (or extends an `exp`); an entry leaves once past its `exp` plus the
-//!   30 s leeway — never because a later list omits it, so an old list
-//!   replayed cannot undo a revocation.
+//! - **The set**: revoked `jti`s with their `exp`, and people (`sub`) whose
+//!   tokens for this cluster issued before a time are refused (a member
+//!   removed from the cluster's organization: one entry for all their
+//!   tokens); entries for other clusters are not kept. A verified list only
+//!   adds, extends an `exp` or moves a cut-off on; an entry leaves once past
+//!   its `exp` plus the 30 s leeway — never because a later list omits it,
+//!   so an old list replayed cannot undo a revocation. A list from an
+//!   issuer that publishes no people has none, and works as before.
 //! - **Persistence**: whenever the set changes it is written (atomically,
 //!   mode 0600) to the state file's path plus `.revocations`, and read
 //!   back before a restarted gateway serves: it keeps refusing what it
@@ -34,8 +38,8 @@ use http::header::{ETAG, IF_NONE_MATCH};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use slipway_auth::jwt::{
-    ISSUER_SUBJECT, LEEWAY_SECS, REVOCATIONS_AUDIENCE, Rejection, RevocationList, RevokedToken,
-    Verifier,
+    ISSUER_SUBJECT, LEEWAY_SECS, REVOCATIONS_AUDIENCE, Rejection, RevocationList, RevokedSubject,
+    RevokedToken, Verifier,
 };
 
 use super::GatewayError;
@@ -81,6 +85,17 @@ struct Persisted {
     /// When the list was last known current (unix seconds).
     confirmed_at: i64,
     revoked: Vec<RevokedToken>,
+    /// Absent from files kept before people were published.
+    #[serde(default)]
+    subjects: Vec<RevokedSubject>,
+}
+
+/// A person whose tokens for this cluster issued before `issued_before`
+/// are refused until `exp` (unix seconds both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cutoff {
+    issued_before: i64,
+    exp: i64,
 }
 
 /// The revoked token ids, and how to keep them current.
@@ -88,6 +103,8 @@ pub(crate) struct Revocations {
     /// Where the list is fetched from; `None`: never (no issuer).
     url: Option<String>,
     issuer: String,
+    /// This gateway's cluster: only people's entries for it are kept.
+    cluster: String,
     verifier: Verifier,
     file: Option<PathBuf>,
     http: reqwest::Client,
@@ -95,9 +112,12 @@ pub(crate) struct Revocations {
     metrics: Arc<Metrics>,
     /// `jti` → its `exp` (unix seconds).
     revoked: RwLock<HashMap<Box<str>, i64>>,
-    /// `revoked.len()`, read without the lock: most of the time the set is
-    /// empty, and requests then take no lock at all.
+    /// `sub` → the cut-off for their tokens.
+    subjects: RwLock<HashMap<Box<str>, Cutoff>>,
+    /// `revoked.len()` and `subjects.len()`, read without the locks: most
+    /// of the time the set is empty, and requests then take no lock at all.
     len: AtomicUsize,
+    subjects_len: AtomicUsize,
     /// The `ETag` of the last list applied.
     etag: Mutex<Option<String>>,
     /// Serializes polls.
@@ -114,12 +134,15 @@ impl Revocations {
             url,
             verifier: Verifier::new(&issuer, REVOCATIONS_AUDIENCE),
             issuer,
+            cluster: config.cluster.clone(),
             file: config.revocations_file(),
             http,
             keys,
             metrics,
             revoked: RwLock::new(HashMap::new()),
+            subjects: RwLock::new(HashMap::new()),
             len: AtomicUsize::new(0),
+            subjects_len: AtomicUsize::new(0),
             etag: Mutex::new(None),
             polling: tokio::sync::Mutex::new(()),
         }
@@ -129,20 +152,35 @@ impl Revocations {
         self.url.as_deref()
     }
 
-    /// Whether the token `jti` is revoked at `now` (unix seconds).
-    pub fn is_revoked(&self, jti: &str, now: i64) -> bool {
-        if self.len.load(Ordering::Acquire) == 0 {
-            return false;
-        }
-        self.revoked
-            .read()
-            .get(jti)
-            .is_some_and(|exp| now <= exp.saturating_add(LEEWAY_SECS as i64))
+    /// Whether a token — its `jti`, and `sub` issued at `iat` — is revoked
+    /// at `now` (unix seconds all).
+    pub fn is_revoked(&self, jti: &str, sub: &str, iat: i64, now: i64) -> bool {
+        let live = |exp: i64| now <= exp.saturating_add(LEEWAY_SECS as i64);
+        (self.len.load(Ordering::Acquire) > 0
+            && self.revoked.read().get(jti).is_some_and(|exp| live(*exp)))
+            || (self.subjects_len.load(Ordering::Acquire) > 0
+                && self
+                    .subjects
+                    .read()
+                    .get(sub)
+                    .is_some_and(|cut| iat < cut.issued_before && live(cut.exp)))
     }
 
-    /// How many entries the set holds.
+    /// How many token ids the set holds.
     pub fn len(&self) -> usize {
         self.len.load(Ordering::Acquire)
+    }
+
+    /// How many people the set holds.
+    pub fn subjects_len(&self) -> usize {
+        self.subjects_len.load(Ordering::Acquire)
+    }
+
+    fn set_gauges(&self) {
+        self.metrics.revoked_tokens.set(self.len() as i64);
+        self.metrics
+            .revoked_subjects
+            .set(self.subjects_len() as i64);
     }
 
     /// Reads the set kept by a previous run (before serving). A missing
@@ -174,12 +212,15 @@ impl Revocations {
         }
         let now = unix_now();
         self.add(&kept.revoked, now);
+        self.add_subjects(&kept.subjects, now);
         self.prune(now);
         *self.etag.lock() = kept.etag;
         self.metrics.revocations_confirmed(kept.confirmed_at);
+        self.set_gauges();
         tracing::info!(
             file = %path.display(),
             revoked = self.len(),
+            people = self.subjects_len(),
             "revocation list loaded"
         );
         Ok(())
@@ -203,7 +244,8 @@ impl Revocations {
                 Err(fetched) => fetched,
                 Ok(list) => {
                     let now = unix_now();
-                    let added = self.add(&list.revoked, now);
+                    let added =
+                        self.add(&list.revoked, now) + self.add_subjects(&list.subjects, now);
                     let etag_changed = *self.etag.lock() != new_etag;
                     *self.etag.lock() = new_etag;
                     self.metrics.revocations_confirmed(now);
@@ -222,7 +264,7 @@ impl Revocations {
             self.persist(now);
         }
         self.metrics.revocation_fetch(fetched.result());
-        self.metrics.revoked_tokens.set(self.len() as i64);
+        self.set_gauges();
         fetched
     }
 
@@ -325,19 +367,66 @@ impl Revocations {
         added
     }
 
+    /// Adds the people's entries for this cluster not yet expired, or
+    /// moves an entry's cut-off and expiry on (never back); returns how
+    /// many were new or moved.
+    fn add_subjects(&self, entries: &[RevokedSubject], now: i64) -> usize {
+        let mut subjects = self.subjects.write();
+        let mut changed = 0;
+        for entry in entries {
+            if entry.aud != self.cluster || entry.exp.saturating_add(LEEWAY_SECS as i64) < now {
+                continue;
+            }
+            let new = Cutoff {
+                issued_before: entry.issued_before,
+                exp: entry.exp,
+            };
+            match subjects.get_mut(entry.sub.as_str()) {
+                Some(cut) => {
+                    let moved = Cutoff {
+                        issued_before: cut.issued_before.max(new.issued_before),
+                        exp: cut.exp.max(new.exp),
+                    };
+                    if moved != *cut {
+                        *cut = moved;
+                        changed += 1;
+                    }
+                }
+                None => {
+                    subjects.insert(entry.sub.as_str().into(), new);
+                    changed += 1;
+                }
+            }
+        }
+        self.subjects_len.store(subjects.len(), Ordering::Release);
+        changed
+    }
+
     /// Drops entries past their `exp` plus the leeway; returns how many.
     fn prune(&self, now: i64) -> usize {
-        if self.len() == 0 {
-            return 0;
+        let live = |exp: i64| now <= exp.saturating_add(LEEWAY_SECS as i64);
+        let mut dropped = 0;
+        if self.len() > 0 {
+            let mut revoked = self.revoked.write();
+            let before = revoked.len();
+            revoked.retain(|_, exp| live(*exp));
+            if revoked.capacity() > 2 * revoked.len() + 64 {
+                revoked.shrink_to_fit();
+            }
+            self.len.store(revoked.len(), Ordering::Release);
+            dropped += before - revoked.len();
         }
-        let mut revoked = self.revoked.write();
-        let before = revoked.len();
-        revoked.retain(|_, exp| now <= exp.saturating_add(LEEWAY_SECS as i64));
-        if revoked.capacity() > 2 * revoked.len() + 64 {
-            revoked.shrink_to_fit();
+        if self.subjects_len() > 0 {
+            let mut subjects = self.subjects.write();
+            let before = subjects.len();
+            subjects.retain(|_, cut| live(cut.exp));
+            if subjects.capacity() > 2 * subjects.len() + 64 {
+                subjects.shrink_to_fit();
+            }
+            self.subjects_len.store(subjects.len(), Ordering::Release);
+            dropped += before - subjects.len();
         }
-        self.len.store(revoked.len(), Ordering::Release);
-        before - revoked.len()
+        dropped
     }
 
     /// Writes the set to its file, if it has one. A failure is logged: the
@@ -356,11 +445,24 @@ impl Revocations {
             })
             .collect();
         revoked.sort_by(|a, b| a.jti.cmp(&b.jti));
+        let mut subjects: Vec<RevokedSubject> = self
+            .subjects
+            .read()
+            .iter()
+            .map(|(sub, cut)| RevokedSubject {
+                sub: sub.to_string(),
+                aud: self.cluster.clone(),
+                issued_before: cut.issued_before,
+                exp: cut.exp,
+            })
+            .collect();
+        subjects.sort_by(|a, b| a.sub.cmp(&b.sub));
         let kept = Persisted {
             issuer: self.issuer.clone(),
             etag: self.etag.lock().clone(),
             confirmed_at: now,
             revoked,
+            subjects,
         };
         let bytes = serde_json::to_vec(&kept).expect("the list serializes");
         if let Err(err) = write_private(path, &bytes) {
@@ -429,31 +531,98 @@ mod tests {
         }
     }
 
+    fn person(sub: &str, aud: &str, issued_before: i64, exp: i64) -> RevokedSubject {
+        RevokedSubject {
+            sub: sub.into(),
+            aud: aud.into(),
+            issued_before,
+            exp,
+        }
+    }
+
     #[test]
     fn entries_count_until_their_expiry_plus_the_leeway() {
         let dir = tempfile::tempdir().unwrap();
         let r = revocations(dir.path());
         let now = 1_000_000;
-        assert!(!r.is_revoked("a", now));
+        let revoked = |jti: &str, at: i64| r.is_revoked(jti, "github:1", now - 10, at);
+        assert!(!revoked("a", now));
         assert_eq!(
             r.add(&[entry("a", now + 10), entry("b", now - 100)], now),
             1,
             "an entry long expired is not added"
         );
-        assert!(r.is_revoked("a", now));
-        assert!(r.is_revoked("a", now + 10 + LEEWAY_SECS as i64));
-        assert!(!r.is_revoked("a", now + 11 + LEEWAY_SECS as i64));
-        assert!(!r.is_revoked("b", now));
+        assert!(revoked("a", now));
+        assert!(revoked("a", now + 10 + LEEWAY_SECS as i64));
+        assert!(!revoked("a", now + 11 + LEEWAY_SECS as i64));
+        assert!(!revoked("b", now));
 
         // A later list only adds, or extends.
         assert_eq!(r.add(&[entry("a", now + 50)], now), 0);
-        assert!(r.is_revoked("a", now + 50));
+        assert!(revoked("a", now + 50));
         assert_eq!(r.add(&[entry("a", now + 5)], now), 0);
-        assert!(r.is_revoked("a", now + 50), "never shortened");
+        assert!(revoked("a", now + 50), "never shortened");
 
         assert_eq!(r.prune(now + 50 + LEEWAY_SECS as i64), 0);
         assert_eq!(r.prune(now + 51 + LEEWAY_SECS as i64), 1);
         assert_eq!(r.len(), 0);
+    }
+
+    #[test]
+    fn a_persons_tokens_issued_before_the_cutoff_are_refused_and_later_ones_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = revocations(dir.path());
+        let now = 1_000_000;
+        let revoked = |sub: &str, iat: i64, at: i64| r.is_revoked("some-jti", sub, iat, at);
+        assert_eq!(
+            r.add_subjects(
+                &[
+                    person("github:1", "abc", now, now + 3600),
+                    person("github:2", "other-cluster", now, now + 3600),
+                    person("github:3", "abc", now - 7200, now - 3600),
+                ],
+                now
+            ),
+            1,
+            "another cluster's entries and expired ones are not kept"
+        );
+        assert_eq!(r.subjects_len(), 1);
+        assert!(revoked("github:1", now - 1, now));
+        assert!(
+            !revoked("github:1", now, now),
+            "issued at the cut-off: after it"
+        );
+        assert!(!revoked("github:2", now - 1, now));
+        assert!(!revoked("github:3", now - 7300, now));
+        assert!(revoked(
+            "github:1",
+            now - 1,
+            now + 3600 + LEEWAY_SECS as i64
+        ));
+        assert!(!revoked(
+            "github:1",
+            now - 1,
+            now + 3601 + LEEWAY_SECS as i64
+        ));
+
+        // A later list moves the cut-off on; a replayed older one never back.
+        assert_eq!(
+            r.add_subjects(&[person("github:1", "abc", now + 60, now + 3660)], now),
+            1
+        );
+        assert!(revoked("github:1", now + 30, now));
+        assert_eq!(
+            r.add_subjects(&[person("github:1", "abc", now, now + 3600)], now),
+            0
+        );
+        assert!(
+            revoked("github:1", now + 30, now + 3650),
+            "never moved back"
+        );
+
+        assert_eq!(r.prune(now + 3660 + LEEWAY_SECS as i64), 0);
+        assert_eq!(r.prune(now + 3661 + LEEWAY_SECS as i64), 1);
+        assert_eq!(r.subjects_len(), 0);
     }
 
     #[test]
@@ -463,6 +632,7 @@ mod tests {
         let now = unix_now();
         let r = revocations(dir.path());
         r.add(&[entry("a", now + 600), entry("b", now + 600)], now);
+        r.add_subjects(&[person("github:7", "abc", now, now + 600)], now);
         *r.etag.lock() = Some("\"v1\"".into());
         r.persist(now);
         let path = dir.path().join("gateway.json.revocations");
@@ -476,7 +646,23 @@ mod tests {
 
         let again = revocations(dir.path());
         again.load().unwrap();
-        assert!(again.is_revoked("a", now) && again.is_revoked("b", now));
+        assert!(again.is_revoked("a", "x", now, now) && again.is_revoked("b", "x", now, now));
+        assert!(again.is_revoked("c", "github:7", now - 1, now));
+        assert!(!again.is_revoked("c", "github:7", now, now));
+
+        // A file kept by a gateway before people were published still loads.
+        let old = serde_json::json!({
+            "issuer": "http://issuer",
+            "etag": null,
+            "confirmed_at": now,
+            "revoked": [{"jti": "d", "exp": now + 600}],
+        });
+        fs::write(&path, old.to_string()).unwrap();
+        let older = revocations(dir.path());
+        older.load().unwrap();
+        assert!(older.is_revoked("d", "x", now, now));
+        assert_eq!(older.subjects_len(), 0);
+        r.persist(now);
         assert_eq!(again.etag.lock().as_deref(), Some("\"v1\""));
 
         // Another issuer's list is ignored; a corrupt one stops the start.

@@ -87,6 +87,9 @@ impl Gateway {
         let revocations = Arc::new(Revocations::new(&config, keys.clone(), metrics.clone()));
         revocations.load()?;
         metrics.revoked_tokens.set(revocations.len() as i64);
+        metrics
+            .revoked_subjects
+            .set(revocations.subjects_len() as i64);
         let auth = Authenticator::new(
             config.issuer.as_deref(),
             &config.cluster,

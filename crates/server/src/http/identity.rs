@@ -30,10 +30,12 @@ pub async fn jwks(State(http): AppState) -> Response {
     response
 }
 
-/// The signed list of revoked token ids not yet expired: a JWT (audience
-/// `slipway:revocations`, signed like every token, verified against the
-/// JWKS), `{"token": "..."}`. Cluster gateways poll it with
-/// `If-None-Match` and refuse what it lists.
+/// The signed list of what cluster gateways refuse — revoked token ids and
+/// people's cluster tokens issued before a time, not yet expired: a JWT
+/// (audience `slipway:revocations`, signed like every token, verified
+/// against the JWKS), `{"token": "..."}`. Cluster gateways poll it with
+/// `If-None-Match` and refuse what it lists. Signed once per change; a
+/// matching `If-None-Match` is answered from the cache.
 #[utoipa::path(get, path = "/.well-known/revocations", tag = "identity",
     responses((status = 200, body = RevocationListView), (status = 304, description = "unchanged since the ETag given")))]
 pub async fn revocations(State(http): AppState, headers: HeaderMap) -> Result<Response, ApiError> {
@@ -41,16 +43,23 @@ pub async fn revocations(State(http): AppState, headers: HeaderMap) -> Result<Re
     let etag = HeaderValue::from_str(&list.etag).expect("an etag is ASCII");
     if headers
         .get(header::IF_NONE_MATCH)
-        .is_some_and(|given| given == etag)
+        .and_then(|given| given.to_str().ok())
+        .is_some_and(|given| list.matches(given))
     {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
-    let mut response = Json(RevocationListView { token: list.token }).into_response();
-    response.headers_mut().insert(header::ETAG, etag);
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        list.body.clone(),
+    )
+        .into_response())
 }
 
 /// Starts a GitHub device flow (`slipway login`).

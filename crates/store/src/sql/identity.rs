@@ -2,40 +2,91 @@
 //! revocations and web sign-in states.
 
 use async_trait::async_trait;
-use slipway_core::{OrgName, Refusal, Subject, Timestamp};
+use slipway_core::{ClusterName, OrgName, Refusal, Subject, Timestamp};
+use sqlx::{Any, Transaction};
 
-use super::SqlStore;
 use super::rows::*;
+use super::{SqlStore, by_dialect};
 use crate::{
-    ApiToken, IdentityStore, Membership, NewApiToken, Notification, Organization, Result,
-    Revocation, StoreError, StoredSigningKey, User,
+    AdminCandidate, ApiToken, ClusterTokenRevocation, IdentityStore, Membership, NewApiToken,
+    Notification, Organization, PublishedRevocations, RefusedBy, Result, Revocation,
+    RevocationCheck, StoreError, StoredSigningKey, SubjectRevocation, User,
 };
+
+/// Moves the published list's version on, in the transaction of a change.
+async fn bump_revocations_version(tx: &mut Transaction<'static, Any>) -> Result<()> {
+    sqlx::query("UPDATE revocation_list SET version = version + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Refuses a person's cluster tokens for the clusters a revocation names
+/// (one row per cluster, both times moved on if there was one already);
+/// how many clusters.
+async fn insert_subject_revocations(
+    tx: &mut Transaction<'static, Any>,
+    revocation: &ClusterTokenRevocation,
+) -> Result<u64> {
+    macro_rules! upsert {
+        ($clusters:literal) => {
+            concat!(
+                "INSERT INTO revoked_subjects (subject, audience, issued_before, expires_at, revoked_at) ",
+                "SELECT $1, name, $2, $3, $2 FROM clusters WHERE ",
+                // SQLite needs a WHERE in an upsert's SELECT.
+                $clusters,
+                " ON CONFLICT (subject, audience) DO UPDATE SET ",
+                "issued_before = CASE WHEN excluded.issued_before > revoked_subjects.issued_before ",
+                "THEN excluded.issued_before ELSE revoked_subjects.issued_before END, ",
+                "expires_at = CASE WHEN excluded.expires_at > revoked_subjects.expires_at ",
+                "THEN excluded.expires_at ELSE revoked_subjects.expires_at END, ",
+                "revoked_at = excluded.revoked_at"
+            )
+        };
+    }
+    let query = match &revocation.organization {
+        Some(_) => upsert!("organization = $4"),
+        None => upsert!("true"),
+    };
+    let mut query = sqlx::query(query)
+        .bind(revocation.subject.as_str())
+        .bind(millis(revocation.at))
+        .bind(millis(revocation.until));
+    if let Some(org) = &revocation.organization {
+        query = query.bind(org.as_str());
+    }
+    let inserted = query.execute(&mut **tx).await?.rows_affected();
+    if inserted > 0 {
+        bump_revocations_version(tx).await?;
+    }
+    Ok(inserted)
+}
 
 #[async_trait]
 impl IdentityStore for SqlStore {
     async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken> {
-        sqlx::query(
-            "INSERT INTO api_tokens (id, name, owner, secret_hash, scopes, created_at, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+        let mut tx = self.begin().await?;
+        let token = insert_api_token(&mut tx, token, false).await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    async fn replace_bootstrap_token(&self, token: NewApiToken) -> Result<(ApiToken, Vec<String>)> {
+        let mut tx = self.begin().await?;
+        let earlier: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM api_tokens WHERE bootstrap = 1 AND revoked_at IS NULL ORDER BY id",
         )
-        .bind(token.id.as_str())
-        .bind(token.name.as_str())
-        .bind(token.owner.as_str())
-        .bind(token.secret_hash.as_str())
-        .bind(to_json(&token.scopes))
-        .bind(millis(token.created_at))
-        .bind(token.expires_at.map(millis))
-        .execute(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(ApiToken {
-            id: token.id,
-            name: token.name,
-            owner: token.owner,
-            scopes: token.scopes,
-            created_at: token.created_at,
-            expires_at: token.expires_at,
-            revoked_at: None,
-        })
+        sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE bootstrap = 1 AND revoked_at IS NULL",
+        )
+        .bind(millis(token.created_at))
+        .execute(&mut *tx)
+        .await?;
+        let token = insert_api_token(&mut tx, token, true).await?;
+        tx.commit().await?;
+        Ok((token, earlier))
     }
 
     async fn api_token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>> {
@@ -73,15 +124,50 @@ impl IdentityStore for SqlStore {
         convert(rows)
     }
 
-    async fn revoke_api_token(&self, id: &str, now: Timestamp) -> Result<bool> {
-        let updated = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
-        )
-        .bind(id)
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(updated.rows_affected() > 0)
+    async fn revoke_api_token(
+        &self,
+        id: &str,
+        now: Timestamp,
+        check: &RevocationCheck<'_>,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        // Every token the check reads, locked in one order (by id) so two
+        // revocations never wait on each other crosswise. A token revoked
+        // meanwhile drops out when its lock is granted: PostgreSQL re-reads
+        // a locked row's WHERE.
+        let candidates: Vec<AdminCandidate> = convert(
+            sqlx::query_as::<_, AdminCandidateRow>(by_dialect!(
+                self.dialect,
+                sqlite: "SELECT t.id, t.name, t.owner, t.scopes, t.created_at, t.expires_at, t.revoked_at, t.bootstrap, \
+                         COALESCE(u.admin, 0) AS owner_admin \
+                         FROM api_tokens t LEFT JOIN users u ON u.subject = t.owner \
+                         WHERE t.revoked_at IS NULL ORDER BY t.id",
+                postgres: "SELECT t.id, t.name, t.owner, t.scopes, t.created_at, t.expires_at, t.revoked_at, t.bootstrap, \
+                           COALESCE(u.admin, 0) AS owner_admin \
+                           FROM api_tokens t LEFT JOIN users u ON u.subject = t.owner \
+                           WHERE t.revoked_at IS NULL ORDER BY t.id FOR UPDATE OF t",
+            ))
+            .fetch_all(&mut *tx)
+            .await?,
+        )?;
+        let Some(target) = candidates.iter().find(|c| c.token.id == id) else {
+            // Revoked already (it stays as it was), or no such token.
+            let exists: Option<String> =
+                sqlx::query_scalar("SELECT id FROM api_tokens WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            tx.commit().await?;
+            return Ok(exists.is_some());
+        };
+        check(target, &candidates)?;
+        sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn create_organization(&self, org: Organization) -> Result<Organization> {
@@ -209,14 +295,30 @@ impl IdentityStore for SqlStore {
         )
     }
 
-    async fn remove_membership(&self, org: &OrgName, subject: &Subject) -> Result<bool> {
+    async fn remove_membership(
+        &self,
+        org: &OrgName,
+        subject: &Subject,
+        then_revoke: Option<&ClusterTokenRevocation>,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
         let removed =
             sqlx::query("DELETE FROM memberships WHERE organization = $1 AND subject = $2")
                 .bind(org.as_str())
                 .bind(subject.as_str())
-                .execute(&self.pool)
-                .await?;
-        Ok(removed.rows_affected() > 0)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+        let mut revoked = 0;
+        if removed && let Some(revocation) = then_revoke {
+            revoked = insert_subject_revocations(&mut tx, revocation).await?;
+        }
+        tx.commit().await?;
+        if revoked > 0 {
+            self.notify([Notification::Revoked]).await;
+        }
+        Ok(removed)
     }
 
     async fn put_user(&self, user: User) -> Result<()> {
@@ -295,30 +397,76 @@ impl IdentityStore for SqlStore {
         Ok(())
     }
 
-    async fn revoke_token(&self, jti: &str, expires_at: Timestamp, now: Timestamp) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
+    async fn revoke_token(
+        &self,
+        jti: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+        refused_by: RefusedBy,
+    ) -> Result<()> {
+        let published = match refused_by {
+            RefusedBy::Api => 0_i64,
+            RefusedBy::Everyone => 1,
+        };
+        let mut tx = self.begin().await?;
+        // Revocations of expired tokens are kept no longer than that.
+        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+        let written = sqlx::query(
+            "INSERT INTO revoked_tokens (jti, expires_at, revoked_at, published) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (jti) DO UPDATE SET published = 1 WHERE excluded.published = 1 AND revoked_tokens.published = 0",
         )
         .bind(jti)
         .bind(millis(expires_at))
         .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
-        self.notify([Notification::Revoked]).await;
+        .bind(published)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // Published anew: the list changed.
+        let changed = published == 1 && written > 0;
+        if changed {
+            bump_revocations_version(&mut tx).await?;
+        }
+        tx.commit().await?;
+        if changed {
+            self.notify([Notification::Revoked]).await;
+        }
         Ok(())
     }
 
-    async fn revocations(&self, now: Timestamp) -> Result<Vec<Revocation>> {
-        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
-            .bind(millis(now))
-            .execute(&self.pool)
-            .await?;
+    async fn revoke_cluster_tokens(&self, revocation: &ClusterTokenRevocation) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let revoked = insert_subject_revocations(&mut tx, revocation).await?;
+        tx.commit().await?;
+        if revoked > 0 {
+            self.notify([Notification::Revoked]).await;
+        }
+        Ok(revoked)
+    }
+
+    async fn revocations(&self, now: Timestamp) -> Result<PublishedRevocations> {
+        // The version first: a change committed while the rest is read is
+        // then published again, never missed.
+        let version = self.revocations_version().await?;
+        for forget in [
+            "DELETE FROM revoked_tokens WHERE expires_at < $1",
+            "DELETE FROM revoked_subjects WHERE expires_at < $1",
+        ] {
+            sqlx::query(forget)
+                .bind(millis(now))
+                .execute(&self.pool)
+                .await?;
+        }
         let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT jti, expires_at, revoked_at FROM revoked_tokens ORDER BY revoked_at DESC, jti",
+            "SELECT jti, expires_at, revoked_at FROM revoked_tokens WHERE published = 1 ORDER BY revoked_at DESC, jti",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
+        let tokens = rows
+            .into_iter()
             .map(|(jti, expires_at, revoked_at)| {
                 Ok(Revocation {
                     jti,
@@ -326,7 +474,39 @@ impl IdentityStore for SqlStore {
                     revoked_at: time(revoked_at)?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT subject, audience, issued_before, expires_at, revoked_at FROM revoked_subjects ORDER BY subject, audience",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let subjects = rows
+            .into_iter()
+            .map(
+                |(subject, audience, issued_until, expires_at, revoked_at)| {
+                    Ok(SubjectRevocation {
+                        subject: name("revoked subject", &subject, Subject::parse)?,
+                        cluster: name("revoked audience", &audience, ClusterName::parse)?,
+                        issued_until: time(issued_until)?,
+                        expires_at: time(expires_at)?,
+                        revoked_at: time(revoked_at)?,
+                    })
+                },
+            )
+            .collect::<Result<Vec<_>>>()?;
+        Ok(PublishedRevocations {
+            version,
+            tokens,
+            subjects,
+        })
+    }
+
+    async fn revocations_version(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT version FROM revocation_list WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn token_revoked(&self, jti: &str) -> Result<bool> {
@@ -373,4 +553,36 @@ impl IdentityStore for SqlStore {
             _ => Ok(None),
         }
     }
+}
+
+/// Inserts an API token in a transaction.
+async fn insert_api_token(
+    tx: &mut Transaction<'static, Any>,
+    token: NewApiToken,
+    bootstrap: bool,
+) -> Result<ApiToken> {
+    sqlx::query(
+        "INSERT INTO api_tokens (id, name, owner, secret_hash, scopes, created_at, expires_at, revoked_at, bootstrap) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
+    )
+    .bind(token.id.as_str())
+    .bind(token.name.as_str())
+    .bind(token.owner.as_str())
+    .bind(token.secret_hash.as_str())
+    .bind(to_json(&token.scopes))
+    .bind(millis(token.created_at))
+    .bind(token.expires_at.map(millis))
+    .bind(i64::from(bootstrap))
+    .execute(&mut **tx)
+    .await?;
+    Ok(ApiToken {
+        id: token.id,
+        name: token.name,
+        owner: token.owner,
+        scopes: token.scopes,
+        created_at: token.created_at,
+        expires_at: token.expires_at,
+        revoked_at: None,
+        bootstrap,
+    })
 }

@@ -9,8 +9,9 @@ use slipway_core::{
 };
 
 use crate::{
-    ApiToken, AuditEntry, BlueprintVersion, BlueprintVersionSummary, Membership, MembershipRole,
-    MembershipState, Organization, StateLock, StateVersion, StoreError, StoredSigningKey, User,
+    AdminCandidate, ApiToken, AuditEntry, BlueprintVersion, BlueprintVersionSummary, Membership,
+    MembershipRole, MembershipState, Organization, StateLock, StateVersion, StoreError,
+    StoredSigningKey, User,
 };
 
 pub fn millis(t: Timestamp) -> i64 {
@@ -42,7 +43,7 @@ where
         .map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
-fn name<T>(
+pub fn name<T>(
     what: &str,
     text: &str,
     f: impl Fn(&str) -> Result<T, slipway_core::ValidationError>,
@@ -256,15 +257,35 @@ pub struct ApiTokenRow {
     created_at: i64,
     expires_at: Option<i64>,
     revoked_at: Option<i64>,
+    bootstrap: i64,
 }
 
 /// The columns an [`ApiTokenRow`] reads.
 macro_rules! api_token_columns {
     () => {
-        "id, name, owner, scopes, created_at, expires_at, revoked_at"
+        "id, name, owner, scopes, created_at, expires_at, revoked_at, bootstrap"
     };
 }
 pub(crate) use api_token_columns;
+
+/// An API token not revoked, with whether its owner is recorded as an
+/// administrator.
+#[derive(sqlx::FromRow)]
+pub struct AdminCandidateRow {
+    #[sqlx(flatten)]
+    token: ApiTokenRow,
+    owner_admin: i64,
+}
+
+impl TryFrom<AdminCandidateRow> for AdminCandidate {
+    type Error = StoreError;
+    fn try_from(r: AdminCandidateRow) -> Result<Self, StoreError> {
+        Ok(AdminCandidate {
+            token: ApiToken::try_from(r.token)?,
+            owner_admin: r.owner_admin != 0,
+        })
+    }
+}
 
 impl TryFrom<ApiTokenRow> for ApiToken {
     type Error = StoreError;
@@ -277,6 +298,7 @@ impl TryFrom<ApiTokenRow> for ApiToken {
             created_at: time(r.created_at)?,
             expires_at: opt_time(r.expires_at)?,
             revoked_at: opt_time(r.revoked_at)?,
+            bootstrap: r.bootstrap != 0,
         })
     }
 }
