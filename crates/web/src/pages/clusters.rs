@@ -634,12 +634,19 @@ fn capacity_flash(r: &CapacityResponse, done: &str) -> Flash {
         CapacityResult::Redundant => {
             Flash::ok("The same request is already active: nothing was added.")
         }
-        CapacityResult::Waiting => Flash::warning(format!(
-            "{done} {asked}, but it waits: {} It is tried again when that may have changed.",
-            r.waiting
-                .as_ref()
-                .map_or("no reason given.".to_owned(), |w| format!("{}.", w.message))
-        )),
+        // Waiting for an operation in flight is the normal course of things;
+        // waiting for money or a limit is not a success.
+        CapacityResult::Waiting => match &r.waiting {
+            Some(w) if w.code == "operation_in_progress" => Flash::ok(format!(
+                "{done} {asked}: the cluster changes once the operation in flight ends ({}).",
+                w.message
+            )),
+            wait => Flash::warning(format!(
+                "{done} {asked}, but it waits: {} It is tried again when that may have changed.",
+                wait.as_ref()
+                    .map_or("no reason given.".to_owned(), |w| format!("{}.", w.message))
+            )),
+        },
     }
 }
 
