@@ -198,20 +198,21 @@ fn dependencies(
         vec![BTreeMap::new(); tree.modules.len()];
     for (from, module) in tree.modules.iter().enumerate() {
         for reference in &module.refs {
-            let resolution = graph.resolve((unit, from), &reference.path);
-            let Some(target) = resolution.named.module() else {
-                continue;
-            };
-            // A module's own modules are part of it, not dependencies.
-            if target.0 != unit || tree.within(target.1, from) {
-                continue;
+            for resolution in graph.resolve_all((unit, from), &reference.path) {
+                let Some(target) = resolution.named.module() else {
+                    continue;
+                };
+                // A module's own modules are part of it, not dependencies.
+                if target.0 != unit || tree.within(target.1, from) {
+                    continue;
+                }
+                edges[from].entry(target.1).or_default().insert(Evidence {
+                    site: reference.site.clone(),
+                    how: reference.how,
+                    path: reference.path.clone(),
+                    via: via(graph, (unit, from), &resolution, root),
+                });
             }
-            edges[from].entry(target.1).or_default().insert(Evidence {
-                site: reference.site.clone(),
-                how: reference.how,
-                path: reference.path.clone(),
-                via: via(graph, (unit, from), &resolution, root),
-            });
         }
     }
     edges
@@ -327,8 +328,10 @@ fn via(graph: &Graph, at: ModuleId, resolution: &Resolution, root: &Path) -> Vec
         .filter(|hop| hop.module != at)
         .map(|hop| {
             format!(
-                "re-exported by {} from `{}{}` ({}:{})",
+                "{} by {} {} `{}{}` ({}:{})",
+                if hop.alias { "aliased" } else { "re-exported" },
                 module_label(graph, hop.module),
+                if hop.alias { "to" } else { "from" },
                 hop.path,
                 if hop.glob { "::*" } else { "" },
                 shown(&hop.site.file, root),
@@ -512,16 +515,20 @@ fn forbidden(
     let named = graph
         .extern_named(at, &reference.path)
         .filter(|krate| rules::matches(rule.crates.crates, krate));
-    let resolution = graph.resolve(at, &reference.path);
-    let defined = match &resolution.named {
-        Named::Module(m) | Named::Item(m) | Named::Unseen(m) => {
-            Some(graph.units[m.0].package.clone())
-        }
-        Named::External(package) => Some(package.clone()),
-        Named::Local => None,
-    }
-    .filter(|krate| rules::matches(rule.crates.crates, krate));
-    if named.is_none() && defined.is_none() {
+    let reached = graph
+        .resolve_all(at, &reference.path)
+        .into_iter()
+        .find_map(|resolution| {
+            let krate = match &resolution.named {
+                Named::Module(m) | Named::Item(m) | Named::Unseen(m) => {
+                    graph.units[m.0].package.clone()
+                }
+                Named::External(package) => package.clone(),
+                Named::Local => return None,
+            };
+            rules::matches(rule.crates.crates, &krate).then_some((krate, resolution))
+        });
+    if named.is_none() && reached.is_none() {
         return None;
     }
     let mut text = format!(
@@ -536,9 +543,9 @@ fn forbidden(
             ""
         }
     );
-    if let (None, Some(defined)) = (&named, &defined) {
+    if let (None, Some((defined, resolution))) = (&named, &reached) {
         let _ = write!(text, " (defined in {defined}");
-        for hop in via(graph, at, &resolution, root) {
+        for hop in via(graph, at, resolution, root) {
             let _ = write!(text, ", {hop}");
         }
         text.push(')');

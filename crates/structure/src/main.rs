@@ -8,7 +8,8 @@
 //!    depends on it back, directly or through others. A module depends on
 //!    every module whose items it names — through `use` trees (grouped,
 //!    nested, globs, renames), paths in code, macros and attributes —
-//!    counted at the module that *defines* them, through every re-export.
+//!    counted at the module that *defines* them, through every re-export
+//!    (and type alias).
 //!    A module's own submodules are part of it, not dependencies. Unit tests
 //!    (`#[cfg(test)]`) are left out.
 //! 3. No forbidden import (`rules::FORBIDDEN`): the service and the worker

@@ -2,7 +2,9 @@
 //! `self`, `super` (any depth), `$crate`, an extern crate, or a name in the
 //! module's scope (its modules, items, imports and globs), and through
 //! every re-export (`pub use`, glob re-exports, chains of them, across the
-//! workspace's crates) to the module that defines what it names.
+//! workspace's crates) to the module that defines what it names. A type
+//! alias is counted at its module and, like a re-export, at what its type
+//! names.
 
 use std::collections::HashMap;
 
@@ -82,6 +84,8 @@ pub struct Hop {
     pub path: PathRef,
     /// Whether it is a glob (`path::*`).
     pub glob: bool,
+    /// Whether it is a type alias's type (`type X = path;`), not an import.
+    pub alias: bool,
     /// Where it is.
     pub site: Site,
 }
@@ -91,8 +95,10 @@ pub struct Hop {
 pub struct Resolution {
     /// What it names.
     pub named: Named,
-    /// The imports followed on the way, in order.
+    /// The imports (and type aliases) followed on the way, in order.
     pub hops: Vec<Hop>,
+    /// When it names an item: the item's name in its module.
+    item: Option<String>,
 }
 
 /// The workspace's crates, read.
@@ -159,12 +165,57 @@ impl Graph {
             graph: self,
             busy: Vec::new(),
             hops: Vec::new(),
+            item: None,
         };
         let named = resolver.path(at, path);
+        let item = match named {
+            Named::Item(_) => resolver.item.map(|(_, name)| name),
+            Named::Module(_) | Named::Unseen(_) | Named::External(_) | Named::Local => None,
+        };
         Resolution {
             named,
             hops: resolver.hops,
+            item,
         }
+    }
+
+    /// What `path`, used in module `at`, depends on: what it names and, when
+    /// that is a type alias, what the alias's type names (through aliases of
+    /// aliases), each with the way there.
+    pub fn resolve_all(&self, at: ModuleId, path: &PathRef) -> Vec<Resolution> {
+        let mut all = vec![self.resolve(at, path)];
+        let mut seen: Vec<(ModuleId, String)> = Vec::new();
+        let mut next = 0;
+        while next < all.len() {
+            let resolution = all[next].clone();
+            next += 1;
+            let (Named::Item(module), Some(name)) = (&resolution.named, &resolution.item) else {
+                continue;
+            };
+            let key = (*module, name.clone());
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            for aliased in self.module(*module).aliases.get(name).into_iter().flatten() {
+                let mut hops = resolution.hops.clone();
+                hops.push(Hop {
+                    module: *module,
+                    path: aliased.path.clone(),
+                    glob: false,
+                    alias: true,
+                    site: aliased.site.clone(),
+                });
+                let inner = self.resolve(*module, &aliased.path);
+                hops.extend(inner.hops);
+                all.push(Resolution {
+                    named: inner.named,
+                    hops,
+                    item: inner.item,
+                });
+            }
+        }
+        all
     }
 
     /// The extern crate a path's first segment names in module `at`, if it
@@ -183,6 +234,7 @@ impl Graph {
                 graph: self,
                 busy: Vec::new(),
                 hops: Vec::new(),
+                item: None,
             };
             if resolver.member(at, first).is_some() {
                 return None;
@@ -202,6 +254,8 @@ struct Resolver<'g> {
     /// to itself (`use serde;`, globs importing each other) stops there.
     busy: Vec<(ModuleId, String)>,
     hops: Vec<Hop>,
+    /// The item last found: when the answer is an item, it is that one.
+    item: Option<(ModuleId, String)>,
 }
 
 impl Resolver<'_> {
@@ -272,6 +326,7 @@ impl Resolver<'_> {
             return Some(Named::Module((module.0, *child)));
         }
         if m.items.contains(name) {
+            self.item = Some((module, name.to_owned()));
             return Some(Named::Item(module));
         }
         let key = (module, name.to_owned());
@@ -313,6 +368,7 @@ impl Resolver<'_> {
             module,
             path: import.path.clone(),
             glob,
+            alias: false,
             site: import.site.clone(),
         });
         mark
@@ -422,6 +478,36 @@ mod tests {
             graph.resolve(root, &path("crate::c::Made")).named,
             Named::Unseen(c)
         );
+    }
+
+    #[test]
+    fn a_type_alias_depends_on_what_its_type_names() {
+        let (_dir, graph) = graph(
+            &[
+                (
+                    "lib.rs",
+                    "mod a; mod b; pub type Error = b::Real; pub type Result<T> = std::result::Result<T, Error>;",
+                ),
+                ("a.rs", "fn f() -> crate::Result<()> { Ok(()) }"),
+                ("b.rs", "pub struct Real;"),
+            ],
+            &[],
+        );
+        let a = module(&graph, 0, &["a"]);
+        let b = module(&graph, 0, &["b"]);
+        let named: Vec<Named> = graph
+            .resolve_all(a, &path("crate::Result"))
+            .into_iter()
+            .map(|r| r.named)
+            .collect();
+        // The alias's module, what its type names, and through `Error` (an
+        // alias too) the module that defines the error.
+        assert!(named.contains(&Named::Item((0, 0))), "{named:?}");
+        assert!(
+            named.contains(&Named::External("std".to_owned())),
+            "{named:?}"
+        );
+        assert!(named.contains(&Named::Item(b)), "{named:?}");
     }
 
     #[test]

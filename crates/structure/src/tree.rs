@@ -5,7 +5,9 @@
 //! - `mod x;` is `x.rs` or `x/mod.rs` beside a root or `mod.rs` file, and in
 //!   `a/` for a file `a.rs`; `mod x { … }` is inline; `#[path = "…"]` is
 //!   honoured (relative to the declaring file's directory, or the inline
-//!   module's; a file so loaded finds its own modules in its directory).
+//!   module's; a file so loaded finds its own modules in its directory);
+//!   `include!("x.rs")` in item position makes that file's items the
+//!   module's.
 //! - Whatever is `#[cfg(test)]` (a module, a `#![cfg(test)]` file, an item,
 //!   an impl's item) is left out: unit tests are not part of the structure.
 //! - The paths used: every leaf of every `use` tree (grouped, nested,
@@ -119,6 +121,10 @@ pub struct Module {
     pub imports: BTreeMap<String, Vec<Import>>,
     /// Its glob imports.
     pub globs: Vec<Import>,
+    /// Its type aliases (`type X = a::Y<b::Z>;`), each with the paths its
+    /// type names: a use of the alias depends on them too, as on a
+    /// re-export's source.
+    pub aliases: BTreeMap<String, Vec<Ref>>,
     /// Every path it uses.
     pub refs: Vec<Ref>,
 }
@@ -181,6 +187,7 @@ impl Tree {
             items: BTreeSet::new(),
             imports: BTreeMap::new(),
             globs: Vec::new(),
+            aliases: BTreeMap::new(),
             refs: Vec::new(),
         });
         id
@@ -196,10 +203,7 @@ impl Tree {
     ) -> Result<()> {
         let text =
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        let ast = syn::parse_file(&text).map_err(|e| {
-            let at = e.span().start();
-            anyhow::anyhow!("{}:{}:{}: {e}", file.display(), at.line, at.column + 1)
-        })?;
+        let ast = parse(&text, file)?;
         if test_only(&ast.attrs) {
             return Ok(());
         }
@@ -338,7 +342,35 @@ impl Tree {
                     if let Some(ident) = &item.ident {
                         self.modules[id].items.insert(unraw(ident));
                     }
+                    // `include!("x.rs");` makes the file's items the module's.
+                    if item.mac.path.is_ident("include")
+                        && let Ok(included) = item.mac.parse_body::<syn::LitStr>()
+                    {
+                        let path = file
+                            .parent()
+                            .unwrap_or(Path::new("."))
+                            .join(included.value());
+                        let text = std::fs::read_to_string(&path).with_context(|| {
+                            format!(
+                                "{}:{}: reading {}",
+                                file.display(),
+                                line(included.span()),
+                                path.display()
+                            )
+                        })?;
+                        let ast = parse(&text, &path)?;
+                        self.collect(id, &ast.items, &path, dir, inline)?;
+                    }
                     visit::visit_item_macro(&mut collector, item);
+                }
+                Item::Type(alias) => {
+                    let mut named = Collector::new(file);
+                    named.visit_type(&alias.ty);
+                    let name = unraw(&alias.ident);
+                    let module = &mut self.modules[id];
+                    module.items.insert(name.clone());
+                    module.aliases.insert(name, named.refs);
+                    visit::visit_item_type(&mut collector, alias);
                 }
                 other => {
                     if let Some(ident) = item_name(other) {
@@ -351,6 +383,14 @@ impl Tree {
         }
         Ok(())
     }
+}
+
+/// Parses a file of Rust.
+fn parse(text: &str, file: &Path) -> Result<syn::File> {
+    syn::parse_file(text).map_err(|e| {
+        let at = e.span().start();
+        anyhow::anyhow!("{}:{}:{}: {e}", file.display(), at.line, at.column + 1)
+    })
 }
 
 /// One leaf of a `use` tree.
@@ -771,6 +811,59 @@ mod tests {
 
     fn own(path: &str, binds: Option<&str>, glob: bool) -> (String, Option<String>, bool) {
         (path.to_owned(), binds.map(str::to_owned), glob)
+    }
+
+    #[test]
+    fn the_tree_is_read_as_the_compiler_reads_it() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let files = [
+            (
+                "lib.rs",
+                "mod a; mod b; #[path = \"elsewhere/c.rs\"] mod c; #[cfg(test)] mod t;",
+            ),
+            ("a.rs", "mod inner { mod deeper; }"),
+            ("a/inner/deeper.rs", "use crate::b::X;"),
+            ("b/mod.rs", "mod leaf; pub struct X;"),
+            ("b/leaf.rs", "include!(\"made.rs\");"),
+            ("b/made.rs", "pub fn made() { crate::c::f(); }"),
+            ("elsewhere/c.rs", "mod d; pub fn f() {}"),
+            ("elsewhere/d.rs", ""),
+        ];
+        for (path, text) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().expect("a directory")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+        let tree = Tree::load(&dir.path().join("lib.rs")).expect("the tree");
+        let mut paths: Vec<String> = tree.modules.iter().map(|m| m.path.join("::")).collect();
+        paths.sort();
+        assert_eq!(
+            paths,
+            [
+                "",
+                "a",
+                "a::inner",
+                "a::inner::deeper",
+                "b",
+                "b::leaf",
+                "c",
+                "c::d"
+            ]
+        );
+        let leaf = &tree.modules[tree.find(&["b", "leaf"]).expect("b::leaf")];
+        assert!(leaf.items.contains("made"));
+        assert!(
+            leaf.refs
+                .iter()
+                .any(|r| r.path.to_string() == "crate::c::f")
+        );
+        let missing = dir.path().join("elsewhere/d.rs");
+        std::fs::remove_file(missing).expect("rm");
+        let error = Tree::load(&dir.path().join("lib.rs")).expect_err("a module is missing");
+        assert!(
+            error.to_string().contains("no file for `mod d;`"),
+            "{error}"
+        );
     }
 
     #[test]
