@@ -22,7 +22,7 @@ pub struct Report {
     pub imports: Vec<String>,
     /// How many places the forbidden imports are in.
     pub import_sites: usize,
-    /// How many crates (targets) and modules were read.
+    /// How many crates (library and binary targets) were read.
     pub crates: usize,
     /// How many modules were read.
     pub modules: usize,
