@@ -14,7 +14,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{OperationId, OperationKind, Refusal, Timestamp, ValidationError};
+use crate::Timestamp;
+use crate::names::{JobVersion, OperationId};
+use crate::operation::OperationKind;
+use crate::refusal::Refusal;
+use crate::validation::ValidationError;
 
 /// The longest any one step may be given.
 pub const MAX_STEP_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -175,71 +179,6 @@ fn check_command(field: &str, command: &str, timeout: Duration) -> Result<(), Va
         ));
     }
     Ok(())
-}
-
-/// The version of the project a run checks out: a tag, a branch or a
-/// commit.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct JobVersion(String);
-
-impl JobVersion {
-    /// What git accepts as a ref name or a commit, and nothing a shell or
-    /// `git` could take for an option.
-    pub fn parse(value: &str) -> Result<Self, ValidationError> {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || "._/-+@".contains(c);
-        let valid = (1..=200).contains(&value.len())
-            && value.chars().all(allowed)
-            && !value.starts_with(['-', '/', '.'])
-            && !value.ends_with(['/', '.'])
-            && !value.ends_with(".lock")
-            && !value.contains("..")
-            && !value.contains("//")
-            && !value.contains("@{");
-        if valid {
-            Ok(Self(value.to_owned()))
-        } else {
-            Err(ValidationError::new(
-                "version",
-                format!(
-                    "must be a tag, branch or commit of the project: letters, digits and . _ / - + @, not starting with - / or . (got {value:?})"
-                ),
-            ))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for JobVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for JobVersion {
-    type Error = ValidationError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<JobVersion> for String {
-    fn from(v: JobVersion) -> Self {
-        v.0
-    }
-}
-
-/// What a TEST, RELEASE or cleanup operation is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobSpec {
-    /// The project's version the run checks out.
-    pub version: JobVersion,
-    /// The run whose runner the operation uses: the run itself, or, for a
-    /// cleanup, the interrupted run whose runner it removes.
-    pub runner: OperationId,
 }
 
 /// How one step ended.

@@ -33,6 +33,7 @@ pub mod refusal;
 pub mod rules;
 pub mod schedule;
 pub mod subject;
+pub mod validation;
 
 pub use access::{Identity, Level, Limits};
 pub use account::{Account, Charge, Reconciliation};
@@ -42,11 +43,12 @@ pub use cluster::{Cluster, ClusterSpec, ClusterState, Variables};
 pub use cost::{CostBucket, CostFigure, CostModel, CostSource, Granularity, HourCost, SizeSpan};
 pub use forecast::{BurnRates, ClusterCost, ForecastHorizon};
 pub use money::{Money, Rate};
-pub use names::{BlueprintName, ClusterName, OrgName};
-pub use operation::{Operation, OperationId, OperationKind, OperationState, Reason};
-pub use refusal::{Refusal, ValidationError};
+pub use names::{BlueprintName, ClusterName, JobVersion, OperationId, OrgName};
+pub use operation::{JobSpec, Operation, OperationKind, OperationState, Reason};
+pub use refusal::Refusal;
 pub use schedule::Schedule;
 pub use subject::Subject;
+pub use validation::ValidationError;
 
 /// Timestamps are UTC everywhere in Slipway.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,11 +1,12 @@
-//! Validated names. Once parsed, a name is known to follow its rule, so code
-//! further in never checks again.
+//! Validated names and identifiers: of clusters, organizations, blueprints,
+//! operations and project versions. Once parsed, a name is known to follow
+//! its rule, so code further in never checks again.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ValidationError;
+use crate::validation::ValidationError;
 
 fn is_lower_alnum(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
@@ -119,6 +120,120 @@ pub fn check_version(value: &str) -> Result<(), ValidationError> {
                 "must be 1 to 64 characters of letters, digits, '.', '_', '+' and '-', starting with a letter or digit (got {value:?})"
             ),
         ))
+    }
+}
+
+/// The version of the project a run checks out: a tag, a branch or a
+/// commit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct JobVersion(String);
+
+impl JobVersion {
+    /// What git accepts as a ref name or a commit, and nothing a shell or
+    /// `git` could take for an option.
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "._/-+@".contains(c);
+        let valid = (1..=200).contains(&value.len())
+            && value.chars().all(allowed)
+            && !value.starts_with(['-', '/', '.'])
+            && !value.ends_with(['/', '.'])
+            && !value.ends_with(".lock")
+            && !value.contains("..")
+            && !value.contains("//")
+            && !value.contains("@{");
+        if valid {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(ValidationError::new(
+                "version",
+                format!(
+                    "must be a tag, branch or commit of the project: letters, digits and . _ / - + @, not starting with - / or . (got {value:?})"
+                ),
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for JobVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for JobVersion {
+    type Error = ValidationError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<JobVersion> for String {
+    fn from(v: JobVersion) -> Self {
+        v.0
+    }
+}
+
+/// An operation's identifier: `op_` followed by 32 lowercase hex digits (a
+/// UUIDv7, so identifiers sort by creation time). The `_` keeps it apart from
+/// every cluster name, so `slipway logs X` is never ambiguous.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(try_from = "String", into = "String")]
+pub struct OperationId(String);
+
+impl OperationId {
+    const PREFIX: &'static str = "op_";
+
+    pub fn from_uuid(id: uuid::Uuid) -> Self {
+        Self(format!("{}{}", Self::PREFIX, id.simple()))
+    }
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let hex = value.strip_prefix(Self::PREFIX).filter(|h| {
+            h.len() == 32
+                && h.chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        });
+        match hex {
+            Some(_) => Ok(Self(value.to_owned())),
+            None => Err(ValidationError::new(
+                "operation",
+                format!("must be an operation id: op_ followed by 32 hex digits (got {value:?})"),
+            )),
+        }
+    }
+
+    /// Whether `value` looks like an operation id rather than a cluster name.
+    pub fn looks_like(value: &str) -> bool {
+        value.starts_with(Self::PREFIX)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OperationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for OperationId {
+    type Error = ValidationError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<OperationId> for String {
+    fn from(id: OperationId) -> Self {
+        id.0
     }
 }
 

@@ -5,67 +5,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::JobSpec;
-use crate::{ClusterName, ClusterSpec, Timestamp, ValidationError};
-
-/// An operation's identifier: `op_` followed by 32 lowercase hex digits (a
-/// UUIDv7, so identifiers sort by creation time). The `_` keeps it apart from
-/// every cluster name, so `slipway logs X` is never ambiguous.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(try_from = "String", into = "String")]
-pub struct OperationId(String);
-
-impl OperationId {
-    const PREFIX: &'static str = "op_";
-
-    pub fn from_uuid(id: uuid::Uuid) -> Self {
-        Self(format!("{}{}", Self::PREFIX, id.simple()))
-    }
-
-    pub fn parse(value: &str) -> Result<Self, ValidationError> {
-        let hex = value.strip_prefix(Self::PREFIX).filter(|h| {
-            h.len() == 32
-                && h.chars()
-                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-        });
-        match hex {
-            Some(_) => Ok(Self(value.to_owned())),
-            None => Err(ValidationError::new(
-                "operation",
-                format!("must be an operation id: op_ followed by 32 hex digits (got {value:?})"),
-            )),
-        }
-    }
-
-    /// Whether `value` looks like an operation id rather than a cluster name.
-    pub fn looks_like(value: &str) -> bool {
-        value.starts_with(Self::PREFIX)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for OperationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for OperationId {
-    type Error = ValidationError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<OperationId> for String {
-    fn from(id: OperationId) -> Self {
-        id.0
-    }
-}
+use crate::Timestamp;
+use crate::cluster::ClusterSpec;
+use crate::names::{ClusterName, JobVersion, OperationId};
 
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
@@ -175,6 +117,16 @@ text_enum!(
         Recovery = "recovery",
     }
 );
+
+/// What a TEST, RELEASE or cleanup operation is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// The project's version the run checks out.
+    pub version: JobVersion,
+    /// The run whose runner the operation uses: the run itself, or, for a
+    /// cleanup, the interrupted run whose runner it removes.
+    pub runner: OperationId,
+}
 
 /// One change to one cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

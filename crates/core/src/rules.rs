@@ -14,8 +14,10 @@ use crate::capacity::{
     CapacityOutcome, CapacityRequest, decide_capacity, desired_size, held_until,
 };
 use crate::cost::CostModel;
-use crate::job::{JobSpec, JobVersion, RunnerKind};
+use crate::job::RunnerKind;
 use crate::money::Rate;
+use crate::names::JobVersion;
+use crate::operation::JobSpec;
 use crate::{
     Cluster, ClusterSpec, ClusterState, Operation, OperationId, OperationKind, Reason, Refusal,
     Schedule, Timestamp, ValidationError, Variables,

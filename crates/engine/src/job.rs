@@ -17,7 +17,8 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
-use slipway_core::job::{JobVersion, RunResults, Step, StepOutcome, StepResult};
+use slipway_core::JobVersion;
+use slipway_core::job::{RunResults, Step, StepOutcome, StepResult};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 

@@ -4,8 +4,9 @@
 
 use serde_json::Value;
 use slipway_api::types::{RunReport, RunView};
+use slipway_core::JobVersion;
 use slipway_core::access::Action;
-use slipway_core::job::{FinishedRun, JobVersion, StepResult, summarize};
+use slipway_core::job::{FinishedRun, StepResult, summarize};
 use slipway_core::{OperationKind, Refusal, rules};
 use slipway_store::Run;
 

@@ -1454,7 +1454,7 @@ async fn workers_lease_only_what_their_tags_allow(db: &TestDatabase) {
 async fn runs_go_beside_each_other_and_an_interrupted_terraform_runner_gets_a_cleanup(
     db: &TestDatabase,
 ) {
-    use slipway_core::job::JobVersion;
+    use slipway_core::JobVersion;
     let store = open(db).await;
     let jobs: Jobs = toml::from_str(
         r#"
@@ -2040,7 +2040,7 @@ async fn clusters_are_listed_in_pages_with_their_operations_and_schedules(db: &T
                 rules::decide_job(
                     snap,
                     OperationKind::Test,
-                    slipway_core::job::JobVersion::parse("v1").unwrap(),
+                    slipway_core::JobVersion::parse("v1").unwrap(),
                     &c,
                 )
             },
