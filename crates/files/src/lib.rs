@@ -26,13 +26,14 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Writes `content` to `path` so that only its owner can read it (`0600`):
-/// into a new file beside it first, then renamed over it, so a reader never
-/// sees half a file and the old content is never left readable.
+/// into a new file beside it first (hidden, named for this process, so
+/// neither a reader of the directory nor another writer takes it for the
+/// real one), synced, then renamed over it — a reader never sees half a
+/// file, a crash leaves the old content or the new, and the old content is
+/// never left readable. The staged file is removed if anything fails.
 pub fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let mut staged = path.as_os_str().to_owned();
-    staged.push(".new");
-    let staged = std::path::PathBuf::from(staged);
-    {
+    let staged = staged_path(path);
+    let written = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -43,8 +44,39 @@ pub fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         file.write_all(content)?;
         file.sync_all()?;
+        std::fs::rename(&staged, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&staged);
     }
-    std::fs::rename(&staged, path)
+    written
+}
+
+/// Creates `path`, which must not exist yet, with `content`, readable by its
+/// owner only (`0600`) from the start. Not synced: for files in a directory
+/// that is itself new and dies with what uses it (a run's directory).
+pub fn write_new_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(content)
+}
+
+/// `dir/.name.tmp-<pid>-<n>`: hidden, unique to this process and write, and
+/// not ending like the real file (so a scan for `*.json` skips it).
+fn staged_path(path: &Path) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
+    path.with_file_name(name)
 }
 
 #[cfg(test)]
@@ -71,6 +103,19 @@ mod tests {
         write_private(&file, b"new").unwrap();
         assert_eq!(std::fs::read(&file).unwrap(), b"new");
         assert_eq!(mode(&file), 0o600);
-        assert!(!dir.join("secret.new").exists());
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 1, "nothing staged is left behind");
+
+        // A write that fails (its directory is gone) leaves nothing.
+        assert!(write_private(&temp.path().join("gone/secret"), b"x").is_err());
+
+        let fresh = dir.join("fresh");
+        write_new_private(&fresh, b"first").unwrap();
+        assert_eq!(mode(&fresh), 0o600);
+        assert!(
+            write_new_private(&fresh, b"second").is_err(),
+            "never over an existing file"
+        );
+        assert_eq!(std::fs::read(&fresh).unwrap(), b"first");
     }
 }

@@ -12,7 +12,7 @@
 //! [`process`] finds and stops `run` processes by their command line.
 
 use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -163,31 +163,12 @@ pub(crate) fn to_line(state: &impl Serialize) -> String {
     serde_json::to_string(state).expect("a state always serializes")
 }
 
-/// Writes a state file atomically: a temporary file beside it, then a
-/// rename, so readers never see half a file.
+/// Writes a state file atomically and privately (through
+/// [`slipway_files::write_private`]), so readers never see half a file.
 pub(crate) fn write_atomic(state: &impl Serialize, path: &Path) -> Result<(), ProcessError> {
-    let tmp = temp_path(path);
-    let result = (|| {
-        let mut file = File::create(&tmp)?;
-        file.write_all(to_line(state).as_bytes())?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(err) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(ProcessError::io(format!("writing {}", path.display()), err));
-    }
-    Ok(())
-}
-
-/// `dir/.name.tmp-<pid>`: hidden, and not ending in `.json`, so `stop-all`
-/// never takes it for a state file.
-pub(crate) fn temp_path(path: &Path) -> PathBuf {
-    let mut name = OsString::from(".");
-    name.push(path.file_name().unwrap_or_default());
-    name.push(format!(".tmp-{}", std::process::id()));
-    path.with_file_name(name)
+    let line = to_line(state) + "\n";
+    slipway_files::write_private(path, line.as_bytes())
+        .map_err(|err| ProcessError::io(format!("writing {}", path.display()), err))
 }
 
 /// The log of the process with this state file: the path plus `.log`.

@@ -27,8 +27,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -475,28 +474,13 @@ impl Revocations {
     }
 }
 
-/// Writes a file atomically (a temporary file beside it, synced, then
-/// renamed over it), readable by its owner only.
+/// Writes the kept list atomically, readable by its owner only, creating
+/// its directory if needed.
 fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;
     }
-    let tmp = crate::detached::temp_path(path);
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    slipway_files::write_private(path, bytes)
 }
 
 pub(crate) fn unix_now() -> i64 {
