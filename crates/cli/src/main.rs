@@ -73,8 +73,11 @@ enum Command {
     /// Deploy a cluster (or update a running one in place), and wait.
     Deploy(DeployArgs),
     /// Schedule the cluster's destroy (moving any schedule, unless it is
-    /// within 5 minutes).
-    #[command(visible_alias = "extend")]
+    /// within the few minutes before it, when it may no longer change).
+    #[command(
+        visible_alias = "extend",
+        about = schedule_destroy_about()
+    )]
     ScheduleDestroy(ScheduleArgs),
     /// Destroy a cluster, and wait.
     Destroy(ClusterActionArgs),
@@ -676,6 +679,15 @@ fn run_async(fut: impl Future<Output = anyhow::Result<()>>, json: bool) -> ExitC
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => Failure::new(exit::FAILED, "failed", format!("{e:#}")).report(json),
     }
+}
+
+/// `schedule-destroy`'s one line, with the five-minute rule said from its
+/// constant.
+fn schedule_destroy_about() -> String {
+    format!(
+        "Schedule the cluster's destroy (moving any schedule, unless it is within {})",
+        slipway_core::schedule::change_cutoff_in_words()
+    )
 }
 
 /// Writes `slipway.1` and a page for every command that is not hidden,

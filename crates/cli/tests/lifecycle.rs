@@ -179,7 +179,15 @@ fn a_scheduled_destroy_cannot_be_moved_within_five_minutes_of_it() {
         error["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("5 minutes")
+            .contains(&slipway_core::schedule::change_cutoff_in_words())
+    );
+    // The CLI's help says the same rule from the same constant.
+    let help = s.run(&["schedule-destroy", "--help"]);
+    assert!(
+        help.stdout()
+            .contains(&slipway_core::schedule::change_cutoff_in_words()),
+        "{}",
+        help.stdout()
     );
     let at = Utc::now() + chrono::TimeDelta::hours(3);
     s.run(&["extend", "near", "--at", &at.to_rfc3339()])

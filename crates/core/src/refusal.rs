@@ -26,8 +26,8 @@ pub enum Refusal {
     ScheduledForDestroy { destroy_at: Timestamp },
 
     #[error(
-        "too late to change the scheduled destroy at {}: changes are refused from {} (5 minutes before it)",
-        destroy_at.to_rfc3339(), cutoff.to_rfc3339()
+        "too late to change the scheduled destroy at {}: changes are refused from {} ({} before it)",
+        destroy_at.to_rfc3339(), cutoff.to_rfc3339(), crate::schedule::change_cutoff_in_words()
     )]
     TooLateToReschedule {
         destroy_at: Timestamp,

@@ -6,8 +6,15 @@ use serde::{Deserialize, Serialize};
 use crate::{ClusterName, OperationId, Refusal, Timestamp};
 
 /// A scheduled destroy may not be changed or removed from this long before it
-/// fires (DESIGN.md §3.4, SCHEDULE_DESTROY).
+/// fires (the SCHEDULE_DESTROY rule). Everything that tells people the rule
+/// says it with [`change_cutoff_in_words`].
 pub const CHANGE_CUTOFF: TimeDelta = TimeDelta::minutes(5);
+
+/// [`CHANGE_CUTOFF`] for people: "5 minutes".
+pub fn change_cutoff_in_words() -> String {
+    let minutes = CHANGE_CUTOFF.num_minutes();
+    format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
+}
 
 /// A cluster's one scheduled destroy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +38,7 @@ impl Schedule {
     }
 
     /// The five-minute rule: a schedule may be changed or removed only while
-    /// `now < destroy_at − 5 minutes`.
+    /// `now < destroy_at − CHANGE_CUTOFF`.
     pub fn check_change_allowed(&self, now: Timestamp) -> Result<(), Refusal> {
         if now >= self.cutoff() {
             Err(Refusal::TooLateToReschedule {
@@ -123,6 +130,13 @@ mod tests {
         ));
         let far = schedule_at(now + TimeDelta::minutes(20));
         assert!(far.check_change_allowed(now).is_ok());
+        // The refusal says the rule with the constant.
+        let refused = near.check_change_allowed(now).unwrap_err().to_string();
+        assert_eq!(change_cutoff_in_words(), "5 minutes");
+        assert!(
+            refused.contains(&format!("({} before it)", change_cutoff_in_words())),
+            "{refused}"
+        );
     }
 
     #[test]

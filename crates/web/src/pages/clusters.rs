@@ -12,6 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use slipway_api::types::*;
 use slipway_core::access::{Action as Access, authorize};
+use slipway_core::schedule::change_cutoff_in_words;
 use slipway_core::{ClusterState, OperationKind, OrgName};
 use slipway_service::Error;
 
@@ -347,7 +348,7 @@ fn actions(session: &Session, c: &ClusterStatus, versions: &[String]) -> Markup 
                     (csrf_field(session))
                     label for="extend-in" { "Destroy in" }
                     input #extend-in name="in" required value="2h" autocomplete="off" aria-describedby="extend-hint";
-                    p.hint #extend-hint { "From now: 90m, 4h, 1d. Refused within five minutes of a scheduled destroy." }
+                    p.hint #extend-hint { "From now: 90m, 4h, 1d. Refused within " (change_cutoff_in_words()) " of a scheduled destroy." }
                     button type="submit" { "Extend" }
                     @if c.destroy_at.is_some() && session.admin() {
                         button.link type="submit" formaction={(path) "/unschedule"} { "Remove the schedule" }
