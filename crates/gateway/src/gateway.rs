@@ -224,9 +224,11 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum GatewayCommand {
     /// Run the gateway in the foreground; print the ready line once it
     /// serves.
+    #[command(mut_args = config::with_default_in_help)]
     Run(GatewayArgs),
     /// Start a gateway in the background (stopping any the state file
     /// records) and print its ready line once it serves.
+    #[command(mut_args = config::with_default_in_help)]
     Start(GatewayArgs),
     /// Stop the gateway a state file records, and remove the file.
     Stop(GatewayStopArgs),
@@ -658,6 +660,50 @@ quota_block = "5s"
             .unwrap_err()
             .to_string();
         assert!(err.contains("clutser"), "{err}");
+    }
+
+    /// The README's table of the gateway's options is the code's: every
+    /// option with a default is there, named by its flag and variable, with
+    /// the default the gateway uses.
+    #[test]
+    fn the_readme_table_states_the_defaults_the_gateway_uses() {
+        use clap::CommandFactory;
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"));
+        let table: Vec<(String, String, String)> = readme
+            .lines()
+            .filter(|line| line.starts_with("| `--"))
+            .map(|line| {
+                let cells: Vec<String> = line
+                    .trim_matches('|')
+                    .split('|')
+                    .map(|c| c.trim().trim_matches('`').to_owned())
+                    .collect();
+                (cells[0].clone(), cells[1].clone(), cells[2].clone())
+            })
+            .collect();
+        let command = Cli::command();
+        let run = command.find_subcommand("run").unwrap();
+        let expected: Vec<(String, String, String)> = GatewayArgs::defaults()
+            .into_iter()
+            .map(|(id, default)| {
+                let arg = run
+                    .get_arguments()
+                    .find(|a| a.get_id() == id)
+                    .unwrap_or_else(|| panic!("no option {id}"));
+                (
+                    format!("--{}", arg.get_long().unwrap()),
+                    arg.get_env().unwrap().to_string_lossy().into_owned(),
+                    default,
+                )
+            })
+            .collect();
+        assert_eq!(table, expected);
+        // And `--help` shows each of them.
+        for (id, default) in GatewayArgs::defaults() {
+            let arg = run.get_arguments().find(|a| a.get_id() == id).unwrap();
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            assert!(help.ends_with(&format!("[default: {default}]")), "{help}");
+        }
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub struct GatewayArgs {
     pub cluster: Option<String>,
 
     /// Whether the cluster is public (callers without a token are admitted
-    /// as anonymous). `--public` alone means true. [default: false]
+    /// as anonymous). `--public` alone means true.
     #[arg(
         long,
         env = "SLIPWAY_GATEWAY_PUBLIC",
@@ -63,14 +63,13 @@ pub struct GatewayArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
 
-    /// Where the issuer publishes its keys. [default:
-    /// ISSUER/.well-known/jwks.json]
+    /// Where the issuer publishes its keys.
     #[arg(long, env = "SLIPWAY_GATEWAY_JWKS_URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_url: Option<String>,
 
     /// Where the issuer publishes its signed list of revoked tokens.
-    /// [default: ISSUER/.well-known/revocations]
+    ///
     #[arg(long, env = "SLIPWAY_GATEWAY_REVOCATIONS_URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revocations_url: Option<String>,
@@ -92,8 +91,7 @@ pub struct GatewayArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_dir: Option<PathBuf>,
 
-    /// The address to listen on; port 0 picks a free port. [default:
-    /// 127.0.0.1:0]
+    /// The address to listen on; port 0 picks a free port.
     #[arg(long, env = "SLIPWAY_GATEWAY_LISTEN", value_name = "ADDR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
@@ -112,7 +110,7 @@ pub struct GatewayArgs {
     pub metrics_listen: Option<SocketAddr>,
 
     /// Sustained requests per second per anonymous network region; 0 means
-    /// unlimited. [default: 5]
+    /// unlimited.
     #[arg(
         long,
         env = "SLIPWAY_GATEWAY_ANONYMOUS_RATE",
@@ -120,33 +118,32 @@ pub struct GatewayArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anonymous_rate: Option<f64>,
-    /// Burst per anonymous network region. [default: 10]
+    /// Burst per anonymous network region.
     #[arg(long, env = "SLIPWAY_GATEWAY_ANONYMOUS_BURST", value_name = "REQUESTS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anonymous_burst: Option<u32>,
     /// Requests per anonymous network region per quota window; 0 means no
-    /// quota. [default: 50000]
+    /// quota.
     #[arg(long, env = "SLIPWAY_GATEWAY_ANONYMOUS_QUOTA", value_name = "REQUESTS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anonymous_quota: Option<u64>,
 
     /// Sustained requests per second per member (`sub`); 0 means unlimited.
-    /// [default: 10]
+    ///
     #[arg(long, env = "SLIPWAY_GATEWAY_MEMBER_RATE", value_name = "PER_SECOND")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub member_rate: Option<f64>,
-    /// Burst per member. [default: 20]
+    /// Burst per member.
     #[arg(long, env = "SLIPWAY_GATEWAY_MEMBER_BURST", value_name = "REQUESTS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub member_burst: Option<u32>,
-    /// Requests per member per quota window; 0 means no quota. [default:
-    /// 100000]
+    /// Requests per member per quota window; 0 means no quota.
     #[arg(long, env = "SLIPWAY_GATEWAY_MEMBER_QUOTA", value_name = "REQUESTS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub member_quota: Option<u64>,
 
     /// Sustained requests per second per organization member (`sub`); 0
-    /// means unlimited. [default: 100]
+    /// means unlimited.
     #[arg(
         long,
         env = "SLIPWAY_GATEWAY_ORG_MEMBER_RATE",
@@ -154,7 +151,7 @@ pub struct GatewayArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub org_member_rate: Option<f64>,
-    /// Burst per organization member. [default: 200]
+    /// Burst per organization member.
     #[arg(
         long,
         env = "SLIPWAY_GATEWAY_ORG_MEMBER_BURST",
@@ -163,7 +160,7 @@ pub struct GatewayArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub org_member_burst: Option<u32>,
     /// Requests per organization member per quota window; 0 means no quota.
-    /// [default: 0]
+    ///
     #[arg(
         long,
         env = "SLIPWAY_GATEWAY_ORG_MEMBER_QUOTA",
@@ -172,30 +169,28 @@ pub struct GatewayArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub org_member_quota: Option<u64>,
 
-    /// The quota window, e.g. `7d`. [default: 7d]
+    /// The quota window, e.g. `7d`.
     #[arg(long, env = "SLIPWAY_GATEWAY_QUOTA_WINDOW", value_name = "DURATION", value_parser = parse_duration)]
     #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub quota_window: Option<Duration>,
     /// How long a key that exceeded its quota is refused, e.g. `10m`.
-    /// [default: 10m]
+    ///
     #[arg(long, env = "SLIPWAY_GATEWAY_QUOTA_BLOCK", value_name = "DURATION", value_parser = parse_duration)]
     #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub quota_block: Option<Duration>,
 
-    /// Prefix length of an anonymous IPv4 caller's network region. [default:
-    /// 24]
+    /// Prefix length of an anonymous IPv4 caller's network region.
     #[arg(long, env = "SLIPWAY_GATEWAY_IPV4_PREFIX", value_name = "BITS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv4_prefix: Option<u8>,
-    /// Prefix length of an anonymous IPv6 caller's network region. [default:
-    /// 48]
+    /// Prefix length of an anonymous IPv6 caller's network region.
     #[arg(long, env = "SLIPWAY_GATEWAY_IPV6_PREFIX", value_name = "BITS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv6_prefix: Option<u8>,
 
     /// A proxy (address or CIDR network) whose `X-Forwarded-For` is
     /// believed; repeat the flag, or separate with commas in the
-    /// environment variable. [default: none]
+    /// environment variable.
     #[arg(
         long = "trusted-proxy",
         env = "SLIPWAY_GATEWAY_TRUSTED_PROXIES",
@@ -207,49 +202,67 @@ pub struct GatewayArgs {
     pub trusted_proxies: Option<Vec<IpNet>>,
 
     /// How often nodes are health-checked (`GET /health`) and the node
-    /// directory rescanned. [default: 1s]
+    /// directory rescanned.
     #[arg(long, env = "SLIPWAY_GATEWAY_HEALTH_INTERVAL", value_name = "DURATION", value_parser = parse_duration)]
     #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub health_interval: Option<Duration>,
-    /// How long a health check may take. [default: 1s]
+    /// How long a health check may take.
     #[arg(long, env = "SLIPWAY_GATEWAY_HEALTH_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub health_timeout: Option<Duration>,
-    /// How long connecting to a node may take. [default: 2s]
+    /// How long connecting to a node may take.
     #[arg(long, env = "SLIPWAY_GATEWAY_CONNECT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub connect_timeout: Option<Duration>,
 
-    /// How often the JWKS is refetched in any case. [default: 5m]
+    /// How often the JWKS is refetched in any case.
     #[arg(long, env = "SLIPWAY_GATEWAY_JWKS_REFRESH", value_name = "DURATION", value_parser = parse_duration)]
     #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub jwks_refresh: Option<Duration>,
     /// The least time between two fetches caused by tokens naming an
-    /// unknown key. [default: 5s]
+    /// unknown key.
     #[arg(long, env = "SLIPWAY_GATEWAY_JWKS_REFETCH_MIN", value_name = "DURATION", value_parser = parse_duration)]
     #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub jwks_refetch_min: Option<Duration>,
     /// How long the gateway waits between two polls of the revocation list:
-    /// a revocation reaches it within this plus one fetch. [default: 2s]
+    /// a revocation reaches it within this plus one fetch.
     #[arg(long, env = "SLIPWAY_GATEWAY_REVOCATIONS_REFRESH", value_name = "DURATION", value_parser = parse_duration)]
     #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub revocations_refresh: Option<Duration>,
 
-    /// How many verified tokens are cached. [default: 10000]
+    /// How many verified tokens are cached.
     #[arg(long, env = "SLIPWAY_GATEWAY_TOKEN_CACHE_SIZE", value_name = "TOKENS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_cache_size: Option<usize>,
     /// How many keys (regions, users) each level's quota table tracks.
-    /// [default: 100000]
+    ///
     #[arg(long, env = "SLIPWAY_GATEWAY_MAX_TRACKED_KEYS", value_name = "KEYS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tracked_keys: Option<usize>,
 
     /// Threads serving requests (each accepts connections and keeps its own
-    /// node connections); 0 means one per CPU. [default: 0]
+    /// node connections); 0 means one per CPU.
     #[arg(long, env = "SLIPWAY_GATEWAY_WORKERS", value_name = "THREADS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<usize>,
+}
+
+/// An option's help with its default (from [`GatewayArgs::defaults`]) at
+/// the end, as clap shows defaults: for `mut_args` on the commands that take
+/// [`GatewayArgs`]. (A clap default value would fill the option and hide the
+/// `--config` file's value under it.)
+pub fn with_default_in_help(arg: clap::Arg) -> clap::Arg {
+    let id = arg.get_id().as_str().to_owned();
+    match GatewayArgs::defaults()
+        .into_iter()
+        .find(|(option, _)| *option == id)
+    {
+        Some((_, default)) => {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            arg.help(format!("{help} [default: {default}]"))
+        }
+        None => arg,
+    }
 }
 
 /// Paths; unlike clap's own parser, this one lets an empty value through
@@ -269,6 +282,46 @@ fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<IpNet>>, D::Er
 }
 
 impl GatewayArgs {
+    /// Every option's default, by option id: taken from the defaults the
+    /// gateway uses ([`Config::new`], [`Limits::default`]), so they are
+    /// stated once — `--help` shows them ([`with_default_in_help`]) and a
+    /// test checks the README's table against them. Options without a
+    /// default (required, or off unless given) are not listed.
+    pub fn defaults() -> Vec<(&'static str, String)> {
+        let d = Config::new(String::new());
+        let l = &d.limits;
+        let time = |t: Duration| slipway_core::duration::format_duration(t);
+        vec![
+            ("public", d.public.to_string()),
+            ("jwks_url", "ISSUER/.well-known/jwks.json".into()),
+            ("revocations_url", "ISSUER/.well-known/revocations".into()),
+            ("listen", d.listen.to_string()),
+            ("anonymous_rate", l.anonymous.rate.to_string()),
+            ("anonymous_burst", l.anonymous.burst.to_string()),
+            ("anonymous_quota", l.anonymous.quota.to_string()),
+            ("member_rate", l.member.rate.to_string()),
+            ("member_burst", l.member.burst.to_string()),
+            ("member_quota", l.member.quota.to_string()),
+            ("org_member_rate", l.org_member.rate.to_string()),
+            ("org_member_burst", l.org_member.burst.to_string()),
+            ("org_member_quota", l.org_member.quota.to_string()),
+            ("quota_window", time(l.quota_window)),
+            ("quota_block", time(l.quota_block)),
+            ("ipv4_prefix", l.ipv4_prefix.to_string()),
+            ("ipv6_prefix", l.ipv6_prefix.to_string()),
+            ("max_tracked_keys", l.max_tracked_keys.to_string()),
+            ("trusted_proxies", "none".into()),
+            ("health_interval", time(d.health_interval)),
+            ("health_timeout", time(d.health_timeout)),
+            ("connect_timeout", time(d.connect_timeout)),
+            ("jwks_refresh", time(d.jwks_refresh)),
+            ("jwks_refetch_min", time(d.jwks_refetch_min)),
+            ("revocations_refresh", time(d.revocations_refresh)),
+            ("token_cache_size", d.token_cache_size.to_string()),
+            ("workers", d.workers.to_string()),
+        ]
+    }
+
     /// These options over those of the `--config` file (if one is named):
     /// every option given somewhere, and `None` for the others. Empty
     /// values count as unset, so an empty variable leaves the file's value.
