@@ -51,9 +51,9 @@ impl ClusterState {
     }
 
     /// Whether something of the cluster may exist: every state but `absent`.
-    /// With an operation of [`crate::OperationKind::DEPLOYING`] in flight, a
-    /// cluster counts as deployed too (organization limits).
-    pub fn is_deployed(self) -> bool {
+    /// (Whether it *counts as deployed* — for limits and costs — also looks
+    /// at its operation in flight: [`crate::rules::ClusterSnapshot::counts_as_deployed`].)
+    pub fn may_exist(self) -> bool {
         self != ClusterState::Absent
     }
 

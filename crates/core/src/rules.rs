@@ -36,6 +36,21 @@ pub struct ClusterSnapshot {
     pub capacity: Vec<CapacityRequest>,
 }
 
+impl ClusterSnapshot {
+    /// Whether the cluster counts as deployed — against the organization's
+    /// `max_clusters`, in its burn rates and its budget's shutdown —: the
+    /// one definition (the store's SQL count is built from the same parts
+    /// and held to it by its contract tests). Something of it may exist
+    /// (any state but `absent`), or a deploy or update of it is in flight.
+    pub fn counts_as_deployed(&self) -> bool {
+        self.cluster.state.may_exist()
+            || self
+                .active
+                .as_ref()
+                .is_some_and(|op| OperationKind::DEPLOYING.contains(&op.kind))
+    }
+}
+
 /// What the organization limits of a deploy depend on: read (and on
 /// PostgreSQL locked) only where a rule decides, never for a plain read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -1695,5 +1710,26 @@ mod tests {
         // Without one, nothing changes.
         let plan = decide_deploy(&running, &org(), &DeployRequest::default(), &ctx()).unwrap();
         assert_eq!(plan.schedule, ScheduleChange::Keep);
+    }
+
+    #[test]
+    fn a_cluster_counts_as_deployed_while_something_of_it_may_exist_or_is_coming() {
+        for state in ClusterState::ALL {
+            let snap = snapshot(state);
+            assert_eq!(
+                snap.counts_as_deployed(),
+                state != ClusterState::Absent,
+                "{state}"
+            );
+        }
+        let mut absent = snapshot(ClusterState::Absent);
+        for kind in OperationKind::ALL {
+            absent.active = Some(active(*kind, spec(3)));
+            assert_eq!(
+                absent.counts_as_deployed(),
+                matches!(kind, OperationKind::Deploy | OperationKind::Update),
+                "{kind}"
+            );
+        }
     }
 }

@@ -109,7 +109,7 @@ impl proto::account_server::Account for Account {
             name: status.name,
             version: status.version,
             region: req.region,
-            num_nodes: if status.state.is_deployed() {
+            num_nodes: if status.state.may_exist() {
                 status.nodes
             } else {
                 0

@@ -370,7 +370,7 @@ async fn set_up(
         );
         return Ok((said, existing));
     }
-    if existing.state.is_deployed() {
+    if existing.state.may_exist() {
         return Err(Error::conflict(
             "still_deployed",
             format!(
@@ -598,7 +598,7 @@ impl Out {
     async fn finish(mut self, cluster: &ClusterStatus, error: Option<String>) {
         let state = StateOfCluster {
             valid: true,
-            deployed: cluster.state.is_deployed(),
+            deployed: cluster.state.may_exist(),
             deployed_state: cluster.state.to_string(),
             ip_address: cluster.endpoint.as_deref().map(host_of).unwrap_or_default(),
         };

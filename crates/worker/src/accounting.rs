@@ -21,8 +21,8 @@ use slipway_core::cost::accrue;
 use slipway_core::forecast::{ClusterCost, burn_rates, depletion};
 use slipway_core::rules::{ClusterSnapshot, Context, Outcome, decide_destroy};
 use slipway_core::{
-    BudgetPolicy, CapacityPolicy, ClusterState, CostSource, HourCost, Level, OperationId, OrgName,
-    Reason, Subject, Timestamp, calendar,
+    BudgetPolicy, CapacityPolicy, CostSource, HourCost, Level, OperationId, OrgName, Reason,
+    Subject, Timestamp, calendar,
 };
 use slipway_store::{AuditIntent, ClusterFilter, NewAuditEntry, Notification, Store};
 use tokio::sync::broadcast;
@@ -280,7 +280,7 @@ pub async fn cluster_costs(
         let bounds = blueprint.nodes;
         costs.push(ClusterCost {
             model: blueprint.cost,
-            deployed: cluster.state != ClusterState::Absent,
+            deployed: snap.counts_as_deployed(),
             min_nodes: bounds.min,
             current_nodes: cluster.deployed.as_ref().map_or(0, |d| d.nodes),
             max_nodes: bounds.max.min(max_by_org),
@@ -326,7 +326,7 @@ async fn shut_down(
     let actor = Subject::slipway("budget");
     let mut destroyed = Vec::new();
     for snap in clusters_of(store, organization).await? {
-        if snap.cluster.state == ClusterState::Absent && snap.active.is_none() {
+        if !snap.counts_as_deployed() {
             continue;
         }
         let ctx = Context {

@@ -88,8 +88,10 @@ static ACTIVE_OPERATION: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// How many of an organization's other clusters count as deployed: not
-/// `absent`, or with a deploy or update in flight (core's definitions).
+/// How many of an organization's other clusters count as deployed: the SQL
+/// form of `ClusterSnapshot::counts_as_deployed`, built from the same parts
+/// (not `absent`, or a deploy or update in flight) and held to it by the
+/// contract tests.
 static DEPLOYED_ELSEWHERE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT COUNT(*) FROM clusters c WHERE c.organization = $1 AND c.name <> $2 AND (c.state <> '{}' \
