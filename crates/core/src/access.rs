@@ -107,6 +107,8 @@ pub enum Action {
     Manage,
     /// Run tests or a release against it.
     TestOrRelease,
+    /// Ask for nodes on it for a while (a capacity request).
+    RequestCapacity,
 }
 
 impl Action {
@@ -116,6 +118,7 @@ impl Action {
             Action::Access => "get a token for",
             Action::Manage => "deploy, reschedule or destroy",
             Action::TestOrRelease => "run tests or releases against",
+            Action::RequestCapacity => "ask for capacity on",
         }
     }
 }
@@ -135,6 +138,9 @@ pub fn authorize(
         (Action::View | Action::Access, false) => level >= Level::OrgMember,
         (Action::Manage, true) => false,
         (Action::Manage, false) => level >= Level::OrgMember,
+        // An organization's members share its clusters' capacity, public
+        // or private.
+        (Action::RequestCapacity, _) => level >= Level::OrgMember,
     };
     if allowed {
         return Ok(());
@@ -142,7 +148,9 @@ pub fn authorize(
     let who = match (action, public) {
         (Action::TestOrRelease, _) | (Action::Manage, true) => "site administrators".to_owned(),
         (Action::View | Action::Access, true) => "logged-in members".to_owned(),
-        (_, false) => format!("members of organization {organization} and site administrators"),
+        (Action::View | Action::Access | Action::Manage, false) | (Action::RequestCapacity, _) => {
+            format!("members of organization {organization} and site administrators")
+        }
     };
     let kind = if public { "public" } else { "private" };
     Err(Refusal::Forbidden {
@@ -370,6 +378,12 @@ mod tests {
         expect(OrgMember, Action::Manage, true, false);
         expect(Member, Action::Manage, false, false);
         expect(OrgMember, Action::Manage, false, true);
+        for public in [true, false] {
+            expect(Admin, Action::RequestCapacity, public, true);
+            expect(OrgMember, Action::RequestCapacity, public, true);
+            expect(Member, Action::RequestCapacity, public, false);
+            expect(Anonymous, Action::RequestCapacity, public, false);
+        }
         let refusal = authorize(Member, Action::Manage, false, &research).unwrap_err();
         assert!(
             refusal.to_string().contains("organization research"),

@@ -8,7 +8,7 @@ use slipway_api::types::*;
 use slipway_core::access::Action;
 use slipway_core::capacity::request_expiry;
 use slipway_core::duration::parse_duration;
-use slipway_core::{CapacityRequest, CapacityWait, ClusterName, Level};
+use slipway_core::{CapacityRequest, CapacityWait, ClusterName};
 use slipway_worker::capacity::{Followed, apply, pending};
 
 use crate::Service;
@@ -46,13 +46,9 @@ impl Service {
     /// cluster is answered as one that does not exist).
     async fn capacity_cluster(&self, caller: &Caller, name: &str) -> Result<ClusterName> {
         caller.require(scope::CLUSTERS_WRITE)?;
-        let snap = self.authorized_snapshot(caller, name, Action::View).await?;
-        let org = &snap.cluster.organization;
-        if caller.level_for(org) < Level::OrgMember {
-            return Err(Error::forbidden(format!(
-                "only members of organization {org} and site administrators may ask for capacity on its clusters"
-            )));
-        }
+        let snap = self
+            .authorized_snapshot(caller, name, Action::RequestCapacity)
+            .await?;
         Ok(snap.cluster.name)
     }
 

@@ -201,7 +201,7 @@ fn may(session: &Session, c: &ClusterStatus) -> May {
     let level = session.caller.level_for(&org);
     May {
         manage: authorize(level, Access::Manage, c.public, &org).is_ok(),
-        capacity: level >= slipway_core::Level::OrgMember,
+        capacity: authorize(level, Access::RequestCapacity, c.public, &org).is_ok(),
         run: authorize(level, Access::TestOrRelease, c.public, &org).is_ok(),
     }
 }
