@@ -2,6 +2,7 @@
 //! tokens, API token secrets, and the GitHub client that sign-in uses.
 
 pub mod api_token;
+pub mod credential;
 pub mod github;
 pub mod jwt;
 pub mod keys;

@@ -48,15 +48,14 @@ pub async fn authenticate(
             .iter()
             .map(|v| v.to_str().ok()),
     );
-    let secret = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::to_owned);
+    let secret = slipway_auth::credential::bearer(
+        request
+            .headers()
+            .get_all(axum::http::header::AUTHORIZATION)
+            .iter()
+            .map(|v| v.as_bytes()),
+    )
+    .map(str::to_owned);
     let gen1 = &auth.config.gen1;
     let caller: Result<Caller, _> = match secret {
         Some(secret) => auth.service.authenticate(Some(&secret), client).await,

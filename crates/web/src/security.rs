@@ -122,16 +122,13 @@ pub fn foreign_origin(web: &Web, headers: &HeaderMap) -> Option<String> {
     (!ok).then_some(claimed)
 }
 
-/// A cookie's value.
+/// A cookie's value ([`slipway_auth::credential::cookie`]'s reading).
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.to_owned())
+    slipway_auth::credential::cookie(
+        headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()),
+        name,
+    )
+    .map(str::to_owned)
 }
 
 /// A `Set-Cookie` value: `HttpOnly`, `SameSite=Lax`, path `/`, `Secure`

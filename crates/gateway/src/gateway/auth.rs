@@ -10,6 +10,7 @@ use std::sync::Arc;
 use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, HeaderValue};
 use parking_lot::RwLock;
+use slipway_auth::credential;
 use slipway_auth::jwt::{Claims, LEEWAY_SECS, Rejection, Verifier};
 use slipway_core::Level;
 
@@ -66,30 +67,14 @@ impl Identity {
 }
 
 /// The token a request carries: `Authorization: Bearer <token>`, else a
-/// `token` cookie. Another authorization scheme is not a token. A bearer
-/// header with nothing after the scheme is an (invalid) empty token.
+/// `token` cookie ([`slipway_auth::credential`]'s reading).
 pub(crate) fn token(headers: &HeaderMap) -> Option<&str> {
-    for value in headers.get_all(AUTHORIZATION) {
-        let Ok(value) = value.to_str() else {
-            return Some("");
-        };
-        let value = value.trim();
-        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-        if scheme.eq_ignore_ascii_case("bearer") {
-            return Some(rest.trim());
-        }
-    }
-    for value in headers.get_all(COOKIE) {
-        let Ok(value) = value.to_str() else { continue };
-        for pair in value.split(';') {
-            if let Some((name, token)) = pair.split_once('=')
-                && name.trim() == "token"
-            {
-                return Some(token.trim().trim_matches('"'));
-            }
-        }
-    }
-    None
+    credential::bearer(headers.get_all(AUTHORIZATION).iter().map(|v| v.as_bytes())).or_else(|| {
+        credential::cookie(
+            headers.get_all(COOKIE).iter().map(|v| v.as_bytes()),
+            "token",
+        )
+    })
 }
 
 /// Why a present token was not accepted.

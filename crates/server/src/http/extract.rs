@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
+use slipway_auth::credential;
 use slipway_service::Caller;
-use slipway_web::security::cookie;
 
 use super::{ApiError, AppState, client_address};
 use crate::listener::BodyTimedOut;
@@ -23,14 +23,15 @@ use crate::listener::BodyTimedOut;
 /// attaches cookies to requests other pages of the same site make (another
 /// port, a sibling subdomain), and a POST without a body needs no preflight.
 pub fn credential(method: &Method, headers: &HeaderMap) -> Option<String> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned());
+    let values = |name| headers.get_all(name).iter().map(|v| v.as_bytes());
     let reads = *method == Method::GET || *method == Method::HEAD;
-    bearer.or_else(|| reads.then(|| cookie(headers, "token")).flatten())
+    credential::bearer(values(header::AUTHORIZATION))
+        .or_else(|| {
+            reads
+                .then(|| credential::cookie(values(header::COOKIE), "token"))
+                .flatten()
+        })
+        .map(str::to_owned)
 }
 
 /// Middleware of every `/v1` route that needs a caller: authenticates it
