@@ -43,7 +43,7 @@ impl ClientError {
     pub fn code(&self) -> Option<&str> {
         match self {
             ClientError::Api { body, .. } => Some(&body.error.code),
-            _ => None,
+            ClientError::Transport { .. } | ClientError::Unexpected { .. } => None,
         }
     }
 

@@ -2,6 +2,10 @@
 //! ([`types`]) and a typed [`Client`] — the only way the CLI talks to a
 //! server.
 
+// A new variant of an enum must be handled where it is matched: no
+// wildcard arm swallows it (ARCHITECTURE.md, "Adding an operation kind").
+#![warn(clippy::wildcard_enum_match_arm)]
+
 mod client;
 pub mod types;
 

@@ -194,7 +194,12 @@ impl Context {
                 "{} {} of {}: operation {} (follow it with: slipway logs {} --follow)",
                 match response.result {
                     ActionResult::Joined => "Joined the",
-                    _ => "Started the",
+                    ActionResult::Queued
+                    | ActionResult::AlreadyRunning
+                    | ActionResult::NothingToDestroy
+                    | ActionResult::Scheduled
+                    | ActionResult::Unscheduled
+                    | ActionResult::Removed => "Started the",
                 },
                 operation.kind,
                 operation.cluster,

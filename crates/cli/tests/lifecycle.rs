@@ -524,7 +524,7 @@ fn metrics_count_operations_runs_and_requests() {
         sample(&after, "slipway_operations_total", &deploys),
         Some(1.0)
     );
-    let applies = [("action", "apply")];
+    let applies = [("command", "apply")];
     let runs = "slipway_terraform_run_duration_seconds_count";
     assert_eq!(sample(&before, runs, &applies), None);
     assert!(sample(&after, runs, &applies) >= Some(1.0), "{after}");

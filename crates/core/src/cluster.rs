@@ -59,10 +59,10 @@ impl ClusterState {
 
     /// An operation is changing the cluster's infrastructure right now.
     pub fn is_transitional(self) -> bool {
-        matches!(
-            self,
-            ClusterState::Deploying | ClusterState::Updating | ClusterState::Destroying
-        )
+        match self {
+            ClusterState::Deploying | ClusterState::Updating | ClusterState::Destroying => true,
+            ClusterState::Absent | ClusterState::Running | ClusterState::Failed => false,
+        }
     }
 
     /// Whether the state machine allows going from `self` to `to`.
@@ -72,16 +72,14 @@ impl ClusterState {
     /// running, absent, or half-built (`failed`).
     pub fn can_become(self, to: ClusterState) -> bool {
         use ClusterState::*;
-        match (self, to) {
-            (Absent, Deploying) => true,
-            (Deploying, Running | Failed) => true,
-            (Running, Updating | Destroying) => true,
-            (Updating, Running | Failed) => true,
-            (Failed, Deploying | Destroying) => true,
-            (Destroying, Absent | Failed) => true,
-            (from, Absent | Running | Failed) if from.is_transitional() => true,
-            _ => false,
-        }
+        // Each state lists where it may go, so a new state must say it.
+        let allowed: &[ClusterState] = match self {
+            Absent => &[Deploying],
+            Deploying | Updating | Destroying => &[Absent, Running, Failed],
+            Running => &[Updating, Destroying],
+            Failed => &[Deploying, Destroying],
+        };
+        allowed.contains(&to)
     }
 }
 

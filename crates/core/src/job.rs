@@ -140,7 +140,11 @@ impl Jobs {
                     rule: "the blueprint defines no release command".into(),
                 }),
             },
-            other => Err(Refusal::NoJob {
+            other @ (OperationKind::Deploy
+            | OperationKind::Update
+            | OperationKind::Destroy
+            | OperationKind::Refresh
+            | OperationKind::Cleanup) => Err(Refusal::NoJob {
                 rule: format!("a {other} operation runs no job"),
             }),
         }

@@ -11,6 +11,10 @@
 //! reconciliation, [`forecast`]s of when the money runs out, [`budget`]
 //! enforcement, and [`capacity`] requests.
 
+// A new variant of an enum must be handled where it is matched: no
+// wildcard arm swallows it (ARCHITECTURE.md, "Adding an operation kind").
+#![warn(clippy::wildcard_enum_match_arm)]
+
 pub mod access;
 pub mod account;
 pub mod blueprint;
@@ -44,7 +48,7 @@ pub use cost::{CostBucket, CostFigure, CostModel, CostSource, Granularity, HourC
 pub use forecast::{BurnRates, ClusterCost, ForecastHorizon};
 pub use money::{Money, Rate};
 pub use names::{BlueprintName, ClusterName, JobVersion, OperationId, OrgName};
-pub use operation::{JobSpec, Operation, OperationKind, OperationState, Reason};
+pub use operation::{JobSpec, Operation, OperationKind, OperationState, Reason, TerraformCommand};
 pub use refusal::Refusal;
 pub use schedule::Schedule;
 pub use subject::Subject;

@@ -53,7 +53,9 @@ impl Ending {
         match self.operation_state() {
             OperationState::Succeeded => EventLevel::Info,
             OperationState::Cancelled => EventLevel::Warn,
-            _ => EventLevel::Error,
+            OperationState::Failed | OperationState::Interrupted => EventLevel::Error,
+            // Not an ending: an operation that ended is in neither.
+            OperationState::Queued | OperationState::Running => EventLevel::Error,
         }
     }
 }
@@ -321,7 +323,9 @@ mod tests {
                 .unwrap();
             match ending {
                 Ending::Observed { resources: 0, .. } => prop_assert_eq!(after.state, ClusterState::Absent),
-                _ => prop_assert_eq!(after.state, ClusterState::Running),
+                Ending::Observed { .. } | Ending::Succeeded { .. } | Ending::Stopped { .. } => {
+                    prop_assert_eq!(after.state, ClusterState::Running)
+                }
             }
         }
 

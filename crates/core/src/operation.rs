@@ -74,6 +74,44 @@ impl OperationKind {
     pub fn is_infrastructure(self) -> bool {
         Self::INFRASTRUCTURE.contains(&self)
     }
+
+    /// The Terraform command an infrastructure operation runs on the
+    /// cluster's module; `None` for the others (a TEST or RELEASE run
+    /// drives its own Terraform runs, a cleanup removes a runner).
+    ///
+    /// Exhaustive on purpose: a new kind does not compile until it says
+    /// what it runs (ARCHITECTURE.md, "Adding an operation kind").
+    pub fn terraform_command(self) -> Option<TerraformCommand> {
+        match self {
+            OperationKind::Deploy | OperationKind::Update => Some(TerraformCommand::Apply),
+            OperationKind::Destroy => Some(TerraformCommand::Destroy),
+            OperationKind::Refresh => Some(TerraformCommand::Observe),
+            OperationKind::Test | OperationKind::Release | OperationKind::Cleanup => None,
+        }
+    }
+}
+
+/// What one Terraform run does to a module's infrastructure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TerraformCommand {
+    /// `apply`: create or update the infrastructure.
+    Apply,
+    /// `apply -destroy`.
+    Destroy,
+    /// `plan -detailed-exitcode` and `show -json`: what does the state
+    /// hold, and does it match the configuration? Changes nothing.
+    Observe,
+}
+
+impl TerraformCommand {
+    /// The Terraform subcommand, as its logs and errors name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TerraformCommand::Apply => "apply",
+            TerraformCommand::Destroy => "destroy",
+            TerraformCommand::Observe => "plan",
+        }
+    }
 }
 
 /// `'a', 'b', …`: values for an SQL `IN (…)`, built from the definitions
@@ -174,6 +212,25 @@ mod tests {
         assert!(crate::ClusterName::parse(id.as_str()).is_err());
         assert!(OperationId::parse("op_xyz").is_err());
         assert!(OperationId::parse("dev-alice").is_err());
+    }
+
+    #[test]
+    fn exactly_the_infrastructure_kinds_run_a_terraform_command_on_the_cluster() {
+        for kind in OperationKind::ALL {
+            assert_eq!(
+                kind.terraform_command().is_some(),
+                kind.is_infrastructure(),
+                "{kind}: INFRASTRUCTURE and terraform_command disagree"
+            );
+        }
+        assert_eq!(
+            OperationKind::Refresh.terraform_command(),
+            Some(TerraformCommand::Observe),
+            "a refresh changes nothing"
+        );
+        for kind in OperationKind::DEPLOYING {
+            assert_eq!(kind.terraform_command(), Some(TerraformCommand::Apply));
+        }
     }
 
     #[test]

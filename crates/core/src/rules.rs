@@ -170,7 +170,14 @@ impl Plan {
     pub fn new_operation(&self) -> Option<&NewOperation> {
         match &self.outcome {
             Outcome::Enqueued(op) => Some(op),
-            _ => None,
+            Outcome::Joined(_)
+            | Outcome::AlreadyRunning
+            | Outcome::NothingToDestroy
+            | Outcome::Scheduled(_)
+            | Outcome::Unscheduled
+            | Outcome::Deferred(_)
+            | Outcome::NotDue
+            | Outcome::Removed => None,
         }
     }
 
@@ -178,7 +185,7 @@ impl Plan {
     /// spec the cluster's spec.
     pub fn new_spec(&self) -> Option<&ClusterSpec> {
         self.new_operation()
-            .filter(|op| matches!(op.kind, OperationKind::Deploy | OperationKind::Update))
+            .filter(|op| OperationKind::DEPLOYING.contains(&op.kind))
             .map(|op| &op.spec)
     }
 }
@@ -360,7 +367,7 @@ pub fn decide_deploy(
     };
 
     if let Some(active) = &snap.active {
-        let same_kind = matches!(active.kind, OperationKind::Deploy | OperationKind::Update);
+        let same_kind = OperationKind::DEPLOYING.contains(&active.kind);
         if same_kind && active.spec == target {
             return Ok(Plan::new(
                 Outcome::Joined(active.id.clone()),

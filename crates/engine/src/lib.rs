@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use slipway_core::TerraformCommand;
 use slipway_core::event::{EventLevel, NewEvent, kinds};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
@@ -101,28 +102,6 @@ pub struct EngineConfig {
     pub lock_timeout: Duration,
 }
 
-/// What a job does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// `apply`: create or update the infrastructure.
-    Apply,
-    /// `apply -destroy`.
-    Destroy,
-    /// `plan -detailed-exitcode` and `show -json`: what does the state hold,
-    /// and does it match the configuration?
-    Observe,
-}
-
-impl Action {
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Apply => "apply",
-            Action::Destroy => "destroy",
-            Action::Observe => "plan",
-        }
-    }
-}
-
 /// Where Terraform keeps the state: Slipway's HTTP backend. The addresses
 /// are the same for every run; the run's credentials, passed in the
 /// environment (`TF_HTTP_USERNAME`, and `TF_HTTP_PASSWORD` among the job's
@@ -145,7 +124,7 @@ pub struct TerraformRun {
     /// Names the working directory: the same for every run of one module
     /// (e.g. blueprint, version and digest).
     pub module_key: String,
-    pub action: Action,
+    pub command: TerraformCommand,
     /// The module's files, by path relative to its root.
     pub module: BTreeMap<String, String>,
     /// Every value Slipway offers: standard and user variables. Only those
@@ -170,7 +149,7 @@ pub struct TerraformRun {
 pub struct RunReport {
     /// The module's outputs, sensitive ones masked.
     pub outputs: Map<String, Value>,
-    /// For [`Action::Observe`]: what the state holds.
+    /// For [`TerraformCommand::Observe`]: what the state holds.
     pub observation: Option<Observation>,
 }
 
@@ -332,21 +311,21 @@ impl Engine {
         let _run_dir = self.lay_out_run(run, &info, &ws)?;
         let lock_timeout = format!("-lock-timeout={}s", self.config.lock_timeout.as_secs());
         let var_file = format!("-var-file={}", ws.var_file.display());
-        match run.action {
-            Action::Apply | Action::Destroy => {
+        match run.command {
+            TerraformCommand::Apply | TerraformCommand::Destroy => {
                 let mut args = vec![APPLY, "-auto-approve", "-input=false", "-json"];
-                if run.action == Action::Destroy {
+                if run.command == TerraformCommand::Destroy {
                     args.push("-destroy");
                 }
                 args.extend([lock_timeout.as_str(), var_file.as_str()]);
                 let applied = runner.json(&args).await?;
-                applied.check(run.action.name())?;
+                applied.check(run.command.name())?;
                 Ok(RunReport {
                     outputs: applied.outputs,
                     observation: None,
                 })
             }
-            Action::Observe => {
+            TerraformCommand::Observe => {
                 let args = [
                     "plan",
                     "-detailed-exitcode",

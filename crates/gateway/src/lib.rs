@@ -8,6 +8,10 @@
 //! - [`probe`]: `slipway probe`, checks of a cluster through its gateway —
 //!   the `local` blueprint's TEST suites.
 
+// A new variant of an enum must be handled where it is matched: no
+// wildcard arm swallows it (ARCHITECTURE.md, "Adding an operation kind").
+#![warn(clippy::wildcard_enum_match_arm)]
+
 mod detached;
 pub mod gateway;
 pub mod node;

@@ -163,7 +163,7 @@ impl Account {
 fn answer(name: &str, granularity: Granularity, history: &CostHistory) -> CostAndUsageRsp {
     let label = |t: DateTime<Utc>| match granularity {
         Granularity::Hourly => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        _ => t.format("%Y-%m-%d").to_string(),
+        Granularity::Daily | Granularity::Monthly => t.format("%Y-%m-%d").to_string(),
     };
     let dollars = slipway_core::Money::to_f64;
     CostAndUsageRsp {

@@ -529,7 +529,10 @@ impl Out {
                 ActionResult::AlreadyRunning => "already running as asked: nothing to do",
                 ActionResult::NothingToDestroy => "nothing deployed: nothing to destroy",
                 ActionResult::Removed => "removed",
-                _ => "done",
+                ActionResult::Queued
+                | ActionResult::Joined
+                | ActionResult::Scheduled
+                | ActionResult::Unscheduled => "done",
             };
             self.say(format!("{} {said}", response.cluster.name)).await;
             return self.finish(&response.cluster, None).await;

@@ -18,6 +18,10 @@
 //! Server reflection and the standard health service are served too
 //! (without a credential: they say nothing a client could not know).
 
+// A new variant of an enum must be handled where it is matched: no
+// wildcard arm swallows it (ARCHITECTURE.md, "Adding an operation kind").
+#![warn(clippy::wildcard_enum_match_arm)]
+
 pub mod account;
 pub mod caller;
 pub mod control;

@@ -10,6 +10,10 @@
 //!
 //! The transports know nothing of each other; each calls the service.
 
+// A new variant of an enum must be handled where it is matched: no
+// wildcard arm swallows it (ARCHITECTURE.md, "Adding an operation kind").
+#![warn(clippy::wildcard_enum_match_arm)]
+
 pub mod config;
 pub mod http;
 mod listener;

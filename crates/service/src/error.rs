@@ -130,7 +130,15 @@ impl From<Refusal> for Error {
                 ..Self::new(Kind::OverLimit, code, message)
             },
             Refusal::OverBudget { .. } => Self::new(Kind::OverLimit, code, message),
-            _ => Self::new(Kind::Conflict, code, message),
+            Refusal::ScheduledForDestroy { .. }
+            | Refusal::TooLateToReschedule { .. }
+            | Refusal::NotDeployed
+            | Refusal::AlreadyExists(_)
+            | Refusal::StillDeployed { .. }
+            | Refusal::NotRunning { .. }
+            | Refusal::NoJob { .. }
+            | Refusal::CapacityHeld { .. }
+            | Refusal::LastAdminCredential { .. } => Self::new(Kind::Conflict, code, message),
         }
     }
 }
@@ -148,7 +156,10 @@ impl From<StoreError> for Error {
             StoreError::OrganizationNotFound(name) => {
                 Self::not_found(format!("organization {name} does not exist"))
             }
-            other => {
+            other @ (StoreError::LeaseLost(_)
+            | StoreError::Database(_)
+            | StoreError::Migration(_)
+            | StoreError::Corrupt(_)) => {
                 tracing::error!(error = %other, "store failure");
                 Self::unavailable("the database is unavailable; try again shortly")
             }

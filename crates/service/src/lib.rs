@@ -18,6 +18,10 @@
 //! - [`state`]: Terraform's HTTP state backend, as a running operation.
 //! - [`web_views`]: what the web UI shows beside the API's answers.
 
+// A new variant of an enum must be handled where it is matched: no
+// wildcard arm swallows it (ARCHITECTURE.md, "Adding an operation kind").
+#![warn(clippy::wildcard_enum_match_arm)]
+
 pub mod accounts;
 pub mod caller;
 pub mod capacity;

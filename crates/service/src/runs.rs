@@ -56,11 +56,16 @@ impl Service {
             .as_ref()
             .ok_or_else(no_job)?
             .steps(kind)
-            .map_err(|refusal| match refusal {
-                Refusal::NoJob { rule } => Refusal::NoJob {
-                    rule: format!("blueprint {}@{}: {rule}", spec.blueprint, spec.version),
-                },
-                other => other,
+            .map_err(|refusal| {
+                // The blueprint is named in the job's refusal; any other
+                // passes on unchanged.
+                if let Refusal::NoJob { rule } = refusal {
+                    Refusal::NoJob {
+                        rule: format!("blueprint {}@{}: {rule}", spec.blueprint, spec.version),
+                    }
+                } else {
+                    refusal
+                }
             })?;
         let level = caller.level_for(&snap.cluster.organization);
         let ctx = context(caller, level);

@@ -15,6 +15,10 @@
 //! store applies in that same transaction — so a decision is never made on
 //! stale data.
 
+// A new variant of an enum must be handled where it is matched: no
+// wildcard arm swallows it (ARCHITECTURE.md, "Adding an operation kind").
+#![warn(clippy::wildcard_enum_match_arm)]
+
 mod records;
 mod sql;
 

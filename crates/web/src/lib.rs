@@ -18,6 +18,10 @@
 //! - `pages`: the pages by subject; `sse`: the live log and cluster
 //!   status as server-sent events; `plot`: the SVG plots.
 
+// A new variant of an enum must be handled where it is matched: no
+// wildcard arm swallows it (ARCHITECTURE.md, "Adding an operation kind").
+#![warn(clippy::wildcard_enum_match_arm)]
+
 mod assets;
 mod error;
 mod flash;

@@ -15,8 +15,8 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use slipway_core::event::NewEvent;
 use slipway_core::lifecycle::Ending;
-use slipway_core::{Operation, OperationKind, OperationState};
-use slipway_engine::{Action, EngineError, RunReport};
+use slipway_core::{Operation, OperationState, TerraformCommand};
+use slipway_engine::{EngineError, RunReport};
 use slipway_store::{Lease, LeaseStatus, Notification, StoreError};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio::task::JoinSet;
@@ -157,10 +157,11 @@ async fn run_operation(worker: &Worker, lease: Lease, secret: String) {
         received,
     ));
 
-    let outcome = if op.kind.is_infrastructure() {
-        run_infrastructure(worker, &lease, &secret, &events, &running).await
-    } else {
-        crate::jobs::run(worker, &lease, &secret, &events, &running).await
+    let outcome = match op.kind.terraform_command() {
+        Some(command) => {
+            run_infrastructure(worker, &lease, command, &secret, &events, &running).await
+        }
+        None => crate::jobs::run(worker, &lease, &secret, &events, &running).await,
     };
     drop(events);
     let _ = writer.await;
@@ -223,6 +224,7 @@ async fn run_operation(worker: &Worker, lease: Lease, secret: String) {
 async fn run_infrastructure(
     worker: &Worker,
     lease: &Lease,
+    command: TerraformCommand,
     secret: &str,
     events: &mpsc::UnboundedSender<NewEvent>,
     running: &RunningOperation,
@@ -241,17 +243,12 @@ async fn run_infrastructure(
         .resolve_variables(&user)
         .map_err(|e| invalid(op, e.to_string()))?;
     variables.extend(user);
-    let action = match op.kind {
-        OperationKind::Destroy => Action::Destroy,
-        OperationKind::Refresh => Action::Observe,
-        _ => Action::Apply,
-    };
     let run = terraform_run(
         worker,
         op,
         secret,
         TerraformModule::of(op, blueprint),
-        action,
+        command,
         variables,
         worker.config.operation_time_limit,
     )?;
@@ -263,7 +260,7 @@ async fn run_infrastructure(
         report_difference(events, o);
     }
     Ok(Finished {
-        ending: ending_of(op, &report),
+        ending: ending_of(command, &report),
         result: json!({
             "outputs": report.outputs,
             "observation": report.observation.as_ref().map(|o| json!({
@@ -304,14 +301,15 @@ fn report_difference(
     });
 }
 
-fn ending_of(op: &Operation, report: &RunReport) -> Ending {
-    match (op.kind, &report.observation) {
-        (OperationKind::Refresh, Some(o)) => Ending::Observed {
+fn ending_of(command: TerraformCommand, report: &RunReport) -> Ending {
+    match (command, &report.observation) {
+        (TerraformCommand::Observe, Some(o)) => Ending::Observed {
             resources: o.resources,
             converged: o.converged,
             outputs: report.outputs.clone(),
         },
-        _ => Ending::Succeeded {
+        (TerraformCommand::Apply | TerraformCommand::Destroy, _)
+        | (TerraformCommand::Observe, None) => Ending::Succeeded {
             outputs: report.outputs.clone(),
         },
     }

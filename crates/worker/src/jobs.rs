@@ -13,12 +13,13 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
+use slipway_core::TerraformCommand;
 use slipway_core::event::{EventLevel, NewEvent};
 use slipway_core::job::{Jobs, RunnerKind, StepOutcome, StepResult};
 use slipway_core::lifecycle::Ending;
 use slipway_core::{Operation, OperationKind, OperationState, Subject};
+use slipway_engine::EngineError;
 use slipway_engine::job::{JobReport, JobRun};
-use slipway_engine::{Action, EngineError};
 use slipway_store::{BlueprintVersion, Lease};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
@@ -69,7 +70,12 @@ pub(crate) async fn run(
         .to_owned();
     let steps = match op.kind {
         OperationKind::Cleanup => Vec::new(),
-        kind => jobs.steps(kind).map_err(|r| invalid(op, r.to_string()))?,
+        kind @ (OperationKind::Test
+        | OperationKind::Release
+        | OperationKind::Deploy
+        | OperationKind::Update
+        | OperationKind::Destroy
+        | OperationKind::Refresh) => jobs.steps(kind).map_err(|r| invalid(op, r.to_string()))?,
     };
     let run = JobRun {
         cluster: cluster.name.to_string(),
@@ -272,7 +278,7 @@ impl<'a> TerraformRunner<'a> {
 
     fn terraform_run(
         &self,
-        action: Action,
+        command: TerraformCommand,
         time_limit: Duration,
     ) -> Result<slipway_engine::TerraformRun, EngineError> {
         terraform_run(
@@ -284,7 +290,7 @@ impl<'a> TerraformRunner<'a> {
                 files: self.module.files.clone(),
                 sensitive: self.module.sensitive.clone(),
             },
-            action,
+            command,
             self.variables.clone(),
             time_limit,
         )
@@ -312,7 +318,7 @@ impl<'a> TerraformRunner<'a> {
             },
             error,
         };
-        let run = match self.terraform_run(Action::Apply, self.time_limit) {
+        let run = match self.terraform_run(TerraformCommand::Apply, self.time_limit) {
             Ok(run) => run,
             Err(e) => return not_run(StepOutcome::NotRun, Some(format!("the runner failed: {e}"))),
         };
@@ -337,7 +343,7 @@ impl<'a> TerraformRunner<'a> {
 
     /// Destroys the runner, retrying a few times; not cancellable.
     async fn destroy(&self, events: &UnboundedSender<NewEvent>) -> Result<(), EngineError> {
-        let run = self.terraform_run(Action::Destroy, RUNNER_DESTROY_LIMIT)?;
+        let run = self.terraform_run(TerraformCommand::Destroy, RUNNER_DESTROY_LIMIT)?;
         let mut attempt = 1;
         loop {
             match run_terraform(self.worker, &run, events, &CancellationToken::new()).await {

@@ -20,6 +20,10 @@
 //! [`ExecutorConfig`]. `slipway serve` runs one beside its API; `slipway
 //! worker` runs one alone.
 
+// A new variant of an enum must be handled where it is matched: no
+// wildcard arm swallows it (ARCHITECTURE.md, "Adding an operation kind").
+#![warn(clippy::wildcard_enum_match_arm)]
+
 pub mod accounting;
 pub mod capacity;
 pub mod cost_explorer;

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `slipway_operations_total` | counter | `kind`, `result` (succeeded, failed, cancelled, interrupted) — operations this process finished |
 //! | `slipway_operation_duration_seconds` | histogram | `kind` — from lease to end |
-//! | `slipway_terraform_run_duration_seconds` | histogram | `action` (apply, destroy, plan) — each Terraform run |
+//! | `slipway_terraform_run_duration_seconds` | histogram | `command` (apply, destroy, plan) — each Terraform run |
 //! | `slipway_lease_renewals_total` | counter | `result` (held, cancel_requested, lost, error) |
 //! | `slipway_reclaims_total` | counter | — operations interrupted because their lease expired or their process died |
 //! | `slipway_scheduler_lag_seconds` | histogram | — from a scheduled destroy's due time to its operation being queued |
@@ -32,8 +32,8 @@ pub struct KindLabel {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct ActionLabel {
-    pub action: &'static str,
+pub struct CommandLabel {
+    pub command: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -49,7 +49,7 @@ fn seconds_buckets() -> impl Iterator<Item = f64> {
 pub struct Metrics {
     pub operations: Family<OperationLabels, Counter>,
     pub operation_duration: Family<KindLabel, Histogram>,
-    pub terraform_run_duration: Family<ActionLabel, Histogram>,
+    pub terraform_run_duration: Family<CommandLabel, Histogram>,
     pub lease_renewals: Family<ResultLabel, Counter>,
     pub reclaims: Counter,
     pub scheduler_lag: Histogram,

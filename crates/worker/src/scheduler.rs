@@ -112,7 +112,12 @@ async fn fire(worker: &Worker, cluster: &ClusterName) {
             Outcome::Deferred(op) => {
                 info!(%cluster, waiting_for = %op, "scheduled destroy waits for an operation in flight")
             }
-            _ => {}
+            Outcome::AlreadyRunning
+            | Outcome::NothingToDestroy
+            | Outcome::Scheduled(_)
+            | Outcome::Unscheduled
+            | Outcome::NotDue
+            | Outcome::Removed => {}
         },
         Err(e) => error!(%cluster, error = %e, "cannot fire the scheduled destroy"),
     }

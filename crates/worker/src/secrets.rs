@@ -94,10 +94,8 @@ fn is_sealed(value: &Value) -> bool {
 }
 
 fn sealed_bytes(value: &Value) -> Option<&str> {
-    match value {
-        Value::Object(map) if map.len() == 1 => map.get(SEALED)?.as_str(),
-        _ => None,
-    }
+    let map = value.as_object().filter(|map| map.len() == 1)?;
+    map.get(SEALED)?.as_str()
 }
 
 #[cfg(test)]

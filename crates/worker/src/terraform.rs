@@ -5,15 +5,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
+use slipway_core::TerraformCommand;
 use slipway_core::event::NewEvent;
 use slipway_core::{Cluster, Operation};
-use slipway_engine::{Action, EngineError, RunReport, StateBackend, TerraformRun};
+use slipway_engine::{EngineError, RunReport, StateBackend, TerraformRun};
 use slipway_store::BlueprintVersion;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use crate::Worker;
-use crate::metrics::ActionLabel;
+use crate::metrics::CommandLabel;
 
 /// Runs Terraform through the engine, counting how long it took.
 pub(crate) async fn run_terraform(
@@ -27,8 +28,8 @@ pub(crate) async fn run_terraform(
     worker
         .metrics
         .terraform_run_duration
-        .get_or_create(&ActionLabel {
-            action: run.action.name(),
+        .get_or_create(&CommandLabel {
+            command: run.command.name(),
         })
         .observe(started.elapsed().as_secs_f64());
     report
@@ -168,7 +169,7 @@ pub(crate) fn terraform_run(
     op: &Operation,
     secret: &str,
     module: TerraformModule,
-    action: Action,
+    command: TerraformCommand,
     variables: Map<String, Value>,
     time_limit: Duration,
 ) -> Result<TerraformRun, EngineError> {
@@ -176,7 +177,7 @@ pub(crate) fn terraform_run(
     Ok(TerraformRun {
         run_id: op.id.to_string(),
         module_key: module.key,
-        action,
+        command,
         module: module.files,
         variables,
         sensitive_variables: module.sensitive,

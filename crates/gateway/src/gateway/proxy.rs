@@ -483,7 +483,10 @@ impl Shared {
             Reason::NoHealthyNode | Reason::IssuerUnavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            _ => {}
+            Reason::Forbidden
+            | Reason::RateLimited
+            | Reason::QuotaExceeded
+            | Reason::BadGateway => {}
         }
         tracing::debug!(code = reason.code(), message, "refused");
         response

@@ -60,7 +60,11 @@ pub async fn cluster_status(
 fn action(response: ActionResponse) -> (StatusCode, Json<ActionResponse>) {
     let status = match response.result {
         ActionResult::Queued | ActionResult::Joined => StatusCode::ACCEPTED,
-        _ => StatusCode::OK,
+        ActionResult::AlreadyRunning
+        | ActionResult::NothingToDestroy
+        | ActionResult::Scheduled
+        | ActionResult::Unscheduled
+        | ActionResult::Removed => StatusCode::OK,
     };
     (status, Json(response))
 }

@@ -208,7 +208,14 @@ impl ClusterStore for SqlStore {
         }
         let snapshot = match plan.outcome {
             Outcome::Removed => snap,
-            _ => self
+            Outcome::Enqueued(_)
+            | Outcome::Joined(_)
+            | Outcome::AlreadyRunning
+            | Outcome::NothingToDestroy
+            | Outcome::Scheduled(_)
+            | Outcome::Unscheduled
+            | Outcome::Deferred(_)
+            | Outcome::NotDue => self
                 .load_snapshot(&mut tx, cluster, false)
                 .await?
                 .ok_or_else(|| StoreError::ClusterNotFound(cluster.to_string()))?,

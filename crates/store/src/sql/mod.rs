@@ -662,7 +662,7 @@ impl SqlStore {
         let state = ending.operation_state();
         let error = match ending {
             Ending::Stopped { error, .. } => Some(error.clone()),
-            _ => None,
+            Ending::Succeeded { .. } | Ending::Observed { .. } => None,
         };
         sqlx::query(
             "UPDATE operations SET state = $2, error = $3, result = $4, finished_at = $5, \

@@ -383,7 +383,10 @@ impl QueueStore for SqlStore {
                 .await;
                 Ok(CancelOutcome::Requested(op))
             }
-            _ => {
+            OperationState::Succeeded
+            | OperationState::Failed
+            | OperationState::Cancelled
+            | OperationState::Interrupted => {
                 tx.rollback().await?;
                 Ok(CancelOutcome::AlreadyOver(op))
             }

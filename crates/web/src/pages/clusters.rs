@@ -13,7 +13,7 @@ use serde::Deserialize;
 use slipway_api::types::*;
 use slipway_core::access::{Action as Access, authorize};
 use slipway_core::schedule::change_cutoff_in_words;
-use slipway_core::{ClusterState, OperationKind, OrgName};
+use slipway_core::{OperationKind, OrgName};
 use slipway_service::Error;
 
 use super::home::cluster_table;
@@ -322,7 +322,7 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
 }
 
 fn actions(session: &Session, c: &ClusterStatus, versions: &[String]) -> Markup {
-    let deployed = !matches!(c.state, ClusterState::Absent);
+    let deployed = c.state.may_exist();
     let path = cluster_path(&c.name);
     html! {
         section #actions-section data-refresh aria-labelledby="actions-title" {

@@ -182,8 +182,12 @@ pub async fn cancel(Path(id): Path<String>, action: Action<Nothing>) -> Response
         result,
         |op| match op.state {
             OperationState::Cancelled => format!("Operation {} is cancelled.", op.id),
-            s if s.is_terminal() => format!("Operation {} had already ended ({s}).", op.id),
-            _ => format!(
+            s @ (OperationState::Succeeded
+            | OperationState::Failed
+            | OperationState::Interrupted) => {
+                format!("Operation {} had already ended ({s}).", op.id)
+            }
+            OperationState::Queued | OperationState::Running => format!(
                 "Cancelling operation {}: Terraform is told to stop and saves its state.",
                 op.id
             ),

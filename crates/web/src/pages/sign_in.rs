@@ -162,7 +162,7 @@ pub async fn with_token(State(web): State<Web>, request: Request) -> Response {
                 Credential::UserToken { expires_at, .. } => {
                     Some((*expires_at - chrono::Utc::now()).num_seconds())
                 }
-                _ => None,
+                Credential::ApiToken { .. } | Credential::TrustedNetwork { .. } => None,
             };
             let mut response = flash::redirect(
                 &web,
