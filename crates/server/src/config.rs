@@ -10,13 +10,14 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+pub use slipway_accounts::accounting::AccountsConfig;
 pub use slipway_grpc::{Gen1Config, GrpcConfig};
 pub use slipway_service::identities::{
     AdminsConfig, AuthConfig, GitHubSettings, OrganizationConfig,
 };
 pub use slipway_service::limits::RateLimitConfig;
-pub use slipway_worker::accounting::AccountsConfig;
-pub use slipway_worker::{ExecutorConfig, StorageConfig};
+pub use slipway_store::objects::StorageConfig;
+pub use slipway_worker::ExecutorConfig;
 
 /// The address the server listens on by default, and the CLI talks to.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";

@@ -4,6 +4,7 @@
 //! forecasts.
 
 use chrono::{TimeDelta, Utc};
+use slipway_accounts::accounting::{self, cluster_costs};
 use slipway_api::types::*;
 use slipway_core::cost::{buckets, stats};
 use slipway_core::forecast::{BurnRates, ForecastHorizon, burn_rates, depletion, forecast};
@@ -12,7 +13,6 @@ use slipway_core::{
     calendar,
 };
 use slipway_store::{AccountRecord, MembershipRole, MembershipState};
-use slipway_worker::accounting::{self, cluster_costs};
 
 use crate::caller::{Caller, scope};
 use crate::error::{Error, Result};

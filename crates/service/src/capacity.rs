@@ -4,12 +4,12 @@
 //! withdraws their own; owners and administrators all of them.
 
 use chrono::Utc;
+use slipway_accounts::capacity::{Followed, apply, pending};
 use slipway_api::types::*;
 use slipway_core::access::Action;
 use slipway_core::capacity::request_expiry;
 use slipway_core::duration::parse_duration;
 use slipway_core::{CapacityRequest, CapacityWait, ClusterName};
-use slipway_worker::capacity::{Followed, apply, pending};
 
 use crate::Service;
 use crate::caller::{Caller, scope};

@@ -3,7 +3,7 @@
 //! decide inside the store's transaction, and describe the result.
 //!
 //! Sensitive variable values are sealed before they are stored (see
-//! [`slipway_worker::secrets`]); a stored cluster's values are opened only
+//! [`slipway_auth::secrets`]); a stored cluster's values are opened only
 //! to check them against a blueprint version, and sealed again.
 
 use std::collections::HashMap;
@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::Stream;
 use slipway_api::types::*;
+use slipway_auth::secrets;
 use slipway_core::access::{Action, Level, authorize};
 use slipway_core::rules::{self, ClusterSnapshot, Context, DeployRequest, Outcome};
 use slipway_core::{
@@ -20,7 +21,6 @@ use slipway_core::{
     duration::parse_duration, names::check_version,
 };
 use slipway_store::{BlueprintVersion, ClusterFilter, Decide, NewCluster, Notification};
-use slipway_worker::secrets;
 use tokio::sync::broadcast;
 
 use crate::caller::{Caller, scope};

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{TimeDelta, Utc};
+use slipway_auth::TokenIssuer;
 use slipway_auth::jwt::{self, Claims, KeySet, Verifier};
 use slipway_auth::keys::{Jwk, Jwks, Sealer, SigningKey};
 use slipway_core::{ClusterName, Identity, Level, Subject, Timestamp};
 use slipway_store::{IdentityStore, StoredSigningKey};
-use slipway_worker::TokenIssuer;
 
 use crate::error::{Error, Result};
 

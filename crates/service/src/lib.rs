@@ -44,8 +44,8 @@ use chrono::Utc;
 use slipway_api::types::OperationView;
 use slipway_core::rules::Context;
 use slipway_core::{ClusterName, Level, Operation, OperationId, Reason};
+use slipway_store::objects::Storage;
 use slipway_store::{AuditIntent, NewAuditEntry, Store};
-use slipway_worker::Storage;
 use tokio_util::sync::CancellationToken;
 
 pub use caller::{Caller, Credential, ServiceIdentity, scope};
@@ -61,7 +61,7 @@ pub struct ServiceConfig {
     pub public_url: String,
     pub auth: AuthConfig,
     /// Budgets and capacity requests.
-    pub accounts: slipway_worker::accounting::AccountsConfig,
+    pub accounts: slipway_accounts::accounting::AccountsConfig,
 }
 
 /// The service: everything the transports share.

@@ -1,7 +1,9 @@
 //! Slipway's persistence: [`Store`], made of parts that callers may take one
 //! at a time — [`ClusterStore`], [`QueueStore`], [`LogStore`],
-//! [`IdentityStore`], [`StateStore`], [`BlueprintStore`], [`AuditStore`] and
-//! [`Notifications`].
+//! [`IdentityStore`], [`StateStore`], [`BlueprintStore`], [`AccountStore`],
+//! [`AuditStore`] and [`Notifications`] — and [`objects`], the object
+//! storage where finished operations' logs and runs' output are kept
+//! (local files, or any S3-compatible store).
 //!
 //! [`SqlStore`] implements every part on SQLite (the embedded default, a file
 //! in the data directory) and on PostgreSQL (several replicas and workers on
@@ -19,6 +21,7 @@
 // wildcard arm swallows it (ARCHITECTURE.md, "Adding an operation kind").
 #![warn(clippy::wildcard_enum_match_arm)]
 
+pub mod objects;
 mod records;
 mod sql;
 

@@ -26,7 +26,9 @@ use crate::metrics::{KindLabel, OperationLabels};
 use crate::terraform::{
     TerraformModule, cluster_runtime_dir, invalid, run_terraform, standard_variables, terraform_run,
 };
-use crate::{Finished, RunningOperation, StopReason, Worker, secrets};
+use slipway_auth::secrets;
+
+use crate::{Finished, RunningOperation, StopReason, Worker};
 
 /// How often the executor looks for work when no notification wakes it
 /// (another process may have queued it).

@@ -6,17 +6,17 @@
 //!   store, finishes them.
 //! - [`jobs`]: TEST, RELEASE and cleanup operations on their runners.
 //! - [`scheduler`]: fires scheduled destroys.
-//! - [`accounting`]: organizations' costs, reconciliation and budgets;
-//!   [`cost_explorer`] asks AWS what clusters cost.
-//! - [`capacity`]: clusters that follow their capacity requests.
+//! - [`accounting`]: the keeper of organizations' accounts (hourly, and
+//!   at once when one changes); what it does is `slipway-accounts`'.
+//! - [`capacity`]: the keeper of capacity requests: clusters follow them at
+//!   each expiry and when what a change waited for may have changed.
 //! - [`recovery`]: what a previous process left (interrupted operations,
 //!   leftover runs, unsaved states), and the reclaimer of expired leases.
-//! - [`storage`]: object storage, where finished operations' logs are kept.
-//! - [`secrets`]: sealing Terraform states and sensitive variables at rest.
 //! - [`metrics`]: the worker's Prometheus series.
 //!
-//! A [`Worker`] is a narrow context: the store, the engine, object storage,
-//! the sealer, a [`TokenIssuer`] for runs' cluster tokens, and its own
+//! A [`Worker`] is a narrow context: the store, the engine, object storage
+//! ([`slipway_store::objects`]), the sealer, a [`TokenIssuer`] for runs'
+//! cluster tokens, and its own
 //! [`ExecutorConfig`]. `slipway serve` runs one beside its API; `slipway
 //! worker` runs one alone.
 
@@ -26,14 +26,11 @@
 
 pub mod accounting;
 pub mod capacity;
-pub mod cost_explorer;
 pub mod executor;
 pub mod jobs;
 pub mod metrics;
 pub mod recovery;
 pub mod scheduler;
-pub mod secrets;
-pub mod storage;
 mod terraform;
 
 use std::collections::HashMap;
@@ -42,15 +39,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use slipway_auth::TokenIssuer;
 use slipway_auth::keys::Sealer;
-use slipway_core::{ClusterName, OperationId, Subject};
+use slipway_core::OperationId;
 use slipway_engine::Engine;
 use slipway_store::Store;
+use slipway_store::objects::Storage;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use metrics::Metrics;
-pub use storage::{Storage, StorageConfig};
 
 /// How operations are run (`[executor]` in the configuration).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,18 +81,6 @@ impl Default for ExecutorConfig {
             operation_time_limit: Duration::from_secs(3600),
         }
     }
-}
-
-/// Issues the cluster tokens TEST and RELEASE runs call their cluster with.
-pub trait TokenIssuer: Send + Sync {
-    /// A token whose audience is exactly `cluster`, at administrator level,
-    /// for `requested_by`, valid for `ttl`.
-    fn run_token(
-        &self,
-        requested_by: &Subject,
-        cluster: &ClusterName,
-        ttl: Duration,
-    ) -> Result<String, String>;
 }
 
 /// Why a running operation is being stopped.
@@ -154,7 +140,7 @@ pub struct Worker {
     pub tokens: Arc<dyn TokenIssuer>,
     pub config: ExecutorConfig,
     /// Organizations' accounts, budgets and capacity.
-    pub accounts: accounting::AccountsConfig,
+    pub accounts: slipway_accounts::accounting::AccountsConfig,
     /// Where Terraform reaches the state backend and clusters reach the
     /// token issuer (Slipway's public URL).
     pub public_url: String,
@@ -179,7 +165,7 @@ pub struct Parts {
     pub sealer: Arc<Sealer>,
     pub tokens: Arc<dyn TokenIssuer>,
     pub config: ExecutorConfig,
-    pub accounts: accounting::AccountsConfig,
+    pub accounts: slipway_accounts::accounting::AccountsConfig,
     pub public_url: String,
     pub data_dir: PathBuf,
     pub id: String,

@@ -27,7 +27,9 @@ use slipway_core::{Level, Operation, OperationId, OperationState, Reason, Subjec
 use slipway_store::{AuditIntent, ReclaimScope};
 use tracing::{error, info, warn};
 
-use crate::{Worker, secrets};
+use slipway_auth::secrets;
+
+use crate::Worker;
 
 /// Recovers what a previous run of this process left behind, before its
 /// executor starts (see the module's documentation).

@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
+use crate::LogStore;
 use anyhow::Context as _;
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 use slipway_core::Operation;
-use slipway_store::LogStore;
 
 /// Object storage for logs and artifacts (`[storage]` in the
 /// configuration).

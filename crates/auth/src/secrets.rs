@@ -8,11 +8,11 @@
 //! one running?" is still a comparison of specs, and a sealed value cannot
 //! be moved to another cluster or variable.
 
+use crate::AuthError;
+use crate::keys::Sealer;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
-use slipway_auth::AuthError;
-use slipway_auth::keys::Sealer;
 use slipway_core::blueprint::BlueprintMetadata;
 use slipway_core::{ClusterName, Variables};
 

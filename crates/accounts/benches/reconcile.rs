@@ -1,5 +1,5 @@
 //! Reconciliation of organizations' accounts (the accounts keeper's round,
-//! `slipway_worker::accounting::reconcile` for every organization: accrue
+//! `slipway_accounts::accounting::reconcile` for every organization: accrue
 //! the model's costs since the last charge, reconcile the account in one
 //! transaction, burn rates and warnings), on SQLite in a temporary
 //! directory, seeded through `slipway_store`.
@@ -23,7 +23,7 @@
 //! allocated before the phase (a counting allocator), and the process's
 //! peak resident set (VmHWM) at the end.
 //!
-//! `cargo bench -p slipway-worker --bench reconcile`. Knobs: BENCH_ORGS
+//! `cargo bench -p slipway-accounts --bench reconcile`. Knobs: BENCH_ORGS
 //! (default 1000), BENCH_SMALL_ORGS (default 10), BENCH_HOURS (history in
 //! hours, default 8760), BENCH_RESIZES (spans of history per cluster, default
 //! 12), BENCH_STEADY_ROUNDS (default 3).
@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
+use slipway_accounts::accounting::{AccountsConfig, reconcile};
 use slipway_core::access::{Level, Limits};
 use slipway_core::blueprint::{BlueprintMetadata, NodeBounds};
 use slipway_core::lifecycle::Ending;
@@ -43,7 +44,6 @@ use slipway_core::{
     OrgName, Reason, Subject, Timestamp, Variables, calendar,
 };
 use slipway_store::*;
-use slipway_worker::accounting::{AccountsConfig, reconcile};
 
 /// Counts heap bytes in use and their peak since the last reset.
 struct Counting;
