@@ -11,12 +11,16 @@ use std::net::IpAddr;
 
 use chrono::Utc;
 use slipway_auth::api_token::hash_secret;
+use slipway_auth::secrets;
 use slipway_core::OperationId;
 use slipway_store::{RunCredential, StateLock};
-use slipway_worker::secrets;
 
 use crate::Service;
 use crate::error::{Error, Kind, Result};
+
+/// A running operation, authenticated for its state by
+/// [`Service::state_credential`]: what the other state calls take.
+pub struct StateCaller(RunCredential);
 
 /// What a lock or a write found in the way.
 pub enum StateOutcome {
@@ -34,7 +38,7 @@ impl Service {
         client: IpAddr,
         user: Option<&str>,
         password: Option<&str>,
-    ) -> Result<RunCredential> {
+    ) -> Result<StateCaller> {
         self.limits.check_not_blocked(client)?;
         let refused = || {
             Error::unauthenticated("the state backend needs the credentials of a running operation")
@@ -52,7 +56,7 @@ impl Service {
             if credential.secret_hash != hash_secret(password) {
                 return Err(refused());
             }
-            Ok(credential)
+            Ok(StateCaller(credential))
         };
         match checked.await {
             Err(e) if e.kind == Kind::Unauthenticated => {
@@ -63,13 +67,13 @@ impl Service {
     }
 
     /// The newest version of the state, opened; `None` when there is none.
-    pub async fn state_read(&self, credential: &RunCredential) -> Result<Option<Vec<u8>>> {
-        let Some(version) = self.store.latest_state(&credential.state_key).await? else {
+    pub async fn state_read(&self, credential: &StateCaller) -> Result<Option<Vec<u8>>> {
+        let Some(version) = self.store.latest_state(&credential.0.state_key).await? else {
             return Ok(None);
         };
-        let state = secrets::open_state(&self.identities.sealer, &credential.state_key, &version.data)
+        let state = secrets::open_state(&self.identities.sealer, &credential.0.state_key, &version.data)
             .map_err(|e| {
-                tracing::error!(state = %credential.state_key, serial = version.serial, error = %e, "cannot open a state");
+                tracing::error!(state = %credential.0.state_key, serial = version.serial, error = %e, "cannot open a state");
                 Error::unavailable("the state cannot be read (is the secrets key the one it was sealed with?)")
             })?;
         Ok(Some(state))
@@ -78,20 +82,20 @@ impl Service {
     /// Writes a new version of the state (sealed), under `lock_id`.
     pub async fn state_write(
         &self,
-        credential: &RunCredential,
+        credential: &StateCaller,
         lock_id: Option<&str>,
         state: &[u8],
     ) -> Result<StateOutcome> {
         if serde_json::from_slice::<serde::de::IgnoredAny>(state).is_err() {
             return Err(Error::invalid("state", "must be a Terraform state (JSON)"));
         }
-        let sealed = secrets::seal_state(&self.identities.sealer, &credential.state_key, state)
+        let sealed = secrets::seal_state(&self.identities.sealer, &credential.0.state_key, state)
             .map_err(|_| Error::unavailable("cannot seal the state right now"))?;
         match self
             .store
             .write_state(
-                &credential.state_key,
-                &credential.operation,
+                &credential.0.state_key,
+                &credential.0.operation,
                 lock_id,
                 sealed,
                 Utc::now(),
@@ -99,7 +103,7 @@ impl Service {
             .await?
         {
             Ok(serial) => {
-                tracing::debug!(state = %credential.state_key, serial, operation = %credential.operation, "state written");
+                tracing::debug!(state = %credential.0.state_key, serial, operation = %credential.0.operation, "state written");
                 Ok(StateOutcome::Done)
             }
             Err(lock) => Ok(StateOutcome::Locked(lock.info)),
@@ -110,7 +114,7 @@ impl Service {
     /// info.
     pub async fn state_lock(
         &self,
-        credential: &RunCredential,
+        credential: &StateCaller,
         lock: bool,
         info: &[u8],
     ) -> Result<StateOutcome> {
@@ -125,15 +129,17 @@ impl Service {
         let outcome = if lock {
             self.store
                 .lock_state(StateLock {
-                    state_key: credential.state_key.clone(),
+                    state_key: credential.0.state_key.clone(),
                     lock_id: id,
-                    operation: credential.operation.clone(),
+                    operation: credential.0.operation.clone(),
                     info,
                     created_at: Utc::now(),
                 })
                 .await?
         } else {
-            self.store.unlock_state(&credential.state_key, &id).await?
+            self.store
+                .unlock_state(&credential.0.state_key, &id)
+                .await?
         };
         Ok(match outcome {
             Ok(()) => StateOutcome::Done,

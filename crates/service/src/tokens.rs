@@ -25,7 +25,7 @@ use slipway_auth::jwt::{
 use slipway_auth::keys::Jwks;
 use slipway_core::credentials::{AdminCredential, check_revocation, issued_before_cutoff};
 use slipway_core::duration::{format_duration, parse_duration};
-use slipway_core::{Level, Subject, Timestamp};
+use slipway_core::{Level, Subject, Timestamp, ValidationError};
 use slipway_store::{
     AdminCandidate, ApiToken, AuditQuery, NewApiToken, Notification, RefusedBy, Store,
 };
@@ -502,12 +502,25 @@ impl Service {
         Ok(SignedRevocations { token, body, etag })
     }
 
+    /// The audit log, newest first (administrators): at most
+    /// `filter.limit` entries (1 to 1000, default 100).
     pub async fn audit_log(
         &self,
         caller: &Caller,
-        query: AuditQuery,
+        filter: AuditFilter,
     ) -> Result<Vec<AuditEntryView>> {
         caller.require_admin()?;
+        let limit = filter.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(ValidationError::new("limit", "must be between 1 and 1000").into());
+        }
+        let query = AuditQuery {
+            target: filter.target,
+            actor: filter.actor,
+            action: filter.action,
+            before_id: filter.before,
+            limit,
+        };
         Ok(self
             .store
             .audit_log(&query)
@@ -587,4 +600,17 @@ mod tests {
             assert!(!list.matches(other), "{other}");
         }
     }
+}
+
+/// Which audit entries to read.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub target: Option<String>,
+    /// A subject, or the name (login) an entry recorded.
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// Only entries with an id below this one (paging backwards).
+    pub before: Option<i64>,
+    /// 1 to 1000; 100 when not given.
+    pub limit: Option<u32>,
 }

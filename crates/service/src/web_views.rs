@@ -15,10 +15,6 @@ use crate::caller::{Caller, scope};
 use crate::clusters::MAX_PAGE;
 use crate::error::Result;
 
-/// Which audit entries to read (the store's query, for transports that
-/// know only the service).
-pub use slipway_store::AuditQuery;
-
 /// How the caller stands with an organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {

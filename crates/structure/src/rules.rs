@@ -13,6 +13,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["slipway-core"],
     &["slipway-files", "slipway-auth", "slipway-api"],
     &["slipway-store", "slipway-engine"],
+    &["slipway-accounts"],
     &["slipway-worker"],
     &["slipway-service", "slipway-gateway"],
     &["slipway-grpc", "slipway-web"],
@@ -126,14 +127,15 @@ pub const FORBIDDEN: &[Forbidden] = &[
     },
     // The server composes the store at start-up (it opens the database and
     // builds the service and a worker over it), so it depends on the store;
-    // its REST transport (`http`), configuration and listener must not use
-    // it. Only `startup` may.
+    // its REST transport (`http`) and listener must not use it. Only
+    // `startup`, and `config`, which gathers each part's own settings (the
+    // object storage's among them), may.
     Forbidden {
         krate: "slipway-server",
-        except: &["startup"],
+        except: &["startup", "config"],
         crates: STORE,
         cargo: false,
-        why: "a transport calls the service, never the store (in the server only `startup`, which composes the store, may)",
+        why: "a transport calls the service, never the store (in the server only `startup`, which composes the store, and `config`, which gathers its settings, may)",
     },
 ];
 

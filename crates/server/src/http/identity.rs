@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use slipway_api::types::*;
 use slipway_service::sign_in::WEB_SIGN_IN_WINDOW;
-use slipway_store::AuditQuery;
+use slipway_service::tokens::AuditFilter;
 use slipway_web::security::cookie;
 
 use super::{ApiError, ApiJson, ApiQuery, AppState, Authenticated};
@@ -287,18 +287,12 @@ pub async fn audit(
     Authenticated(caller): Authenticated,
     ApiQuery(params): ApiQuery<AuditParams>,
 ) -> Result<Json<Vec<AuditEntryView>>, ApiError> {
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(
-            slipway_core::ValidationError::new("limit", "must be between 1 and 1000").into(),
-        );
-    }
-    let query = AuditQuery {
+    let filter = AuditFilter {
         target: params.target,
         actor: params.actor,
         action: params.action,
-        before_id: params.before,
-        limit,
+        before: params.before,
+        limit: params.limit,
     };
-    Ok(Json(http.service.audit_log(&caller, query).await?))
+    Ok(Json(http.service.audit_log(&caller, filter).await?))
 }

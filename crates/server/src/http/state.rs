@@ -15,8 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use base64::Engine as _;
 use serde::Deserialize;
-use slipway_service::state::StateOutcome;
-use slipway_store::RunCredential;
+use slipway_service::state::{StateCaller, StateOutcome};
 
 use super::{ApiError, AppState, Http, client_address, too_large};
 
@@ -41,7 +40,7 @@ async fn credential(
     http: &Http,
     peer: ConnectInfo<SocketAddr>,
     headers: &HeaderMap,
-) -> Result<RunCredential, ApiError> {
+) -> Result<StateCaller, ApiError> {
     let client = client_address(&http.service, peer, headers);
     let basic = headers
         .get(header::AUTHORIZATION)

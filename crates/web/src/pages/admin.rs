@@ -6,7 +6,7 @@ use axum::extract::Query;
 use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
-use slipway_service::web_views::AuditQuery;
+use slipway_service::tokens;
 
 use super::home::cluster_table;
 use super::{done, given, org_path};
@@ -44,12 +44,12 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
         .into_iter()
         .filter_map(|k| k.kid)
         .collect();
-    let query = AuditQuery {
+    let query = tokens::AuditFilter {
         target: given(&filter.target),
         actor: given(&filter.actor),
         action: given(&filter.action),
-        before_id: given(&filter.before).and_then(|b| b.parse().ok()),
-        limit: 100,
+        before: given(&filter.before).and_then(|b| b.parse().ok()),
+        limit: None,
     };
     let audit = service.audit_log(caller, query).await;
     let older = audit.as_ref().ok().and_then(|a| {
