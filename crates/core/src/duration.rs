@@ -4,6 +4,12 @@ use std::time::Duration;
 
 use crate::{Timestamp, ValidationError};
 
+/// Whole minutes for people: "1 minute", "5 minutes".
+pub fn minutes_in_words(span: chrono::TimeDelta) -> String {
+    let minutes = span.num_minutes();
+    format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
+}
+
 /// Parses a user-written duration for `field`.
 pub fn parse_duration(field: &str, value: &str) -> Result<Duration, ValidationError> {
     humantime::parse_duration(value.trim()).map_err(|e| {

@@ -82,19 +82,27 @@ macro_rules! validated_name {
     };
 }
 
+/// How long a cluster's or an organization's name may be.
+pub const NAME_MAX_LEN: usize = 40;
+
+/// What [`ClusterName::parse`] and [`OrgName::parse`] accept, as a regular
+/// expression (the OpenAPI document's pattern; a test holds the two to
+/// each other).
+pub const NAME_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,39}$";
+
 validated_name!(
     /// A cluster's name: `[a-z0-9][a-z0-9-]{0,39}`, unique site-wide. It is also
     /// the exact audience of the cluster's tokens.
     ClusterName,
     "name",
-    |v| check_dns_like("name", v, 40)
+    |v| check_dns_like("name", v, NAME_MAX_LEN)
 );
 
 validated_name!(
     /// An organization's name, same alphabet as cluster names.
     OrgName,
     "organization",
-    |v| check_dns_like("organization", v, 40)
+    |v| check_dns_like("organization", v, NAME_MAX_LEN)
 );
 
 validated_name!(
@@ -188,6 +196,10 @@ pub struct OperationId(String);
 
 impl OperationId {
     const PREFIX: &'static str = "op_";
+    /// What [`OperationId::parse`] accepts, as a regular expression.
+    pub const PATTERN: &'static str = "^op_[0-9a-f]{32}$";
+    /// An id's length.
+    pub const LEN: usize = 35;
 
     pub fn from_uuid(id: uuid::Uuid) -> Self {
         Self(format!("{}{}", Self::PREFIX, id.simple()))
@@ -240,6 +252,20 @@ impl From<OperationId> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn every_name_the_pattern_allows_parses(name in NAME_PATTERN.trim_start_matches('^').trim_end_matches('$')) {
+            proptest::prop_assert!(ClusterName::parse(&name).is_ok(), "{name:?}");
+            proptest::prop_assert!(OrgName::parse(&name).is_ok(), "{name:?}");
+        }
+
+        #[test]
+        fn every_operation_id_the_pattern_allows_parses(id in OperationId::PATTERN.trim_start_matches('^').trim_end_matches('$')) {
+            proptest::prop_assert!(OperationId::parse(&id).is_ok(), "{id:?}");
+            proptest::prop_assert_eq!(id.len(), OperationId::LEN);
+        }
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -27,7 +27,7 @@ pub enum Refusal {
 
     #[error(
         "too late to change the scheduled destroy at {}: changes are refused from {} ({} before it)",
-        destroy_at.to_rfc3339(), cutoff.to_rfc3339(), crate::schedule::change_cutoff_in_words()
+        destroy_at.to_rfc3339(), cutoff.to_rfc3339(), crate::duration::minutes_in_words(*destroy_at - *cutoff)
     )]
     TooLateToReschedule {
         destroy_at: Timestamp,

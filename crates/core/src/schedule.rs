@@ -12,8 +12,7 @@ pub const CHANGE_CUTOFF: TimeDelta = TimeDelta::minutes(5);
 
 /// [`CHANGE_CUTOFF`] for people: "5 minutes".
 pub fn change_cutoff_in_words() -> String {
-    let minutes = CHANGE_CUTOFF.num_minutes();
-    format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
+    crate::duration::minutes_in_words(CHANGE_CUTOFF)
 }
 
 /// A cluster's one scheduled destroy.

@@ -197,6 +197,7 @@ pub mod metrics;
 mod proxy;
 mod revocations;
 mod server;
+mod shared;
 mod state;
 mod upstream;
 

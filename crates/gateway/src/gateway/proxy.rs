@@ -18,7 +18,7 @@ use slipway_core::net::client_address;
 use super::auth::{Identity, Refused, token};
 use super::limits::{Decision, retry_after_secs};
 use super::metrics::{CONTENT_TYPE, Reason};
-use super::server::Shared;
+use super::shared::Shared;
 use super::upstream::{Node, SendError, UpBody};
 
 /// The body of the gateway's responses: a node's, streamed, or its own.

@@ -21,6 +21,7 @@ use super::keys::KeyStore;
 use super::limits::{RateLimits, SWEEP_EVERY};
 use super::metrics::Metrics;
 use super::revocations::{Fetched, Revocations};
+use super::shared::Shared;
 use super::upstream::{NodeStatus, Upstreams};
 use super::{GatewayError, proxy};
 
@@ -30,23 +31,6 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long [`Gateway::new`] waits for the first JWKS fetch.
 const FIRST_FETCH_WAIT: Duration = Duration::from_secs(5);
-
-/// What every request handler shares.
-pub(crate) struct Shared {
-    pub config: Config,
-    pub auth: Authenticator,
-    pub keys: Arc<KeyStore>,
-    pub revocations: Arc<Revocations>,
-    pub limits: RateLimits,
-    pub upstreams: Upstreams,
-    pub metrics: Arc<Metrics>,
-    /// `Bearer realm="<cluster>"`.
-    pub realm: HeaderValue,
-    /// Whether `/metrics` is answered on the main listener.
-    pub metrics_on_main: bool,
-    /// How many threads serve requests.
-    pub workers: usize,
-}
 
 /// A gateway ready to serve: the revocation list kept by its last run
 /// loaded, keys and revocation list fetched (or tried), nodes found and

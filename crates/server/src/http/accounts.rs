@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use slipway_api::types::*;
 
-use super::openapi::{CapacityRequestIdParam, ClusterNameParam, OrgNameParam};
+use super::params::{CapacityRequestIdParam, ClusterNameParam, OrgNameParam};
 use super::{ApiError, ApiJson, ApiQuery, AppState, Authenticated};
 
 /// The organization's budget account, burn rates and when the money runs

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use slipway_api::types::*;
 use slipway_core::event::Event;
 
-use super::openapi::{ClusterNameParam, OperationIdParam};
+use super::params::{ClusterNameParam, OperationIdParam};
 use super::{ApiError, ApiJson, ApiQuery, AppState, Authenticated};
 
 /// A page of the clusters the caller may see, by name.

@@ -21,6 +21,7 @@ mod identity;
 pub mod metrics;
 mod openapi;
 mod orgs;
+mod params;
 mod runs;
 mod state;
 

@@ -9,74 +9,15 @@ use std::sync::LazyLock;
 use axum::Json;
 use axum::response::IntoResponse;
 use slipway_api::types::*;
+use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::{Content, HttpMethod, Ref, RefOr};
-use utoipa::{OpenApi, ToSchema};
 
+use super::params::{
+    CapacityRequestIdParam, ClusterNameParam, OperationIdParam, OrgNameParam, PersonParam,
+};
 use super::{accounts, clusters, identity, metrics, orgs, runs, state};
-
-/// A string schema of names or ids: its pattern and length.
-macro_rules! string_schema {
-    ($(#[$doc:meta])* $type:ident, $name:literal, $pattern:literal, $max:literal) => {
-        $(#[$doc])*
-        pub struct $type;
-
-        impl utoipa::PartialSchema for $type {
-            fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
-                utoipa::openapi::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::String)
-                    .pattern(Some($pattern))
-                    .min_length(Some(1))
-                    .max_length(Some($max))
-                    .into()
-            }
-        }
-
-        impl ToSchema for $type {
-            fn name() -> std::borrow::Cow<'static, str> {
-                $name.into()
-            }
-        }
-    };
-}
-
-string_schema!(
-    /// A cluster's name, as a path parameter.
-    ClusterNameParam,
-    "ClusterName",
-    "^[a-z0-9][a-z0-9-]{0,39}$",
-    40
-);
-string_schema!(
-    /// An organization's name, as a path parameter.
-    OrgNameParam,
-    "OrgName",
-    "^[a-z0-9][a-z0-9-]{0,39}$",
-    40
-);
-string_schema!(
-    /// An operation's id, as a path parameter.
-    OperationIdParam,
-    "OperationId",
-    "^op_[0-9a-f]{32}$",
-    35
-);
-string_schema!(
-    /// A capacity request's id, as a path parameter.
-    CapacityRequestIdParam,
-    "CapacityRequestId",
-    "^cap_[0-9a-f]{32}$",
-    36
-);
-string_schema!(
-    /// A person, as a path parameter: their subject (`github:<id>`) or the
-    /// GitHub login they signed in with.
-    PersonParam,
-    "Person",
-    "^([A-Za-z0-9][A-Za-z0-9-]{0,38}|github:[0-9]{1,20})$",
-    39
-);
 
 struct Security;
 

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use slipway_api::types::*;
 
-use super::openapi::{OrgNameParam, PersonParam};
+use super::params::{OrgNameParam, PersonParam};
 
 use super::{ApiError, ApiJson, AppState, Authenticated};
 

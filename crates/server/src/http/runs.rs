@@ -7,7 +7,7 @@ use slipway_api::types::{RunReport, RunRequest, RunView};
 use slipway_core::OperationKind;
 use slipway_service::Caller;
 
-use super::openapi::{ClusterNameParam, OperationIdParam};
+use super::params::{ClusterNameParam, OperationIdParam};
 
 use super::{ApiError, ApiJson, AppState, Authenticated, Http};
 
