@@ -1,6 +1,6 @@
 // Slipway's web UI in a real browser (Debian's chromium, driven by
 // playwright-core), through the real `slipway serve` and a fake GitHub that
-// crates/cli/tests/web.rs starts and describes in the file named by
+// crates/cli/tests/black_box/web.rs starts and describes in the file named by
 // WEB_TEST_CONFIG. Every wait is on something the page does (a selector, a
 // URL, a change of text), never a fixed delay. Screenshots of the main pages
 // at desktop and phone width land in the configured directory.

@@ -8,7 +8,7 @@
 //! [`SqlStore`] implements every part on SQLite (the embedded default, a file
 //! in the data directory) and on PostgreSQL (several replicas and workers on
 //! one database), with the same SQL wherever the two agree. One contract test
-//! suite (`tests/contract.rs`) runs against both.
+//! suite (`tests/contract/`, a module per part) runs against both.
 //!
 //! The store decides nothing itself: the rules live in `slipway-core`, and
 //! new identifiers and times come from the caller. Rule decisions come in as

@@ -2,9 +2,7 @@
 //! 3, 4) from the CLI, a 4xx JSON error from the API — never a 5xx. And the
 //! CLI fails cleanly where its own output goes nowhere.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Runs a CLI command expecting `code`, and returns its JSON error.

@@ -9,15 +9,13 @@
 //! Screenshots of the main pages at 1280 and 390 pixels wide land in
 //! `target/web-screenshots/`.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use slipway_testkit::github::FakeGitHub;
 

@@ -3,15 +3,13 @@
 //! who is admitted, rate limits, identity headers, a node dying under
 //! traffic, key rotation, revocation.
 
-mod common;
-
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use base64::Engine as _;
-use common::*;
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
 use slipway_testkit::github::FakeGitHub;

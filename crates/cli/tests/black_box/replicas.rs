@@ -4,12 +4,10 @@
 //! workers with tags, logs in S3, a cluster refreshed and resized by other
 //! processes than the one that deployed it.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use slipway_testkit::balancer::Balancer;
 use slipway_testkit::database::TestDatabase;
@@ -18,12 +16,6 @@ use slipway_testkit::postgres::PrivatePostgres;
 use slipway_testkit::server::Worker;
 
 const WAIT: Duration = Duration::from_secs(120);
-
-/// A shared secrets key, as replicas of one deployment have.
-fn secrets_key() -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2))
-}
 
 /// Two replicas on one database behind a balancer (their `public_url`, so
 /// Terraform reaches the state through whichever replica is alive).
@@ -596,7 +588,7 @@ fn a_deploy_running_on_a_worker_is_cancelled_through_a_replica() {
 #[test]
 fn a_test_run_on_a_worker_is_cancelled_through_a_replica() {
     let db = postgres();
-    let project = common::project::Project::new();
+    let project = crate::common::project::Project::new();
     let site = site(&db.url, Some(blueprint_dirs(&[&project.blueprints()])));
     let (a, b) = (&site.replicas.a, &site.replicas.b);
     a.run(&["cluster", "create", "c", "--blueprint", "runs-process"])

@@ -5,14 +5,12 @@
 //! killed server still remove the runner; runs side by side; only
 //! administrators; logs in S3.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::project::Project;
-use common::*;
+use crate::common::project::Project;
+use crate::common::*;
 use serde_json::{Value, json};
 use slipway_testkit::github::FakeGitHub;
 use slipway_testkit::moto::Moto;

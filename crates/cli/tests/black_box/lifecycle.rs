@@ -1,12 +1,10 @@
 //! The cluster lifecycle through the binary, as a user drives it: real
 //! Terraform, real node processes, a real server on a free port.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use chrono::{DateTime, Utc};
-use common::*;
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(120);

@@ -17,12 +17,10 @@
 //! Blocks that cannot run here, and blocks that wait for work done beside
 //! this, are listed below with the reason, and printed.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 /// Blocks that cannot run in a test, by a command in them, and why.
 const CANNOT_RUN_HERE: &[(&str, &str)] = &[
@@ -33,7 +31,7 @@ const CANNOT_RUN_HERE: &[(&str, &str)] = &[
     ("./scripts/test", "the whole test suite, this test among it"),
     (
         "slipway serve  --database postgres://slipway@db/slipway",
-        "replicas and a worker on other hosts sharing a PostgreSQL at db and a load balancer at slipway.example (tests/replicas.rs runs that set-up locally)",
+        "replicas and a worker on other hosts sharing a PostgreSQL at db and a load balancer at slipway.example (tests/black_box/replicas.rs runs that set-up locally)",
     ),
 ];
 
@@ -111,11 +109,6 @@ fn listed<'a>(list: &'a [(&str, &str)], block: &Block) -> Option<&'a str> {
     list.iter()
         .find(|(needle, _)| block.commands.iter().any(|(_, c)| c.contains(needle)))
         .map(|(_, why)| *why)
-}
-
-fn installed(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
 
 /// The optional tools a command uses that are not installed.

@@ -5,13 +5,11 @@
 //! drive a cluster's size, and AWS Cost Explorer's figures (from the
 //! emulator) replacing the model's.
 
-mod common;
-
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::common::*;
 use chrono::{DateTime, Utc};
-use common::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use slipway_testkit::github::FakeGitHub;

@@ -2,12 +2,10 @@
 //! every error, aligned tables with a header, `cancel` saying what came of
 //! it, and shell completions and manual pages that cover every command.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::process::Stdio;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Asserts `document` is a list as every list command prints it:
@@ -655,9 +653,4 @@ fn completions_and_man_pages_cover_every_command() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("--reason"), "{text}");
     }
-}
-
-fn installed(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }

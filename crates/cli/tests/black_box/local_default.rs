@@ -2,12 +2,10 @@
 //! address with the default data directory, and the CLI finds its admin
 //! token there — no copy and paste.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn the_local_default_server_needs_no_token() {

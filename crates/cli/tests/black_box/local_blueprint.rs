@@ -7,8 +7,6 @@
 //! Terraform runs directly here (not through Slipway), to pin down what the
 //! blueprint itself does.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -16,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 
 use nix::sys::signal::Signal;
 
-use common::{listening_tcp_ports, unix_get};
+use crate::common::{listening_tcp_ports, unix_get};
 use serde_json::{Value, json};
 use slipway_gateway::node::NodeState;
 

@@ -1,7 +1,5 @@
-//! Shared by the black-box tests: a server with the test blueprints, waits
-//! on the server's own change stream, and plain HTTP.
-
-#![allow(dead_code, reason = "each test binary uses its own subset")]
+//! Shared by the black-box tests' areas: a server with the test blueprints,
+//! waits on the server's own change stream, and plain HTTP.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -344,4 +342,16 @@ pub fn sign_in(s: &Server, github_token: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// A secrets key, as the replicas of one deployment share.
+pub fn secrets_key() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2))
+}
+
+/// Whether `tool` is an executable file on `PATH`.
+pub fn installed(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }

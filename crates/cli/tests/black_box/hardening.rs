@@ -6,14 +6,12 @@
 //! good, validation that let through what failed later, and a session
 //! cookie that let other pages of the site act through the API.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use slipway_testkit::github::FakeGitHub;
 

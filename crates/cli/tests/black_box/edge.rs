@@ -6,8 +6,6 @@
 //! directories given as a plain path, and a worker told to share the
 //! secrets key.
 
-mod common;
-
 use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -16,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use http_body_util::{BodyExt as _, Empty, StreamBody};
 use hyper::body::Frame;
 use serde_json::Value;
@@ -603,12 +601,6 @@ fn blueprint_dirs_take_a_plain_path_or_a_colon_separated_list() {
     for wanted in ["BLUEPRINT_DIRS", "a directory", "separated by ':'", "array"] {
         assert!(stderr.contains(wanted), "{wanted:?} not in {stderr}");
     }
-}
-
-/// A secrets key, as a deployment's replicas share.
-fn secrets_key() -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2))
 }
 
 #[test]

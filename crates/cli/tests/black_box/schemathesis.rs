@@ -5,11 +5,9 @@
 //! no 5xx, every status documented, every content type and body as the
 //! document says.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use slipway_testkit::github::FakeGitHub;
 
 #[test]

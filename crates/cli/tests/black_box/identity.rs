@@ -3,11 +3,9 @@
 //! §3.4, organization limits, API tokens, key rotation, revocation, the
 //! audit log, rate limits, and GitHub outages.
 
-mod common;
-
 use std::process::Stdio;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use slipway_testkit::github::{DeviceStep, Failure, FakeGitHub};
 

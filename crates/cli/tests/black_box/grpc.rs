@@ -3,13 +3,11 @@
 //! generates from Slipway's `.proto` — on the API's port, against real
 //! Terraform and a cluster whose nodes cost money.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use slipway_testkit::github::FakeGitHub;
 

@@ -1,0 +1,26 @@
+//! The black-box tests: the `slipway` binary driven as people and programs
+//! drive it — real servers, real Terraform, real node and gateway
+//! processes. One test binary (linking the whole world once, not once per
+//! area) with a module per area; `common` is what the areas share.
+//!
+//! Run one area with `cargo test -p slipway-cli --test black_box <area>::`,
+//! e.g. `cargo test -p slipway-cli --test black_box lifecycle::`.
+
+mod common;
+
+mod accounts;
+mod bad_input;
+mod cli_output;
+mod cluster_gateway;
+mod edge;
+mod grpc;
+mod hardening;
+mod identity;
+mod lifecycle;
+mod local_blueprint;
+mod local_default;
+mod readme;
+mod replicas;
+mod runs;
+mod schemathesis;
+mod web;

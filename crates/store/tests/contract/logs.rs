@@ -1,0 +1,31 @@
+//! Operation logs (`LogStore`, `sql/logs.rs`).
+
+use crate::fixtures::*;
+
+contract!(events_are_numbered_in_order,);
+
+async fn events_are_numbered_in_order(db: &TestDatabase) {
+    let store = open(db).await;
+    create(&store, "c1").await;
+    let id = enqueued(
+        &deploy(&store, "c1", DeployRequest::default(), t0())
+            .await
+            .unwrap(),
+    );
+    let batch: Vec<NewEvent> = (0..5)
+        .map(|i| NewEvent {
+            at: t0(),
+            kind: "log".into(),
+            level: EventLevel::Info,
+            message: format!("line {i}"),
+            data: serde_json::json!({"i": i}),
+        })
+        .collect();
+    assert_eq!(store.append_events(&id, &batch).await.unwrap(), 6);
+    assert_eq!(store.append_events(&id, &batch[..2]).await.unwrap(), 8);
+    assert_eq!(store.append_events(&id, &[]).await.unwrap(), 8);
+    let after = store.events(&id, 3, 3).await.unwrap();
+    assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5, 6]);
+    assert_eq!(after[0].message, "line 2");
+    assert_eq!(after[0].data["i"], 2);
+}
