@@ -123,7 +123,7 @@ fn intent(action: &str) -> AuditIntent {
     AuditIntent {
         actor: Subject::slipway("bench").to_string(),
         actor_name: "bench".into(),
-        level: "admin".into(),
+        level: slipway_store::AuditLevel::Caller(slipway_core::Level::Admin),
         action: action.into(),
         quiet: false,
     }

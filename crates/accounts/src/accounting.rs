@@ -20,10 +20,10 @@ use slipway_core::cost::accrue;
 use slipway_core::forecast::{ClusterCost, burn_rates, depletion};
 use slipway_core::rules::{ClusterSnapshot, Context, Outcome, decide_destroy};
 use slipway_core::{
-    BudgetPolicy, CapacityPolicy, CostSource, HourCost, Level, OperationId, OrgName, Reason,
-    Subject, Timestamp, calendar,
+    BudgetPolicy, CapacityPolicy, CostSource, HourCost, OperationId, OrgName, Reason, Subject,
+    Timestamp, calendar,
 };
-use slipway_store::{AuditIntent, ClusterFilter, NewAuditEntry, Store};
+use slipway_store::{AuditIntent, ClusterFilter, Store};
 use tracing::{error, info, warn};
 
 use crate::cost_explorer::CostExplorerConfig;
@@ -87,13 +87,7 @@ pub async fn reconcile(
     }
     let now = Utc::now();
     accrue_model_costs(store, config, organization, now).await?;
-    let audit = AuditIntent {
-        actor: actor.0.to_string(),
-        actor_name: actor.1.clone(),
-        level: "system".into(),
-        action: "account.reconcile".into(),
-        quiet: false,
-    };
+    let audit = AuditIntent::system(&actor.0, "account.reconcile").named(actor.1.clone());
     let Some(reconciliation) = store
         .reconcile(organization, now, &audit, &|account, charges| {
             slipway_core::account::reconcile(account, now, charges)
@@ -279,20 +273,13 @@ async fn shut_down(
         if !snap.counts_as_deployed() {
             continue;
         }
-        let ctx = Context {
+        let ctx = Context::system(
+            &actor,
+            Reason::Budget,
             now,
-            actor: actor.to_string(),
-            level: Level::Admin,
-            reason: Reason::Budget,
-            new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
-        };
-        let audit = AuditIntent {
-            actor: actor.to_string(),
-            actor_name: "budget".into(),
-            level: "system".into(),
-            action: "budget.shutdown".into(),
-            quiet: false,
-        };
+            OperationId::from_uuid(uuid::Uuid::now_v7()),
+        );
+        let audit = AuditIntent::system(&actor, "budget.shutdown");
         match store
             .decide(&snap.cluster.name, now, &audit, &|snap, _| {
                 decide_destroy(snap, &ctx)
@@ -338,16 +325,12 @@ async fn tell(
     result: &str,
     detail: serde_json::Value,
 ) {
-    let entry = NewAuditEntry {
-        at: Utc::now(),
-        actor: Subject::slipway("budget").to_string(),
-        actor_name: "budget".into(),
-        level: "system".into(),
-        action: action.to_owned(),
-        target: organization.to_string(),
-        result: result.to_owned(),
-        detail: detail.clone(),
-    };
+    let entry = AuditIntent::system(&Subject::slipway("budget"), action).entry(
+        Utc::now(),
+        organization.to_string(),
+        result,
+        detail.clone(),
+    );
     if let Err(e) = store.append_audit(entry).await {
         error!(error = %e, "cannot write the audit log");
     }

@@ -59,12 +59,15 @@ pub async fn apply(
         budget_policy: budget.clone(),
     };
     let now = Utc::now();
+    // Capacity acts for members: the organization's limits bind it.
     let ctx = Context {
-        now,
-        actor: actor.to_string(),
         level: Level::OrgMember,
-        reason: Reason::Capacity,
-        new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
+        ..Context::system(
+            &actor,
+            Reason::Capacity,
+            now,
+            OperationId::from_uuid(uuid::Uuid::now_v7()),
+        )
     };
     let waiting_for_a_rule = |code: &str| {
         snap.capacity
@@ -79,11 +82,8 @@ pub async fn apply(
             .is_some_and(|w| w.code != PENDING && w.code != IN_PROGRESS)
     });
     let audit = AuditIntent {
-        actor: actor.to_string(),
-        actor_name: "capacity".to_owned(),
-        level: "system".into(),
-        action: "cluster.capacity".into(),
         quiet: already_refused,
+        ..AuditIntent::system(&actor, "cluster.capacity")
     };
     let decided = store
         .decide(cluster, now, &audit, &|snap, org| {

@@ -20,7 +20,7 @@ use crate::names::JobVersion;
 use crate::operation::JobSpec;
 use crate::{
     Cluster, ClusterSpec, ClusterState, Operation, OperationId, OperationKind, Reason, Refusal,
-    Schedule, Timestamp, ValidationError, Variables,
+    Schedule, Subject, Timestamp, ValidationError, Variables,
 };
 
 /// One cluster as it stands, read consistently: the cluster, its
@@ -86,6 +86,25 @@ pub struct Context {
 }
 
 impl Context {
+    /// The context of one of Slipway's own actions (the scheduler,
+    /// recovery, the budget, capacity): bound only by the absolute
+    /// ceiling, like an administrator.
+    pub fn system(
+        actor: &Subject,
+        reason: Reason,
+        now: Timestamp,
+        new_operation_id: OperationId,
+    ) -> Self {
+        debug_assert!(actor.is_slipway(), "{actor} is not one of Slipway's own");
+        Self {
+            now,
+            actor: actor.to_string(),
+            level: Level::Admin,
+            reason,
+            new_operation_id,
+        }
+    }
+
     fn limited(&self) -> bool {
         self.level < Level::Admin
     }

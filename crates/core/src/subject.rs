@@ -91,6 +91,12 @@ impl Subject {
         self.0.starts_with(SLIPWAY)
     }
 
+    /// For one of Slipway's own identities, its name (`scheduler` for
+    /// `slipway:scheduler`).
+    pub fn slipway_name(&self) -> Option<&str> {
+        self.0.strip_prefix(SLIPWAY)
+    }
+
     pub fn is_bootstrap(&self) -> bool {
         *self == Self::bootstrap()
     }

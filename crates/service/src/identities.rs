@@ -18,7 +18,7 @@ use slipway_auth::jwt::{self, API_AUDIENCE, Claims, Verifier};
 use slipway_auth::keys::Sealer;
 use slipway_core::credentials::{Withdrawn, withdrawn};
 use slipway_core::{Identity, OrgName, Subject, Timestamp};
-use slipway_store::{ClusterTokenRevocation, MembershipState, NewAuditEntry, User};
+use slipway_store::{AuditIntent, ClusterTokenRevocation, MembershipState, User};
 
 use crate::Service;
 use crate::error::{Error, Result};
@@ -326,21 +326,22 @@ impl Identities {
                 ))
                 .await?;
         }
-        let entry = NewAuditEntry {
-            at: now,
-            actor: Subject::slipway("membership-recheck").to_string(),
-            actor_name: "membership re-check with GitHub".into(),
-            level: "system".into(),
-            action: "token.revoke_withdrawn".into(),
-            target: user.subject.to_string(),
-            result: "revoked".into(),
-            detail: serde_json::json!({
+        let entry = AuditIntent::system(
+            &Subject::slipway("membership-recheck"),
+            "token.revoke_withdrawn",
+        )
+        .named("membership re-check with GitHub")
+        .entry(
+            now,
+            user.subject.to_string(),
+            "revoked",
+            serde_json::json!({
                 "login": user.login,
                 "organizations": organizations.iter().flatten().collect::<Vec<_>>(),
                 "every_cluster": organizations.contains(&None),
                 "clusters": clusters,
             }),
-        };
+        );
         if let Err(e) = service.store.append_audit(entry).await {
             tracing::error!(error = %e, "cannot write the audit log");
         }

@@ -45,7 +45,7 @@ use slipway_api::types::OperationView;
 use slipway_core::rules::Context;
 use slipway_core::{ClusterName, Level, Operation, OperationId, Reason};
 use slipway_store::objects::Storage;
-use slipway_store::{AuditIntent, NewAuditEntry, Store};
+use slipway_store::{AuditIntent, Store};
 use tokio_util::sync::CancellationToken;
 
 pub use caller::{Caller, Credential, ServiceIdentity, scope};
@@ -118,16 +118,7 @@ impl Service {
         result: &str,
         detail: serde_json::Value,
     ) {
-        let entry = NewAuditEntry {
-            at: Utc::now(),
-            actor: caller.subject().to_string(),
-            actor_name: caller.name().to_owned(),
-            level: level.to_string(),
-            action: action.to_owned(),
-            target: target.to_owned(),
-            result: result.to_owned(),
-            detail,
-        };
+        let entry = audit_intent(caller, level, action).entry(Utc::now(), target, result, detail);
         if let Err(e) = self.store.append_audit(entry).await {
             tracing::error!(error = %e, action, target, "cannot write the audit log");
         }
@@ -178,11 +169,5 @@ pub(crate) fn context(caller: &Caller, level: Level) -> Context {
 }
 
 pub(crate) fn audit_intent(caller: &Caller, level: Level, action: &str) -> AuditIntent {
-    AuditIntent {
-        actor: caller.subject().to_string(),
-        actor_name: caller.name().to_owned(),
-        level: level.to_string(),
-        action: action.to_owned(),
-        quiet: false,
-    }
+    AuditIntent::caller(caller.subject(), caller.name(), level, action)
 }

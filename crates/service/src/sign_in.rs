@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use slipway_api::types::*;
 use slipway_auth::github::{DevicePoll as GitHubPoll, Pkce};
 use slipway_core::Identity;
-use slipway_store::{NewAuditEntry, RefusedBy};
+use slipway_store::{AuditIntent, RefusedBy};
 use subtle::ConstantTimeEq;
 
 use crate::Service;
@@ -110,16 +110,18 @@ impl Service {
     }
 
     async fn audit_sign_in(&self, identity: &Identity, how: &str) {
-        let entry = NewAuditEntry {
-            at: Utc::now(),
-            actor: identity.subject.to_string(),
-            actor_name: identity.name.clone(),
-            level: identity.site_level().to_string(),
-            action: "auth.login".into(),
-            target: identity.subject.to_string(),
-            result: "signed_in".into(),
-            detail: serde_json::json!({ "method": how, "login": identity.name }),
-        };
+        let entry = AuditIntent::caller(
+            &identity.subject,
+            &identity.name,
+            identity.site_level(),
+            "auth.login",
+        )
+        .entry(
+            Utc::now(),
+            identity.subject.to_string(),
+            "signed_in",
+            serde_json::json!({ "method": how, "login": identity.name }),
+        );
         if let Err(e) = self.store.append_audit(entry).await {
             tracing::error!(error = %e, "cannot write the audit log");
         }

@@ -565,16 +565,19 @@ pub async fn mint_bootstrap_token(
         })
         .await?;
     store
-        .append_audit(slipway_store::NewAuditEntry {
-            at: now,
-            actor: Subject::slipway("host-operator").to_string(),
-            actor_name: operator.to_owned(),
-            level: "system".into(),
-            action: "token.bootstrap".into(),
-            target: token.id.clone(),
-            result: "created".into(),
-            detail: serde_json::json!({"revoked": revoked}),
-        })
+        .append_audit(
+            slipway_store::AuditIntent::system(
+                &Subject::slipway("host-operator"),
+                "token.bootstrap",
+            )
+            .named(operator)
+            .entry(
+                now,
+                token.id.clone(),
+                "created",
+                serde_json::json!({"revoked": revoked}),
+            ),
+        )
         .await?;
     Ok((token, secret))
 }

@@ -163,7 +163,7 @@ async fn enqueue(store: &SqlStore, name: &ClusterName, timeline: &Shared) {
     let intent = AuditIntent {
         actor: Subject::slipway("bench").to_string(),
         actor_name: "bench".into(),
-        level: "admin".into(),
+        level: slipway_store::AuditLevel::Caller(slipway_core::Level::Admin),
         action: "cluster.deploy".into(),
         quiet: false,
     };

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use slipway_core::blueprint::BlueprintMetadata;
 use slipway_core::rules::{ClusterSnapshot, Plan};
 use slipway_core::{
-    Cluster, ClusterName, ClusterSpec, Limits, Operation, OperationId, OrgName, Subject, Timestamp,
+    Cluster, ClusterName, ClusterSpec, Level, Limits, Operation, OperationId, OrgName, Subject,
+    Timestamp,
 };
 
 /// A cluster to define.
@@ -126,14 +127,62 @@ pub struct AuditIntent {
     pub actor: String,
     /// What they are called (a login), for people reading the log.
     pub actor_name: String,
-    pub level: String,
+    pub level: AuditLevel,
     pub action: String,
     /// A refusal is not audited: the decision retries one already refused
     /// for the same reason (a capacity change that waits).
     pub quiet: bool,
 }
 
+/// The level an audited action was taken at: the caller's access level,
+/// or `system` for Slipway's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuditLevel {
+    Caller(Level),
+    System,
+}
+
+impl std::fmt::Display for AuditLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuditLevel::Caller(level) => level.fmt(f),
+            AuditLevel::System => f.write_str("system"),
+        }
+    }
+}
+
 impl AuditIntent {
+    /// A caller's action at `level`.
+    pub fn caller(actor: &Subject, name: &str, level: Level, action: &str) -> Self {
+        Self {
+            actor: actor.to_string(),
+            actor_name: name.to_owned(),
+            level: AuditLevel::Caller(level),
+            action: action.to_owned(),
+            quiet: false,
+        }
+    }
+
+    /// One of Slipway's own actions (`slipway:<name>`), named after it,
+    /// at level `system`.
+    pub fn system(actor: &Subject, action: &str) -> Self {
+        Self {
+            actor: actor.to_string(),
+            actor_name: actor.slipway_name().unwrap_or(actor.as_str()).to_owned(),
+            level: AuditLevel::System,
+            action: action.to_owned(),
+            quiet: false,
+        }
+    }
+
+    /// The same, with what people reading the log call the actor.
+    pub fn named(self, actor_name: impl Into<String>) -> Self {
+        Self {
+            actor_name: actor_name.into(),
+            ..self
+        }
+    }
+
     /// The audit entry of this action on `target`, at `at`.
     pub fn entry(
         &self,
@@ -146,7 +195,7 @@ impl AuditIntent {
             at,
             actor: self.actor.clone(),
             actor_name: self.actor_name.clone(),
-            level: self.level.clone(),
+            level: self.level,
             action: self.action.clone(),
             target: target.into(),
             result: result.into(),
@@ -161,7 +210,7 @@ pub struct NewAuditEntry {
     pub at: Timestamp,
     pub actor: String,
     pub actor_name: String,
-    pub level: String,
+    pub level: AuditLevel,
     pub action: String,
     pub target: String,
     pub result: String,
@@ -451,4 +500,27 @@ pub struct AccountRecord {
     /// Warnings sent and not re-armed yet, by key.
     pub warnings: std::collections::BTreeSet<String>,
     pub updated_at: Timestamp,
+}
+
+#[cfg(test)]
+mod audit_tests {
+    use super::*;
+
+    #[test]
+    fn slipway_s_own_actions_are_named_after_their_subject_at_level_system() {
+        let entry = AuditIntent::system(&Subject::scheduler(), "schedule.fire").entry(
+            chrono::Utc::now(),
+            "c1",
+            "enqueued",
+            serde_json::Value::Null,
+        );
+        assert_eq!(entry.actor, "slipway:scheduler");
+        assert_eq!(entry.actor_name, "scheduler");
+        assert_eq!(entry.level.to_string(), "system");
+        let named = AuditIntent::system(&Subject::slipway("host-operator"), "token.bootstrap")
+            .named("root");
+        assert_eq!(named.actor_name, "root");
+        let person = AuditIntent::caller(&Subject::github(7), "alice", Level::OrgMember, "x");
+        assert_eq!(person.level.to_string(), Level::OrgMember.to_string());
+    }
 }

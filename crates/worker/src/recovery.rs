@@ -23,7 +23,7 @@ use slipway_core::job::RunnerKind;
 use slipway_core::rules::{
     ClusterSnapshot, Context, Plan, decide_reconcile, decide_runner_cleanup,
 };
-use slipway_core::{Level, Operation, OperationId, OperationState, Reason, Subject};
+use slipway_core::{Operation, OperationId, OperationState, Reason, Subject};
 use slipway_store::{AuditIntent, ReclaimScope};
 use tracing::{error, info, warn};
 
@@ -95,13 +95,12 @@ fn after_interruption(
 }
 
 fn recovery_context() -> Context {
-    Context {
-        now: Utc::now(),
-        actor: Subject::recovery().to_string(),
-        level: Level::Admin,
-        reason: Reason::Recovery,
-        new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
-    }
+    Context::system(
+        &Subject::recovery(),
+        Reason::Recovery,
+        Utc::now(),
+        OperationId::from_uuid(uuid::Uuid::now_v7()),
+    )
 }
 
 /// Adds to the log of each interrupted run a previous process left behind
@@ -214,13 +213,7 @@ pub(crate) async fn save_unsaved_states(worker: &Worker, only: Option<&Operation
 /// Queues a refresh of the cluster (reason `recovery`).
 async fn reconcile(worker: &Worker, cluster: &slipway_core::ClusterName) {
     let ctx = recovery_context();
-    let audit = AuditIntent {
-        actor: Subject::recovery().to_string(),
-        actor_name: "recovery".into(),
-        level: "system".into(),
-        action: "cluster.reconcile".into(),
-        quiet: false,
-    };
+    let audit = AuditIntent::system(&Subject::recovery(), "cluster.reconcile");
     if let Err(e) = worker
         .store
         .decide(cluster, ctx.now, &audit, &|snap, _| {

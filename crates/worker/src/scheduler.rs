@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use slipway_core::rules::{Context, Outcome, decide_fire_schedule};
-use slipway_core::{ClusterName, Level, OperationId, Reason, Subject};
+use slipway_core::{ClusterName, OperationId, Reason, Subject};
 use slipway_store::{AuditIntent, Notification};
 use tokio::sync::broadcast;
 use tracing::{error, info, warn};
@@ -77,20 +77,13 @@ async fn fire_due(
 
 async fn fire(worker: &Worker, cluster: &ClusterName) {
     let now = Utc::now();
-    let ctx = Context {
+    let ctx = Context::system(
+        &Subject::scheduler(),
+        Reason::Schedule,
         now,
-        actor: Subject::scheduler().to_string(),
-        level: Level::Admin,
-        reason: Reason::Schedule,
-        new_operation_id: OperationId::from_uuid(uuid::Uuid::now_v7()),
-    };
-    let audit = AuditIntent {
-        actor: Subject::scheduler().to_string(),
-        actor_name: "scheduler".into(),
-        level: "system".into(),
-        action: "schedule.fire".into(),
-        quiet: false,
-    };
+        OperationId::from_uuid(uuid::Uuid::now_v7()),
+    );
+    let audit = AuditIntent::system(&Subject::scheduler(), "schedule.fire");
     match worker
         .store
         .decide(cluster, now, &audit, &|snap, _| {

@@ -637,7 +637,7 @@ impl SqlStore {
         .bind(millis(entry.at))
         .bind(entry.actor.as_str())
         .bind(entry.actor_name.as_str())
-        .bind(entry.level.as_str())
+        .bind(entry.level.to_string())
         .bind(entry.action.as_str())
         .bind(entry.target.as_str())
         .bind(entry.result.as_str())

@@ -13,7 +13,7 @@ use slipway_core::{ClusterName, Operation, OperationId, OperationKind, Operation
 use super::rows::*;
 use super::{ACTIVE_STATES, SqlStore, lease_delta, locking};
 use crate::{
-    AfterInterruption, BlueprintVersion, CancelOutcome, Lease, LeaseStatus, NewAuditEntry,
+    AfterInterruption, AuditIntent, BlueprintVersion, CancelOutcome, Lease, LeaseStatus,
     Notification, OperationFilter, QueueDepth, QueueStore, ReclaimScope, Result, Run, StoreError,
 };
 
@@ -468,16 +468,12 @@ impl QueueStore for SqlStore {
             }
             self.insert_audit(
                 &mut tx,
-                &NewAuditEntry {
-                    at: now,
-                    actor: Subject::recovery().to_string(),
-                    actor_name: "recovery".into(),
-                    level: "system".into(),
-                    action: "operation.interrupt".into(),
-                    target: op.cluster.to_string(),
-                    result: "interrupted".into(),
-                    detail: serde_json::json!({"operation": op.id, "kind": op.kind, "why": why}),
-                },
+                &AuditIntent::system(&Subject::recovery(), "operation.interrupt").entry(
+                    now,
+                    op.cluster.to_string(),
+                    "interrupted",
+                    serde_json::json!({"operation": op.id, "kind": op.kind, "why": why}),
+                ),
             )
             .await?;
             tx.commit().await?;

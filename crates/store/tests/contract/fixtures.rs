@@ -94,7 +94,7 @@ pub fn intent(action: &str) -> AuditIntent {
     AuditIntent {
         actor: alice().to_string(),
         actor_name: "alice".into(),
-        level: "admin".into(),
+        level: slipway_store::AuditLevel::Caller(slipway_core::Level::Admin),
         action: action.into(),
         quiet: false,
     }
