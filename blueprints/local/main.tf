@@ -1,5 +1,5 @@
-# The embedded `local` blueprint (DESIGN.md §3.5): N `slipway node` processes
-# behind a `slipway gateway` (DESIGN.md §3.7) on this machine, started and
+# The embedded `local` blueprint (docs/domain.md §5): N `slipway node` processes
+# behind a `slipway gateway` (docs/domain.md §7) on this machine, started and
 # stopped by real Terraform. Only the built-in `terraform_data` resource with
 # `local-exec` is used, so no provider is downloaded.
 #

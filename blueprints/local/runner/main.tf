@@ -1,6 +1,6 @@
 # The `local` blueprint's runner module: where a TEST or RELEASE run of a
 # blueprint whose jobs use `runner = "terraform"` executes. Slipway applies it
-# for one run and destroys it afterwards whatever happened (DESIGN.md §3.4).
+# for one run and destroys it afterwards whatever happened (docs/domain.md §4).
 #
 # On a cloud this module would start a time-limited spot machine whose
 # start-up script runs the job and uploads its log. Here the machine is a

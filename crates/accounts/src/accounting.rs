@@ -1,4 +1,4 @@
-//! Organizations' money (DESIGN.md §3.8): what each
+//! Organizations' money (docs/domain.md §8): what each
 //! cluster cost per hour (accrued from which node count ran when, at its
 //! blueprint's rates; Cost Explorer's figures replace them where known),
 //! reconciliation of each account (hourly, and at once when an

@@ -1,4 +1,4 @@
-//! Clusters that follow their capacity requests (DESIGN.md §3.8): the
+//! Clusters that follow their capacity requests (docs/domain.md §8): the
 //! desired size is the sum over people of each one's largest unexpired
 //! request, clamped to the cluster's bounds; when it changes the cluster is
 //! deployed, updated or destroyed (reason `capacity`) by `core`'s rule.

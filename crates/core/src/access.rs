@@ -1,4 +1,4 @@
-//! Who may do what (DESIGN.md §3.1, §3.4): the four levels, the actions on
+//! Who may do what (docs/domain.md §1, §3.4): the four levels, the actions on
 //! a cluster, and the organization limits that bound what members deploy.
 
 use std::collections::BTreeSet;
@@ -349,7 +349,7 @@ mod tests {
         assert!(Level::Anonymous < Level::Member && Level::OrgMember < Level::Admin);
     }
 
-    /// The whole matrix of DESIGN.md §3.4.
+    /// The whole matrix of docs/domain.md §4.
     #[test]
     fn the_access_matrix() {
         use Level::*;

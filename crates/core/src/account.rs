@@ -1,4 +1,4 @@
-//! An organization's budget account and its reconciliation (DESIGN.md §3.8):
+//! An organization's budget account and its reconciliation (docs/domain.md §8):
 //! generation 1's rule — credit the monthly allowance, debit the costs, cap
 //! the balance — made exact and hourly.
 //!

@@ -1,4 +1,4 @@
-//! A blueprint's metadata (DESIGN.md §3.5): what users may set, within which
+//! A blueprint's metadata (docs/domain.md §5): what users may set, within which
 //! limits. The module itself is the engine's business.
 
 use std::collections::BTreeMap;

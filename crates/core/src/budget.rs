@@ -1,4 +1,4 @@
-//! Budget enforcement (DESIGN.md §3.8): refusing the deploys and scale-ups
+//! Budget enforcement (docs/domain.md §8): refusing the deploys and scale-ups
 //! the money would not last for, shutting down organizations out of money,
 //! and warning people before it comes to that.
 

@@ -1,4 +1,4 @@
-//! Capacity requests (DESIGN.md §3.8, generation 1): members ask for N nodes
+//! Capacity requests (docs/domain.md §8, generation 1): members ask for N nodes
 //! until a time; a cluster's desired size is the sum over people of each
 //! one's largest unexpired request, clamped to the organization's bounds.
 
@@ -185,7 +185,7 @@ pub fn is_redundant(
 
 /// When the last request still active at `now` ends: a cluster that
 /// capacity deploys is scheduled to be destroyed then, and one it grows
-/// lives at least that long (DESIGN.md §3.8: capacity never keeps a cluster
+/// lives at least that long (docs/domain.md §8: capacity never keeps a cluster
 /// beyond its requests).
 pub fn held_until(requests: &[CapacityRequest], now: Timestamp) -> Option<Timestamp> {
     requests
@@ -227,8 +227,8 @@ pub enum CapacityOutcome {
 ///
 /// With requests: deploy a cluster that is not deployed (unless zero nodes
 /// are asked for), resize one of another size. Without: destroy a deployed
-/// cluster if `destroy_when_idle` (the organization asks for it, DESIGN.md
-/// §3.8), else scale it to `min_nodes`; a cluster that is not deployed stays
+/// cluster if `destroy_when_idle` (the organization asks for it, docs/domain.md
+/// §8), else scale it to `min_nodes`; a cluster that is not deployed stays
 /// so.
 pub fn decide_capacity(
     desired: Option<u32>,

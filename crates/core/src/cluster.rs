@@ -1,4 +1,4 @@
-//! Clusters and their states (DESIGN.md §3.2).
+//! Clusters and their states (docs/domain.md §2).
 
 use std::collections::BTreeMap;
 use std::fmt;

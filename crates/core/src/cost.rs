@@ -1,4 +1,4 @@
-//! What clusters cost (DESIGN.md §3.8): the blueprint's cost model accrued
+//! What clusters cost (docs/domain.md §8): the blueprint's cost model accrued
 //! per cluster and UTC clock hour while deployed, AWS Cost Explorer's figures
 //! in place of the model's where it has them, cost history in hourly, daily
 //! and monthly buckets, and its statistics.

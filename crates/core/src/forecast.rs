@@ -1,4 +1,4 @@
-//! Burn rates and forecasts (DESIGN.md §3.8, generation 1): what an
+//! Burn rates and forecasts (docs/domain.md §8, generation 1): what an
 //! organization spends per hour, when its money runs out, and what its
 //! balance will be.
 //!

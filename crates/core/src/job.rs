@@ -1,4 +1,4 @@
-//! TEST and RELEASE (DESIGN.md §3.4): the jobs a blueprint defines, what a
+//! TEST and RELEASE (docs/domain.md §4): the jobs a blueprint defines, what a
 //! run is asked to do, its results, and the report across runs.
 //!
 //! A run fetches the project's repository at a version on a runner of its

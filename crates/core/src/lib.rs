@@ -1,5 +1,5 @@
 //! Slipway's domain core: what a cluster, an operation and a schedule are, and
-//! the rules (DESIGN.md §3.4) that decide what may happen to them.
+//! the rules (docs/domain.md §4) that decide what may happen to them.
 //!
 //! Everything here is pure: no I/O, no clock, no randomness, no async. Callers
 //! pass in the current time and fresh identifiers; the rules answer with a
@@ -57,5 +57,5 @@ pub use validation::ValidationError;
 /// Timestamps are UTC everywhere in Slipway.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
 
-/// The absolute ceiling on nodes in one cluster, whoever asks (DESIGN.md §3.1).
+/// The absolute ceiling on nodes in one cluster, whoever asks (docs/domain.md §1).
 pub const MAX_NODES_CEILING: u32 = 1000;

@@ -1,4 +1,4 @@
-//! Operations: every change to a cluster is one (DESIGN.md §3.3).
+//! Operations: every change to a cluster is one (docs/domain.md §3).
 
 use std::fmt;
 use std::str::FromStr;

@@ -4,7 +4,7 @@ use crate::money::Rate;
 use crate::validation::ValidationError;
 use crate::{ClusterState, OperationId, OperationKind, OperationState, Timestamp};
 
-/// A rule of DESIGN.md §3.4 refused the request.
+/// A rule of docs/domain.md §4 refused the request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error(transparent)]

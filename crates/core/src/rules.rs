@@ -1,4 +1,4 @@
-//! The rules of DESIGN.md §3.4 — DEPLOY, SCHEDULE_DESTROY, DESTROY, TEST and
+//! The rules of docs/domain.md §4 — DEPLOY, SCHEDULE_DESTROY, DESTROY, TEST and
 //! RELEASE — and the background decisions built on them (a schedule firing,
 //! recovery).
 //!

@@ -1,4 +1,4 @@
-//! `slipway gateway`: the cluster's front door (DESIGN.md §3.7).
+//! `slipway gateway`: the cluster's front door (docs/domain.md §7).
 //!
 //! The gateway admits exactly the callers the rules allow, rate-limits
 //! them, and forwards their requests to the cluster's healthy nodes with

@@ -1,10 +1,10 @@
 //! The cluster side of Slipway: what runs in front of and on a cluster's
 //! machines.
 //!
-//! - [`gateway`]: `slipway gateway`, the cluster's front door (DESIGN.md
-//!   §3.7) — token verification, access rules, rate limits, load balancing.
+//! - [`gateway`]: `slipway gateway`, the cluster's front door (docs/domain.md
+//!   §7) — token verification, access rules, rate limits, load balancing.
 //! - [`node`]: the `slipway node` process that stands in for a cluster node
-//!   in the embedded `local` blueprint (DESIGN.md §3.5).
+//!   in the embedded `local` blueprint (docs/domain.md §5).
 //! - [`probe`]: `slipway probe`, checks of a cluster through its gateway —
 //!   the `local` blueprint's TEST suites.
 

@@ -1,6 +1,6 @@
 //! `slipway node`: a process that stands in for a cluster node.
 //!
-//! The embedded `local` blueprint (DESIGN.md §3.5) runs these through
+//! The embedded `local` blueprint (docs/domain.md §5) runs these through
 //! Terraform's `local-exec`:
 //!
 //! - `node start` stops whatever its state file still records, then starts a

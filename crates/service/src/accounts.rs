@@ -1,4 +1,4 @@
-//! Organizations as accounts (DESIGN.md §3.8): the account (owners and
+//! Organizations as accounts (docs/domain.md §8): the account (owners and
 //! administrators see it; administrators change it, every change audited
 //! with its reason), reconciliation on demand, cost history, burn rates and
 //! forecasts.

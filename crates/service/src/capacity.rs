@@ -1,4 +1,4 @@
-//! Capacity requests (DESIGN.md §3.8): a member asks for N nodes on a
+//! Capacity requests (docs/domain.md §8): a member asks for N nodes on a
 //! cluster of their organization for a while; the cluster follows the sum
 //! over people of each one's largest unexpired request. Anyone lists and
 //! withdraws their own; owners and administrators all of them.

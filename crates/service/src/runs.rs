@@ -1,4 +1,4 @@
-//! TEST and RELEASE (DESIGN.md §3.4): administrators start runs of the
+//! TEST and RELEASE (docs/domain.md §4): administrators start runs of the
 //! blueprint's jobs against a running cluster; anyone who may see the
 //! cluster may see its runs and the report.
 

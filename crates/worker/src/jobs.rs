@@ -1,4 +1,4 @@
-//! Running TEST, RELEASE and cleanup operations (DESIGN.md §3.4): a run of
+//! Running TEST, RELEASE and cleanup operations (docs/domain.md §4): a run of
 //! the blueprint's job against the cluster on a runner of its own, and the
 //! removal of a runner an interrupted run left.
 //!

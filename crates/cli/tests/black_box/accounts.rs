@@ -1,4 +1,4 @@
-//! Organizations as accounts, through the binary (DESIGN.md §3.8): costs
+//! Organizations as accounts, through the binary (docs/domain.md §8): costs
 //! accrued exactly from which node count ran when, reconciliation that
 //! debits them once, a budget that refuses what it cannot pay for and shuts
 //! an organization down when its money is gone, capacity requests that

@@ -1,6 +1,6 @@
 //! Identity and access through the binary, with a fake GitHub: signing in
-//! (token, device flow, web flow with PKCE), the access matrix of DESIGN.md
-//! §3.4, organization limits, API tokens, key rotation, revocation, the
+//! (token, device flow, web flow with PKCE), the access matrix of docs/domain.md
+//! §4, organization limits, API tokens, key rotation, revocation, the
 //! audit log, rate limits, and GitHub outages.
 
 use std::process::Stdio;
