@@ -14,16 +14,18 @@
 //! bodies limited per client address.
 
 mod accounts;
+mod audit;
 mod clusters;
 pub mod error;
 mod extract;
-mod identity;
 pub mod metrics;
 mod openapi;
 mod orgs;
 mod params;
 mod runs;
+mod sign_in;
 mod state;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -94,16 +96,10 @@ pub fn router(
         .route("/operations/{id}/log", get(c::archived_log))
         .route("/operations/{id}/cancel", post(c::cancel_operation))
         .route("/blueprints", get(c::blueprints))
-        .route("/whoami", get(identity::whoami))
-        .route("/auth/logout", post(identity::logout))
-        .route(
-            "/tokens",
-            get(identity::tokens).post(identity::create_token),
-        )
-        .route(
-            "/tokens/{id}",
-            axum::routing::delete(identity::revoke_token),
-        )
+        .route("/whoami", get(sign_in::whoami))
+        .route("/auth/logout", post(sign_in::logout))
+        .route("/tokens", get(tokens::tokens).post(tokens::create_token))
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke_token))
         .route("/orgs", get(orgs::list).post(orgs::create))
         .route("/orgs/{name}", get(orgs::show).patch(orgs::update))
         .route(
@@ -130,9 +126,9 @@ pub fn router(
             "/clusters/{name}/capacity/{id}",
             axum::routing::delete(accounts::withdraw_capacity),
         )
-        .route("/admin/rotate-keys", post(identity::rotate_keys))
-        .route("/admin/revoke", post(identity::revoke))
-        .route("/audit", get(identity::audit))
+        .route("/admin/rotate-keys", post(tokens::rotate_keys))
+        .route("/admin/revoke", post(tokens::revoke))
+        .route("/audit", get(audit::audit))
         // Inside the authentication: a stranger learns nothing, not even
         // the limit.
         .route_layer(middleware::from_fn_with_state(
@@ -146,11 +142,11 @@ pub fn router(
         .layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes));
     // Signing in: no caller yet, limited per client address, small bodies.
     let sign_in = Router::new()
-        .route("/auth/device", post(identity::device_start))
-        .route("/auth/device/token", post(identity::device_poll))
-        .route("/auth/github-token", post(identity::github_token))
-        .route("/auth/web/login", get(identity::web_login))
-        .route("/auth/web/callback", get(identity::web_callback))
+        .route("/auth/device", post(sign_in::device_start))
+        .route("/auth/device/token", post(sign_in::device_poll))
+        .route("/auth/github-token", post(sign_in::github_token))
+        .route("/auth/web/login", get(sign_in::web_login))
+        .route("/auth/web/callback", get(sign_in::web_callback))
         .route_layer(middleware::from_fn_with_state(
             SIGN_IN_BODY_BYTES,
             reject_oversized,
@@ -168,8 +164,8 @@ pub fn router(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::scrape))
-        .route("/.well-known/jwks.json", get(identity::jwks))
-        .route("/.well-known/revocations", get(identity::revocations))
+        .route("/.well-known/jwks.json", get(tokens::jwks))
+        .route("/.well-known/revocations", get(tokens::revocations))
         .nest("/v1", api)
         // The web UI, at `/` (its own paths; none under `/v1`).
         .merge(slipway_web::router(state.service.clone()))

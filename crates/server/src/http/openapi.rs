@@ -17,7 +17,7 @@ use utoipa::openapi::{Content, HttpMethod, Ref, RefOr};
 use super::params::{
     CapacityRequestIdParam, ClusterNameParam, OperationIdParam, OrgNameParam, PersonParam,
 };
-use super::{accounts, clusters, identity, metrics, orgs, runs, state};
+use super::{accounts, audit, clusters, metrics, orgs, runs, sign_in, state, tokens};
 
 struct Security;
 
@@ -204,10 +204,10 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         clusters::cluster_operations, clusters::state_history, clusters::watch_cluster, clusters::list_operations, clusters::operation,
         clusters::operation_events, clusters::archived_log, clusters::cancel_operation, clusters::blueprints,
         runs::test, runs::release, runs::cluster_runs, runs::all_runs, runs::run, runs::report,
-        identity::jwks, identity::revocations, identity::device_start, identity::device_poll, identity::github_token,
-        identity::web_login, identity::web_callback, identity::logout, identity::whoami,
-        identity::create_token, identity::tokens, identity::revoke_token, identity::rotate_keys,
-        identity::revoke, identity::audit,
+        tokens::jwks, tokens::revocations, sign_in::device_start, sign_in::device_poll, sign_in::github_token,
+        sign_in::web_login, sign_in::web_callback, sign_in::logout, sign_in::whoami,
+        tokens::create_token, tokens::tokens, tokens::revoke_token, tokens::rotate_keys,
+        tokens::revoke, audit::audit,
         orgs::create, orgs::list, orgs::show, orgs::update, orgs::members, orgs::request,
         orgs::approve, orgs::remove,
         state::read, state::write, state::delete,
