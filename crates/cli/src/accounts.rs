@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use slipway_api::types::*;
 
-use crate::client::Context;
+use crate::client::Connection;
 use crate::exit::{self, Failure};
 use crate::output::{self, Table};
 
@@ -69,7 +69,7 @@ fn money(flag: &str, value: Option<String>) -> Result<Option<slipway_core::Money
         .transpose()
 }
 
-impl Context {
+impl Connection {
     /// Shows the account, or changes what is given (administrators).
     pub async fn org_account(
         &self,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use slipway_api::types::*;
 
-use crate::client::Context;
+use crate::client::Connection;
 use crate::credentials::{self, Saved};
 use crate::exit::{self, Failure};
 use crate::output::{self, Table};
@@ -19,7 +19,7 @@ fn saved(session: &Session) -> Saved {
     }
 }
 
-impl Context {
+impl Connection {
     /// Signs in with GitHub — with a token (CI), or the device flow — and
     /// saves the user token for this server.
     pub async fn login(&self, github_token: Option<String>) -> Result<ExitCode, Failure> {

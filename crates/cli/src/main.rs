@@ -12,6 +12,7 @@
 
 mod accounts;
 mod client;
+mod clusters;
 mod credentials;
 mod exit;
 mod identity;
@@ -854,7 +855,7 @@ fn end_quietly_on_a_closed_stdout() {
 }
 
 async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failure> {
-    let ctx = client::Context::new(&global)?;
+    let ctx = client::Connection::new(&global)?;
     match command {
         Command::Cluster(ClusterCommand::Create(a)) => {
             ctx.create_cluster(
