@@ -345,6 +345,74 @@ fn the_openapi_document_describes_the_api() {
     assert_eq!((code, ready["status"].as_str()), (200, Some("ready")));
 }
 
+/// The router and the document are one: every operation the document
+/// describes is routed (the answer, without a credential, is never the
+/// router's own "no such route" or "method not allowed"), and the one route
+/// written by hand — Terraform's LOCK — is routed too.
+#[test]
+fn every_documented_operation_is_routed() {
+    let s = server();
+    let doc: Value = api(&s, "GET", "/v1/openapi.json")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let sample = |path: &str| {
+        path.replace("{name}", "c1")
+            .replace("{login}", "alice")
+            .replace(
+                "{id}",
+                if path.contains("/capacity/") {
+                    "cap_0123456789abcdef0123456789abcdef"
+                } else if path.starts_with("/v1/tokens/") {
+                    "tok_0123456789abcdef0123456789abcdef"
+                } else {
+                    "op_0123456789abcdef0123456789abcdef"
+                },
+            )
+    };
+    let anonymous = reqwest::blocking::Client::new();
+    // First, before the failed authentications below are answered 429
+    // (the service's limit on failed authentications from one address,
+    // after the route matched: routed all the same).
+    let lock = anonymous
+        .request(
+            "LOCK".parse().unwrap(),
+            format!("{}/v1/terraform/lock", s.url),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(
+        lock.status().as_u16(),
+        401,
+        "LOCK is routed and needs a run's credential"
+    );
+    let mut routed = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let url = format!("{}{}", s.url, sample(path));
+            let response = anonymous
+                .request(method.to_uppercase().parse().unwrap(), &url)
+                .timeout(std::time::Duration::from_secs(30))
+                .send()
+                .unwrap();
+            let status = response.status().as_u16();
+            // Event streams answer at once without a credential; nothing
+            // here reads a body it does not need.
+            let body: Value = response.json().unwrap_or(Value::Null);
+            let router_said = body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("see /v1/openapi.json"));
+            assert!(
+                !(router_said && (status == 404 || status == 405)),
+                "{method} {path}: the router does not route it ({status} {body})"
+            );
+            routed += 1;
+        }
+    }
+    assert!(routed >= 50, "only {routed} operations documented");
+}
+
 #[test]
 fn the_cli_ends_quietly_when_its_reader_goes_away() {
     use std::os::unix::process::ExitStatusExt;

@@ -3,9 +3,10 @@
 //! document, Terraform's state backend, and `/metrics`.
 //!
 //! Routes live by subject: [`clusters`] (clusters, operations, their logs),
-//! [`runs`] (TEST and RELEASE), [`identity`] (sign-in, tokens, keys,
-//! revocations, audit), [`orgs`], [`state`] (Terraform's HTTP backend), and
-//! [`openapi`] describes them all.
+//! [`runs`] (TEST and RELEASE), [`sign_in`], [`tokens`] (API tokens, keys,
+//! revocations), [`audit`], [`orgs`], [`accounts`], [`state`] (Terraform's
+//! HTTP backend). Each is written once, in [`router`], from its handler's
+//! `#[utoipa::path]`, which is also what [`openapi`] documents.
 //!
 //! Nothing reads a request body before the caller is authenticated: `/v1`
 //! routes authenticate in a layer that runs before any handler, the state
@@ -34,12 +35,14 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use slipway_api::types::*;
 use slipway_service::Service;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use self::error::ApiError;
 pub(crate) use self::extract::{ApiJson, ApiQuery, Authenticated};
@@ -64,71 +67,60 @@ pub fn router(
     config: &HttpConfig,
 ) -> Router {
     let state = Http { service, metrics };
-    use clusters as c;
+    // Each route is written once, with its handler: `routes!` takes the
+    // path and methods from the handler's `#[utoipa::path]`, so the router
+    // and the OpenAPI document cannot disagree. The few routes the
+    // document cannot describe are added with `route` (and say why).
+    //
     // Routes that need a caller: authenticated (and limited per caller)
     // before anything else.
-    let authenticated = Router::new()
-        .route("/clusters", get(c::list_clusters).post(c::create_cluster))
-        .route(
-            "/clusters/{name}",
-            get(c::cluster_status).delete(c::remove_cluster),
-        )
-        .route("/clusters/{name}/deploy", post(c::deploy))
-        .route("/clusters/{name}/destroy", post(c::destroy))
-        .route("/clusters/{name}/refresh", post(c::refresh))
-        .route(
-            "/clusters/{name}/schedule",
-            axum::routing::put(c::schedule_destroy).delete(c::unschedule_destroy),
-        )
-        .route("/clusters/{name}/access", post(c::access))
-        .route("/clusters/{name}/operations", get(c::cluster_operations))
-        .route("/clusters/{name}/watch", get(c::watch_cluster))
-        .route("/clusters/{name}/states", get(c::state_history))
-        .route("/clusters/{name}/test", post(runs::test))
-        .route("/clusters/{name}/release", post(runs::release))
-        .route("/clusters/{name}/runs", get(runs::cluster_runs))
-        .route("/runs", get(runs::all_runs))
-        .route("/runs/{id}", get(runs::run))
-        .route("/reports/runs", get(runs::report))
-        .route("/operations", get(c::list_operations))
-        .route("/operations/{id}", get(c::operation))
-        .route("/operations/{id}/events", get(c::operation_events))
-        .route("/operations/{id}/log", get(c::archived_log))
-        .route("/operations/{id}/cancel", post(c::cancel_operation))
-        .route("/blueprints", get(c::blueprints))
-        .route("/whoami", get(sign_in::whoami))
-        .route("/auth/logout", post(sign_in::logout))
-        .route("/tokens", get(tokens::tokens).post(tokens::create_token))
-        .route("/tokens/{id}", axum::routing::delete(tokens::revoke_token))
-        .route("/orgs", get(orgs::list).post(orgs::create))
-        .route("/orgs/{name}", get(orgs::show).patch(orgs::update))
-        .route(
-            "/orgs/{name}/members",
-            get(orgs::members).post(orgs::request),
-        )
-        .route(
-            "/orgs/{name}/members/{login}",
-            axum::routing::delete(orgs::remove),
-        )
-        .route("/orgs/{name}/members/{login}/approve", post(orgs::approve))
-        .route(
-            "/orgs/{name}/account",
-            get(accounts::account).patch(accounts::update_account),
-        )
-        .route("/orgs/{name}/account/reconcile", post(accounts::reconcile))
-        .route("/orgs/{name}/costs", get(accounts::costs))
-        .route("/orgs/{name}/forecast", get(accounts::forecast))
-        .route(
-            "/clusters/{name}/capacity",
-            get(accounts::capacity_requests).post(accounts::request_capacity),
-        )
-        .route(
-            "/clusters/{name}/capacity/{id}",
-            axum::routing::delete(accounts::withdraw_capacity),
-        )
-        .route("/admin/rotate-keys", post(tokens::rotate_keys))
-        .route("/admin/revoke", post(tokens::revoke))
-        .route("/audit", get(audit::audit))
+    let authenticated = OpenApiRouter::new()
+        .routes(routes!(clusters::list_clusters, clusters::create_cluster))
+        .routes(routes!(clusters::cluster_status, clusters::remove_cluster))
+        .routes(routes!(clusters::deploy))
+        .routes(routes!(clusters::destroy))
+        .routes(routes!(clusters::refresh))
+        .routes(routes!(
+            clusters::schedule_destroy,
+            clusters::unschedule_destroy
+        ))
+        .routes(routes!(clusters::access))
+        .routes(routes!(clusters::cluster_operations))
+        .routes(routes!(clusters::watch_cluster))
+        .routes(routes!(clusters::state_history))
+        .routes(routes!(runs::test))
+        .routes(routes!(runs::release))
+        .routes(routes!(runs::cluster_runs))
+        .routes(routes!(runs::all_runs))
+        .routes(routes!(runs::run))
+        .routes(routes!(runs::report))
+        .routes(routes!(clusters::list_operations))
+        .routes(routes!(clusters::operation))
+        .routes(routes!(clusters::operation_events))
+        .routes(routes!(clusters::archived_log))
+        .routes(routes!(clusters::cancel_operation))
+        .routes(routes!(clusters::blueprints))
+        .routes(routes!(sign_in::whoami))
+        .routes(routes!(sign_in::logout))
+        .routes(routes!(tokens::tokens, tokens::create_token))
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(orgs::list, orgs::create))
+        .routes(routes!(orgs::show, orgs::update))
+        .routes(routes!(orgs::members, orgs::request))
+        .routes(routes!(orgs::remove))
+        .routes(routes!(orgs::approve))
+        .routes(routes!(accounts::account, accounts::update_account))
+        .routes(routes!(accounts::reconcile))
+        .routes(routes!(accounts::costs))
+        .routes(routes!(accounts::forecast))
+        .routes(routes!(
+            accounts::capacity_requests,
+            accounts::request_capacity
+        ))
+        .routes(routes!(accounts::withdraw_capacity))
+        .routes(routes!(tokens::rotate_keys))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(audit::audit))
         // Inside the authentication: a stranger learns nothing, not even
         // the limit.
         .route_layer(middleware::from_fn_with_state(
@@ -141,12 +133,12 @@ pub fn router(
         ))
         .layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes));
     // Signing in: no caller yet, limited per client address, small bodies.
-    let sign_in = Router::new()
-        .route("/auth/device", post(sign_in::device_start))
-        .route("/auth/device/token", post(sign_in::device_poll))
-        .route("/auth/github-token", post(sign_in::github_token))
-        .route("/auth/web/login", get(sign_in::web_login))
-        .route("/auth/web/callback", get(sign_in::web_callback))
+    let sign_in = OpenApiRouter::new()
+        .routes(routes!(sign_in::device_start))
+        .routes(routes!(sign_in::device_poll))
+        .routes(routes!(sign_in::github_token))
+        .routes(routes!(sign_in::web_login))
+        .routes(routes!(sign_in::web_callback))
         .route_layer(middleware::from_fn_with_state(
             SIGN_IN_BODY_BYTES,
             reject_oversized,
@@ -156,21 +148,24 @@ pub fn router(
             extract::limit_sign_in,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(SIGN_IN_BODY_BYTES));
-    let api = authenticated
+    let (api, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(authenticated)
         .merge(sign_in)
         .merge(state::routes(config.max_state_bytes))
-        .route("/openapi.json", get(openapi::document));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::scrape))
-        .route("/.well-known/jwks.json", get(tokens::jwks))
-        .route("/.well-known/revocations", get(tokens::revocations))
-        .nest("/v1", api)
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics::scrape))
+        .routes(routes!(tokens::jwks))
+        .routes(routes!(tokens::revocations))
+        .routes(routes!(openapi::document))
+        .split_for_parts();
+    let document = openapi::Document::new(document);
+    api
         // The web UI, at `/` (its own paths; none under `/v1`).
         .merge(slipway_web::router(state.service.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::Extension(document))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::count,

@@ -4,10 +4,10 @@
 //! `{"error": {"code", "message"}}` — so that the document says what the
 //! server really answers.
 
-use std::sync::LazyLock;
+use std::sync::Arc;
 
-use axum::Json;
 use axum::response::IntoResponse;
+use axum::{Extension, Json};
 use slipway_api::types::*;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, PathItem};
@@ -17,7 +17,6 @@ use utoipa::openapi::{Content, HttpMethod, Ref, RefOr};
 use super::params::{
     CapacityRequestIdParam, ClusterNameParam, OperationIdParam, OrgNameParam, PersonParam,
 };
-use super::{accounts, audit, clusters, metrics, orgs, runs, sign_in, state, tokens};
 
 struct Security;
 
@@ -188,32 +187,29 @@ fn operations(item: &mut PathItem) -> Vec<(HttpMethod, &mut Operation)> {
 /// The document itself: served without a token.
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "meta",
     responses((status = 200, description = "this document", body = Object)))]
-pub async fn document() -> impl IntoResponse {
-    Json(DOCUMENT.clone())
+pub async fn document(Extension(document): Extension<Document>) -> impl IntoResponse {
+    Json(document.0.as_ref().clone())
 }
 
-static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
+/// The finished document: what the router's routes say of themselves,
+/// with what holds for every route added (security, the errors each may
+/// answer, what an event stream's events are).
+#[derive(Clone)]
+pub struct Document(Arc<utoipa::openapi::OpenApi>);
+
+impl Document {
+    pub fn new(mut routes: utoipa::openapi::OpenApi) -> Self {
+        use utoipa::Modify;
+        Security.modify(&mut routes);
+        ErrorResponses.modify(&mut routes);
+        EventStreams.modify(&mut routes);
+        Self(Arc::new(routes))
+    }
+}
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Slipway", description = "Provisions compute clusters from Terraform blueprints and keeps their lifetime, access and cost under control. Every error is {\"error\": {\"code\", \"message\"}} with the field or operation at fault where there is one."),
-    paths(
-        super::healthz, super::readyz, metrics::scrape, document,
-        clusters::list_clusters, clusters::create_cluster, clusters::cluster_status, clusters::remove_cluster, clusters::refresh, clusters::deploy,
-        clusters::destroy, clusters::schedule_destroy, clusters::unschedule_destroy, clusters::access,
-        clusters::cluster_operations, clusters::state_history, clusters::watch_cluster, clusters::list_operations, clusters::operation,
-        clusters::operation_events, clusters::archived_log, clusters::cancel_operation, clusters::blueprints,
-        runs::test, runs::release, runs::cluster_runs, runs::all_runs, runs::run, runs::report,
-        tokens::jwks, tokens::revocations, sign_in::device_start, sign_in::device_poll, sign_in::github_token,
-        sign_in::web_login, sign_in::web_callback, sign_in::logout, sign_in::whoami,
-        tokens::create_token, tokens::tokens, tokens::revoke_token, tokens::rotate_keys,
-        tokens::revoke, audit::audit,
-        orgs::create, orgs::list, orgs::show, orgs::update, orgs::members, orgs::request,
-        orgs::approve, orgs::remove,
-        state::read, state::write, state::delete,
-        accounts::account, accounts::update_account, accounts::reconcile, accounts::costs, accounts::forecast,
-        accounts::request_capacity, accounts::capacity_requests, accounts::withdraw_capacity,
-    ),
     components(schemas(
         ErrorBody, ErrorDetail, CreateCluster, DeployCluster, ScheduleDestroy, ClusterStatus, ClusterPage,
         OperationSummary, OperationView, OperationPage, StateVersionView, ActionResult, ActionResponse, EventPage, BlueprintView, Health,
@@ -228,7 +224,6 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         slipway_core::Money, slipway_core::Rate,
         slipway_core::job::StepResult, slipway_core::job::StepOutcome, slipway_core::job::RunSummary,
     )),
-    modifiers(&Security, &ErrorResponses, &EventStreams),
     tags(
         (name = "clusters", description = "Define, deploy, reschedule, destroy and reach clusters"),
         (name = "operations", description = "Every change is an operation, with a log"),
@@ -240,4 +235,4 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         (name = "meta", description = "This document, health and metrics"),
     )
 )]
-struct ApiDoc;
+pub struct ApiDoc;

@@ -12,10 +12,12 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::any;
 use base64::Engine as _;
 use serde::Deserialize;
 use slipway_service::state::{StateCaller, StateOutcome};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{ApiError, AppState, Http, client_address, too_large};
 
@@ -23,10 +25,12 @@ use super::{ApiError, AppState, Http, client_address, too_large};
 const MAX_LOCK_INFO_BYTES: usize = 64 * 1024;
 
 /// The routes, with their own body limit (they are not under the API's).
-pub fn routes(max_state_bytes: usize) -> axum::Router<Http> {
-    axum::Router::new()
-        .route("/terraform/state", get(read).post(write).delete(delete))
-        .route("/terraform/lock", any(lock))
+pub fn routes(max_state_bytes: usize) -> OpenApiRouter<Http> {
+    OpenApiRouter::new()
+        .routes(routes!(read, write, delete))
+        // LOCK and UNLOCK, Terraform's own methods, which OpenAPI cannot
+        // describe: the one route written by hand.
+        .route("/v1/terraform/lock", any(lock))
         .layer(axum::Extension(StateLimit(max_state_bytes)))
         .layer(DefaultBodyLimit::disable())
 }
