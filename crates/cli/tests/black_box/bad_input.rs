@@ -340,6 +340,14 @@ fn the_openapi_document_describes_the_api() {
         assert!(paths.contains_key(path), "{path} missing");
     }
     assert!(doc["components"]["schemas"]["ClusterStatus"].is_object());
+    let schedule = doc["paths"]["/v1/clusters/{name}/schedule"]["put"].to_string();
+    assert!(
+        schedule.contains(&format!(
+            "from {} before",
+            slipway_core::schedule::change_cutoff_in_words()
+        )),
+        "the five-minute rule, said from its constant: {schedule}"
+    );
     assert_eq!(get(&format!("{}/healthz", s.url)).0, 200);
     let (code, ready) = get(&format!("{}/readyz", s.url));
     assert_eq!((code, ready["status"].as_str()), (200, Some("ready")));

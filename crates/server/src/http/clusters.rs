@@ -123,7 +123,7 @@ pub async fn remove_cluster(
 }
 
 /// SCHEDULE_DESTROY (also `extend`): refused with 409
-/// `too_late_to_reschedule` from five minutes before a scheduled destroy.
+/// `too_late_to_reschedule` from {change_cutoff} before a scheduled destroy.
 #[utoipa::path(put, path = "/v1/clusters/{name}/schedule", tag = "clusters", params(("name" = ClusterNameParam, Path)),
     request_body = ScheduleDestroy, responses((status = 200, body = ActionResponse)), security(("bearer" = [])))]
 pub async fn schedule_destroy(

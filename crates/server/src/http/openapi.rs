@@ -129,6 +129,26 @@ impl utoipa::Modify for ErrorResponses {
     }
 }
 
+/// Says the rules' figures from their constants: a description writes
+/// `{change_cutoff}` where the five-minute rule's span goes.
+struct RuleWords;
+
+impl utoipa::Modify for RuleWords {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let cutoff = slipway_core::schedule::change_cutoff_in_words();
+        for item in openapi.paths.paths.values_mut() {
+            for (_, operation) in operations(item) {
+                for text in [&mut operation.description, &mut operation.summary]
+                    .into_iter()
+                    .flatten()
+                {
+                    *text = text.replace("{change_cutoff}", &cutoff);
+                }
+            }
+        }
+    }
+}
+
 /// Describes each server-sent event as what a client reads from the
 /// stream (OpenAPI before 3.2 has a `text/event-stream` schema describe one
 /// event): a name, JSON data and, where the stream resumes, an id.
@@ -203,6 +223,7 @@ impl Document {
         Security.modify(&mut routes);
         ErrorResponses.modify(&mut routes);
         EventStreams.modify(&mut routes);
+        RuleWords.modify(&mut routes);
         Self(Arc::new(routes))
     }
 }
