@@ -38,7 +38,7 @@ use slipway_accounts::accounting::{AccountsConfig, reconcile};
 use slipway_core::access::{Level, Limits};
 use slipway_core::blueprint::{BlueprintMetadata, NodeBounds};
 use slipway_core::lifecycle::Ending;
-use slipway_core::rules::{self, Context, DeployRequest};
+use slipway_core::rules::{self, DeployRequest, RuleContext};
 use slipway_core::{
     Account, BlueprintName, ClusterName, ClusterSpec, CostModel, CostSource, Money, OperationId,
     OrgName, Reason, Subject, Timestamp, Variables, calendar,
@@ -251,7 +251,7 @@ async fn seed(orgs: usize, history: TimeDelta, resizes: usize, label: &str) -> S
 
 /// A deploy (or update) to `nodes` decided, leased and finished at `at`.
 async fn run_deploy(store: &SqlStore, cluster: &ClusterName, nodes: u32, at: Timestamp) {
-    let ctx = Context {
+    let ctx = RuleContext {
         now: at,
         actor: Subject::slipway("bench").to_string(),
         level: Level::Admin,

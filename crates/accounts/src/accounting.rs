@@ -18,7 +18,7 @@ use slipway_core::blueprint::BlueprintMetadata;
 use slipway_core::budget::{must_shut_down, warnings};
 use slipway_core::cost::accrue;
 use slipway_core::forecast::{ClusterCost, burn_rates, depletion};
-use slipway_core::rules::{ClusterSnapshot, Context, Outcome, decide_destroy};
+use slipway_core::rules::{ClusterSnapshot, Outcome, RuleContext, decide_destroy};
 use slipway_core::{
     BudgetPolicy, CapacityPolicy, CostSource, HourCost, OperationId, OrgName, Reason, Subject,
     Timestamp, calendar,
@@ -273,7 +273,7 @@ async fn shut_down(
         if !snap.counts_as_deployed() {
             continue;
         }
-        let ctx = Context::system(
+        let ctx = RuleContext::system(
             &actor,
             Reason::Budget,
             now,

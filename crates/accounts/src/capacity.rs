@@ -8,7 +8,7 @@
 //! expiry and when what a change waited for may have changed.
 
 use chrono::Utc;
-use slipway_core::rules::{CapacityBounds, Context, Outcome, decide_capacity_change};
+use slipway_core::rules::{CapacityBounds, Outcome, RuleContext, decide_capacity_change};
 use slipway_core::{
     BudgetPolicy, CapacityWait, ClusterName, Level, OperationId, Reason, Subject, Timestamp,
 };
@@ -60,9 +60,9 @@ pub async fn apply(
     };
     let now = Utc::now();
     // Capacity acts for members: the organization's limits bind it.
-    let ctx = Context {
+    let ctx = RuleContext {
         level: Level::OrgMember,
-        ..Context::system(
+        ..RuleContext::system(
             &actor,
             Reason::Capacity,
             now,

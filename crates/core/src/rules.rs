@@ -74,7 +74,7 @@ pub struct Budget {
 /// Who is asking, at which level, when, and the identifier a new operation
 /// would get.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Context {
+pub struct RuleContext {
     pub now: Timestamp,
     pub actor: String,
     /// The caller's level for this cluster; organization members are bound
@@ -85,7 +85,7 @@ pub struct Context {
     pub new_operation_id: OperationId,
 }
 
-impl Context {
+impl RuleContext {
     /// The context of one of Slipway's own actions (the scheduler,
     /// recovery, the budget, capacity): bound only by the absolute
     /// ceiling, like an administrator.
@@ -247,7 +247,7 @@ impl DeployRequest {
     }
 }
 
-fn enqueue(ctx: &Context, kind: OperationKind, spec: ClusterSpec) -> NewOperation {
+fn enqueue(ctx: &RuleContext, kind: OperationKind, spec: ClusterSpec) -> NewOperation {
     NewOperation {
         id: ctx.new_operation_id.clone(),
         kind,
@@ -311,7 +311,7 @@ fn check_limits(
     org: &OrganizationLoad,
     target: &ClusterSpec,
     req: &DeployRequest,
-    ctx: &Context,
+    ctx: &RuleContext,
     starts_a_cluster: bool,
 ) -> Result<(), Refusal> {
     check_ceiling(target.nodes)?;
@@ -374,7 +374,7 @@ pub fn decide_deploy(
     snap: &ClusterSnapshot,
     org: &OrganizationLoad,
     req: &DeployRequest,
-    ctx: &Context,
+    ctx: &RuleContext,
 ) -> Result<Plan, Refusal> {
     if let Some(at) = req.destroy_at {
         check_future("destroy_at", at, ctx.now)?;
@@ -469,7 +469,7 @@ fn check_capacity_held(
 /// scheduled destroy of the cluster. Either way the cluster's capacity
 /// requests are withdrawn in the same decision — unless capacity itself
 /// asks — so the keeper does not bring the cluster back.
-pub fn decide_destroy(snap: &ClusterSnapshot, ctx: &Context) -> Result<Plan, Refusal> {
+pub fn decide_destroy(snap: &ClusterSnapshot, ctx: &RuleContext) -> Result<Plan, Refusal> {
     let plan = |outcome, schedule| {
         let plan = Plan::new(outcome, schedule);
         match ctx.reason {
@@ -502,7 +502,7 @@ pub fn decide_destroy(snap: &ClusterSnapshot, ctx: &Context) -> Result<Plan, Ref
 /// REFRESH (asked for by a person): Terraform reads what really exists and
 /// the cluster's state follows. Joins a refresh in flight; refused while
 /// another operation runs, or when nothing is deployed.
-pub fn decide_refresh(snap: &ClusterSnapshot, ctx: &Context) -> Result<Plan, Refusal> {
+pub fn decide_refresh(snap: &ClusterSnapshot, ctx: &RuleContext) -> Result<Plan, Refusal> {
     match &snap.active {
         Some(active) if active.kind == OperationKind::Refresh => Ok(Plan::new(
             Outcome::Joined(active.id.clone()),
@@ -542,7 +542,7 @@ pub fn decide_schedule_destroy(
     snap: &ClusterSnapshot,
     org: &OrganizationLoad,
     at: Timestamp,
-    ctx: &Context,
+    ctx: &RuleContext,
 ) -> Result<Plan, Refusal> {
     check_future("at", at, ctx.now)?;
     match &snap.active {
@@ -559,7 +559,7 @@ pub fn decide_schedule_destroy(
 }
 
 /// Removing a scheduled destroy, under the same five-minute rule.
-pub fn decide_unschedule(snap: &ClusterSnapshot, ctx: &Context) -> Result<Plan, Refusal> {
+pub fn decide_unschedule(snap: &ClusterSnapshot, ctx: &RuleContext) -> Result<Plan, Refusal> {
     if ctx.limited() && snap.schedule.is_some() {
         return Err(Refusal::Forbidden {
             rule: "the clusters of organization members always carry a destroy time; move it with extend instead".into(),
@@ -578,7 +578,7 @@ pub fn decide_unschedule(snap: &ClusterSnapshot, ctx: &Context) -> Result<Plan, 
 /// `schedule`. If a destroy is already in flight the schedule joins it; if
 /// another operation is in flight the schedule waits for it to end. Like
 /// every destroy, it withdraws the cluster's capacity requests.
-pub fn decide_fire_schedule(snap: &ClusterSnapshot, ctx: &Context) -> Plan {
+pub fn decide_fire_schedule(snap: &ClusterSnapshot, ctx: &RuleContext) -> Plan {
     let Some(schedule) = snap.schedule.as_ref().filter(|s| s.is_due(ctx.now)) else {
         return Plan::new(Outcome::NotDue, ScheduleChange::Keep);
     };
@@ -597,7 +597,7 @@ pub fn decide_fire_schedule(snap: &ClusterSnapshot, ctx: &Context) -> Plan {
         return Plan::new(Outcome::NothingToDestroy, ScheduleChange::Remove).withdrawing(snap);
     }
     debug_assert!(schedule.fired_operation.is_none());
-    let ctx = Context {
+    let ctx = RuleContext {
         reason: Reason::Schedule,
         ..ctx.clone()
     };
@@ -619,7 +619,7 @@ pub fn decide_job(
     snap: &ClusterSnapshot,
     kind: OperationKind,
     version: JobVersion,
-    ctx: &Context,
+    ctx: &RuleContext,
 ) -> Result<Plan, Refusal> {
     debug_assert!(matches!(kind, OperationKind::Test | OperationKind::Release));
     if let Some(active) = snap
@@ -649,7 +649,7 @@ pub fn decide_job(
 pub fn decide_runner_cleanup(
     interrupted: &Operation,
     runner: RunnerKind,
-    ctx: &Context,
+    ctx: &RuleContext,
 ) -> Option<Plan> {
     let job = interrupted.job.as_ref()?;
     if runner != RunnerKind::Terraform {
@@ -662,7 +662,7 @@ pub fn decide_runner_cleanup(
 
 /// After an interruption, a refresh finds out what Terraform's state really
 /// holds so the cluster's state tells the truth.
-pub fn decide_reconcile(snap: &ClusterSnapshot, ctx: &Context) -> Plan {
+pub fn decide_reconcile(snap: &ClusterSnapshot, ctx: &RuleContext) -> Plan {
     match &snap.active {
         Some(active) if active.kind == OperationKind::Refresh => {
             Plan::new(Outcome::Joined(active.id.clone()), ScheduleChange::Keep)
@@ -714,9 +714,9 @@ pub fn decide_capacity_change(
     snap: &ClusterSnapshot,
     org: &OrganizationLoad,
     bounds: &CapacityBounds,
-    ctx: &Context,
+    ctx: &RuleContext,
 ) -> Result<Plan, Refusal> {
-    let ctx = Context {
+    let ctx = RuleContext {
         reason: Reason::Capacity,
         ..ctx.clone()
     };
@@ -877,8 +877,8 @@ mod tests {
         }
     }
 
-    fn ctx() -> Context {
-        Context {
+    fn ctx() -> RuleContext {
+        RuleContext {
             now: now(),
             actor: "alice".into(),
             level: Level::Admin,
@@ -887,8 +887,8 @@ mod tests {
         }
     }
 
-    fn member_ctx() -> Context {
-        Context {
+    fn member_ctx() -> RuleContext {
+        RuleContext {
             level: Level::OrgMember,
             ..ctx()
         }
@@ -967,7 +967,7 @@ mod tests {
         let mut run = active(OperationKind::Test, spec(3));
         run.id = queued.id.clone();
         run.job = queued.job.clone();
-        let recovery = Context {
+        let recovery = RuleContext {
             reason: Reason::Recovery,
             new_operation_id: id(100),
             ..ctx()
@@ -1584,7 +1584,7 @@ mod tests {
     fn capacity_keeps_a_cluster_it_grows_as_long_as_its_requests_but_no_longer() {
         // Capacity's decisions are the keeper's; the schedules below are a
         // person's (alice's) unless said otherwise.
-        let keeper = Context {
+        let keeper = RuleContext {
             actor: "slipway:capacity".into(),
             ..ctx()
         };
@@ -1636,7 +1636,7 @@ mod tests {
         running.capacity = vec![requested("github:1", 2, 60), requested("github:2", 3, 30)];
         let ids = vec!["github:1-2".to_owned(), "github:2-3".to_owned()];
         for reason in [Reason::User, Reason::Budget] {
-            let ctx = Context { reason, ..ctx() };
+            let ctx = RuleContext { reason, ..ctx() };
             let plan = decide_destroy(&running, &ctx).unwrap();
             assert_eq!(plan.withdrawn, ids, "{reason}");
             assert_eq!(capacity_op(&plan).0, OperationKind::Destroy);
@@ -1652,7 +1652,7 @@ mod tests {
         scheduled(&mut running, -1);
         assert_eq!(decide_fire_schedule(&running, &ctx()).withdrawn, ids);
         // Capacity's own destroy (no request left) has none to withdraw.
-        let capacity = Context {
+        let capacity = RuleContext {
             reason: Reason::Capacity,
             ..ctx()
         };

@@ -208,7 +208,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub use config::{Config, DEFAULT_LISTEN, GatewayArgs, LevelLimit, Limits};
+pub use config::{Config, DEFAULT_LISTEN, GatewayArgs, LevelLimit, LevelLimits};
 pub use proxy::{LEVEL_HEADER, ORGS_HEADER, USER_HEADER};
 pub use server::{Gateway, SHUTDOWN_GRACE, serve};
 pub use state::GatewayState;
@@ -591,7 +591,7 @@ mod tests {
         );
         assert_eq!(config.revocations_refresh, Duration::from_secs(2));
         assert_eq!(config.revocations_file(), None);
-        assert_eq!(config.limits.anonymous, Limits::default().anonymous);
+        assert_eq!(config.limits.anonymous, LevelLimits::default().anonymous);
         assert_eq!(config.limits.member.burst, 100, "two seconds' worth");
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(config.limits.quota_window, Duration::from_secs(7 * 86400));

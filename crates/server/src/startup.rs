@@ -401,7 +401,7 @@ async fn housekeeping(service: Arc<Service>) {
             () = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
             () = service.shutdown.cancelled() => return,
         }
-        service.limits.evict_idle();
+        service.rate_limiters.evict_idle();
         if let Err(e) = service.refresh_keys().await {
             warn!(error = %e, "cannot refresh the signing keys");
         }

@@ -136,14 +136,14 @@ impl Service {
     /// token or session cookie, as the transport found it). An address that
     /// keeps failing is refused (429) before its credential is looked at.
     pub async fn authenticate(&self, secret: Option<&str>, client: IpAddr) -> Result<Caller> {
-        self.limits.check_not_blocked(client)?;
+        self.rate_limiters.check_not_blocked(client)?;
         match self.check_credential(secret).await {
             Ok(caller) => {
-                self.limits.request(caller.subject().as_str())?;
+                self.rate_limiters.request(caller.subject().as_str())?;
                 Ok(caller)
             }
             Err(e) if e.kind == Kind::Unauthenticated => {
-                Err(self.limits.failed_authentication(client, e))
+                Err(self.rate_limiters.failed_authentication(client, e))
             }
             Err(e) => Err(e),
         }
@@ -199,8 +199,8 @@ impl Service {
 
     /// A sign-in attempt from `client`: limited per address.
     pub fn sign_in_attempt(&self, client: IpAddr) -> Result<()> {
-        self.limits.check_not_blocked(client)?;
-        self.limits.sign_in(client)
+        self.rate_limiters.check_not_blocked(client)?;
+        self.rate_limiters.sign_in(client)
     }
 
     /// A caller with no credential from a network trusted to act as
@@ -213,7 +213,7 @@ impl Service {
         address: IpAddr,
     ) -> Result<Caller> {
         let subject = Subject::slipway(&identity.name);
-        self.limits.request(subject.as_str())?;
+        self.rate_limiters.request(subject.as_str())?;
         Ok(Caller {
             identity: Identity {
                 subject,

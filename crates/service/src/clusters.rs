@@ -15,7 +15,7 @@ use futures::Stream;
 use slipway_api::types::*;
 use slipway_auth::secrets;
 use slipway_core::access::{Action, Level, authorize};
-use slipway_core::rules::{self, ClusterSnapshot, Context, DeployRequest, Outcome};
+use slipway_core::rules::{self, ClusterSnapshot, DeployRequest, Outcome, RuleContext};
 use slipway_core::{
     BlueprintName, ClusterName, ClusterSpec, Operation, OrgName, Timestamp, Variables,
     duration::parse_duration, names::check_version,
@@ -419,7 +419,7 @@ impl Service {
 
     /// The cluster, if the caller may change it, and the context of the
     /// change: one `now` for every time the request is measured from.
-    async fn manage(&self, caller: &Caller, name: &str) -> Result<(ClusterSnapshot, Context)> {
+    async fn manage(&self, caller: &Caller, name: &str) -> Result<(ClusterSnapshot, RuleContext)> {
         caller.require(scope::CLUSTERS_WRITE)?;
         let snap = self
             .authorized_snapshot(caller, name, Action::Manage)
@@ -434,7 +434,7 @@ impl Service {
         &self,
         caller: &Caller,
         snap: &ClusterSnapshot,
-        ctx: &Context,
+        ctx: &RuleContext,
         audit_action: &str,
         decide: &Decide<'_>,
     ) -> Result<ActionResponse> {

@@ -42,7 +42,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use slipway_api::types::OperationView;
-use slipway_core::rules::Context;
+use slipway_core::rules::RuleContext;
 use slipway_core::{ClusterName, Level, Operation, OperationId, Reason};
 use slipway_store::objects::Storage;
 use slipway_store::{AuditIntent, Store};
@@ -70,7 +70,7 @@ pub struct Service {
     pub identities: Identities,
     pub storage: Arc<Storage>,
     pub config: ServiceConfig,
-    pub limits: limits::Limits,
+    pub rate_limiters: limits::RateLimiters,
     /// The signed revocation list, signed once per change.
     pub revocations: tokens::RevocationCache,
     /// The Terraform version this process runs (reported by `/readyz`).
@@ -95,7 +95,7 @@ pub struct Parts {
 impl Service {
     pub fn new(parts: Parts) -> Arc<Self> {
         Arc::new(Self {
-            limits: limits::Limits::new(&parts.config.auth.rate_limits),
+            rate_limiters: limits::RateLimiters::new(&parts.config.auth.rate_limits),
             revocations: tokens::RevocationCache::new(parts.store.as_ref()),
             store: parts.store,
             identities: parts.identities,
@@ -158,8 +158,8 @@ pub(crate) fn operation_view(op: &Operation) -> OperationView {
 
 /// The rules' context for a caller at `level`: one `now` for every time
 /// the request is measured from.
-pub(crate) fn context(caller: &Caller, level: Level) -> Context {
-    Context {
+pub(crate) fn context(caller: &Caller, level: Level) -> RuleContext {
+    RuleContext {
         now: Utc::now(),
         actor: caller.subject().to_string(),
         level,

@@ -47,7 +47,7 @@ impl Default for RateLimitConfig {
 }
 
 /// The service's limiters.
-pub struct Limits {
+pub struct RateLimiters {
     login: DefaultKeyedRateLimiter<IpAddr>,
     api: DefaultKeyedRateLimiter<String>,
     failed_auth: DefaultKeyedRateLimiter<IpAddr>,
@@ -59,7 +59,7 @@ fn nonzero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n.max(1)).expect("at least one")
 }
 
-impl Limits {
+impl RateLimiters {
     pub fn new(config: &RateLimitConfig) -> Self {
         let per_second = |rate, burst| Quota::per_second(nonzero(rate)).allow_burst(nonzero(burst));
         Self {
@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn the_burst_is_allowed_then_refused() {
-        let limits = Limits::new(&RateLimitConfig {
+        let limits = RateLimiters::new(&RateLimitConfig {
             login_per_second: 1,
             login_burst: 3,
             ..RateLimitConfig::default()
@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn an_address_that_keeps_failing_is_blocked_and_others_are_not() {
-        let limits = Limits::new(&RateLimitConfig {
+        let limits = RateLimiters::new(&RateLimitConfig {
             failed_auth_per_minute: 1,
             failed_auth_burst: 2,
             ..RateLimitConfig::default()

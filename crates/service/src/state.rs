@@ -39,7 +39,7 @@ impl Service {
         user: Option<&str>,
         password: Option<&str>,
     ) -> Result<StateCaller> {
-        self.limits.check_not_blocked(client)?;
+        self.rate_limiters.check_not_blocked(client)?;
         let refused = || {
             Error::unauthenticated("the state backend needs the credentials of a running operation")
         };
@@ -60,7 +60,7 @@ impl Service {
         };
         match checked.await {
             Err(e) if e.kind == Kind::Unauthenticated => {
-                Err(self.limits.failed_authentication(client, e))
+                Err(self.rate_limiters.failed_authentication(client, e))
             }
             other => other,
         }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use slipway_core::access::Level;
 use slipway_core::lifecycle::Ending;
-use slipway_core::rules::{self, Context, DeployRequest};
+use slipway_core::rules::{self, DeployRequest, RuleContext};
 use slipway_core::*;
 use slipway_store::*;
 use slipway_testkit::database::{POSTGRES_URL_VAR, TestDatabase};
@@ -153,7 +153,7 @@ async fn measure(label: &str, replicas: &[Arc<SqlStore>], operations: usize) {
 
 async fn enqueue(store: &SqlStore, name: &ClusterName, timeline: &Shared) {
     let now = Utc::now();
-    let context = Context {
+    let context = RuleContext {
         now,
         actor: Subject::slipway("bench").to_string(),
         level: Level::Admin,

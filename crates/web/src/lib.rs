@@ -10,7 +10,7 @@
 //! clusters, costs or members, and a link to them gives a clear page.
 //!
 //! - [`session`]: who is looking (the `token` cookie the GitHub web flow or
-//!   the token form sets), and the [`session::Action`] every form posts
+//!   the token form sets), and the [`session::FormPost`] every form posts
 //!   through: same origin, signed in, and the form's anti-forgery token.
 //! - [`security`]: the headers of every answer (a strict
 //!   `Content-Security-Policy`, no framing), the anti-forgery tokens, the

@@ -5,7 +5,7 @@
 //! form. It is authenticated by the service on every request, exactly as
 //! the API authenticates a bearer token (revoked or expired: signed out).
 //!
-//! Every form posts through [`Action`], which refuses before the handler
+//! Every form posts through [`FormPost`], which refuses before the handler
 //! runs unless the request came from this origin, the person is signed in,
 //! and the form carries the session's anti-forgery token.
 
@@ -230,12 +230,12 @@ impl Ctx {
 /// A form posted by a signed-in person from one of Slipway's own pages:
 /// same origin, the session's anti-forgery token, then the form's fields.
 /// A handler that takes one cannot run otherwise.
-pub struct Action<T> {
+pub struct FormPost<T> {
     pub ctx: Ctx,
     pub form: T,
 }
 
-impl<T> Action<T> {
+impl<T> FormPost<T> {
     pub fn session(&self) -> &Session {
         self.ctx
             .session()
@@ -247,7 +247,7 @@ impl<T> Action<T> {
     }
 }
 
-impl<T: DeserializeOwned> FromRequest<Web> for Action<T> {
+impl<T: DeserializeOwned> FromRequest<Web> for FormPost<T> {
     type Rejection = Response;
 
     async fn from_request(request: Request, web: &Web) -> Result<Self, Response> {
@@ -289,7 +289,7 @@ impl<T: DeserializeOwned> FromRequest<Web> for Action<T> {
         }
         let form = serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| ctx.error(&Error::invalid("form", e.to_string())))?;
-        Ok(Action { ctx, form })
+        Ok(FormPost { ctx, form })
     }
 }
 

@@ -21,7 +21,7 @@ use chrono::Utc;
 use slipway_core::event::{EventLevel, NewEvent, kinds};
 use slipway_core::job::RunnerKind;
 use slipway_core::rules::{
-    ClusterSnapshot, Context, Plan, decide_reconcile, decide_runner_cleanup,
+    ClusterSnapshot, Plan, RuleContext, decide_reconcile, decide_runner_cleanup,
 };
 use slipway_core::{Operation, OperationId, OperationState, Reason, Subject};
 use slipway_store::{AuditIntent, ReclaimScope};
@@ -94,8 +94,8 @@ fn after_interruption(
     }
 }
 
-fn recovery_context() -> Context {
-    Context::system(
+fn recovery_context() -> RuleContext {
+    RuleContext::system(
         &Subject::recovery(),
         Reason::Recovery,
         Utc::now(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use slipway_core::rules::{Context, Outcome, decide_fire_schedule};
+use slipway_core::rules::{Outcome, RuleContext, decide_fire_schedule};
 use slipway_core::{ClusterName, OperationId, Reason, Subject};
 use slipway_store::{AuditIntent, Notification};
 use tokio::sync::broadcast;
@@ -77,7 +77,7 @@ async fn fire_due(
 
 async fn fire(worker: &Worker, cluster: &ClusterName) {
     let now = Utc::now();
-    let ctx = Context::system(
+    let ctx = RuleContext::system(
         &Subject::scheduler(),
         Reason::Schedule,
         now,

@@ -5,7 +5,7 @@
 //!
 //! Precedence: flag, then environment variable (clap reads both into
 //! [`GatewayArgs`]), then the file (figment merges the two), then the
-//! default ([`Config::new`], [`Limits::default`]). Empty names, URLs,
+//! default ([`Config::new`], [`LevelLimits::default`]). Empty names, URLs,
 //! paths and node lists count as unset at every level.
 
 use std::net::SocketAddr;
@@ -283,7 +283,7 @@ fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<IpNet>>, D::Er
 
 impl GatewayArgs {
     /// Every option's default, by option id: taken from the defaults the
-    /// gateway uses ([`Config::new`], [`Limits::default`]), so they are
+    /// gateway uses ([`Config::new`], [`LevelLimits::default`]), so they are
     /// stated once — `--help` shows them ([`with_default_in_help`]) and a
     /// test checks the README's table against them. Options without a
     /// default (required, or off unless given) are not listed.
@@ -407,7 +407,7 @@ impl GatewayArgs {
             listen: self.listen.unwrap_or(d.listen),
             state_file: self.state_file,
             metrics_listen: self.metrics_listen,
-            limits: Limits {
+            limits: LevelLimits {
                 anonymous: level(
                     self.anonymous_rate,
                     self.anonymous_burst,
@@ -455,7 +455,7 @@ pub struct LevelLimit {
     pub rate: f64,
     /// How many requests may come at once (the GCRA burst).
     pub burst: u32,
-    /// Requests per [`Limits::quota_window`]; 0 means no quota.
+    /// Requests per [`LevelLimits::quota_window`]; 0 means no quota.
     pub quota: u64,
 }
 
@@ -470,7 +470,7 @@ impl LevelLimit {
 
 /// Rate limits and quotas by level. Admins are never limited.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Limits {
+pub struct LevelLimits {
     /// Anonymous callers, per network region.
     pub anonymous: LevelLimit,
     /// Members, per `sub`.
@@ -489,7 +489,7 @@ pub struct Limits {
     pub max_tracked_keys: usize,
 }
 
-impl Default for Limits {
+impl Default for LevelLimits {
     /// The previous generation's numbers where it had them: 5 requests/s
     /// with a burst of 10 for anonymous callers; 50,000 requests per address
     /// and 100,000 per user per week, then blocked for 10 minutes.
@@ -545,7 +545,7 @@ pub struct Config {
     pub state_file: Option<PathBuf>,
     /// A separate address for `/metrics`.
     pub metrics_listen: Option<SocketAddr>,
-    pub limits: Limits,
+    pub limits: LevelLimits,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     pub health_interval: Duration,
@@ -574,7 +574,7 @@ impl Config {
             listen: DEFAULT_LISTEN.parse().expect("a valid address"),
             state_file: None,
             metrics_listen: None,
-            limits: Limits::default(),
+            limits: LevelLimits::default(),
             trusted_proxies: Vec::new(),
             health_interval: Duration::from_secs(1),
             health_timeout: Duration::from_secs(1),

@@ -31,7 +31,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use parking_lot::Mutex;
 use slipway_core::Level;
 
-use super::config::{LevelLimit, Limits};
+use super::config::{LevelLimit, LevelLimits};
 
 /// How often idle keys are evicted.
 pub(crate) const SWEEP_EVERY: Duration = Duration::from_secs(10);
@@ -77,7 +77,7 @@ struct LevelLimiter<K: Hash + Eq + Clone> {
 }
 
 impl<K: Hash + Eq + Clone> LevelLimiter<K> {
-    fn new(limit: LevelLimit, limits: &Limits) -> Self {
+    fn new(limit: LevelLimit, limits: &LevelLimits) -> Self {
         let rate = (limit.rate > 0.0).then(|| {
             let period = Duration::from_secs_f64(1.0 / limit.rate).max(Duration::from_nanos(1));
             let burst = NonZeroU32::new(limit.burst.max(1)).expect("at least 1");
@@ -137,7 +137,7 @@ pub(crate) struct RateLimits {
 }
 
 impl RateLimits {
-    pub fn new(limits: &Limits) -> Self {
+    pub fn new(limits: &LevelLimits) -> Self {
         Self {
             anonymous: LevelLimiter::new(limits.anonymous, limits),
             member: LevelLimiter::new(limits.member, limits),
@@ -338,12 +338,12 @@ mod tests {
         assert_eq!(Region::of(ip("1.2.3.4"), 32, 128), Region::V4(0x0102_0304));
     }
 
-    fn limits(anonymous: LevelLimit) -> Limits {
-        Limits {
+    fn limits(anonymous: LevelLimit) -> LevelLimits {
+        LevelLimits {
             anonymous,
             quota_window: Duration::from_secs(3600),
             quota_block: Duration::from_secs(60),
-            ..Limits::default()
+            ..LevelLimits::default()
         }
     }
 
@@ -381,7 +381,7 @@ mod tests {
 
     #[test]
     fn members_are_limited_per_user_with_their_own_limits() {
-        let l = RateLimits::new(&Limits {
+        let l = RateLimits::new(&LevelLimits {
             member: LevelLimit {
                 rate: 1.0,
                 burst: 2,

@@ -295,7 +295,7 @@ async fn organizations_bound_the_deploys_of_their_members(db: &TestDatabase) {
 
     create(&store, "c1").await;
     create(&store, "c2").await;
-    let member = |now| Context {
+    let member = |now| RuleContext {
         level: Level::OrgMember,
         ..ctx(now)
     };

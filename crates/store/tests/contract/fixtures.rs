@@ -12,8 +12,8 @@ pub use slipway_core::event::{EventLevel, NewEvent, kinds};
 pub use slipway_core::job::{Jobs, RunnerKind};
 pub use slipway_core::lifecycle::Ending;
 pub use slipway_core::rules::{
-    self, ClusterSnapshot, Context, DeployRequest, NewOperation, OrganizationLoad, Outcome, Plan,
-    ScheduleChange,
+    self, ClusterSnapshot, DeployRequest, NewOperation, OrganizationLoad, Outcome, Plan,
+    RuleContext, ScheduleChange,
 };
 pub use slipway_core::*;
 pub use slipway_store::*;
@@ -80,8 +80,8 @@ pub async fn create_in(store: &SqlStore, n: &str, organization: &str, public: bo
         .expect("create cluster")
 }
 
-pub fn ctx(now: Timestamp) -> Context {
-    Context {
+pub fn ctx(now: Timestamp) -> RuleContext {
+    RuleContext {
         now,
         actor: alice().to_string(),
         level: Level::Admin,

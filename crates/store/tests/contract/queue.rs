@@ -31,7 +31,7 @@ fn recovery(
     now: Timestamp,
 ) -> impl Fn(&Operation, &ClusterSnapshot, Option<RunnerKind>) -> Option<Plan> + Send + Sync {
     move |op: &Operation, snap: &ClusterSnapshot, runner: Option<RunnerKind>| {
-        let ctx = Context {
+        let ctx = RuleContext {
             now,
             actor: Subject::recovery().to_string(),
             level: Level::Admin,
@@ -163,7 +163,7 @@ async fn a_failed_scheduled_destroy_stays_scheduled_and_retries(db: &TestDatabas
             .is_empty()
     );
     assert_eq!(store.due_schedules(at).await.unwrap(), [name("c1")]);
-    let c = Context {
+    let c = RuleContext {
         reason: Reason::Schedule,
         actor: Subject::scheduler().to_string(),
         ..ctx(at)

@@ -11,7 +11,7 @@ use slipway_service::tokens;
 use super::home::cluster_table;
 use super::{done, given, org_path};
 use crate::format;
-use crate::session::{Action, Ctx, csrf_field};
+use crate::session::{Ctx, FormPost, csrf_field};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct AuditFilter {
@@ -130,7 +130,7 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
                 h2 #audit { "Audit log" }
                 form.row method="get" action="/admin#audit" {
                     div { label for="audit-actor" { "Who" } input #audit-actor name="actor" value=[filter.actor.as_deref()] placeholder="login or subject"; }
-                    div { label for="audit-action" { "Action" } input #audit-action name="action" value=[filter.action.as_deref()] placeholder="e.g. cluster.deploy"; }
+                    div { label for="audit-action" { "FormPost" } input #audit-action name="action" value=[filter.action.as_deref()] placeholder="e.g. cluster.deploy"; }
                     div { label for="audit-target" { "Target" } input #audit-target name="target" value=[filter.target.as_deref()] placeholder="e.g. a cluster"; }
                     button type="submit" { "Filter" }
                 }
@@ -139,7 +139,7 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
                     Ok(entries) if entries.is_empty() => { p.empty { "No entry matches." } }
                     Ok(entries) => {
                         div.table-wrap { table #audit-log {
-                            thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Result" } th scope="col" { "Detail" } } }
+                            thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "FormPost" } th scope="col" { "Target" } th scope="col" { "Result" } th scope="col" { "Detail" } } }
                             tbody { @for e in entries { tr data-action=(e.action) {
                                 td { (format::time(e.at)) }
                                 td.who { (e.actor_name.as_deref().unwrap_or(&e.actor)) " " span.tag { (e.level) } }
@@ -158,7 +158,7 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
 #[derive(Debug, Deserialize)]
 pub struct Nothing {}
 
-pub async fn rotate_keys(action: Action<Nothing>) -> Response {
+pub async fn rotate_keys(action: FormPost<Nothing>) -> Response {
     let result = action.ctx.web.service.rotate_keys(action.caller()).await;
     done(&action.ctx, "/admin#keys", result, |r| {
         format!(

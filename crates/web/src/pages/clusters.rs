@@ -21,7 +21,7 @@ use super::operations::{log_panel, operation_table};
 use super::{cluster_path, done, given, number, org_path, told};
 use crate::flash::{self, Flash};
 use crate::format;
-use crate::session::{Action, Ctx, Session, csrf_field};
+use crate::session::{Ctx, FormPost, Session, csrf_field};
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -138,7 +138,7 @@ pub struct CreateForm {
     public: Option<String>,
 }
 
-pub async fn create(action: Action<CreateForm>) -> Response {
+pub async fn create(action: FormPost<CreateForm>) -> Response {
     let f = &action.form;
     let ctx = &action.ctx;
     let name = given(&f.name).unwrap_or_default();
@@ -523,7 +523,7 @@ pub struct DeployForm {
     ttl: Option<String>,
 }
 
-pub async fn deploy(Path(name): Path<String>, action: Action<DeployForm>) -> Response {
+pub async fn deploy(Path(name): Path<String>, action: FormPost<DeployForm>) -> Response {
     let f = &action.form;
     let back = cluster_path(&name);
     let result = async {
@@ -551,7 +551,7 @@ pub struct ExtendForm {
     in_: Option<String>,
 }
 
-pub async fn extend(Path(name): Path<String>, action: Action<ExtendForm>) -> Response {
+pub async fn extend(Path(name): Path<String>, action: FormPost<ExtendForm>) -> Response {
     let req = ScheduleDestroy {
         at: None,
         in_: given(&action.form.in_),
@@ -570,7 +570,7 @@ pub async fn extend(Path(name): Path<String>, action: Action<ExtendForm>) -> Res
 #[derive(Debug, Deserialize)]
 pub struct Nothing {}
 
-pub async fn unschedule(Path(name): Path<String>, action: Action<Nothing>) -> Response {
+pub async fn unschedule(Path(name): Path<String>, action: FormPost<Nothing>) -> Response {
     let result = action
         .ctx
         .web
@@ -587,7 +587,7 @@ pub struct DestroyForm {
     confirm: Option<String>,
 }
 
-pub async fn destroy(Path(name): Path<String>, action: Action<DestroyForm>) -> Response {
+pub async fn destroy(Path(name): Path<String>, action: FormPost<DestroyForm>) -> Response {
     let back = cluster_path(&name);
     if given(&action.form.confirm).as_deref() != Some(name.as_str()) {
         return flash::redirect(
@@ -651,7 +651,10 @@ fn capacity_flash(r: &CapacityResponse, done: &str) -> Flash {
     }
 }
 
-pub async fn request_capacity(Path(name): Path<String>, action: Action<CapacityForm>) -> Response {
+pub async fn request_capacity(
+    Path(name): Path<String>,
+    action: FormPost<CapacityForm>,
+) -> Response {
     let f = &action.form;
     let result = async {
         let nodes = number("nodes", &f.nodes)?
@@ -679,7 +682,7 @@ pub async fn request_capacity(Path(name): Path<String>, action: Action<CapacityF
 
 pub async fn withdraw_capacity(
     Path((name, id)): Path<(String, String)>,
-    action: Action<Nothing>,
+    action: FormPost<Nothing>,
 ) -> Response {
     let result = action
         .ctx
@@ -693,7 +696,7 @@ pub async fn withdraw_capacity(
 }
 
 /// A cluster token, shown once on a page nobody keeps (`no-store`).
-pub async fn access(Path(name): Path<String>, action: Action<Nothing>) -> Response {
+pub async fn access(Path(name): Path<String>, action: FormPost<Nothing>) -> Response {
     let ctx = &action.ctx;
     match ctx.web.service.access(action.caller(), &name).await {
         Ok(token) => ctx.render(
@@ -720,7 +723,7 @@ pub struct RunForm {
     version: Option<String>,
 }
 
-pub async fn start_run(Path(name): Path<String>, action: Action<RunForm>) -> Response {
+pub async fn start_run(Path(name): Path<String>, action: FormPost<RunForm>) -> Response {
     let f = &action.form;
     let kind = match f.kind.as_deref() {
         Some("release") => OperationKind::Release,

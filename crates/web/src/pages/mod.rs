@@ -1,6 +1,6 @@
 //! The pages, by subject. Each page calls the service as the signed-in
 //! person and shows its refusals in its words; each form posts through
-//! [`crate::session::Action`] and redirects back with what happened.
+//! [`crate::session::FormPost`] and redirects back with what happened.
 
 pub mod admin;
 pub mod clusters;

@@ -11,7 +11,7 @@ use slipway_core::{OperationState, OrgName};
 
 use super::{cluster_path, done};
 use crate::format::{self, Names};
-use crate::session::{Action, Ctx, csrf_field};
+use crate::session::{Ctx, FormPost, csrf_field};
 
 /// Resources done out of planned, as the log's last progress said; all of
 /// them once the operation succeeded.
@@ -174,7 +174,7 @@ pub async fn show(ctx: Ctx, Path(id): Path<String>) -> Response {
 #[derive(Debug, serde::Deserialize)]
 pub struct Nothing {}
 
-pub async fn cancel(Path(id): Path<String>, action: Action<Nothing>) -> Response {
+pub async fn cancel(Path(id): Path<String>, action: FormPost<Nothing>) -> Response {
     let result = action.ctx.web.service.cancel(action.caller(), &id).await;
     done(
         &action.ctx,

@@ -17,7 +17,7 @@ use super::home::cluster_table;
 use super::{amount, cluster_path, done, encode, given, number, org_path};
 use crate::format::{self, money, rate};
 use crate::plot::{self, Bar, Line, TimeScale};
-use crate::session::{Action, Ctx, Session, csrf_field};
+use crate::session::{Ctx, FormPost, Session, csrf_field};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct OrgQuery {
@@ -480,7 +480,7 @@ fn limits_section(session: &Session, org: &OrganizationView) -> Markup {
 #[derive(Debug, Deserialize)]
 pub struct Nothing {}
 
-pub async fn join(Path(name): Path<String>, action: Action<Nothing>) -> Response {
+pub async fn join(Path(name): Path<String>, action: FormPost<Nothing>) -> Response {
     let result = action
         .ctx
         .web
@@ -503,7 +503,7 @@ pub struct ApproveForm {
 
 pub async fn approve_member(
     Path((name, who)): Path<(String, String)>,
-    action: Action<ApproveForm>,
+    action: FormPost<ApproveForm>,
 ) -> Response {
     let owner = action.form.owner.is_some();
     let result = action
@@ -533,7 +533,7 @@ pub async fn approve_member(
 
 pub async fn remove_member(
     Path((name, who)): Path<(String, String)>,
-    action: Action<Nothing>,
+    action: FormPost<Nothing>,
 ) -> Response {
     let result = action
         .ctx
@@ -549,7 +549,7 @@ pub async fn remove_member(
     )
 }
 
-pub async fn reconcile(Path(name): Path<String>, action: Action<Nothing>) -> Response {
+pub async fn reconcile(Path(name): Path<String>, action: FormPost<Nothing>) -> Response {
     let result = action
         .ctx
         .web
@@ -581,7 +581,7 @@ pub struct AccountForm {
     reason: Option<String>,
 }
 
-pub async fn update_account(Path(name): Path<String>, action: Action<AccountForm>) -> Response {
+pub async fn update_account(Path(name): Path<String>, action: FormPost<AccountForm>) -> Response {
     let f = &action.form;
     let result = async {
         let req = UpdateAccount {
@@ -628,7 +628,7 @@ pub struct LimitsForm {
     destroy_when_idle: Option<String>,
 }
 
-pub async fn update_limits(Path(name): Path<String>, action: Action<LimitsForm>) -> Response {
+pub async fn update_limits(Path(name): Path<String>, action: FormPost<LimitsForm>) -> Response {
     let f = &action.form;
     let result = async {
         let req = UpdateOrganization {
@@ -666,7 +666,7 @@ pub struct CreateForm {
     github_team: Option<String>,
 }
 
-pub async fn create(action: Action<CreateForm>) -> Response {
+pub async fn create(action: FormPost<CreateForm>) -> Response {
     let f = &action.form;
     let req = CreateOrganization {
         name: given(&f.name).unwrap_or_default(),

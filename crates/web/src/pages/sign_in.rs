@@ -17,7 +17,7 @@ use crate::flash::{self, Flash};
 use crate::security::{
     SESSION_COOKIE, SIGN_IN_FORM_COOKIE, cookie, foreign_origin, same, set_cookie,
 };
-use crate::session::{Action, Ctx, Viewer};
+use crate::session::{Ctx, FormPost, Viewer};
 
 #[derive(Debug, Deserialize)]
 pub struct SignInQuery {
@@ -191,7 +191,7 @@ pub struct Nothing {}
 /// Signs out: a user token is revoked (everywhere, as `slipway logout`
 /// does); a pasted API token stays valid (revoke it on the tokens page).
 /// The cookie goes either way.
-pub async fn sign_out(action: Action<Nothing>) -> Response {
+pub async fn sign_out(action: FormPost<Nothing>) -> Response {
     let session = action.session();
     let text = if session.is_user_token() {
         match action.ctx.web.service.logout(&session.caller).await {

@@ -9,7 +9,7 @@ use slipway_service::scope;
 
 use super::done;
 use crate::format;
-use crate::session::{Action, Ctx, Session, csrf_field};
+use crate::session::{Ctx, FormPost, Session, csrf_field};
 
 pub async fn page(ctx: Ctx) -> Response {
     let session = match ctx.signed_in() {
@@ -88,7 +88,7 @@ pub fn section(session: &Session, tokens: &[TokenView]) -> Markup {
 }
 
 /// Creates a token and shows its secret this once (on a page nobody keeps).
-pub async fn create(action: Action<Vec<(String, String)>>) -> Response {
+pub async fn create(action: FormPost<Vec<(String, String)>>) -> Response {
     let field = |name: &str| {
         action
             .form
@@ -131,7 +131,7 @@ pub async fn create(action: Action<Vec<(String, String)>>) -> Response {
 #[derive(Debug, serde::Deserialize)]
 pub struct Nothing {}
 
-pub async fn revoke(Path(id): Path<String>, action: Action<Nothing>) -> Response {
+pub async fn revoke(Path(id): Path<String>, action: FormPost<Nothing>) -> Response {
     let result = action
         .ctx
         .web
