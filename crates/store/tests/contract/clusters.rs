@@ -14,6 +14,7 @@ contract!(
     clusters_are_listed_in_pages_with_their_operations_and_schedules,
     apply_answers_the_cluster_as_it_is_after_the_change,
     a_clusters_runtime_directory_is_chosen_once_and_forgotten_when_nothing_is_left,
+    the_deployed_count_is_the_snapshots_own_rule,
 );
 
 /// The organization's load as a rule deciding on cluster `n` sees it (a
@@ -720,5 +721,78 @@ async fn a_clusters_runtime_directory_is_chosen_once_and_forgotten_when_nothing_
     assert!(
         matches!(missing, StoreError::ClusterNotFound(_)),
         "{missing}"
+    );
+}
+
+/// The count of an organization's deployed clusters the limits are
+/// decided on (SQL) agrees with `ClusterSnapshot::counts_as_deployed`, the
+/// rule the budget's burn rates and shutdown use, for a cluster in each
+/// state that matters.
+async fn the_deployed_count_is_the_snapshots_own_rule(db: &TestDatabase) {
+    let store = open(db).await;
+    for n in [
+        "absent",
+        "queued",
+        "running",
+        "failed",
+        "destroyed",
+        "destroying",
+        "probe",
+    ] {
+        create(&store, n).await;
+    }
+    let failed = Ending::Stopped {
+        state: OperationState::Failed,
+        error: "boom".into(),
+    };
+    deploy(&store, "running", DeployRequest::default(), t0())
+        .await
+        .unwrap();
+    run_to_end(&store, "w", succeeded(), t0()).await;
+    deploy(&store, "failed", DeployRequest::default(), t0())
+        .await
+        .unwrap();
+    run_to_end(&store, "w", failed, t0()).await;
+    deploy(&store, "destroyed", DeployRequest::default(), t0())
+        .await
+        .unwrap();
+    run_to_end(&store, "w", succeeded(), t0()).await;
+    destroy(&store, "destroyed", t0()).await.unwrap();
+    run_to_end(&store, "w", succeeded(), t0()).await;
+    deploy(&store, "destroying", DeployRequest::default(), t0())
+        .await
+        .unwrap();
+    run_to_end(&store, "w", succeeded(), t0()).await;
+    destroy(&store, "destroying", t0()).await.unwrap();
+    lease(&store, "w", t0(), 30)
+        .await
+        .expect("the destroy to lease");
+    // Last, so that no lease above takes it: a deploy that only waits.
+    deploy(&store, "queued", DeployRequest::default(), t0())
+        .await
+        .unwrap();
+
+    let mut counted = Vec::new();
+    for n in [
+        "absent",
+        "queued",
+        "running",
+        "failed",
+        "destroyed",
+        "destroying",
+    ] {
+        if snapshot(&store, n).await.counts_as_deployed() {
+            counted.push(n);
+        }
+    }
+    assert_eq!(
+        counted,
+        ["queued", "running", "failed", "destroying"],
+        "the snapshot's rule"
+    );
+    assert_eq!(
+        organization_load(&store, "probe").await.deployed_elsewhere as usize,
+        counted.len(),
+        "the store's count"
     );
 }
