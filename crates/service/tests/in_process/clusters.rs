@@ -1,0 +1,352 @@
+//! Clusters: who may see, define, deploy, destroy, reschedule, refresh,
+//! remove and get a token for a cluster, and the rules of `core` reaching
+//! the caller as refusals.
+
+use chrono::{TimeDelta, Utc};
+use slipway_api::types::{ActionResult, CreateCluster, DeployCluster, ScheduleDestroy};
+use slipway_core::{ClusterState, Level, OperationKind, Reason};
+use slipway_service::{Kind, scope};
+
+use crate::support::*;
+
+fn deploy_for(ttl: &str) -> DeployCluster {
+    DeployCluster {
+        ttl: Some(ttl.into()),
+        ..DeployCluster::default()
+    }
+}
+
+#[tokio::test]
+async fn a_private_cluster_is_missing_to_whoever_is_not_of_its_organization() {
+    let w = World::new().await;
+    w.cluster("secret", false).await;
+    for caller in [admin(), org_member()] {
+        let status = w.service.cluster_status(&caller, "secret").await.unwrap();
+        assert_eq!(status.organization, ORG);
+    }
+    let missing = refused(
+        w.service.cluster_status(&member(), "secret").await,
+        Kind::NotFound,
+        "not_found",
+    );
+    // The same answer as for a name that does not exist.
+    let none = refused(
+        w.service.cluster_status(&member(), "nosuch").await,
+        Kind::NotFound,
+        "not_found",
+    );
+    assert_eq!(
+        missing.message.replace("secret", "X"),
+        none.message.replace("nosuch", "X")
+    );
+}
+
+#[tokio::test]
+async fn the_list_shows_each_caller_only_what_they_may_see() {
+    let w = World::new().await;
+    w.cluster("open", true).await;
+    w.cluster("closed", false).await;
+    let names = |page: slipway_api::types::ClusterPage| {
+        page.clusters
+            .into_iter()
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+    };
+    let of_member = w
+        .service
+        .list_clusters(&member(), None, None)
+        .await
+        .unwrap();
+    assert_eq!(names(of_member), ["open"]);
+    let of_org = w
+        .service
+        .list_clusters(&org_member(), None, None)
+        .await
+        .unwrap();
+    assert_eq!(names(of_org), ["closed", "open"]);
+}
+
+#[tokio::test]
+async fn only_members_of_the_organization_define_its_private_clusters_and_only_admins_public_ones()
+{
+    let w = World::new().await;
+    let define = |name: &str, public: bool| CreateCluster {
+        name: name.into(),
+        blueprint: "local".into(),
+        version: None,
+        organization: Some(ORG.into()),
+        public,
+        nodes: None,
+        variables: Default::default(),
+    };
+    let created = w
+        .service
+        .create_cluster(&org_member(), define("mine", false))
+        .await
+        .unwrap();
+    assert_eq!(created.state, ClusterState::Absent);
+    assert_eq!(created.nodes, 2, "the blueprint's default size");
+    refused(
+        w.service
+            .create_cluster(&member(), define("theirs", false))
+            .await,
+        Kind::Forbidden,
+        "forbidden",
+    );
+    refused(
+        w.service
+            .create_cluster(&org_member(), define("shared", true))
+            .await,
+        Kind::Forbidden,
+        "forbidden",
+    );
+    w.service
+        .create_cluster(&admin(), define("shared", true))
+        .await
+        .unwrap();
+    refused(
+        w.service
+            .create_cluster(&admin(), define("shared", true))
+            .await,
+        Kind::Conflict,
+        "already_exists",
+    );
+}
+
+#[tokio::test]
+async fn an_organization_member_deploys_a_private_cluster_as_a_user_operation() {
+    let w = World::new().await;
+    w.cluster("mine", false).await;
+    let answer = w
+        .service
+        .deploy(&org_member(), "mine", deploy_for("1h"))
+        .await
+        .unwrap();
+    assert_eq!(answer.result, ActionResult::Queued);
+    let op = answer.operation.expect("the queued operation");
+    assert_eq!(op.kind, OperationKind::Deploy);
+    assert_eq!(op.reason, Reason::User);
+    assert_eq!(op.requested_by, org_member().subject().to_string());
+    let destroy_at = answer.cluster.destroy_at.expect("the ttl's destroy time");
+    let in_an_hour = Utc::now() + TimeDelta::hours(1);
+    assert!(
+        (destroy_at - in_an_hour).num_seconds().abs() < 60,
+        "{destroy_at}"
+    );
+}
+
+#[tokio::test]
+async fn whoever_is_not_of_the_organization_cannot_deploy_or_destroy_its_clusters() {
+    let w = World::new().await;
+    w.running("mine", false).await;
+    w.running("shared", true).await;
+    // Private: not even confirmed to exist.
+    refused(
+        w.service.deploy(&member(), "mine", deploy_for("1h")).await,
+        Kind::NotFound,
+        "not_found",
+    );
+    refused(
+        w.service.destroy(&member(), "mine").await,
+        Kind::NotFound,
+        "not_found",
+    );
+    // Public: seen, but managed by administrators only.
+    for caller in [member(), org_member()] {
+        let e = refused(
+            w.service.destroy(&caller, "shared").await,
+            Kind::Forbidden,
+            "forbidden",
+        );
+        assert!(e.message.contains("site administrators"), "{}", e.message);
+    }
+    let destroyed = w.service.destroy(&admin(), "shared").await.unwrap();
+    assert_eq!(destroyed.result, ActionResult::Queued);
+}
+
+#[tokio::test]
+async fn a_token_without_the_write_scope_reads_but_cannot_deploy() {
+    let w = World::new().await;
+    w.cluster("mine", false).await;
+    let reader = with_scopes(org_member(), &[scope::CLUSTERS_READ]);
+    w.service.cluster_status(&reader, "mine").await.unwrap();
+    let e = refused(
+        w.service.deploy(&reader, "mine", deploy_for("1h")).await,
+        Kind::Forbidden,
+        "forbidden",
+    );
+    assert!(e.message.contains(scope::CLUSTERS_WRITE), "{}", e.message);
+    let writer = with_scopes(org_member(), &[scope::CLUSTERS_WRITE]);
+    w.service
+        .deploy(&writer, "mine", deploy_for("1h"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_member_deploy_over_the_organizations_node_limit_is_over_limit() {
+    let w = World::new().await;
+    w.cluster("mine", false).await;
+    let too_big = DeployCluster {
+        nodes: Some(MAX_NODES + 1),
+        ..deploy_for("1h")
+    };
+    let e = refused(
+        w.service
+            .deploy(&org_member(), "mine", too_big.clone())
+            .await,
+        Kind::OverLimit,
+        "limit_exceeded",
+    );
+    assert_eq!(e.field.as_deref(), Some("max_nodes"));
+    // Administrators are not bound by the organization's limits.
+    let answer = w.service.deploy(&admin(), "mine", too_big).await.unwrap();
+    assert_eq!(answer.operation.unwrap().nodes, MAX_NODES + 1);
+}
+
+#[tokio::test]
+async fn a_member_deploy_without_a_destroy_time_is_refused_naming_the_lifetime_limit() {
+    let w = World::new().await;
+    w.cluster("mine", false).await;
+    let e = refused(
+        w.service
+            .deploy(&org_member(), "mine", DeployCluster::default())
+            .await,
+        Kind::OverLimit,
+        "limit_exceeded",
+    );
+    assert_eq!(e.field.as_deref(), Some("max_lifetime"));
+    let e = refused(
+        w.service
+            .deploy(&org_member(), "mine", deploy_for("100h"))
+            .await,
+        Kind::OverLimit,
+        "limit_exceeded",
+    );
+    assert_eq!(e.field.as_deref(), Some("max_lifetime"));
+}
+
+#[tokio::test]
+async fn a_deploy_in_flight_is_joined_by_the_same_request_and_a_different_one_names_it() {
+    let w = World::new().await;
+    w.cluster("mine", false).await;
+    let first = w
+        .service
+        .deploy(&admin(), "mine", DeployCluster::default())
+        .await
+        .unwrap();
+    let op = first.operation.unwrap().id;
+    let again = w
+        .service
+        .deploy(&admin(), "mine", DeployCluster::default())
+        .await
+        .unwrap();
+    assert_eq!(again.result, ActionResult::Joined);
+    assert_eq!(again.operation.unwrap().id, op);
+    let e = refused(
+        w.service.destroy(&admin(), "mine").await,
+        Kind::Conflict,
+        "operation_in_progress",
+    );
+    assert_eq!(e.operation.as_deref(), Some(op.as_str()));
+}
+
+#[tokio::test]
+async fn a_scheduled_destroy_cannot_be_moved_within_five_minutes_of_it() {
+    let w = World::new().await;
+    w.running("mine", false).await;
+    let at = |minutes| ScheduleDestroy {
+        at: Some(Utc::now() + TimeDelta::minutes(minutes)),
+        in_: None,
+    };
+    // Organization members keep within the organization's lifetimes.
+    let e = refused(
+        w.service
+            .schedule_destroy(&org_member(), "mine", at(3))
+            .await,
+        Kind::OverLimit,
+        "limit_exceeded",
+    );
+    assert_eq!(e.field.as_deref(), Some("min_lifetime"));
+    let answer = w
+        .service
+        .schedule_destroy(&admin(), "mine", at(3))
+        .await
+        .unwrap();
+    assert_eq!(answer.result, ActionResult::Scheduled);
+    let e = refused(
+        w.service.schedule_destroy(&admin(), "mine", at(60)).await,
+        Kind::Conflict,
+        "too_late_to_reschedule",
+    );
+    assert!(
+        e.message
+            .contains(&slipway_core::schedule::change_cutoff_in_words()),
+        "{}",
+        e.message
+    );
+    refused(
+        w.service.unschedule_destroy(&admin(), "mine").await,
+        Kind::Conflict,
+        "too_late_to_reschedule",
+    );
+    refused(
+        w.service.unschedule_destroy(&member(), "mine").await,
+        Kind::NotFound,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn refresh_needs_something_deployed_and_remove_needs_nothing_left() {
+    let w = World::new().await;
+    w.cluster("idle", false).await;
+    refused(
+        w.service.refresh(&admin(), "idle").await,
+        Kind::Conflict,
+        "not_deployed",
+    );
+    w.running("busy", false).await;
+    refused(
+        w.service.remove_cluster(&admin(), "busy").await,
+        Kind::Conflict,
+        "still_deployed",
+    );
+    let removed = w
+        .service
+        .remove_cluster(&org_member(), "idle")
+        .await
+        .unwrap();
+    assert_eq!(removed.result, ActionResult::Removed);
+    refused(
+        w.service.cluster_status(&admin(), "idle").await,
+        Kind::NotFound,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn a_cluster_token_is_for_its_cluster_at_the_callers_level() {
+    let w = World::new().await;
+    w.running("mine", false).await;
+    w.running("shared", true).await;
+    let token = w.service.access(&org_member(), "mine").await.unwrap();
+    assert_eq!(token.audience, "mine");
+    assert_eq!(token.level, Level::OrgMember);
+    let token = w.service.access(&member(), "shared").await.unwrap();
+    assert_eq!(
+        (token.audience.as_str(), token.level),
+        ("shared", Level::Member)
+    );
+    refused(
+        w.service.access(&member(), "mine").await,
+        Kind::NotFound,
+        "not_found",
+    );
+    let no_access_scope = with_scopes(org_member(), &[scope::CLUSTERS_READ]);
+    refused(
+        w.service.access(&no_access_scope, "mine").await,
+        Kind::Forbidden,
+        "forbidden",
+    );
+}
