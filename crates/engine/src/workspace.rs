@@ -81,7 +81,7 @@ pub(crate) fn lay_out_run(
     // Private, but not synced: the run's directory is new and goes with
     // the run, so there is no older content to protect and nothing to
     // keep after a crash (the executor writes it again for a new run).
-    write_new_private(
+    slipway_files::write_new_private(
         &ws.var_file,
         Value::Object(file_variables).to_string().as_bytes(),
     )
@@ -147,18 +147,6 @@ pub(crate) async fn lock_file(path: &Path) -> Result<std::fs::File, EngineError>
         .await
         .expect("the lock task does not panic")
         .map_err(|e| EngineError::io(&path, e))
-}
-
-/// Creates `path` readable by its owner only (`0600`) with `content`.
-fn write_new_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?
-        .write_all(content)
 }
 
 /// Copies a directory's files (not Terraform's data directory) into another.
