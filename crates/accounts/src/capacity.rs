@@ -3,7 +3,7 @@
 //! request, clamped to the cluster's bounds; when it changes the cluster is
 //! deployed, updated or destroyed (reason `capacity`) by `core`'s rule.
 //!
-//! [`apply`] decides for one cluster now: the service calls it when a
+//! [`follow`] decides for one cluster now: the service calls it when a
 //! request is made or withdrawn, the worker's capacity keeper at each
 //! expiry and when what a change waited for may have changed.
 
@@ -34,7 +34,7 @@ pub enum Followed {
 /// keeper's (`slipway:capacity`), whoever's request it follows (the request
 /// itself is audited as that person's). A refusal is audited the first time
 /// only: retries of a change already waiting for a rule are quiet.
-pub async fn apply(
+pub async fn follow(
     store: &dyn Store,
     cluster: &ClusterName,
     budget: &BudgetPolicy,
@@ -96,7 +96,7 @@ pub async fn apply(
         message,
     };
     let followed = match decided {
-        Ok(applied) => match applied.plan.outcome {
+        Ok(decided) => match decided.plan.outcome {
             Outcome::Enqueued(op) => Followed::Queued(op.id),
             Outcome::Joined(id) => Followed::Queued(id),
             Outcome::Deferred(id) => Followed::Waiting(wait(

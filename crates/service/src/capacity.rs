@@ -4,7 +4,7 @@
 //! withdraws their own; owners and administrators all of them.
 
 use chrono::Utc;
-use slipway_accounts::capacity::{Followed, apply, pending};
+use slipway_accounts::capacity::{Followed, follow, pending};
 use slipway_api::types::*;
 use slipway_core::access::Action;
 use slipway_core::capacity::request_expiry;
@@ -145,7 +145,7 @@ impl Service {
 
     /// The cluster follows its requests now; the answer says how.
     async fn follow(&self, caller: &Caller, cluster: &ClusterName) -> Result<CapacityResponse> {
-        let followed = apply(self.store.as_ref(), cluster, &self.config.accounts.budget).await?;
+        let followed = follow(self.store.as_ref(), cluster, &self.config.accounts.budget).await?;
         let (result, operation, waiting) = match followed {
             Followed::Queued(op) => (CapacityResult::Queued, Some(op.to_string()), None),
             Followed::Waiting(wait) => (CapacityResult::Waiting, None, Some(wait_view(&wait))),

@@ -69,7 +69,7 @@ impl Service {
             })?;
         let level = caller.level_for(&snap.cluster.organization);
         let ctx = context(caller, level);
-        let applied = self
+        let decided = self
             .store
             .decide(
                 &snap.cluster.name,
@@ -78,7 +78,7 @@ impl Service {
                 &|snap, _| rules::decide_job(snap, kind, version.clone(), &ctx),
             )
             .await?;
-        let id = applied
+        let id = decided
             .plan
             .new_operation()
             .expect("a run is always a new operation")

@@ -1,5 +1,5 @@
 //! The capacity keeper: clusters follow their capacity requests
-//! ([`slipway_accounts::capacity::apply`]) at each expiry, within a moment
+//! ([`slipway_accounts::capacity::follow`]) at each expiry, within a moment
 //! of it — it sleeps until the next one — and again when an operation of a
 //! cluster with requests (or one whose change had to wait) has ended.
 
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use slipway_accounts::capacity::{Followed, apply};
+use slipway_accounts::capacity::{self, Followed};
 use slipway_core::ClusterName;
 use slipway_store::Notification;
 use tokio::sync::broadcast;
@@ -107,7 +107,7 @@ pub async fn run(worker: Arc<Worker>) {
 }
 
 async fn follow(worker: &Worker, cluster: &ClusterName) {
-    match apply(worker.store.as_ref(), cluster, &worker.accounts.budget).await {
+    match capacity::follow(worker.store.as_ref(), cluster, &worker.accounts.budget).await {
         Ok(Followed::Queued(op)) => {
             info!(%cluster, operation = %op, "the cluster follows its capacity requests")
         }

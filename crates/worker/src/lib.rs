@@ -6,8 +6,8 @@
 //!   store, finishes them.
 //! - [`jobs`]: TEST, RELEASE and cleanup operations on their runners.
 //! - [`scheduler`]: fires scheduled destroys.
-//! - [`accounting`]: the keeper of organizations' accounts (hourly, and
-//!   at once when one changes); what it does is `slipway-accounts`'.
+//! - [`accounting`]: the keeper of organizations' accounts: hourly, and
+//!   at once when one changes, it runs `slipway_accounts`' reconciliation.
 //! - [`capacity`]: the keeper of capacity requests: clusters follow them at
 //!   each expiry and when what a change waited for may have changed.
 //! - [`recovery`]: what a previous process left (interrupted operations,

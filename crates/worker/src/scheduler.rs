@@ -91,9 +91,9 @@ async fn fire(worker: &Worker, cluster: &ClusterName) {
         })
         .await
     {
-        Ok(applied) => match applied.plan.outcome {
+        Ok(decided) => match decided.plan.outcome {
             Outcome::Enqueued(op) => {
-                if let Some(due) = applied.snapshot.schedule.as_ref().map(|s| s.due_at()) {
+                if let Some(due) = decided.snapshot.schedule.as_ref().map(|s| s.due_at()) {
                     let lag = (now - due).to_std().unwrap_or_default();
                     worker.metrics.scheduler_lag.observe(lag.as_secs_f64());
                 }

@@ -102,13 +102,13 @@ pub fn intent(action: &str) -> AuditIntent {
 
 /// Decides a change to cluster `n` and applies it (the one place the tests
 /// name the store's method).
-pub async fn apply(
+pub async fn decide_on(
     store: &SqlStore,
     n: &ClusterName,
     now: Timestamp,
     intent: &AuditIntent,
     decide: &Decide<'_>,
-) -> Result<Applied, StoreError> {
+) -> Result<Decided, StoreError> {
     store.decide(n, now, intent, decide).await
 }
 
@@ -117,9 +117,9 @@ pub async fn deploy(
     n: &str,
     req: DeployRequest,
     now: Timestamp,
-) -> Result<Applied, StoreError> {
+) -> Result<Decided, StoreError> {
     let c = ctx(now);
-    apply(
+    decide_on(
         store,
         &name(n),
         now,
@@ -129,9 +129,9 @@ pub async fn deploy(
     .await
 }
 
-pub async fn destroy(store: &SqlStore, n: &str, now: Timestamp) -> Result<Applied, StoreError> {
+pub async fn destroy(store: &SqlStore, n: &str, now: Timestamp) -> Result<Decided, StoreError> {
     let c = ctx(now);
-    apply(
+    decide_on(
         store,
         &name(n),
         now,
@@ -141,7 +141,7 @@ pub async fn destroy(store: &SqlStore, n: &str, now: Timestamp) -> Result<Applie
     .await
 }
 
-pub fn enqueued(applied: &Applied) -> OperationId {
+pub fn enqueued(applied: &Decided) -> OperationId {
     applied
         .plan
         .new_operation()

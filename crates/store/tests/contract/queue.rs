@@ -168,7 +168,7 @@ async fn a_failed_scheduled_destroy_stays_scheduled_and_retries(db: &TestDatabas
         actor: Subject::scheduler().to_string(),
         ..ctx(at)
     };
-    let applied = apply(
+    let applied = decide_on(
         &store,
         &name("c1"),
         at,
@@ -474,7 +474,7 @@ async fn runs_go_beside_each_other_and_an_interrupted_terraform_runner_gets_a_cl
         async move {
             let c = ctx(t0());
             enqueued(
-                &apply(
+                &decide_on(
                     &store,
                     &name("c1"),
                     t0(),
