@@ -6,6 +6,7 @@ use axum::extract::Query;
 use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
+use slipway_api::types::ClusterQuery;
 use slipway_service::tokens;
 
 use super::home::cluster_table;
@@ -32,7 +33,11 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
     }
     let service = &ctx.web.service;
     let orgs = service.organizations(caller).await.unwrap_or_default();
-    let clusters = match service.list_clusters(caller, None, Some(500)).await {
+    let all = ClusterQuery {
+        limit: Some(500),
+        ..Default::default()
+    };
+    let clusters = match service.list_clusters(caller, &all).await {
         Ok(p) => p,
         Err(e) => return ctx.error(&e),
     };
@@ -112,6 +117,26 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
                     } }
                 }
             }
+            section aria-labelledby="provisioning" {
+                h2 #provisioning { "Provisioning" }
+                @if let Some(paused) = &ctx.paused {
+                    p { "Paused" @if let Some(reason) = &paused.reason { ": " (reason) } "." }
+                    form.inline method="post" action="/admin/provisioning/resume" {
+                        (csrf_field(&session))
+                        button type="submit" { "Resume provisioning" }
+                    }
+                } @else {
+                    form.row method="post" action="/admin/provisioning/pause" {
+                        (csrf_field(&session))
+                        div {
+                            label for="pause-reason" { "Why" }
+                            input #pause-reason name="reason" required maxlength="500" placeholder="e.g. storage maintenance until 14:00";
+                        }
+                        button.danger type="submit" { "Pause provisioning" }
+                    }
+                    p.hint { "While paused, no queued deploy, destroy or run starts — whoever asked — and every signed-in page says so. Running operations go on." }
+                }
+            }
             section aria-labelledby="keys" {
                 h2 #keys { "Signing keys" }
                 p { "Published: " @for k in &keys { code.small { (k) } " " } }
@@ -130,7 +155,7 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
                 h2 #audit { "Audit log" }
                 form.row method="get" action="/admin#audit" {
                     div { label for="audit-actor" { "Who" } input #audit-actor name="actor" value=[filter.actor.as_deref()] placeholder="login or subject"; }
-                    div { label for="audit-action" { "FormPost" } input #audit-action name="action" value=[filter.action.as_deref()] placeholder="e.g. cluster.deploy"; }
+                    div { label for="audit-action" { "Action" } input #audit-action name="action" value=[filter.action.as_deref()] placeholder="e.g. cluster.deploy"; }
                     div { label for="audit-target" { "Target" } input #audit-target name="target" value=[filter.target.as_deref()] placeholder="e.g. a cluster"; }
                     button type="submit" { "Filter" }
                 }
@@ -139,7 +164,7 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
                     Ok(entries) if entries.is_empty() => { p.empty { "No entry matches." } }
                     Ok(entries) => {
                         div.table-wrap { table #audit-log {
-                            thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "FormPost" } th scope="col" { "Target" } th scope="col" { "Result" } th scope="col" { "Detail" } } }
+                            thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Result" } th scope="col" { "Detail" } } }
                             tbody { @for e in entries { tr data-action=(e.action) {
                                 td { (format::time(e.at)) }
                                 td.who { (e.actor_name.as_deref().unwrap_or(&e.actor)) " " span.tag { (e.level) } }
@@ -157,6 +182,35 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
 
 #[derive(Debug, Deserialize)]
 pub struct Nothing {}
+
+#[derive(Debug, Deserialize)]
+pub struct Pause {
+    reason: String,
+}
+
+pub async fn pause_provisioning(action: FormPost<Pause>) -> Response {
+    let result = action
+        .ctx
+        .web
+        .service
+        .pause_provisioning(action.caller(), &action.form.reason)
+        .await;
+    done(&action.ctx, "/admin#provisioning", result, |_| {
+        "Provisioning is paused: queued operations wait until you resume it.".to_owned()
+    })
+}
+
+pub async fn resume_provisioning(action: FormPost<Nothing>) -> Response {
+    let result = action
+        .ctx
+        .web
+        .service
+        .resume_provisioning(action.caller())
+        .await;
+    done(&action.ctx, "/admin#provisioning", result, |_| {
+        "Provisioning resumed: queued operations start.".to_owned()
+    })
+}
 
 pub async fn rotate_keys(action: FormPost<Nothing>) -> Response {
     let result = action.ctx.web.service.rotate_keys(action.caller()).await;
