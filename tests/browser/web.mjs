@@ -314,6 +314,17 @@ try {
   await admin.goto('/admin');
   await shot(admin, 'admin');
 
+  step('the administrator pauses provisioning: every signed-in page says so until it resumes');
+  await admin.fill('#pause-reason', 'storage maintenance');
+  await admin.click('form[action="/admin/provisioning/pause"] button');
+  await flash(admin, 'ok', 'paused');
+  await alice.goto('/clusters');
+  check((await text(alice, '[data-paused]')).includes('storage maintenance'), 'a member sees the pause and its reason');
+  await admin.click('form[action="/admin/provisioning/resume"] button');
+  await flash(admin, 'ok', 'resumed');
+  await alice.goto('/clusters');
+  check((await alice.locator('[data-paused]').count()) === 0, 'the pause is gone once resumed');
+
   // ---------------------------------------------------------------- CSRF
   step('a form posted without the anti-forgery token is refused');
   await alice.goto('/tokens');

@@ -248,6 +248,7 @@ async fn clusters_of(
                 limit: PAGE,
                 visible_to: None,
                 organization: Some(organization.clone()),
+                ..Default::default()
             })
             .await?;
         let full = page.len() == PAGE as usize;
@@ -286,9 +287,9 @@ async fn shut_down(
             })
             .await
         {
-            Ok(applied) => {
+            Ok(decided) => {
                 if matches!(
-                    applied.plan.outcome,
+                    decided.plan.outcome,
                     Outcome::Enqueued(_) | Outcome::Joined(_)
                 ) {
                     warn!(%organization, cluster = %snap.cluster.name, "out of money: destroying the cluster");

@@ -198,8 +198,9 @@ impl Client {
     }
 
     /// A page of the clusters the caller may see, by name.
-    pub async fn clusters(&self, page: &PageQuery) -> Result<ClusterPage> {
-        self.send(self.request(Method::GET, "/v1/clusters").query(page))
+    /// A page of the clusters `query` lets through.
+    pub async fn clusters(&self, query: &ClusterQuery) -> Result<ClusterPage> {
+        self.send(self.request(Method::GET, "/v1/clusters").query(query))
             .await
     }
 
@@ -494,6 +495,29 @@ impl Client {
 
     pub async fn rotate_keys(&self) -> Result<RotatedKeys> {
         self.send(self.request(Method::POST, "/v1/admin/rotate-keys"))
+            .await
+    }
+
+    /// Whether provisioning is paused site-wide.
+    pub async fn provisioning(&self) -> Result<ProvisioningView> {
+        self.send(self.request(Method::GET, "/v1/provisioning"))
+            .await
+    }
+
+    /// Pauses provisioning site-wide (administrators).
+    pub async fn pause_provisioning(&self, reason: &str) -> Result<ProvisioningView> {
+        self.send(
+            self.request(Method::POST, "/v1/admin/provisioning/pause")
+                .json(&PauseProvisioning {
+                    reason: reason.to_owned(),
+                }),
+        )
+        .await
+    }
+
+    /// Resumes provisioning (administrators).
+    pub async fn resume_provisioning(&self) -> Result<ProvisioningView> {
+        self.send(self.request(Method::POST, "/v1/admin/provisioning/resume"))
             .await
     }
 

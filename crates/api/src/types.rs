@@ -138,6 +138,47 @@ pub struct ClusterPage {
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+    /// Pass as `before` for the previous page; absent on the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_cursor: Option<String>,
+}
+
+/// `GET /v1/clusters`: which clusters — searched and filtered — and which
+/// page of them, by name. Every filter narrows; none given lists every
+/// cluster the caller may see.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ClusterQuery {
+    /// The previous page's `next_cursor`: the clusters after this name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(pattern = "^[a-z0-9][a-z0-9-]{0,39}$", max_length = 40)]
+    pub cursor: Option<String>,
+    /// The next page's `prev_cursor`: the clusters before this name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(pattern = "^[a-z0-9][a-z0-9-]{0,39}$", max_length = 40)]
+    pub before: Option<String>,
+    /// How many at most (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// Only names that contain this (lowercase letters, digits, `-`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(pattern = "^[a-z0-9-]{0,40}$", max_length = 40)]
+    pub search: Option<String>,
+    /// Only clusters in this state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ClusterState>,
+    /// Only this organization's clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(pattern = "^[a-z0-9][a-z0-9-]{0,39}$", max_length = 40)]
+    pub organization: Option<String>,
+    /// Only public (`true`) or private (`false`) clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<bool>,
+    /// Only the clusters the caller defined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mine: Option<bool>,
 }
 
 /// A page of operations, newest first.
@@ -540,6 +581,26 @@ pub struct RotatedKeys {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RevocationListView {
     pub token: String,
+}
+
+/// `GET /v1/provisioning`: whether provisioning is paused site-wide. While
+/// it is, queued operations wait; running ones go on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProvisioningView {
+    pub paused: bool,
+    /// Since when (when paused).
+    pub since: Option<DateTime<Utc>>,
+    /// Who paused it: their login.
+    pub by: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/admin/provisioning/pause`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PauseProvisioning {
+    /// Why, for everyone who sees the pause (1 to 500 characters).
+    pub reason: String,
 }
 
 /// `POST /v1/admin/revoke`: deny a token's `jti` until it expires.

@@ -248,8 +248,8 @@ impl Connection {
     }
 
     /// A page of clusters (`--json`: the page, with `next_cursor`).
-    pub async fn list(&self, page: PageQuery) -> Result<ExitCode, Failure> {
-        let page = self.client.clusters(&page).await?;
+    pub async fn list(&self, query: ClusterQuery) -> Result<ExitCode, Failure> {
+        let page = self.client.clusters(&query).await?;
         if self.json {
             output::json_list("clusters", &page.clusters, page.next_cursor.as_deref());
         } else {

@@ -19,6 +19,13 @@ fn saved(session: &Session) -> Saved {
     }
 }
 
+/// What `slipway admin` asks of provisioning site-wide.
+pub enum Provisioning {
+    Show,
+    Pause { reason: String },
+    Resume,
+}
+
 impl Connection {
     /// Signs in with GitHub — with a token (CI), or the device flow — and
     /// saves the user token for this server.
@@ -356,6 +363,29 @@ impl Connection {
                 rotated.signing_kid,
                 rotated.published.join(", ")
             );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// `slipway admin pause|resume|provisioning`: pauses, resumes or shows
+    /// provisioning site-wide.
+    pub async fn provisioning(&self, asked: Provisioning) -> Result<ExitCode, Failure> {
+        let view = match asked {
+            Provisioning::Show => self.client.provisioning().await?,
+            Provisioning::Pause { reason } => self.client.pause_provisioning(&reason).await?,
+            Provisioning::Resume => self.client.resume_provisioning().await?,
+        };
+        if self.json {
+            output::json(&view);
+        } else if view.paused {
+            println!(
+                "Provisioning is paused since {} by {}: {}. Queued operations wait; running ones go on.",
+                view.since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                view.by.as_deref().unwrap_or("?"),
+                view.reason.as_deref().unwrap_or_default()
+            );
+        } else {
+            println!("Provisioning runs: queued operations start as workers are free.");
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -354,6 +354,25 @@ struct ListArgs {
     /// Where the previous page ended (its `next_cursor`).
     #[arg(long)]
     cursor: Option<String>,
+    /// Only clusters whose name contains this.
+    #[arg(long)]
+    search: Option<String>,
+    /// Only clusters in this state (absent, deploying, running, updating,
+    /// destroying, failed).
+    #[arg(long)]
+    state: Option<slipway_core::ClusterState>,
+    /// Only this organization's clusters.
+    #[arg(long = "org")]
+    organization: Option<String>,
+    /// Only public clusters.
+    #[arg(long, conflicts_with = "private")]
+    public: bool,
+    /// Only private clusters.
+    #[arg(long)]
+    private: bool,
+    /// Only the clusters you defined.
+    #[arg(long)]
+    mine: bool,
 }
 
 #[derive(Args)]
@@ -547,6 +566,18 @@ enum AdminCommand {
     /// `slipway audit --action cluster.access`: the API refuses it at once,
     /// every cluster gateway within seconds.
     Revoke { jti: String },
+    /// Pause provisioning site-wide: no queued operation (deploy, destroy,
+    /// run) starts until `slipway admin resume`; running ones go on.
+    /// Everyone signed in sees the pause and its reason.
+    Pause {
+        /// Why, for everyone who sees the pause.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Resume provisioning: queued operations start.
+    Resume,
+    /// Whether provisioning is paused, since when, by whom and why.
+    Provisioning,
     /// On the server's host: mint a new bootstrap admin token directly in
     /// the database (earlier ones are revoked), write it to
     /// `<data dir>/admin.token` and print it. For when nobody can
@@ -886,9 +917,15 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         Command::Refresh(a) => ctx.refresh(a.name, wait(&a.wait)?).await,
         Command::Status(a) => ctx.status(a.name, a.watch).await,
         Command::List(a) => {
-            ctx.list(slipway_api::types::PageQuery {
+            ctx.list(slipway_api::types::ClusterQuery {
                 cursor: a.cursor,
                 limit: a.limit,
+                search: a.search,
+                state: a.state,
+                organization: a.organization,
+                public: (a.public || a.private).then_some(a.public),
+                mine: a.mine.then_some(true),
+                before: None,
             })
             .await
         }
@@ -1014,6 +1051,16 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         }
         Command::Admin(AdminCommand::RotateKeys) => ctx.rotate_keys().await,
         Command::Admin(AdminCommand::Revoke { jti }) => ctx.revoke_jti(jti).await,
+        Command::Admin(AdminCommand::Pause { reason }) => {
+            ctx.provisioning(identity::Provisioning::Pause { reason })
+                .await
+        }
+        Command::Admin(AdminCommand::Resume) => {
+            ctx.provisioning(identity::Provisioning::Resume).await
+        }
+        Command::Admin(AdminCommand::Provisioning) => {
+            ctx.provisioning(identity::Provisioning::Show).await
+        }
         Command::Admin(AdminCommand::BootstrapToken(_)) => unreachable!("handled before"),
         Command::Audit(a) => {
             let query: Vec<(&str, String)> = [

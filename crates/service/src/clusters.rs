@@ -226,41 +226,87 @@ impl Service {
     }
 
     /// A page of the clusters the caller may see, by name.
+    /// A page of the clusters the caller may see that `query` lets through,
+    /// by name, with the cursors of the pages after and before it.
     pub async fn list_clusters(
         &self,
         caller: &Caller,
-        cursor: Option<&str>,
-        limit: Option<u32>,
+        query: &ClusterQuery,
     ) -> Result<ClusterPage> {
         caller.require(scope::CLUSTERS_READ)?;
-        let limit = page_limit(limit)?;
-        let after = cursor
-            .map(|c| ClusterName::parse(c).map_err(|e| e.for_field("cursor")))
+        let limit = page_limit(query.limit)?;
+        let name = |field: &'static str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|c| ClusterName::parse(c).map_err(|e| e.for_field(field)))
+                .transpose()
+        };
+        let (after, before) = (
+            name("cursor", &query.cursor)?,
+            name("before", &query.before)?,
+        );
+        if after.is_some() && before.is_some() {
+            return Err(Error::invalid("before", "give cursor or before, not both"));
+        }
+        let search = query.search.as_deref().filter(|s| !s.is_empty());
+        if let Some(s) = search
+            && (s.len() > slipway_core::names::NAME_MAX_LEN
+                || !s
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+        {
+            return Err(Error::invalid(
+                "search",
+                "must be part of a cluster name: lowercase letters, digits and '-'",
+            ));
+        }
+        let organization = query
+            .organization
+            .as_deref()
+            .filter(|o| !o.is_empty())
+            .map(|o| OrgName::parse(o).map_err(|e| e.for_field("organization")))
             .transpose()?;
         let visible_to = (!caller.identity.admin)
             .then(|| caller.identity.organizations.iter().cloned().collect());
+        let backwards = before.is_some();
         let snaps = self
             .store
             .clusters(&ClusterFilter {
-                after,
+                after: after.clone(),
+                before: before.clone(),
                 limit,
                 visible_to,
-                organization: None,
+                organization,
+                search: search.map(str::to_owned),
+                state: query.state,
+                public: query.public,
+                created_by: query
+                    .mine
+                    .unwrap_or(false)
+                    .then(|| caller.subject().to_string()),
             })
             .await?;
-        let next_cursor = (snaps.len() == limit as usize)
-            .then(|| snaps.last().map(|s| s.cluster.name.to_string()))
-            .flatten();
+        let full = snaps.len() == limit as usize;
+        let first = snaps.first().map(|s| s.cluster.name.to_string());
+        let last = snaps.last().map(|s| s.cluster.name.to_string());
+        // Forwards, there is a page before when this one started after a
+        // cursor, and one after when it is full; backwards, the other way.
+        let (next_cursor, prev_cursor) = if backwards {
+            (last, first.filter(|_| full))
+        } else {
+            (last.filter(|_| full), first.filter(|_| after.is_some()))
+        };
         Ok(ClusterPage {
             clusters: self.statuses(&snaps).await?,
             next_cursor,
+            prev_cursor,
         })
     }
 
     /// Turns what was decided into the answer, from the snapshot after the
     /// change: no second read of the cluster.
-    async fn respond(&self, applied: slipway_store::Applied) -> Result<ActionResponse> {
-        let plan = applied.plan;
+    async fn respond(&self, decided: slipway_store::Decided) -> Result<ActionResponse> {
+        let plan = decided.plan;
         let (result, operation) = match &plan.outcome {
             Outcome::Enqueued(op) => (ActionResult::Queued, Some(op.id.clone())),
             Outcome::Joined(id) => (ActionResult::Joined, Some(id.clone())),
@@ -273,7 +319,7 @@ impl Service {
                 unreachable!("only the scheduler and recovery defer")
             }
         };
-        let snap = applied.snapshot;
+        let snap = decided.snapshot;
         let operation = operation.and_then(|id| {
             snap.active
                 .as_ref()
@@ -438,7 +484,7 @@ impl Service {
         audit_action: &str,
         decide: &Decide<'_>,
     ) -> Result<ActionResponse> {
-        let applied = self
+        let decided = self
             .store
             .decide(
                 &snap.cluster.name,
@@ -447,7 +493,7 @@ impl Service {
                 decide,
             )
             .await?;
-        self.respond(applied).await
+        self.respond(decided).await
     }
 
     /// Every version of a cluster's Terraform state, oldest first (without

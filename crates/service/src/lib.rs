@@ -32,6 +32,7 @@ pub mod keys;
 pub mod limits;
 pub mod operations;
 pub mod orgs;
+pub mod provisioning;
 pub mod runs;
 pub mod sign_in;
 pub mod state;

@@ -84,6 +84,7 @@ impl Service {
                 limit: MAX_PAGE,
                 visible_to: None,
                 organization: Some(org),
+                ..Default::default()
             })
             .await?;
         self.statuses(&snaps).await

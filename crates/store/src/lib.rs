@@ -123,6 +123,8 @@ pub enum Notification {
     AccountChanged { organization: OrgName },
     /// A token was revoked: gateways' revocation lists changed.
     Revoked,
+    /// Provisioning was paused or resumed: executors look for work again.
+    ProvisioningChanged,
     /// Notifications from other processes may have been missed (the
     /// listening connection was lost): look at everything again.
     Resync,
@@ -141,6 +143,7 @@ impl Notification {
             | Notification::AccountChanged { .. }
             | Notification::CancelRequested { .. }
             | Notification::Revoked
+            | Notification::ProvisioningChanged
             | Notification::Resync => None,
         }
     }
@@ -214,7 +217,7 @@ pub trait ClusterStore: Send + Sync + 'static {
         now: Timestamp,
         audit: &AuditIntent,
         decide: &Decide<'_>,
-    ) -> Result<Applied>;
+    ) -> Result<Decided>;
 
     /// When the next scheduled destroy is due, if any is pending.
     async fn next_schedule_due(&self) -> Result<Option<Timestamp>>;
@@ -250,6 +253,20 @@ pub trait QueueStore: Send + Sync + 'static {
 
     /// How many operations are queued and running.
     async fn queue_depth(&self) -> Result<QueueDepth>;
+
+    /// Whether provisioning is paused site-wide, since when, by whom, why.
+    async fn provisioning_pause(&self) -> Result<Option<ProvisioningPause>>;
+
+    /// Pauses provisioning (`Some`) or resumes it (`None`), with its audit
+    /// entry, in one transaction: while paused, [`QueueStore::lease_next`]
+    /// leases nothing and queued operations wait (running ones go on).
+    /// Pausing again keeps the first pause's time and changes its reason.
+    /// Answers whether anything changed; resuming wakes the executors.
+    async fn set_provisioning_pause(
+        &self,
+        pause: Option<ProvisioningPause>,
+        audit: &NewAuditEntry,
+    ) -> Result<bool>;
 
     /// Leases the oldest queued operation `worker` may run — its blueprint's
     /// `worker_tags` all among `tags` — until `now + lease`, marks it

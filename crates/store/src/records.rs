@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use slipway_core::blueprint::BlueprintMetadata;
 use slipway_core::rules::{ClusterSnapshot, Plan};
 use slipway_core::{
-    Cluster, ClusterName, ClusterSpec, Level, Limits, Operation, OperationId, OrgName, Subject,
-    Timestamp,
+    Cluster, ClusterName, ClusterSpec, ClusterState, Level, Limits, Operation, OperationId,
+    OrgName, Subject, Timestamp,
 };
 
 /// A cluster to define.
@@ -31,6 +31,15 @@ pub struct NewCluster {
 pub struct ClusterFilter {
     /// Only clusters with a name after this one (the previous page's last).
     pub after: Option<ClusterName>,
+    /// Only clusters with a name before this one (the next page's first):
+    /// the page is the last `limit` of them, still in name order.
+    pub before: Option<ClusterName>,
+    /// Only names that contain this.
+    pub search: Option<String>,
+    pub state: Option<ClusterState>,
+    pub public: Option<bool>,
+    /// Only clusters this subject defined.
+    pub created_by: Option<String>,
     /// At most this many.
     pub limit: u32,
     /// Whom the listing is for: `None` lists every cluster (administrators);
@@ -43,7 +52,7 @@ pub struct ClusterFilter {
 
 /// What a decision did, and the cluster as it is afterwards.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Applied {
+pub struct Decided {
     pub plan: Plan,
     pub snapshot: ClusterSnapshot,
 }
@@ -230,6 +239,17 @@ pub struct AuditEntry {
     pub target: String,
     pub result: String,
     pub detail: serde_json::Value,
+}
+
+/// Provisioning paused site-wide: queued operations wait until it resumes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProvisioningPause {
+    /// The subject of the administrator who paused it.
+    pub by: String,
+    /// What they are called (a login).
+    pub by_name: String,
+    pub reason: String,
+    pub since: Timestamp,
 }
 
 /// Which audit entries to read.

@@ -120,6 +120,11 @@ where
         .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/admin", get(admin::page))
         .route("/admin/rotate-keys", post(admin::rotate_keys))
+        .route("/admin/provisioning/pause", post(admin::pause_provisioning))
+        .route(
+            "/admin/provisioning/resume",
+            post(admin::resume_provisioning),
+        )
         .route("/static/{file}", get(assets::serve))
         .layer(DefaultBodyLimit::max(FORM_BYTES))
         .layer(middleware::from_fn(security::headers))

@@ -18,6 +18,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::de::DeserializeOwned;
+use slipway_api::types::ProvisioningView;
 use slipway_service::{Caller, Credential, Error, Kind};
 
 use crate::Web;
@@ -69,6 +70,9 @@ pub struct Ctx {
     pub flash: Option<Flash>,
     /// The request's path and query.
     pub path: String,
+    /// Provisioning paused site-wide, shown on every page of a signed-in
+    /// person.
+    pub paused: Option<ProvisioningView>,
 }
 
 /// The client's address: the peer's, or behind trusted proxies the one
@@ -117,16 +121,27 @@ impl FromRequestParts<Web> for Ctx {
                         viewer: Viewer::Anonymous { ended: None },
                         flash: None,
                         path,
+                        paused: None,
                     };
                     return Err(ctx.error(&e));
                 }
             },
+        };
+        let paused = match &viewer {
+            Viewer::Signed(session) => web
+                .service
+                .provisioning(&session.caller)
+                .await
+                .ok()
+                .filter(|p| p.paused),
+            Viewer::Anonymous { .. } => None,
         };
         Ok(Ctx {
             web: web.clone(),
             viewer,
             flash,
             path,
+            paused,
         })
     }
 }

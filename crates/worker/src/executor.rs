@@ -98,7 +98,11 @@ pub async fn run(worker: Arc<Worker>) {
 async fn wait_for_work(notifications: &mut broadcast::Receiver<Notification>) {
     loop {
         match notifications.recv().await {
-            Ok(Notification::Queued { .. } | Notification::Resync)
+            Ok(
+                Notification::Queued { .. }
+                | Notification::ProvisioningChanged
+                | Notification::Resync,
+            )
             | Err(broadcast::error::RecvError::Lagged(_)) => {
                 return;
             }

@@ -136,6 +136,95 @@ fn every_list_command_prints_its_items_and_the_next_cursor() {
 /// Runs a command with `--json` that must fail with `code`; returns its
 /// error, checking it is the one document on stderr and stdout is empty.
 #[track_caller]
+/// 200 clusters, searched, filtered and paged both ways, through the API
+/// and `slipway list`: the filters hold across pages (one public cluster
+/// past the first hundred is found), and Previous from a page leads back to
+/// the one before it.
+#[test]
+fn two_hundred_clusters_are_searched_filtered_and_paged_both_ways() {
+    let s = server();
+    let client = reqwest::blocking::Client::new();
+    for i in 0..200 {
+        let response = client
+            .post(format!("{}/v1/clusters", s.url))
+            .bearer_auth(&s.token)
+            .json(&serde_json::json!({
+                "name": format!("c{i:03}"),
+                "blueprint": "local",
+                "public": i == 150,
+            }))
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 201, "c{i:03}");
+    }
+    let list = |query: &str| -> Value {
+        api(&s, "GET", &format!("/v1/clusters?{query}"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let names = |page: &Value| -> Vec<String> {
+        page["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let public = list("public=true");
+    assert_eq!(
+        names(&public),
+        ["c150"],
+        "the one public cluster, past the first hundred"
+    );
+    let searched = list("search=c01");
+    assert_eq!(names(&searched).len(), 10, "c010 to c019: {searched}");
+    assert_eq!(names(&list("search=c01&state=running")).len(), 0);
+    assert_eq!(names(&list("state=absent&limit=500")).len(), 200);
+    assert_eq!(
+        names(&list("mine=true&limit=500")).len(),
+        200,
+        "the admin defined them all"
+    );
+
+    // Forwards by 60, then back: the same pages.
+    let mut forwards = Vec::new();
+    let mut page = list("limit=60");
+    assert!(
+        page.get("prev_cursor").is_none(),
+        "the first page has none before it"
+    );
+    loop {
+        forwards.push(names(&page));
+        let Some(next) = page["next_cursor"].as_str().map(str::to_owned) else {
+            break;
+        };
+        page = list(&format!("limit=60&cursor={next}"));
+    }
+    assert_eq!(
+        forwards.iter().map(Vec::len).collect::<Vec<_>>(),
+        [60, 60, 60, 20]
+    );
+    let before = forwards[3][0].clone();
+    let back = list(&format!("limit=60&before={before}"));
+    assert_eq!(
+        names(&back),
+        forwards[2],
+        "Previous from the last page is the third"
+    );
+    assert_eq!(back["next_cursor"], forwards[2][59].as_str());
+
+    let refused = list("search=C%25");
+    assert_eq!(refused["error"]["field"], "search", "{refused}");
+
+    let cli = json_of(&s, &["list", "--search", "c19", "--state", "absent"]);
+    assert_eq!(assert_list(&cli, "clusters", &[]).len(), 10);
+    let cli = json_of(&s, &["list", "--public"]);
+    assert_eq!(assert_list(&cli, "clusters", &[])[0]["name"], "c150");
+}
+
 fn error_of(s: &Server, args: &[&str], code: i32) -> Value {
     let mut args = args.to_vec();
     args.push("--json");

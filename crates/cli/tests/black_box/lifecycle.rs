@@ -635,3 +635,70 @@ fn a_refresh_that_finds_a_running_cluster_differing_keeps_it_running() {
     s.run(&["destroy", "drift"]).expect_code(0);
     assert!(cluster_processes(&s, "drift").is_empty());
 }
+
+#[test]
+fn while_provisioning_is_paused_a_queued_deploy_waits_and_runs_when_resumed() {
+    let s = server();
+    s.run(&["cluster", "create", "p", "--blueprint", "local"])
+        .expect_code(0);
+    let paused = s.run(&[
+        "admin",
+        "pause",
+        "--reason",
+        "storage maintenance",
+        "--json",
+    ]);
+    paused.expect_code(0);
+    assert_eq!(paused.json()["paused"], true);
+    let shown = s.run(&["admin", "provisioning", "--json"]);
+    shown.expect_code(0);
+    assert_eq!(shown.json()["reason"], "storage maintenance");
+    let shown = s.run(&["admin", "provisioning"]);
+    assert!(
+        shown.stdout().contains("Provisioning is paused")
+            && shown.stdout().contains("storage maintenance"),
+        "{}",
+        shown.stdout()
+    );
+
+    let queued = s.run(&["deploy", "p", "--no-wait", "--json"]);
+    queued.expect_code(0);
+    let op = queued.json()["operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    s.run(&["admin", "resume", "--json"]).expect_code(0);
+    let entries: Value = api(&s, "GET", "/v1/audit?action=provisioning.resume")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let resumed_at = time(&entries[0]["at"]);
+    let pause: Value = api(&s, "GET", "/v1/audit?action=provisioning.pause")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(pause[0]["level"], "admin");
+    assert_eq!(pause[0]["detail"]["reason"], "storage maintenance");
+
+    // It runs once resumed, and not before.
+    s.run(&["logs", &op, "--follow"]).expect_code(0);
+    let ran: Value = api(&s, "GET", &format!("/v1/operations/{op}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(ran["state"], "succeeded", "{ran}");
+    assert!(
+        time(&ran["started_at"]) >= resumed_at,
+        "started {} before provisioning resumed at {resumed_at}",
+        ran["started_at"]
+    );
+    assert_eq!(
+        s.run(&["admin", "provisioning", "--json"]).json()["paused"],
+        false
+    );
+    s.run(&["destroy", "p"]).expect_code(0);
+}

@@ -229,5 +229,17 @@ fn people_use_slipway_through_the_web_ui_in_a_real_browser() {
             .any(|e| e["target"] == "web-demo" && e["actor_name"] == "alice"),
         "the browser's deploy is alice's: {audit}"
     );
+    for (action, detail) in [
+        (
+            "provisioning.pause",
+            json!({"reason": "storage maintenance"}),
+        ),
+        ("provisioning.resume", json!({})),
+    ] {
+        let entries = get_json(&s, &format!("/v1/audit?action={action}"));
+        assert_eq!(entries[0]["detail"], detail, "{action}: {entries}");
+        assert_eq!(entries[0]["level"], "admin", "{action}: {entries}");
+    }
+    assert_eq!(get_json(&s, "/v1/provisioning")["paused"], false);
     s.run(&["destroy", "shared"]).expect_code(0);
 }

@@ -17,19 +17,17 @@ use slipway_core::event::Event;
 use super::params::{ClusterNameParam, OperationIdParam};
 use super::{ApiError, ApiJson, ApiQuery, AppState, Authenticated};
 
-/// A page of the clusters the caller may see, by name.
-#[utoipa::path(get, path = "/v1/clusters", tag = "clusters", params(PageQuery),
+/// A page of the clusters the caller may see, by name: searched by a part
+/// of the name, filtered by state, organization, public or private, and
+/// "mine" (defined by the caller).
+#[utoipa::path(get, path = "/v1/clusters", tag = "clusters", params(ClusterQuery),
     responses((status = 200, body = ClusterPage)), security(("bearer" = [])))]
 pub async fn list_clusters(
     State(http): AppState,
     Authenticated(caller): Authenticated,
-    ApiQuery(page): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<ClusterQuery>,
 ) -> Result<Json<ClusterPage>, ApiError> {
-    Ok(Json(
-        http.service
-            .list_clusters(&caller, page.cursor.as_deref(), page.limit)
-            .await?,
-    ))
+    Ok(Json(http.service.list_clusters(&caller, &query).await?))
 }
 
 /// Defines a cluster (nothing is deployed yet).

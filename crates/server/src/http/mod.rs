@@ -23,6 +23,7 @@ pub mod metrics;
 mod openapi;
 mod orgs;
 mod params;
+mod provisioning;
 mod runs;
 mod sign_in;
 mod state;
@@ -121,6 +122,9 @@ pub fn router(
         .routes(routes!(tokens::rotate_keys))
         .routes(routes!(tokens::revoke))
         .routes(routes!(audit::audit))
+        .routes(routes!(provisioning::state))
+        .routes(routes!(provisioning::pause))
+        .routes(routes!(provisioning::resume))
         // Inside the authentication: a stranger learns nothing, not even
         // the limit.
         .route_layer(middleware::from_fn_with_state(

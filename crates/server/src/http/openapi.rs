@@ -237,7 +237,7 @@ impl Document {
         slipway_core::event::Event, DeviceStart, DevicePoll, DeviceStatus, DevicePollResponse, GitHubTokenLogin, Session,
         WhoAmI, CredentialView, ClusterToken, CreateToken, TokenView, CreatedToken, CreateOrganization,
         UpdateOrganization, UpdateLimits, OrganizationView, MembershipView, ApproveMembership,
-        AuditEntryView, RotatedKeys, RevokeToken, RevocationListView, RunRequest, RunView, RunReport,
+        AuditEntryView, RotatedKeys, RevokeToken, ProvisioningView, PauseProvisioning, RevocationListView, RunRequest, RunView, RunReport,
         ClusterNameParam, OrgNameParam, OperationIdParam, CapacityRequestIdParam, PersonParam,
         AccountView, RatesView, DepletionView, UpdateAccount, ReconciliationView, CostHistory, CostBucketView,
         CostStats, ForecastView, ForecastSeries, BalancePoint, CreateCapacityRequest, CapacityRequestView,

@@ -54,13 +54,13 @@ async fn the_list_shows_each_caller_only_what_they_may_see() {
     };
     let of_member = w
         .service
-        .list_clusters(&member(), None, None)
+        .list_clusters(&member(), &Default::default())
         .await
         .unwrap();
     assert_eq!(names(of_member), ["open"]);
     let of_org = w
         .service
-        .list_clusters(&org_member(), None, None)
+        .list_clusters(&org_member(), &Default::default())
         .await
         .unwrap();
     assert_eq!(names(of_org), ["closed", "open"]);

@@ -17,4 +17,5 @@ mod capacity;
 mod clusters;
 mod operations;
 mod orgs;
+mod provisioning;
 mod tokens;

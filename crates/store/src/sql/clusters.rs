@@ -10,7 +10,7 @@ use super::accounts::{CapacityRow, capacity_columns};
 use super::rows::*;
 use super::{ACTIVE_STATES, INFRASTRUCTURE, SqlStore, locking, outcome_summary};
 use crate::{
-    Applied, AuditIntent, ClusterFilter, ClusterStore, Decide, NewCluster, Result, StoreError,
+    AuditIntent, ClusterFilter, ClusterStore, Decide, Decided, NewCluster, Result, StoreError,
 };
 
 /// The infrastructure operations in flight on clusters whose names are in
@@ -97,16 +97,24 @@ impl ClusterStore for SqlStore {
             .visible_to
             .as_ref()
             .map(|orgs| to_json(&orgs.iter().map(|o| o.as_str()).collect::<Vec<_>>()));
-        let sql = by_visibility(self.dialect);
-        let clusters: Vec<Cluster> = convert(
-            sqlx::query_as::<_, ClusterRow>(sql)
+        let ascending = filter.before.is_none();
+        let mut clusters: Vec<Cluster> = convert(
+            sqlx::query_as::<_, ClusterRow>(filtered(self.dialect, ascending))
                 .bind(filter.after.as_ref().map(|n| n.to_string()))
                 .bind(visible)
                 .bind(filter.organization.as_ref().map(|o| o.to_string()))
                 .bind(i64::from(filter.limit.max(1)))
+                .bind(filter.before.as_ref().map(|n| n.to_string()))
+                .bind(filter.search.as_deref())
+                .bind(filter.state.map(|s| s.as_str()))
+                .bind(filter.public.map(i64::from))
+                .bind(filter.created_by.as_deref())
                 .fetch_all(&mut *conn)
                 .await?,
         )?;
+        if !ascending {
+            clusters.reverse();
+        }
         let (Some(first), Some(last)) = (clusters.first(), clusters.last()) else {
             return Ok(Vec::new());
         };
@@ -166,7 +174,7 @@ impl ClusterStore for SqlStore {
         now: Timestamp,
         audit: &AuditIntent,
         decide: &Decide<'_>,
-    ) -> Result<Applied> {
+    ) -> Result<Decided> {
         let mut tx = self.begin().await?;
         let snap = self
             .load_snapshot(&mut tx, cluster, true)
@@ -222,7 +230,7 @@ impl ClusterStore for SqlStore {
         };
         tx.commit().await?;
         self.notify(notes).await;
-        Ok(Applied { plan, snapshot })
+        Ok(Decided { plan, snapshot })
     }
 
     async fn next_schedule_due(&self) -> Result<Option<Timestamp>> {
@@ -269,21 +277,83 @@ impl ClusterStore for SqlStore {
 /// A page of clusters by name: `$1` the name to start after, `$2` the
 /// organizations whose private clusters are visible (a JSON array; NULL:
 /// all), `$3` one organization only, `$4` the page size.
-fn by_visibility(dialect: super::Dialect) -> &'static str {
-    super::by_dialect!(dialect,
-        sqlite: concat!(
-            "SELECT ", cluster_columns!(), " FROM clusters \
-             WHERE ($1 IS NULL OR name > $1) \
-             AND ($2 IS NULL OR public = 1 OR organization IN (SELECT value FROM json_each($2))) \
-             AND ($3 IS NULL OR organization = $3) \
-             ORDER BY name LIMIT $4"
+/// The clusters a filter lets through, in name order (`ascending`) or from
+/// the end (to take the page before a name). Parameters: $1 after, $2 the
+/// organizations the caller sees (JSON; NULL: all), $3 organization,
+/// $4 limit, $5 before, $6 a part of the name, $7 state, $8 public,
+/// $9 created by.
+fn filtered(dialect: super::Dialect, ascending: bool) -> &'static str {
+    macro_rules! query {
+        ($visible:literal, $text:literal, $int:literal, $contains:literal, $order:literal) => {
+            concat!(
+                "SELECT ",
+                cluster_columns!(),
+                " FROM clusters \
+                 WHERE ($1",
+                $text,
+                " IS NULL OR name > $1) AND ($5",
+                $text,
+                " IS NULL OR name < $5) \
+                 AND ($2",
+                $text,
+                " IS NULL OR public = 1 OR organization IN (",
+                $visible,
+                ")) \
+                 AND ($3",
+                $text,
+                " IS NULL OR organization = $3) \
+                 AND ($6",
+                $text,
+                " IS NULL OR ",
+                $contains,
+                " > 0) \
+                 AND ($7",
+                $text,
+                " IS NULL OR state = $7) \
+                 AND ($8",
+                $int,
+                " IS NULL OR public = $8) \
+                 AND ($9",
+                $text,
+                " IS NULL OR created_by = $9) \
+                 ORDER BY name ",
+                $order,
+                " LIMIT $4"
+            )
+        };
+    }
+    match (dialect, ascending) {
+        (super::Dialect::Sqlite, true) => {
+            query!(
+                "SELECT value FROM json_each($2)",
+                "",
+                "",
+                "instr(name, $6)",
+                "ASC"
+            )
+        }
+        (super::Dialect::Sqlite, false) => {
+            query!(
+                "SELECT value FROM json_each($2)",
+                "",
+                "",
+                "instr(name, $6)",
+                "DESC"
+            )
+        }
+        (super::Dialect::Postgres, true) => query!(
+            "SELECT jsonb_array_elements_text($2::jsonb)",
+            "::text",
+            "::bigint",
+            "strpos(name, $6::text)",
+            "ASC"
         ),
-        postgres: concat!(
-            "SELECT ", cluster_columns!(), " FROM clusters \
-             WHERE ($1::text IS NULL OR name > $1) \
-             AND ($2::text IS NULL OR public = 1 OR organization IN (SELECT jsonb_array_elements_text($2::jsonb))) \
-             AND ($3::text IS NULL OR organization = $3) \
-             ORDER BY name LIMIT $4"
+        (super::Dialect::Postgres, false) => query!(
+            "SELECT jsonb_array_elements_text($2::jsonb)",
+            "::text",
+            "::bigint",
+            "strpos(name, $6::text)",
+            "DESC"
         ),
-    )
+    }
 }

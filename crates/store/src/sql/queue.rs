@@ -14,7 +14,8 @@ use super::rows::*;
 use super::{ACTIVE_STATES, SqlStore, lease_delta, locking};
 use crate::{
     AfterInterruption, AuditIntent, BlueprintVersion, CancelOutcome, Lease, LeaseStatus,
-    Notification, OperationFilter, QueueDepth, QueueStore, ReclaimScope, Result, Run, StoreError,
+    NewAuditEntry, Notification, OperationFilter, ProvisioningPause, QueueDepth, QueueStore,
+    ReclaimScope, Result, Run, StoreError,
 };
 
 /// Operations newest first, optionally of one cluster, older than a cursor,
@@ -133,6 +134,65 @@ impl QueueStore for SqlStore {
         })
     }
 
+    async fn provisioning_pause(&self) -> Result<Option<ProvisioningPause>> {
+        let row: Option<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT paused_by, paused_by_name, reason, since FROM provisioning_pause",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(by, by_name, reason, since)| {
+            Ok(ProvisioningPause {
+                by,
+                by_name,
+                reason,
+                since: time(since)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn set_provisioning_pause(
+        &self,
+        pause: Option<ProvisioningPause>,
+        audit: &NewAuditEntry,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let changed = match &pause {
+            Some(p) => {
+                let paused: Option<i64> =
+                    sqlx::query_scalar("SELECT since FROM provisioning_pause WHERE id = 1")
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                sqlx::query(
+                    "INSERT INTO provisioning_pause (id, paused_by, paused_by_name, reason, since) VALUES (1, $1, $2, $3, $4) \
+                     ON CONFLICT (id) DO UPDATE SET reason = excluded.reason",
+                )
+                .bind(&p.by)
+                .bind(&p.by_name)
+                .bind(&p.reason)
+                .bind(millis(p.since))
+                .execute(&mut *tx)
+                .await?;
+                paused.is_none()
+            }
+            None => {
+                sqlx::query("DELETE FROM provisioning_pause")
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    > 0
+            }
+        };
+        if changed {
+            self.insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        if changed {
+            self.notify([Notification::ProvisioningChanged]).await;
+        }
+        Ok(changed)
+    }
+
     async fn lease_next(
         &self,
         worker: &str,
@@ -144,17 +204,22 @@ impl QueueStore for SqlStore {
         // Most looks find nothing (a poll, the look after each lease): a
         // plain read says so without taking the write lock (on SQLite, the
         // one every writer waits for).
-        let queued: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM operations WHERE state = 'queued' LIMIT 1")
-                .fetch_optional(&self.pool)
-                .await?;
+        // While provisioning is paused, nothing is leased.
+        let queued: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM operations WHERE state = 'queued' \
+             AND NOT EXISTS (SELECT 1 FROM provisioning_pause) LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
         if queued.is_none() {
             return Ok(None);
         }
         let mut tx = self.begin().await?;
         let candidates: Vec<(String, String)> = sqlx::query_as(super::by_dialect!(self.dialect,
-            sqlite: "SELECT id, spec FROM operations WHERE state = 'queued' ORDER BY created_at, id LIMIT 64",
-            postgres: "SELECT id, spec FROM operations WHERE state = 'queued' ORDER BY created_at, id LIMIT 64 FOR UPDATE SKIP LOCKED",
+            sqlite: "SELECT id, spec FROM operations WHERE state = 'queued' \
+                     AND NOT EXISTS (SELECT 1 FROM provisioning_pause) ORDER BY created_at, id LIMIT 64",
+            postgres: "SELECT id, spec FROM operations WHERE state = 'queued' \
+                       AND NOT EXISTS (SELECT 1 FROM provisioning_pause) ORDER BY created_at, id LIMIT 64 FOR UPDATE SKIP LOCKED",
         ))
         .fetch_all(&mut *tx)
         .await?;

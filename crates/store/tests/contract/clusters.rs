@@ -12,7 +12,7 @@ contract!(
     concurrent_deploys_start_exactly_one_operation,
     organizations_bound_the_deploys_of_their_members,
     clusters_are_listed_in_pages_with_their_operations_and_schedules,
-    apply_answers_the_cluster_as_it_is_after_the_change,
+    a_decision_answers_the_cluster_as_it_is_after_the_change,
     a_clusters_runtime_directory_is_chosen_once_and_forgotten_when_nothing_is_left,
     the_deployed_count_is_the_snapshots_own_rule,
 );
@@ -21,7 +21,7 @@ contract!(
 /// decision that changes nothing).
 async fn organization_load(store: &SqlStore, n: &str) -> OrganizationLoad {
     let seen = Mutex::new(None);
-    apply(store, &name(n), t0(), &intent("probe"), &|_, load| {
+    decide_on(store, &name(n), t0(), &intent("probe"), &|_, load| {
         *seen.lock().unwrap() = Some(load.clone());
         Ok(Plan {
             outcome: Outcome::NotDue,
@@ -312,7 +312,7 @@ async fn organizations_bound_the_deploys_of_their_members(db: &TestDatabase) {
         let seen = seen.clone();
         async move {
             let c = member(t0());
-            apply(
+            decide_on(
                 &store,
                 &name(n),
                 t0(),
@@ -420,7 +420,7 @@ async fn clusters_are_listed_in_pages_with_their_operations_and_schedules(db: &T
     run_to_end(&store, "w1", succeeded(), t0()).await;
     let c = ctx(t0());
     let run = enqueued(
-        &apply(
+        &decide_on(
             &store,
             &name("delta"),
             t0(),
@@ -459,6 +459,7 @@ async fn clusters_are_listed_in_pages_with_their_operations_and_schedules(db: &T
             limit,
             visible_to: visible_to.map(|orgs| orgs.iter().map(|o| org(o)).collect()),
             organization: organization.map(org),
+            ..Default::default()
         };
         async move {
             let page = store.clusters(&filter).await.unwrap();
@@ -541,6 +542,111 @@ async fn clusters_are_listed_in_pages_with_their_operations_and_schedules(db: &T
     );
     assert!(page(None, 100, None, Some("nobody")).await.is_empty());
 
+    // Searched and filtered, and the page before a name.
+    let filtered = |filter: ClusterFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .clusters(&filter)
+                .await
+                .unwrap()
+                .iter()
+                .map(|s| s.cluster.name.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = || ClusterFilter {
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(
+        filtered(ClusterFilter {
+            search: Some("ha".into()),
+            ..all()
+        })
+        .await,
+        ["alpha", "charlie"]
+    );
+    assert!(
+        filtered(ClusterFilter {
+            search: Some("%".into()),
+            ..all()
+        })
+        .await
+        .is_empty(),
+        "a search is a part of a name, never a pattern"
+    );
+    assert_eq!(
+        filtered(ClusterFilter {
+            state: Some(slipway_core::ClusterState::Running),
+            ..all()
+        })
+        .await,
+        ["delta"]
+    );
+    assert_eq!(
+        filtered(ClusterFilter {
+            public: Some(true),
+            ..all()
+        })
+        .await,
+        ["bravo", "delta", "foxtrot"]
+    );
+    assert_eq!(
+        filtered(ClusterFilter {
+            public: Some(false),
+            visible_to: Some(vec![org("research")]),
+            ..all()
+        })
+        .await,
+        ["alpha"]
+    );
+    assert_eq!(
+        filtered(ClusterFilter {
+            created_by: Some(alice().to_string()),
+            ..all()
+        })
+        .await
+        .len(),
+        6
+    );
+    assert!(
+        filtered(ClusterFilter {
+            created_by: Some(bob().to_string()),
+            ..all()
+        })
+        .await
+        .is_empty()
+    );
+    // Backwards: the last `limit` before a name, still in name order.
+    assert_eq!(
+        filtered(ClusterFilter {
+            limit: 2,
+            before: Some(name("echo")),
+            ..all()
+        })
+        .await,
+        ["charlie", "delta"]
+    );
+    assert_eq!(
+        filtered(ClusterFilter {
+            limit: 2,
+            before: Some(name("bravo")),
+            ..all()
+        })
+        .await,
+        ["alpha"]
+    );
+    assert_eq!(
+        filtered(ClusterFilter {
+            before: Some(name("foxtrot")),
+            public: Some(true),
+            ..all()
+        })
+        .await,
+        ["bravo", "delta"]
+    );
+
     // What the pages carry.
     let all = store
         .clusters(&ClusterFilter {
@@ -571,7 +677,7 @@ async fn clusters_are_listed_in_pages_with_their_operations_and_schedules(db: &T
     assert!(!by_name["charlie"].cluster.public);
 }
 
-async fn apply_answers_the_cluster_as_it_is_after_the_change(db: &TestDatabase) {
+async fn a_decision_answers_the_cluster_as_it_is_after_the_change(db: &TestDatabase) {
     let store = open(db).await;
     create(&store, "c1").await;
     let at = t0() + TimeDelta::hours(2);
@@ -618,7 +724,7 @@ async fn apply_answers_the_cluster_as_it_is_after_the_change(db: &TestDatabase) 
     // A schedule moved, then removed.
     let moved = at + TimeDelta::hours(1);
     let c = ctx(t0());
-    let rescheduled = apply(
+    let rescheduled = decide_on(
         &store,
         &name("c1"),
         t0(),
@@ -633,7 +739,7 @@ async fn apply_answers_the_cluster_as_it_is_after_the_change(db: &TestDatabase) 
     assert_eq!(schedule.requested_by, alice().as_str());
     assert_eq!(rescheduled.snapshot.active, after.active);
     assert_eq!(rescheduled.snapshot, snapshot(&store, "c1").await);
-    let unscheduled = apply(
+    let unscheduled = decide_on(
         &store,
         &name("c1"),
         t0(),

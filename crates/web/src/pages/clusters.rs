@@ -23,9 +23,43 @@ use crate::flash::{self, Flash};
 use crate::format;
 use crate::session::{Ctx, FormPost, Session, csrf_field};
 
-#[derive(Debug, Deserialize)]
+/// The clusters list's search and filters, as the form sends them (empty
+/// fields mean "any").
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
 pub struct ListQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    search: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    organization: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    public: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mine: Option<String>,
+}
+
+impl ListQuery {
+    /// The same search and filters, on another page.
+    fn at(&self, cursor: Option<&str>, before: Option<&str>) -> String {
+        let page = ListQuery {
+            cursor: cursor.map(str::to_owned),
+            before: before.map(str::to_owned),
+            search: given(&self.search),
+            state: given(&self.state),
+            organization: given(&self.organization),
+            public: given(&self.public),
+            mine: given(&self.mine),
+        };
+        format!(
+            "/clusters?{}",
+            serde_urlencoded::to_string(&page).unwrap_or_default()
+        )
+    }
 }
 
 pub async fn list(ctx: Ctx, Query(query): Query<ListQuery>) -> Response {
@@ -33,15 +67,37 @@ pub async fn list(ctx: Ctx, Query(query): Query<ListQuery>) -> Response {
         Ok(s) => s.clone(),
         Err(r) => return *r,
     };
-    let page = match ctx
-        .web
-        .service
-        .list_clusters(&session.caller, query.cursor.as_deref(), None)
-        .await
-    {
+    let state = match given(&query.state).map(|s| s.parse::<slipway_core::ClusterState>()) {
+        None => None,
+        Some(Ok(state)) => Some(state),
+        Some(Err(_)) => return ctx.error(&Error::invalid("state", "is not a cluster state")),
+    };
+    let asked = ClusterQuery {
+        cursor: given(&query.cursor),
+        before: given(&query.before),
+        limit: None,
+        search: given(&query.search),
+        state,
+        organization: given(&query.organization),
+        public: given(&query.public).map(|p| p == "true"),
+        mine: given(&query.mine).map(|m| m == "true"),
+    };
+    let page = match ctx.web.service.list_clusters(&session.caller, &asked).await {
         Ok(p) => p,
         Err(e) => return ctx.error(&e),
     };
+    let orgs = ctx
+        .web
+        .service
+        .organizations(&session.caller)
+        .await
+        .unwrap_or_default();
+    let filtered = asked.search.is_some()
+        || asked.state.is_some()
+        || asked.organization.is_some()
+        || asked.public.is_some()
+        || asked.mine.is_some();
+    let first_page = asked.cursor.is_none() && asked.before.is_none();
     ctx.render(
         "Clusters",
         html! {
@@ -49,13 +105,60 @@ pub async fn list(ctx: Ctx, Query(query): Query<ListQuery>) -> Response {
                 h1 { "Clusters" }
                 a.button.primary href="/clusters/new" { "New cluster" }
             }
+            form.row.filters method="get" action="/clusters" role="search" aria-label="Search and filter clusters" {
+                div {
+                    label for="search" { "Name contains" }
+                    input #search type="search" name="search" value=[asked.search.as_deref()]
+                        pattern="[a-z0-9\\-]{0,40}" maxlength="40" autocomplete="off";
+                }
+                div {
+                    label for="state" { "State" }
+                    select #state name="state" {
+                        option value="" { "Any" }
+                        @for s in slipway_core::ClusterState::ALL {
+                            option value=(s.as_str()) selected[asked.state == Some(s)] { (s.as_str()) }
+                        }
+                    }
+                }
+                div {
+                    label for="organization" { "Organization" }
+                    select #organization name="organization" {
+                        option value="" { "Any" }
+                        @for o in &orgs {
+                            option value=(o.name) selected[asked.organization.as_deref() == Some(o.name.as_str())] { (o.name) }
+                        }
+                    }
+                }
+                div {
+                    label for="public" { "Visibility" }
+                    select #public name="public" {
+                        option value="" { "Any" }
+                        option value="true" selected[asked.public == Some(true)] { "Public" }
+                        option value="false" selected[asked.public == Some(false)] { "Private" }
+                    }
+                }
+                div.check {
+                    input #mine type="checkbox" name="mine" value="true" checked[asked.mine == Some(true)];
+                    label for="mine" { "Mine only" }
+                }
+                button type="submit" { "Search" }
+                @if filtered { a href="/clusters" { "Clear" } }
+            }
             @if page.clusters.is_empty() {
-                p.empty { "No cluster you may see exists yet. " a href="/clusters/new" { "Define one" } ", then deploy it from its page." }
+                @if filtered || !first_page {
+                    p.empty { "No cluster matches." }
+                } @else {
+                    p.empty { "No cluster you may see exists yet. " a href="/clusters/new" { "Define one" } ", then deploy it from its page." }
+                }
             } @else {
                 (cluster_table(&page.clusters))
             }
-            @if let Some(next) = &page.next_cursor {
-                p { a href={"/clusters?cursor=" (next)} { "More clusters" } }
+            @if !first_page || page.next_cursor.is_some() {
+                nav.pages aria-label="Pages of clusters" {
+                    @if !first_page { a href=(query.at(None, None)) { "First" } }
+                    @if let Some(prev) = &page.prev_cursor { a href=(query.at(None, Some(prev))) rel="prev" { "Previous" } }
+                    @if let Some(next) = &page.next_cursor { a href=(query.at(Some(next), None)) rel="next" { "Next" } }
+                }
             }
         },
     )

@@ -5,7 +5,7 @@
 
 use axum::response::Response;
 use maud::{Markup, html};
-use slipway_api::types::{AccountView, ClusterStatus};
+use slipway_api::types::{AccountView, ClusterPage, ClusterQuery, ClusterStatus};
 use slipway_service::web_views::{DirectoryEntry, Standing};
 
 use super::{cluster_path, org_path};
@@ -21,6 +21,8 @@ struct Card {
     account: Option<Result<AccountView, String>>,
 }
 
+/// How many public clusters the home page lists.
+const PUBLIC_ON_HOME: u32 = 20;
 pub async fn page(ctx: Ctx) -> Response {
     let session = match ctx.signed_in() {
         Ok(s) => s.clone(),
@@ -61,8 +63,14 @@ pub async fn page(ctx: Ctx) -> Response {
             account,
         });
     }
-    let public: Vec<ClusterStatus> = match service.list_clusters(caller, None, None).await {
-        Ok(page) => page.clusters.into_iter().filter(|c| c.public).collect(),
+    // The first of them; the clusters page lists them all.
+    let public_query = ClusterQuery {
+        public: Some(true),
+        limit: Some(PUBLIC_ON_HOME),
+        ..Default::default()
+    };
+    let public: ClusterPage = match service.list_clusters(caller, &public_query).await {
+        Ok(page) => page,
         Err(e) => return ctx.error(&e),
     };
     let owned: Vec<&Card> = cards
@@ -126,10 +134,13 @@ pub async fn page(ctx: Ctx) -> Response {
             }
             section aria-labelledby="public" {
                 h2 #public { "Public clusters" }
-                @if public.is_empty() {
+                @if public.clusters.is_empty() {
                     p.empty { "No cluster is public." }
                 } @else {
-                    (cluster_table(&public))
+                    (cluster_table(&public.clusters))
+                    @if public.next_cursor.is_some() {
+                        p { a href="/clusters?public=true" { "All public clusters" } }
+                    }
                 }
             }
         },

@@ -49,6 +49,15 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                     }
                 }
                 main #main tabindex="-1" {
+                    @if let Some(paused) = &ctx.paused {
+                        div.paused role="status" data-paused {
+                            strong { "Provisioning is paused" }
+                            @if let Some(by) = &paused.by { " by " (by) }
+                            @if let Some(since) = paused.since { " since " (crate::format::time(since)) }
+                            @if let Some(reason) = &paused.reason { ": " (reason) }
+                            ". Deploys, destroys and runs you ask for wait in the queue; running ones go on."
+                        }
+                    }
                     @if let Some(flash) = &ctx.flash {
                         div class={"flash " (flash.tone.as_str())}
                             role=(if flash.tone == Tone::Ok { "status" } else { "alert" }) data-flash=(flash.tone.as_str()) {
