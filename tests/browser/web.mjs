@@ -314,7 +314,29 @@ try {
   await admin.goto('/admin');
   await shot(admin, 'admin');
 
+  step('the administrator searches, filters and pages through 200 more clusters');
+  await admin.goto('/clusters');
+  await admin.fill('#search', 'bulk-01');
+  await admin.click('form[role=search] button[type=submit]');
+  await admin.waitForURL((u) => u.searchParams.get('search') === 'bulk-01');
+  check((await admin.locator('table tbody tr').count()) === 10, 'a search by a part of the name finds bulk-010 to bulk-019');
+  await admin.selectOption('#state', 'running');
+  await admin.click('form[role=search] button[type=submit]');
+  await admin.locator('p.empty', { hasText: 'No cluster matches' }).waitFor();
+  await admin.goto('/clusters?search=bulk');
+  const firstPage = await admin.locator('table tbody tr').count();
+  check(firstPage === 100, `a page holds 100 clusters (got ${firstPage})`);
+  const firstName = await text(admin, 'table tbody tr td a');
+  await admin.click('nav.pages a[rel=next]');
+  await admin.locator('nav.pages a[rel=prev]').waitFor();
+  check((await text(admin, 'table tbody tr td a')) !== firstName, 'Next shows the next clusters');
+  await shot(admin, 'clusters-search');
+  await admin.click('nav.pages a[rel=prev]');
+  await admin.waitForURL((u) => u.searchParams.has('before'));
+  check((await text(admin, 'table tbody tr td a')) === firstName, 'Previous comes back to the first page');
+
   step('the administrator pauses provisioning: every signed-in page says so until it resumes');
+  await admin.goto('/admin#provisioning');
   await admin.fill('#pause-reason', 'storage maintenance');
   await admin.click('form[action="/admin/provisioning/pause"] button');
   await flash(admin, 'ok', 'paused');

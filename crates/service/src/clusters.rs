@@ -269,12 +269,13 @@ impl Service {
         let visible_to = (!caller.identity.admin)
             .then(|| caller.identity.organizations.iter().cloned().collect());
         let backwards = before.is_some();
-        let snaps = self
+        // One more than the page, to know whether there is more.
+        let mut snaps = self
             .store
             .clusters(&ClusterFilter {
                 after: after.clone(),
                 before: before.clone(),
-                limit,
+                limit: limit + 1,
                 visible_to,
                 organization,
                 search: search.map(str::to_owned),
@@ -286,15 +287,24 @@ impl Service {
                     .then(|| caller.subject().to_string()),
             })
             .await?;
-        let full = snaps.len() == limit as usize;
+        let more = snaps.len() > limit as usize;
+        if more {
+            // The one beyond the page: after it forwards, before it backwards.
+            if backwards {
+                snaps.remove(0);
+            } else {
+                snaps.pop();
+            }
+        }
         let first = snaps.first().map(|s| s.cluster.name.to_string());
         let last = snaps.last().map(|s| s.cluster.name.to_string());
         // Forwards, there is a page before when this one started after a
-        // cursor, and one after when it is full; backwards, the other way.
+        // cursor, and one after when there is more; backwards, the other
+        // way round.
         let (next_cursor, prev_cursor) = if backwards {
-            (last, first.filter(|_| full))
+            (last, first.filter(|_| more))
         } else {
-            (last.filter(|_| full), first.filter(|_| after.is_some()))
+            (last.filter(|_| more), first.filter(|_| after.is_some()))
         };
         Ok(ClusterPage {
             clusters: self.statuses(&snaps).await?,

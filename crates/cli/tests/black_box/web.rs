@@ -162,6 +162,19 @@ fn people_use_slipway_through_the_web_ui_in_a_real_browser() {
         .unwrap()
         .to_owned();
 
+    // 200 more clusters (the administrator's, in the default organization)
+    // for the list's search, filters and pages.
+    let http = reqwest::blocking::Client::new();
+    for i in 0..200 {
+        let created = http
+            .post(format!("{}/v1/clusters", s.url))
+            .bearer_auth(&s.token)
+            .json(&json!({"name": format!("bulk-{i:03}"), "blueprint": "local"}))
+            .send()
+            .unwrap();
+        assert_eq!(created.status().as_u16(), 201);
+    }
+
     let screenshots = workspace().join("target/web-screenshots");
     let scratch = tempfile::tempdir().unwrap();
     let config = scratch.path().join("config.json");
