@@ -152,13 +152,23 @@ pub(crate) async fn cluster_runtime_dir(
     }
 }
 
-/// The executable Terraform's provisioners call: this process's own.
+/// The executable Terraform's provisioners call: this process's own — or,
+/// when it was replaced on disk since this process started (an upgrade in
+/// place; Linux then names it `<path> (deleted)`), the one now at its path.
 fn slipway_bin() -> Result<String, EngineError> {
     let exe = std::env::current_exe().map_err(|e| EngineError::Io {
         path: "slipway".into(),
         source: e,
     })?;
-    Ok(exe.to_string_lossy().into_owned())
+    Ok(replaced_at(&exe.to_string_lossy(), |p| std::path::Path::new(p).exists()).to_owned())
+}
+
+/// `exe`, or the path a replaced executable was at, when something is there.
+fn replaced_at(exe: &str, exists: impl Fn(&str) -> bool) -> &str {
+    match exe.strip_suffix(" (deleted)") {
+        Some(path) if exists(path) => path,
+        _ => exe,
+    }
 }
 
 /// A Terraform run of the operation against Slipway's state backend, with
@@ -191,4 +201,24 @@ pub(crate) fn terraform_run(
         },
         time_limit,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replaced_at;
+
+    #[test]
+    fn an_executable_replaced_in_place_is_called_at_its_path() {
+        let there = |p: &str| p == "/usr/bin/slipway";
+        assert_eq!(
+            replaced_at("/usr/bin/slipway (deleted)", there),
+            "/usr/bin/slipway"
+        );
+        assert_eq!(replaced_at("/usr/bin/slipway", there), "/usr/bin/slipway");
+        assert_eq!(
+            replaced_at("/opt/gone (deleted)", there),
+            "/opt/gone (deleted)",
+            "nothing at the path: the process's own name, which fails clearly"
+        );
+    }
 }
