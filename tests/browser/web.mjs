@@ -273,6 +273,8 @@ try {
     check(!page.includes('carol') && !page.includes('panicked') && !page.includes('"error"'), `${link} shows no data and no dump`);
   }
   await shot(bob, 'refused');
+  const runsRefused = await bob.goto('/runs');
+  check(runsRefused.status() === 403, `the runs page is for administrators (${runsRefused.status()})`);
   const missing = await bob.goto('/clusters/no-such-cluster');
   check(missing.status() === 404, 'a cluster that does not exist is a clear 404');
   await bob.locator('h1', { hasText: 'Not found' }).waitFor();
@@ -313,6 +315,18 @@ try {
   await flash(admin, 'ok', 'Rotated');
   await admin.goto('/admin');
   await shot(admin, 'admin');
+
+  step('alice opens her profile from her name: her level and her organizations');
+  await alice.goto('/');
+  await alice.click('header a.login');
+  await alice.locator('#profile-login', { hasText: 'alice' }).waitFor();
+  check((await text(alice, '#profile-orgs')).includes('research — owner'), 'alice owns research');
+  await shot(alice, 'profile');
+
+  step('the administrator opens the runs page from the navigation');
+  await admin.click('nav a[href="/runs"]');
+  await admin.locator('h1', { hasText: 'Test and release runs' }).waitFor();
+  await shot(admin, 'runs');
 
   step('the administrator searches, filters and pages through 200 more clusters');
   await admin.goto('/clusters');

@@ -561,33 +561,7 @@ fn runs_section(session: &Session, c: &ClusterStatus, runs: &[RunView], may_run:
             @if runs.is_empty() {
                 p.empty { "No run yet." @if may_run { " Start one above (the cluster must be running)." } }
             } @else {
-                div.table-wrap { table {
-                    thead { tr { th scope="col" { "Run" } th scope="col" { "Version" } th scope="col" { "Result" } th scope="col" { "Steps" } th scope="col" { "Started" } } }
-                    tbody {
-                        @for r in runs {
-                            tr {
-                                td { a href={"/operations/" (r.operation.id)} { (r.operation.kind.as_str().to_uppercase()) } }
-                                td { code { (r.version) } }
-                                td {
-                                    @match r.passed {
-                                        Some(true) => { span.badge.op-succeeded { "passed" } }
-                                        Some(false) => { span.badge.op-failed { "failed" } }
-                                        None => { (format::operation_state(r.operation.state)) }
-                                    }
-                                }
-                                td {
-                                    @if r.steps.is_empty() { span.none { "—" } } @else {
-                                        details {
-                                            summary { (r.steps.len()) " steps" }
-                                            ul.steps { @for s in &r.steps { li { code { (s.name) } " — " (format!("{:?}", s.outcome).to_lowercase()) " (" (format::span_text((s.duration_ms / 1000) as i64)) ")" } } }
-                                        }
-                                    }
-                                }
-                                td { (format::opt_time(r.operation.started_at)) }
-                            }
-                        }
-                    }
-                } }
+                (super::runs::run_table(runs, false))
             }
         }
     }

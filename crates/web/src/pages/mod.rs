@@ -7,6 +7,8 @@ pub mod clusters;
 pub mod home;
 pub mod operations;
 pub mod orgs;
+pub mod profile;
+pub mod runs;
 pub mod sign_in;
 pub mod tokens;
 

@@ -32,11 +32,12 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                                 li { a href="/clusters" { "Clusters" } }
                                 li { a href="/tokens" { "Tokens" } }
                                 @if s.admin() {
+                                    li { a href="/runs" { "Runs" } }
                                     li { a href="/admin" { "Administration" } }
                                 }
                             }
                             div.who {
-                                span.login title=(s.caller.subject().as_str()) { (s.login()) }
+                                a.login href="/profile" title="Your profile" { (s.login()) }
                                 @if s.admin() { " " span.tag { "admin" } }
                                 form method="post" action="/sign-out" {
                                     (csrf_field(s))
