@@ -173,6 +173,13 @@ try {
   check(/^in (2h 5\dm|3h 00m)/.test(shown), `the countdown reads about three hours (${shown})`);
   await alice.waitForFunction((was) => document.querySelector('[data-field=destroy-at] [data-countdown]').textContent.trim() !== was, shown);
 
+  step('alice refreshes the running cluster; while it runs, other changes wait and it can be cancelled here');
+  await alice.click('#refresh-form button[type=submit]');
+  await alice.waitForURL('**/clusters/web-demo');
+  await flash(alice, 'ok', 'Refresh queued');
+  check((await operationEnds(alice)) === 'succeeded', 'the refresh succeeded');
+  await alice.locator('[data-field=state] [data-state=running]').waitFor();
+
   step('the operation history links to each operation with its log');
   await alice.click('table.operations tbody tr:first-child a');
   await alice.waitForURL('**/operations/op_*');
@@ -203,6 +210,9 @@ try {
   await flash(alice, 'ok', 'Destroy queued');
   check((await operationEnds(alice)) === 'succeeded', 'the destroy succeeded');
   await alice.locator('[data-field=state] [data-state=absent]').waitFor();
+  check((await alice.locator('#extend-form, #destroy-form, #refresh-form').count()) === 0,
+    'nothing deployed: no extend, refresh or destroy');
+  check((await alice.locator('#remove-form').count()) === 1, 'nothing deployed: the definition may be removed');
 
   // ---------------------------------------------------------------- carol
   step('carol asks to join research');

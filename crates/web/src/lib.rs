@@ -88,6 +88,8 @@ where
         .route("/clusters/{name}/extend", post(clusters::extend))
         .route("/clusters/{name}/unschedule", post(clusters::unschedule))
         .route("/clusters/{name}/destroy", post(clusters::destroy))
+        .route("/clusters/{name}/refresh", post(clusters::refresh))
+        .route("/clusters/{name}/remove", post(clusters::remove))
         .route(
             "/clusters/{name}/capacity",
             post(clusters::request_capacity),

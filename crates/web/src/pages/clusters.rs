@@ -403,7 +403,9 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
                         None => { p.empty { "Nothing has run on this cluster yet." @if may.manage { " Deploy it below." } } }
                     }
                 }
-                @if may.manage { (actions(&session, &status, &versions)) }
+                @if may.manage {
+                    (actions(&session, &status, &versions, live.filter(|op| !op.state.is_terminal())))
+                }
                 @if let Some(requests) = &requests { (capacity(&session, &status, requests)) }
                 section aria-labelledby="access-title" {
                     h2 #access-title { "Cluster token" }
@@ -424,12 +426,28 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
     )
 }
 
-fn actions(session: &Session, c: &ClusterStatus, versions: &[String]) -> Markup {
+/// What may be done to the cluster now: only what applies (no extend of
+/// a cluster never deployed, no second change while one is in flight —
+/// which may be cancelled here —, refresh of what is deployed, removal of
+/// a definition with nothing deployed).
+fn actions(
+    session: &Session,
+    c: &ClusterStatus,
+    versions: &[String],
+    in_flight: Option<&OperationView>,
+) -> Markup {
     let deployed = c.state.may_exist();
     let path = cluster_path(&c.name);
     html! {
         section #actions-section data-refresh aria-labelledby="actions-title" {
             h2 #actions-title { "Actions" }
+            @if let Some(op) = in_flight {
+                form.inline #cancel-form method="post" action={"/operations/" (op.id) "/cancel"} {
+                    (csrf_field(session))
+                    span { "A " (op.kind.as_str()) " is in flight: other changes wait for it. " }
+                    button type="submit" { "Cancel the " (op.kind.as_str()) }
+                }
+            }
             div.actions {
                 form.stack.card #deploy-form method="post" action={(path) "/deploy"} {
                     h3 { @if deployed { "Resize or update" } @else { "Deploy" } }
@@ -444,8 +462,9 @@ fn actions(session: &Session, c: &ClusterStatus, versions: &[String]) -> Markup 
                     label for="deploy-ttl" { "Destroy after" }
                     input #deploy-ttl name="ttl" placeholder="e.g. 2h (empty: keep the schedule)" autocomplete="off"
                         value=[(!deployed).then_some("2h")];
-                    button.primary type="submit" { @if deployed { "Apply" } @else { "Deploy" } }
+                    button.primary type="submit" disabled[in_flight.is_some()] { @if deployed { "Apply" } @else { "Deploy" } }
                 }
+                @if deployed || c.destroy_at.is_some() {
                 form.stack.card #extend-form method="post" action={(path) "/extend"} {
                     h3 { "Extend" }
                     (csrf_field(session))
@@ -457,6 +476,23 @@ fn actions(session: &Session, c: &ClusterStatus, versions: &[String]) -> Markup 
                         button.link type="submit" formaction={(path) "/unschedule"} { "Remove the schedule" }
                     }
                 }
+                }
+                @if deployed {
+                    form.stack.card #refresh-form method="post" action={(path) "/refresh"} {
+                        h3 { "Refresh" }
+                        (csrf_field(session))
+                        p.hint { "Reads what Terraform's state holds and whether it still matches; changes nothing." }
+                        button type="submit" disabled[in_flight.is_some()] { "Refresh" }
+                    }
+                } @else if in_flight.is_none() {
+                    form.stack.card #remove-form method="post" action={(path) "/remove"} {
+                        h3 { "Remove" }
+                        (csrf_field(session))
+                        p.hint { "Nothing of " (c.name) " is deployed: its definition may go, and its name with it." }
+                        button.danger type="submit" { "Remove " (c.name) }
+                    }
+                }
+                @if deployed {
                 form.stack.card.danger #destroy-form method="post" action={(path) "/destroy"} {
                     h3 { "Destroy" }
                     (csrf_field(session))
@@ -471,6 +507,7 @@ fn actions(session: &Session, c: &ClusterStatus, versions: &[String]) -> Markup 
                     input #destroy-confirm name="confirm" required autocomplete="off" spellcheck="false"
                         data-confirm-name=(c.name);
                     button.danger type="submit" data-confirm-button { "Destroy " (c.name) }
+                }
                 }
             }
         }
@@ -646,6 +683,32 @@ pub async fn extend(Path(name): Path<String>, action: FormPost<ExtendForm>) -> R
 
 #[derive(Debug, Deserialize)]
 pub struct Nothing {}
+
+pub async fn refresh(Path(name): Path<String>, action: FormPost<Nothing>) -> Response {
+    let result = action.ctx.web.service.refresh(action.caller(), &name).await;
+    done(&action.ctx, &cluster_path(&name), result, |r| {
+        action_text("Refresh", &r)
+    })
+}
+
+pub async fn remove(Path(name): Path<String>, action: FormPost<Nothing>) -> Response {
+    let result = action
+        .ctx
+        .web
+        .service
+        .remove_cluster(action.caller(), &name)
+        .await;
+    match result {
+        Ok(_) => flash::redirect(
+            &action.ctx.web,
+            "/clusters",
+            Some(Flash::ok(format!("{name} is removed."))),
+        ),
+        Err(e) => done(&action.ctx, &cluster_path(&name), Err::<(), _>(e), |_| {
+            String::new()
+        }),
+    }
+}
 
 pub async fn unschedule(Path(name): Path<String>, action: FormPost<Nothing>) -> Response {
     let result = action
