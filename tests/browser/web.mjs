@@ -129,7 +129,10 @@ try {
   await alice.click('a[href="/clusters/new"]');
   await alice.fill('#name', 'web-demo');
   await alice.selectOption('#organization', 'research');
+  // Choosing the blueprint shows its settings; what was typed stays.
   await alice.selectOption('#blueprint', 'local');
+  await alice.waitForURL((u) => u.searchParams.get('blueprint') === 'local');
+  check((await alice.inputValue('#name')) === 'web-demo', 'the name typed stays when the blueprint is chosen');
   await alice.click('form[action="/clusters"] button[type=submit]');
   await alice.waitForURL('**/clusters/web-demo');
   await flash(alice, 'ok', 'is defined');
@@ -213,6 +216,23 @@ try {
   check((await alice.locator('#extend-form, #destroy-form, #refresh-form').count()) === 0,
     'nothing deployed: no extend, refresh or destroy');
   check((await alice.locator('#remove-form').count()) === 1, 'nothing deployed: the definition may be removed');
+
+  step('alice defines a cluster whose blueprint asks for a required, sensitive setting, and deploys it');
+  await alice.goto('/clusters/new?blueprint=secretive&organization=research');
+  check((await alice.locator('#var-password').getAttribute('type')) === 'password', 'a sensitive setting is typed unseen');
+  check((await text(alice, 'label[for=var-password]')).includes('required'), 'a setting without a default is required');
+  check((await alice.locator('#nodes').getAttribute('max')) === '3', "the node input takes the blueprint's bounds");
+  await alice.fill('#name', 'secret-demo');
+  await alice.fill('#var-password', 'hunter2-in-the-browser');
+  await alice.click('#new-cluster button[type=submit]');
+  await alice.waitForURL('**/clusters/secret-demo');
+  await flash(alice, 'ok', 'is defined');
+  check((await text(alice, '[data-field=variables]')).includes('(sensitive)'), 'the setting is shown masked');
+  await alice.click('#deploy-form button[type=submit]');
+  await flash(alice, 'ok', 'Deploy queued');
+  check((await operationEnds(alice)) === 'succeeded', 'the cluster with a secret deploys');
+  check(!(await alice.content()).includes('hunter2-in-the-browser'), 'the secret never comes back to a page');
+  await shot(alice, 'cluster-with-settings');
 
   // ---------------------------------------------------------------- carol
   step('carol asks to join research');

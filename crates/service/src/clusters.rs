@@ -225,7 +225,6 @@ impl Service {
         self.status_of(&snap).await
     }
 
-    /// A page of the clusters the caller may see, by name.
     /// A page of the clusters the caller may see that `query` lets through,
     /// by name, with the cursors of the pages after and before it.
     pub async fn list_clusters(

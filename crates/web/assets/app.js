@@ -199,6 +199,18 @@
     tick();
     setInterval(tick, 1000);
     confirmations();
+    // A choice that changes what the rest of the page offers (a blueprint
+    // and its settings) takes effect at once; without script, its button.
+    // What was typed in the page's other form comes along.
+    for (const select of document.querySelectorAll('select[data-submit-on-change]')) {
+      select.addEventListener('change', () => {
+        for (const hidden of select.form.querySelectorAll('input[type=hidden][data-carry]')) {
+          const from = document.getElementById(hidden.dataset.carry);
+          if (from) hidden.value = from.value;
+        }
+        select.form.submit();
+      });
+    }
     for (const log of document.querySelectorAll('[data-log]')) log.scrollTop = log.scrollHeight;
     for (const panel of document.querySelectorAll('.live[data-follow]')) follow(panel);
     for (const root of document.querySelectorAll('[data-watch-cluster]')) watch(root);

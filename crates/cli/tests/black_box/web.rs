@@ -254,5 +254,11 @@ fn people_use_slipway_through_the_web_ui_in_a_real_browser() {
         assert_eq!(entries[0]["level"], "admin", "{action}: {entries}");
     }
     assert_eq!(get_json(&s, "/v1/provisioning")["paused"], false);
+    let secret = get_json(&s, "/v1/clusters/secret-demo");
+    assert_eq!(secret["state"], "running", "{secret}");
+    assert!(
+        !secret.to_string().contains("hunter2-in-the-browser"),
+        "the browser's secret is not in the cluster's status: {secret}"
+    );
     s.run(&["destroy", "shared"]).expect_code(0);
 }

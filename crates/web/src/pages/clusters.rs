@@ -169,6 +169,7 @@ pub struct NewQuery {
     organization: Option<String>,
     name: Option<String>,
     blueprint: Option<String>,
+    version: Option<String>,
 }
 
 pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
@@ -190,7 +191,20 @@ pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
     names.sort_unstable();
     names.dedup();
     let chosen_org = query.organization.clone().unwrap_or_default();
-    let chosen_bp = query.blueprint.clone().unwrap_or_else(|| "local".into());
+    let chosen_bp = given(&query.blueprint).unwrap_or_else(|| "local".into());
+    let chosen_version = given(&query.version).unwrap_or_else(|| "latest".into());
+    let versions: Vec<&str> = blueprints
+        .iter()
+        .filter(|b| b.name == chosen_bp)
+        .map(|b| b.version.as_str())
+        .collect();
+    let settings = match service
+        .blueprint_version(&session.caller, &chosen_bp, &chosen_version)
+        .await
+    {
+        Ok(b) => b.metadata,
+        Err(e) => return ctx.error(&e),
+    };
     ctx.render(
         "New cluster",
         html! {
@@ -198,8 +212,34 @@ pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
             @if orgs.is_empty() {
                 p.empty { "You belong to no organization, so you cannot define a cluster. Ask to join one on the " a href="/" { "home page" } "." }
             } @else {
-                form.stack.narrow method="post" action="/clusters" {
+                // What to define it from: choosing shows that version's settings.
+                form.row #blueprint-choice method="get" action="/clusters/new" {
+                    input type="hidden" name="name" value=[query.name.as_deref()] data-carry="name";
+                    input type="hidden" name="organization" value=(chosen_org) data-carry="organization";
+                    div {
+                        label for="blueprint" { "Blueprint" }
+                        select #blueprint name="blueprint" data-submit-on-change {
+                            @for n in &names {
+                                option value=(n) selected[*n == chosen_bp] { (n) }
+                            }
+                        }
+                    }
+                    div {
+                        label for="version" { "Version" }
+                        select #version name="version" data-submit-on-change {
+                            option value="latest" selected[chosen_version == "latest"] { "latest" }
+                            @for v in &versions {
+                                option value=(v) selected[*v == chosen_version] { (v) }
+                            }
+                        }
+                    }
+                    button type="submit" { "Show its settings" }
+                }
+                @if !settings.description.is_empty() { p.hint { (settings.description) } }
+                form.stack.narrow #new-cluster method="post" action="/clusters" {
                     (csrf_field(&session))
+                    input type="hidden" name="blueprint" value=(chosen_bp);
+                    input type="hidden" name="version" value=(chosen_version);
                     label for="name" { "Name" }
                     input #name name="name" required pattern="[a-z0-9][a-z0-9\\-]{0,39}" maxlength="40"
                         value=[query.name.as_deref()] aria-describedby="name-hint" autocomplete="off";
@@ -210,16 +250,11 @@ pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
                             option value=(o.name) selected[o.name == chosen_org] { (o.name) }
                         }
                     }
-                    label for="blueprint" { "Blueprint" }
-                    select #blueprint name="blueprint" {
-                        @for n in &names {
-                            option value=(n) selected[*n == chosen_bp] { (n) }
-                        }
-                    }
-                    label for="version" { "Version" }
-                    input #version name="version" placeholder="latest" autocomplete="off";
                     label for="nodes" { "Nodes" }
-                    input #nodes name="nodes" type="number" min="0" inputmode="numeric" placeholder="the blueprint's default";
+                    input #nodes name="nodes" type="number" min=(settings.nodes.min) max=(settings.nodes.max)
+                        inputmode="numeric" value=(settings.nodes.default) aria-describedby="nodes-hint";
+                    p.hint #nodes-hint { (settings.nodes.min) " to " (settings.nodes.max) " for this blueprint." }
+                    (super::variables::fields(&settings))
                     @if session.admin() {
                         label.check { input type="checkbox" name="public" value="yes"; " Public (anyone signed in may use it)" }
                     }
@@ -239,6 +274,10 @@ pub struct CreateForm {
     version: Option<String>,
     nodes: Option<String>,
     public: Option<String>,
+    /// The blueprint's settings (`var.<name>`), and the anti-forgery
+    /// token.
+    #[serde(flatten)]
+    rest: std::collections::HashMap<String, String>,
 }
 
 pub async fn create(action: FormPost<CreateForm>) -> Response {
@@ -257,21 +296,36 @@ pub async fn create(action: FormPost<CreateForm>) -> Response {
                 "blueprint",
                 given(&f.blueprint).unwrap_or_default().as_str()
             ),
+            ("version", given(&f.version).unwrap_or_default().as_str()),
         ])
         .unwrap_or_default()
     );
-    let nodes = match number("nodes", &f.nodes) {
-        Ok(n) => n,
+    let blueprint = given(&f.blueprint).unwrap_or_else(|| "local".into());
+    let version = given(&f.version).unwrap_or_else(|| "latest".into());
+    let read = async {
+        let settings = ctx
+            .web
+            .service
+            .blueprint_version(action.caller(), &blueprint, &version)
+            .await?
+            .metadata;
+        Ok::<_, Error>((
+            number("nodes", &f.nodes)?,
+            super::variables::from_form(&settings, &f.rest)?,
+        ))
+    };
+    let (nodes, variables) = match read.await {
+        Ok(read) => read,
         Err(e) => return done::<()>(ctx, &back, Err(e), |_| String::new()),
     };
     let req = CreateCluster {
         name: name.clone(),
-        blueprint: given(&f.blueprint).unwrap_or_else(|| "local".into()),
-        version: given(&f.version),
+        blueprint,
+        version: Some(version),
         organization: given(&f.organization),
         public: f.public.is_some(),
         nodes,
-        variables: Default::default(),
+        variables,
     };
     match ctx.web.service.create_cluster(action.caller(), req).await {
         Ok(c) => flash::redirect(
@@ -343,6 +397,15 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
         .filter(|b| b.name == status.blueprint)
         .map(|b| b.version)
         .collect();
+    let settings = service
+        .blueprint_version(caller, &status.blueprint, &status.version)
+        .await
+        .ok()
+        .map(|b| b.metadata);
+    let variables = service
+        .cluster_variables(caller, &status.name)
+        .await
+        .unwrap_or_default();
     let now = Utc::now();
     let live = operations
         .iter()
@@ -384,6 +447,16 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
                     }
                     dt { "Nodes" } dd data-field="nodes" { (status.nodes) }
                     dt { "Blueprint" } dd { (status.blueprint) " " span.version { (status.version) } }
+                    @if let Some(s) = &settings {
+                        dt { "Node range" } dd data-field="node-range" { (s.nodes.min) " to " (s.nodes.max) }
+                    }
+                    @if !variables.is_empty() {
+                        dt { "Settings" }
+                        dd data-field="variables" { dl.variables { @for (k, v) in &variables {
+                            dt { code { (k) } }
+                            dd { @match v { serde_json::Value::String(s) => { (s) } other => { (other.to_string()) } } }
+                        } } }
+                    }
                     dt { "Destroyed" }
                     dd data-field="destroy-at" {
                         @match status.destroy_at {
@@ -404,7 +477,7 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
                     }
                 }
                 @if may.manage {
-                    (actions(&session, &status, &versions, live.filter(|op| !op.state.is_terminal())))
+                    (actions(&session, &status, &versions, settings.as_ref(), live.filter(|op| !op.state.is_terminal())))
                 }
                 @if let Some(requests) = &requests { (capacity(&session, &status, requests)) }
                 section aria-labelledby="access-title" {
@@ -434,6 +507,7 @@ fn actions(
     session: &Session,
     c: &ClusterStatus,
     versions: &[String],
+    settings: Option<&slipway_core::blueprint::BlueprintMetadata>,
     in_flight: Option<&OperationView>,
 ) -> Markup {
     let deployed = c.state.may_exist();
@@ -453,7 +527,8 @@ fn actions(
                     h3 { @if deployed { "Resize or update" } @else { "Deploy" } }
                     (csrf_field(session))
                     label for="deploy-nodes" { "Nodes" }
-                    input #deploy-nodes name="nodes" type="number" min="0" inputmode="numeric" value=(c.nodes);
+                    input #deploy-nodes name="nodes" type="number" inputmode="numeric" value=(c.nodes)
+                        min=(settings.map_or(0, |s| s.nodes.min)) max=[settings.map(|s| s.nodes.max)];
                     label for="deploy-version" { "Version" }
                     select #deploy-version name="version" {
                         @for v in versions { option value=(v) selected[*v == c.version] { (v) } }

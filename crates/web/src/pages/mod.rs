@@ -11,6 +11,7 @@ pub mod profile;
 pub mod runs;
 pub mod sign_in;
 pub mod tokens;
+pub mod variables;
 
 use axum::response::Response;
 use slipway_service::{Error, Kind};
