@@ -202,9 +202,7 @@ impl ClusterStore for SqlStore {
                 return Err(refusal.into());
             }
         };
-        let notes = self
-            .write_plan(&mut tx, cluster, &plan, &audit.actor, now)
-            .await?;
+        let notes = self.write_plan(&mut tx, cluster, &plan, audit, now).await?;
         // Nothing due (another scheduler fired it first) is not an event.
         if plan.outcome != Outcome::NotDue {
             let (result, mut detail) = outcome_summary(&plan.outcome);

@@ -38,7 +38,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use tokio::sync::broadcast;
 
 use self::rows::*;
-use crate::{NewAuditEntry, Notification, Notifications, Result, StoreError};
+use crate::{AuditIntent, NewAuditEntry, Notification, Notifications, Result, StoreError};
 
 /// Which database the store speaks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -456,7 +456,7 @@ impl SqlStore {
         tx: &mut AnyConnection,
         cluster: &ClusterName,
         plan: &Plan,
-        actor: &str,
+        actor: &AuditIntent,
         now: Timestamp,
     ) -> Result<Vec<Notification>> {
         let mut notes = Vec::new();
@@ -492,9 +492,11 @@ impl SqlStore {
                 at: now,
                 kind: kinds::QUEUED.into(),
                 level: EventLevel::Info,
+                // People read the log: the actor by name (the subject is
+                // in the data).
                 message: format!(
                     "{} of {} queued by {} (reason: {})",
-                    op.kind, cluster, op.requested_by, op.reason
+                    op.kind, cluster, actor.actor_name, op.reason
                 ),
                 data: serde_json::json!({
                     "kind": op.kind, "reason": op.reason, "requested_by": op.requested_by,
@@ -522,7 +524,7 @@ impl SqlStore {
                 )
                 .bind(cluster.as_str())
                 .bind(millis(*at))
-                .bind(actor)
+                .bind(actor.actor.as_str())
                 .bind(millis(now))
                 .execute(&mut *tx)
                 .await?;

@@ -525,7 +525,7 @@ impl QueueStore for SqlStore {
                         &mut tx,
                         &op.cluster,
                         &plan,
-                        Subject::recovery().as_str(),
+                        &AuditIntent::system(&Subject::recovery(), "operation.interrupt"),
                         now,
                     )
                     .await?,
