@@ -14,6 +14,8 @@ const cfg = JSON.parse(fs.readFileSync(process.env.WEB_TEST_CONFIG, 'utf8'));
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
 const LONG = 120_000;
+// Every persona's browser lives in this zone: pages show times in it.
+const ZONE = 'America/New_York';
 const results = {};
 
 fs.mkdirSync(cfg.screenshots, { recursive: true });
@@ -40,7 +42,7 @@ const pages = [];
 const problems = [];
 
 async function persona(name, viewport = DESKTOP, storageState = undefined, colorScheme = 'light') {
-  const context = await browser.newContext({ viewport, baseURL: cfg.url, storageState, colorScheme });
+  const context = await browser.newContext({ viewport, baseURL: cfg.url, storageState, colorScheme, timezoneId: ZONE });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: cfg.url });
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);
@@ -61,6 +63,17 @@ async function shot(page, name) {
   // Nothing may stick out sideways (phone width included).
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 1, `${name} at ${width}px is ${overflow}px wider than the window`);
+  // Times read as a person reads them: no RFC 3339 anywhere on the page.
+  // (Terraform's own log lines, quoted as they are, are left out.)
+  const machine = await page.evaluate(() => {
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {
+      acceptNode: (n) => (n.parentElement.closest('[data-log], script, [hidden]') ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+    });
+    let all = '';
+    while (walker.nextNode()) all += walker.currentNode.textContent;
+    return all;
+  }).then((all) => (all.match(/\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}:\d{2}| UTC)/) || [null])[0]);
+  check(machine === null, `${name} at ${width}px shows a machine time: ${machine}`);
 }
 
 async function text(page, selector) {
@@ -122,6 +135,8 @@ try {
   const session = cookies.find((c) => c.name === 'token');
   check(session && session.httpOnly && session.sameSite === 'Lax', 'the session cookie is HttpOnly and SameSite=Lax');
   await alice.locator('section:has(#own) article[data-org=research]').waitFor();
+  check((await text(alice, 'footer [data-zone]')) === ZONE, 'the footer names the browser\'s zone, once the script has told the server');
+  check((await alice.locator('html').getAttribute('data-tz')) === ZONE, 'the page is rendered in the browser\'s zone');
   await shot(alice, 'home');
 
   step('alice defines a cluster and deploys it from its page');
@@ -165,8 +180,15 @@ try {
   await alice.fill('#extend-in', '3h');
   await alice.click('#extend-form button[type=submit]');
   await alice.waitForURL('**/clusters/web-demo');
-  await flash(alice, 'ok', 'will be destroyed at');
+  const extended = await flash(alice, 'ok', 'will be destroyed at');
   const after = await alice.getAttribute('[data-field=destroy-at] [data-countdown]', 'data-countdown');
+  const local = await alice.evaluate(([at, zone]) => {
+    const p = {};
+    for (const x of new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }).formatToParts(new Date(at))) p[x.type] = x.value;
+    return `${p.month} ${p.day}, ${p.year}, ${p.hour}:${p.minute}`;
+  }, [after, ZONE]);
+  check(extended.includes(local), `the flash ${JSON.stringify(extended)} names the destroy time in ${ZONE}: ${local}`);
+  check((await text(alice, '[data-field=destroy-at] time')) === local, 'the page shows the destroy time in the same zone and words');
   const moved = (Date.parse(after) - Date.parse(before)) / 1000;
   check(moved > 3000 && moved < 4000, `the destroy time moved an hour later (${moved} s)`);
   const shown = await text(alice, '[data-field=destroy-at] [data-countdown]');
@@ -204,6 +226,25 @@ try {
   check((await operationEnds(alice)) === 'succeeded', 'the destroy succeeded');
   await alice.locator('[data-field=state] [data-state=absent]').waitFor();
 
+  step('a priced cluster shows its rate, its cost so far, and estimates before a deploy');
+  await alice.goto('/clusters/spend');
+  check((await text(alice, '[data-field=rate]')).startsWith('$0.00/h'), 'spend, destroyed, costs nothing now');
+  check(/^\$\d{1,3}(,\d{3})*\.\d{2} /.test(await text(alice, '[data-field=cost-so-far]')), 'what spend cost so far is money');
+  const estimate = alice.locator('#deploy-estimate [data-estimate-text]');
+  check((await estimate.textContent()) === '2 nodes × $360.00 + $36.00 = $756.00/h; for 2h ≈ $1,512.00',
+    `the deploy form estimates its defaults (${await estimate.textContent()})`);
+  await alice.fill('#deploy-nodes', '3');
+  await alice.waitForFunction(() => document.querySelector('#deploy-estimate [data-estimate-text]').textContent.startsWith('3 nodes'));
+  check((await estimate.textContent()) === '3 nodes × $360.00 + $36.00 = $1,116.00/h; for 2h ≈ $2,232.00', `the estimate follows the nodes (${await estimate.textContent()})`);
+  await alice.fill('#deploy-ttl', '90m');
+  await alice.waitForFunction(() => document.querySelector('#deploy-estimate [data-estimate-text]').textContent.includes('1h 30m'));
+  check((await estimate.textContent()).endsWith('for 1h 30m ≈ $1,674.00'), `the estimate follows the duration (${await estimate.textContent()})`);
+  await shot(alice, 'cluster-estimate');
+  await alice.goto('/clusters/new?organization=research&blueprint=priced');
+  check((await text(alice, '#new-estimate [data-estimate-text]')) === '2 nodes × $360.00 + $36.00 = $756.00/h', 'a new cluster of the blueprint\'s default size is estimated');
+  await alice.selectOption('#blueprint', 'local');
+  await alice.waitForFunction(() => document.querySelector('#new-estimate [data-estimate-text]').textContent.includes('$0.00 + $0.00'));
+
   // ---------------------------------------------------------------- carol
   step('carol asks to join research');
   const carol = await persona('carol');
@@ -225,6 +266,7 @@ try {
   check((await text(carol, '[data-field=nodes]')) === '1', 'shared runs one node');
   await carol.fill('#capacity-nodes', '2');
   await carol.fill('#capacity-ttl', '1h');
+  await carol.locator('#capacity-estimate', { hasText: '2 nodes × $0.00 + $0.00 = $0.00/h; for 1h ≈ $0.00' }).waitFor();
   await carol.click('#capacity-form button[type=submit]');
   await carol.waitForURL('**/clusters/shared');
   await flash(carol, 'ok', 'Asked for 2 nodes');
@@ -243,7 +285,10 @@ try {
   check(Number(await alice.getAttribute('#forecast-plot svg', 'data-series')) === 3, 'three forecast series');
   check(Number(await alice.getAttribute('#forecast-plot svg', 'data-points')) > 30, 'the forecast has points');
   check((await alice.locator('#forecast-plot polyline').count()) === 3, 'three lines are drawn');
-  check((await text(alice, '[data-field=balance]')).startsWith('$'), 'the balance is money');
+  check(/^\$\d{1,3}(,\d{3})*\.\d{2} USD$/.test(await text(alice, '[data-field=balance]')), 'the balance is money, to the cent');
+  const rates = await alice.locator('dl.account').innerText();
+  check(!/\$\d+\.\d{3}/.test(rates) && !/(^|[^$\d,.])\d+\.\d{2}\b/.test(rates.replace(/\d{1,2}:\d{2}/g, '')), `every amount on the account reads as money: ${rates}`);
+  check((await text(alice, '#forecast-plot text.unit')) === `time (${ZONE})`, 'the plot\'s time axis names the zone');
   await shot(alice, 'org');
 
   // ---------------------------------------------------------------- bob

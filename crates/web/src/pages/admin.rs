@@ -23,6 +23,7 @@ pub struct AuditFilter {
 }
 
 pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
+    let zone = ctx.zone;
     let session = match ctx.signed_in() {
         Ok(s) => s.clone(),
         Err(r) => return *r,
@@ -103,7 +104,7 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
             }
             section aria-labelledby="all-clusters" {
                 h2 #all-clusters { "Clusters" }
-                @if clusters.clusters.is_empty() { p.empty { "No clusters yet." } } @else { (cluster_table(&clusters.clusters)) }
+                @if clusters.clusters.is_empty() { p.empty { "No clusters yet." } } @else { (cluster_table(&clusters.clusters, zone)) }
                 @if clusters.next_cursor.is_some() { p { a href="/clusters" { "All clusters, page by page" } } }
             }
             section aria-labelledby="blueprints" {
@@ -112,7 +113,7 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
                     div.table-wrap { table {
                         thead { tr { th scope="col" { "Blueprint" } th scope="col" { "Version" } th scope="col" { "Description" } th scope="col" { "Registered" } } }
                         tbody { @for b in &blueprints { tr {
-                            td { (b.name) } td { code.small { (b.version) } } td { (b.description) } td { (format::time(b.created_at)) }
+                            td { (b.name) } td { code.small { (b.version) } } td { (b.description) } td { (format::time(b.created_at, zone)) }
                         } } }
                     } }
                 }
@@ -149,7 +150,7 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
             section aria-labelledby="tokens-title" {
                 h2 #tokens-title { "API tokens" }
                 span #tokens {}
-                (super::tokens::section(&session, &tokens))
+                (super::tokens::section(&session, &tokens, zone))
             }
             section aria-labelledby="audit" {
                 h2 #audit { "Audit log" }
@@ -166,10 +167,10 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
                         div.table-wrap { table #audit-log {
                             thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Result" } th scope="col" { "Detail" } } }
                             tbody { @for e in entries { tr data-action=(e.action) {
-                                td { (format::time(e.at)) }
+                                td { (format::time(e.at, zone)) }
                                 td.who { (e.actor_name.as_deref().unwrap_or(&e.actor)) " " span.tag { (e.level) } }
                                 td { code.small { (e.action) } } td.name { (e.target) } td { (e.result) }
-                                td { @if !e.detail.is_null() && e.detail != serde_json::json!({}) { code.small.detail { (e.detail.to_string()) } } }
+                                td { @if !e.detail.is_null() && e.detail != serde_json::json!({}) { code.small.detail { (format::humanize(&e.detail.to_string(), zone)) } } }
                             } } }
                         } }
                         @if let Some(q) = &older { p { a href={"/admin?" (q) "#audit"} { "Older entries" } } }

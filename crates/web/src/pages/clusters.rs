@@ -12,6 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use slipway_api::types::*;
 use slipway_core::access::{Action as Access, authorize};
+use slipway_core::cost::CostModel;
 use slipway_core::schedule::change_cutoff_in_words;
 use slipway_core::{OperationKind, OrgName};
 use slipway_service::Error;
@@ -151,7 +152,7 @@ pub async fn list(ctx: Ctx, Query(query): Query<ListQuery>) -> Response {
                     p.empty { "No cluster you may see exists yet. " a href="/clusters/new" { "Define one" } ", then deploy it from its page." }
                 }
             } @else {
-                (cluster_table(&page.clusters))
+                (cluster_table(&page.clusters, ctx.zone))
             }
             @if !first_page || page.next_cursor.is_some() {
                 nav.pages aria-label="Pages of clusters" {
@@ -191,6 +192,17 @@ pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
     names.dedup();
     let chosen_org = query.organization.clone().unwrap_or_default();
     let chosen_bp = query.blueprint.clone().unwrap_or_else(|| "local".into());
+    // Each blueprint's latest cost model and default size, for the estimate.
+    let mut models = std::collections::BTreeMap::new();
+    for n in &names {
+        if let Ok(b) = service
+            .blueprint_version(&session.caller, n, "latest")
+            .await
+        {
+            models.insert(n.to_string(), (b.metadata.cost, b.metadata.nodes.default));
+        }
+    }
+    let chosen_model = models.get(&chosen_bp).copied();
     ctx.render(
         "New cluster",
         html! {
@@ -213,13 +225,26 @@ pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
                     label for="blueprint" { "Blueprint" }
                     select #blueprint name="blueprint" {
                         @for n in &names {
-                            option value=(n) selected[*n == chosen_bp] { (n) }
+                            @match models.get(*n) {
+                                Some((model, default)) => {
+                                    option value=(n) selected[*n == chosen_bp] data-fixed=(model.fixed_hourly_usd.per_hour())
+                                        data-per-node=(model.per_node_hourly_usd.per_hour()) data-default-nodes=(default) { (n) }
+                                }
+                                None => { option value=(n) selected[*n == chosen_bp] { (n) } }
+                            }
                         }
                     }
                     label for="version" { "Version" }
                     input #version name="version" placeholder="latest" autocomplete="off";
                     label for="nodes" { "Nodes" }
                     input #nodes name="nodes" type="number" min="0" inputmode="numeric" placeholder="the blueprint's default";
+                    @if let Some((model, default)) = chosen_model {
+                        p.estimate #new-estimate data-estimate data-fixed=(model.fixed_hourly_usd.per_hour())
+                            data-per-node=(model.per_node_hourly_usd.per_hour()) data-default-nodes=(default)
+                            data-nodes="nodes" data-blueprint="blueprint" aria-live="polite" {
+                            "Once deployed: " span data-estimate-text { (format::estimate(model, default, None)) }
+                        }
+                    }
                     @if session.admin() {
                         label.check { input type="checkbox" name="public" value="yes"; " Public (anyone signed in may use it)" }
                     }
@@ -310,6 +335,7 @@ fn may(session: &Session, c: &ClusterStatus) -> May {
 }
 
 pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
+    let zone = ctx.zone;
     let session = match ctx.signed_in() {
         Ok(s) => s.clone(),
         Err(r) => return *r,
@@ -344,6 +370,27 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
         .map(|b| b.version)
         .collect();
     let now = Utc::now();
+    // What it costs: the blueprint version's model, and what it cost so
+    // far (members of its organization may see its costs).
+    let model = service
+        .blueprint_version(caller, &status.blueprint, &status.version)
+        .await
+        .ok()
+        .map(|b| b.metadata.cost);
+    let cost_so_far = service
+        .costs(
+            caller,
+            &status.organization,
+            CostQuery {
+                granularity: Some("monthly".into()),
+                from: Some(status.created_at),
+                to: Some(now),
+                cluster: Some(status.name.clone()),
+            },
+        )
+        .await
+        .ok()
+        .map(|h| h.total);
     let live = operations
         .iter()
         .find(|op| op.kind.is_infrastructure() && !op.state.is_terminal())
@@ -387,11 +434,25 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
                     dt { "Destroyed" }
                     dd data-field="destroy-at" {
                         @match status.destroy_at {
-                            Some(t) => { (format::time(t)) " (" (format::countdown(t, now)) ")" }
+                            Some(t) => { (format::time(t, zone)) " (" (format::countdown(t, now)) ")" }
                             None => { span.none { "not scheduled" } }
                         }
                     }
-                    dt { "Created" } dd { (format::time(status.created_at)) " by " (names.show(&status.created_by)) }
+                    dt { "Created" } dd { (format::time(status.created_at, zone)) " by " (names.show(&status.created_by)) }
+                    @if let Some(model) = model {
+                        dt { "Current rate" }
+                        dd data-field="rate" {
+                            @if status.state.may_exist() && status.nodes > 0 {
+                                (format::rate(model.hourly(status.nodes))) " " span.hint { "(" (format::estimate(model, status.nodes, None)) ")" }
+                            } @else {
+                                (format::rate(slipway_core::Rate::ZERO)) " " span.hint { "(not deployed)" }
+                            }
+                        }
+                    }
+                    @if let Some(cost) = cost_so_far {
+                        dt { "Cost so far" }
+                        dd data-field="cost-so-far" { (format::money(cost)) " " span.hint { "since it was defined, " (format::date(status.created_at, zone)) } }
+                    }
                     @if let Some(error) = &status.error {
                         dt { "Error" } dd.error-text { (error) }
                     }
@@ -399,12 +460,12 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
                 section aria-labelledby="live-title" {
                     h2 #live-title { "Operation" }
                     @match live {
-                        Some(op) => { (log_panel(op, &live_events, &names)) }
+                        Some(op) => { (log_panel(op, &live_events, &names, zone)) }
                         None => { p.empty { "Nothing has run on this cluster yet." @if may.manage { " Deploy it below." } } }
                     }
                 }
-                @if may.manage { (actions(&session, &status, &versions)) }
-                @if let Some(requests) = &requests { (capacity(&session, &status, requests)) }
+                @if may.manage { (actions(&session, &status, &versions, model)) }
+                @if let Some(requests) = &requests { (capacity(&session, &status, requests, zone, model)) }
                 section aria-labelledby="access-title" {
                     h2 #access-title { "Cluster token" }
                     form.inline method="post" action={(cluster_path(&status.name)) "/access"} {
@@ -416,15 +477,20 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
                 (outputs(&status))
                 section #history-section data-refresh aria-labelledby="history-title" {
                     h2 #history-title { "Operation history" }
-                    @if operations.is_empty() { p.empty { "No operation yet." } } @else { (operation_table(&operations, &names)) }
+                    @if operations.is_empty() { p.empty { "No operation yet." } } @else { (operation_table(&operations, &names, zone)) }
                 }
-                (runs_section(&session, &status, &runs, may.run))
+                (runs_section(&session, &status, &runs, may.run, zone))
             }
         },
     )
 }
 
-fn actions(session: &Session, c: &ClusterStatus, versions: &[String]) -> Markup {
+fn actions(
+    session: &Session,
+    c: &ClusterStatus,
+    versions: &[String],
+    model: Option<CostModel>,
+) -> Markup {
     let deployed = c.state.may_exist();
     let path = cluster_path(&c.name);
     html! {
@@ -444,6 +510,9 @@ fn actions(session: &Session, c: &ClusterStatus, versions: &[String]) -> Markup 
                     label for="deploy-ttl" { "Destroy after" }
                     input #deploy-ttl name="ttl" placeholder="e.g. 2h (empty: keep the schedule)" autocomplete="off"
                         value=[(!deployed).then_some("2h")];
+                    @if let Some(model) = model {
+                        (format::estimate_markup("deploy-estimate", model, c.nodes, (!deployed).then(|| std::time::Duration::from_secs(7200)), ("deploy-nodes", Some("deploy-ttl"))))
+                    }
                     button.primary type="submit" { @if deployed { "Apply" } @else { "Deploy" } }
                 }
                 form.stack.card #extend-form method="post" action={(path) "/extend"} {
@@ -477,16 +546,25 @@ fn actions(session: &Session, c: &ClusterStatus, versions: &[String]) -> Markup 
     }
 }
 
-fn capacity(session: &Session, c: &ClusterStatus, requests: &[CapacityRequestView]) -> Markup {
+fn capacity(
+    session: &Session,
+    c: &ClusterStatus,
+    requests: &[CapacityRequestView],
+    zone: chrono_tz::Tz,
+    model: Option<CostModel>,
+) -> Markup {
     let path = cluster_path(&c.name);
     html! {
         section #capacity-section data-refresh aria-labelledby="capacity-title" {
             h2 #capacity-title { "Capacity" }
             form.row #capacity-form method="post" action={(path) "/capacity"} {
                 (csrf_field(session))
-                div { label for="capacity-nodes" { "Nodes" } input #capacity-nodes name="nodes" type="number" min="0" required inputmode="numeric"; }
+                div { label for="capacity-nodes" { "Nodes" } input #capacity-nodes name="nodes" type="number" min="0" required inputmode="numeric" value=(c.nodes.max(1)); }
                 div { label for="capacity-ttl" { "For" } input #capacity-ttl name="ttl" required value="1h" autocomplete="off"; }
                 button type="submit" { "Request capacity" }
+            }
+            @if let Some(model) = model {
+                (format::estimate_markup("capacity-estimate", model, c.nodes.max(1), Some(std::time::Duration::from_secs(3600)), ("capacity-nodes", Some("capacity-ttl"))))
             }
             p.hint { "The cluster's size follows the sum of each person's largest request, within the organization's limits and budget; a cluster capacity starts is destroyed when its last request ends. A request that cannot be honoured now waits, and is tried again." }
             @if requests.is_empty() {
@@ -497,7 +575,7 @@ fn capacity(session: &Session, c: &ClusterStatus, requests: &[CapacityRequestVie
                     tbody {
                         @for r in requests {
                             tr {
-                                td { (r.login) } td { (r.nodes) } td { (format::time(r.expires_at)) }
+                                td { (r.login) } td { (r.nodes) } td { (format::time(r.expires_at, zone)) }
                                 td {
                                     @match &r.waiting {
                                         Some(w) => {
@@ -546,7 +624,13 @@ fn outputs(c: &ClusterStatus) -> Markup {
     }
 }
 
-fn runs_section(session: &Session, c: &ClusterStatus, runs: &[RunView], may_run: bool) -> Markup {
+fn runs_section(
+    session: &Session,
+    c: &ClusterStatus,
+    runs: &[RunView],
+    may_run: bool,
+    zone: chrono_tz::Tz,
+) -> Markup {
     html! {
         section #runs-section data-refresh aria-labelledby="runs-title" {
             h2 #runs-title { "Test and release runs" }
@@ -583,7 +667,7 @@ fn runs_section(session: &Session, c: &ClusterStatus, runs: &[RunView], may_run:
                                         }
                                     }
                                 }
-                                td { (format::opt_time(r.operation.started_at)) }
+                                td { (format::opt_time(r.operation.started_at, zone)) }
                             }
                         }
                     }
@@ -605,13 +689,13 @@ fn action_text(what: &str, r: &ActionResponse) -> String {
         (ActionResult::AlreadyRunning, _) => match r.cluster.destroy_at {
             Some(t) => format!(
                 "The cluster already runs this configuration: nothing to deploy. It will be destroyed at {}.",
-                format::utc_text(t)
+                format::stamp(t)
             ),
             None => "The cluster already runs this configuration: nothing to deploy.".into(),
         },
         (ActionResult::NothingToDestroy, _) => "Nothing is deployed: nothing to destroy.".into(),
         (ActionResult::Scheduled, _) => match r.cluster.destroy_at {
-            Some(t) => format!("The cluster will be destroyed at {}.", format::utc_text(t)),
+            Some(t) => format!("The cluster will be destroyed at {}.", format::stamp(t)),
             None => "Scheduled.".into(),
         },
         (ActionResult::Unscheduled, _) => "The scheduled destroy is removed.".into(),
@@ -725,7 +809,7 @@ fn capacity_flash(r: &CapacityResponse, done: &str) -> Flash {
     let asked = r
         .request
         .as_ref()
-        .map(|q| format!("{} nodes until {}", q.nodes, format::utc_text(q.expires_at)))
+        .map(|q| format!("{} nodes until {}", q.nodes, format::stamp(q.expires_at)))
         .unwrap_or_default();
     match r.result {
         CapacityResult::Queued => Flash::ok(format!(
@@ -800,13 +884,14 @@ pub async fn withdraw_capacity(
 
 /// A cluster token, shown once on a page nobody keeps (`no-store`).
 pub async fn access(Path(name): Path<String>, action: FormPost<Nothing>) -> Response {
+    let zone = action.ctx.zone;
     let ctx = &action.ctx;
     match ctx.web.service.access(action.caller(), &name).await {
         Ok(token) => ctx.render(
             "Cluster token",
             html! {
                 h1 { "A cluster token for " (token.audience) }
-                p { "Send it as " code { "Authorization: Bearer …" } " to the cluster's gateway. It expires " (format::time(token.expires_at)) ". It is shown only this once." }
+                p { "Send it as " code { "Authorization: Bearer …" } " to the cluster's gateway. It expires " (format::time(token.expires_at, zone)) ". It is shown only this once." }
                 div.secret {
                     label for="cluster-token" { "Token" }
                     textarea #cluster-token readonly rows="4" spellcheck="false" { (token.token) }

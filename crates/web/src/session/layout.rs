@@ -11,7 +11,7 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
     let session = ctx.session();
     html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang="en" data-tz=(crate::format::zone_name(ctx.zone)) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
@@ -53,7 +53,7 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                         div.paused role="status" data-paused {
                             strong { "Provisioning is paused" }
                             @if let Some(by) = &paused.by { " by " (by) }
-                            @if let Some(since) = paused.since { " since " (crate::format::time(since)) }
+                            @if let Some(since) = paused.since { " since " (crate::format::time(since, ctx.zone)) }
                             @if let Some(reason) = &paused.reason { ": " (reason) }
                             ". Deploys, destroys and runs you ask for wait in the queue; running ones go on."
                         }
@@ -61,12 +61,16 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                     @if let Some(flash) = &ctx.flash {
                         div class={"flash " (flash.tone.as_str())}
                             role=(if flash.tone == Tone::Ok { "status" } else { "alert" }) data-flash=(flash.tone.as_str()) {
-                            (flash.text)
+                            (crate::format::humanize(&flash.text, ctx.zone))
                         }
                     }
                     (body)
                 }
-                footer { "Slipway · times in your time zone (hover for UTC)" }
+                footer {
+                    "Slipway · times are in "
+                    strong data-zone=(crate::format::zone_name(ctx.zone)) { (crate::format::zone_name(ctx.zone)) }
+                    @if ctx.zone == chrono_tz::Tz::UTC { " (your browser's zone is used once it has told Slipway)" }
+                }
             }
         }
     }
