@@ -8,7 +8,10 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+
+const AXE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const cfg = JSON.parse(fs.readFileSync(process.env.WEB_TEST_CONFIG, 'utf8'));
 const DESKTOP = { width: 1280, height: 900 };
@@ -56,9 +59,31 @@ async function persona(name, viewport = DESKTOP, storageState = undefined, color
   return page;
 }
 
+/** Accessibility: axe-core over the page as it is, in light and in dark.
+ *  Every violation is kept (with the state it was found in); the suite
+ *  fails at the end if any is serious or critical. axe runs through the
+ *  debugging protocol, so the page's Content-Security-Policy stays as it is. */
+const violations = [];
+const axeRuns = { states: 0 };
+async function axe(page, state) {
+  const scheme = await page.evaluate(() => (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'));
+  for (const colorScheme of [scheme, scheme === 'dark' ? 'light' : 'dark']) {
+    await page.emulateMedia({ colorScheme });
+    if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(AXE);
+    const found = await page.evaluate(async () => {
+      const r = await window.axe.run(document, { resultTypes: ['violations'] });
+      return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(' ')) }));
+    });
+    axeRuns.states += 1;
+    for (const v of found) violations.push({ ...v, state: `${state} (${colorScheme}, ${page.viewportSize().width}px)` });
+  }
+  await page.emulateMedia({ colorScheme: scheme });
+}
+
 async function shot(page, name) {
   const width = page.viewportSize().width;
   const file = path.join(cfg.screenshots, `${name}-${width}.png`);
+  await axe(page, name);
   await page.screenshot({ path: file, fullPage: true });
   // Nothing may stick out sideways (phone width included).
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -85,6 +110,7 @@ async function flash(page, kind, contains) {
   await f.waitFor();
   const t = (await f.textContent()).trim();
   check(t.includes(contains), `the ${kind} message ${JSON.stringify(t)} should say ${JSON.stringify(contains)}`);
+  await axe(page, `${new URL(page.url()).pathname} with the ${kind} message "${contains}"`);
   return t;
 }
 
@@ -141,6 +167,7 @@ try {
 
   step('alice defines a cluster and deploys it from its page');
   await alice.click('nav a[href="/clusters"]');
+  check((await alice.locator('nav [aria-current=page]').getAttribute('href')) === '/clusters', 'the navigation marks the section shown');
   await alice.click('a[href="/clusters/new"]');
   await alice.fill('#name', 'web-demo');
   await alice.selectOption('#organization', 'research');
@@ -435,6 +462,16 @@ try {
   check(!(await phone.context().cookies(cfg.url)).some((c) => c.name === 'token'), 'the dead cookie is removed');
 
   check(problems.length === 0, `the browser reported problems:\n${problems.join('\n')}`);
+
+  step('no serious or critical accessibility violation in any state visited, light or dark');
+  const byImpact = {};
+  for (const v of violations) byImpact[v.impact] = (byImpact[v.impact] || 0) + v.targets.length;
+  console.log(`axe: ${axeRuns.states} page states checked; violations (elements) by impact: ${JSON.stringify(byImpact)}`);
+  const grave = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  for (const v of violations) {
+    console.log(`axe ${v.impact}: ${v.id} (${v.help}) in ${v.state}: ${v.targets.slice(0, 5).join(' | ')}${v.targets.length > 5 ? ` … and ${v.targets.length - 5} more` : ''}`);
+  }
+  check(grave.length === 0, `${grave.length} serious or critical accessibility violations (listed above)`);
   fs.writeFileSync(cfg.results, JSON.stringify(results));
   console.log('browser: all steps passed');
 } catch (e) {

@@ -234,7 +234,7 @@
         el('progress', { 'data-progress': '', max: '1', value: '0', 'aria-label': 'Resources changed' }),
         el('span', { 'data-field': 'progress-text' }, '0 of ? resources')),
       el('p', { class: 'error-text', 'data-field': 'op-error', hidden: '' }),
-      el('ol', { class: 'log', 'data-log': '', 'aria-live': 'polite', 'aria-label': 'Log' }));
+      el('ol', { class: 'log', 'data-log': '', 'aria-live': 'polite', 'aria-label': 'Log', tabindex: '0' }));
   }
 
   // ---- a cluster's page follows the cluster

@@ -82,7 +82,7 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
             section aria-labelledby="organizations" {
                 h2 #organizations { "Organizations" }
                 @if orgs.is_empty() { p.empty { "No organization yet: create one below." } } @else {
-                    div.table-wrap { table {
+                    div.table-wrap tabindex="0" role="region" aria-label="Organizations (scrolls sideways)" { table {
                         thead { tr { th scope="col" { "Name" } th scope="col" { "GitHub" } th scope="col" { "Nodes per cluster" } th scope="col" { "Clusters at once" } } }
                         tbody { @for o in &orgs { tr {
                             td { a href=(org_path(&o.name)) { (o.name) } }
@@ -110,7 +110,7 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
             section aria-labelledby="blueprints" {
                 h2 #blueprints { "Blueprint versions" }
                 @if blueprints.is_empty() { p.empty { "No blueprint is registered." } } @else {
-                    div.table-wrap { table {
+                    div.table-wrap tabindex="0" role="region" aria-label="Blueprint versions (scrolls sideways)" { table {
                         thead { tr { th scope="col" { "Blueprint" } th scope="col" { "Version" } th scope="col" { "Description" } th scope="col" { "Registered" } } }
                         tbody { @for b in &blueprints { tr {
                             td { (b.name) } td { code.small { (b.version) } } td { (b.description) } td { (format::time(b.created_at, zone)) }
@@ -164,7 +164,7 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
                     Err(e) => { p.refused { (e.message) } }
                     Ok(entries) if entries.is_empty() => { p.empty { "No entry matches." } }
                     Ok(entries) => {
-                        div.table-wrap { table #audit-log {
+                        div.table-wrap tabindex="0" role="region" aria-label="Audit log (scrolls sideways)" { table #audit-log {
                             thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Result" } th scope="col" { "Detail" } } }
                             tbody { @for e in entries { tr data-action=(e.action) {
                                 td { (format::time(e.at, zone)) }

@@ -570,7 +570,7 @@ fn capacity(
             @if requests.is_empty() {
                 p.empty { "No active capacity request." }
             } @else {
-                div.table-wrap { table #capacity-requests {
+                div.table-wrap tabindex="0" role="region" aria-label="Capacity requests (scrolls sideways)" { table #capacity-requests {
                     thead { tr { th scope="col" { "Who" } th scope="col" { "Nodes" } th scope="col" { "Until" } th scope="col" { "State" } th scope="col" { span.visually-hidden { "Actions" } } } }
                     tbody {
                         @for r in requests {
@@ -645,7 +645,7 @@ fn runs_section(
             @if runs.is_empty() {
                 p.empty { "No run yet." @if may_run { " Start one above (the cluster must be running)." } }
             } @else {
-                div.table-wrap { table {
+                div.table-wrap tabindex="0" role="region" aria-label="Test and release runs (scrolls sideways)" { table {
                     thead { tr { th scope="col" { "Run" } th scope="col" { "Version" } th scope="col" { "Result" } th scope="col" { "Steps" } th scope="col" { "Started" } } }
                     tbody {
                         @for r in runs {

@@ -203,7 +203,7 @@ fn card(c: &Card, zone: chrono_tz::Tz) -> Markup {
 pub fn cluster_table(clusters: &[ClusterStatus], zone: chrono_tz::Tz) -> Markup {
     let now = chrono::Utc::now();
     html! {
-        div.table-wrap {
+        div.table-wrap tabindex="0" role="region" aria-label="Clusters (scrolls sideways)" {
             table {
                 thead { tr { th scope="col" { "Cluster" } th scope="col" { "Organization" } th scope="col" { "State" } th scope="col" { "Nodes" } th scope="col" { "Destroyed" } } }
                 tbody {

@@ -77,7 +77,7 @@ pub fn log_panel(
             } @else {
                 p.error-text data-field="op-error" hidden {}
             }
-            ol.log data-log aria-live="polite" aria-label="Log" {
+            ol.log data-log aria-live="polite" aria-label="Log" tabindex="0" {
                 @for e in events.iter().filter(|e| e.level != EventLevel::Debug || e.kind == kinds::FINISHED) {
                     (line(e, zone))
                 }
@@ -89,7 +89,7 @@ pub fn log_panel(
 /// Operations, newest first, each linking to its log.
 pub fn operation_table(ops: &[OperationView], names: &Names, zone: chrono_tz::Tz) -> Markup {
     html! {
-        div.table-wrap {
+        div.table-wrap tabindex="0" role="region" aria-label="Operations (scrolls sideways)" {
             table.operations {
                 thead { tr {
                     th scope="col" { "Operation" } th scope="col" { "Why" } th scope="col" { "By" }

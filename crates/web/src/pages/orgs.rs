@@ -146,7 +146,7 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>, Query(query): Query<OrgQue
                 @if requests.is_empty() {
                     p.empty { "No active request" @if !manager { " of yours" } ". Ask for nodes on a cluster's page." }
                 } @else {
-                    div.table-wrap { table {
+                    div.table-wrap tabindex="0" role="region" aria-label="Capacity requests (scrolls sideways)" { table {
                         thead { tr { th scope="col" { "Cluster" } th scope="col" { "Who" } th scope="col" { "Nodes" } th scope="col" { "Until" } th scope="col" { span.visually-hidden { "Actions" } } } }
                         tbody { @for r in &requests { tr {
                             td { a href=(cluster_path(&r.cluster)) { (r.cluster) } }
@@ -315,7 +315,7 @@ fn cost_plot(h: &CostHistory, by: &str, zone: chrono_tz::Tz) -> Markup {
         details {
             summary { "The figures" }
             @if costly.is_empty() { p.empty { "No costs in this period." } } @else {
-                div.table-wrap { table {
+                div.table-wrap tabindex="0" role="region" aria-label="Cost by bucket (scrolls sideways)" { table {
                     thead { tr { th scope="col" { "From" } th scope="col" { "Cost" } th scope="col" { "By cluster" } } }
                     tbody { @for b in &costly { tr {
                         td { (format::time(b.start, zone)) } td { (money(b.total)) @if b.provisional.is_positive() { " (" (money(b.provisional)) " provisional)" } }
@@ -406,7 +406,7 @@ fn members_section(
                     @if approved.is_empty() {
                         p.empty { "No membership is recorded in Slipway: members come from GitHub." }
                     } @else {
-                        div.table-wrap { table #members-table {
+                        div.table-wrap tabindex="0" role="region" aria-label="Members (scrolls sideways)" { table #members-table {
                             thead { tr { th scope="col" { "Who" } th scope="col" { "Role" } th scope="col" { "Approved" } th scope="col" { span.visually-hidden { "Actions" } } } }
                             tbody { @for m in &approved {
                                 @let path = format!("{base}/members/{}", encode(&m.subject));

@@ -38,7 +38,7 @@ pub fn section(session: &Session, tokens: &[TokenView], zone: chrono_tz::Tz) -> 
         @if tokens.is_empty() {
             p.empty { "No API tokens. Create one below." }
         } @else {
-            div.table-wrap { table #tokens {
+            div.table-wrap tabindex="0" role="region" aria-label="API tokens (scrolls sideways)" { table #tokens {
                 thead { tr {
                     th scope="col" { "Name" } th scope="col" { "Owner" } th scope="col" { "Scopes" }
                     th scope="col" { "Expires" } th scope="col" { "State" } th scope="col" { span.visually-hidden { "Actions" } }

@@ -28,11 +28,11 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                         a.brand href="/" { "Slipway" }
                         @if let Some(s) = session {
                             ul.nav {
-                                li { a href="/" { "Organizations" } }
-                                li { a href="/clusters" { "Clusters" } }
-                                li { a href="/tokens" { "Tokens" } }
+                                li { a href="/" aria-current=[current(ctx, &["/", "/orgs"])] { "Organizations" } }
+                                li { a href="/clusters" aria-current=[current(ctx, &["/clusters"])] { "Clusters" } }
+                                li { a href="/tokens" aria-current=[current(ctx, &["/tokens"])] { "Tokens" } }
                                 @if s.admin() {
-                                    li { a href="/admin" { "Administration" } }
+                                    li { a href="/admin" aria-current=[current(ctx, &["/admin"])] { "Administration" } }
                                 }
                             }
                             div.who {
@@ -74,4 +74,19 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
             }
         }
     }
+}
+
+/// `page` when the page shown is under one of `sections` (`/` only itself).
+fn current(ctx: &Ctx, sections: &[&str]) -> Option<&'static str> {
+    let path = ctx.path.split(['?', '#']).next().unwrap_or("/");
+    sections
+        .iter()
+        .any(|s| {
+            if *s == "/" {
+                path == "/"
+            } else {
+                path == *s || path.starts_with(&format!("{s}/"))
+            }
+        })
+        .then_some("page")
 }
