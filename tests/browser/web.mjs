@@ -302,6 +302,15 @@ try {
   await carol.locator('[data-field=state] [data-state=running]').waitFor();
   await carol.locator('#capacity-requests td', { hasText: 'carol' }).first().waitFor();
 
+  step('withdrawing a capacity request asks first, and cancelling changes nothing');
+  await carol.locator('#capacity-requests button', { hasText: 'Withdraw' }).first().click();
+  await carol.locator('[data-confirm-step]').waitFor();
+  check((await text(carol, '#confirm-what')).includes('cluster shared'), 'the confirmation says what is withdrawn');
+  await carol.click('[data-confirm-cancel]');
+  await carol.waitForURL('**/clusters/shared');
+  await carol.locator('#capacity-requests td', { hasText: 'carol' }).first().waitFor();
+  check((await text(carol, '[data-field=nodes]')) === '2', 'the cluster keeps its size');
+
   // ---------------------------------------------------------------- plots
   step('the cost and forecast plots render with data');
   await alice.goto('/orgs/research?costs=hourly&forecast=daily');
@@ -345,6 +354,18 @@ try {
     check(!page.includes('carol') && !page.includes('panicked') && !page.includes('"error"'), `${link} shows no data and no dump`);
   }
   await shot(bob, 'refused');
+  for (const [link, status] of [['/no-such-page', 404], ['/clusters/shared/nothing', 404]]) {
+    const answer = await bob.goto(link);
+    check(answer.status() === status && answer.headers()['content-type'].startsWith('text/html'), `${link} is an HTML ${status} (${answer.status()} ${answer.headers()['content-type']})`);
+    await bob.locator(`[data-missing="${status}"]`).waitFor();
+    check(answer.headers()['content-security-policy']?.includes("default-src 'self'"), `${link} carries the pages' Content-Security-Policy`);
+    check((await text(bob, '.who .login')) === 'bob', 'the page keeps the navigation of whoever looks');
+  }
+  await shot(bob, 'not-found');
+  const notAllowed = await bob.evaluate(async () => { const r = await fetch('/tokens/x/revoke'); return [r.status, r.headers.get('content-type')]; });
+  check(notAllowed[0] === 405 && notAllowed[1].startsWith('text/html'), `a page's path with the wrong method is an HTML 405 (${notAllowed})`);
+  const api = await bob.evaluate(async () => { const r = await fetch('/v1/nothing-here'); return [r.status, (await r.json()).error.code]; });
+  check(api[0] === 404 && api[1] === 'not_found', `the API's unknown paths keep their JSON (${api})`);
   const missing = await bob.goto('/clusters/no-such-cluster');
   check(missing.status() === 404, 'a cluster that does not exist is a clear 404');
   await bob.locator('h1', { hasText: 'Not found' }).waitFor();
@@ -370,6 +391,16 @@ try {
   check((await row.locator('[data-token-state]').getAttribute('data-token-state')) === 'active', 'the token is active');
   check(!(await admin.content()).includes(secret), 'the secret is never shown again');
   await row.locator('button', { hasText: 'Revoke' }).click();
+  await admin.locator('[data-confirm-step]').waitFor();
+  await shot(admin, 'confirm');
+  await admin.click('[data-confirm-cancel]');
+  await admin.waitForURL((u) => u.pathname === '/admin');
+  check((await admin.locator('tr[data-token-name=ci-pipeline] [data-token-state]').getAttribute('data-token-state')) === 'active',
+    'a revocation cancelled at its confirmation leaves the token active');
+  const stillWorks = await admin.evaluate(async (token) => (await fetch('/v1/clusters', { headers: { authorization: `Bearer ${token}` } })).status, secret);
+  check(stillWorks === 200, `the token still authenticates after the cancelled revocation (${stillWorks})`);
+  await admin.locator('tr[data-token-name=ci-pipeline] button', { hasText: 'Revoke' }).click();
+  await admin.click('[data-confirm-yes]');
   await flash(admin, 'ok', 'is revoked');
   check((await admin.locator('tr[data-token-name=ci-pipeline] [data-token-state]').getAttribute('data-token-state')) === 'revoked',
     'the token shows revoked');
@@ -381,8 +412,16 @@ try {
   check((await admin.locator('#audit-log tbody tr:not([data-action="token.revoke"])').count()) === 0, 'only revocations are listed');
 
   step('the administrator rotates the signing key');
+  const keysBefore = await text(admin, 'section[aria-labelledby=keys] p');
   await admin.click('form[action="/admin/rotate-keys"] button');
+  await admin.locator('[data-confirm-step]').waitFor();
+  await admin.click('[data-confirm-cancel]');
+  await admin.waitForURL((u) => u.pathname === '/admin');
+  check((await text(admin, 'section[aria-labelledby=keys] p')) === keysBefore, 'a rotation cancelled at its confirmation changes no key');
+  await admin.click('form[action="/admin/rotate-keys"] button');
+  await admin.click('[data-confirm-yes]');
   await flash(admin, 'ok', 'Rotated');
+  check((await text(admin, 'section[aria-labelledby=keys] p')) !== keysBefore, 'a confirmed rotation publishes a new key');
   await admin.goto('/admin');
   await shot(admin, 'admin');
 

@@ -170,8 +170,7 @@ pub fn bars(
     id: &str,
     title: &str,
     description: &str,
-    scale: TimeScale,
-    zone: Tz,
+    (scale, zone): (TimeScale, Tz),
     span: (DateTime<Utc>, DateTime<Utc>),
     series: &[String],
     bars: &[Bar],
@@ -225,8 +224,7 @@ pub fn lines(
     id: &str,
     title: &str,
     description: &str,
-    scale: TimeScale,
-    zone: Tz,
+    (scale, zone): (TimeScale, Tz),
     series: &[Line],
 ) -> Markup {
     let all = series.iter().flat_map(|s| s.points.iter());
@@ -290,8 +288,7 @@ mod tests {
             "costs",
             "Costs",
             "by hour",
-            TimeScale::Hours,
-            Tz::Europe__Berlin,
+            (TimeScale::Hours, Tz::Europe__Berlin),
             (t0, t0 + hour * 3),
             &["a".into(), "b".into()],
             &[Bar {

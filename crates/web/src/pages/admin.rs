@@ -213,7 +213,16 @@ pub async fn resume_provisioning(action: FormPost<Nothing>) -> Response {
     })
 }
 
-pub async fn rotate_keys(action: FormPost<Nothing>) -> Response {
+pub async fn rotate_keys(action: FormPost<super::Confirm>) -> Response {
+    if !action.form.confirmed() {
+        return super::confirm_step(
+            &action.ctx,
+            "Rotate the signing key?",
+            "New tokens will be signed with a new key; tokens signed with older keys stay valid until they expire.",
+            "Rotate the signing key",
+            "/admin#keys",
+        );
+    }
     let result = action.ctx.web.service.rotate_keys(action.caller()).await;
     done(&action.ctx, "/admin#keys", result, |r| {
         format!(

@@ -757,7 +757,16 @@ pub async fn extend(Path(name): Path<String>, action: FormPost<ExtendForm>) -> R
 #[derive(Debug, Deserialize)]
 pub struct Nothing {}
 
-pub async fn unschedule(Path(name): Path<String>, action: FormPost<Nothing>) -> Response {
+pub async fn unschedule(Path(name): Path<String>, action: FormPost<super::Confirm>) -> Response {
+    if !action.form.confirmed() {
+        return super::confirm_step(
+            &action.ctx,
+            "Remove the scheduled destroy?",
+            format!("Cluster {name} will run, and cost, until someone destroys it."),
+            "Remove the schedule",
+            &cluster_path(&name),
+        );
+    }
     let result = action
         .ctx
         .web
@@ -869,8 +878,19 @@ pub async fn request_capacity(
 
 pub async fn withdraw_capacity(
     Path((name, id)): Path<(String, String)>,
-    action: FormPost<Nothing>,
+    action: FormPost<super::Confirm>,
 ) -> Response {
+    if !action.form.confirmed() {
+        return super::confirm_step(
+            &action.ctx,
+            "Withdraw the capacity request?",
+            format!(
+                "Capacity request {id} on cluster {name} ends now; the cluster shrinks to what the other requests want, and is destroyed if capacity started it and this was the last one."
+            ),
+            "Withdraw",
+            &cluster_path(&name),
+        );
+    }
     let result = action
         .ctx
         .web

@@ -177,10 +177,18 @@ pub async fn show(ctx: Ctx, Path(id): Path<String>) -> Response {
     )
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct Nothing {}
-
-pub async fn cancel(Path(id): Path<String>, action: FormPost<Nothing>) -> Response {
+pub async fn cancel(Path(id): Path<String>, action: FormPost<super::Confirm>) -> Response {
+    if !action.form.confirmed() {
+        return super::confirm_step(
+            &action.ctx,
+            "Cancel the operation?",
+            format!(
+                "Operation {id} stops: a queued one never runs; a running Terraform is told to stop and saves its state, which may leave the cluster part-changed."
+            ),
+            "Cancel the operation",
+            &format!("/operations/{id}"),
+        );
+    }
     let result = action.ctx.web.service.cancel(action.caller(), &id).await;
     done(
         &action.ctx,

@@ -311,7 +311,7 @@ fn cost_plot(h: &CostHistory, by: &str, zone: chrono_tz::Tz) -> Markup {
     html! {
         p { "Total " strong data-field="cost-total" { (money(h.total)) } " from " (format::time(h.from, zone)) " to " (format::time(h.to, zone)) "; " (by) " mean " (format::dollars(h.stats.mean)) ", highest " (format::dollars(h.stats.max)) "." }
         p.hint data-field="cost-settled" { "Settled until " (format::opt_time(h.settled_at, zone)) "; " (money(h.provisional)) " since then is provisional (what ran, at the blueprints' rates), settled at the next reconciliation." }
-        (plot::bars("cost-plot", &format!("Cost by {}, by cluster", by.trim_end_matches("ly")), &format!("{} buckets of {by} cost in US dollars, stacked by cluster; total {}", h.buckets.len(), money(h.total)), scale, zone, (h.from, h.to), &clusters, &bars))
+        (plot::bars("cost-plot", &format!("Cost by {}, by cluster", by.trim_end_matches("ly")), &format!("{} buckets of {by} cost in US dollars, stacked by cluster; total {}", h.buckets.len(), money(h.total)), (scale, zone), (h.from, h.to), &clusters, &bars))
         details {
             summary { "The figures" }
             @if costly.is_empty() { p.empty { "No costs in this period." } } @else {
@@ -357,7 +357,7 @@ fn forecast_plot(f: &ForecastView, by: &str, zone: chrono_tz::Tz) -> Markup {
     };
     html! {
         p { "From a balance of " strong { (money(f.balance)) } ", with the monthly allowance credited on the 1st." }
-        (plot::lines("forecast-plot", "Balance forecast at three burn rates", &format!("The balance ahead ({by}) at the minimum, current and maximum burn rates, in US dollars"), scale, zone, &series))
+        (plot::lines("forecast-plot", "Balance forecast at three burn rates", &format!("The balance ahead ({by}) at the minimum, current and maximum burn rates, in US dollars"), (scale, zone), &series))
     }
 }
 
@@ -537,8 +537,28 @@ pub async fn approve_member(
 
 pub async fn remove_member(
     Path((name, who)): Path<(String, String)>,
-    action: FormPost<Nothing>,
+    action: FormPost<super::Confirm>,
 ) -> Response {
+    if !action.form.confirmed() {
+        let me = action.session().login() == who;
+        return super::confirm_step(
+            &action.ctx,
+            if me {
+                "Leave the organization?"
+            } else {
+                "Remove the membership?"
+            },
+            if me {
+                format!(
+                    "You leave {name}: its private clusters, costs and members are no longer yours to see."
+                )
+            } else {
+                format!("{who} is no longer a member of {name} (a request to join is declined).")
+            },
+            if me { "Leave" } else { "Remove" },
+            &format!("{}#members", org_path(&name)),
+        );
+    }
     let result = action
         .ctx
         .web

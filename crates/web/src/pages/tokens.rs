@@ -129,21 +129,29 @@ pub async fn create(action: FormPost<Vec<(String, String)>>) -> Response {
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct Nothing {}
-
-pub async fn revoke(Path(id): Path<String>, action: FormPost<Nothing>) -> Response {
+pub async fn revoke(Path(id): Path<String>, action: FormPost<super::Confirm>) -> Response {
+    let back = if action.session().admin() {
+        "/admin#tokens"
+    } else {
+        "/tokens"
+    };
+    if !action.form.confirmed() {
+        return super::confirm_step(
+            &action.ctx,
+            "Revoke the token?",
+            format!(
+                "Token {id} will be refused from now on, wherever it is used. This cannot be undone."
+            ),
+            "Revoke the token",
+            back,
+        );
+    }
     let result = action
         .ctx
         .web
         .service
         .revoke_api_token(action.caller(), &id)
         .await;
-    let back = if action.session().admin() {
-        "/admin#tokens"
-    } else {
-        "/tokens"
-    };
     done(&action.ctx, back, result, |()| {
         format!("Token {id} is revoked: it is refused from now on.")
     })
