@@ -172,6 +172,15 @@ try {
   await alice.fill('#name', 'web-demo');
   await alice.selectOption('#organization', 'research');
   await alice.selectOption('#blueprint', 'local');
+  // A refusal about a field comes back beside it, tied to it, with what was typed.
+  await alice.fill('#nodes', '99');
+  await alice.click('form[action="/clusters"] button[type=submit]');
+  await alice.locator('#nodes[aria-invalid=true]').waitFor();
+  const describedBy = await alice.getAttribute('#nodes', 'aria-describedby');
+  check((await text(alice, `#${describedBy}`)).length > 0, `the nodes field is described by its error (${describedBy})`);
+  check((await alice.inputValue('#name')) === 'web-demo' && (await alice.inputValue('#nodes')) === '99', 'what was typed is kept');
+  await shot(alice, 'new-cluster-refused');
+  await alice.fill('#nodes', '');
   await alice.click('form[action="/clusters"] button[type=submit]');
   await alice.waitForURL('**/clusters/web-demo');
   await flash(alice, 'ok', 'is defined');
@@ -325,6 +334,7 @@ try {
   const rates = await alice.locator('dl.account').innerText();
   check(!/\$\d+\.\d{3}/.test(rates) && !/(^|[^$\d,.])\d+\.\d{2}\b/.test(rates.replace(/\d{1,2}:\d{2}/g, '')), `every amount on the account reads as money: ${rates}`);
   check((await text(alice, '#forecast-plot text.unit')) === `time (${ZONE})`, 'the plot\'s time axis names the zone');
+  check(/since Oct 1, \d{4}/.test(rates), 'the fiscal year starts on a date, Oct 1, whatever the zone');
   await shot(alice, 'org');
 
   // ---------------------------------------------------------------- bob

@@ -170,6 +170,11 @@ pub struct NewQuery {
     organization: Option<String>,
     name: Option<String>,
     blueprint: Option<String>,
+    /// What was typed, kept after a refusal.
+    version: Option<String>,
+    nodes: Option<String>,
+    /// The field a refusal was about: its message is shown beside it.
+    error_field: Option<String>,
 }
 
 pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
@@ -191,6 +196,19 @@ pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
     names.sort_unstable();
     names.dedup();
     let chosen_org = query.organization.clone().unwrap_or_default();
+    // A refusal about one field is shown beside it (and tied to it).
+    let refusal = ctx
+        .flash
+        .as_ref()
+        .filter(|f| f.tone == crate::flash::Tone::Refused)
+        .map(|f| format::humanize(&f.text, ctx.zone));
+    let error_at = |field: &str| {
+        refusal
+            .clone()
+            .filter(|_| query.error_field.as_deref() == Some(field))
+    };
+    let (name_error, version_error, nodes_error) =
+        (error_at("name"), error_at("version"), error_at("nodes"));
     let chosen_bp = query.blueprint.clone().unwrap_or_else(|| "local".into());
     // Each blueprint's latest cost model and default size, for the estimate.
     let mut models = std::collections::BTreeMap::new();
@@ -214,7 +232,10 @@ pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
                     (csrf_field(&session))
                     label for="name" { "Name" }
                     input #name name="name" required pattern="[a-z0-9][a-z0-9\\-]{0,39}" maxlength="40"
-                        value=[query.name.as_deref()] aria-describedby="name-hint" autocomplete="off";
+                        value=[query.name.as_deref()] autocomplete="off"
+                        aria-invalid=[name_error.as_ref().map(|_| "true")]
+                        aria-describedby=(if name_error.is_some() { "name-error name-hint" } else { "name-hint" });
+                    @if let Some(e) = &name_error { p.field-error #name-error { (e) } }
                     p.hint #name-hint { "Lower-case letters, digits and dashes; unique on this site." }
                     label for="organization" { "Organization" }
                     select #organization name="organization" {
@@ -235,9 +256,14 @@ pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
                         }
                     }
                     label for="version" { "Version" }
-                    input #version name="version" placeholder="latest" autocomplete="off";
+                    input #version name="version" placeholder="latest" autocomplete="off" value=[query.version.as_deref()]
+                        aria-invalid=[version_error.as_ref().map(|_| "true")] aria-describedby=[version_error.as_ref().map(|_| "version-error")];
+                    @if let Some(e) = &version_error { p.field-error #version-error { (e) } }
                     label for="nodes" { "Nodes" }
-                    input #nodes name="nodes" type="number" min="0" inputmode="numeric" placeholder="the blueprint's default";
+                    input #nodes name="nodes" type="number" min="0" inputmode="numeric" placeholder="the blueprint's default"
+                        value=[query.nodes.as_deref()]
+                        aria-invalid=[nodes_error.as_ref().map(|_| "true")] aria-describedby=[nodes_error.as_ref().map(|_| "nodes-error")];
+                    @if let Some(e) = &nodes_error { p.field-error #nodes-error { (e) } }
                     @if let Some((model, default)) = chosen_model {
                         p.estimate #new-estimate data-estimate data-fixed=(model.fixed_hourly_usd.per_hour())
                             data-per-node=(model.per_node_hourly_usd.per_hour()) data-default-nodes=(default)
@@ -270,24 +296,30 @@ pub async fn create(action: FormPost<CreateForm>) -> Response {
     let f = &action.form;
     let ctx = &action.ctx;
     let name = given(&f.name).unwrap_or_default();
-    let back = format!(
-        "/clusters/new?{}",
-        serde_urlencoded::to_string([
-            ("name", name.as_str()),
-            (
-                "organization",
-                given(&f.organization).unwrap_or_default().as_str()
-            ),
-            (
-                "blueprint",
-                given(&f.blueprint).unwrap_or_default().as_str()
-            ),
-        ])
-        .unwrap_or_default()
-    );
+    // Back to the form with what was typed, and the field a refusal names.
+    let back = |e: &Error| {
+        format!(
+            "/clusters/new?{}",
+            serde_urlencoded::to_string([
+                ("name", name.as_str()),
+                (
+                    "organization",
+                    given(&f.organization).unwrap_or_default().as_str()
+                ),
+                (
+                    "blueprint",
+                    given(&f.blueprint).unwrap_or_default().as_str()
+                ),
+                ("version", f.version.as_deref().unwrap_or_default()),
+                ("nodes", f.nodes.as_deref().unwrap_or_default()),
+                ("error_field", e.field.as_deref().unwrap_or_default()),
+            ])
+            .unwrap_or_default()
+        )
+    };
     let nodes = match number("nodes", &f.nodes) {
         Ok(n) => n,
-        Err(e) => return done::<()>(ctx, &back, Err(e), |_| String::new()),
+        Err(e) => return done::<()>(ctx, &back(&e), Err(e), |_| String::new()),
     };
     let req = CreateCluster {
         name: name.clone(),
@@ -307,7 +339,7 @@ pub async fn create(action: FormPost<CreateForm>) -> Response {
                 c.name
             ))),
         ),
-        Err(e) => done::<()>(ctx, &back, Err(e), |_| String::new()),
+        Err(e) => done::<()>(ctx, &back(&e), Err(e), |_| String::new()),
     }
 }
 

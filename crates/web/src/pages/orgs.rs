@@ -224,7 +224,7 @@ fn account_section(session: &Session, org: &str, a: &AccountView, zone: chrono_t
                 dt { "Balance" } dd data-field="balance" { (money(a.balance)) " " span.unit { (a.currency) } }
                 dt { "Monthly allowance" } dd { (money(a.monthly_allowance)) }
                 dt { "Maximum balance" } dd { (money(a.max_balance)) }
-                dt { "Cost this fiscal year" } dd { (money(a.fytd_cost)) " since " (format::date(a.fiscal_year_start, zone)) ", settled " (format::opt_time(a.costs_settled_at, zone)) }
+                dt { "Cost this fiscal year" } dd { (money(a.fytd_cost)) " since " (format::date(a.fiscal_year_start, chrono_tz::Tz::UTC)) ", settled " (format::opt_time(a.costs_settled_at, zone)) }
                 dt { "Since then" } dd data-field="provisional-cost" { (money(a.provisional_cost)) " provisional: not yet in the balance, settled at the next reconciliation" }
                 dt { "Burn rate" } dd { "minimum " (rate(a.burn_rates.minimum)) ", current " (rate(a.burn_rates.current)) ", maximum " (rate(a.burn_rates.maximum)) }
                 dt { "Money runs out" }
