@@ -265,7 +265,8 @@ try {
   step('a priced cluster shows its rate, its cost so far, and estimates before a deploy');
   await alice.goto('/clusters/spend');
   check((await text(alice, '[data-field=rate]')).startsWith('$0.00/h'), 'spend, destroyed, costs nothing now');
-  check(/^\$\d{1,3}(,\d{3})*\.\d{2} /.test(await text(alice, '[data-field=cost-so-far]')), 'what spend cost so far is money');
+  const soFar = await text(alice, '[data-field=cost-so-far]');
+  check(/^\$\d{1,3}(,\d{3})*\.\d{2} /.test(soFar) && !soFar.startsWith('$0.00'), `what spend cost so far (it ran seconds at $756.00/h) is money, and not nothing: ${soFar}`);
   const estimate = alice.locator('#deploy-estimate [data-estimate-text]');
   check((await estimate.textContent()) === '2 nodes × $360.00 + $36.00 = $756.00/h; for 2h ≈ $1,512.00',
     `the deploy form estimates its defaults (${await estimate.textContent()})`);

@@ -414,8 +414,16 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
             caller,
             &status.organization,
             CostQuery {
-                granularity: Some("monthly".into()),
-                from: Some(status.created_at),
+                // Whole UTC days (the history's buckets) from the day it
+                // was defined.
+                granularity: Some("daily".into()),
+                from: Some(
+                    status
+                        .created_at
+                        .date_naive()
+                        .and_hms_opt(0, 0, 0)
+                        .map_or(status.created_at, |d| d.and_utc()),
+                ),
                 to: Some(now),
                 cluster: Some(status.name.clone()),
             },
