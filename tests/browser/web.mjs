@@ -8,12 +8,17 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+
+const AXE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const cfg = JSON.parse(fs.readFileSync(process.env.WEB_TEST_CONFIG, 'utf8'));
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
 const LONG = 120_000;
+// Every persona's browser lives in this zone: pages show times in it.
+const ZONE = 'America/New_York';
 const results = {};
 
 fs.mkdirSync(cfg.screenshots, { recursive: true });
@@ -40,7 +45,7 @@ const pages = [];
 const problems = [];
 
 async function persona(name, viewport = DESKTOP, storageState = undefined, colorScheme = 'light') {
-  const context = await browser.newContext({ viewport, baseURL: cfg.url, storageState, colorScheme });
+  const context = await browser.newContext({ viewport, baseURL: cfg.url, storageState, colorScheme, timezoneId: ZONE });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: cfg.url });
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);
@@ -54,13 +59,46 @@ async function persona(name, viewport = DESKTOP, storageState = undefined, color
   return page;
 }
 
+/** Accessibility: axe-core over the page as it is, in light and in dark.
+ *  Every violation is kept (with the state it was found in); the suite
+ *  fails at the end if any is serious or critical. axe runs through the
+ *  debugging protocol, so the page's Content-Security-Policy stays as it is. */
+const violations = [];
+const axeRuns = { states: 0 };
+async function axe(page, state) {
+  const scheme = await page.evaluate(() => (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'));
+  for (const colorScheme of [scheme, scheme === 'dark' ? 'light' : 'dark']) {
+    await page.emulateMedia({ colorScheme });
+    if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(AXE);
+    const found = await page.evaluate(async () => {
+      const r = await window.axe.run(document, { resultTypes: ['violations'] });
+      return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(' ')) }));
+    });
+    axeRuns.states += 1;
+    for (const v of found) violations.push({ ...v, state: `${state} (${colorScheme}, ${page.viewportSize().width}px)` });
+  }
+  await page.emulateMedia({ colorScheme: scheme });
+}
+
 async function shot(page, name) {
   const width = page.viewportSize().width;
   const file = path.join(cfg.screenshots, `${name}-${width}.png`);
+  await axe(page, name);
   await page.screenshot({ path: file, fullPage: true });
   // Nothing may stick out sideways (phone width included).
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 1, `${name} at ${width}px is ${overflow}px wider than the window`);
+  // Times read as a person reads them: no RFC 3339 anywhere on the page.
+  // (Terraform's own log lines, quoted as they are, are left out.)
+  const machine = await page.evaluate(() => {
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {
+      acceptNode: (n) => (n.parentElement.closest('[data-log], script, [hidden]') ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+    });
+    let all = '';
+    while (walker.nextNode()) all += walker.currentNode.textContent;
+    return all;
+  }).then((all) => (all.match(/\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}:\d{2}| UTC)/) || [null])[0]);
+  check(machine === null, `${name} at ${width}px shows a machine time: ${machine}`);
 }
 
 async function text(page, selector) {
@@ -72,6 +110,7 @@ async function flash(page, kind, contains) {
   await f.waitFor();
   const t = (await f.textContent()).trim();
   check(t.includes(contains), `the ${kind} message ${JSON.stringify(t)} should say ${JSON.stringify(contains)}`);
+  await axe(page, `${new URL(page.url()).pathname} with the ${kind} message "${contains}"`);
   return t;
 }
 
@@ -122,10 +161,13 @@ try {
   const session = cookies.find((c) => c.name === 'token');
   check(session && session.httpOnly && session.sameSite === 'Lax', 'the session cookie is HttpOnly and SameSite=Lax');
   await alice.locator('section:has(#own) article[data-org=research]').waitFor();
+  check((await text(alice, 'footer [data-zone]')) === ZONE, 'the footer names the browser\'s zone, once the script has told the server');
+  check((await alice.locator('html').getAttribute('data-tz')) === ZONE, 'the page is rendered in the browser\'s zone');
   await shot(alice, 'home');
 
   step('alice defines a cluster and deploys it from its page');
   await alice.click('nav a[href="/clusters"]');
+  check((await alice.locator('nav [aria-current=page]').getAttribute('href')) === '/clusters', 'the navigation marks the section shown');
   await alice.click('a[href="/clusters/new"]');
   await alice.fill('#name', 'web-demo');
   await alice.selectOption('#organization', 'research');
@@ -133,6 +175,18 @@ try {
   await alice.selectOption('#blueprint', 'local');
   await alice.waitForURL((u) => u.searchParams.get('blueprint') === 'local');
   check((await alice.inputValue('#name')) === 'web-demo', 'the name typed stays when the blueprint is chosen');
+  // A refusal about a field comes back beside it, tied to it, with what was typed.
+  // (The input's own bounds would stop it first: the server checks too.)
+  check((await alice.locator('#nodes').getAttribute('max')) !== null, "the node input carries the blueprint's bounds");
+  await alice.fill('#nodes', '99');
+  await alice.evaluate(() => document.getElementById('new-cluster').submit());
+  await alice.locator('#nodes[aria-invalid=true]').waitFor();
+  const describedBy = await alice.getAttribute('#nodes', 'aria-describedby');
+  check(describedBy.split(' ').includes('nodes-error') && (await text(alice, '#nodes-error')).length > 0,
+    `the nodes field is described by its error (${describedBy})`);
+  check((await alice.inputValue('#name')) === 'web-demo' && (await alice.inputValue('#nodes')) === '99', 'what was typed is kept');
+  await shot(alice, 'new-cluster-refused');
+  await alice.fill('#nodes', '');
   await alice.click('form[action="/clusters"] button[type=submit]');
   await alice.waitForURL('**/clusters/web-demo');
   await flash(alice, 'ok', 'is defined');
@@ -168,8 +222,15 @@ try {
   await alice.fill('#extend-in', '3h');
   await alice.click('#extend-form button[type=submit]');
   await alice.waitForURL('**/clusters/web-demo');
-  await flash(alice, 'ok', 'will be destroyed at');
+  const extended = await flash(alice, 'ok', 'will be destroyed at');
   const after = await alice.getAttribute('[data-field=destroy-at] [data-countdown]', 'data-countdown');
+  const local = await alice.evaluate(([at, zone]) => {
+    const p = {};
+    for (const x of new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }).formatToParts(new Date(at))) p[x.type] = x.value;
+    return `${p.month} ${p.day}, ${p.year}, ${p.hour}:${p.minute}`;
+  }, [after, ZONE]);
+  check(extended.includes(local), `the flash ${JSON.stringify(extended)} names the destroy time in ${ZONE}: ${local}`);
+  check((await text(alice, '[data-field=destroy-at] time')) === local, 'the page shows the destroy time in the same zone and words');
   const moved = (Date.parse(after) - Date.parse(before)) / 1000;
   check(moved > 3000 && moved < 4000, `the destroy time moved an hour later (${moved} s)`);
   const shown = await text(alice, '[data-field=destroy-at] [data-countdown]');
@@ -234,6 +295,26 @@ try {
   check(!(await alice.content()).includes('hunter2-in-the-browser'), 'the secret never comes back to a page');
   await shot(alice, 'cluster-with-settings');
 
+  step('a priced cluster shows its rate, its cost so far, and estimates before a deploy');
+  await alice.goto('/clusters/spend');
+  check((await text(alice, '[data-field=rate]')).startsWith('$0.00/h'), 'spend, destroyed, costs nothing now');
+  const soFar = await text(alice, '[data-field=cost-so-far]');
+  check(/^\$\d{1,3}(,\d{3})*\.\d{2} /.test(soFar) && !soFar.startsWith('$0.00'), `what spend cost so far (it ran seconds at $756.00/h) is money, and not nothing: ${soFar}`);
+  const estimate = alice.locator('#deploy-estimate [data-estimate-text]');
+  check((await estimate.textContent()) === '2 nodes × $360.00 + $36.00 = $756.00/h; for 2h ≈ $1,512.00',
+    `the deploy form estimates its defaults (${await estimate.textContent()})`);
+  await alice.fill('#deploy-nodes', '3');
+  await alice.waitForFunction(() => document.querySelector('#deploy-estimate [data-estimate-text]').textContent.startsWith('3 nodes'));
+  check((await estimate.textContent()) === '3 nodes × $360.00 + $36.00 = $1,116.00/h; for 2h ≈ $2,232.00', `the estimate follows the nodes (${await estimate.textContent()})`);
+  await alice.fill('#deploy-ttl', '90m');
+  await alice.waitForFunction(() => document.querySelector('#deploy-estimate [data-estimate-text]').textContent.includes('1h 30m'));
+  check((await estimate.textContent()).endsWith('for 1h 30m ≈ $1,674.00'), `the estimate follows the duration (${await estimate.textContent()})`);
+  await shot(alice, 'cluster-estimate');
+  await alice.goto('/clusters/new?organization=research&blueprint=priced');
+  check((await text(alice, '#new-estimate [data-estimate-text]')) === '2 nodes × $360.00 + $36.00 = $756.00/h', 'a new cluster of the blueprint\'s default size is estimated');
+  await alice.selectOption('#blueprint', 'local');
+  await alice.waitForFunction(() => document.querySelector('#new-estimate [data-estimate-text]').textContent.includes('$0.00 + $0.00'));
+
   // ---------------------------------------------------------------- carol
   step('carol asks to join research');
   const carol = await persona('carol');
@@ -255,6 +336,7 @@ try {
   check((await text(carol, '[data-field=nodes]')) === '1', 'shared runs one node');
   await carol.fill('#capacity-nodes', '2');
   await carol.fill('#capacity-ttl', '1h');
+  await carol.locator('#capacity-estimate', { hasText: '2 nodes × $0.00 + $0.00 = $0.00/h; for 1h ≈ $0.00' }).waitFor();
   await carol.click('#capacity-form button[type=submit]');
   await carol.waitForURL('**/clusters/shared');
   await flash(carol, 'ok', 'Asked for 2 nodes');
@@ -262,6 +344,15 @@ try {
   await carol.waitForFunction(() => document.querySelector('[data-field=nodes]').textContent.trim() === '2');
   await carol.locator('[data-field=state] [data-state=running]').waitFor();
   await carol.locator('#capacity-requests td', { hasText: 'carol' }).first().waitFor();
+
+  step('withdrawing a capacity request asks first, and cancelling changes nothing');
+  await carol.locator('#capacity-requests button', { hasText: 'Withdraw' }).first().click();
+  await carol.locator('[data-confirm-step]').waitFor();
+  check((await text(carol, '#confirm-what')).includes('cluster shared'), 'the confirmation says what is withdrawn');
+  await carol.click('[data-confirm-cancel]');
+  await carol.waitForURL('**/clusters/shared');
+  await carol.locator('#capacity-requests td', { hasText: 'carol' }).first().waitFor();
+  check((await text(carol, '[data-field=nodes]')) === '2', 'the cluster keeps its size');
 
   // ---------------------------------------------------------------- plots
   step('the cost and forecast plots render with data');
@@ -273,7 +364,11 @@ try {
   check(Number(await alice.getAttribute('#forecast-plot svg', 'data-series')) === 3, 'three forecast series');
   check(Number(await alice.getAttribute('#forecast-plot svg', 'data-points')) > 30, 'the forecast has points');
   check((await alice.locator('#forecast-plot polyline').count()) === 3, 'three lines are drawn');
-  check((await text(alice, '[data-field=balance]')).startsWith('$'), 'the balance is money');
+  check(/^\$\d{1,3}(,\d{3})*\.\d{2} USD$/.test(await text(alice, '[data-field=balance]')), 'the balance is money, to the cent');
+  const rates = await alice.locator('dl.account').innerText();
+  check(!/\$\d+\.\d{3}/.test(rates) && !/(^|[^$\d,.])\d+\.\d{2}\b/.test(rates.replace(/\d{1,2}:\d{2}/g, '')), `every amount on the account reads as money: ${rates}`);
+  check((await text(alice, '#forecast-plot text.unit')) === `time (${ZONE})`, 'the plot\'s time axis names the zone');
+  check(/since Oct 1, \d{4}/.test(rates), 'the fiscal year starts on a date, Oct 1, whatever the zone');
   await shot(alice, 'org');
 
   // ---------------------------------------------------------------- bob
@@ -305,6 +400,18 @@ try {
   await shot(bob, 'refused');
   const runsRefused = await bob.goto('/runs');
   check(runsRefused.status() === 403, `the runs page is for administrators (${runsRefused.status()})`);
+  for (const [link, status] of [['/no-such-page', 404], ['/clusters/shared/nothing', 404]]) {
+    const answer = await bob.goto(link);
+    check(answer.status() === status && answer.headers()['content-type'].startsWith('text/html'), `${link} is an HTML ${status} (${answer.status()} ${answer.headers()['content-type']})`);
+    await bob.locator(`[data-missing="${status}"]`).waitFor();
+    check(answer.headers()['content-security-policy']?.includes("default-src 'self'"), `${link} carries the pages' Content-Security-Policy`);
+    check((await text(bob, '.who .login')) === 'bob', 'the page keeps the navigation of whoever looks');
+  }
+  await shot(bob, 'not-found');
+  const notAllowed = await bob.evaluate(async () => { const r = await fetch('/tokens/x/revoke'); return [r.status, r.headers.get('content-type')]; });
+  check(notAllowed[0] === 405 && notAllowed[1].startsWith('text/html'), `a page's path with the wrong method is an HTML 405 (${notAllowed})`);
+  const api = await bob.evaluate(async () => { const r = await fetch('/v1/nothing-here'); return [r.status, (await r.json()).error.code]; });
+  check(api[0] === 404 && api[1] === 'not_found', `the API's unknown paths keep their JSON (${api})`);
   const missing = await bob.goto('/clusters/no-such-cluster');
   check(missing.status() === 404, 'a cluster that does not exist is a clear 404');
   await bob.locator('h1', { hasText: 'Not found' }).waitFor();
@@ -330,6 +437,16 @@ try {
   check((await row.locator('[data-token-state]').getAttribute('data-token-state')) === 'active', 'the token is active');
   check(!(await admin.content()).includes(secret), 'the secret is never shown again');
   await row.locator('button', { hasText: 'Revoke' }).click();
+  await admin.locator('[data-confirm-step]').waitFor();
+  await shot(admin, 'confirm');
+  await admin.click('[data-confirm-cancel]');
+  await admin.waitForURL((u) => u.pathname === '/admin');
+  check((await admin.locator('tr[data-token-name=ci-pipeline] [data-token-state]').getAttribute('data-token-state')) === 'active',
+    'a revocation cancelled at its confirmation leaves the token active');
+  const stillWorks = await admin.evaluate(async (token) => (await fetch('/v1/clusters', { headers: { authorization: `Bearer ${token}` } })).status, secret);
+  check(stillWorks === 200, `the token still authenticates after the cancelled revocation (${stillWorks})`);
+  await admin.locator('tr[data-token-name=ci-pipeline] button', { hasText: 'Revoke' }).click();
+  await admin.click('[data-confirm-yes]');
   await flash(admin, 'ok', 'is revoked');
   check((await admin.locator('tr[data-token-name=ci-pipeline] [data-token-state]').getAttribute('data-token-state')) === 'revoked',
     'the token shows revoked');
@@ -341,8 +458,16 @@ try {
   check((await admin.locator('#audit-log tbody tr:not([data-action="token.revoke"])').count()) === 0, 'only revocations are listed');
 
   step('the administrator rotates the signing key');
+  const keysBefore = await text(admin, 'section[aria-labelledby=keys] p');
   await admin.click('form[action="/admin/rotate-keys"] button');
+  await admin.locator('[data-confirm-step]').waitFor();
+  await admin.click('[data-confirm-cancel]');
+  await admin.waitForURL((u) => u.pathname === '/admin');
+  check((await text(admin, 'section[aria-labelledby=keys] p')) === keysBefore, 'a rotation cancelled at its confirmation changes no key');
+  await admin.click('form[action="/admin/rotate-keys"] button');
+  await admin.click('[data-confirm-yes]');
   await flash(admin, 'ok', 'Rotated');
+  check((await text(admin, 'section[aria-labelledby=keys] p')) !== keysBefore, 'a confirmed rotation publishes a new key');
   await admin.goto('/admin');
   await shot(admin, 'admin');
 
@@ -456,6 +581,16 @@ try {
   check(!(await phone.context().cookies(cfg.url)).some((c) => c.name === 'token'), 'the dead cookie is removed');
 
   check(problems.length === 0, `the browser reported problems:\n${problems.join('\n')}`);
+
+  step('no serious or critical accessibility violation in any state visited, light or dark');
+  const byImpact = {};
+  for (const v of violations) byImpact[v.impact] = (byImpact[v.impact] || 0) + v.targets.length;
+  console.log(`axe: ${axeRuns.states} page states checked; violations (elements) by impact: ${JSON.stringify(byImpact)}`);
+  const grave = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  for (const v of violations) {
+    console.log(`axe ${v.impact}: ${v.id} (${v.help}) in ${v.state}: ${v.targets.slice(0, 5).join(' | ')}${v.targets.length > 5 ? ` … and ${v.targets.length - 5} more` : ''}`);
+  }
+  check(grave.length === 0, `${grave.length} serious or critical accessibility violations (listed above)`);
   fs.writeFileSync(cfg.results, JSON.stringify(results));
   console.log('browser: all steps passed');
 } catch (e) {

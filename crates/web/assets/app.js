@@ -1,22 +1,46 @@
 // Slipway's web UI: a little script of its own, loaded from this origin
 // (the Content-Security-Policy allows nothing else). Pages work without it;
-// with it, times read in the viewer's zone (UTC on hover), countdowns
+// with it, the server learns the viewer's time zone, countdowns
 // count, the live log of an operation streams in (server-sent events),
 // a cluster's page follows the cluster's state, destroy buttons wait for
 // the cluster's name, and copy buttons copy.
 'use strict';
 
 (() => {
-  const utc = (d) => d.toISOString().replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC');
+  // Every time on a page is in one zone: the one the server rendered it
+  // in (`<html data-tz>`), which is the browser's once this script has told
+  // the server (the `slipway_tz` cookie), UTC until then. Times this script
+  // adds (the live log, a moved schedule) are written in the same zone and
+  // the same words as the server's.
+  const zone = document.documentElement.dataset.tz || 'UTC';
+  try {
+    const mine = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (mine && !document.cookie.split('; ').includes(`slipway_tz=${mine}`)) {
+      document.cookie = `slipway_tz=${mine}; path=/; max-age=31536000; samesite=lax${location.protocol === 'https:' ? '; secure' : ''}`;
+    }
+  } catch {
+    // no Intl: the server's UTC it is
+  }
+  const part = (d, options) => {
+    const parts = {};
+    for (const p of new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', ...options }).formatToParts(d)) parts[p.type] = p.value;
+    return parts;
+  };
+  const clock = (d) => {
+    const p = part(d, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    return `${p.hour}:${p.minute}:${p.second}`;
+  };
+  const moment = (d) => {
+    const p = part(d, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+    return `${p.month} ${p.day}, ${p.year}, ${p.hour}:${p.minute}`;
+  };
 
   function localize(root) {
-    for (const t of root.querySelectorAll('time[datetime]')) {
+    for (const t of root.querySelectorAll('time[data-local]')) {
       const d = new Date(t.getAttribute('datetime'));
       if (Number.isNaN(d.getTime())) continue;
-      t.title = utc(d);
-      t.textContent = t.dataset.format === 'clock'
-        ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false })
-        : d.toLocaleString([], { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+      t.textContent = t.dataset.format === 'clock' ? clock(d) : moment(d);
+      t.removeAttribute('data-local');
     }
   }
 
@@ -59,6 +83,56 @@
     }
   }
 
+  // ---- estimates: the cost of what a form asks for, as it is changed
+  // (the same words as the server's `format::estimate`)
+  const usd = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const cents = (v) => usd.format(Math.round(v * 100 + Number.EPSILON * 100) / 100);
+  function seconds(text) {
+    const units = { d: 86400, h: 3600, m: 60, s: 1 };
+    let total = 0, rest = text.trim().toLowerCase();
+    if (!rest) return null;
+    const re = /^(\d+)\s*(days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)\s*/;
+    while (rest) {
+      const m = re.exec(rest);
+      if (!m) return null;
+      total += Number(m[1]) * units[m[2][0]];
+      rest = rest.slice(m[0].length);
+    }
+    return total;
+  }
+  function spanWords(secs) {
+    const parts = [[Math.floor(secs / 86400), 'd'], [Math.floor(secs / 3600) % 24, 'h'], [Math.floor(secs / 60) % 60, 'm'], [secs % 60, 's']]
+      .filter(([n]) => n > 0).map(([n, u]) => `${n}${u}`);
+    return parts.length ? parts.join(' ') : '0s';
+  }
+  function estimates() {
+    for (const box of document.querySelectorAll('[data-estimate]')) {
+      const nodesInput = document.getElementById(box.dataset.nodes);
+      const ttlInput = box.dataset.ttl && document.getElementById(box.dataset.ttl);
+      const blueprint = box.dataset.blueprint && document.getElementById(box.dataset.blueprint);
+      const out = box.querySelector('[data-estimate-text]');
+      if (!nodesInput || !out || box.dataset.bound) continue;
+      box.dataset.bound = 'yes';
+      const update = () => {
+        const source = blueprint ? blueprint.selectedOptions[0] : box;
+        if (!source || source.dataset.fixed === undefined) { box.hidden = true; return; }
+        box.hidden = false;
+        const fixed = Number(source.dataset.fixed), perNode = Number(source.dataset.perNode);
+        const given = nodesInput.value.trim();
+        const nodes = given === '' ? Number(source.dataset.defaultNodes || 0) : Number(given);
+        if (!Number.isInteger(nodes) || nodes < 0) { out.textContent = 'say a whole number of nodes for an estimate.'; return; }
+        if (nodes === 0) { out.textContent = '0 nodes: nothing is deployed, $0.00/h.'; return; }
+        const hourly = fixed + perNode * nodes;
+        let text = `${nodes} node${nodes === 1 ? '' : 's'} × ${cents(perNode)} + ${cents(fixed)} = ${cents(hourly)}/h`;
+        const secs = ttlInput ? seconds(ttlInput.value) : null;
+        if (secs) text += `; for ${spanWords(secs)} ≈ ${cents(hourly * secs / 3600)}`;
+        out.textContent = text;
+      };
+      for (const input of [nodesInput, ttlInput, blueprint]) if (input) { input.addEventListener('input', update); input.addEventListener('change', update); }
+      update();
+    }
+  }
+
   // ---- copy buttons
   document.addEventListener('click', async (event) => {
     const button = event.target.closest('button[data-copy]');
@@ -78,7 +152,7 @@
   // ---- the live log of an operation
   function logLine(event) {
     const level = { error: 'lvl-error', warn: 'lvl-warn', debug: 'lvl-debug' }[event.level] || 'lvl-info';
-    const time = el('time', { datetime: event.at, 'data-format': 'clock' }, event.at);
+    const time = el('time', { datetime: event.at, 'data-format': 'clock', 'data-local': '' }, event.at);
     const line = el('li', { class: level, 'data-seq': event.seq, 'data-kind': event.kind },
       time, ' ', el('span', { class: 'msg' }, event.message));
     localize(line);
@@ -143,6 +217,7 @@
         }
         localize(document);
         confirmations();
+        estimates();
         tick();
       }
     } finally {
@@ -159,7 +234,7 @@
         el('progress', { 'data-progress': '', max: '1', value: '0', 'aria-label': 'Resources changed' }),
         el('span', { 'data-field': 'progress-text' }, '0 of ? resources')),
       el('p', { class: 'error-text', 'data-field': 'op-error', hidden: '' }),
-      el('ol', { class: 'log', 'data-log': '', 'aria-live': 'polite', 'aria-label': 'Log' }));
+      el('ol', { class: 'log', 'data-log': '', 'aria-live': 'polite', 'aria-label': 'Log', tabindex: '0' }));
   }
 
   // ---- a cluster's page follows the cluster
@@ -174,7 +249,7 @@
       field('endpoint').replaceChildren(s.endpoint ? el('code', {}, s.endpoint) : el('span', { class: 'none' }, 'none (not deployed)'));
       const at = field('destroy-at');
       if (s.destroy_at) {
-        const t = el('time', { datetime: s.destroy_at }, s.destroy_at);
+        const t = el('time', { datetime: s.destroy_at, 'data-local': '' }, s.destroy_at);
         at.replaceChildren(t, ' (', el('span', { class: 'countdown', 'data-countdown': s.destroy_at }, ''), ')');
         localize(at);
       } else {
@@ -211,6 +286,7 @@
         select.form.submit();
       });
     }
+    estimates();
     for (const log of document.querySelectorAll('[data-log]')) log.scrollTop = log.scrollHeight;
     for (const panel of document.querySelectorAll('.live[data-follow]')) follow(panel);
     for (const root of document.querySelectorAll('[data-watch-cluster]')) watch(root);

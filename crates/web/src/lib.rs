@@ -69,6 +69,60 @@ impl Web {
     }
 }
 
+/// The paths that are the API's, whatever comes after them: everything
+/// else is the web UI's, and a path it does not have gets a page.
+const API_PATHS: [&str; 5] = ["/v1", "/healthz", "/readyz", "/metrics", "/.well-known"];
+
+/// Whether `path` is the web UI's to answer (not the API's, whose unknown
+/// paths get JSON).
+pub fn serves(path: &str) -> bool {
+    !API_PATHS.iter().any(|p| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+/// The web UI's page for a path it does not have (`404`), or a method its
+/// path does not take (`405`), with the navigation of whoever is looking.
+pub async fn missing(
+    service: Arc<Service>,
+    status: axum::http::StatusCode,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::extract::FromRequestParts as _;
+    let web = Web::new(service);
+    let (mut parts, _) = request.into_parts();
+    let mut response = match session::Ctx::from_request_parts(&mut parts, &web).await {
+        Err(response) => response,
+        Ok(ctx) => {
+            let (title, what) = if status == axum::http::StatusCode::METHOD_NOT_ALLOWED {
+                (
+                    "Not like that",
+                    "This page is not used that way: follow a link or a button of Slipway's own pages.",
+                )
+            } else {
+                (
+                    "Page not found",
+                    "There is no page at this address. It may have been mistyped, or what it showed was removed.",
+                )
+            };
+            ctx.render_status(
+                status,
+                title,
+                maud::html! {
+                    section.refusal aria-labelledby="refusal-title" data-missing=(status.as_u16()) {
+                        h1 #refusal-title { (title) }
+                        p.message { (what) }
+                        p { a href="/" { "Back to the home page" } " · " a href="/clusters" { "Clusters" } }
+                    }
+                },
+            )
+        }
+    };
+    security::set_headers(response.headers_mut());
+    response
+}
+
 /// The web UI's routes, to be merged at `/` beside the API (they use no
 /// path under `/v1`, `/.well-known`, `/healthz`, `/readyz` or `/metrics`).
 pub fn router<S>(service: Arc<Service>) -> Router<S>
@@ -133,4 +187,31 @@ where
         .layer(DefaultBodyLimit::max(FORM_BYTES))
         .layer(middleware::from_fn(security::headers))
         .with_state(web)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_api_keeps_its_paths() {
+        for api in [
+            "/v1",
+            "/v1/nothing",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/.well-known/jwks.json",
+        ] {
+            assert!(!super::serves(api), "{api} is the API's");
+        }
+        for web in [
+            "/",
+            "/nothing",
+            "/clusters/x/y",
+            "/v1x",
+            "/metricsfoo",
+            "/healthz-page",
+        ] {
+            assert!(super::serves(web), "{web} is the web UI's");
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! so they follow the light or dark theme; no inline style, no script.
 
 use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use maud::{Markup, html};
 
 const WIDTH: f64 = 720.0;
@@ -24,9 +25,10 @@ pub enum TimeScale {
 }
 
 impl TimeScale {
-    fn label(self, t: DateTime<Utc>) -> String {
+    fn label(self, t: DateTime<Utc>, zone: Tz) -> String {
+        let t = t.with_timezone(&zone);
         match self {
-            TimeScale::Hours => t.format("%d %H:00").to_string(),
+            TimeScale::Hours => t.format("%b %-d %H:%M").to_string(),
             TimeScale::Days => t.format("%b %d").to_string(),
             TimeScale::Months => t.format("%b %Y").to_string(),
         }
@@ -69,13 +71,7 @@ fn nice_step(max: f64) -> f64 {
 }
 
 fn dollars(v: f64, step: f64) -> String {
-    let decimals = if step < 0.01 {
-        3
-    } else if step < 1.0 {
-        2
-    } else {
-        0
-    };
+    let decimals = if step < 1.0 { 2 } else { 0 };
     let text = format!("{v:.decimals$}");
     let (whole, frac) = text
         .split_once('.')
@@ -111,7 +107,7 @@ impl Frame {
     }
 
     /// The axes, the grid and their labels.
-    fn axes(&self, scale: TimeScale, y_label: &str) -> Markup {
+    fn axes(&self, scale: TimeScale, zone: Tz, y_label: &str) -> Markup {
         let ticks = (0..)
             .map(|i| f64::from(i) * self.step)
             .take_while(|v| *v <= self.top + self.step / 1000.0)
@@ -134,10 +130,10 @@ impl Frame {
                     @let at = Utc.timestamp_opt(t as i64, 0).single().unwrap_or_default();
                     text class=(if i % 2 == 1 { "xtick minor" } else { "xtick" }) x=(fmt(self.x(at))) y=(HEIGHT - BOTTOM + 18.0)
                         text-anchor=(if i == 0 { "start" } else if i == xs { "end" } else { "middle" }) {
-                        (scale.label(at))
+                        (scale.label(at, zone))
                     }
                 }
-                text.unit x=(LEFT) y=(HEIGHT - 6.0) { "time (UTC)" }
+                text.unit x=(LEFT) y=(HEIGHT - 6.0) { "time (" (zone.name()) ")" }
                 text.unit x=(WIDTH - RIGHT) y=(HEIGHT - 6.0) text-anchor="end" { (y_label) }
             }
         }
@@ -174,7 +170,7 @@ pub fn bars(
     id: &str,
     title: &str,
     description: &str,
-    scale: TimeScale,
+    (scale, zone): (TimeScale, Tz),
     span: (DateTime<Utc>, DateTime<Utc>),
     series: &[String],
     bars: &[Bar],
@@ -206,7 +202,7 @@ pub fn bars(
                 aria-labelledby=(format!("{id}-title {id}-desc")) data-bars=(drawn) data-series=(series.len()) {
                 title #(format!("{id}-title")) { (title) }
                 desc #(format!("{id}-desc")) { (description) }
-                (f.axes(scale, "US dollars"))
+                (f.axes(scale, zone, "US dollars"))
                 g.marks {
                     @for (class, x, y, w, h, tooltip) in &rects {
                         rect class=(class) x=(fmt(*x)) y=(fmt(*y)) width=(fmt(*w)) height=(fmt(*h)) {
@@ -228,7 +224,7 @@ pub fn lines(
     id: &str,
     title: &str,
     description: &str,
-    scale: TimeScale,
+    (scale, zone): (TimeScale, Tz),
     series: &[Line],
 ) -> Markup {
     let all = series.iter().flat_map(|s| s.points.iter());
@@ -244,7 +240,7 @@ pub fn lines(
                 aria-labelledby=(format!("{id}-title {id}-desc")) data-points=(points) data-series=(series.len()) {
                 title #(format!("{id}-title")) { (title) }
                 desc #(format!("{id}-desc")) { (description) }
-                (f.axes(scale, "US dollars"))
+                (f.axes(scale, zone, "US dollars"))
                 g.marks {
                     @for (i, s) in series.iter().enumerate() {
                         @let path = s.points.iter()
@@ -292,7 +288,7 @@ mod tests {
             "costs",
             "Costs",
             "by hour",
-            TimeScale::Hours,
+            (TimeScale::Hours, Tz::Europe__Berlin),
             (t0, t0 + hour * 3),
             &["a".into(), "b".into()],
             &[Bar {
@@ -307,5 +303,13 @@ mod tests {
         assert_eq!(svg.matches("<rect").count(), 2);
         assert!(svg.contains("&lt;script&gt;"), "tooltips are escaped");
         assert!(!svg.contains("style="), "no inline style (CSP)");
+        assert!(
+            svg.contains("Nov 1 01:00"),
+            "axes read in the viewer's zone: {svg}"
+        );
+        assert!(
+            svg.contains("time (Europe/Berlin)"),
+            "the axis names the zone"
+        );
     }
 }

@@ -35,7 +35,13 @@ pub const SIGN_IN_FORM_COOKIE: &str = "slipway_form";
 /// Adds the security headers to every answer of the web UI.
 pub async fn headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    let h = response.headers_mut();
+    set_headers(response.headers_mut());
+    response
+}
+
+/// The security headers, on an answer made outside the web UI's router
+/// (its pages for unknown paths).
+pub fn set_headers(h: &mut HeaderMap) {
     let set = |h: &mut HeaderMap, name: header::HeaderName, value: &'static str| {
         h.insert(name, HeaderValue::from_static(value));
     };
@@ -54,7 +60,6 @@ pub async fn headers(request: Request, next: Next) -> Response {
     if !h.contains_key(header::CACHE_CONTROL) {
         set(h, header::CACHE_CONTROL, "no-store");
     }
-    response
 }
 
 /// A keyed digest of `data` for `purpose`, as hex: only this server (and

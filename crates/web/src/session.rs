@@ -73,6 +73,9 @@ pub struct Ctx {
     /// Provisioning paused site-wide, shown on every page of a signed-in
     /// person.
     pub paused: Option<ProvisioningView>,
+    /// The viewer's time zone (`app.js` names it in a cookie; UTC until
+    /// then): every time on the page is shown in it.
+    pub zone: chrono_tz::Tz,
 }
 
 /// The client's address: the peer's, or behind trusted proxies the one
@@ -101,6 +104,8 @@ impl FromRequestParts<Web> for Ctx {
             .path_and_query()
             .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
         let flash = flash::take(web, &parts.headers);
+        let zone =
+            crate::format::zone_of(cookie(&parts.headers, crate::format::ZONE_COOKIE).as_deref());
         let viewer = match cookie(&parts.headers, SESSION_COOKIE).filter(|c| !c.is_empty()) {
             None => Viewer::Anonymous { ended: None },
             Some(secret) => match web
@@ -122,6 +127,7 @@ impl FromRequestParts<Web> for Ctx {
                         flash: None,
                         path,
                         paused: None,
+                        zone,
                     };
                     return Err(ctx.error(&e));
                 }
@@ -142,6 +148,7 @@ impl FromRequestParts<Web> for Ctx {
             flash,
             path,
             paused,
+            zone,
         })
     }
 }
@@ -219,7 +226,7 @@ impl Ctx {
             html! {
                 section.refusal aria-labelledby="refusal-title" {
                     h1 #refusal-title { (title) }
-                    p.message data-error-code=(e.code) { (e.message) }
+                    p.message data-error-code=(e.code) { (crate::format::humanize(&e.message, self.zone)) }
                     p { a href="/" { "Back to the home page" } }
                 }
             },

@@ -213,20 +213,30 @@ pub(crate) fn too_large(length: u64, limit: usize) -> ApiError {
     )
 }
 
-async fn not_found() -> ApiError {
+/// An unknown path: the API's JSON under its own paths, the web UI's page
+/// everywhere else.
+async fn not_found(State(state): State<Http>, request: Request) -> Response {
+    if slipway_web::serves(request.uri().path()) {
+        return slipway_web::missing(state.service, StatusCode::NOT_FOUND, request).await;
+    }
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
         "no such route; see /v1/openapi.json",
     )
+    .into_response()
 }
 
-async fn method_not_allowed() -> ApiError {
+async fn method_not_allowed(State(state): State<Http>, request: Request) -> Response {
+    if slipway_web::serves(request.uri().path()) {
+        return slipway_web::missing(state.service, StatusCode::METHOD_NOT_ALLOWED, request).await;
+    }
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "this route does not take that method; see /v1/openapi.json",
     )
+    .into_response()
 }
 
 /// The client's address: the peer's, or behind trusted proxies the one

@@ -23,6 +23,7 @@ pub struct AuditFilter {
 }
 
 pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
+    let zone = ctx.zone;
     let session = match ctx.signed_in() {
         Ok(s) => s.clone(),
         Err(r) => return *r,
@@ -81,7 +82,7 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
             section aria-labelledby="organizations" {
                 h2 #organizations { "Organizations" }
                 @if orgs.is_empty() { p.empty { "No organization yet: create one below." } } @else {
-                    div.table-wrap { table {
+                    div.table-wrap tabindex="0" role="region" aria-label="Organizations (scrolls sideways)" { table {
                         thead { tr { th scope="col" { "Name" } th scope="col" { "GitHub" } th scope="col" { "Nodes per cluster" } th scope="col" { "Clusters at once" } } }
                         tbody { @for o in &orgs { tr {
                             td { a href=(org_path(&o.name)) { (o.name) } }
@@ -103,16 +104,16 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
             }
             section aria-labelledby="all-clusters" {
                 h2 #all-clusters { "Clusters" }
-                @if clusters.clusters.is_empty() { p.empty { "No clusters yet." } } @else { (cluster_table(&clusters.clusters)) }
+                @if clusters.clusters.is_empty() { p.empty { "No clusters yet." } } @else { (cluster_table(&clusters.clusters, zone)) }
                 @if clusters.next_cursor.is_some() { p { a href="/clusters" { "All clusters, page by page" } } }
             }
             section aria-labelledby="blueprints" {
                 h2 #blueprints { "Blueprint versions" }
                 @if blueprints.is_empty() { p.empty { "No blueprint is registered." } } @else {
-                    div.table-wrap { table {
+                    div.table-wrap tabindex="0" role="region" aria-label="Blueprint versions (scrolls sideways)" { table {
                         thead { tr { th scope="col" { "Blueprint" } th scope="col" { "Version" } th scope="col" { "Description" } th scope="col" { "Registered" } } }
                         tbody { @for b in &blueprints { tr {
-                            td { (b.name) } td { code.small { (b.version) } } td { (b.description) } td { (format::time(b.created_at)) }
+                            td { (b.name) } td { code.small { (b.version) } } td { (b.description) } td { (format::time(b.created_at, zone)) }
                         } } }
                     } }
                 }
@@ -149,7 +150,7 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
             section aria-labelledby="tokens-title" {
                 h2 #tokens-title { "API tokens" }
                 span #tokens {}
-                (super::tokens::section(&session, &tokens))
+                (super::tokens::section(&session, &tokens, zone))
             }
             section aria-labelledby="audit" {
                 h2 #audit { "Audit log" }
@@ -163,13 +164,13 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
                     Err(e) => { p.refused { (e.message) } }
                     Ok(entries) if entries.is_empty() => { p.empty { "No entry matches." } }
                     Ok(entries) => {
-                        div.table-wrap { table #audit-log {
+                        div.table-wrap tabindex="0" role="region" aria-label="Audit log (scrolls sideways)" { table #audit-log {
                             thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Result" } th scope="col" { "Detail" } } }
                             tbody { @for e in entries { tr data-action=(e.action) {
-                                td { (format::time(e.at)) }
+                                td { (format::time(e.at, zone)) }
                                 td.who { (e.actor_name.as_deref().unwrap_or(&e.actor)) " " span.tag { (e.level) } }
                                 td { code.small { (e.action) } } td.name { (e.target) } td { (e.result) }
-                                td { @if !e.detail.is_null() && e.detail != serde_json::json!({}) { code.small.detail { (e.detail.to_string()) } } }
+                                td { @if !e.detail.is_null() && e.detail != serde_json::json!({}) { code.small.detail { (format::humanize(&e.detail.to_string(), zone)) } } }
                             } } }
                         } }
                         @if let Some(q) = &older { p { a href={"/admin?" (q) "#audit"} { "Older entries" } } }
@@ -212,7 +213,16 @@ pub async fn resume_provisioning(action: FormPost<Nothing>) -> Response {
     })
 }
 
-pub async fn rotate_keys(action: FormPost<Nothing>) -> Response {
+pub async fn rotate_keys(action: FormPost<super::Confirm>) -> Response {
+    if !action.form.confirmed() {
+        return super::confirm_step(
+            &action.ctx,
+            "Rotate the signing key?",
+            "New tokens will be signed with a new key; tokens signed with older keys stay valid until they expire.",
+            "Rotate the signing key",
+            "/admin#keys",
+        );
+    }
     let result = action.ctx.web.service.rotate_keys(action.caller()).await;
     done(&action.ctx, "/admin#keys", result, |r| {
         format!(

@@ -12,6 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use slipway_api::types::*;
 use slipway_core::access::{Action as Access, authorize};
+use slipway_core::cost::CostModel;
 use slipway_core::schedule::change_cutoff_in_words;
 use slipway_core::{OperationKind, OrgName};
 use slipway_service::Error;
@@ -151,7 +152,7 @@ pub async fn list(ctx: Ctx, Query(query): Query<ListQuery>) -> Response {
                     p.empty { "No cluster you may see exists yet. " a href="/clusters/new" { "Define one" } ", then deploy it from its page." }
                 }
             } @else {
-                (cluster_table(&page.clusters))
+                (cluster_table(&page.clusters, ctx.zone))
             }
             @if !first_page || page.next_cursor.is_some() {
                 nav.pages aria-label="Pages of clusters" {
@@ -169,7 +170,11 @@ pub struct NewQuery {
     organization: Option<String>,
     name: Option<String>,
     blueprint: Option<String>,
+    /// What was typed, kept after a refusal.
     version: Option<String>,
+    nodes: Option<String>,
+    /// The field a refusal was about: its message is shown beside it.
+    error_field: Option<String>,
 }
 
 pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
@@ -191,6 +196,19 @@ pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
     names.sort_unstable();
     names.dedup();
     let chosen_org = query.organization.clone().unwrap_or_default();
+    // A refusal about one field is shown beside it (and tied to it).
+    let refusal = ctx
+        .flash
+        .as_ref()
+        .filter(|f| f.tone == crate::flash::Tone::Refused)
+        .map(|f| format::humanize(&f.text, ctx.zone));
+    let error_at = |field: &str| {
+        refusal
+            .clone()
+            .filter(|_| query.error_field.as_deref() == Some(field))
+    };
+    let (name_error, version_error, nodes_error) =
+        (error_at("name"), error_at("version"), error_at("nodes"));
     let chosen_bp = given(&query.blueprint).unwrap_or_else(|| "local".into());
     let chosen_version = given(&query.version).unwrap_or_else(|| "latest".into());
     let versions: Vec<&str> = blueprints
@@ -205,6 +223,8 @@ pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
         Ok(b) => b.metadata,
         Err(e) => return ctx.error(&e),
     };
+    // The chosen version's cost model and default size, for the estimate.
+    let chosen_model = Some((settings.cost, settings.nodes.default));
     ctx.render(
         "New cluster",
         html! {
@@ -242,7 +262,10 @@ pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
                     input type="hidden" name="version" value=(chosen_version);
                     label for="name" { "Name" }
                     input #name name="name" required pattern="[a-z0-9][a-z0-9\\-]{0,39}" maxlength="40"
-                        value=[query.name.as_deref()] aria-describedby="name-hint" autocomplete="off";
+                        value=[query.name.as_deref()] autocomplete="off"
+                        aria-invalid=[name_error.as_ref().map(|_| "true")]
+                        aria-describedby=(if name_error.is_some() { "name-error name-hint" } else { "name-hint" });
+                    @if let Some(e) = &name_error { p.field-error #name-error { (e) } }
                     p.hint #name-hint { "Lower-case letters, digits and dashes; unique on this site." }
                     label for="organization" { "Organization" }
                     select #organization name="organization" {
@@ -250,10 +273,21 @@ pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
                             option value=(o.name) selected[o.name == chosen_org] { (o.name) }
                         }
                     }
+                    @if let Some(e) = &version_error { p.field-error #version-error { (e) } }
                     label for="nodes" { "Nodes" }
                     input #nodes name="nodes" type="number" min=(settings.nodes.min) max=(settings.nodes.max)
-                        inputmode="numeric" value=(settings.nodes.default) aria-describedby="nodes-hint";
+                        inputmode="numeric" value=(query.nodes.clone().unwrap_or_else(|| settings.nodes.default.to_string()))
+                        aria-invalid=[nodes_error.as_ref().map(|_| "true")]
+                        aria-describedby=(if nodes_error.is_some() { "nodes-error nodes-hint" } else { "nodes-hint" });
+                    @if let Some(e) = &nodes_error { p.field-error #nodes-error { (e) } }
                     p.hint #nodes-hint { (settings.nodes.min) " to " (settings.nodes.max) " for this blueprint." }
+                    @if let Some((model, default)) = chosen_model {
+                        p.estimate #new-estimate data-estimate data-fixed=(model.fixed_hourly_usd.per_hour())
+                            data-per-node=(model.per_node_hourly_usd.per_hour()) data-default-nodes=(default)
+                            data-nodes="nodes" aria-live="polite" {
+                            "Once deployed: " span data-estimate-text { (format::estimate(model, default, None)) }
+                        }
+                    }
                     (super::variables::fields(&settings))
                     @if session.admin() {
                         label.check { input type="checkbox" name="public" value="yes"; " Public (anyone signed in may use it)" }
@@ -284,22 +318,27 @@ pub async fn create(action: FormPost<CreateForm>) -> Response {
     let f = &action.form;
     let ctx = &action.ctx;
     let name = given(&f.name).unwrap_or_default();
-    let back = format!(
-        "/clusters/new?{}",
-        serde_urlencoded::to_string([
-            ("name", name.as_str()),
-            (
-                "organization",
-                given(&f.organization).unwrap_or_default().as_str()
-            ),
-            (
-                "blueprint",
-                given(&f.blueprint).unwrap_or_default().as_str()
-            ),
-            ("version", given(&f.version).unwrap_or_default().as_str()),
-        ])
-        .unwrap_or_default()
-    );
+    // Back to the form with what was typed, and the field a refusal names.
+    let back = |e: &Error| {
+        format!(
+            "/clusters/new?{}",
+            serde_urlencoded::to_string([
+                ("name", name.as_str()),
+                (
+                    "organization",
+                    given(&f.organization).unwrap_or_default().as_str()
+                ),
+                (
+                    "blueprint",
+                    given(&f.blueprint).unwrap_or_default().as_str()
+                ),
+                ("version", f.version.as_deref().unwrap_or_default()),
+                ("nodes", f.nodes.as_deref().unwrap_or_default()),
+                ("error_field", e.field.as_deref().unwrap_or_default()),
+            ])
+            .unwrap_or_default()
+        )
+    };
     let blueprint = given(&f.blueprint).unwrap_or_else(|| "local".into());
     let version = given(&f.version).unwrap_or_else(|| "latest".into());
     let read = async {
@@ -316,7 +355,7 @@ pub async fn create(action: FormPost<CreateForm>) -> Response {
     };
     let (nodes, variables) = match read.await {
         Ok(read) => read,
-        Err(e) => return done::<()>(ctx, &back, Err(e), |_| String::new()),
+        Err(e) => return done::<()>(ctx, &back(&e), Err(e), |_| String::new()),
     };
     let req = CreateCluster {
         name: name.clone(),
@@ -336,7 +375,7 @@ pub async fn create(action: FormPost<CreateForm>) -> Response {
                 c.name
             ))),
         ),
-        Err(e) => done::<()>(ctx, &back, Err(e), |_| String::new()),
+        Err(e) => done::<()>(ctx, &back(&e), Err(e), |_| String::new()),
     }
 }
 
@@ -364,6 +403,7 @@ fn may(session: &Session, c: &ClusterStatus) -> May {
 }
 
 pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
+    let zone = ctx.zone;
     let session = match ctx.signed_in() {
         Ok(s) => s.clone(),
         Err(r) => return *r,
@@ -407,6 +447,35 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
         .await
         .unwrap_or_default();
     let now = Utc::now();
+    // What it costs: the blueprint version's model, and what it cost so
+    // far (members of its organization may see its costs).
+    let model = service
+        .blueprint_version(caller, &status.blueprint, &status.version)
+        .await
+        .ok()
+        .map(|b| b.metadata.cost);
+    let cost_so_far = service
+        .costs(
+            caller,
+            &status.organization,
+            CostQuery {
+                // Whole UTC days (the history's buckets) from the day it
+                // was defined.
+                granularity: Some("daily".into()),
+                from: Some(
+                    status
+                        .created_at
+                        .date_naive()
+                        .and_hms_opt(0, 0, 0)
+                        .map_or(status.created_at, |d| d.and_utc()),
+                ),
+                to: Some(now),
+                cluster: Some(status.name.clone()),
+            },
+        )
+        .await
+        .ok()
+        .map(|h| h.total);
     let live = operations
         .iter()
         .find(|op| op.kind.is_infrastructure() && !op.state.is_terminal())
@@ -460,11 +529,25 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
                     dt { "Destroyed" }
                     dd data-field="destroy-at" {
                         @match status.destroy_at {
-                            Some(t) => { (format::time(t)) " (" (format::countdown(t, now)) ")" }
+                            Some(t) => { (format::time(t, zone)) " (" (format::countdown(t, now)) ")" }
                             None => { span.none { "not scheduled" } }
                         }
                     }
-                    dt { "Created" } dd { (format::time(status.created_at)) " by " (names.show(&status.created_by)) }
+                    dt { "Created" } dd { (format::time(status.created_at, zone)) " by " (names.show(&status.created_by)) }
+                    @if let Some(model) = model {
+                        dt { "Current rate" }
+                        dd data-field="rate" {
+                            @if status.state.may_exist() && status.nodes > 0 {
+                                (format::rate(model.hourly(status.nodes))) " " span.hint { "(" (format::estimate(model, status.nodes, None)) ")" }
+                            } @else {
+                                (format::rate(slipway_core::Rate::ZERO)) " " span.hint { "(not deployed)" }
+                            }
+                        }
+                    }
+                    @if let Some(cost) = cost_so_far {
+                        dt { "Cost so far" }
+                        dd data-field="cost-so-far" { (format::money(cost)) " " span.hint { "since it was defined, " (format::date(status.created_at, zone)) } }
+                    }
                     @if let Some(error) = &status.error {
                         dt { "Error" } dd.error-text { (error) }
                     }
@@ -472,14 +555,14 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
                 section aria-labelledby="live-title" {
                     h2 #live-title { "Operation" }
                     @match live {
-                        Some(op) => { (log_panel(op, &live_events, &names)) }
+                        Some(op) => { (log_panel(op, &live_events, &names, zone)) }
                         None => { p.empty { "Nothing has run on this cluster yet." @if may.manage { " Deploy it below." } } }
                     }
                 }
                 @if may.manage {
-                    (actions(&session, &status, &versions, settings.as_ref(), live.filter(|op| !op.state.is_terminal())))
+                    (actions(&session, &status, &versions, settings.as_ref(), model, live.filter(|op| !op.state.is_terminal())))
                 }
-                @if let Some(requests) = &requests { (capacity(&session, &status, requests)) }
+                @if let Some(requests) = &requests { (capacity(&session, &status, requests, zone, model)) }
                 section aria-labelledby="access-title" {
                     h2 #access-title { "Cluster token" }
                     form.inline method="post" action={(cluster_path(&status.name)) "/access"} {
@@ -491,9 +574,9 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
                 (outputs(&status))
                 section #history-section data-refresh aria-labelledby="history-title" {
                     h2 #history-title { "Operation history" }
-                    @if operations.is_empty() { p.empty { "No operation yet." } } @else { (operation_table(&operations, &names)) }
+                    @if operations.is_empty() { p.empty { "No operation yet." } } @else { (operation_table(&operations, &names, zone)) }
                 }
-                (runs_section(&session, &status, &runs, may.run))
+                (runs_section(&session, &status, &runs, may.run, zone))
             }
         },
     )
@@ -508,6 +591,7 @@ fn actions(
     c: &ClusterStatus,
     versions: &[String],
     settings: Option<&slipway_core::blueprint::BlueprintMetadata>,
+    model: Option<CostModel>,
     in_flight: Option<&OperationView>,
 ) -> Markup {
     let deployed = c.state.may_exist();
@@ -537,6 +621,9 @@ fn actions(
                     label for="deploy-ttl" { "Destroy after" }
                     input #deploy-ttl name="ttl" placeholder="e.g. 2h (empty: keep the schedule)" autocomplete="off"
                         value=[(!deployed).then_some("2h")];
+                    @if let Some(model) = model {
+                        (format::estimate_markup("deploy-estimate", model, c.nodes, (!deployed).then(|| std::time::Duration::from_secs(7200)), ("deploy-nodes", Some("deploy-ttl"))))
+                    }
                     button.primary type="submit" disabled[in_flight.is_some()] { @if deployed { "Apply" } @else { "Deploy" } }
                 }
                 @if deployed || c.destroy_at.is_some() {
@@ -589,27 +676,36 @@ fn actions(
     }
 }
 
-fn capacity(session: &Session, c: &ClusterStatus, requests: &[CapacityRequestView]) -> Markup {
+fn capacity(
+    session: &Session,
+    c: &ClusterStatus,
+    requests: &[CapacityRequestView],
+    zone: chrono_tz::Tz,
+    model: Option<CostModel>,
+) -> Markup {
     let path = cluster_path(&c.name);
     html! {
         section #capacity-section data-refresh aria-labelledby="capacity-title" {
             h2 #capacity-title { "Capacity" }
             form.row #capacity-form method="post" action={(path) "/capacity"} {
                 (csrf_field(session))
-                div { label for="capacity-nodes" { "Nodes" } input #capacity-nodes name="nodes" type="number" min="0" required inputmode="numeric"; }
+                div { label for="capacity-nodes" { "Nodes" } input #capacity-nodes name="nodes" type="number" min="0" required inputmode="numeric" value=(c.nodes.max(1)); }
                 div { label for="capacity-ttl" { "For" } input #capacity-ttl name="ttl" required value="1h" autocomplete="off"; }
                 button type="submit" { "Request capacity" }
+            }
+            @if let Some(model) = model {
+                (format::estimate_markup("capacity-estimate", model, c.nodes.max(1), Some(std::time::Duration::from_secs(3600)), ("capacity-nodes", Some("capacity-ttl"))))
             }
             p.hint { "The cluster's size follows the sum of each person's largest request, within the organization's limits and budget; a cluster capacity starts is destroyed when its last request ends. A request that cannot be honoured now waits, and is tried again." }
             @if requests.is_empty() {
                 p.empty { "No active capacity request." }
             } @else {
-                div.table-wrap { table #capacity-requests {
+                div.table-wrap tabindex="0" role="region" aria-label="Capacity requests (scrolls sideways)" { table #capacity-requests {
                     thead { tr { th scope="col" { "Who" } th scope="col" { "Nodes" } th scope="col" { "Until" } th scope="col" { "State" } th scope="col" { span.visually-hidden { "Actions" } } } }
                     tbody {
                         @for r in requests {
                             tr {
-                                td { (r.login) } td { (r.nodes) } td { (format::time(r.expires_at)) }
+                                td { (r.login) } td { (r.nodes) } td { (format::time(r.expires_at, zone)) }
                                 td {
                                     @match &r.waiting {
                                         Some(w) => {
@@ -658,7 +754,13 @@ fn outputs(c: &ClusterStatus) -> Markup {
     }
 }
 
-fn runs_section(session: &Session, c: &ClusterStatus, runs: &[RunView], may_run: bool) -> Markup {
+fn runs_section(
+    session: &Session,
+    c: &ClusterStatus,
+    runs: &[RunView],
+    may_run: bool,
+    zone: chrono_tz::Tz,
+) -> Markup {
     html! {
         section #runs-section data-refresh aria-labelledby="runs-title" {
             h2 #runs-title { "Test and release runs" }
@@ -673,7 +775,7 @@ fn runs_section(session: &Session, c: &ClusterStatus, runs: &[RunView], may_run:
             @if runs.is_empty() {
                 p.empty { "No run yet." @if may_run { " Start one above (the cluster must be running)." } }
             } @else {
-                (super::runs::run_table(runs, false))
+                (super::runs::run_table(runs, false, zone))
             }
         }
     }
@@ -691,13 +793,13 @@ fn action_text(what: &str, r: &ActionResponse) -> String {
         (ActionResult::AlreadyRunning, _) => match r.cluster.destroy_at {
             Some(t) => format!(
                 "The cluster already runs this configuration: nothing to deploy. It will be destroyed at {}.",
-                format::utc_text(t)
+                format::stamp(t)
             ),
             None => "The cluster already runs this configuration: nothing to deploy.".into(),
         },
         (ActionResult::NothingToDestroy, _) => "Nothing is deployed: nothing to destroy.".into(),
         (ActionResult::Scheduled, _) => match r.cluster.destroy_at {
-            Some(t) => format!("The cluster will be destroyed at {}.", format::utc_text(t)),
+            Some(t) => format!("The cluster will be destroyed at {}.", format::stamp(t)),
             None => "Scheduled.".into(),
         },
         (ActionResult::Unscheduled, _) => "The scheduled destroy is removed.".into(),
@@ -785,7 +887,16 @@ pub async fn remove(Path(name): Path<String>, action: FormPost<Nothing>) -> Resp
     }
 }
 
-pub async fn unschedule(Path(name): Path<String>, action: FormPost<Nothing>) -> Response {
+pub async fn unschedule(Path(name): Path<String>, action: FormPost<super::Confirm>) -> Response {
+    if !action.form.confirmed() {
+        return super::confirm_step(
+            &action.ctx,
+            "Remove the scheduled destroy?",
+            format!("Cluster {name} will run, and cost, until someone destroys it."),
+            "Remove the schedule",
+            &cluster_path(&name),
+        );
+    }
     let result = action
         .ctx
         .web
@@ -837,7 +948,7 @@ fn capacity_flash(r: &CapacityResponse, done: &str) -> Flash {
     let asked = r
         .request
         .as_ref()
-        .map(|q| format!("{} nodes until {}", q.nodes, format::utc_text(q.expires_at)))
+        .map(|q| format!("{} nodes until {}", q.nodes, format::stamp(q.expires_at)))
         .unwrap_or_default();
     match r.result {
         CapacityResult::Queued => Flash::ok(format!(
@@ -897,8 +1008,19 @@ pub async fn request_capacity(
 
 pub async fn withdraw_capacity(
     Path((name, id)): Path<(String, String)>,
-    action: FormPost<Nothing>,
+    action: FormPost<super::Confirm>,
 ) -> Response {
+    if !action.form.confirmed() {
+        return super::confirm_step(
+            &action.ctx,
+            "Withdraw the capacity request?",
+            format!(
+                "Capacity request {id} on cluster {name} ends now; the cluster shrinks to what the other requests want, and is destroyed if capacity started it and this was the last one."
+            ),
+            "Withdraw",
+            &cluster_path(&name),
+        );
+    }
     let result = action
         .ctx
         .web
@@ -912,13 +1034,14 @@ pub async fn withdraw_capacity(
 
 /// A cluster token, shown once on a page nobody keeps (`no-store`).
 pub async fn access(Path(name): Path<String>, action: FormPost<Nothing>) -> Response {
+    let zone = action.ctx.zone;
     let ctx = &action.ctx;
     match ctx.web.service.access(action.caller(), &name).await {
         Ok(token) => ctx.render(
             "Cluster token",
             html! {
                 h1 { "A cluster token for " (token.audience) }
-                p { "Send it as " code { "Authorization: Bearer …" } " to the cluster's gateway. It expires " (format::time(token.expires_at)) ". It is shown only this once." }
+                p { "Send it as " code { "Authorization: Bearer …" } " to the cluster's gateway. It expires " (format::time(token.expires_at, zone)) ". It is shown only this once." }
                 div.secret {
                     label for="cluster-token" { "Token" }
                     textarea #cluster-token readonly rows="4" spellcheck="false" { (token.token) }

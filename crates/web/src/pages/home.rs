@@ -24,6 +24,7 @@ struct Card {
 /// How many public clusters the home page lists.
 const PUBLIC_ON_HOME: u32 = 20;
 pub async fn page(ctx: Ctx) -> Response {
+    let zone = ctx.zone;
     let session = match ctx.signed_in() {
         Ok(s) => s.clone(),
         Err(to_sign_in) => return *to_sign_in,
@@ -92,17 +93,17 @@ pub async fn page(ctx: Ctx) -> Response {
             h1 { "Organizations" }
             section aria-labelledby="own" {
                 h2 #own { "Organizations you own" }
-                (card_grid(&owned, "You own no organization. An administrator makes owners on an organization's page."))
+                (card_grid(zone, &owned, "You own no organization. An administrator makes owners on an organization's page."))
             }
             section aria-labelledby="belong" {
                 h2 #belong { "Organizations you belong to" }
-                (card_grid(&member, "You belong to no organization yet: ask to join one below, or join its GitHub organization."))
+                (card_grid(zone, &member, "You belong to no organization yet: ask to join one below, or join its GitHub organization."))
             }
             @if session.admin() {
                 section aria-labelledby="administered" {
                     h2 #administered { "Other organizations" }
                     p.hint { "You see them as a site administrator." }
-                    (card_grid(&administered, "There are no other organizations."))
+                    (card_grid(zone, &administered, "There are no other organizations."))
                 }
             }
             @if !session.admin() {
@@ -137,7 +138,7 @@ pub async fn page(ctx: Ctx) -> Response {
                 @if public.clusters.is_empty() {
                     p.empty { "No cluster is public." }
                 } @else {
-                    (cluster_table(&public.clusters))
+                    (cluster_table(&public.clusters, ctx.zone))
                     @if public.next_cursor.is_some() {
                         p { a href="/clusters?public=true" { "All public clusters" } }
                     }
@@ -147,19 +148,19 @@ pub async fn page(ctx: Ctx) -> Response {
     )
 }
 
-fn card_grid(cards: &[&Card], empty: &str) -> Markup {
+fn card_grid(zone: chrono_tz::Tz, cards: &[&Card], empty: &str) -> Markup {
     html! {
         @if cards.is_empty() {
             p.empty { (empty) }
         } @else {
             div.cards {
-                @for c in cards { (card(c)) }
+                @for c in cards { (card(c, zone)) }
             }
         }
     }
 }
 
-fn card(c: &Card) -> Markup {
+fn card(c: &Card, zone: chrono_tz::Tz) -> Markup {
     html! {
         article.card data-org=(c.name) {
             h3 { a href=(org_path(&c.name)) { (c.name) } }
@@ -181,11 +182,16 @@ fn card(c: &Card) -> Markup {
                 Some(Err(message)) => { p.refused { (message) } }
                 Some(Ok(a)) if !a.opened => { p.hint { "No account: not budgeted." } }
                 Some(Ok(a)) => {
+                    @if let Some((tone, sentence)) = format::runs_out(a.depletes_at.current, a.burn_rates.current, chrono::Utc::now(), zone) {
+                        p class={"money-warning " (tone)} data-money-warning=(tone) { (sentence) }
+                    }
+                    @for w in &a.warnings { p.money-warning.warn data-money-warning="warn" { (format::humanize(w, zone)) } }
                     dl.account {
                         dt { "Balance" } dd data-field="balance" { (money(a.balance)) }
                         dt { "Monthly allowance" } dd { (money(a.monthly_allowance)) }
                         dt { "Maximum" } dd { (money(a.max_balance)) }
-                        dt { "Runs out" } dd { @match a.depletes_at.current { Some(t) => { (format::time(t)) }, None => { "not within 10 years" } } }
+                        dt { "Current rate" } dd data-field="rate" { (format::rate(a.burn_rates.current)) }
+                        dt { "Runs out" } dd { @match a.depletes_at.current { Some(t) => { (format::time(t, zone)) }, None => { "not within 10 years" } } }
                     }
                 }
             }
@@ -194,10 +200,10 @@ fn card(c: &Card) -> Markup {
 }
 
 /// Clusters as a table: name, organization, state, nodes, destroy time.
-pub fn cluster_table(clusters: &[ClusterStatus]) -> Markup {
+pub fn cluster_table(clusters: &[ClusterStatus], zone: chrono_tz::Tz) -> Markup {
     let now = chrono::Utc::now();
     html! {
-        div.table-wrap {
+        div.table-wrap tabindex="0" role="region" aria-label="Clusters (scrolls sideways)" {
             table {
                 thead { tr { th scope="col" { "Cluster" } th scope="col" { "Organization" } th scope="col" { "State" } th scope="col" { "Nodes" } th scope="col" { "Destroyed" } } }
                 tbody {
@@ -207,7 +213,7 @@ pub fn cluster_table(clusters: &[ClusterStatus]) -> Markup {
                             td { a href=(org_path(&c.organization)) { (c.organization) } }
                             td { (format::cluster_state(c.state)) }
                             td { (c.nodes) }
-                            td { @match c.destroy_at { Some(t) => { (format::time(t)) " " (format::countdown(t, now)) }, None => { span.none { "not scheduled" } } } }
+                            td { @match c.destroy_at { Some(t) => { (format::time(t, zone)) " " (format::countdown(t, now)) }, None => { span.none { "not scheduled" } } } }
                         }
                     }
                 }

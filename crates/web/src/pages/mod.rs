@@ -45,6 +45,53 @@ pub(crate) fn told<T>(
     }
 }
 
+/// The form of a destructive action: it acts only once the person has
+/// confirmed (`confirmed=yes`, which only the confirmation step sends).
+#[derive(Debug, serde::Deserialize)]
+pub struct Confirm {
+    confirmed: Option<String>,
+}
+
+impl Confirm {
+    pub fn confirmed(&self) -> bool {
+        self.confirmed.as_deref() == Some("yes")
+    }
+}
+
+/// The confirmation step of a destructive action: what it does, a button
+/// that posts it again confirmed, and Cancel, back to `back`. It needs no
+/// script; nothing is done until the button is pressed.
+pub(crate) fn confirm_step(
+    ctx: &Ctx,
+    title: &str,
+    what: impl Into<String>,
+    button: &str,
+    back: &str,
+) -> Response {
+    let Some(session) = ctx.session() else {
+        return flash::redirect(&ctx.web, back, None);
+    };
+    let action = ctx.path.split('?').next().unwrap_or("/").to_owned();
+    ctx.render(
+        title,
+        maud::html! {
+            section.confirm-step data-confirm-step aria-labelledby="confirm-title" {
+                h1 #confirm-title { (title) }
+                p #confirm-what { (what.into()) }
+                div.confirm-buttons {
+                    form.inline method="post" action=(action) {
+                        (crate::session::csrf_field(session))
+                        input type="hidden" name="confirmed" value="yes";
+                        button.danger type="submit" data-confirm-yes aria-describedby="confirm-what" { (button) }
+                    }
+                    a.button href=(back) data-confirm-cancel { "Cancel" }
+                }
+                p.hint { "Nothing is done until you press " strong { (button) } "." }
+            }
+        },
+    )
+}
+
 /// A form's text field: trimmed, and `None` when left empty.
 pub(crate) fn given(field: &Option<String>) -> Option<String> {
     field

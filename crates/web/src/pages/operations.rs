@@ -29,7 +29,7 @@ fn progress(op: &OperationView, events: &[Event]) -> (u64, u64) {
     }
 }
 
-fn line(e: &Event) -> Markup {
+fn line(e: &Event, zone: chrono_tz::Tz) -> Markup {
     let class = match e.level {
         EventLevel::Error => "lvl-error",
         EventLevel::Warn => "lvl-warn",
@@ -39,7 +39,7 @@ fn line(e: &Event) -> Markup {
     html! {
         li class=(class) data-seq=(e.seq) data-kind=(e.kind) {
             time datetime=(e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)) data-format="clock" {
-                (e.at.format("%H:%M:%S"))
+                (e.at.with_timezone(&zone).format("%H:%M:%S"))
             }
             " "
             span.msg { (e.message) }
@@ -50,7 +50,12 @@ fn line(e: &Event) -> Markup {
 /// The operation's state, a progress bar and its log in monospace; while
 /// it is in flight `app.js` follows it (server-sent events) from the last
 /// event shown, and the failing line stands out.
-pub fn log_panel(op: &OperationView, events: &[Event], names: &Names) -> Markup {
+pub fn log_panel(
+    op: &OperationView,
+    events: &[Event],
+    names: &Names,
+    zone: chrono_tz::Tz,
+) -> Markup {
     let (done, planned) = progress(op, events);
     let after = events.last().map_or(0, |e| e.seq);
     let active = !op.state.is_terminal();
@@ -72,9 +77,9 @@ pub fn log_panel(op: &OperationView, events: &[Event], names: &Names) -> Markup 
             } @else {
                 p.error-text data-field="op-error" hidden {}
             }
-            ol.log data-log aria-live="polite" aria-label="Log" {
+            ol.log data-log aria-live="polite" aria-label="Log" tabindex="0" {
                 @for e in events.iter().filter(|e| e.level != EventLevel::Debug || e.kind == kinds::FINISHED) {
-                    (line(e))
+                    (line(e, zone))
                 }
             }
         }
@@ -82,9 +87,9 @@ pub fn log_panel(op: &OperationView, events: &[Event], names: &Names) -> Markup 
 }
 
 /// Operations, newest first, each linking to its log.
-pub fn operation_table(ops: &[OperationView], names: &Names) -> Markup {
+pub fn operation_table(ops: &[OperationView], names: &Names, zone: chrono_tz::Tz) -> Markup {
     html! {
-        div.table-wrap {
+        div.table-wrap tabindex="0" role="region" aria-label="Operations (scrolls sideways)" {
             table.operations {
                 thead { tr {
                     th scope="col" { "Operation" } th scope="col" { "Why" } th scope="col" { "By" }
@@ -98,7 +103,7 @@ pub fn operation_table(ops: &[OperationView], names: &Names) -> Markup {
                             td.who { (names.show(&op.requested_by)) }
                             td { (format::operation_state(op.state)) }
                             td { (op.nodes) }
-                            td { (format::opt_time(op.started_at.or(Some(op.created_at)))) }
+                            td { (format::opt_time(op.started_at.or(Some(op.created_at)), zone)) }
                             td { (format::took(op.started_at, op.finished_at)) }
                         }
                     }
@@ -109,6 +114,7 @@ pub fn operation_table(ops: &[OperationView], names: &Names) -> Markup {
 }
 
 pub async fn show(ctx: Ctx, Path(id): Path<String>) -> Response {
+    let zone = ctx.zone;
     let session = match ctx.signed_in() {
         Ok(s) => s.clone(),
         Err(r) => return *r,
@@ -153,9 +159,9 @@ pub async fn show(ctx: Ctx, Path(id): Path<String>) -> Response {
                 dt { "Asked by" } dd { (names.show(&op.requested_by)) }
                 dt { "Version" } dd { (op.version) }
                 dt { "Nodes" } dd { (op.nodes) }
-                dt { "Queued" } dd { (format::time(op.created_at)) }
-                dt { "Started" } dd { (format::opt_time(op.started_at)) }
-                dt { "Finished" } dd { (format::opt_time(op.finished_at)) }
+                dt { "Queued" } dd { (format::time(op.created_at, zone)) }
+                dt { "Started" } dd { (format::opt_time(op.started_at, zone)) }
+                dt { "Finished" } dd { (format::opt_time(op.finished_at, zone)) }
             }
             @if may_cancel {
                 form.inline method="post" action={"/operations/" (op.id) "/cancel"} {
@@ -165,16 +171,24 @@ pub async fn show(ctx: Ctx, Path(id): Path<String>) -> Response {
             }
             section aria-labelledby="log-title" {
                 h2 #log-title { "Log" }
-                (log_panel(op, &page.events, &names))
+                (log_panel(op, &page.events, &names, zone))
             }
         },
     )
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct Nothing {}
-
-pub async fn cancel(Path(id): Path<String>, action: FormPost<Nothing>) -> Response {
+pub async fn cancel(Path(id): Path<String>, action: FormPost<super::Confirm>) -> Response {
+    if !action.form.confirmed() {
+        return super::confirm_step(
+            &action.ctx,
+            "Cancel the operation?",
+            format!(
+                "Operation {id} stops: a queued one never runs; a running Terraform is told to stop and saves its state, which may leave the cluster part-changed."
+            ),
+            "Cancel the operation",
+            &format!("/operations/{id}"),
+        );
+    }
     let result = action.ctx.web.service.cancel(action.caller(), &id).await;
     done(
         &action.ctx,

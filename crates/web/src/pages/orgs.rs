@@ -113,14 +113,14 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>, Query(query): Query<OrgQue
                 @match &account {
                     None => { p.hint { "The account is shown to the organization's owners and site administrators." } }
                     Some(Err(e)) => { p.refused { (e.message) } }
-                    Some(Ok(a)) => { (account_section(&session, &org.name, a)) }
+                    Some(Ok(a)) => { (account_section(&session, &org.name, a, ctx.zone)) }
                 }
             }
             section aria-labelledby="costs" {
                 h2 #costs { "Cost history" }
                 (links("costs", ("forecast", forecast_by), costs_by))
                 @match &costs {
-                    Ok(h) => { (cost_plot(h, costs_by)) }
+                    Ok(h) => { (cost_plot(h, costs_by, ctx.zone)) }
                     Err(e) => { p.refused { (e.message) } }
                 }
             }
@@ -129,7 +129,7 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>, Query(query): Query<OrgQue
                     h2 #forecast { "Balance forecast" }
                     (links("forecast", ("costs", costs_by), forecast_by))
                     @match f {
-                        Ok(f) => { (forecast_plot(f, forecast_by)) }
+                        Ok(f) => { (forecast_plot(f, forecast_by, ctx.zone)) }
                         Err(e) => { p.refused { (e.message) } }
                     }
                 }
@@ -139,18 +139,18 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>, Query(query): Query<OrgQue
                     h2 #clusters { "Clusters" }
                     a.button href={"/clusters/new?organization=" (encode(&org.name))} { "New cluster" }
                 }
-                @if clusters.is_empty() { p.empty { "No clusters yet: define one with New cluster." } } @else { (cluster_table(&clusters)) }
+                @if clusters.is_empty() { p.empty { "No clusters yet: define one with New cluster." } } @else { (cluster_table(&clusters, ctx.zone)) }
             }
             section aria-labelledby="capacity" {
                 h2 #capacity { "Capacity requests" }
                 @if requests.is_empty() {
                     p.empty { "No active request" @if !manager { " of yours" } ". Ask for nodes on a cluster's page." }
                 } @else {
-                    div.table-wrap { table {
+                    div.table-wrap tabindex="0" role="region" aria-label="Capacity requests (scrolls sideways)" { table {
                         thead { tr { th scope="col" { "Cluster" } th scope="col" { "Who" } th scope="col" { "Nodes" } th scope="col" { "Until" } th scope="col" { span.visually-hidden { "Actions" } } } }
                         tbody { @for r in &requests { tr {
                             td { a href=(cluster_path(&r.cluster)) { (r.cluster) } }
-                            td { (r.login) } td { (r.nodes) } td { (format::time(r.expires_at)) }
+                            td { (r.login) } td { (r.nodes) } td { (format::time(r.expires_at, ctx.zone)) }
                             td { form.inline method="post" action={(cluster_path(&r.cluster)) "/capacity/" (r.id) "/withdraw"} {
                                 (csrf_field(&session)) button.link type="submit" { "Withdraw" }
                             } }
@@ -158,7 +158,7 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>, Query(query): Query<OrgQue
                     } }
                 }
             }
-            (members_section(&session, &org.name, manager, &members))
+            (members_section(&session, &org.name, manager, &members, ctx.zone))
             (limits_section(&session, &org))
         },
     )
@@ -212,30 +212,33 @@ fn outsider(ctx: &Ctx, session: &Session, name: &str, e: &Error) -> Response {
     )
 }
 
-fn account_section(session: &Session, org: &str, a: &AccountView) -> Markup {
+fn account_section(session: &Session, org: &str, a: &AccountView, zone: chrono_tz::Tz) -> Markup {
     html! {
         @if !a.opened {
             p.empty { "No account is open: the organization is not budgeted (its costs are still recorded)." @if session.admin() { " Open one by setting its allowance or balance below." } }
         } @else {
+            @if let Some((tone, sentence)) = format::runs_out(a.depletes_at.current, a.burn_rates.current, Utc::now(), zone) {
+                p class={"money-warning " (tone)} data-money-warning=(tone) { (sentence) }
+            }
             dl.summary.account {
                 dt { "Balance" } dd data-field="balance" { (money(a.balance)) " " span.unit { (a.currency) } }
                 dt { "Monthly allowance" } dd { (money(a.monthly_allowance)) }
                 dt { "Maximum balance" } dd { (money(a.max_balance)) }
-                dt { "Cost this fiscal year" } dd { (money(a.fytd_cost)) " since " (format::time(a.fiscal_year_start)) ", settled " (format::opt_time(a.costs_settled_at)) }
+                dt { "Cost this fiscal year" } dd { (money(a.fytd_cost)) " since " (format::date(a.fiscal_year_start, chrono_tz::Tz::UTC)) ", settled " (format::opt_time(a.costs_settled_at, zone)) }
                 dt { "Since then" } dd data-field="provisional-cost" { (money(a.provisional_cost)) " provisional: not yet in the balance, settled at the next reconciliation" }
                 dt { "Burn rate" } dd { "minimum " (rate(a.burn_rates.minimum)) ", current " (rate(a.burn_rates.current)) ", maximum " (rate(a.burn_rates.maximum)) }
                 dt { "Money runs out" }
                 dd {
                     ul.plain {
-                        li { "at the minimum rate: " (depletion(a.depletes_at.minimum)) }
-                        li { "at the current rate: " (depletion(a.depletes_at.current)) }
-                        li { "at the maximum rate: " (depletion(a.depletes_at.maximum)) }
+                        li { "at the minimum rate: " (depletion(a.depletes_at.minimum, zone)) }
+                        li { "at the current rate: " (depletion(a.depletes_at.current, zone)) }
+                        li { "at the maximum rate: " (depletion(a.depletes_at.maximum, zone)) }
                     }
                 }
-                dt { "Last reconciled" } dd { (format::opt_time(a.last_reconciled_at)) }
+                dt { "Last reconciled" } dd { (format::opt_time(a.last_reconciled_at, zone)) }
             }
             @if !a.warnings.is_empty() {
-                ul.warnings { @for w in &a.warnings { li { (w) } } }
+                ul.warnings { @for w in &a.warnings { li.money-warning.warn { (format::humanize(w, zone)) } } }
             }
             form.inline method="post" action={(org_path(org)) "/reconcile"} {
                 (csrf_field(session))
@@ -262,14 +265,14 @@ fn account_section(session: &Session, org: &str, a: &AccountView) -> Markup {
     }
 }
 
-fn depletion(at: Option<chrono::DateTime<Utc>>) -> Markup {
+fn depletion(at: Option<chrono::DateTime<Utc>>, zone: chrono_tz::Tz) -> Markup {
     match at {
-        Some(t) => format::time(t),
+        Some(t) => format::time(t, zone),
         None => html! { "not within 10 years" },
     }
 }
 
-fn cost_plot(h: &CostHistory, by: &str) -> Markup {
+fn cost_plot(h: &CostHistory, by: &str, zone: chrono_tz::Tz) -> Markup {
     let mut clusters: Vec<String> = h
         .buckets
         .iter()
@@ -290,7 +293,7 @@ fn cost_plot(h: &CostHistory, by: &str) -> Markup {
                 .collect(),
             tooltip: format!(
                 "{}: {}{}",
-                format::utc_text(b.start),
+                format::time_text(b.start, zone),
                 money(b.total),
                 b.by_cluster
                     .iter()
@@ -306,16 +309,16 @@ fn cost_plot(h: &CostHistory, by: &str) -> Markup {
     };
     let costly: Vec<&CostBucketView> = h.buckets.iter().filter(|b| b.total.is_positive()).collect();
     html! {
-        p { "Total " strong data-field="cost-total" { (money(h.total)) } " from " (format::time(h.from)) " to " (format::time(h.to)) "; " (by) " mean " (format!("${:.2}", h.stats.mean)) ", highest " (format!("${:.2}", h.stats.max)) "." }
-        p.hint data-field="cost-settled" { "Settled until " (format::opt_time(h.settled_at)) "; " (money(h.provisional)) " since then is provisional (what ran, at the blueprints' rates), settled at the next reconciliation." }
-        (plot::bars("cost-plot", &format!("Cost by {}, by cluster", by.trim_end_matches("ly")), &format!("{} buckets of {by} cost in US dollars, stacked by cluster; total {}", h.buckets.len(), money(h.total)), scale, (h.from, h.to), &clusters, &bars))
+        p { "Total " strong data-field="cost-total" { (money(h.total)) } " from " (format::time(h.from, zone)) " to " (format::time(h.to, zone)) "; " (by) " mean " (format::dollars(h.stats.mean)) ", highest " (format::dollars(h.stats.max)) "." }
+        p.hint data-field="cost-settled" { "Settled until " (format::opt_time(h.settled_at, zone)) "; " (money(h.provisional)) " since then is provisional (what ran, at the blueprints' rates), settled at the next reconciliation." }
+        (plot::bars("cost-plot", &format!("Cost by {}, by cluster", by.trim_end_matches("ly")), &format!("{} buckets of {by} cost in US dollars, stacked by cluster; total {}", h.buckets.len(), money(h.total)), (scale, zone), (h.from, h.to), &clusters, &bars))
         details {
             summary { "The figures" }
             @if costly.is_empty() { p.empty { "No costs in this period." } } @else {
-                div.table-wrap { table {
+                div.table-wrap tabindex="0" role="region" aria-label="Cost by bucket (scrolls sideways)" { table {
                     thead { tr { th scope="col" { "From" } th scope="col" { "Cost" } th scope="col" { "By cluster" } } }
                     tbody { @for b in &costly { tr {
-                        td { (format::time(b.start)) } td { (money(b.total)) @if b.provisional.is_positive() { " (" (money(b.provisional)) " provisional)" } }
+                        td { (format::time(b.start, zone)) } td { (money(b.total)) @if b.provisional.is_positive() { " (" (money(b.provisional)) " provisional)" } }
                         td { @for (c, m) in &b.by_cluster { (c) " " (money(*m)) " " } }
                     } } }
                 } }
@@ -324,7 +327,7 @@ fn cost_plot(h: &CostHistory, by: &str) -> Markup {
     }
 }
 
-fn forecast_plot(f: &ForecastView, by: &str) -> Markup {
+fn forecast_plot(f: &ForecastView, by: &str, zone: chrono_tz::Tz) -> Markup {
     let pick = |s: &ForecastSeries| -> Vec<(chrono::DateTime<Utc>, f64)> {
         let points = match by {
             "hourly" => &s.hourly,
@@ -354,7 +357,7 @@ fn forecast_plot(f: &ForecastView, by: &str) -> Markup {
     };
     html! {
         p { "From a balance of " strong { (money(f.balance)) } ", with the monthly allowance credited on the 1st." }
-        (plot::lines("forecast-plot", "Balance forecast at three burn rates", &format!("The balance ahead ({by}) at the minimum, current and maximum burn rates, in US dollars"), scale, &series))
+        (plot::lines("forecast-plot", "Balance forecast at three burn rates", &format!("The balance ahead ({by}) at the minimum, current and maximum burn rates, in US dollars"), (scale, zone), &series))
     }
 }
 
@@ -363,6 +366,7 @@ fn members_section(
     org: &str,
     manager: bool,
     members: &Result<Vec<MembershipView>, Error>,
+    zone: chrono_tz::Tz,
 ) -> Markup {
     let base = org_path(org);
     html! {
@@ -381,7 +385,7 @@ fn members_section(
                             @for m in &requested {
                                 li data-member=(m.login.as_deref().unwrap_or(&m.subject)) {
                                     span.name { (m.login.as_deref().unwrap_or(&m.subject)) }
-                                    " asked " (format::time(m.requested_at))
+                                    " asked " (format::time(m.requested_at, zone))
                                     @if manager {
                                         @let path = format!("{base}/members/{}", encode(&m.subject));
                                         form.inline method="post" action={(path) "/approve"} {
@@ -402,7 +406,7 @@ fn members_section(
                     @if approved.is_empty() {
                         p.empty { "No membership is recorded in Slipway: members come from GitHub." }
                     } @else {
-                        div.table-wrap { table #members-table {
+                        div.table-wrap tabindex="0" role="region" aria-label="Members (scrolls sideways)" { table #members-table {
                             thead { tr { th scope="col" { "Who" } th scope="col" { "Role" } th scope="col" { "Approved" } th scope="col" { span.visually-hidden { "Actions" } } } }
                             tbody { @for m in &approved {
                                 @let path = format!("{base}/members/{}", encode(&m.subject));
@@ -410,7 +414,7 @@ fn members_section(
                                 tr data-member=(m.login.as_deref().unwrap_or(&m.subject)) {
                                     td { (m.login.as_deref().unwrap_or(&m.subject)) }
                                     td { (m.role) }
-                                    td { (format::opt_time(m.decided_at)) }
+                                    td { (format::opt_time(m.decided_at, zone)) }
                                     td {
                                         @if manager && m.role != "owner" {
                                             form.inline method="post" action={(path) "/approve"} {
@@ -533,8 +537,28 @@ pub async fn approve_member(
 
 pub async fn remove_member(
     Path((name, who)): Path<(String, String)>,
-    action: FormPost<Nothing>,
+    action: FormPost<super::Confirm>,
 ) -> Response {
+    if !action.form.confirmed() {
+        let me = action.session().login() == who;
+        return super::confirm_step(
+            &action.ctx,
+            if me {
+                "Leave the organization?"
+            } else {
+                "Remove the membership?"
+            },
+            if me {
+                format!(
+                    "You leave {name}: its private clusters, costs and members are no longer yours to see."
+                )
+            } else {
+                format!("{who} is no longer a member of {name} (a request to join is declined).")
+            },
+            if me { "Leave" } else { "Remove" },
+            &format!("{}#members", org_path(&name)),
+        );
+    }
     let result = action
         .ctx
         .web

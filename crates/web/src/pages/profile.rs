@@ -39,7 +39,7 @@ pub async fn page(ctx: Ctx) -> Response {
                         "api_token" => { "an API token (" code { (me.credential.id) } ")" }
                         _ => { "a trusted network address" }
                     }
-                    @if let Some(expires) = me.credential.expires_at { ", until " (format::time(expires)) }
+                    @if let Some(expires) = me.credential.expires_at { ", until " (format::time(expires, ctx.zone)) }
                 }
             }
             section aria-labelledby="my-orgs" {

@@ -3,6 +3,7 @@
 //! version, and every run, newest first. A cluster's own runs are on its
 //! page.
 
+use chrono_tz::Tz;
 use maud::{Markup, html};
 use slipway_api::types::RunView;
 
@@ -25,6 +26,7 @@ pub async fn page(ctx: Ctx) -> Response {
         Ok(r) => r,
         Err(e) => return ctx.error(&e),
     };
+    let zone = ctx.zone;
     ctx.render(
         "Runs",
         html! {
@@ -46,7 +48,7 @@ pub async fn page(ctx: Ctx) -> Response {
                             td { code { (r.version) } }
                             td { a href={"/operations/" (r.latest_run)} { (passed(Some(r.latest_passed))) } }
                             td { (r.passed) " of " (r.runs) }
-                            td { (format::time(r.latest_at)) }
+                            td { (format::time(r.latest_at, zone)) }
                         } } }
                     } }
                 }
@@ -56,7 +58,7 @@ pub async fn page(ctx: Ctx) -> Response {
                 @if runs.is_empty() {
                     p.empty { "No run yet." }
                 } @else {
-                    (run_table(&runs, true))
+                    (run_table(&runs, true, zone))
                 }
             }
         },
@@ -75,7 +77,7 @@ fn passed(outcome: Option<bool>) -> Markup {
 
 /// Runs, newest first: their kind, version, result and steps; with their
 /// cluster when they are of several.
-pub fn run_table(runs: &[RunView], with_cluster: bool) -> Markup {
+pub fn run_table(runs: &[RunView], with_cluster: bool, zone: Tz) -> Markup {
     html! {
         div.table-wrap tabindex="0" role="region" aria-label="Runs" { table.runs {
             thead { tr {
@@ -102,7 +104,7 @@ pub fn run_table(runs: &[RunView], with_cluster: bool) -> Markup {
                                 }
                             }
                         }
-                        td { (format::opt_time(r.operation.started_at)) }
+                        td { (format::opt_time(r.operation.started_at, zone)) }
                     }
                 }
             }

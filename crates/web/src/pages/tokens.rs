@@ -22,7 +22,7 @@ pub async fn page(ctx: Ctx) -> Response {
         html! {
             h1 { "API tokens" }
             @match tokens {
-                Ok(tokens) => { (section(&session, &tokens)) }
+                Ok(tokens) => { (section(&session, &tokens, ctx.zone)) }
                 Err(e) => { p.refused { (e.message) } }
             }
         },
@@ -31,14 +31,14 @@ pub async fn page(ctx: Ctx) -> Response {
 
 /// The token list and the form to make one (also on the administration
 /// page).
-pub fn section(session: &Session, tokens: &[TokenView]) -> Markup {
+pub fn section(session: &Session, tokens: &[TokenView], zone: chrono_tz::Tz) -> Markup {
     let now = chrono::Utc::now();
     html! {
         p.hint { "Long-lived credentials for CI and scripts: a random secret stored only as its hash, with scopes and an expiry." }
         @if tokens.is_empty() {
             p.empty { "No API tokens. Create one below." }
         } @else {
-            div.table-wrap { table #tokens {
+            div.table-wrap tabindex="0" role="region" aria-label="API tokens (scrolls sideways)" { table #tokens {
                 thead { tr {
                     th scope="col" { "Name" } th scope="col" { "Owner" } th scope="col" { "Scopes" }
                     th scope="col" { "Expires" } th scope="col" { "State" } th scope="col" { span.visually-hidden { "Actions" } }
@@ -49,9 +49,9 @@ pub fn section(session: &Session, tokens: &[TokenView]) -> Markup {
                         td.name { (t.name) br; code.small { (t.id) } }
                         td.who { (t.owner) }
                         td { (t.scopes.join(" ")) }
-                        td { (format::opt_time(t.expires_at)) }
+                        td { (format::opt_time(t.expires_at, zone)) }
                         td {
-                            @if let Some(at) = t.revoked_at { span.badge.op-failed data-token-state="revoked" { "revoked" } " " (format::time(at)) }
+                            @if let Some(at) = t.revoked_at { span.badge.op-failed data-token-state="revoked" { "revoked" } " " (format::time(at, zone)) }
                             @else if !live { span.badge.op-cancelled data-token-state="expired" { "expired" } }
                             @else { span.badge.op-succeeded data-token-state="active" { "active" } }
                         }
@@ -89,6 +89,7 @@ pub fn section(session: &Session, tokens: &[TokenView]) -> Markup {
 
 /// Creates a token and shows its secret this once (on a page nobody keeps).
 pub async fn create(action: FormPost<Vec<(String, String)>>) -> Response {
+    let zone = action.ctx.zone;
     let field = |name: &str| {
         action
             .form
@@ -120,7 +121,7 @@ pub async fn create(action: FormPost<Vec<(String, String)>>) -> Response {
                     button type="button" data-copy="token-secret" { "Copy" }
                     span.copied role="status" aria-live="polite" {}
                 }
-                p { "Scopes: " (created.token.scopes.join(" ")) ". Expires " (format::opt_time(created.token.expires_at)) "." }
+                p { "Scopes: " (created.token.scopes.join(" ")) ". Expires " (format::opt_time(created.token.expires_at, zone)) "." }
                 p { a href="/tokens" { "Back to the tokens" } }
             },
         ),
@@ -128,21 +129,29 @@ pub async fn create(action: FormPost<Vec<(String, String)>>) -> Response {
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct Nothing {}
-
-pub async fn revoke(Path(id): Path<String>, action: FormPost<Nothing>) -> Response {
+pub async fn revoke(Path(id): Path<String>, action: FormPost<super::Confirm>) -> Response {
+    let back = if action.session().admin() {
+        "/admin#tokens"
+    } else {
+        "/tokens"
+    };
+    if !action.form.confirmed() {
+        return super::confirm_step(
+            &action.ctx,
+            "Revoke the token?",
+            format!(
+                "Token {id} will be refused from now on, wherever it is used. This cannot be undone."
+            ),
+            "Revoke the token",
+            back,
+        );
+    }
     let result = action
         .ctx
         .web
         .service
         .revoke_api_token(action.caller(), &id)
         .await;
-    let back = if action.session().admin() {
-        "/admin#tokens"
-    } else {
-        "/tokens"
-    };
     done(&action.ctx, back, result, |()| {
         format!("Token {id} is revoked: it is refused from now on.")
     })

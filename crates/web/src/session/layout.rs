@@ -11,7 +11,7 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
     let session = ctx.session();
     html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang="en" data-tz=(crate::format::zone_name(ctx.zone)) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
@@ -28,12 +28,12 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                         a.brand href="/" { "Slipway" }
                         @if let Some(s) = session {
                             ul.nav {
-                                li { a href="/" { "Organizations" } }
-                                li { a href="/clusters" { "Clusters" } }
-                                li { a href="/tokens" { "Tokens" } }
+                                li { a href="/" aria-current=[current(ctx, &["/", "/orgs"])] { "Organizations" } }
+                                li { a href="/clusters" aria-current=[current(ctx, &["/clusters"])] { "Clusters" } }
+                                li { a href="/tokens" aria-current=[current(ctx, &["/tokens"])] { "Tokens" } }
                                 @if s.admin() {
-                                    li { a href="/runs" { "Runs" } }
-                                    li { a href="/admin" { "Administration" } }
+                                    li { a href="/runs" aria-current=[current(ctx, &["/runs"])] { "Runs" } }
+                                    li { a href="/admin" aria-current=[current(ctx, &["/admin"])] { "Administration" } }
                                 }
                             }
                             div.who {
@@ -54,7 +54,7 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                         div.paused role="status" data-paused {
                             strong { "Provisioning is paused" }
                             @if let Some(by) = &paused.by { " by " (by) }
-                            @if let Some(since) = paused.since { " since " (crate::format::time(since)) }
+                            @if let Some(since) = paused.since { " since " (crate::format::time(since, ctx.zone)) }
                             @if let Some(reason) = &paused.reason { ": " (reason) }
                             ". Deploys, destroys and runs you ask for wait in the queue; running ones go on."
                         }
@@ -62,13 +62,32 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                     @if let Some(flash) = &ctx.flash {
                         div class={"flash " (flash.tone.as_str())}
                             role=(if flash.tone == Tone::Ok { "status" } else { "alert" }) data-flash=(flash.tone.as_str()) {
-                            (flash.text)
+                            (crate::format::humanize(&flash.text, ctx.zone))
                         }
                     }
                     (body)
                 }
-                footer { "Slipway · times in your time zone (hover for UTC)" }
+                footer {
+                    "Slipway · times are in "
+                    strong data-zone=(crate::format::zone_name(ctx.zone)) { (crate::format::zone_name(ctx.zone)) }
+                    @if ctx.zone == chrono_tz::Tz::UTC { " (your browser's zone is used once it has told Slipway)" }
+                }
             }
         }
     }
+}
+
+/// `page` when the page shown is under one of `sections` (`/` only itself).
+fn current(ctx: &Ctx, sections: &[&str]) -> Option<&'static str> {
+    let path = ctx.path.split(['?', '#']).next().unwrap_or("/");
+    sections
+        .iter()
+        .any(|s| {
+            if *s == "/" {
+                path == "/"
+            } else {
+                path == *s || path.starts_with(&format!("{s}/"))
+            }
+        })
+        .then_some("page")
 }
