@@ -244,6 +244,18 @@ try {
   check((await operationEnds(alice)) === 'succeeded', 'the refresh succeeded');
   await alice.locator('[data-field=state] [data-state=running]').waitFor();
 
+  step('alice cancels a deploy from the cluster page, past its confirmation');
+  await alice.goto('/clusters/slow-demo');
+  await alice.click('#deploy-form button[type=submit]');
+  await flash(alice, 'ok', 'Deploy queued');
+  check(await alice.locator('#deploy-form button[type=submit]').isDisabled(), 'no second change while one is in flight');
+  await alice.click('#cancel-form button');
+  await alice.locator('[data-confirm-step]').waitFor();
+  await alice.click('[data-confirm-yes]');
+  await flash(alice, 'ok', 'ancel');
+  check((await operationEnds(alice)) === 'cancelled', 'the deploy is cancelled');
+  await alice.goto('/clusters/web-demo');
+
   step('the operation history links to each operation with its log');
   await alice.click('table.operations tbody tr:first-child a');
   await alice.waitForURL('**/operations/op_*');

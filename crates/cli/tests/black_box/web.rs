@@ -162,6 +162,20 @@ fn people_use_slipway_through_the_web_ui_in_a_real_browser() {
         .unwrap()
         .to_owned();
 
+    // A cluster whose nodes take a minute to start: its deploy is still
+    // running when alice cancels it from its page.
+    s.run(&[
+        "cluster",
+        "create",
+        "slow-demo",
+        "--blueprint",
+        "local",
+        "--org",
+        "research",
+        "--var",
+        "boot_seconds=60",
+    ])
+    .expect_code(0);
     // 200 more clusters (the administrator's, in the default organization)
     // for the list's search, filters and pages.
     let http = reqwest::blocking::Client::new();
@@ -254,6 +268,9 @@ fn people_use_slipway_through_the_web_ui_in_a_real_browser() {
         assert_eq!(entries[0]["level"], "admin", "{action}: {entries}");
     }
     assert_eq!(get_json(&s, "/v1/provisioning")["paused"], false);
+    let slow = get_json(&s, "/v1/clusters/slow-demo");
+    assert_eq!(slow["last_operation"]["state"], "cancelled", "{slow}");
+    s.run(&["destroy", "slow-demo"]).expect_code(0);
     let secret = get_json(&s, "/v1/clusters/secret-demo");
     assert_eq!(secret["state"], "running", "{secret}");
     assert!(
