@@ -521,10 +521,14 @@ try {
   await admin.fill('#pause-reason', 'storage maintenance');
   await admin.click('form[action="/admin/provisioning/pause"] button');
   await flash(admin, 'ok', 'paused');
-  await alice.goto('/clusters');
+  await alice.goto('/clusters/paused-demo');
   check((await text(alice, '[data-paused]')).includes('storage maintenance'), 'a member sees the pause and its reason');
+  await alice.click('#deploy-form button[type=submit]');
+  await flash(alice, 'ok', 'Deploy queued');
+  check((await alice.locator('.live [data-op-state=queued]').count()) === 1, 'while paused, the deploy waits in the queue');
   await admin.click('form[action="/admin/provisioning/resume"] button');
   await flash(admin, 'ok', 'resumed');
+  check((await operationEnds(alice)) === 'succeeded', 'once resumed, the deploy runs');
   await alice.goto('/clusters');
   check((await alice.locator('[data-paused]').count()) === 0, 'the pause is gone once resumed');
 

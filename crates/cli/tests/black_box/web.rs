@@ -162,6 +162,17 @@ fn people_use_slipway_through_the_web_ui_in_a_real_browser() {
         .unwrap()
         .to_owned();
 
+    // A cluster alice deploys while provisioning is paused.
+    s.run(&[
+        "cluster",
+        "create",
+        "paused-demo",
+        "--blueprint",
+        "local",
+        "--org",
+        "research",
+    ])
+    .expect_code(0);
     // A cluster whose nodes take a minute to start: its deploy is still
     // running when alice cancels it from its page.
     s.run(&[
@@ -268,6 +279,23 @@ fn people_use_slipway_through_the_web_ui_in_a_real_browser() {
         assert_eq!(entries[0]["level"], "admin", "{action}: {entries}");
     }
     assert_eq!(get_json(&s, "/v1/provisioning")["paused"], false);
+    // The deploy alice asked for while paused started only once resumed.
+    let resumed_at = get_json(&s, "/v1/audit?action=provisioning.resume")[0]["at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let paused_demo = get_json(&s, "/v1/clusters/paused-demo");
+    let op = paused_demo["last_operation"]["id"].as_str().unwrap();
+    let started = get_json(&s, &format!("/v1/operations/{op}"))["started_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let time = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
+    assert!(
+        time(&started) >= time(&resumed_at),
+        "started {started}, resumed {resumed_at}"
+    );
+    s.run(&["destroy", "paused-demo"]).expect_code(0);
     let slow = get_json(&s, "/v1/clusters/slow-demo");
     assert_eq!(slow["last_operation"]["state"], "cancelled", "{slow}");
     s.run(&["destroy", "slow-demo"]).expect_code(0);
