@@ -242,6 +242,7 @@ try {
   await alice.waitForURL('**/clusters/web-demo');
   await flash(alice, 'ok', 'Refresh queued');
   check((await operationEnds(alice)) === 'succeeded', 'the refresh succeeded');
+  await alice.locator('[data-flash=ok][data-ended=succeeded]', { hasText: 'It has ended: succeeded' }).waitFor();
   await alice.locator('[data-field=state] [data-state=running]').waitFor();
 
   step('alice cancels a deploy from the cluster page, past its confirmation');
@@ -254,6 +255,7 @@ try {
   await alice.click('[data-confirm-yes]');
   await flash(alice, 'ok', 'ancel');
   check((await operationEnds(alice)) === 'cancelled', 'the deploy is cancelled');
+  check((await alice.locator('.live [data-progress]').getAttribute('data-ended')) === 'cancelled', 'the bar stops where it was, marked');
   await alice.goto('/clusters/web-demo');
 
   step('the operation history links to each operation with its log');

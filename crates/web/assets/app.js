@@ -190,6 +190,16 @@
         source.close();
         const s = (event.data && event.data.state) || 'failed';
         if (s === 'succeeded') setProgress(Number(bar.max), Number(bar.max));
+        // Otherwise the bar stays where it stopped, in the colour of how.
+        bar.dataset.ended = s;
+        // A message about this operation the page has overtaken says how
+        // it ended, in that colour.
+        for (const flash of document.querySelectorAll('[data-flash]')) {
+          if (!flash.textContent.includes(id) || flash.dataset.ended) continue;
+          flash.dataset.ended = s;
+          flash.append(` It has ended: ${s}.`);
+          if (s !== 'succeeded') flash.className = `flash ${s === 'cancelled' ? 'warning' : 'refused'}`;
+        }
         if (event.data && event.data.error) { error.textContent = event.data.error; error.hidden = false; }
         setState(s);
         panel.removeAttribute('data-follow');

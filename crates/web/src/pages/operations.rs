@@ -153,7 +153,9 @@ pub async fn show(ctx: Ctx, Path(id): Path<String>) -> Response {
             div.heading {
                 h1 { (op.kind.as_str()) " of " a href=(cluster_path(&op.cluster)) { (op.cluster) } }
             }
-            dl.summary {
+            // Read again when the operation ends (its end time, and no
+            // more cancel).
+            dl.summary #op-summary data-refresh {
                 dt { "Operation" } dd { code { (op.id) } }
                 dt { "Why" } dd { (op.reason.as_str()) }
                 dt { "Asked by" } dd { (names.show(&op.requested_by)) }
@@ -163,10 +165,12 @@ pub async fn show(ctx: Ctx, Path(id): Path<String>) -> Response {
                 dt { "Started" } dd { (format::opt_time(op.started_at, zone)) }
                 dt { "Finished" } dd { (format::opt_time(op.finished_at, zone)) }
             }
-            @if may_cancel {
-                form.inline method="post" action={"/operations/" (op.id) "/cancel"} {
-                    (csrf_field(&session))
-                    button.danger type="submit" { "Cancel this operation" }
+            div #op-actions data-refresh {
+                @if may_cancel {
+                    form.inline method="post" action={"/operations/" (op.id) "/cancel"} {
+                        (csrf_field(&session))
+                        button.danger type="submit" { "Cancel this operation" }
+                    }
                 }
             }
             section aria-labelledby="log-title" {
