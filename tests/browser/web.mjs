@@ -506,6 +506,10 @@ try {
   await admin.selectOption('#state', 'running');
   await admin.click('form[role=search] button[type=submit]');
   await admin.locator('p.empty', { hasText: 'No cluster matches' }).waitFor();
+  await admin.goto('/');
+  check((await text(admin, 'article.card[data-org=default] [data-more-clusters]')) === 'and over 92 more',
+    "a card lists its first clusters and says how many more");
+  await shot(admin, 'home-admin');
   await admin.goto('/clusters?search=bulk');
   const firstPage = await admin.locator('table tbody tr').count();
   check(firstPage === 100, `a page holds 100 clusters (got ${firstPage})`);

@@ -16,10 +16,16 @@ use crate::session::{Ctx, csrf_field};
 struct Card {
     name: String,
     standing: Standing,
-    clusters: Result<Vec<ClusterStatus>, String>,
+    /// The first clusters, and whether there are more than those.
+    clusters: Result<(Vec<ClusterStatus>, bool), String>,
     /// `None`: the caller may not see it.
     account: Option<Result<AccountView, String>>,
 }
+
+/// How many of an organization's clusters its card lists, and how many it
+/// counts.
+const ON_CARD: usize = 8;
+const COUNTED_ON_CARD: u32 = 100;
 
 /// How many public clusters the home page lists.
 const PUBLIC_ON_HOME: u32 = 20;
@@ -43,9 +49,20 @@ pub async fn page(ctx: Ctx) -> Response {
             others.push(entry);
             continue;
         }
+        // A card lists its first clusters and says how many more there are
+        // (up to a page of them: beyond, "more than").
+        let first_page = ClusterQuery {
+            organization: Some(entry.name.clone()),
+            limit: Some(COUNTED_ON_CARD),
+            ..Default::default()
+        };
         let clusters = service
-            .organization_clusters(caller, &entry.name)
+            .list_clusters(caller, &first_page)
             .await
+            .map(|page| {
+                let more = page.next_cursor.is_some();
+                (page.clusters, more)
+            })
             .map_err(|e| e.message);
         let account = if session.admin() || entry.standing == Standing::Owner {
             Some(
@@ -165,13 +182,20 @@ fn card(c: &Card, zone: chrono_tz::Tz) -> Markup {
         article.card data-org=(c.name) {
             h3 { a href=(org_path(&c.name)) { (c.name) } }
             @match &c.clusters {
-                Ok(clusters) if clusters.is_empty() => {
+                Ok((clusters, _)) if clusters.is_empty() => {
                     p.empty { "No clusters. " a href={"/clusters/new?organization=" (c.name)} { "Create one" } }
                 }
-                Ok(clusters) => {
+                Ok((clusters, more)) => {
                     ul.clusters {
-                        @for cl in clusters {
+                        @for cl in clusters.iter().take(ON_CARD) {
                             li { a href=(cluster_path(&cl.name)) { (cl.name) } " " (format::cluster_state(cl.state)) }
+                        }
+                    }
+                    @if clusters.len() > ON_CARD {
+                        p.more data-more-clusters {
+                            a href={"/clusters?organization=" (c.name)} {
+                                "and " @if *more { "over " } (clusters.len() - ON_CARD) " more"
+                            }
                         }
                     }
                 }
