@@ -584,9 +584,30 @@ try {
     await phone.locator('main h1').first().waitFor();
     await shot(phone, name);
   }
+  // Tables with actions are a card per row: the actions stay in view.
+  await phone.goto('/clusters/shared');
+  const withdraw = phone.locator('#capacity-requests button', { hasText: 'Withdraw' }).first();
+  if (await withdraw.count()) {
+    const box = await withdraw.boundingBox();
+    check(box && box.x >= 0 && box.x + box.width <= PHONE.width, `Withdraw is in view at phone width (${JSON.stringify(box)})`);
+  }
+  for (const [name, link] of [['clusters', '/clusters'], ['tokens', '/tokens'], ['profile', '/profile']]) {
+    await phone.goto(link);
+    await phone.locator('main h1').first().waitFor();
+    await shot(phone, name);
+  }
   const adminPhone = await persona('admin-phone', PHONE, await admin.context().storageState());
   await adminPhone.goto('/admin');
   await shot(adminPhone, 'admin');
+  await adminPhone.goto('/tokens');
+  const revoke = adminPhone.locator('#tokens button', { hasText: 'Revoke' }).first();
+  await revoke.waitFor();
+  const revokeBox = await revoke.boundingBox();
+  check(revokeBox && revokeBox.x >= 0 && revokeBox.x + revokeBox.width <= PHONE.width,
+    `Revoke is in view at phone width (${JSON.stringify(revokeBox)})`);
+  check((await adminPhone.locator('#tokens td[data-label=Scopes]').first().evaluate((td) => getComputedStyle(td, '::before').content)) === '"Scopes"',
+    'a stacked cell is labelled');
+  await shot(adminPhone, 'tokens-admin');
   const anonymous = await persona('anonymous-phone', PHONE);
   await anonymous.goto('/sign-in');
   await shot(anonymous, 'sign-in');

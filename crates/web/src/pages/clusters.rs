@@ -700,13 +700,14 @@ fn capacity(
             @if requests.is_empty() {
                 p.empty { "No active capacity request." }
             } @else {
-                div.table-wrap tabindex="0" role="region" aria-label="Capacity requests (scrolls sideways)" { table #capacity-requests {
+                div.table-wrap tabindex="0" role="region" aria-label="Capacity requests (scrolls sideways)" { table.stack #capacity-requests {
                     thead { tr { th scope="col" { "Who" } th scope="col" { "Nodes" } th scope="col" { "Until" } th scope="col" { "State" } th scope="col" { span.visually-hidden { "Actions" } } } }
                     tbody {
                         @for r in requests {
                             tr {
-                                td { (r.login) } td { (r.nodes) } td { (format::time(r.expires_at, zone)) }
-                                td {
+                                td data-label="Who" { (r.login) } td data-label="Nodes" { (r.nodes) }
+                                td data-label="Until" { (format::time(r.expires_at, zone)) }
+                                td data-label="State" {
                                     @match &r.waiting {
                                         Some(w) => {
                                             span.badge.capacity-waiting data-capacity-state="waiting" { "waiting" }
@@ -715,7 +716,7 @@ fn capacity(
                                         None => { span.badge.capacity-active data-capacity-state="active" { "active" } }
                                     }
                                 }
-                                td {
+                                td.row-actions {
                                     form.inline method="post" action={(path) "/capacity/" (r.id) "/withdraw"} {
                                         (csrf_field(session))
                                         button.link type="submit" { "Withdraw" }

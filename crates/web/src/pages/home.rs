@@ -228,16 +228,16 @@ pub fn cluster_table(clusters: &[ClusterStatus], zone: chrono_tz::Tz) -> Markup 
     let now = chrono::Utc::now();
     html! {
         div.table-wrap tabindex="0" role="region" aria-label="Clusters (scrolls sideways)" {
-            table {
+            table.stack {
                 thead { tr { th scope="col" { "Cluster" } th scope="col" { "Organization" } th scope="col" { "State" } th scope="col" { "Nodes" } th scope="col" { "Destroyed" } } }
                 tbody {
                     @for c in clusters {
                         tr data-cluster=(c.name) {
-                            td { a href=(cluster_path(&c.name)) { (c.name) } @if c.public { " " span.tag { "public" } } }
-                            td { a href=(org_path(&c.organization)) { (c.organization) } }
-                            td { (format::cluster_state(c.state)) }
-                            td { (c.nodes) }
-                            td { @match c.destroy_at { Some(t) => { (format::time(t, zone)) " " (format::countdown(t, now)) }, None => { span.none { "not scheduled" } } } }
+                            td data-label="Cluster" { a href=(cluster_path(&c.name)) { (c.name) } @if c.public { " " span.tag { "public" } } }
+                            td data-label="Organization" { a href=(org_path(&c.organization)) { (c.organization) } }
+                            td data-label="State" { (format::cluster_state(c.state)) }
+                            td data-label="Nodes" { (c.nodes) }
+                            td data-label="Destroyed" { @match c.destroy_at { Some(t) => { (format::time(t, zone)) " " (format::countdown(t, now)) }, None => { span.none { "not scheduled" } } } }
                         }
                     }
                 }

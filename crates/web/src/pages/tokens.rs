@@ -38,7 +38,7 @@ pub fn section(session: &Session, tokens: &[TokenView], zone: chrono_tz::Tz) -> 
         @if tokens.is_empty() {
             p.empty { "No API tokens. Create one below." }
         } @else {
-            div.table-wrap tabindex="0" role="region" aria-label="API tokens (scrolls sideways)" { table #tokens {
+            div.table-wrap tabindex="0" role="region" aria-label="API tokens (scrolls sideways)" { table.stack #tokens {
                 thead { tr {
                     th scope="col" { "Name" } th scope="col" { "Owner" } th scope="col" { "Scopes" }
                     th scope="col" { "Expires" } th scope="col" { "State" } th scope="col" { span.visually-hidden { "Actions" } }
@@ -46,16 +46,16 @@ pub fn section(session: &Session, tokens: &[TokenView], zone: chrono_tz::Tz) -> 
                 tbody { @for t in tokens {
                     @let live = t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now);
                     tr data-token=(t.id) data-token-name=(t.name) {
-                        td.name { (t.name) br; code.small { (t.id) } }
-                        td.who { (t.owner) }
-                        td { (t.scopes.join(" ")) }
-                        td { (format::opt_time(t.expires_at, zone)) }
-                        td {
+                        td.name data-label="Name" { (t.name) br; code.small { (t.id) } }
+                        td.who data-label="Owner" { (t.owner) }
+                        td data-label="Scopes" { (t.scopes.join(" ")) }
+                        td data-label="Expires" { (format::opt_time(t.expires_at, zone)) }
+                        td data-label="State" {
                             @if let Some(at) = t.revoked_at { span.badge.op-failed data-token-state="revoked" { "revoked" } " " (format::time(at, zone)) }
                             @else if !live { span.badge.op-cancelled data-token-state="expired" { "expired" } }
                             @else { span.badge.op-succeeded data-token-state="active" { "active" } }
                         }
-                        td { @if live {
+                        td.row-actions { @if live {
                             form.inline method="post" action={"/tokens/" (t.id) "/revoke"} {
                                 (csrf_field(session))
                                 button.link.danger type="submit" aria-label={"Revoke " (t.name)} { "Revoke" }
