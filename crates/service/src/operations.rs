@@ -179,7 +179,7 @@ impl Service {
             .await?;
         let outcome = self
             .store
-            .request_cancel(&op.id, caller.subject(), Utc::now())
+            .request_cancel(&op.id, caller.subject(), caller.name(), Utc::now())
             .await?;
         let result = match &outcome {
             CancelOutcome::Cancelled(_) => "cancelled",

@@ -306,10 +306,12 @@ pub trait QueueStore: Send + Sync + 'static {
 
     /// Cancels an operation: a queued one at once; for a running one the
     /// request is recorded, and whichever worker holds its lease stops it.
+    /// `by` is who asks; its log names them `by_name`.
     async fn request_cancel(
         &self,
         id: &OperationId,
         by: &Subject,
+        by_name: &str,
         now: Timestamp,
     ) -> Result<CancelOutcome>;
 

@@ -400,6 +400,7 @@ impl QueueStore for SqlStore {
         &self,
         id: &OperationId,
         by: &Subject,
+        by_name: &str,
         now: slipway_core::Timestamp,
     ) -> Result<CancelOutcome> {
         let mut tx = self.begin().await?;
@@ -431,7 +432,9 @@ impl QueueStore for SqlStore {
                     at: now,
                     kind: kinds::CANCEL_REQUESTED.into(),
                     level: EventLevel::Warn,
-                    message: format!("{by} asked to cancel the operation; its worker stops it"),
+                    message: format!(
+                        "{by_name} asked to cancel the operation; its worker stops it"
+                    ),
                     data: serde_json::json!({"by": by}),
                 };
                 let last_seq = self.insert_events(&mut tx, id, &[event]).await?;

@@ -106,6 +106,12 @@ async fn a_deploy_is_queued_with_its_schedule_in_one_transaction(db: &TestDataba
     let events = store.events(&id, 0, 100).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, kinds::QUEUED);
+    assert!(
+        events[0].message.contains("queued by alice"),
+        "people read the log by name: {}",
+        events[0].message
+    );
+    assert_eq!(events[0].data["requested_by"], alice().as_str());
     assert_eq!(store.next_schedule_due().await.unwrap(), Some(at));
 
     let seen = heard(&mut notes);

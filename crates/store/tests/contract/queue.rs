@@ -304,7 +304,7 @@ async fn queued_operations_can_be_cancelled(db: &TestDatabase) {
     );
     let mut notes = store.subscribe();
     let at = t0() + TimeDelta::seconds(1);
-    let op = match store.request_cancel(&id, &bob(), at).await.unwrap() {
+    let op = match store.request_cancel(&id, &bob(), "bob", at).await.unwrap() {
         CancelOutcome::Cancelled(op) => op,
         other => panic!("a queued operation is cancelled at once, got {other:?}"),
     };
@@ -694,7 +694,11 @@ async fn a_cancel_of_running_work_is_requested_and_of_finished_work_is_too_late(
 
     let mut notes = store.subscribe();
     let at = t0() + TimeDelta::seconds(5);
-    let op = match store.request_cancel(&id, &alice(), at).await.unwrap() {
+    let op = match store
+        .request_cancel(&id, &alice(), "alice", at)
+        .await
+        .unwrap()
+    {
         CancelOutcome::Requested(op) => op,
         other => panic!("a running operation's cancel is requested, got {other:?}"),
     };
@@ -725,6 +729,11 @@ async fn a_cancel_of_running_work_is_requested_and_of_finished_work_is_too_late(
     assert_eq!(last.kind, kinds::CANCEL_REQUESTED);
     assert_eq!(last.at, at);
     assert_eq!(last.data["by"], alice().as_str());
+    assert!(
+        last.message.starts_with("alice asked to cancel"),
+        "people read the log by name: {}",
+        last.message
+    );
 
     // The worker learns of it when it renews its lease, which still holds.
     let later = at + TimeDelta::seconds(5);
@@ -757,7 +766,10 @@ async fn a_cancel_of_running_work_is_requested_and_of_finished_work_is_too_late(
 
     // Asking again changes nothing: the first request stands.
     assert!(matches!(
-        store.request_cancel(&id, &bob(), later).await.unwrap(),
+        store
+            .request_cancel(&id, &bob(), "bob", later)
+            .await
+            .unwrap(),
         CancelOutcome::Requested(_)
     ));
     assert_eq!(
@@ -781,7 +793,11 @@ async fn a_cancel_of_running_work_is_requested_and_of_finished_work_is_too_late(
         .unwrap();
     assert_eq!(ended.state, OperationState::Cancelled);
     let mut notes = store.subscribe();
-    match store.request_cancel(&id, &bob(), later).await.unwrap() {
+    match store
+        .request_cancel(&id, &bob(), "bob", later)
+        .await
+        .unwrap()
+    {
         CancelOutcome::AlreadyOver(op) => assert_eq!(op, ended),
         other => panic!("an ended operation cannot be cancelled, got {other:?}"),
     }
@@ -798,7 +814,7 @@ async fn a_cancel_of_running_work_is_requested_and_of_finished_work_is_too_late(
         .unwrap();
     let done = run_to_end(&store, "w1", succeeded(), later).await;
     match store
-        .request_cancel(&done.id, &alice(), later)
+        .request_cancel(&done.id, &alice(), "alice", later)
         .await
         .unwrap()
     {
@@ -811,7 +827,9 @@ async fn a_cancel_of_running_work_is_requested_and_of_finished_work_is_too_late(
 
     let unknown = OperationId::from_uuid(uuid::Uuid::now_v7());
     assert!(matches!(
-        store.request_cancel(&unknown, &alice(), later).await,
+        store
+            .request_cancel(&unknown, &alice(), "alice", later)
+            .await,
         Err(StoreError::OperationNotFound(_))
     ));
 }
@@ -1012,9 +1030,15 @@ async fn queue_depth_counts_queued_and_running_operations(db: &TestDatabase) {
         .await
         .unwrap();
     assert_eq!(store.queue_depth().await.unwrap(), depth(1, 1));
-    store.request_cancel(&ids[2], &alice(), t0()).await.unwrap();
+    store
+        .request_cancel(&ids[2], &alice(), "alice", t0())
+        .await
+        .unwrap();
     assert_eq!(store.queue_depth().await.unwrap(), depth(0, 1));
-    store.request_cancel(&second, &alice(), t0()).await.unwrap();
+    store
+        .request_cancel(&second, &alice(), "alice", t0())
+        .await
+        .unwrap();
     assert_eq!(
         store.queue_depth().await.unwrap(),
         depth(0, 1),
