@@ -436,6 +436,10 @@ try {
   await signInWithToken(admin, cfg.adminToken);
   await admin.click('nav a[href="/admin"]');
   await admin.locator('#audit-log tbody tr').first().waitFor();
+  const detail = admin.locator('#audit-log [data-audit-detail]').first();
+  check(!(await detail.evaluate((d) => d.open)), 'an entry\'s details fold away');
+  await detail.locator('summary').click();
+  check((await detail.locator('pre').textContent()).includes('"'), 'and open to read');
   check((await admin.locator('#blueprints ~ .table-wrap td', { hasText: 'priced' }).count()) >= 1, 'blueprint versions are listed');
 
   step('the administrator creates an API token (its secret shown once) and revokes it');

@@ -170,10 +170,19 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
                                 td { (format::time(e.at, zone)) }
                                 td.who { (e.actor_name.as_deref().unwrap_or(&e.actor)) " " span.tag { (e.level) } }
                                 td { code.small { (e.action) } } td.name { (e.target) } td { (e.result) }
-                                td { @if !e.detail.is_null() && e.detail != serde_json::json!({}) { code.small.detail { (format::humanize(&e.detail.to_string(), zone)) } } }
+                                td { @if !e.detail.is_null() && e.detail != serde_json::json!({}) {
+                                    // Details fold away: a line per entry, open to read.
+                                    details.detail data-audit-detail {
+                                        summary { (detail_summary(&e.detail)) }
+                                        pre.small { (format::humanize(&serde_json::to_string_pretty(&e.detail).unwrap_or_default(), zone)) }
+                                    }
+                                } }
                             } } }
                         } }
-                        @if let Some(q) = &older { p { a href={"/admin?" (q) "#audit"} { "Older entries" } } }
+                        nav.pages aria-label="Pages of the audit log" {
+                            @if filter.before.is_some() { a href="/admin#audit" { "Newest" } }
+                            @if let Some(q) = &older { a href={"/admin?" (q) "#audit"} rel="next" { "Older entries" } }
+                        }
                     }
                 }
             }
@@ -231,4 +240,16 @@ pub async fn rotate_keys(action: FormPost<super::Confirm>) -> Response {
             r.published.join(", ")
         )
     })
+}
+
+/// What an audit entry's detail holds, in a few words: its keys.
+fn detail_summary(detail: &serde_json::Value) -> String {
+    match detail.as_object() {
+        Some(fields) if !fields.is_empty() => {
+            let keys: Vec<&str> = fields.keys().map(String::as_str).take(4).collect();
+            let more = if fields.len() > 4 { ", …" } else { "" };
+            format!("{}{more}", keys.join(", "))
+        }
+        _ => "details".to_owned(),
+    }
 }
