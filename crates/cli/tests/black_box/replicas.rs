@@ -868,7 +868,7 @@ fn the_cli_follows_an_operation_through_another_replica_when_its_replica_dies() 
     site.replicas.a.kill9();
 
     let output = cli.wait_with_output().unwrap();
-    let rest: Vec<String> = lines.try_iter().collect();
+    let rest: Vec<String> = lines.iter().collect();
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -939,7 +939,8 @@ fn when_no_replica_answers_the_cli_names_the_operation_it_followed() {
         };
         let output = cli.wait_with_output().unwrap();
         assert_eq!(output.status.code(), Some(1), "{output:?}");
-        let stderr: Vec<String> = lines.try_iter().collect();
+        // Every line: the reader ends at the pipe's end, after the CLI exited.
+        let stderr: Vec<String> = lines.iter().collect();
         let last = stderr.last().cloned().unwrap_or_default();
         if json {
             let error: Value =
