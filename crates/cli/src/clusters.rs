@@ -255,7 +255,29 @@ impl Connection {
         } else {
             output::list(&page.clusters);
             if let Some(cursor) = &page.next_cursor {
-                eprintln!("more: slipway list --cursor {cursor}");
+                // The next page of the same search and filters.
+                let mut next = format!("slipway list --cursor {cursor}");
+                for (flag, value) in [
+                    ("--search", query.search.as_deref()),
+                    ("--state", query.state.map(|s| s.as_str())),
+                    ("--org", query.organization.as_deref()),
+                ] {
+                    if let Some(value) = value {
+                        next.push_str(&format!(" {flag} {value}"));
+                    }
+                }
+                match query.public {
+                    Some(true) => next.push_str(" --public"),
+                    Some(false) => next.push_str(" --private"),
+                    None => {}
+                }
+                if query.mine == Some(true) {
+                    next.push_str(" --mine");
+                }
+                if let Some(limit) = query.limit {
+                    next.push_str(&format!(" --limit {limit}"));
+                }
+                eprintln!("more: {next}");
             }
         }
         Ok(ExitCode::SUCCESS)

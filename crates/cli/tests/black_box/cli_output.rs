@@ -221,6 +221,13 @@ fn two_hundred_clusters_are_searched_filtered_and_paged_both_ways() {
 
     let cli = json_of(&s, &["list", "--search", "c19", "--state", "absent"]);
     assert_eq!(assert_list(&cli, "clusters", &[]).len(), 10);
+    let paged = s.run(&["list", "--state", "absent", "--limit", "50"]);
+    paged.expect_code(0);
+    let hint = paged.stderr();
+    assert!(
+        hint.contains("more: slipway list --cursor c049 --state absent --limit 50"),
+        "the next page keeps the filters: {hint}"
+    );
     let cli = json_of(&s, &["list", "--public"]);
     assert_eq!(assert_list(&cli, "clusters", &[])[0]["name"], "c150");
 }
