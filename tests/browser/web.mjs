@@ -5,6 +5,7 @@
 // URL, a change of text), never a fixed delay. Screenshots of the main pages
 // at desktop and phone width land in the configured directory.
 
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -291,6 +292,7 @@ try {
   check((await alice.locator('#extend-form, #destroy-form, #refresh-form').count()) === 0,
     'nothing deployed: no extend, refresh or destroy');
   check((await alice.locator('#remove-form').count()) === 1, 'nothing deployed: the definition may be removed');
+  check((await alice.locator('#visibility-form').count()) === 0, 'making a cluster public is for administrators');
 
   step('alice defines a cluster whose blueprint asks for a required, sensitive setting, and deploys it');
   await alice.goto('/clusters/new?blueprint=secretive&organization=research');
@@ -307,7 +309,33 @@ try {
   await flash(alice, 'ok', 'Deploy queued');
   check((await operationEnds(alice)) === 'succeeded', 'the cluster with a secret deploys');
   check(!(await alice.content()).includes('hunter2-in-the-browser'), 'the secret never comes back to a page');
+  const output = (name) => text(alice, `#outputs-section dl.outputs dt:text-is("${name}") + dd`);
+  const digest = crypto.createHash('sha256').update('hunter2-in-the-browser').digest('hex');
+  check((await output('password_digest')) === digest, 'Terraform got the secret typed in the browser');
   await shot(alice, 'cluster-with-settings');
+
+  step('alice changes a setting from the deploy form; the secret she does not type again is kept');
+  await open(alice, '#deploy-settings');
+  check((await alice.inputValue('#var-password')) === '', 'a set secret is never put back in a field');
+  check((await alice.getAttribute('#var-password', 'placeholder')).includes('leave empty to keep'), 'the field says the secret is set and kept');
+  check((await alice.getAttribute('#var-greeting', 'placeholder')) === 'hello', "a setting left at its default shows the default");
+  await alice.fill('#var-greeting', 'bonjour');
+  await alice.fill('#var-password', 'typed-then-refused');
+  await alice.fill('#deploy-nodes', '9');
+  await alice.evaluate(() => document.getElementById('deploy-form').submit());
+  await alice.locator('#deploy-nodes[aria-invalid=true]').waitFor();
+  check((await alice.getAttribute('#deploy-nodes', 'aria-describedby')).split(' ').includes('deploy-nodes-error')
+    && (await text(alice, '#deploy-nodes-error')).includes('3'), 'the refusal is beside the nodes field, naming the bound');
+  check((await alice.inputValue('#deploy-nodes')) === '9' && (await alice.inputValue('#var-greeting')) === 'bonjour', 'what was typed is kept');
+  check(!alice.url().includes('typed-then-refused') && !(await alice.content()).includes('typed-then-refused'), 'a typed secret is not carried back');
+  await shot(alice, 'deploy-refused');
+  await alice.fill('#deploy-nodes', '1');
+  await alice.click('#deploy-form button[type=submit]');
+  await flash(alice, 'ok', 'queued');
+  check((await operationEnds(alice)) === 'succeeded', 'the update succeeded');
+  await alice.locator('#outputs-section dl.outputs dd', { hasText: 'bonjour' }).waitFor();
+  check((await output('password_digest')) === digest, 'the secret was kept');
+  check((await text(alice, '[data-field=variables]')).includes('(sensitive)'), 'and is still shown masked');
 
   step('a priced cluster shows its rate, its cost so far, and estimates before a deploy');
   await alice.goto('/clusters/spend');
@@ -324,6 +352,7 @@ try {
   await alice.waitForFunction(() => document.querySelector('#deploy-estimate [data-estimate-text]').textContent.includes('1h 30m'));
   check((await estimate.textContent()).endsWith('for 1h 30m ≈ $1,674.00'), `the estimate follows the duration (${await estimate.textContent()})`);
   await shot(alice, 'cluster-estimate');
+
   await alice.goto('/clusters/new?organization=research&blueprint=priced');
   check((await text(alice, '#new-estimate [data-estimate-text]')) === '2 nodes × $360.00 + $36.00 = $756.00/h', 'a new cluster of the blueprint\'s default size is estimated');
   await alice.selectOption('#blueprint', 'local');
@@ -488,6 +517,36 @@ try {
   check((await text(admin, 'section[aria-labelledby=keys] p')) !== keysBefore, 'a confirmed rotation publishes a new key');
   await admin.goto('/admin');
   await shot(admin, 'admin');
+
+  step('the estimate shown before a deploy is the rate the cluster is then charged at (an administrator: research\'s budget would refuse it)');
+  await admin.goto('/clusters/spend');
+  await admin.fill('#deploy-nodes', '2');
+  await admin.fill('#deploy-ttl', '2h');
+  await admin.waitForFunction(() => document.querySelector('#deploy-estimate [data-estimate-text]').textContent.startsWith('2 nodes'));
+  const promised = (await text(admin, '#deploy-estimate [data-estimate-text]')).match(/= (\$[\d,.]+\/h)/)[1];
+  check(promised === '$756.00/h', `the estimate's rate (${promised})`);
+  await admin.click('#deploy-form button[type=submit]');
+  await flash(admin, 'ok', 'queued');
+  check((await operationEnds(admin)) === 'succeeded', 'spend is deployed');
+  await admin.waitForFunction((p) => document.querySelector('[data-field=rate]').textContent.trim().startsWith(p), promised);
+  await admin.fill('#destroy-confirm', 'spend');
+  await admin.click('#destroy-form [data-confirm-button]');
+  await flash(admin, 'ok', 'Destroy queued');
+  check((await operationEnds(admin)) === 'succeeded', 'spend is destroyed');
+  await admin.waitForFunction(() => document.querySelector('[data-field=rate]').textContent.trim().startsWith('$0.00/h'));
+
+  step('the administrator makes a cluster with nothing deployed public, then private again');
+  const bobSees = async () => (await bob.goto('/clusters/web-demo')).status();
+  check((await bobSees()) === 404, 'a private cluster of research is missing to bob');
+  await admin.goto('/clusters/web-demo');
+  await admin.locator('#visibility-form button', { hasText: 'Make it public' }).click();
+  await flash(admin, 'ok', 'web-demo is public');
+  check((await bobSees()) === 200, 'public, bob may see it');
+  await admin.locator('#visibility-form button', { hasText: 'Make it private' }).click();
+  await flash(admin, 'ok', 'web-demo is private');
+  check((await bobSees()) === 404, 'private again, it is missing to bob');
+  await admin.goto('/clusters/shared');
+  check((await admin.locator('#visibility-form').count()) === 0, 'a deployed cluster keeps what its module was deployed with');
 
   step('alice opens her profile from her name: her level and her organizations');
   await alice.goto('/');

@@ -108,7 +108,8 @@ pub async fn follow(
             | Outcome::Scheduled(_)
             | Outcome::Unscheduled
             | Outcome::NotDue
-            | Outcome::Removed => Followed::Nothing,
+            | Outcome::Removed
+            | Outcome::Visibility(_) => Followed::Nothing,
         },
         Err(StoreError::Refused(refusal)) => {
             Followed::Waiting(wait(refusal.code(), refusal.to_string()))

@@ -227,6 +227,14 @@ impl Client {
             .await
     }
 
+    pub async fn set_visibility(&self, name: &str, public: bool) -> Result<ActionResponse> {
+        self.send(
+            self.request(Method::PUT, &format!("/v1/clusters/{name}/visibility"))
+                .json(&ClusterVisibility { public }),
+        )
+        .await
+    }
+
     pub async fn schedule_destroy(
         &self,
         name: &str,

@@ -63,12 +63,27 @@ pub struct DeployCluster {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub variables: Option<Variables>,
+    /// Changes some of the cluster's user variables, as a JSON merge patch
+    /// (RFC 7386): a value sets one, `null` returns one to its default, one
+    /// not named keeps its value. Exclusive with `variables`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub variables_patch: Option<Variables>,
     /// Destroy this long after the request (`90s`, `10m`, `2h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<String>,
     /// Destroy at this time (RFC 3339). Exclusive with `ttl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destroy_at: Option<DateTime<Utc>>,
+}
+
+/// `PUT /v1/clusters/{name}/visibility`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterVisibility {
+    /// Public: anyone signed in may use the cluster; private: its
+    /// organization's members only.
+    pub public: bool,
 }
 
 /// `PUT /v1/clusters/{name}/schedule`: give `at` or `in`.
@@ -282,6 +297,8 @@ pub enum ActionResult {
     Unscheduled,
     /// The cluster's definition was removed (the cluster shown is as it was).
     Removed,
+    /// The cluster's visibility is as asked (`public` in the cluster shown).
+    VisibilityChanged,
 }
 
 /// The answer to a deploy, destroy or schedule request.

@@ -54,22 +54,9 @@ impl Connection {
     pub async fn deploy(
         &self,
         name: String,
-        nodes: Option<u32>,
-        version: Option<String>,
-        ttl: Option<String>,
-        destroy_at: Option<String>,
+        req: DeployCluster,
         wait: Option<Duration>,
     ) -> Result<ExitCode, Failure> {
-        let req = DeployCluster {
-            nodes,
-            version,
-            variables: None,
-            ttl,
-            destroy_at: destroy_at
-                .as_deref()
-                .map(|t| parse_time("destroy_at", t))
-                .transpose()?,
-        };
         let response = self.client.deploy(&name, &req).await?;
         self.finish_action(response, wait, |cluster| {
             cluster.state == ClusterState::Running
@@ -104,6 +91,12 @@ impl Connection {
         Ok(ExitCode::SUCCESS)
     }
 
+    pub async fn set_visibility(&self, name: String, public: bool) -> Result<ExitCode, Failure> {
+        let response = self.client.set_visibility(&name, public).await?;
+        self.report_action(&response);
+        Ok(ExitCode::SUCCESS)
+    }
+
     /// Waits for the action's operation (unless told not to) and reports.
     /// The action succeeded when its operation did and the cluster is where
     /// the action puts it.
@@ -127,7 +120,8 @@ impl Connection {
                     | ActionResult::NothingToDestroy
                     | ActionResult::Scheduled
                     | ActionResult::Unscheduled
-                    | ActionResult::Removed => "Started the",
+                    | ActionResult::Removed
+                    | ActionResult::VisibilityChanged => "Started the",
                 },
                 operation.kind,
                 operation.cluster,
@@ -181,6 +175,16 @@ impl Connection {
             (ActionResult::Removed, _) => println!(
                 "Removed cluster {} (its operations and costs stay in the history).",
                 c.name
+            ),
+            (ActionResult::VisibilityChanged, _) => println!(
+                "{} is {}: {}.",
+                c.name,
+                if c.public { "public" } else { "private" },
+                if c.public {
+                    "anyone signed in may use it once it is deployed"
+                } else {
+                    "only its organization may use it"
+                }
             ),
             (ActionResult::Scheduled | ActionResult::Unscheduled, _) => match c.destroy_at {
                 Some(at) => println!("{} will be destroyed at {}.", c.name, at.to_rfc3339()),

@@ -258,11 +258,27 @@ enum ClusterCommand {
     /// Remove a cluster's definition once nothing of it is deployed (its
     /// operations and costs stay in the history).
     Remove(RemoveArgs),
+    /// Make a cluster public (anyone signed in may use it) or private (its
+    /// organization only), while nothing of it is deployed.
+    Visibility(VisibilityArgs),
 }
 
 #[derive(Args)]
 struct RemoveArgs {
     name: String,
+}
+
+#[derive(Args)]
+struct VisibilityArgs {
+    name: String,
+    #[arg(value_enum)]
+    visibility: Visibility,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Visibility {
+    Public,
+    Private,
 }
 
 #[derive(Args)]
@@ -313,6 +329,13 @@ struct DeployArgs {
     /// Destroy at this time (RFC 3339).
     #[arg(long)]
     destroy_at: Option<String>,
+    /// Change a blueprint variable, KEY=VALUE (repeatable); the others
+    /// keep their values.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    vars: Vec<String>,
+    /// Return a blueprint variable to its default (repeatable).
+    #[arg(long = "unset-var", value_name = "KEY")]
+    unset_vars: Vec<String>,
     #[command(flatten)]
     wait: WaitArgs,
 }
@@ -901,16 +924,32 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
             .await
         }
         Command::Cluster(ClusterCommand::Remove(a)) => ctx.remove_cluster(a.name).await,
+        Command::Cluster(ClusterCommand::Visibility(a)) => {
+            ctx.set_visibility(a.name, matches!(a.visibility, Visibility::Public))
+                .await
+        }
         Command::Deploy(a) => {
-            ctx.deploy(
-                a.name,
-                a.nodes,
-                a.version,
-                a.ttl,
-                a.destroy_at,
-                wait(&a.wait)?,
-            )
-            .await
+            // --var changes one setting and --unset-var returns one to its
+            // default; the others keep their values.
+            let mut patch = client::parse_vars(&a.vars)?;
+            patch.extend(
+                a.unset_vars
+                    .into_iter()
+                    .map(|k| (k, serde_json::Value::Null)),
+            );
+            let req = slipway_api::types::DeployCluster {
+                nodes: a.nodes,
+                version: a.version,
+                variables_patch: (!patch.is_empty()).then_some(patch),
+                ttl: a.ttl,
+                destroy_at: a
+                    .destroy_at
+                    .as_deref()
+                    .map(|t| client::parse_time("destroy_at", t))
+                    .transpose()?,
+                ..Default::default()
+            };
+            ctx.deploy(a.name, req, wait(&a.wait)?).await
         }
         Command::ScheduleDestroy(a) => ctx.schedule_destroy(a.name, a.at, a.in_).await,
         Command::Destroy(a) => ctx.destroy(a.name, wait(&a.wait)?).await,

@@ -11,6 +11,22 @@ use crate::{BlueprintName, ClusterName, OperationId, OrgName, Timestamp};
 /// User variables passed to a blueprint's module, by name.
 pub type Variables = BTreeMap<String, serde_json::Value>;
 
+/// `variables` changed by `patch`, as a JSON merge patch (RFC 7386) does:
+/// a variable given a value takes it, one given `null` goes back to its
+/// default, one not named keeps its value (so a sensitive value no one
+/// can read back stays as it is).
+pub fn patch_variables(variables: &Variables, patch: &Variables) -> Variables {
+    let mut patched = variables.clone();
+    for (name, value) in patch {
+        if value.is_null() {
+            patched.remove(name);
+        } else {
+            patched.insert(name.clone(), value.clone());
+        }
+    }
+    patched
+}
+
 /// Where a cluster is in its life.
 ///
 /// `absent` → `deploying` → `running` | `failed`; `running` → `updating` →
@@ -141,6 +157,38 @@ impl Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_patch_sets_named_variables_resets_nulls_and_keeps_the_rest() {
+        let vars = |pairs: &[(&str, serde_json::Value)]| -> Variables {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect()
+        };
+        let current = vars(&[
+            ("password", serde_json::json!({"sealed": "abc"})),
+            ("size", serde_json::json!("small")),
+            ("count", serde_json::json!(2)),
+        ]);
+        let patched = patch_variables(
+            &current,
+            &vars(&[
+                ("size", serde_json::json!("large")),
+                ("count", serde_json::Value::Null),
+                ("region", serde_json::json!("eu")),
+            ]),
+        );
+        assert_eq!(
+            patched,
+            vars(&[
+                ("password", serde_json::json!({"sealed": "abc"})),
+                ("size", serde_json::json!("large")),
+                ("region", serde_json::json!("eu")),
+            ])
+        );
+        assert_eq!(patch_variables(&current, &Variables::new()), current);
+    }
 
     #[test]
     fn states_round_trip_through_text() {

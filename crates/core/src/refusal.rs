@@ -42,9 +42,13 @@ pub enum Refusal {
     #[error("cluster {0} already exists")]
     AlreadyExists(String),
 
-    /// Only a cluster with nothing deployed may be removed.
-    #[error("the cluster is {state}: destroy it before removing it")]
-    StillDeployed { state: ClusterState },
+    /// Only a cluster with nothing deployed may be removed or change
+    /// visibility.
+    #[error("the cluster is {state}: destroy it before {change}")]
+    StillDeployed {
+        state: ClusterState,
+        change: &'static str,
+    },
 
     /// The caller's level does not allow the action.
     #[error("not allowed: {rule}")]

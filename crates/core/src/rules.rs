@@ -156,6 +156,8 @@ pub enum Outcome {
     NotDue,
     /// The cluster's definition was removed (it had nothing deployed).
     Removed,
+    /// The cluster became public (`true`) or private (`false`).
+    Visibility(bool),
 }
 
 /// A decision to apply atomically.
@@ -196,7 +198,8 @@ impl Plan {
             | Outcome::Unscheduled
             | Outcome::Deferred(_)
             | Outcome::NotDue
-            | Outcome::Removed => None,
+            | Outcome::Removed
+            | Outcome::Visibility(_) => None,
         }
     }
 
@@ -531,9 +534,27 @@ pub fn decide_remove(snap: &ClusterSnapshot) -> Result<Plan, Refusal> {
     if snap.cluster.state != ClusterState::Absent {
         return Err(Refusal::StillDeployed {
             state: snap.cluster.state,
+            change: "removing it",
         });
     }
     Ok(Plan::new(Outcome::Removed, ScheduleChange::Remove))
+}
+
+/// VISIBILITY: whether anyone signed in may use the cluster, or only its
+/// organization. The module is given it when it is deployed (`is_public`)
+/// and the gateway it starts enforces it, so it changes only while nothing
+/// is deployed or in flight: a running cluster is never half public.
+pub fn decide_visibility(snap: &ClusterSnapshot, public: bool) -> Result<Plan, Refusal> {
+    if let Some(active) = &snap.active {
+        return Err(conflict(active));
+    }
+    if snap.cluster.state != ClusterState::Absent {
+        return Err(Refusal::StillDeployed {
+            state: snap.cluster.state,
+            change: "changing who may use it (its module was deployed public or private)",
+        });
+    }
+    Ok(Plan::new(Outcome::Visibility(public), ScheduleChange::Keep))
 }
 
 /// SCHEDULE_DESTROY: refused once a scheduled destroy is within five minutes;
@@ -1283,13 +1304,40 @@ mod tests {
         for state in [ClusterState::Running, ClusterState::Failed] {
             assert_eq!(
                 decide_remove(&snapshot(state)).unwrap_err(),
-                Refusal::StillDeployed { state }
+                Refusal::StillDeployed {
+                    state,
+                    change: "removing it"
+                }
             );
         }
         let mut deploying = snapshot(ClusterState::Absent);
         deploying.active = Some(active(OperationKind::Deploy, spec(3)));
         assert!(matches!(
             decide_remove(&deploying),
+            Err(Refusal::Conflict { .. })
+        ));
+    }
+
+    #[test]
+    fn visibility_changes_only_while_nothing_is_deployed_or_in_flight() {
+        let mut absent = snapshot(ClusterState::Absent);
+        scheduled(&mut absent, 30);
+        for public in [true, false] {
+            let plan = decide_visibility(&absent, public).unwrap();
+            assert_eq!(plan.outcome, Outcome::Visibility(public));
+            assert_eq!(plan.schedule, ScheduleChange::Keep);
+            assert_eq!(plan.new_operation(), None);
+        }
+        for state in [ClusterState::Running, ClusterState::Failed] {
+            assert!(matches!(
+                decide_visibility(&snapshot(state), true),
+                Err(Refusal::StillDeployed { state: s, .. }) if s == state
+            ));
+        }
+        let mut deploying = snapshot(ClusterState::Absent);
+        deploying.active = Some(active(OperationKind::Deploy, spec(3)));
+        assert!(matches!(
+            decide_visibility(&deploying, true),
             Err(Refusal::Conflict { .. })
         ));
     }

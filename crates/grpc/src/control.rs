@@ -529,6 +529,7 @@ impl Out {
                 ActionResult::AlreadyRunning => "already running as asked: nothing to do",
                 ActionResult::NothingToDestroy => "nothing deployed: nothing to destroy",
                 ActionResult::Removed => "removed",
+                ActionResult::VisibilityChanged => "changed",
                 ActionResult::Queued
                 | ActionResult::Joined
                 | ActionResult::Scheduled

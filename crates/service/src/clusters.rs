@@ -324,6 +324,7 @@ impl Service {
             Outcome::Scheduled(_) => (ActionResult::Scheduled, None),
             Outcome::Unscheduled => (ActionResult::Unscheduled, None),
             Outcome::Removed => (ActionResult::Removed, None),
+            Outcome::Visibility(_) => (ActionResult::VisibilityChanged, None),
             Outcome::Deferred(_) | Outcome::NotDue => {
                 unreachable!("only the scheduler and recovery defer")
             }
@@ -363,13 +364,22 @@ impl Service {
         if let Some(nodes) = req.nodes {
             metadata.check_nodes(nodes)?;
         }
-        let variables = match &req.variables {
-            Some(given) => given.clone(),
-            None => secrets::open_variables(&self.identities.sealer, name, &spec.variables)
-                .map_err(|e| {
-                    tracing::error!(error = %e, cluster = %name, "cannot open the cluster's variables");
-                    Error::unavailable("the cluster's sealed variables cannot be opened (is the secrets key the one they were sealed with?)")
-                })?,
+        let current = || {
+            secrets::open_variables(&self.identities.sealer, name, &spec.variables).map_err(|e| {
+                tracing::error!(error = %e, cluster = %name, "cannot open the cluster's variables");
+                Error::unavailable("the cluster's sealed variables cannot be opened (is the secrets key the one they were sealed with?)")
+            })
+        };
+        let variables = match (&req.variables, &req.variables_patch) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    "variables_patch",
+                    "give either variables or variables_patch, not both",
+                ));
+            }
+            (Some(given), None) => given.clone(),
+            (None, Some(patch)) => slipway_core::cluster::patch_variables(&current()?, patch),
+            (None, None) => current()?,
         };
         metadata.resolve_variables(&variables)?;
         let destroy_at = match (&req.ttl, req.destroy_at) {
@@ -433,6 +443,27 @@ impl Service {
         let (snap, ctx) = self.manage(caller, name).await?;
         self.decide(caller, &snap, &ctx, "cluster.remove", &|snap, _| {
             rules::decide_remove(snap)
+        })
+        .await
+    }
+
+    /// VISIBILITY: a public cluster is an administrator's to manage, so
+    /// making one public, or private again, is too (docs/domain.md §4).
+    pub async fn set_visibility(
+        &self,
+        caller: &Caller,
+        name: &str,
+        public: bool,
+    ) -> Result<ActionResponse> {
+        let (snap, ctx) = self.manage(caller, name).await?;
+        authorize(
+            ctx.level,
+            Action::Manage,
+            public,
+            &snap.cluster.organization,
+        )?;
+        self.decide(caller, &snap, &ctx, "cluster.visibility", &|snap, _| {
+            rules::decide_visibility(snap, public)
         })
         .await
     }

@@ -256,7 +256,8 @@
       const field = (f) => root.querySelector(`[data-field=${f}]`);
       field('state').replaceChildren(badge('state', s.state, 'data-state'));
       field('nodes').textContent = String(s.nodes);
-      field('endpoint').replaceChildren(s.endpoint ? el('code', {}, s.endpoint) : el('span', { class: 'none' }, 'none (not deployed)'));
+      const noEndpoint = s.state === 'absent' ? 'none (not deployed)' : 'none (its blueprint exports none)';
+      field('endpoint').replaceChildren(s.endpoint ? el('code', {}, s.endpoint) : el('span', { class: 'none' }, noEndpoint));
       const at = field('destroy-at');
       if (s.destroy_at) {
         const t = el('time', { datetime: s.destroy_at, 'data-local': '' }, s.destroy_at);

@@ -23,6 +23,7 @@
 #![warn(clippy::wildcard_enum_match_arm)]
 
 mod assets;
+mod echo;
 mod error;
 mod flash;
 mod format;
@@ -139,6 +140,10 @@ where
         .route("/clusters/new", get(clusters::new_form))
         .route("/clusters/{name}", get(clusters::show))
         .route("/clusters/{name}/deploy", post(clusters::deploy))
+        .route(
+            "/clusters/{name}/visibility",
+            post(clusters::set_visibility),
+        )
         .route("/clusters/{name}/extend", post(clusters::extend))
         .route("/clusters/{name}/unschedule", post(clusters::unschedule))
         .route("/clusters/{name}/destroy", post(clusters::destroy))

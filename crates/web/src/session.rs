@@ -255,6 +255,9 @@ impl Ctx {
 pub struct FormPost<T> {
     pub ctx: Ctx,
     pub form: T,
+    /// The form's fields as sent, to show a refused form again
+    /// ([`crate::echo`]).
+    pub fields: Vec<(String, String)>,
 }
 
 impl<T> FormPost<T> {
@@ -311,7 +314,7 @@ impl<T: DeserializeOwned> FromRequest<Web> for FormPost<T> {
         }
         let form = serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| ctx.error(&Error::invalid("form", e.to_string())))?;
-        Ok(FormPost { ctx, form })
+        Ok(FormPost { ctx, form, fields })
     }
 }
 

@@ -110,7 +110,8 @@ async fn fire(worker: &Worker, cluster: &ClusterName) {
             | Outcome::Scheduled(_)
             | Outcome::Unscheduled
             | Outcome::NotDue
-            | Outcome::Removed => {}
+            | Outcome::Removed
+            | Outcome::Visibility(_) => {}
         },
         Err(e) => error!(%cluster, error = %e, "cannot fire the scheduled destroy"),
     }

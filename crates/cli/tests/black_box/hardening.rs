@@ -205,7 +205,41 @@ fn secrets_are_sealed_at_rest_and_the_data_directory_is_private() {
     let again = s.run(&["deploy", "vault", "--json"]);
     again.expect_code(0);
     assert_eq!(again.json()["result"], "already_running");
+    // Changing another setting keeps the secret no one typed again; unset,
+    // the setting is back to its default.
+    s.run(&["deploy", "vault", "--var", "greeting=bonjour"])
+        .expect_code(0);
+    let outputs = || s.run(&["status", "vault", "--json"]).json()["outputs"].clone();
+    let changed = outputs();
+    assert_eq!(changed["greeting"], "bonjour");
+    assert_eq!(
+        changed["password_digest"],
+        digest.as_str(),
+        "the secret is kept"
+    );
+    s.run(&["deploy", "vault", "--unset-var", "greeting"])
+        .expect_code(0);
+    assert_eq!(outputs()["greeting"], "hello");
+    // Who may use it was given to its module: it changes only once
+    // nothing is deployed.
+    let refused = s.run(&["cluster", "visibility", "vault", "public"]);
+    refused.expect_code(4);
+    assert!(
+        refused
+            .stderr()
+            .contains("destroy it before changing who may use it"),
+        "{}",
+        refused.stderr()
+    );
     s.run(&["destroy", "vault"]).expect_code(0);
+    let public = s.run(&["cluster", "visibility", "vault", "public"]);
+    public.expect_code(0);
+    assert!(
+        public.stdout().contains("vault is public"),
+        "{}",
+        public.stdout()
+    );
+    assert_eq!(s.run(&["status", "vault", "--json"]).json()["public"], true);
 
     // Nowhere in clear: not the database (its WAL included), not the
     // archived logs, not the working directories.

@@ -62,7 +62,8 @@ fn action(response: ActionResponse) -> (StatusCode, Json<ActionResponse>) {
         | ActionResult::NothingToDestroy
         | ActionResult::Scheduled
         | ActionResult::Unscheduled
-        | ActionResult::Removed => StatusCode::OK,
+        | ActionResult::Removed
+        | ActionResult::VisibilityChanged => StatusCode::OK,
     };
     (status, Json(response))
 }
@@ -118,6 +119,25 @@ pub async fn remove_cluster(
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<ActionResponse>), ApiError> {
     Ok(action(http.service.remove_cluster(&caller, &name).await?))
+}
+
+/// VISIBILITY: makes the cluster public (anyone signed in may use it) or
+/// private (its organization only). Only while nothing is deployed or in
+/// flight (409 `still_deployed` otherwise): the module is given it when it
+/// is deployed. A public cluster is an administrator's to manage.
+#[utoipa::path(put, path = "/v1/clusters/{name}/visibility", tag = "clusters", params(("name" = ClusterNameParam, Path)),
+    request_body = ClusterVisibility, responses((status = 200, body = ActionResponse)), security(("bearer" = [])))]
+pub async fn set_visibility(
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<ClusterVisibility>,
+) -> Result<Json<ActionResponse>, ApiError> {
+    Ok(Json(
+        http.service
+            .set_visibility(&caller, &name, req.public)
+            .await?,
+    ))
 }
 
 /// SCHEDULE_DESTROY (also `extend`): refused with 409

@@ -350,3 +350,200 @@ async fn a_cluster_token_is_for_its_cluster_at_the_callers_level() {
         "forbidden",
     );
 }
+
+#[tokio::test]
+async fn visibility_is_an_administrators_to_change_and_only_while_nothing_is_deployed() {
+    let w = World::new().await;
+    w.cluster("quiet", false).await;
+    // A public cluster is an administrator's to manage: a member of the
+    // organization may not make one.
+    refused(
+        w.service.set_visibility(&org_member(), "quiet", true).await,
+        Kind::Forbidden,
+        "forbidden",
+    );
+    refused(
+        w.service.set_visibility(&member(), "quiet", true).await,
+        Kind::NotFound,
+        "not_found",
+    );
+    let public = w
+        .service
+        .set_visibility(&admin(), "quiet", true)
+        .await
+        .unwrap();
+    assert_eq!(public.result, ActionResult::VisibilityChanged);
+    assert!(public.cluster.public);
+    // Now anyone signed in sees it; its organization's member may no
+    // longer make it private again.
+    assert!(
+        w.service
+            .cluster_status(&member(), "quiet")
+            .await
+            .unwrap()
+            .public
+    );
+    refused(
+        w.service
+            .set_visibility(&org_member(), "quiet", false)
+            .await,
+        Kind::Forbidden,
+        "forbidden",
+    );
+    // Deployed, it keeps what its module was deployed with.
+    w.running("loud", false).await;
+    let still = refused(
+        w.service.set_visibility(&admin(), "loud", true).await,
+        Kind::Conflict,
+        "still_deployed",
+    );
+    assert!(
+        still
+            .message
+            .contains("destroy it before changing who may use it"),
+        "{}",
+        still.message
+    );
+    assert!(
+        !w.service
+            .cluster_status(&admin(), "loud")
+            .await
+            .unwrap()
+            .public
+    );
+    // A deploy in flight is in the way too.
+    w.cluster("starting", false).await;
+    w.service
+        .deploy(&admin(), "starting", deploy_for("1h"))
+        .await
+        .unwrap();
+    refused(
+        w.service.set_visibility(&admin(), "starting", true).await,
+        Kind::Conflict,
+        "operation_in_progress",
+    );
+    let audit = w
+        .service
+        .audit_log(
+            &admin(),
+            slipway_service::tokens::AuditFilter {
+                target: Some("quiet".into()),
+                action: Some("cluster.visibility".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let changed: Vec<_> = audit.iter().filter(|e| e.result == "visibility").collect();
+    assert_eq!(changed.len(), 1, "one change, audited once: {audit:?}");
+    assert_eq!(changed[0].detail["public"], serde_json::json!(true));
+}
+
+#[tokio::test]
+async fn a_deploy_patches_settings_keeping_a_secret_no_one_typed_again() {
+    let w = World::new().await;
+    let mut bp = blueprint();
+    bp.blueprint = "hub".into();
+    bp.metadata.name = "hub".into();
+    bp.metadata.variables = serde_json::from_value(serde_json::json!({
+        "password": {"type": "string", "sensitive": true},
+        "size": {"type": "string", "allowed": ["small", "large"], "default": "small"},
+        "replicas": {"type": "integer", "default": 1, "min": 1, "max": 3},
+    }))
+    .unwrap();
+    w.store().register_blueprint_version(bp).await.unwrap();
+    w.service
+        .create_cluster(
+            &admin(),
+            CreateCluster {
+                name: "hub1".into(),
+                blueprint: "hub".into(),
+                version: None,
+                organization: Some(ORG.into()),
+                public: false,
+                nodes: Some(2),
+                variables: serde_json::from_value(serde_json::json!({
+                    "password": "s3cret", "size": "large", "replicas": 2
+                }))
+                .unwrap(),
+            },
+        )
+        .await
+        .unwrap();
+    let name = slipway_core::ClusterName::parse("hub1").unwrap();
+    let stored = async || {
+        w.store()
+            .cluster(&name)
+            .await
+            .unwrap()
+            .unwrap()
+            .cluster
+            .spec
+            .variables
+    };
+    let sealed_password = stored().await["password"].clone();
+    assert_ne!(
+        sealed_password,
+        serde_json::json!("s3cret"),
+        "sealed at rest"
+    );
+    let patch =
+        serde_json::from_value(serde_json::json!({"size": "small", "replicas": null})).unwrap();
+    w.service
+        .deploy(
+            &admin(),
+            "hub1",
+            DeployCluster {
+                variables_patch: Some(patch),
+                ..deploy_for("1h")
+            },
+        )
+        .await
+        .unwrap();
+    let after = stored().await;
+    assert_eq!(after["size"], serde_json::json!("small"));
+    assert_eq!(after.get("replicas"), None, "null: back to its default");
+    assert_eq!(
+        after["password"], sealed_password,
+        "the secret is kept as it was"
+    );
+    // Both ways at once is ambiguous: refused naming the field.
+    let both = refused(
+        w.service
+            .deploy(
+                &admin(),
+                "hub1",
+                DeployCluster {
+                    variables: Some(Default::default()),
+                    variables_patch: Some(Default::default()),
+                    ..deploy_for("1h")
+                },
+            )
+            .await,
+        Kind::Invalid,
+        "invalid_request",
+    );
+    assert_eq!(both.field.as_deref(), Some("variables_patch"));
+    // A patch is checked like any setting: out of bounds is refused.
+    let wrong = serde_json::from_value(serde_json::json!({"replicas": 9})).unwrap();
+    let over = refused(
+        w.service
+            .deploy(
+                &admin(),
+                "hub1",
+                DeployCluster {
+                    variables_patch: Some(wrong),
+                    ..deploy_for("1h")
+                },
+            )
+            .await,
+        Kind::Invalid,
+        "invalid_request",
+    );
+    assert_eq!(
+        over.field.as_deref(),
+        Some("variables.replicas"),
+        "{}",
+        over.message
+    );
+}

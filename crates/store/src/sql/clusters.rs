@@ -221,7 +221,8 @@ impl ClusterStore for SqlStore {
             | Outcome::Scheduled(_)
             | Outcome::Unscheduled
             | Outcome::Deferred(_)
-            | Outcome::NotDue => self
+            | Outcome::NotDue
+            | Outcome::Visibility(_) => self
                 .load_snapshot(&mut tx, cluster, false)
                 .await?
                 .ok_or_else(|| StoreError::ClusterNotFound(cluster.to_string()))?,

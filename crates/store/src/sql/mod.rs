@@ -558,6 +558,14 @@ impl SqlStore {
                 cluster: cluster.clone(),
             });
         }
+        if let Outcome::Visibility(public) = plan.outcome {
+            sqlx::query("UPDATE clusters SET public = $2, updated_at = $3 WHERE name = $1")
+                .bind(cluster.as_str())
+                .bind(i64::from(public))
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await?;
+        }
         if plan.outcome == Outcome::Removed {
             for removal in [
                 "DELETE FROM capacity_requests WHERE cluster = $1",
@@ -825,6 +833,7 @@ fn outcome_summary(outcome: &Outcome) -> (&'static str, serde_json::Value) {
         Outcome::Deferred(id) => ("deferred", serde_json::json!({"waiting_for": id})),
         Outcome::NotDue => ("not_due", serde_json::json!({})),
         Outcome::Removed => ("removed", serde_json::json!({})),
+        Outcome::Visibility(public) => ("visibility", serde_json::json!({"public": public})),
     }
 }
 

@@ -10,9 +10,16 @@ use slipway_api::types::ClusterQuery;
 use slipway_service::tokens;
 
 use super::home::cluster_table;
-use super::{done, given, org_path};
+use super::{answered, done, given, org_path};
+use crate::echo::{Echo, Field};
+use crate::flash::Flash;
 use crate::format;
+
 use crate::session::{Ctx, FormPost, csrf_field};
+
+/// The forms of the page that show a refusal beside its field.
+pub(crate) const ORG_FORM: &str = "org-form";
+const PAUSE_FORM: &str = "pause-form";
 
 #[derive(Debug, Default, Deserialize)]
 pub struct AuditFilter {
@@ -24,6 +31,7 @@ pub struct AuditFilter {
 
 pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
     let zone = ctx.zone;
+    let reason = Field::of(&ctx, PAUSE_FORM, "reason", "pause-reason", None);
     let session = match ctx.signed_in() {
         Ok(s) => s.clone(),
         Err(r) => return *r,
@@ -91,13 +99,21 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
                         } } }
                     } }
                 }
-                details {
+                details open[Echo::of(&ctx.path).is_of(ORG_FORM)] {
                     summary { "Create an organization" }
-                    form.stack.narrow method="post" action="/orgs" {
+                    form.stack.narrow #(ORG_FORM) method="post" action="/orgs" {
                         (csrf_field(&session))
-                        label for="org-name" { "Name" } input #org-name name="name" required maxlength="40" autocomplete="off";
-                        label for="org-github" { "GitHub organization (its members are members)" } input #org-github name="github_org" autocomplete="off";
-                        label for="org-team" { "GitHub team (only its members)" } input #org-team name="github_team" autocomplete="off";
+                        @for (field, id, label) in [
+                            ("name", "org-name", "Name"),
+                            ("github_org", "org-github", "GitHub organization (its members are members)"),
+                            ("github_team", "org-team", "GitHub team (only its members)"),
+                        ] {
+                            @let f = Field::of(&ctx, ORG_FORM, field, id, None);
+                            label for=(id) { (label) }
+                            input #(id) name=(field) required[field == "name"] maxlength=[(field == "name").then_some("40")] autocomplete="off"
+                                value=[f.value.as_deref()] aria-invalid=[f.invalid()] aria-describedby=[f.described_by(None)];
+                            (f.message())
+                        }
                         button type="submit" { "Create" }
                     }
                 }
@@ -127,11 +143,13 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
                         button type="submit" { "Resume provisioning" }
                     }
                 } @else {
-                    form.row method="post" action="/admin/provisioning/pause" {
+                    form.row #(PAUSE_FORM) method="post" action="/admin/provisioning/pause" {
                         (csrf_field(&session))
                         div {
                             label for="pause-reason" { "Why" }
-                            input #pause-reason name="reason" required maxlength="500" placeholder="e.g. storage maintenance until 14:00";
+                            input #pause-reason name="reason" required maxlength="500" placeholder="e.g. storage maintenance until 14:00"
+                                value=[reason.value.as_deref()] aria-invalid=[reason.invalid()] aria-describedby=[reason.described_by(None)];
+                            (reason.message())
                         }
                         button.danger type="submit" { "Pause provisioning" }
                     }
@@ -150,7 +168,7 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
             section aria-labelledby="tokens-title" {
                 h2 #tokens-title { "API tokens" }
                 span #tokens {}
-                (super::tokens::section(&session, &tokens, zone))
+                (super::tokens::section(&ctx, &session, &tokens))
             }
             section aria-labelledby="audit" {
                 h2 #audit { "Audit log" }
@@ -205,9 +223,14 @@ pub async fn pause_provisioning(action: FormPost<Pause>) -> Response {
         .service
         .pause_provisioning(action.caller(), &action.form.reason)
         .await;
-    done(&action.ctx, "/admin#provisioning", result, |_| {
-        "Provisioning is paused: queued operations wait until you resume it.".to_owned()
-    })
+    answered(
+        &action,
+        "/admin#provisioning",
+        PAUSE_FORM,
+        result,
+        |_| true,
+        |_| Flash::ok("Provisioning is paused: queued operations wait until you resume it."),
+    )
 }
 
 pub async fn resume_provisioning(action: FormPost<Nothing>) -> Response {

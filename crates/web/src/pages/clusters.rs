@@ -19,7 +19,9 @@ use slipway_service::Error;
 
 use super::home::cluster_table;
 use super::operations::{log_panel, operation_table};
-use super::{cluster_path, done, given, number, org_path, told};
+use super::variables::Shown;
+use super::{answered, cluster_path, done, given, number, org_path, told};
+use crate::echo::{Echo, Field};
 use crate::flash::{self, Flash};
 use crate::format;
 use crate::session::{Ctx, FormPost, Session, csrf_field};
@@ -223,6 +225,16 @@ pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
         Ok(b) => b.metadata,
         Err(e) => return ctx.error(&e),
     };
+    // What was typed in the settings before a refusal, and the refusal
+    // beside the setting it names.
+    let echo = Echo::of(&ctx.path);
+    let typed_settings = Shown::default().typed(&settings, echo.typed("new-cluster"));
+    let settings_error = query
+        .error_field
+        .as_deref()
+        .and_then(super::variables::refused_variable)
+        .filter(|f| settings.variables.contains_key(*f))
+        .zip(refusal.clone());
     // The chosen version's cost model and default size, for the estimate.
     let chosen_model = Some((settings.cost, settings.nodes.default));
     ctx.render(
@@ -288,7 +300,7 @@ pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
                             "Once deployed: " span data-estimate-text { (format::estimate(model, default, None)) }
                         }
                     }
-                    (super::variables::fields(&settings))
+                    (super::variables::fields(&settings, &typed_settings, settings_error.as_ref().map(|(f, e)| (*f, e.as_str()))))
                     @if session.admin() {
                         label.check { input type="checkbox" name="public" value="yes"; " Public (anyone signed in may use it)" }
                     }
@@ -317,56 +329,29 @@ pub struct CreateForm {
 pub async fn create(action: FormPost<CreateForm>) -> Response {
     let f = &action.form;
     let ctx = &action.ctx;
-    let name = given(&f.name).unwrap_or_default();
-    // Back to the form with what was typed, and the field a refusal names.
-    let back = |e: &Error| {
-        format!(
-            "/clusters/new?{}",
-            serde_urlencoded::to_string([
-                ("name", name.as_str()),
-                (
-                    "organization",
-                    given(&f.organization).unwrap_or_default().as_str()
-                ),
-                (
-                    "blueprint",
-                    given(&f.blueprint).unwrap_or_default().as_str()
-                ),
-                ("version", f.version.as_deref().unwrap_or_default()),
-                ("nodes", f.nodes.as_deref().unwrap_or_default()),
-                ("error_field", e.field.as_deref().unwrap_or_default()),
-            ])
-            .unwrap_or_default()
-        )
-    };
     let blueprint = given(&f.blueprint).unwrap_or_else(|| "local".into());
     let version = given(&f.version).unwrap_or_else(|| "latest".into());
-    let read = async {
-        let settings = ctx
-            .web
-            .service
-            .blueprint_version(action.caller(), &blueprint, &version)
-            .await?
-            .metadata;
-        Ok::<_, Error>((
-            number("nodes", &f.nodes)?,
-            super::variables::from_form(&settings, &f.rest)?,
-        ))
-    };
-    let (nodes, variables) = match read.await {
-        Ok(read) => read,
-        Err(e) => return done::<()>(ctx, &back(&e), Err(e), |_| String::new()),
-    };
-    let req = CreateCluster {
-        name: name.clone(),
-        blueprint,
-        version: Some(version),
-        organization: given(&f.organization),
-        public: f.public.is_some(),
-        nodes,
-        variables,
-    };
-    match ctx.web.service.create_cluster(action.caller(), req).await {
+    let settings = ctx
+        .web
+        .service
+        .blueprint_version(action.caller(), &blueprint, &version)
+        .await
+        .map(|b| b.metadata);
+    let result = async {
+        let settings = settings.as_ref().map_err(Clone::clone)?;
+        let req = CreateCluster {
+            name: given(&f.name).unwrap_or_default(),
+            blueprint: blueprint.clone(),
+            version: Some(version.clone()),
+            organization: given(&f.organization),
+            public: f.public.is_some(),
+            nodes: number("nodes", &f.nodes)?,
+            variables: super::variables::from_form(settings, &f.rest)?,
+        };
+        ctx.web.service.create_cluster(action.caller(), req).await
+    }
+    .await;
+    match result {
         Ok(c) => flash::redirect(
             &ctx.web,
             &cluster_path(&c.name),
@@ -375,7 +360,28 @@ pub async fn create(action: FormPost<CreateForm>) -> Response {
                 c.name
             ))),
         ),
-        Err(e) => done::<()>(ctx, &back(&e), Err(e), |_| String::new()),
+        // Back to the form with what was typed (never a secret), and the
+        // refusal beside the field it names.
+        result => answered(
+            &action,
+            "/clusters/new",
+            "new-cluster",
+            result,
+            |field| shown_setting(settings.as_ref().ok(), field),
+            |_| Flash::ok(String::new()),
+        ),
+    }
+}
+
+/// Whether a form's field may go back in an address after a refusal: a
+/// setting only when it is known not to be a secret.
+fn shown_setting(
+    settings: Option<&slipway_core::blueprint::BlueprintMetadata>,
+    field: &str,
+) -> bool {
+    match field.strip_prefix("var.") {
+        None => true,
+        Some(v) => settings.is_some_and(|s| s.variables.get(v).is_some_and(|spec| !spec.sensitive)),
     }
 }
 
@@ -449,11 +455,7 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
     let now = Utc::now();
     // What it costs: the blueprint version's model, and what it cost so
     // far (members of its organization may see its costs).
-    let model = service
-        .blueprint_version(caller, &status.blueprint, &status.version)
-        .await
-        .ok()
-        .map(|b| b.metadata.cost);
+    let model = settings.as_ref().map(|s| s.cost);
     let cost_so_far = service
         .costs(
             caller,
@@ -509,10 +511,16 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
                     @if status.public { "Public cluster" } @else { "Private cluster" }
                     " of " a href=(org_path(&status.organization)) { (status.organization) }
                 }
-                dl.summary {
+                // Read again when an operation ends: what it costs now, and
+                // what it has cost, follow what is deployed.
+                dl.summary #summary data-refresh {
                     dt { "Endpoint" }
                     dd data-field="endpoint" {
-                        @match &status.endpoint { Some(e) => { code { (e) } }, None => { span.none { "none (not deployed)" } } }
+                        @match &status.endpoint {
+                            Some(e) => { code { (e) } },
+                            None if status.state.may_exist() => { span.none { "none (its blueprint exports none)" } },
+                            None => { span.none { "none (not deployed)" } },
+                        }
                     }
                     dt { "Nodes" } dd data-field="nodes" { (status.nodes) }
                     dt { "Blueprint" } dd { (status.blueprint) " " span.version { (status.version) } }
@@ -560,9 +568,9 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
                     }
                 }
                 @if may.manage {
-                    (actions(&session, &status, &versions, settings.as_ref(), model, live.filter(|op| !op.state.is_terminal())))
+                    (actions(&ctx, &session, &status, &versions, settings.as_ref(), &variables, live.filter(|op| !op.state.is_terminal())))
                 }
-                @if let Some(requests) = &requests { (capacity(&session, &status, requests, zone, model)) }
+                @if let Some(requests) = &requests { (capacity(&ctx, &session, &status, requests, zone, model)) }
                 section aria-labelledby="access-title" {
                     h2 #access-title { "Cluster token" }
                     form.inline method="post" action={(cluster_path(&status.name)) "/access"} {
@@ -576,7 +584,7 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
                     h2 #history-title { "Operation history" }
                     @if operations.is_empty() { p.empty { "No operation yet." } } @else { (operation_table(&operations, &names, zone)) }
                 }
-                (runs_section(&session, &status, &runs, may.run, zone))
+                (runs_section(&ctx, &session, &status, &runs, may.run, zone))
             }
         },
     )
@@ -587,15 +595,54 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
 /// which may be cancelled here —, refresh of what is deployed, removal of
 /// a definition with nothing deployed).
 fn actions(
+    ctx: &Ctx,
     session: &Session,
     c: &ClusterStatus,
     versions: &[String],
     settings: Option<&slipway_core::blueprint::BlueprintMetadata>,
-    model: Option<CostModel>,
+    variables: &slipway_core::Variables,
     in_flight: Option<&OperationView>,
 ) -> Markup {
     let deployed = c.state.may_exist();
     let path = cluster_path(&c.name);
+    let model = settings.map(|s| s.cost);
+    // The deploy form shows what the cluster is defined with, or what was
+    // typed before a refusal, with the refusal beside its field.
+    const DEPLOY: &str = "deploy-form";
+    let nodes = Field::of(
+        ctx,
+        DEPLOY,
+        "nodes",
+        "deploy-nodes",
+        Some(c.nodes.to_string()),
+    );
+    let version = Field::of(ctx, DEPLOY, "version", "deploy-version", None);
+    let chosen_version = version.value.clone().unwrap_or_else(|| c.version.clone());
+    let ttl = Field::of(
+        ctx,
+        DEPLOY,
+        "ttl",
+        "deploy-ttl",
+        (!deployed).then(|| "2h".to_owned()),
+    );
+    let echo = Echo::of(&ctx.path);
+    let shown_variables = settings.map(|s| {
+        let error = echo
+            .error_field(DEPLOY)
+            .and_then(super::variables::refused_variable)
+            .filter(|f| s.variables.contains_key(*f))
+            .zip(crate::echo::refusal(ctx));
+        let shown = Shown::current(s, variables).typed(s, echo.typed(DEPLOY));
+        (
+            echo.is_of(DEPLOY),
+            super::variables::fields(s, &shown, error.as_ref().map(|(f, e)| (*f, e.as_str()))),
+        )
+    });
+    let extend_in = Field::of(ctx, "extend-form", "in", "extend-in", Some("2h".to_owned()));
+    let estimate_hours = ttl
+        .value
+        .as_deref()
+        .and_then(|t| slipway_core::duration::parse_duration("ttl", t).ok());
     html! {
         section #actions-section data-refresh aria-labelledby="actions-title" {
             h2 #actions-title { "Actions" }
@@ -607,22 +654,33 @@ fn actions(
                 }
             }
             div.actions {
-                form.stack.card #deploy-form method="post" action={(path) "/deploy"} {
+                form.stack.card #(DEPLOY) method="post" action={(path) "/deploy"} {
                     h3 { @if deployed { "Resize or update" } @else { "Deploy" } }
                     (csrf_field(session))
                     label for="deploy-nodes" { "Nodes" }
-                    input #deploy-nodes name="nodes" type="number" inputmode="numeric" value=(c.nodes)
-                        min=(settings.map_or(0, |s| s.nodes.min)) max=[settings.map(|s| s.nodes.max)];
+                    input #deploy-nodes name="nodes" type="number" inputmode="numeric" value=[nodes.value.as_deref()]
+                        min=(settings.map_or(0, |s| s.nodes.min)) max=[settings.map(|s| s.nodes.max)]
+                        aria-invalid=[nodes.invalid()] aria-describedby=[nodes.described_by(None)];
+                    (nodes.message())
                     label for="deploy-version" { "Version" }
-                    select #deploy-version name="version" {
-                        @for v in versions { option value=(v) selected[*v == c.version] { (v) } }
-                        @if !versions.contains(&c.version) { option value=(c.version) selected { (c.version) } }
+                    select #deploy-version name="version" aria-invalid=[version.invalid()] aria-describedby=[version.described_by(None)] {
+                        @for v in versions { option value=(v) selected[*v == chosen_version] { (v) } }
+                        @if !versions.contains(&c.version) { option value=(c.version) selected[c.version == chosen_version] { (c.version) } }
                     }
+                    (version.message())
                     label for="deploy-ttl" { "Destroy after" }
                     input #deploy-ttl name="ttl" placeholder="e.g. 2h (empty: keep the schedule)" autocomplete="off"
-                        value=[(!deployed).then_some("2h")];
+                        value=[ttl.value.as_deref()] aria-invalid=[ttl.invalid()] aria-describedby=[ttl.described_by(None)];
+                    (ttl.message())
+                    @if let Some((open, fields)) = &shown_variables {
+                        details #deploy-settings open[*open] {
+                            summary { "Settings" }
+                            (fields)
+                            p.hint { "An emptied setting goes back to its default; a sensitive one left empty keeps its value." }
+                        }
+                    }
                     @if let Some(model) = model {
-                        (format::estimate_markup("deploy-estimate", model, c.nodes, (!deployed).then(|| std::time::Duration::from_secs(7200)), ("deploy-nodes", Some("deploy-ttl"))))
+                        (format::estimate_markup("deploy-estimate", model, nodes.value.as_deref().and_then(|n| n.parse().ok()).unwrap_or(c.nodes), estimate_hours, ("deploy-nodes", Some("deploy-ttl"))))
                     }
                     button.primary type="submit" disabled[in_flight.is_some()] { @if deployed { "Apply" } @else { "Deploy" } }
                 }
@@ -631,13 +689,28 @@ fn actions(
                     h3 { "Extend" }
                     (csrf_field(session))
                     label for="extend-in" { "Destroy in" }
-                    input #extend-in name="in" required value="2h" autocomplete="off" aria-describedby="extend-hint";
+                    input #extend-in name="in" required value=[extend_in.value.as_deref()] autocomplete="off"
+                        aria-invalid=[extend_in.invalid()] aria-describedby=[extend_in.described_by(Some("extend-hint"))];
+                    (extend_in.message())
                     p.hint #extend-hint { "From now: 90m, 4h, 1d. Refused within " (change_cutoff_in_words()) " of a scheduled destroy." }
                     button type="submit" { "Extend" }
                     @if c.destroy_at.is_some() && session.admin() {
                         button.link type="submit" formaction={(path) "/unschedule"} { "Remove the schedule" }
                     }
                 }
+                }
+                @if session.admin() && !deployed && in_flight.is_none() {
+                    form.stack.card #visibility-form method="post" action={(path) "/visibility"} {
+                        h3 { "Visibility" }
+                        (csrf_field(session))
+                        input type="hidden" name="public" value=(!c.public);
+                        p.hint {
+                            @if c.public { "Public: anyone signed in may use it once it is deployed." }
+                            @else { "Private: only members of " (c.organization) " may use it." }
+                            " It changes only while nothing is deployed: the module is given it when it is deployed."
+                        }
+                        button type="submit" { @if c.public { "Make it private" } @else { "Make it public" } }
+                    }
                 }
                 @if deployed {
                     form.stack.card #refresh-form method="post" action={(path) "/refresh"} {
@@ -677,6 +750,7 @@ fn actions(
 }
 
 fn capacity(
+    ctx: &Ctx,
     session: &Session,
     c: &ClusterStatus,
     requests: &[CapacityRequestView],
@@ -684,13 +758,32 @@ fn capacity(
     model: Option<CostModel>,
 ) -> Markup {
     let path = cluster_path(&c.name);
+    const FORM: &str = "capacity-form";
+    let nodes = Field::of(
+        ctx,
+        FORM,
+        "nodes",
+        "capacity-nodes",
+        Some(c.nodes.max(1).to_string()),
+    );
+    let ttl = Field::of(ctx, FORM, "ttl", "capacity-ttl", Some("1h".to_owned()));
     html! {
         section #capacity-section data-refresh aria-labelledby="capacity-title" {
             h2 #capacity-title { "Capacity" }
-            form.row #capacity-form method="post" action={(path) "/capacity"} {
+            form.row #(FORM) method="post" action={(path) "/capacity"} {
                 (csrf_field(session))
-                div { label for="capacity-nodes" { "Nodes" } input #capacity-nodes name="nodes" type="number" min="0" required inputmode="numeric" value=(c.nodes.max(1)); }
-                div { label for="capacity-ttl" { "For" } input #capacity-ttl name="ttl" required value="1h" autocomplete="off"; }
+                div {
+                    label for="capacity-nodes" { "Nodes" }
+                    input #capacity-nodes name="nodes" type="number" min="0" required inputmode="numeric" value=[nodes.value.as_deref()]
+                        aria-invalid=[nodes.invalid()] aria-describedby=[nodes.described_by(None)];
+                    (nodes.message())
+                }
+                div {
+                    label for="capacity-ttl" { "For" }
+                    input #capacity-ttl name="ttl" required autocomplete="off" value=[ttl.value.as_deref()]
+                        aria-invalid=[ttl.invalid()] aria-describedby=[ttl.described_by(None)];
+                    (ttl.message())
+                }
                 button type="submit" { "Request capacity" }
             }
             @if let Some(model) = model {
@@ -756,20 +849,28 @@ fn outputs(c: &ClusterStatus) -> Markup {
 }
 
 fn runs_section(
+    ctx: &Ctx,
     session: &Session,
     c: &ClusterStatus,
     runs: &[RunView],
     may_run: bool,
     zone: chrono_tz::Tz,
 ) -> Markup {
+    let version = Field::of(ctx, "run-form", "version", "run-version", None);
+    let release = Echo::of(&ctx.path).value("run-form", "kind") == Some("release");
     html! {
         section #runs-section data-refresh aria-labelledby="runs-title" {
             h2 #runs-title { "Test and release runs" }
             @if may_run {
-                form.row method="post" action={(cluster_path(&c.name)) "/runs"} {
+                form.row #run-form method="post" action={(cluster_path(&c.name)) "/runs"} {
                     (csrf_field(session))
-                    div { label for="run-kind" { "Run" } select #run-kind name="kind" { option value="test" { "TEST" } option value="release" { "RELEASE" } } }
-                    div { label for="run-version" { "Project version" } input #run-version name="version" required placeholder="a tag, branch or commit" autocomplete="off"; }
+                    div { label for="run-kind" { "Run" } select #run-kind name="kind" { option value="test" { "TEST" } option value="release" selected[release] { "RELEASE" } } }
+                    div {
+                        label for="run-version" { "Project version" }
+                        input #run-version name="version" required placeholder="a tag, branch or commit" autocomplete="off"
+                            value=[version.value.as_deref()] aria-invalid=[version.invalid()] aria-describedby=[version.described_by(None)];
+                        (version.message())
+                    }
                     button type="submit" { "Start" }
                 }
             }
@@ -813,28 +914,81 @@ pub struct DeployForm {
     nodes: Option<String>,
     version: Option<String>,
     ttl: Option<String>,
+    /// The blueprint's settings (`var.<name>`), and the anti-forgery
+    /// token.
+    #[serde(flatten)]
+    rest: std::collections::HashMap<String, String>,
 }
 
 pub async fn deploy(Path(name): Path<String>, action: FormPost<DeployForm>) -> Response {
     let f = &action.form;
-    let back = cluster_path(&name);
-    let result = async {
-        let req = DeployCluster {
-            nodes: number("nodes", &f.nodes)?,
-            version: given(&f.version),
-            variables: None,
-            ttl: given(&f.ttl),
-            destroy_at: None,
-        };
-        action
-            .ctx
-            .web
-            .service
-            .deploy(action.caller(), &name, req)
-            .await
+    let service = &action.ctx.web.service;
+    let version = given(&f.version);
+    // The settings are typed by the version deployed.
+    let settings = async {
+        let c = service.cluster_status(action.caller(), &name).await?;
+        let v = version.as_deref().unwrap_or(&c.version);
+        Ok::<_, Error>(
+            service
+                .blueprint_version(action.caller(), &c.blueprint, v)
+                .await?
+                .metadata,
+        )
     }
     .await;
-    done(&action.ctx, &back, result, |r| action_text("Deploy", &r))
+    let result = async {
+        let settings = settings.as_ref().map_err(Clone::clone)?;
+        let patch = super::variables::patch_from_form(settings, &f.rest)?;
+        let req = DeployCluster {
+            nodes: number("nodes", &f.nodes)?,
+            version: version.clone(),
+            variables_patch: (!patch.is_empty()).then_some(patch),
+            ttl: given(&f.ttl),
+            ..DeployCluster::default()
+        };
+        service.deploy(action.caller(), &name, req).await
+    }
+    .await;
+    let shown = |field: &str| shown_setting(settings.as_ref().ok(), field);
+    answered(
+        &action,
+        &cluster_path(&name),
+        "deploy-form",
+        result,
+        shown,
+        |r| Flash::ok(action_text("Deploy", &r)),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VisibilityForm {
+    public: Option<String>,
+}
+
+pub async fn set_visibility(
+    Path(name): Path<String>,
+    action: FormPost<VisibilityForm>,
+) -> Response {
+    let public = action.form.public.as_deref() == Some("true");
+    let result = action
+        .ctx
+        .web
+        .service
+        .set_visibility(action.caller(), &name, public)
+        .await;
+    done(&action.ctx, &cluster_path(&name), result, |r| {
+        if r.cluster.public {
+            format!(
+                "{} is public: anyone signed in may use it once it is deployed.",
+                r.cluster.name
+            )
+        } else {
+            format!(
+                "{} is private: only members of {} may use it.",
+                r.cluster.name, r.cluster.organization
+            )
+        }
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -854,9 +1008,14 @@ pub async fn extend(Path(name): Path<String>, action: FormPost<ExtendForm>) -> R
         .service
         .schedule_destroy(action.caller(), &name, req)
         .await;
-    done(&action.ctx, &cluster_path(&name), result, |r| {
-        action_text("Extend", &r)
-    })
+    answered(
+        &action,
+        &cluster_path(&name),
+        "extend-form",
+        result,
+        |_| true,
+        |r| Flash::ok(action_text("Extend", &r)),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -1002,9 +1161,14 @@ pub async fn request_capacity(
             .await
     }
     .await;
-    told(&action.ctx, &cluster_path(&name), result, |r| {
-        capacity_flash(&r, "Asked for")
-    })
+    answered(
+        &action,
+        &cluster_path(&name),
+        "capacity-form",
+        result,
+        |_| true,
+        |r| capacity_flash(&r, "Asked for"),
+    )
 }
 
 pub async fn withdraw_capacity(
@@ -1086,6 +1250,13 @@ pub async fn start_run(Path(name): Path<String>, action: FormPost<RunForm>) -> R
                 run.operation.id
             ))),
         ),
-        Err(e) => done::<()>(&action.ctx, &cluster_path(&name), Err(e), |_| String::new()),
+        Err(e) => answered(
+            &action,
+            &cluster_path(&name),
+            "run-form",
+            Err::<(), _>(e),
+            |_| true,
+            |()| Flash::ok(String::new()),
+        ),
     }
 }

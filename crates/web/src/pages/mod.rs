@@ -16,8 +16,9 @@ pub mod variables;
 use axum::response::Response;
 use slipway_service::{Error, Kind};
 
+use crate::echo::Echo;
 use crate::flash::{self, Flash};
-use crate::session::Ctx;
+use crate::session::{Ctx, FormPost};
 
 /// Goes back to `location` saying what a call did: `ok` in words, or the
 /// service's refusal.
@@ -42,6 +43,26 @@ pub(crate) fn told<T>(
         Ok(value) => flash::redirect(&ctx.web, location, Some(flash(value))),
         Err(e) if e.kind == Kind::Unauthenticated => ctx.error(&e),
         Err(e) => flash::redirect(&ctx.web, location, Some(Flash::refused(e.message))),
+    }
+}
+
+/// Like [`done`] for a form with fields: a refusal goes back to `form`
+/// on `page` with what was typed (the fields `shown` lets through) and the
+/// refusal beside the field it names.
+pub(crate) fn answered<T, R>(
+    action: &FormPost<T>,
+    page: &str,
+    form: &str,
+    result: Result<R, Error>,
+    shown: impl Fn(&str) -> bool,
+    flash: impl FnOnce(R) -> Flash,
+) -> Response {
+    match result {
+        Err(e) if e.kind != Kind::Unauthenticated => {
+            let back = Echo::location(page, form, &e, &action.fields, shown);
+            flash::redirect(&action.ctx.web, &back, Some(Flash::refused(e.message)))
+        }
+        result => told(&action.ctx, page, result, flash),
     }
 }
 

@@ -14,7 +14,9 @@ use slipway_core::duration::format_duration;
 use slipway_service::{Error, Kind};
 
 use super::home::cluster_table;
-use super::{amount, cluster_path, done, encode, given, number, org_path};
+use super::{amount, answered, cluster_path, done, encode, given, number, org_path};
+use crate::echo::{Echo, Field};
+use crate::flash::Flash;
 use crate::format::{self, money, rate};
 use crate::plot::{self, Bar, Line, TimeScale};
 use crate::session::{Ctx, FormPost, Session, csrf_field};
@@ -113,7 +115,7 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>, Query(query): Query<OrgQue
                 @match &account {
                     None => { p.hint { "The account is shown to the organization's owners and site administrators." } }
                     Some(Err(e)) => { p.refused { (e.message) } }
-                    Some(Ok(a)) => { (account_section(&session, &org.name, a, ctx.zone)) }
+                    Some(Ok(a)) => { (account_section(&ctx, &session, &org.name, a)) }
                 }
             }
             section aria-labelledby="costs" {
@@ -159,7 +161,7 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>, Query(query): Query<OrgQue
                 }
             }
             (members_section(&session, &org.name, manager, &members, ctx.zone))
-            (limits_section(&session, &org))
+            (limits_section(&ctx, &session, &org))
         },
     )
 }
@@ -212,7 +214,13 @@ fn outsider(ctx: &Ctx, session: &Session, name: &str, e: &Error) -> Response {
     )
 }
 
-fn account_section(session: &Session, org: &str, a: &AccountView, zone: chrono_tz::Tz) -> Markup {
+/// The forms of an organization's page that show a refusal beside its
+/// field.
+const ACCOUNT_FORM: &str = "account-form";
+const LIMITS_FORM: &str = "limits-form";
+
+fn account_section(ctx: &Ctx, session: &Session, org: &str, a: &AccountView) -> Markup {
+    let zone = ctx.zone;
     html! {
         @if !a.opened {
             p.empty { "No account is open: the organization is not budgeted (its costs are still recorded)." @if session.admin() { " Open one by setting its allowance or balance below." } }
@@ -246,18 +254,27 @@ fn account_section(session: &Session, org: &str, a: &AccountView, zone: chrono_t
             }
         }
         @if session.admin() {
-            details {
+            details open[Echo::of(&ctx.path).is_of(ACCOUNT_FORM)] {
                 summary { "Change the account (administrators)" }
-                form.stack.narrow method="post" action={(org_path(org)) "/account"} {
+                form.stack.narrow #(ACCOUNT_FORM) method="post" action={(org_path(org)) "/account"} {
                     (csrf_field(session))
-                    label for="acct-balance" { "Balance ($)" }
-                    input #acct-balance name="balance" inputmode="decimal" placeholder=(a.balance.to_string());
-                    label for="acct-allowance" { "Monthly allowance ($)" }
-                    input #acct-allowance name="monthly_allowance" inputmode="decimal" placeholder=(a.monthly_allowance.to_string());
-                    label for="acct-max" { "Maximum balance ($)" }
-                    input #acct-max name="max_balance" inputmode="decimal" placeholder=(a.max_balance.to_string());
-                    label for="acct-reason" { "Why (goes in the audit log)" }
-                    input #acct-reason name="reason" required maxlength="500";
+                    @for (field, id, label, now) in [
+                        ("balance", "acct-balance", "Balance ($)", Some(a.balance)),
+                        ("monthly_allowance", "acct-allowance", "Monthly allowance ($)", Some(a.monthly_allowance)),
+                        ("max_balance", "acct-max", "Maximum balance ($)", Some(a.max_balance)),
+                        ("reason", "acct-reason", "Why (goes in the audit log)", None),
+                    ] {
+                        @let f = Field::of(ctx, ACCOUNT_FORM, field, id, None);
+                        label for=(id) { (label) }
+                        @if let Some(now) = now {
+                            input #(id) name=(field) inputmode="decimal" placeholder=(now.to_string()) value=[f.value.as_deref()]
+                                aria-invalid=[f.invalid()] aria-describedby=[f.described_by(None)];
+                        } @else {
+                            input #(id) name=(field) required maxlength="500" value=[f.value.as_deref()]
+                                aria-invalid=[f.invalid()] aria-describedby=[f.described_by(None)];
+                        }
+                        (f.message())
+                    }
                     button type="submit" { "Change the account" }
                 }
             }
@@ -438,7 +455,7 @@ fn members_section(
     }
 }
 
-fn limits_section(session: &Session, org: &OrganizationView) -> Markup {
+fn limits_section(ctx: &Ctx, session: &Session, org: &OrganizationView) -> Markup {
     let l = &org.limits;
     let dur = |s: u64| format_duration(std::time::Duration::from_secs(s));
     html! {
@@ -454,20 +471,23 @@ fn limits_section(session: &Session, org: &OrganizationView) -> Markup {
             }
             p.hint { "Limits bind organization members; administrators have none." }
             @if session.admin() {
-                details {
+                details open[Echo::of(&ctx.path).is_of(LIMITS_FORM)] {
                     summary { "Change the limits (administrators)" }
-                    form.stack.narrow method="post" action={(org_path(&org.name)) "/limits"} {
+                    form.stack.narrow #(LIMITS_FORM) method="post" action={(org_path(&org.name)) "/limits"} {
                         (csrf_field(session))
-                        label for="lim-nodes" { "Nodes per cluster" }
-                        input #lim-nodes name="max_nodes" type="number" min="0" value=(l.max_nodes);
-                        label for="lim-clusters" { "Clusters at once" }
-                        input #lim-clusters name="max_clusters" type="number" min="0" value=(l.max_clusters);
-                        label for="lim-defined" { "Clusters defined" }
-                        input #lim-defined name="max_defined_clusters" type="number" min="0" value=(l.max_defined_clusters);
-                        label for="lim-max" { "Longest lifetime" }
-                        input #lim-max name="max_lifetime" value=(dur(l.max_lifetime_secs));
-                        label for="lim-min" { "Shortest lifetime" }
-                        input #lim-min name="min_lifetime" value=(dur(l.min_lifetime_secs));
+                        @for (field, id, label, now, number) in [
+                            ("max_nodes", "lim-nodes", "Nodes per cluster", l.max_nodes.to_string(), true),
+                            ("max_clusters", "lim-clusters", "Clusters at once", l.max_clusters.to_string(), true),
+                            ("max_defined_clusters", "lim-defined", "Clusters defined", l.max_defined_clusters.to_string(), true),
+                            ("max_lifetime", "lim-max", "Longest lifetime", dur(l.max_lifetime_secs), false),
+                            ("min_lifetime", "lim-min", "Shortest lifetime", dur(l.min_lifetime_secs), false),
+                        ] {
+                            @let f = Field::of(ctx, LIMITS_FORM, field, id, Some(now));
+                            label for=(id) { (label) }
+                            input #(id) name=(field) type=(if number { "number" } else { "text" }) min=[number.then_some("0")]
+                                value=[f.value.as_deref()] aria-invalid=[f.invalid()] aria-describedby=[f.described_by(None)];
+                            (f.message())
+                        }
                         label for="lim-idle" { "Idle clusters" }
                         select #lim-idle name="destroy_when_idle" {
                             option value="no" selected[!org.destroy_when_idle] { "kept at their minimum size" }
@@ -622,24 +642,32 @@ pub async fn update_account(Path(name): Path<String>, action: FormPost<AccountFo
             .await
     }
     .await;
-    done(&action.ctx, &org_path(&name), result, |r| {
-        let a = &r.account;
-        let credited = if r.credited.is_zero() {
-            String::new()
-        } else {
-            format!(
-                " This month's allowance of {} was credited at once, as it is at the start of every month: the balance is {}.",
-                money(r.credited),
-                money(a.balance)
-            )
-        };
-        format!(
-            "The account is changed: balance {}, allowance {}, maximum {}.{credited}",
-            money(a.balance),
-            money(a.monthly_allowance),
-            money(a.max_balance)
-        )
-    })
+    let page = format!("{}#account", org_path(&name));
+    answered(
+        &action,
+        &page,
+        ACCOUNT_FORM,
+        result,
+        |_| true,
+        |r| {
+            let a = &r.account;
+            let credited = if r.credited.is_zero() {
+                String::new()
+            } else {
+                format!(
+                    " This month's allowance of {} was credited at once, as it is at the start of every month: the balance is {}.",
+                    money(r.credited),
+                    money(a.balance)
+                )
+            };
+            Flash::ok(format!(
+                "The account is changed: balance {}, allowance {}, maximum {}.{credited}",
+                money(a.balance),
+                money(a.monthly_allowance),
+                money(a.max_balance)
+            ))
+        },
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -675,11 +703,13 @@ pub async fn update_limits(Path(name): Path<String>, action: FormPost<LimitsForm
             .await
     }
     .await;
-    done(
-        &action.ctx,
+    answered(
+        &action,
         &format!("{}#limits", org_path(&name)),
+        LIMITS_FORM,
         result,
-        |o| format!("The limits of {} are changed.", o.name),
+        |_| true,
+        |o| Flash::ok(format!("The limits of {} are changed.", o.name)),
     )
 }
 
@@ -709,8 +739,13 @@ pub async fn create(action: FormPost<CreateForm>) -> Response {
         Ok(o) => done::<()>(&action.ctx, &org_path(&o.name), Ok(()), |()| {
             format!("Organization {} is created.", o.name)
         }),
-        Err(e) => done::<()>(&action.ctx, "/admin#organizations", Err(e), |()| {
-            String::new()
-        }),
+        Err(e) => answered(
+            &action,
+            "/admin#organizations",
+            super::admin::ORG_FORM,
+            Err::<(), _>(e),
+            |_| true,
+            |()| Flash::ok(String::new()),
+        ),
     }
 }

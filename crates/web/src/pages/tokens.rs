@@ -7,9 +7,14 @@ use maud::{Markup, html};
 use slipway_api::types::{CreateToken, TokenView};
 use slipway_service::scope;
 
-use super::done;
+use super::{answered, done};
+use crate::echo::{Echo, Field};
+use crate::flash::Flash;
 use crate::format;
 use crate::session::{Ctx, FormPost, Session, csrf_field};
+
+/// The form that creates a token.
+const FORM: &str = "token-form";
 
 pub async fn page(ctx: Ctx) -> Response {
     let session = match ctx.signed_in() {
@@ -22,7 +27,7 @@ pub async fn page(ctx: Ctx) -> Response {
         html! {
             h1 { "API tokens" }
             @match tokens {
-                Ok(tokens) => { (section(&session, &tokens, ctx.zone)) }
+                Ok(tokens) => { (section(&ctx, &session, &tokens)) }
                 Err(e) => { p.refused { (e.message) } }
             }
         },
@@ -31,8 +36,27 @@ pub async fn page(ctx: Ctx) -> Response {
 
 /// The token list and the form to make one (also on the administration
 /// page).
-pub fn section(session: &Session, tokens: &[TokenView], zone: chrono_tz::Tz) -> Markup {
+pub fn section(ctx: &Ctx, session: &Session, tokens: &[TokenView]) -> Markup {
+    let zone = ctx.zone;
     let now = chrono::Utc::now();
+    // What was typed before a refusal (the expiry and one scope by default).
+    let echo = Echo::of(&ctx.path);
+    let name = Field::of(ctx, FORM, "name", "token-name", None);
+    let expires = Field::of(
+        ctx,
+        FORM,
+        "expires",
+        "token-expires",
+        Some("30d".to_owned()),
+    );
+    let scopes = Field::of(ctx, FORM, "scopes", "token-scopes", None);
+    let checked = |s: &str| {
+        if echo.is_of(FORM) {
+            echo.values(FORM, "scopes").any(|v| v == s)
+        } else {
+            s == scope::CLUSTERS_READ
+        }
+    };
     html! {
         p.hint { "Long-lived credentials for CI and scripts: a random secret stored only as its hash, with scopes and an expiry." }
         @if tokens.is_empty() {
@@ -65,22 +89,27 @@ pub fn section(session: &Session, tokens: &[TokenView], zone: chrono_tz::Tz) -> 
                 } }
             } }
         }
-        details #new-token open[tokens.is_empty()] {
+        details #new-token open[tokens.is_empty() || echo.is_of(FORM)] {
             summary { "Create a token" }
-            form.stack.narrow method="post" action="/tokens" {
+            form.stack.narrow #(FORM) method="post" action="/tokens" {
                 (csrf_field(session))
                 label for="token-name" { "Name" }
-                input #token-name name="name" required maxlength="100" autocomplete="off";
-                fieldset {
+                input #token-name name="name" required maxlength="100" autocomplete="off"
+                    value=[name.value.as_deref()] aria-invalid=[name.invalid()] aria-describedby=[name.described_by(None)];
+                (name.message())
+                fieldset aria-invalid=[scopes.invalid()] aria-describedby=[scopes.described_by(None)] {
                     legend { "Scopes" }
                     @for s in scope::KNOWN {
                         @if (*s != scope::ADMIN && *s != scope::ALL) || session.admin() {
-                            label.check { input type="checkbox" name="scopes" value=(s) checked[*s == scope::CLUSTERS_READ]; " " code { (s) } }
+                            label.check { input type="checkbox" name="scopes" value=(s) checked[checked(s)]; " " code { (s) } }
                         }
                     }
+                    (scopes.message())
                 }
                 label for="token-expires" { "Expires after" }
-                input #token-expires name="expires" value="30d" autocomplete="off";
+                input #token-expires name="expires" autocomplete="off" value=[expires.value.as_deref()]
+                    aria-invalid=[expires.invalid()] aria-describedby=[expires.described_by(None)];
+                (expires.message())
                 button.primary type="submit" { "Create the token" }
             }
         }
@@ -125,7 +154,14 @@ pub async fn create(action: FormPost<Vec<(String, String)>>) -> Response {
                 p { a href="/tokens" { "Back to the tokens" } }
             },
         ),
-        Err(e) => done::<()>(ctx, "/tokens", Err(e), |()| String::new()),
+        Err(e) => answered(
+            &action,
+            "/tokens",
+            FORM,
+            Err::<(), _>(e),
+            |_| true,
+            |()| Flash::ok(String::new()),
+        ),
     }
 }
 
