@@ -535,6 +535,30 @@ try {
   check((await operationEnds(admin)) === 'succeeded', 'spend is destroyed');
   await admin.waitForFunction(() => document.querySelector('[data-field=rate]').textContent.trim().startsWith('$0.00/h'));
 
+  step('the administrator searches and sorts the organizations, and sorts an organization\'s clusters and members');
+  await admin.goto('/admin#organizations');
+  await admin.fill('#org-search', 'resea');
+  await admin.click('form[action="/admin#organizations"] button[type=submit]');
+  await admin.waitForURL((u) => u.searchParams.get('org_search') === 'resea');
+  check((await admin.locator('#org-table tbody tr').count()) === 1 && (await admin.locator('#org-table tr[data-org=research]').count()) === 1,
+    'a search by a part of the name finds research alone');
+  await admin.goto('/orgs/research');
+  const nodesHeader = admin.locator('section:has(#clusters) th', { hasText: 'Nodes' });
+  await nodesHeader.locator('a').click();
+  await admin.waitForURL((u) => u.searchParams.get('sort') === 'nodes');
+  check((await admin.locator('section:has(#clusters) th', { hasText: 'Nodes' }).getAttribute('aria-sort')) === 'ascending', 'the sorted column says so');
+  const nodesOf = async () => admin.locator('section:has(#clusters) td[data-label=Nodes]').allTextContents().then((all) => all.map(Number));
+  const ascending = await nodesOf();
+  check(ascending.length >= 2 && ascending.every((n, i) => i === 0 || ascending[i - 1] <= n), `ascending by nodes (${ascending})`);
+  await admin.locator('section:has(#clusters) th', { hasText: 'Nodes' }).locator('a').click();
+  await admin.waitForURL((u) => u.searchParams.get('sort') === '-nodes');
+  const descending = await nodesOf();
+  check(descending.every((n, i) => i === 0 || descending[i - 1] >= n), `and the other way (${descending})`);
+  await admin.locator('#members-table th', { hasText: 'Role' }).locator('a').click();
+  await admin.waitForURL((u) => u.searchParams.get('member_sort') === 'role' && u.searchParams.get('sort') === '-nodes');
+  check((await admin.locator('#members-table th', { hasText: 'Role' }).getAttribute('aria-sort')) === 'ascending', 'members sort by role, the clusters\' order kept');
+  await shot(admin, 'org-sorted');
+
   step('the administrator makes a cluster with nothing deployed public, then private again');
   const bobSees = async () => (await bob.goto('/clusters/web-demo')).status();
   check((await bobSees()) === 404, 'a private cluster of research is missing to bob');
@@ -671,6 +695,26 @@ try {
   check((await adminPhone.locator('#tokens td[data-label=Scopes]').first().evaluate((td) => getComputedStyle(td, '::before').content)) === '"Scopes"',
     'a stacked cell is labelled');
   await shot(adminPhone, 'tokens-admin');
+  // Every state a person meets, at phone width too: a confirmation, a
+  // refusal, a missing page, the runs, an organization's members.
+  await adminPhone.locator('#tokens button', { hasText: 'Revoke' }).first().click();
+  await adminPhone.locator('[data-confirm-step]').waitFor();
+  await shot(adminPhone, 'confirm');
+  await adminPhone.click('[data-confirm-cancel]');
+  for (const [name, link] of [['runs', '/runs'], ['org-members', '/orgs/research#members'], ['not-found', '/no-such-page']]) {
+    await adminPhone.goto(link);
+    await adminPhone.locator('main h1').first().waitFor();
+    await shot(adminPhone, name);
+  }
+  const bobPhone = await persona('bob-phone', PHONE, await bob.context().storageState());
+  await bobPhone.goto('/orgs/research');
+  await bobPhone.locator('h1', { hasText: 'Not allowed' }).waitFor();
+  await shot(bobPhone, 'refused');
+  await phone.goto('/clusters/secret-demo');
+  await phone.fill('#deploy-nodes', '9');
+  await phone.evaluate(() => document.getElementById('deploy-form').submit());
+  await phone.locator('#deploy-nodes[aria-invalid=true]').waitFor();
+  await shot(phone, 'deploy-refused');
   const anonymous = await persona('anonymous-phone', PHONE);
   await anonymous.goto('/sign-in');
   await shot(anonymous, 'sign-in');

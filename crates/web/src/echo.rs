@@ -17,6 +17,11 @@ const ERROR_FIELD: &str = "error_field";
 /// duration, a name or a reason: longer is cut).
 const MAX_VALUE: usize = 1_000;
 
+/// Whether query parameter `key` is the echo's own (not a field).
+pub fn is_echo(key: &str) -> bool {
+    key == FORM || key == ERROR_FIELD
+}
+
 /// What a page's query says about a refused form.
 #[derive(Debug, Default)]
 pub struct Echo {

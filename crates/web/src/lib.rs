@@ -31,6 +31,7 @@ mod pages;
 mod plot;
 pub mod security;
 pub mod session;
+mod sort;
 mod sse;
 
 use std::sync::Arc;

@@ -16,6 +16,7 @@ use crate::flash::Flash;
 use crate::format;
 
 use crate::session::{Ctx, FormPost, csrf_field};
+use crate::sort::Sort;
 
 /// The forms of the page that show a refusal beside its field.
 pub(crate) const ORG_FORM: &str = "org-form";
@@ -27,6 +28,8 @@ pub struct AuditFilter {
     action: Option<String>,
     target: Option<String>,
     before: Option<String>,
+    /// A part of the organizations' names to show.
+    org_search: Option<String>,
 }
 
 pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
@@ -41,9 +44,24 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
         return ctx.error(&e);
     }
     let service = &ctx.web.service;
-    let orgs = service.organizations(caller).await.unwrap_or_default();
+    // Every organization (a site has tens): searched by a part of the name,
+    // in the order asked.
+    let mut orgs = service.organizations(caller).await.unwrap_or_default();
+    let org_search = given(&filter.org_search);
+    if let Some(part) = &org_search {
+        orgs.retain(|o| o.name.contains(part.as_str()));
+    }
+    let org_sort =
+        Sort::of(&ctx.path, "org_sort", &["name", "nodes", "clusters"]).at("organizations");
+    org_sort.apply(&mut orgs, |key, a, b| match key {
+        "nodes" => a.limits.max_nodes.cmp(&b.limits.max_nodes),
+        "clusters" => a.limits.max_clusters.cmp(&b.limits.max_clusters),
+        _ => a.name.cmp(&b.name),
+    });
+    // The first clusters; the clusters page has them all, searched and
+    // filtered.
     let all = ClusterQuery {
-        limit: Some(500),
+        limit: Some(20),
         ..Default::default()
     };
     let clusters = match service.list_clusters(caller, &all).await {
@@ -89,13 +107,27 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
             }
             section aria-labelledby="organizations" {
                 h2 #organizations { "Organizations" }
-                @if orgs.is_empty() { p.empty { "No organization yet: create one below." } } @else {
-                    div.table-wrap tabindex="0" role="region" aria-label="Organizations (scrolls sideways)" { table {
-                        thead { tr { th scope="col" { "Name" } th scope="col" { "GitHub" } th scope="col" { "Nodes per cluster" } th scope="col" { "Clusters at once" } } }
-                        tbody { @for o in &orgs { tr {
-                            td { a href=(org_path(&o.name)) { (o.name) } }
-                            td { (o.github_org.as_deref().unwrap_or("—")) @if let Some(t) = &o.github_team { "/" (t) } }
-                            td { (o.limits.max_nodes) } td { (o.limits.max_clusters) }
+                form.row role="search" method="get" action="/admin#organizations" {
+                    div {
+                        label for="org-search" { "Name contains" }
+                        input #org-search name="org_search" type="search" value=[org_search.as_deref()] autocomplete="off";
+                    }
+                    button type="submit" { "Search" }
+                }
+                @if orgs.is_empty() {
+                    @if org_search.is_some() { p.empty { "No organization matches." } } @else { p.empty { "No organization yet: create one below." } }
+                } @else {
+                    div.table-wrap tabindex="0" role="region" aria-label="Organizations (scrolls sideways)" { table.stack #org-table {
+                        thead { tr {
+                            (org_sort.header(&ctx.path, "name", "Name"))
+                            th scope="col" { "GitHub" }
+                            (org_sort.header(&ctx.path, "nodes", "Nodes per cluster"))
+                            (org_sort.header(&ctx.path, "clusters", "Clusters at once"))
+                        } }
+                        tbody { @for o in &orgs { tr data-org=(o.name) {
+                            td data-label="Name" { a href=(org_path(&o.name)) { (o.name) } }
+                            td data-label="GitHub" { (o.github_org.as_deref().unwrap_or("—")) @if let Some(t) = &o.github_team { "/" (t) } }
+                            td data-label="Nodes per cluster" { (o.limits.max_nodes) } td data-label="Clusters at once" { (o.limits.max_clusters) }
                         } } }
                     } }
                 }
@@ -120,16 +152,17 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
             }
             section aria-labelledby="all-clusters" {
                 h2 #all-clusters { "Clusters" }
-                @if clusters.clusters.is_empty() { p.empty { "No clusters yet." } } @else { (cluster_table(&clusters.clusters, zone)) }
-                @if clusters.next_cursor.is_some() { p { a href="/clusters" { "All clusters, page by page" } } }
+                @if clusters.clusters.is_empty() { p.empty { "No clusters yet." } } @else { (cluster_table(&clusters.clusters, zone, None)) }
+                @if clusters.next_cursor.is_some() { p { "The first " (clusters.clusters.len()) ", by name: " a href="/clusters" { "all clusters, searched and filtered" } "." } }
             }
             section aria-labelledby="blueprints" {
                 h2 #blueprints { "Blueprint versions" }
                 @if blueprints.is_empty() { p.empty { "No blueprint is registered." } } @else {
-                    div.table-wrap tabindex="0" role="region" aria-label="Blueprint versions (scrolls sideways)" { table {
+                    div.table-wrap tabindex="0" role="region" aria-label="Blueprint versions (scrolls sideways)" { table.stack {
                         thead { tr { th scope="col" { "Blueprint" } th scope="col" { "Version" } th scope="col" { "Description" } th scope="col" { "Registered" } } }
                         tbody { @for b in &blueprints { tr {
-                            td { (b.name) } td { code.small { (b.version) } } td { (b.description) } td { (format::time(b.created_at, zone)) }
+                            td data-label="Blueprint" { (b.name) } td data-label="Version" { code.small { (b.version) } }
+                            td data-label="Description" { (b.description) } td data-label="Registered" { (format::time(b.created_at, zone)) }
                         } } }
                     } }
                 }
@@ -182,13 +215,13 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
                     Err(e) => { p.refused { (e.message) } }
                     Ok(entries) if entries.is_empty() => { p.empty { "No entry matches." } }
                     Ok(entries) => {
-                        div.table-wrap tabindex="0" role="region" aria-label="Audit log (scrolls sideways)" { table #audit-log {
+                        div.table-wrap tabindex="0" role="region" aria-label="Audit log (scrolls sideways)" { table.stack #audit-log {
                             thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Result" } th scope="col" { "Detail" } } }
                             tbody { @for e in entries { tr data-action=(e.action) {
-                                td { (format::time(e.at, zone)) }
-                                td.who { (e.actor_name.as_deref().unwrap_or(&e.actor)) " " span.tag { (e.level) } }
-                                td { code.small { (e.action) } } td.name { (e.target) } td { (e.result) }
-                                td { @if !e.detail.is_null() && e.detail != serde_json::json!({}) {
+                                td data-label="When" { (format::time(e.at, zone)) }
+                                td.who data-label="Who" { (e.actor_name.as_deref().unwrap_or(&e.actor)) " " span.tag { (e.level) } }
+                                td data-label="Action" { code.small { (e.action) } } td.name data-label="Target" { (e.target) } td data-label="Result" { (e.result) }
+                                td data-label="Detail" { @if !e.detail.is_null() && e.detail != serde_json::json!({}) {
                                     // Details fold away: a line per entry, open to read.
                                     details.detail data-audit-detail {
                                         summary { (detail_summary(&e.detail)) }

@@ -154,7 +154,7 @@ pub async fn list(ctx: Ctx, Query(query): Query<ListQuery>) -> Response {
                     p.empty { "No cluster you may see exists yet. " a href="/clusters/new" { "Define one" } ", then deploy it from its page." }
                 }
             } @else {
-                (cluster_table(&page.clusters, ctx.zone))
+                (cluster_table(&page.clusters, ctx.zone, None))
             }
             @if !first_page || page.next_cursor.is_some() {
                 nav.pages aria-label="Pages of clusters" {

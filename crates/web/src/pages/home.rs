@@ -11,6 +11,7 @@ use slipway_service::web_views::{DirectoryEntry, Standing};
 use super::{cluster_path, org_path};
 use crate::format::{self, money};
 use crate::session::{Ctx, csrf_field};
+use crate::sort::Sort;
 
 /// What a card shows of one organization.
 struct Card {
@@ -155,7 +156,7 @@ pub async fn page(ctx: Ctx) -> Response {
                 @if public.clusters.is_empty() {
                     p.empty { "No cluster is public." }
                 } @else {
-                    (cluster_table(&public.clusters, ctx.zone))
+                    (cluster_table(&public.clusters, ctx.zone, None))
                     @if public.next_cursor.is_some() {
                         p { a href="/clusters?public=true" { "All public clusters" } }
                     }
@@ -223,13 +224,52 @@ fn card(c: &Card, zone: chrono_tz::Tz) -> Markup {
     }
 }
 
-/// Clusters as a table: name, organization, state, nodes, destroy time.
-pub fn cluster_table(clusters: &[ClusterStatus], zone: chrono_tz::Tz) -> Markup {
+/// The columns a whole list of clusters sorts by.
+pub const CLUSTER_SORTS: [&str; 5] = ["name", "organization", "state", "nodes", "destroy"];
+
+/// Sorts clusters by one of [`CLUSTER_SORTS`] (a cluster with no destroy
+/// scheduled comes last, ascending).
+pub fn sort_clusters(sort: &Sort, clusters: &mut [ClusterStatus]) {
+    sort.apply(clusters, |key, a, b| match key {
+        "organization" => a.organization.cmp(&b.organization),
+        "state" => a.state.as_str().cmp(b.state.as_str()),
+        "nodes" => a.nodes.cmp(&b.nodes),
+        "destroy" => match (a.destroy_at, b.destroy_at) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        },
+        _ => a.name.cmp(&b.name),
+    });
+}
+
+/// Clusters as a table: name, organization, state, nodes, destroy time;
+/// with `sorted` (the order and the page's path), the headers sort it.
+pub fn cluster_table(
+    clusters: &[ClusterStatus],
+    zone: chrono_tz::Tz,
+    sorted: Option<(&Sort, &str)>,
+) -> Markup {
     let now = chrono::Utc::now();
+    let columns = [
+        ("name", "Cluster"),
+        ("organization", "Organization"),
+        ("state", "State"),
+        ("nodes", "Nodes"),
+        ("destroy", "Destroyed"),
+    ];
     html! {
         div.table-wrap tabindex="0" role="region" aria-label="Clusters (scrolls sideways)" {
             table.stack {
-                thead { tr { th scope="col" { "Cluster" } th scope="col" { "Organization" } th scope="col" { "State" } th scope="col" { "Nodes" } th scope="col" { "Destroyed" } } }
+                thead { tr {
+                    @for (key, label) in columns {
+                        @match sorted {
+                            Some((sort, path)) => { (sort.header(path, key, label)) }
+                            None => { th scope="col" { (label) } }
+                        }
+                    }
+                } }
                 tbody {
                     @for c in clusters {
                         tr data-cluster=(c.name) {

@@ -90,7 +90,7 @@ pub fn log_panel(
 pub fn operation_table(ops: &[OperationView], names: &Names, zone: chrono_tz::Tz) -> Markup {
     html! {
         div.table-wrap tabindex="0" role="region" aria-label="Operations (scrolls sideways)" {
-            table.operations {
+            table.operations.stack {
                 thead { tr {
                     th scope="col" { "Operation" } th scope="col" { "Why" } th scope="col" { "By" }
                     th scope="col" { "State" } th scope="col" { "Nodes" } th scope="col" { "Started" } th scope="col" { "Took" }
@@ -98,13 +98,13 @@ pub fn operation_table(ops: &[OperationView], names: &Names, zone: chrono_tz::Tz
                 tbody {
                     @for op in ops {
                         tr data-operation=(op.id) {
-                            td { a href={"/operations/" (op.id)} { (op.kind.as_str()) } }
-                            td { (op.reason.as_str()) }
-                            td.who { (names.show(&op.requested_by)) }
-                            td { (format::operation_state(op.state)) }
-                            td { (op.nodes) }
-                            td { (format::opt_time(op.started_at.or(Some(op.created_at)), zone)) }
-                            td { (format::took(op.started_at, op.finished_at)) }
+                            td data-label="Operation" { a href={"/operations/" (op.id)} { (op.kind.as_str()) } }
+                            td data-label="Why" { (op.reason.as_str()) }
+                            td.who data-label="By" { (names.show(&op.requested_by)) }
+                            td data-label="State" { (format::operation_state(op.state)) }
+                            td data-label="Nodes" { (op.nodes) }
+                            td data-label="Started" { (format::opt_time(op.started_at.or(Some(op.created_at)), zone)) }
+                            td data-label="Took" { (format::took(op.started_at, op.finished_at)) }
                         }
                     }
                 }

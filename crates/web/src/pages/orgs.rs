@@ -13,13 +13,14 @@ use slipway_api::types::*;
 use slipway_core::duration::format_duration;
 use slipway_service::{Error, Kind};
 
-use super::home::cluster_table;
+use super::home::{CLUSTER_SORTS, cluster_table, sort_clusters};
 use super::{amount, answered, cluster_path, done, encode, given, number, org_path};
 use crate::echo::{Echo, Field};
 use crate::flash::Flash;
 use crate::format::{self, money, rate};
 use crate::plot::{self, Bar, Line, TimeScale};
 use crate::session::{Ctx, FormPost, Session, csrf_field};
+use crate::sort::Sort;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct OrgQuery {
@@ -54,10 +55,14 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>, Query(query): Query<OrgQue
         .await
         .unwrap_or(false);
     let manager = owner || session.admin();
-    let clusters = service
+    // The organization's clusters (at most its limit of defined ones), in
+    // the order asked.
+    let mut clusters = service
         .organization_clusters(caller, &org.name)
         .await
         .unwrap_or_default();
+    let cluster_sort = Sort::of(&ctx.path, "sort", &CLUSTER_SORTS).at("clusters");
+    sort_clusters(&cluster_sort, &mut clusters);
     let members = service.members(caller, &org.name).await;
     let account = if manager {
         Some(service.account(caller, &org.name).await)
@@ -141,7 +146,10 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>, Query(query): Query<OrgQue
                     h2 #clusters { "Clusters" }
                     a.button href={"/clusters/new?organization=" (encode(&org.name))} { "New cluster" }
                 }
-                @if clusters.is_empty() { p.empty { "No clusters yet: define one with New cluster." } } @else { (cluster_table(&clusters, ctx.zone)) }
+                @if clusters.is_empty() { p.empty { "No clusters yet: define one with New cluster." } } @else {
+                    (cluster_table(&clusters, ctx.zone, Some((&cluster_sort, &ctx.path))))
+                    p.hint { a href={"/clusters?organization=" (encode(&org.name))} { "Search and filter them" } " on the clusters page." }
+                }
             }
             section aria-labelledby="capacity" {
                 h2 #capacity { "Capacity requests" }
@@ -160,7 +168,7 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>, Query(query): Query<OrgQue
                     } }
                 }
             }
-            (members_section(&session, &org.name, manager, &members, ctx.zone))
+            (members_section(&ctx, &session, &org.name, manager, &members))
             (limits_section(&ctx, &session, &org))
         },
     )
@@ -332,11 +340,12 @@ fn cost_plot(h: &CostHistory, by: &str, zone: chrono_tz::Tz) -> Markup {
         details {
             summary { "The figures" }
             @if costly.is_empty() { p.empty { "No costs in this period." } } @else {
-                div.table-wrap tabindex="0" role="region" aria-label="Cost by bucket (scrolls sideways)" { table {
+                div.table-wrap tabindex="0" role="region" aria-label="Cost by bucket (scrolls sideways)" { table.stack {
                     thead { tr { th scope="col" { "From" } th scope="col" { "Cost" } th scope="col" { "By cluster" } } }
                     tbody { @for b in &costly { tr {
-                        td { (format::time(b.start, zone)) } td { (money(b.total)) @if b.provisional.is_positive() { " (" (money(b.provisional)) " provisional)" } }
-                        td { @for (c, m) in &b.by_cluster { (c) " " (money(*m)) " " } }
+                        td data-label="From" { (format::time(b.start, zone)) }
+                        td data-label="Cost" { (money(b.total)) @if b.provisional.is_positive() { " (" (money(b.provisional)) " provisional)" } }
+                        td data-label="By cluster" { @for (c, m) in &b.by_cluster { (c) " " (money(*m)) " " } }
                     } } }
                 } }
             }
@@ -379,13 +388,16 @@ fn forecast_plot(f: &ForecastView, by: &str, zone: chrono_tz::Tz) -> Markup {
 }
 
 fn members_section(
+    ctx: &Ctx,
     session: &Session,
     org: &str,
     manager: bool,
     members: &Result<Vec<MembershipView>, Error>,
-    zone: chrono_tz::Tz,
 ) -> Markup {
+    let zone = ctx.zone;
     let base = org_path(org);
+    let sort = Sort::of(&ctx.path, "member_sort", &["who", "role", "approved"]).at("members");
+    let who = |m: &MembershipView| m.login.clone().unwrap_or_else(|| m.subject.clone());
     html! {
         section aria-labelledby="members" {
             h2 #members { "Members" }
@@ -393,7 +405,15 @@ fn members_section(
                 Err(e) => { p.refused { (e.message) } }
                 Ok(all) => {
                     @let requested: Vec<&MembershipView> = all.iter().filter(|m| m.state == "requested").collect();
-                    @let approved: Vec<&MembershipView> = all.iter().filter(|m| m.state == "approved").collect();
+                    @let approved = {
+                        let mut approved: Vec<&MembershipView> = all.iter().filter(|m| m.state == "approved").collect();
+                        sort.apply(&mut approved, |key, a, b| match key {
+                            "role" => a.role.cmp(&b.role),
+                            "approved" => a.decided_at.cmp(&b.decided_at),
+                            _ => who(a).cmp(&who(b)),
+                        });
+                        approved
+                    };
                     h3 { "Membership requests" }
                     @if requested.is_empty() {
                         p.empty { "Nobody has asked to join." }
@@ -423,16 +443,19 @@ fn members_section(
                     @if approved.is_empty() {
                         p.empty { "No membership is recorded in Slipway: members come from GitHub." }
                     } @else {
-                        div.table-wrap tabindex="0" role="region" aria-label="Members (scrolls sideways)" { table #members-table {
-                            thead { tr { th scope="col" { "Who" } th scope="col" { "Role" } th scope="col" { "Approved" } th scope="col" { span.visually-hidden { "Actions" } } } }
+                        div.table-wrap tabindex="0" role="region" aria-label="Members (scrolls sideways)" { table.stack #members-table {
+                            thead { tr {
+                                (sort.header(&ctx.path, "who", "Who")) (sort.header(&ctx.path, "role", "Role"))
+                                (sort.header(&ctx.path, "approved", "Approved")) th scope="col" { span.visually-hidden { "Actions" } }
+                            } }
                             tbody { @for m in &approved {
                                 @let path = format!("{base}/members/{}", encode(&m.subject));
                                 @let me = m.subject == session.caller.subject().as_str();
                                 tr data-member=(m.login.as_deref().unwrap_or(&m.subject)) {
-                                    td { (m.login.as_deref().unwrap_or(&m.subject)) }
-                                    td { (m.role) }
-                                    td { (format::opt_time(m.decided_at, zone)) }
-                                    td {
+                                    td data-label="Who" { (m.login.as_deref().unwrap_or(&m.subject)) }
+                                    td data-label="Role" { (m.role) }
+                                    td data-label="Approved" { (format::opt_time(m.decided_at, zone)) }
+                                    td.row-actions {
                                         @if manager && m.role != "owner" {
                                             form.inline method="post" action={(path) "/approve"} {
                                                 (csrf_field(session)) input type="hidden" name="owner" value="yes"; button.link type="submit" { "Make owner" }

@@ -37,18 +37,18 @@ pub async fn page(ctx: Ctx) -> Response {
                 @if report.runs.is_empty() {
                     p.empty { "No run has ended yet." }
                 } @else {
-                    div.table-wrap tabindex="0" role="region" aria-label="Latest results" { table #run-report {
+                    div.table-wrap tabindex="0" role="region" aria-label="Latest results" { table.stack #run-report {
                         thead { tr {
                             th scope="col" { "Cluster" } th scope="col" { "Run" } th scope="col" { "Version" }
                             th scope="col" { "Latest" } th scope="col" { "Passed" } th scope="col" { "Ended" }
                         } }
                         tbody { @for r in &report.runs { tr {
-                            td { a href=(cluster_path(&r.cluster)) { (r.cluster) } }
-                            td { (r.kind.as_str().to_uppercase()) }
-                            td { code { (r.version) } }
-                            td { a href={"/operations/" (r.latest_run)} { (passed(Some(r.latest_passed))) } }
-                            td { (r.passed) " of " (r.runs) }
-                            td { (format::time(r.latest_at, zone)) }
+                            td data-label="Cluster" { a href=(cluster_path(&r.cluster)) { (r.cluster) } }
+                            td data-label="Run" { (r.kind.as_str().to_uppercase()) }
+                            td data-label="Version" { code { (r.version) } }
+                            td data-label="Latest" { a href={"/operations/" (r.latest_run)} { (passed(Some(r.latest_passed))) } }
+                            td data-label="Passed" { (r.passed) " of " (r.runs) }
+                            td data-label="Ended" { (format::time(r.latest_at, zone)) }
                         } } }
                     } }
                 }
@@ -79,7 +79,7 @@ fn passed(outcome: Option<bool>) -> Markup {
 /// cluster when they are of several.
 pub fn run_table(runs: &[RunView], with_cluster: bool, zone: Tz) -> Markup {
     html! {
-        div.table-wrap tabindex="0" role="region" aria-label="Runs" { table.runs {
+        div.table-wrap tabindex="0" role="region" aria-label="Runs" { table.runs.stack {
             thead { tr {
                 @if with_cluster { th scope="col" { "Cluster" } }
                 th scope="col" { "Run" } th scope="col" { "Version" } th scope="col" { "Result" } th scope="col" { "Steps" } th scope="col" { "Started" }
@@ -87,16 +87,16 @@ pub fn run_table(runs: &[RunView], with_cluster: bool, zone: Tz) -> Markup {
             tbody {
                 @for r in runs {
                     tr {
-                        @if with_cluster { td { a href=(cluster_path(&r.operation.cluster)) { (r.operation.cluster) } } }
-                        td { a href={"/operations/" (r.operation.id)} { (r.operation.kind.as_str().to_uppercase()) } }
-                        td { code { (r.version) } }
-                        td {
+                        @if with_cluster { td data-label="Cluster" { a href=(cluster_path(&r.operation.cluster)) { (r.operation.cluster) } } }
+                        td data-label="Run" { a href={"/operations/" (r.operation.id)} { (r.operation.kind.as_str().to_uppercase()) } }
+                        td data-label="Version" { code { (r.version) } }
+                        td data-label="Result" {
                             @match r.passed {
                                 Some(_) => { (passed(r.passed)) }
                                 None => { (format::operation_state(r.operation.state)) }
                             }
                         }
-                        td {
+                        td data-label="Steps" {
                             @if r.steps.is_empty() { span.none { "—" } } @else {
                                 details {
                                     summary { (r.steps.len()) " steps" }
@@ -104,7 +104,7 @@ pub fn run_table(runs: &[RunView], with_cluster: bool, zone: Tz) -> Markup {
                                 }
                             }
                         }
-                        td { (format::opt_time(r.operation.started_at, zone)) }
+                        td data-label="Started" { (format::opt_time(r.operation.started_at, zone)) }
                     }
                 }
             }
