@@ -411,6 +411,9 @@ try {
   const rates = await alice.locator('dl.account').innerText();
   check(!/\$\d+\.\d{3}/.test(rates) && !/(^|[^$\d,.])\d+\.\d{2}\b/.test(rates.replace(/\d{1,2}:\d{2}/g, '')), `every amount on the account reads as money: ${rates}`);
   check((await text(alice, '#forecast-plot text.unit')) === `time (${ZONE})`, 'the plot\'s time axis names the zone');
+  check((await alice.locator('#forecast-plot [data-guide=now]').count()) === 1, 'the forecast marks now');
+  check((await text(alice, '#forecast-plot .guides text:last-child')).startsWith('shutdown floor $'), 'and the floor below which clusters are shut down');
+  check((await text(alice, '#forecast-plot text.y-title')) === 'balance (US dollars)', 'the y axis has a title');
   check(/since Oct 1, \d{4}/.test(rates), 'the fiscal year starts on a date, Oct 1, whatever the zone');
   await shot(alice, 'org');
 

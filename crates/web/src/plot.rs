@@ -44,6 +44,14 @@ pub struct Bar {
     pub tooltip: String,
 }
 
+/// Reference marks of a plot of lines, each labelled: the present, and a
+/// level (a threshold).
+#[derive(Debug, Default)]
+pub struct Guides {
+    pub now: Option<DateTime<Utc>>,
+    pub level: Option<(f64, String)>,
+}
+
 /// One line: a named series of points.
 pub struct Line {
     pub name: String,
@@ -112,7 +120,8 @@ impl Frame {
             .map(|i| f64::from(i) * self.step)
             .take_while(|v| *v <= self.top + self.step / 1000.0)
             .collect::<Vec<_>>();
-        let xs = 6;
+        // Hours are long labels: fewer of them, so none overlaps.
+        let xs = if scale == TimeScale::Hours { 4 } else { 6 };
         html! {
             g.grid {
                 @for v in &ticks {
@@ -134,7 +143,8 @@ impl Frame {
                     }
                 }
                 text.unit x=(LEFT) y=(HEIGHT - 6.0) { "time (" (zone.name()) ")" }
-                text.unit x=(WIDTH - RIGHT) y=(HEIGHT - 6.0) text-anchor="end" { (y_label) }
+                @let middle = fmt((TOP + HEIGHT - BOTTOM) / 2.0);
+                text.unit.y-title x="12" y=(middle) text-anchor="middle" transform={"rotate(-90 12 " (middle) ")"} { (y_label) }
             }
         }
     }
@@ -202,7 +212,7 @@ pub fn bars(
                 aria-labelledby=(format!("{id}-title {id}-desc")) data-bars=(drawn) data-series=(series.len()) {
                 title #(format!("{id}-title")) { (title) }
                 desc #(format!("{id}-desc")) { (description) }
-                (f.axes(scale, zone, "US dollars"))
+                (f.axes(scale, zone, "cost (US dollars)"))
                 g.marks {
                     @for (class, x, y, w, h, tooltip) in &rects {
                         rect class=(class) x=(fmt(*x)) y=(fmt(*y)) width=(fmt(*w)) height=(fmt(*h)) {
@@ -219,18 +229,21 @@ pub fn bars(
     }
 }
 
-/// Lines over time (amounts in dollars), one colour per series.
+/// Lines over time (amounts in dollars, `y_label` naming them), one colour
+/// per series, with the guides.
 pub fn lines(
     id: &str,
-    title: &str,
-    description: &str,
+    (title, description, y_label): (&str, &str, &str),
     (scale, zone): (TimeScale, Tz),
     series: &[Line],
+    guides: &Guides,
 ) -> Markup {
     let all = series.iter().flat_map(|s| s.points.iter());
     let t0 = all.clone().map(|p| p.0).min().unwrap_or_else(Utc::now);
     let t1 = all.clone().map(|p| p.0).max().unwrap_or(t0);
-    let max = all.map(|p| p.1).fold(0.0, f64::max);
+    let level = guides.level.as_ref().map_or(0.0, |(v, _)| *v);
+    let max = all.map(|p| p.1).fold(level, f64::max);
+    let now = guides.now.filter(|n| (t0..=t1).contains(n));
     let f = frame(t0, t1, max);
     let names: Vec<String> = series.iter().map(|s| s.name.clone()).collect();
     let points: usize = series.iter().map(|s| s.points.len()).sum();
@@ -240,7 +253,19 @@ pub fn lines(
                 aria-labelledby=(format!("{id}-title {id}-desc")) data-points=(points) data-series=(series.len()) {
                 title #(format!("{id}-title")) { (title) }
                 desc #(format!("{id}-desc")) { (description) }
-                (f.axes(scale, zone, "US dollars"))
+                (f.axes(scale, zone, y_label))
+                g.guides {
+                    @if let Some(now) = now {
+                        @let x = fmt(f.x(now));
+                        line.guide data-guide="now" x1=(x) x2=(x) y1=(TOP) y2=(HEIGHT - BOTTOM) {}
+                        text.guide x={(x)} dx="4" y=(TOP + 10.0) { "now" }
+                    }
+                    @if let Some((v, label)) = &guides.level {
+                        @let y = fmt(f.y(*v));
+                        line.guide.level data-guide="level" x1=(LEFT) x2=(WIDTH - RIGHT) y1=(y) y2=(y) {}
+                        text.guide x=(WIDTH - RIGHT) y=(y) dy="-4" text-anchor="end" { (label) }
+                    }
+                }
                 g.marks {
                     @for (i, s) in series.iter().enumerate() {
                         @let path = s.points.iter()
@@ -310,6 +335,56 @@ mod tests {
         assert!(
             svg.contains("time (Europe/Berlin)"),
             "the axis names the zone"
+        );
+    }
+
+    #[test]
+    fn a_forecast_marks_now_and_the_floor() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let day = chrono::TimeDelta::days(1);
+        let svg = lines(
+            "forecast",
+            ("Forecast", "ahead", "balance (US dollars)"),
+            (TimeScale::Days, Tz::UTC),
+            &[Line {
+                name: "current".into(),
+                points: vec![(t0, 100.0), (t0 + day * 10, 40.0)],
+            }],
+            &Guides {
+                now: Some(t0 + day),
+                level: Some((0.5, "shutdown floor $0.50".into())),
+            },
+        )
+        .into_string();
+        assert!(
+            svg.contains(r#"data-guide="now""#) && svg.contains(">now<"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(r#"data-guide="level""#) && svg.contains("shutdown floor $0.50"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("balance (US dollars)") && svg.contains("rotate(-90"),
+            "{svg}"
+        );
+        let outside = lines(
+            "forecast",
+            ("Forecast", "ahead", "balance (US dollars)"),
+            (TimeScale::Days, Tz::UTC),
+            &[Line {
+                name: "current".into(),
+                points: vec![(t0, 100.0), (t0 + day, 40.0)],
+            }],
+            &Guides {
+                now: Some(t0 + day * 5),
+                level: None,
+            },
+        )
+        .into_string();
+        assert!(
+            !outside.contains("data-guide"),
+            "a present outside the span is not drawn"
         );
     }
 }

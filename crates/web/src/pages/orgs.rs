@@ -10,6 +10,7 @@ use chrono::{TimeDelta, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
 use slipway_api::types::*;
+use slipway_core::Money;
 use slipway_core::duration::format_duration;
 use slipway_service::{Error, Kind};
 
@@ -136,7 +137,7 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>, Query(query): Query<OrgQue
                     h2 #forecast { "Balance forecast" }
                     (links("forecast", ("costs", costs_by), forecast_by))
                     @match f {
-                        Ok(f) => { (forecast_plot(f, forecast_by, ctx.zone)) }
+                        Ok(f) => { (forecast_plot(f, forecast_by, ctx.zone, service.config.accounts.budget.floor)) }
                         Err(e) => { p.refused { (e.message) } }
                     }
                 }
@@ -353,14 +354,24 @@ fn cost_plot(h: &CostHistory, by: &str, zone: chrono_tz::Tz) -> Markup {
     }
 }
 
-fn forecast_plot(f: &ForecastView, by: &str, zone: chrono_tz::Tz) -> Markup {
+fn forecast_plot(f: &ForecastView, by: &str, zone: chrono_tz::Tz, floor: Money) -> Markup {
+    let now = Utc::now();
+    // Every view starts from the balance now (the monthly one with the
+    // current month, before the next 1st).
     let pick = |s: &ForecastSeries| -> Vec<(chrono::DateTime<Utc>, f64)> {
         let points = match by {
             "hourly" => &s.hourly,
             "monthly" => &s.monthly,
             _ => &s.daily,
         };
-        points.iter().map(|p| (p.at, p.balance.to_f64())).collect()
+        let start = points
+            .first()
+            .is_none_or(|p| p.at > now)
+            .then_some((now, f.balance.to_f64()));
+        start
+            .into_iter()
+            .chain(points.iter().map(|p| (p.at, p.balance.to_f64())))
+            .collect()
     };
     let series = [
         Line {
@@ -383,7 +394,20 @@ fn forecast_plot(f: &ForecastView, by: &str, zone: chrono_tz::Tz) -> Markup {
     };
     html! {
         p { "From a balance of " strong { (money(f.balance)) } ", with the monthly allowance credited on the 1st." }
-        (plot::lines("forecast-plot", "Balance forecast at three burn rates", &format!("The balance ahead ({by}) at the minimum, current and maximum burn rates, in US dollars"), (scale, zone), &series))
+        (plot::lines(
+            "forecast-plot",
+            (
+                "Balance forecast at three burn rates",
+                &format!("The balance ahead ({by}) at the minimum, current and maximum burn rates, in US dollars, from now; below {}, the organization's clusters are shut down", money(floor)),
+                "balance (US dollars)",
+            ),
+            (scale, zone),
+            &series,
+            &plot::Guides {
+                now: Some(now),
+                level: Some((floor.to_f64(), format!("shutdown floor {}", money(floor)))),
+            },
+        ))
     }
 }
 
