@@ -512,6 +512,12 @@ impl Client {
             .await
     }
 
+    /// The server's age recipient.
+    pub async fn secrets_recipient(&self) -> Result<SecretsRecipient> {
+        self.send(self.request(Method::GET, "/v1/secrets/recipient"))
+            .await
+    }
+
     /// Pauses provisioning site-wide (administrators).
     pub async fn pause_provisioning(&self, reason: &str) -> Result<ProvisioningView> {
         self.send(

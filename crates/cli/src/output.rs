@@ -302,3 +302,72 @@ pub fn event_line(event: &Event) -> String {
 fn level(level: EventLevel) -> &'static str {
     level.as_str()
 }
+
+/// What a repository asks for (`slipway render`): one block per cluster.
+pub fn desired(repository: &slipway_repo::Repository, desired: &[slipway_repo::Desired]) {
+    let order = repository
+        .environments
+        .iter()
+        .map(|e| match &e.requires {
+            Some(r) => format!("{} (after {r})", e.name),
+            None => e.name.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!(
+        "Organization {}{}; environments {order}.",
+        repository.organization,
+        repository
+            .server
+            .as_deref()
+            .map(|s| format!(" on {s}"))
+            .unwrap_or_default()
+    );
+    for d in desired {
+        println!();
+        println!("{}  ({} in {})", d.cluster, d.deployment, d.environment);
+        let lifecycle = match d.lifecycle {
+            slipway_repo::Lifecycle::Ephemeral { ttl } => format!(
+                "ephemeral: destroyed {} after each apply",
+                slipway_core::duration::format_duration(ttl)
+            ),
+            slipway_repo::Lifecycle::Persistent => {
+                "persistent: kept, never scheduled for destroy".into()
+            }
+        };
+        println!(
+            "  {}@{}, {}, {lifecycle}",
+            d.blueprint,
+            d.version,
+            if d.public { "public" } else { "private" }
+        );
+        println!(
+            "  nodes:     {}",
+            d.nodes
+                .map_or_else(|| "the blueprint's default".into(), |n| n.to_string())
+        );
+        if d.variables.is_empty() {
+            println!("  variables: none set");
+        } else {
+            let shown: Vec<String> = d
+                .variables
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            println!("  variables: {}", shown.join(" "));
+        }
+        match &d.secrets {
+            Some(s) => println!(
+                "  secrets:   {} (encrypted; sha256 {})",
+                s.path,
+                &s.digest[..12]
+            ),
+            None => println!("  secrets:   none"),
+        }
+        println!(
+            "  digest:    {} (what environments share: {})",
+            &d.digest[..12],
+            &d.common_digest[..12]
+        );
+    }
+}

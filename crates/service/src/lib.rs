@@ -34,6 +34,7 @@ pub mod operations;
 pub mod orgs;
 pub mod provisioning;
 pub mod runs;
+pub mod secrets;
 pub mod sign_in;
 pub mod state;
 pub mod tokens;

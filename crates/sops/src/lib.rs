@@ -60,6 +60,21 @@ const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
     0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
 ];
 
+/// The age identity whose secret is `seed` (32 bytes): the server's,
+/// derived from its secrets key. Its recipient (`to_public()`) is what
+/// teams list in `.sops.yaml`.
+pub fn identity(seed: &[u8; 32]) -> age::x25519::Identity {
+    // age reads identities only as text: Bech32 with this prefix.
+    let hrp = bech32::Hrp::parse("age-secret-key-").expect("a valid human-readable part");
+    let text = zeroize::Zeroizing::new(
+        bech32::encode::<bech32::Bech32>(hrp, seed).expect("32 bytes always encode"),
+    );
+    // Written as age-keygen writes it: upper case.
+    zeroize::Zeroizing::new(text.to_uppercase())
+        .parse()
+        .expect("a Bech32 age secret key of 32 bytes always parses")
+}
+
 /// Decrypts the secrets file `file_name` (used in errors, and `.json`
 /// read as JSON) whose bytes are `contents`, with any of `identities`
 /// (the server's age identities: `age::x25519::Identity` or any other

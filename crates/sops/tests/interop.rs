@@ -660,3 +660,31 @@ fn plain_secrets_are_refused() {
     let error = decrypt("secrets/prod.bin", &[0x00, 0x01, 0xfe, 0xff], &[&identity]).unwrap_err();
     assert!(matches!(error, Error::Syntax { .. }), "{error}");
 }
+
+#[test]
+fn an_identity_derived_from_a_seed_is_stable_and_reads_what_age_encrypts_to_it() {
+    let seed = [7u8; 32];
+    let server = slipway_sops::identity(&seed);
+    assert_eq!(
+        server.to_public().to_string(),
+        slipway_sops::identity(&seed).to_public().to_string(),
+        "the same seed, the same recipient"
+    );
+    assert_ne!(
+        server.to_public().to_string(),
+        slipway_sops::identity(&[8u8; 32]).to_public().to_string()
+    );
+    // The real age encrypts to its recipient; the derived identity reads it.
+    let team = Team::new();
+    let plain = team.write("plain.yaml", "password: hunter2\n");
+    let out = team.path("seeded.age");
+    run(Command::new(age_binary())
+        .args(["-r", &server.to_public().to_string(), "-o"])
+        .arg(&out)
+        .arg(&plain));
+    let document = decrypt("seeded.age", &std::fs::read(&out).unwrap(), &[&server]).unwrap();
+    assert_eq!(
+        document.get("password").and_then(|v| v.as_str()),
+        Some("hunter2")
+    );
+}

@@ -11,7 +11,13 @@
 /// earlier layers: never upward, never sideways.
 pub const LAYERS: &[&[&str]] = &[
     &["slipway-core"],
-    &["slipway-files", "slipway-auth", "slipway-api"],
+    &[
+        "slipway-files",
+        "slipway-auth",
+        "slipway-api",
+        "slipway-sops",
+        "slipway-repo",
+    ],
     &["slipway-store", "slipway-engine"],
     &["slipway-accounts"],
     &["slipway-worker"],

@@ -21,6 +21,7 @@ mod local_blueprint;
 mod local_default;
 mod readme;
 mod replicas;
+mod repository;
 mod runs;
 mod schemathesis;
 mod web;

@@ -25,6 +25,7 @@ mod orgs;
 mod params;
 mod provisioning;
 mod runs;
+mod secrets;
 mod sign_in;
 mod state;
 mod tokens;
@@ -126,6 +127,7 @@ pub fn router(
         .routes(routes!(provisioning::state))
         .routes(routes!(provisioning::pause))
         .routes(routes!(provisioning::resume))
+        .routes(routes!(secrets::recipient))
         // Inside the authentication: a stranger learns nothing, not even
         // the limit.
         .route_layer(middleware::from_fn_with_state(
