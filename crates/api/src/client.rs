@@ -512,6 +512,23 @@ impl Client {
             .await
     }
 
+    /// APPLY a deployment in an environment (or, dry, say what would change).
+    pub async fn apply_deployment(
+        &self,
+        deployment: &str,
+        environment: &str,
+        req: &ApplyDeployment,
+    ) -> Result<DeploymentPlan> {
+        self.send(
+            self.request(
+                Method::PUT,
+                &format!("/v1/deployments/{deployment}/environments/{environment}"),
+            )
+            .json(req),
+        )
+        .await
+    }
+
     /// The server's age recipient.
     pub async fn secrets_recipient(&self) -> Result<SecretsRecipient> {
         self.send(self.request(Method::GET, "/v1/secrets/recipient"))

@@ -600,6 +600,97 @@ pub struct RevocationListView {
     pub token: String,
 }
 
+/// `PUT /v1/deployments/{deployment}/environments/{environment}`: what a
+/// repository asks the deployment's cluster in that environment to be
+/// (`slipway apply` renders it from the repository's layers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyDeployment {
+    /// The organization that owns the cluster.
+    pub organization: String,
+    pub blueprint: String,
+    /// A version, or `latest`.
+    pub version: String,
+    #[serde(default)]
+    pub public: bool,
+    /// An ephemeral deployment's time to live (`8h`): each apply that
+    /// changes the cluster schedules its destroy that long after. Without
+    /// one the deployment is persistent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
+    /// Default: the blueprint's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<u32>,
+    /// The layers' variables (never a sensitive one: those come in
+    /// `secrets`).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub variables: serde_json::Map<String, serde_json::Value>,
+    /// The environment's secrets file as committed (sops or age,
+    /// encrypted to the server's recipient); only the server opens it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<SecretsFileBody>,
+    /// Only say what would change.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// A secrets file as a repository holds it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsFileBody {
+    /// Its path in the repository (named in errors).
+    pub path: String,
+    /// Its bytes, base64: still encrypted.
+    pub contents: String,
+}
+
+impl std::fmt::Debug for SecretsFileBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsFileBody")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What applying a deployment in an environment does (or, dry, would do).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentPlan {
+    pub cluster: String,
+    pub action: PlanAction,
+    /// What differs from what the cluster is asked to be now; a secret by
+    /// name only, never its value.
+    pub changes: Vec<PlannedChange>,
+    /// The operation that applies it (not on a dry run, nor with nothing
+    /// to do).
+    pub operation: Option<OperationView>,
+}
+
+/// What an apply does to the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanAction {
+    /// It is as asked and running: nothing.
+    None,
+    /// It does not exist: define it and deploy it.
+    Create,
+    /// Deploy it (it is not running) or update it in place.
+    Deploy,
+}
+
+/// One difference: a setting, what it is asked to be now and what the
+/// repository says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlannedChange {
+    /// `version`, `nodes`, `public`, `variables.<name>` or
+    /// `secrets.<name>`.
+    pub setting: String,
+    #[schema(value_type = Option<Object>)]
+    pub from: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub to: Option<serde_json::Value>,
+}
+
 /// `GET /v1/secrets/recipient`: the server's age recipient. List it in a
 /// repository's `.sops.yaml` (beside the team's own keys) so the server can
 /// read the secrets committed there; nobody else's key opens them for it.

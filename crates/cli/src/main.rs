@@ -11,6 +11,7 @@
 #![warn(clippy::wildcard_enum_match_arm)]
 
 mod accounts;
+mod apply;
 mod client;
 mod clusters;
 mod credentials;
@@ -134,6 +135,10 @@ enum Command {
     /// `.sops.yaml`.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Apply a repository of deployments: each cluster made as its layers
+    /// and secrets say, after showing what changes and asking (exit 0:
+    /// nothing to change, 2: changes applied, 1: a failure).
+    Apply(ApplyArgs),
     /// What a repository of deployments asks for: each deployment's cluster
     /// in each environment, its layers merged (secrets stay encrypted).
     /// Reads only the repository; checks it, naming file and key.
@@ -276,6 +281,31 @@ enum SecretsCommand {
     /// Print the server's age recipient: list it in `.sops.yaml` beside
     /// the team's keys, and the server can read the secrets committed.
     Recipient,
+}
+
+#[derive(Args)]
+struct ApplyArgs {
+    /// The repository (default: the current directory).
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Only this environment.
+    #[arg(long)]
+    env: Option<String>,
+    /// Only this deployment.
+    #[arg(long)]
+    deployment: Option<String>,
+    /// Only show what would change (for a pull request).
+    #[arg(long)]
+    dry_run: bool,
+    /// With --dry-run: exit 2 when there are changes to apply.
+    #[arg(long, requires = "dry_run")]
+    detailed_exitcode: bool,
+    /// Apply without asking (CI).
+    #[arg(long)]
+    auto_approve: bool,
+    /// Wait at most this long for each change (90s, 10m, 2h).
+    #[arg(long, default_value = "30m")]
+    wait: String,
 }
 
 #[derive(Args)]
@@ -1041,6 +1071,19 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         Command::Logout => ctx.logout().await,
         Command::Whoami => ctx.whoami().await,
         Command::Secrets(SecretsCommand::Recipient) => ctx.secrets_recipient().await,
+        Command::Apply(a) => {
+            ctx.apply(apply::Apply {
+                path: a.path,
+                env: a.env,
+                deployment: a.deployment,
+                dry_run: a.dry_run,
+                detailed_exitcode: a.detailed_exitcode,
+                auto_approve: a.auto_approve,
+                wait: slipway_core::duration::parse_duration("wait", &a.wait)
+                    .map_err(|e| Failure::invalid("wait", e.to_string()))?,
+            })
+            .await
+        }
         Command::Access(a) => ctx.access(a.name).await,
         Command::Token(TokenCommand::Create {
             name,

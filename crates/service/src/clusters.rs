@@ -201,7 +201,7 @@ impl Service {
     }
 
     /// Seals the values of the blueprint's sensitive variables.
-    fn seal(
+    pub(crate) fn seal(
         &self,
         cluster: &ClusterName,
         blueprint: &BlueprintVersion,

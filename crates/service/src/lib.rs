@@ -26,6 +26,7 @@ pub mod accounts;
 pub mod caller;
 pub mod capacity;
 pub mod clusters;
+pub mod deployments;
 pub mod error;
 pub mod identities;
 pub mod keys;

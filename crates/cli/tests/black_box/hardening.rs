@@ -137,7 +137,7 @@ fn an_unauthenticated_upload_to_the_state_backend_is_refused_before_it_is_read()
 }
 
 /// Every file under `dir` that contains `needle`.
-fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+pub(crate) fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return found;

@@ -127,3 +127,233 @@ fn the_servers_age_recipient_is_stable_and_the_real_age_encrypts_to_it() {
     );
     assert!(std::fs::metadata(out.path()).unwrap().len() > 0);
 }
+
+/// The real sops: `SLIPWAY_TEST_SOPS`, else the one ./scripts/test puts in
+/// .tools/venv.
+fn sops() -> std::path::PathBuf {
+    let path = std::env::var_os("SLIPWAY_TEST_SOPS").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/sops"),
+        std::path::PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "sops is needed at {} (./scripts/test installs it)",
+        path.display()
+    );
+    path
+}
+
+/// Writes `files` under `root`.
+fn write(root: &std::path::Path, files: &[(&str, &str)]) {
+    for (path, contents) in files {
+        let at = root.join(path);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        std::fs::write(at, contents).unwrap();
+    }
+}
+
+#[test]
+fn apply_makes_a_repository_real_with_its_secret_reaching_terraform_and_nowhere_else() {
+    let s = server();
+    let recipient = s.run(&["secrets", "recipient"]).stdout().trim().to_owned();
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    write(
+        root,
+        &[
+            (
+                "slipway.yaml",
+                "organization: default\nenvironments: [staging, {name: prod, requires: staging}]\n",
+            ),
+            (
+                "deployments/vault/deployment.yaml",
+                "blueprint: secretive\nlifecycle: persistent\n",
+            ),
+            (
+                "deployments/vault/config/common.yaml",
+                "variables:\n  greeting: hello-common\n",
+            ),
+            (
+                "deployments/outreach/deployment.yaml",
+                "blueprint: local\npublic: true\nlifecycle: ephemeral\nttl: 2h\n",
+            ),
+            ("deployments/outreach/config/staging.yaml", "nodes: 1\n"),
+        ],
+    );
+    // The team encrypts staging's secrets with the real sops, to the
+    // server and to a member's own key.
+    let member = String::from_utf8(
+        Command::new(
+            std::env::var("SLIPWAY_TEST_AGE")
+                .map_or("age-keygen".into(), |a| format!("{a}-keygen")),
+        )
+        .output()
+        .expect("age-keygen (./scripts/test installs age)")
+        .stdout,
+    )
+    .unwrap();
+    let member_recipient = member
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("age-keygen prints the public key")
+        .to_owned();
+    write(
+        root,
+        &[(
+            ".sops.yaml",
+            &format!("creation_rules:\n  - age: {recipient},{member_recipient}\n"),
+        )],
+    );
+    let secret = format!("s3cret-{}", uuid::Uuid::new_v4().simple());
+    let secrets = root.join("deployments/vault/secrets/staging.yaml");
+    write(
+        root,
+        &[(
+            "deployments/vault/secrets/staging.yaml",
+            &format!("password: {secret}\n"),
+        )],
+    );
+    let encrypted = Command::new(sops())
+        .current_dir(root)
+        .args([
+            "--encrypt",
+            "--in-place",
+            "deployments/vault/secrets/staging.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        encrypted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&encrypted.stderr)
+    );
+    assert!(!std::fs::read_to_string(&secrets).unwrap().contains(&secret));
+    let path = root.to_str().unwrap();
+
+    // A pull request's view: what would change, exit 2 — the secret by name.
+    let planned = s.run(&[
+        "apply",
+        path,
+        "--env",
+        "staging",
+        "--dry-run",
+        "--detailed-exitcode",
+    ]);
+    planned.expect_code(2);
+    let plan = planned.stdout();
+    assert!(
+        plan.contains("vault-staging (vault in staging): to create and deploy"),
+        "{plan}"
+    );
+    assert!(plan.contains("+ secrets.password = (sensitive)"), "{plan}");
+    assert!(
+        plan.contains("outreach-staging") && !plan.contains("prod"),
+        "{plan}"
+    );
+    assert!(!plan.contains(&secret));
+    // Without a terminal, nothing is applied unless approved.
+    let unasked = s.run(&["apply", path, "--env", "staging"]);
+    unasked.expect_code(1);
+    assert!(
+        unasked.stderr().contains("--auto-approve"),
+        "{}",
+        unasked.stderr()
+    );
+    let missing = s.run(&["status", "vault-staging", "--json"]);
+    assert_eq!(
+        missing.error_json()["error"]["code"],
+        "not_found",
+        "nothing was defined"
+    );
+
+    // Applied: the secret reached Terraform (its digest is an output).
+    let applied = s.run(&["apply", path, "--env", "staging", "--auto-approve"]);
+    applied.expect_code(2);
+    use sha2::Digest as _;
+    let digest = hex::encode(sha2::Sha256::digest(secret.as_bytes()));
+    let vault = s.run(&["status", "vault-staging", "--json"]).json();
+    assert_eq!(vault["state"], "running");
+    assert_eq!(vault["outputs"]["password_digest"], digest.as_str());
+    assert_eq!(vault["outputs"]["greeting"], "hello-common");
+    assert!(
+        vault["destroy_at"].is_null(),
+        "persistent: no scheduled destroy"
+    );
+    let outreach = s.run(&["status", "outreach-staging", "--json"]).json();
+    assert_eq!(
+        (outreach["public"].as_bool(), outreach["nodes"].as_u64()),
+        (Some(true), Some(1))
+    );
+    assert!(
+        outreach["destroy_at"].is_string(),
+        "ephemeral: destroyed after its ttl"
+    );
+
+    // Again: nothing to change.
+    let again = s.run(&["apply", path, "--env", "staging", "--auto-approve"]);
+    again.expect_code(0);
+    assert!(
+        again.stdout().contains("Nothing to change"),
+        "{}",
+        again.stdout()
+    );
+
+    // A changed common value is planned by name, then applied.
+    write(
+        root,
+        &[(
+            "deployments/vault/config/common.yaml",
+            "variables:\n  greeting: bonjour\n",
+        )],
+    );
+    let changed = s.run(&["apply", path, "--env", "staging", "--dry-run"]);
+    changed.expect_code(0);
+    assert!(
+        changed
+            .stdout()
+            .contains("~ variables.greeting: hello-common → bonjour"),
+        "{}",
+        changed.stdout()
+    );
+    s.run(&["apply", path, "--env", "staging", "--auto-approve"])
+        .expect_code(2);
+    let vault = s.run(&["status", "vault-staging", "--json"]).json();
+    assert_eq!(vault["outputs"]["greeting"], "bonjour");
+    assert_eq!(
+        vault["outputs"]["password_digest"],
+        digest.as_str(),
+        "the secret is kept"
+    );
+
+    // A tampered secrets file is refused, naming it.
+    let text = std::fs::read_to_string(&secrets).unwrap();
+    let start = text.find("data:").unwrap() + 5;
+    let mut tampered = text.clone().into_bytes();
+    tampered[start] = if tampered[start] == b'A' { b'B' } else { b'A' };
+    std::fs::write(&secrets, tampered).unwrap();
+    let refused = s.run(&["apply", path, "--env", "staging", "--auto-approve"]);
+    refused.expect_code(1);
+    assert!(
+        refused
+            .stderr()
+            .contains("deployments/vault/secrets/staging.yaml"),
+        "{}",
+        refused.stderr()
+    );
+
+    // The secret is in no log, no answer, no file under the data directory.
+    for args in [
+        vec!["logs", "vault-staging"],
+        vec!["status", "vault-staging", "--json"],
+        vec!["history", "vault-staging", "--json"],
+        vec!["audit", "--target", "vault-staging", "--json"],
+    ] {
+        let out = s.run(&args);
+        assert!(
+            !out.stdout().contains(&secret) && !out.stderr().contains(&secret),
+            "{args:?}"
+        );
+    }
+    let found = crate::hardening::files_containing(s.data_dir(), secret.as_bytes());
+    assert!(found.is_empty(), "the secret is in clear in {found:?}");
+}

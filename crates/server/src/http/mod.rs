@@ -17,6 +17,7 @@
 mod accounts;
 mod audit;
 mod clusters;
+mod deployments;
 pub mod error;
 mod extract;
 pub mod metrics;
@@ -128,6 +129,7 @@ pub fn router(
         .routes(routes!(provisioning::pause))
         .routes(routes!(provisioning::resume))
         .routes(routes!(secrets::recipient))
+        .routes(routes!(deployments::apply))
         // Inside the authentication: a stranger learns nothing, not even
         // the limit.
         .route_layer(middleware::from_fn_with_state(

@@ -67,3 +67,17 @@ string_schema!(
     "^([A-Za-z0-9][A-Za-z0-9-]{0,38}|github:[0-9]{1,20})$",
     39
 );
+string_schema!(
+    /// A deployment of a repository, as a path parameter.
+    DeploymentParam,
+    "Deployment",
+    names::NAME_PATTERN,
+    names::NAME_MAX_LEN
+);
+string_schema!(
+    /// An environment of a repository, as a path parameter.
+    EnvironmentParam,
+    "Environment",
+    names::NAME_PATTERN,
+    names::NAME_MAX_LEN
+);

@@ -547,3 +547,120 @@ async fn a_deploy_patches_settings_keeping_a_secret_no_one_typed_again() {
         over.message
     );
 }
+
+#[tokio::test]
+#[expect(
+    deprecated,
+    reason = "teams encrypt to the server's X25519 recipient: what sops writes today"
+)]
+async fn apply_plans_a_repositorys_cluster_and_refuses_secrets_out_of_place() {
+    use base64::Engine as _;
+    use slipway_api::types::{ApplyDeployment, PlanAction, SecretsFileBody};
+    let w = World::new().await;
+    let mut bp = blueprint();
+    bp.blueprint = "hub".into();
+    bp.metadata.name = "hub".into();
+    bp.metadata.variables = serde_json::from_value(serde_json::json!({
+        "password": {"type": "string", "sensitive": true},
+        "greeting": {"type": "string", "default": "hello"},
+    }))
+    .unwrap();
+    w.store().register_blueprint_version(bp).await.unwrap();
+    let recipient: age::x25519::Recipient = w
+        .service
+        .secrets_recipient(&admin())
+        .unwrap()
+        .recipient
+        .parse()
+        .unwrap();
+    let file = |contents: Vec<u8>| SecretsFileBody {
+        path: "deployments/hub/secrets/staging.yaml".into(),
+        contents: base64::engine::general_purpose::STANDARD.encode(contents),
+    };
+    let asked = |variables: serde_json::Value, secrets: Option<SecretsFileBody>| ApplyDeployment {
+        organization: ORG.into(),
+        blueprint: "hub".into(),
+        version: "latest".into(),
+        public: false,
+        ttl: Some("1h".into()),
+        nodes: None,
+        variables: serde_json::from_value(variables).unwrap(),
+        secrets,
+        dry_run: true,
+    };
+    let admin = admin();
+    let apply = |req: ApplyDeployment| w.service.apply_deployment(&admin, "hub", "staging", req);
+
+    let in_a_layer = refused(
+        apply(asked(serde_json::json!({"password": "x"}), None)).await,
+        Kind::Invalid,
+        "invalid_request",
+    );
+    assert_eq!(in_a_layer.field.as_deref(), Some("variables.password"));
+    let plain = refused(
+        apply(asked(
+            serde_json::json!({}),
+            Some(file(b"password: x\n".to_vec())),
+        ))
+        .await,
+        Kind::Invalid,
+        "invalid_request",
+    );
+    assert!(
+        plain
+            .message
+            .contains("deployments/hub/secrets/staging.yaml")
+            && plain.message.contains("not encrypted"),
+        "{}",
+        plain.message
+    );
+    let not_secret = refused(
+        apply(asked(
+            serde_json::json!({}),
+            Some(file(age::encrypt(&recipient, b"greeting: hi\n").unwrap())),
+        ))
+        .await,
+        Kind::Invalid,
+        "invalid_request",
+    );
+    assert!(
+        not_secret
+            .message
+            .contains("greeting: is not a sensitive variable"),
+        "{}",
+        not_secret.message
+    );
+
+    let secret = age::encrypt(&recipient, b"password: hunter2\n").unwrap();
+    let plan = apply(asked(
+        serde_json::json!({"greeting": "hi"}),
+        Some(file(secret)),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        (plan.cluster.as_str(), plan.action),
+        ("hub-staging", PlanAction::Create)
+    );
+    let settings: Vec<&str> = plan.changes.iter().map(|c| c.setting.as_str()).collect();
+    assert_eq!(
+        settings,
+        [
+            "version",
+            "nodes",
+            "public",
+            "variables.greeting",
+            "secrets.password"
+        ]
+    );
+    assert!(
+        !serde_json::to_string(&plan).unwrap().contains("hunter2"),
+        "a secret by name only"
+    );
+    assert!(plan.operation.is_none());
+    refused(
+        w.service.cluster_status(&admin, "hub-staging").await,
+        Kind::NotFound,
+        "not_found",
+    );
+}

@@ -1,0 +1,30 @@
+//! A repository's desired state, one deployment in one environment at a
+//! time (`slipway apply`).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use slipway_api::types::{ApplyDeployment, DeploymentPlan};
+
+use super::params::{DeploymentParam, EnvironmentParam};
+use super::{ApiError, ApiJson, AppState, Authenticated};
+
+/// APPLY: what the repository asks the deployment's cluster in the
+/// environment (`<deployment>-<environment>`) to be. Answers what differs
+/// from what the cluster is asked to be now (a secret by name only) and,
+/// unless `dry_run`, the operation that applies it — through the ordinary
+/// define and deploy, under the same rules.
+#[utoipa::path(put, path = "/v1/deployments/{deployment}/environments/{environment}", tag = "clusters",
+    params(("deployment" = DeploymentParam, Path), ("environment" = EnvironmentParam, Path)),
+    request_body = ApplyDeployment, responses((status = 200, body = DeploymentPlan)), security(("bearer" = [])))]
+pub async fn apply(
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
+    Path((deployment, environment)): Path<(String, String)>,
+    ApiJson(req): ApiJson<ApplyDeployment>,
+) -> Result<Json<DeploymentPlan>, ApiError> {
+    Ok(Json(
+        http.service
+            .apply_deployment(&caller, &deployment, &environment, req)
+            .await?,
+    ))
+}
