@@ -15,7 +15,8 @@ use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::{Content, HttpMethod, Ref, RefOr};
 
 use super::params::{
-    CapacityRequestIdParam, ClusterNameParam, OperationIdParam, OrgNameParam, PersonParam,
+    CapacityRequestIdParam, ClusterNameParam, DeploymentParam, EnvironmentParam, OperationIdParam,
+    OrgNameParam, PersonParam,
 };
 
 struct Security;
@@ -238,7 +239,7 @@ impl Document {
         WhoAmI, CredentialView, ClusterToken, CreateToken, TokenView, CreatedToken, CreateOrganization,
         UpdateOrganization, UpdateLimits, OrganizationView, MembershipView, ApproveMembership,
         AuditEntryView, RotatedKeys, RevokeToken, ProvisioningView, PauseProvisioning, RevocationListView, RunRequest, RunView, RunReport,
-        ClusterNameParam, OrgNameParam, OperationIdParam, CapacityRequestIdParam, PersonParam,
+        ClusterNameParam, OrgNameParam, OperationIdParam, CapacityRequestIdParam, PersonParam, DeploymentParam, EnvironmentParam,
         AccountView, RatesView, DepletionView, UpdateAccount, ReconciliationView, CostHistory, CostBucketView,
         CostStats, ForecastView, ForecastSeries, BalancePoint, CreateCapacityRequest, CapacityRequestView,
         CapacityResult, CapacityResponse, CapacityState, CapacityWaitView, CapacitySummary,
