@@ -90,6 +90,10 @@ fn errors_of(path: &str, method: &HttpMethod, operation: &Operation) -> Vec<&'st
     if changes && secured && !path.starts_with("/v1/terraform/") {
         statuses.extend(["409", "422"]);
     }
+    if path.ends_with("/log") {
+        // An operation still in flight has no archived log yet.
+        statuses.push("409");
+    }
     if path.starts_with("/v1/auth/") {
         // Refused by GitHub; or GitHub sign-in is not configured here.
         statuses.extend(["401", "404"]);
