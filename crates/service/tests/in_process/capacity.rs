@@ -46,9 +46,16 @@ async fn only_members_of_the_organization_ask_for_capacity_even_on_a_public_clus
 async fn a_request_resizes_the_cluster_and_then_holds_its_size_against_a_persons_resize() {
     let w = World::new().await;
     w.running("mine", false).await;
+    // Until a time, not for a while: a repeat a moment later asks for the
+    // same, whatever second it falls in.
+    let until = CreateCapacityRequest {
+        nodes: 3,
+        ttl: None,
+        until: Some(chrono::Utc::now() + chrono::TimeDelta::hours(1)),
+    };
     let answer = w
         .service
-        .request_capacity(&org_member(), "mine", ask(3))
+        .request_capacity(&org_member(), "mine", until.clone())
         .await
         .unwrap();
     assert_eq!(answer.result, CapacityResult::Queued);
@@ -58,7 +65,7 @@ async fn a_request_resizes_the_cluster_and_then_holds_its_size_against_a_persons
     // A repeat of the same request changes nothing.
     let again = w
         .service
-        .request_capacity(&org_member(), "mine", ask(3))
+        .request_capacity(&org_member(), "mine", until)
         .await
         .unwrap();
     assert_eq!(again.result, CapacityResult::Redundant);
