@@ -575,6 +575,17 @@ try {
   await admin.goto('/clusters/shared');
   check((await admin.locator('#visibility-form').count()) === 0, 'a deployed cluster keeps what its module was deployed with');
 
+  step('the administrator protects a running cluster: its owner can no longer destroy it, until the protection goes');
+  await admin.locator('#protection-form button', { hasText: 'Protect it' }).click();
+  await flash(admin, 'ok', 'shared is protected');
+  check((await admin.locator('[data-protected]').count()) === 1, 'the page says the cluster is protected');
+  check((await admin.locator('#destroy-reason').count()) === 1, 'an administrator may force its destroy, saying why');
+  await alice.goto('/clusters/shared');
+  check((await alice.locator('#destroy-protected').count()) === 1 && (await alice.locator('#destroy-form [data-confirm-button]').count()) === 0,
+    'its owner is told it is protected, with no destroy button');
+  await admin.locator('#protection-form button', { hasText: 'Remove the protection' }).click();
+  await flash(admin, 'ok', 'no longer protected');
+
   step('alice opens her profile from her name: her level and her organizations');
   await alice.goto('/');
   await alice.click('header a.login');

@@ -18,7 +18,9 @@ use slipway_core::blueprint::BlueprintMetadata;
 use slipway_core::budget::{must_shut_down, warnings};
 use slipway_core::cost::accrue;
 use slipway_core::forecast::{ClusterCost, burn_rates, depletion};
-use slipway_core::rules::{ClusterSnapshot, Outcome, RuleContext, decide_destroy};
+use slipway_core::rules::{
+    ClusterSnapshot, Outcome, RuleContext, decide_budget_minimum, decide_destroy,
+};
 use slipway_core::{
     BudgetPolicy, CapacityPolicy, CostSource, HourCost, OperationId, OrgName, Reason, Subject,
     Timestamp, calendar,
@@ -260,7 +262,8 @@ async fn clusters_of(
 }
 
 /// The organization is out of money: every deployed cluster gets a destroy
-/// (reason `budget`), audited, and its people are told.
+/// (reason `budget`) — a protected one is scaled to its blueprint's
+/// minimum instead —, audited, and its people are told.
 async fn shut_down(
     store: &dyn Store,
     config: &AccountsConfig,
@@ -270,6 +273,7 @@ async fn shut_down(
 ) -> anyhow::Result<Vec<String>> {
     let actor = Subject::slipway("budget");
     let mut destroyed = Vec::new();
+    let mut scaled = Vec::new();
     for snap in clusters_of(store, organization).await? {
         if !snap.counts_as_deployed() {
             continue;
@@ -281,9 +285,36 @@ async fn shut_down(
             OperationId::from_uuid(uuid::Uuid::now_v7()),
         );
         let audit = AuditIntent::system(&actor, "budget.shutdown");
+        if snap.cluster.protected {
+            let spec = &snap.cluster.spec;
+            let Some(blueprint) = store
+                .blueprint_version(spec.blueprint.as_str(), &spec.version)
+                .await?
+            else {
+                warn!(cluster = %snap.cluster.name, "out of money, protected, and its blueprint version is gone: left as it is");
+                continue;
+            };
+            let min = blueprint.metadata.nodes.min;
+            let decided = store
+                .decide(&snap.cluster.name, now, &audit, &|snap, _| {
+                    Ok(decide_budget_minimum(snap, min, &ctx))
+                })
+                .await;
+            match decided {
+                Ok(d) if d.plan.new_operation().is_some() => {
+                    warn!(%organization, cluster = %snap.cluster.name, "out of money: a protected cluster is scaled to its minimum");
+                    scaled.push(snap.cluster.name.to_string());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(error = %e, cluster = %snap.cluster.name, "cannot scale the protected cluster down yet")
+                }
+            }
+            continue;
+        }
         match store
             .decide(&snap.cluster.name, now, &audit, &|snap, _| {
-                decide_destroy(snap, &ctx)
+                decide_destroy(snap, &ctx, false)
             })
             .await
         {
@@ -302,14 +333,19 @@ async fn shut_down(
             }
         }
     }
-    if !destroyed.is_empty() {
+    if !destroyed.is_empty() || !scaled.is_empty() {
         tell(
             store,
             config,
             organization,
             "budget.shutdown",
             "destroyed",
-            serde_json::json!({"balance": balance, "floor": config.budget.floor, "clusters": destroyed}),
+            serde_json::json!({
+                "balance": balance,
+                "floor": config.budget.floor,
+                "clusters": destroyed,
+                "protected_scaled_to_minimum": scaled,
+            }),
         )
         .await;
     }

@@ -109,7 +109,8 @@ pub async fn follow(
             | Outcome::Unscheduled
             | Outcome::NotDue
             | Outcome::Removed
-            | Outcome::Visibility(_) => Followed::Nothing,
+            | Outcome::Visibility(_)
+            | Outcome::Protection(_) => Followed::Nothing,
         },
         Err(StoreError::Refused(refusal)) => {
             Followed::Waiting(wait(refusal.code(), refusal.to_string()))

@@ -212,9 +212,23 @@ impl Client {
         .await
     }
 
-    pub async fn destroy(&self, name: &str) -> Result<ActionResponse> {
-        self.send(self.request(Method::POST, &format!("/v1/clusters/{name}/destroy")))
-            .await
+    pub async fn destroy(&self, name: &str, req: &DestroyCluster) -> Result<ActionResponse> {
+        let request = self.request(Method::POST, &format!("/v1/clusters/{name}/destroy"));
+        // Without force, no body: the plain destroy every client sends.
+        let request = if req.force {
+            request.json(req)
+        } else {
+            request
+        };
+        self.send(request).await
+    }
+
+    pub async fn set_protection(&self, name: &str, protected: bool) -> Result<ActionResponse> {
+        self.send(
+            self.request(Method::PUT, &format!("/v1/clusters/{name}/protection"))
+                .json(&ClusterProtection { protected }),
+        )
+        .await
     }
 
     pub async fn refresh(&self, name: &str) -> Result<ActionResponse> {

@@ -86,6 +86,27 @@ pub struct ClusterVisibility {
     pub public: bool,
 }
 
+/// `PUT /v1/clusters/{name}/protection`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterProtection {
+    /// Protected: kept, never destroyed nor scheduled for destroy unless
+    /// an administrator forces it.
+    pub protected: bool,
+}
+
+/// `POST /v1/clusters/{name}/destroy`, optional: an administrator forcing
+/// the destroy of a protected cluster says why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DestroyCluster {
+    #[serde(default)]
+    pub force: bool,
+    /// Why (audited); required with `force`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// `PUT /v1/clusters/{name}/schedule`: give `at` or `in`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -123,6 +144,10 @@ pub struct ClusterStatus {
     pub blueprint: String,
     pub version: String,
     pub public: bool,
+    /// Kept: never destroyed nor scheduled for destroy unless an
+    /// administrator forces it.
+    #[serde(default)]
+    pub protected: bool,
     pub organization: String,
     pub last_operation: Option<OperationSummary>,
     /// The error that left the cluster `failed`.
@@ -299,6 +324,9 @@ pub enum ActionResult {
     Removed,
     /// The cluster's visibility is as asked (`public` in the cluster shown).
     VisibilityChanged,
+    /// The cluster's protection is as asked (`protected` in the cluster
+    /// shown).
+    ProtectionChanged,
 }
 
 /// The answer to a deploy, destroy or schedule request.

@@ -64,8 +64,13 @@ impl Connection {
         .await
     }
 
-    pub async fn destroy(&self, name: String, wait: Option<Duration>) -> Result<ExitCode, Failure> {
-        let response = self.client.destroy(&name).await?;
+    pub async fn destroy(
+        &self,
+        name: String,
+        req: DestroyCluster,
+        wait: Option<Duration>,
+    ) -> Result<ExitCode, Failure> {
+        let response = self.client.destroy(&name, &req).await?;
         let withdrawn = response.withdrawn_capacity_requests.len();
         if withdrawn > 0 && !self.json {
             eprintln!(
@@ -87,6 +92,12 @@ impl Connection {
 
     pub async fn remove_cluster(&self, name: String) -> Result<ExitCode, Failure> {
         let response = self.client.remove_cluster(&name).await?;
+        self.report_action(&response);
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub async fn set_protection(&self, name: String, protected: bool) -> Result<ExitCode, Failure> {
+        let response = self.client.set_protection(&name, protected).await?;
         self.report_action(&response);
         Ok(ExitCode::SUCCESS)
     }
@@ -121,7 +132,8 @@ impl Connection {
                     | ActionResult::Scheduled
                     | ActionResult::Unscheduled
                     | ActionResult::Removed
-                    | ActionResult::VisibilityChanged => "Started the",
+                    | ActionResult::VisibilityChanged
+                    | ActionResult::ProtectionChanged => "Started the",
                 },
                 operation.kind,
                 operation.cluster,
@@ -184,6 +196,15 @@ impl Connection {
                     "anyone signed in may use it once it is deployed"
                 } else {
                     "only its organization may use it"
+                }
+            ),
+            (ActionResult::ProtectionChanged, _) => println!(
+                "{} {}",
+                c.name,
+                if c.protected {
+                    "is protected: nothing destroys it, nor schedules its destroy, unless an administrator forces it."
+                } else {
+                    "is no longer protected."
                 }
             ),
             (ActionResult::Scheduled | ActionResult::Unscheduled, _) => match c.destroy_at {

@@ -85,8 +85,9 @@ enum Command {
         about = schedule_destroy_about()
     )]
     ScheduleDestroy(ScheduleArgs),
-    /// Destroy a cluster, and wait.
-    Destroy(ClusterActionArgs),
+    /// Destroy a cluster, and wait. A protected one only by an
+    /// administrator with --force and --reason.
+    Destroy(DestroyArgs),
     /// Let Terraform read what really exists of a cluster, and wait.
     Refresh(ClusterActionArgs),
     /// Show a cluster.
@@ -274,6 +275,13 @@ enum ClusterCommand {
     /// Make a cluster public (anyone signed in may use it) or private (its
     /// organization only), while nothing of it is deployed.
     Visibility(VisibilityArgs),
+    /// Protect a cluster (administrators): nothing destroys it, nor
+    /// schedules its destroy — a person, a schedule, capacity or the budget
+    /// (which scales it to its minimum instead) — unless an administrator
+    /// forces it.
+    Protect(NameArg),
+    /// Remove a cluster's protection (administrators).
+    Unprotect(NameArg),
 }
 
 #[derive(Subcommand)]
@@ -408,6 +416,19 @@ struct ScheduleArgs {
     /// Destroy this long after now (90s, 10m, 2h).
     #[arg(long = "in", id = "in_", value_name = "DURATION")]
     in_: Option<String>,
+}
+
+#[derive(Args)]
+struct DestroyArgs {
+    name: String,
+    /// Destroy a protected cluster (administrators), saying why.
+    #[arg(long, requires = "reason")]
+    force: bool,
+    /// Why it is forced (goes in the audit log).
+    #[arg(long, requires = "force")]
+    reason: Option<String>,
+    #[command(flatten)]
+    wait: WaitArgs,
 }
 
 #[derive(Args)]
@@ -1029,7 +1050,15 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
             ctx.deploy(a.name, req, wait(&a.wait)?).await
         }
         Command::ScheduleDestroy(a) => ctx.schedule_destroy(a.name, a.at, a.in_).await,
-        Command::Destroy(a) => ctx.destroy(a.name, wait(&a.wait)?).await,
+        Command::Destroy(a) => {
+            let req = slipway_api::types::DestroyCluster {
+                force: a.force,
+                reason: a.reason,
+            };
+            ctx.destroy(a.name, req, wait(&a.wait)?).await
+        }
+        Command::Cluster(ClusterCommand::Protect(a)) => ctx.set_protection(a.name, true).await,
+        Command::Cluster(ClusterCommand::Unprotect(a)) => ctx.set_protection(a.name, false).await,
         Command::Refresh(a) => ctx.refresh(a.name, wait(&a.wait)?).await,
         Command::Status(a) => ctx.status(a.name, a.watch).await,
         Command::List(a) => {

@@ -100,6 +100,7 @@ pub fn status(c: &ClusterStatus) {
     println!("blueprint:     {}@{}", c.blueprint, c.version);
     println!("organization:  {}", c.organization);
     println!("public:        {}", c.public);
+    println!("protected:     {}", c.protected);
     println!(
         "destroy at:    {}",
         or_none(c.destroy_at.as_ref().map(time))
@@ -332,7 +333,7 @@ pub fn desired(repository: &slipway_repo::Repository, desired: &[slipway_repo::D
                 slipway_core::duration::format_duration(ttl)
             ),
             slipway_repo::Lifecycle::Persistent => {
-                "persistent: kept, never scheduled for destroy".into()
+                "persistent: protected, never scheduled for destroy".into()
             }
         };
         println!(

@@ -133,6 +133,11 @@ pub struct Cluster {
     pub name: ClusterName,
     pub organization: OrgName,
     pub public: bool,
+    /// Never destroyed nor scheduled for destroy — by a person, a schedule,
+    /// capacity or the budget — unless an administrator forces it
+    /// (docs/domain.md §4).
+    #[serde(default)]
+    pub protected: bool,
     /// What the next deploy applies; the last request's target.
     pub spec: ClusterSpec,
     /// What the last successful deploy or update applied, while deployed.

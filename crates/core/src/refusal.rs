@@ -50,6 +50,12 @@ pub enum Refusal {
         change: &'static str,
     },
 
+    /// A protected cluster is kept: no destroy, no destroy time.
+    #[error(
+        "the cluster is protected: {what} is refused; an administrator may force a destroy, giving a reason, or remove the protection"
+    )]
+    Protected { what: &'static str },
+
     /// The caller's level does not allow the action.
     #[error("not allowed: {rule}")]
     Forbidden { rule: String },
@@ -105,6 +111,7 @@ impl Refusal {
             Refusal::NotDeployed => "not_deployed",
             Refusal::AlreadyExists(_) => "already_exists",
             Refusal::StillDeployed { .. } => "still_deployed",
+            Refusal::Protected { .. } => "protected",
             Refusal::Forbidden { .. } => "forbidden",
             Refusal::OverLimit { .. } => "limit_exceeded",
             Refusal::NotRunning { .. } => "not_running",

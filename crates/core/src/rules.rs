@@ -158,6 +158,8 @@ pub enum Outcome {
     Removed,
     /// The cluster became public (`true`) or private (`false`).
     Visibility(bool),
+    /// The cluster became protected (`true`) or not (`false`).
+    Protection(bool),
 }
 
 /// A decision to apply atomically.
@@ -199,7 +201,8 @@ impl Plan {
             | Outcome::Deferred(_)
             | Outcome::NotDue
             | Outcome::Removed
-            | Outcome::Visibility(_) => None,
+            | Outcome::Visibility(_)
+            | Outcome::Protection(_) => None,
         }
     }
 
@@ -325,8 +328,10 @@ fn check_limits(
     limits.check_nodes(target.nodes)?;
     match req.destroy_at {
         Some(at) => limits.check_lifetime(at, ctx.now)?,
-        // An update keeps the cluster's scheduled destroy.
+        // An update keeps the cluster's scheduled destroy; a protected
+        // cluster has none, and needs none.
         None if !starts_a_cluster && snap.schedule.is_some() => {}
+        None if snap.cluster.protected => {}
         None => return Err(limits.missing_destroy_time()),
     }
     if starts_a_cluster {
@@ -380,6 +385,11 @@ pub fn decide_deploy(
     ctx: &RuleContext,
 ) -> Result<Plan, Refusal> {
     if let Some(at) = req.destroy_at {
+        if snap.cluster.protected {
+            return Err(Refusal::Protected {
+                what: "a destroy time",
+            });
+        }
         check_future("destroy_at", at, ctx.now)?;
     }
     let target = req.target(&snap.cluster.spec);
@@ -472,7 +482,13 @@ fn check_capacity_held(
 /// scheduled destroy of the cluster. Either way the cluster's capacity
 /// requests are withdrawn in the same decision — unless capacity itself
 /// asks — so the keeper does not bring the cluster back.
-pub fn decide_destroy(snap: &ClusterSnapshot, ctx: &RuleContext) -> Result<Plan, Refusal> {
+/// A protected cluster is destroyed only when an administrator `forced`
+/// it (or recovery finishes a destroy already decided).
+pub fn decide_destroy(
+    snap: &ClusterSnapshot,
+    ctx: &RuleContext,
+    forced: bool,
+) -> Result<Plan, Refusal> {
     let plan = |outcome, schedule| {
         let plan = Plan::new(outcome, schedule);
         match ctx.reason {
@@ -493,6 +509,9 @@ pub fn decide_destroy(snap: &ClusterSnapshot, ctx: &RuleContext) -> Result<Plan,
     }
     if snap.cluster.state == ClusterState::Absent {
         return Ok(plan(Outcome::NothingToDestroy, ScheduleChange::Remove));
+    }
+    if snap.cluster.protected && !forced && ctx.reason != Reason::Recovery {
+        return Err(Refusal::Protected { what: "a destroy" });
     }
     let op = enqueue(
         ctx,
@@ -557,6 +576,50 @@ pub fn decide_visibility(snap: &ClusterSnapshot, public: bool) -> Result<Plan, R
     Ok(Plan::new(Outcome::Visibility(public), ScheduleChange::Keep))
 }
 
+/// PROTECTION: a protected cluster is kept — its scheduled destroy goes,
+/// and no destroy is queued by anyone but an administrator forcing it.
+/// Refused while a destroy is in flight (too late to keep it).
+pub fn decide_protection(snap: &ClusterSnapshot, protected: bool) -> Result<Plan, Refusal> {
+    if let Some(active) = snap
+        .active
+        .as_ref()
+        .filter(|a| a.kind == OperationKind::Destroy)
+    {
+        return Err(conflict(active));
+    }
+    let schedule = if protected {
+        ScheduleChange::Remove
+    } else {
+        ScheduleChange::Keep
+    };
+    Ok(Plan::new(Outcome::Protection(protected), schedule))
+}
+
+/// The budget's answer for a protected cluster of an organization out of
+/// money: not destroyed, but scaled to its blueprint's minimum
+/// (`min_nodes`), as an update with reason `budget`. Nothing when it is
+/// there already or an operation is in flight (the next round looks
+/// again).
+pub fn decide_budget_minimum(snap: &ClusterSnapshot, min_nodes: u32, ctx: &RuleContext) -> Plan {
+    let deployed = snap.cluster.deployed.as_ref();
+    let above = deployed.is_some_and(|d| d.nodes > min_nodes);
+    if snap.active.is_some() || snap.cluster.state != ClusterState::Running || !above {
+        return Plan::new(Outcome::AlreadyRunning, ScheduleChange::Keep);
+    }
+    let ctx = RuleContext {
+        reason: Reason::Budget,
+        ..ctx.clone()
+    };
+    let target = ClusterSpec {
+        nodes: min_nodes,
+        ..deployed_or_target(&snap.cluster)
+    };
+    Plan::new(
+        Outcome::Enqueued(enqueue(&ctx, OperationKind::Update, target)),
+        ScheduleChange::Keep,
+    )
+}
+
 /// SCHEDULE_DESTROY: refused once a scheduled destroy is within five minutes;
 /// otherwise any schedule is replaced by one at `at`.
 pub fn decide_schedule_destroy(
@@ -565,6 +628,11 @@ pub fn decide_schedule_destroy(
     at: Timestamp,
     ctx: &RuleContext,
 ) -> Result<Plan, Refusal> {
+    if snap.cluster.protected {
+        return Err(Refusal::Protected {
+            what: "a scheduled destroy",
+        });
+    }
     check_future("at", at, ctx.now)?;
     match &snap.active {
         Some(active) if active.kind == OperationKind::Destroy => return Err(conflict(active)),
@@ -603,6 +671,10 @@ pub fn decide_fire_schedule(snap: &ClusterSnapshot, ctx: &RuleContext) -> Plan {
     let Some(schedule) = snap.schedule.as_ref().filter(|s| s.is_due(ctx.now)) else {
         return Plan::new(Outcome::NotDue, ScheduleChange::Keep);
     };
+    if snap.cluster.protected {
+        // Protecting removes the schedule; one left over never fires.
+        return Plan::new(Outcome::NotDue, ScheduleChange::Remove);
+    }
     if let Some(active) = &snap.active {
         return if active.kind == OperationKind::Destroy {
             Plan::new(
@@ -759,7 +831,8 @@ pub fn decide_capacity_change(
         desired,
         deployed,
         bounds.min_nodes,
-        bounds.destroy_when_idle,
+        // A protected cluster is kept at its minimum, never destroyed.
+        bounds.destroy_when_idle && !snap.cluster.protected,
     );
     // With no request left, a cluster whose scheduled destroy is due (the
     // one capacity set for when its last request ends) is the scheduler's
@@ -797,7 +870,8 @@ pub fn decide_capacity_change(
     let starts = deployed.is_none();
     // The requests bound the cluster's life: ScaleToMinimum has none left
     // and keeps whatever schedule there is.
-    let until = held_until(&snap.capacity, ctx.now);
+    // A protected cluster gets no scheduled destroy.
+    let until = held_until(&snap.capacity, ctx.now).filter(|_| !snap.cluster.protected);
     let schedule = match (until, &snap.schedule) {
         (None, _) => ScheduleChange::Keep,
         (Some(_), Some(schedule)) if starts => {
@@ -871,6 +945,7 @@ mod tests {
                 name: ClusterName::parse("c1").unwrap(),
                 organization: OrgName::parse("default").unwrap(),
                 public: false,
+                protected: false,
                 spec: spec(3),
                 deployed,
                 state,
@@ -1242,14 +1317,14 @@ mod tests {
                 state: OperationState::Running
             }
         );
-        assert!(decide_destroy(&snap, &ctx()).is_err());
+        assert!(decide_destroy(&snap, &ctx(), false).is_err());
     }
 
     #[test]
     fn destroy_of_an_absent_cluster_succeeds_and_removes_schedules() {
         let mut snap = snapshot(ClusterState::Absent);
         scheduled(&mut snap, 1);
-        let plan = decide_destroy(&snap, &ctx()).unwrap();
+        let plan = decide_destroy(&snap, &ctx(), false).unwrap();
         assert_eq!(plan.outcome, Outcome::NothingToDestroy);
         assert_eq!(plan.schedule, ScheduleChange::Remove);
     }
@@ -1257,14 +1332,14 @@ mod tests {
     #[test]
     fn destroy_of_a_deployed_cluster_queues_a_destroy_and_joins_one_in_flight() {
         for state in [ClusterState::Running, ClusterState::Failed] {
-            let plan = decide_destroy(&snapshot(state), &ctx()).unwrap();
+            let plan = decide_destroy(&snapshot(state), &ctx(), false).unwrap();
             assert_eq!(plan.new_operation().unwrap().kind, OperationKind::Destroy);
             assert_eq!(plan.new_spec(), None);
         }
         let mut snap = snapshot(ClusterState::Destroying);
         snap.active = Some(active(OperationKind::Destroy, spec(3)));
         assert_eq!(
-            decide_destroy(&snap, &ctx()).unwrap().outcome,
+            decide_destroy(&snap, &ctx(), false).unwrap().outcome,
             Outcome::Joined(id(7))
         );
     }
@@ -1316,6 +1391,119 @@ mod tests {
             decide_remove(&deploying),
             Err(Refusal::Conflict { .. })
         ));
+    }
+
+    fn protected(state: ClusterState) -> ClusterSnapshot {
+        let mut snap = snapshot(state);
+        snap.cluster.protected = true;
+        snap
+    }
+
+    #[test]
+    fn a_protected_cluster_is_destroyed_only_when_an_administrator_forces_it() {
+        let snap = protected(ClusterState::Running);
+        for reason in [
+            Reason::User,
+            Reason::Schedule,
+            Reason::Budget,
+            Reason::Capacity,
+        ] {
+            let asked = RuleContext { reason, ..ctx() };
+            assert!(
+                matches!(
+                    decide_destroy(&snap, &asked, false),
+                    Err(Refusal::Protected { .. })
+                ),
+                "{reason:?}"
+            );
+        }
+        let forced = decide_destroy(&snap, &ctx(), true).unwrap();
+        assert_eq!(forced.new_operation().unwrap().kind, OperationKind::Destroy);
+        // Recovery finishes a destroy already decided.
+        let recovery = RuleContext {
+            reason: Reason::Recovery,
+            ..ctx()
+        };
+        assert!(decide_destroy(&snap, &recovery, false).is_ok());
+    }
+
+    #[test]
+    fn a_protected_cluster_gets_no_destroy_time_and_a_member_needs_none() {
+        let snap = protected(ClusterState::Absent);
+        let in_2h = Some(now() + TimeDelta::hours(2));
+        let with = |destroy_at| DeployRequest {
+            nodes: Some(2),
+            destroy_at,
+            ..Default::default()
+        };
+        assert!(matches!(
+            decide_deploy(&snap, &org(), &with(in_2h), &member_ctx()),
+            Err(Refusal::Protected { .. })
+        ));
+        let plan = decide_deploy(&snap, &org(), &with(None), &member_ctx()).unwrap();
+        assert_eq!(plan.new_operation().unwrap().kind, OperationKind::Deploy);
+        assert_eq!(plan.schedule, ScheduleChange::Keep);
+        let running = protected(ClusterState::Running);
+        assert!(matches!(
+            decide_schedule_destroy(&running, &org(), now() + TimeDelta::hours(1), &ctx()),
+            Err(Refusal::Protected { .. })
+        ));
+        // A schedule left from before never fires; it goes.
+        let mut stale = protected(ClusterState::Running);
+        scheduled(&mut stale, 0);
+        let plan = decide_fire_schedule(&stale, &ctx());
+        assert_eq!(
+            (plan.outcome, plan.schedule),
+            (Outcome::NotDue, ScheduleChange::Remove)
+        );
+    }
+
+    #[test]
+    fn protecting_removes_the_schedule_and_waits_for_no_destroy() {
+        let mut snap = snapshot(ClusterState::Running);
+        scheduled(&mut snap, 30);
+        let plan = decide_protection(&snap, true).unwrap();
+        assert_eq!(
+            (plan.outcome, plan.schedule),
+            (Outcome::Protection(true), ScheduleChange::Remove)
+        );
+        let plan = decide_protection(&snap, false).unwrap();
+        assert_eq!(plan.schedule, ScheduleChange::Keep);
+        snap.active = Some(active(OperationKind::Destroy, spec(3)));
+        assert!(matches!(
+            decide_protection(&snap, true),
+            Err(Refusal::Conflict { .. })
+        ));
+    }
+
+    #[test]
+    fn capacity_and_the_budget_keep_a_protected_cluster_at_its_minimum() {
+        // No request left, idle clusters destroyed: a protected one is
+        // scaled to its minimum instead, and never given a schedule.
+        let mut idle = protected(ClusterState::Running);
+        idle.capacity = vec![requested("github:1", 5, -1)];
+        let plan = decide_capacity_change(&idle, &org(), &bounds(true), &ctx()).unwrap();
+        assert_eq!(
+            capacity_op(&plan),
+            (OperationKind::Update, 1, Reason::Capacity)
+        );
+        let mut absent = protected(ClusterState::Absent);
+        absent.capacity = vec![requested("github:1", 2, 60)];
+        let plan = decide_capacity_change(&absent, &org(), &bounds(false), &ctx()).unwrap();
+        assert_eq!(plan.schedule, ScheduleChange::Keep);
+
+        let running = protected(ClusterState::Running);
+        let plan = decide_budget_minimum(&running, 1, &ctx());
+        let op = plan.new_operation().expect("scaled down");
+        assert_eq!(
+            (op.kind, op.spec.nodes, op.reason),
+            (OperationKind::Update, 1, Reason::Budget)
+        );
+        assert_eq!(
+            decide_budget_minimum(&running, 3, &ctx()).new_operation(),
+            None,
+            "there already"
+        );
     }
 
     #[test]
@@ -1436,7 +1624,7 @@ mod tests {
             if let Ok(plan) = decide_deploy(&snap, &org(), &req, &ctx()) {
                 prop_assert!(plan.new_operation().is_none());
             }
-            if let Ok(plan) = decide_destroy(&snap, &ctx()) {
+            if let Ok(plan) = decide_destroy(&snap, &ctx(), false) {
                 prop_assert!(plan.new_operation().is_none());
             }
         }
@@ -1685,17 +1873,25 @@ mod tests {
         let ids = vec!["github:1-2".to_owned(), "github:2-3".to_owned()];
         for reason in [Reason::User, Reason::Budget] {
             let ctx = RuleContext { reason, ..ctx() };
-            let plan = decide_destroy(&running, &ctx).unwrap();
+            let plan = decide_destroy(&running, &ctx, false).unwrap();
             assert_eq!(plan.withdrawn, ids, "{reason}");
             assert_eq!(capacity_op(&plan).0, OperationKind::Destroy);
         }
         // Joining a destroy in flight, or nothing to destroy: withdrawn too.
         let mut destroying = running.clone();
         destroying.active = Some(active(OperationKind::Destroy, spec(3)));
-        assert_eq!(decide_destroy(&destroying, &ctx()).unwrap().withdrawn, ids);
+        assert_eq!(
+            decide_destroy(&destroying, &ctx(), false)
+                .unwrap()
+                .withdrawn,
+            ids
+        );
         let mut absent = snapshot(ClusterState::Absent);
         absent.capacity = running.capacity.clone();
-        assert_eq!(decide_destroy(&absent, &ctx()).unwrap().withdrawn, ids);
+        assert_eq!(
+            decide_destroy(&absent, &ctx(), false).unwrap().withdrawn,
+            ids
+        );
         // A scheduled destroy firing withdraws them.
         scheduled(&mut running, -1);
         assert_eq!(decide_fire_schedule(&running, &ctx()).withdrawn, ids);
@@ -1705,7 +1901,7 @@ mod tests {
             ..ctx()
         };
         assert!(
-            decide_destroy(&running, &capacity)
+            decide_destroy(&running, &capacity, false)
                 .unwrap()
                 .withdrawn
                 .is_empty()

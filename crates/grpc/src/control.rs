@@ -228,7 +228,7 @@ impl proto::control_server::Control for Control {
         let name = request.into_inner().name;
         let service = self.service.clone();
         Ok(streamed("Destroy", name.clone(), move |out| async move {
-            let decided = service.destroy(&caller, &name).await;
+            let decided = service.destroy(&caller, &name, Default::default()).await;
             out.follow(&service, &caller, decided).await;
         }))
     }
@@ -529,7 +529,7 @@ impl Out {
                 ActionResult::AlreadyRunning => "already running as asked: nothing to do",
                 ActionResult::NothingToDestroy => "nothing deployed: nothing to destroy",
                 ActionResult::Removed => "removed",
-                ActionResult::VisibilityChanged => "changed",
+                ActionResult::VisibilityChanged | ActionResult::ProtectionChanged => "changed",
                 ActionResult::Queued
                 | ActionResult::Joined
                 | ActionResult::Scheduled

@@ -325,6 +325,7 @@ impl Service {
             Outcome::Unscheduled => (ActionResult::Unscheduled, None),
             Outcome::Removed => (ActionResult::Removed, None),
             Outcome::Visibility(_) => (ActionResult::VisibilityChanged, None),
+            Outcome::Protection(_) => (ActionResult::ProtectionChanged, None),
             Outcome::Deferred(_) | Outcome::NotDue => {
                 unreachable!("only the scheduler and recovery defer")
             }
@@ -419,11 +420,61 @@ impl Service {
         .await
     }
 
-    /// DESTROY (authorized as Manage).
-    pub async fn destroy(&self, caller: &Caller, name: &str) -> Result<ActionResponse> {
+    /// DESTROY (authorized as Manage). A protected cluster only when an
+    /// administrator forces it, giving a reason (audited).
+    pub async fn destroy(
+        &self,
+        caller: &Caller,
+        name: &str,
+        req: DestroyCluster,
+    ) -> Result<ActionResponse> {
         let (snap, ctx) = self.manage(caller, name).await?;
-        self.decide(caller, &snap, &ctx, "cluster.destroy", &|snap, _| {
-            rules::decide_destroy(snap, &ctx)
+        let reason = req
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        if req.force {
+            caller.require_admin()?;
+            if reason.is_none() {
+                return Err(Error::invalid(
+                    "reason",
+                    "forcing a destroy needs a reason, for the audit log",
+                ));
+            }
+        }
+        let response = self
+            .decide(caller, &snap, &ctx, "cluster.destroy", &|snap, _| {
+                rules::decide_destroy(snap, &ctx, req.force)
+            })
+            .await?;
+        if req.force && snap.cluster.protected {
+            self.audit(
+                caller,
+                ctx.level,
+                "cluster.destroy.forced",
+                name,
+                "forced",
+                serde_json::json!({"reason": reason, "operation": response.operation.as_ref().map(|o| &o.id)}),
+            )
+            .await;
+        }
+        Ok(response)
+    }
+
+    /// PROTECTION (administrators): a protected cluster is kept — its
+    /// scheduled destroy goes, and nothing destroys it unless an
+    /// administrator forces it.
+    pub async fn set_protection(
+        &self,
+        caller: &Caller,
+        name: &str,
+        protected: bool,
+    ) -> Result<ActionResponse> {
+        let (snap, ctx) = self.manage(caller, name).await?;
+        caller.require_admin()?;
+        self.decide(caller, &snap, &ctx, "cluster.protection", &|snap, _| {
+            rules::decide_protection(snap, protected)
         })
         .await
     }
@@ -694,6 +745,7 @@ fn status(snap: &ClusterSnapshot, last: Option<&Operation>) -> ClusterStatus {
         blueprint: c.spec.blueprint.to_string(),
         version: c.spec.version.clone(),
         public: c.public,
+        protected: c.protected,
         organization: c.organization.to_string(),
         last_operation: last.map(|op| OperationSummary {
             id: op.id.to_string(),

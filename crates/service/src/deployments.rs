@@ -73,6 +73,9 @@ impl Service {
         };
         metadata.check_spec(&spec)?;
         let sealed = self.seal(&name, &blueprint, &spec.variables)?;
+        // A persistent deployment (no time to live) is protected; an
+        // ephemeral one is not.
+        let persistent = req.ttl.is_none();
 
         let existing = self.store.cluster(&name).await?;
         let (action, changes) = match &existing {
@@ -83,6 +86,7 @@ impl Service {
                     change("version", None, Some(spec.version.clone().into())),
                     change("nodes", None, Some(spec.nodes.into())),
                     change("public", None, Some(req.public.into())),
+                    change("protected", None, Some(persistent.into())),
                 ];
                 changes.extend(variable_changes(&Variables::new(), &sealed, &sensitive));
                 (PlanAction::Create, changes)
@@ -132,6 +136,13 @@ impl Service {
                         Some(req.public.into()),
                     ));
                 }
+                if c.protected != persistent {
+                    changes.push(change(
+                        "protected",
+                        Some(c.protected.into()),
+                        Some(persistent.into()),
+                    ));
+                }
                 changes.extend(variable_changes(&c.spec.variables, &sealed, &sensitive));
                 let action = if changes.is_empty() && c.state == ClusterState::Running {
                     PlanAction::None
@@ -167,6 +178,11 @@ impl Service {
         } else if plan.changes.iter().any(|c| c.setting == "public") {
             // Refused while anything is deployed: the module was given it.
             self.set_visibility(caller, name.as_str(), req.public)
+                .await?;
+        }
+        // Before the deploy: a protected cluster needs no destroy time.
+        if plan.changes.iter().any(|c| c.setting == "protected") {
+            self.set_protection(caller, name.as_str(), persistent)
                 .await?;
         }
         let deployed = self

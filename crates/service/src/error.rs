@@ -135,6 +135,7 @@ impl From<Refusal> for Error {
             | Refusal::NotDeployed
             | Refusal::AlreadyExists(_)
             | Refusal::StillDeployed { .. }
+            | Refusal::Protected { .. }
             | Refusal::NotRunning { .. }
             | Refusal::NoJob { .. }
             | Refusal::CapacityHeld { .. }

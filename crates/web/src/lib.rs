@@ -145,6 +145,10 @@ where
             "/clusters/{name}/visibility",
             post(clusters::set_visibility),
         )
+        .route(
+            "/clusters/{name}/protection",
+            post(clusters::set_protection),
+        )
         .route("/clusters/{name}/extend", post(clusters::extend))
         .route("/clusters/{name}/unschedule", post(clusters::unschedule))
         .route("/clusters/{name}/destroy", post(clusters::destroy))

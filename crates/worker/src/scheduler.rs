@@ -111,7 +111,8 @@ async fn fire(worker: &Worker, cluster: &ClusterName) {
             | Outcome::Unscheduled
             | Outcome::NotDue
             | Outcome::Removed
-            | Outcome::Visibility(_) => {}
+            | Outcome::Visibility(_)
+            | Outcome::Protection(_) => {}
         },
         Err(e) => error!(%cluster, error = %e, "cannot fire the scheduled destroy"),
     }

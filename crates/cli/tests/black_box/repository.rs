@@ -279,6 +279,7 @@ fn apply_makes_a_repository_real_with_its_secret_reaching_terraform_and_nowhere_
         vault["destroy_at"].is_null(),
         "persistent: no scheduled destroy"
     );
+    assert_eq!(vault["protected"], true, "persistent: protected");
     let outreach = s.run(&["status", "outreach-staging", "--json"]).json();
     assert_eq!(
         (outreach["public"].as_bool(), outreach["nodes"].as_u64()),
@@ -288,6 +289,7 @@ fn apply_makes_a_repository_real_with_its_secret_reaching_terraform_and_nowhere_
         outreach["destroy_at"].is_string(),
         "ephemeral: destroyed after its ttl"
     );
+    assert_eq!(outreach["protected"], false);
 
     // Again: nothing to change.
     let again = s.run(&["apply", path, "--env", "staging", "--auto-approve"]);
@@ -356,4 +358,23 @@ fn apply_makes_a_repository_real_with_its_secret_reaching_terraform_and_nowhere_
     }
     let found = crate::hardening::files_containing(s.data_dir(), secret.as_bytes());
     assert!(found.is_empty(), "the secret is in clear in {found:?}");
+
+    // The persistent cluster is kept: destroyed only when forced, saying why.
+    let kept = s.run(&["destroy", "vault-staging"]);
+    kept.expect_code(4);
+    assert!(kept.stderr().contains("protected"), "{}", kept.stderr());
+    s.run(&[
+        "destroy",
+        "vault-staging",
+        "--force",
+        "--reason",
+        "the test is over",
+    ])
+    .expect_code(0);
+    let forced = s.run(&["audit", "--action", "cluster.destroy.forced", "--json"]);
+    assert!(
+        forced.stdout().contains("the test is over"),
+        "{}",
+        forced.stdout()
+    );
 }

@@ -63,7 +63,8 @@ fn action(response: ActionResponse) -> (StatusCode, Json<ActionResponse>) {
         | ActionResult::Scheduled
         | ActionResult::Unscheduled
         | ActionResult::Removed
-        | ActionResult::VisibilityChanged => StatusCode::OK,
+        | ActionResult::VisibilityChanged
+        | ActionResult::ProtectionChanged => StatusCode::OK,
     };
     (status, Json(response))
 }
@@ -84,15 +85,38 @@ pub async fn deploy(
     Ok(action(http.service.deploy(&caller, &name, req).await?))
 }
 
-/// DESTROY. Nothing deployed: 200 `nothing_to_destroy`; otherwise 202.
+/// DESTROY. Nothing deployed: 200 `nothing_to_destroy`; otherwise 202. A
+/// protected cluster is refused (409 `protected`) unless an administrator
+/// forces it with a reason.
 #[utoipa::path(post, path = "/v1/clusters/{name}/destroy", tag = "clusters", params(("name" = ClusterNameParam, Path)),
+    request_body(content = Option<DestroyCluster>, description = "optional: only to force the destroy of a protected cluster"),
     responses((status = 200, body = ActionResponse), (status = 202, body = ActionResponse)), security(("bearer" = [])))]
 pub async fn destroy(
     State(http): AppState,
     Authenticated(caller): Authenticated,
     Path(name): Path<String>,
+    body: Option<ApiJson<DestroyCluster>>,
 ) -> Result<(StatusCode, Json<ActionResponse>), ApiError> {
-    Ok(action(http.service.destroy(&caller, &name).await?))
+    let req = body.map(|ApiJson(req)| req).unwrap_or_default();
+    Ok(action(http.service.destroy(&caller, &name, req).await?))
+}
+
+/// PROTECTION (administrators): a protected cluster is kept — its
+/// scheduled destroy goes, and no person, schedule, capacity or budget
+/// destroys it unless an administrator forces it.
+#[utoipa::path(put, path = "/v1/clusters/{name}/protection", tag = "clusters", params(("name" = ClusterNameParam, Path)),
+    request_body = ClusterProtection, responses((status = 200, body = ActionResponse)), security(("bearer" = [])))]
+pub async fn set_protection(
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<ClusterProtection>,
+) -> Result<Json<ActionResponse>, ApiError> {
+    Ok(Json(
+        http.service
+            .set_protection(&caller, &name, req.protected)
+            .await?,
+    ))
 }
 
 /// REFRESH: Terraform reads what really exists and the cluster's state

@@ -84,6 +84,7 @@ pub fn router(
         .routes(routes!(clusters::destroy))
         .routes(routes!(clusters::refresh))
         .routes(routes!(clusters::set_visibility))
+        .routes(routes!(clusters::set_protection))
         .routes(routes!(
             clusters::schedule_destroy,
             clusters::unschedule_destroy

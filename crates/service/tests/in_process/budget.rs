@@ -71,7 +71,7 @@ async fn below_the_floor_every_cluster_that_counts_as_deployed_gets_a_budget_des
     w.running("destroying", false).await;
     let user_destroy = w
         .service
-        .destroy(&admin(), "destroying")
+        .destroy(&admin(), "destroying", Default::default())
         .await
         .unwrap()
         .operation
@@ -154,4 +154,50 @@ async fn at_or_above_the_floor_nothing_is_destroyed() {
         "$1 is not below a $1 floor"
     );
     assert_eq!(in_flight(&w, "running").await, None);
+}
+
+#[tokio::test]
+async fn below_the_floor_a_protected_cluster_is_scaled_to_its_minimum_not_destroyed() {
+    let w = World::new().await;
+    w.running("kept", false).await;
+    w.running("plain", false).await;
+    w.service
+        .set_protection(&admin(), "kept", true)
+        .await
+        .unwrap();
+    open_account(&w).await;
+    assert_eq!(
+        keeper_round(&w, 2).await,
+        ["plain"],
+        "only the unprotected one is destroyed"
+    );
+    let (kind, reason, _) = in_flight(&w, "kept").await.expect("an update");
+    assert_eq!((kind, reason), (OperationKind::Update, Reason::Budget));
+    let snap = w
+        .store()
+        .cluster(&ClusterName::parse("kept").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        snap.active.unwrap().spec.nodes,
+        blueprint().metadata.nodes.min,
+        "to the blueprint's minimum"
+    );
+    let told = w
+        .store()
+        .audit_log(&AuditQuery {
+            target: None,
+            actor: None,
+            action: Some("budget.shutdown".into()),
+            before_id: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert!(
+        told.iter()
+            .any(|e| e.detail["protected_scaled_to_minimum"] == serde_json::json!(["kept"])),
+        "{told:?}"
+    );
 }

@@ -147,20 +147,28 @@ async fn whoever_is_not_of_the_organization_cannot_deploy_or_destroy_its_cluster
         "not_found",
     );
     refused(
-        w.service.destroy(&member(), "mine").await,
+        w.service
+            .destroy(&member(), "mine", Default::default())
+            .await,
         Kind::NotFound,
         "not_found",
     );
     // Public: seen, but managed by administrators only.
     for caller in [member(), org_member()] {
         let e = refused(
-            w.service.destroy(&caller, "shared").await,
+            w.service
+                .destroy(&caller, "shared", Default::default())
+                .await,
             Kind::Forbidden,
             "forbidden",
         );
         assert!(e.message.contains("site administrators"), "{}", e.message);
     }
-    let destroyed = w.service.destroy(&admin(), "shared").await.unwrap();
+    let destroyed = w
+        .service
+        .destroy(&admin(), "shared", Default::default())
+        .await
+        .unwrap();
     assert_eq!(destroyed.result, ActionResult::Queued);
 }
 
@@ -244,7 +252,9 @@ async fn a_deploy_in_flight_is_joined_by_the_same_request_and_a_different_one_na
     assert_eq!(again.result, ActionResult::Joined);
     assert_eq!(again.operation.unwrap().id, op);
     let e = refused(
-        w.service.destroy(&admin(), "mine").await,
+        w.service
+            .destroy(&admin(), "mine", Default::default())
+            .await,
         Kind::Conflict,
         "operation_in_progress",
     );
@@ -649,6 +659,7 @@ async fn apply_plans_a_repositorys_cluster_and_refuses_secrets_out_of_place() {
             "version",
             "nodes",
             "public",
+            "protected",
             "variables.greeting",
             "secrets.password"
         ]
@@ -663,4 +674,97 @@ async fn apply_plans_a_repositorys_cluster_and_refuses_secrets_out_of_place() {
         Kind::NotFound,
         "not_found",
     );
+}
+
+#[tokio::test]
+async fn a_protected_cluster_is_kept_unless_an_administrator_forces_its_destroy_saying_why() {
+    use slipway_api::types::DestroyCluster;
+    let w = World::new().await;
+    w.running("hub", false).await;
+    refused(
+        w.service.set_protection(&org_member(), "hub", true).await,
+        Kind::Forbidden,
+        "forbidden",
+    );
+    let protected = w
+        .service
+        .set_protection(&admin(), "hub", true)
+        .await
+        .unwrap();
+    assert_eq!(protected.result, ActionResult::ProtectionChanged);
+    assert!(protected.cluster.protected && protected.cluster.destroy_at.is_none());
+    for caller in [org_member(), admin()] {
+        let kept = refused(
+            w.service.destroy(&caller, "hub", Default::default()).await,
+            Kind::Conflict,
+            "protected",
+        );
+        assert!(kept.message.contains("protected"), "{}", kept.message);
+    }
+    refused(
+        w.service
+            .schedule_destroy(
+                &org_member(),
+                "hub",
+                ScheduleDestroy {
+                    at: None,
+                    in_: Some("1h".into()),
+                },
+            )
+            .await,
+        Kind::Conflict,
+        "protected",
+    );
+    // A member needs no destroy time to resize it.
+    let resized = w
+        .service
+        .deploy(
+            &org_member(),
+            "hub",
+            DeployCluster {
+                nodes: Some(3),
+                ..DeployCluster::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(resized.result, ActionResult::Queued);
+    w.run_next(succeeded()).await;
+    let force = |reason: Option<&str>| DestroyCluster {
+        force: true,
+        reason: reason.map(str::to_owned),
+    };
+    refused(
+        w.service
+            .destroy(&org_member(), "hub", force(Some("mine")))
+            .await,
+        Kind::Forbidden,
+        "forbidden",
+    );
+    let why = refused(
+        w.service.destroy(&admin(), "hub", force(None)).await,
+        Kind::Invalid,
+        "invalid_request",
+    );
+    assert_eq!(why.field.as_deref(), Some("reason"));
+    let forced = w
+        .service
+        .destroy(&admin(), "hub", force(Some("the project ended")))
+        .await
+        .unwrap();
+    assert_eq!(forced.result, ActionResult::Queued);
+    let audit = w
+        .service
+        .audit_log(
+            &admin(),
+            slipway_service::tokens::AuditFilter {
+                target: Some("hub".into()),
+                action: Some("cluster.destroy.forced".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].detail["reason"], "the project ended");
 }

@@ -71,6 +71,7 @@ impl ClusterStore for SqlStore {
             name: new.name,
             organization: new.organization,
             public: new.public,
+            protected: false,
             spec: new.spec,
             deployed: None,
             state: slipway_core::ClusterState::Absent,
@@ -222,7 +223,8 @@ impl ClusterStore for SqlStore {
             | Outcome::Unscheduled
             | Outcome::Deferred(_)
             | Outcome::NotDue
-            | Outcome::Visibility(_) => self
+            | Outcome::Visibility(_)
+            | Outcome::Protection(_) => self
                 .load_snapshot(&mut tx, cluster, false)
                 .await?
                 .ok_or_else(|| StoreError::ClusterNotFound(cluster.to_string()))?,

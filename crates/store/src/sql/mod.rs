@@ -558,10 +558,30 @@ impl SqlStore {
                 cluster: cluster.clone(),
             });
         }
-        if let Outcome::Visibility(public) = plan.outcome {
-            sqlx::query("UPDATE clusters SET public = $2, updated_at = $3 WHERE name = $1")
+        // A flag of the cluster the plan sets.
+        let flag = match plan.outcome {
+            Outcome::Visibility(public) => Some((
+                "UPDATE clusters SET public = $2, updated_at = $3 WHERE name = $1",
+                public,
+            )),
+            Outcome::Protection(protected) => Some((
+                "UPDATE clusters SET protected = $2, updated_at = $3 WHERE name = $1",
+                protected,
+            )),
+            Outcome::Enqueued(_)
+            | Outcome::Joined(_)
+            | Outcome::AlreadyRunning
+            | Outcome::NothingToDestroy
+            | Outcome::Scheduled(_)
+            | Outcome::Unscheduled
+            | Outcome::Deferred(_)
+            | Outcome::NotDue
+            | Outcome::Removed => None,
+        };
+        if let Some((sql, value)) = flag {
+            sqlx::query(sql)
                 .bind(cluster.as_str())
-                .bind(i64::from(public))
+                .bind(i64::from(value))
                 .bind(millis(now))
                 .execute(&mut *tx)
                 .await?;
@@ -834,6 +854,9 @@ fn outcome_summary(outcome: &Outcome) -> (&'static str, serde_json::Value) {
         Outcome::NotDue => ("not_due", serde_json::json!({})),
         Outcome::Removed => ("removed", serde_json::json!({})),
         Outcome::Visibility(public) => ("visibility", serde_json::json!({"public": public})),
+        Outcome::Protection(protected) => {
+            ("protection", serde_json::json!({"protected": protected}))
+        }
     }
 }
 

@@ -56,6 +56,7 @@ pub struct ClusterRow {
     name: String,
     organization: String,
     public: i64,
+    protected: i64,
     spec: String,
     deployed: Option<String>,
     state: String,
@@ -70,7 +71,7 @@ pub struct ClusterRow {
 /// The columns a [`ClusterRow`] reads, for `concat!` into static SQL.
 macro_rules! cluster_columns {
     () => {
-        "name, organization, public, spec, deployed, state, outputs, error, last_operation, created_by, created_at, updated_at"
+        "name, organization, public, protected, spec, deployed, state, outputs, error, last_operation, created_by, created_at, updated_at"
     };
 }
 pub(crate) use cluster_columns;
@@ -82,6 +83,7 @@ impl TryFrom<ClusterRow> for Cluster {
             name: name("cluster name", &r.name, ClusterName::parse)?,
             organization: name("organization", &r.organization, OrgName::parse)?,
             public: r.public != 0,
+            protected: r.protected != 0,
             spec: json("cluster spec", &r.spec)?,
             deployed: r
                 .deployed

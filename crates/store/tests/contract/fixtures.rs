@@ -136,7 +136,7 @@ pub async fn destroy(store: &SqlStore, n: &str, now: Timestamp) -> Result<Decide
         &name(n),
         now,
         &intent("cluster.destroy"),
-        &|snap, _| rules::decide_destroy(snap, &c),
+        &|snap, _| rules::decide_destroy(snap, &c, false),
     )
     .await
 }

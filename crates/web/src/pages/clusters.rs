@@ -510,6 +510,7 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
                 p.sub {
                     @if status.public { "Public cluster" } @else { "Private cluster" }
                     " of " a href=(org_path(&status.organization)) { (status.organization) }
+                    @if status.protected { " " span.tag data-protected { "protected" } }
                 }
                 // Read again when an operation ends: what it costs now, and
                 // what it has cost, follow what is deployed.
@@ -623,7 +624,8 @@ fn actions(
         DEPLOY,
         "ttl",
         "deploy-ttl",
-        (!deployed).then(|| "2h".to_owned()),
+        // A protected cluster gets no destroy time.
+        (!deployed && !c.protected).then(|| "2h".to_owned()),
     );
     let echo = Echo::of(&ctx.path);
     let shown_variables = settings.map(|s| {
@@ -668,10 +670,12 @@ fn actions(
                         @if !versions.contains(&c.version) { option value=(c.version) selected[c.version == chosen_version] { (c.version) } }
                     }
                     (version.message())
-                    label for="deploy-ttl" { "Destroy after" }
-                    input #deploy-ttl name="ttl" placeholder="e.g. 2h (empty: keep the schedule)" autocomplete="off"
-                        value=[ttl.value.as_deref()] aria-invalid=[ttl.invalid()] aria-describedby=[ttl.described_by(None)];
-                    (ttl.message())
+                    @if !c.protected {
+                        label for="deploy-ttl" { "Destroy after" }
+                        input #deploy-ttl name="ttl" placeholder="e.g. 2h (empty: keep the schedule)" autocomplete="off"
+                            value=[ttl.value.as_deref()] aria-invalid=[ttl.invalid()] aria-describedby=[ttl.described_by(None)];
+                        (ttl.message())
+                    }
                     @if let Some((open, fields)) = &shown_variables {
                         details #deploy-settings open[*open] {
                             summary { "Settings" }
@@ -684,7 +688,7 @@ fn actions(
                     }
                     button.primary type="submit" disabled[in_flight.is_some()] { @if deployed { "Apply" } @else { "Deploy" } }
                 }
-                @if deployed || c.destroy_at.is_some() {
+                @if (deployed || c.destroy_at.is_some()) && !c.protected {
                 form.stack.card #extend-form method="post" action={(path) "/extend"} {
                     h3 { "Extend" }
                     (csrf_field(session))
@@ -698,6 +702,18 @@ fn actions(
                         button.link type="submit" formaction={(path) "/unschedule"} { "Remove the schedule" }
                     }
                 }
+                }
+                @if session.admin() {
+                    form.stack.card #protection-form method="post" action={(path) "/protection"} {
+                        h3 { "Protection" }
+                        (csrf_field(session))
+                        input type="hidden" name="protected" value=(!c.protected);
+                        p.hint {
+                            @if c.protected { "Protected: no one destroys it, nor schedules its destroy — a schedule, capacity and the budget included (the budget scales it to its minimum instead) — unless an administrator forces it." }
+                            @else { "Protect it to keep it: its scheduled destroy goes, and no person, schedule, capacity or budget destroys it." }
+                        }
+                        button type="submit" { @if c.protected { "Remove the protection" } @else { "Protect it" } }
+                    }
                 }
                 @if session.admin() && !deployed && in_flight.is_none() {
                     form.stack.card #visibility-form method="post" action={(path) "/visibility"} {
@@ -738,10 +754,20 @@ fn actions(
                             ", so capacity does not bring it back."
                         }
                     }
-                    label for="destroy-confirm" { "Type " strong { (c.name) } " to confirm" }
-                    input #destroy-confirm name="confirm" required autocomplete="off" spellcheck="false"
-                        data-confirm-name=(c.name);
-                    button.danger type="submit" data-confirm-button { "Destroy " (c.name) }
+                    @if c.protected {
+                        p.hint #destroy-protected { (c.name) " is protected: only an administrator may force its destroy, saying why." }
+                    }
+                    @if !c.protected || session.admin() {
+                        @if c.protected {
+                            input type="hidden" name="force" value="yes";
+                            label for="destroy-reason" { "Why (goes in the audit log)" }
+                            input #destroy-reason name="reason" required maxlength="500" autocomplete="off";
+                        }
+                        label for="destroy-confirm" { "Type " strong { (c.name) } " to confirm" }
+                        input #destroy-confirm name="confirm" required autocomplete="off" spellcheck="false"
+                            data-confirm-name=(c.name);
+                        button.danger type="submit" data-confirm-button { "Destroy " (c.name) }
+                    }
                 }
                 }
             }
@@ -961,6 +987,34 @@ pub async fn deploy(Path(name): Path<String>, action: FormPost<DeployForm>) -> R
 }
 
 #[derive(Debug, Deserialize)]
+pub struct ProtectionForm {
+    protected: Option<String>,
+}
+
+pub async fn set_protection(
+    Path(name): Path<String>,
+    action: FormPost<ProtectionForm>,
+) -> Response {
+    let protected = action.form.protected.as_deref() == Some("true");
+    let result = action
+        .ctx
+        .web
+        .service
+        .set_protection(action.caller(), &name, protected)
+        .await;
+    done(&action.ctx, &cluster_path(&name), result, |r| {
+        if r.cluster.protected {
+            format!(
+                "{} is protected: nothing destroys it unless an administrator forces it.",
+                r.cluster.name
+            )
+        } else {
+            format!("{} is no longer protected.", r.cluster.name)
+        }
+    })
+}
+
+#[derive(Debug, Deserialize)]
 pub struct VisibilityForm {
     public: Option<String>,
 }
@@ -1071,6 +1125,9 @@ pub async fn unschedule(Path(name): Path<String>, action: FormPost<super::Confir
 #[derive(Debug, Deserialize)]
 pub struct DestroyForm {
     confirm: Option<String>,
+    /// An administrator forcing the destroy of a protected cluster, and why.
+    force: Option<String>,
+    reason: Option<String>,
 }
 
 pub async fn destroy(Path(name): Path<String>, action: FormPost<DestroyForm>) -> Response {
@@ -1084,7 +1141,16 @@ pub async fn destroy(Path(name): Path<String>, action: FormPost<DestroyForm>) ->
             ))),
         );
     }
-    let result = action.ctx.web.service.destroy(action.caller(), &name).await;
+    let req = DestroyCluster {
+        force: action.form.force.is_some(),
+        reason: given(&action.form.reason),
+    };
+    let result = action
+        .ctx
+        .web
+        .service
+        .destroy(action.caller(), &name, req)
+        .await;
     done(&action.ctx, &back, result, |r| {
         let withdrawn = r.withdrawn_capacity_requests.len();
         let text = action_text("Destroy", &r);

@@ -1,0 +1,3 @@
+-- A protected cluster is kept: never destroyed nor scheduled for destroy
+-- unless an administrator forces it (docs/domain.md §4).
+ALTER TABLE clusters ADD COLUMN protected BIGINT NOT NULL DEFAULT 0;
