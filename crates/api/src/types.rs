@@ -658,6 +658,22 @@ pub struct ApplyDeployment {
     /// encrypted to the server's recipient); only the server opens it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<SecretsFileBody>,
+    /// The digest of what the repository's environments share (the
+    /// deployment file, the root and common layers): recorded with the
+    /// apply, and what a later environment is checked against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub common_digest: Option<String>,
+    /// The repository's commit, recorded with the apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The environment this one comes after (`staging` for `prod`): the
+    /// apply is refused unless that environment's cluster was applied the
+    /// same version and common digest and its tests passed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires: Option<String>,
+    /// An administrator applying despite `requires`, saying why (audited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_reason: Option<String>,
     /// Only say what would change.
     #[serde(default)]
     pub dry_run: bool,

@@ -31,6 +31,11 @@ pub struct Apply {
     pub detailed_exitcode: bool,
     pub auto_approve: bool,
     pub wait: Duration,
+    /// An administrator applying despite the environment's `requires`,
+    /// saying why.
+    pub override_reason: Option<String>,
+    /// `slipway promote`: the environment `env` must require.
+    pub promote_from: Option<String>,
 }
 
 /// Changes applied (or, dry, to apply).
@@ -41,12 +46,38 @@ impl Connection {
         let failed =
             |e: &dyn std::fmt::Display| Failure::new(exit::FAILED, "repository", e.to_string());
         let repository = Repository::load(&asked.path).map_err(|e| failed(&e))?;
+        if let (Some(from), Some(to)) = (&asked.promote_from, &asked.env) {
+            let requires = repository
+                .environments
+                .iter()
+                .find(|e| &e.name == to)
+                .and_then(|e| e.requires.as_deref());
+            if requires != Some(from.as_str()) {
+                return Err(failed(&format!(
+                    "slipway.yaml: environment {to} does not come after {from} (it requires {}): nothing to promote from",
+                    requires.unwrap_or("none")
+                )));
+            }
+        }
         let desired = repository
             .desired(asked.env.as_deref(), asked.deployment.as_deref())
             .map_err(|e| failed(&e))?;
+        let context = Context {
+            commit: commit_of(&asked.path),
+            override_reason: asked.override_reason.clone(),
+        };
+        let requires = |env: &str| {
+            repository
+                .environments
+                .iter()
+                .find(|e| e.name == env)
+                .and_then(|e| e.requires.clone())
+        };
         let mut plans = Vec::new();
         for d in &desired {
-            let plan = self.send_desired(d, true).await?;
+            let plan = self
+                .send_desired(d, requires(&d.environment), &context, true)
+                .await?;
             plans.push((d, plan));
         }
         let pending: Vec<_> = plans
@@ -82,7 +113,9 @@ impl Connection {
         }
         let mut failures = Vec::new();
         for (d, _) in pending {
-            let applied = self.send_desired(d, false).await?;
+            let applied = self
+                .send_desired(d, requires(&d.environment), &context, false)
+                .await?;
             let Some(operation) = applied.operation else {
                 continue;
             };
@@ -124,7 +157,13 @@ impl Connection {
     }
 
     /// Sends one cluster's desired state: dry, or to apply.
-    async fn send_desired(&self, d: &Desired, dry_run: bool) -> Result<DeploymentPlan, Failure> {
+    async fn send_desired(
+        &self,
+        d: &Desired,
+        requires: Option<String>,
+        context: &Context,
+        dry_run: bool,
+    ) -> Result<DeploymentPlan, Failure> {
         let req = ApplyDeployment {
             organization: d.organization.clone(),
             blueprint: d.blueprint.clone(),
@@ -140,6 +179,10 @@ impl Connection {
                 path: s.path.clone(),
                 contents: STANDARD.encode(&s.contents),
             }),
+            common_digest: Some(d.common_digest.clone()),
+            commit: context.commit.clone(),
+            requires,
+            override_reason: context.override_reason.clone(),
             dry_run,
         };
         self.client
@@ -157,6 +200,28 @@ impl Connection {
                 failure
             })
     }
+}
+
+/// What every cluster's apply carries besides its own desired state.
+struct Context {
+    commit: Option<String>,
+    override_reason: Option<String>,
+}
+
+/// The repository's commit (`git rev-parse HEAD`), when it is a git
+/// repository.
+fn commit_of(path: &std::path::Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(path)
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .filter(|c| !c.is_empty())
 }
 
 /// One cluster's plan, as a person reads it.

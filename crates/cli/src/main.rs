@@ -140,6 +140,11 @@ enum Command {
     /// and secrets say, after showing what changes and asking (exit 0:
     /// nothing to change, 2: changes applied, 1: a failure).
     Apply(ApplyArgs),
+    /// Promote a deployment from one environment to the next (staging to
+    /// prod): applied only if the next requires the first and the first
+    /// was applied the same version and common values and tested green
+    /// since.
+    Promote(PromoteArgs),
     /// What a repository of deployments asks for: each deployment's cluster
     /// in each environment, its layers merged (secrets stay encrypted).
     /// Reads only the repository; checks it, naming file and key.
@@ -314,6 +319,34 @@ struct ApplyArgs {
     /// Wait at most this long for each change (90s, 10m, 2h).
     #[arg(long, default_value = "30m")]
     wait: String,
+    /// Apply an environment despite the one it requires (administrators),
+    /// saying why (audited).
+    #[arg(long)]
+    override_reason: Option<String>,
+}
+
+#[derive(Args)]
+struct PromoteArgs {
+    /// The deployment.
+    deployment: String,
+    /// The environment it passed (e.g. staging).
+    #[arg(long)]
+    from: String,
+    /// The environment it goes to (e.g. prod), which requires `--from`.
+    #[arg(long)]
+    to: String,
+    /// The repository (default: the current directory).
+    #[arg(long, default_value = ".")]
+    path: PathBuf,
+    /// Apply without asking (CI).
+    #[arg(long)]
+    auto_approve: bool,
+    /// Wait at most this long (90s, 10m, 2h).
+    #[arg(long, default_value = "30m")]
+    wait: String,
+    /// Promote despite the checks (administrators), saying why.
+    #[arg(long)]
+    override_reason: Option<String>,
 }
 
 #[derive(Args)]
@@ -1110,6 +1143,23 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
                 auto_approve: a.auto_approve,
                 wait: slipway_core::duration::parse_duration("wait", &a.wait)
                     .map_err(|e| Failure::invalid("wait", e.to_string()))?,
+                override_reason: a.override_reason,
+                promote_from: None,
+            })
+            .await
+        }
+        Command::Promote(a) => {
+            ctx.apply(apply::Apply {
+                path: a.path,
+                env: Some(a.to),
+                deployment: Some(a.deployment),
+                dry_run: false,
+                detailed_exitcode: false,
+                auto_approve: a.auto_approve,
+                wait: slipway_core::duration::parse_duration("wait", &a.wait)
+                    .map_err(|e| Failure::invalid("wait", e.to_string()))?,
+                override_reason: a.override_reason,
+                promote_from: Some(a.from),
             })
             .await
         }

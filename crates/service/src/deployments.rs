@@ -17,6 +17,8 @@ use slipway_api::types::*;
 use slipway_core::access::{Action, authorize};
 use slipway_core::{BlueprintName, ClusterSpec, ClusterState, OrgName, Variables};
 
+use slipway_store::Applied;
+
 use crate::Service;
 use crate::caller::{Caller, scope};
 use crate::error::{Error, Result};
@@ -161,6 +163,17 @@ impl Service {
         if req.dry_run || action == PlanAction::None {
             return Ok(plan);
         }
+        if let Some(earlier) = &req.requires {
+            self.check_promotion(
+                caller,
+                deployment,
+                earlier,
+                environment,
+                &spec.version,
+                &req,
+            )
+            .await?;
+        }
         if action == PlanAction::Create {
             self.create_cluster(
                 caller,
@@ -199,6 +212,20 @@ impl Service {
             )
             .await?;
         plan.operation = deployed.operation;
+        if let Some(common_digest) = &req.common_digest {
+            self.store
+                .record_apply(&Applied {
+                    cluster: name.clone(),
+                    deployment: deployment.to_owned(),
+                    environment: environment.to_owned(),
+                    version: spec.version.clone(),
+                    common_digest: common_digest.clone(),
+                    commit: req.commit.clone(),
+                    applied_by: caller.subject().to_string(),
+                    applied_at: chrono::Utc::now(),
+                })
+                .await?;
+        }
         let level = caller.level_for(&organization);
         self.audit(
             caller,
@@ -215,6 +242,101 @@ impl Service {
         )
         .await;
         Ok(plan)
+    }
+
+    /// Staging before prod: `environment` takes only what `earlier` was
+    /// applied (the same version and common digest) and tested green
+    /// since. Refused naming what differs, unless an administrator
+    /// overrides it with a reason (audited).
+    async fn check_promotion(
+        &self,
+        caller: &Caller,
+        deployment: &str,
+        earlier: &str,
+        environment: &str,
+        version: &str,
+        req: &ApplyDeployment,
+    ) -> Result<()> {
+        let earlier_cluster = slipway_repo::cluster_name(deployment, earlier)
+            .map_err(|e| Error::invalid("requires", e))?;
+        let mut differences = Vec::new();
+        match self.store.last_apply(&earlier_cluster).await? {
+            None => differences.push(format!(
+                "{earlier} ({earlier_cluster}) was never applied from the repository"
+            )),
+            Some(applied) => {
+                if applied.version != version {
+                    differences.push(format!(
+                        "{earlier} runs version {}, {environment} would get {version}",
+                        applied.version
+                    ));
+                }
+                if req.common_digest.as_deref() != Some(applied.common_digest.as_str()) {
+                    differences.push(format!(
+                        "{earlier} was applied with other common values (digest {}, {environment}'s is {})",
+                        short(&applied.common_digest),
+                        req.common_digest.as_deref().map_or("none", short)
+                    ));
+                }
+                let tested = self
+                    .store
+                    .runs(Some(&earlier_cluster), 50)
+                    .await?
+                    .into_iter()
+                    .find(|run| {
+                        run.operation.kind == slipway_core::OperationKind::Test
+                            && run
+                                .operation
+                                .finished_at
+                                .is_some_and(|t| t >= applied.applied_at)
+                    });
+                match tested {
+                    None => differences.push(format!(
+                        "{earlier} has not been tested since it was applied"
+                    )),
+                    Some(run)
+                        if run.result.as_ref().and_then(|r| r["passed"].as_bool())
+                            != Some(true) =>
+                    {
+                        differences.push(format!(
+                            "{earlier}'s tests since it was applied did not pass (run {})",
+                            run.operation.id
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if differences.is_empty() {
+            return Ok(());
+        }
+        let reason = req
+            .override_reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        match reason {
+            Some(reason) => {
+                caller.require_admin()?;
+                self.audit(
+                    caller,
+                    slipway_core::access::Level::Admin,
+                    "deployment.promotion_overridden",
+                    &format!("{deployment}-{environment}"),
+                    "overridden",
+                    serde_json::json!({"requires": earlier, "differences": differences, "reason": reason}),
+                )
+                .await;
+                Ok(())
+            }
+            None => Err(Error::conflict(
+                "not_promoted",
+                format!(
+                    "{environment} takes only what {earlier} was applied and tested: {}",
+                    differences.join("; ")
+                ),
+            )),
+        }
     }
 
     /// The top-level entries of a committed secrets file, opened with the
@@ -249,6 +371,11 @@ impl Service {
             })
             .collect()
     }
+}
+
+/// The first characters of a digest, as people compare them.
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(12)]
 }
 
 fn change(

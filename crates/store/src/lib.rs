@@ -231,6 +231,27 @@ pub trait ClusterStore: Send + Sync + 'static {
     /// whichever process runs it; it is forgotten when the cluster's end
     /// leaves nothing deployed (a destroy, or a refresh that finds nothing).
     async fn runtime_dir(&self, cluster: &ClusterName, proposed: &str) -> Result<String>;
+
+    /// Records the last apply of a repository's deployment to its cluster
+    /// (replacing the one before).
+    async fn record_apply(&self, applied: &Applied) -> Result<()>;
+
+    /// The last apply of a repository's deployment to the cluster.
+    async fn last_apply(&self, cluster: &ClusterName) -> Result<Option<Applied>>;
+}
+
+/// What a repository's last apply gave a cluster: what environments share
+/// (`common_digest`), the version, the commit, when and by whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub cluster: ClusterName,
+    pub deployment: String,
+    pub environment: String,
+    pub version: String,
+    pub common_digest: String,
+    pub commit: Option<String>,
+    pub applied_by: String,
+    pub applied_at: Timestamp,
 }
 
 /// Operations: queued, leased, renewed, finished, cancelled, reclaimed.

@@ -378,3 +378,113 @@ fn apply_makes_a_repository_real_with_its_secret_reaching_terraform_and_nowhere_
         forced.stdout()
     );
 }
+
+#[test]
+fn prod_takes_only_what_staging_was_applied_and_tested_green() {
+    let s = server();
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    write(
+        root,
+        &[
+            (
+                "slipway.yaml",
+                "organization: default\nenvironments: [staging, {name: prod, requires: staging}]\n",
+            ),
+            (
+                "deployments/hub/deployment.yaml",
+                "blueprint: local\nlifecycle: ephemeral\nttl: 2h\n",
+            ),
+            ("deployments/hub/config/common.yaml", "nodes: 1\n"),
+        ],
+    );
+    let path = root.to_str().unwrap();
+    let promote = |extra: &[&str]| {
+        let mut args = vec![
+            "promote",
+            "hub",
+            "--from",
+            "staging",
+            "--to",
+            "prod",
+            "--path",
+            path,
+            "--auto-approve",
+        ];
+        args.extend_from_slice(extra);
+        s.run(&args)
+    };
+    // Nothing in staging yet: prod is refused, saying why.
+    let early = s.run(&["apply", path, "--env", "prod", "--auto-approve"]);
+    early.expect_code(1);
+    assert!(
+        early
+            .stderr()
+            .contains("prod takes only what staging was applied and tested")
+            && early.stderr().contains("never applied"),
+        "{}",
+        early.stderr()
+    );
+    s.run(&["apply", path, "--env", "staging", "--auto-approve"])
+        .expect_code(2);
+    let untested = promote(&[]);
+    untested.expect_code(1);
+    assert!(
+        untested
+            .stderr()
+            .contains("not been tested since it was applied"),
+        "{}",
+        untested.stderr()
+    );
+    // Staging's tests pass: prod gets it.
+    s.run(&["test", "hub-staging", "--version", "v1"])
+        .expect_code(0);
+    promote(&[]).expect_code(2);
+    assert_eq!(
+        s.run(&["status", "hub-prod", "--json"]).json()["state"],
+        "running"
+    );
+    // A common value changed but not yet applied to staging: refused,
+    // naming the difference; an administrator may override, saying why.
+    write(
+        root,
+        &[("deployments/hub/config/common.yaml", "nodes: 2\n")],
+    );
+    let changed = promote(&[]);
+    changed.expect_code(1);
+    assert!(
+        changed.stderr().contains("other common values"),
+        "{}",
+        changed.stderr()
+    );
+    promote(&["--override-reason", "a hotfix that cannot wait"]).expect_code(2);
+    let overridden = s.run(&[
+        "audit",
+        "--action",
+        "deployment.promotion_overridden",
+        "--json",
+    ]);
+    assert!(
+        overridden.stdout().contains("a hotfix that cannot wait"),
+        "{}",
+        overridden.stdout()
+    );
+    // Promoting from an environment the target does not come after.
+    let backwards = s.run(&[
+        "promote",
+        "hub",
+        "--from",
+        "prod",
+        "--to",
+        "staging",
+        "--path",
+        path,
+        "--auto-approve",
+    ]);
+    backwards.expect_code(1);
+    assert!(
+        backwards.stderr().contains("does not come after prod"),
+        "{}",
+        backwards.stderr()
+    );
+}

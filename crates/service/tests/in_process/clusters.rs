@@ -596,6 +596,10 @@ async fn apply_plans_a_repositorys_cluster_and_refuses_secrets_out_of_place() {
         nodes: None,
         variables: serde_json::from_value(variables).unwrap(),
         secrets,
+        common_digest: None,
+        commit: None,
+        requires: None,
+        override_reason: None,
         dry_run: true,
     };
     let admin = admin();

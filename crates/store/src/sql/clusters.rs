@@ -10,7 +10,8 @@ use super::accounts::{CapacityRow, capacity_columns};
 use super::rows::*;
 use super::{ACTIVE_STATES, INFRASTRUCTURE, SqlStore, locking, outcome_summary};
 use crate::{
-    AuditIntent, ClusterFilter, ClusterStore, Decide, Decided, NewCluster, Result, StoreError,
+    Applied, AuditIntent, ClusterFilter, ClusterStore, Decide, Decided, NewCluster, Result,
+    StoreError,
 };
 
 /// The infrastructure operations in flight on clusters whose names are in
@@ -272,6 +273,60 @@ impl ClusterStore for SqlStore {
         tx.commit().await?;
         dir.flatten()
             .ok_or_else(|| StoreError::ClusterNotFound(cluster.to_string()))
+    }
+
+    async fn record_apply(&self, applied: &Applied) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO deployment_applies (cluster, deployment, environment, version, common_digest, commit_id, applied_by, applied_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (cluster) DO UPDATE SET deployment = excluded.deployment, environment = excluded.environment, \
+             version = excluded.version, common_digest = excluded.common_digest, commit_id = excluded.commit_id, \
+             applied_by = excluded.applied_by, applied_at = excluded.applied_at",
+        )
+        .bind(applied.cluster.as_str())
+        .bind(&applied.deployment)
+        .bind(&applied.environment)
+        .bind(&applied.version)
+        .bind(&applied.common_digest)
+        .bind(applied.commit.as_deref())
+        .bind(&applied.applied_by)
+        .bind(millis(applied.applied_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn last_apply(&self, cluster: &ClusterName) -> Result<Option<Applied>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            deployment: String,
+            environment: String,
+            version: String,
+            common_digest: String,
+            commit_id: Option<String>,
+            applied_by: String,
+            applied_at: i64,
+        }
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT deployment, environment, version, common_digest, commit_id, applied_by, applied_at \
+             FROM deployment_applies WHERE cluster = $1",
+        )
+        .bind(cluster.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Applied {
+                cluster: cluster.clone(),
+                deployment: r.deployment,
+                environment: r.environment,
+                version: r.version,
+                common_digest: r.common_digest,
+                commit: r.commit_id,
+                applied_by: r.applied_by,
+                applied_at: time(r.applied_at)?,
+            })
+        })
+        .transpose()
     }
 }
 
