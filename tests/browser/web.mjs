@@ -329,6 +329,14 @@ try {
   check((await alice.inputValue('#deploy-nodes')) === '9' && (await alice.inputValue('#var-greeting')) === 'bonjour', 'what was typed is kept');
   check(!alice.url().includes('typed-then-refused') && !(await alice.content()).includes('typed-then-refused'), 'a typed secret is not carried back');
   await shot(alice, 'deploy-refused');
+  // Only a refusal fills a form back: a link someone sends does not.
+  const current = await text(alice, '[data-field=nodes]');
+  await alice.goto('/clusters/secret-demo?form=deploy-form&nodes=3&var.greeting=planted');
+  check((await alice.inputValue('#deploy-nodes')) === current && (await alice.inputValue('#var-greeting')) === '',
+    'a crafted link does not fill the deploy form');
+  await alice.goto('/clusters/secret-demo');
+  await open(alice, '#deploy-settings');
+  await alice.fill('#var-greeting', 'bonjour');
   await alice.fill('#deploy-nodes', '1');
   await alice.click('#deploy-form button[type=submit]');
   await flash(alice, 'ok', 'queued');

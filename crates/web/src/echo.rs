@@ -46,6 +46,16 @@ impl Echo {
         echo
     }
 
+    /// The echo of the page being shown: only after a refusal (the flash
+    /// the redirect set), so a link someone sends cannot fill a form.
+    pub fn on(ctx: &Ctx) -> Self {
+        if refusal(ctx).is_some() {
+            Self::of(&ctx.path)
+        } else {
+            Self::default()
+        }
+    }
+
     /// Where a refused form goes back to: `page` with the form's fields
     /// (those `shown` lets through: a secret never travels in a URL) and
     /// the field `error` names, at the form (`#form`).
@@ -115,7 +125,7 @@ pub struct Field {
 impl Field {
     /// Field `name` of form `form`, whose input has id `id`.
     pub fn of(ctx: &Ctx, form: &str, name: &str, id: &str, current: Option<String>) -> Self {
-        let echo = Echo::of(&ctx.path);
+        let echo = Echo::on(ctx);
         // Beside its field, the refusal need not name the field again.
         let error = (echo.error_field(form) == Some(name))
             .then(|| refusal(ctx))

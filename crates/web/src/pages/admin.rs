@@ -131,7 +131,7 @@ pub async fn page(ctx: Ctx, Query(filter): Query<AuditFilter>) -> Response {
                         } } }
                     } }
                 }
-                details open[Echo::of(&ctx.path).is_of(ORG_FORM)] {
+                details open[Echo::on(&ctx).is_of(ORG_FORM)] {
                     summary { "Create an organization" }
                     form.stack.narrow #(ORG_FORM) method="post" action="/orgs" {
                         (csrf_field(&session))

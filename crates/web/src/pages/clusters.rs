@@ -227,7 +227,7 @@ pub async fn new_form(ctx: Ctx, Query(query): Query<NewQuery>) -> Response {
     };
     // What was typed in the settings before a refusal, and the refusal
     // beside the setting it names.
-    let echo = Echo::of(&ctx.path);
+    let echo = Echo::on(&ctx);
     let typed_settings = Shown::default().typed(&settings, echo.typed("new-cluster"));
     let settings_error = query
         .error_field
@@ -627,7 +627,7 @@ fn actions(
         // A protected cluster gets no destroy time.
         (!deployed && !c.protected).then(|| "2h".to_owned()),
     );
-    let echo = Echo::of(&ctx.path);
+    let echo = Echo::on(ctx);
     let shown_variables = settings.map(|s| {
         let error = echo
             .error_field(DEPLOY)
@@ -883,7 +883,7 @@ fn runs_section(
     zone: chrono_tz::Tz,
 ) -> Markup {
     let version = Field::of(ctx, "run-form", "version", "run-version", None);
-    let release = Echo::of(&ctx.path).value("run-form", "kind") == Some("release");
+    let release = Echo::on(ctx).value("run-form", "kind") == Some("release");
     html! {
         section #runs-section data-refresh aria-labelledby="runs-title" {
             h2 #runs-title { "Test and release runs" }

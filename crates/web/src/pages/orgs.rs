@@ -263,7 +263,7 @@ fn account_section(ctx: &Ctx, session: &Session, org: &str, a: &AccountView) -> 
             }
         }
         @if session.admin() {
-            details open[Echo::of(&ctx.path).is_of(ACCOUNT_FORM)] {
+            details open[Echo::on(ctx).is_of(ACCOUNT_FORM)] {
                 summary { "Change the account (administrators)" }
                 form.stack.narrow #(ACCOUNT_FORM) method="post" action={(org_path(org)) "/account"} {
                     (csrf_field(session))
@@ -518,7 +518,7 @@ fn limits_section(ctx: &Ctx, session: &Session, org: &OrganizationView) -> Marku
             }
             p.hint { "Limits bind organization members; administrators have none." }
             @if session.admin() {
-                details open[Echo::of(&ctx.path).is_of(LIMITS_FORM)] {
+                details open[Echo::on(ctx).is_of(LIMITS_FORM)] {
                     summary { "Change the limits (administrators)" }
                     form.stack.narrow #(LIMITS_FORM) method="post" action={(org_path(&org.name)) "/limits"} {
                         (csrf_field(session))

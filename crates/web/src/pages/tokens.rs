@@ -40,7 +40,7 @@ pub fn section(ctx: &Ctx, session: &Session, tokens: &[TokenView]) -> Markup {
     let zone = ctx.zone;
     let now = chrono::Utc::now();
     // What was typed before a refusal (the expiry and one scope by default).
-    let echo = Echo::of(&ctx.path);
+    let echo = Echo::on(ctx);
     let name = Field::of(ctx, FORM, "name", "token-name", None);
     let expires = Field::of(
         ctx,
