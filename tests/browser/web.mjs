@@ -366,6 +366,15 @@ try {
   await alice.selectOption('#blueprint', 'local');
   await alice.waitForFunction(() => document.querySelector('#new-estimate [data-estimate-text]').textContent.includes('$0.00 + $0.00'));
 
+  step('alice sees the deployments a repository applied, environments side by side');
+  await alice.click('nav a[href="/deployments"]');
+  const site = alice.locator('section[data-deployment=site]');
+  await site.waitFor();
+  check((await site.locator('tr[data-environment=staging] td[data-tested=passed]').count()) === 1, "staging's tests since its apply passed");
+  check((await site.locator('tr[data-environment=prod] td[data-tested=none]').count()) === 1, 'prod has not been tested since');
+  check((await site.locator('span.hint', { hasText: 'the same elsewhere' }).count()) === 2, 'both environments got the same common values');
+  await shot(alice, 'deployments');
+
   // ---------------------------------------------------------------- carol
   step('carol asks to join research');
   const carol = await persona('carol');
@@ -452,6 +461,9 @@ try {
     check(!page.includes('carol') && !page.includes('panicked') && !page.includes('"error"'), `${link} shows no data and no dump`);
   }
   await shot(bob, 'refused');
+  await bob.goto('/deployments');
+  await bob.locator('p.empty', { hasText: 'No repository has been applied yet' }).waitFor();
+  check(!(await bob.content()).includes('site-staging'), "bob sees none of research's deployments");
   const runsRefused = await bob.goto('/runs');
   check(runsRefused.status() === 403, `the runs page is for administrators (${runsRefused.status()})`);
   for (const [link, status] of [['/no-such-page', 404], ['/clusters/shared/nothing', 404]]) {
@@ -700,7 +712,7 @@ try {
     const box = await withdraw.boundingBox();
     check(box && box.x >= 0 && box.x + box.width <= PHONE.width, `Withdraw is in view at phone width (${JSON.stringify(box)})`);
   }
-  for (const [name, link] of [['clusters', '/clusters'], ['tokens', '/tokens'], ['profile', '/profile']]) {
+  for (const [name, link] of [['clusters', '/clusters'], ['tokens', '/tokens'], ['profile', '/profile'], ['deployments', '/deployments']]) {
     await phone.goto(link);
     await phone.locator('main h1').first().waitFor();
     await shot(phone, name);

@@ -679,6 +679,35 @@ pub struct ApplyDeployment {
     pub dry_run: bool,
 }
 
+/// `GET /v1/deployments`: a deployment a repository applied, its
+/// environments side by side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentView {
+    pub deployment: String,
+    /// In the order they were first applied.
+    pub environments: Vec<EnvironmentView>,
+}
+
+/// A deployment in one environment: its cluster and its last apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EnvironmentView {
+    pub environment: String,
+    pub cluster: String,
+    pub state: ClusterState,
+    pub nodes: u32,
+    pub protected: bool,
+    /// What the last apply gave it.
+    pub version: String,
+    /// What environments share: equal in two environments, the same change.
+    pub common_digest: String,
+    pub commit: Option<String>,
+    pub applied_at: DateTime<Utc>,
+    /// Who applied it (a subject).
+    pub applied_by: String,
+    /// Whether the latest TEST run since the apply passed (none yet: null).
+    pub tested: Option<bool>,
+}
+
 /// A secrets file as a repository holds it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

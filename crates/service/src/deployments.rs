@@ -15,7 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use slipway_api::types::*;
 use slipway_core::access::{Action, authorize};
-use slipway_core::{BlueprintName, ClusterSpec, ClusterState, OrgName, Variables};
+use slipway_core::{BlueprintName, ClusterSpec, ClusterState, OperationId, OrgName, Variables};
 
 use slipway_store::Applied;
 
@@ -244,6 +244,67 @@ impl Service {
         Ok(plan)
     }
 
+    /// Each deployment a repository applied that the caller may see, its
+    /// environments side by side.
+    pub async fn deployments(&self, caller: &Caller) -> Result<Vec<DeploymentView>> {
+        caller.require(scope::CLUSTERS_READ)?;
+        let mut views: Vec<DeploymentView> = Vec::new();
+        for applied in self.store.applies().await? {
+            let Ok(snap) = self
+                .authorized_snapshot(caller, applied.cluster.as_str(), Action::View)
+                .await
+            else {
+                continue;
+            };
+            let tested = self.test_since(&applied).await?.map(|(_, passed)| passed);
+            let environment = EnvironmentView {
+                environment: applied.environment,
+                cluster: applied.cluster.to_string(),
+                state: snap.cluster.state,
+                nodes: snap.cluster.spec.nodes,
+                protected: snap.cluster.protected,
+                version: applied.version,
+                common_digest: applied.common_digest,
+                commit: applied.commit,
+                applied_at: applied.applied_at,
+                applied_by: applied.applied_by,
+                tested,
+            };
+            match views
+                .iter_mut()
+                .find(|v| v.deployment == applied.deployment)
+            {
+                Some(view) => view.environments.push(environment),
+                None => views.push(DeploymentView {
+                    deployment: applied.deployment,
+                    environments: vec![environment],
+                }),
+            }
+        }
+        Ok(views)
+    }
+
+    /// The cluster's latest TEST run ended since `applied`, and whether it
+    /// passed.
+    async fn test_since(&self, applied: &Applied) -> Result<Option<(OperationId, bool)>> {
+        Ok(self
+            .store
+            .runs(Some(&applied.cluster), 50)
+            .await?
+            .into_iter()
+            .find(|run| {
+                run.operation.kind == slipway_core::OperationKind::Test
+                    && run
+                        .operation
+                        .finished_at
+                        .is_some_and(|t| t >= applied.applied_at)
+            })
+            .map(|run| {
+                let passed = run.result.as_ref().and_then(|r| r["passed"].as_bool()) == Some(true);
+                (run.operation.id, passed)
+            }))
+    }
+
     /// Staging before prod: `environment` takes only what `earlier` was
     /// applied (the same version and common digest) and tested green
     /// since. Refused naming what differs, unless an administrator
@@ -278,32 +339,14 @@ impl Service {
                         req.common_digest.as_deref().map_or("none", short)
                     ));
                 }
-                let tested = self
-                    .store
-                    .runs(Some(&earlier_cluster), 50)
-                    .await?
-                    .into_iter()
-                    .find(|run| {
-                        run.operation.kind == slipway_core::OperationKind::Test
-                            && run
-                                .operation
-                                .finished_at
-                                .is_some_and(|t| t >= applied.applied_at)
-                    });
-                match tested {
+                match self.test_since(&applied).await? {
                     None => differences.push(format!(
                         "{earlier} has not been tested since it was applied"
                     )),
-                    Some(run)
-                        if run.result.as_ref().and_then(|r| r["passed"].as_bool())
-                            != Some(true) =>
-                    {
-                        differences.push(format!(
-                            "{earlier}'s tests since it was applied did not pass (run {})",
-                            run.operation.id
-                        ));
-                    }
-                    Some(_) => {}
+                    Some((run, false)) => differences.push(format!(
+                        "{earlier}'s tests since it was applied did not pass (run {run})"
+                    )),
+                    Some((_, true)) => {}
                 }
             }
         }

@@ -238,6 +238,10 @@ pub trait ClusterStore: Send + Sync + 'static {
 
     /// The last apply of a repository's deployment to the cluster.
     async fn last_apply(&self, cluster: &ClusterName) -> Result<Option<Applied>>;
+
+    /// Every cluster's last apply, by deployment and environment (there is
+    /// one per cluster a repository made).
+    async fn applies(&self) -> Result<Vec<Applied>>;
 }
 
 /// What a repository's last apply gave a cluster: what environments share

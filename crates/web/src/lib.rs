@@ -131,7 +131,9 @@ pub fn router<S>(service: Arc<Service>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    use pages::{admin, clusters, home, operations, orgs, profile, runs, sign_in, tokens};
+    use pages::{
+        admin, clusters, deployments, home, operations, orgs, profile, runs, sign_in, tokens,
+    };
     let web = Web::new(service);
     Router::new()
         .route("/", get(home::page))
@@ -186,6 +188,7 @@ where
         .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/admin", get(admin::page))
         .route("/runs", get(runs::page))
+        .route("/deployments", get(deployments::page))
         .route("/profile", get(profile::page))
         .route("/admin/rotate-keys", post(admin::rotate_keys))
         .route("/admin/provisioning/pause", post(admin::pause_provisioning))

@@ -200,6 +200,42 @@ fn people_use_slipway_through_the_web_ui_in_a_real_browser() {
         assert_eq!(created.status().as_u16(), 201);
     }
 
+    // A repository of deployments applied to staging, tested, and promoted
+    // to prod: what the deployments page shows.
+    let repository = tempfile::tempdir().unwrap();
+    for (path, contents) in [
+        (
+            "slipway.yaml",
+            "organization: research\nenvironments: [staging, {name: prod, requires: staging}]\n",
+        ),
+        (
+            "deployments/site/deployment.yaml",
+            "blueprint: local\nlifecycle: ephemeral\nttl: 2h\n",
+        ),
+        ("deployments/site/config/common.yaml", "nodes: 1\n"),
+    ] {
+        let at = repository.path().join(path);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        std::fs::write(at, contents).unwrap();
+    }
+    let repo = repository.path().to_str().unwrap();
+    s.run(&["apply", repo, "--env", "staging", "--auto-approve"])
+        .expect_code(2);
+    s.run(&["test", "site-staging", "--version", "v1"])
+        .expect_code(0);
+    s.run(&[
+        "promote",
+        "site",
+        "--from",
+        "staging",
+        "--to",
+        "prod",
+        "--path",
+        repo,
+        "--auto-approve",
+    ])
+    .expect_code(2);
+
     let screenshots = workspace().join("target/web-screenshots");
     let scratch = tempfile::tempdir().unwrap();
     let config = scratch.path().join("config.json");

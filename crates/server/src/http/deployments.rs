@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use slipway_api::types::{ApplyDeployment, DeploymentPlan};
+use slipway_api::types::{ApplyDeployment, DeploymentPlan, DeploymentView};
 
 use super::params::{DeploymentParam, EnvironmentParam};
 use super::{ApiError, ApiJson, AppState, Authenticated};
@@ -27,4 +27,16 @@ pub async fn apply(
             .apply_deployment(&caller, &deployment, &environment, req)
             .await?,
     ))
+}
+
+/// Each deployment a repository applied that the caller may see, its
+/// environments side by side: version, common digest, commit, last apply,
+/// tests since, protection.
+#[utoipa::path(get, path = "/v1/deployments", tag = "clusters",
+    responses((status = 200, body = Vec<DeploymentView>)), security(("bearer" = [])))]
+pub async fn list(
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Vec<DeploymentView>>, ApiError> {
+    Ok(Json(http.service.deployments(&caller).await?))
 }

@@ -131,6 +131,7 @@ pub fn router(
         .routes(routes!(provisioning::resume))
         .routes(routes!(secrets::recipient))
         .routes(routes!(deployments::apply))
+        .routes(routes!(deployments::list))
         // Inside the authentication: a stranger learns nothing, not even
         // the limit.
         .route_layer(middleware::from_fn_with_state(

@@ -14,6 +14,43 @@ use crate::{
     StoreError,
 };
 
+/// The columns an [`AppliedRow`] reads.
+macro_rules! applied_columns {
+    () => {
+        "cluster, deployment, environment, version, common_digest, commit_id, applied_by, applied_at"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct AppliedRow {
+    cluster: String,
+    deployment: String,
+    environment: String,
+    version: String,
+    common_digest: String,
+    commit_id: Option<String>,
+    applied_by: String,
+    applied_at: i64,
+}
+
+impl TryFrom<AppliedRow> for Applied {
+    type Error = StoreError;
+
+    fn try_from(r: AppliedRow) -> Result<Self> {
+        Ok(Applied {
+            cluster: ClusterName::parse(&r.cluster)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            deployment: r.deployment,
+            environment: r.environment,
+            version: r.version,
+            common_digest: r.common_digest,
+            commit: r.commit_id,
+            applied_by: r.applied_by,
+            applied_at: time(r.applied_at)?,
+        })
+    }
+}
+
 /// The infrastructure operations in flight on clusters whose names are in
 /// `[$1, $2]`.
 static ACTIVE_IN_RANGE: LazyLock<String> = LazyLock::new(|| {
@@ -297,36 +334,26 @@ impl ClusterStore for SqlStore {
     }
 
     async fn last_apply(&self, cluster: &ClusterName) -> Result<Option<Applied>> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            deployment: String,
-            environment: String,
-            version: String,
-            common_digest: String,
-            commit_id: Option<String>,
-            applied_by: String,
-            applied_at: i64,
-        }
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT deployment, environment, version, common_digest, commit_id, applied_by, applied_at \
-             FROM deployment_applies WHERE cluster = $1",
-        )
+        let row: Option<AppliedRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            applied_columns!(),
+            " FROM deployment_applies WHERE cluster = $1"
+        ))
         .bind(cluster.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(Applied {
-                cluster: cluster.clone(),
-                deployment: r.deployment,
-                environment: r.environment,
-                version: r.version,
-                common_digest: r.common_digest,
-                commit: r.commit_id,
-                applied_by: r.applied_by,
-                applied_at: time(r.applied_at)?,
-            })
-        })
-        .transpose()
+        row.map(Applied::try_from).transpose()
+    }
+
+    async fn applies(&self) -> Result<Vec<Applied>> {
+        let rows: Vec<AppliedRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            applied_columns!(),
+            " FROM deployment_applies ORDER BY deployment, applied_at"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Applied::try_from).collect()
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod clusters;
+pub mod deployments;
 pub mod home;
 pub mod operations;
 pub mod orgs;
