@@ -939,6 +939,7 @@ async fn a_clusters_last_apply_from_a_repository_is_replaced_by_the_next(db: &Te
     store.record_apply(&next).await.unwrap();
     assert_eq!(
         store.last_apply(&name("hub-staging")).await.unwrap(),
-        Some(next)
+        Some(next.clone())
     );
+    assert_eq!(store.applies().await.unwrap(), [next], "one per cluster");
 }
