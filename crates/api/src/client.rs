@@ -531,8 +531,8 @@ impl Client {
         &self,
         deployment: &str,
         environment: &str,
-        req: &ApplyDeployment,
-    ) -> Result<DeploymentPlan> {
+        req: &DesiredDeployment,
+    ) -> Result<DeploymentChanges> {
         self.send(
             self.request(
                 Method::PUT,

@@ -633,7 +633,7 @@ pub struct RevocationListView {
 /// (`slipway apply` renders it from the repository's layers).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ApplyDeployment {
+pub struct DesiredDeployment {
     /// The organization that owns the cluster.
     pub organization: String,
     pub blueprint: String,
@@ -728,12 +728,12 @@ impl std::fmt::Debug for SecretsFileBody {
 
 /// What applying a deployment in an environment does (or, dry, would do).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct DeploymentPlan {
+pub struct DeploymentChanges {
     pub cluster: String,
-    pub action: PlanAction,
+    pub action: DeploymentAction,
     /// What differs from what the cluster is asked to be now; a secret by
     /// name only, never its value.
-    pub changes: Vec<PlannedChange>,
+    pub changes: Vec<SettingChange>,
     /// The operation that applies it (not on a dry run, nor with nothing
     /// to do).
     pub operation: Option<OperationView>,
@@ -742,7 +742,7 @@ pub struct DeploymentPlan {
 /// What an apply does to the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum PlanAction {
+pub enum DeploymentAction {
     /// It is as asked and running: nothing.
     None,
     /// It does not exist: define it and deploy it.
@@ -754,7 +754,7 @@ pub enum PlanAction {
 /// One difference: a setting, what it is asked to be now and what the
 /// repository says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct PlannedChange {
+pub struct SettingChange {
     /// `version`, `nodes`, `public`, `variables.<name>` or
     /// `secrets.<name>`.
     pub setting: String,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use slipway_api::types::{ApplyDeployment, DeploymentPlan, PlanAction, SecretsFileBody};
+use slipway_api::types::{DeploymentAction, DeploymentChanges, DesiredDeployment, SecretsFileBody};
 use slipway_core::OperationState;
 use slipway_repo::{Desired, Lifecycle, Repository};
 
@@ -82,7 +82,7 @@ impl Connection {
         }
         let pending: Vec<_> = plans
             .iter()
-            .filter(|(_, p)| p.action != PlanAction::None)
+            .filter(|(_, p)| p.action != DeploymentAction::None)
             .collect();
         if self.json {
             output::json(&plans.iter().map(|(_, p)| p).collect::<Vec<_>>());
@@ -163,8 +163,8 @@ impl Connection {
         requires: Option<String>,
         context: &Context,
         dry_run: bool,
-    ) -> Result<DeploymentPlan, Failure> {
-        let req = ApplyDeployment {
+    ) -> Result<DeploymentChanges, Failure> {
+        let req = DesiredDeployment {
             organization: d.organization.clone(),
             blueprint: d.blueprint.clone(),
             version: d.version.clone(),
@@ -225,11 +225,11 @@ fn commit_of(path: &std::path::Path) -> Option<String> {
 }
 
 /// One cluster's plan, as a person reads it.
-fn show(d: &Desired, plan: &DeploymentPlan) {
+fn show(d: &Desired, plan: &DeploymentChanges) {
     let what = match plan.action {
-        PlanAction::None => "no change",
-        PlanAction::Create => "to create and deploy",
-        PlanAction::Deploy => "to deploy",
+        DeploymentAction::None => "no change",
+        DeploymentAction::Create => "to create and deploy",
+        DeploymentAction::Deploy => "to deploy",
     };
     println!(
         "{} ({} in {}): {what}",

@@ -313,6 +313,13 @@ struct ApplyArgs {
     /// With --dry-run: exit 2 when there are changes to apply.
     #[arg(long, requires = "dry_run")]
     detailed_exitcode: bool,
+    #[command(flatten)]
+    approval: ApprovalArgs,
+}
+
+/// How `apply` and `promote` go ahead.
+#[derive(Args)]
+struct ApprovalArgs {
     /// Apply without asking (CI).
     #[arg(long)]
     auto_approve: bool,
@@ -338,15 +345,8 @@ struct PromoteArgs {
     /// The repository (default: the current directory).
     #[arg(long, default_value = ".")]
     path: PathBuf,
-    /// Apply without asking (CI).
-    #[arg(long)]
-    auto_approve: bool,
-    /// Wait at most this long (90s, 10m, 2h).
-    #[arg(long, default_value = "30m")]
-    wait: String,
-    /// Promote despite the checks (administrators), saying why.
-    #[arg(long)]
-    override_reason: Option<String>,
+    #[command(flatten)]
+    approval: ApprovalArgs,
 }
 
 #[derive(Args)]
@@ -1140,11 +1140,8 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
                 deployment: a.deployment,
                 dry_run: a.dry_run,
                 detailed_exitcode: a.detailed_exitcode,
-                auto_approve: a.auto_approve,
-                wait: slipway_core::duration::parse_duration("wait", &a.wait)
-                    .map_err(|e| Failure::invalid("wait", e.to_string()))?,
-                override_reason: a.override_reason,
                 promote_from: None,
+                ..approval(a.approval)?
             })
             .await
         }
@@ -1155,11 +1152,8 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
                 deployment: Some(a.deployment),
                 dry_run: false,
                 detailed_exitcode: false,
-                auto_approve: a.auto_approve,
-                wait: slipway_core::duration::parse_duration("wait", &a.wait)
-                    .map_err(|e| Failure::invalid("wait", e.to_string()))?,
-                override_reason: a.override_reason,
                 promote_from: Some(a.from),
+                ..approval(a.approval)?
             })
             .await
         }
@@ -1297,6 +1291,23 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
             unreachable!("handled before")
         }
     }
+}
+
+/// What `apply` and `promote` share: approval, wait and override; the
+/// rest is each command's.
+fn approval(a: ApprovalArgs) -> Result<apply::Apply, Failure> {
+    Ok(apply::Apply {
+        path: PathBuf::from("."),
+        env: None,
+        deployment: None,
+        dry_run: false,
+        detailed_exitcode: false,
+        auto_approve: a.auto_approve,
+        wait: slipway_core::duration::parse_duration("wait", &a.wait)
+            .map_err(|e| Failure::invalid("wait", e.to_string()))?,
+        override_reason: a.override_reason,
+        promote_from: None,
+    })
 }
 
 /// `None` for `--no-wait`, else how long to wait.

@@ -17,7 +17,7 @@ use slipway_api::types::*;
 use slipway_core::access::{Action, authorize};
 use slipway_core::{BlueprintName, ClusterSpec, ClusterState, OperationId, OrgName, Variables};
 
-use slipway_store::Applied;
+use slipway_store::DeploymentRecord;
 
 use crate::Service;
 use crate::caller::{Caller, scope};
@@ -31,8 +31,8 @@ impl Service {
         caller: &Caller,
         deployment: &str,
         environment: &str,
-        req: ApplyDeployment,
-    ) -> Result<DeploymentPlan> {
+        req: DesiredDeployment,
+    ) -> Result<DeploymentChanges> {
         caller.require(scope::CLUSTERS_WRITE)?;
         for (field, segment) in [("deployment", deployment), ("environment", environment)] {
             slipway_core::ClusterName::parse(segment).map_err(|e| Error::invalid(field, e.rule))?;
@@ -91,7 +91,7 @@ impl Service {
                     change("protected", None, Some(persistent.into())),
                 ];
                 changes.extend(variable_changes(&Variables::new(), &sealed, &sensitive));
-                (PlanAction::Create, changes)
+                (DeploymentAction::Create, changes)
             }
             Some(_) => {
                 let snap = self
@@ -147,20 +147,20 @@ impl Service {
                 }
                 changes.extend(variable_changes(&c.spec.variables, &sealed, &sensitive));
                 let action = if changes.is_empty() && c.state == ClusterState::Running {
-                    PlanAction::None
+                    DeploymentAction::None
                 } else {
-                    PlanAction::Deploy
+                    DeploymentAction::Deploy
                 };
                 (action, changes)
             }
         };
-        let mut plan = DeploymentPlan {
+        let mut plan = DeploymentChanges {
             cluster: name.to_string(),
             action,
             changes,
             operation: None,
         };
-        if req.dry_run || action == PlanAction::None {
+        if req.dry_run || action == DeploymentAction::None {
             return Ok(plan);
         }
         if let Some(earlier) = &req.requires {
@@ -174,7 +174,7 @@ impl Service {
             )
             .await?;
         }
-        if action == PlanAction::Create {
+        if action == DeploymentAction::Create {
             self.create_cluster(
                 caller,
                 CreateCluster {
@@ -214,7 +214,7 @@ impl Service {
         plan.operation = deployed.operation;
         if let Some(common_digest) = &req.common_digest {
             self.store
-                .record_apply(&Applied {
+                .record_deployment(&DeploymentRecord {
                     cluster: name.clone(),
                     deployment: deployment.to_owned(),
                     environment: environment.to_owned(),
@@ -249,7 +249,7 @@ impl Service {
     pub async fn deployments(&self, caller: &Caller) -> Result<Vec<DeploymentView>> {
         caller.require(scope::CLUSTERS_READ)?;
         let mut views: Vec<DeploymentView> = Vec::new();
-        for applied in self.store.applies().await? {
+        for applied in self.store.deployment_records().await? {
             let Ok(snap) = self
                 .authorized_snapshot(caller, applied.cluster.as_str(), Action::View)
                 .await
@@ -286,7 +286,7 @@ impl Service {
 
     /// The cluster's latest TEST run ended since `applied`, and whether it
     /// passed.
-    async fn test_since(&self, applied: &Applied) -> Result<Option<(OperationId, bool)>> {
+    async fn test_since(&self, applied: &DeploymentRecord) -> Result<Option<(OperationId, bool)>> {
         Ok(self
             .store
             .runs(Some(&applied.cluster), 50)
@@ -316,12 +316,12 @@ impl Service {
         earlier: &str,
         environment: &str,
         version: &str,
-        req: &ApplyDeployment,
+        req: &DesiredDeployment,
     ) -> Result<()> {
         let earlier_cluster = slipway_repo::cluster_name(deployment, earlier)
             .map_err(|e| Error::invalid("requires", e))?;
         let mut differences = Vec::new();
-        match self.store.last_apply(&earlier_cluster).await? {
+        match self.store.deployment_record(&earlier_cluster).await? {
             None => differences.push(format!(
                 "{earlier} ({earlier_cluster}) was never applied from the repository"
             )),
@@ -425,8 +425,8 @@ fn change(
     setting: &str,
     from: Option<serde_json::Value>,
     to: Option<serde_json::Value>,
-) -> PlannedChange {
-    PlannedChange {
+) -> SettingChange {
+    SettingChange {
         setting: setting.to_owned(),
         from,
         to,
@@ -439,7 +439,7 @@ fn variable_changes(
     now: &Variables,
     asked: &Variables,
     sensitive: &dyn Fn(&str) -> bool,
-) -> Vec<PlannedChange> {
+) -> Vec<SettingChange> {
     let mut names: Vec<&String> = now.keys().chain(asked.keys()).collect();
     names.sort();
     names.dedup();

@@ -234,20 +234,20 @@ pub trait ClusterStore: Send + Sync + 'static {
 
     /// Records the last apply of a repository's deployment to its cluster
     /// (replacing the one before).
-    async fn record_apply(&self, applied: &Applied) -> Result<()>;
+    async fn record_deployment(&self, applied: &DeploymentRecord) -> Result<()>;
 
     /// The last apply of a repository's deployment to the cluster.
-    async fn last_apply(&self, cluster: &ClusterName) -> Result<Option<Applied>>;
+    async fn deployment_record(&self, cluster: &ClusterName) -> Result<Option<DeploymentRecord>>;
 
     /// Every cluster's last apply, by deployment and environment (there is
     /// one per cluster a repository made).
-    async fn applies(&self) -> Result<Vec<Applied>>;
+    async fn deployment_records(&self) -> Result<Vec<DeploymentRecord>>;
 }
 
 /// What a repository's last apply gave a cluster: what environments share
 /// (`common_digest`), the version, the commit, when and by whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Applied {
+pub struct DeploymentRecord {
     pub cluster: ClusterName,
     pub deployment: String,
     pub environment: String,

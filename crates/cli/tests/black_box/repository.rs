@@ -266,7 +266,7 @@ fn apply_makes_a_repository_real_with_its_secret_reaching_terraform_and_nowhere_
         "nothing was defined"
     );
 
-    // Applied: the secret reached Terraform (its digest is an output).
+    // DeploymentRecord: the secret reached Terraform (its digest is an output).
     let applied = s.run(&["apply", path, "--env", "staging", "--auto-approve"]);
     applied.expect_code(2);
     use sha2::Digest as _;

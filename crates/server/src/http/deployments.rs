@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use slipway_api::types::{ApplyDeployment, DeploymentPlan, DeploymentView};
+use slipway_api::types::{DeploymentChanges, DeploymentView, DesiredDeployment};
 
 use super::params::{DeploymentParam, EnvironmentParam};
 use super::{ApiError, ApiJson, AppState, Authenticated};
@@ -15,13 +15,13 @@ use super::{ApiError, ApiJson, AppState, Authenticated};
 /// define and deploy, under the same rules.
 #[utoipa::path(put, path = "/v1/deployments/{deployment}/environments/{environment}", tag = "clusters",
     params(("deployment" = DeploymentParam, Path), ("environment" = EnvironmentParam, Path)),
-    request_body = ApplyDeployment, responses((status = 200, body = DeploymentPlan)), security(("bearer" = [])))]
+    request_body = DesiredDeployment, responses((status = 200, body = DeploymentChanges)), security(("bearer" = [])))]
 pub async fn apply(
     State(http): AppState,
     Authenticated(caller): Authenticated,
     Path((deployment, environment)): Path<(String, String)>,
-    ApiJson(req): ApiJson<ApplyDeployment>,
-) -> Result<Json<DeploymentPlan>, ApiError> {
+    ApiJson(req): ApiJson<DesiredDeployment>,
+) -> Result<Json<DeploymentChanges>, ApiError> {
     Ok(Json(
         http.service
             .apply_deployment(&caller, &deployment, &environment, req)

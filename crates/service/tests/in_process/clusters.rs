@@ -565,7 +565,7 @@ async fn a_deploy_patches_settings_keeping_a_secret_no_one_typed_again() {
 )]
 async fn apply_plans_a_repositorys_cluster_and_refuses_secrets_out_of_place() {
     use base64::Engine as _;
-    use slipway_api::types::{ApplyDeployment, PlanAction, SecretsFileBody};
+    use slipway_api::types::{DeploymentAction, DesiredDeployment, SecretsFileBody};
     let w = World::new().await;
     let mut bp = blueprint();
     bp.blueprint = "hub".into();
@@ -587,23 +587,24 @@ async fn apply_plans_a_repositorys_cluster_and_refuses_secrets_out_of_place() {
         path: "deployments/hub/secrets/staging.yaml".into(),
         contents: base64::engine::general_purpose::STANDARD.encode(contents),
     };
-    let asked = |variables: serde_json::Value, secrets: Option<SecretsFileBody>| ApplyDeployment {
-        organization: ORG.into(),
-        blueprint: "hub".into(),
-        version: "latest".into(),
-        public: false,
-        ttl: Some("1h".into()),
-        nodes: None,
-        variables: serde_json::from_value(variables).unwrap(),
-        secrets,
-        common_digest: None,
-        commit: None,
-        requires: None,
-        override_reason: None,
-        dry_run: true,
-    };
+    let asked =
+        |variables: serde_json::Value, secrets: Option<SecretsFileBody>| DesiredDeployment {
+            organization: ORG.into(),
+            blueprint: "hub".into(),
+            version: "latest".into(),
+            public: false,
+            ttl: Some("1h".into()),
+            nodes: None,
+            variables: serde_json::from_value(variables).unwrap(),
+            secrets,
+            common_digest: None,
+            commit: None,
+            requires: None,
+            override_reason: None,
+            dry_run: true,
+        };
     let admin = admin();
-    let apply = |req: ApplyDeployment| w.service.apply_deployment(&admin, "hub", "staging", req);
+    let apply = |req: DesiredDeployment| w.service.apply_deployment(&admin, "hub", "staging", req);
 
     let in_a_layer = refused(
         apply(asked(serde_json::json!({"password": "x"}), None)).await,
@@ -654,7 +655,7 @@ async fn apply_plans_a_repositorys_cluster_and_refuses_secrets_out_of_place() {
     .unwrap();
     assert_eq!(
         (plan.cluster.as_str(), plan.action),
-        ("hub-staging", PlanAction::Create)
+        ("hub-staging", DeploymentAction::Create)
     );
     let settings: Vec<&str> = plan.changes.iter().map(|c| c.setting.as_str()).collect();
     assert_eq!(

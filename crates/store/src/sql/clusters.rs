@@ -10,19 +10,19 @@ use super::accounts::{CapacityRow, capacity_columns};
 use super::rows::*;
 use super::{ACTIVE_STATES, INFRASTRUCTURE, SqlStore, locking, outcome_summary};
 use crate::{
-    Applied, AuditIntent, ClusterFilter, ClusterStore, Decide, Decided, NewCluster, Result,
-    StoreError,
+    AuditIntent, ClusterFilter, ClusterStore, Decide, Decided, DeploymentRecord, NewCluster,
+    Result, StoreError,
 };
 
-/// The columns an [`AppliedRow`] reads.
-macro_rules! applied_columns {
+/// The columns an [`DeploymentRecordRow`] reads.
+macro_rules! deployment_record_columns {
     () => {
         "cluster, deployment, environment, version, common_digest, commit_id, applied_by, applied_at"
     };
 }
 
 #[derive(sqlx::FromRow)]
-struct AppliedRow {
+struct DeploymentRecordRow {
     cluster: String,
     deployment: String,
     environment: String,
@@ -33,11 +33,11 @@ struct AppliedRow {
     applied_at: i64,
 }
 
-impl TryFrom<AppliedRow> for Applied {
+impl TryFrom<DeploymentRecordRow> for DeploymentRecord {
     type Error = StoreError;
 
-    fn try_from(r: AppliedRow) -> Result<Self> {
-        Ok(Applied {
+    fn try_from(r: DeploymentRecordRow) -> Result<Self> {
+        Ok(DeploymentRecord {
             cluster: ClusterName::parse(&r.cluster)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             deployment: r.deployment,
@@ -312,7 +312,7 @@ impl ClusterStore for SqlStore {
             .ok_or_else(|| StoreError::ClusterNotFound(cluster.to_string()))
     }
 
-    async fn record_apply(&self, applied: &Applied) -> Result<()> {
+    async fn record_deployment(&self, applied: &DeploymentRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO deployment_applies (cluster, deployment, environment, version, common_digest, commit_id, applied_by, applied_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
@@ -333,27 +333,27 @@ impl ClusterStore for SqlStore {
         Ok(())
     }
 
-    async fn last_apply(&self, cluster: &ClusterName) -> Result<Option<Applied>> {
-        let row: Option<AppliedRow> = sqlx::query_as(concat!(
+    async fn deployment_record(&self, cluster: &ClusterName) -> Result<Option<DeploymentRecord>> {
+        let row: Option<DeploymentRecordRow> = sqlx::query_as(concat!(
             "SELECT ",
-            applied_columns!(),
+            deployment_record_columns!(),
             " FROM deployment_applies WHERE cluster = $1"
         ))
         .bind(cluster.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(Applied::try_from).transpose()
+        row.map(DeploymentRecord::try_from).transpose()
     }
 
-    async fn applies(&self) -> Result<Vec<Applied>> {
-        let rows: Vec<AppliedRow> = sqlx::query_as(concat!(
+    async fn deployment_records(&self) -> Result<Vec<DeploymentRecord>> {
+        let rows: Vec<DeploymentRecordRow> = sqlx::query_as(concat!(
             "SELECT ",
-            applied_columns!(),
+            deployment_record_columns!(),
             " FROM deployment_applies ORDER BY deployment, applied_at"
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(Applied::try_from).collect()
+        rows.into_iter().map(DeploymentRecord::try_from).collect()
     }
 }
 

@@ -15,7 +15,7 @@ contract!(
     a_decision_answers_the_cluster_as_it_is_after_the_change,
     a_clusters_runtime_directory_is_chosen_once_and_forgotten_when_nothing_is_left,
     the_deployed_count_is_the_snapshots_own_rule,
-    a_clusters_last_apply_from_a_repository_is_replaced_by_the_next,
+    a_clusters_deployment_record_is_replaced_by_the_next_apply,
 );
 
 /// The organization's load as a rule deciding on cluster `n` sees it (a
@@ -910,11 +910,14 @@ async fn the_deployed_count_is_the_snapshots_own_rule(db: &TestDatabase) {
     );
 }
 
-async fn a_clusters_last_apply_from_a_repository_is_replaced_by_the_next(db: &TestDatabase) {
+async fn a_clusters_deployment_record_is_replaced_by_the_next_apply(db: &TestDatabase) {
     let store = open(db).await;
     create(&store, "hub-staging").await;
-    assert_eq!(store.last_apply(&name("hub-staging")).await.unwrap(), None);
-    let first = slipway_store::Applied {
+    assert_eq!(
+        store.deployment_record(&name("hub-staging")).await.unwrap(),
+        None
+    );
+    let first = slipway_store::DeploymentRecord {
         cluster: name("hub-staging"),
         deployment: "hub".into(),
         environment: "staging".into(),
@@ -924,22 +927,26 @@ async fn a_clusters_last_apply_from_a_repository_is_replaced_by_the_next(db: &Te
         applied_by: alice().to_string(),
         applied_at: t0(),
     };
-    store.record_apply(&first).await.unwrap();
+    store.record_deployment(&first).await.unwrap();
     assert_eq!(
-        store.last_apply(&name("hub-staging")).await.unwrap(),
+        store.deployment_record(&name("hub-staging")).await.unwrap(),
         Some(first.clone())
     );
-    let next = slipway_store::Applied {
+    let next = slipway_store::DeploymentRecord {
         version: "1.1.0".into(),
         common_digest: "bbb".into(),
         commit: None,
         applied_at: t0() + ms(1000),
         ..first
     };
-    store.record_apply(&next).await.unwrap();
+    store.record_deployment(&next).await.unwrap();
     assert_eq!(
-        store.last_apply(&name("hub-staging")).await.unwrap(),
+        store.deployment_record(&name("hub-staging")).await.unwrap(),
         Some(next.clone())
     );
-    assert_eq!(store.applies().await.unwrap(), [next], "one per cluster");
+    assert_eq!(
+        store.deployment_records().await.unwrap(),
+        [next],
+        "one per cluster"
+    );
 }

@@ -36,7 +36,7 @@ pub async fn page(ctx: Ctx) -> Response {
                         thead { tr {
                             th scope="col" { "Environment" } th scope="col" { "Cluster" } th scope="col" { "State" }
                             th scope="col" { "Version" } th scope="col" { "Common values" } th scope="col" { "Commit" }
-                            th scope="col" { "Applied" } th scope="col" { "Tests since" }
+                            th scope="col" { "DeploymentRecord" } th scope="col" { "Tests since" }
                         } }
                         tbody { @for e in &d.environments {
                             @let same = d.environments.iter().filter(|o| o.common_digest == e.common_digest).count() > 1;
@@ -50,7 +50,7 @@ pub async fn page(ctx: Ctx) -> Response {
                                     @if same { " " span.hint { "(the same elsewhere)" } }
                                 }
                                 td data-label="Commit" { @match &e.commit { Some(c) => { code.small { (short(c)) } }, None => { span.none { "—" } } } }
-                                td data-label="Applied" { (format::time(e.applied_at, zone)) }
+                                td data-label="DeploymentRecord" { (format::time(e.applied_at, zone)) }
                                 td data-label="Tests since" data-tested=(match e.tested { Some(true) => "passed", Some(false) => "failed", None => "none" }) {
                                     @match e.tested {
                                         Some(true) => { span.badge.op-succeeded { "passed" } }
