@@ -111,11 +111,15 @@ resource "terraform_data" "node" {
   count = var.node_count
 
   # Only what identifies the node replaces it, so changing node_count adds or
-  # removes the nodes at the end and leaves the others running.
+  # removes the nodes at the end and leaves the others running. A node
+  # counts the times it was stopped outside Slipway (`node-<i>.exits`), so
+  # such a stop is a difference the next plan sees — a drift check reports
+  # it, and a deploy of the same configuration starts the node again.
   triggers_replace = {
     cluster = var.cluster_name
     index   = count.index
     state   = "${terraform_data.runtime.input.dir}/node-${count.index}.json"
+    exits   = try(trimspace(file("${terraform_data.runtime.input.dir}/node-${count.index}.exits")), "0")
   }
 
   input = {

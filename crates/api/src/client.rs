@@ -543,6 +543,12 @@ impl Client {
         .await
     }
 
+    /// Each deployment repositories applied that the caller may see.
+    pub async fn deployments(&self) -> Result<Vec<DeploymentView>> {
+        self.send(self.request(Method::GET, "/v1/deployments"))
+            .await
+    }
+
     /// The server's age recipient.
     pub async fn secrets_recipient(&self) -> Result<SecretsRecipient> {
         self.send(self.request(Method::GET, "/v1/secrets/recipient"))

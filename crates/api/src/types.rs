@@ -148,6 +148,16 @@ pub struct ClusterStatus {
     /// administrator forces it.
     #[serde(default)]
     pub protected: bool,
+    /// What the last drift check found differing from the deployed
+    /// configuration, changed outside Slipway: resource instances a deploy
+    /// would change, or `outputs`. Empty: nothing. A deploy (or `slipway
+    /// apply`) of the same configuration repairs it.
+    #[serde(default)]
+    pub drift: Vec<String>,
+    /// When what exists was last checked (a refresh, a drift check or a
+    /// successful deploy).
+    #[serde(default)]
+    pub drift_checked_at: Option<DateTime<Utc>>,
     pub organization: String,
     pub last_operation: Option<OperationSummary>,
     /// The error that left the cluster `failed`.
@@ -666,6 +676,10 @@ pub struct DesiredDeployment {
     /// The repository's commit, recorded with the apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// Marked `prune` in the repository: recorded with the apply, so that
+    /// the apply that no longer finds the deployment destroys its cluster.
+    #[serde(default)]
+    pub prune: bool,
     /// The environment this one comes after (`staging` for `prod`): the
     /// apply is refused unless that environment's cluster was applied the
     /// same version and common digest and its tests passed since.
@@ -677,6 +691,11 @@ pub struct DesiredDeployment {
     /// Only say what would change.
     #[serde(default)]
     pub dry_run: bool,
+    /// With `dry_run`, for a cluster that exists and would change: also
+    /// queue Terraform's plan of the change (an operation of kind `plan`,
+    /// answered in `operation`; its result holds the resource changes).
+    #[serde(default)]
+    pub plan: bool,
 }
 
 /// `GET /v1/deployments`: a deployment a repository applied, its
@@ -693,14 +712,20 @@ pub struct DeploymentView {
 pub struct EnvironmentView {
     pub environment: String,
     pub cluster: String,
+    pub organization: String,
     pub state: ClusterState,
     pub nodes: u32,
     pub protected: bool,
+    /// What the last drift check found changed outside Slipway (empty:
+    /// nothing).
+    pub drift: Vec<String>,
     /// What the last apply gave it.
     pub version: String,
     /// What environments share: equal in two environments, the same change.
     pub common_digest: String,
     pub commit: Option<String>,
+    /// Destroyed when the repository no longer declares it.
+    pub prune: bool,
     pub applied_at: DateTime<Utc>,
     /// Who applied it (a subject).
     pub applied_by: String,
@@ -734,8 +759,8 @@ pub struct DeploymentChanges {
     /// What differs from what the cluster is asked to be now; a secret by
     /// name only, never its value.
     pub changes: Vec<SettingChange>,
-    /// The operation that applies it (not on a dry run, nor with nothing
-    /// to do).
+    /// The operation that applies it; on a dry run with `plan`, the plan
+    /// (none with nothing to do).
     pub operation: Option<OperationView>,
 }
 
@@ -755,12 +780,13 @@ pub enum DeploymentAction {
 /// repository says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SettingChange {
-    /// `version`, `nodes`, `public`, `variables.<name>` or
-    /// `secrets.<name>`.
+    /// `version`, `nodes`, `public`, `protected`, `variables.<name>`,
+    /// `secrets.<name>`, or `drift` (what a drift check found changed
+    /// outside Slipway, to be repaired).
     pub setting: String,
-    #[schema(value_type = Option<Object>)]
+    /// Any JSON value (a version, a number, a flag, a variable's value).
     pub from: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
+    /// Any JSON value.
     pub to: Option<serde_json::Value>,
 }
 

@@ -1,7 +1,8 @@
 //! `slipway apply`: a repository of deployments made real. The layers are
 //! rendered here (`slipway_repo`); each cluster's desired state goes to the
 //! server with its secrets file as committed; the server answers what
-//! differs, which is shown; once approved (a person typing `yes`, or
+//! differs and runs Terraform's plan of each change to a cluster that exists
+//! (an operation of kind `plan`, which changes nothing); both are shown; once approved (a person typing `yes`, or
 //! `--auto-approve` in CI) each change is applied by the server through the
 //! ordinary operations, and followed to its end.
 //!
@@ -14,8 +15,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use slipway_api::types::{DeploymentAction, DeploymentChanges, DesiredDeployment, SecretsFileBody};
+use slipway_api::types::{
+    DeploymentAction, DeploymentChanges, DesiredDeployment, DestroyCluster, OperationView,
+    SecretsFileBody,
+};
 use slipway_core::OperationState;
+use slipway_core::event::kinds;
 use slipway_repo::{Desired, Lifecycle, Repository};
 
 use crate::client::Connection;
@@ -36,6 +41,25 @@ pub struct Apply {
     pub override_reason: Option<String>,
     /// `slipway promote`: the environment `env` must require.
     pub promote_from: Option<String>,
+    pub test: AfterApply,
+}
+
+/// What follows each applied change.
+pub enum AfterApply {
+    /// The cluster's TEST suites, when its blueprint has them, at this
+    /// project version (default: the repository's commit).
+    Test(Option<String>),
+    NoTest,
+}
+
+/// How the TEST after an applied change went.
+enum Tested {
+    Passed(String),
+    Failed(String),
+    /// Its blueprint defines no TEST suites.
+    NoSuites,
+    /// The caller may not run TEST (administrators only): said, not failed.
+    NotAllowed(String),
 }
 
 /// Changes applied (or, dry, to apply).
@@ -73,25 +97,57 @@ impl Connection {
                 .find(|e| e.name == env)
                 .and_then(|e| e.requires.clone())
         };
+        // What differs, then — for each cluster that exists and would
+        // change — Terraform's plan of it, run by the server as an
+        // operation of kind `plan`, all queued before any is awaited.
         let mut plans = Vec::new();
         for d in &desired {
             let plan = self
-                .send_desired(d, requires(&d.environment), &context, true)
+                .send_desired(d, requires(&d.environment), &context, Desire::Plan)
                 .await?;
             plans.push((d, plan));
+        }
+        let mut terraform = Vec::new();
+        for (d, plan) in &plans {
+            terraform.push(match &plan.operation {
+                Some(op) => Some(self.terraform_plan(d, op, asked.wait).await?),
+                None => None,
+            });
         }
         let pending: Vec<_> = plans
             .iter()
             .filter(|(_, p)| p.action != DeploymentAction::None)
             .collect();
+        let removed = self.removed(&repository, &desired, &asked).await?;
+        let pruned: Vec<&Removed> = removed.iter().filter(|r| r.prune).collect();
         if self.json {
-            output::json(&plans.iter().map(|(_, p)| p).collect::<Vec<_>>());
+            let shown: Vec<_> = plans
+                .iter()
+                .zip(&terraform)
+                .map(|((_, p), t)| serde_json::json!({"changes": p, "terraform": t}))
+                .chain(removed.iter().map(|r| serde_json::json!({"removed": r})))
+                .collect();
+            output::json(&shown);
         } else {
-            for (d, plan) in &plans {
-                show(d, plan);
+            for ((d, plan), planned) in plans.iter().zip(&terraform) {
+                show(d, plan, planned.as_ref());
+            }
+            for r in &removed {
+                println!(
+                    "{} ({} in {}): {}",
+                    r.cluster,
+                    r.deployment,
+                    r.environment,
+                    if r.prune {
+                        "to destroy: the repository no longer declares it, and it was marked prune"
+                    } else {
+                        "kept: the repository no longer declares it, but it was not marked prune (destroy it, or mark it prune first)"
+                    }
+                );
             }
         }
-        if pending.is_empty() {
+        let count = pending.len() + pruned.len();
+        if count == 0 {
             if !self.json {
                 println!("Nothing to change: every cluster is as the repository says.");
             }
@@ -104,7 +160,7 @@ impl Connection {
                 ExitCode::SUCCESS
             });
         }
-        if !asked.auto_approve && !approved(pending.len())? {
+        if !asked.auto_approve && !approved(count)? {
             return Err(Failure::new(
                 exit::FAILED,
                 "not_approved",
@@ -114,7 +170,7 @@ impl Connection {
         let mut failures = Vec::new();
         for (d, _) in pending {
             let applied = self
-                .send_desired(d, requires(&d.environment), &context, false)
+                .send_desired(d, requires(&d.environment), &context, Desire::Apply)
                 .await?;
             let Some(operation) = applied.operation else {
                 continue;
@@ -142,8 +198,37 @@ impl Connection {
                         .map(|e| format!(": {e}"))
                         .unwrap_or_default()
                 ));
-            } else if !self.json {
+                continue;
+            }
+            if !self.json {
                 println!("{}: {} succeeded.", d.cluster, op.kind);
+            }
+            let AfterApply::Test(version) = &asked.test else {
+                continue;
+            };
+            let version = version
+                .clone()
+                .or_else(|| context.commit.clone())
+                .unwrap_or_else(|| "unversioned".into());
+            match self.test_applied(&d.cluster, &version, asked.wait).await? {
+                Tested::Passed(run) if !self.json => {
+                    println!("{}: TEST at {version} passed (run {run}).", d.cluster);
+                }
+                Tested::Failed(run) => failures.push(format!(
+                    "{}: TEST at {version} did not pass (run {run}: slipway logs {run})",
+                    d.cluster
+                )),
+                Tested::NotAllowed(why) if !self.json => {
+                    eprintln!("{}: TEST not run: {why}", d.cluster);
+                }
+                Tested::Passed(_) | Tested::NoSuites | Tested::NotAllowed(_) => {}
+            }
+        }
+        for r in pruned {
+            match self.prune(r, asked.wait).await {
+                Ok(()) if !self.json => println!("{}: destroyed.", r.cluster),
+                Ok(()) => {}
+                Err(e) => failures.push(format!("{}: {e}", r.cluster)),
             }
         }
         if !failures.is_empty() {
@@ -156,13 +241,168 @@ impl Connection {
         Ok(ExitCode::from(CHANGED))
     }
 
-    /// Sends one cluster's desired state: dry, or to apply.
+    /// The clusters repositories applied for this one's organization, in
+    /// the environments and deployments asked about, that the repository
+    /// no longer declares and that still exist.
+    async fn removed(
+        &self,
+        repository: &Repository,
+        desired: &[Desired],
+        asked: &Apply,
+    ) -> Result<Vec<Removed>, Failure> {
+        let applied = self.client.deployments().await.map_err(Failure::from)?;
+        let mut removed = Vec::new();
+        for view in applied {
+            if asked
+                .deployment
+                .as_ref()
+                .is_some_and(|d| *d != view.deployment)
+            {
+                continue;
+            }
+            for env in view.environments {
+                let declared = desired
+                    .iter()
+                    .any(|d| d.deployment == view.deployment && d.environment == env.environment);
+                if declared
+                    || env.organization != repository.organization
+                    || env.state == slipway_core::ClusterState::Absent
+                    || asked.env.as_ref().is_some_and(|e| *e != env.environment)
+                {
+                    continue;
+                }
+                removed.push(Removed {
+                    cluster: env.cluster,
+                    deployment: view.deployment.clone(),
+                    environment: env.environment,
+                    prune: env.prune,
+                });
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Destroys a pruned cluster like any destroy (a protected one is
+    /// refused), following it to its end.
+    async fn prune(&self, r: &Removed, wait: Duration) -> Result<(), String> {
+        let response = self
+            .client
+            .destroy(&r.cluster, &DestroyCluster::default())
+            .await
+            .map_err(|e| Failure::from(e).error.message)?;
+        let Some(operation) = response.operation else {
+            return Ok(());
+        };
+        let waited = wait::follow(&self.client, &operation, wait, self.json)
+            .await
+            .map_err(|f| f.error.message)?;
+        let op = waited.operation;
+        if op.state == OperationState::Succeeded {
+            return Ok(());
+        }
+        Err(format!(
+            "destroy {}: {}",
+            op.state,
+            op.error.as_deref().unwrap_or("no error recorded")
+        ))
+    }
+
+    /// The TEST after an applied change: the cluster's suites on a runner
+    /// of their own, followed to the end.
+    async fn test_applied(
+        &self,
+        cluster: &str,
+        version: &str,
+        wait: Duration,
+    ) -> Result<Tested, Failure> {
+        let run = match self.client.start_run(cluster, false, version).await {
+            Ok(run) => run,
+            Err(e) => {
+                let failure = Failure::from(e);
+                return match failure.error.code.as_str() {
+                    "no_job" => Ok(Tested::NoSuites),
+                    "forbidden" => Ok(Tested::NotAllowed(failure.error.message)),
+                    _ => Err(failure),
+                };
+            }
+        };
+        let id = run.operation.id.clone();
+        if !self.json {
+            eprintln!("{cluster}: TEST at {version} started (run {id})");
+        }
+        wait::follow(&self.client, &run.operation, wait, true).await?;
+        let run = self.client.run(&id).await.map_err(Failure::from)?;
+        Ok(if run.passed == Some(true) {
+            Tested::Passed(id)
+        } else {
+            Tested::Failed(id)
+        })
+    }
+
+    /// Follows a plan operation to its end and reads what it found (its
+    /// `plan` event). A plan that fails is the apply's failure.
+    async fn terraform_plan(
+        &self,
+        d: &Desired,
+        op: &OperationView,
+        wait: Duration,
+    ) -> Result<serde_json::Value, Failure> {
+        let waited = wait::follow(&self.client, op, wait, true).await?;
+        let op = waited.operation;
+        if op.state != OperationState::Succeeded {
+            return Err(Failure::new(
+                exit::FAILED,
+                "plan_failed",
+                format!(
+                    "{}: Terraform's plan (operation {}) {}: {}",
+                    d.cluster,
+                    op.id,
+                    if waited.timed_out {
+                        "is still running"
+                    } else {
+                        op.state.as_str()
+                    },
+                    op.error.as_deref().unwrap_or("no error recorded")
+                ),
+            ));
+        }
+        let mut after = 0;
+        loop {
+            let page = self
+                .client
+                .events(&op.id, after)
+                .await
+                .map_err(Failure::from)?;
+            let Some(last) = page.events.last() else {
+                break;
+            };
+            after = last.seq;
+            if let Some(found) = page.events.iter().find(|e| e.kind == kinds::PLAN) {
+                return Ok(serde_json::json!({
+                    "operation": op.id,
+                    "message": found.message,
+                    "changes": found.data["changes"],
+                    "summary": found.data["summary"],
+                }));
+            }
+        }
+        Err(Failure::new(
+            exit::FAILED,
+            "plan_failed",
+            format!(
+                "{}: operation {} ended without a plan in its log",
+                d.cluster, op.id
+            ),
+        ))
+    }
+
+    /// Sends one cluster's desired state: to plan (dry), or to apply.
     async fn send_desired(
         &self,
         d: &Desired,
         requires: Option<String>,
         context: &Context,
-        dry_run: bool,
+        desire: Desire,
     ) -> Result<DeploymentChanges, Failure> {
         let req = DesiredDeployment {
             organization: d.organization.clone(),
@@ -181,9 +421,11 @@ impl Connection {
             }),
             common_digest: Some(d.common_digest.clone()),
             commit: context.commit.clone(),
+            prune: d.prune,
             requires,
             override_reason: context.override_reason.clone(),
-            dry_run,
+            dry_run: desire == Desire::Plan,
+            plan: desire == Desire::Plan,
         };
         self.client
             .apply_deployment(&d.deployment, &d.environment, &req)
@@ -200,6 +442,22 @@ impl Connection {
                 failure
             })
     }
+}
+
+/// A cluster a repository applied that it no longer declares.
+#[derive(serde::Serialize)]
+struct Removed {
+    cluster: String,
+    deployment: String,
+    environment: String,
+    /// Marked `prune` when last applied: destroyed.
+    prune: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Desire {
+    Plan,
+    Apply,
 }
 
 /// What every cluster's apply carries besides its own desired state.
@@ -224,8 +482,9 @@ fn commit_of(path: &std::path::Path) -> Option<String> {
         .filter(|c| !c.is_empty())
 }
 
-/// One cluster's plan, as a person reads it.
-fn show(d: &Desired, plan: &DeploymentChanges) {
+/// One cluster's plan, as a person reads it: what differs, then
+/// Terraform's plan of it.
+fn show(d: &Desired, plan: &DeploymentChanges, terraform: Option<&serde_json::Value>) {
     let what = match plan.action {
         DeploymentAction::None => "no change",
         DeploymentAction::Create => "to create and deploy",
@@ -247,6 +506,34 @@ fn show(d: &Desired, plan: &DeploymentChanges) {
             Some(_) => println!("  ~ {}: {} → {}", c.setting, shown(&c.from), shown(&c.to)),
         }
     }
+    if plan.action == DeploymentAction::Create {
+        println!(
+            "  Terraform: a new cluster; its first deploy creates what blueprint {} declares.",
+            d.blueprint
+        );
+    }
+    let Some(terraform) = terraform else {
+        return;
+    };
+    println!(
+        "  Terraform's plan (operation {}):",
+        terraform["operation"].as_str().unwrap_or("?")
+    );
+    for c in terraform["changes"].as_array().into_iter().flatten() {
+        let action = c["action"].as_str().unwrap_or("?");
+        let sign = match action {
+            "create" => "+",
+            "delete" => "-",
+            "replace" => "-/+",
+            "update" => "~",
+            _ => " ",
+        };
+        println!(
+            "    {sign} {} ({action})",
+            c["resource"].as_str().unwrap_or("?")
+        );
+    }
+    println!("    {}", terraform["message"].as_str().unwrap_or(""));
 }
 
 /// Asks a person on a terminal; refuses without one (CI says

@@ -330,6 +330,14 @@ struct ApprovalArgs {
     /// saying why (audited).
     #[arg(long)]
     override_reason: Option<String>,
+    /// The project version the TEST run after each applied change checks
+    /// out (default: the repository's commit).
+    #[arg(long)]
+    test_version: Option<String>,
+    /// Run no TEST after the changes (a later environment then refuses to
+    /// take them until `slipway test` passes).
+    #[arg(long, conflicts_with = "test_version")]
+    no_test: bool,
 }
 
 #[derive(Args)]
@@ -1306,6 +1314,11 @@ fn approval(a: ApprovalArgs) -> Result<apply::Apply, Failure> {
         wait: slipway_core::duration::parse_duration("wait", &a.wait)
             .map_err(|e| Failure::invalid("wait", e.to_string()))?,
         override_reason: a.override_reason,
+        test: if a.no_test {
+            apply::AfterApply::NoTest
+        } else {
+            apply::AfterApply::Test(a.test_version)
+        },
         promote_from: None,
     })
 }

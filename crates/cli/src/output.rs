@@ -101,6 +101,12 @@ pub fn status(c: &ClusterStatus) {
     println!("organization:  {}", c.organization);
     println!("public:        {}", c.public);
     println!("protected:     {}", c.protected);
+    if !c.drift.is_empty() {
+        println!(
+            "drifted:       {} (changed outside Slipway; a deploy of the same configuration repairs it)",
+            c.drift.join(", ")
+        );
+    }
     println!(
         "destroy at:    {}",
         or_none(c.destroy_at.as_ref().map(time))
@@ -142,9 +148,17 @@ pub fn status_line(c: &ClusterStatus) {
 pub fn list(clusters: &[ClusterStatus]) {
     let mut table = Table::new(&["NAME", "STATE", "NODES", "DESTROY AT", "ENDPOINT"]).right(&[2]);
     for c in clusters {
+        let marks: Vec<&str> = [(c.protected, "protected"), (!c.drift.is_empty(), "drifted")]
+            .into_iter()
+            .filter_map(|(on, mark)| on.then_some(mark))
+            .collect();
         table.row([
             c.name.clone(),
-            c.state.as_str().to_owned(),
+            if marks.is_empty() {
+                c.state.as_str().to_owned()
+            } else {
+                format!("{} ({})", c.state, marks.join(", "))
+            },
             c.nodes.to_string(),
             or_dash(c.destroy_at.as_ref().map(time)),
             or_dash(c.endpoint.as_deref()),

@@ -138,6 +138,16 @@ pub struct Cluster {
     /// (docs/domain.md §4).
     #[serde(default)]
     pub protected: bool,
+    /// What the last drift check (a refresh: Terraform's plan of the
+    /// deployed configuration against what exists) found differing — the
+    /// resource instances a deploy would change, or `outputs` — while the
+    /// cluster kept running: changed outside Slipway. Empty: nothing
+    /// (docs/domain.md §4). A deploy of the same configuration repairs it.
+    #[serde(default)]
+    pub drift: Vec<String>,
+    /// When a refresh or a successful deploy last found what exists.
+    #[serde(default)]
+    pub drift_checked_at: Option<Timestamp>,
     /// What the next deploy applies; the last request's target.
     pub spec: ClusterSpec,
     /// What the last successful deploy or update applied, while deployed.

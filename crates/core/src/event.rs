@@ -77,6 +77,9 @@ pub mod kinds {
     pub const ORPHAN_APPLY_ENDED: &str = "orphan_apply_ended";
     /// A refresh found the infrastructure differing from the configuration.
     pub const DRIFT: &str = "drift";
+    /// What a plan operation found: data `changes` (`resource`, `action`),
+    /// `summary` (`add`, `change`, `destroy`) and `converged`.
+    pub const PLAN: &str = "plan";
     /// A TEST or RELEASE run's step began, wrote a line, or ended.
     pub const STEP_STARTED: &str = "step_started";
     pub const STEP_OUTPUT: &str = "step_output";

@@ -144,6 +144,7 @@ impl Jobs {
             | OperationKind::Update
             | OperationKind::Destroy
             | OperationKind::Refresh
+            | OperationKind::Plan
             | OperationKind::Cleanup) => Err(Refusal::NoJob {
                 rule: format!("a {other} operation runs no job"),
             }),

@@ -11,6 +11,7 @@ pub fn state_while_running(kind: OperationKind, current: ClusterState) -> Cluste
         OperationKind::Update => ClusterState::Updating,
         OperationKind::Destroy => ClusterState::Destroying,
         OperationKind::Refresh
+        | OperationKind::Plan
         | OperationKind::Test
         | OperationKind::Release
         | OperationKind::Cleanup => current,
@@ -35,9 +36,15 @@ pub enum Ending {
     Observed {
         resources: usize,
         converged: bool,
+        /// What differs when not converged: the resource instances the plan
+        /// would change (none when only outputs differ).
+        differing: Vec<String>,
         outputs: serde_json::Map<String, serde_json::Value>,
     },
 }
+
+/// What a drift names when only a module's outputs differ.
+pub const OUTPUTS_DIFFER: &str = "outputs";
 
 impl Ending {
     /// The operation's own final state.
@@ -72,11 +79,14 @@ pub struct Settlement {
     pub error: Option<String>,
     /// Every scheduled destroy of the cluster goes (nothing is left to destroy).
     pub remove_schedules: bool,
+    /// `Some(x)`: what exists was found and differs from the deployed
+    /// configuration in `x` (empty: in nothing); the drift check is dated now.
+    pub drift: Option<Vec<String>>,
 }
 
 /// Settles the cluster after an infrastructure operation of `kind`, which
-/// applied `spec`, ended as `ending`; `None` for test and release runs, which
-/// leave their cluster as it is. `before` is the cluster's state while it ran.
+/// applied `spec`, ended as `ending`; `None` for plans, test and release
+/// runs, which leave their cluster as it is. `before` is the cluster's state while it ran.
 ///
 /// A refresh tells the truth without inventing a failure: nothing left is
 /// `absent`, an empty plan is `running`; a plan that is not empty keeps a
@@ -89,7 +99,7 @@ pub fn settle(
     spec: &ClusterSpec,
     ending: &Ending,
 ) -> Option<Settlement> {
-    if !kind.is_infrastructure() {
+    if !kind.settles_cluster() {
         return None;
     }
     let unchanged = Settlement {
@@ -98,6 +108,7 @@ pub fn settle(
         outputs: None,
         error: None,
         remove_schedules: false,
+        drift: None,
     };
     Some(match (kind, ending) {
         (OperationKind::Destroy, Ending::Succeeded { .. }) => Settlement {
@@ -106,13 +117,16 @@ pub fn settle(
             outputs: Some(Default::default()),
             error: None,
             remove_schedules: true,
+            drift: Some(Vec::new()),
         },
+        // An apply makes what exists match the configuration.
         (_, Ending::Succeeded { outputs }) => Settlement {
             state: ClusterState::Running,
             deployed: Some(Some(spec.clone())),
             outputs: Some(outputs.clone()),
             error: None,
             remove_schedules: false,
+            drift: Some(Vec::new()),
         },
         (_, Ending::Stopped { state, error }) => Settlement {
             state: if kind == OperationKind::Refresh && !before.is_transitional() {
@@ -129,6 +143,7 @@ pub fn settle(
             outputs: Some(Default::default()),
             error: None,
             remove_schedules: true,
+            drift: Some(Vec::new()),
         },
         (
             _,
@@ -143,6 +158,7 @@ pub fn settle(
             outputs: Some(outputs.clone()),
             error: None,
             remove_schedules: false,
+            drift: Some(Vec::new()),
         },
         // A cluster that was running keeps running: its infrastructure is
         // there and answers, and what differs from the configuration (e.g. a
@@ -153,6 +169,7 @@ pub fn settle(
             _,
             Ending::Observed {
                 converged: false,
+                differing,
                 outputs,
                 ..
             },
@@ -162,6 +179,11 @@ pub fn settle(
             outputs: Some(outputs.clone()),
             error: None,
             remove_schedules: false,
+            drift: Some(if differing.is_empty() {
+                vec![OUTPUTS_DIFFER.to_owned()]
+            } else {
+                differing.clone()
+            }),
         },
         (_, Ending::Observed { resources, .. }) => Settlement {
             state: ClusterState::Failed,
@@ -208,16 +230,19 @@ mod tests {
             Ending::Observed {
                 resources: 0,
                 converged: false,
+                differing: Vec::new(),
                 outputs: Default::default(),
             },
             Ending::Observed {
                 resources: 3,
                 converged: true,
+                differing: Vec::new(),
                 outputs: Default::default(),
             },
             Ending::Observed {
                 resources: 2,
                 converged: false,
+                differing: Vec::new(),
                 outputs: Default::default(),
             },
         ]
@@ -274,6 +299,7 @@ mod tests {
         let drifted = Ending::Observed {
             resources: 4,
             converged: false,
+            differing: Vec::new(),
             outputs: outputs.clone(),
         };
         let s = settle(
@@ -288,6 +314,58 @@ mod tests {
         assert_eq!(s.deployed, None, "what was deployed stays as it was");
         assert_eq!(s.outputs, Some(outputs));
         assert!(!s.remove_schedules);
+        assert_eq!(
+            s.drift,
+            Some(vec![OUTPUTS_DIFFER.to_owned()]),
+            "drifted in its outputs"
+        );
+        let node = Ending::Observed {
+            resources: 4,
+            converged: false,
+            differing: vec!["terraform_data.node[1]".into()],
+            outputs: Default::default(),
+        };
+        let s = settle(
+            OperationKind::Refresh,
+            ClusterState::Running,
+            &spec(),
+            &node,
+        )
+        .unwrap();
+        assert_eq!(s.drift, Some(vec!["terraform_data.node[1]".to_owned()]));
+    }
+
+    #[test]
+    fn a_drift_is_cleared_by_what_finds_the_infrastructure_as_configured() {
+        let e = endings();
+        let succeeded = &e[0];
+        for kind in [
+            OperationKind::Deploy,
+            OperationKind::Update,
+            OperationKind::Destroy,
+        ] {
+            let s = settle(kind, ClusterState::Updating, &spec(), succeeded).unwrap();
+            assert_eq!(s.drift, Some(Vec::new()), "{kind}");
+        }
+        let converged = &e[5];
+        let s = settle(
+            OperationKind::Refresh,
+            ClusterState::Running,
+            &spec(),
+            converged,
+        )
+        .unwrap();
+        assert_eq!(s.drift, Some(Vec::new()));
+        for stopped in &e[1..4] {
+            let s = settle(
+                OperationKind::Update,
+                ClusterState::Updating,
+                &spec(),
+                stopped,
+            )
+            .unwrap();
+            assert_eq!(s.drift, None, "a failed apply found nothing out");
+        }
     }
 
     #[test]
@@ -295,6 +373,7 @@ mod tests {
         let drifted = Ending::Observed {
             resources: 2,
             converged: false,
+            differing: Vec::new(),
             outputs: Default::default(),
         };
         for before in [
@@ -364,19 +443,25 @@ mod tests {
                 OperationKind::Destroy => matches!(from, ClusterState::Running | ClusterState::Failed),
                 // a refresh settles a cluster an interruption left in between
                 OperationKind::Refresh => from.is_transitional(),
-                OperationKind::Test | OperationKind::Release | OperationKind::Cleanup => true,
+                OperationKind::Plan
+                | OperationKind::Test
+                | OperationKind::Release
+                | OperationKind::Cleanup => true,
             };
             prop_assume!(allowed_start);
             let during = state_while_running(kind, from);
             prop_assert!(during == from || from.can_become(during), "{from} -> {during}");
-            // an observation only comes from a refresh
-            prop_assume!(!matches!(ending, Ending::Observed { .. }) || kind == OperationKind::Refresh);
+            // an observation only comes from a refresh or a plan
+            prop_assume!(
+                !matches!(ending, Ending::Observed { .. })
+                    || matches!(kind, OperationKind::Refresh | OperationKind::Plan)
+            );
             match settle(kind, during, &spec(), &ending) {
                 Some(after) => {
                     let after = after.state;
                     prop_assert!(after == during || during.can_become(after), "{during} -> {after}");
                 }
-                None => prop_assert!(!kind.is_infrastructure()),
+                None => prop_assert!(!kind.settles_cluster(), "{kind} settles its cluster"),
             }
         }
     }

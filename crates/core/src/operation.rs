@@ -50,6 +50,7 @@ text_enum!(
         Update = "update",
         Destroy = "destroy",
         Refresh = "refresh",
+        Plan = "plan",
         Test = "test",
         Release = "release",
         Cleanup = "cleanup",
@@ -60,11 +61,12 @@ impl OperationKind {
     /// Infrastructure operations change (or inspect) a cluster's Terraform
     /// state; at most one per cluster is queued or running. The one
     /// definition: the store's queries are built from this list.
-    pub const INFRASTRUCTURE: [OperationKind; 4] = [
+    pub const INFRASTRUCTURE: [OperationKind; 5] = [
         OperationKind::Deploy,
         OperationKind::Update,
         OperationKind::Destroy,
         OperationKind::Refresh,
+        OperationKind::Plan,
     ];
 
     /// Operations that bring a cluster up (or change it while up): a cluster
@@ -73,6 +75,14 @@ impl OperationKind {
 
     pub fn is_infrastructure(self) -> bool {
         Self::INFRASTRUCTURE.contains(&self)
+    }
+
+    /// Whether the operation's end says what the cluster is: every
+    /// infrastructure operation but a plan, which only answers what a
+    /// configuration would change (so an interrupted plan needs no
+    /// reconciling either).
+    pub fn settles_cluster(self) -> bool {
+        self.is_infrastructure() && self != OperationKind::Plan
     }
 
     /// The Terraform command an infrastructure operation runs on the
@@ -85,7 +95,7 @@ impl OperationKind {
         match self {
             OperationKind::Deploy | OperationKind::Update => Some(TerraformCommand::Apply),
             OperationKind::Destroy => Some(TerraformCommand::Destroy),
-            OperationKind::Refresh => Some(TerraformCommand::Observe),
+            OperationKind::Refresh | OperationKind::Plan => Some(TerraformCommand::Observe),
             OperationKind::Test | OperationKind::Release | OperationKind::Cleanup => None,
         }
     }
@@ -153,6 +163,7 @@ text_enum!(
         Budget = "budget",
         Capacity = "capacity",
         Recovery = "recovery",
+        Drift = "drift",
     }
 );
 
@@ -223,11 +234,14 @@ mod tests {
                 "{kind}: INFRASTRUCTURE and terraform_command disagree"
             );
         }
-        assert_eq!(
-            OperationKind::Refresh.terraform_command(),
-            Some(TerraformCommand::Observe),
-            "a refresh changes nothing"
-        );
+        for kind in [OperationKind::Refresh, OperationKind::Plan] {
+            assert_eq!(
+                kind.terraform_command(),
+                Some(TerraformCommand::Observe),
+                "a {kind} changes nothing"
+            );
+        }
+        assert!(!OperationKind::Plan.settles_cluster());
         for kind in OperationKind::DEPLOYING {
             assert_eq!(kind.terraform_command(), Some(TerraformCommand::Apply));
         }

@@ -411,7 +411,9 @@ pub fn decide_deploy(
 
     check_capacity_held(snap, org, req, &target, ctx.now)?;
     if snap.cluster.state == ClusterState::Running {
-        if snap.cluster.deployed.as_ref() == Some(&target) {
+        // A drifted cluster is applied again: its configuration has not
+        // changed, but what exists no longer matches it.
+        if snap.cluster.deployed.as_ref() == Some(&target) && snap.cluster.drift.is_empty() {
             // Nothing to deploy; a destroy time given moves the schedule
             // (within the lifetime limits and the five-minute rule).
             if let Some(at) = req.destroy_at
@@ -493,7 +495,7 @@ pub fn decide_destroy(
         let plan = Plan::new(outcome, schedule);
         match ctx.reason {
             Reason::Capacity => plan,
-            Reason::User | Reason::Schedule | Reason::Budget | Reason::Recovery => {
+            Reason::User | Reason::Schedule | Reason::Budget | Reason::Recovery | Reason::Drift => {
                 plan.withdrawing(snap)
             }
         }
@@ -541,6 +543,44 @@ pub fn decide_refresh(snap: &ClusterSnapshot, ctx: &RuleContext) -> Result<Plan,
             Ok(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep))
         }
     }
+}
+
+/// PLAN: what applying `spec` would change, as Terraform plans it against
+/// the cluster's state — an operation of its own that changes nothing, so
+/// it waits for (and blocks) the cluster's other infrastructure operations
+/// like a refresh. Joins a plan in flight of the same configuration.
+pub fn decide_plan(
+    snap: &ClusterSnapshot,
+    spec: &ClusterSpec,
+    ctx: &RuleContext,
+) -> Result<Plan, Refusal> {
+    match &snap.active {
+        Some(active) if active.kind == OperationKind::Plan && &active.spec == spec => Ok(
+            Plan::new(Outcome::Joined(active.id.clone()), ScheduleChange::Keep),
+        ),
+        Some(active) => Err(conflict(active)),
+        None => {
+            let op = enqueue(ctx, OperationKind::Plan, spec.clone());
+            Ok(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep))
+        }
+    }
+}
+
+/// A DRIFT CHECK (the drift keeper, on a running protected cluster that is
+/// due): a refresh — Terraform's plan of the deployed configuration against
+/// what exists — whose end records what differs in the cluster's `drift`.
+/// Nothing when the cluster is busy or not running: the next round looks
+/// again.
+pub fn decide_drift_check(snap: &ClusterSnapshot, ctx: &RuleContext) -> Plan {
+    if snap.active.is_some() || snap.cluster.state != ClusterState::Running {
+        return Plan::new(Outcome::NotDue, ScheduleChange::Keep);
+    }
+    let op = enqueue(
+        ctx,
+        OperationKind::Refresh,
+        deployed_or_target(&snap.cluster),
+    );
+    Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep)
 }
 
 /// REMOVE: forgets a cluster's definition, only once nothing of it is
@@ -946,6 +986,8 @@ mod tests {
                 organization: OrgName::parse("default").unwrap(),
                 public: false,
                 protected: false,
+                drift: Vec::new(),
+                drift_checked_at: None,
                 spec: spec(3),
                 deployed,
                 state,
@@ -1365,6 +1407,38 @@ mod tests {
         updating.active = Some(active(OperationKind::Update, spec(3)));
         assert!(matches!(
             decide_refresh(&updating, &ctx()),
+            Err(Refusal::Conflict { .. })
+        ));
+    }
+
+    #[test]
+    fn a_plan_of_a_configuration_changes_nothing_and_waits_its_turn() {
+        for state in [
+            ClusterState::Absent,
+            ClusterState::Running,
+            ClusterState::Failed,
+        ] {
+            let plan = decide_plan(&snapshot(state), &spec(4), &ctx()).unwrap();
+            let op = plan.new_operation().unwrap();
+            assert_eq!((op.kind, &op.spec), (OperationKind::Plan, &spec(4)));
+            assert_eq!(plan.new_spec(), None, "the cluster's target stays");
+            assert_eq!(plan.schedule, ScheduleChange::Keep);
+        }
+        let mut planning = snapshot(ClusterState::Running);
+        planning.active = Some(active(OperationKind::Plan, spec(4)));
+        assert_eq!(
+            decide_plan(&planning, &spec(4), &ctx()).unwrap().outcome,
+            Outcome::Joined(id(7)),
+            "the same configuration joins"
+        );
+        assert!(matches!(
+            decide_plan(&planning, &spec(5), &ctx()),
+            Err(Refusal::Conflict { .. })
+        ));
+        let mut updating = snapshot(ClusterState::Updating);
+        updating.active = Some(active(OperationKind::Update, spec(3)));
+        assert!(matches!(
+            decide_plan(&updating, &spec(4), &ctx()),
             Err(Refusal::Conflict { .. })
         ));
     }

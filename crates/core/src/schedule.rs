@@ -80,6 +80,35 @@ pub const RETRY_BACKOFF_FIRST: TimeDelta = TimeDelta::minutes(1);
 /// The longest wait between attempts of a failing scheduled destroy.
 pub const RETRY_BACKOFF_MAX: TimeDelta = TimeDelta::hours(1);
 
+/// Whether a cluster's drift check is due (docs/domain.md §4). Each cluster
+/// has its own moment in every `interval` — a phase taken from its name —
+/// so a thousand clusters deployed together are checked spread over the
+/// interval, not all at once; a check is due once such a moment passed
+/// since the last time what exists was found (`checked_at`; never: since
+/// the cluster was created).
+pub fn drift_check_due(
+    cluster: &ClusterName,
+    checked_at: Option<Timestamp>,
+    created_at: Timestamp,
+    now: Timestamp,
+    interval: std::time::Duration,
+) -> bool {
+    let interval = i64::try_from(interval.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    // FNV-1a: stable across releases and processes, unlike std's hasher.
+    let hash = cluster
+        .as_str()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let phase = i64::try_from(hash % interval.unsigned_abs()).unwrap_or(0);
+    // Which window (of the cluster's own moments) an instant falls in.
+    let window = |t: Timestamp| (t.timestamp_millis() - phase).div_euclid(interval);
+    window(now) > window(checked_at.unwrap_or(created_at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +188,63 @@ mod tests {
             let allowed = schedule_at(at).check_change_allowed(now).is_ok();
             prop_assert_eq!(allowed, offset_s < -300);
         }
+    }
+}
+
+#[cfg(test)]
+mod drift_checks {
+    use std::time::Duration;
+
+    use chrono::{TimeZone, Utc};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    proptest! {
+        // Polled every ten minutes for three days, a cluster checked when
+        // due is checked once a day, a day apart.
+        #[test]
+        fn a_cluster_is_checked_once_per_interval(
+            name in "[a-z][a-z0-9-]{0,20}[a-z0-9]",
+            start in 0i64..100_000_000,
+        ) {
+            let name = ClusterName::parse(&name).unwrap();
+            let t0 = Utc.timestamp_millis_opt(1_800_000_000_000 + start).unwrap();
+            let mut checked = t0;
+            let mut checks = Vec::new();
+            for poll in 1..=(3 * 144) {
+                let now = t0 + TimeDelta::minutes(10 * poll);
+                if drift_check_due(&name, Some(checked), t0, now, DAY) {
+                    checked = now;
+                    checks.push(now);
+                }
+            }
+            prop_assert_eq!(checks.len(), 3, "{:?}", checks);
+            for pair in checks.windows(2) {
+                prop_assert_eq!(pair[1] - pair[0], TimeDelta::days(1));
+            }
+        }
+    }
+
+    #[test]
+    fn a_thousand_clusters_deployed_together_are_spread_over_the_interval() {
+        let created = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        // How many fall due in each hour of the first day.
+        let mut per_hour = [0u32; 24];
+        for i in 0..1000 {
+            let name = ClusterName::parse(&format!("hub-{i}")).unwrap();
+            let hour = (1..=24)
+                .find(|h| {
+                    drift_check_due(&name, None, created, created + TimeDelta::hours(*h), DAY)
+                })
+                .expect("due within the interval");
+            per_hour[hour as usize - 1] += 1;
+        }
+        assert!(
+            per_hour.iter().all(|n| (15..=70).contains(n)),
+            "about 42 an hour: {per_hour:?}"
+        );
     }
 }

@@ -56,6 +56,11 @@ impl Subject {
         Self::slipway("capacity")
     }
 
+    /// The drift keeper: the refreshes that check protected clusters.
+    pub fn drift() -> Self {
+        Self::slipway("drift")
+    }
+
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
         let valid = if let Some(id) = value.strip_prefix(GITHUB) {
             !id.is_empty()

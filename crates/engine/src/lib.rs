@@ -49,6 +49,7 @@ pub use crate::error::EngineError;
 pub use crate::leftovers::{LeftoverRun, UnsavedState};
 pub use crate::process_runner::STEP_GRACE;
 pub use crate::run::{
-    Observation, PlannedChange, RunReport, STANDARD_VARIABLES, StateBackend, TerraformRun,
+    Observation, PlanSummary, PlannedChange, RunReport, STANDARD_VARIABLES, StateBackend,
+    TerraformRun,
 };
 pub use crate::terraform::{Terraform, TerraformSource};

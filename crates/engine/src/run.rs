@@ -95,3 +95,70 @@ pub struct PlannedChange {
     pub resource: String,
     pub action: String,
 }
+
+/// A plan's changes counted as Terraform's summary line counts them (a
+/// replacement is one to add and one to destroy).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PlanSummary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+impl Observation {
+    pub fn summary(&self) -> PlanSummary {
+        let mut s = PlanSummary::default();
+        for c in &self.changes {
+            match c.action.as_str() {
+                "create" => s.add += 1,
+                "update" => s.change += 1,
+                "delete" => s.destroy += 1,
+                "replace" => {
+                    s.add += 1;
+                    s.destroy += 1;
+                }
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
+impl std::fmt::Display for PlanSummary {
+    /// Terraform's own words: `Plan: 1 to add, 0 to change, 0 to destroy.`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Plan: {} to add, {} to change, {} to destroy.",
+            self.add, self.change, self.destroy
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_is_summarized_as_terraform_summarizes_it() {
+        let change = |resource: &str, action: &str| PlannedChange {
+            resource: resource.into(),
+            action: action.into(),
+        };
+        let observed = Observation {
+            resources: 3,
+            converged: false,
+            changes: vec![
+                change("a", "create"),
+                change("b", "replace"),
+                change("c", "update"),
+                change("d", "delete"),
+                change("e", "read"),
+            ],
+        };
+        assert_eq!(
+            observed.summary().to_string(),
+            "Plan: 2 to add, 1 to change, 2 to destroy."
+        );
+    }
+}

@@ -315,6 +315,7 @@ pub(crate) fn stop<S: State>(state_file: &Path) -> Result<(), ProcessError> {
         .collect();
     // A process whose starter was interrupted before the file was written.
     targets.extend(process::find_node_processes(|f| f == state_file));
+    let _asked = StopAsked::mark(state_file);
     process::terminate(targets)?;
     match fs::remove_file(state_file) {
         Err(err) if err.kind() != io::ErrorKind::NotFound => Err(ProcessError::io(
@@ -322,6 +323,32 @@ pub(crate) fn stop<S: State>(state_file: &Path) -> Result<(), ProcessError> {
             err,
         )),
         _ => Ok(()),
+    }
+}
+
+/// While it exists, the process a state file records is being stopped by
+/// Slipway (`stop`, `stop-all`, or a `start` replacing it): its exit was
+/// asked for. Without it, an exit was not — someone stopped the process
+/// outside Slipway — and a node counts it (see `node::record_unasked_exit`).
+pub(crate) struct StopAsked(PathBuf);
+
+impl StopAsked {
+    pub(crate) fn path(state_file: &Path) -> PathBuf {
+        state_file.with_extension("stopping")
+    }
+
+    pub(crate) fn mark(state_file: &Path) -> Self {
+        let path = Self::path(state_file);
+        // Best effort: without the mark an asked stop only counts as an
+        // unasked exit, which the next apply repairs.
+        let _ = fs::write(&path, b"");
+        StopAsked(path)
+    }
+}
+
+impl Drop for StopAsked {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
     }
 }
 

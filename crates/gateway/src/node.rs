@@ -245,7 +245,10 @@ async fn run_node_async(args: &NodeArgs) -> Result<(), ProcessError> {
         tracing::info!(seconds = args.boot_delay, "booting");
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(args.boot_delay)) => {}
-            _ = signals.received() => return Ok(()),
+            _ = signals.received() => {
+                record_unasked_exit(&state_file);
+                return Ok(());
+            }
         }
     }
     detached::announce_ready(&state)?;
@@ -268,9 +271,38 @@ async fn run_node_async(args: &NodeArgs) -> Result<(), ProcessError> {
     if let Listen::Unix(path) = &listen {
         let _ = fs::remove_file(path);
     }
+    record_unasked_exit(&state_file);
     served.map_err(|err| ProcessError::io("serving HTTP", err))?;
     tracing::info!("node stopped");
     Ok(())
+}
+
+/// The file counting a node's exits nobody in Slipway asked for
+/// (`node-<i>.exits` beside its state file). The local blueprint makes the
+/// count part of what identifies a node, so once a node was stopped
+/// outside Slipway, Terraform's next plan replaces it: a drift check finds
+/// it, and a deploy of the same configuration starts it again.
+pub fn exits_file(state_file: &Path) -> PathBuf {
+    state_file.with_extension("exits")
+}
+
+/// Counts this exit unless Slipway asked for it (`detached::StopAsked`).
+fn record_unasked_exit(state_file: &Path) {
+    if detached::StopAsked::path(state_file).exists() {
+        return;
+    }
+    let file = exits_file(state_file);
+    let count: u64 = fs::read_to_string(&file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    tracing::warn!(
+        exits = count + 1,
+        "stopped without Slipway asking; counted for the next plan"
+    );
+    if let Err(err) = fs::write(&file, format!("{}\n", count + 1)) {
+        tracing::error!(error = %err, file = %file.display(), "cannot count the exit");
+    }
 }
 
 /// What a node listens on.
@@ -381,6 +413,10 @@ pub fn stop_all(dir: &Path) -> Result<(), ProcessError> {
     targets.extend(process::find_node_processes(|f| {
         f.parent() == Some(dir.as_path())
     }));
+    let _asked: Vec<_> = targets
+        .iter()
+        .map(|t| detached::StopAsked::mark(&t.state_file))
+        .collect();
     // All at once: SIGTERM to every node, then wait for them together.
     process::terminate(targets)?;
     match fs::remove_dir_all(&dir) {

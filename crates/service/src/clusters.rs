@@ -488,6 +488,22 @@ impl Service {
         .await
     }
 
+    /// PLAN (authorized as Manage, like the deploy it previews): Terraform
+    /// plans `spec` (its sensitive variables sealed) against the cluster's
+    /// state, as an operation of kind `plan` that changes nothing.
+    pub(crate) async fn plan(
+        &self,
+        caller: &Caller,
+        name: &str,
+        spec: &ClusterSpec,
+    ) -> Result<ActionResponse> {
+        let (snap, ctx) = self.manage(caller, name).await?;
+        self.decide(caller, &snap, &ctx, "cluster.plan", &|snap, _| {
+            rules::decide_plan(snap, spec, &ctx)
+        })
+        .await
+    }
+
     /// REMOVE (authorized as Manage): forgets the definition of a cluster
     /// with nothing deployed; its history stays.
     pub async fn remove_cluster(&self, caller: &Caller, name: &str) -> Result<ActionResponse> {
@@ -746,6 +762,8 @@ fn status(snap: &ClusterSnapshot, last: Option<&Operation>) -> ClusterStatus {
         version: c.spec.version.clone(),
         public: c.public,
         protected: c.protected,
+        drift: c.drift.clone(),
+        drift_checked_at: c.drift_checked_at,
         organization: c.organization.to_string(),
         last_operation: last.map(|op| OperationSummary {
             id: op.id.to_string(),

@@ -146,6 +146,14 @@ impl Service {
                     ));
                 }
                 changes.extend(variable_changes(&c.spec.variables, &sealed, &sensitive));
+                // Changed outside Slipway: applied again to repair it.
+                if !c.drift.is_empty() {
+                    changes.push(change(
+                        "drift",
+                        Some(c.drift.join(", ").into()),
+                        Some("repaired".into()),
+                    ));
+                }
                 let action = if changes.is_empty() && c.state == ClusterState::Running {
                     DeploymentAction::None
                 } else {
@@ -160,7 +168,37 @@ impl Service {
             changes,
             operation: None,
         };
-        if req.dry_run || action == DeploymentAction::None {
+        if action == DeploymentAction::None {
+            // Nothing runs; what only the repository holds (a comment, the
+            // `prune` mark) is recorded, keeping when it was applied — and so
+            // the tests since.
+            if !req.dry_run
+                && let Some(mut record) =
+                    record(caller, &name, deployment, environment, &spec.version, &req)
+            {
+                let last = self.store.deployment_record(&name).await?;
+                let same = last.as_ref().is_some_and(|l| {
+                    (&l.common_digest, l.prune) == (&record.common_digest, record.prune)
+                });
+                if !same {
+                    if let Some(last) = last {
+                        record.applied_at = last.applied_at;
+                    }
+                    self.store.record_deployment(&record).await?;
+                }
+            }
+            return Ok(plan);
+        }
+        if req.dry_run {
+            // Terraform's own plan of the change, for a cluster that exists
+            // (a new one's plan is everything its blueprint declares).
+            if req.plan && existing.is_some() {
+                let planned = ClusterSpec {
+                    variables: sealed,
+                    ..spec
+                };
+                plan.operation = self.plan(caller, name.as_str(), &planned).await?.operation;
+            }
             return Ok(plan);
         }
         if let Some(earlier) = &req.requires {
@@ -212,19 +250,8 @@ impl Service {
             )
             .await?;
         plan.operation = deployed.operation;
-        if let Some(common_digest) = &req.common_digest {
-            self.store
-                .record_deployment(&DeploymentRecord {
-                    cluster: name.clone(),
-                    deployment: deployment.to_owned(),
-                    environment: environment.to_owned(),
-                    version: spec.version.clone(),
-                    common_digest: common_digest.clone(),
-                    commit: req.commit.clone(),
-                    applied_by: caller.subject().to_string(),
-                    applied_at: chrono::Utc::now(),
-                })
-                .await?;
+        if let Some(record) = record(caller, &name, deployment, environment, &spec.version, &req) {
+            self.store.record_deployment(&record).await?;
         }
         let level = caller.level_for(&organization);
         self.audit(
@@ -260,12 +287,15 @@ impl Service {
             let environment = EnvironmentView {
                 environment: applied.environment,
                 cluster: applied.cluster.to_string(),
+                organization: snap.cluster.organization.to_string(),
                 state: snap.cluster.state,
                 nodes: snap.cluster.spec.nodes,
                 protected: snap.cluster.protected,
+                drift: snap.cluster.drift.clone(),
                 version: applied.version,
                 common_digest: applied.common_digest,
                 commit: applied.commit,
+                prune: applied.prune,
                 applied_at: applied.applied_at,
                 applied_by: applied.applied_by,
                 tested,
@@ -431,6 +461,28 @@ fn change(
         from,
         to,
     }
+}
+
+/// What an apply records of the repository (when it sent its digest).
+fn record(
+    caller: &Caller,
+    cluster: &slipway_core::ClusterName,
+    deployment: &str,
+    environment: &str,
+    version: &str,
+    req: &DesiredDeployment,
+) -> Option<DeploymentRecord> {
+    Some(DeploymentRecord {
+        cluster: cluster.clone(),
+        deployment: deployment.to_owned(),
+        environment: environment.to_owned(),
+        version: version.to_owned(),
+        common_digest: req.common_digest.clone()?,
+        commit: req.commit.clone(),
+        prune: req.prune,
+        applied_by: caller.subject().to_string(),
+        applied_at: chrono::Utc::now(),
+    })
 }
 
 /// The variables that differ between two sealed sets: a plain one with

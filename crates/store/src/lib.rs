@@ -225,6 +225,14 @@ pub trait ClusterStore: Send + Sync + 'static {
     /// Clusters whose scheduled destroy is due at `now`.
     async fn due_schedules(&self, now: Timestamp) -> Result<Vec<ClusterName>>;
 
+    /// The clusters drift checks watch — protected and running — with when
+    /// what exists was last found (`drift_checked_at`) and their creation,
+    /// for `core::schedule::drift_check_due`.
+    async fn drift_watched(&self) -> Result<Vec<DriftWatched>>;
+
+    /// How many clusters the last drift check found drifted.
+    async fn drifted_clusters(&self) -> Result<u64>;
+
     /// The cluster's runtime directory: the one recorded for it or, when
     /// none is (nothing of it is deployed), `proposed`, recorded now. So
     /// every operation on the cluster gives Terraform the same directory,
@@ -244,6 +252,14 @@ pub trait ClusterStore: Send + Sync + 'static {
     async fn deployment_records(&self) -> Result<Vec<DeploymentRecord>>;
 }
 
+/// A cluster drift checks watch (see [`ClusterStore::drift_watched`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftWatched {
+    pub cluster: ClusterName,
+    pub checked_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
 /// What a repository's last apply gave a cluster: what environments share
 /// (`common_digest`), the version, the commit, when and by whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,6 +270,9 @@ pub struct DeploymentRecord {
     pub version: String,
     pub common_digest: String,
     pub commit: Option<String>,
+    /// Marked `prune` in the repository: destroyed by the apply that no
+    /// longer finds the deployment there.
+    pub prune: bool,
     pub applied_by: String,
     pub applied_at: Timestamp,
 }

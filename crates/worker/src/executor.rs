@@ -15,7 +15,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use slipway_core::event::NewEvent;
 use slipway_core::lifecycle::Ending;
-use slipway_core::{Operation, OperationState, TerraformCommand};
+use slipway_core::{Operation, OperationKind, OperationState, TerraformCommand};
 use slipway_engine::{EngineError, RunReport};
 use slipway_store::{Lease, LeaseStatus, Notification, StoreError};
 use tokio::sync::{Semaphore, broadcast, mpsc};
@@ -259,11 +259,10 @@ async fn run_infrastructure(
         worker.config.operation_time_limit,
     )?;
     let report = run_terraform(worker, &run, events, &running.cancel).await?;
-    if let Some(o) = &report.observation
-        && !o.converged
-        && o.resources > 0
-    {
-        report_difference(events, o);
+    match &report.observation {
+        Some(o) if op.kind == OperationKind::Plan => report_plan(events, o),
+        Some(o) if !o.converged && o.resources > 0 => report_difference(events, o),
+        _ => {}
     }
     Ok(Finished {
         ending: ending_of(command, &report),
@@ -307,11 +306,39 @@ fn report_difference(
     });
 }
 
+/// Tells in the log what a plan found, in Terraform's words, with the
+/// changes as data for the CLI and the web UI.
+fn report_plan(
+    events: &mpsc::UnboundedSender<NewEvent>,
+    observation: &slipway_engine::Observation,
+) {
+    let summary = observation.summary();
+    let message = if observation.converged {
+        "No changes. The infrastructure matches the configuration.".to_owned()
+    } else if observation.changes.is_empty() {
+        format!("{summary} Only outputs change.")
+    } else {
+        summary.to_string()
+    };
+    let _ = events.send(NewEvent {
+        at: Utc::now(),
+        kind: slipway_core::event::kinds::PLAN.into(),
+        level: slipway_core::event::EventLevel::Info,
+        message,
+        data: json!({
+            "changes": observation.changes,
+            "summary": summary,
+            "converged": observation.converged,
+        }),
+    });
+}
+
 fn ending_of(command: TerraformCommand, report: &RunReport) -> Ending {
     match (command, &report.observation) {
         (TerraformCommand::Observe, Some(o)) => Ending::Observed {
             resources: o.resources,
             converged: o.converged,
+            differing: o.changes.iter().map(|c| c.resource.clone()).collect(),
             outputs: report.outputs.clone(),
         },
         (TerraformCommand::Apply | TerraformCommand::Destroy, _)

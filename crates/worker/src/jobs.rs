@@ -75,7 +75,8 @@ pub(crate) async fn run(
         | OperationKind::Deploy
         | OperationKind::Update
         | OperationKind::Destroy
-        | OperationKind::Refresh) => jobs.steps(kind).map_err(|r| invalid(op, r.to_string()))?,
+        | OperationKind::Refresh
+        | OperationKind::Plan) => jobs.steps(kind).map_err(|r| invalid(op, r.to_string()))?,
     };
     let run = JobRun {
         cluster: cluster.name.to_string(),

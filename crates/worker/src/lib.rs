@@ -26,6 +26,7 @@
 
 pub mod accounting;
 pub mod capacity;
+pub mod drift;
 pub mod executor;
 pub mod jobs;
 pub mod metrics;
@@ -69,6 +70,10 @@ pub struct ExecutorConfig {
     /// The longest an operation may run before it is stopped.
     #[serde(with = "humantime_serde")]
     pub operation_time_limit: Duration,
+    /// How often each protected running cluster is checked for drift (a
+    /// refresh), its moment in each interval spread by its name; `0s`: never.
+    #[serde(with = "humantime_serde")]
+    pub drift_interval: Duration,
 }
 
 impl Default for ExecutorConfig {
@@ -79,6 +84,7 @@ impl Default for ExecutorConfig {
             max_concurrent: 4,
             lease: Duration::from_secs(30),
             operation_time_limit: Duration::from_secs(3600),
+            drift_interval: Duration::from_secs(86_400),
         }
     }
 }
@@ -203,6 +209,7 @@ impl Worker {
             tokio::spawn(scheduler::run(self.clone())),
             tokio::spawn(accounting::run(self.clone())),
             tokio::spawn(capacity::run(self.clone())),
+            tokio::spawn(drift::run(self.clone())),
         ];
         if self.config.enabled {
             tasks.push(tokio::spawn(executor::run(self.clone())));

@@ -87,7 +87,7 @@ fn after_interruption(
     runner: Option<RunnerKind>,
 ) -> Option<Plan> {
     let ctx = recovery_context();
-    if interrupted.kind.is_infrastructure() {
+    if interrupted.kind.settles_cluster() {
         Some(decide_reconcile(cluster, &ctx))
     } else {
         decide_runner_cleanup(interrupted, runner?, &ctx)
@@ -194,7 +194,7 @@ pub(crate) async fn save_unsaved_states(worker: &Worker, only: Option<&Operation
         match saved {
             Ok(true) => {
                 warn!(operation = %id, cluster = %key, "saved the state Terraform could not save itself");
-                if op.state.is_terminal() && op.kind.is_infrastructure() {
+                if op.state.is_terminal() && op.kind.settles_cluster() {
                     reconcile(worker, &op.cluster).await;
                 }
             }

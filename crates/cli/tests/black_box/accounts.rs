@@ -350,24 +350,13 @@ fn capacity_requests_drive_the_size_up_and_their_expiry_down_and_away() {
     );
 }
 
-/// The value of a counter in the server's `/metrics`.
-fn counter(s: &Server, name: &str) -> f64 {
-    let text = reqwest::blocking::get(format!("{}/metrics", s.url))
-        .unwrap()
-        .text()
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
-}
-
 /// Waits until the capacity keeper has looked at every request `rounds`
 /// more times: what it would do, it has done.
 fn keeper_rounds(s: &Server, rounds: f64) {
     let name = "slipway_capacity_rounds_total";
-    let target = counter(s, name) + rounds;
+    let target = metric(s, name) + rounds;
     wait_for(WAIT, "rounds of the capacity keeper", || {
-        counter(s, name) >= target
+        metric(s, name) >= target
     });
 }
 

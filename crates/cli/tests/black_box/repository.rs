@@ -3,6 +3,9 @@
 //! what the team encrypts its secrets to.
 
 use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
 
 use crate::common::*;
 
@@ -310,12 +313,24 @@ fn apply_makes_a_repository_real_with_its_secret_reaching_terraform_and_nowhere_
     );
     let changed = s.run(&["apply", path, "--env", "staging", "--dry-run"]);
     changed.expect_code(0);
+    let shown = changed.stdout();
     assert!(
-        changed
-            .stdout()
-            .contains("~ variables.greeting: hello-common → bonjour"),
-        "{}",
-        changed.stdout()
+        shown.contains("~ variables.greeting: hello-common → bonjour"),
+        "{shown}"
+    );
+    // Terraform's own plan of the change, run as an operation of kind
+    // `plan` that changed nothing.
+    assert!(shown.contains("Terraform's plan (operation "), "{shown}");
+    assert!(
+        shown.contains("Plan: 0 to add, 0 to change, 0 to destroy. Only outputs change."),
+        "the greeting is an output of this blueprint, no resource: {shown}"
+    );
+    let history = s.run(&["history", "vault-staging", "--json"]).json();
+    assert_eq!(history["operations"][0]["kind"], "plan", "{history}");
+    assert_eq!(
+        s.run(&["status", "vault-staging", "--json"]).json()["outputs"]["greeting"],
+        "hello-common",
+        "a plan changes nothing"
     );
     s.run(&["apply", path, "--env", "staging", "--auto-approve"])
         .expect_code(2);
@@ -425,8 +440,16 @@ fn prod_takes_only_what_staging_was_applied_and_tested_green() {
         "{}",
         early.stderr()
     );
-    s.run(&["apply", path, "--env", "staging", "--auto-approve"])
-        .expect_code(2);
+    // Applied without its TEST: prod refuses it.
+    s.run(&[
+        "apply",
+        path,
+        "--env",
+        "staging",
+        "--auto-approve",
+        "--no-test",
+    ])
+    .expect_code(2);
     let untested = promote(&[]);
     untested.expect_code(1);
     assert!(
@@ -436,9 +459,36 @@ fn prod_takes_only_what_staging_was_applied_and_tested_green() {
         "{}",
         untested.stderr()
     );
-    // Staging's tests pass: prod gets it.
+    // Staging's node stops: its TEST fails, and prod refuses it.
+    let node = &server_nodes(&s, "hub-staging")[0];
+    let pid = node["pid"].as_u64().unwrap().to_string();
+    assert!(Command::new("kill").arg(&pid).status().unwrap().success());
     s.run(&["test", "hub-staging", "--version", "v1"])
-        .expect_code(0);
+        .expect_code(1);
+    let failing = promote(&[]);
+    failing.expect_code(1);
+    assert!(
+        failing
+            .stderr()
+            .contains("tests since it was applied did not pass"),
+        "{}",
+        failing.stderr()
+    );
+    // A refresh finds the stopped node; the next apply repairs staging and
+    // runs its TEST, which passes: prod takes it.
+    s.run(&["refresh", "hub-staging"]).expect_code(0);
+    let repaired = s.run(&["apply", path, "--env", "staging", "--auto-approve"]);
+    repaired.expect_code(2);
+    assert!(
+        repaired
+            .stdout()
+            .contains("~ drift: terraform_data.node[0] → repaired")
+            && repaired
+                .stdout()
+                .contains("hub-staging: TEST at unversioned passed"),
+        "{}",
+        repaired.stdout()
+    );
     promote(&[]).expect_code(2);
     assert_eq!(
         s.run(&["status", "hub-prod", "--json"]).json()["state"],
@@ -457,7 +507,14 @@ fn prod_takes_only_what_staging_was_applied_and_tested_green() {
         "{}",
         changed.stderr()
     );
-    promote(&["--override-reason", "a hotfix that cannot wait"]).expect_code(2);
+    let hotfix = promote(&["--override-reason", "a hotfix that cannot wait"]);
+    hotfix.expect_code(2);
+    let shown = hotfix.stdout();
+    assert!(
+        shown.contains("+ terraform_data.node[1] (create)")
+            && shown.contains("Plan: 1 to add, 0 to change, 0 to destroy."),
+        "Terraform's plan of the new node: {shown}"
+    );
     let overridden = s.run(&[
         "audit",
         "--action",
@@ -487,4 +544,179 @@ fn prod_takes_only_what_staging_was_applied_and_tested_green() {
         "{}",
         backwards.stderr()
     );
+}
+
+/// Drift: a persistent deployment's node stopped outside Slipway is found
+/// by the next periodic drift check — the cluster is marked drifted, in
+/// status, list and /metrics — and `apply` repairs it.
+#[test]
+fn a_persistent_cluster_changed_outside_slipway_is_found_drifted_and_apply_repairs_it() {
+    let s = server_with(Options {
+        env: vec![("SLIPWAY_EXECUTOR__DRIFT_INTERVAL".into(), "5s".into())],
+        ..Options::default()
+    });
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    write(
+        root,
+        &[
+            (
+                "slipway.yaml",
+                "organization: default\nenvironments: [staging]\n",
+            ),
+            (
+                "deployments/hub/deployment.yaml",
+                "blueprint: local\nlifecycle: persistent\n",
+            ),
+            ("deployments/hub/config/common.yaml", "nodes: 2\n"),
+        ],
+    );
+    let path = root.to_str().unwrap();
+    s.run(&["apply", path, "--auto-approve"]).expect_code(2);
+    let hub = s.run(&["status", "hub-staging", "--json"]).json();
+    assert_eq!(
+        (hub["protected"].as_bool(), &hub["drift"]),
+        (Some(true), &json!([]))
+    );
+
+    // Someone stops node 1 outside Slipway.
+    let runtime = s.data_dir().join("runtime/hub-staging");
+    let nodes = node_states(&runtime);
+    let pid = nodes[1]["pid"].as_u64().unwrap().to_string();
+    assert!(Command::new("kill").arg(&pid).status().unwrap().success());
+
+    let drifted = watch_until(&s, "hub-staging", Duration::from_secs(60), |c| {
+        c["drift"].as_array().is_some_and(|d| !d.is_empty())
+    });
+    assert_eq!(
+        drifted["drift"],
+        json!(["terraform_data.node[1]"]),
+        "{drifted}"
+    );
+    assert_eq!(
+        drifted["state"], "running",
+        "drifted, not failed: {drifted}"
+    );
+    let history = s.run(&["history", "hub-staging", "--json"]).json();
+    let check = &history["operations"][0];
+    assert_eq!(
+        (&check["kind"], &check["reason"]),
+        (&json!("refresh"), &json!("drift")),
+        "{history}"
+    );
+    assert!(
+        s.run(&["status", "hub-staging"])
+            .stdout()
+            .contains("drifted:       terraform_data.node[1]"),
+    );
+    assert!(
+        s.run(&["list"])
+            .stdout()
+            .contains("running (protected, drifted)")
+    );
+    assert_eq!(metric(&s, "slipway_clusters_drifted"), 1.0);
+
+    // apply shows the repair and Terraform's plan of it, then makes it.
+    let planned = s.run(&["apply", path, "--dry-run", "--detailed-exitcode"]);
+    planned.expect_code(2);
+    let shown = planned.stdout();
+    assert!(
+        shown.contains("~ drift: terraform_data.node[1] → repaired"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("-/+ terraform_data.node[1] (replace)"),
+        "{shown}"
+    );
+    s.run(&["apply", path, "--auto-approve"]).expect_code(2);
+    let repaired = s.run(&["status", "hub-staging", "--json"]).json();
+    assert_eq!(repaired["drift"], json!([]), "{repaired}");
+    assert_eq!(
+        cluster_processes(&s, "hub-staging").len(),
+        3,
+        "two nodes and the gateway"
+    );
+    assert_eq!(metric(&s, "slipway_clusters_drifted"), 0.0);
+    s.run(&["apply", path, "--auto-approve"]).expect_code(0);
+    s.run(&[
+        "destroy",
+        "hub-staging",
+        "--force",
+        "--reason",
+        "the test is over",
+    ])
+    .expect_code(0);
+}
+
+/// Pruning: the apply that no longer finds a deployment destroys its
+/// cluster only when it was marked `prune` — and a persistent (protected)
+/// one not even then: the refusal names it.
+#[test]
+fn a_removed_deployment_marked_prune_is_destroyed_unless_protected() {
+    let s = server();
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    write(
+        root,
+        &[
+            (
+                "slipway.yaml",
+                "organization: default\nenvironments: [staging]\n",
+            ),
+            (
+                "deployments/demo/deployment.yaml",
+                "blueprint: local\nlifecycle: ephemeral\nttl: 2h\nprune: true\n",
+            ),
+            (
+                "deployments/kept/deployment.yaml",
+                "blueprint: local\nlifecycle: ephemeral\nttl: 2h\n",
+            ),
+            (
+                "deployments/vault/deployment.yaml",
+                "blueprint: local\nlifecycle: persistent\nprune: true\n",
+            ),
+            (
+                "deployments/stay/deployment.yaml",
+                "blueprint: local\nlifecycle: persistent\n",
+            ),
+        ],
+    );
+    let path = root.to_str().unwrap();
+    s.run(&["apply", path, "--auto-approve"]).expect_code(2);
+    for gone in ["demo", "kept", "vault"] {
+        std::fs::remove_dir_all(root.join("deployments").join(gone)).unwrap();
+    }
+    let planned = s.run(&["apply", path, "--dry-run", "--detailed-exitcode"]);
+    planned.expect_code(2);
+    let shown = planned.stdout();
+    assert!(
+        shown.contains("demo-staging (demo in staging): to destroy")
+            && shown.contains("vault-staging (vault in staging): to destroy")
+            && shown.contains("kept-staging (kept in staging): kept")
+            && shown.contains("stay-staging (stay in staging): no change"),
+        "{shown}"
+    );
+    let applied = s.run(&["apply", path, "--auto-approve"]);
+    applied.expect_code(1);
+    assert!(
+        applied.stderr().contains("vault-staging") && applied.stderr().contains("protected"),
+        "{}",
+        applied.stderr()
+    );
+    let state = |name: &str| s.run(&["status", name, "--json"]).json()["state"].clone();
+    assert_eq!(state("demo-staging"), "absent", "pruned");
+    assert_eq!(state("kept-staging"), "running", "not marked prune");
+    assert_eq!(state("vault-staging"), "running", "protected");
+    assert_eq!(state("stay-staging"), "running");
+    s.run(&[
+        "destroy",
+        "vault-staging",
+        "--force",
+        "--reason",
+        "the test is over",
+    ])
+    .expect_code(0);
+    // Nothing is left to prune: what stays is as declared.
+    let again = s.run(&["apply", path, "--dry-run", "--detailed-exitcode"]);
+    again.expect_code(0);
 }

@@ -9,6 +9,7 @@
 //! | `slipway_http_connections` | gauge | — connections open now |
 //! | `slipway_http_connections_refused_total` | counter | — connections reset at once because their client address held its share |
 //! | `slipway_queue_operations` | gauge | `state` (queued, running) — read from the database at each scrape |
+//! | `slipway_clusters_drifted` | gauge | — clusters whose last drift check found them changed outside Slipway, read at each scrape |
 //!
 //! Anyone may send requests, so no label takes its value from a request:
 //! each is one of a set fixed when Slipway is built (the methods above, the
@@ -105,6 +106,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabel, Histogram>,
     queue: Family<StateLabel, Gauge>,
+    drifted: Gauge,
     connections: ConnectionMetrics,
 }
 
@@ -124,6 +126,12 @@ impl Metrics {
         });
         let queue = Family::<StateLabel, Gauge>::default();
         let connections = ConnectionMetrics::default();
+        let drifted = Gauge::default();
+        registry.register(
+            "slipway_clusters_drifted",
+            "Clusters whose last drift check found them changed outside Slipway, read at each scrape",
+            drifted.clone(),
+        );
         registry.register(
             "slipway_http_requests",
             "HTTP requests answered, by method, route and status",
@@ -154,6 +162,7 @@ impl Metrics {
             requests,
             durations,
             queue,
+            drifted,
             connections,
         }
     }
@@ -207,6 +216,12 @@ pub async fn scrape(State(http): AppState) -> Response {
             set("running", depth.running);
         }
         Err(e) => tracing::warn!(error = %e, "cannot read the queue's depth for /metrics"),
+    }
+    match http.service.store.drifted_clusters().await {
+        Ok(n) => {
+            metrics.drifted.set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count the drifted clusters for /metrics"),
     }
     let mut text = String::new();
     if encode(&mut text, &metrics.registry).is_err() {

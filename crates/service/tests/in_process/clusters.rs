@@ -599,9 +599,11 @@ async fn apply_plans_a_repositorys_cluster_and_refuses_secrets_out_of_place() {
             secrets,
             common_digest: None,
             commit: None,
+            prune: false,
             requires: None,
             override_reason: None,
             dry_run: true,
+            plan: false,
         };
     let admin = admin();
     let apply = |req: DesiredDeployment| w.service.apply_deployment(&admin, "hub", "staging", req);

@@ -10,14 +10,14 @@ use super::accounts::{CapacityRow, capacity_columns};
 use super::rows::*;
 use super::{ACTIVE_STATES, INFRASTRUCTURE, SqlStore, locking, outcome_summary};
 use crate::{
-    AuditIntent, ClusterFilter, ClusterStore, Decide, Decided, DeploymentRecord, NewCluster,
-    Result, StoreError,
+    AuditIntent, ClusterFilter, ClusterStore, Decide, Decided, DeploymentRecord, DriftWatched,
+    NewCluster, Result, StoreError,
 };
 
 /// The columns an [`DeploymentRecordRow`] reads.
 macro_rules! deployment_record_columns {
     () => {
-        "cluster, deployment, environment, version, common_digest, commit_id, applied_by, applied_at"
+        "cluster, deployment, environment, version, common_digest, commit_id, prune, applied_by, applied_at"
     };
 }
 
@@ -29,6 +29,7 @@ struct DeploymentRecordRow {
     version: String,
     common_digest: String,
     commit_id: Option<String>,
+    prune: i64,
     applied_by: String,
     applied_at: i64,
 }
@@ -45,6 +46,7 @@ impl TryFrom<DeploymentRecordRow> for DeploymentRecord {
             version: r.version,
             common_digest: r.common_digest,
             commit: r.commit_id,
+            prune: r.prune != 0,
             applied_by: r.applied_by,
             applied_at: time(r.applied_at)?,
         })
@@ -110,6 +112,8 @@ impl ClusterStore for SqlStore {
             organization: new.organization,
             public: new.public,
             protected: false,
+            drift: Vec::new(),
+            drift_checked_at: None,
             spec: new.spec,
             deployed: None,
             state: slipway_core::ClusterState::Absent,
@@ -295,6 +299,33 @@ impl ClusterStore for SqlStore {
             .collect()
     }
 
+    async fn drift_watched(&self) -> Result<Vec<DriftWatched>> {
+        let rows: Vec<(String, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT name, drift_checked_at, created_at FROM clusters \
+             WHERE protected = 1 AND state = $1 ORDER BY name",
+        )
+        .bind(slipway_core::ClusterState::Running.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(name, checked_at, created_at)| {
+                Ok(DriftWatched {
+                    cluster: ClusterName::parse(&name)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    checked_at: checked_at.map(time).transpose()?,
+                    created_at: time(created_at)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn drifted_clusters(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clusters WHERE drift IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn runtime_dir(&self, cluster: &ClusterName, proposed: &str) -> Result<String> {
         let mut tx = self.begin().await?;
         sqlx::query("UPDATE clusters SET runtime_dir = $2 WHERE name = $1 AND runtime_dir IS NULL")
@@ -314,11 +345,11 @@ impl ClusterStore for SqlStore {
 
     async fn record_deployment(&self, applied: &DeploymentRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO deployment_applies (cluster, deployment, environment, version, common_digest, commit_id, applied_by, applied_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+            "INSERT INTO deployment_applies (cluster, deployment, environment, version, common_digest, commit_id, applied_by, applied_at, prune) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (cluster) DO UPDATE SET deployment = excluded.deployment, environment = excluded.environment, \
              version = excluded.version, common_digest = excluded.common_digest, commit_id = excluded.commit_id, \
-             applied_by = excluded.applied_by, applied_at = excluded.applied_at",
+             applied_by = excluded.applied_by, applied_at = excluded.applied_at, prune = excluded.prune",
         )
         .bind(applied.cluster.as_str())
         .bind(&applied.deployment)
@@ -328,6 +359,7 @@ impl ClusterStore for SqlStore {
         .bind(applied.commit.as_deref())
         .bind(&applied.applied_by)
         .bind(millis(applied.applied_at))
+        .bind(i64::from(applied.prune))
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -754,6 +754,16 @@ impl SqlStore {
             .bind(i64::from(nothing_left))
             .execute(&mut *tx)
             .await?;
+            if let Some(drift) = &s.drift {
+                sqlx::query(
+                    "UPDATE clusters SET drift = $2, drift_checked_at = $3 WHERE name = $1",
+                )
+                .bind(cluster.name.as_str())
+                .bind((!drift.is_empty()).then(|| to_json(drift)))
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await?;
+            }
             // Which node count runs from now on, at which rates: what the
             // cost model accrues.
             if s.deployed.is_some() {

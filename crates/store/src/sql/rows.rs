@@ -66,12 +66,14 @@ pub struct ClusterRow {
     created_by: String,
     created_at: i64,
     updated_at: i64,
+    drift: Option<String>,
+    drift_checked_at: Option<i64>,
 }
 
 /// The columns a [`ClusterRow`] reads, for `concat!` into static SQL.
 macro_rules! cluster_columns {
     () => {
-        "name, organization, public, protected, spec, deployed, state, outputs, error, last_operation, created_by, created_at, updated_at"
+        "name, organization, public, protected, spec, deployed, state, outputs, error, last_operation, created_by, created_at, updated_at, drift, drift_checked_at"
     };
 }
 pub(crate) use cluster_columns;
@@ -84,6 +86,13 @@ impl TryFrom<ClusterRow> for Cluster {
             organization: name("organization", &r.organization, OrgName::parse)?,
             public: r.public != 0,
             protected: r.protected != 0,
+            drift: r
+                .drift
+                .as_deref()
+                .map(|d| json("drift", d))
+                .transpose()?
+                .unwrap_or_default(),
+            drift_checked_at: r.drift_checked_at.map(time).transpose()?,
             spec: json("cluster spec", &r.spec)?,
             deployed: r
                 .deployed

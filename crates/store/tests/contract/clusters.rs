@@ -924,6 +924,7 @@ async fn a_clusters_deployment_record_is_replaced_by_the_next_apply(db: &TestDat
         version: "1.0.0".into(),
         common_digest: "aaa".into(),
         commit: Some("c0ffee".into()),
+        prune: false,
         applied_by: alice().to_string(),
         applied_at: t0(),
     };
@@ -936,6 +937,7 @@ async fn a_clusters_deployment_record_is_replaced_by_the_next_apply(db: &TestDat
         version: "1.1.0".into(),
         common_digest: "bbb".into(),
         commit: None,
+        prune: true,
         applied_at: t0() + ms(1000),
         ..first
     };

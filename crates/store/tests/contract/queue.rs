@@ -250,6 +250,7 @@ async fn reclaim_interrupts_and_queues_a_reconciling_refresh(db: &TestDatabase) 
     let observed = Ending::Observed {
         resources: 0,
         converged: false,
+        differing: Vec::new(),
         outputs: Default::default(),
     };
     run_to_end(&store, "w1", observed, t0()).await;

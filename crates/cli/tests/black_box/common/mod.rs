@@ -131,6 +131,17 @@ pub fn api(server: &Server, method: &str, path: &str) -> reqwest::blocking::Requ
         .bearer_auth(&server.token)
 }
 
+/// The value of a series (without labels) in the server's `/metrics`.
+pub fn metric(s: &Server, name: &str) -> f64 {
+    let text = reqwest::blocking::get(format!("{}/metrics", s.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
 /// Node processes of a cluster still alive.
 pub fn cluster_processes(server: &Server, cluster: &str) -> Vec<(u32, String)> {
     let runtime = server.data_dir().join("runtime").join(cluster);
