@@ -1282,6 +1282,39 @@ mod tests {
     }
 
     #[test]
+    fn deploy_of_a_drifted_cluster_applies_its_configuration_again() {
+        let mut drifted = snapshot(ClusterState::Running);
+        drifted.cluster.drift = vec!["terraform_data.node[1]".into()];
+        let plan = decide_deploy(&drifted, &org(), &DeployRequest::default(), &ctx()).unwrap();
+        let op = plan.new_operation().unwrap();
+        assert_eq!((op.kind, &op.spec), (OperationKind::Update, &spec(3)));
+    }
+
+    #[test]
+    fn a_drift_check_looks_at_a_running_idle_cluster_only() {
+        let check = decide_drift_check(&snapshot(ClusterState::Running), &ctx());
+        assert_eq!(check.new_operation().unwrap().kind, OperationKind::Refresh);
+        assert_eq!(
+            check.new_operation().unwrap().spec,
+            spec(3),
+            "what is deployed"
+        );
+        for state in [
+            ClusterState::Absent,
+            ClusterState::Failed,
+            ClusterState::Deploying,
+        ] {
+            assert_eq!(
+                decide_drift_check(&snapshot(state), &ctx()).outcome,
+                Outcome::NotDue
+            );
+        }
+        let mut busy = snapshot(ClusterState::Running);
+        busy.active = Some(active(OperationKind::Update, spec(4)));
+        assert_eq!(decide_drift_check(&busy, &ctx()).outcome, Outcome::NotDue);
+    }
+
+    #[test]
     fn deploy_of_a_running_cluster_even_when_scheduled_succeeds() {
         let mut snap = snapshot(ClusterState::Running);
         scheduled(&mut snap, 2);
