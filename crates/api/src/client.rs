@@ -47,15 +47,16 @@ impl ClientError {
         }
     }
 
-    /// What a replica dying or restarting causes, and asking again (behind
-    /// a load balancer: another replica) may cure: the connection failing or
-    /// breaking, or 502, 503, 504.
+    /// What asking again later may cure: a replica dying or restarting
+    /// (behind a load balancer, another answers) — the connection failing
+    /// or breaking, or 502, 503, 504 — or the caller's rate (429).
     pub fn is_transient(&self) -> bool {
         match self {
             ClientError::Transport { .. } => true,
             ClientError::Api { status, .. } | ClientError::Unexpected { status, .. } => matches!(
                 *status,
-                StatusCode::BAD_GATEWAY
+                StatusCode::TOO_MANY_REQUESTS
+                    | StatusCode::BAD_GATEWAY
                     | StatusCode::SERVICE_UNAVAILABLE
                     | StatusCode::GATEWAY_TIMEOUT
             ),
@@ -67,6 +68,11 @@ impl ClientError {
 /// doubles up to [`MAX_RETRY_PAUSE`].
 const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(200);
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(2);
+
+/// How many times a request refused for the caller's rate is sent again
+/// (each after the server's `Retry-After`, at most [`MAX_RETRY_AFTER`]).
+const RATE_LIMITED_RETRIES: u32 = 10;
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// The pause before attempt `n + 1` after `n` transient failures.
 fn retry_pause(failures: u32) -> Duration {
@@ -133,14 +139,32 @@ impl Client {
 
     async fn send<T: DeserializeOwned>(&self, mut req: RequestBuilder) -> Result<T> {
         let mut failures = 0;
+        let mut limited = 0;
         loop {
+            // Refused for the caller's rate (429), a request was not
+            // processed: any may be sent again once the server says.
+            let copy = req.try_clone();
             let again = self.retry_reads_until.and_then(|until| {
                 let copy = req.try_clone()?;
                 let is_read = copy.try_clone()?.build().ok()?.method() == Method::GET;
                 is_read.then_some((until, copy))
             });
-            match (self.send_once(req).await, again) {
-                (Err(e), Some((until, copy)))
+            let (result, retry_after) = self.send_once(req).await;
+            match (result, again, copy) {
+                (Err(e), _, Some(copy))
+                    if e.status() == Some(StatusCode::TOO_MANY_REQUESTS)
+                        && limited < RATE_LIMITED_RETRIES =>
+                {
+                    tokio::time::sleep(
+                        retry_after
+                            .unwrap_or(Duration::from_secs(1))
+                            .min(MAX_RETRY_AFTER),
+                    )
+                    .await;
+                    limited += 1;
+                    req = copy;
+                }
+                (Err(e), Some((until, copy)), _)
                     if e.is_transient()
                         && tokio::time::Instant::now() + retry_pause(failures) < until =>
                 {
@@ -148,25 +172,47 @@ impl Client {
                     failures += 1;
                     req = copy;
                 }
-                (result, _) => return result,
+                (result, _, _) => return result,
             }
         }
     }
 
-    async fn send_once<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
-        let response = req.send().await.map_err(|source| ClientError::Transport {
-            url: self.base.clone(),
-            source,
-        })?;
+    /// One request: its answer, and the server's `Retry-After`.
+    async fn send_once<T: DeserializeOwned>(
+        &self,
+        req: RequestBuilder,
+    ) -> (Result<T>, Option<Duration>) {
+        let response = match req.send().await {
+            Ok(response) => response,
+            Err(source) => {
+                return (
+                    Err(ClientError::Transport {
+                        url: self.base.clone(),
+                        source,
+                    }),
+                    None,
+                );
+            }
+        };
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|source| ClientError::Transport {
-                url: self.base.clone(),
-                source,
-            })?;
-        if status.is_success() {
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.trim().parse().ok())
+            .map(Duration::from_secs);
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(source) => {
+                return (
+                    Err(ClientError::Transport {
+                        url: self.base.clone(),
+                        source,
+                    }),
+                    retry_after,
+                );
+            }
+        };
+        let result = if status.is_success() {
             serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
                 status,
                 detail: e.to_string(),
@@ -179,7 +225,8 @@ impl Client {
                     detail: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
                 }),
             }
-        }
+        };
+        (result, retry_after)
     }
 
     pub async fn health(&self) -> Result<Health> {

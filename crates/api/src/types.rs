@@ -680,6 +680,12 @@ pub struct DesiredDeployment {
     /// the apply that no longer finds the deployment destroys its cluster.
     #[serde(default)]
     pub prune: bool,
+    /// The digest of everything the repository gives this cluster (its
+    /// layers, the secrets file's bytes), recorded with the apply: while
+    /// the cluster runs as applied, an apply with the same digest has
+    /// nothing to send (`EnvironmentView::in_sync`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     /// The environment this one comes after (`staging` for `prod`): the
     /// apply is refused unless that environment's cluster was applied the
     /// same version and common digest and its tests passed since.
@@ -726,6 +732,11 @@ pub struct EnvironmentView {
     pub commit: Option<String>,
     /// Destroyed when the repository no longer declares it.
     pub prune: bool,
+    /// The repository's digest of what it gave the cluster at that apply.
+    pub digest: String,
+    /// The cluster is still asked what that apply asked, runs it (no drift)
+    /// and has nothing in flight: the same digest needs no apply.
+    pub in_sync: bool,
     pub applied_at: DateTime<Utc>,
     /// Who applied it (a subject).
     pub applied_by: String,

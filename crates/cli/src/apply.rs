@@ -16,8 +16,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use slipway_api::types::{
-    DeploymentAction, DeploymentChanges, DesiredDeployment, DestroyCluster, OperationView,
-    SecretsFileBody,
+    DeploymentAction, DeploymentChanges, DeploymentView, DesiredDeployment, DestroyCluster,
+    OperationView, SecretsFileBody,
 };
 use slipway_core::OperationState;
 use slipway_core::event::kinds;
@@ -100,11 +100,22 @@ impl Connection {
         // What differs, then — for each cluster that exists and would
         // change — Terraform's plan of it, run by the server as an
         // operation of kind `plan`, all queued before any is awaited.
+        // What repositories applied: a cluster that runs as its last apply
+        // left it, with the same digest, has nothing to send.
+        let applied = self.client.deployments().await.map_err(Failure::from)?;
         let mut plans = Vec::new();
         for d in &desired {
-            let plan = self
-                .send_desired(d, requires(&d.environment), &context, Desire::Plan)
-                .await?;
+            let plan = if in_sync(&applied, d) {
+                DeploymentChanges {
+                    cluster: d.cluster.clone(),
+                    action: DeploymentAction::None,
+                    changes: Vec::new(),
+                    operation: None,
+                }
+            } else {
+                self.send_desired(d, requires(&d.environment), &context, Desire::Plan)
+                    .await?
+            };
             plans.push((d, plan));
         }
         let mut terraform = Vec::new();
@@ -118,7 +129,7 @@ impl Connection {
             .iter()
             .filter(|(_, p)| p.action != DeploymentAction::None)
             .collect();
-        let removed = self.removed(&repository, &desired, &asked).await?;
+        let removed = removed(applied, &repository, &desired, &asked);
         let pruned: Vec<&Removed> = removed.iter().filter(|r| r.prune).collect();
         if self.json {
             let shown: Vec<_> = plans
@@ -167,61 +178,38 @@ impl Connection {
                 "Nothing was applied.",
             ));
         }
+        // Environment by environment, in the repository's order (a later
+        // one may require an earlier one applied and tested): every change
+        // of the environment is queued, then all are followed side by side,
+        // each with its TEST.
         let mut failures = Vec::new();
-        for (d, _) in pending {
-            let applied = self
-                .send_desired(d, requires(&d.environment), &context, Desire::Apply)
-                .await?;
-            let Some(operation) = applied.operation else {
-                continue;
-            };
-            if !self.json {
-                eprintln!(
-                    "{}: {} queued (operation {})",
-                    d.cluster, operation.kind, operation.id
-                );
-            }
-            let waited = wait::follow(&self.client, &operation, asked.wait, self.json).await?;
-            let op = waited.operation;
-            if op.state != OperationState::Succeeded {
-                failures.push(format!(
-                    "{}: {} {}{}",
-                    d.cluster,
-                    op.kind,
-                    if waited.timed_out {
-                        "still running".into()
-                    } else {
-                        op.state.to_string()
-                    },
-                    op.error
-                        .as_deref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default()
-                ));
-                continue;
-            }
-            if !self.json {
-                println!("{}: {} succeeded.", d.cluster, op.kind);
-            }
-            let AfterApply::Test(version) = &asked.test else {
-                continue;
-            };
-            let version = version
-                .clone()
-                .or_else(|| context.commit.clone())
-                .unwrap_or_else(|| "unversioned".into());
-            match self.test_applied(&d.cluster, &version, asked.wait).await? {
-                Tested::Passed(run) if !self.json => {
-                    println!("{}: TEST at {version} passed (run {run}).", d.cluster);
+        for environment in &repository.environments {
+            let mut queued = Vec::new();
+            for (d, _) in pending
+                .iter()
+                .filter(|(d, _)| d.environment == environment.name)
+            {
+                let applied = self
+                    .send_desired(d, requires(&d.environment), &context, Desire::Apply)
+                    .await?;
+                if let Some(operation) = applied.operation {
+                    if !self.json {
+                        eprintln!(
+                            "{}: {} queued (operation {})",
+                            d.cluster, operation.kind, operation.id
+                        );
+                    }
+                    queued.push((*d, operation));
                 }
-                Tested::Failed(run) => failures.push(format!(
-                    "{}: TEST at {version} did not pass (run {run}: slipway logs {run})",
-                    d.cluster
-                )),
-                Tested::NotAllowed(why) if !self.json => {
-                    eprintln!("{}: TEST not run: {why}", d.cluster);
-                }
-                Tested::Passed(_) | Tested::NoSuites | Tested::NotAllowed(_) => {}
+            }
+            let ended = futures::future::join_all(
+                queued
+                    .iter()
+                    .map(|(d, op)| self.see_through(d, op, &asked, &context, queued.len() > 1)),
+            )
+            .await;
+            for result in ended {
+                failures.extend(result?);
             }
         }
         for r in pruned {
@@ -239,47 +227,6 @@ impl Connection {
             ));
         }
         Ok(ExitCode::from(CHANGED))
-    }
-
-    /// The clusters repositories applied for this one's organization, in
-    /// the environments and deployments asked about, that the repository
-    /// no longer declares and that still exist.
-    async fn removed(
-        &self,
-        repository: &Repository,
-        desired: &[Desired],
-        asked: &Apply,
-    ) -> Result<Vec<Removed>, Failure> {
-        let applied = self.client.deployments().await.map_err(Failure::from)?;
-        let mut removed = Vec::new();
-        for view in applied {
-            if asked
-                .deployment
-                .as_ref()
-                .is_some_and(|d| *d != view.deployment)
-            {
-                continue;
-            }
-            for env in view.environments {
-                let declared = desired
-                    .iter()
-                    .any(|d| d.deployment == view.deployment && d.environment == env.environment);
-                if declared
-                    || env.organization != repository.organization
-                    || env.state == slipway_core::ClusterState::Absent
-                    || asked.env.as_ref().is_some_and(|e| *e != env.environment)
-                {
-                    continue;
-                }
-                removed.push(Removed {
-                    cluster: env.cluster,
-                    deployment: view.deployment.clone(),
-                    environment: env.environment,
-                    prune: env.prune,
-                });
-            }
-        }
-        Ok(removed)
     }
 
     /// Destroys a pruned cluster like any destroy (a protected one is
@@ -305,6 +252,69 @@ impl Connection {
             op.state,
             op.error.as_deref().unwrap_or("no error recorded")
         ))
+    }
+
+    /// Follows one applied change to its end, then runs its TEST; what
+    /// went wrong, for the apply's failure.
+    async fn see_through(
+        &self,
+        d: &Desired,
+        operation: &OperationView,
+        asked: &Apply,
+        context: &Context,
+        alongside_others: bool,
+    ) -> Result<Vec<String>, Failure> {
+        // One change shows its progress; several at once only their ends.
+        let quiet = self.json || alongside_others;
+        let waited = wait::follow(&self.client, operation, asked.wait, quiet).await?;
+        let op = waited.operation;
+        if op.state != OperationState::Succeeded {
+            return Ok(vec![format!(
+                "{}: {} {}{}",
+                d.cluster,
+                op.kind,
+                if waited.timed_out {
+                    "still running".into()
+                } else {
+                    op.state.to_string()
+                },
+                op.error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            )]);
+        }
+        if !self.json {
+            println!("{}: {} succeeded.", d.cluster, op.kind);
+        }
+        let AfterApply::Test(version) = &asked.test else {
+            return Ok(Vec::new());
+        };
+        let version = version
+            .clone()
+            .or_else(|| context.commit.clone())
+            .unwrap_or_else(|| "unversioned".into());
+        Ok(
+            match self.test_applied(&d.cluster, &version, asked.wait).await? {
+                Tested::Failed(run) => vec![format!(
+                    "{}: TEST at {version} did not pass (run {run}: slipway logs {run})",
+                    d.cluster
+                )],
+                Tested::Passed(run) => {
+                    if !self.json {
+                        println!("{}: TEST at {version} passed (run {run}).", d.cluster);
+                    }
+                    Vec::new()
+                }
+                Tested::NotAllowed(why) => {
+                    if !self.json {
+                        eprintln!("{}: TEST not run: {why}", d.cluster);
+                    }
+                    Vec::new()
+                }
+                Tested::NoSuites => Vec::new(),
+            },
+        )
     }
 
     /// The TEST after an applied change: the cluster's suites on a runner
@@ -420,6 +430,7 @@ impl Connection {
                 contents: STANDARD.encode(&s.contents),
             }),
             common_digest: Some(d.common_digest.clone()),
+            digest: Some(d.digest.clone()),
             commit: context.commit.clone(),
             prune: d.prune,
             requires,
@@ -442,6 +453,59 @@ impl Connection {
                 failure
             })
     }
+}
+
+/// Whether the cluster of `d` runs as its last apply left it, from the
+/// same digest of the same version (`latest` may have moved: always sent).
+fn in_sync(applied: &[DeploymentView], d: &Desired) -> bool {
+    applied
+        .iter()
+        .filter(|v| v.deployment == d.deployment)
+        .flat_map(|v| &v.environments)
+        .find(|e| e.environment == d.environment)
+        .is_some_and(|e| {
+            e.in_sync && e.digest == d.digest && d.version != "latest" && e.version == d.version
+        })
+}
+
+/// The clusters repositories applied for this one's organization, in the
+/// environments and deployments asked about, that the repository no longer
+/// declares and that still exist.
+fn removed(
+    applied: Vec<DeploymentView>,
+    repository: &Repository,
+    desired: &[Desired],
+    asked: &Apply,
+) -> Vec<Removed> {
+    let mut removed = Vec::new();
+    for view in applied {
+        if asked
+            .deployment
+            .as_ref()
+            .is_some_and(|d| *d != view.deployment)
+        {
+            continue;
+        }
+        for env in view.environments {
+            let declared = desired
+                .iter()
+                .any(|d| d.deployment == view.deployment && d.environment == env.environment);
+            if declared
+                || env.organization != repository.organization
+                || env.state == slipway_core::ClusterState::Absent
+                || asked.env.as_ref().is_some_and(|e| *e != env.environment)
+            {
+                continue;
+            }
+            removed.push(Removed {
+                cluster: env.cluster,
+                deployment: view.deployment.clone(),
+                environment: env.environment,
+                prune: env.prune,
+            });
+        }
+    }
+    removed
 }
 
 /// A cluster a repository applied that it no longer declares.

@@ -163,6 +163,27 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// What the cluster is asked to be, in one comparable value: its
+    /// target configuration (sensitive variables as sealed) and its
+    /// visibility and protection, as canonical JSON. Equal: asked the same.
+    pub fn asked(&self) -> String {
+        serde_json::json!({
+            "spec": self.spec,
+            "public": self.public,
+            "protected": self.protected,
+        })
+        .to_string()
+    }
+
+    /// Whether it runs what it is asked, as last found: running, its target
+    /// deployed, no drift. (Whether an operation is in flight is its
+    /// snapshot's to say.)
+    pub fn runs_as_asked(&self) -> bool {
+        self.state == ClusterState::Running
+            && self.deployed.as_ref() == Some(&self.spec)
+            && self.drift.is_empty()
+    }
+
     /// The cluster's front door: the `endpoint` output, when it is a string.
     pub fn endpoint(&self) -> Option<&str> {
         self.outputs.get("endpoint").and_then(|v| v.as_str())

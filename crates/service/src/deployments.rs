@@ -173,12 +173,25 @@ impl Service {
             // `prune` mark) is recorded, keeping when it was applied — and so
             // the tests since.
             if !req.dry_run
-                && let Some(mut record) =
-                    record(caller, &name, deployment, environment, &spec.version, &req)
+                && let Some(mut record) = record(
+                    caller,
+                    &name,
+                    deployment,
+                    environment,
+                    &spec.version,
+                    &req,
+                    existing.as_ref().map(|snap| &snap.cluster),
+                )
             {
                 let last = self.store.deployment_record(&name).await?;
                 let same = last.as_ref().is_some_and(|l| {
-                    (&l.common_digest, l.prune) == (&record.common_digest, record.prune)
+                    (&l.common_digest, l.prune, &l.digest, &l.spec_digest)
+                        == (
+                            &record.common_digest,
+                            record.prune,
+                            &record.digest,
+                            &record.spec_digest,
+                        )
                 });
                 if !same {
                     if let Some(last) = last {
@@ -250,7 +263,16 @@ impl Service {
             )
             .await?;
         plan.operation = deployed.operation;
-        if let Some(record) = record(caller, &name, deployment, environment, &spec.version, &req) {
+        let asked = self.store.cluster(&name).await?.map(|snap| snap.cluster);
+        if let Some(record) = record(
+            caller,
+            &name,
+            deployment,
+            environment,
+            &spec.version,
+            &req,
+            asked.as_ref(),
+        ) {
             self.store.record_deployment(&record).await?;
         }
         let level = caller.level_for(&organization);
@@ -296,6 +318,10 @@ impl Service {
                 common_digest: applied.common_digest,
                 commit: applied.commit,
                 prune: applied.prune,
+                in_sync: applied.spec_digest == spec_digest(&snap.cluster)
+                    && snap.cluster.runs_as_asked()
+                    && snap.active.is_none(),
+                digest: applied.digest,
                 applied_at: applied.applied_at,
                 applied_by: applied.applied_by,
                 tested,
@@ -464,6 +490,7 @@ fn change(
 }
 
 /// What an apply records of the repository (when it sent its digest).
+/// `asked`: the cluster as the apply left it asking.
 fn record(
     caller: &Caller,
     cluster: &slipway_core::ClusterName,
@@ -471,6 +498,7 @@ fn record(
     environment: &str,
     version: &str,
     req: &DesiredDeployment,
+    asked: Option<&slipway_core::Cluster>,
 ) -> Option<DeploymentRecord> {
     Some(DeploymentRecord {
         cluster: cluster.clone(),
@@ -480,9 +508,17 @@ fn record(
         common_digest: req.common_digest.clone()?,
         commit: req.commit.clone(),
         prune: req.prune,
+        digest: req.digest.clone().unwrap_or_default(),
+        spec_digest: asked.map(spec_digest).unwrap_or_default(),
         applied_by: caller.subject().to_string(),
         applied_at: chrono::Utc::now(),
     })
+}
+
+/// What a cluster is asked to be, hashed (`Cluster::asked`).
+fn spec_digest(cluster: &slipway_core::Cluster) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(cluster.asked().as_bytes()))
 }
 
 /// The variables that differ between two sealed sets: a plain one with

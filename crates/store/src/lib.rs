@@ -273,6 +273,10 @@ pub struct DeploymentRecord {
     /// Marked `prune` in the repository: destroyed by the apply that no
     /// longer finds the deployment there.
     pub prune: bool,
+    /// The repository's digest of everything it gives the cluster.
+    pub digest: String,
+    /// What the apply asked the cluster to be (`Cluster::spec_digest`).
+    pub spec_digest: String,
     pub applied_by: String,
     pub applied_at: Timestamp,
 }

@@ -638,6 +638,18 @@ fn a_persistent_cluster_changed_outside_slipway_is_found_drifted_and_apply_repai
     );
     assert_eq!(metric(&s, "slipway_clusters_drifted"), 0.0);
     s.run(&["apply", path, "--auto-approve"]).expect_code(0);
+    // A change made by hand is not what the repository says: the next
+    // apply (which sends nothing while a cluster runs as applied) puts it
+    // back.
+    s.run(&["deploy", "hub-staging", "--nodes", "3"])
+        .expect_code(0);
+    let back = s.run(&["apply", path, "--auto-approve"]);
+    back.expect_code(2);
+    assert!(
+        back.stdout().contains("~ nodes: 3 → 2"),
+        "{}",
+        back.stdout()
+    );
     s.run(&[
         "destroy",
         "hub-staging",

@@ -600,6 +600,7 @@ async fn apply_plans_a_repositorys_cluster_and_refuses_secrets_out_of_place() {
             common_digest: None,
             commit: None,
             prune: false,
+            digest: None,
             requires: None,
             override_reason: None,
             dry_run: true,

@@ -14,3 +14,10 @@ ALTER TABLE clusters ADD COLUMN drift_checked_at BIGINT;
 -- A deployment marked `prune` in the repository: its cluster is destroyed
 -- by the apply that no longer finds the deployment there.
 ALTER TABLE deployment_applies ADD COLUMN prune BIGINT NOT NULL DEFAULT 0;
+
+-- What the repository gave the cluster (`digest`: its layers and secrets
+-- file, hashed by the CLI) and what the apply asked the cluster to be
+-- (`spec_digest`): while both still hold, a later apply with the same
+-- digest has nothing to send.
+ALTER TABLE deployment_applies ADD COLUMN digest TEXT NOT NULL DEFAULT '';
+ALTER TABLE deployment_applies ADD COLUMN spec_digest TEXT NOT NULL DEFAULT '';

@@ -17,7 +17,7 @@ use crate::{
 /// The columns an [`DeploymentRecordRow`] reads.
 macro_rules! deployment_record_columns {
     () => {
-        "cluster, deployment, environment, version, common_digest, commit_id, prune, applied_by, applied_at"
+        "cluster, deployment, environment, version, common_digest, commit_id, prune, digest, spec_digest, applied_by, applied_at"
     };
 }
 
@@ -30,6 +30,8 @@ struct DeploymentRecordRow {
     common_digest: String,
     commit_id: Option<String>,
     prune: i64,
+    digest: String,
+    spec_digest: String,
     applied_by: String,
     applied_at: i64,
 }
@@ -47,6 +49,8 @@ impl TryFrom<DeploymentRecordRow> for DeploymentRecord {
             common_digest: r.common_digest,
             commit: r.commit_id,
             prune: r.prune != 0,
+            digest: r.digest,
+            spec_digest: r.spec_digest,
             applied_by: r.applied_by,
             applied_at: time(r.applied_at)?,
         })
@@ -345,11 +349,12 @@ impl ClusterStore for SqlStore {
 
     async fn record_deployment(&self, applied: &DeploymentRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO deployment_applies (cluster, deployment, environment, version, common_digest, commit_id, applied_by, applied_at, prune) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            "INSERT INTO deployment_applies (cluster, deployment, environment, version, common_digest, commit_id, applied_by, applied_at, prune, digest, spec_digest) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (cluster) DO UPDATE SET deployment = excluded.deployment, environment = excluded.environment, \
              version = excluded.version, common_digest = excluded.common_digest, commit_id = excluded.commit_id, \
-             applied_by = excluded.applied_by, applied_at = excluded.applied_at, prune = excluded.prune",
+             applied_by = excluded.applied_by, applied_at = excluded.applied_at, prune = excluded.prune, \
+             digest = excluded.digest, spec_digest = excluded.spec_digest",
         )
         .bind(applied.cluster.as_str())
         .bind(&applied.deployment)
@@ -360,6 +365,8 @@ impl ClusterStore for SqlStore {
         .bind(&applied.applied_by)
         .bind(millis(applied.applied_at))
         .bind(i64::from(applied.prune))
+        .bind(&applied.digest)
+        .bind(&applied.spec_digest)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -925,6 +925,8 @@ async fn a_clusters_deployment_record_is_replaced_by_the_next_apply(db: &TestDat
         common_digest: "aaa".into(),
         commit: Some("c0ffee".into()),
         prune: false,
+        digest: "d1".into(),
+        spec_digest: "s1".into(),
         applied_by: alice().to_string(),
         applied_at: t0(),
     };
@@ -938,6 +940,7 @@ async fn a_clusters_deployment_record_is_replaced_by_the_next_apply(db: &TestDat
         common_digest: "bbb".into(),
         commit: None,
         prune: true,
+        digest: "d2".into(),
         applied_at: t0() + ms(1000),
         ..first
     };
