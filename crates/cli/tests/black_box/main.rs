@@ -9,6 +9,7 @@
 mod common;
 
 mod accounts;
+mod action;
 mod bad_input;
 mod cli_output;
 mod cluster_gateway;
