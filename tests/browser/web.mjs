@@ -373,6 +373,11 @@ try {
   check((await site.locator('tr[data-environment=staging] td[data-tested=passed]').count()) === 1, "staging's tests since its apply passed");
   check((await site.locator('tr[data-environment=prod] td[data-tested=none]').count()) === 1, 'prod has not been tested since');
   check((await site.locator('span.hint', { hasText: 'the same elsewhere' }).count()) === 2, 'both environments got the same common values');
+  const pending = site.locator('.pending-plan[data-environment=staging] details.plan');
+  check((await pending.locator('summary').textContent()) === 'Plan: 1 to add, 0 to change, 0 to destroy.', "staging's pending change is planned as Terraform summarizes it");
+  check((await pending.locator('pre.plan').textContent()).includes('+ terraform_data.node[1] (create)'), 'and the plan names the resource it adds');
+  check((await site.locator('.pending-plan[data-environment=prod]').count()) === 0, 'prod has no change pending');
+  check((await site.locator('tr[data-environment=staging] td[data-drift="0"]').count()) === 1, 'nothing drifted');
   await shot(alice, 'deployments');
 
   // ---------------------------------------------------------------- carol

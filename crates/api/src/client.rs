@@ -868,8 +868,9 @@ mod tests {
     }
 
     #[test]
-    fn only_what_another_replica_may_cure_is_transient() {
+    fn only_what_asking_again_later_may_cure_is_transient() {
         for status in [
+            StatusCode::TOO_MANY_REQUESTS,
             StatusCode::BAD_GATEWAY,
             StatusCode::SERVICE_UNAVAILABLE,
             StatusCode::GATEWAY_TIMEOUT,
@@ -881,7 +882,6 @@ mod tests {
             StatusCode::UNAUTHORIZED,
             StatusCode::CONFLICT,
             StatusCode::INTERNAL_SERVER_ERROR,
-            StatusCode::TOO_MANY_REQUESTS,
         ] {
             assert!(!api_error(status).is_transient(), "{status}");
         }

@@ -732,3 +732,84 @@ fn a_removed_deployment_marked_prune_is_destroyed_unless_protected() {
     let again = s.run(&["apply", path, "--dry-run", "--detailed-exitcode"]);
     again.expect_code(0);
 }
+
+/// What only the server can check is refused naming the deployment, the
+/// environment and the file: a blueprint that does not exist, a secrets
+/// file the server cannot open (encrypted to someone else's key only).
+#[test]
+fn a_missing_blueprint_and_an_unreadable_secret_are_refused_naming_them() {
+    let s = server();
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    write(
+        root,
+        &[
+            (
+                "slipway.yaml",
+                "organization: default\nenvironments: [staging]\n",
+            ),
+            (
+                "deployments/ghost/deployment.yaml",
+                "blueprint: nosuch\nlifecycle: persistent\n",
+            ),
+        ],
+    );
+    let path = root.to_str().unwrap();
+    let missing = s.run(&["apply", path, "--dry-run"]);
+    missing.expect_code(1);
+    assert!(
+        missing
+            .stderr()
+            .contains("ghost-staging (ghost in staging)")
+            && missing.stderr().contains("nosuch"),
+        "{}",
+        missing.stderr()
+    );
+
+    // Encrypted by the real age to a key that is not the server's.
+    std::fs::remove_dir_all(root.join("deployments/ghost")).unwrap();
+    write(
+        root,
+        &[(
+            "deployments/vault/deployment.yaml",
+            "blueprint: secretive\nlifecycle: persistent\n",
+        )],
+    );
+    let age = std::env::var("SLIPWAY_TEST_AGE").unwrap_or_else(|_| "age".into());
+    let other = String::from_utf8(
+        Command::new(format!("{age}-keygen"))
+            .output()
+            .expect("age-keygen")
+            .stdout,
+    )
+    .unwrap();
+    let recipient = other
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap();
+    let secrets = root.join("deployments/vault/secrets/staging.yaml");
+    std::fs::create_dir_all(secrets.parent().unwrap()).unwrap();
+    let mut child = Command::new(&age)
+        .args(["--encrypt", "--armor", "--recipient", recipient, "--output"])
+        .arg(&secrets)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"password: not-for-the-server\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let unreadable = s.run(&["apply", path, "--dry-run"]);
+    unreadable.expect_code(1);
+    assert!(
+        unreadable
+            .stderr()
+            .contains("deployments/vault/secrets/staging.yaml"),
+        "{}",
+        unreadable.stderr()
+    );
+}
