@@ -239,7 +239,9 @@ fn people_use_slipway_through_the_web_ui_in_a_real_browser() {
     // A change proposed for staging (a pull request's dry run): Terraform's
     // plan of it is pending.
     std::fs::write(
-        repository.path().join("deployments/site/config/common.yaml"),
+        repository
+            .path()
+            .join("deployments/site/config/common.yaml"),
         "nodes: 2\n",
     )
     .unwrap();

@@ -524,6 +524,14 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
                         }
                     }
                     dt { "Nodes" } dd data-field="nodes" { (status.nodes) }
+                    @if !status.drift.is_empty() {
+                        dt { "Drift" }
+                        dd data-field="drift" {
+                            span.badge.op-failed { "drifted" } " "
+                            code.small { (status.drift.join(", ")) }
+                            span.hint { " — changed outside Slipway; deploying the same configuration repairs it" }
+                        }
+                    }
                     dt { "Blueprint" } dd { (status.blueprint) " " span.version { (status.version) } }
                     @if let Some(s) = &settings {
                         dt { "Node range" } dd data-field="node-range" { (s.nodes.min) " to " (s.nodes.max) }
