@@ -378,6 +378,8 @@ try {
   check((await pending.locator('pre.plan').textContent()).includes('+ terraform_data.node[1] (create)'), 'and the plan names the resource it adds');
   check((await site.locator('.pending-plan[data-environment=prod]').count()) === 0, 'prod has no change pending');
   check((await site.locator('tr[data-environment=staging] td[data-drift="0"]').count()) === 1, 'nothing drifted');
+  check((await site.locator('tr[data-environment=prod] td[data-promotion=current]').count()) === 1, 'prod runs what staging was applied');
+  check((await site.locator('tr[data-environment=staging] td[data-promotion=none]').count()) === 1, 'staging comes after nothing');
   await shot(alice, 'deployments');
 
   // ---------------------------------------------------------------- carol

@@ -737,11 +737,39 @@ pub struct EnvironmentView {
     /// The cluster is still asked what that apply asked, runs it (no drift)
     /// and has nothing in flight: the same digest needs no apply.
     pub in_sync: bool,
+    /// The environment this one comes after, and whether what that one was
+    /// last applied may come here (the check `slipway promote` makes).
+    pub promotion: Option<PromotionView>,
     pub applied_at: DateTime<Utc>,
     /// Who applied it (a subject).
     pub applied_by: String,
     /// Whether the latest TEST run since the apply passed (none yet: null).
     pub tested: Option<bool>,
+}
+
+/// Whether an environment may take what the one it comes after was last
+/// applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PromotionView {
+    /// The environment it comes after (e.g. `staging`).
+    pub from: String,
+    pub state: PromotionState,
+    /// Why, for a person.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PromotionState {
+    /// It runs what the earlier environment was applied (the same version
+    /// and common values): nothing to promote.
+    Current,
+    /// The earlier environment has another change, tested green since its
+    /// apply: `slipway promote` would take it.
+    Ready,
+    /// The earlier environment's change is not tested green yet (or it was
+    /// never applied): `slipway promote` would be refused.
+    Waiting,
 }
 
 /// A secrets file as a repository holds it.

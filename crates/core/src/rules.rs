@@ -635,6 +635,42 @@ pub fn decide_protection(snap: &ClusterSnapshot, protected: bool) -> Result<Plan
     Ok(Plan::new(Outcome::Protection(protected), schedule))
 }
 
+/// What an environment's last apply was, for [`promotion`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied<'a> {
+    pub version: &'a str,
+    pub common_digest: &'a str,
+    /// Whether the latest TEST since the apply passed (none yet: `None`).
+    pub tested: Option<bool>,
+}
+
+/// Whether an environment may take what the one it requires was last
+/// applied — the check `slipway promote` makes, seen from what each was
+/// last applied (docs/domain.md §4, Apply).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Promotion {
+    /// It runs the same version and common values: nothing to promote.
+    Current,
+    /// The earlier one has another change, tested green since its apply.
+    Ready,
+    /// Refused now, and why.
+    Waiting(&'static str),
+}
+
+pub fn promotion(earlier: Option<&Applied>, this: &Applied) -> Promotion {
+    let Some(earlier) = earlier else {
+        return Promotion::Waiting("it was never applied from the repository");
+    };
+    if (earlier.version, earlier.common_digest) == (this.version, this.common_digest) {
+        return Promotion::Current;
+    }
+    match earlier.tested {
+        Some(true) => Promotion::Ready,
+        Some(false) => Promotion::Waiting("its tests since its apply did not pass"),
+        None => Promotion::Waiting("it has not been tested since its apply"),
+    }
+}
+
 /// The budget's answer for a protected cluster of an organization out of
 /// money: not destroyed, but scaled to its blueprint's minimum
 /// (`min_nodes`), as an update with reason `budget`. Nothing when it is
@@ -1279,6 +1315,38 @@ mod tests {
         .unwrap();
         assert_eq!(plan.outcome, Outcome::AlreadyRunning);
         assert_eq!(plan.schedule, ScheduleChange::Keep);
+    }
+
+    #[test]
+    fn a_later_environment_is_ready_for_a_change_only_once_it_passed_its_tests() {
+        let applied = |version, common_digest, tested| Applied {
+            version,
+            common_digest,
+            tested,
+        };
+        let prod = applied("1.0", "aaa", None);
+        assert_eq!(
+            promotion(Some(&applied("1.0", "aaa", None)), &prod),
+            Promotion::Current
+        );
+        assert_eq!(
+            promotion(Some(&applied("1.1", "aaa", Some(true))), &prod),
+            Promotion::Ready
+        );
+        assert_eq!(
+            promotion(Some(&applied("1.0", "bbb", Some(true))), &prod),
+            Promotion::Ready,
+            "other common values"
+        );
+        assert!(matches!(
+            promotion(Some(&applied("1.1", "aaa", Some(false))), &prod),
+            Promotion::Waiting(why) if why.contains("did not pass")
+        ));
+        assert!(matches!(
+            promotion(Some(&applied("1.1", "aaa", None)), &prod),
+            Promotion::Waiting(why) if why.contains("not been tested")
+        ));
+        assert!(matches!(promotion(None, &prod), Promotion::Waiting(_)));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use slipway_api::types::*;
 use slipway_core::access::{Action, authorize};
+use slipway_core::rules;
 use slipway_core::{BlueprintName, ClusterSpec, ClusterState, OperationId, OrgName, Variables};
 
 use slipway_store::DeploymentRecord;
@@ -185,13 +186,19 @@ impl Service {
             {
                 let last = self.store.deployment_record(&name).await?;
                 let same = last.as_ref().is_some_and(|l| {
-                    (&l.common_digest, l.prune, &l.digest, &l.spec_digest)
-                        == (
-                            &record.common_digest,
-                            record.prune,
-                            &record.digest,
-                            &record.spec_digest,
-                        )
+                    (
+                        &l.common_digest,
+                        l.prune,
+                        &l.digest,
+                        &l.spec_digest,
+                        &l.requires,
+                    ) == (
+                        &record.common_digest,
+                        record.prune,
+                        &record.digest,
+                        &record.spec_digest,
+                        &record.requires,
+                    )
                 });
                 if !same {
                     if let Some(last) = last {
@@ -325,6 +332,12 @@ impl Service {
                 applied_at: applied.applied_at,
                 applied_by: applied.applied_by,
                 tested,
+                // Known once every environment of the deployment is read.
+                promotion: applied.requires.map(|from| PromotionView {
+                    from,
+                    state: PromotionState::Waiting,
+                    reason: String::new(),
+                }),
             };
             match views
                 .iter_mut()
@@ -335,6 +348,35 @@ impl Service {
                     deployment: applied.deployment,
                     environments: vec![environment],
                 }),
+            }
+        }
+        for view in &mut views {
+            let environments = view.environments.clone();
+            for (env, this) in view.environments.iter_mut().zip(&environments) {
+                let Some(promotion) = &mut env.promotion else {
+                    continue;
+                };
+                let from = promotion.from.clone();
+                let earlier = environments.iter().find(|e| e.environment == from);
+                (promotion.state, promotion.reason) = match rules::promotion(
+                    earlier.map(applied).as_ref(),
+                    &applied(this),
+                ) {
+                    rules::Promotion::Current => (
+                        PromotionState::Current,
+                        format!("runs what {from} was last applied"),
+                    ),
+                    rules::Promotion::Ready => (
+                        PromotionState::Ready,
+                        format!(
+                            "{from}'s change passed its tests: slipway promote {} --from {from} --to {}",
+                            view.deployment, this.environment
+                        ),
+                    ),
+                    rules::Promotion::Waiting(why) => {
+                        (PromotionState::Waiting, format!("waits for {from}: {why}"))
+                    }
+                };
             }
         }
         Ok(views)
@@ -489,6 +531,15 @@ fn change(
     }
 }
 
+/// An environment's last apply, as the promotion rule reads it.
+fn applied(e: &EnvironmentView) -> rules::Applied<'_> {
+    rules::Applied {
+        version: &e.version,
+        common_digest: &e.common_digest,
+        tested: e.tested,
+    }
+}
+
 /// What an apply records of the repository (when it sent its digest).
 /// `asked`: the cluster as the apply left it asking.
 fn record(
@@ -509,6 +560,7 @@ fn record(
         commit: req.commit.clone(),
         prune: req.prune,
         digest: req.digest.clone().unwrap_or_default(),
+        requires: req.requires.clone(),
         spec_digest: asked.map(spec_digest).unwrap_or_default(),
         applied_by: caller.subject().to_string(),
         applied_at: chrono::Utc::now(),

@@ -275,8 +275,10 @@ pub struct DeploymentRecord {
     pub prune: bool,
     /// The repository's digest of everything it gives the cluster.
     pub digest: String,
-    /// What the apply asked the cluster to be (`Cluster::spec_digest`).
+    /// What the apply asked the cluster to be (`Cluster::asked`, hashed).
     pub spec_digest: String,
+    /// The environment this one comes after, as the repository said.
+    pub requires: Option<String>,
     pub applied_by: String,
     pub applied_at: Timestamp,
 }

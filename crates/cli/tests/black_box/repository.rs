@@ -494,6 +494,9 @@ fn prod_takes_only_what_staging_was_applied_and_tested_green() {
         s.run(&["status", "hub-prod", "--json"]).json()["state"],
         "running"
     );
+    let current = promotion(&s, "prod");
+    assert_eq!(current["state"], "current", "{current}");
+    assert_eq!(current["from"], "staging");
     // A common value changed but not yet applied to staging: refused,
     // naming the difference; an administrator may override, saying why.
     write(
@@ -543,6 +546,44 @@ fn prod_takes_only_what_staging_was_applied_and_tested_green() {
         backwards.stderr().contains("does not come after prod"),
         "{}",
         backwards.stderr()
+    );
+    // Staging takes another change: prod waits for its tests, then may
+    // take it.
+    write(
+        root,
+        &[(
+            "deployments/hub/config/common.yaml",
+            "nodes: 1\nvariables:\n  boot_seconds: 0\n",
+        )],
+    );
+    s.run(&[
+        "apply",
+        path,
+        "--env",
+        "staging",
+        "--auto-approve",
+        "--no-test",
+    ])
+    .expect_code(2);
+    let waiting = promotion(&s, "prod");
+    assert_eq!(waiting["state"], "waiting", "{waiting}");
+    assert!(
+        waiting["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not been tested"),
+        "{waiting}"
+    );
+    s.run(&["test", "hub-staging", "--version", "v2"])
+        .expect_code(0);
+    let ready = promotion(&s, "prod");
+    assert_eq!(ready["state"], "ready", "{ready}");
+    assert!(
+        ready["reason"]
+            .as_str()
+            .unwrap()
+            .contains("slipway promote hub --from staging --to prod"),
+        "{ready}"
     );
 }
 
@@ -812,4 +853,23 @@ fn a_missing_blueprint_and_an_unreadable_secret_are_refused_naming_them() {
         "{}",
         unreadable.stderr()
     );
+}
+
+/// What `GET /v1/deployments` says of deployment `hub`'s promotion to
+/// `environment`.
+fn promotion(s: &Server, environment: &str) -> serde_json::Value {
+    let deployments: serde_json::Value = api(s, "GET", "/v1/deployments")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    deployments
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["deployment"] == "hub")
+        .flat_map(|d| d["environments"].as_array().unwrap())
+        .find(|e| e["environment"] == environment)
+        .map(|e| e["promotion"].clone())
+        .unwrap_or_else(|| panic!("no {environment} in {deployments}"))
 }

@@ -21,3 +21,7 @@ ALTER TABLE deployment_applies ADD COLUMN prune BIGINT NOT NULL DEFAULT 0;
 -- digest has nothing to send.
 ALTER TABLE deployment_applies ADD COLUMN digest TEXT NOT NULL DEFAULT '';
 ALTER TABLE deployment_applies ADD COLUMN spec_digest TEXT NOT NULL DEFAULT '';
+
+-- The environment this one comes after (prod after staging), as the apply
+-- said: what its promotion is checked against.
+ALTER TABLE deployment_applies ADD COLUMN requires TEXT;

@@ -17,7 +17,7 @@ use crate::{
 /// The columns an [`DeploymentRecordRow`] reads.
 macro_rules! deployment_record_columns {
     () => {
-        "cluster, deployment, environment, version, common_digest, commit_id, prune, digest, spec_digest, applied_by, applied_at"
+        "cluster, deployment, environment, version, common_digest, commit_id, prune, digest, spec_digest, requires, applied_by, applied_at"
     };
 }
 
@@ -32,6 +32,7 @@ struct DeploymentRecordRow {
     prune: i64,
     digest: String,
     spec_digest: String,
+    requires: Option<String>,
     applied_by: String,
     applied_at: i64,
 }
@@ -51,6 +52,7 @@ impl TryFrom<DeploymentRecordRow> for DeploymentRecord {
             prune: r.prune != 0,
             digest: r.digest,
             spec_digest: r.spec_digest,
+            requires: r.requires,
             applied_by: r.applied_by,
             applied_at: time(r.applied_at)?,
         })
@@ -349,12 +351,12 @@ impl ClusterStore for SqlStore {
 
     async fn record_deployment(&self, applied: &DeploymentRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO deployment_applies (cluster, deployment, environment, version, common_digest, commit_id, applied_by, applied_at, prune, digest, spec_digest) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+            "INSERT INTO deployment_applies (cluster, deployment, environment, version, common_digest, commit_id, applied_by, applied_at, prune, digest, spec_digest, requires) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (cluster) DO UPDATE SET deployment = excluded.deployment, environment = excluded.environment, \
              version = excluded.version, common_digest = excluded.common_digest, commit_id = excluded.commit_id, \
              applied_by = excluded.applied_by, applied_at = excluded.applied_at, prune = excluded.prune, \
-             digest = excluded.digest, spec_digest = excluded.spec_digest",
+             digest = excluded.digest, spec_digest = excluded.spec_digest, requires = excluded.requires",
         )
         .bind(applied.cluster.as_str())
         .bind(&applied.deployment)
@@ -367,6 +369,7 @@ impl ClusterStore for SqlStore {
         .bind(i64::from(applied.prune))
         .bind(&applied.digest)
         .bind(&applied.spec_digest)
+        .bind(applied.requires.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -927,6 +927,7 @@ async fn a_clusters_deployment_record_is_replaced_by_the_next_apply(db: &TestDat
         prune: false,
         digest: "d1".into(),
         spec_digest: "s1".into(),
+        requires: Some("dev".into()),
         applied_by: alice().to_string(),
         applied_at: t0(),
     };

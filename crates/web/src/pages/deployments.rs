@@ -7,7 +7,7 @@
 
 use axum::response::Response;
 use maud::{Markup, html};
-use slipway_api::types::{EnvironmentView, OperationView};
+use slipway_api::types::{EnvironmentView, OperationView, PromotionState};
 use slipway_core::OperationKind;
 use slipway_core::event::kinds;
 
@@ -97,7 +97,7 @@ pub async fn page(ctx: Ctx) -> Response {
                             th scope="col" { "Environment" } th scope="col" { "Cluster" } th scope="col" { "State" }
                             th scope="col" { "Drift" }
                             th scope="col" { "Version" } th scope="col" { "Common values" } th scope="col" { "Commit" }
-                            th scope="col" { "Last apply" } th scope="col" { "Tests since" }
+                            th scope="col" { "Last apply" } th scope="col" { "Tests since" } th scope="col" { "Promotion" }
                         } }
                         tbody { @for e in &d.environments {
                             @let same = d.environments.iter().filter(|o| o.common_digest == e.common_digest).count() > 1;
@@ -125,6 +125,23 @@ pub async fn page(ctx: Ctx) -> Response {
                                         Some(true) => { span.badge.op-succeeded { "passed" } }
                                         Some(false) => { span.badge.op-failed { "failed" } }
                                         None => { span.none { "not tested yet" } }
+                                    }
+                                }
+                                td data-label="Promotion" data-promotion=(e.promotion.as_ref().map_or("none", |p| match p.state {
+                                    PromotionState::Current => "current",
+                                    PromotionState::Ready => "ready",
+                                    PromotionState::Waiting => "waiting",
+                                })) {
+                                    @match &e.promotion {
+                                        None => { span.none { "—" } }
+                                        Some(p) => {
+                                            @match p.state {
+                                                PromotionState::Current => { span.badge.op-succeeded { "current" } }
+                                                PromotionState::Ready => { span.badge.op-queued { "ready" } }
+                                                PromotionState::Waiting => { span.badge { "waiting" } }
+                                            }
+                                            " " span.hint { (p.reason) }
+                                        }
                                     }
                                 }
                             }
