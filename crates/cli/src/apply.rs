@@ -1,10 +1,14 @@
 //! `slipway apply`: a repository of deployments made real. The layers are
-//! rendered here (`slipway_repo`); each cluster's desired state goes to the
-//! server with its secrets file as committed; the server answers what
-//! differs and runs Terraform's plan of each change to a cluster that exists
-//! (an operation of kind `plan`, which changes nothing); both are shown; once approved (a person typing `yes`, or
+//! rendered here (`slipway_repo`). A cluster that runs as its last apply
+//! left it, from the same digest, is not sent at all; every other one's
+//! desired state goes to the server with its secrets file as committed. The
+//! server answers what differs and runs Terraform's plan of each change to
+//! a cluster that exists (an operation of kind `plan`, which changes
+//! nothing); both are shown. Once approved (a person typing `yes`, or
 //! `--auto-approve` in CI) each change is applied by the server through the
-//! ordinary operations, and followed to its end.
+//! ordinary operations, environment by environment, followed to its end
+//! and tested; clusters of removed deployments marked `prune` are
+//! destroyed.
 //!
 //! Exit codes: 0 nothing to change, 2 changes applied (or, with
 //! `--dry-run --detailed-exitcode`, changes to apply), 1 a failure.
@@ -97,11 +101,11 @@ impl Connection {
                 .find(|e| e.name == env)
                 .and_then(|e| e.requires.clone())
         };
-        // What differs, then — for each cluster that exists and would
+        // What repositories applied: a cluster that runs as its last apply
+        // left it, with the same digest, has nothing to send. For each other
+        // one, what differs and — for a cluster that exists and would
         // change — Terraform's plan of it, run by the server as an
         // operation of kind `plan`, all queued before any is awaited.
-        // What repositories applied: a cluster that runs as its last apply
-        // left it, with the same digest, has nothing to send.
         let applied = self.client.deployments().await.map_err(Failure::from)?;
         let mut plans = Vec::new();
         for d in &desired {
