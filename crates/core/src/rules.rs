@@ -19,8 +19,8 @@ use crate::money::Rate;
 use crate::names::JobVersion;
 use crate::operation::JobSpec;
 use crate::{
-    Cluster, ClusterSpec, ClusterState, Operation, OperationId, OperationKind, Reason, Refusal,
-    Schedule, Subject, Timestamp, ValidationError, Variables,
+    Cluster, ClusterSpec, ClusterState, Operation, OperationId, OperationKind, OperationState,
+    Reason, Refusal, Schedule, Subject, Timestamp, ValidationError, Variables,
 };
 
 /// One cluster as it stands, read consistently: the cluster, its
@@ -171,6 +171,9 @@ pub struct Plan {
     /// whoever asks for it but capacity itself — withdraws every request of
     /// the cluster, so capacity never undoes it.
     pub withdrawn: Vec<String>,
+    /// A background operation still queued that the decision's new one
+    /// replaces (it ends cancelled, in the same transaction).
+    pub superseded: Option<Operation>,
 }
 
 impl Plan {
@@ -179,6 +182,7 @@ impl Plan {
             outcome,
             schedule,
             withdrawn: Vec::new(),
+            superseded: None,
         }
     }
 
@@ -384,6 +388,45 @@ pub fn decide_deploy(
     req: &DeployRequest,
     ctx: &RuleContext,
 ) -> Result<Plan, Refusal> {
+    superseding_a_drift_check(snap, ctx, |snap| deploy(snap, org, req, ctx))
+}
+
+/// A drift check still queued gives way to what a person asks: decided as
+/// if it were not there, and — when the decision queues an operation —
+/// cancelled in the same transaction (the next round checks again, or the
+/// person's deploy settles what exists). A running check is waited for
+/// like any operation.
+fn superseding_a_drift_check(
+    snap: &ClusterSnapshot,
+    ctx: &RuleContext,
+    decide: impl FnOnce(&ClusterSnapshot) -> Result<Plan, Refusal>,
+) -> Result<Plan, Refusal> {
+    let check = snap.active.as_ref().filter(|a| {
+        a.kind == OperationKind::Refresh
+            && a.reason == Reason::Drift
+            && a.state == OperationState::Queued
+            && ctx.reason == Reason::User
+    });
+    let Some(check) = check else {
+        return decide(snap);
+    };
+    let without = ClusterSnapshot {
+        active: None,
+        ..snap.clone()
+    };
+    let mut plan = decide(&without)?;
+    if plan.new_operation().is_some() {
+        plan.superseded = Some(check.clone());
+    }
+    Ok(plan)
+}
+
+fn deploy(
+    snap: &ClusterSnapshot,
+    org: &OrganizationLoad,
+    req: &DeployRequest,
+    ctx: &RuleContext,
+) -> Result<Plan, Refusal> {
     if let Some(at) = req.destroy_at {
         if snap.cluster.protected {
             return Err(Refusal::Protected {
@@ -491,6 +534,10 @@ pub fn decide_destroy(
     ctx: &RuleContext,
     forced: bool,
 ) -> Result<Plan, Refusal> {
+    superseding_a_drift_check(snap, ctx, |snap| destroy(snap, ctx, forced))
+}
+
+fn destroy(snap: &ClusterSnapshot, ctx: &RuleContext, forced: bool) -> Result<Plan, Refusal> {
     let plan = |outcome, schedule| {
         let plan = Plan::new(outcome, schedule);
         match ctx.reason {
@@ -1356,6 +1403,52 @@ mod tests {
         let plan = decide_deploy(&drifted, &org(), &DeployRequest::default(), &ctx()).unwrap();
         let op = plan.new_operation().unwrap();
         assert_eq!((op.kind, &op.spec), (OperationKind::Update, &spec(3)));
+    }
+
+    #[test]
+    fn a_queued_drift_check_gives_way_to_a_persons_deploy_or_destroy_only() {
+        let check = Operation {
+            reason: Reason::Drift,
+            state: OperationState::Queued,
+            started_at: None,
+            ..active(OperationKind::Refresh, spec(3))
+        };
+        let mut checking = snapshot(ClusterState::Running);
+        checking.active = Some(check.clone());
+        let deploy = DeployRequest {
+            nodes: Some(4),
+            ..Default::default()
+        };
+        let plan = decide_deploy(&checking, &org(), &deploy, &ctx()).unwrap();
+        assert_eq!(plan.new_operation().unwrap().kind, OperationKind::Update);
+        assert_eq!(plan.superseded, Some(check.clone()));
+        let plan = decide_destroy(&checking, &ctx(), false).unwrap();
+        assert_eq!(plan.new_operation().unwrap().kind, OperationKind::Destroy);
+        assert_eq!(plan.superseded, Some(check.clone()));
+        // Nothing to queue: the check stays.
+        let same = decide_deploy(&checking, &org(), &DeployRequest::default(), &ctx()).unwrap();
+        assert_eq!(
+            (same.outcome, same.superseded),
+            (Outcome::AlreadyRunning, None)
+        );
+        // A running check is waited for; a background decision waits too.
+        let mut running = checking.clone();
+        running.active = Some(Operation {
+            state: OperationState::Running,
+            ..check.clone()
+        });
+        assert!(matches!(
+            decide_deploy(&running, &org(), &deploy, &ctx()),
+            Err(Refusal::Conflict { .. })
+        ));
+        let budget = RuleContext {
+            reason: Reason::Budget,
+            ..ctx()
+        };
+        assert!(matches!(
+            decide_destroy(&checking, &budget, false),
+            Err(Refusal::Conflict { .. })
+        ));
     }
 
     #[test]

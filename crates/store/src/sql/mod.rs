@@ -460,6 +460,20 @@ impl SqlStore {
         now: Timestamp,
     ) -> Result<Vec<Notification>> {
         let mut notes = Vec::new();
+        // Before the new operation: one infrastructure operation at a time.
+        if let (Some(old), Some(new)) = (&plan.superseded, plan.new_operation()) {
+            let ending = Ending::Stopped {
+                state: OperationState::Cancelled,
+                error: format!(
+                    "superseded by {}'s {} ({}), asked while this waited; the next drift check looks again",
+                    actor.actor_name, new.kind, new.id
+                ),
+            };
+            let (_, ended) = self
+                .end_operation(tx, old, &ending, &serde_json::Value::Null, false, now)
+                .await?;
+            notes.extend(ended);
+        }
         if let Some(op) = plan.new_operation() {
             sqlx::query(
                 "INSERT INTO operations (id, cluster, kind, reason, requested_by, state, spec, job, created_at) \

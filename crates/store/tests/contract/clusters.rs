@@ -16,6 +16,7 @@ contract!(
     a_clusters_runtime_directory_is_chosen_once_and_forgotten_when_nothing_is_left,
     the_deployed_count_is_the_snapshots_own_rule,
     a_clusters_deployment_record_is_replaced_by_the_next_apply,
+    a_queued_drift_check_gives_way_to_a_persons_deploy,
 );
 
 /// The organization's load as a rule deciding on cluster `n` sees it (a
@@ -28,6 +29,7 @@ async fn organization_load(store: &SqlStore, n: &str) -> OrganizationLoad {
             outcome: Outcome::NotDue,
             schedule: ScheduleChange::Keep,
             withdrawn: Vec::new(),
+            superseded: None,
         })
     })
     .await
@@ -954,5 +956,62 @@ async fn a_clusters_deployment_record_is_replaced_by_the_next_apply(db: &TestDat
         store.deployment_records().await.unwrap(),
         [next],
         "one per cluster"
+    );
+}
+
+/// A background drift check still queued does not make a person's deploy
+/// conflict: it ends cancelled, saying why, in the transaction that queues
+/// the deploy.
+async fn a_queued_drift_check_gives_way_to_a_persons_deploy(db: &TestDatabase) {
+    let store = open(db).await;
+    create(&store, "c1").await;
+    let check = OperationId::from_uuid(uuid::Uuid::now_v7());
+    decide_on(
+        &store,
+        &name("c1"),
+        t0(),
+        &intent("cluster.drift_check"),
+        &|snap, _| {
+            Ok(Plan {
+                outcome: Outcome::Enqueued(NewOperation {
+                    id: check.clone(),
+                    kind: OperationKind::Refresh,
+                    reason: Reason::Drift,
+                    requested_by: Subject::drift().to_string(),
+                    spec: snap.cluster.spec.clone(),
+                    job: None,
+                }),
+                schedule: ScheduleChange::Keep,
+                withdrawn: Vec::new(),
+                superseded: None,
+            })
+        },
+    )
+    .await
+    .unwrap();
+    let deployed = deploy(
+        &store,
+        "c1",
+        DeployRequest {
+            nodes: Some(2),
+            ..Default::default()
+        },
+        t0() + ms(1),
+    )
+    .await
+    .unwrap();
+    let id = enqueued(&deployed);
+    let snap = snapshot(&store, "c1").await;
+    assert_eq!(snap.active.map(|op| op.id), Some(id));
+    let superseded = store.operation(&check).await.unwrap().unwrap();
+    assert_eq!(superseded.state, OperationState::Cancelled);
+    assert!(
+        superseded
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("superseded by alice's deploy"),
+        "{:?}",
+        superseded.error
     );
 }

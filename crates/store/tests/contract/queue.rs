@@ -961,6 +961,7 @@ async fn reclaim_writes_what_the_caller_decides_and_nothing_else(db: &TestDataba
             }),
             schedule: ScheduleChange::Keep,
             withdrawn: Vec::new(),
+            superseded: None,
         })
     };
     let reclaimed = store
