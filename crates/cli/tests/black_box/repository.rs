@@ -185,21 +185,7 @@ fn apply_makes_a_repository_real_with_its_secret_reaching_terraform_and_nowhere_
     );
     // The team encrypts staging's secrets with the real sops, to the
     // server and to a member's own key.
-    let member = String::from_utf8(
-        Command::new(
-            std::env::var("SLIPWAY_TEST_AGE")
-                .map_or("age-keygen".into(), |a| format!("{a}-keygen")),
-        )
-        .output()
-        .expect("age-keygen (./scripts/test installs age)")
-        .stdout,
-    )
-    .unwrap();
-    let member_recipient = member
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .expect("age-keygen prints the public key")
-        .to_owned();
+    let member_recipient = new_age_recipient();
     write(
         root,
         &[(
@@ -817,21 +803,17 @@ fn a_missing_blueprint_and_an_unreadable_secret_are_refused_naming_them() {
         )],
     );
     let age = std::env::var("SLIPWAY_TEST_AGE").unwrap_or_else(|_| "age".into());
-    let other = String::from_utf8(
-        Command::new(format!("{age}-keygen"))
-            .output()
-            .expect("age-keygen")
-            .stdout,
-    )
-    .unwrap();
-    let recipient = other
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .unwrap();
+    let recipient = new_age_recipient();
     let secrets = root.join("deployments/vault/secrets/staging.yaml");
     std::fs::create_dir_all(secrets.parent().unwrap()).unwrap();
     let mut child = Command::new(&age)
-        .args(["--encrypt", "--armor", "--recipient", recipient, "--output"])
+        .args([
+            "--encrypt",
+            "--armor",
+            "--recipient",
+            &recipient,
+            "--output",
+        ])
         .arg(&secrets)
         .stdin(std::process::Stdio::piped())
         .spawn()
@@ -872,4 +854,19 @@ fn promotion(s: &Server, environment: &str) -> serde_json::Value {
         .find(|e| e["environment"] == environment)
         .map(|e| e["promotion"].clone())
         .unwrap_or_else(|| panic!("no {environment} in {deployments}"))
+}
+
+/// A new age key's recipient (its identity is thrown away: someone else's
+/// key, as the server sees it), made by the real `age-keygen`.
+fn new_age_recipient() -> String {
+    let age = std::env::var("SLIPWAY_TEST_AGE").unwrap_or_else(|_| "age".into());
+    let key = Command::new(format!("{age}-keygen"))
+        .output()
+        .expect("age-keygen (./scripts/test installs age)");
+    String::from_utf8(key.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("age-keygen prints the public key")
+        .to_owned()
 }
