@@ -377,8 +377,13 @@ try {
   check((await pending.locator('summary').textContent()) === 'Plan: 1 to add, 0 to change, 0 to destroy.', "staging's pending change is planned as Terraform summarizes it");
   check((await pending.locator('pre.plan').textContent()).includes('+ terraform_data.node[1] (create)'), 'and the plan names the resource it adds');
   check((await site.locator('.pending-plan[data-environment=prod]').count()) === 0, 'prod has no change pending');
-  check((await site.locator('tr[data-environment=staging] td[data-drift="0"]').count()) === 1, 'nothing drifted');
+  check((await site.locator('tr[data-environment=staging] td[data-drift="0"]').count()) === 1, 'staging did not drift');
   check((await site.locator('tr[data-environment=prod] td[data-promotion=current]').count()) === 1, 'prod runs what staging was applied');
+  check((await site.locator('tr[data-environment=prod] td[data-drift="1"]').textContent()).includes('terraform_data.node[0]'), "prod's stopped node is its drift");
+  await site.locator('tr[data-environment=prod] a', { hasText: 'site-prod' }).click();
+  check((await text(alice, 'dd[data-field=drift]')).includes('terraform_data.node[0]'), "prod's page says what drifted");
+  check((await text(alice, 'dd[data-field=drift]')).includes('deploying the same configuration repairs it'), 'and how to repair it');
+  await alice.goBack();
   check((await site.locator('tr[data-environment=staging] td[data-promotion=none]').count()) === 1, 'staging comes after nothing');
   await shot(alice, 'deployments');
 

@@ -247,6 +247,16 @@ fn people_use_slipway_through_the_web_ui_in_a_real_browser() {
     .unwrap();
     s.run(&["apply", repo, "--env", "staging", "--dry-run"])
         .expect_code(0);
+    // Prod's node is stopped outside Slipway, and a refresh finds it.
+    let node = &server_nodes(&s, "site-prod")[0];
+    let pid = node["pid"].as_u64().unwrap().to_string();
+    assert!(Command::new("kill").arg(&pid).status().unwrap().success());
+    let refreshed = s.run(&["refresh", "site-prod", "--json"]).json();
+    assert_eq!(
+        refreshed["cluster"]["drift"],
+        json!(["terraform_data.node[0]"]),
+        "{refreshed}"
+    );
 
     let screenshots = workspace().join("target/web-screenshots");
     let scratch = tempfile::tempdir().unwrap();
