@@ -301,7 +301,7 @@ async fn shut_down(
                 })
                 .await;
             match decided {
-                Ok(d) if d.plan.new_operation().is_some() => {
+                Ok(d) if d.decision.new_operation().is_some() => {
                     warn!(%organization, cluster = %snap.cluster.name, "out of money: a protected cluster is scaled to its minimum");
                     scaled.push(snap.cluster.name.to_string());
                 }
@@ -320,7 +320,7 @@ async fn shut_down(
         {
             Ok(decided) => {
                 if matches!(
-                    decided.plan.outcome,
+                    decided.decision.outcome,
                     Outcome::Enqueued(_) | Outcome::Joined(_)
                 ) {
                     warn!(%organization, cluster = %snap.cluster.name, "out of money: destroying the cluster");

@@ -96,7 +96,7 @@ pub async fn follow(
         message,
     };
     let followed = match decided {
-        Ok(decided) => match decided.plan.outcome {
+        Ok(decided) => match decided.decision.outcome {
             Outcome::Enqueued(op) => Followed::Queued(op.id),
             Outcome::Joined(id) => Followed::Queued(id),
             Outcome::Deferred(id) => Followed::Waiting(wait(

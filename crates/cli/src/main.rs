@@ -137,8 +137,10 @@ enum Command {
     #[command(subcommand)]
     Secrets(SecretsCommand),
     /// Apply a repository of deployments: each cluster made as its layers
-    /// and secrets say, after showing what changes and asking (exit 0:
-    /// nothing to change, 2: changes applied, 1: a failure).
+    /// and secrets say, after showing what changes (with Terraform's plan)
+    /// and asking; each change is then tested, and removed deployments
+    /// marked prune destroyed (exit 0: nothing to change, 2: changes
+    /// applied, 1: a failure).
     Apply(ApplyArgs),
     /// Promote a deployment from one environment to the next (staging to
     /// prod): applied only if the next requires the first and the first
@@ -298,15 +300,8 @@ enum SecretsCommand {
 
 #[derive(Args)]
 struct ApplyArgs {
-    /// The repository (default: the current directory).
-    #[arg(default_value = ".")]
-    path: PathBuf,
-    /// Only this environment.
-    #[arg(long)]
-    env: Option<String>,
-    /// Only this deployment.
-    #[arg(long)]
-    deployment: Option<String>,
+    #[command(flatten)]
+    repository: RenderArgs,
     /// Only show what would change (for a pull request).
     #[arg(long)]
     dry_run: bool,
@@ -357,6 +352,7 @@ struct PromoteArgs {
     approval: ApprovalArgs,
 }
 
+/// A repository of deployments, and which of its clusters (render, apply).
 #[derive(Args)]
 struct RenderArgs {
     /// The repository (default: the current directory).
@@ -1143,9 +1139,9 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         Command::Secrets(SecretsCommand::Recipient) => ctx.secrets_recipient().await,
         Command::Apply(a) => {
             ctx.apply(apply::Apply {
-                path: a.path,
-                env: a.env,
-                deployment: a.deployment,
+                path: a.repository.path,
+                env: a.repository.env,
+                deployment: a.repository.deployment,
                 dry_run: a.dry_run,
                 detailed_exitcode: a.detailed_exitcode,
                 promote_from: None,

@@ -3,7 +3,7 @@
 //!
 //! Everything here is pure: no I/O, no clock, no randomness, no async. Callers
 //! pass in the current time and fresh identifiers; the rules answer with a
-//! [`rules::Plan`] that the store applies atomically, or a [`Refusal`] that the
+//! [`rules::Decision`] that the store applies atomically, or a [`Refusal`] that the
 //! edges turn into an HTTP status and a CLI exit code.
 //!
 //! Organizations' money (§3.8) is here too, exact to the last decimal:

@@ -3,7 +3,7 @@
 //! recovery).
 //!
 //! Each rule reads a [`ClusterSnapshot`] taken inside the store's transaction
-//! and answers with a [`Plan`] for the store to apply in that same
+//! and answers with a [`Decision`] for the store to apply in that same
 //! transaction, or a [`Refusal`]. Waiting for an operation to finish is the
 //! caller's business; the rules only decide what to start.
 
@@ -110,7 +110,7 @@ impl RuleContext {
     }
 }
 
-/// An operation a plan starts.
+/// An operation a decision starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOperation {
     pub id: OperationId,
@@ -164,7 +164,7 @@ pub enum Outcome {
 
 /// A decision to apply atomically.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
+pub struct Decision {
     pub outcome: Outcome,
     pub schedule: ScheduleChange,
     /// The capacity requests the decision ends (by id): a destroy —
@@ -176,7 +176,7 @@ pub struct Plan {
     pub superseded: Option<Operation>,
 }
 
-impl Plan {
+impl Decision {
     fn new(outcome: Outcome, schedule: ScheduleChange) -> Self {
         Self {
             outcome,
@@ -193,7 +193,7 @@ impl Plan {
         self
     }
 
-    /// The operation to insert, if the plan starts one.
+    /// The operation to insert, if the decision starts one.
     pub fn new_operation(&self) -> Option<&NewOperation> {
         match &self.outcome {
             Outcome::Enqueued(op) => Some(op),
@@ -387,7 +387,7 @@ pub fn decide_deploy(
     org: &OrganizationLoad,
     req: &DeployRequest,
     ctx: &RuleContext,
-) -> Result<Plan, Refusal> {
+) -> Result<Decision, Refusal> {
     superseding_a_drift_check(snap, ctx, |snap| deploy(snap, org, req, ctx))
 }
 
@@ -399,8 +399,8 @@ pub fn decide_deploy(
 fn superseding_a_drift_check(
     snap: &ClusterSnapshot,
     ctx: &RuleContext,
-    decide: impl FnOnce(&ClusterSnapshot) -> Result<Plan, Refusal>,
-) -> Result<Plan, Refusal> {
+    decide: impl FnOnce(&ClusterSnapshot) -> Result<Decision, Refusal>,
+) -> Result<Decision, Refusal> {
     let check = snap.active.as_ref().filter(|a| {
         a.kind == OperationKind::Refresh
             && a.reason == Reason::Drift
@@ -426,7 +426,7 @@ fn deploy(
     org: &OrganizationLoad,
     req: &DeployRequest,
     ctx: &RuleContext,
-) -> Result<Plan, Refusal> {
+) -> Result<Decision, Refusal> {
     if let Some(at) = req.destroy_at {
         if snap.cluster.protected {
             return Err(Refusal::Protected {
@@ -444,7 +444,7 @@ fn deploy(
     if let Some(active) = &snap.active {
         let same_kind = OperationKind::DEPLOYING.contains(&active.kind);
         if same_kind && active.spec == target {
-            return Ok(Plan::new(
+            return Ok(Decision::new(
                 Outcome::Joined(active.id.clone()),
                 schedule_for(snap)?,
             ));
@@ -464,11 +464,11 @@ fn deploy(
             {
                 org.limits.check_lifetime(at, ctx.now)?;
             }
-            return Ok(Plan::new(Outcome::AlreadyRunning, schedule_for(snap)?));
+            return Ok(Decision::new(Outcome::AlreadyRunning, schedule_for(snap)?));
         }
         check_limits(snap, org, &target, req, ctx, false)?;
         let op = enqueue(ctx, OperationKind::Update, target);
-        return Ok(Plan::new(Outcome::Enqueued(op), schedule_for(snap)?));
+        return Ok(Decision::new(Outcome::Enqueued(op), schedule_for(snap)?));
     }
 
     if let Some(schedule) = &snap.schedule {
@@ -481,7 +481,7 @@ fn deploy(
     let schedule = req
         .destroy_at
         .map_or(ScheduleChange::Keep, ScheduleChange::Set);
-    Ok(Plan::new(Outcome::Enqueued(op), schedule))
+    Ok(Decision::new(Outcome::Enqueued(op), schedule))
 }
 
 /// While capacity requests hold a cluster's size, a person's deploy may not
@@ -533,13 +533,13 @@ pub fn decide_destroy(
     snap: &ClusterSnapshot,
     ctx: &RuleContext,
     forced: bool,
-) -> Result<Plan, Refusal> {
+) -> Result<Decision, Refusal> {
     superseding_a_drift_check(snap, ctx, |snap| destroy(snap, ctx, forced))
 }
 
-fn destroy(snap: &ClusterSnapshot, ctx: &RuleContext, forced: bool) -> Result<Plan, Refusal> {
+fn destroy(snap: &ClusterSnapshot, ctx: &RuleContext, forced: bool) -> Result<Decision, Refusal> {
     let plan = |outcome, schedule| {
-        let plan = Plan::new(outcome, schedule);
+        let plan = Decision::new(outcome, schedule);
         match ctx.reason {
             Reason::Capacity => plan,
             Reason::User | Reason::Schedule | Reason::Budget | Reason::Recovery | Reason::Drift => {
@@ -573,9 +573,9 @@ fn destroy(snap: &ClusterSnapshot, ctx: &RuleContext, forced: bool) -> Result<Pl
 /// REFRESH (asked for by a person): Terraform reads what really exists and
 /// the cluster's state follows. Joins a refresh in flight; refused while
 /// another operation runs, or when nothing is deployed.
-pub fn decide_refresh(snap: &ClusterSnapshot, ctx: &RuleContext) -> Result<Plan, Refusal> {
+pub fn decide_refresh(snap: &ClusterSnapshot, ctx: &RuleContext) -> Result<Decision, Refusal> {
     match &snap.active {
-        Some(active) if active.kind == OperationKind::Refresh => Ok(Plan::new(
+        Some(active) if active.kind == OperationKind::Refresh => Ok(Decision::new(
             Outcome::Joined(active.id.clone()),
             ScheduleChange::Keep,
         )),
@@ -587,7 +587,7 @@ pub fn decide_refresh(snap: &ClusterSnapshot, ctx: &RuleContext) -> Result<Plan,
                 OperationKind::Refresh,
                 deployed_or_target(&snap.cluster),
             );
-            Ok(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep))
+            Ok(Decision::new(Outcome::Enqueued(op), ScheduleChange::Keep))
         }
     }
 }
@@ -600,15 +600,15 @@ pub fn decide_plan(
     snap: &ClusterSnapshot,
     spec: &ClusterSpec,
     ctx: &RuleContext,
-) -> Result<Plan, Refusal> {
+) -> Result<Decision, Refusal> {
     match &snap.active {
         Some(active) if active.kind == OperationKind::Plan && &active.spec == spec => Ok(
-            Plan::new(Outcome::Joined(active.id.clone()), ScheduleChange::Keep),
+            Decision::new(Outcome::Joined(active.id.clone()), ScheduleChange::Keep),
         ),
         Some(active) => Err(conflict(active)),
         None => {
             let op = enqueue(ctx, OperationKind::Plan, spec.clone());
-            Ok(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep))
+            Ok(Decision::new(Outcome::Enqueued(op), ScheduleChange::Keep))
         }
     }
 }
@@ -618,22 +618,22 @@ pub fn decide_plan(
 /// what exists — whose end records what differs in the cluster's `drift`.
 /// Nothing when the cluster is busy or not running: the next round looks
 /// again.
-pub fn decide_drift_check(snap: &ClusterSnapshot, ctx: &RuleContext) -> Plan {
+pub fn decide_drift_check(snap: &ClusterSnapshot, ctx: &RuleContext) -> Decision {
     if snap.active.is_some() || snap.cluster.state != ClusterState::Running {
-        return Plan::new(Outcome::NotDue, ScheduleChange::Keep);
+        return Decision::new(Outcome::NotDue, ScheduleChange::Keep);
     }
     let op = enqueue(
         ctx,
         OperationKind::Refresh,
         deployed_or_target(&snap.cluster),
     );
-    Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep)
+    Decision::new(Outcome::Enqueued(op), ScheduleChange::Keep)
 }
 
 /// REMOVE: forgets a cluster's definition, only once nothing of it is
 /// deployed and nothing runs against it. Its operations, logs and costs stay
 /// in the history.
-pub fn decide_remove(snap: &ClusterSnapshot) -> Result<Plan, Refusal> {
+pub fn decide_remove(snap: &ClusterSnapshot) -> Result<Decision, Refusal> {
     if let Some(active) = &snap.active {
         return Err(conflict(active));
     }
@@ -643,14 +643,14 @@ pub fn decide_remove(snap: &ClusterSnapshot) -> Result<Plan, Refusal> {
             change: "removing it",
         });
     }
-    Ok(Plan::new(Outcome::Removed, ScheduleChange::Remove))
+    Ok(Decision::new(Outcome::Removed, ScheduleChange::Remove))
 }
 
 /// VISIBILITY: whether anyone signed in may use the cluster, or only its
 /// organization. The module is given it when it is deployed (`is_public`)
 /// and the gateway it starts enforces it, so it changes only while nothing
 /// is deployed or in flight: a running cluster is never half public.
-pub fn decide_visibility(snap: &ClusterSnapshot, public: bool) -> Result<Plan, Refusal> {
+pub fn decide_visibility(snap: &ClusterSnapshot, public: bool) -> Result<Decision, Refusal> {
     if let Some(active) = &snap.active {
         return Err(conflict(active));
     }
@@ -660,13 +660,16 @@ pub fn decide_visibility(snap: &ClusterSnapshot, public: bool) -> Result<Plan, R
             change: "changing who may use it (its module was deployed public or private)",
         });
     }
-    Ok(Plan::new(Outcome::Visibility(public), ScheduleChange::Keep))
+    Ok(Decision::new(
+        Outcome::Visibility(public),
+        ScheduleChange::Keep,
+    ))
 }
 
 /// PROTECTION: a protected cluster is kept — its scheduled destroy goes,
 /// and no destroy is queued by anyone but an administrator forcing it.
 /// Refused while a destroy is in flight (too late to keep it).
-pub fn decide_protection(snap: &ClusterSnapshot, protected: bool) -> Result<Plan, Refusal> {
+pub fn decide_protection(snap: &ClusterSnapshot, protected: bool) -> Result<Decision, Refusal> {
     if let Some(active) = snap
         .active
         .as_ref()
@@ -679,7 +682,7 @@ pub fn decide_protection(snap: &ClusterSnapshot, protected: bool) -> Result<Plan
     } else {
         ScheduleChange::Keep
     };
-    Ok(Plan::new(Outcome::Protection(protected), schedule))
+    Ok(Decision::new(Outcome::Protection(protected), schedule))
 }
 
 /// What an environment's last apply was, for [`promotion`].
@@ -723,11 +726,15 @@ pub fn promotion(earlier: Option<&Applied>, this: &Applied) -> Promotion {
 /// (`min_nodes`), as an update with reason `budget`. Nothing when it is
 /// there already or an operation is in flight (the next round looks
 /// again).
-pub fn decide_budget_minimum(snap: &ClusterSnapshot, min_nodes: u32, ctx: &RuleContext) -> Plan {
+pub fn decide_budget_minimum(
+    snap: &ClusterSnapshot,
+    min_nodes: u32,
+    ctx: &RuleContext,
+) -> Decision {
     let deployed = snap.cluster.deployed.as_ref();
     let above = deployed.is_some_and(|d| d.nodes > min_nodes);
     if snap.active.is_some() || snap.cluster.state != ClusterState::Running || !above {
-        return Plan::new(Outcome::AlreadyRunning, ScheduleChange::Keep);
+        return Decision::new(Outcome::AlreadyRunning, ScheduleChange::Keep);
     }
     let ctx = RuleContext {
         reason: Reason::Budget,
@@ -737,7 +744,7 @@ pub fn decide_budget_minimum(snap: &ClusterSnapshot, min_nodes: u32, ctx: &RuleC
         nodes: min_nodes,
         ..deployed_or_target(&snap.cluster)
     };
-    Plan::new(
+    Decision::new(
         Outcome::Enqueued(enqueue(&ctx, OperationKind::Update, target)),
         ScheduleChange::Keep,
     )
@@ -750,7 +757,7 @@ pub fn decide_schedule_destroy(
     org: &OrganizationLoad,
     at: Timestamp,
     ctx: &RuleContext,
-) -> Result<Plan, Refusal> {
+) -> Result<Decision, Refusal> {
     if snap.cluster.protected {
         return Err(Refusal::Protected {
             what: "a scheduled destroy",
@@ -767,21 +774,21 @@ pub fn decide_schedule_destroy(
         org.limits.check_lifetime(at, ctx.now)?;
     }
     let change = reschedule(snap.schedule.as_ref(), at, ctx.now)?;
-    Ok(Plan::new(Outcome::Scheduled(at), change))
+    Ok(Decision::new(Outcome::Scheduled(at), change))
 }
 
 /// Removing a scheduled destroy, under the same five-minute rule.
-pub fn decide_unschedule(snap: &ClusterSnapshot, ctx: &RuleContext) -> Result<Plan, Refusal> {
+pub fn decide_unschedule(snap: &ClusterSnapshot, ctx: &RuleContext) -> Result<Decision, Refusal> {
     if ctx.limited() && snap.schedule.is_some() {
         return Err(Refusal::Forbidden {
             rule: "the clusters of organization members always carry a destroy time; move it with extend instead".into(),
         });
     }
     match &snap.schedule {
-        None => Ok(Plan::new(Outcome::Unscheduled, ScheduleChange::Keep)),
+        None => Ok(Decision::new(Outcome::Unscheduled, ScheduleChange::Keep)),
         Some(schedule) => {
             schedule.check_change_allowed(ctx.now)?;
-            Ok(Plan::new(Outcome::Unscheduled, ScheduleChange::Remove))
+            Ok(Decision::new(Outcome::Unscheduled, ScheduleChange::Remove))
         }
     }
 }
@@ -790,27 +797,27 @@ pub fn decide_unschedule(snap: &ClusterSnapshot, ctx: &RuleContext) -> Result<Pl
 /// `schedule`. If a destroy is already in flight the schedule joins it; if
 /// another operation is in flight the schedule waits for it to end. Like
 /// every destroy, it withdraws the cluster's capacity requests.
-pub fn decide_fire_schedule(snap: &ClusterSnapshot, ctx: &RuleContext) -> Plan {
+pub fn decide_fire_schedule(snap: &ClusterSnapshot, ctx: &RuleContext) -> Decision {
     let Some(schedule) = snap.schedule.as_ref().filter(|s| s.is_due(ctx.now)) else {
-        return Plan::new(Outcome::NotDue, ScheduleChange::Keep);
+        return Decision::new(Outcome::NotDue, ScheduleChange::Keep);
     };
     if snap.cluster.protected {
         // Protecting removes the schedule; one left over never fires.
-        return Plan::new(Outcome::NotDue, ScheduleChange::Remove);
+        return Decision::new(Outcome::NotDue, ScheduleChange::Remove);
     }
     if let Some(active) = &snap.active {
         return if active.kind == OperationKind::Destroy {
-            Plan::new(
+            Decision::new(
                 Outcome::Joined(active.id.clone()),
                 ScheduleChange::MarkFired(active.id.clone()),
             )
             .withdrawing(snap)
         } else {
-            Plan::new(Outcome::Deferred(active.id.clone()), ScheduleChange::Keep)
+            Decision::new(Outcome::Deferred(active.id.clone()), ScheduleChange::Keep)
         };
     }
     if snap.cluster.state == ClusterState::Absent {
-        return Plan::new(Outcome::NothingToDestroy, ScheduleChange::Remove).withdrawing(snap);
+        return Decision::new(Outcome::NothingToDestroy, ScheduleChange::Remove).withdrawing(snap);
     }
     debug_assert!(schedule.fired_operation.is_none());
     let ctx = RuleContext {
@@ -823,7 +830,7 @@ pub fn decide_fire_schedule(snap: &ClusterSnapshot, ctx: &RuleContext) -> Plan {
         deployed_or_target(&snap.cluster),
     );
     let fired = ScheduleChange::MarkFired(op.id.clone());
-    Plan::new(Outcome::Enqueued(op), fired).withdrawing(snap)
+    Decision::new(Outcome::Enqueued(op), fired).withdrawing(snap)
 }
 
 /// TEST or RELEASE (`kind`) of `version` against a running cluster: a run of
@@ -836,7 +843,7 @@ pub fn decide_job(
     kind: OperationKind,
     version: JobVersion,
     ctx: &RuleContext,
-) -> Result<Plan, Refusal> {
+) -> Result<Decision, Refusal> {
     debug_assert!(matches!(kind, OperationKind::Test | OperationKind::Release));
     if let Some(active) = snap
         .active
@@ -855,7 +862,7 @@ pub fn decide_job(
         version,
         runner: op.id.clone(),
     });
-    Ok(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep))
+    Ok(Decision::new(Outcome::Enqueued(op), ScheduleChange::Keep))
 }
 
 /// After a run (or a cleanup) was interrupted, its runner may still exist: a
@@ -866,31 +873,31 @@ pub fn decide_runner_cleanup(
     interrupted: &Operation,
     runner: RunnerKind,
     ctx: &RuleContext,
-) -> Option<Plan> {
+) -> Option<Decision> {
     let job = interrupted.job.as_ref()?;
     if runner != RunnerKind::Terraform {
         return None;
     }
     let mut op = enqueue(ctx, OperationKind::Cleanup, interrupted.spec.clone());
     op.job = Some(job.clone());
-    Some(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep))
+    Some(Decision::new(Outcome::Enqueued(op), ScheduleChange::Keep))
 }
 
 /// After an interruption, a refresh finds out what Terraform's state really
 /// holds so the cluster's state tells the truth.
-pub fn decide_reconcile(snap: &ClusterSnapshot, ctx: &RuleContext) -> Plan {
+pub fn decide_reconcile(snap: &ClusterSnapshot, ctx: &RuleContext) -> Decision {
     match &snap.active {
         Some(active) if active.kind == OperationKind::Refresh => {
-            Plan::new(Outcome::Joined(active.id.clone()), ScheduleChange::Keep)
+            Decision::new(Outcome::Joined(active.id.clone()), ScheduleChange::Keep)
         }
-        Some(active) => Plan::new(Outcome::Deferred(active.id.clone()), ScheduleChange::Keep),
+        Some(active) => Decision::new(Outcome::Deferred(active.id.clone()), ScheduleChange::Keep),
         None => {
             let op = enqueue(
                 ctx,
                 OperationKind::Refresh,
                 deployed_or_target(&snap.cluster),
             );
-            Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep)
+            Decision::new(Outcome::Enqueued(op), ScheduleChange::Keep)
         }
     }
 }
@@ -931,7 +938,7 @@ pub fn decide_capacity_change(
     org: &OrganizationLoad,
     bounds: &CapacityBounds,
     ctx: &RuleContext,
-) -> Result<Plan, Refusal> {
+) -> Result<Decision, Refusal> {
     let ctx = RuleContext {
         reason: Reason::Capacity,
         ..ctx.clone()
@@ -962,10 +969,10 @@ pub fn decide_capacity_change(
     // to destroy: neither scaled down first nor destroyed twice.
     let due = snap.schedule.as_ref().is_some_and(|s| s.is_due(ctx.now));
     if outcome == CapacityOutcome::Nothing || (due && desired.is_none()) {
-        return Ok(Plan::new(Outcome::AlreadyRunning, ScheduleChange::Keep));
+        return Ok(Decision::new(Outcome::AlreadyRunning, ScheduleChange::Keep));
     }
     if let Some(active) = &snap.active {
-        return Ok(Plan::new(
+        return Ok(Decision::new(
             Outcome::Deferred(active.id.clone()),
             ScheduleChange::Keep,
         ));
@@ -980,7 +987,7 @@ pub fn decide_capacity_change(
                 OperationKind::Destroy,
                 deployed_or_target(&snap.cluster),
             );
-            return Ok(Plan::new(Outcome::Enqueued(op), ScheduleChange::Keep));
+            return Ok(Decision::new(Outcome::Enqueued(op), ScheduleChange::Keep));
         }
         CapacityOutcome::Nothing => unreachable!("handled above"),
     };
@@ -1033,7 +1040,7 @@ pub fn decide_capacity_change(
         OperationKind::Update
     };
     let op = enqueue(&ctx, kind, target);
-    Ok(Plan::new(Outcome::Enqueued(op), schedule))
+    Ok(Decision::new(Outcome::Enqueued(op), schedule))
 }
 
 #[cfg(test)]
@@ -1115,7 +1122,7 @@ mod tests {
         }
     }
 
-    fn limit_of(result: Result<Plan, Refusal>) -> String {
+    fn limit_of(result: Result<Decision, Refusal>) -> String {
         match result {
             Err(Refusal::OverLimit { limit, .. }) => limit,
             other => panic!("expected a limit, got {other:?}"),
@@ -2002,7 +2009,7 @@ mod tests {
         }
     }
 
-    fn capacity_op(plan: &Plan) -> (OperationKind, u32, Reason) {
+    fn capacity_op(plan: &Decision) -> (OperationKind, u32, Reason) {
         let op = plan.new_operation().expect("an operation");
         (op.kind, op.spec.nodes, op.reason)
     }

@@ -315,7 +315,7 @@ impl Service {
     /// Turns what was decided into the answer, from the snapshot after the
     /// change: no second read of the cluster.
     async fn respond(&self, decided: slipway_store::Decided) -> Result<ActionResponse> {
-        let plan = decided.plan;
+        let plan = decided.decision;
         let (result, operation) = match &plan.outcome {
             Outcome::Enqueued(op) => (ActionResult::Queued, Some(op.id.clone())),
             Outcome::Joined(id) => (ActionResult::Joined, Some(id.clone())),

@@ -79,7 +79,7 @@ impl Service {
             )
             .await?;
         let id = decided
-            .plan
+            .decision
             .new_operation()
             .expect("a run is always a new operation")
             .id

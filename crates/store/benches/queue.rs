@@ -175,7 +175,7 @@ async fn enqueue(store: &SqlStore, name: &ClusterName, timeline: &Shared) {
         .await
         .expect("enqueue");
     let op = applied
-        .plan
+        .decision
         .new_operation()
         .expect("a new operation")
         .id

@@ -13,7 +13,7 @@
 //! The store decides nothing itself: the rules live in `slipway-core`, and
 //! new identifiers and times come from the caller. Rule decisions come in as
 //! closures that read a [`ClusterSnapshot`] (and the organization's load)
-//! taken inside the store's transaction and return a [`Plan`], which the
+//! taken inside the store's transaction and return a [`Decision`], which the
 //! store applies in that same transaction — so a decision is never made on
 //! stale data.
 
@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use slipway_core::event::{Event, NewEvent};
 use slipway_core::job::RunnerKind;
 use slipway_core::lifecycle::Ending;
-use slipway_core::rules::{ClusterSnapshot, OrganizationLoad, Plan};
+use slipway_core::rules::{ClusterSnapshot, Decision, OrganizationLoad};
 use slipway_core::{
     Account, CapacityRequest, CapacityWait, Charge, Cluster, ClusterName, CostFigure, CostSource,
     HourCost, Operation, OperationId, OrgName, Reconciliation, Refusal, SizeSpan, Subject,
@@ -71,7 +71,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// A rule deciding a change from a consistent snapshot of one cluster and
 /// its organization's load.
 pub type Decide<'a> =
-    dyn Fn(&ClusterSnapshot, &OrganizationLoad) -> Result<Plan, Refusal> + Send + Sync + 'a;
+    dyn Fn(&ClusterSnapshot, &OrganizationLoad) -> Result<Decision, Refusal> + Send + Sync + 'a;
 
 /// The last-administrator rule deciding whether an API token may be
 /// revoked: the token, and every token not revoked (the target among them),
@@ -81,10 +81,10 @@ pub type RevocationCheck<'a> =
 
 /// What follows an interrupted operation, decided by the caller's rules:
 /// given the interrupted operation, its cluster after the interruption, and
-/// (for a run) the kind of runner its blueprint uses, the plan to apply —
+/// (for a run) the kind of runner its blueprint uses, the decision to apply —
 /// a reconciling refresh, a runner's cleanup — or none.
 pub type AfterInterruption<'a> =
-    dyn Fn(&Operation, &ClusterSnapshot, Option<RunnerKind>) -> Option<Plan> + Send + Sync + 'a;
+    dyn Fn(&Operation, &ClusterSnapshot, Option<RunnerKind>) -> Option<Decision> + Send + Sync + 'a;
 
 /// A hint that something changed. Notifications are never the truth, only a
 /// reason to look again: a receiver that lags re-reads the store. On
@@ -207,9 +207,9 @@ pub trait ClusterStore: Send + Sync + 'static {
 
     /// Decides a change to one cluster and applies it atomically: `decide`
     /// reads a snapshot and the organization's load taken under the
-    /// cluster's lock; its plan (a new operation, a schedule change) is
+    /// cluster's lock; its decision (a new operation, a schedule change) is
     /// written with an audit entry in one transaction. A refusal is audited
-    /// too and returned as [`StoreError::Refused`]. Answers the plan and the
+    /// too and returned as [`StoreError::Refused`]. Answers the decision and the
     /// cluster as it is after the change (a removed one as it was).
     async fn decide(
         &self,

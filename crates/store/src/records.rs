@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use slipway_core::blueprint::BlueprintMetadata;
-use slipway_core::rules::{ClusterSnapshot, Plan};
+use slipway_core::rules::{ClusterSnapshot, Decision};
 use slipway_core::{
     Cluster, ClusterName, ClusterSpec, ClusterState, Level, Limits, Operation, OperationId,
     OrgName, Subject, Timestamp,
@@ -53,7 +53,7 @@ pub struct ClusterFilter {
 /// What a decision did, and the cluster as it is afterwards.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decided {
-    pub plan: Plan,
+    pub decision: Decision,
     pub snapshot: ClusterSnapshot,
 }
 

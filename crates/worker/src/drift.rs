@@ -71,7 +71,7 @@ async fn round(worker: &Worker, interval: Duration) {
             .await
         {
             Ok(decided) => {
-                if let Outcome::Enqueued(op) = &decided.plan.outcome {
+                if let Outcome::Enqueued(op) = &decided.decision.outcome {
                     info!(cluster = %w.cluster, operation = %op.id, "drift check queued");
                 }
             }

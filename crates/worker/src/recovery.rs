@@ -21,7 +21,7 @@ use chrono::Utc;
 use slipway_core::event::{EventLevel, NewEvent, kinds};
 use slipway_core::job::RunnerKind;
 use slipway_core::rules::{
-    ClusterSnapshot, Plan, RuleContext, decide_reconcile, decide_runner_cleanup,
+    ClusterSnapshot, Decision, RuleContext, decide_reconcile, decide_runner_cleanup,
 };
 use slipway_core::{Operation, OperationId, OperationState, Reason, Subject};
 use slipway_store::{AuditIntent, ReclaimScope};
@@ -85,7 +85,7 @@ fn after_interruption(
     interrupted: &Operation,
     cluster: &ClusterSnapshot,
     runner: Option<RunnerKind>,
-) -> Option<Plan> {
+) -> Option<Decision> {
     let ctx = recovery_context();
     if interrupted.kind.settles_cluster() {
         Some(decide_reconcile(cluster, &ctx))

@@ -91,7 +91,7 @@ async fn fire(worker: &Worker, cluster: &ClusterName) {
         })
         .await
     {
-        Ok(decided) => match decided.plan.outcome {
+        Ok(decided) => match decided.decision.outcome {
             Outcome::Enqueued(op) => {
                 if let Some(due) = decided.snapshot.schedule.as_ref().map(|s| s.due_at()) {
                     let lag = (now - due).to_std().unwrap_or_default();

@@ -251,7 +251,9 @@ impl ClusterStore for SqlStore {
                 return Err(refusal.into());
             }
         };
-        let notes = self.write_plan(&mut tx, cluster, &plan, audit, now).await?;
+        let notes = self
+            .write_decision(&mut tx, cluster, &plan, audit, now)
+            .await?;
         // Nothing due (another scheduler fired it first) is not an event.
         if plan.outcome != Outcome::NotDue {
             let (result, mut detail) = outcome_summary(&plan.outcome);
@@ -279,7 +281,10 @@ impl ClusterStore for SqlStore {
         };
         tx.commit().await?;
         self.notify(notes).await;
-        Ok(Decided { plan, snapshot })
+        Ok(Decided {
+            decision: plan,
+            snapshot,
+        })
     }
 
     async fn next_schedule_due(&self) -> Result<Option<Timestamp>> {

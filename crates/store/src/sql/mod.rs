@@ -11,7 +11,7 @@
 //! One file per part of the store: [`clusters`], [`queue`], [`logs`],
 //! [`blueprints`], [`identity`], [`states`], [`audit`]; this module holds the
 //! connection, the notifications, and what several parts share (reading a
-//! cluster or an operation, writing a plan, ending an operation).
+//! cluster or an operation, writing a decision, ending an operation).
 
 mod accounts;
 mod audit;
@@ -28,7 +28,7 @@ use std::sync::LazyLock;
 use slipway_core::event::{EventLevel, NewEvent, kinds};
 use slipway_core::lifecycle::{Ending, settle};
 use slipway_core::operation::sql_list;
-use slipway_core::rules::{ClusterSnapshot, OrganizationLoad, Outcome, Plan, ScheduleChange};
+use slipway_core::rules::{ClusterSnapshot, Decision, OrganizationLoad, Outcome, ScheduleChange};
 use slipway_core::{
     Cluster, ClusterName, ClusterState, Operation, OperationId, OperationKind, OperationState,
     Schedule, Timestamp,
@@ -449,13 +449,13 @@ impl SqlStore {
         metadata.map(|m| json("blueprint metadata", &m)).transpose()
     }
 
-    /// Writes a plan decided on a snapshot read in the same transaction.
+    /// Writes a decision taken on a snapshot read in the same transaction.
     /// Returns the notifications to send once it commits.
-    async fn write_plan(
+    async fn write_decision(
         &self,
         tx: &mut AnyConnection,
         cluster: &ClusterName,
-        plan: &Plan,
+        plan: &Decision,
         actor: &AuditIntent,
         now: Timestamp,
     ) -> Result<Vec<Notification>> {
@@ -572,7 +572,7 @@ impl SqlStore {
                 cluster: cluster.clone(),
             });
         }
-        // A flag of the cluster the plan sets.
+        // A flag of the cluster the decision sets.
         let flag = match plan.outcome {
             Outcome::Visibility(public) => Some((
                 "UPDATE clusters SET public = $2, updated_at = $3 WHERE name = $1",

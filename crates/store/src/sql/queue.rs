@@ -524,7 +524,7 @@ impl QueueStore for SqlStore {
             };
             if let Some(plan) = after(&ended, &snap, runner) {
                 notes.extend(
-                    self.write_plan(
+                    self.write_decision(
                         &mut tx,
                         &op.cluster,
                         &plan,

@@ -25,7 +25,7 @@ async fn organization_load(store: &SqlStore, n: &str) -> OrganizationLoad {
     let seen = Mutex::new(None);
     decide_on(store, &name(n), t0(), &intent("probe"), &|_, load| {
         *seen.lock().unwrap() = Some(load.clone());
-        Ok(Plan {
+        Ok(Decision {
             outcome: Outcome::NotDue,
             schedule: ScheduleChange::Keep,
             withdrawn: Vec::new(),
@@ -176,7 +176,7 @@ async fn identical_requests_join_and_conflicting_ones_are_refused(db: &TestDatab
     let again = deploy(&store, "c1", DeployRequest::default(), t0())
         .await
         .unwrap();
-    assert_eq!(again.plan.outcome, Outcome::Joined(first.clone()));
+    assert_eq!(again.decision.outcome, Outcome::Joined(first.clone()));
 
     let err = destroy(&store, "c1", t0()).await.unwrap_err();
     match err {
@@ -250,7 +250,7 @@ async fn concurrent_deploys_start_exactly_one_operation(db: &TestDatabase) {
     let mut started = 0;
     for t in tasks {
         match t.await.unwrap() {
-            Ok(applied) if applied.plan.new_operation().is_some() => started += 1,
+            Ok(applied) if applied.decision.new_operation().is_some() => started += 1,
             Ok(_) | Err(StoreError::Refused(_)) => {}
             Err(e) => panic!("unexpected error: {e}"),
         }
@@ -727,7 +727,7 @@ async fn a_decision_answers_the_cluster_as_it_is_after_the_change(db: &TestDatab
     )
     .await
     .unwrap();
-    assert_eq!(joined.plan.outcome, Outcome::Joined(id.clone()));
+    assert_eq!(joined.decision.outcome, Outcome::Joined(id.clone()));
     assert_eq!(&joined.snapshot, after);
 
     // A schedule moved, then removed.
@@ -742,7 +742,7 @@ async fn a_decision_answers_the_cluster_as_it_is_after_the_change(db: &TestDatab
     )
     .await
     .unwrap();
-    assert_eq!(rescheduled.plan.outcome, Outcome::Scheduled(moved));
+    assert_eq!(rescheduled.decision.outcome, Outcome::Scheduled(moved));
     let schedule = rescheduled.snapshot.schedule.as_ref().unwrap();
     assert_eq!(schedule.destroy_at, moved);
     assert_eq!(schedule.requested_by, alice().as_str());
@@ -972,7 +972,7 @@ async fn a_queued_drift_check_gives_way_to_a_persons_deploy(db: &TestDatabase) {
         t0(),
         &intent("cluster.drift_check"),
         &|snap, _| {
-            Ok(Plan {
+            Ok(Decision {
                 outcome: Outcome::Enqueued(NewOperation {
                     id: check.clone(),
                     kind: OperationKind::Refresh,

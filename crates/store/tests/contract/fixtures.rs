@@ -12,7 +12,7 @@ pub use slipway_core::event::{EventLevel, NewEvent, kinds};
 pub use slipway_core::job::{Jobs, RunnerKind};
 pub use slipway_core::lifecycle::Ending;
 pub use slipway_core::rules::{
-    self, ClusterSnapshot, DeployRequest, NewOperation, OrganizationLoad, Outcome, Plan,
+    self, ClusterSnapshot, Decision, DeployRequest, NewOperation, OrganizationLoad, Outcome,
     RuleContext, ScheduleChange,
 };
 pub use slipway_core::*;
@@ -143,7 +143,7 @@ pub async fn destroy(store: &SqlStore, n: &str, now: Timestamp) -> Result<Decide
 
 pub fn enqueued(applied: &Decided) -> OperationId {
     applied
-        .plan
+        .decision
         .new_operation()
         .expect("an operation was queued")
         .id

@@ -29,7 +29,7 @@ contract!(
 /// each with a fresh context of Slipway's recovery.
 fn recovery(
     now: Timestamp,
-) -> impl Fn(&Operation, &ClusterSnapshot, Option<RunnerKind>) -> Option<Plan> + Send + Sync {
+) -> impl Fn(&Operation, &ClusterSnapshot, Option<RunnerKind>) -> Option<Decision> + Send + Sync {
     move |op: &Operation, snap: &ClusterSnapshot, runner: Option<RunnerKind>| {
         let ctx = RuleContext {
             now,
@@ -110,7 +110,7 @@ async fn an_operation_is_leased_run_and_finished(db: &TestDatabase) {
     let again = deploy(&store, "c1", DeployRequest::default(), later)
         .await
         .unwrap();
-    assert_eq!(again.plan.outcome, Outcome::AlreadyRunning);
+    assert_eq!(again.decision.outcome, Outcome::AlreadyRunning);
 }
 
 async fn only_the_leaseholder_may_finish(db: &TestDatabase) {
@@ -177,7 +177,7 @@ async fn a_failed_scheduled_destroy_stays_scheduled_and_retries(db: &TestDatabas
     )
     .await
     .unwrap();
-    let fired = applied.plan.new_operation().unwrap().clone();
+    let fired = applied.decision.new_operation().unwrap().clone();
     assert_eq!(fired.reason, Reason::Schedule);
     assert_eq!(
         applied.snapshot.schedule.unwrap().fired_operation,
@@ -950,7 +950,7 @@ async fn reclaim_writes_what_the_caller_decides_and_nothing_else(db: &TestDataba
             .lock()
             .unwrap()
             .push((op.clone(), snap.clone(), runner));
-        Some(Plan {
+        Some(Decision {
             outcome: Outcome::Enqueued(NewOperation {
                 id: refresh.clone(),
                 kind: OperationKind::Refresh,
