@@ -138,8 +138,9 @@
 //!    so it refuses them even if the issuer is unreachable; a file that
 //!    cannot be read stops the start (remove it to start without it).
 //! 4. **Access**: private cluster — no token: **401** `unauthenticated`; an
-//!    invalid token: **401** `invalid_token`; a revoked one: **401**
-//!    `token_revoked`; a valid token of level `anonymous`: **403**
+//!    invalid token: **401** `invalid_token`; an expired one (past `exp`
+//!    and the leeway): **401** `token_expired`, so a client knows a new
+//!    token will do; a revoked one: **401** `token_revoked`; a valid token of level `anonymous`: **403**
 //!    `forbidden`. Public cluster — no token: anonymous; an invalid or
 //!    revoked token: **401** (never downgraded). Every 401 carries
 //!    `WWW-Authenticate: Bearer realm="<cluster>"` (plus

@@ -363,6 +363,8 @@ fn an_expired_cluster_token_is_refused() {
         call(&endpoint, Some(&token)).status() == 401
     });
     let refused = assert_refused(call(&endpoint, Some(&token)), 401, "an expired token");
+    // Its own code, so that a client knows a new token will do.
+    assert_eq!(refused["error"]["code"], "token_expired", "{refused}");
     assert!(
         refused["error"]["message"]
             .as_str()

@@ -82,6 +82,8 @@ pub(crate) fn token(headers: &HeaderMap) -> Option<&str> {
 pub(crate) enum Refused {
     /// The token is invalid (the reason is safe to tell the caller).
     Invalid(String),
+    /// The token was valid and has expired: a new one would do.
+    Expired,
     /// The token is valid, and the issuer revoked it.
     Revoked,
     /// No keys could ever be fetched from the issuer.
@@ -194,7 +196,10 @@ impl Authenticator {
                 Refetch::Unavailable => return Err(Refused::IssuerUnavailable),
             }
         }
-        let claims = result.map_err(|r| Refused::Invalid(r.to_string()))?;
+        let claims = result.map_err(|r| match r {
+            Rejection::Expired => Refused::Expired,
+            r => Refused::Invalid(r.to_string()),
+        })?;
         let kid = Verifier::key_id(token).unwrap_or_default();
         let identity = Arc::new(Identity::from_claims(&claims, &kid).map_err(Refused::Invalid)?);
         if identity.revoked(&self.revocations, now) {

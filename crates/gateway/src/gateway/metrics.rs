@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `slipway_gateway_requests_total` | counter | `level` (anonymous, member, org_member, admin, none — refused before a level was known) |
 //! | `slipway_gateway_responses_total` | counter | `class` (2xx, 3xx, 4xx, 5xx, other) |
-//! | `slipway_gateway_refusals_total` | counter | `reason` (unauthenticated, invalid_token, token_revoked, forbidden, rate_limited, quota_exceeded, no_healthy_node, bad_gateway, issuer_unavailable) |
+//! | `slipway_gateway_refusals_total` | counter | `reason` (unauthenticated, invalid_token, token_expired, token_revoked, forbidden, rate_limited, quota_exceeded, no_healthy_node, bad_gateway, issuer_unavailable) |
 //! | `slipway_gateway_request_duration_seconds` | histogram | — time from the request's arrival to its response's headers |
 //! | `slipway_gateway_upstream_retries_total` | counter | — requests retried on another node |
 //! | `slipway_gateway_upstream_connections_total` | counter | — connections opened to nodes (health checks excluded) |
@@ -37,6 +37,7 @@ type Labels = Vec<(&'static str, &'static str)>;
 pub(crate) enum Reason {
     Unauthenticated,
     InvalidToken,
+    TokenExpired,
     TokenRevoked,
     Forbidden,
     RateLimited,
@@ -47,9 +48,10 @@ pub(crate) enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::Unauthenticated,
         Reason::InvalidToken,
+        Reason::TokenExpired,
         Reason::TokenRevoked,
         Reason::Forbidden,
         Reason::RateLimited,
@@ -63,6 +65,7 @@ impl Reason {
         match self {
             Reason::Unauthenticated => "unauthenticated",
             Reason::InvalidToken => "invalid_token",
+            Reason::TokenExpired => "token_expired",
             Reason::TokenRevoked => "token_revoked",
             Reason::Forbidden => "forbidden",
             Reason::RateLimited => "rate_limited",
@@ -100,7 +103,7 @@ pub(crate) struct Metrics {
     requests_by_level: [Counter; 4],
     requests_unknown: Counter,
     responses: [Counter; 5],
-    refusals: [Counter; 9],
+    refusals: [Counter; Reason::ALL.len()],
     pub latency: Histogram,
     pub retries: Counter,
     pub upstream_connections: Counter,

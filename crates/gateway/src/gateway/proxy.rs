@@ -183,6 +183,10 @@ async fn route(
                 metrics.request(None);
                 return shared.refuse(Reason::InvalidToken, &why);
             }
+            Err(Refused::Expired) => {
+                metrics.request(None);
+                return shared.refuse(Reason::TokenExpired, "the token has expired");
+            }
             Err(Refused::Revoked) => {
                 metrics.request(None);
                 return shared.refuse(Reason::TokenRevoked, "the token was revoked");
@@ -446,9 +450,10 @@ impl Shared {
     pub(crate) fn refuse(&self, reason: Reason, message: &str) -> Response<GatewayBody> {
         self.metrics.refusal(reason);
         let status = match reason {
-            Reason::Unauthenticated | Reason::InvalidToken | Reason::TokenRevoked => {
-                StatusCode::UNAUTHORIZED
-            }
+            Reason::Unauthenticated
+            | Reason::InvalidToken
+            | Reason::TokenExpired
+            | Reason::TokenRevoked => StatusCode::UNAUTHORIZED,
             Reason::Forbidden => StatusCode::FORBIDDEN,
             Reason::RateLimited | Reason::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
             Reason::NoHealthyNode | Reason::IssuerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -469,7 +474,7 @@ impl Shared {
             Reason::Unauthenticated => {
                 headers.insert(header::WWW_AUTHENTICATE, self.realm.clone());
             }
-            Reason::InvalidToken | Reason::TokenRevoked => {
+            Reason::InvalidToken | Reason::TokenExpired | Reason::TokenRevoked => {
                 let value = format!(
                     "{}, error=\"invalid_token\", error_description=\"{}\"",
                     self.realm.to_str().unwrap_or("Bearer"),
