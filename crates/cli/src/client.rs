@@ -19,23 +19,26 @@ pub struct Connection {
 /// The token to use: the one given; else the one `slipway login` saved for
 /// the server; else — for the local server with its default data
 /// directory — the bootstrap admin token it wrote there.
-fn resolve_token(global: &Global) -> Option<String> {
+/// A credentials file others may open is refused, not skipped.
+fn resolve_token(global: &Global) -> Result<Option<String>, Failure> {
     if let Some(token) = &global.token {
-        return Some(token.clone());
+        return Ok(Some(token.clone()));
     }
-    if let Some(token) = crate::credentials::token_for(&global.server) {
-        return Some(token);
+    let saved = crate::credentials::token_for(&global.server)
+        .map_err(|e| Failure::new(crate::exit::FAILED, "credentials", e))?;
+    if saved.is_some() {
+        return Ok(saved);
     }
     let local = ["http://127.0.0.1:7878", "http://localhost:7878"]
         .contains(&global.server.trim_end_matches('/'));
     if !local {
-        return None;
+        return Ok(None);
     }
     let path =
         slipway_server::config::admin_token_path(&slipway_server::config::default_data_dir());
-    std::fs::read_to_string(path)
+    Ok(std::fs::read_to_string(path)
         .ok()
-        .map(|t| t.trim().to_owned())
+        .map(|t| t.trim().to_owned()))
 }
 
 pub(crate) fn parse_time(
@@ -81,7 +84,7 @@ impl Connection {
             ));
         }
         Ok(Self {
-            client: Client::new(&global.server, resolve_token(global)),
+            client: Client::new(&global.server, resolve_token(global)?),
             json: global.json,
         })
     }

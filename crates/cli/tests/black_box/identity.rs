@@ -227,6 +227,20 @@ fn sign_in_with_a_token_the_device_flow_and_the_web_flow() {
     assert_eq!(me["login"], "alice");
     assert_eq!(me["level"], "member");
     assert_eq!(me["organizations"], json!(["research"]));
+    // A file other users may read is refused, naming the fix, not used.
+    std::fs::set_permissions(&saved, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let open = s.run_as(&["whoami", "--json"], None);
+    open.expect_code(1);
+    let message = open.error_json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("mode 0640")
+            && message.contains(&format!("chmod 600 {}", saved.display())),
+        "{message}"
+    );
+    std::fs::set_permissions(&saved, std::fs::Permissions::from_mode(0o600)).unwrap();
     s.run_as(&["logout"], None).expect_code(0);
     s.run_as(&["whoami"], None).expect_code(3);
 
