@@ -198,7 +198,15 @@ impl Authenticator {
         }
         let claims = result.map_err(|r| match r {
             Rejection::Expired => Refused::Expired,
-            r => Refused::Invalid(r.to_string()),
+            r @ (Rejection::Malformed(_)
+            | Rejection::WrongAlgorithm
+            | Rejection::UnknownKey(_)
+            | Rejection::BadSignature
+            | Rejection::NotYetValid
+            | Rejection::WrongIssuer
+            | Rejection::WrongAudience
+            | Rejection::MissingClaim(_)
+            | Rejection::Revoked) => Refused::Invalid(r.to_string()),
         })?;
         let kid = Verifier::key_id(token).unwrap_or_default();
         let identity = Arc::new(Identity::from_claims(&claims, &kid).map_err(Refused::Invalid)?);
