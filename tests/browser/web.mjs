@@ -102,6 +102,27 @@ async function shot(page, name) {
   check(machine === null, `${name} at ${width}px shows a machine time: ${machine}`);
 }
 
+/** The API, as the administrator (what the browser's people cannot do). */
+async function adminApi(method, path, body) {
+  const r = await fetch(cfg.url + path, {
+    method,
+    headers: { authorization: `Bearer ${cfg.adminToken}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  check(r.ok, `${method} ${path} answered ${r.status}`);
+  return r.json();
+}
+
+/** How an operation ended, once it has (its state from the API). */
+async function operationEnded(id) {
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
+    const op = await adminApi('GET', `/v1/operations/${id}`);
+    if (!['queued', 'running'].includes(op.state)) return op.state;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`operation ${id} did not end within two minutes`);
+}
+
 async function text(page, selector) {
   return (await page.locator(selector).first().textContent()).trim();
 }
@@ -376,7 +397,8 @@ try {
   const pending = site.locator('.pending-plan[data-environment=staging] details.plan');
   check((await pending.locator('summary').textContent()) === 'Plan: 1 to add, 0 to change, 0 to destroy.', "staging's pending change is planned as Terraform summarizes it");
   check((await pending.locator('pre.plan').textContent()).includes('+ terraform_data.node[1] (create)'), 'and the plan names the resource it adds');
-  check((await site.locator('.pending-plan[data-environment=prod]').count()) === 0, 'prod has no change pending');
+  const prodChange = site.locator('.pending-plan[data-environment=prod]');
+  check((await prodChange.locator('ul.changes').textContent()).includes('nodes: 1 → 2'), "prod's proposed change says what it changes");
   check((await site.locator('tr[data-environment=staging] td[data-drift="0"]').count()) === 1, 'staging did not drift');
   check((await site.locator('tr[data-environment=prod] td[data-promotion=current]').count()) === 1, 'prod runs what staging was applied');
   check((await site.locator('tr[data-environment=prod] td[data-drift="1"]').textContent()).includes('terraform_data.node[0]'), "prod's stopped node is its drift");
@@ -386,6 +408,29 @@ try {
   await alice.goBack();
   check((await site.locator('tr[data-environment=staging] td[data-promotion=none]').count()) === 1, 'staging comes after nothing');
   await shot(alice, 'deployments');
+
+  step('alice applies the changes dry runs proposed, with the checks slipway apply makes: prod only after staging passed its tests');
+  await prodChange.locator('[data-apply-proposal=prod]').click();
+  await alice.locator('[data-confirm-step]').waitFor();
+  await alice.click('[data-confirm-yes]');
+  await flash(alice, 'refused', 'prod takes only what staging was applied and tested');
+  await site.locator('.pending-plan[data-environment=staging] [data-apply-proposal=staging]').click();
+  await alice.click('[data-confirm-yes]');
+  const applied = await flash(alice, 'ok', 'Applying the change to site-staging');
+  check((await operationEnded(applied.match(/operation (op_\w+)/)[1])) === 'succeeded', "staging's change is applied");
+  const run = await adminApi('POST', '/v1/clusters/site-staging/test', { version: 'v1' });
+  check((await operationEnded(run.operation.id)) === 'succeeded', "staging's tests ran");
+  await alice.goto('/deployments');
+  check((await site.locator('.pending-plan[data-environment=staging]').count()) === 0, "staging's change is no longer pending");
+  check((await site.locator('tr[data-environment=staging] td[data-tested=passed]').count()) === 1, "staging's change passed its tests");
+  check((await site.locator('tr[data-environment=prod] td[data-promotion=ready]').count()) === 1, "prod may now take staging's change");
+  await prodChange.locator('[data-apply-proposal=prod]').click();
+  await alice.click('[data-confirm-yes]');
+  const promoted = await flash(alice, 'ok', 'Applying the change to site-prod');
+  check((await operationEnded(promoted.match(/operation (op_\w+)/)[1])) === 'succeeded', "prod's change is applied");
+  await alice.goto('/deployments');
+  check((await site.locator('tr[data-environment=prod] td[data-promotion=current]').count()) === 1, 'prod runs what staging runs');
+  check((await site.locator('.pending-plan').count()) === 0, 'no change is pending');
 
   // ---------------------------------------------------------------- carol
   step('carol asks to join research');

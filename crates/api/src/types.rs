@@ -745,6 +745,28 @@ pub struct EnvironmentView {
     pub applied_by: String,
     /// Whether the latest TEST run since the apply passed (none yet: null).
     pub tested: Option<bool>,
+    /// The change a dry run proposed since and nobody applied yet.
+    pub proposal: Option<ProposalView>,
+}
+
+/// A change a dry run proposed (`slipway apply --dry-run`, say a pull
+/// request's) that nobody applied yet: what it would change, Terraform's
+/// plan of it, and whether it still applies as planned. Applying it
+/// (`POST …/proposal/apply`) makes the checks an apply makes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProposalView {
+    /// The repository's commit it was made from.
+    pub commit: Option<String>,
+    /// What it changes (a secret by name only).
+    pub changes: Vec<SettingChange>,
+    /// Terraform's plan of it: an operation of kind `plan`.
+    pub plan_operation: Option<String>,
+    /// Who proposed it (a subject).
+    pub proposed_by: String,
+    pub proposed_at: DateTime<Utc>,
+    /// The cluster was asked to be something else since: the plan no
+    /// longer says what applying it would do, and applying it is refused.
+    pub stale: bool,
 }
 
 /// Whether an environment may take what the one it comes after was last

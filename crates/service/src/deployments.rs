@@ -18,7 +18,7 @@ use slipway_core::access::{Action, authorize};
 use slipway_core::rules;
 use slipway_core::{BlueprintName, ClusterSpec, ClusterState, OperationId, OrgName, Variables};
 
-use slipway_store::DeploymentRecord;
+use slipway_store::{DeploymentProposal, DeploymentRecord};
 
 use crate::Service;
 use crate::caller::{Caller, scope};
@@ -212,12 +212,38 @@ impl Service {
         if req.dry_run {
             // Terraform's own plan of the change, for a cluster that exists
             // (a new one's plan is everything its blueprint declares).
-            if req.plan && existing.is_some() {
-                let planned = ClusterSpec {
-                    variables: sealed,
-                    ..spec
-                };
-                plan.operation = self.plan(caller, name.as_str(), &planned).await?.operation;
+            if let Some(snap) = &existing {
+                if req.plan {
+                    let planned = ClusterSpec {
+                        variables: sealed,
+                        ..spec
+                    };
+                    plan.operation = self.plan(caller, name.as_str(), &planned).await?.operation;
+                }
+                // Kept, so that a person may apply it later without the
+                // repository (the web UI's deployments page).
+                self.store
+                    .propose_deployment(&DeploymentProposal {
+                        cluster: name.clone(),
+                        deployment: deployment.to_owned(),
+                        environment: environment.to_owned(),
+                        desired: serde_json::to_value(DesiredDeployment {
+                            dry_run: false,
+                            plan: false,
+                            ..req.clone()
+                        })
+                        .expect("a request serializes"),
+                        changes: serde_json::to_value(&plan.changes).expect("changes serialize"),
+                        commit: req.commit.clone(),
+                        base_spec_digest: spec_digest(&snap.cluster),
+                        plan_operation: plan
+                            .operation
+                            .as_ref()
+                            .and_then(|op| OperationId::parse(&op.id).ok()),
+                        proposed_by: caller.subject().to_string(),
+                        proposed_at: chrono::Utc::now(),
+                    })
+                    .await?;
             }
             return Ok(plan);
         }
@@ -270,6 +296,8 @@ impl Service {
             )
             .await?;
         plan.operation = deployed.operation;
+        // Applied, or superseded by what the repository now says.
+        self.store.forget_deployment_proposal(&name).await?;
         let asked = self.store.cluster(&name).await?.map(|snap| snap.cluster);
         if let Some(record) = record(
             caller,
@@ -300,6 +328,71 @@ impl Service {
         Ok(plan)
     }
 
+    /// APPLY the change a dry run proposed for a deployment in an
+    /// environment, as it was proposed — for a person without the
+    /// repository (the web UI) — through `apply_deployment`, so with the
+    /// same checks (staging before prod) as the CLI's apply. Refused when
+    /// the cluster was asked to be anything else since (the plan would no
+    /// longer say what it does).
+    pub async fn apply_proposal(
+        &self,
+        caller: &Caller,
+        deployment: &str,
+        environment: &str,
+    ) -> Result<DeploymentChanges> {
+        caller.require(scope::CLUSTERS_WRITE)?;
+        for (field, segment) in [("deployment", deployment), ("environment", environment)] {
+            slipway_core::ClusterName::parse(segment).map_err(|e| Error::invalid(field, e.rule))?;
+        }
+        let name = slipway_repo::cluster_name(deployment, environment)
+            .map_err(|e| Error::invalid("deployment", e))?;
+        let snap = self
+            .authorized_snapshot(caller, name.as_str(), Action::Manage)
+            .await?;
+        let proposal = self
+            .store
+            .deployment_proposal(&name)
+            .await?
+            .filter(|p| p.deployment == deployment && p.environment == environment)
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "no change is proposed for {deployment} in {environment}: a dry run of the repository (slipway apply --dry-run) proposes one"
+                ))
+            })?;
+        if proposal.base_spec_digest != spec_digest(&snap.cluster) {
+            return Err(Error::conflict(
+                "stale_proposal",
+                format!(
+                    "{name} was asked to be something else since this change was proposed ({}): propose it again (slipway apply --dry-run)",
+                    proposal
+                        .proposed_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            ));
+        }
+        let desired: DesiredDeployment = serde_json::from_value(proposal.desired)
+            .map_err(|e| slipway_store::StoreError::Corrupt(format!("proposal of {name}: {e}")))?;
+        let applied = self
+            .apply_deployment(caller, deployment, environment, desired)
+            .await?;
+        let level = caller.level_for(&snap.cluster.organization);
+        self.audit(
+            caller,
+            level,
+            "deployment.apply_proposal",
+            name.as_str(),
+            "applied",
+            serde_json::json!({
+                "proposed_by": proposal.proposed_by,
+                "proposed_at": proposal.proposed_at,
+                "commit": proposal.commit,
+                "operation": applied.operation.as_ref().map(|o| &o.id),
+            }),
+        )
+        .await;
+        Ok(applied)
+    }
+
     /// Each deployment a repository applied that the caller may see, its
     /// environments side by side.
     pub async fn deployments(&self, caller: &Caller) -> Result<Vec<DeploymentView>> {
@@ -313,6 +406,18 @@ impl Service {
                 continue;
             };
             let tested = self.test_since(&applied).await?.map(|(_, passed)| passed);
+            let proposal = self
+                .store
+                .deployment_proposal(&applied.cluster)
+                .await?
+                .map(|p| ProposalView {
+                    stale: p.base_spec_digest != spec_digest(&snap.cluster),
+                    commit: p.commit,
+                    changes: serde_json::from_value(p.changes).unwrap_or_default(),
+                    plan_operation: p.plan_operation.map(|id| id.to_string()),
+                    proposed_by: p.proposed_by,
+                    proposed_at: p.proposed_at,
+                });
             let environment = EnvironmentView {
                 environment: applied.environment,
                 cluster: applied.cluster.to_string(),
@@ -332,6 +437,7 @@ impl Service {
                 applied_at: applied.applied_at,
                 applied_by: applied.applied_by,
                 tested,
+                proposal,
                 // Known once every environment of the deployment is read.
                 promotion: applied.requires.map(|from| PromotionView {
                     from,

@@ -250,6 +250,39 @@ pub trait ClusterStore: Send + Sync + 'static {
     /// Every cluster's last apply, by deployment and environment (there is
     /// one per cluster a repository made).
     async fn deployment_records(&self) -> Result<Vec<DeploymentRecord>>;
+
+    /// Keeps the change a dry run proposed for the cluster (replacing the
+    /// one before).
+    async fn propose_deployment(&self, proposal: &DeploymentProposal) -> Result<()>;
+
+    /// The change last proposed for the cluster and not yet applied.
+    async fn deployment_proposal(
+        &self,
+        cluster: &ClusterName,
+    ) -> Result<Option<DeploymentProposal>>;
+
+    /// Forgets the change proposed for the cluster (applied, or superseded
+    /// by an apply); whether there was one.
+    async fn forget_deployment_proposal(&self, cluster: &ClusterName) -> Result<bool>;
+}
+
+/// A change a dry run proposed for a repository's cluster: the desired
+/// state as sent (JSON, its secrets file still encrypted to the server),
+/// what it would change, Terraform's plan of it, and what the cluster was
+/// asked to be then (`base_spec_digest`: the proposal is stale once the
+/// cluster is asked to be anything else).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentProposal {
+    pub cluster: ClusterName,
+    pub deployment: String,
+    pub environment: String,
+    pub desired: serde_json::Value,
+    pub changes: serde_json::Value,
+    pub commit: Option<String>,
+    pub base_spec_digest: String,
+    pub plan_operation: Option<OperationId>,
+    pub proposed_by: String,
+    pub proposed_at: Timestamp,
 }
 
 /// A cluster drift checks watch (see [`ClusterStore::drift_watched`]).

@@ -189,6 +189,10 @@ where
         .route("/admin", get(admin::page))
         .route("/runs", get(runs::page))
         .route("/deployments", get(deployments::page))
+        .route(
+            "/deployments/{deployment}/environments/{environment}/apply",
+            post(deployments::apply_proposal),
+        )
         .route("/profile", get(profile::page))
         .route("/admin/rotate-keys", post(admin::rotate_keys))
         .route("/admin/provisioning/pause", post(admin::pause_provisioning))

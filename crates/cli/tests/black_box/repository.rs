@@ -576,6 +576,127 @@ fn prod_takes_only_what_staging_was_applied_and_tested_green() {
 /// Drift: a persistent deployment's node stopped outside Slipway is found
 /// by the next periodic drift check — the cluster is marked drifted, in
 /// status, list and /metrics — and `apply` repairs it.
+/// A dry run's change is kept as the environment's proposal; a person
+/// without the repository (the web UI) applies it through the API as it
+/// was planned — unless the cluster was asked to be anything else since.
+#[test]
+fn a_proposed_change_is_applied_as_planned_and_refused_once_stale() {
+    let github = slipway_testkit::github::FakeGitHub::start();
+    github.add_user("bob", 2, "gho_bob", &["read:org"]);
+    github.set_org_membership("bob", "other-lab", "active", "member");
+    let s = server_with_github(&github, &[]);
+    s.run(&["org", "create", "other", "--github-org", "other-lab"])
+        .expect_code(0);
+    let bob = sign_in(&s, "gho_bob");
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    write(
+        root,
+        &[
+            (
+                "slipway.yaml",
+                "organization: default
+environments: [staging]
+",
+            ),
+            (
+                "deployments/hub/deployment.yaml",
+                "blueprint: local\nlifecycle: ephemeral\nttl: 2h\n",
+            ),
+            ("deployments/hub/config/common.yaml", "nodes: 1\n"),
+        ],
+    );
+    let path = root.to_str().unwrap();
+    s.run(&["apply", path, "--auto-approve", "--no-test"])
+        .expect_code(2);
+    let apply_proposal = |token: Option<&str>| {
+        let request = reqwest::blocking::Client::new().post(format!(
+            "{}/v1/deployments/hub/environments/staging/proposal/apply",
+            s.url
+        ));
+        let response = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+        .send()
+        .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().unwrap())
+    };
+    let (status, none) = apply_proposal(Some(&s.token));
+    assert_eq!(status, 404, "{none}");
+    assert!(
+        none["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no change is proposed for hub in staging"),
+        "{none}"
+    );
+
+    let propose = || {
+        s.run(&["apply", path, "--dry-run"]).expect_code(0);
+        environment_view(&s, "staging")["proposal"].clone()
+    };
+    write(
+        root,
+        &[("deployments/hub/config/common.yaml", "nodes: 2\n")],
+    );
+    let proposal = propose();
+    assert_eq!(
+        proposal["changes"],
+        json!([{"setting": "nodes", "from": 1, "to": 2}]),
+        "{proposal}"
+    );
+    assert_eq!(proposal["stale"], false);
+    assert!(
+        proposal["plan_operation"].is_string(),
+        "Terraform planned it: {proposal}"
+    );
+    // Nobody else applies it: no token, or another organization's member.
+    assert_eq!(apply_proposal(None).0, 401);
+    let (status, hidden) = apply_proposal(Some(&bob));
+    assert_eq!(status, 404, "bob may not see hub-staging: {hidden}");
+
+    // Deployed otherwise since: the plan no longer says what applying the
+    // proposal does.
+    s.run(&["deploy", "hub-staging", "--nodes", "3"])
+        .expect_code(0);
+    assert_eq!(environment_view(&s, "staging")["proposal"]["stale"], true);
+    let (status, stale) = apply_proposal(Some(&s.token));
+    assert_eq!(status, 409, "{stale}");
+    assert_eq!(stale["error"]["code"], "stale_proposal", "{stale}");
+    assert_eq!(
+        s.run(&["status", "hub-staging", "--json"]).json()["nodes"],
+        3,
+        "nothing was applied"
+    );
+
+    // Proposed again, it applies as proposed, and is no longer pending.
+    assert_eq!(
+        propose()["changes"],
+        json!([{"setting": "nodes", "from": 3, "to": 2}])
+    );
+    let (status, applied) = apply_proposal(Some(&s.token));
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["action"], "deploy", "{applied}");
+    let op = applied["operation"]["id"].as_str().unwrap();
+    let status = watch_until(&s, "hub-staging", Duration::from_secs(120), |st| {
+        st["last_operation"]["id"] == op
+            && st["last_operation"]["state"] != "queued"
+            && st["last_operation"]["state"] != "running"
+    });
+    assert_eq!(status["last_operation"]["state"], "succeeded", "{status}");
+    assert_eq!(
+        (status["state"].as_str(), status["nodes"].as_u64()),
+        (Some("running"), Some(2))
+    );
+    assert!(environment_view(&s, "staging")["proposal"].is_null());
+    let audit = s.run(&["audit", "--action", "deployment.apply_proposal", "--json"]);
+    audit.expect_code(0);
+    assert!(audit.stdout().contains("hub-staging"), "{}", audit.stdout());
+    s.run(&["destroy", "hub-staging"]).expect_code(0);
+}
+
 #[test]
 fn a_persistent_cluster_changed_outside_slipway_is_found_drifted_and_apply_repairs_it() {
     let s = server_with(Options {
@@ -840,6 +961,11 @@ fn a_missing_blueprint_and_an_unreadable_secret_are_refused_naming_them() {
 /// What `GET /v1/deployments` says of deployment `hub`'s promotion to
 /// `environment`.
 fn promotion(s: &Server, environment: &str) -> serde_json::Value {
+    environment_view(s, environment)["promotion"].clone()
+}
+
+/// Deployment `hub` in `environment`, as `GET /v1/deployments` shows it.
+fn environment_view(s: &Server, environment: &str) -> serde_json::Value {
     let deployments: serde_json::Value = api(s, "GET", "/v1/deployments")
         .send()
         .unwrap()
@@ -852,7 +978,7 @@ fn promotion(s: &Server, environment: &str) -> serde_json::Value {
         .filter(|d| d["deployment"] == "hub")
         .flat_map(|d| d["environments"].as_array().unwrap())
         .find(|e| e["environment"] == environment)
-        .map(|e| e["promotion"].clone())
+        .cloned()
         .unwrap_or_else(|| panic!("no {environment} in {deployments}"))
 }
 

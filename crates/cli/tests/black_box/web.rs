@@ -9,10 +9,8 @@
 //! Screenshots of the main pages at 1280 and 390 pixels wide land in
 //! `target/web-screenshots/`.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -40,47 +38,13 @@ fn get_json(s: &Server, path: &str) -> Value {
     api(s, "GET", path).send().unwrap().json().unwrap()
 }
 
-/// Runs `node tests/browser/web.mjs` with `config`, echoing its lines (the
-/// harness shows them when the test fails); panics if it fails or hangs.
+/// Runs `node tests/browser/web.mjs` with `config`.
 fn run_browser(config: &Path) {
-    let browser_dir = workspace().join("tests/browser");
-    let mut child = Command::new("node")
-        .arg("web.mjs")
-        .current_dir(&browser_dir)
-        .env("WEB_TEST_CONFIG", config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run node (is Node.js installed?)");
-    let (tx, rx) = mpsc::channel::<Option<String>>();
-    for stream in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let _ = tx.send(Some(line));
-            }
-            let _ = tx.send(None);
-        });
-    }
-    let deadline = Instant::now() + BROWSER_TIMEOUT;
-    let mut ended = 0;
-    while ended < 2 {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(Some(line)) => println!("{line}"),
-            Ok(None) => ended += 1,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the browser test did not finish within {BROWSER_TIMEOUT:?}");
-            }
-        }
-    }
-    let status = child.wait().expect("node exits");
-    assert!(status.success(), "the browser test failed ({status})");
+    let mut node = Command::new("node");
+    node.arg("web.mjs")
+        .current_dir(workspace().join("tests/browser"))
+        .env("WEB_TEST_CONFIG", config);
+    run_to_end(node, BROWSER_TIMEOUT);
 }
 
 #[test]
@@ -246,6 +210,10 @@ fn people_use_slipway_through_the_web_ui_in_a_real_browser() {
     )
     .unwrap();
     s.run(&["apply", repo, "--env", "staging", "--dry-run"])
+        .expect_code(0);
+    // And for prod: the browser applies both, prod only once staging's
+    // change passed its tests.
+    s.run(&["apply", repo, "--env", "prod", "--dry-run"])
         .expect_code(0);
     // Prod's node is stopped outside Slipway, and a refresh finds it.
     let node = &server_nodes(&s, "site-prod")[0];

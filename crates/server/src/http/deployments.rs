@@ -29,12 +29,33 @@ pub async fn apply(
     ))
 }
 
+/// APPLY the change a dry run proposed (`slipway apply --dry-run`) for the
+/// deployment in the environment, as proposed, with the checks of an apply
+/// (staging before prod). 404 when none is proposed; 409 `stale_proposal`
+/// when the cluster was asked to be something else since, `not_promoted`
+/// when the environment it comes after was not applied the same and
+/// tested green.
+#[utoipa::path(post, path = "/v1/deployments/{deployment}/environments/{environment}/proposal/apply", tag = "clusters",
+    params(("deployment" = DeploymentParam, Path), ("environment" = EnvironmentParam, Path)),
+    responses((status = 200, body = DeploymentChanges)), security(("bearer" = [])))]
+pub async fn apply_proposal(
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
+    Path((deployment, environment)): Path<(String, String)>,
+) -> Result<Json<DeploymentChanges>, ApiError> {
+    Ok(Json(
+        http.service
+            .apply_proposal(&caller, &deployment, &environment)
+            .await?,
+    ))
+}
+
 /// Each deployment a repository applied that the caller may see, its
 /// environments side by side: version, common digest, commit, last apply,
 /// tests since, protection.
 #[utoipa::path(get, path = "/v1/deployments", tag = "clusters",
     responses((status = 200, body = Vec<DeploymentView>)), security(("bearer" = [])))]
-pub async fn list(
+pub async fn list_deployments(
     State(http): AppState,
     Authenticated(caller): Authenticated,
 ) -> Result<Json<Vec<DeploymentView>>, ApiError> {

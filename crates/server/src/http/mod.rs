@@ -109,7 +109,7 @@ pub fn router(
         .routes(routes!(sign_in::logout))
         .routes(routes!(tokens::tokens, tokens::create_token))
         .routes(routes!(tokens::revoke_token))
-        .routes(routes!(orgs::list, orgs::create))
+        .routes(routes!(orgs::list_orgs, orgs::create))
         .routes(routes!(orgs::show, orgs::update))
         .routes(routes!(orgs::members, orgs::request))
         .routes(routes!(orgs::remove))
@@ -131,7 +131,8 @@ pub fn router(
         .routes(routes!(provisioning::resume))
         .routes(routes!(secrets::recipient))
         .routes(routes!(deployments::apply))
-        .routes(routes!(deployments::list))
+        .routes(routes!(deployments::list_deployments))
+        .routes(routes!(deployments::apply_proposal))
         // Inside the authentication: a stranger learns nothing, not even
         // the limit.
         .route_layer(middleware::from_fn_with_state(

@@ -26,7 +26,7 @@ pub async fn create(
 
 /// The organizations the caller belongs to (administrators: all).
 #[utoipa::path(tag = "orgs", get, path = "/v1/orgs", responses((status = 200, body = Vec<OrganizationView>)), security(("bearer" = [])))]
-pub async fn list(
+pub async fn list_orgs(
     State(http): AppState,
     Authenticated(caller): Authenticated,
 ) -> Result<Json<Vec<OrganizationView>>, ApiError> {

@@ -4,14 +4,14 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use slipway_core::rules::{ClusterSnapshot, Outcome};
-use slipway_core::{Cluster, ClusterName, Operation, Refusal, Schedule, Timestamp};
+use slipway_core::{Cluster, ClusterName, Operation, OperationId, Refusal, Schedule, Timestamp};
 
 use super::accounts::{CapacityRow, capacity_columns};
 use super::rows::*;
 use super::{ACTIVE_STATES, INFRASTRUCTURE, SqlStore, locking, outcome_summary};
 use crate::{
-    AuditIntent, ClusterFilter, ClusterStore, Decide, Decided, DeploymentRecord, DriftWatched,
-    NewCluster, Result, StoreError,
+    AuditIntent, ClusterFilter, ClusterStore, Decide, Decided, DeploymentProposal,
+    DeploymentRecord, DriftWatched, NewCluster, Result, StoreError,
 };
 
 /// The columns an [`DeploymentRecordRow`] reads.
@@ -55,6 +55,42 @@ impl TryFrom<DeploymentRecordRow> for DeploymentRecord {
             requires: r.requires,
             applied_by: r.applied_by,
             applied_at: time(r.applied_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct DeploymentProposalRow {
+    cluster: String,
+    deployment: String,
+    environment: String,
+    desired: String,
+    changes: String,
+    commit_id: Option<String>,
+    base_spec_digest: String,
+    plan_operation: Option<String>,
+    proposed_by: String,
+    proposed_at: i64,
+}
+
+impl TryFrom<DeploymentProposalRow> for DeploymentProposal {
+    type Error = StoreError;
+
+    fn try_from(r: DeploymentProposalRow) -> Result<Self> {
+        Ok(DeploymentProposal {
+            cluster: name("cluster", &r.cluster, ClusterName::parse)?,
+            deployment: r.deployment,
+            environment: r.environment,
+            desired: json("proposal", &r.desired)?,
+            changes: json("proposal's changes", &r.changes)?,
+            commit: r.commit_id,
+            base_spec_digest: r.base_spec_digest,
+            plan_operation: r
+                .plan_operation
+                .map(|id| name("operation id", &id, OperationId::parse))
+                .transpose()?,
+            proposed_by: r.proposed_by,
+            proposed_at: time(r.proposed_at)?,
         })
     }
 }
@@ -401,6 +437,52 @@ impl ClusterStore for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(DeploymentRecord::try_from).collect()
+    }
+
+    async fn propose_deployment(&self, p: &DeploymentProposal) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO deployment_proposals (cluster, deployment, environment, desired, changes, commit_id, base_spec_digest, plan_operation, proposed_by, proposed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (cluster) DO UPDATE SET deployment = excluded.deployment, environment = excluded.environment, \
+             desired = excluded.desired, changes = excluded.changes, commit_id = excluded.commit_id, \
+             base_spec_digest = excluded.base_spec_digest, plan_operation = excluded.plan_operation, \
+             proposed_by = excluded.proposed_by, proposed_at = excluded.proposed_at",
+        )
+        .bind(p.cluster.as_str())
+        .bind(&p.deployment)
+        .bind(&p.environment)
+        .bind(to_json(&p.desired))
+        .bind(to_json(&p.changes))
+        .bind(p.commit.as_deref())
+        .bind(&p.base_spec_digest)
+        .bind(p.plan_operation.as_ref().map(|id| id.to_string()))
+        .bind(&p.proposed_by)
+        .bind(millis(p.proposed_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn deployment_proposal(
+        &self,
+        cluster: &ClusterName,
+    ) -> Result<Option<DeploymentProposal>> {
+        let row: Option<DeploymentProposalRow> = sqlx::query_as(
+            "SELECT cluster, deployment, environment, desired, changes, commit_id, base_spec_digest, plan_operation, proposed_by, proposed_at \
+             FROM deployment_proposals WHERE cluster = $1",
+        )
+        .bind(cluster.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(DeploymentProposal::try_from).transpose()
+    }
+
+    async fn forget_deployment_proposal(&self, cluster: &ClusterName) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM deployment_proposals WHERE cluster = $1")
+            .bind(cluster.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 }
 

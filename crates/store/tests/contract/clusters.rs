@@ -16,6 +16,7 @@ contract!(
     a_clusters_runtime_directory_is_chosen_once_and_forgotten_when_nothing_is_left,
     the_deployed_count_is_the_snapshots_own_rule,
     a_clusters_deployment_record_is_replaced_by_the_next_apply,
+    a_proposed_change_is_kept_until_replaced_or_forgotten,
     a_queued_drift_check_gives_way_to_a_persons_deploy,
 );
 
@@ -956,6 +957,49 @@ async fn a_clusters_deployment_record_is_replaced_by_the_next_apply(db: &TestDat
         store.deployment_records().await.unwrap(),
         [next],
         "one per cluster"
+    );
+}
+
+async fn a_proposed_change_is_kept_until_replaced_or_forgotten(db: &TestDatabase) {
+    let store = open(db).await;
+    create(&store, "hub-prod").await;
+    let cluster = name("hub-prod");
+    assert_eq!(store.deployment_proposal(&cluster).await.unwrap(), None);
+    let first = slipway_store::DeploymentProposal {
+        cluster: cluster.clone(),
+        deployment: "hub".into(),
+        environment: "prod".into(),
+        desired: serde_json::json!({"version": "1.0.0", "requires": "staging"}),
+        changes: serde_json::json!([{"setting": "nodes", "from": 1, "to": 2}]),
+        commit: Some("c0ffee".into()),
+        base_spec_digest: "s1".into(),
+        plan_operation: Some(OperationId::from_uuid(uuid::Uuid::now_v7())),
+        proposed_by: alice().to_string(),
+        proposed_at: t0(),
+    };
+    store.propose_deployment(&first).await.unwrap();
+    assert_eq!(
+        store.deployment_proposal(&cluster).await.unwrap(),
+        Some(first.clone())
+    );
+    let next = slipway_store::DeploymentProposal {
+        commit: None,
+        plan_operation: None,
+        desired: serde_json::json!({"version": "1.1.0"}),
+        proposed_at: t0() + ms(1000),
+        ..first
+    };
+    store.propose_deployment(&next).await.unwrap();
+    assert_eq!(
+        store.deployment_proposal(&cluster).await.unwrap(),
+        Some(next),
+        "the newest replaces the one before"
+    );
+    assert!(store.forget_deployment_proposal(&cluster).await.unwrap());
+    assert_eq!(store.deployment_proposal(&cluster).await.unwrap(), None);
+    assert!(
+        !store.forget_deployment_proposal(&cluster).await.unwrap(),
+        "nothing left to forget"
     );
 }
 

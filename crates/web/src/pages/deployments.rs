@@ -1,45 +1,83 @@
 //! The deployments repositories applied: each one's environments side by
 //! side — the cluster, its state, protection, drift, the version and common
 //! values (the same digest in two environments is the same change), the
-//! commit, the last apply, the tests since, and the plan of a change
-//! pending (Terraform's plan a `slipway apply --dry-run` ran since the last
-//! apply), rendered as Terraform renders one.
+//! commit, the last apply, the tests since — and the change a dry run
+//! proposed since (`slipway apply --dry-run`): what it changes, Terraform's
+//! plan of it rendered as Terraform renders one, and a button that applies
+//! it as proposed, through the same checks as the CLI's apply (staging
+//! before prod).
 
+use axum::extract::Path;
 use axum::response::Response;
 use maud::{Markup, html};
-use slipway_api::types::{EnvironmentView, OperationView, PromotionState};
-use slipway_core::OperationKind;
+use slipway_api::types::{EnvironmentView, OperationView, PromotionState, SettingChange};
 use slipway_core::event::kinds;
 
-use super::cluster_path;
+use super::{cluster_path, done};
 use crate::format;
-use crate::session::{Ctx, Session};
+use crate::session::{Ctx, FormPost, Session, csrf_field};
 
-/// How many of a cluster's newest operations are looked through for a plan.
-const RECENT: u32 = 10;
-
-/// The newest plan of the cluster since its last apply, and what it found
-/// (its `plan` event), if any.
-async fn pending_plan(
+/// Terraform's plan of the change proposed for the environment, and what
+/// it found (its `plan` event), if it asked for one.
+async fn proposed_plan(
     ctx: &Ctx,
     session: &Session,
     e: &EnvironmentView,
 ) -> Option<(OperationView, Option<slipway_core::event::Event>)> {
     let service = &ctx.web.service;
-    let recent = service
-        .operations(&session.caller, Some(&e.cluster), None, Some(RECENT))
-        .await
-        .ok()?;
-    let plan = recent
-        .operations
-        .into_iter()
-        .find(|op| op.kind == OperationKind::Plan && op.created_at > e.applied_at)?;
+    let id = e.proposal.as_ref()?.plan_operation.as_deref()?;
+    let plan = service.operation(&session.caller, id).await.ok()?;
     let found = service
         .events(&session.caller, &plan.id, 0)
         .await
         .ok()
         .and_then(|page| page.events.into_iter().find(|ev| ev.kind == kinds::PLAN));
     Some((plan, found))
+}
+
+/// A setting's change as apply prints it: `nodes: 1 → 2`.
+fn setting_change(c: &SettingChange) -> String {
+    let said = |v: &Option<serde_json::Value>| match v {
+        None => "(none)".to_owned(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    };
+    format!("{}: {} → {}", c.setting, said(&c.from), said(&c.to))
+}
+
+fn apply_path(deployment: &str, environment: &str) -> String {
+    format!("/deployments/{deployment}/environments/{environment}/apply")
+}
+
+/// Applies the change proposed for a deployment in an environment, once
+/// confirmed; the service makes an apply's checks.
+pub async fn apply_proposal(
+    Path((deployment, environment)): Path<(String, String)>,
+    action: FormPost<super::Confirm>,
+) -> Response {
+    if !action.form.confirmed() {
+        return super::confirm_step(
+            &action.ctx,
+            &format!("Apply the change proposed for {deployment} in {environment}?"),
+            format!(
+                "The change a dry run proposed for cluster {deployment}-{environment} is applied as it was proposed and planned. The checks of slipway apply hold: an environment that comes after another takes only what that one was applied and tested green."
+            ),
+            "Apply the change",
+            "/deployments",
+        );
+    }
+    let result = action
+        .ctx
+        .web
+        .service
+        .apply_proposal(action.caller(), &deployment, &environment)
+        .await;
+    done(&action.ctx, "/deployments", result, |r| {
+        match &r.operation {
+            Some(op) => format!("Applying the change to {}: operation {}.", r.cluster, op.id),
+            None => format!("{} already runs that change: nothing to apply.", r.cluster),
+        }
+    })
 }
 
 /// A plan as Terraform shows one: each resource with its action's sign,
@@ -75,7 +113,7 @@ pub async fn page(ctx: Ctx) -> Response {
     let mut plans = Vec::new();
     for d in &deployments {
         for e in &d.environments {
-            plans.push(pending_plan(&ctx, &session, e).await);
+            plans.push(proposed_plan(&ctx, &session, e).await);
         }
     }
     let mut plans = plans.into_iter();
@@ -85,7 +123,7 @@ pub async fn page(ctx: Ctx) -> Response {
         "Deployments",
         html! {
             h1 { "Deployments" }
-            p.hint { "What repositories of deployments applied (slipway apply). An environment that comes after another takes only what that one was applied with the same common values and tested green (slipway promote). A pending plan is Terraform's plan of a change not yet applied (slipway apply --dry-run)." }
+            p.hint { "What repositories of deployments applied (slipway apply). An environment that comes after another takes only what that one was applied with the same common values and tested green (slipway promote). A pending change is one a dry run proposed (slipway apply --dry-run, say a pull request's), with Terraform's plan of it: apply it here or with slipway apply." }
             @if deployments.is_empty() {
                 p.empty { "No repository has been applied yet." }
             }
@@ -148,10 +186,25 @@ pub async fn page(ctx: Ctx) -> Response {
                         } }
                     } }
                     @for e in &d.environments {
-                        @if let Some((op, found)) = plans.next().flatten() {
-                            div.pending-plan data-environment=(e.environment) {
+                        @let plan = plans.next().flatten();
+                        @if let Some(p) = &e.proposal {
+                            div.pending-plan data-environment=(e.environment) data-stale=(p.stale) {
                                 h3 { "Pending change in " (e.environment) }
-                                (plan_markup(&op, found.as_ref()))
+                                p.hint {
+                                    "Proposed " (format::time(p.proposed_at, zone)) " by " (p.proposed_by)
+                                    @if let Some(c) = &p.commit { " from commit " code.small { (short(c)) } }
+                                    "."
+                                }
+                                ul.changes { @for c in &p.changes { li { code.small { (setting_change(c)) } } } }
+                                @if let Some((op, found)) = &plan { (plan_markup(op, found.as_ref())) }
+                                @if p.stale {
+                                    p.hint data-stale-note { "The cluster was asked to be something else since: this plan no longer says what applying it would do. Propose it again (slipway apply --dry-run)." }
+                                } @else {
+                                    form.inline method="post" action=(apply_path(&d.deployment, &e.environment)) {
+                                        (csrf_field(&session))
+                                        button type="submit" data-apply-proposal=(e.environment) { "Apply this change…" }
+                                    }
+                                }
                             }
                         }
                     }

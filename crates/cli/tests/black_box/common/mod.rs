@@ -366,3 +366,50 @@ pub fn installed(tool: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
+
+/// Runs `command` (another language's test suite) to its end, echoing its
+/// lines (the harness shows them when the test fails) and returning them;
+/// panics if it fails, or kills it and panics if it takes longer than
+/// `timeout`.
+pub fn run_to_end(mut command: std::process::Command, timeout: Duration) -> Vec<String> {
+    let what = format!("{command:?}");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let (tx, rx) = mpsc::channel::<Option<String>>();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send(Some(line));
+            }
+            let _ = tx.send(None);
+        });
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    let mut ended = 0;
+    let mut lines = Vec::new();
+    while ended < 2 {
+        match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            Ok(Some(line)) => {
+                println!("{line}");
+                lines.push(line);
+            }
+            Ok(None) => ended += 1,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{what} did not finish within {timeout:?}");
+            }
+        }
+    }
+    let status = child.wait().expect("the suite exits");
+    assert!(status.success(), "{what} failed ({status})");
+    lines
+}
