@@ -12,6 +12,7 @@ mod accounts;
 mod action;
 mod bad_input;
 mod cli_output;
+mod clients;
 mod cluster_gateway;
 mod edge;
 mod grpc;

@@ -30,6 +30,14 @@ const CANNOT_RUN_HERE: &[(&str, &str)] = &[
     ),
     ("./scripts/test", "the whole test suite, this test among it"),
     (
+        "pip install './clients/python[requests]'",
+        "installs into whichever Python is at hand: ./scripts/test installs the package into .tools/venv, and clients::the_readme_examples_run_as_written runs the example after it",
+    ),
+    (
+        "npm install ./clients/js",
+        "adds a node_modules to the current directory: clients::the_readme_examples_run_as_written runs the example after it with the package linked instead",
+    ),
+    (
         "slipway serve  --database postgres://slipway@db/slipway",
         "replicas and a worker on other hosts sharing a PostgreSQL at db and a load balancer at slipway.example (tests/black_box/replicas.rs runs that set-up locally)",
     ),

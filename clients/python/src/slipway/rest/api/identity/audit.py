@@ -1,0 +1,251 @@
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.audit_entry_view import AuditEntryView
+from ...models.error_body import ErrorBody
+from ...types import UNSET, Response, Unset
+
+
+def _get_kwargs(
+    *,
+    target: str | Unset = UNSET,
+    actor: str | Unset = UNSET,
+    action: str | Unset = UNSET,
+    before: int | Unset = UNSET,
+    limit: int | Unset = UNSET,
+) -> dict[str, Any]:
+
+    params: dict[str, Any] = {}
+
+    params["target"] = target
+
+    params["actor"] = actor
+
+    params["action"] = action
+
+    params["before"] = before
+
+    params["limit"] = limit
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v1/audit",
+        "params": params,
+    }
+
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> ErrorBody | list[AuditEntryView] | None:
+    if response.status_code == 200:
+        response_200 = []
+        _response_200 = response.json()
+        for response_200_item_data in _response_200:
+            response_200_item = AuditEntryView.from_dict(response_200_item_data)
+
+            response_200.append(response_200_item)
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = ErrorBody.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = ErrorBody.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = ErrorBody.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 429:
+        response_429 = ErrorBody.from_dict(response.json())
+
+        return response_429
+
+    if response.status_code == 503:
+        response_503 = ErrorBody.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[ErrorBody | list[AuditEntryView]]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient,
+    target: str | Unset = UNSET,
+    actor: str | Unset = UNSET,
+    action: str | Unset = UNSET,
+    before: int | Unset = UNSET,
+    limit: int | Unset = UNSET,
+) -> Response[ErrorBody | list[AuditEntryView]]:
+    """The audit log, newest first (administrators).
+
+    Args:
+        target (str | Unset):
+        actor (str | Unset):
+        action (str | Unset):
+        before (int | Unset):
+        limit (int | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorBody | list[AuditEntryView]]
+    """
+
+    kwargs = _get_kwargs(
+        target=target,
+        actor=actor,
+        action=action,
+        before=before,
+        limit=limit,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    *,
+    client: AuthenticatedClient,
+    target: str | Unset = UNSET,
+    actor: str | Unset = UNSET,
+    action: str | Unset = UNSET,
+    before: int | Unset = UNSET,
+    limit: int | Unset = UNSET,
+) -> ErrorBody | list[AuditEntryView] | None:
+    """The audit log, newest first (administrators).
+
+    Args:
+        target (str | Unset):
+        actor (str | Unset):
+        action (str | Unset):
+        before (int | Unset):
+        limit (int | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorBody | list[AuditEntryView]
+    """
+
+    return sync_detailed(
+        client=client,
+        target=target,
+        actor=actor,
+        action=action,
+        before=before,
+        limit=limit,
+    ).parsed
+
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient,
+    target: str | Unset = UNSET,
+    actor: str | Unset = UNSET,
+    action: str | Unset = UNSET,
+    before: int | Unset = UNSET,
+    limit: int | Unset = UNSET,
+) -> Response[ErrorBody | list[AuditEntryView]]:
+    """The audit log, newest first (administrators).
+
+    Args:
+        target (str | Unset):
+        actor (str | Unset):
+        action (str | Unset):
+        before (int | Unset):
+        limit (int | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorBody | list[AuditEntryView]]
+    """
+
+    kwargs = _get_kwargs(
+        target=target,
+        actor=actor,
+        action=action,
+        before=before,
+        limit=limit,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient,
+    target: str | Unset = UNSET,
+    actor: str | Unset = UNSET,
+    action: str | Unset = UNSET,
+    before: int | Unset = UNSET,
+    limit: int | Unset = UNSET,
+) -> ErrorBody | list[AuditEntryView] | None:
+    """The audit log, newest first (administrators).
+
+    Args:
+        target (str | Unset):
+        actor (str | Unset):
+        action (str | Unset):
+        before (int | Unset):
+        limit (int | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorBody | list[AuditEntryView]
+    """
+
+    return (
+        await asyncio_detailed(
+            client=client,
+            target=target,
+            actor=actor,
+            action=action,
+            before=before,
+            limit=limit,
+        )
+    ).parsed
