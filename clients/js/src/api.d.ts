@@ -1880,7 +1880,8 @@ export interface components {
         Level: "anonymous" | "member" | "org_member" | "admin";
         /**
          * @description An organization's limits on what its members deploy (administrators have
-         *     none but the absolute ceiling on nodes).
+         *     none but the absolute ceiling on nodes) — and, for everyone, on how many
+         *     of its clusters' operations run at once.
          */
         Limits: {
             /**
@@ -1904,6 +1905,13 @@ export interface components {
              * @description Nodes in one cluster.
              */
             max_nodes: number;
+            /**
+             * Format: int32
+             * @description Operations of its clusters running at once, whoever asked: its
+             *     share of the workers (`fairness`). Its queue is bounded already: a
+             *     cluster has one infrastructure operation queued or running at a time.
+             */
+            max_running_operations?: number;
             /**
              * Format: int64
              * @description How near a deploy's destroy time may be, in seconds.
@@ -2263,6 +2271,11 @@ export interface components {
             max_lifetime?: string | null;
             /** Format: int32 */
             max_nodes?: number | null;
+            /**
+             * Format: int32
+             * @description Operations of its clusters running at once (anyone's).
+             */
+            max_running_operations?: number | null;
             min_lifetime?: string | null;
         };
         /** @description `PATCH /v1/orgs/{name}`: what is given changes. */

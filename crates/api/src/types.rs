@@ -561,6 +561,9 @@ pub struct UpdateLimits {
     /// Clusters its members may define, deployed or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_defined_clusters: Option<u32>,
+    /// Operations of its clusters running at once (anyone's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_running_operations: Option<u32>,
 }
 
 /// An organization.

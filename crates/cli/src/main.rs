@@ -580,6 +580,10 @@ struct LimitArgs {
     /// How many clusters its members may define, deployed or not.
     #[arg(long)]
     max_defined_clusters: Option<u32>,
+    /// How many operations of its clusters may run at once, whoever asked
+    /// (its share of the workers).
+    #[arg(long)]
+    max_running_operations: Option<u32>,
 }
 
 impl LimitArgs {
@@ -590,6 +594,7 @@ impl LimitArgs {
             min_lifetime: self.min_lifetime,
             max_clusters: self.max_clusters,
             max_defined_clusters: self.max_defined_clusters,
+            max_running_operations: self.max_running_operations,
         }
     }
 }

@@ -162,7 +162,8 @@ pub fn authorize(
 }
 
 /// An organization's limits on what its members deploy (administrators have
-/// none but the absolute ceiling on nodes).
+/// none but the absolute ceiling on nodes) — and, for everyone, on how many
+/// of its clusters' operations run at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Limits {
@@ -178,6 +179,11 @@ pub struct Limits {
     /// site-wide, so an organization may not hold more than it uses.
     #[serde(default = "Limits::default_max_defined_clusters")]
     pub max_defined_clusters: u32,
+    /// Operations of its clusters running at once, whoever asked: its
+    /// share of the workers (`fairness`). Its queue is bounded already: a
+    /// cluster has one infrastructure operation queued or running at a time.
+    #[serde(default = "Limits::default_max_running_operations")]
+    pub max_running_operations: u32,
 }
 
 impl Default for Limits {
@@ -188,6 +194,7 @@ impl Default for Limits {
             min_lifetime_secs: 15 * 60,
             max_clusters: 10,
             max_defined_clusters: Self::default_max_defined_clusters(),
+            max_running_operations: Self::default_max_running_operations(),
         }
     }
 }
@@ -209,6 +216,12 @@ impl Limits {
             return Err(crate::ValidationError::new(
                 "min_lifetime_secs",
                 "must not exceed max_lifetime_secs",
+            ));
+        }
+        if self.max_running_operations == 0 {
+            return Err(crate::ValidationError::new(
+                "max_running_operations",
+                "must be at least 1 (none would leave its operations queued for ever)",
             ));
         }
         Ok(())
@@ -241,6 +254,10 @@ impl Limits {
 
     fn default_max_defined_clusters() -> u32 {
         50
+    }
+
+    fn default_max_running_operations() -> u32 {
+        8
     }
 
     /// Checks the number of clusters defined, given how many the

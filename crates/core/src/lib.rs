@@ -26,6 +26,7 @@ pub mod cost;
 pub mod credentials;
 pub mod duration;
 pub mod event;
+pub mod fairness;
 pub mod forecast;
 pub mod job;
 pub mod lifecycle;

@@ -66,6 +66,9 @@ fn changed_limits(limits: Limits, update: &UpdateLimits) -> Result<Limits> {
         max_defined_clusters: update
             .max_defined_clusters
             .unwrap_or(limits.max_defined_clusters),
+        max_running_operations: update
+            .max_running_operations
+            .unwrap_or(limits.max_running_operations),
     };
     changed
         .check()

@@ -266,6 +266,15 @@ pub trait ClusterStore: Send + Sync + 'static {
     async fn forget_deployment_proposal(&self, cluster: &ClusterName) -> Result<bool>;
 }
 
+/// One organization's part of the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationQueue {
+    pub organization: String,
+    pub queued: u64,
+    pub running: u64,
+    pub oldest_queued_at: Option<Timestamp>,
+}
+
 /// A change a dry run proposed for a repository's cluster: the desired
 /// state as sent (JSON, its secrets file still encrypted to the server),
 /// what it would change, Terraform's plan of it, and what the cluster was
@@ -351,8 +360,16 @@ pub trait QueueStore: Send + Sync + 'static {
         audit: &NewAuditEntry,
     ) -> Result<bool>;
 
-    /// Leases the oldest queued operation `worker` may run — its blueprint's
-    /// `worker_tags` all among `tags` — until `now + lease`, marks it
+    /// Each organization's queued and running operations, and when its
+    /// oldest queued one was queued (`/metrics`).
+    async fn queue_by_organization(&self) -> Result<Vec<OrganizationQueue>>;
+
+    /// Leases the queued operation `worker` may run — its blueprint's
+    /// `worker_tags` all among `tags` — that comes first in core's fair
+    /// order (`slipway_core::fairness`: the organization, then the person,
+    /// served least lately; a person's request before the background's; the
+    /// oldest), unless its organization already runs its
+    /// `max_running_operations`, until `now + lease`, marks it
     /// running, moves its cluster into the matching state and records the
     /// run's state-backend credential (`credential_hash`), all in one
     /// transaction. The lease carries everything the run needs.

@@ -15,6 +15,7 @@ mod cli_output;
 mod clients;
 mod cluster_gateway;
 mod edge;
+mod fairness;
 mod grpc;
 mod hardening;
 mod identity;

@@ -10,12 +10,16 @@
 //! | `slipway_http_connections_refused_total` | counter | — connections reset at once because their client address held its share |
 //! | `slipway_queue_operations` | gauge | `state` (queued, running) — read from the database at each scrape |
 //! | `slipway_clusters_drifted` | gauge | — clusters whose last drift check found them changed outside Slipway, read at each scrape |
+//! | `slipway_organization_operations` | gauge | `organization`, `state` (queued, running) — each organization's part of the queue, read at each scrape |
+//! | `slipway_organization_queue_wait_seconds` | gauge | `organization` — how long its oldest queued operation has waited (0: none queued), read at each scrape |
 //!
 //! Anyone may send requests, so no label takes its value from a request:
 //! each is one of a set fixed when Slipway is built (the methods above, the
 //! router's own patterns, the status codes its handlers answer), whatever a
 //! client writes in its request line. The series stay few however many
-//! strange requests arrive.
+//! strange requests arrive. The one exception, `organization`, takes its
+//! values from the organizations administrators created, never from a
+//! request; an organization with nothing queued or running drops out.
 
 use std::time::{Duration, Instant};
 
@@ -100,12 +104,25 @@ struct StateLabel {
     state: &'static str,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OrganizationStateLabel {
+    organization: String,
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OrganizationLabel {
+    organization: String,
+}
+
 /// Every series of the process, and the API's own.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabel, Histogram>,
     queue: Family<StateLabel, Gauge>,
+    organization_queue: Family<OrganizationStateLabel, Gauge>,
+    organization_wait: Family<OrganizationLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     drifted: Gauge,
     connections: ConnectionMetrics,
 }
@@ -125,6 +142,19 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.0005, 2.0, 18))
         });
         let queue = Family::<StateLabel, Gauge>::default();
+        let organization_queue = Family::<OrganizationStateLabel, Gauge>::default();
+        let organization_wait =
+            Family::<OrganizationLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "slipway_organization_operations",
+            "Each organization's operations queued and running (all workers), read at each scrape",
+            organization_queue.clone(),
+        );
+        registry.register(
+            "slipway_organization_queue_wait_seconds",
+            "How long each organization's oldest queued operation has waited, read at each scrape",
+            organization_wait.clone(),
+        );
         let connections = ConnectionMetrics::default();
         let drifted = Gauge::default();
         registry.register(
@@ -162,6 +192,8 @@ impl Metrics {
             requests,
             durations,
             queue,
+            organization_queue,
+            organization_wait,
             drifted,
             connections,
         }
@@ -216,6 +248,34 @@ pub async fn scrape(State(http): AppState) -> Response {
             set("running", depth.running);
         }
         Err(e) => tracing::warn!(error = %e, "cannot read the queue's depth for /metrics"),
+    }
+    match http.service.store.queue_by_organization().await {
+        Ok(organizations) => {
+            metrics.organization_queue.clear();
+            metrics.organization_wait.clear();
+            let now = chrono::Utc::now();
+            for q in organizations {
+                for (state, n) in [("queued", q.queued), ("running", q.running)] {
+                    metrics
+                        .organization_queue
+                        .get_or_create(&OrganizationStateLabel {
+                            organization: q.organization.clone(),
+                            state,
+                        })
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+                let waited = q
+                    .oldest_queued_at
+                    .map_or(0.0, |at| (now - at).as_seconds_f64().max(0.0));
+                metrics
+                    .organization_wait
+                    .get_or_create(&OrganizationLabel {
+                        organization: q.organization,
+                    })
+                    .set(waited);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the organizations' queues for /metrics"),
     }
     match http.service.store.drifted_clusters().await {
         Ok(n) => {

@@ -1,21 +1,24 @@
 //! Operations: queued, leased (the lease carries its job), renewed,
 //! finished, cancelled, reclaimed.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use slipway_core::event::{EventLevel, NewEvent, kinds};
+use slipway_core::fairness;
 use slipway_core::lifecycle::{Ending, state_while_running};
 use slipway_core::operation::sql_list;
 use slipway_core::{ClusterName, Operation, OperationId, OperationKind, OperationState, Subject};
+use sqlx::AnyConnection;
 
 use super::rows::*;
 use super::{ACTIVE_STATES, SqlStore, lease_delta, locking};
 use crate::{
     AfterInterruption, AuditIntent, BlueprintVersion, CancelOutcome, Lease, LeaseStatus,
-    NewAuditEntry, Notification, OperationFilter, ProvisioningPause, QueueDepth, QueueStore,
-    ReclaimScope, Result, Run, StoreError,
+    NewAuditEntry, Notification, OperationFilter, OrganizationQueue, ProvisioningPause, QueueDepth,
+    QueueStore, ReclaimScope, Result, Run, StoreError,
 };
 
 /// Operations newest first, optionally of one cluster, older than a cursor,
@@ -134,6 +137,28 @@ impl QueueStore for SqlStore {
         })
     }
 
+    async fn queue_by_organization(&self) -> Result<Vec<OrganizationQueue>> {
+        let rows: Vec<(String, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT c.organization, COUNT(CASE WHEN o.state = 'queued' THEN 1 END), \
+               COUNT(CASE WHEN o.state = 'running' THEN 1 END), \
+               MIN(CASE WHEN o.state = 'queued' THEN o.created_at END) \
+             FROM operations o JOIN clusters c ON c.name = o.cluster \
+             WHERE o.state IN ('queued', 'running') GROUP BY c.organization ORDER BY c.organization",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(organization, queued, running, oldest)| {
+                Ok(OrganizationQueue {
+                    organization,
+                    queued: u64::try_from(queued).unwrap_or(0),
+                    running: u64::try_from(running).unwrap_or(0),
+                    oldest_queued_at: oldest.map(time).transpose()?,
+                })
+            })
+            .collect()
+    }
+
     async fn provisioning_pause(&self) -> Result<Option<ProvisioningPause>> {
         let row: Option<(String, String, String, i64)> = sqlx::query_as(
             "SELECT paused_by, paused_by_name, reason, since FROM provisioning_pause",
@@ -215,19 +240,43 @@ impl QueueStore for SqlStore {
             return Ok(None);
         }
         let mut tx = self.begin().await?;
-        let candidates: Vec<(String, String)> = sqlx::query_as(super::by_dialect!(self.dialect,
-            sqlite: "SELECT id, spec FROM operations WHERE state = 'queued' \
-                     AND NOT EXISTS (SELECT 1 FROM provisioning_pause) ORDER BY created_at, id LIMIT 64",
-            postgres: "SELECT id, spec FROM operations WHERE state = 'queued' \
-                       AND NOT EXISTS (SELECT 1 FROM provisioning_pause) ORDER BY created_at, id LIMIT 64 FOR UPDATE SKIP LOCKED",
-        ))
-        .fetch_all(&mut *tx)
-        .await?;
+        // The oldest few queued operations of each organization and asker,
+        // then everyone's use of the workers: core's fair order says which
+        // to try first (`slipway_core::fairness`).
+        let queued: Vec<QueuedRow> = sqlx::query_as(QUEUED_BY_ASKER).fetch_all(&mut *tx).await?;
+        let load = self.fairness_load(&mut tx, now).await?;
+        let mut limits: HashMap<String, u32> = HashMap::new();
+        for row in &queued {
+            if !limits.contains_key(&row.organization) {
+                let limit = self
+                    .running_limit(&mut tx, &row.organization, false)
+                    .await?;
+                limits.insert(row.organization.clone(), limit);
+            }
+        }
+        let candidates: Vec<fairness::Candidate<'_>> = queued
+            .iter()
+            .map(|row| {
+                Ok(fairness::Candidate {
+                    organization: &row.organization,
+                    requested_by: &row.requested_by,
+                    reason: parse("operation reason", &row.reason)?,
+                    queued_at: time(row.created_at)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let order = fairness::lease_order(
+            &candidates,
+            &load,
+            |org| limits.get(org).copied().unwrap_or(u32::MAX),
+            now,
+        );
         // The blueprint versions of the candidates, each read once.
         let mut blueprints: Vec<BlueprintVersion> = Vec::new();
         let mut chosen = None;
-        for (id, spec) in candidates {
-            let spec: slipway_core::ClusterSpec = json("operation spec", &spec)?;
+        for i in order {
+            let row = &queued[i];
+            let spec: slipway_core::ClusterSpec = json("operation spec", &row.spec)?;
             let known = blueprints
                 .iter()
                 .position(|b| b.blueprint == spec.blueprint.as_str() && b.version == spec.version);
@@ -250,8 +299,8 @@ impl QueueStore for SqlStore {
                     .iter()
                     .all(|t| tags.contains(t))
             });
-            if allowed {
-                chosen = Some((id, index));
+            if allowed && self.still_leasable(&mut tx, row).await? {
+                chosen = Some((row.id.clone(), index));
                 break;
             }
         }
@@ -569,5 +618,112 @@ impl SqlStore {
         .await?
         .map(BlueprintVersion::try_from)
         .transpose()
+    }
+}
+
+/// A queued operation a lease may take: the oldest eight of each
+/// organization and asker (so one asker's burst never hides another's
+/// request from the fair order), oldest first.
+#[derive(sqlx::FromRow)]
+struct QueuedRow {
+    id: String,
+    spec: String,
+    organization: String,
+    requested_by: String,
+    reason: String,
+    created_at: i64,
+}
+
+const QUEUED_BY_ASKER: &str = "SELECT id, spec, organization, requested_by, reason, created_at FROM ( \
+     SELECT o.id, o.spec, c.organization, o.requested_by, o.reason, o.created_at, \
+            ROW_NUMBER() OVER (PARTITION BY c.organization, o.requested_by ORDER BY o.created_at, o.id) AS place \
+     FROM operations o JOIN clusters c ON c.name = o.cluster \
+     WHERE o.state = 'queued' AND NOT EXISTS (SELECT 1 FROM provisioning_pause) \
+   ) queued WHERE place <= 8 ORDER BY created_at, id LIMIT 512";
+
+/// Operations running or started since `$1`, by organization and asker:
+/// `(organization, asker, running, started)`.
+const USE_OF_THE_WORKERS: &str = "SELECT c.organization, o.requested_by, \
+       COUNT(CASE WHEN o.state = 'running' THEN 1 END), COUNT(*) \
+     FROM operations o JOIN clusters c ON c.name = o.cluster \
+     WHERE o.state = 'running' OR o.started_at >= $1 \
+     GROUP BY c.organization, o.requested_by";
+
+impl SqlStore {
+    /// Everyone's use of the workers within `fairness::SHARE_WINDOW`.
+    async fn fairness_load(
+        &self,
+        conn: &mut AnyConnection,
+        now: slipway_core::Timestamp,
+    ) -> Result<fairness::Load> {
+        let since = now - chrono::TimeDelta::from_std(fairness::SHARE_WINDOW).expect("minutes");
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(USE_OF_THE_WORKERS)
+            .bind(millis(since))
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut load = fairness::Load::default();
+        for (organization, asker, running, started) in rows {
+            let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+            let share = load.organizations.entry(organization).or_default();
+            share.running += count(running);
+            share.served += count(started);
+            *load.people.entry(asker).or_default() += count(started);
+        }
+        Ok(load)
+    }
+
+    /// The organization's `max_running_operations` (its row locked on
+    /// PostgreSQL when `lock`: leases of one organization's operations
+    /// are then taken one after the other).
+    async fn running_limit(
+        &self,
+        conn: &mut AnyConnection,
+        organization: &str,
+        lock: bool,
+    ) -> Result<u32> {
+        let sql = if lock {
+            locking!(
+                self.dialect,
+                "SELECT limits FROM organizations WHERE name = $1"
+            )
+        } else {
+            "SELECT limits FROM organizations WHERE name = $1"
+        };
+        let limits: Option<String> = sqlx::query_scalar(sql)
+            .bind(organization)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(limits
+            .map(|l| json::<slipway_core::access::Limits>("limits", &l))
+            .transpose()?
+            .unwrap_or_default()
+            .max_running_operations)
+    }
+
+    /// Whether the lease may take `row` now: on PostgreSQL, that no other
+    /// worker took it meanwhile (its row locked, or skipped if another
+    /// transaction holds it); and that its organization still runs fewer
+    /// operations than its limit, counted under the organization's lock.
+    async fn still_leasable(&self, conn: &mut AnyConnection, row: &QueuedRow) -> Result<bool> {
+        if self.dialect == super::Dialect::Postgres {
+            let mine: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM operations WHERE id = $1 AND state = 'queued' FOR UPDATE SKIP LOCKED",
+            )
+            .bind(&row.id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if mine.is_none() {
+                return Ok(false);
+            }
+        }
+        let limit = self.running_limit(conn, &row.organization, true).await?;
+        let running: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM operations o JOIN clusters c ON c.name = o.cluster \
+             WHERE c.organization = $1 AND o.state = 'running'",
+        )
+        .bind(&row.organization)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(u32::try_from(running).unwrap_or(u32::MAX) < limit)
     }
 }

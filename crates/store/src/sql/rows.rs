@@ -35,7 +35,7 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("domain values serialize to JSON")
 }
 
-fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, StoreError>
+pub fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, StoreError>
 where
     T::Err: std::fmt::Display,
 {

@@ -19,6 +19,7 @@ contract!(
     a_cancel_of_running_work_is_requested_and_of_finished_work_is_too_late,
     reclaim_writes_what_the_caller_decides_and_nothing_else,
     queue_depth_counts_queued_and_running_operations,
+    leases_are_fair_between_organizations_and_within_their_limits,
     operations_are_listed_newest_first_in_pages,
     the_one_active_operation_index_covers_exactly_the_infrastructure_kinds,
 );
@@ -1006,6 +1007,83 @@ async fn reclaim_writes_what_the_caller_decides_and_nothing_else(db: &TestDataba
             .is_empty()
     );
     assert!(asked.lock().unwrap().is_empty());
+}
+
+/// A burst queued first does not keep another organization waiting: the
+/// organization served least lately goes first; one at its
+/// `max_running_operations` waits for one of its operations to end.
+async fn leases_are_fair_between_organizations_and_within_their_limits(db: &TestDatabase) {
+    let store = open(db).await;
+    store
+        .create_organization(Organization {
+            name: org("tight"),
+            github_org: None,
+            github_team: None,
+            limits: Limits {
+                max_running_operations: 1,
+                ..Limits::default()
+            },
+            destroy_when_idle: false,
+            created_at: t0(),
+            updated_at: t0(),
+        })
+        .await
+        .unwrap();
+    let mut at = 0;
+    let mut queue = |n: &'static str, organization: &'static str| {
+        at += 1;
+        let now = t0() + ms(at);
+        let store = store.clone();
+        async move {
+            create_in(&store, n, organization, false).await;
+            enqueued(
+                &deploy(&store, n, DeployRequest::default(), now)
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    let mut storm = Vec::new();
+    for n in ["s0", "s1", "s2", "s3", "s4"] {
+        storm.push(queue(n, "storm").await);
+    }
+    let bystander = queue("b0", "bystander").await;
+    let tight = [queue("t0", "tight").await, queue("t1", "tight").await];
+    let now = t0() + ms(100);
+    let leased = |l: Option<Lease>| l.expect("work to lease").operation.id;
+
+    // Nobody was served yet: the oldest.
+    let first = leased(lease(&store, "w", now, 30).await);
+    assert_eq!(first, storm[0]);
+    store
+        .finish(&first, "w", succeeded(), serde_json::Value::Null, now)
+        .await
+        .unwrap();
+    // The storm was served: the others first, though queued later.
+    let second = leased(lease(&store, "w", now, 30).await);
+    let third = leased(lease(&store, "w", now, 30).await);
+    assert_eq!([second, third], [bystander, tight[0].clone()]);
+    // tight runs its one: the storm again, not tight's second.
+    assert_eq!(leased(lease(&store, "w", now, 30).await), storm[1]);
+    let by_org = store.queue_by_organization().await.unwrap();
+    let of = |o: &str| {
+        by_org
+            .iter()
+            .find(|q| q.organization == o)
+            .map(|q| (q.queued, q.running))
+    };
+    assert_eq!(of("storm"), Some((3, 1)));
+    assert_eq!(of("bystander"), Some((0, 1)));
+    assert_eq!(of("tight"), Some((1, 1)));
+    assert_eq!(
+        by_org
+            .iter()
+            .find(|q| q.organization == "tight")
+            .unwrap()
+            .oldest_queued_at,
+        Some(t0() + ms(8)),
+        "tight's second has waited since it was queued"
+    );
 }
 
 async fn queue_depth_counts_queued_and_running_operations(db: &TestDatabase) {

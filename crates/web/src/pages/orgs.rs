@@ -512,11 +512,12 @@ fn limits_section(ctx: &Ctx, session: &Session, org: &OrganizationView) -> Marku
                 dt { "Nodes per cluster" } dd { (l.max_nodes) }
                 dt { "Clusters at once" } dd { (l.max_clusters) }
                 dt { "Clusters defined" } dd { (l.max_defined_clusters) }
+                dt { "Operations running at once" } dd { (l.max_running_operations) }
                 dt { "Longest lifetime" } dd { (dur(l.max_lifetime_secs)) }
                 dt { "Shortest lifetime" } dd { (dur(l.min_lifetime_secs)) }
                 dt { "Idle clusters" } dd { @if org.destroy_when_idle { "destroyed when their last capacity request ends" } @else { "kept at their minimum size" } }
             }
-            p.hint { "Limits bind organization members; administrators have none." }
+            p.hint { "Limits bind organization members; administrators have none — except the operations running at once, the organization's share of the workers." }
             @if session.admin() {
                 details open[Echo::on(ctx).is_of(LIMITS_FORM)] {
                     summary { "Change the limits (administrators)" }
@@ -526,6 +527,7 @@ fn limits_section(ctx: &Ctx, session: &Session, org: &OrganizationView) -> Marku
                             ("max_nodes", "lim-nodes", "Nodes per cluster", l.max_nodes.to_string(), true),
                             ("max_clusters", "lim-clusters", "Clusters at once", l.max_clusters.to_string(), true),
                             ("max_defined_clusters", "lim-defined", "Clusters defined", l.max_defined_clusters.to_string(), true),
+                            ("max_running_operations", "lim-running", "Operations running at once", l.max_running_operations.to_string(), true),
                             ("max_lifetime", "lim-max", "Longest lifetime", dur(l.max_lifetime_secs), false),
                             ("min_lifetime", "lim-min", "Shortest lifetime", dur(l.min_lifetime_secs), false),
                         ] {
@@ -722,6 +724,7 @@ pub struct LimitsForm {
     max_nodes: Option<String>,
     max_clusters: Option<String>,
     max_defined_clusters: Option<String>,
+    max_running_operations: Option<String>,
     max_lifetime: Option<String>,
     min_lifetime: Option<String>,
     destroy_when_idle: Option<String>,
@@ -739,6 +742,10 @@ pub async fn update_limits(Path(name): Path<String>, action: FormPost<LimitsForm
                 min_lifetime: given(&f.min_lifetime),
                 max_clusters: number("max_clusters", &f.max_clusters)?,
                 max_defined_clusters: number("max_defined_clusters", &f.max_defined_clusters)?,
+                max_running_operations: number(
+                    "max_running_operations",
+                    &f.max_running_operations,
+                )?,
             }),
             destroy_when_idle: given(&f.destroy_when_idle).map(|v| v == "yes"),
         };

@@ -14,7 +14,8 @@ T = TypeVar("T", bound="Limits")
 @_attrs_define
 class Limits:
     """An organization's limits on what its members deploy (administrators have
-    none but the absolute ceiling on nodes).
+    none but the absolute ceiling on nodes) — and, for everyone, on how many
+    of its clusters' operations run at once.
 
         Attributes:
             max_clusters (int): Clusters of the organization deployed at once.
@@ -23,6 +24,9 @@ class Limits:
             min_lifetime_secs (int): How near a deploy's destroy time may be, in seconds.
             max_defined_clusters (int | Unset): Clusters its members may define, deployed or not: names are unique
                 site-wide, so an organization may not hold more than it uses.
+            max_running_operations (int | Unset): Operations of its clusters running at once, whoever asked: its
+                share of the workers (`fairness`). Its queue is bounded already: a
+                cluster has one infrastructure operation queued or running at a time.
     """
 
     max_clusters: int
@@ -30,6 +34,7 @@ class Limits:
     max_nodes: int
     min_lifetime_secs: int
     max_defined_clusters: int | Unset = UNSET
+    max_running_operations: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,6 +48,8 @@ class Limits:
 
         max_defined_clusters = self.max_defined_clusters
 
+        max_running_operations = self.max_running_operations
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -55,6 +62,8 @@ class Limits:
         )
         if max_defined_clusters is not UNSET:
             field_dict["max_defined_clusters"] = max_defined_clusters
+        if max_running_operations is not UNSET:
+            field_dict["max_running_operations"] = max_running_operations
 
         return field_dict
 
@@ -71,12 +80,15 @@ class Limits:
 
         max_defined_clusters = d.pop("max_defined_clusters", UNSET)
 
+        max_running_operations = d.pop("max_running_operations", UNSET)
+
         limits = cls(
             max_clusters=max_clusters,
             max_lifetime_secs=max_lifetime_secs,
             max_nodes=max_nodes,
             min_lifetime_secs=min_lifetime_secs,
             max_defined_clusters=max_defined_clusters,
+            max_running_operations=max_running_operations,
         )
 
         limits.additional_properties = d

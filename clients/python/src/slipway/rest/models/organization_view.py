@@ -25,7 +25,8 @@ class OrganizationView:
         created_at (datetime.datetime):
         destroy_when_idle (bool): Clusters are destroyed when their last capacity request expires.
         limits (Limits): An organization's limits on what its members deploy (administrators have
-            none but the absolute ceiling on nodes).
+            none but the absolute ceiling on nodes) — and, for everyone, on how many
+            of its clusters' operations run at once.
         name (str):
         github_org (None | str | Unset):
         github_team (None | str | Unset):

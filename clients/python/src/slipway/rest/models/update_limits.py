@@ -19,6 +19,7 @@ class UpdateLimits:
         max_defined_clusters (int | None | Unset): Clusters its members may define, deployed or not.
         max_lifetime (None | str | Unset):
         max_nodes (int | None | Unset):
+        max_running_operations (int | None | Unset): Operations of its clusters running at once (anyone's).
         min_lifetime (None | str | Unset):
     """
 
@@ -26,6 +27,7 @@ class UpdateLimits:
     max_defined_clusters: int | None | Unset = UNSET
     max_lifetime: None | str | Unset = UNSET
     max_nodes: int | None | Unset = UNSET
+    max_running_operations: int | None | Unset = UNSET
     min_lifetime: None | str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,6 +55,12 @@ class UpdateLimits:
         else:
             max_nodes = self.max_nodes
 
+        max_running_operations: int | None | Unset
+        if isinstance(self.max_running_operations, Unset):
+            max_running_operations = UNSET
+        else:
+            max_running_operations = self.max_running_operations
+
         min_lifetime: None | str | Unset
         if isinstance(self.min_lifetime, Unset):
             min_lifetime = UNSET
@@ -70,6 +78,8 @@ class UpdateLimits:
             field_dict["max_lifetime"] = max_lifetime
         if max_nodes is not UNSET:
             field_dict["max_nodes"] = max_nodes
+        if max_running_operations is not UNSET:
+            field_dict["max_running_operations"] = max_running_operations
         if min_lifetime is not UNSET:
             field_dict["min_lifetime"] = min_lifetime
 
@@ -117,6 +127,17 @@ class UpdateLimits:
 
         max_nodes = _parse_max_nodes(d.pop("max_nodes", UNSET))
 
+        def _parse_max_running_operations(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        max_running_operations = _parse_max_running_operations(
+            d.pop("max_running_operations", UNSET)
+        )
+
         def _parse_min_lifetime(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -131,6 +152,7 @@ class UpdateLimits:
             max_defined_clusters=max_defined_clusters,
             max_lifetime=max_lifetime,
             max_nodes=max_nodes,
+            max_running_operations=max_running_operations,
             min_lifetime=min_lifetime,
         )
 
