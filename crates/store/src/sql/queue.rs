@@ -248,9 +248,7 @@ impl QueueStore for SqlStore {
         let mut limits: HashMap<String, u32> = HashMap::new();
         for row in &queued {
             if !limits.contains_key(&row.organization) {
-                let limit = self
-                    .running_limit(&mut tx, &row.organization, false)
-                    .await?;
+                let limit = self.running_limit(&mut tx, &row.organization).await?;
                 limits.insert(row.organization.clone(), limit);
             }
         }
@@ -672,27 +670,13 @@ impl SqlStore {
         Ok(load)
     }
 
-    /// The organization's `max_running_operations` (its row locked on
-    /// PostgreSQL when `lock`: leases of one organization's operations
-    /// are then taken one after the other).
-    async fn running_limit(
-        &self,
-        conn: &mut AnyConnection,
-        organization: &str,
-        lock: bool,
-    ) -> Result<u32> {
-        let sql = if lock {
-            locking!(
-                self.dialect,
-                "SELECT limits FROM organizations WHERE name = $1"
-            )
-        } else {
-            "SELECT limits FROM organizations WHERE name = $1"
-        };
-        let limits: Option<String> = sqlx::query_scalar(sql)
-            .bind(organization)
-            .fetch_optional(&mut *conn)
-            .await?;
+    /// The organization's `max_running_operations`.
+    async fn running_limit(&self, conn: &mut AnyConnection, organization: &str) -> Result<u32> {
+        let limits: Option<String> =
+            sqlx::query_scalar("SELECT limits FROM organizations WHERE name = $1")
+                .bind(organization)
+                .fetch_optional(&mut *conn)
+                .await?;
         Ok(limits
             .map(|l| json::<slipway_core::access::Limits>("limits", &l))
             .transpose()?
@@ -703,7 +687,8 @@ impl SqlStore {
     /// Whether the lease may take `row` now: on PostgreSQL, that no other
     /// worker took it meanwhile (its row locked, or skipped if another
     /// transaction holds it); and that its organization still runs fewer
-    /// operations than its limit, counted under the organization's lock.
+    /// operations than its limit, counted under a lock of the organization's
+    /// leases (SQLite's transactions are one at a time already).
     async fn still_leasable(&self, conn: &mut AnyConnection, row: &QueuedRow) -> Result<bool> {
         if self.dialect == super::Dialect::Postgres {
             let mine: Option<String> = sqlx::query_scalar(
@@ -716,7 +701,18 @@ impl SqlStore {
                 return Ok(false);
             }
         }
-        let limit = self.running_limit(conn, &row.organization, true).await?;
+        if self.dialect == super::Dialect::Postgres {
+            // Leases of one organization's operations, one after the
+            // other, so that racing workers do not pass its limit. An
+            // advisory lock, not the organization's row: a decision locks
+            // its cluster and then that row, and a lease locks the cluster
+            // after this — row locks taken in both orders could deadlock.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(format!("slipway:lease:{}", row.organization))
+                .execute(&mut *conn)
+                .await?;
+        }
+        let limit = self.running_limit(conn, &row.organization).await?;
         let running: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM operations o JOIN clusters c ON c.name = o.cluster \
              WHERE c.organization = $1 AND o.state = 'running'",
