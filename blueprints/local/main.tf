@@ -107,6 +107,34 @@ resource "terraform_data" "runtime" {
   }
 }
 
+# The cluster's data: a directory (`<runtime_dir>/data`) its work lands in,
+# deletion-protected like a bucket that holds objects: a destroy fails while
+# it holds files, saying so, and leaves the cluster failed with that error
+# (the nodes and the gateway are stopped all the same); once it is emptied,
+# the next destroy succeeds.
+resource "terraform_data" "data" {
+  triggers_replace = terraform_data.runtime.input.dir
+
+  input = {
+    dir = "${terraform_data.runtime.input.dir}/data"
+  }
+
+  provisioner "local-exec" {
+    command = "mkdir -p -m 700 \"$SLIPWAY_DATA_DIR\""
+    environment = {
+      SLIPWAY_DATA_DIR = self.input.dir
+    }
+  }
+
+  provisioner "local-exec" {
+    when    = destroy
+    command = "if [ -n \"$(ls -A \"$SLIPWAY_DATA_DIR\" 2>/dev/null)\" ]; then echo \"the data directory $SLIPWAY_DATA_DIR holds files: empty it, then destroy again\" >&2; exit 1; fi; rm -rf \"$SLIPWAY_DATA_DIR\""
+    environment = {
+      SLIPWAY_DATA_DIR = self.output.dir
+    }
+  }
+}
+
 resource "terraform_data" "node" {
   count = var.node_count
 

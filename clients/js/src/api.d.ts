@@ -322,6 +322,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/blueprints/{name}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * PUBLISH a blueprint version (administrators): checked as `slipway
+         *     blueprint check` checks it, then stored immutably for every replica and
+         *     worker. 201 when new; 200 when this very content was published before;
+         *     409 `version_exists` when the version holds other content.
+         */
+        put: operations["publish"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/clusters": {
         parameters: {
             query?: never;
@@ -1290,6 +1312,13 @@ export interface components {
             at: string;
             balance: components["schemas"]["Money"];
         };
+        /**
+         * Format: binary
+         * @description The body of a publish, as the document describes it: bytes.
+         */
+        BlueprintArchive: string;
+        BlueprintName: string;
+        BlueprintVersion: string;
         /** @description A blueprint version. */
         BlueprintView: {
             /** Format: date-time */
@@ -2051,6 +2080,17 @@ export interface components {
              * @description Since when (when paused).
              */
             since?: string | null;
+        };
+        /** @description `PUT /v1/blueprints/{name}/versions/{version}`: the version as stored. */
+        PublishedBlueprint: {
+            blueprint: components["schemas"]["BlueprintView"];
+            /** @description False: this very content was published before (nothing changed). */
+            created: boolean;
+            /**
+             * @description What the check could not do here, and why (e.g. `terraform validate`
+             *     without the module's providers).
+             */
+            skipped: string[];
         };
         /**
          * @description An exact cost in US dollars per hour, as a decimal string.
@@ -3438,6 +3478,140 @@ export interface operations {
             };
             /** @description The credential's scopes or the caller's level do not allow it */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (or failed authentications) from this client; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database, GitHub or object storage cannot answer now; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    publish: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["schemas"]["BlueprintName"];
+                version: components["schemas"]["BlueprintVersion"];
+            };
+            cookie?: never;
+        };
+        /** @description the blueprint's directory (blueprint.toml and its module) as a gzip'd tar archive */
+        requestBody: {
+            content: {
+                "application/gzip": components["schemas"]["BlueprintArchive"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublishedBlueprint"];
+                };
+            };
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublishedBlueprint"];
+                };
+            };
+            /** @description Bad input: the error names the field and the rule */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No credential, or one that is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential's scopes or the caller's level do not allow it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such cluster, operation, organization or route */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body did not arrive in time */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something is in the way (an operation in flight, a name taken, a schedule too near) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over a limit of the organization, or its budget */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

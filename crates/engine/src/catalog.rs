@@ -139,7 +139,7 @@ impl BlueprintSource {
     }
 }
 
-fn read_tree(
+pub(crate) fn read_tree(
     root: &Path,
     dir: &Path,
     files: &mut BTreeMap<String, String>,
@@ -308,5 +308,185 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].0, "1.2.0");
         assert_eq!(found[0].1.files.keys().collect::<Vec<_>>(), ["main.tf"]);
+    }
+}
+
+/// The most an uploaded blueprint archive may unpack to, in bytes.
+pub const ARCHIVE_MAX_BYTES: u64 = 16 * 1024 * 1024;
+/// The most files an uploaded blueprint archive may hold.
+pub const ARCHIVE_MAX_FILES: usize = 2_000;
+
+/// A blueprint directory packed for `slipway blueprint publish`: the files
+/// [`BlueprintSource::read_dir`] reads, in a gzip'd tar archive.
+pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, EngineError> {
+    let mut files = BTreeMap::new();
+    read_tree(dir, dir, &mut files)?;
+    let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    for (path, content) in &files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        archive
+            .append_data(&mut header, path, content.as_bytes())
+            .map_err(|e| EngineError::io(dir, e))?;
+    }
+    archive
+        .into_inner()
+        .and_then(|gz| gz.finish())
+        .map_err(|e| EngineError::io(dir, e))
+}
+
+/// The files of an uploaded blueprint archive (gzip'd tar), as
+/// [`BlueprintSource::read_dir`] would read them from its directory:
+/// regular text files below the root, hidden files and Terraform's state
+/// left out. Anything else — a link, a path that leaves the root, a file
+/// that is not UTF-8 text, more than [`ARCHIVE_MAX_FILES`] files or
+/// [`ARCHIVE_MAX_BYTES`] unpacked (counted as read, not as announced) — is
+/// refused, naming it.
+pub fn unpack(archive: &[u8]) -> Result<BTreeMap<String, String>, EngineError> {
+    use std::io::Read as _;
+    use std::path::Component;
+    let refuse = |file: &str, reason: String| EngineError::InvalidModule {
+        file: file.to_owned(),
+        reason,
+    };
+    let unreadable = |e: std::io::Error| {
+        refuse(
+            "(archive)",
+            format!("not a gzip'd tar archive of the blueprint's directory: {e}"),
+        )
+    };
+    let mut files = BTreeMap::new();
+    let mut left = ARCHIVE_MAX_BYTES;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+    for entry in tar.entries().map_err(unreadable)? {
+        let mut entry = entry.map_err(unreadable)?;
+        let path = entry.path().map_err(unreadable)?.into_owned();
+        let shown = path.display().to_string();
+        let mut parts = Vec::new();
+        for component in path.components() {
+            match component {
+                Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+                Component::CurDir => {}
+                Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                    return Err(refuse(
+                        &shown,
+                        "leaves the blueprint's directory: paths must stay below it".into(),
+                    ));
+                }
+            }
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_dir() || parts.is_empty() {
+            continue;
+        }
+        if !kind.is_file() {
+            return Err(refuse(
+                &shown,
+                format!("is a {kind:?} entry: a blueprint holds regular files only"),
+            ));
+        }
+        if parts
+            .iter()
+            .any(|p| p.starts_with('.') || p.contains(".tfstate"))
+        {
+            continue;
+        }
+        if files.len() == ARCHIVE_MAX_FILES {
+            return Err(refuse(
+                "(archive)",
+                format!("holds more than {ARCHIVE_MAX_FILES} files"),
+            ));
+        }
+        let mut bytes = Vec::new();
+        (&mut entry)
+            .take(left + 1)
+            .read_to_end(&mut bytes)
+            .map_err(unreadable)?;
+        left = left.checked_sub(bytes.len() as u64).ok_or_else(|| {
+            refuse(
+                "(archive)",
+                format!("unpacks to more than {ARCHIVE_MAX_BYTES} bytes"),
+            )
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            refuse(
+                &shown,
+                "is not UTF-8 text: a blueprint holds text files".into(),
+            )
+        })?;
+        files.insert(parts.join("/"), text);
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod archive_tests {
+    use super::*;
+
+    fn archive(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
+        for (path, kind, content) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(*kind);
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            // Written raw, so that hostile paths reach the archive as given.
+            header.as_gnu_mut().unwrap().name[..path.len()].copy_from_slice(path.as_bytes());
+            header.set_cksum();
+            builder.append(&header, *content).unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn a_packed_directory_unpacks_to_what_reading_it_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("runner")).unwrap();
+        std::fs::create_dir_all(dir.path().join(".terraform")).unwrap();
+        std::fs::write(dir.path().join("main.tf"), "# root\n").unwrap();
+        std::fs::write(dir.path().join("runner/main.tf"), "# runner\n").unwrap();
+        std::fs::write(dir.path().join(".terraform/junk"), "x").unwrap();
+        std::fs::write(dir.path().join("terraform.tfstate"), "{}").unwrap();
+        let files = unpack(&pack_dir(dir.path()).unwrap()).unwrap();
+        assert_eq!(
+            files.keys().collect::<Vec<_>>(),
+            ["main.tf", "runner/main.tf"]
+        );
+    }
+
+    #[test]
+    fn hostile_archives_are_refused_naming_what_is_wrong() {
+        let refused = |bytes: &[u8]| match unpack(bytes) {
+            Err(EngineError::InvalidModule { file, reason }) => format!("{file}: {reason}"),
+            other => panic!("accepted: {other:?}"),
+        };
+        let regular = tar::EntryType::Regular;
+        assert!(
+            refused(&archive(&[("../escape.tf", regular, b"x")]))
+                .contains("leaves the blueprint's directory")
+        );
+        assert!(
+            refused(&archive(&[("/etc/passwd", regular, b"x")]))
+                .contains("leaves the blueprint's directory")
+        );
+        assert!(
+            refused(&archive(&[("link.tf", tar::EntryType::Symlink, b"")]))
+                .contains("regular files only")
+        );
+        assert!(refused(&archive(&[("blob.bin", regular, &[0xff, 0xfe])])).contains("not UTF-8"));
+        assert!(refused(b"not an archive").starts_with("(archive): not a gzip'd tar archive"));
+        // A bomb: what it unpacks to counts, however small it is packed.
+        let big = vec![b'a'; (ARCHIVE_MAX_BYTES + 1) as usize];
+        let bomb = archive(&[("big.tf", regular, &big)]);
+        assert!(bomb.len() < 1024 * 1024, "packed small: {}", bomb.len());
+        assert!(refused(&bomb).contains("unpacks to more than"));
     }
 }

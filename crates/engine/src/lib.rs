@@ -30,6 +30,7 @@
 //!   `process` (one command in its own process group).
 
 pub mod catalog;
+pub mod check;
 mod engine;
 mod error;
 pub mod events;

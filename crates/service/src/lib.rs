@@ -23,6 +23,7 @@
 #![warn(clippy::wildcard_enum_match_arm)]
 
 pub mod accounts;
+pub mod blueprints;
 pub mod caller;
 pub mod capacity;
 pub mod clusters;

@@ -702,3 +702,37 @@ fn while_provisioning_is_paused_a_queued_deploy_waits_and_runs_when_resumed() {
     );
     s.run(&["destroy", "p"]).expect_code(0);
 }
+
+/// The local blueprint's data directory is deletion-protected, like a
+/// bucket that holds objects: a destroy fails while it holds files, saying
+/// so, and leaves the cluster failed with that error; emptied, the next
+/// destroy succeeds and leaves nothing.
+#[test]
+fn a_destroy_fails_while_the_clusters_data_directory_holds_files() {
+    let s = server();
+    s.run(&["cluster", "create", "keep", "--blueprint", "local"])
+        .expect_code(0);
+    s.run(&["deploy", "keep"]).expect_code(0);
+    let data = s.data_dir().join("runtime/keep/data");
+    assert!(data.is_dir(), "the deploy made {}", data.display());
+    std::fs::write(data.join("results.csv"), "42\n").unwrap();
+
+    s.run(&["destroy", "keep"]).expect_code(1);
+    let failed = s.run(&["status", "keep", "--json"]).json();
+    assert_eq!(failed["state"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("holds files: empty it, then destroy again"),
+        "{failed}"
+    );
+    assert!(data.join("results.csv").exists(), "the data is kept");
+
+    std::fs::remove_file(data.join("results.csv")).unwrap();
+    s.run(&["destroy", "keep"]).expect_code(0);
+    assert_eq!(
+        s.run(&["status", "keep", "--json"]).json()["state"],
+        "absent"
+    );
+    assert!(!data.exists());
+    assert!(cluster_processes(&s, "keep").is_empty());
+}

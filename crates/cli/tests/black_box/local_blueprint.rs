@@ -371,7 +371,7 @@ fn local_blueprint_deploys_scales_and_destroys_real_node_processes() {
 
     // Deploy three nodes.
     let out = d.apply(3);
-    assert!(out.contains("5 added, 0 changed, 0 destroyed"), "{out}");
+    assert!(out.contains("6 added, 0 changed, 0 destroyed"), "{out}");
     let three = d.check_healthy(3);
     let plan = d.terraform_ok(&[
         "plan",
@@ -462,7 +462,7 @@ fn local_blueprint_deploys_scales_and_destroys_real_node_processes() {
     d.terraform_ok(&["taint", "terraform_data.node[1]"]);
     let out = d.destroy();
     assert!(
-        out.contains("Resources: 0 added, 0 changed, 7 destroyed"),
+        out.contains("Resources: 0 added, 0 changed, 8 destroyed"),
         "{out}"
     );
     assert!(

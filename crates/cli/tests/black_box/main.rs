@@ -11,6 +11,7 @@ mod common;
 mod accounts;
 mod action;
 mod bad_input;
+mod blueprints;
 mod cli_output;
 mod clients;
 mod cluster_gateway;

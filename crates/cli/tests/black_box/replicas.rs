@@ -971,3 +971,108 @@ fn wait_for_operation(s: &Server, cluster: &str) -> String {
     });
     id.unwrap()
 }
+
+/// A blueprint version published through one replica — on no replica's
+/// disk — is deployed through the other and run by a worker; a version is
+/// immutable: the same content again changes nothing, other content is
+/// refused.
+#[test]
+fn a_blueprint_published_through_one_replica_is_deployed_through_another_and_run_by_a_worker() {
+    let db = postgres();
+    let key = secrets_key();
+    let r = replicas_with_key(&db.url, &key, &[("SLIPWAY_EXECUTOR__ENABLED", "false")]);
+    let worker = Worker::start(
+        slipway(),
+        &db.url,
+        &r.balancer.url,
+        &[],
+        &[("SLIPWAY_AUTH__SECRETS_KEY".to_owned(), key)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| std::fs::write(dir.path().join(path), text).unwrap();
+    write(
+        "blueprint.toml",
+        "name = \"lab\"\ndescription = \"A lab of records\"\n[nodes]\nmin = 1\nmax = 3\ndefault = 1\n[variables.greeting]\ntype = \"string\"\ndefault = \"hello\"\n",
+    );
+    write(
+        "main.tf",
+        "variable \"cluster_name\" {\n  type = string\n}\n\nvariable \"greeting\" {\n  type = string\n}\n\nresource \"terraform_data\" \"lab\" {\n  input = \"${var.cluster_name}: ${var.greeting}\"\n}\n\noutput \"endpoint\" {\n  value = \"https://${var.cluster_name}.lab.example\"\n}\n",
+    );
+    let path = dir.path().to_str().unwrap();
+    let published =
+        r.a.run(&["blueprint", "publish", path, "--version", "0.2.0"]);
+    published.expect_code(0);
+    assert!(
+        published
+            .stdout()
+            .contains("Published blueprint lab version 0.2.0"),
+        "{}",
+        published.stdout()
+    );
+    let listed = r.b.run(&["blueprint", "list", "--json"]).json();
+    assert!(
+        listed["blueprints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["name"] == "lab" && b["version"] == "0.2.0"),
+        "{listed}"
+    );
+
+    r.b.run(&[
+        "cluster",
+        "create",
+        "exp",
+        "--blueprint",
+        "lab",
+        "--version",
+        "0.2.0",
+    ])
+    .expect_code(0);
+    let deployed = r.b.run(&["deploy", "exp", "--json"]);
+    deployed.expect_code(0);
+    let op = deployed.json()["operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(started_on(&r.b, &op), worker.id);
+    assert_eq!(
+        r.a.run(&["status", "exp", "--json"]).json()["endpoint"],
+        "https://exp.lab.example"
+    );
+
+    // The same content again: nothing changes. Other content: refused.
+    let again =
+        r.b.run(&["blueprint", "publish", path, "--version", "0.2.0"]);
+    again.expect_code(0);
+    assert!(
+        again.stdout().contains("Already published"),
+        "{}",
+        again.stdout()
+    );
+    write(
+        "main.tf",
+        &std::fs::read_to_string(dir.path().join("main.tf"))
+            .unwrap()
+            .replace("lab.example", "elsewhere.example"),
+    );
+    let other =
+        r.a.run(&["blueprint", "publish", path, "--version", "0.2.0", "--json"]);
+    other.expect_code(4);
+    assert_eq!(other.error_json()["error"]["code"], "version_exists");
+
+    // Only as an archive, and only by someone known.
+    let http = reqwest::blocking::Client::new();
+    let url = format!("{}/v1/blueprints/lab/versions/0.3.0", r.a.url);
+    let anonymous = http.put(&url).body(vec![0u8; 16]).send().unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let plain = http
+        .put(&url)
+        .bearer_auth(&r.a.token)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(plain.status(), 415);
+    r.b.run(&["destroy", "exp"]).expect_code(0);
+}

@@ -16,6 +16,7 @@
 
 mod accounts;
 mod audit;
+mod blueprints;
 mod clusters;
 mod deployments;
 pub mod error;
@@ -160,8 +161,24 @@ pub fn router(
             extract::limit_sign_in,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(SIGN_IN_BODY_BYTES));
+    // Publishing a blueprint: an archive, larger than other bodies, and
+    // still read only once the caller is known.
+    let publishing = OpenApiRouter::new()
+        .routes(routes!(blueprints::publish))
+        .route_layer(middleware::from_fn_with_state(
+            blueprints::ARCHIVE_BYTES,
+            reject_oversized,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            extract::authenticate,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            blueprints::ARCHIVE_BYTES,
+        ));
     let (api, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(authenticated)
+        .merge(publishing)
         .merge(sign_in)
         .merge(state::routes(config.max_state_bytes))
         .routes(routes!(healthz))

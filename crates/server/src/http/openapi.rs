@@ -15,8 +15,8 @@ use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::{Content, HttpMethod, Ref, RefOr};
 
 use super::params::{
-    CapacityRequestIdParam, ClusterNameParam, DeploymentParam, EnvironmentParam, OperationIdParam,
-    OrgNameParam, PersonParam,
+    BlueprintNameParam, BlueprintVersionParam, CapacityRequestIdParam, ClusterNameParam,
+    DeploymentParam, EnvironmentParam, OperationIdParam, OrgNameParam, PersonParam,
 };
 
 struct Security;
@@ -243,7 +243,7 @@ impl Document {
         WhoAmI, CredentialView, ClusterToken, CreateToken, TokenView, CreatedToken, CreateOrganization,
         UpdateOrganization, UpdateLimits, OrganizationView, MembershipView, ApproveMembership,
         AuditEntryView, RotatedKeys, RevokeToken, ProvisioningView, PauseProvisioning, RevocationListView, RunRequest, RunView, RunReport,
-        ClusterNameParam, OrgNameParam, OperationIdParam, CapacityRequestIdParam, PersonParam, DeploymentParam, EnvironmentParam,
+        ClusterNameParam, OrgNameParam, OperationIdParam, CapacityRequestIdParam, PersonParam, DeploymentParam, EnvironmentParam, BlueprintNameParam, BlueprintVersionParam,
         AccountView, RatesView, DepletionView, UpdateAccount, ReconciliationView, CostHistory, CostBucketView,
         CostStats, ForecastView, ForecastSeries, BalancePoint, CreateCapacityRequest, CapacityRequestView,
         CapacityResult, CapacityResponse, CapacityState, CapacityWaitView, CapacitySummary,

@@ -39,6 +39,21 @@ string_schema!(
     names::NAME_MAX_LEN
 );
 string_schema!(
+    /// A blueprint's name, as a path parameter.
+    BlueprintNameParam,
+    "BlueprintName",
+    "^[a-z0-9][a-z0-9-]{0,63}$",
+    64
+);
+string_schema!(
+    /// A blueprint version, as a path parameter (`latest` only where a
+    /// version is read).
+    BlueprintVersionParam,
+    "BlueprintVersion",
+    "^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$",
+    64
+);
+string_schema!(
     /// An organization's name, as a path parameter.
     OrgNameParam,
     "OrgName",

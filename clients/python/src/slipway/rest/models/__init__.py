@@ -74,6 +74,7 @@ from .promotion_state import PromotionState
 from .promotion_view import PromotionView
 from .proposal_view import ProposalView
 from .provisioning_view import ProvisioningView
+from .published_blueprint import PublishedBlueprint
 from .rates_view import RatesView
 from .read_response_200 import ReadResponse200
 from .reason import Reason
@@ -177,6 +178,7 @@ __all__ = (
     "PromotionView",
     "ProposalView",
     "ProvisioningView",
+    "PublishedBlueprint",
     "RatesView",
     "ReadResponse200",
     "Reason",

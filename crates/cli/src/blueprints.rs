@@ -1,0 +1,123 @@
+//! `slipway blueprint check DIR`: a blueprint checked offline, as a module
+//! author's CI runs it (`slipway_engine::check`). Each finding is printed
+//! as `DIR/FILE:LINE: message`; any finding exits 1.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use crate::exit::{self, Failure};
+
+pub fn check(dir: &Path, json: bool) -> Result<ExitCode, Failure> {
+    if !dir.is_dir() {
+        return Err(Failure::invalid(
+            "dir",
+            format!("{} is not a directory", dir.display()),
+        ));
+    }
+    let report = slipway_engine::check::check_dir(dir)
+        .map_err(|e| Failure::new(exit::FAILED, "unreadable", e.to_string()))?;
+    if json {
+        crate::output::json(&json!({
+            "blueprint": report.blueprint,
+            "files": report.files,
+            "resources": report.resources,
+            "findings": report.findings.iter().map(|f| json!({
+                "file": f.file,
+                "line": f.line,
+                "message": f.message,
+            })).collect::<Vec<_>>(),
+            "skipped": report.skipped,
+        }));
+    } else {
+        for finding in &report.findings {
+            println!("{}/{finding}", dir.display());
+        }
+        let name = report.blueprint.as_deref().unwrap_or("(unnamed)");
+        let verdict = match report.findings.len() {
+            0 => "no problem found".to_owned(),
+            1 => "1 problem".to_owned(),
+            n => format!("{n} problems"),
+        };
+        println!(
+            "blueprint {name}: {} Terraform files, {} resources checked: {verdict}",
+            report.files, report.resources
+        );
+        for skipped in &report.skipped {
+            println!("not run: {skipped}");
+        }
+    }
+    Ok(if report.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::FAILED)
+    })
+}
+
+impl crate::client::Connection {
+    /// `slipway blueprint publish DIR --version V`: the directory, packed
+    /// and checked here first (so an author hears about a finding without a
+    /// round trip), then published for every replica and worker.
+    pub async fn publish_blueprint(&self, dir: &Path, version: &str) -> Result<ExitCode, Failure> {
+        slipway_core::names::check_version(version)
+            .map_err(|e| Failure::invalid("version", e.to_string()))?;
+        let source = slipway_engine::catalog::BlueprintSource::read_dir(dir)
+            .map_err(|e| Failure::invalid("dir", e.to_string()))?;
+        let archive = slipway_engine::catalog::pack_dir(dir)
+            .map_err(|e| Failure::new(exit::FAILED, "unreadable", e.to_string()))?;
+        let name = source.metadata.name;
+        let published = self
+            .client
+            .publish_blueprint(&name, version, archive)
+            .await?;
+        if self.json {
+            crate::output::json(&published);
+        } else {
+            let b = &published.blueprint;
+            let what = if published.created {
+                "Published"
+            } else {
+                "Already published, the same content:"
+            };
+            println!(
+                "{what} blueprint {} version {} (digest {}); every replica and worker has it.",
+                b.name,
+                b.version,
+                &b.digest[..b.digest.len().min(12)]
+            );
+            for skipped in &published.skipped {
+                println!("not run: {skipped}");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// `slipway blueprint list`: every version, by blueprint.
+    pub async fn list_blueprints(&self) -> Result<ExitCode, Failure> {
+        let mut versions = self.client.blueprints().await?;
+        versions.sort_by(|a, b| (&a.name, b.created_at).cmp(&(&b.name, a.created_at)));
+        if self.json {
+            crate::output::json_list("blueprints", &versions, None);
+        } else {
+            let mut table = crate::output::Table::new(&[
+                "BLUEPRINT",
+                "VERSION",
+                "DIGEST",
+                "PUBLISHED",
+                "DESCRIPTION",
+            ]);
+            for b in &versions {
+                table.row([
+                    b.name.clone(),
+                    b.version.clone(),
+                    b.digest.chars().take(12).collect(),
+                    b.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                    b.description.clone(),
+                ]);
+            }
+            table.print();
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

@@ -1,0 +1,75 @@
+//! Publishing a blueprint version (`slipway blueprint publish`): its
+//! directory as a gzip'd tar archive, read only after the caller is known
+//! and at most [`ARCHIVE_BYTES`].
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use slipway_api::types::PublishedBlueprint;
+
+use super::params::{BlueprintNameParam, BlueprintVersionParam};
+use super::{ApiError, AppState, Authenticated};
+
+/// The largest archive a publish reads (packed; what it unpacks to is
+/// bounded by `slipway_engine::catalog::ARCHIVE_MAX_BYTES`).
+pub const ARCHIVE_BYTES: usize = 8 * 1024 * 1024;
+
+/// The body of a publish, as the document describes it: bytes.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: the handler reads the raw body
+#[schema(value_type = String, format = Binary)]
+pub struct BlueprintArchive(Vec<u8>);
+
+/// PUBLISH a blueprint version (administrators): checked as `slipway
+/// blueprint check` checks it, then stored immutably for every replica and
+/// worker. 201 when new; 200 when this very content was published before;
+/// 409 `version_exists` when the version holds other content.
+#[utoipa::path(put, path = "/v1/blueprints/{name}/versions/{version}", tag = "clusters",
+    params(("name" = BlueprintNameParam, Path), ("version" = BlueprintVersionParam, Path)),
+    request_body(content = BlueprintArchive, content_type = "application/gzip",
+        description = "the blueprint's directory (blueprint.toml and its module) as a gzip'd tar archive"),
+    responses((status = 201, body = PublishedBlueprint), (status = 200, body = PublishedBlueprint)),
+    security(("bearer" = [])))]
+pub async fn publish(
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<PublishedBlueprint>), ApiError> {
+    // Who may publish is known before a byte of the archive is read.
+    caller.require_admin()?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type != "application/gzip" {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "content-type: send the blueprint's directory as a gzip'd tar archive, application/gzip",
+        ));
+    }
+    let archive = axum::body::to_bytes(body, ARCHIVE_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the archive is larger than {ARCHIVE_BYTES} bytes, or did not arrive in time"
+                ),
+            )
+        })?;
+    let published = http
+        .service
+        .publish_blueprint(&caller, &name, &version, &archive)
+        .await?;
+    let status = if published.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(published)))
+}
