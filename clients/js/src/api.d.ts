@@ -3515,10 +3515,10 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description the blueprint's directory (blueprint.toml and its module) as a gzip'd tar archive */
+        /** @description the blueprint's directory (blueprint.toml and its module) as a gzip'd tar archive (application/gzip is accepted too) */
         requestBody: {
             content: {
-                "application/gzip": components["schemas"]["BlueprintArchive"];
+                "application/octet-stream": components["schemas"]["BlueprintArchive"];
             };
         };
         responses: {

@@ -675,7 +675,7 @@ impl Client {
                 Method::PUT,
                 &format!("/v1/blueprints/{name}/versions/{version}"),
             )
-            .header(reqwest::header::CONTENT_TYPE, "application/gzip")
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(archive),
         )
         .await

@@ -361,8 +361,8 @@ fn kill_9_mid_deploy_is_recovered_and_destroy_leaves_no_process() {
     assert_eq!(ended.len(), 1, "{page}");
     let ending = &ended[0]["data"];
     assert_eq!(ending["completed"], false, "{ending}");
-    assert_eq!(ending["progress"]["planned"], 5, "{ending}");
-    assert!(ending["progress"]["done"].as_u64().unwrap() < 5, "{ending}");
+    assert_eq!(ending["progress"]["planned"], 6, "{ending}");
+    assert!(ending["progress"]["done"].as_u64().unwrap() < 6, "{ending}");
     assert!(
         !s.data_dir().join("work/runs").join(&op_id).exists(),
         "the run's directory is left"

@@ -27,8 +27,8 @@ pub struct BlueprintArchive(Vec<u8>);
 /// 409 `version_exists` when the version holds other content.
 #[utoipa::path(put, path = "/v1/blueprints/{name}/versions/{version}", tag = "clusters",
     params(("name" = BlueprintNameParam, Path), ("version" = BlueprintVersionParam, Path)),
-    request_body(content = BlueprintArchive, content_type = "application/gzip",
-        description = "the blueprint's directory (blueprint.toml and its module) as a gzip'd tar archive"),
+    request_body(content = BlueprintArchive, content_type = "application/octet-stream",
+        description = "the blueprint's directory (blueprint.toml and its module) as a gzip'd tar archive (application/gzip is accepted too)"),
     responses((status = 201, body = PublishedBlueprint), (status = 200, body = PublishedBlueprint)),
     security(("bearer" = [])))]
 pub async fn publish(
@@ -44,11 +44,14 @@ pub async fn publish(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if content_type != "application/gzip" {
+    if !matches!(
+        content_type,
+        "application/octet-stream" | "application/gzip"
+    ) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "content-type: send the blueprint's directory as a gzip'd tar archive, application/gzip",
+            "content-type: send the blueprint's directory as a gzip'd tar archive, application/octet-stream (or application/gzip)",
         ));
     }
     let archive = axum::body::to_bytes(body, ARCHIVE_BYTES)
