@@ -322,6 +322,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/blueprints/{name}/latest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Points `latest` at a version (administrators). */
+        put: operations["move_latest"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/blueprints/{name}/versions/{version}": {
         parameters: {
             query?: never;
@@ -338,6 +355,26 @@ export interface paths {
          */
         put: operations["publish"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/blueprints/{name}/versions/{version}/deprecate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * DEPRECATE a version (administrators): no new cluster runs it; the ones
+         *     that do keep running and are destroyed as ever.
+         */
+        post: operations["deprecate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1323,9 +1360,15 @@ export interface components {
         BlueprintView: {
             /** Format: date-time */
             created_at: string;
+            /** @description Deprecated, and why: no new cluster runs it. */
+            deprecated?: string | null;
             description: string;
             digest: string;
+            /** @description What `latest` names. */
+            latest: boolean;
             name: string;
+            /** @description Only these organizations' clusters may use it (null: every one's). */
+            organizations?: string[] | null;
             version: string;
         };
         CapacityRequestId: string;
@@ -1686,6 +1729,11 @@ export interface components {
             /** @description In the order they were first applied. */
             environments: components["schemas"]["EnvironmentView"][];
         };
+        /** @description `POST /v1/blueprints/{name}/versions/{version}/deprecate` */
+        DeprecateBlueprint: {
+            /** @description Why, for whoever meets it. */
+            reason: string;
+        };
         /**
          * @description `PUT /v1/deployments/{deployment}/environments/{environment}`: what a
          *     repository asks the deployment's cluster in that environment to be
@@ -1969,6 +2017,10 @@ export interface components {
          * @example 12.34
          */
         Money: string;
+        /** @description `PUT /v1/blueprints/{name}/latest` */
+        MoveLatest: {
+            version: string;
+        };
         OperationId: string;
         /**
          * @description What an operation does.
@@ -3505,9 +3557,141 @@ export interface operations {
             };
         };
     };
-    publish: {
+    move_latest: {
         parameters: {
             query?: never;
+            header?: never;
+            path: {
+                name: components["schemas"]["BlueprintName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MoveLatest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlueprintView"];
+                };
+            };
+            /** @description Bad input: the error names the field and the rule */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No credential, or one that is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential's scopes or the caller's level do not allow it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such cluster, operation, organization or route */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body did not arrive in time */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something is in the way (an operation in flight, a name taken, a schedule too near) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over a limit of the organization, or its budget */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (or failed authentications) from this client; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database, GitHub or object storage cannot answer now; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    publish: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only these organizations' clusters may use it, comma-separated
+                 *     (default: every organization's).
+                 */
+                organizations?: string;
+                /** @description Point `latest` at it. */
+                latest?: boolean;
+            };
             header?: never;
             path: {
                 name: components["schemas"]["BlueprintName"];
@@ -3536,6 +3720,131 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PublishedBlueprint"];
+                };
+            };
+            /** @description Bad input: the error names the field and the rule */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No credential, or one that is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential's scopes or the caller's level do not allow it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such cluster, operation, organization or route */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body did not arrive in time */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something is in the way (an operation in flight, a name taken, a schedule too near) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over a limit of the organization, or its budget */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (or failed authentications) from this client; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database, GitHub or object storage cannot answer now; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deprecate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["schemas"]["BlueprintName"];
+                version: components["schemas"]["BlueprintVersion"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeprecateBlueprint"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlueprintView"];
                 };
             };
             /** @description Bad input: the error names the field and the rule */

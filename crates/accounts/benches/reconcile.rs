@@ -169,6 +169,8 @@ async fn seed(orgs: usize, history: TimeDelta, resizes: usize, label: &str) -> S
             files: BTreeMap::from([("main.tf".into(), String::new())]),
             digest: "bench".into(),
             created_at: since,
+            organizations: None,
+            deprecated: None,
         })
         .await
         .expect("register the blueprint");

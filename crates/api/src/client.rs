@@ -669,14 +669,49 @@ impl Client {
         name: &str,
         version: &str,
         archive: Vec<u8>,
+        organizations: Option<&[String]>,
+        latest: bool,
     ) -> Result<PublishedBlueprint> {
+        let mut query = vec![("latest", latest.to_string())];
+        if let Some(orgs) = organizations {
+            query.push(("organizations", orgs.join(",")));
+        }
         self.send(
             self.request(
                 Method::PUT,
                 &format!("/v1/blueprints/{name}/versions/{version}"),
             )
+            .query(&query)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(archive),
+        )
+        .await
+    }
+
+    pub async fn deprecate_blueprint(
+        &self,
+        name: &str,
+        version: &str,
+        reason: &str,
+    ) -> Result<BlueprintView> {
+        self.send(
+            self.request(
+                Method::POST,
+                &format!("/v1/blueprints/{name}/versions/{version}/deprecate"),
+            )
+            .json(&DeprecateBlueprint {
+                reason: reason.to_owned(),
+            }),
+        )
+        .await
+    }
+
+    pub async fn move_blueprint_latest(&self, name: &str, version: &str) -> Result<BlueprintView> {
+        self.send(
+            self.request(Method::PUT, &format!("/v1/blueprints/{name}/latest"))
+                .json(&MoveLatest {
+                    version: version.to_owned(),
+                }),
         )
         .await
     }

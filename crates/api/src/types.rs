@@ -367,6 +367,27 @@ pub struct BlueprintView {
     pub description: String,
     pub digest: String,
     pub created_at: DateTime<Utc>,
+    /// Only these organizations' clusters may use it (null: every one's).
+    pub organizations: Option<Vec<String>>,
+    /// Deprecated, and why: no new cluster runs it.
+    pub deprecated: Option<String>,
+    /// What `latest` names.
+    pub latest: bool,
+}
+
+/// `POST /v1/blueprints/{name}/versions/{version}/deprecate`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeprecateBlueprint {
+    /// Why, for whoever meets it.
+    pub reason: String,
+}
+
+/// `PUT /v1/blueprints/{name}/latest`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveLatest {
+    pub version: String,
 }
 
 /// `PUT /v1/blueprints/{name}/versions/{version}`: the version as stored.

@@ -59,7 +59,13 @@ impl crate::client::Connection {
     /// `slipway blueprint publish DIR --version V`: the directory, packed
     /// and checked here first (so an author hears about a finding without a
     /// round trip), then published for every replica and worker.
-    pub async fn publish_blueprint(&self, dir: &Path, version: &str) -> Result<ExitCode, Failure> {
+    pub async fn publish_blueprint(
+        &self,
+        dir: &Path,
+        version: &str,
+        organizations: Option<Vec<String>>,
+        latest: bool,
+    ) -> Result<ExitCode, Failure> {
         slipway_core::names::check_version(version)
             .map_err(|e| Failure::invalid("version", e.to_string()))?;
         let source = slipway_engine::catalog::BlueprintSource::read_dir(dir)
@@ -69,7 +75,7 @@ impl crate::client::Connection {
         let name = source.metadata.name;
         let published = self
             .client
-            .publish_blueprint(&name, version, archive)
+            .publish_blueprint(&name, version, archive, organizations.as_deref(), latest)
             .await?;
         if self.json {
             crate::output::json(&published);
@@ -81,10 +87,16 @@ impl crate::client::Connection {
                 "Already published, the same content:"
             };
             println!(
-                "{what} blueprint {} version {} (digest {}); every replica and worker has it.",
+                "{what} blueprint {} version {} (digest {}) for {}{}; every replica and worker has it.",
                 b.name,
                 b.version,
-                &b.digest[..b.digest.len().min(12)]
+                &b.digest[..b.digest.len().min(12)],
+                who(b),
+                if b.latest {
+                    ", and latest names it"
+                } else {
+                    ""
+                }
             );
             for skipped in &published.skipped {
                 println!("not run: {skipped}");
@@ -103,21 +115,78 @@ impl crate::client::Connection {
             let mut table = crate::output::Table::new(&[
                 "BLUEPRINT",
                 "VERSION",
+                "FOR",
                 "DIGEST",
                 "PUBLISHED",
-                "DESCRIPTION",
+                "NOTE",
             ]);
             for b in &versions {
+                let mut note = Vec::new();
+                if b.latest {
+                    note.push("latest".to_owned());
+                }
+                if let Some(why) = &b.deprecated {
+                    note.push(format!("deprecated: {why}"));
+                }
                 table.row([
                     b.name.clone(),
                     b.version.clone(),
+                    who(b),
                     b.digest.chars().take(12).collect(),
                     b.created_at.format("%Y-%m-%d %H:%M").to_string(),
-                    b.description.clone(),
+                    note.join("; "),
                 ]);
             }
             table.print();
         }
         Ok(ExitCode::SUCCESS)
+    }
+
+    /// `slipway blueprint deprecate NAME VERSION --reason R`.
+    pub async fn deprecate_blueprint(
+        &self,
+        name: &str,
+        version: &str,
+        reason: &str,
+    ) -> Result<ExitCode, Failure> {
+        let b = self
+            .client
+            .deprecate_blueprint(name, version, reason)
+            .await?;
+        if self.json {
+            crate::output::json(&b);
+        } else {
+            println!(
+                "Deprecated blueprint {} version {}: no new cluster runs it; the ones that do keep running.",
+                b.name, b.version
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// `slipway blueprint latest NAME VERSION`.
+    pub async fn move_blueprint_latest(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<ExitCode, Failure> {
+        let b = self.client.move_blueprint_latest(name, version).await?;
+        if self.json {
+            crate::output::json(&b);
+        } else {
+            println!(
+                "latest names blueprint {} version {} now.",
+                b.name, b.version
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Whose clusters may use a version.
+fn who(b: &slipway_api::types::BlueprintView) -> String {
+    match &b.organizations {
+        None => "every organization".to_owned(),
+        Some(orgs) => orgs.join(", "),
     }
 }

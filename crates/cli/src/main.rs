@@ -726,9 +726,26 @@ enum BlueprintCommand {
         /// The version to publish it as (e.g. 1.4.0).
         #[arg(long)]
         version: String,
+        /// Only these organizations' clusters may use it (comma-separated;
+        /// default: every organization's). Part of the version, as its content.
+        #[arg(long, value_delimiter = ',')]
+        orgs: Option<Vec<String>>,
+        /// Point `latest` at it.
+        #[arg(long)]
+        latest: bool,
     },
-    /// Every published blueprint version, newest first.
+    /// Every published blueprint version you may use, newest first.
     List,
+    /// Deprecate a version (administrators): no new cluster runs it; the
+    /// ones that do keep running and are destroyed as ever.
+    Deprecate {
+        name: String,
+        version: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Point `latest` at a version (administrators).
+    Latest { name: String, version: String },
 }
 
 #[derive(Subcommand)]
@@ -1084,10 +1101,21 @@ fn end_quietly_on_a_closed_stdout() {
 async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failure> {
     let ctx = client::Connection::new(&global)?;
     match command {
-        Command::Blueprint(BlueprintCommand::Publish { dir, version }) => {
-            ctx.publish_blueprint(&dir, &version).await
-        }
+        Command::Blueprint(BlueprintCommand::Publish {
+            dir,
+            version,
+            orgs,
+            latest,
+        }) => ctx.publish_blueprint(&dir, &version, orgs, latest).await,
         Command::Blueprint(BlueprintCommand::List) => ctx.list_blueprints().await,
+        Command::Blueprint(BlueprintCommand::Deprecate {
+            name,
+            version,
+            reason,
+        }) => ctx.deprecate_blueprint(&name, &version, &reason).await,
+        Command::Blueprint(BlueprintCommand::Latest { name, version }) => {
+            ctx.move_blueprint_latest(&name, &version).await
+        }
         Command::Cluster(ClusterCommand::Create(a)) => {
             ctx.create_cluster(
                 a.name,

@@ -147,6 +147,8 @@ async fn register_blueprints(config: &Config, store: &dyn Store) -> anyhow::Resu
                 files: source.files,
                 digest: source.digest,
                 created_at: Utc::now(),
+                organizations: None,
+                deprecated: None,
             })
             .await?;
         match registered {

@@ -6,29 +6,53 @@
 
 use chrono::Utc;
 use slipway_api::types::{BlueprintView, PublishedBlueprint};
-use slipway_core::BlueprintName;
 use slipway_core::access::Level;
+use slipway_core::{BlueprintName, OrgName};
 use slipway_engine::EngineError;
 use slipway_engine::catalog::{BlueprintSource, unpack};
-use slipway_store::{BlueprintVersion, Registered};
+use slipway_store::{BlueprintVersion, BlueprintVersionSummary, Deprecation, Registered};
 
 use crate::Service;
-use crate::caller::Caller;
+use crate::caller::{Caller, scope};
 use crate::error::{Error, Result};
 
 impl Service {
     /// Publishes `archive` (a gzip'd tar of the blueprint's directory) as
-    /// version `version` of blueprint `name` (administrators). The same
-    /// content again changes nothing; other content under a version that
-    /// exists is refused (409 `version_exists`): versions are immutable.
+    /// version `version` of blueprint `name` (administrators), for the
+    /// clusters of `organizations` only (none: every organization's), and
+    /// points `latest` at it if asked. The same content again changes
+    /// nothing; other content (or other organizations) under a version
+    /// that exists is refused (409 `version_exists`): versions are
+    /// immutable.
     pub async fn publish_blueprint(
         &self,
         caller: &Caller,
         name: &str,
         version: &str,
         archive: &[u8],
+        options: PublishOptions,
     ) -> Result<PublishedBlueprint> {
         caller.require_admin()?;
+        let organizations = match options.organizations {
+            None => None,
+            Some(names) => {
+                let mut orgs = Vec::new();
+                for org in names {
+                    let org = OrgName::parse(&org)
+                        .map_err(|e| Error::invalid("organizations", e.rule))?;
+                    if self.store.organization(&org).await?.is_none() {
+                        return Err(Error::invalid(
+                            "organizations",
+                            format!("organization {org} does not exist"),
+                        ));
+                    }
+                    orgs.push(org.to_string());
+                }
+                orgs.sort();
+                orgs.dedup();
+                Some(orgs)
+            }
+        };
         let name = BlueprintName::parse(name)?;
         slipway_core::names::check_version(version)?;
         if version == "latest" {
@@ -77,11 +101,27 @@ impl Service {
                 files: source.files,
                 digest: digest.clone(),
                 created_at: Utc::now(),
+                organizations: organizations.clone(),
+                deprecated: None,
             })
             .await?;
         let created = match registered {
             Registered::Created => true,
-            Registered::Unchanged => false,
+            Registered::Unchanged => {
+                let stored = self.store.blueprint_version(name.as_str(), version).await?;
+                let restricted = stored.and_then(|s| s.organizations);
+                if restricted != organizations {
+                    return Err(Error::conflict(
+                        "version_exists",
+                        format!(
+                            "version {version} of blueprint {name} was published for {}: a version's organizations are part of it, publish a new version for {}",
+                            describe(restricted.as_deref()),
+                            describe(organizations.as_deref())
+                        ),
+                    ));
+                }
+                false
+            }
             Registered::Differs { stored_digest } => {
                 return Err(Error::conflict(
                     "version_exists",
@@ -91,6 +131,11 @@ impl Service {
                 ));
             }
         };
+        if options.latest {
+            self.store
+                .move_blueprint_latest(name.as_str(), version, Utc::now())
+                .await?;
+        }
         if created {
             self.audit(
                 caller,
@@ -98,7 +143,12 @@ impl Service {
                 "blueprint.publish",
                 &format!("{name}@{version}"),
                 "published",
-                serde_json::json!({"digest": digest, "skipped": report.skipped}),
+                serde_json::json!({
+                    "digest": digest,
+                    "organizations": organizations,
+                    "latest": options.latest,
+                    "skipped": report.skipped,
+                }),
             )
             .await;
         }
@@ -109,14 +159,205 @@ impl Service {
             .ok_or_else(|| Error::not_found(format!("blueprint {name} version {version}")))?;
         Ok(PublishedBlueprint {
             created,
-            blueprint: BlueprintView {
-                name: stored.blueprint,
-                version: stored.version,
-                description: stored.metadata.description.clone(),
-                digest: stored.digest,
-                created_at: stored.created_at,
-            },
+            blueprint: self.blueprint_view(name.as_str(), &stored.version).await?,
             skipped: report.skipped,
         })
+    }
+
+    /// DEPRECATE a version (administrators): no new clusters on it, and no
+    /// cluster moved to it; the ones that run it keep running, and are
+    /// resized and destroyed as ever.
+    pub async fn deprecate_blueprint(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: &str,
+        reason: &str,
+    ) -> Result<BlueprintView> {
+        caller.require_admin()?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(Error::invalid("reason", "say why, for whoever meets it"));
+        }
+        let deprecation = Deprecation {
+            at: Utc::now(),
+            reason: reason.to_owned(),
+        };
+        if !self
+            .store
+            .deprecate_blueprint_version(name, version, &deprecation)
+            .await?
+        {
+            return Err(not_published(name, version));
+        }
+        self.audit(
+            caller,
+            Level::Admin,
+            "blueprint.deprecate",
+            &format!("{name}@{version}"),
+            "deprecated",
+            serde_json::json!({"reason": reason}),
+        )
+        .await;
+        self.blueprint_view(name, version).await
+    }
+
+    /// Points `latest` at a version (administrators).
+    pub async fn move_latest(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: &str,
+    ) -> Result<BlueprintView> {
+        caller.require_admin()?;
+        if !self
+            .store
+            .move_blueprint_latest(name, version, Utc::now())
+            .await?
+        {
+            return Err(not_published(name, version));
+        }
+        self.audit(
+            caller,
+            Level::Admin,
+            "blueprint.latest",
+            name,
+            "moved",
+            serde_json::json!({"version": version}),
+        )
+        .await;
+        self.blueprint_view(name, version).await
+    }
+
+    /// The catalog, as the caller may see it: a version restricted to
+    /// organizations is shown to their members and administrators only.
+    pub async fn blueprints(&self, caller: &Caller) -> Result<Vec<BlueprintView>> {
+        caller.require(scope::CLUSTERS_READ)?;
+        Ok(self
+            .store
+            .blueprint_versions()
+            .await?
+            .into_iter()
+            .filter(|b| visible(caller, b.organizations.as_deref()))
+            .map(view)
+            .collect())
+    }
+
+    /// A blueprint version for a cluster of `organization` that runs
+    /// version `current` now (none: a new cluster): invisible (as if not
+    /// published) when restricted to other organizations; refused when
+    /// deprecated, unless the cluster already runs it.
+    pub(crate) async fn blueprint_for(
+        &self,
+        organization: &OrgName,
+        name: &str,
+        version: &str,
+        current: Option<&str>,
+    ) -> Result<BlueprintVersion> {
+        let found = self.blueprint(name, version).await?;
+        if !found.available_to(organization.as_str()) {
+            return Err(missing(name, version));
+        }
+        let moves_to_it = current != Some(found.version.as_str());
+        if let (true, Some(deprecated)) = (moves_to_it, &found.deprecated) {
+            return Err(Error::conflict(
+                "deprecated",
+                format!(
+                    "version {} of blueprint {name} is deprecated ({}): no new cluster runs it; choose another version (slipway blueprint list)",
+                    found.version, deprecated.reason
+                ),
+            ));
+        }
+        Ok(found)
+    }
+
+    /// A version, whoever may use it: for administrators and the readers of
+    /// its metadata.
+    pub(crate) async fn blueprint(&self, name: &str, version: &str) -> Result<BlueprintVersion> {
+        slipway_core::names::check_version(version)?;
+        self.store
+            .blueprint_version(name, version)
+            .await?
+            .ok_or_else(|| missing(name, version))
+    }
+
+    /// A version the caller may see (its metadata: variables, sizes, cost).
+    pub async fn blueprint_version(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: &str,
+    ) -> Result<BlueprintVersion> {
+        caller.require(scope::CLUSTERS_READ)?;
+        let found = self.blueprint(name, version).await?;
+        if !visible(caller, found.organizations.as_deref()) {
+            return Err(missing(name, version));
+        }
+        Ok(found)
+    }
+
+    async fn blueprint_view(&self, name: &str, version: &str) -> Result<BlueprintView> {
+        self.store
+            .blueprint_versions()
+            .await?
+            .into_iter()
+            .find(|b| b.blueprint == name && b.version == version)
+            .map(view)
+            .ok_or_else(|| not_published(name, version))
+    }
+}
+
+/// How to publish a version.
+#[derive(Debug, Clone, Default)]
+pub struct PublishOptions {
+    /// Only these organizations' clusters may use it (none: every one).
+    pub organizations: Option<Vec<String>>,
+    /// Point `latest` at it.
+    pub latest: bool,
+}
+
+/// Whether the caller sees a version restricted to `organizations`.
+fn visible(caller: &Caller, organizations: Option<&[String]>) -> bool {
+    organizations.is_none_or(|orgs| {
+        orgs.iter()
+            .filter_map(|o| OrgName::parse(o).ok())
+            .any(|o| caller.level_for(&o) >= Level::OrgMember)
+    })
+}
+
+fn view(b: BlueprintVersionSummary) -> BlueprintView {
+    BlueprintView {
+        name: b.blueprint,
+        version: b.version,
+        description: b.description,
+        digest: b.digest,
+        created_at: b.created_at,
+        organizations: b.organizations,
+        deprecated: b.deprecated.map(|d| d.reason),
+        latest: b.latest,
+    }
+}
+
+/// A version that does not exist, or that the caller may not see: the
+/// same answer.
+fn missing(name: &str, version: &str) -> Error {
+    Error::invalid(
+        if version == "latest" {
+            "blueprint"
+        } else {
+            "version"
+        },
+        format!("blueprint {name} has no version {version}; see GET /v1/blueprints"),
+    )
+}
+
+fn not_published(name: &str, version: &str) -> Error {
+    Error::not_found(format!("blueprint {name} has no version {version}"))
+}
+
+fn describe(organizations: Option<&[String]>) -> String {
+    match organizations {
+        None => "every organization".to_owned(),
+        Some(orgs) => format!("organizations {}", orgs.join(", ")),
     }
 }

@@ -18,7 +18,7 @@ use slipway_core::access::{Action, Level, authorize};
 use slipway_core::rules::{self, ClusterSnapshot, DeployRequest, Outcome, RuleContext};
 use slipway_core::{
     BlueprintName, ClusterName, ClusterSpec, Operation, OrgName, Timestamp, Variables,
-    duration::parse_duration, names::check_version,
+    duration::parse_duration,
 };
 use slipway_store::{BlueprintVersion, ClusterFilter, Decide, NewCluster, Notification};
 use tokio::sync::broadcast;
@@ -48,23 +48,6 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32> {
 }
 
 impl Service {
-    pub(crate) async fn blueprint(&self, name: &str, version: &str) -> Result<BlueprintVersion> {
-        check_version(version)?;
-        self.store
-            .blueprint_version(name, version)
-            .await?
-            .ok_or_else(|| {
-                Error::invalid(
-                    if version == "latest" {
-                        "blueprint"
-                    } else {
-                        "version"
-                    },
-                    format!("blueprint {name} has no version {version}; see GET /v1/blueprints"),
-                )
-            })
-    }
-
     pub(crate) async fn snapshot(&self, name: &ClusterName) -> Result<ClusterSnapshot> {
         self.store
             .cluster(name)
@@ -151,9 +134,11 @@ impl Service {
         authorize(level, Action::Manage, req.public, &organization)?;
         let blueprint_name = BlueprintName::parse(&req.blueprint)?;
         let blueprint = self
-            .blueprint(
+            .blueprint_for(
+                &organization,
                 blueprint_name.as_str(),
                 req.version.as_deref().unwrap_or("latest"),
+                None,
             )
             .await?;
         let nodes = req.nodes.unwrap_or(blueprint.metadata.nodes.default);
@@ -356,9 +341,11 @@ impl Service {
         let spec = &snap.cluster.spec;
         let name = &snap.cluster.name;
         let blueprint = self
-            .blueprint(
+            .blueprint_for(
+                &snap.cluster.organization,
                 spec.blueprint.as_str(),
                 req.version.as_deref().unwrap_or(&spec.version),
+                Some(&spec.version),
             )
             .await?;
         let metadata = &blueprint.metadata;
@@ -664,17 +651,6 @@ impl Service {
         })
     }
 
-    /// A blueprint version with its metadata (variables, sizes, cost).
-    pub async fn blueprint_version(
-        &self,
-        caller: &Caller,
-        name: &str,
-        version: &str,
-    ) -> Result<BlueprintVersion> {
-        caller.require(scope::CLUSTERS_READ)?;
-        self.blueprint(name, version).await
-    }
-
     /// The variables of the cluster's definition, sensitive ones masked
     /// (members of its organization, or anyone for a public cluster).
     pub async fn cluster_variables(&self, caller: &Caller, name: &str) -> Result<Variables> {
@@ -699,23 +675,6 @@ impl Service {
                     value.clone()
                 };
                 (key.clone(), shown)
-            })
-            .collect())
-    }
-
-    pub async fn blueprints(&self, caller: &Caller) -> Result<Vec<BlueprintView>> {
-        caller.require(scope::CLUSTERS_READ)?;
-        Ok(self
-            .store
-            .blueprint_versions()
-            .await?
-            .into_iter()
-            .map(|b| BlueprintView {
-                name: b.blueprint,
-                version: b.version,
-                description: b.description,
-                digest: b.digest,
-                created_at: b.created_at,
             })
             .collect())
     }

@@ -42,8 +42,16 @@ impl Service {
             .map_err(|e| Error::invalid("deployment", e))?;
         let organization = OrgName::parse(&req.organization)?;
         let blueprint_name = BlueprintName::parse(&req.blueprint)?;
+        let existing = self.store.cluster(&name).await?;
         let blueprint = self
-            .blueprint(blueprint_name.as_str(), &req.version)
+            .blueprint_for(
+                &organization,
+                blueprint_name.as_str(),
+                &req.version,
+                existing
+                    .as_ref()
+                    .map(|snap| snap.cluster.spec.version.as_str()),
+            )
             .await?;
         let metadata = &blueprint.metadata;
         let sensitive = |key: &str| metadata.variables.get(key).is_some_and(|v| v.sensitive);
@@ -80,7 +88,6 @@ impl Service {
         // ephemeral one is not.
         let persistent = req.ttl.is_none();
 
-        let existing = self.store.cluster(&name).await?;
         let (action, changes) = match &existing {
             None => {
                 let level = caller.level_for(&organization);

@@ -445,7 +445,8 @@ pub trait BlueprintStore: Send + Sync + 'static {
     /// existing version is reported, not written.
     async fn register_blueprint_version(&self, version: BlueprintVersion) -> Result<Registered>;
 
-    /// A blueprint version; `latest` is the most recently registered one.
+    /// A blueprint version; `latest` is the one an administrator pointed it
+    /// at, else the newest not deprecated, else the newest.
     async fn blueprint_version(
         &self,
         blueprint: &str,
@@ -454,6 +455,22 @@ pub trait BlueprintStore: Send + Sync + 'static {
 
     /// Every blueprint version, without module files.
     async fn blueprint_versions(&self) -> Result<Vec<BlueprintVersionSummary>>;
+
+    /// Deprecates a version (again: a new reason); whether it exists.
+    async fn deprecate_blueprint_version(
+        &self,
+        blueprint: &str,
+        version: &str,
+        deprecation: &Deprecation,
+    ) -> Result<bool>;
+
+    /// Points `latest` at a version; whether it exists.
+    async fn move_blueprint_latest(
+        &self,
+        blueprint: &str,
+        version: &str,
+        at: Timestamp,
+    ) -> Result<bool>;
 }
 
 /// People, organizations, tokens and keys.

@@ -275,6 +275,29 @@ pub struct BlueprintVersion {
     /// A digest of metadata and files, identifying the content.
     pub digest: String,
     pub created_at: Timestamp,
+    /// The organizations whose clusters may use it (none: every one), as
+    /// published.
+    #[serde(default)]
+    pub organizations: Option<Vec<String>>,
+    /// Deprecated: no new clusters on it.
+    #[serde(default)]
+    pub deprecated: Option<Deprecation>,
+}
+
+impl BlueprintVersion {
+    /// Whether clusters of `organization` may use it.
+    pub fn available_to(&self, organization: &str) -> bool {
+        self.organizations
+            .as_ref()
+            .is_none_or(|orgs| orgs.iter().any(|o| o == organization))
+    }
+}
+
+/// When and why a blueprint version was deprecated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deprecation {
+    pub at: Timestamp,
+    pub reason: String,
 }
 
 /// A blueprint version without its files.
@@ -285,6 +308,10 @@ pub struct BlueprintVersionSummary {
     pub description: String,
     pub digest: String,
     pub created_at: Timestamp,
+    pub organizations: Option<Vec<String>>,
+    pub deprecated: Option<Deprecation>,
+    /// What `latest` names now.
+    pub latest: bool,
 }
 
 /// What registering a blueprint version did.

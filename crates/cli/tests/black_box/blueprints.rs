@@ -158,3 +158,180 @@ fn only_administrators_publish_and_what_is_not_a_blueprint_is_refused_naming_it(
         "{failing}"
     );
 }
+
+/// A blueprint `lab` of one `terraform_data`, written into `dir`.
+fn lab(dir: &Path, greeting: &str) {
+    std::fs::write(
+        dir.join("blueprint.toml"),
+        "name = \"lab\"\ndescription = \"A lab of records\"\n[nodes]\nmin = 1\nmax = 3\ndefault = 1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("main.tf"),
+        format!(
+            "variable \"cluster_name\" {{\n  type = string\n}}\n\nresource \"terraform_data\" \"lab\" {{\n  input = \"${{var.cluster_name}}: {greeting}\"\n}}\n\noutput \"endpoint\" {{\n  value = \"https://${{var.cluster_name}}.lab.example\"\n}}\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// The catalog as organizations meet it: a version published for one
+/// organization is invisible to another's members and refused for their
+/// clusters; `latest` is the newest until an administrator points it
+/// elsewhere, and a cluster records what it resolved to; a deprecated
+/// version takes no new cluster, while one that runs it keeps running, and
+/// moves to another version in place.
+#[test]
+fn versions_are_restricted_to_organizations_latest_moves_and_deprecation_stops_new_clusters() {
+    let github = slipway_testkit::github::FakeGitHub::start();
+    for (login, id, org) in [("alice", 1, "org-a"), ("bob", 2, "org-b")] {
+        github.add_user(login, id, &format!("gho_{login}"), &["read:org"]);
+        github.set_org_membership(login, org, "active", "member");
+    }
+    let s = server_with_github(&github, &[]);
+    for (org, gh) in [("a", "org-a"), ("b", "org-b")] {
+        s.run(&["org", "create", org, "--github-org", gh])
+            .expect_code(0);
+    }
+    let alice = sign_in(&s, "gho_alice");
+    let bob = sign_in(&s, "gho_bob");
+    let publish = |version: &str, greeting: &str, extra: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        lab(dir.path(), greeting);
+        let mut args = vec![
+            "blueprint",
+            "publish",
+            dir.path().to_str().unwrap(),
+            "--version",
+            version,
+        ];
+        args.extend_from_slice(extra);
+        let out = s.run(&args);
+        out.expect_code(0);
+        out.stdout()
+    };
+    let published = publish("1.0.0", "for a", &["--orgs", "a"]);
+    assert!(published.contains("for a;"), "{published}");
+
+    // b's members neither see nor use it; a's do.
+    let listed = s
+        .run_as(&["blueprint", "list", "--json"], Some(&bob))
+        .json();
+    assert!(
+        !listed["blueprints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["name"] == "lab"),
+        "{listed}"
+    );
+    let refused = s.run_as(
+        &[
+            "cluster",
+            "create",
+            "b-lab",
+            "--blueprint",
+            "lab",
+            "--version",
+            "1.0.0",
+            "--org",
+            "b",
+            "--json",
+        ],
+        Some(&bob),
+    );
+    refused.expect_code(2);
+    assert!(
+        refused.error_json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("blueprint lab has no version 1.0.0"),
+        "{}",
+        refused.stderr()
+    );
+    s.run_as(
+        &[
+            "cluster",
+            "create",
+            "a-lab",
+            "--blueprint",
+            "lab",
+            "--version",
+            "1.0.0",
+            "--org",
+            "a",
+        ],
+        Some(&alice),
+    )
+    .expect_code(0);
+
+    // `latest`: the newest, until pointed elsewhere; a cluster records
+    // what it resolved to.
+    publish("1.1.0", "one", &[]);
+    publish("1.2.0", "two", &[]);
+    let version_of = |cluster: &str| {
+        s.run(&["status", cluster, "--json"]).json()["version"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    s.run(&[
+        "cluster",
+        "create",
+        "newest",
+        "--blueprint",
+        "lab",
+        "--org",
+        "b",
+    ])
+    .expect_code(0);
+    assert_eq!(version_of("newest"), "1.2.0");
+    s.run(&["blueprint", "latest", "lab", "1.1.0"])
+        .expect_code(0);
+    s.run(&[
+        "cluster",
+        "create",
+        "pinned",
+        "--blueprint",
+        "lab",
+        "--org",
+        "b",
+    ])
+    .expect_code(0);
+    assert_eq!(version_of("pinned"), "1.1.0");
+    s.run(&["deploy", "pinned"]).expect_code(0);
+
+    // Deprecated: no new cluster on it; the one that runs it is deployed
+    // again as it is, and moved to another version in place.
+    s.run(&[
+        "blueprint",
+        "deprecate",
+        "lab",
+        "1.1.0",
+        "--reason",
+        "loses records",
+    ])
+    .expect_code(0);
+    let deprecated = s.run(&[
+        "cluster",
+        "create",
+        "late",
+        "--blueprint",
+        "lab",
+        "--version",
+        "1.1.0",
+        "--json",
+    ]);
+    deprecated.expect_code(4);
+    assert_eq!(deprecated.error_json()["error"]["code"], "deprecated");
+    let listed = s.run(&["blueprint", "list"]).stdout();
+    assert!(
+        listed.contains("latest; deprecated: loses records"),
+        "{listed}"
+    );
+    s.run(&["deploy", "pinned", "--nodes", "2"]).expect_code(0);
+    s.run(&["deploy", "pinned", "--version", "1.2.0"])
+        .expect_code(0);
+    assert_eq!(version_of("pinned"), "1.2.0");
+    s.run(&["destroy", "pinned"]).expect_code(0);
+}

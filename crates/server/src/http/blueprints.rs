@@ -6,10 +6,24 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use slipway_api::types::PublishedBlueprint;
+use serde::Deserialize;
+use slipway_api::types::{BlueprintView, DeprecateBlueprint, MoveLatest, PublishedBlueprint};
+use slipway_service::blueprints::PublishOptions;
 
 use super::params::{BlueprintNameParam, BlueprintVersionParam};
-use super::{ApiError, AppState, Authenticated};
+use super::{ApiError, ApiJson, ApiQuery, AppState, Authenticated};
+
+/// How to publish a version.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PublishParams {
+    /// Only these organizations' clusters may use it, comma-separated
+    /// (default: every organization's).
+    organizations: Option<String>,
+    /// Point `latest` at it.
+    latest: Option<bool>,
+}
 
 /// The largest archive a publish reads (packed; what it unpacks to is
 /// bounded by `slipway_engine::catalog::ARCHIVE_MAX_BYTES`).
@@ -26,7 +40,7 @@ pub struct BlueprintArchive(Vec<u8>);
 /// worker. 201 when new; 200 when this very content was published before;
 /// 409 `version_exists` when the version holds other content.
 #[utoipa::path(put, path = "/v1/blueprints/{name}/versions/{version}", tag = "clusters",
-    params(("name" = BlueprintNameParam, Path), ("version" = BlueprintVersionParam, Path)),
+    params(("name" = BlueprintNameParam, Path), ("version" = BlueprintVersionParam, Path), PublishParams),
     request_body(content = BlueprintArchive, content_type = "application/octet-stream",
         description = "the blueprint's directory (blueprint.toml and its module) as a gzip'd tar archive (application/gzip is accepted too)"),
     responses((status = 201, body = PublishedBlueprint), (status = 200, body = PublishedBlueprint)),
@@ -35,6 +49,7 @@ pub async fn publish(
     State(http): AppState,
     Authenticated(caller): Authenticated,
     Path((name, version)): Path<(String, String)>,
+    ApiQuery(params): ApiQuery<PublishParams>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<PublishedBlueprint>), ApiError> {
@@ -67,7 +82,21 @@ pub async fn publish(
         })?;
     let published = http
         .service
-        .publish_blueprint(&caller, &name, &version, &archive)
+        .publish_blueprint(
+            &caller,
+            &name,
+            &version,
+            &archive,
+            PublishOptions {
+                organizations: params.organizations.map(|list| {
+                    list.split(',')
+                        .map(|o| o.trim().to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                }),
+                latest: params.latest.unwrap_or(false),
+            },
+        )
         .await?;
     let status = if published.created {
         StatusCode::CREATED
@@ -75,4 +104,39 @@ pub async fn publish(
         StatusCode::OK
     };
     Ok((status, Json(published)))
+}
+
+/// DEPRECATE a version (administrators): no new cluster runs it; the ones
+/// that do keep running and are destroyed as ever.
+#[utoipa::path(post, path = "/v1/blueprints/{name}/versions/{version}/deprecate", tag = "clusters",
+    params(("name" = BlueprintNameParam, Path), ("version" = BlueprintVersionParam, Path)),
+    request_body = DeprecateBlueprint, responses((status = 200, body = BlueprintView)), security(("bearer" = [])))]
+pub async fn deprecate(
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
+    Path((name, version)): Path<(String, String)>,
+    ApiJson(req): ApiJson<DeprecateBlueprint>,
+) -> Result<Json<BlueprintView>, ApiError> {
+    Ok(Json(
+        http.service
+            .deprecate_blueprint(&caller, &name, &version, &req.reason)
+            .await?,
+    ))
+}
+
+/// Points `latest` at a version (administrators).
+#[utoipa::path(put, path = "/v1/blueprints/{name}/latest", tag = "clusters",
+    params(("name" = BlueprintNameParam, Path)),
+    request_body = MoveLatest, responses((status = 200, body = BlueprintView)), security(("bearer" = [])))]
+pub async fn move_latest(
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<MoveLatest>,
+) -> Result<Json<BlueprintView>, ApiError> {
+    Ok(Json(
+        http.service
+            .move_latest(&caller, &name, &req.version)
+            .await?,
+    ))
 }

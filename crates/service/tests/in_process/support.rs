@@ -212,6 +212,8 @@ pub fn blueprint() -> BlueprintVersion {
         files: BTreeMap::from([("main.tf".to_owned(), "# nothing".to_owned())]),
         digest: "digest-1.0.0".into(),
         created_at: Utc::now(),
+        organizations: None,
+        deprecated: None,
     }
 }
 

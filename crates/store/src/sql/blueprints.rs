@@ -1,4 +1,7 @@
-//! Blueprint versions: immutable once registered; `latest` is the newest.
+//! Blueprint versions: immutable once registered (restricted to some
+//! organizations or not, as published); deprecated later; `latest` the
+//! version an administrator pointed it at, else the newest one not
+//! deprecated.
 
 use async_trait::async_trait;
 
@@ -22,8 +25,8 @@ impl BlueprintStore for SqlStore {
             Some(stored_digest) => Registered::Differs { stored_digest },
             None => {
                 sqlx::query(
-                    "INSERT INTO blueprint_versions (blueprint, version, metadata, files, digest, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO blueprint_versions (blueprint, version, metadata, files, digest, created_at, organizations) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(bv.blueprint.as_str())
                 .bind(bv.version.as_str())
@@ -31,6 +34,7 @@ impl BlueprintStore for SqlStore {
                 .bind(to_json(&bv.files))
                 .bind(bv.digest.as_str())
                 .bind(millis(bv.created_at))
+                .bind(bv.organizations.as_ref().map(to_json))
                 .execute(&mut *tx)
                 .await?;
                 Registered::Created
@@ -45,24 +49,89 @@ impl BlueprintStore for SqlStore {
         blueprint: &str,
         version: &str,
     ) -> Result<Option<BlueprintVersion>> {
-        let row = sqlx::query_as::<_, BlueprintVersionRow>(
-            "SELECT blueprint, version, metadata, files, digest, created_at FROM blueprint_versions \
-             WHERE blueprint = $1 AND ($2 = 'latest' OR version = $2) ORDER BY created_at DESC, version DESC LIMIT 1",
-        )
-        .bind(blueprint)
-        .bind(version)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = if version == "latest" {
+            // The alias, else the newest not deprecated, else the newest.
+            sqlx::query_as::<_, BlueprintVersionRow>(concat!(
+                "SELECT ",
+                blueprint_version_columns!("files"),
+                " FROM blueprint_versions WHERE blueprint = $1 \
+                 ORDER BY CASE WHEN version = (SELECT l.version FROM blueprint_latest l WHERE l.blueprint = $1) THEN 0 ELSE 1 END, \
+                 CASE WHEN deprecated_at IS NULL THEN 0 ELSE 1 END, created_at DESC, version DESC LIMIT 1"
+            ))
+            .bind(blueprint)
+            .fetch_optional(&self.pool)
+            .await?
+        } else {
+            sqlx::query_as::<_, BlueprintVersionRow>(concat!(
+                "SELECT ",
+                blueprint_version_columns!("files"),
+                " FROM blueprint_versions WHERE blueprint = $1 AND version = $2"
+            ))
+            .bind(blueprint)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?
+        };
         row.map(BlueprintVersion::try_from).transpose()
     }
 
     async fn blueprint_versions(&self) -> Result<Vec<BlueprintVersionSummary>> {
-        let rows = sqlx::query_as::<_, BlueprintVersionRow>(
-            "SELECT blueprint, version, metadata, '{}' AS files, digest, created_at FROM blueprint_versions \
-             ORDER BY blueprint, created_at DESC",
-        )
+        let rows = sqlx::query_as::<_, BlueprintVersionRow>(concat!(
+            "SELECT ",
+            blueprint_version_columns!("'{}' AS files"),
+            " FROM blueprint_versions ORDER BY blueprint, created_at DESC"
+        ))
         .fetch_all(&self.pool)
         .await?;
         convert(rows)
+    }
+
+    async fn deprecate_blueprint_version(
+        &self,
+        blueprint: &str,
+        version: &str,
+        deprecation: &crate::Deprecation,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE blueprint_versions SET deprecated_at = $3, deprecation = $4 \
+             WHERE blueprint = $1 AND version = $2",
+        )
+        .bind(blueprint)
+        .bind(version)
+        .bind(millis(deprecation.at))
+        .bind(&deprecation.reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn move_blueprint_latest(
+        &self,
+        blueprint: &str,
+        version: &str,
+        at: slipway_core::Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM blueprint_versions WHERE blueprint = $1 AND version = $2",
+        )
+        .bind(blueprint)
+        .bind(version)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO blueprint_latest (blueprint, version, moved_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (blueprint) DO UPDATE SET version = excluded.version, moved_at = excluded.moved_at",
+        )
+        .bind(blueprint)
+        .bind(version)
+        .bind(millis(at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

@@ -606,10 +606,11 @@ impl SqlStore {
         tx: &mut sqlx::AnyConnection,
         spec: &slipway_core::ClusterSpec,
     ) -> Result<Option<BlueprintVersion>> {
-        sqlx::query_as::<_, BlueprintVersionRow>(
-            "SELECT blueprint, version, metadata, files, digest, created_at FROM blueprint_versions \
-             WHERE blueprint = $1 AND version = $2",
-        )
+        sqlx::query_as::<_, BlueprintVersionRow>(concat!(
+            "SELECT ",
+            blueprint_version_columns!("files"),
+            " FROM blueprint_versions WHERE blueprint = $1 AND version = $2"
+        ))
         .bind(spec.blueprint.as_str())
         .bind(spec.version.as_str())
         .fetch_optional(&mut *tx)

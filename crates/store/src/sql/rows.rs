@@ -9,8 +9,8 @@ use slipway_core::{
 };
 
 use crate::{
-    AdminCandidate, ApiToken, AuditEntry, BlueprintVersion, BlueprintVersionSummary, Membership,
-    MembershipRole, MembershipState, Organization, StateLock, StateVersion, StoreError,
+    AdminCandidate, ApiToken, AuditEntry, BlueprintVersion, BlueprintVersionSummary, Deprecation,
+    Membership, MembershipRole, MembershipState, Organization, StateLock, StateVersion, StoreError,
     StoredSigningKey, User,
 };
 
@@ -220,6 +220,21 @@ impl TryFrom<EventRow> for Event {
     }
 }
 
+/// The columns a [`BlueprintVersionRow`] reads (`files` may be replaced by
+/// `'{}' AS files` where they are not needed).
+macro_rules! blueprint_version_columns {
+    ($files:literal) => {
+        concat!(
+            "blueprint, version, metadata, ",
+            $files,
+            ", digest, created_at, organizations, deprecated_at, deprecation, \
+             CAST(CASE WHEN version = (SELECT l.version FROM blueprint_latest l WHERE l.blueprint = blueprint_versions.blueprint) \
+             THEN 1 ELSE 0 END AS BIGINT) AS is_latest"
+        )
+    };
+}
+pub(crate) use blueprint_version_columns;
+
 #[derive(sqlx::FromRow)]
 pub struct BlueprintVersionRow {
     blueprint: String,
@@ -228,18 +243,44 @@ pub struct BlueprintVersionRow {
     files: String,
     digest: String,
     created_at: i64,
+    organizations: Option<String>,
+    deprecated_at: Option<i64>,
+    deprecation: Option<String>,
+    is_latest: i64,
+}
+
+impl BlueprintVersionRow {
+    fn deprecated(&self) -> Result<Option<Deprecation>, StoreError> {
+        self.deprecated_at
+            .map(|at| {
+                Ok(Deprecation {
+                    at: time(at)?,
+                    reason: self.deprecation.clone().unwrap_or_default(),
+                })
+            })
+            .transpose()
+    }
+
+    fn organizations(&self) -> Result<Option<Vec<String>>, StoreError> {
+        self.organizations
+            .as_deref()
+            .map(|o| json("blueprint organizations", o))
+            .transpose()
+    }
 }
 
 impl TryFrom<BlueprintVersionRow> for BlueprintVersion {
     type Error = StoreError;
     fn try_from(r: BlueprintVersionRow) -> Result<Self, StoreError> {
         Ok(BlueprintVersion {
-            blueprint: r.blueprint,
-            version: r.version,
+            deprecated: r.deprecated()?,
+            organizations: r.organizations()?,
             metadata: json("blueprint metadata", &r.metadata)?,
             files: json("blueprint files", &r.files)?,
-            digest: r.digest,
             created_at: time(r.created_at)?,
+            blueprint: r.blueprint,
+            version: r.version,
+            digest: r.digest,
         })
     }
 }
@@ -250,11 +291,14 @@ impl TryFrom<BlueprintVersionRow> for BlueprintVersionSummary {
         let metadata: slipway_core::blueprint::BlueprintMetadata =
             json("blueprint metadata", &r.metadata)?;
         Ok(BlueprintVersionSummary {
+            deprecated: r.deprecated()?,
+            organizations: r.organizations()?,
+            latest: r.is_latest == 1,
+            created_at: time(r.created_at)?,
             blueprint: r.blueprint,
             version: r.version,
             description: metadata.description,
             digest: r.digest,
-            created_at: time(r.created_at)?,
         })
     }
 }

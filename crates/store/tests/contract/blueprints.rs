@@ -2,7 +2,10 @@
 
 use crate::fixtures::*;
 
-contract!(blueprint_versions_are_immutable,);
+contract!(
+    blueprint_versions_are_immutable,
+    latest_is_the_alias_else_the_newest_not_deprecated,
+);
 
 async fn blueprint_versions_are_immutable(db: &TestDatabase) {
     let store = open(db).await;
@@ -21,6 +24,8 @@ async fn blueprint_versions_are_immutable(db: &TestDatabase) {
         files: BTreeMap::from([("main.tf".to_owned(), format!("# {digest}"))]),
         digest: digest.into(),
         created_at: at,
+        organizations: None,
+        deprecated: None,
     };
     let v1 = version("1.0.0", "aaa", t0());
     assert_eq!(
@@ -62,4 +67,85 @@ async fn blueprint_versions_are_immutable(db: &TestDatabase) {
             .is_none()
     );
     assert_eq!(store.blueprint_versions().await.unwrap().len(), 2);
+    // Restricted to organizations as registered.
+    let restricted = BlueprintVersion {
+        version: "2.0.0".into(),
+        digest: "ddd".into(),
+        organizations: Some(vec!["a".into()]),
+        created_at: t0() + TimeDelta::seconds(2),
+        ..latest
+    };
+    store
+        .register_blueprint_version(restricted.clone())
+        .await
+        .unwrap();
+    let read = store
+        .blueprint_version("local", "2.0.0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.organizations, Some(vec!["a".to_owned()]));
+    assert!(read.available_to("a") && !read.available_to("b"));
+}
+
+async fn latest_is_the_alias_else_the_newest_not_deprecated(db: &TestDatabase) {
+    let store = open(db).await;
+    for (i, v) in ["1.0.0", "1.1.0", "1.2.0"].into_iter().enumerate() {
+        store
+            .register_blueprint_version(BlueprintVersion {
+                created_at: t0() + TimeDelta::seconds(i as i64),
+                ..blueprint(v, &[], None)
+            })
+            .await
+            .unwrap();
+    }
+    let latest = || async {
+        store
+            .blueprint_version("local", "latest")
+            .await
+            .unwrap()
+            .unwrap()
+            .version
+    };
+    assert_eq!(latest().await, "1.2.0");
+    let deprecation = Deprecation {
+        at: t0(),
+        reason: "loses records".into(),
+    };
+    assert!(
+        store
+            .deprecate_blueprint_version("local", "1.2.0", &deprecation)
+            .await
+            .unwrap()
+    );
+    assert_eq!(latest().await, "1.1.0", "not a deprecated one");
+    assert!(
+        store
+            .move_blueprint_latest("local", "1.0.0", t0())
+            .await
+            .unwrap()
+    );
+    assert_eq!(latest().await, "1.0.0");
+    assert!(
+        !store
+            .move_blueprint_latest("local", "9.9.9", t0())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .deprecate_blueprint_version("local", "9.9.9", &deprecation)
+            .await
+            .unwrap()
+    );
+    let summaries = store.blueprint_versions().await.unwrap();
+    let of = |v: &str| summaries.iter().find(|s| s.version == v).unwrap();
+    assert!(of("1.0.0").latest && !of("1.1.0").latest);
+    assert_eq!(of("1.2.0").deprecated, Some(deprecation));
+    let read = store
+        .blueprint_version("local", "1.2.0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.deprecated.unwrap().reason, "loses records");
 }

@@ -209,6 +209,8 @@ pub fn blueprint(version: &str, worker_tags: &[&str], jobs: Option<Jobs>) -> Blu
         files: BTreeMap::from([("main.tf".to_owned(), format!("# {version}"))]),
         digest: format!("digest-{version}"),
         created_at: t0(),
+        organizations: None,
+        deprecated: None,
     }
 }
 

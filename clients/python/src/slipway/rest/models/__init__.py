@@ -40,6 +40,7 @@ from .deploy_cluster_variables_type_0 import DeployClusterVariablesType0
 from .deployment_action import DeploymentAction
 from .deployment_changes import DeploymentChanges
 from .deployment_view import DeploymentView
+from .deprecate_blueprint import DeprecateBlueprint
 from .desired_deployment import DesiredDeployment
 from .desired_deployment_variables import DesiredDeploymentVariables
 from .destroy_cluster import DestroyCluster
@@ -63,6 +64,7 @@ from .jwks_response_200 import JwksResponse200
 from .level import Level
 from .limits import Limits
 from .membership_view import MembershipView
+from .move_latest import MoveLatest
 from .operation_kind import OperationKind
 from .operation_page import OperationPage
 from .operation_state import OperationState
@@ -144,6 +146,7 @@ __all__ = (
     "DeploymentAction",
     "DeploymentChanges",
     "DeploymentView",
+    "DeprecateBlueprint",
     "DesiredDeployment",
     "DesiredDeploymentVariables",
     "DestroyCluster",
@@ -167,6 +170,7 @@ __all__ = (
     "Level",
     "Limits",
     "MembershipView",
+    "MoveLatest",
     "OperationKind",
     "OperationPage",
     "OperationState",

@@ -8,7 +8,7 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_body import ErrorBody
 from ...models.published_blueprint import PublishedBlueprint
-from ...types import File, Response
+from ...types import UNSET, File, Response, Unset
 
 
 def _get_kwargs(
@@ -16,8 +16,18 @@ def _get_kwargs(
     version: str,
     *,
     body: File,
+    organizations: str | Unset = UNSET,
+    latest: bool | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+
+    params: dict[str, Any] = {}
+
+    params["organizations"] = organizations
+
+    params["latest"] = latest
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
     _kwargs: dict[str, Any] = {
         "method": "put",
@@ -25,6 +35,7 @@ def _get_kwargs(
             name=quote(str(name), safe=""),
             version=quote(str(version), safe=""),
         ),
+        "params": params,
     }
 
     _kwargs["content"] = body.payload
@@ -126,6 +137,8 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: File,
+    organizations: str | Unset = UNSET,
+    latest: bool | Unset = UNSET,
 ) -> Response[ErrorBody | PublishedBlueprint]:
     """PUBLISH a blueprint version (administrators): checked as `slipway
     blueprint check` checks it, then stored immutably for every replica and
@@ -135,6 +148,8 @@ def sync_detailed(
     Args:
         name (str):
         version (str):
+        organizations (str | Unset):
+        latest (bool | Unset):
         body (File): The body of a publish, as the document describes it: bytes.
 
     Raises:
@@ -149,6 +164,8 @@ def sync_detailed(
         name=name,
         version=version,
         body=body,
+        organizations=organizations,
+        latest=latest,
     )
 
     response = client.get_httpx_client().request(
@@ -164,6 +181,8 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: File,
+    organizations: str | Unset = UNSET,
+    latest: bool | Unset = UNSET,
 ) -> ErrorBody | PublishedBlueprint | None:
     """PUBLISH a blueprint version (administrators): checked as `slipway
     blueprint check` checks it, then stored immutably for every replica and
@@ -173,6 +192,8 @@ def sync(
     Args:
         name (str):
         version (str):
+        organizations (str | Unset):
+        latest (bool | Unset):
         body (File): The body of a publish, as the document describes it: bytes.
 
     Raises:
@@ -188,6 +209,8 @@ def sync(
         version=version,
         client=client,
         body=body,
+        organizations=organizations,
+        latest=latest,
     ).parsed
 
 
@@ -197,6 +220,8 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: File,
+    organizations: str | Unset = UNSET,
+    latest: bool | Unset = UNSET,
 ) -> Response[ErrorBody | PublishedBlueprint]:
     """PUBLISH a blueprint version (administrators): checked as `slipway
     blueprint check` checks it, then stored immutably for every replica and
@@ -206,6 +231,8 @@ async def asyncio_detailed(
     Args:
         name (str):
         version (str):
+        organizations (str | Unset):
+        latest (bool | Unset):
         body (File): The body of a publish, as the document describes it: bytes.
 
     Raises:
@@ -220,6 +247,8 @@ async def asyncio_detailed(
         name=name,
         version=version,
         body=body,
+        organizations=organizations,
+        latest=latest,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -233,6 +262,8 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: File,
+    organizations: str | Unset = UNSET,
+    latest: bool | Unset = UNSET,
 ) -> ErrorBody | PublishedBlueprint | None:
     """PUBLISH a blueprint version (administrators): checked as `slipway
     blueprint check` checks it, then stored immutably for every replica and
@@ -242,6 +273,8 @@ async def asyncio(
     Args:
         name (str):
         version (str):
+        organizations (str | Unset):
+        latest (bool | Unset):
         body (File): The body of a publish, as the document describes it: bytes.
 
     Raises:
@@ -258,5 +291,7 @@ async def asyncio(
             version=version,
             client=client,
             body=body,
+            organizations=organizations,
+            latest=latest,
         )
     ).parsed
