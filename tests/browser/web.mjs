@@ -409,6 +409,15 @@ try {
   check((await site.locator('tr[data-environment=staging] td[data-promotion=none]').count()) === 1, 'staging comes after nothing');
   await shot(alice, 'deployments');
 
+  step('alice reads the blueprint catalog: the versions she may use, with their variables');
+  await alice.click('nav a[href="/blueprints"]');
+  const catalogLocal = alice.locator('section.blueprint[data-blueprint=local]').first();
+  await catalogLocal.waitFor();
+  check((await catalogLocal.locator('[data-field=organizations]').textContent()).trim() === 'every organization', 'the local blueprint is for every organization');
+  check((await catalogLocal.locator('tr[data-variable=boot_seconds]').count()) === 1, "its variables are listed, boot_seconds among them");
+  await axe(alice, '/blueprints');
+  await alice.goto('/deployments');
+
   step('alice applies the changes dry runs proposed, with the checks slipway apply makes: prod only after staging passed its tests');
   await prodChange.locator('[data-apply-proposal=prod]').click();
   await alice.locator('[data-confirm-step]').waitFor();
@@ -769,7 +778,7 @@ try {
     const box = await withdraw.boundingBox();
     check(box && box.x >= 0 && box.x + box.width <= PHONE.width, `Withdraw is in view at phone width (${JSON.stringify(box)})`);
   }
-  for (const [name, link] of [['clusters', '/clusters'], ['tokens', '/tokens'], ['profile', '/profile'], ['deployments', '/deployments']]) {
+  for (const [name, link] of [['clusters', '/clusters'], ['tokens', '/tokens'], ['profile', '/profile'], ['deployments', '/deployments'], ['blueprints', '/blueprints']]) {
     await phone.goto(link);
     await phone.locator('main h1').first().waitFor();
     await shot(phone, name);

@@ -1477,6 +1477,11 @@ export interface components {
             created_at: string;
             created_by: string;
             /**
+             * @description The blueprint version it runs is deprecated, and why: no new cluster
+             *     runs it; move this one on with a deploy to another version.
+             */
+            deprecated?: string | null;
+            /**
              * Format: date-time
              * @description The scheduled destroy, if any.
              */

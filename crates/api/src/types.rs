@@ -158,6 +158,10 @@ pub struct ClusterStatus {
     /// successful deploy).
     #[serde(default)]
     pub drift_checked_at: Option<DateTime<Utc>>,
+    /// The blueprint version it runs is deprecated, and why: no new cluster
+    /// runs it; move this one on with a deploy to another version.
+    #[serde(default)]
+    pub deprecated: Option<String>,
     pub organization: String,
     pub last_operation: Option<OperationSummary>,
     /// The error that left the cluster `failed`.

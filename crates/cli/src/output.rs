@@ -107,6 +107,12 @@ pub fn status(c: &ClusterStatus) {
             c.drift.join(", ")
         );
     }
+    if let Some(why) = &c.deprecated {
+        println!(
+            "deprecated:    {}@{} is deprecated ({why}); move on with slipway deploy {} --version V",
+            c.blueprint, c.version, c.name
+        );
+    }
     println!(
         "destroy at:    {}",
         or_none(c.destroy_at.as_ref().map(time))
@@ -148,10 +154,14 @@ pub fn status_line(c: &ClusterStatus) {
 pub fn list(clusters: &[ClusterStatus]) {
     let mut table = Table::new(&["NAME", "STATE", "NODES", "DESTROY AT", "ENDPOINT"]).right(&[2]);
     for c in clusters {
-        let marks: Vec<&str> = [(c.protected, "protected"), (!c.drift.is_empty(), "drifted")]
-            .into_iter()
-            .filter_map(|(on, mark)| on.then_some(mark))
-            .collect();
+        let marks: Vec<&str> = [
+            (c.protected, "protected"),
+            (!c.drift.is_empty(), "drifted"),
+            (c.deprecated.is_some(), "deprecated version"),
+        ]
+        .into_iter()
+        .filter_map(|(on, mark)| on.then_some(mark))
+        .collect();
         table.row([
             c.name.clone(),
             if marks.is_empty() {

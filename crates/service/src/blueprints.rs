@@ -4,7 +4,12 @@
 //! version exists without being on any replica's disk, and no restart is
 //! needed to ship one.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
+use parking_lot::Mutex;
 use slipway_api::types::{BlueprintView, PublishedBlueprint};
 use slipway_core::access::Level;
 use slipway_core::{BlueprintName, OrgName};
@@ -190,6 +195,9 @@ impl Service {
         {
             return Err(not_published(name, version));
         }
+        // This replica's statuses say so at once; the others' within
+        // DEPRECATIONS_TTL.
+        *self.deprecations.0.lock() = None;
         self.audit(
             caller,
             Level::Admin,
@@ -233,10 +241,19 @@ impl Service {
     /// organizations is shown to their members and administrators only.
     pub async fn blueprints(&self, caller: &Caller) -> Result<Vec<BlueprintView>> {
         caller.require(scope::CLUSTERS_READ)?;
-        Ok(self
-            .store
-            .blueprint_versions()
-            .await?
+        let mut all = self.store.blueprint_versions().await?;
+        // Without an alias, `latest` is the newest not deprecated (the
+        // store's order: by blueprint, newest first).
+        let names: Vec<String> = all.iter().map(|b| b.blueprint.clone()).collect();
+        for name in names {
+            let of = |b: &BlueprintVersionSummary| b.blueprint == name;
+            if !all.iter().any(|b| of(b) && b.latest)
+                && let Some(newest) = all.iter_mut().find(|b| of(b) && b.deprecated.is_none())
+            {
+                newest.latest = true;
+            }
+        }
+        Ok(all
             .into_iter()
             .filter(|b| visible(caller, b.organizations.as_deref()))
             .map(view)
@@ -304,6 +321,36 @@ impl Service {
             .find(|b| b.blueprint == name && b.version == version)
             .map(view)
             .ok_or_else(|| not_published(name, version))
+    }
+}
+
+/// How long the deprecated versions a status shows are reused before they
+/// are read again: a deprecation reaches every replica's statuses within it.
+const DEPRECATIONS_TTL: Duration = Duration::from_secs(5);
+
+/// The deprecated blueprint versions, `(blueprint, version)` → why, as last
+/// read (statuses show them without a query each).
+#[derive(Default)]
+pub struct Deprecations(Mutex<Option<(Instant, Arc<HashMap<(String, String), String>>)>>);
+
+impl Service {
+    /// The deprecated versions, read at most every [`DEPRECATIONS_TTL`].
+    pub(crate) async fn deprecations(&self) -> Result<Arc<HashMap<(String, String), String>>> {
+        if let Some((at, known)) = &*self.deprecations.0.lock()
+            && at.elapsed() < DEPRECATIONS_TTL
+        {
+            return Ok(known.clone());
+        }
+        let read: HashMap<(String, String), String> = self
+            .store
+            .blueprint_versions()
+            .await?
+            .into_iter()
+            .filter_map(|b| Some(((b.blueprint, b.version), b.deprecated?.reason)))
+            .collect();
+        let read = Arc::new(read);
+        *self.deprecations.0.lock() = Some((Instant::now(), read.clone()));
+        Ok(read)
     }
 }
 

@@ -93,6 +93,7 @@ impl Service {
             .into_iter()
             .map(|op| (op.id.clone(), op))
             .collect();
+        let deprecations = self.deprecations().await?;
         Ok(snaps
             .iter()
             .map(|snap| {
@@ -102,7 +103,13 @@ impl Service {
                         .filter(|a| a.id == *id)
                         .or_else(|| finished.get(id))
                 });
-                status(snap, last)
+                let spec = &snap.cluster.spec;
+                ClusterStatus {
+                    deprecated: deprecations
+                        .get(&(spec.blueprint.to_string(), spec.version.clone()))
+                        .cloned(),
+                    ..status(snap, last)
+                }
             })
             .collect())
     }
@@ -723,6 +730,7 @@ fn status(snap: &ClusterSnapshot, last: Option<&Operation>) -> ClusterStatus {
         protected: c.protected,
         drift: c.drift.clone(),
         drift_checked_at: c.drift_checked_at,
+        deprecated: None,
         organization: c.organization.to_string(),
         last_operation: last.map(|op| OperationSummary {
             id: op.id.to_string(),

@@ -83,6 +83,8 @@ pub struct Service {
     pub worker_id: String,
     /// Cancelled when the process shuts down: long-lived streams end.
     pub shutdown: CancellationToken,
+    /// The deprecated blueprint versions statuses show, as last read.
+    deprecations: blueprints::Deprecations,
 }
 
 /// What a [`Service`] is made of.
@@ -108,6 +110,7 @@ impl Service {
             terraform_version: parts.terraform_version,
             worker_id: parts.worker_id,
             shutdown: parts.shutdown,
+            deprecations: Default::default(),
         })
     }
 

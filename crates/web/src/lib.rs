@@ -132,7 +132,8 @@ where
     S: Clone + Send + Sync + 'static,
 {
     use pages::{
-        admin, clusters, deployments, home, operations, orgs, profile, runs, sign_in, tokens,
+        admin, blueprints, clusters, deployments, home, operations, orgs, profile, runs, sign_in,
+        tokens,
     };
     let web = Web::new(service);
     Router::new()
@@ -189,6 +190,7 @@ where
         .route("/admin", get(admin::page))
         .route("/runs", get(runs::page))
         .route("/deployments", get(deployments::page))
+        .route("/blueprints", get(blueprints::page))
         .route(
             "/deployments/{deployment}/environments/{environment}/apply",
             post(deployments::apply_proposal),

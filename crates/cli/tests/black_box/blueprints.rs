@@ -329,9 +329,23 @@ fn versions_are_restricted_to_organizations_latest_moves_and_deprecation_stops_n
         listed.contains("latest; deprecated: loses records"),
         "{listed}"
     );
+    // The cluster that runs it says so, in its status and in the list.
+    let status = s.run(&["status", "pinned"]).stdout();
+    assert!(
+        status.contains("deprecated:    lab@1.1.0 is deprecated (loses records)"),
+        "{status}"
+    );
+    assert_eq!(
+        s.run(&["status", "pinned", "--json"]).json()["deprecated"],
+        "loses records"
+    );
+    let clusters = s.run(&["list"]).stdout();
+    let line = clusters.lines().find(|l| l.starts_with("pinned")).unwrap();
+    assert!(line.contains("deprecated version"), "{clusters}");
     s.run(&["deploy", "pinned", "--nodes", "2"]).expect_code(0);
     s.run(&["deploy", "pinned", "--version", "1.2.0"])
         .expect_code(0);
     assert_eq!(version_of("pinned"), "1.2.0");
+    assert!(s.run(&["status", "pinned", "--json"]).json()["deprecated"].is_null());
     s.run(&["destroy", "pinned"]).expect_code(0);
 }

@@ -532,7 +532,14 @@ pub async fn show(ctx: Ctx, Path(name): Path<String>) -> Response {
                             span.hint { " — changed outside Slipway; deploying the same configuration repairs it" }
                         }
                     }
-                    dt { "Blueprint" } dd { (status.blueprint) " " span.version { (status.version) } }
+                    dt { "Blueprint" }
+                    dd data-field="blueprint" {
+                        (status.blueprint) " " span.version { (status.version) }
+                        @if let Some(why) = &status.deprecated {
+                            " " span.badge.op-failed { "deprecated" }
+                            span.hint { " — " (why) "; no new cluster runs this version: deploy this one with another version to move it on" }
+                        }
+                    }
                     @if let Some(s) = &settings {
                         dt { "Node range" } dd data-field="node-range" { (s.nodes.min) " to " (s.nodes.max) }
                     }

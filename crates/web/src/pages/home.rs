@@ -275,7 +275,10 @@ pub fn cluster_table(
                         tr data-cluster=(c.name) {
                             td data-label="Cluster" { a href=(cluster_path(&c.name)) { (c.name) } @if c.public { " " span.tag { "public" } } }
                             td data-label="Organization" { a href=(org_path(&c.organization)) { (c.organization) } }
-                            td data-label="State" { (format::cluster_state(c.state)) }
+                            td data-label="State" {
+                                (format::cluster_state(c.state))
+                                @if c.deprecated.is_some() { " " span.tag data-deprecated title="its blueprint version is deprecated" { "deprecated version" } }
+                            }
                             td data-label="Nodes" { (c.nodes) }
                             td data-label="Destroyed" { @match c.destroy_at { Some(t) => { (format::time(t, zone)) " " (format::countdown(t, now)) }, None => { span.none { "not scheduled" } } } }
                         }

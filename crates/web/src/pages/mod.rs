@@ -3,6 +3,7 @@
 //! [`crate::session::FormPost`] and redirects back with what happened.
 
 pub mod admin;
+pub mod blueprints;
 pub mod clusters;
 pub mod deployments;
 pub mod home;

@@ -31,6 +31,7 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                                 li { a href="/" aria-current=[current(ctx, &["/", "/orgs"])] { "Organizations" } }
                                 li { a href="/clusters" aria-current=[current(ctx, &["/clusters"])] { "Clusters" } }
                                 li { a href="/deployments" aria-current=[current(ctx, &["/deployments"])] { "Deployments" } }
+                                li { a href="/blueprints" aria-current=[current(ctx, &["/blueprints"])] { "Blueprints" } }
                                 li { a href="/tokens" aria-current=[current(ctx, &["/tokens"])] { "Tokens" } }
                                 @if s.admin() {
                                     li { a href="/runs" aria-current=[current(ctx, &["/runs"])] { "Runs" } }

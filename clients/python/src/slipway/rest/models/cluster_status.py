@@ -42,6 +42,8 @@ class ClusterStatus:
             retried.
         updated_at (datetime.datetime):
         version (str):
+        deprecated (None | str | Unset): The blueprint version it runs is deprecated, and why: no new cluster
+            runs it; move this one on with a deploy to another version.
         destroy_at (datetime.datetime | None | Unset): The scheduled destroy, if any.
         drift (list[str] | Unset): What the last drift check found differing from the deployed
             configuration, changed outside Slipway: resource instances a deploy
@@ -69,6 +71,7 @@ class ClusterStatus:
     state: ClusterState
     updated_at: datetime.datetime
     version: str
+    deprecated: None | str | Unset = UNSET
     destroy_at: datetime.datetime | None | Unset = UNSET
     drift: list[str] | Unset = UNSET
     drift_checked_at: datetime.datetime | None | Unset = UNSET
@@ -104,6 +107,12 @@ class ClusterStatus:
         updated_at = self.updated_at.isoformat()
 
         version = self.version
+
+        deprecated: None | str | Unset
+        if isinstance(self.deprecated, Unset):
+            deprecated = UNSET
+        else:
+            deprecated = self.deprecated
 
         destroy_at: None | str | Unset
         if isinstance(self.destroy_at, Unset):
@@ -165,6 +174,8 @@ class ClusterStatus:
                 "version": version,
             }
         )
+        if deprecated is not UNSET:
+            field_dict["deprecated"] = deprecated
         if destroy_at is not UNSET:
             field_dict["destroy_at"] = destroy_at
         if drift is not UNSET:
@@ -212,6 +223,15 @@ class ClusterStatus:
         updated_at = isoparse(d.pop("updated_at"))
 
         version = d.pop("version")
+
+        def _parse_deprecated(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        deprecated = _parse_deprecated(d.pop("deprecated", UNSET))
 
         def _parse_destroy_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
@@ -299,6 +319,7 @@ class ClusterStatus:
             state=state,
             updated_at=updated_at,
             version=version,
+            deprecated=deprecated,
             destroy_at=destroy_at,
             drift=drift,
             drift_checked_at=drift_checked_at,
