@@ -328,20 +328,23 @@ impl Service {
 /// are read again: a deprecation reaches every replica's statuses within it.
 const DEPRECATIONS_TTL: Duration = Duration::from_secs(5);
 
-/// The deprecated blueprint versions, `(blueprint, version)` → why, as last
-/// read (statuses show them without a query each).
+/// Deprecated blueprint versions: `(blueprint, version)` → why.
+pub(crate) type Deprecated = HashMap<(String, String), String>;
+
+/// The deprecated blueprint versions as last read, and when (statuses show
+/// them without a query each).
 #[derive(Default)]
-pub struct Deprecations(Mutex<Option<(Instant, Arc<HashMap<(String, String), String>>)>>);
+pub struct Deprecations(Mutex<Option<(Instant, Arc<Deprecated>)>>);
 
 impl Service {
     /// The deprecated versions, read at most every [`DEPRECATIONS_TTL`].
-    pub(crate) async fn deprecations(&self) -> Result<Arc<HashMap<(String, String), String>>> {
+    pub(crate) async fn deprecations(&self) -> Result<Arc<Deprecated>> {
         if let Some((at, known)) = &*self.deprecations.0.lock()
             && at.elapsed() < DEPRECATIONS_TTL
         {
             return Ok(known.clone());
         }
-        let read: HashMap<(String, String), String> = self
+        let read: Deprecated = self
             .store
             .blueprint_versions()
             .await?
