@@ -1,8 +1,11 @@
-//! PUBLISH: a blueprint version uploaded through the API (`slipway
-//! blueprint publish`), checked as `slipway blueprint check` checks it and
-//! stored immutably in the database every replica and worker shares — so a
-//! version exists without being on any replica's disk, and no restart is
-//! needed to ship one.
+//! The blueprint catalog. PUBLISH: a version uploaded through the API
+//! (`slipway blueprint publish`), checked as `slipway blueprint check`
+//! checks it and stored immutably in the database every replica and worker
+//! shares — so a version exists without being on any replica's disk, and no
+//! restart is needed to ship one —, for every organization's clusters or
+//! some organizations' only. DEPRECATE and `latest`. And which version a
+//! cluster of an organization may use: a restricted version is invisible
+//! to the others, a deprecated one takes no new cluster.
 
 use std::collections::HashMap;
 use std::sync::Arc;
