@@ -2,7 +2,7 @@
 //! author's CI runs it (`slipway_engine::check`). Each finding is printed
 //! as `DIR/FILE:LINE: message`; any finding exits 1.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::json;
@@ -61,13 +61,33 @@ impl crate::client::Connection {
     /// round trip), then published for every replica and worker.
     pub async fn publish_blueprint(
         &self,
-        dir: &Path,
+        source: Source,
         version: &str,
         organizations: Option<Vec<String>>,
         latest: bool,
     ) -> Result<ExitCode, Failure> {
         slipway_core::names::check_version(version)
             .map_err(|e| Failure::invalid("version", e.to_string()))?;
+        let (_checkout, dir, from) = match source {
+            Source::Dir(dir) => (None, dir, None),
+            Source::Git {
+                url,
+                reference,
+                path,
+            } => {
+                let (checkout, commit) = fetch(&url, &reference)?;
+                let dir = match path {
+                    Some(path) => inside(checkout.path(), &path)?,
+                    None => checkout.path().to_owned(),
+                };
+                (
+                    Some(checkout),
+                    dir,
+                    Some(format!(" from {url} at {commit}")),
+                )
+            }
+        };
+        let dir = dir.as_path();
         let source = slipway_engine::catalog::BlueprintSource::read_dir(dir)
             .map_err(|e| Failure::invalid("dir", e.to_string()))?;
         let archive = slipway_engine::catalog::pack_dir(dir)
@@ -87,9 +107,10 @@ impl crate::client::Connection {
                 "Already published, the same content:"
             };
             println!(
-                "{what} blueprint {} version {} (digest {}) for {}{}; every replica and worker has it.",
+                "{what} blueprint {} version {}{} (digest {}) for {}{}; every replica and worker has it.",
                 b.name,
                 b.version,
+                from.unwrap_or_default(),
                 &b.digest[..b.digest.len().min(12)],
                 who(b),
                 if b.latest {
@@ -189,4 +210,85 @@ fn who(b: &slipway_api::types::BlueprintView) -> String {
         None => "every organization".to_owned(),
         Some(orgs) => orgs.join(", "),
     }
+}
+
+/// Where a published version comes from.
+pub enum Source {
+    Dir(PathBuf),
+    /// A repository at a branch, tag or commit; the blueprint at `path`
+    /// within it (default: its root).
+    Git {
+        url: String,
+        reference: String,
+        path: Option<PathBuf>,
+    },
+}
+
+/// Fetches `reference` of the repository at `url` — that commit only —
+/// into a temporary directory; that directory and the commit. Git never
+/// prompts (a repository that needs credentials fails, saying so), and
+/// neither the URL nor the ref can be taken for an option.
+fn fetch(url: &str, reference: &str) -> Result<(tempfile::TempDir, String), Failure> {
+    if url.starts_with('-') || url.is_empty() {
+        return Err(Failure::invalid(
+            "git",
+            format!("not a repository: {url:?}"),
+        ));
+    }
+    slipway_core::JobVersion::parse(reference)
+        .map_err(|e| Failure::invalid("ref", e.to_string()))?;
+    let checkout = tempfile::Builder::new()
+        .prefix("slipway-blueprint-")
+        .tempdir()
+        .map_err(|e| Failure::new(exit::FAILED, "unreadable", e.to_string()))?;
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(checkout.path())
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| Failure::new(exit::FAILED, "git", format!("cannot run git: {e}")))?;
+        if !out.status.success() {
+            return Err(Failure::new(
+                exit::FAILED,
+                "git",
+                format!(
+                    "git {}: {}",
+                    args.first().copied().unwrap_or_default(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    git(&["init", "--quiet"])?;
+    git(&["fetch", "--quiet", "--depth", "1", "--", url, reference]).map_err(|e| {
+        Failure::new(
+            exit::FAILED,
+            "git",
+            format!("cannot fetch {reference} from {url}: {}", e.error.message),
+        )
+    })?;
+    git(&["checkout", "--quiet", "FETCH_HEAD"])?;
+    let commit = git(&["rev-parse", "HEAD"])?;
+    Ok((checkout, commit))
+}
+
+/// `path` within `root`, refused if it leaves it.
+fn inside(root: &Path, path: &Path) -> Result<PathBuf, Failure> {
+    use std::path::Component;
+    if !path
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(Failure::invalid(
+            "path",
+            format!(
+                "{} must be a directory within the repository",
+                path.display()
+            ),
+        ));
+    }
+    Ok(root.join(path))
 }

@@ -722,7 +722,18 @@ enum BlueprintCommand {
     /// under a published version is refused.
     Publish {
         /// The blueprint's directory; its name is blueprint.toml's.
-        dir: PathBuf,
+        #[arg(required_unless_present = "git", conflicts_with = "git")]
+        dir: Option<PathBuf>,
+        /// Publish from a git repository instead (fetched at --ref, only
+        /// that commit, into a temporary directory).
+        #[arg(long, requires = "reference")]
+        git: Option<String>,
+        /// The branch, tag or commit to publish from.
+        #[arg(long = "ref", id = "reference", requires = "git")]
+        reference: Option<String>,
+        /// The blueprint's directory within the repository.
+        #[arg(long, requires = "git")]
+        path: Option<PathBuf>,
         /// The version to publish it as (e.g. 1.4.0).
         #[arg(long)]
         version: String,
@@ -1103,10 +1114,24 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
     match command {
         Command::Blueprint(BlueprintCommand::Publish {
             dir,
+            git,
+            reference,
+            path,
             version,
             orgs,
             latest,
-        }) => ctx.publish_blueprint(&dir, &version, orgs, latest).await,
+        }) => {
+            let source = match (dir, git, reference) {
+                (Some(dir), _, _) => blueprints::Source::Dir(dir),
+                (None, Some(url), Some(reference)) => blueprints::Source::Git {
+                    url,
+                    reference,
+                    path,
+                },
+                _ => unreachable!("clap requires a directory or --git with --ref"),
+            };
+            ctx.publish_blueprint(source, &version, orgs, latest).await
+        }
         Command::Blueprint(BlueprintCommand::List) => ctx.list_blueprints().await,
         Command::Blueprint(BlueprintCommand::Deprecate {
             name,

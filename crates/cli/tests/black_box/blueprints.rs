@@ -349,3 +349,85 @@ fn versions_are_restricted_to_organizations_latest_moves_and_deprecation_stops_n
     assert!(s.run(&["status", "pinned", "--json"]).json()["deprecated"].is_null());
     s.run(&["destroy", "pinned"]).expect_code(0);
 }
+
+/// A version published from a git repository at a ref: only that commit is
+/// fetched, the blueprint taken from a directory within it, and the commit
+/// said; a ref that is not there, or a path that leaves the repository, is
+/// refused saying so.
+#[test]
+fn a_version_is_published_from_a_git_repository_at_a_ref() {
+    let s = server();
+    let repo = tempfile::tempdir().unwrap();
+    let blueprint = repo.path().join("blueprints/lab");
+    std::fs::create_dir_all(&blueprint).unwrap();
+    lab(&blueprint, "from git");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=Lab", "-c", "user.email=lab@example.org"])
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    git(&["init", "--quiet", "--initial-branch", "main"]);
+    git(&["add", "."]);
+    git(&["commit", "--quiet", "-m", "lab"]);
+    let commit = git(&["rev-parse", "HEAD"]);
+    let url = format!("file://{}", repo.path().display());
+    let publish = |reference: &str, path: &str| {
+        s.run(&[
+            "blueprint",
+            "publish",
+            "--git",
+            &url,
+            "--ref",
+            reference,
+            "--path",
+            path,
+            "--version",
+            "3.0.0",
+        ])
+    };
+    let published = publish("main", "blueprints/lab");
+    published.expect_code(0);
+    assert!(
+        published.stdout().contains(&format!(
+            "Published blueprint lab version 3.0.0 from {url} at {commit}"
+        )),
+        "{}",
+        published.stdout()
+    );
+    s.run(&[
+        "cluster",
+        "create",
+        "from-git",
+        "--blueprint",
+        "lab",
+        "--version",
+        "3.0.0",
+    ])
+    .expect_code(0);
+
+    let missing = publish("no-such-branch", "blueprints/lab");
+    missing.expect_code(1);
+    assert!(
+        missing.stderr().contains("cannot fetch no-such-branch"),
+        "{}",
+        missing.stderr()
+    );
+    let outside = publish("main", "../elsewhere");
+    outside.expect_code(2);
+    assert!(
+        outside
+            .stderr()
+            .contains("must be a directory within the repository"),
+        "{}",
+        outside.stderr()
+    );
+}
