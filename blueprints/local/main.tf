@@ -49,6 +49,12 @@ variable "boot_seconds" {
   description = "Seconds each node takes to boot before it answers, to rehearse slow clusters."
 }
 
+variable "scheduler_node" {
+  type        = number
+  default     = 0
+  description = "Which node is the scheduler: what the registration record says, where every node looks it up."
+}
+
 variable "runtime_dir" {
   type        = string
   description = "A directory on this machine, kept between operations, for the nodes' and the gateway's state files and logs."
@@ -131,6 +137,39 @@ resource "terraform_data" "data" {
     command = "if [ -n \"$(ls -A \"$SLIPWAY_DATA_DIR\" 2>/dev/null)\" ]; then echo \"the data directory $SLIPWAY_DATA_DIR holds files: empty it, then destroy again\" >&2; exit 1; fi; rm -rf \"$SLIPWAY_DATA_DIR\""
     environment = {
       SLIPWAY_DATA_DIR = self.output.dir
+    }
+  }
+}
+
+# Which node is the scheduler, registered where the nodes look it up
+# (`scheduler.json` beside their state files), the way a cloud cluster's
+# workers find their scheduler through a DNS record a function updates when
+# the scheduler's instance changes. Moving it rewrites the record; no node
+# restarts (each reads it at every health check).
+resource "terraform_data" "registration" {
+  triggers_replace = {
+    node = var.scheduler_node
+    dir  = terraform_data.runtime.input.dir
+  }
+
+  input = {
+    node   = var.scheduler_node
+    record = "${terraform_data.runtime.input.dir}/scheduler.json"
+  }
+
+  provisioner "local-exec" {
+    command = "printf '{\"node\": %s}\\n' \"$SLIPWAY_SCHEDULER_NODE\" > \"$SLIPWAY_REGISTRATION.new\" && mv \"$SLIPWAY_REGISTRATION.new\" \"$SLIPWAY_REGISTRATION\""
+    environment = {
+      SLIPWAY_SCHEDULER_NODE = tostring(self.input.node)
+      SLIPWAY_REGISTRATION   = self.input.record
+    }
+  }
+
+  provisioner "local-exec" {
+    when    = destroy
+    command = "rm -f \"$SLIPWAY_REGISTRATION\""
+    environment = {
+      SLIPWAY_REGISTRATION = self.output.record
     }
   }
 }

@@ -263,6 +263,9 @@ async fn run_node_async(args: &NodeArgs) -> Result<(), ProcessError> {
     let identity = server::Identity {
         cluster: args.cluster.clone(),
         index: args.index,
+        registration: state_file
+            .parent()
+            .map(|dir| dir.join(server::REGISTRATION_FILE)),
     };
     let served = match listener {
         Listener::Unix(listener) => server::serve(listener, identity, signals.shutdown()).await,

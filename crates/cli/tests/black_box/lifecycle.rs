@@ -361,8 +361,8 @@ fn kill_9_mid_deploy_is_recovered_and_destroy_leaves_no_process() {
     assert_eq!(ended.len(), 1, "{page}");
     let ending = &ended[0]["data"];
     assert_eq!(ending["completed"], false, "{ending}");
-    assert_eq!(ending["progress"]["planned"], 6, "{ending}");
-    assert!(ending["progress"]["done"].as_u64().unwrap() < 6, "{ending}");
+    assert_eq!(ending["progress"]["planned"], 7, "{ending}");
+    assert!(ending["progress"]["done"].as_u64().unwrap() < 7, "{ending}");
     assert!(
         !s.data_dir().join("work/runs").join(&op_id).exists(),
         "the run's directory is left"
@@ -735,4 +735,62 @@ fn a_destroy_fails_while_the_clusters_data_directory_holds_files() {
     );
     assert!(!data.exists());
     assert!(cluster_processes(&s, "keep").is_empty());
+}
+
+/// The local blueprint's registration record names the scheduler, the way a
+/// cloud cluster's DNS record does: moving it rewrites the record, no node
+/// restarts, and every node reports the new one at its next health check.
+#[test]
+fn moving_the_scheduler_rewrites_the_registration_and_restarts_no_node() {
+    let s = server();
+    s.run(&[
+        "cluster",
+        "create",
+        "sched",
+        "--blueprint",
+        "local",
+        "--nodes",
+        "2",
+    ])
+    .expect_code(0);
+    s.run(&["deploy", "sched"]).expect_code(0);
+    let roles = || -> Vec<(u64, String, u64)> {
+        server_nodes(&s, "sched")
+            .iter()
+            .map(|node| {
+                let (status, health) = unix_get(node["url"].as_str().unwrap(), "/health", &[]);
+                assert_eq!(status, 200, "{health}");
+                (
+                    health["node"].as_u64().unwrap(),
+                    health["role"].as_str().unwrap().to_owned(),
+                    node["pid"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let before = roles();
+    assert_eq!(
+        before
+            .iter()
+            .map(|(n, r, _)| (*n, r.as_str()))
+            .collect::<Vec<_>>(),
+        [(0, "scheduler"), (1, "worker")]
+    );
+    s.run(&["deploy", "sched", "--var", "scheduler_node=1"])
+        .expect_code(0);
+    let after = roles();
+    assert_eq!(
+        after
+            .iter()
+            .map(|(n, r, _)| (*n, r.as_str()))
+            .collect::<Vec<_>>(),
+        [(0, "worker"), (1, "scheduler")]
+    );
+    assert_eq!(
+        before.iter().map(|(_, _, pid)| pid).collect::<Vec<_>>(),
+        after.iter().map(|(_, _, pid)| pid).collect::<Vec<_>>(),
+        "no node restarted"
+    );
+    s.run(&["destroy", "sched"]).expect_code(0);
+    assert!(!s.data_dir().join("runtime/sched/scheduler.json").exists());
 }

@@ -199,9 +199,11 @@ impl Deployment {
             );
             let (status, body) = unix_get(&state.url, "/health", &[]);
             assert_eq!(status, 200, "GET /health on {}", socket.display());
+            // Node 0 is the scheduler the registration record names.
+            let role = if index == 0 { "scheduler" } else { "worker" };
             assert_eq!(
                 body,
-                json!({"status": "ok", "cluster": CLUSTER, "node": index})
+                json!({"status": "ok", "cluster": CLUSTER, "node": index, "scheduler": 0, "role": role})
             );
             assert!(
                 listening_tcp_ports(state.pid).is_empty(),
@@ -371,7 +373,7 @@ fn local_blueprint_deploys_scales_and_destroys_real_node_processes() {
 
     // Deploy three nodes.
     let out = d.apply(3);
-    assert!(out.contains("6 added, 0 changed, 0 destroyed"), "{out}");
+    assert!(out.contains("7 added, 0 changed, 0 destroyed"), "{out}");
     let three = d.check_healthy(3);
     let plan = d.terraform_ok(&[
         "plan",
@@ -462,7 +464,7 @@ fn local_blueprint_deploys_scales_and_destroys_real_node_processes() {
     d.terraform_ok(&["taint", "terraform_data.node[1]"]);
     let out = d.destroy();
     assert!(
-        out.contains("Resources: 0 added, 0 changed, 8 destroyed"),
+        out.contains("Resources: 0 added, 0 changed, 9 destroyed"),
         "{out}"
     );
     assert!(

@@ -18,11 +18,30 @@ pub const ECHOED_HEADER_PREFIX: &str = "x-slipway-";
 /// How long in-flight requests get to finish once shutdown was asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// The cluster's registration record, beside the nodes' state files: which
+/// node is the scheduler (`{"node": N}`), as the local blueprint writes it
+/// — the way a cloud cluster's nodes find their scheduler through a DNS
+/// record a function updates when it moves. Read at every health check, so
+/// a move reaches the nodes without restarting them.
+pub(crate) const REGISTRATION_FILE: &str = "scheduler.json";
+
 /// Who a node is, as it reports in every answer.
 #[derive(Debug, Clone)]
 pub(crate) struct Identity {
     pub cluster: String,
     pub index: u32,
+    /// Where the registration record is, if the node has one.
+    pub registration: Option<std::path::PathBuf>,
+}
+
+impl Identity {
+    /// The scheduler the registration record names now, if any.
+    async fn scheduler(&self) -> Option<u64> {
+        let text = tokio::fs::read_to_string(self.registration.as_ref()?)
+            .await
+            .ok()?;
+        serde_json::from_str::<Value>(&text).ok()?["node"].as_u64()
+    }
 }
 
 /// The node's routes: `GET /health`, and an echo for any other request.
@@ -39,10 +58,13 @@ async fn answer(
     headers: HeaderMap,
 ) -> Json<Value> {
     if method == Method::GET && uri.path() == "/health" {
+        let scheduler = identity.scheduler().await;
         return Json(json!({
             "status": "ok",
             "cluster": identity.cluster,
             "node": identity.index,
+            "scheduler": scheduler,
+            "role": if scheduler == Some(u64::from(identity.index)) { "scheduler" } else { "worker" },
         }));
     }
     Json(json!({
@@ -131,12 +153,22 @@ mod tests {
     }
 
     async fn call(method: &str, target: &str, headers: &[(&str, &str)]) -> (u16, Value) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let identity = Identity {
             cluster: "demo".into(),
             index: 2,
+            registration: None,
         };
+        call_node(identity, method, target, headers).await
+    }
+
+    async fn call_node(
+        identity: Identity,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve(listener, identity, async move {
             let _ = stop_rx.await;
@@ -167,7 +199,36 @@ mod tests {
     async fn health_reports_cluster_and_node() {
         let (status, body) = call("GET", "/health", &[]).await;
         assert_eq!(status, 200);
-        assert_eq!(body, json!({"status": "ok", "cluster": "demo", "node": 2}));
+        assert_eq!(
+            body,
+            json!({"status": "ok", "cluster": "demo", "node": 2, "scheduler": null, "role": "worker"})
+        );
+    }
+
+    #[tokio::test]
+    async fn health_says_which_node_the_registration_names_as_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join(REGISTRATION_FILE);
+        let node = |index| Identity {
+            cluster: "demo".into(),
+            index,
+            registration: Some(record.clone()),
+        };
+        std::fs::write(&record, "{\"node\": 1}\n").unwrap();
+        let (_, one) = call_node(node(1), "GET", "/health", &[]).await;
+        let (_, two) = call_node(node(2), "GET", "/health", &[]).await;
+        assert_eq!(
+            (&one["scheduler"], &one["role"]),
+            (&json!(1), &json!("scheduler"))
+        );
+        assert_eq!(
+            (&two["scheduler"], &two["role"]),
+            (&json!(1), &json!("worker"))
+        );
+        // Moved: read again at the next check, no restart.
+        std::fs::write(&record, "{\"node\": 2}\n").unwrap();
+        let (_, two) = call_node(node(2), "GET", "/health", &[]).await;
+        assert_eq!(two["role"], "scheduler");
     }
 
     #[tokio::test]
