@@ -405,6 +405,13 @@ impl Service {
     pub async fn deployments(&self, caller: &Caller) -> Result<Vec<DeploymentView>> {
         caller.require(scope::CLUSTERS_READ)?;
         let mut views: Vec<DeploymentView> = Vec::new();
+        let mut proposals: std::collections::HashMap<_, _> = self
+            .store
+            .deployment_proposals()
+            .await?
+            .into_iter()
+            .map(|p| (p.cluster.clone(), p))
+            .collect();
         for applied in self.store.deployment_records().await? {
             let Ok(snap) = self
                 .authorized_snapshot(caller, applied.cluster.as_str(), Action::View)
@@ -413,18 +420,14 @@ impl Service {
                 continue;
             };
             let tested = self.test_since(&applied).await?.map(|(_, passed)| passed);
-            let proposal = self
-                .store
-                .deployment_proposal(&applied.cluster)
-                .await?
-                .map(|p| ProposalView {
-                    stale: p.base_spec_digest != spec_digest(&snap.cluster),
-                    commit: p.commit,
-                    changes: serde_json::from_value(p.changes).unwrap_or_default(),
-                    plan_operation: p.plan_operation.map(|id| id.to_string()),
-                    proposed_by: p.proposed_by,
-                    proposed_at: p.proposed_at,
-                });
+            let proposal = proposals.remove(&applied.cluster).map(|p| ProposalView {
+                stale: p.base_spec_digest != spec_digest(&snap.cluster),
+                commit: p.commit,
+                changes: serde_json::from_value(p.changes).unwrap_or_default(),
+                plan_operation: p.plan_operation.map(|id| id.to_string()),
+                proposed_by: p.proposed_by,
+                proposed_at: p.proposed_at,
+            });
             let environment = EnvironmentView {
                 environment: applied.environment,
                 cluster: applied.cluster.to_string(),

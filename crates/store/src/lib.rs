@@ -261,6 +261,9 @@ pub trait ClusterStore: Send + Sync + 'static {
         cluster: &ClusterName,
     ) -> Result<Option<DeploymentProposal>>;
 
+    /// Every change proposed and not yet applied.
+    async fn deployment_proposals(&self) -> Result<Vec<DeploymentProposal>>;
+
     /// Forgets the change proposed for the cluster (applied, or superseded
     /// by an apply); whether there was one.
     async fn forget_deployment_proposal(&self, cluster: &ClusterName) -> Result<bool>;

@@ -59,6 +59,13 @@ impl TryFrom<DeploymentRecordRow> for DeploymentRecord {
     }
 }
 
+/// The columns a [`DeploymentProposalRow`] reads.
+macro_rules! deployment_proposal_columns {
+    () => {
+        "cluster, deployment, environment, desired, changes, commit_id, base_spec_digest, plan_operation, proposed_by, proposed_at"
+    };
+}
+
 #[derive(sqlx::FromRow)]
 struct DeploymentProposalRow {
     cluster: String,
@@ -467,14 +474,26 @@ impl ClusterStore for SqlStore {
         &self,
         cluster: &ClusterName,
     ) -> Result<Option<DeploymentProposal>> {
-        let row: Option<DeploymentProposalRow> = sqlx::query_as(
-            "SELECT cluster, deployment, environment, desired, changes, commit_id, base_spec_digest, plan_operation, proposed_by, proposed_at \
-             FROM deployment_proposals WHERE cluster = $1",
-        )
+        let row: Option<DeploymentProposalRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            deployment_proposal_columns!(),
+            " FROM deployment_proposals WHERE cluster = $1"
+        ))
         .bind(cluster.as_str())
         .fetch_optional(&self.pool)
         .await?;
         row.map(DeploymentProposal::try_from).transpose()
+    }
+
+    async fn deployment_proposals(&self) -> Result<Vec<DeploymentProposal>> {
+        let rows: Vec<DeploymentProposalRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            deployment_proposal_columns!(),
+            " FROM deployment_proposals ORDER BY cluster"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(DeploymentProposal::try_from).collect()
     }
 
     async fn forget_deployment_proposal(&self, cluster: &ClusterName) -> Result<bool> {

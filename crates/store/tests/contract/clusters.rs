@@ -992,9 +992,10 @@ async fn a_proposed_change_is_kept_until_replaced_or_forgotten(db: &TestDatabase
     store.propose_deployment(&next).await.unwrap();
     assert_eq!(
         store.deployment_proposal(&cluster).await.unwrap(),
-        Some(next),
+        Some(next.clone()),
         "the newest replaces the one before"
     );
+    assert_eq!(store.deployment_proposals().await.unwrap(), [next]);
     assert!(store.forget_deployment_proposal(&cluster).await.unwrap());
     assert_eq!(store.deployment_proposal(&cluster).await.unwrap(), None);
     assert!(
