@@ -243,6 +243,20 @@ impl Service {
     /// The catalog, as the caller may see it: a version restricted to
     /// organizations is shown to their members and administrators only.
     pub async fn blueprints(&self, caller: &Caller) -> Result<Vec<BlueprintView>> {
+        Ok(self
+            .catalog(caller)
+            .await?
+            .into_iter()
+            .map(|(view, _)| view)
+            .collect())
+    }
+
+    /// The catalog with each version's metadata (its sizes and variables),
+    /// in one read: the web UI's Blueprints page.
+    pub async fn catalog(
+        &self,
+        caller: &Caller,
+    ) -> Result<Vec<(BlueprintView, slipway_core::blueprint::BlueprintMetadata)>> {
         caller.require(scope::CLUSTERS_READ)?;
         let mut all = self.store.blueprint_versions().await?;
         // Without an alias, `latest` is the newest not deprecated (the
@@ -259,7 +273,10 @@ impl Service {
         Ok(all
             .into_iter()
             .filter(|b| visible(caller, b.organizations.as_deref()))
-            .map(view)
+            .map(|b| {
+                let metadata = b.metadata.clone();
+                (view(b), metadata)
+            })
             .collect())
     }
 
@@ -382,7 +399,7 @@ fn view(b: BlueprintVersionSummary) -> BlueprintView {
     BlueprintView {
         name: b.blueprint,
         version: b.version,
-        description: b.description,
+        description: b.metadata.description,
         digest: b.digest,
         created_at: b.created_at,
         organizations: b.organizations,

@@ -305,7 +305,8 @@ pub struct Deprecation {
 pub struct BlueprintVersionSummary {
     pub blueprint: String,
     pub version: String,
-    pub description: String,
+    /// Its description, sizes, variables and cost.
+    pub metadata: BlueprintMetadata,
     pub digest: String,
     pub created_at: Timestamp,
     pub organizations: Option<Vec<String>>,

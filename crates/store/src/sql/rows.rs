@@ -288,16 +288,14 @@ impl TryFrom<BlueprintVersionRow> for BlueprintVersion {
 impl TryFrom<BlueprintVersionRow> for BlueprintVersionSummary {
     type Error = StoreError;
     fn try_from(r: BlueprintVersionRow) -> Result<Self, StoreError> {
-        let metadata: slipway_core::blueprint::BlueprintMetadata =
-            json("blueprint metadata", &r.metadata)?;
         Ok(BlueprintVersionSummary {
+            metadata: json("blueprint metadata", &r.metadata)?,
             deprecated: r.deprecated()?,
             organizations: r.organizations()?,
             latest: r.is_latest == 1,
             created_at: time(r.created_at)?,
             blueprint: r.blueprint,
             version: r.version,
-            description: metadata.description,
             digest: r.digest,
         })
     }

@@ -26,19 +26,10 @@ pub async fn page(ctx: Ctx) -> Response {
         Err(r) => return *r,
     };
     let service = &ctx.web.service;
-    let versions = match service.blueprints(&session.caller).await {
-        Ok(v) => v,
+    let entries = match service.catalog(&session.caller).await {
+        Ok(entries) => entries,
         Err(e) => return ctx.error(&e),
     };
-    let mut entries = Vec::new();
-    for v in versions {
-        let metadata = service
-            .blueprint_version(&session.caller, &v.name, &v.version)
-            .await
-            .ok()
-            .map(|b| b.metadata);
-        entries.push((v, metadata));
-    }
     let zone = ctx.zone;
     ctx.render(
         "Blueprints",
@@ -69,35 +60,31 @@ pub async fn page(ctx: Ctx) -> Response {
                         }
                         dt { "Published" } dd { (format::time(v.created_at, zone)) }
                         dt { "Digest" } dd { code.small { (v.digest.chars().take(12).collect::<String>()) } }
-                        @if let Some(m) = metadata {
-                            dt { "Nodes" } dd { (m.nodes.min) " to " (m.nodes.max) ", " (m.nodes.default) " by default" }
-                        }
+                        dt { "Nodes" } dd { (metadata.nodes.min) " to " (metadata.nodes.max) ", " (metadata.nodes.default) " by default" }
                     }
-                    @if let Some(m) = metadata {
-                        @if m.variables.is_empty() {
-                            p.none { "It takes no variables." }
-                        } @else {
-                            div.table-wrap tabindex="0" role="region" aria-label={"Variables of " (v.name) " " (v.version)} { table.stack {
-                                thead { tr { th scope="col" { "Variable" } th scope="col" { "Type" } th scope="col" { "Default" } th scope="col" { "What it is" } } }
-                                tbody { @for (name, spec) in &m.variables {
-                                    tr data-variable=(name) {
-                                        td data-label="Variable" { code { (name) } @if spec.sensitive { " " span.tag { "sensitive" } } }
-                                        td data-label="Type" {
-                                            (kind(spec.kind))
-                                            @if !spec.allowed.is_empty() { ": " (spec.allowed.join(", ")) }
-                                        }
-                                        td data-label="Default" {
-                                            @match &spec.default {
-                                                Some(d) if !spec.sensitive => { code.small { (d.to_string()) } }
-                                                Some(_) => { span.none { "(sensitive)" } }
-                                                None => { span.none { "required" } }
-                                            }
-                                        }
-                                        td data-label="What it is" { (spec.description) }
+                    @if metadata.variables.is_empty() {
+                        p.none { "It takes no variables." }
+                    } @else {
+                        div.table-wrap tabindex="0" role="region" aria-label={"Variables of " (v.name) " " (v.version)} { table.stack {
+                            thead { tr { th scope="col" { "Variable" } th scope="col" { "Type" } th scope="col" { "Default" } th scope="col" { "What it is" } } }
+                            tbody { @for (name, spec) in &metadata.variables {
+                                tr data-variable=(name) {
+                                    td data-label="Variable" { code { (name) } @if spec.sensitive { " " span.tag { "sensitive" } } }
+                                    td data-label="Type" {
+                                        (kind(spec.kind))
+                                        @if !spec.allowed.is_empty() { ": " (spec.allowed.join(", ")) }
                                     }
-                                } }
+                                    td data-label="Default" {
+                                        @match &spec.default {
+                                            Some(d) if !spec.sensitive => { code.small { (d.to_string()) } }
+                                            Some(_) => { span.none { "(sensitive)" } }
+                                            None => { span.none { "required" } }
+                                        }
+                                    }
+                                    td data-label="What it is" { (spec.description) }
+                                }
                             } }
-                        }
+                        } }
                     }
                 }
             }
