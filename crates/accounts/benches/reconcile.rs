@@ -168,6 +168,7 @@ async fn seed(orgs: usize, history: TimeDelta, resizes: usize, label: &str) -> S
             },
             files: BTreeMap::from([("main.tf".into(), String::new())]),
             digest: "bench".into(),
+            metadata_text: None,
             created_at: since,
             organizations: None,
             deprecated: None,

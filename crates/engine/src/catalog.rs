@@ -11,6 +11,7 @@ use slipway_core::BlueprintName;
 use slipway_core::blueprint::BlueprintMetadata;
 
 use crate::module::ModuleInfo;
+use crate::providers::LOCK_FILE;
 use crate::{EngineError, STANDARD_VARIABLES};
 
 /// The metadata file beside a blueprint's module.
@@ -35,8 +36,43 @@ pub struct BlueprintSource {
     pub metadata: BlueprintMetadata,
     /// The module's files (the metadata file excluded), by relative path.
     pub files: BTreeMap<String, String>,
+    /// The metadata file as written.
+    pub metadata_text: String,
     /// SHA-256 over the metadata file and every module file.
     pub digest: String,
+}
+
+/// The content digest of a blueprint given as files, the metadata file
+/// among them: SHA-256 over each path and content, in path order.
+pub fn content_digest(files: &BTreeMap<String, String>) -> String {
+    let mut hash = Sha256::new();
+    for (path, content) in files {
+        hash.update(path.as_bytes());
+        hash.update([0]);
+        hash.update(content.as_bytes());
+        hash.update([0]);
+    }
+    hex::encode(hash.finalize())
+}
+
+/// Whether a stored version's module and metadata file are the content
+/// its digest names: what a process checks before it runs a version it
+/// read from the database.
+pub fn matches_digest(
+    metadata_text: &str,
+    files: &BTreeMap<String, String>,
+    digest: &str,
+) -> Result<(), String> {
+    let mut all = files.clone();
+    all.insert(METADATA_FILE.to_owned(), metadata_text.to_owned());
+    let computed = content_digest(&all);
+    if computed == digest {
+        Ok(())
+    } else {
+        Err(format!(
+            "its stored content does not match its digest (published as {digest}, read as {computed}): it was changed after it was published, so it is not run; publish the intended content as a new version"
+        ))
+    }
 }
 
 /// The standard variable that named the executable running Terraform;
@@ -60,16 +96,7 @@ impl BlueprintSource {
             file: METADATA_FILE.into(),
             reason,
         };
-        let digest = {
-            let mut hash = Sha256::new();
-            for (path, content) in &files {
-                hash.update(path.as_bytes());
-                hash.update([0]);
-                hash.update(content.as_bytes());
-                hash.update([0]);
-            }
-            hex::encode(hash.finalize())
-        };
+        let digest = content_digest(&files);
         let text = files
             .remove(METADATA_FILE)
             .ok_or_else(|| invalid("missing: every blueprint needs one".into()))?;
@@ -126,6 +153,7 @@ impl BlueprintSource {
         Ok(Self {
             metadata,
             files,
+            metadata_text: text,
             digest,
         })
     }
@@ -139,6 +167,13 @@ impl BlueprintSource {
     }
 }
 
+/// Whether a file or directory of that name is part of a blueprint: not
+/// hidden (Terraform's data directory, an editor's files) but the
+/// dependency lock file, and no state.
+fn kept(name: &str) -> bool {
+    (name == LOCK_FILE || !name.starts_with('.')) && !name.contains(".tfstate")
+}
+
 pub(crate) fn read_tree(
     root: &Path,
     dir: &Path,
@@ -149,7 +184,7 @@ pub(crate) fn read_tree(
         let entry = entry.map_err(|e| EngineError::io(dir, e))?;
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || name.contains(".tfstate") {
+        if !kept(&name) {
             continue;
         }
         if path.is_dir() {
@@ -304,10 +339,15 @@ mod tests {
         std::fs::write(v.join("main.tf"), "variable \"x\" {}\n").unwrap();
         std::fs::create_dir_all(v.join(".terraform")).unwrap();
         std::fs::write(v.join(".terraform").join("junk"), "x").unwrap();
+        std::fs::write(v.join(".editor-swap"), "x").unwrap();
+        std::fs::write(v.join(LOCK_FILE), "# providers\n").unwrap();
         let found = scan_root(root.path()).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].0, "1.2.0");
-        assert_eq!(found[0].1.files.keys().collect::<Vec<_>>(), ["main.tf"]);
+        assert_eq!(
+            found[0].1.files.keys().collect::<Vec<_>>(),
+            [LOCK_FILE, "main.tf"]
+        );
     }
 }
 
@@ -390,10 +430,7 @@ pub fn unpack(archive: &[u8]) -> Result<BTreeMap<String, String>, EngineError> {
                 format!("is a {kind:?} entry: a blueprint holds regular files only"),
             ));
         }
-        if parts
-            .iter()
-            .any(|p| p.starts_with('.') || p.contains(".tfstate"))
-        {
+        if !parts.iter().all(|p| kept(p)) {
             continue;
         }
         if files.len() == ARCHIVE_MAX_FILES {

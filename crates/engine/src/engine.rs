@@ -14,10 +14,12 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::aws::AwsProfiles;
 use crate::error::EngineError;
 use crate::masking::Masker;
 use crate::module::ModuleInfo;
 use crate::process::{Control, Interrupt};
+use crate::providers::Providers;
 use crate::run::{Observation, RunReport, TerraformRun};
 use crate::runner::Runner;
 use crate::terraform::Terraform;
@@ -36,6 +38,10 @@ pub struct EngineConfig {
     pub cancel_grace: Duration,
     /// How long to wait for a state lock another run holds.
     pub lock_timeout: Duration,
+    /// The AWS profiles runs use.
+    pub aws: AwsProfiles,
+    /// Where providers are installed from, and cached.
+    pub providers: Providers,
 }
 
 /// Runs Terraform for Slipway.
@@ -43,6 +49,9 @@ pub struct Engine {
     pub(crate) terraform: Terraform,
     pub(crate) config: EngineConfig,
     cli_config: PathBuf,
+    /// Held while a command that installs providers into the shared
+    /// plugin cache runs (`init`), across processes too.
+    pub(crate) plugin_cache_lock: PathBuf,
     /// One lock per working directory, held while it is laid out and
     /// initialized.
     preparing: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -52,19 +61,34 @@ impl Engine {
     pub fn new(terraform: Terraform, config: EngineConfig) -> Result<Self, EngineError> {
         std::fs::create_dir_all(&config.work_root)
             .map_err(|e| EngineError::io(&config.work_root, e))?;
-        // An empty CLI configuration: no plugin cache surprises, no warning.
+        // The CLI configuration every command reads: the shared plugin
+        // cache, and the mirror if there is one; nothing of the user's own.
+        let cache = config.providers.cache_dir(&config.work_root);
+        std::fs::create_dir_all(&cache).map_err(|e| EngineError::io(&cache, e))?;
         let cli_config = config.work_root.join("terraform.rc");
-        std::fs::write(&cli_config, "").map_err(|e| EngineError::io(&cli_config, e))?;
+        std::fs::write(&cli_config, config.providers.cli_config(&cache))
+            .map_err(|e| EngineError::io(&cli_config, e))?;
         Ok(Self {
             terraform,
             config,
             cli_config,
+            plugin_cache_lock: cache.with_extension("lock"),
             preparing: Default::default(),
         })
     }
 
     pub fn terraform(&self) -> &Terraform {
         &self.terraform
+    }
+
+    /// The AWS profile's environment for a run of `blueprint` for
+    /// `organization`: no secret, only where the credentials are.
+    pub fn aws_environment(
+        &self,
+        organization: Option<&str>,
+        blueprint: &str,
+    ) -> Vec<(String, String)> {
+        self.config.aws.environment(organization, blueprint)
     }
 
     /// Runs `job`, sending its events to `events` as they happen.
@@ -120,7 +144,7 @@ impl Engine {
                 .clone();
             let _in_process = lock.lock().await;
             let _across_processes = lock_file(&ws.module.with_extension("lock")).await?;
-            runner.prepare(run).await?;
+            runner.prepare(run, &self.plugin_cache_lock).await?;
         }
         let _run_dir = lay_out_run(run, &info, &ws)?;
         let lock_timeout = format!("-lock-timeout={}s", self.config.lock_timeout.as_secs());
@@ -176,6 +200,23 @@ impl Engine {
         info: &ModuleInfo,
         ws: &Workspace,
     ) -> Vec<(String, String)> {
+        let mut env = self.base_environment(&ws.data_dir);
+        for name in &run.sensitive_variables {
+            if let Some(value) = run.variables.get(name)
+                && info.variables.contains(name)
+            {
+                env.push((format!("TF_VAR_{name}"), variable_text(value)));
+            }
+        }
+        env.push(("TF_HTTP_USERNAME".to_owned(), run.backend.username.clone()));
+        env.extend(run.env.iter().cloned());
+        env.extend(run.secret_env.iter().cloned());
+        env
+    }
+
+    /// The basics, the configured pass-through and the automation
+    /// settings, with Terraform's data directory at `data_dir`.
+    pub(crate) fn base_environment(&self, data_dir: &std::path::Path) -> Vec<(String, String)> {
         const BASICS: &[&str] = &[
             "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR",
         ];
@@ -196,21 +237,11 @@ impl Engine {
                 ("TF_IN_AUTOMATION", "1".to_owned()),
                 ("TF_INPUT", "0".to_owned()),
                 ("CHECKPOINT_DISABLE", "1".to_owned()),
-                ("TF_DATA_DIR", ws.data_dir.display().to_string()),
+                ("TF_DATA_DIR", data_dir.display().to_string()),
                 ("TF_CLI_CONFIG_FILE", self.cli_config.display().to_string()),
             ]
             .map(|(k, v)| (k.to_owned(), v)),
         );
-        for name in &run.sensitive_variables {
-            if let Some(value) = run.variables.get(name)
-                && info.variables.contains(name)
-            {
-                env.push((format!("TF_VAR_{name}"), variable_text(value)));
-            }
-        }
-        env.push(("TF_HTTP_USERNAME".to_owned(), run.backend.username.clone()));
-        env.extend(run.env.iter().cloned());
-        env.extend(run.secret_env.iter().cloned());
         env
     }
 }

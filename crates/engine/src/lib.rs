@@ -24,11 +24,16 @@
 //! - `process_runner`: TEST and RELEASE runs on the process runner
 //!   ([`Engine::run_job`]), whose steps [`job`] runs;
 //! - `error`: [`EngineError`];
+//! - [`aws`]: the AWS profile a run's credentials come from;
+//! - [`providers`]: where providers are installed from and cached, and
+//!   the lock file that pins them; `validate` (`Engine::validate`): the
+//!   checks of a version being published that need Terraform;
 //! - [`terraform`] (finding and installing Terraform), [`module`] (what a
 //!   module declares), [`catalog`] (blueprints), [`events`] (Terraform's
 //!   `-json` stream, typed), [`masking`] (secrets kept out of events), and
 //!   `process` (one command in its own process group).
 
+pub mod aws;
 pub mod catalog;
 pub mod check;
 mod engine;
@@ -40,9 +45,11 @@ pub mod masking;
 pub mod module;
 mod process;
 mod process_runner;
+pub mod providers;
 mod run;
 mod runner;
 pub mod terraform;
+mod validate;
 mod workspace;
 
 pub use crate::engine::{Engine, EngineConfig};
@@ -54,3 +61,4 @@ pub use crate::run::{
     TerraformRun,
 };
 pub use crate::terraform::{Terraform, TerraformSource};
+pub use crate::validate::Validation;

@@ -14,9 +14,10 @@ use crate::error::EngineError;
 use crate::events::{self, Progress, TerraformMessage, masked_outputs, parse_line, to_event};
 use crate::masking::Masker;
 use crate::process::{self, Control, Stopped, Stream};
+use crate::providers::LOCK_FILE;
 use crate::run::{PlannedChange, TerraformRun};
 use crate::terraform::Terraform;
-use crate::workspace::{Workspace, backend_config, lay_out};
+use crate::workspace::{Workspace, backend_config, lay_out, lock_file};
 
 /// One run's commands, sharing its workspace, environment and stop control.
 pub(crate) struct Runner<'a> {
@@ -99,7 +100,14 @@ impl Runner<'_> {
 
     /// Lays out and initializes the working directory, unless it was
     /// prepared for exactly this module, backend and Terraform.
-    pub(crate) async fn prepare(&mut self, run: &TerraformRun) -> Result<(), EngineError> {
+    /// `init` installs providers into the shared plugin cache, one process
+    /// at a time (`plugin_cache_lock`), and holds to the module's
+    /// dependency lock file when it has one.
+    pub(crate) async fn prepare(
+        &mut self,
+        run: &TerraformRun,
+        plugin_cache_lock: &std::path::Path,
+    ) -> Result<(), EngineError> {
         let mut digest = Sha256::new();
         for (path, content) in &run.module {
             digest.update(path.as_bytes());
@@ -116,12 +124,16 @@ impl Runner<'_> {
             return Ok(());
         }
         lay_out(run, self.ws)?;
-        let args = ["init", "-input=false", "-no-color", "-reconfigure"];
+        let mut args = vec!["init", "-input=false", "-no-color", "-reconfigure"];
+        if run.module.contains_key(LOCK_FILE) {
+            args.push("-lockfile=readonly");
+        }
         self.announce(&args);
+        let _cache = lock_file(plugin_cache_lock).await?;
         let mut tail = Vec::new();
         let exit = process::run(
             &self.terraform.path,
-            &args.map(str::to_owned),
+            &args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>(),
             &self.ws.module,
             self.env,
             &process::Outputs::new(self.ws.module.parent().expect("a module directory"), "init"),

@@ -165,7 +165,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), EngineError> {
 }
 
 /// Joins a module-relative path, refusing anything that would leave the module.
-fn safe_join(root: &Path, relative: &str) -> Result<PathBuf, EngineError> {
+pub(crate) fn safe_join(root: &Path, relative: &str) -> Result<PathBuf, EngineError> {
     let path = Path::new(relative);
     let clean = !relative.is_empty()
         && path

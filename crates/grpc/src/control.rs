@@ -162,7 +162,7 @@ impl proto::control_server::Control for Control {
             ps_versions: format!(
                 "slipway {} (terraform {})",
                 env!("CARGO_PKG_VERSION"),
-                self.service.terraform_version
+                self.service.engine.terraform().version
             ),
         }))
     }

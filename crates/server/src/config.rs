@@ -85,6 +85,12 @@ pub struct TerraformConfig {
     /// How long a run waits for a state lock held by another.
     #[serde(with = "humantime_serde")]
     pub lock_timeout: Duration,
+    /// The AWS profiles runs use: by organization, else by blueprint, else
+    /// the default (`[terraform.aws]`).
+    pub aws: slipway_engine::aws::AwsProfiles,
+    /// Where providers are installed from (`mirror`) and cached
+    /// (`plugin_cache_dir`) (`[terraform.providers]`).
+    pub providers: slipway_engine::providers::Providers,
 }
 
 /// Limits of the HTTP API (and gRPC, on the same listener).
@@ -142,6 +148,8 @@ impl Default for TerraformConfig {
             env_passthrough: Vec::new(),
             cancel_grace: Duration::from_secs(30),
             lock_timeout: Duration::from_secs(60),
+            aws: Default::default(),
+            providers: Default::default(),
         }
     }
 }

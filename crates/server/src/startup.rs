@@ -146,6 +146,7 @@ async fn register_blueprints(config: &Config, store: &dyn Store) -> anyhow::Resu
                 metadata: source.metadata,
                 files: source.files,
                 digest: source.digest,
+                metadata_text: Some(source.metadata_text),
                 created_at: Utc::now(),
                 organizations: None,
                 deprecated: None,
@@ -203,7 +204,11 @@ async fn start(config: Config) -> anyhow::Result<Process> {
 
     let terraform = find_terraform(&config).await?;
     info!(path = %terraform.path.display(), version = %terraform.version, source = ?terraform.source, "using Terraform");
-    let terraform_version = terraform.version.clone();
+    config
+        .terraform
+        .aws
+        .check()
+        .map_err(|e| anyhow::anyhow!("terraform.aws: {e}"))?;
     let engine = Engine::new(
         terraform,
         EngineConfig {
@@ -211,8 +216,11 @@ async fn start(config: Config) -> anyhow::Result<Process> {
             env_passthrough: config.terraform.env_passthrough.clone(),
             cancel_grace: config.terraform.cancel_grace,
             lock_timeout: config.terraform.lock_timeout,
+            aws: config.terraform.aws.clone(),
+            providers: config.terraform.providers.clone(),
         },
     )?;
+    let engine = Arc::new(engine);
     register_blueprints(&config, store.as_ref()).await?;
     bootstrap_admin_token(&config, store.as_ref()).await?;
     let sealer = Arc::new(load_sealer(&config)?);
@@ -239,7 +247,7 @@ async fn start(config: Config) -> anyhow::Result<Process> {
             auth: config.auth.clone(),
             accounts: config.accounts.clone(),
         },
-        terraform_version,
+        engine: engine.clone(),
         worker_id: worker_id.clone(),
         shutdown: shutdown.clone(),
     });

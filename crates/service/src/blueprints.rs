@@ -16,8 +16,9 @@ use parking_lot::Mutex;
 use slipway_api::types::{BlueprintView, PublishedBlueprint};
 use slipway_core::access::Level;
 use slipway_core::{BlueprintName, OrgName};
-use slipway_engine::EngineError;
 use slipway_engine::catalog::{BlueprintSource, unpack};
+use slipway_engine::providers::LOCK_FILE;
+use slipway_engine::{EngineError, Validation};
 use slipway_store::{BlueprintVersion, BlueprintVersionSummary, Deprecation, Registered};
 
 use crate::Service;
@@ -77,8 +78,8 @@ impl Service {
             };
             Error::invalid("archive", why)
         };
-        let files = unpack(archive).map_err(module)?;
-        let report = slipway_engine::check::check_files(&files);
+        let mut files = unpack(archive).map_err(module)?;
+        let mut report = slipway_engine::check::check_files(&files);
         if !report.findings.is_empty() {
             let findings: Vec<String> = report.findings.iter().map(|f| f.to_string()).collect();
             return Err(Error::invalid(
@@ -88,6 +89,26 @@ impl Service {
                     findings.join("; ")
                 ),
             ));
+        }
+        // Terraform's own checks, with the providers from where every run
+        // gets them; the lock file `init` wrote is kept with the version.
+        let mut module_files = files.clone();
+        module_files.remove(slipway_engine::catalog::METADATA_FILE);
+        let validation = self
+            .engine
+            .validate(name.as_str(), &module_files)
+            .await
+            .map_err(module)?;
+        report
+            .skipped
+            .retain(|s| !s.starts_with("terraform validate"));
+        match validation {
+            Validation::Passed { lock_file } => {
+                if let Some(lock) = lock_file {
+                    files.insert(LOCK_FILE.to_owned(), lock);
+                }
+            }
+            Validation::Skipped { why } => report.skipped.push(why),
         }
         let source = BlueprintSource::from_files(files).map_err(module)?;
         if source.metadata.name != name.as_str() {
@@ -108,6 +129,7 @@ impl Service {
                 metadata: source.metadata,
                 files: source.files,
                 digest: digest.clone(),
+                metadata_text: Some(source.metadata_text),
                 created_at: Utc::now(),
                 organizations: organizations.clone(),
                 deprecated: None,

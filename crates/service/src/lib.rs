@@ -48,6 +48,7 @@ use chrono::Utc;
 use slipway_api::types::OperationView;
 use slipway_core::rules::RuleContext;
 use slipway_core::{ClusterName, Level, Operation, OperationId, Reason};
+use slipway_engine::Engine;
 use slipway_store::objects::Storage;
 use slipway_store::{AuditIntent, Store};
 use tokio_util::sync::CancellationToken;
@@ -77,8 +78,9 @@ pub struct Service {
     pub rate_limiters: limits::RateLimiters,
     /// The signed revocation list, signed once per change.
     pub revocations: tokens::RevocationCache,
-    /// The Terraform version this process runs (reported by `/readyz`).
-    pub terraform_version: String,
+    /// Terraform, for the checks of a blueprint version being published
+    /// (its version is reported by `/readyz`).
+    pub engine: Arc<Engine>,
     /// This process's worker id.
     pub worker_id: String,
     /// Cancelled when the process shuts down: long-lived streams end.
@@ -93,7 +95,7 @@ pub struct Parts {
     pub identities: Identities,
     pub storage: Arc<Storage>,
     pub config: ServiceConfig,
-    pub terraform_version: String,
+    pub engine: Arc<Engine>,
     pub worker_id: String,
     pub shutdown: CancellationToken,
 }
@@ -107,7 +109,7 @@ impl Service {
             identities: parts.identities,
             storage: parts.storage,
             config: parts.config,
-            terraform_version: parts.terraform_version,
+            engine: parts.engine,
             worker_id: parts.worker_id,
             shutdown: parts.shutdown,
             deprecations: Default::default(),

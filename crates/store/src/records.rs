@@ -274,6 +274,12 @@ pub struct BlueprintVersion {
     pub files: BTreeMap<String, String>,
     /// A digest of metadata and files, identifying the content.
     pub digest: String,
+    /// The metadata file as published: with `files`, what `digest` is
+    /// computed from, so a process about to run the version can check
+    /// that what it read is what was published (`None`: registered before
+    /// it was kept).
+    #[serde(default)]
+    pub metadata_text: Option<String>,
     pub created_at: Timestamp,
     /// The organizations whose clusters may use it (none: every one), as
     /// published.

@@ -56,6 +56,22 @@ impl TestDatabase {
             cleanup: Cleanup::Postgres { admin_url, schema },
         }
     }
+
+    /// Runs a statement on a PostgreSQL test database behind Slipway's
+    /// back — for tests of what Slipway does when its data was changed.
+    pub async fn tamper(&self, sql: &str) -> u64 {
+        assert!(
+            matches!(self.cleanup, Cleanup::Postgres { .. }),
+            "tamper is for PostgreSQL test databases"
+        );
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&self.url)
+            .await
+            .expect("connect to the test database");
+        conn.execute(sqlx::AssertSqlSafe(sql.to_owned()))
+            .await
+            .expect("the statement runs")
+            .rows_affected()
+    }
 }
 
 impl Drop for TestDatabase {

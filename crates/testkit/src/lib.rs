@@ -56,6 +56,24 @@ pub fn python_tool(name: &str) -> PathBuf {
     tool
 }
 
+/// The tests' own Terraform provider (`tests/provider`, source address
+/// `slipway.test/test/tiny`, version 0.1.0), which `./scripts/test` builds:
+/// at `SLIPWAY_TEST_PROVIDER`, else where that script puts it.
+pub fn test_provider() -> PathBuf {
+    let provider = std::env::var_os("SLIPWAY_TEST_PROVIDER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/provider/debug/terraform-provider-tiny")
+        });
+    assert!(
+        provider.is_file(),
+        "{} is missing: run ./scripts/test, which builds the tests' Terraform provider (tests/provider)",
+        provider.display()
+    );
+    provider
+}
+
 /// A runtime for the async parts of otherwise synchronous tests.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();

@@ -24,7 +24,8 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::metrics::{KindLabel, OperationLabels};
 use crate::terraform::{
-    TerraformModule, cluster_runtime_dir, invalid, run_terraform, standard_variables, terraform_run,
+    TerraformModule, cluster_runtime_dir, invalid, leased_blueprint, run_terraform,
+    standard_variables, terraform_run,
 };
 use slipway_auth::secrets;
 
@@ -236,10 +237,7 @@ async fn run_infrastructure(
     running: &RunningOperation,
 ) -> Result<Finished, EngineError> {
     let op = &lease.operation;
-    let blueprint = lease
-        .blueprint
-        .as_ref()
-        .ok_or_else(|| invalid(op, "this blueprint version is not registered".into()))?;
+    let blueprint = leased_blueprint(lease)?;
     let runtime_dir = cluster_runtime_dir(worker, op, &lease.cluster).await?;
     let mut variables = standard_variables(worker, op, &lease.cluster, blueprint, &runtime_dir);
     let user = secrets::open_variables(&worker.sealer, &op.cluster, &op.spec.variables)
@@ -252,6 +250,7 @@ async fn run_infrastructure(
     let run = terraform_run(
         worker,
         op,
+        lease.cluster.organization.as_str(),
         secret,
         TerraformModule::of(op, blueprint),
         command,

@@ -25,7 +25,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use crate::terraform::{
-    TerraformModule, invalid, module_key, run_terraform, standard_variables, terraform_run,
+    TerraformModule, invalid, leased_blueprint, module_key, run_terraform, standard_variables,
+    terraform_run,
 };
 use crate::{Finished, RunningOperation, StopReason, Worker};
 
@@ -52,10 +53,7 @@ pub(crate) async fn run(
         .job
         .as_ref()
         .ok_or_else(|| invalid(op, format!("a {} operation names no job", op.kind)))?;
-    let blueprint = lease
-        .blueprint
-        .as_ref()
-        .ok_or_else(|| invalid(op, "this blueprint version is not registered".into()))?;
+    let blueprint = leased_blueprint(lease)?;
     let jobs = blueprint
         .metadata
         .jobs
@@ -201,6 +199,7 @@ fn note(events: &UnboundedSender<NewEvent>, message: String) {
 struct TerraformRunner<'a> {
     worker: &'a Worker,
     op: &'a Operation,
+    organization: &'a str,
     secret: String,
     module: TerraformModule,
     variables: Map<String, Value>,
@@ -265,6 +264,7 @@ impl<'a> TerraformRunner<'a> {
         Ok(Self {
             worker,
             op,
+            organization: lease.cluster.organization.as_str(),
             secret: secret.to_owned(),
             module: TerraformModule {
                 key: format!("{}-runner", module_key(op, blueprint)),
@@ -285,6 +285,7 @@ impl<'a> TerraformRunner<'a> {
         terraform_run(
             self.worker,
             self.op,
+            self.organization,
             &self.secret,
             TerraformModule {
                 key: self.module.key.clone(),

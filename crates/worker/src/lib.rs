@@ -140,7 +140,7 @@ impl RunningOperation {
 /// Everything a worker needs, and nothing of HTTP.
 pub struct Worker {
     pub store: Arc<dyn Store>,
-    pub engine: Engine,
+    pub engine: Arc<Engine>,
     pub storage: Arc<Storage>,
     pub sealer: Arc<Sealer>,
     pub tokens: Arc<dyn TokenIssuer>,
@@ -166,7 +166,7 @@ pub struct Worker {
 /// What a [`Worker`] is made of.
 pub struct Parts {
     pub store: Arc<dyn Store>,
-    pub engine: Engine,
+    pub engine: Arc<Engine>,
     pub storage: Arc<Storage>,
     pub sealer: Arc<Sealer>,
     pub tokens: Arc<dyn TokenIssuer>,

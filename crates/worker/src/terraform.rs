@@ -9,7 +9,7 @@ use slipway_core::TerraformCommand;
 use slipway_core::event::NewEvent;
 use slipway_core::{Cluster, Operation};
 use slipway_engine::{EngineError, RunReport, StateBackend, TerraformRun};
-use slipway_store::BlueprintVersion;
+use slipway_store::{BlueprintVersion, Lease};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
@@ -56,6 +56,22 @@ impl TerraformModule {
                 .collect(),
         }
     }
+}
+
+/// The blueprint version a leased operation runs, once its content is
+/// checked against its digest: the database is shared, and what a process
+/// runs must be what was published.
+pub(crate) fn leased_blueprint(lease: &Lease) -> Result<&BlueprintVersion, EngineError> {
+    let op = &lease.operation;
+    let blueprint = lease
+        .blueprint
+        .as_ref()
+        .ok_or_else(|| invalid(op, "this blueprint version is not registered".into()))?;
+    if let Some(metadata) = &blueprint.metadata_text {
+        slipway_engine::catalog::matches_digest(metadata, &blueprint.files, &blueprint.digest)
+            .map_err(|why| invalid(op, why))?;
+    }
+    Ok(blueprint)
 }
 
 /// An operation that cannot run as asked (its blueprint, cluster or
@@ -173,10 +189,13 @@ fn replaced_at(exe: &str, exists: impl Fn(&str) -> bool) -> &str {
 
 /// A Terraform run of the operation against Slipway's state backend, with
 /// the operation's credential; provisioners find this process's executable
-/// in `SLIPWAY_BIN`.
+/// in `SLIPWAY_BIN`, providers the AWS profile of the cluster's
+/// `organization` or blueprint.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn terraform_run(
     worker: &Worker,
     op: &Operation,
+    organization: &str,
     secret: &str,
     module: TerraformModule,
     command: TerraformCommand,
@@ -192,7 +211,14 @@ pub(crate) fn terraform_run(
         variables,
         sensitive_variables: module.sensitive,
         secret_env: vec![("TF_HTTP_PASSWORD".into(), secret.to_owned())],
-        env: vec![("SLIPWAY_BIN".into(), slipway_bin()?)],
+        env: [("SLIPWAY_BIN".into(), slipway_bin()?)]
+            .into_iter()
+            .chain(
+                worker
+                    .engine
+                    .aws_environment(Some(organization), op.spec.blueprint.as_str()),
+            )
+            .collect(),
         backend: StateBackend {
             address: format!("{public_url}/v1/terraform/state"),
             lock_address: format!("{public_url}/v1/terraform/lock"),

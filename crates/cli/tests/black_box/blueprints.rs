@@ -431,3 +431,294 @@ fn a_version_is_published_from_a_git_repository_at_a_ref() {
         outside.stderr()
     );
 }
+
+/// A run's AWS credentials come from a named profile of the shared files,
+/// chosen by organization, else by blueprint: here a role assumed from a
+/// profile whose keys carry an MFA session token, against the AWS emulator
+/// (its endpoints in the config file, as a site keeps them). The module
+/// reads another state through the `s3` backend of `terraform_remote_state`,
+/// which only the profile's credentials reach; the keys appear in no log.
+#[test]
+fn runs_reach_aws_through_the_profile_of_their_organization_or_blueprint() {
+    use std::os::unix::fs::PermissionsExt;
+    let moto = slipway_testkit::moto::Moto::start();
+    let state = serde_json::json!({
+        "version": 4, "terraform_version": "1.11.0", "serial": 1,
+        "lineage": "0b6c5f5e-8d1e-4b9a-9c53-5d1f0e2f7a10",
+        "outputs": {"greeting": {"value": "from the research account", "type": "string"}},
+        "resources": [],
+    });
+    let put = reqwest::blocking::Client::new()
+        .put(format!(
+            "{}/{}/shared/terraform.tfstate",
+            moto.endpoint, moto.bucket
+        ))
+        .body(state.to_string())
+        .send()
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+
+    let aws = tempfile::tempdir().unwrap();
+    let (secret_key, session_token) = (
+        "wJalrXUtnFEMIK7MDENGbPxRfiCYzEXAMPLEKEY",
+        "mfa-session-7f3a9c",
+    );
+    let credentials = aws.path().join("credentials");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[base]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = {secret_key}\naws_session_token = {session_token}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = aws.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile base]\nregion = us-east-1\nservices = emulator\n\n\
+             [profile research]\nrole_arn = arn:aws:iam::123456789012:role/slipway-research\nsource_profile = base\nregion = us-east-1\nservices = emulator\n\n\
+             [services emulator]\nsts =\n  endpoint_url = {e}\ns3 =\n  endpoint_url = {e}\n",
+            e = moto.endpoint
+        ),
+    )
+    .unwrap();
+
+    let blueprints = tempfile::tempdir().unwrap();
+    let dir = blueprints.path().join("remote");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("blueprint.toml"),
+        format!(
+            "name = \"remote\"\n[nodes]\nmin = 1\nmax = 1\ndefault = 1\n[variables.state_bucket]\ntype = \"string\"\ndefault = \"{}\"\n",
+            moto.bucket
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("main.tf"),
+        "variable \"cluster_name\" {\n  type = string\n}\n\nvariable \"state_bucket\" {\n  type = string\n}\n\n\
+         data \"terraform_remote_state\" \"shared\" {\n  backend = \"s3\"\n  config = {\n    bucket         = var.state_bucket\n    key            = \"shared/terraform.tfstate\"\n    region         = \"us-east-1\"\n    use_path_style = true\n  }\n}\n\n\
+         output \"endpoint\" {\n  value = \"https://${var.cluster_name}.example\"\n}\n\n\
+         output \"greeting\" {\n  value = data.terraform_remote_state.shared.outputs.greeting\n}\n",
+    )
+    .unwrap();
+    // The directory holds the version `0.1.0`.
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("remote")).unwrap();
+    std::fs::rename(&dir, root.path().join("remote/0.1.0")).unwrap();
+
+    let s = server_with(Options {
+        env: vec![
+            blueprint_dirs(&[root.path()]),
+            (
+                "SLIPWAY_TERRAFORM__AWS__SHARED_CREDENTIALS_FILE".into(),
+                credentials.display().to_string(),
+            ),
+            (
+                "SLIPWAY_TERRAFORM__AWS__CONFIG_FILE".into(),
+                config.display().to_string(),
+            ),
+            (
+                "SLIPWAY_TERRAFORM__AWS__BLUEPRINTS".into(),
+                "{remote = \"research\"}".into(),
+            ),
+            (
+                "SLIPWAY_TERRAFORM__AWS__ORGANIZATIONS".into(),
+                "{ops = \"ops-account\"}".into(),
+            ),
+        ],
+        ..Default::default()
+    });
+    s.run(&["org", "create", "ops"]).expect_code(0);
+    s.run(&["cluster", "create", "reader", "--blueprint", "remote"])
+        .expect_code(0);
+    s.run(&["deploy", "reader"]).expect_code(0);
+    let status = s.run(&["status", "reader", "--json"]).json();
+    assert_eq!(
+        status["outputs"]["greeting"], "from the research account",
+        "{status}"
+    );
+
+    // ops has a profile of its own, which this site's files do not hold:
+    // the blueprint's profile is not used instead.
+    s.run(&[
+        "cluster",
+        "create",
+        "opsreader",
+        "--blueprint",
+        "remote",
+        "--org",
+        "ops",
+    ])
+    .expect_code(0);
+    s.run(&["deploy", "opsreader"]).expect_code(1);
+    let failed = s.run(&["status", "opsreader", "--json"]).json();
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(error.contains("ops-account"), "{failed}");
+
+    for cluster in ["reader", "opsreader"] {
+        let log = s.run(&["logs", cluster]).stdout();
+        assert!(
+            !log.contains(secret_key) && !log.contains(session_token),
+            "{log}"
+        );
+    }
+    let server_log = s.log();
+    assert!(!server_log.contains(secret_key) && !server_log.contains(session_token));
+    s.run(&["destroy", "reader"]).expect_code(0);
+}
+
+/// Providers the way an air-gapped site installs them: from a mirror only
+/// (here a filesystem mirror holding the tests' own provider, which no
+/// registry has), once, into the plugin cache every run shares; each
+/// version keeps the dependency lock file publishing recorded, and a
+/// version whose lock file does not match the mirror's provider is refused.
+#[test]
+fn providers_come_from_the_mirror_once_and_every_run_holds_to_the_lock_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let mirror = tempfile::tempdir().unwrap();
+    let platform = mirror
+        .path()
+        .join("slipway.test/test/tiny/0.1.0/linux_amd64");
+    std::fs::create_dir_all(&platform).unwrap();
+    let installed = platform.join("terraform-provider-tiny_v0.1.0");
+    std::fs::copy(slipway_testkit::test_provider(), &installed).unwrap();
+    std::fs::set_permissions(&installed, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let s = server_with(Options {
+        env: vec![
+            (
+                "SLIPWAY_TERRAFORM__PROVIDERS__MIRROR".into(),
+                mirror.path().display().to_string(),
+            ),
+            (
+                "SLIPWAY_TERRAFORM__PROVIDERS__PLUGIN_CACHE_DIR".into(),
+                cache.path().display().to_string(),
+            ),
+        ],
+        ..Default::default()
+    });
+    let tiny = |dir: &Path, suffix: &str| {
+        std::fs::write(
+            dir.join("blueprint.toml"),
+            "name = \"tiny\"\n[nodes]\nmin = 1\nmax = 1\ndefault = 1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("main.tf"),
+            format!(
+                "terraform {{\n  required_providers {{\n    tiny = {{\n      source  = \"slipway.test/test/tiny\"\n      version = \"0.1.0\"\n    }}\n  }}\n}}\n\n\
+                 variable \"cluster_name\" {{\n  type = string\n}}\n\n\
+                 resource \"tiny_thing\" \"name\" {{\n  input = var.cluster_name\n}}\n\n\
+                 output \"endpoint\" {{\n  value = \"https://${{tiny_thing.name.output}}.{suffix}\"\n}}\n"
+            ),
+        )
+        .unwrap();
+    };
+    let publish = |dir: &Path, version: &str| {
+        s.run(&[
+            "blueprint",
+            "publish",
+            dir.to_str().unwrap(),
+            "--version",
+            version,
+            "--json",
+        ])
+    };
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    tiny(one.path(), "one.example");
+    tiny(two.path(), "two.example");
+    for (dir, version) in [(&one, "0.1.0"), (&two, "0.2.0")] {
+        let published = publish(dir.path(), version);
+        published.expect_code(0);
+        // Validated with the provider from the mirror: nothing skipped.
+        assert_eq!(
+            published.json()["skipped"],
+            serde_json::json!([]),
+            "{}",
+            published.stdout()
+        );
+    }
+
+    // A lock file whose checksum is not the provider's: refused, naming it.
+    let bad = tempfile::tempdir().unwrap();
+    tiny(bad.path(), "bad.example");
+    std::fs::write(
+        bad.path().join(".terraform.lock.hcl"),
+        "provider \"slipway.test/test/tiny\" {\n  version     = \"0.1.0\"\n  constraints = \"0.1.0\"\n  hashes = [\n    \"h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\",\n  ]\n}\n",
+    )
+    .unwrap();
+    let refused = publish(bad.path(), "0.3.0");
+    refused.expect_code(2);
+    let message = refused.error_json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains(".terraform.lock.hcl")
+            && message.contains("do not match the dependency lock file"),
+        "{message}"
+    );
+    assert!(
+        s.run(&["blueprint", "list", "--json"])
+            .json()
+            .to_string()
+            .contains("0.2.0")
+            && !s
+                .run(&["blueprint", "list", "--json"])
+                .json()
+                .to_string()
+                .contains("0.3.0")
+    );
+
+    // Clusters of both versions at once: each run finds the provider in
+    // the shared cache, none installs it again.
+    let clusters = [("t1", "0.1.0"), ("t2", "0.1.0"), ("t3", "0.2.0")];
+    for (name, version) in clusters {
+        s.run(&[
+            "cluster",
+            "create",
+            name,
+            "--blueprint",
+            "tiny",
+            "--version",
+            version,
+        ])
+        .expect_code(0);
+    }
+    for (name, _) in clusters {
+        s.run(&["deploy", name, "--no-wait"]).expect_code(0);
+    }
+    for (name, version) in clusters {
+        let done = watch_until(&s, name, std::time::Duration::from_secs(180), |st| {
+            st["state"] == "running" || st["state"] == "failed"
+        });
+        let suffix = if version == "0.1.0" { "one" } else { "two" };
+        assert_eq!(
+            done["endpoint"],
+            format!("https://{}.{suffix}.example", name.to_uppercase()),
+            "{done}"
+        );
+    }
+    let logs: String = clusters
+        .iter()
+        .map(|(name, _)| s.run(&["logs", name]).stdout())
+        .collect();
+    assert!(
+        logs.contains("Using slipway.test/test/tiny v0.1.0 from the shared cache directory"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("Installing slipway.test/test/tiny"),
+        "{logs}"
+    );
+    let cached: Vec<_> = std::fs::read_dir(cache.path().join("slipway.test/test/tiny"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(cached, ["0.1.0"]);
+    for (name, _) in clusters {
+        s.run(&["destroy", name]).expect_code(0);
+    }
+}

@@ -1061,6 +1061,31 @@ fn a_blueprint_published_through_one_replica_is_deployed_through_another_and_run
     other.expect_code(4);
     assert_eq!(other.error_json()["error"]["code"], "version_exists");
 
+    // Content changed in the database behind Slipway's back is refused by
+    // digest by the worker that reads it, and nothing of it runs.
+    let tampered = slipway_testkit::runtime().block_on(db.tamper(
+        "UPDATE blueprint_versions SET files = replace(files, 'lab.example', 'evil.example') \
+         WHERE blueprint = 'lab' AND version = '0.2.0'",
+    ));
+    assert_eq!(tampered, 1);
+    r.b.run(&[
+        "cluster",
+        "create",
+        "exp2",
+        "--blueprint",
+        "lab",
+        "--version",
+        "0.2.0",
+    ])
+    .expect_code(0);
+    let refused = r.b.run(&["deploy", "exp2", "--json"]);
+    refused.expect_code(1);
+    let status = r.a.run(&["status", "exp2", "--json"]).json();
+    assert_eq!(status["state"], "failed", "{status}");
+    let error = status["error"].as_str().unwrap_or_default();
+    assert!(error.contains("does not match its digest"), "{status}");
+    assert_eq!(status["endpoint"], serde_json::Value::Null, "{status}");
+
     // Only as an archive, and only by someone known.
     let http = reqwest::blocking::Client::new();
     let url = format!("{}/v1/blueprints/lab/versions/0.3.0", r.a.url);
@@ -1074,5 +1099,16 @@ fn a_blueprint_published_through_one_replica_is_deployed_through_another_and_run
         .send()
         .unwrap();
     assert_eq!(plain.status(), 415);
-    r.b.run(&["destroy", "exp"]).expect_code(0);
+
+    // Nothing of the tampered content runs, a destroy neither; the content
+    // as published runs again.
+    r.b.run(&["destroy", "exp"]).expect_code(1);
+    let restored = slipway_testkit::runtime().block_on(db.tamper(
+        "UPDATE blueprint_versions SET files = replace(files, 'evil.example', 'lab.example') \
+         WHERE blueprint = 'lab' AND version = '0.2.0'",
+    ));
+    assert_eq!(restored, 1);
+    for cluster in ["exp", "exp2"] {
+        r.b.run(&["destroy", cluster]).expect_code(0);
+    }
 }

@@ -299,7 +299,7 @@ async fn readyz(State(http): AppState) -> Response {
     let health = |status: &str, reason: Option<String>| Health {
         status: status.into(),
         worker: Some(service.worker_id.clone()),
-        terraform: Some(service.terraform_version.clone()),
+        terraform: Some(service.engine.terraform().version.clone()),
         reason,
     };
     match tokio::time::timeout(Duration::from_secs(5), service.ready()).await {

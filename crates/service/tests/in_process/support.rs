@@ -70,12 +70,32 @@ impl World {
             slipway_store::objects::Storage::open(&Default::default(), data_dir.path())
                 .expect("object storage"),
         );
+        // Terraform on PATH, else the launcher the test setup installs.
+        let terraform = slipway_engine::terraform::locate(
+            None,
+            &slipway_engine::terraform::default_tools_dir(),
+        )
+        .await
+        .expect("Terraform")
+        .expect("Terraform is installed");
+        let engine = slipway_engine::Engine::new(
+            terraform,
+            slipway_engine::EngineConfig {
+                work_root: data_dir.path().join("work"),
+                env_passthrough: Vec::new(),
+                cancel_grace: Duration::from_secs(5),
+                lock_timeout: Duration::from_secs(5),
+                aws: Default::default(),
+                providers: Default::default(),
+            },
+        )
+        .expect("the engine");
         let service = Service::new(Parts {
             store,
             identities: Identities::new(&auth, signer, sealer),
             storage,
             config,
-            terraform_version: "1.9.0".into(),
+            engine: Arc::new(engine),
             worker_id: "test-worker".into(),
             shutdown: CancellationToken::new(),
         });
@@ -211,6 +231,7 @@ pub fn blueprint() -> BlueprintVersion {
         },
         files: BTreeMap::from([("main.tf".to_owned(), "# nothing".to_owned())]),
         digest: "digest-1.0.0".into(),
+        metadata_text: None,
         created_at: Utc::now(),
         organizations: None,
         deprecated: None,

@@ -21,12 +21,25 @@ impl BlueprintStore for SqlStore {
         .fetch_optional(&mut *tx)
         .await?;
         let registered = match stored {
-            Some(digest) if digest == bv.digest => Registered::Unchanged,
+            Some(digest) if digest == bv.digest => {
+                // A version registered before its metadata file was kept
+                // gets it now, from content with the same digest.
+                sqlx::query(
+                    "UPDATE blueprint_versions SET metadata_text = $3 \
+                     WHERE blueprint = $1 AND version = $2 AND metadata_text IS NULL",
+                )
+                .bind(bv.blueprint.as_str())
+                .bind(bv.version.as_str())
+                .bind(bv.metadata_text.as_deref())
+                .execute(&mut *tx)
+                .await?;
+                Registered::Unchanged
+            }
             Some(stored_digest) => Registered::Differs { stored_digest },
             None => {
                 sqlx::query(
-                    "INSERT INTO blueprint_versions (blueprint, version, metadata, files, digest, created_at, organizations) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO blueprint_versions (blueprint, version, metadata, files, digest, created_at, organizations, metadata_text) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(bv.blueprint.as_str())
                 .bind(bv.version.as_str())
@@ -35,6 +48,7 @@ impl BlueprintStore for SqlStore {
                 .bind(bv.digest.as_str())
                 .bind(millis(bv.created_at))
                 .bind(bv.organizations.as_ref().map(to_json))
+                .bind(bv.metadata_text.as_deref())
                 .execute(&mut *tx)
                 .await?;
                 Registered::Created

@@ -227,7 +227,7 @@ macro_rules! blueprint_version_columns {
         concat!(
             "blueprint, version, metadata, ",
             $files,
-            ", digest, created_at, organizations, deprecated_at, deprecation, \
+            ", digest, metadata_text, created_at, organizations, deprecated_at, deprecation, \
              CAST(CASE WHEN version = (SELECT l.version FROM blueprint_latest l WHERE l.blueprint = blueprint_versions.blueprint) \
              THEN 1 ELSE 0 END AS BIGINT) AS is_latest"
         )
@@ -242,6 +242,7 @@ pub struct BlueprintVersionRow {
     metadata: String,
     files: String,
     digest: String,
+    metadata_text: Option<String>,
     created_at: i64,
     organizations: Option<String>,
     deprecated_at: Option<i64>,
@@ -281,6 +282,7 @@ impl TryFrom<BlueprintVersionRow> for BlueprintVersion {
             blueprint: r.blueprint,
             version: r.version,
             digest: r.digest,
+            metadata_text: r.metadata_text,
         })
     }
 }

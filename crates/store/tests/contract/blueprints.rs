@@ -23,6 +23,7 @@ async fn blueprint_versions_are_immutable(db: &TestDatabase) {
         },
         files: BTreeMap::from([("main.tf".to_owned(), format!("# {digest}"))]),
         digest: digest.into(),
+        metadata_text: Some(format!("name = \"local\" # {digest}")),
         created_at: at,
         organizations: None,
         deprecated: None,
@@ -51,8 +52,32 @@ async fn blueprint_versions_are_immutable(db: &TestDatabase) {
         .unwrap();
     assert_eq!(
         store.blueprint_version("local", "1.0.0").await.unwrap(),
-        Some(v1)
+        Some(v1.clone())
     );
+    // A version registered before its metadata file was kept gets it when
+    // the same content is registered again.
+    let unkept = BlueprintVersion {
+        version: "0.9.0".into(),
+        metadata_text: None,
+        ..v1.clone()
+    };
+    store
+        .register_blueprint_version(unkept.clone())
+        .await
+        .unwrap();
+    let kept = || async {
+        let read = store.blueprint_version("local", "0.9.0").await.unwrap();
+        read.unwrap().metadata_text
+    };
+    assert_eq!(kept().await, None);
+    store
+        .register_blueprint_version(BlueprintVersion {
+            version: "0.9.0".into(),
+            ..v1.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept().await, v1.metadata_text);
     let latest = store
         .blueprint_version("local", "latest")
         .await
@@ -66,7 +91,7 @@ async fn blueprint_versions_are_immutable(db: &TestDatabase) {
             .unwrap()
             .is_none()
     );
-    assert_eq!(store.blueprint_versions().await.unwrap().len(), 2);
+    assert_eq!(store.blueprint_versions().await.unwrap().len(), 3);
     // Restricted to organizations as registered.
     let restricted = BlueprintVersion {
         version: "2.0.0".into(),

@@ -208,6 +208,7 @@ pub fn blueprint(version: &str, worker_tags: &[&str], jobs: Option<Jobs>) -> Blu
         },
         files: BTreeMap::from([("main.tf".to_owned(), format!("# {version}"))]),
         digest: format!("digest-{version}"),
+        metadata_text: None,
         created_at: t0(),
         organizations: None,
         deprecated: None,
