@@ -346,7 +346,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * SHOW one blueprint version the caller may use (`latest`: what it names
+         *     for them): sizes, variables, files and the providers its lock file pins.
+         *     A version restricted to other organizations is answered as missing.
+         */
+        get: operations["show_blueprint"];
         /**
          * PUBLISH a blueprint version (administrators): checked as `slipway
          *     blueprint check` checks it, then stored immutably for every replica and
@@ -1354,6 +1359,24 @@ export interface components {
          * @description The body of a publish, as the document describes it: bytes.
          */
         BlueprintArchive: string;
+        /**
+         * @description `GET /v1/blueprints/{name}/versions/{version}`: one version, with what a
+         *     cluster of it takes.
+         */
+        BlueprintDetail: {
+            blueprint: components["schemas"]["BlueprintView"];
+            /** @description The module's files. */
+            files: string[];
+            /** @description The sizes a cluster of it may have. */
+            nodes: components["schemas"]["NodeRange"];
+            /**
+             * @description The providers its dependency lock file pins (`SOURCE VERSION`): what
+             *     every run of it installs.
+             */
+            providers: string[];
+            /** @description The variables a cluster of it takes, by name. */
+            variables: components["schemas"]["VariableView"][];
+        };
         BlueprintName: string;
         BlueprintVersion: string;
         /** @description A blueprint version. */
@@ -2026,6 +2049,15 @@ export interface components {
         MoveLatest: {
             version: string;
         };
+        /** @description How many nodes a cluster may have. */
+        NodeRange: {
+            /** Format: int32 */
+            default: number;
+            /** Format: int32 */
+            max: number;
+            /** Format: int32 */
+            min: number;
+        };
         OperationId: string;
         /**
          * @description What an operation does.
@@ -2381,6 +2413,19 @@ export interface components {
             github_org?: string | null;
             github_team?: string | null;
             limits?: null | components["schemas"]["UpdateLimits"];
+        };
+        /** @description A variable a cluster of a blueprint takes. */
+        VariableView: {
+            /** @description For strings: the only values allowed (empty: any). */
+            allowed: string[];
+            /** @description Used when none is given (null: the variable is required). */
+            default?: unknown;
+            description: string;
+            name: string;
+            /** @description Masked in every log and output. */
+            sensitive: boolean;
+            /** @description `string`, `number`, `integer` or `bool`. */
+            type: string;
         };
         /** @description `GET /v1/whoami` */
         WhoAmI: {
@@ -3659,6 +3704,82 @@ export interface operations {
             };
             /** @description Over a limit of the organization, or its budget */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests (or failed authentications) from this client; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database, GitHub or object storage cannot answer now; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    show_blueprint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["schemas"]["BlueprintName"];
+                version: components["schemas"]["BlueprintVersion"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlueprintDetail"];
+                };
+            };
+            /** @description Bad input: the error names the field and the rule */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No credential, or one that is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential's scopes or the caller's level do not allow it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such cluster, operation, organization or route */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

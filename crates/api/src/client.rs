@@ -662,6 +662,15 @@ impl Client {
         self.send(self.request(Method::GET, "/v1/blueprints")).await
     }
 
+    /// One blueprint version (`latest`: what it names for the caller).
+    pub async fn blueprint(&self, name: &str, version: &str) -> Result<BlueprintDetail> {
+        self.send(self.request(
+            Method::GET,
+            &format!("/v1/blueprints/{name}/versions/{version}"),
+        ))
+        .await
+    }
+
     /// Publishes a blueprint version: its directory as a gzip'd tar
     /// archive (`slipway_engine::catalog::pack_dir`).
     pub async fn publish_blueprint(

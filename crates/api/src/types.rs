@@ -379,6 +379,46 @@ pub struct BlueprintView {
     pub latest: bool,
 }
 
+/// `GET /v1/blueprints/{name}/versions/{version}`: one version, with what a
+/// cluster of it takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BlueprintDetail {
+    pub blueprint: BlueprintView,
+    /// The sizes a cluster of it may have.
+    pub nodes: NodeRange,
+    /// The variables a cluster of it takes, by name.
+    pub variables: Vec<VariableView>,
+    /// The module's files.
+    pub files: Vec<String>,
+    /// The providers its dependency lock file pins (`SOURCE VERSION`): what
+    /// every run of it installs.
+    pub providers: Vec<String>,
+}
+
+/// How many nodes a cluster may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NodeRange {
+    pub min: u32,
+    pub max: u32,
+    pub default: u32,
+}
+
+/// A variable a cluster of a blueprint takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VariableView {
+    pub name: String,
+    /// `string`, `number`, `integer` or `bool`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub description: String,
+    /// Used when none is given (null: the variable is required).
+    pub default: Option<serde_json::Value>,
+    /// For strings: the only values allowed (empty: any).
+    pub allowed: Vec<String>,
+    /// Masked in every log and output.
+    pub sensitive: bool,
+}
+
 /// `POST /v1/blueprints/{name}/versions/{version}/deprecate`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -126,10 +126,27 @@ impl crate::client::Connection {
         Ok(ExitCode::SUCCESS)
     }
 
-    /// `slipway blueprint list`: every version, by blueprint.
-    pub async fn list_blueprints(&self) -> Result<ExitCode, Failure> {
+    /// `slipway blueprint list`: every version, by blueprint; `slipway
+    /// blueprint versions NAME`: one blueprint's.
+    pub async fn list_blueprints(&self, only: Option<&str>) -> Result<ExitCode, Failure> {
         let mut versions = self.client.blueprints().await?;
-        versions.sort_by(|a, b| (&a.name, b.created_at).cmp(&(&b.name, a.created_at)));
+        if let Some(name) = only {
+            versions.retain(|b| b.name == name);
+            if versions.is_empty() {
+                return Err(Failure::new(
+                    exit::BAD_INPUT,
+                    "not_found",
+                    format!(
+                        "no version of blueprint {name} is published for you (slipway blueprint list)"
+                    ),
+                ));
+            }
+        }
+        versions.sort_by(|a, b| {
+            a.name
+                .cmp(&b.name)
+                .then_with(|| slipway_core::blueprint::newest_first(&a.version, &b.version))
+        });
         if self.json {
             crate::output::json_list("blueprints", &versions, None);
         } else {
@@ -155,6 +172,68 @@ impl crate::client::Connection {
                     who(b),
                     b.digest.chars().take(12).collect(),
                     b.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                    note.join("; "),
+                ]);
+            }
+            table.print();
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// `slipway blueprint show NAME [VERSION]`.
+    pub async fn show_blueprint(&self, name: &str, version: &str) -> Result<ExitCode, Failure> {
+        let detail = self.client.blueprint(name, version).await?;
+        if self.json {
+            crate::output::json(&detail);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let b = &detail.blueprint;
+        println!("{} {}", b.name, b.version);
+        if !b.description.is_empty() {
+            println!("  {}", b.description);
+        }
+        println!("for:          {}", who(b));
+        println!("digest:       {}", b.digest);
+        println!(
+            "published:    {}",
+            b.created_at.format("%Y-%m-%d %H:%M UTC")
+        );
+        if b.latest {
+            println!("latest:       yes");
+        }
+        if let Some(why) = &b.deprecated {
+            println!("deprecated:   {why}");
+        }
+        let n = detail.nodes;
+        println!("nodes:        {}..{} (default {})", n.min, n.max, n.default);
+        println!(
+            "providers:    {}",
+            if detail.providers.is_empty() {
+                "none".to_owned()
+            } else {
+                detail.providers.join(", ")
+            }
+        );
+        println!("files:        {}", detail.files.join(", "));
+        if !detail.variables.is_empty() {
+            let mut table = crate::output::Table::new(&["VARIABLE", "TYPE", "DEFAULT", "NOTE"]);
+            for v in &detail.variables {
+                let mut note = Vec::new();
+                if v.sensitive {
+                    note.push("sensitive".to_owned());
+                }
+                if !v.allowed.is_empty() {
+                    note.push(format!("one of {}", v.allowed.join(", ")));
+                }
+                if !v.description.is_empty() {
+                    note.push(v.description.clone());
+                }
+                table.row([
+                    v.name.clone(),
+                    v.kind.clone(),
+                    v.default
+                        .as_ref()
+                        .map_or_else(|| "(required)".to_owned(), |d| d.to_string()),
                     note.join("; "),
                 ]);
             }

@@ -747,6 +747,17 @@ enum BlueprintCommand {
     },
     /// Every published blueprint version you may use, newest first.
     List,
+    /// The versions of one blueprint you may use, newest first by semantic
+    /// version.
+    Versions { name: String },
+    /// One version: whom it is for, its sizes, the variables a cluster of
+    /// it takes, its files and the providers its lock file pins.
+    Show {
+        name: String,
+        /// Default: what `latest` names for you.
+        #[arg(default_value = "latest")]
+        version: String,
+    },
     /// Deprecate a version (administrators): no new cluster runs it; the
     /// ones that do keep running and are destroyed as ever.
     Deprecate {
@@ -1132,7 +1143,13 @@ async fn run_client(global: Global, command: Command) -> Result<ExitCode, Failur
             };
             ctx.publish_blueprint(source, &version, orgs, latest).await
         }
-        Command::Blueprint(BlueprintCommand::List) => ctx.list_blueprints().await,
+        Command::Blueprint(BlueprintCommand::List) => ctx.list_blueprints(None).await,
+        Command::Blueprint(BlueprintCommand::Versions { name }) => {
+            ctx.list_blueprints(Some(&name)).await
+        }
+        Command::Blueprint(BlueprintCommand::Show { name, version }) => {
+            ctx.show_blueprint(&name, &version).await
+        }
         Command::Blueprint(BlueprintCommand::Deprecate {
             name,
             version,

@@ -368,3 +368,91 @@ mod tests {
         assert!(metadata().check().is_ok());
     }
 }
+
+/// Blueprint versions in the catalog's order, newest first: by semantic
+/// version (`1.10.0` after `1.9.0`, a pre-release before its release); a
+/// version that is not one (`2024-05`, `local+3f2a`) after those that are,
+/// by text, highest first.
+pub fn newest_first(a: &str, b: &str) -> std::cmp::Ordering {
+    match (semver::Version::parse(a), semver::Version::parse(b)) {
+        (Ok(a), Ok(b)) => b.cmp(&a),
+        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+        (Err(_), Err(_)) => b.cmp(a),
+    }
+}
+
+/// A version `latest` may name, among those the one asking may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatestCandidate<'a> {
+    pub version: &'a str,
+    pub deprecated: bool,
+    /// An administrator pointed `latest` at it.
+    pub alias: bool,
+}
+
+/// What `latest` names among the versions one may use: the version an
+/// administrator pointed it at, unless it is deprecated; else the newest
+/// version not deprecated. None: no version one may start a cluster on.
+pub fn latest<'a>(candidates: &[LatestCandidate<'a>]) -> Option<&'a str> {
+    let usable = || candidates.iter().filter(|c| !c.deprecated);
+    usable()
+        .find(|c| c.alias)
+        .or_else(|| usable().min_by(|a, b| newest_first(a.version, b.version)))
+        .map(|c| c.version)
+}
+
+#[cfg(test)]
+mod catalog_tests {
+    use super::*;
+
+    fn candidate(version: &str, deprecated: bool, alias: bool) -> LatestCandidate<'_> {
+        LatestCandidate {
+            version,
+            deprecated,
+            alias,
+        }
+    }
+
+    #[test]
+    fn versions_are_ordered_as_semantic_versions_newest_first() {
+        let mut versions = vec![
+            "1.9.0",
+            "local+3f2a",
+            "1.10.0",
+            "1.10.0-rc.1",
+            "0.2.0",
+            "2024-05",
+        ];
+        versions.sort_by(|a, b| newest_first(a, b));
+        assert_eq!(
+            versions,
+            [
+                "1.10.0",
+                "1.10.0-rc.1",
+                "1.9.0",
+                "0.2.0",
+                "local+3f2a",
+                "2024-05"
+            ]
+        );
+    }
+
+    #[test]
+    fn latest_is_the_alias_unless_deprecated_else_the_newest_usable() {
+        let all = [
+            candidate("1.9.0", false, true),
+            candidate("1.10.0", false, false),
+            candidate("2.0.0", true, false),
+        ];
+        assert_eq!(latest(&all), Some("1.9.0"));
+        let alias_deprecated = [
+            candidate("1.9.0", true, true),
+            candidate("1.10.0", false, false),
+            candidate("2.0.0", true, false),
+        ];
+        assert_eq!(latest(&alias_deprecated), Some("1.10.0"));
+        assert_eq!(latest(&[candidate("1.0.0", true, false)]), None);
+        assert_eq!(latest(&[]), None);
+    }
+}

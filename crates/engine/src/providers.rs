@@ -59,6 +59,24 @@ impl Providers {
     }
 }
 
+/// The providers a dependency lock file pins, as `SOURCE VERSION`.
+pub fn locked(lock_file: &str) -> Vec<String> {
+    let Ok(body) = hcl::parse(lock_file) else {
+        return Vec::new();
+    };
+    body.blocks()
+        .filter(|b| b.identifier() == "provider")
+        .filter_map(|b| {
+            let source = b.labels().first()?.as_str();
+            let version = b.body().attributes().find(|a| a.key() == "version")?;
+            match version.expr() {
+                hcl::Expression::String(v) => Some(format!("{source} {v}")),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// An HCL string literal: JSON's escapes, and `${`/`%{` kept literal.
 fn quoted(text: &str) -> String {
     serde_json::Value::String(text.to_owned())
@@ -101,6 +119,13 @@ mod tests {
             net.cli_config(cache)
                 .contains("network_mirror {\n    url = \"https://mirror.example/providers/\"")
         );
+    }
+
+    #[test]
+    fn a_lock_file_names_the_providers_it_pins() {
+        let lock = "# This file is maintained automatically by \"terraform init\".\n\nprovider \"slipway.test/test/tiny\" {\n  version     = \"0.1.0\"\n  constraints = \"0.1.0\"\n  hashes = [\n    \"h1:dxcr+p1j982wcGwbvDS+I5U17g4tah2Smw5U+o9YdwM=\",\n  ]\n}\n";
+        assert_eq!(locked(lock), ["slipway.test/test/tiny 0.1.0"]);
+        assert!(locked("not hcl {").is_empty());
     }
 
     #[test]

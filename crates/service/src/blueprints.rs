@@ -13,8 +13,11 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use parking_lot::Mutex;
-use slipway_api::types::{BlueprintView, PublishedBlueprint};
+use slipway_api::types::{
+    BlueprintDetail, BlueprintView, NodeRange, PublishedBlueprint, VariableView,
+};
 use slipway_core::access::Level;
+use slipway_core::blueprint::{LatestCandidate, latest, newest_first};
 use slipway_core::{BlueprintName, OrgName};
 use slipway_engine::catalog::{BlueprintSource, unpack};
 use slipway_engine::providers::LOCK_FILE;
@@ -280,26 +283,53 @@ impl Service {
         caller: &Caller,
     ) -> Result<Vec<(BlueprintView, slipway_core::blueprint::BlueprintMetadata)>> {
         caller.require(scope::CLUSTERS_READ)?;
-        let mut all = self.store.blueprint_versions().await?;
-        // Without an alias, `latest` is the newest not deprecated (the
-        // store's order: by blueprint, newest first).
-        let names: Vec<String> = all.iter().map(|b| b.blueprint.clone()).collect();
-        for name in names {
-            let of = |b: &BlueprintVersionSummary| b.blueprint == name;
-            if !all.iter().any(|b| of(b) && b.latest)
-                && let Some(newest) = all.iter_mut().find(|b| of(b) && b.deprecated.is_none())
-            {
-                newest.latest = true;
-            }
-        }
-        Ok(all
+        let mut seen: Vec<BlueprintVersionSummary> = self
+            .store
+            .blueprint_versions()
+            .await?
             .into_iter()
             .filter(|b| visible(caller, b.organizations.as_deref()))
+            .collect();
+        // `latest` marks what it names for this caller: among the versions
+        // they see.
+        let named: HashMap<String, String> = seen
+            .iter()
+            .map(|b| b.blueprint.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter_map(|name| {
+                let version = latest_of(&seen, &name, |_| true)?;
+                Some((name, version))
+            })
+            .collect();
+        seen.sort_by(|a, b| {
+            a.blueprint
+                .cmp(&b.blueprint)
+                .then_with(|| newest_first(&a.version, &b.version))
+        });
+        Ok(seen
+            .into_iter()
             .map(|b| {
                 let metadata = b.metadata.clone();
-                (view(b), metadata)
+                let latest = named.get(&b.blueprint) == Some(&b.version);
+                (BlueprintView { latest, ..view(b) }, metadata)
             })
             .collect())
+    }
+
+    /// The version `version` names for someone who may use the versions
+    /// `usable` accepts: itself, or what `latest` names among them.
+    async fn resolve(
+        &self,
+        name: &str,
+        version: &str,
+        usable: impl Fn(&BlueprintVersionSummary) -> bool,
+    ) -> Result<String> {
+        if version != "latest" {
+            return Ok(version.to_owned());
+        }
+        let all = self.store.blueprint_versions().await?;
+        latest_of(&all, name, usable).ok_or_else(|| missing(name, version))
     }
 
     /// A blueprint version for a cluster of `organization` that runs
@@ -313,9 +343,16 @@ impl Service {
         version: &str,
         current: Option<&str>,
     ) -> Result<BlueprintVersion> {
-        let found = self.blueprint(name, version).await?;
+        let version = self
+            .resolve(name, version, |b| {
+                b.organizations
+                    .as_ref()
+                    .is_none_or(|orgs| orgs.iter().any(|o| o == organization.as_str()))
+            })
+            .await?;
+        let found = self.blueprint(name, &version).await?;
         if !found.available_to(organization.as_str()) {
-            return Err(missing(name, version));
+            return Err(missing(name, &version));
         }
         let moves_to_it = current != Some(found.version.as_str());
         if let (true, Some(deprecated)) = (moves_to_it, &found.deprecated) {
@@ -331,13 +368,14 @@ impl Service {
     }
 
     /// A version, whoever may use it: for administrators and the readers of
-    /// its metadata.
+    /// its metadata (`latest`: among every version).
     pub(crate) async fn blueprint(&self, name: &str, version: &str) -> Result<BlueprintVersion> {
         slipway_core::names::check_version(version)?;
+        let version = self.resolve(name, version, |_| true).await?;
         self.store
-            .blueprint_version(name, version)
+            .blueprint_version(name, &version)
             .await?
-            .ok_or_else(|| missing(name, version))
+            .ok_or_else(|| missing(name, &version))
     }
 
     /// A version the caller may see (its metadata: variables, sizes, cost).
@@ -348,11 +386,73 @@ impl Service {
         version: &str,
     ) -> Result<BlueprintVersion> {
         caller.require(scope::CLUSTERS_READ)?;
-        let found = self.blueprint(name, version).await?;
+        let version = self
+            .resolve(name, version, |b| {
+                visible(caller, b.organizations.as_deref())
+            })
+            .await?;
+        let found = self.blueprint(name, &version).await?;
         if !visible(caller, found.organizations.as_deref()) {
-            return Err(missing(name, version));
+            return Err(missing(name, &version));
         }
         Ok(found)
+    }
+
+    /// SHOW one version the caller may see (`latest`: what it names for
+    /// them): its catalog entry, sizes, variables, files and the providers
+    /// its lock file pins.
+    pub async fn blueprint_detail(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: &str,
+    ) -> Result<BlueprintDetail> {
+        slipway_core::names::check_version(version)?;
+        // The catalog as the caller sees it: what they may not use is not
+        // there, and `latest` marks what it names for them.
+        let (view, metadata) = self
+            .catalog(caller)
+            .await?
+            .into_iter()
+            .find(|(v, _)| {
+                v.name == name && (v.version == version || (version == "latest" && v.latest))
+            })
+            .ok_or_else(|| not_published(name, version))?;
+        let found = self
+            .store
+            .blueprint_version(name, &view.version)
+            .await?
+            .ok_or_else(|| not_published(name, version))?;
+        let nodes = metadata.nodes;
+        Ok(BlueprintDetail {
+            blueprint: view,
+            nodes: NodeRange {
+                min: nodes.min,
+                max: nodes.max,
+                default: nodes.default,
+            },
+            variables: metadata
+                .variables
+                .into_iter()
+                .map(|(name, spec)| VariableView {
+                    name,
+                    kind: serde_json::to_value(spec.kind)
+                        .ok()
+                        .and_then(|k| k.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    description: spec.description,
+                    default: spec.default,
+                    allowed: spec.allowed,
+                    sensitive: spec.sensitive,
+                })
+                .collect(),
+            providers: found
+                .files
+                .get(LOCK_FILE)
+                .map(|lock| slipway_engine::providers::locked(lock))
+                .unwrap_or_default(),
+            files: found.files.into_keys().collect(),
+        })
     }
 
     async fn blueprint_view(&self, name: &str, version: &str) -> Result<BlueprintView> {
@@ -415,6 +515,25 @@ fn visible(caller: &Caller, organizations: Option<&[String]>) -> bool {
             .filter_map(|o| OrgName::parse(o).ok())
             .any(|o| caller.level_for(&o) >= Level::OrgMember)
     })
+}
+
+/// What `latest` names for blueprint `name` among the versions `usable`
+/// accepts (core's rule).
+fn latest_of(
+    versions: &[BlueprintVersionSummary],
+    name: &str,
+    usable: impl Fn(&BlueprintVersionSummary) -> bool,
+) -> Option<String> {
+    let candidates: Vec<LatestCandidate> = versions
+        .iter()
+        .filter(|b| b.blueprint == name && usable(b))
+        .map(|b| LatestCandidate {
+            version: &b.version,
+            deprecated: b.deprecated.is_some(),
+            alias: b.latest,
+        })
+        .collect();
+    latest(&candidates).map(str::to_owned)
 }
 
 fn view(b: BlueprintVersionSummary) -> BlueprintView {

@@ -448,8 +448,7 @@ pub trait BlueprintStore: Send + Sync + 'static {
     /// existing version is reported, not written.
     async fn register_blueprint_version(&self, version: BlueprintVersion) -> Result<Registered>;
 
-    /// A blueprint version; `latest` is the one an administrator pointed it
-    /// at, else the newest not deprecated, else the newest.
+    /// A blueprint version, with its module files.
     async fn blueprint_version(
         &self,
         blueprint: &str,

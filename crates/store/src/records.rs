@@ -317,7 +317,8 @@ pub struct BlueprintVersionSummary {
     pub created_at: Timestamp,
     pub organizations: Option<Vec<String>>,
     pub deprecated: Option<Deprecation>,
-    /// What `latest` names now.
+    /// An administrator pointed `latest` at it (what `latest` names is
+    /// core's rule, `blueprint::latest`).
     pub latest: bool,
 }
 

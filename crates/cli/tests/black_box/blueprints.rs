@@ -324,11 +324,20 @@ fn versions_are_restricted_to_organizations_latest_moves_and_deprecation_stops_n
     ]);
     deprecated.expect_code(4);
     assert_eq!(deprecated.error_json()["error"]["code"], "deprecated");
+    // A deprecated alias names nothing: `latest` is the newest usable.
     let listed = s.run(&["blueprint", "list"]).stdout();
+    let row = |version: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with("lab") && l.split_whitespace().nth(1) == Some(version))
+            .unwrap_or_else(|| panic!("no {version} row: {listed}"))
+            .to_owned()
+    };
     assert!(
-        listed.contains("latest; deprecated: loses records"),
+        row("1.1.0").contains("deprecated: loses records"),
         "{listed}"
     );
+    assert!(row("1.2.0").ends_with("latest"), "{listed}");
     // The cluster that runs it says so, in its status and in the list.
     let status = s.run(&["status", "pinned"]).stdout();
     assert!(
@@ -348,6 +357,71 @@ fn versions_are_restricted_to_organizations_latest_moves_and_deprecation_stops_n
     assert_eq!(version_of("pinned"), "1.2.0");
     assert!(s.run(&["status", "pinned", "--json"]).json()["deprecated"].is_null());
     s.run(&["destroy", "pinned"]).expect_code(0);
+
+    // Newest by semantic version, not by text or by when published; and
+    // `latest` looks past what the asker may not use: 1.10.0 is a's only.
+    publish("1.9.0", "nine", &[]);
+    publish("1.10.0", "ten", &["--orgs", "a"]);
+    let order = |who: Option<&str>| -> Vec<String> {
+        let listed = s.run_as(&["blueprint", "list", "--json"], who).json();
+        listed["blueprints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["name"] == "lab")
+            .map(|b| {
+                let latest = if b["latest"] == true { " latest" } else { "" };
+                format!("{}{latest}", b["version"].as_str().unwrap())
+            })
+            .collect()
+    };
+    assert_eq!(
+        order(Some(&alice)),
+        ["1.10.0 latest", "1.9.0", "1.2.0", "1.1.0", "1.0.0"]
+    );
+    assert_eq!(order(Some(&bob)), ["1.9.0 latest", "1.2.0", "1.1.0"]);
+    let versions = s
+        .run_as(&["blueprint", "versions", "lab"], Some(&bob))
+        .stdout();
+    let first = versions.lines().nth(1).unwrap_or_default();
+    assert!(
+        first.starts_with("lab") && first.contains("1.9.0"),
+        "{versions}"
+    );
+    // One version: what `latest` names for whoever asks; a version for
+    // another organization is not there for them.
+    let shown = s
+        .run_as(&["blueprint", "show", "lab", "--json"], Some(&alice))
+        .json();
+    assert_eq!(shown["blueprint"]["version"], "1.10.0", "{shown}");
+    assert_eq!(shown["blueprint"]["description"], "A lab of records");
+    assert_eq!(shown["variables"], serde_json::json!([]), "{shown}");
+    assert_eq!(shown["nodes"]["max"], 3, "{shown}");
+    let hidden = s.run_as(
+        &["blueprint", "show", "lab", "1.10.0", "--json"],
+        Some(&bob),
+    );
+    hidden.expect_code(2);
+    assert_eq!(hidden.error_json()["error"]["code"], "not_found");
+    for (cluster, org, who, resolved) in [
+        ("a-latest", "a", &alice, "1.10.0"),
+        ("b-latest", "b", &bob, "1.9.0"),
+    ] {
+        s.run_as(
+            &[
+                "cluster",
+                "create",
+                cluster,
+                "--blueprint",
+                "lab",
+                "--org",
+                org,
+            ],
+            Some(who),
+        )
+        .expect_code(0);
+        assert_eq!(version_of(cluster), resolved);
+    }
 }
 
 /// A version published from a git repository at a ref: only that commit is
@@ -712,6 +786,20 @@ fn providers_come_from_the_mirror_once_and_every_run_holds_to_the_lock_file() {
     assert!(
         !logs.contains("Installing slipway.test/test/tiny"),
         "{logs}"
+    );
+    // The version keeps the lock file publishing recorded.
+    let shown = s
+        .run(&["blueprint", "show", "tiny", "0.1.0", "--json"])
+        .json();
+    assert_eq!(
+        shown["providers"],
+        serde_json::json!(["slipway.test/test/tiny 0.1.0"]),
+        "{shown}"
+    );
+    assert_eq!(
+        shown["files"],
+        serde_json::json!([".terraform.lock.hcl", "main.tf"]),
+        "{shown}"
     );
     let cached: Vec<_> = std::fs::read_dir(cache.path().join("slipway.test/test/tiny"))
         .unwrap()

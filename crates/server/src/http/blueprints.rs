@@ -7,7 +7,9 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
-use slipway_api::types::{BlueprintView, DeprecateBlueprint, MoveLatest, PublishedBlueprint};
+use slipway_api::types::{
+    BlueprintDetail, BlueprintView, DeprecateBlueprint, MoveLatest, PublishedBlueprint,
+};
 use slipway_service::blueprints::PublishOptions;
 
 use super::params::{BlueprintNameParam, BlueprintVersionParam};
@@ -34,6 +36,25 @@ pub const ARCHIVE_BYTES: usize = 8 * 1024 * 1024;
 #[allow(dead_code)] // documentation only: the handler reads the raw body
 #[schema(value_type = String, format = Binary)]
 pub struct BlueprintArchive(Vec<u8>);
+
+/// SHOW one blueprint version the caller may use (`latest`: what it names
+/// for them): sizes, variables, files and the providers its lock file pins.
+/// A version restricted to other organizations is answered as missing.
+#[utoipa::path(get, path = "/v1/blueprints/{name}/versions/{version}", tag = "clusters", operation_id = "show_blueprint",
+    params(("name" = BlueprintNameParam, Path), ("version" = BlueprintVersionParam, Path)),
+    responses((status = 200, body = BlueprintDetail)),
+    security(("bearer" = [])))]
+pub async fn show(
+    State(http): AppState,
+    Authenticated(caller): Authenticated,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<BlueprintDetail>, ApiError> {
+    Ok(Json(
+        http.service
+            .blueprint_detail(&caller, &name, &version)
+            .await?,
+    ))
+}
 
 /// PUBLISH a blueprint version (administrators): checked as `slipway
 /// blueprint check` checks it, then stored immutably for every replica and

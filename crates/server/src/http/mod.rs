@@ -106,6 +106,7 @@ pub fn router(
         .routes(routes!(clusters::archived_log))
         .routes(routes!(clusters::cancel_operation))
         .routes(routes!(clusters::blueprints))
+        .routes(routes!(blueprints::show))
         .routes(routes!(blueprints::deprecate))
         .routes(routes!(blueprints::move_latest))
         .routes(routes!(sign_in::whoami))

@@ -238,7 +238,7 @@ impl Document {
     info(title = "Slipway", description = "Provisions compute clusters from Terraform blueprints and keeps their lifetime, access and cost under control. Every error is {\"error\": {\"code\", \"message\"}} with the field or operation at fault where there is one."),
     components(schemas(
         ErrorBody, ErrorDetail, CreateCluster, DeployCluster, ScheduleDestroy, ClusterStatus, ClusterPage,
-        OperationSummary, OperationView, OperationPage, StateVersionView, ActionResult, ActionResponse, EventPage, BlueprintView, Health,
+        OperationSummary, OperationView, OperationPage, StateVersionView, ActionResult, ActionResponse, EventPage, BlueprintView, BlueprintDetail, NodeRange, VariableView, Health,
         slipway_core::event::Event, DeviceStart, DevicePoll, DeviceStatus, DevicePollResponse, GitHubTokenLogin, Session,
         WhoAmI, CredentialView, ClusterToken, CreateToken, TokenView, CreatedToken, CreateOrganization,
         UpdateOrganization, UpdateLimits, OrganizationView, MembershipView, ApproveMembership,

@@ -1,7 +1,7 @@
 //! Blueprint versions: immutable once registered (restricted to some
-//! organizations or not, as published); deprecated later; `latest` the
-//! version an administrator pointed it at, else the newest one not
-//! deprecated.
+//! organizations or not, as published); deprecated later; the version an
+//! administrator pointed `latest` at (what `latest` names is core's rule,
+//! `blueprint::latest`).
 
 use async_trait::async_trait;
 
@@ -63,29 +63,15 @@ impl BlueprintStore for SqlStore {
         blueprint: &str,
         version: &str,
     ) -> Result<Option<BlueprintVersion>> {
-        let row = if version == "latest" {
-            // The alias, else the newest not deprecated, else the newest.
-            sqlx::query_as::<_, BlueprintVersionRow>(concat!(
-                "SELECT ",
-                blueprint_version_columns!("files"),
-                " FROM blueprint_versions WHERE blueprint = $1 \
-                 ORDER BY CASE WHEN version = (SELECT l.version FROM blueprint_latest l WHERE l.blueprint = $1) THEN 0 ELSE 1 END, \
-                 CASE WHEN deprecated_at IS NULL THEN 0 ELSE 1 END, created_at DESC, version DESC LIMIT 1"
-            ))
-            .bind(blueprint)
-            .fetch_optional(&self.pool)
-            .await?
-        } else {
-            sqlx::query_as::<_, BlueprintVersionRow>(concat!(
-                "SELECT ",
-                blueprint_version_columns!("files"),
-                " FROM blueprint_versions WHERE blueprint = $1 AND version = $2"
-            ))
-            .bind(blueprint)
-            .bind(version)
-            .fetch_optional(&self.pool)
-            .await?
-        };
+        let row = sqlx::query_as::<_, BlueprintVersionRow>(concat!(
+            "SELECT ",
+            blueprint_version_columns!("files"),
+            " FROM blueprint_versions WHERE blueprint = $1 AND version = $2"
+        ))
+        .bind(blueprint)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(BlueprintVersion::try_from).transpose()
     }
 

@@ -4,7 +4,7 @@ use crate::fixtures::*;
 
 contract!(
     blueprint_versions_are_immutable,
-    latest_is_the_alias_else_the_newest_not_deprecated,
+    deprecation_and_the_latest_alias_are_recorded,
 );
 
 async fn blueprint_versions_are_immutable(db: &TestDatabase) {
@@ -79,11 +79,10 @@ async fn blueprint_versions_are_immutable(db: &TestDatabase) {
         .unwrap();
     assert_eq!(kept().await, v1.metadata_text);
     let latest = store
-        .blueprint_version("local", "latest")
+        .blueprint_version("local", "1.1.0")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(latest.version, "1.1.0");
     assert!(
         store
             .blueprint_version("local", "9")
@@ -113,7 +112,7 @@ async fn blueprint_versions_are_immutable(db: &TestDatabase) {
     assert!(read.available_to("a") && !read.available_to("b"));
 }
 
-async fn latest_is_the_alias_else_the_newest_not_deprecated(db: &TestDatabase) {
+async fn deprecation_and_the_latest_alias_are_recorded(db: &TestDatabase) {
     let store = open(db).await;
     for (i, v) in ["1.0.0", "1.1.0", "1.2.0"].into_iter().enumerate() {
         store
@@ -124,15 +123,16 @@ async fn latest_is_the_alias_else_the_newest_not_deprecated(db: &TestDatabase) {
             .await
             .unwrap();
     }
-    let latest = || async {
-        store
-            .blueprint_version("local", "latest")
-            .await
-            .unwrap()
-            .unwrap()
-            .version
+    let alias = || async {
+        let summaries = store.blueprint_versions().await.unwrap();
+        let aliased: Vec<String> = summaries
+            .into_iter()
+            .filter(|s| s.latest)
+            .map(|s| s.version)
+            .collect();
+        aliased
     };
-    assert_eq!(latest().await, "1.2.0");
+    assert!(alias().await.is_empty());
     let deprecation = Deprecation {
         at: t0(),
         reason: "loses records".into(),
@@ -143,14 +143,20 @@ async fn latest_is_the_alias_else_the_newest_not_deprecated(db: &TestDatabase) {
             .await
             .unwrap()
     );
-    assert_eq!(latest().await, "1.1.0", "not a deprecated one");
     assert!(
         store
             .move_blueprint_latest("local", "1.0.0", t0())
             .await
             .unwrap()
     );
-    assert_eq!(latest().await, "1.0.0");
+    assert_eq!(alias().await, ["1.0.0"]);
+    assert!(
+        store
+            .move_blueprint_latest("local", "1.1.0", t0())
+            .await
+            .unwrap()
+    );
+    assert_eq!(alias().await, ["1.1.0"], "one alias, moved");
     assert!(
         !store
             .move_blueprint_latest("local", "9.9.9", t0())
@@ -165,7 +171,7 @@ async fn latest_is_the_alias_else_the_newest_not_deprecated(db: &TestDatabase) {
     );
     let summaries = store.blueprint_versions().await.unwrap();
     let of = |v: &str| summaries.iter().find(|s| s.version == v).unwrap();
-    assert!(of("1.0.0").latest && !of("1.1.0").latest);
+    assert!(of("1.1.0").latest && !of("1.0.0").latest);
     assert_eq!(of("1.2.0").deprecated, Some(deprecation));
     let read = store
         .blueprint_version("local", "1.2.0")

@@ -7,6 +7,7 @@ from .approve_membership import ApproveMembership
 from .audit_entry_view import AuditEntryView
 from .audit_entry_view_detail import AuditEntryViewDetail
 from .balance_point import BalancePoint
+from .blueprint_detail import BlueprintDetail
 from .blueprint_view import BlueprintView
 from .capacity_request_view import CapacityRequestView
 from .capacity_response import CapacityResponse
@@ -65,6 +66,7 @@ from .level import Level
 from .limits import Limits
 from .membership_view import MembershipView
 from .move_latest import MoveLatest
+from .node_range import NodeRange
 from .operation_kind import OperationKind
 from .operation_page import OperationPage
 from .operation_state import OperationState
@@ -100,6 +102,7 @@ from .token_view import TokenView
 from .update_account import UpdateAccount
 from .update_limits import UpdateLimits
 from .update_organization import UpdateOrganization
+from .variable_view import VariableView
 from .watch_cluster_response_200 import WatchClusterResponse200
 from .who_am_i import WhoAmI
 from .write_body import WriteBody
@@ -113,6 +116,7 @@ __all__ = (
     "AuditEntryView",
     "AuditEntryViewDetail",
     "BalancePoint",
+    "BlueprintDetail",
     "BlueprintView",
     "CapacityRequestView",
     "CapacityResponse",
@@ -171,6 +175,7 @@ __all__ = (
     "Limits",
     "MembershipView",
     "MoveLatest",
+    "NodeRange",
     "OperationKind",
     "OperationPage",
     "OperationState",
@@ -206,6 +211,7 @@ __all__ = (
     "UpdateAccount",
     "UpdateLimits",
     "UpdateOrganization",
+    "VariableView",
     "WatchClusterResponse200",
     "WhoAmI",
     "WriteBody",

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+T = TypeVar("T", bound="NodeRange")
+
+
+@_attrs_define
+class NodeRange:
+    """How many nodes a cluster may have.
+
+    Attributes:
+        default (int):
+        max_ (int):
+        min_ (int):
+    """
+
+    default: int
+    max_: int
+    min_: int
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        default = self.default
+
+        max_ = self.max_
+
+        min_ = self.min_
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "default": default,
+                "max": max_,
+                "min": min_,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        default = d.pop("default")
+
+        max_ = d.pop("max")
+
+        min_ = d.pop("min")
+
+        node_range = cls(
+            default=default,
+            max_=max_,
+            min_=min_,
+        )
+
+        node_range.additional_properties = d
+        return node_range
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties
