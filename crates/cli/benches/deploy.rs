@@ -15,6 +15,12 @@
 //! not counted). Then the pairs alternate which side goes first, so neither
 //! always runs on a warmer machine; each pair's ratio is Slipway's time over
 //! plain Terraform's, and the figure to read is the median ratio.
+//!
+//! Then what `init` costs a run that needs a provider (the tests' own,
+//! `tests/provider`, from a filesystem mirror; skipped when it is not
+//! built): from the mirror with no cache, against Slipway's way — the
+//! shared plugin cache warm and the version's lock file present — with a
+//! module that needs no provider as the floor.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -230,4 +236,90 @@ fn main() {
             median(baseline_ratios)
         );
     }
+    provider_init(&terraform, pairs);
+}
+
+/// `terraform init` in `samples` fresh directories of a module that needs
+/// the tests' provider: from the mirror with no cache, and from a warm
+/// shared cache with the lock file; a module without providers as the floor.
+fn provider_init(terraform: &Path, samples: usize) {
+    let provider = slipway_testkit::test_provider_path();
+    if !provider.is_file() {
+        println!(
+            "init with a provider: skipped ({} is not built; ./scripts/test builds it)",
+            provider.display()
+        );
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let platform = root
+        .path()
+        .join("mirror/slipway.test/test/tiny/0.1.0/linux_amd64");
+    std::fs::create_dir_all(&platform).unwrap();
+    std::fs::copy(&provider, platform.join("terraform-provider-tiny_v0.1.0")).unwrap();
+    let mirror = format!(
+        "provider_installation {{\n  filesystem_mirror {{\n    path = \"{}\"\n  }}\n}}\n",
+        root.path().join("mirror").display()
+    );
+    let cache = root.path().join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let no_cache = root.path().join("no-cache.rc");
+    std::fs::write(&no_cache, &mirror).unwrap();
+    let cached = root.path().join("cache.rc");
+    std::fs::write(
+        &cached,
+        format!("plugin_cache_dir = \"{}\"\n{mirror}", cache.display()),
+    )
+    .unwrap();
+    let with_provider = "terraform {\n  required_providers {\n    tiny = {\n      source  = \"slipway.test/test/tiny\"\n      version = \"0.1.0\"\n    }\n  }\n}\n\nresource \"tiny_thing\" \"a\" {\n  input = \"x\"\n}\n";
+    let without = "resource \"terraform_data\" \"a\" {\n  input = \"x\"\n}\n";
+    let mut sample = 0;
+    let mut init = |module: &str, config: &Path, lock: Option<&str>| {
+        sample += 1;
+        let dir = root.path().join(format!("m{sample}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("main.tf"), module).unwrap();
+        if let Some(lock) = lock {
+            std::fs::write(dir.join(".terraform.lock.hcl"), lock).unwrap();
+        }
+        let mut cmd = Command::new(terraform);
+        cmd.args(["init", "-input=false", "-no-color", "-backend=false"])
+            .current_dir(&dir)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("TF_CLI_CONFIG_FILE", config);
+        if lock.is_some() {
+            cmd.arg("-lockfile=readonly");
+        }
+        let took = run(&mut cmd);
+        (
+            took,
+            std::fs::read_to_string(dir.join(".terraform.lock.hcl")).ok(),
+        )
+    };
+    // Fill the cache and record the lock file once, as publishing does.
+    let (_, lock) = init(with_provider, &cached, None);
+    let lock = lock.expect("init records a lock file");
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (mut cold, mut warm, mut floor) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..samples {
+        cold.push(ms(init(with_provider, &no_cache, None).0));
+        warm.push(ms(init(with_provider, &cached, Some(&lock)).0));
+        floor.push(ms(init(without, &no_cache, None).0));
+    }
+    println!(
+        "init of a module with a provider from a filesystem mirror: {samples} fresh directories each"
+    );
+    println!(
+        "  median, no provider (floor):           {:>8.1} ms",
+        median(floor)
+    );
+    println!(
+        "  median, from the mirror, no cache:     {:>8.1} ms",
+        median(cold)
+    );
+    println!(
+        "  median, warm shared cache + lock file: {:>8.1} ms",
+        median(warm)
+    );
 }

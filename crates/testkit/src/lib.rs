@@ -60,18 +60,23 @@ pub fn python_tool(name: &str) -> PathBuf {
 /// `slipway.test/test/tiny`, version 0.1.0), which `./scripts/test` builds:
 /// at `SLIPWAY_TEST_PROVIDER`, else where that script puts it.
 pub fn test_provider() -> PathBuf {
-    let provider = std::env::var_os("SLIPWAY_TEST_PROVIDER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../target/provider/debug/terraform-provider-tiny")
-        });
+    let provider = test_provider_path();
     assert!(
         provider.is_file(),
         "{} is missing: run ./scripts/test, which builds the tests' Terraform provider (tests/provider)",
         provider.display()
     );
     provider
+}
+
+/// Where [`test_provider`] is, built or not.
+pub fn test_provider_path() -> PathBuf {
+    std::env::var_os("SLIPWAY_TEST_PROVIDER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/provider/debug/terraform-provider-tiny")
+        })
 }
 
 /// A runtime for the async parts of otherwise synchronous tests.
