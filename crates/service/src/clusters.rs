@@ -635,8 +635,8 @@ impl Service {
             self.config.auth.cluster_token_ttl,
         )?;
         // The token's id, so an administrator can revoke this one token
-        // (`slipway admin revoke JTI`).
-        self.audit(
+        // (`slipway admin revoke JTI`); no token leaves unaudited.
+        self.audit_or_fail(
             caller,
             level,
             "cluster.access",
@@ -649,7 +649,7 @@ impl Service {
                 "expires_at": issued.expires_at,
             }),
         )
-        .await;
+        .await?;
         Ok(ClusterToken {
             token: issued.token,
             audience: snap.cluster.name.to_string(),

@@ -14,7 +14,8 @@
 //! - [`accounts`]: organizations' accounts, costs and forecasts.
 //! - [`capacity`]: capacity requests.
 //! - [`sign_in`]: GitHub sign-in (device, web, token), who am I, logout.
-//! - [`tokens`]: API tokens, key rotation, revocations, the audit log.
+//! - [`tokens`]: API tokens, key rotation, revocations, the audit log
+//!   (written in groups by `audit`).
 //! - [`state`]: Terraform's HTTP state backend, as a running operation.
 //! - [`web_views`]: what the web UI shows beside the API's answers.
 
@@ -23,6 +24,7 @@
 #![warn(clippy::wildcard_enum_match_arm)]
 
 pub mod accounts;
+mod audit;
 pub mod blueprints;
 pub mod caller;
 pub mod capacity;
@@ -87,6 +89,8 @@ pub struct Service {
     pub shutdown: CancellationToken,
     /// The deprecated blueprint versions statuses show, as last read.
     deprecations: blueprints::Deprecations,
+    /// The audit log's group commit.
+    audit_writer: audit::AuditWriter,
 }
 
 /// What a [`Service`] is made of.
@@ -104,6 +108,7 @@ impl Service {
     pub fn new(parts: Parts) -> Arc<Self> {
         Arc::new(Self {
             rate_limiters: limits::RateLimiters::new(&parts.config.auth.rate_limits),
+            audit_writer: audit::AuditWriter::start(parts.store.clone()),
             revocations: tokens::RevocationCache::new(parts.store.as_ref()),
             store: parts.store,
             identities: parts.identities,
@@ -127,10 +132,30 @@ impl Service {
         result: &str,
         detail: serde_json::Value,
     ) {
-        let entry = audit_intent(caller, level, action).entry(Utc::now(), target, result, detail);
-        if let Err(e) = self.store.append_audit(entry).await {
+        if let Err(e) = self
+            .audit_or_fail(caller, level, action, target, result, detail)
+            .await
+        {
             tracing::error!(error = %e, action, target, "cannot write the audit log");
         }
+    }
+
+    /// Writes an audit entry (with the others written at the same time),
+    /// failing when it cannot be stored: for what must not happen unaudited.
+    pub(crate) async fn audit_or_fail(
+        &self,
+        caller: &Caller,
+        level: Level,
+        action: &str,
+        target: &str,
+        result: &str,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        let entry = audit_intent(caller, level, action).entry(Utc::now(), target, result, detail);
+        self.audit_writer
+            .write(entry)
+            .await
+            .map_err(|e| Error::unavailable(format!("cannot write the audit log: {e}")))
     }
 
     /// Whether the database answers (readiness).

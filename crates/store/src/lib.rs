@@ -759,6 +759,10 @@ pub trait AccountStore: Send + Sync + 'static {
 pub trait AuditStore: Send + Sync + 'static {
     async fn append_audit(&self, entry: NewAuditEntry) -> Result<()>;
 
+    /// Several entries in one transaction and one statement per hundred:
+    /// all written, or none (a group commit's).
+    async fn append_audits(&self, entries: &[NewAuditEntry]) -> Result<()>;
+
     /// Audit entries, newest first.
     async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
 }

@@ -13,6 +13,40 @@ impl AuditStore for SqlStore {
         self.insert_audit(&mut conn, &entry).await
     }
 
+    async fn append_audits(&self, entries: &[NewAuditEntry]) -> Result<()> {
+        const COLUMNS: usize = 8;
+        let mut tx = self.begin().await?;
+        for chunk in entries.chunks(100) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let params: Vec<String> = (1..=COLUMNS)
+                        .map(|c| format!("${}", row * COLUMNS + c))
+                        .collect();
+                    format!("({})", params.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO audit_log (at, actor, actor_name, level, action, target, result, detail) VALUES {}",
+                rows.join(", ")
+            );
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for entry in chunk {
+                insert = insert
+                    .bind(millis(entry.at))
+                    .bind(entry.actor.as_str())
+                    .bind(entry.actor_name.as_str())
+                    .bind(entry.level.to_string())
+                    .bind(entry.action.as_str())
+                    .bind(entry.target.as_str())
+                    .bind(entry.result.as_str())
+                    .bind(to_json(&entry.detail));
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query_as::<_, AuditRow>(
             "SELECT id, at, actor, actor_name, level, action, target, result, detail FROM audit_log \

@@ -88,6 +88,23 @@ static ACTIVE_OPERATION: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// A cluster's row, and whether it has an infrastructure operation in
+/// flight, a scheduled destroy and capacity requests: what a snapshot
+/// read needs to know before it reads them (most clusters have none of
+/// them, so most reads are this one statement).
+static CLUSTER_WITH_PRESENCE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {}, \
+         CAST(CASE WHEN EXISTS (SELECT 1 FROM operations o WHERE o.cluster = clusters.name AND o.{} AND o.{}) THEN 1 ELSE 0 END AS BIGINT) AS has_active, \
+         CAST(CASE WHEN EXISTS (SELECT 1 FROM schedules s WHERE s.cluster = clusters.name) THEN 1 ELSE 0 END AS BIGINT) AS has_schedule, \
+         CAST(CASE WHEN EXISTS (SELECT 1 FROM capacity_requests r WHERE r.cluster = clusters.name) THEN 1 ELSE 0 END AS BIGINT) AS has_capacity \
+         FROM clusters WHERE name = $1",
+        cluster_columns!(),
+        *ACTIVE_STATES,
+        *INFRASTRUCTURE
+    )
+});
+
 /// How many of an organization's other clusters count as deployed: the SQL
 /// form of `ClusterSnapshot::counts_as_deployed`, built from the same parts
 /// (not `absent`, or a deploy or update in flight) and held to it by the
@@ -190,6 +207,10 @@ impl SqlStore {
             Dialect::Sqlite => {
                 AnyPoolOptions::new()
                     .max_connections(8)
+                    // A file on this machine does not go away under an open
+                    // connection: no ping (a round trip to the connection's
+                    // thread) before each use.
+                    .test_before_acquire(false)
                     .after_connect(|conn: &mut AnyConnection, _| {
                         Box::pin(async move {
                             for pragma in [
@@ -298,17 +319,43 @@ impl SqlStore {
         name: &ClusterName,
         lock: bool,
     ) -> Result<Option<ClusterSnapshot>> {
-        let Some(cluster) = self.load_cluster(conn, name, lock).await? else {
-            return Ok(None);
+        // A writer locks the cluster's row and reads the rest; a reader
+        // learns first which of the rest there is (`CLUSTER_WITH_PRESENCE`).
+        let (cluster, present) = if lock {
+            let Some(cluster) = self.load_cluster(conn, name, lock).await? else {
+                return Ok(None);
+            };
+            (cluster, Presence::ALL)
+        } else {
+            let Some(row) = sqlx::query_as::<_, ClusterPresenceRow>(CLUSTER_WITH_PRESENCE.as_str())
+                .bind(name.as_str())
+                .fetch_optional(&mut *conn)
+                .await?
+            else {
+                return Ok(None);
+            };
+            row.split()?
         };
-        let active = sqlx::query_as::<_, OperationRow>(ACTIVE_OPERATION.as_str())
-            .bind(name.as_str())
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(Operation::try_from)
-            .transpose()?;
-        let schedule = self.load_schedule(conn, name).await?;
-        let capacity = self.load_capacity(conn, &cluster.name).await?;
+        let active = if present.active {
+            sqlx::query_as::<_, OperationRow>(ACTIVE_OPERATION.as_str())
+                .bind(name.as_str())
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(Operation::try_from)
+                .transpose()?
+        } else {
+            None
+        };
+        let schedule = if present.schedule {
+            self.load_schedule(conn, name).await?
+        } else {
+            None
+        };
+        let capacity = if present.capacity {
+            self.load_capacity(conn, &cluster.name).await?
+        } else {
+            Vec::new()
+        };
         Ok(Some(ClusterSnapshot {
             cluster,
             active,

@@ -51,6 +51,45 @@ pub fn name<T>(
     f(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
+/// Which of a cluster's operation in flight, scheduled destroy and
+/// capacity requests exist.
+#[derive(Debug, Clone, Copy)]
+pub struct Presence {
+    pub active: bool,
+    pub schedule: bool,
+    pub capacity: bool,
+}
+
+impl Presence {
+    /// Each may exist: read them all.
+    pub const ALL: Self = Self {
+        active: true,
+        schedule: true,
+        capacity: true,
+    };
+}
+
+/// A cluster's row with its [`Presence`] flags.
+#[derive(sqlx::FromRow)]
+pub struct ClusterPresenceRow {
+    #[sqlx(flatten)]
+    cluster: ClusterRow,
+    has_active: i64,
+    has_schedule: i64,
+    has_capacity: i64,
+}
+
+impl ClusterPresenceRow {
+    pub fn split(self) -> Result<(Cluster, Presence), StoreError> {
+        let present = Presence {
+            active: self.has_active != 0,
+            schedule: self.has_schedule != 0,
+            capacity: self.has_capacity != 0,
+        };
+        Ok((Cluster::try_from(self.cluster)?, present))
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub struct ClusterRow {
     name: String,

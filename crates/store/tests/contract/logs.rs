@@ -2,7 +2,42 @@
 
 use crate::fixtures::*;
 
-contract!(events_are_numbered_in_order,);
+contract!(
+    events_are_numbered_in_order,
+    audit_entries_are_written_in_groups_in_order,
+);
+
+async fn audit_entries_are_written_in_groups_in_order(db: &TestDatabase) {
+    let store = open(db).await;
+    // More than one statement's worth (a hundred each).
+    let entries: Vec<NewAuditEntry> = (0..150)
+        .map(|i| {
+            intent("cluster.access").entry(
+                t0(),
+                format!("c{i}"),
+                "issued",
+                serde_json::json!({"jti": format!("j{i}")}),
+            )
+        })
+        .collect();
+    store.append_audits(&entries).await.unwrap();
+    store.append_audits(&[]).await.unwrap();
+    let read = store
+        .audit_log(&AuditQuery {
+            target: None,
+            actor: None,
+            action: Some("cluster.access".into()),
+            before_id: None,
+            limit: 500,
+        })
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 150);
+    // Newest first: the group's order kept.
+    assert_eq!(read[0].target, "c149");
+    assert_eq!(read[149].target, "c0");
+    assert_eq!(read[0].detail["jti"], "j149");
+}
 
 async fn events_are_numbered_in_order(db: &TestDatabase) {
     let store = open(db).await;
