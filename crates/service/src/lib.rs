@@ -8,7 +8,8 @@
 //! the rules of `core` decide inside the store's transaction.
 //!
 //! - [`clusters`]: define, deploy, reschedule, destroy, access, status.
-//! - [`operations`]: operations, their logs (followed live), cancel.
+//! - [`operations`]: operations, their logs (followed live, one reader per
+//!   operation however many follow it: `tails`), cancel.
 //! - [`runs`]: TEST and RELEASE.
 //! - [`orgs`]: organizations and memberships.
 //! - [`accounts`]: organizations' accounts, costs and forecasts.
@@ -41,6 +42,7 @@ pub mod runs;
 pub mod secrets;
 pub mod sign_in;
 pub mod state;
+mod tails;
 pub mod tokens;
 pub mod web_views;
 
@@ -91,6 +93,8 @@ pub struct Service {
     deprecations: blueprints::Deprecations,
     /// The audit log's group commit.
     audit_writer: audit::AuditWriter,
+    /// One reader of each followed operation's log.
+    tails: tails::Tails,
 }
 
 /// What a [`Service`] is made of.
@@ -109,6 +113,7 @@ impl Service {
         Arc::new(Self {
             rate_limiters: limits::RateLimiters::new(&parts.config.auth.rate_limits),
             audit_writer: audit::AuditWriter::start(parts.store.clone()),
+            tails: Default::default(),
             revocations: tokens::RevocationCache::new(parts.store.as_ref()),
             store: parts.store,
             identities: parts.identities,

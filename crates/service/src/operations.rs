@@ -12,12 +12,13 @@ use slipway_api::types::*;
 use slipway_core::access::Action;
 use slipway_core::event::{Event, kinds};
 use slipway_core::{ClusterName, Operation, OperationId};
-use slipway_store::{CancelOutcome, Notification, OperationFilter};
+use slipway_store::{CancelOutcome, OperationFilter};
 use tokio::sync::broadcast;
 
 use crate::caller::{Caller, scope};
 use crate::clusters::page_limit;
 use crate::error::{Error, Kind, Result};
+use crate::tails::{Stretch, Tail};
 use crate::{Service, operation_view, parse_operation_id};
 
 /// The most events one read of a log returns.
@@ -126,14 +127,7 @@ impl Service {
         after: u64,
     ) -> Result<impl Stream<Item = Event> + Send + 'static> {
         self.operation(caller, id).await?;
-        let follow = Follow {
-            notifications: self.store.subscribe(),
-            service: self,
-            id: parse_operation_id(id)?,
-            last: after,
-            pending: VecDeque::new(),
-            done: false,
-        };
+        let follow = Follow::new(self, parse_operation_id(id)?, after);
         Ok(futures::stream::unfold(follow, |mut follow| async move {
             let event = follow.next().await?;
             Some((event, follow))
@@ -214,22 +208,46 @@ impl Service {
     }
 }
 
-/// Follows one operation's log: reads what is stored, then waits for the
-/// store to say more arrived.
+/// Follows one operation's log: reads what is stored, then takes what the
+/// operation's [`Tail`](crate::tails::Tail) hands on, reading the store
+/// again whenever it falls behind.
 struct Follow {
     service: Arc<Service>,
     id: OperationId,
     last: u64,
     pending: VecDeque<Event>,
-    notifications: broadcast::Receiver<Notification>,
+    /// Held while following: the tail reads as long as someone follows.
+    _tail: Arc<Tail>,
+    stretches: broadcast::Receiver<Stretch>,
+    /// Read the store from `last` before taking stretches again.
+    behind: bool,
     done: bool,
 }
 
 impl Follow {
+    fn new(service: Arc<Service>, id: OperationId, after: u64) -> Self {
+        let tail = service
+            .tails
+            .of(&service.store, &service.shutdown, id.clone(), after);
+        Self {
+            stretches: tail.subscribe(),
+            _tail: tail,
+            service,
+            id,
+            last: after,
+            pending: VecDeque::new(),
+            behind: true,
+            done: false,
+        }
+    }
+
     async fn next(&mut self) -> Option<Event> {
         let store = self.service.store.clone();
         loop {
             if let Some(event) = self.pending.pop_front() {
+                if event.seq <= self.last {
+                    continue;
+                }
                 self.last = event.seq;
                 self.done = event.kind == kinds::FINISHED;
                 return Some(event);
@@ -237,45 +255,41 @@ impl Follow {
             if self.done {
                 return None;
             }
-            match store.events(&self.id, self.last, 500).await {
-                Ok(events) if !events.is_empty() => {
-                    self.pending.extend(events);
-                    continue;
+            if self.behind {
+                match store.events(&self.id, self.last, 500).await {
+                    Ok(events) if !events.is_empty() => {
+                        self.pending.extend(events);
+                        continue;
+                    }
+                    Ok(_) => self.behind = false,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read events; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read events; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+                // All stored is shown: an operation over whose log has no
+                // finish ends here.
+                if let Ok(Some(op)) = store.operation(&self.id).await
+                    && op.state.is_terminal()
+                    && store
+                        .events(&self.id, self.last, 1)
+                        .await
+                        .is_ok_and(|e| e.is_empty())
+                {
+                    return None;
                 }
             }
-            if let Ok(Some(op)) = store.operation(&self.id).await
-                && op.state.is_terminal()
-                && store
-                    .events(&self.id, self.last, 1)
-                    .await
-                    .is_ok_and(|e| e.is_empty())
-            {
-                return None;
-            }
-            self.wait().await;
-        }
-    }
-
-    /// Waits until new events of this operation may be stored.
-    async fn wait(&mut self) {
-        let deadline = tokio::time::sleep(Duration::from_secs(10));
-        tokio::pin!(deadline);
-        loop {
             tokio::select! {
-                note = self.notifications.recv() => match note {
-                    Ok(Notification::Events { operation, .. } | Notification::Finished { operation, .. }) if operation == self.id => return,
-                    Ok(Notification::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => return,
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Closed) => return,
+                stretch = self.stretches.recv() => match stretch {
+                    Ok(events) if events.is_empty() => self.behind = true,
+                    Ok(events) => self
+                        .pending
+                        .extend(events.iter().filter(|e| e.seq > self.last).cloned()),
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.behind = true,
+                    Err(broadcast::error::RecvError::Closed) => return None,
                 },
-                () = &mut deadline => return,
-                () = self.service.shutdown.cancelled() => { self.done = true; return; }
+                () = self.service.shutdown.cancelled() => return None,
             }
         }
     }

@@ -794,3 +794,93 @@ fn moving_the_scheduler_rewrites_the_registration_and_restarts_no_node() {
     s.run(&["destroy", "sched"]).expect_code(0);
     assert!(!s.data_dir().join("runtime/sched/scheduler.json").exists());
 }
+
+/// Many people following one busy operation at once (the short version of
+/// `benches/followers.rs`): each gets every event of the log, in order,
+/// exactly as stored — the events reach them through the operation's one
+/// reader, which hands each stretch of log to every follower.
+#[test]
+fn every_follower_of_a_busy_operation_gets_every_event_in_order() {
+    const FOLLOWERS: usize = 60;
+    let s = server_with(Options {
+        env: vec![
+            ("SLIPWAY_AUTH__RATE_LIMITS__API_BURST".into(), "1000".into()),
+            (
+                "SLIPWAY_AUTH__RATE_LIMITS__API_PER_SECOND".into(),
+                "1000".into(),
+            ),
+        ],
+        ..Default::default()
+    });
+    s.run(&["cluster", "create", "busy", "--blueprint", "ticker"])
+        .expect_code(0);
+    let deployed = s.run(&[
+        "deploy",
+        "busy",
+        "--no-wait",
+        "--json",
+        "--var",
+        "lines=30",
+        "--var",
+        "delay_seconds=1",
+    ]);
+    deployed.expect_code(0);
+    let operation = deployed.json()["operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let seen: Vec<Vec<(u64, String)>> = local.block_on(&runtime, async {
+        let client = slipway_api::Client::new(&s.url, Some(s.token.clone()));
+        let followers: Vec<_> = (0..FOLLOWERS)
+            .map(|i| {
+                let (client, operation) = (client.clone(), operation.clone());
+                tokio::task::spawn_local(async move {
+                    // Some join late, from the middle of the log.
+                    if i % 3 == 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+                    }
+                    let mut events = client.follow(&operation, 0);
+                    let mut seen = Vec::new();
+                    while let Some(event) = events.next().await {
+                        let event = event.expect("the log follows");
+                        seen.push((event.seq, event.message));
+                    }
+                    seen
+                })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for follower in followers {
+            seen.push(follower.await.unwrap());
+        }
+        seen
+    });
+    let stored: Vec<(u64, String)> = s.run(&["logs", &operation, "--json"]).json()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["seq"].as_u64().unwrap(),
+                e["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        stored
+            .iter()
+            .filter(|(_, m)| m.contains("): tick "))
+            .count()
+            == 30,
+        "{stored:?}"
+    );
+    for (i, events) in seen.iter().enumerate() {
+        assert_eq!(events, &stored, "follower {i}");
+    }
+    s.run(&["destroy", "busy"]).expect_code(0);
+}
