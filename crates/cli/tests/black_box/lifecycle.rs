@@ -884,3 +884,49 @@ fn every_follower_of_a_busy_operation_gets_every_event_in_order() {
     }
     s.run(&["destroy", "busy"]).expect_code(0);
 }
+
+/// Scheduled destroys falling due in the same second (the short version of
+/// `benches/schedules.rs`): every cluster is destroyed, each by exactly
+/// one operation of reason `schedule` — none lost, none run twice.
+#[test]
+fn destroys_due_in_the_same_second_each_run_once() {
+    const CLUSTERS: usize = 12;
+    let s = server_with(Options {
+        env: vec![
+            ("SLIPWAY_AUTH__RATE_LIMITS__API_BURST".into(), "1000".into()),
+            (
+                "SLIPWAY_AUTH__RATE_LIMITS__API_PER_SECOND".into(),
+                "1000".into(),
+            ),
+        ],
+        ..Default::default()
+    });
+    let names: Vec<String> = (0..CLUSTERS).map(|i| format!("due-{i:02}")).collect();
+    for name in &names {
+        s.run(&["cluster", "create", name, "--blueprint", "flaky"])
+            .expect_code(0);
+        s.run(&["deploy", name, "--no-wait"]).expect_code(0);
+    }
+    for name in &names {
+        watch_until(&s, name, WAIT, |st| st["state"] == "running");
+    }
+    let due = (chrono::Utc::now() + chrono::Duration::seconds(3))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for name in &names {
+        s.run(&["schedule-destroy", name, "--at", &due])
+            .expect_code(0);
+    }
+    for name in &names {
+        watch_until(&s, name, WAIT, |st| st["state"] == "absent");
+        let operations = s.run(&["history", name, "--json"]).json();
+        let destroys: Vec<&serde_json::Value> = operations["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["kind"] == "destroy")
+            .collect();
+        assert_eq!(destroys.len(), 1, "{name}: {operations}");
+        assert_eq!(destroys[0]["reason"], "schedule", "{name}: {operations}");
+        assert_eq!(destroys[0]["state"], "succeeded", "{name}: {operations}");
+    }
+}
