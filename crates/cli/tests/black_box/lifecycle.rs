@@ -930,3 +930,53 @@ fn destroys_due_in_the_same_second_each_run_once() {
         assert_eq!(destroys[0]["state"], "succeeded", "{name}: {operations}");
     }
 }
+
+/// A fleet deployed and destroyed at once (the short version of
+/// `benches/fleet.rs`): more clusters than the executor's slots, each
+/// deployed once and destroyed once, every one running in between.
+#[test]
+fn a_fleet_deployed_and_destroyed_at_once_runs_each_operation_once() {
+    const CLUSTERS: usize = 16;
+    let s = server_with(Options {
+        env: vec![
+            ("SLIPWAY_EXECUTOR__MAX_CONCURRENT".into(), "4".into()),
+            ("SLIPWAY_AUTH__RATE_LIMITS__API_BURST".into(), "1000".into()),
+            (
+                "SLIPWAY_AUTH__RATE_LIMITS__API_PER_SECOND".into(),
+                "1000".into(),
+            ),
+        ],
+        ..Default::default()
+    });
+    let names: Vec<String> = (0..CLUSTERS).map(|i| format!("fleet-{i:02}")).collect();
+    for name in &names {
+        s.run(&["cluster", "create", name, "--blueprint", "flaky"])
+            .expect_code(0);
+    }
+    for name in &names {
+        s.run(&["deploy", name, "--no-wait"]).expect_code(0);
+    }
+    for name in &names {
+        let running = watch_until(&s, name, WAIT, |st| st["state"] != "deploying");
+        assert_eq!(running["state"], "running", "{running}");
+        assert_eq!(
+            running["endpoint"],
+            format!("http://{name}.flaky.invalid"),
+            "{running}"
+        );
+    }
+    for name in &names {
+        s.run(&["destroy", name, "--no-wait"]).expect_code(0);
+    }
+    for name in &names {
+        watch_until(&s, name, WAIT, |st| st["state"] == "absent");
+        let history = s.run(&["history", name, "--json"]).json();
+        let kinds: Vec<&str> = history["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["destroy", "deploy"], "{name}: {history}");
+    }
+}
