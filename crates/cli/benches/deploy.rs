@@ -26,20 +26,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use slipway_testkit::bench::median;
 use slipway_testkit::server::{Options, Server};
 
 const NODES: u32 = 3;
 const CLUSTER: &str = "bench";
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    let n = samples.len();
-    if n % 2 == 1 {
-        samples[n / 2]
-    } else {
-        (samples[n / 2 - 1] + samples[n / 2]) / 2.0
-    }
-}
 
 fn run(cmd: &mut Command) -> Duration {
     let start = Instant::now();

@@ -14,15 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use slipway_testkit::server::{Options, Server};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use slipway_testkit::bench::{server, setting};
 
 const MODULE: &str = r#"variable "cluster_name" {
   type = string
@@ -63,8 +55,8 @@ fn peak_rss_mib(pid: u32) -> f64 {
 }
 
 fn main() {
-    let clusters = env("BENCH_CLUSTERS", 500);
-    let concurrent = env("BENCH_CONCURRENT", 4);
+    let clusters = setting("BENCH_CLUSTERS", 500);
+    let concurrent = setting("BENCH_CONCURRENT", 4);
     let root = tempfile::tempdir().unwrap();
     let blueprint = root.path().join("blueprints/fleet/1.0.0");
     std::fs::create_dir_all(&blueprint).unwrap();
@@ -135,65 +127,37 @@ fn main() {
     let plain = started.elapsed();
 
     // Slipway.
-    let server = Server::start_with(
+    let server = server(
         Path::new(env!("CARGO_BIN_EXE_slipway")),
-        Options {
-            env: vec![
-                (
-                    "SLIPWAY_BLUEPRINT_DIRS".into(),
-                    root.path().join("blueprints").display().to_string(),
-                ),
-                (
-                    "SLIPWAY_EXECUTOR__MAX_CONCURRENT".into(),
-                    concurrent.to_string(),
-                ),
-                (
-                    "SLIPWAY_AUTH__RATE_LIMITS__API_PER_SECOND".into(),
-                    "1000000".into(),
-                ),
-                (
-                    "SLIPWAY_AUTH__RATE_LIMITS__API_BURST".into(),
-                    "1000000".into(),
-                ),
-                ("SLIPWAY_LOG".into(), "warn".into()),
-            ],
-            ..Options::default()
-        },
+        &[
+            (
+                "SLIPWAY_BLUEPRINT_DIRS",
+                root.path().join("blueprints").display().to_string(),
+            ),
+            ("SLIPWAY_EXECUTOR__MAX_CONCURRENT", concurrent.to_string()),
+        ],
     );
     let pid = server.pid().expect("the server runs");
-    let http = reqwest::blocking::Client::new();
-    let api = |method: reqwest::Method, path: &str, body: Value| -> Value {
-        let response = http
-            .request(method, format!("{}{path}", server.url))
-            .bearer_auth(&server.token)
-            .json(&body)
-            .send()
-            .expect("the API answers");
-        let status = response.status();
-        let text = response.text().unwrap_or_default();
-        assert!(status.is_success(), "{path}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    };
     let names: Vec<String> = (0..clusters).map(|i| format!("c{i:04}")).collect();
     for name in &names {
-        api(
-            reqwest::Method::POST,
+        server.api(
+            "POST",
             "/v1/clusters",
-            serde_json::json!({"name": name, "blueprint": "fleet"}),
+            Some(serde_json::json!({"name": name, "blueprint": "fleet"})),
         );
     }
     // Everything settled: count only what the fleet costs.
     let in_state = |wanted: &str| -> usize {
         let (mut count, mut cursor) = (0, String::new());
         loop {
-            let page = api(
-                reqwest::Method::GET,
+            let page = server.api(
+                "GET",
                 &if cursor.is_empty() {
                     format!("/v1/clusters?limit=500&state={wanted}")
                 } else {
                     format!("/v1/clusters?limit=500&state={wanted}&cursor={cursor}")
                 },
-                Value::Null,
+                None,
             );
             count += page["clusters"].as_array().map_or(0, Vec::len);
             match page["next_cursor"].as_str() {
@@ -210,18 +174,18 @@ fn main() {
     let (cpu_before, children_before) = cpu_seconds(pid);
     let started = Instant::now();
     for name in &names {
-        api(
-            reqwest::Method::POST,
+        server.api(
+            "POST",
             &format!("/v1/clusters/{name}/deploy"),
-            serde_json::json!({}),
+            Some(serde_json::json!({})),
         );
     }
     wait_all("running");
     for name in &names {
-        api(
-            reqwest::Method::POST,
+        server.api(
+            "POST",
             &format!("/v1/clusters/{name}/destroy"),
-            serde_json::json!({}),
+            Some(serde_json::json!({})),
         );
     }
     wait_all("absent");

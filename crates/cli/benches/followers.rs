@@ -14,14 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use slipway_testkit::bench::setting;
 use slipway_testkit::server::{Options, Server};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The server's resident set, in MiB.
 fn rss_mib(pid: u32) -> f64 {
@@ -42,8 +36,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn main() {
-    let followers = env("BENCH_FOLLOWERS", 5_000);
-    let lines = env("BENCH_LINES", 100);
+    let followers = setting("BENCH_FOLLOWERS", 5_000);
+    let lines = setting("BENCH_LINES", 100);
     let slipway = PathBuf::from(env!("CARGO_BIN_EXE_slipway"));
     let allowance = (followers * 4 + 1_000).to_string();
     let server = Server::start_with(

@@ -14,90 +14,42 @@
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::Value;
-use slipway_testkit::server::{Options, Server};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn time(v: &Value) -> DateTime<Utc> {
-    v.as_str()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("a time: {v}"))
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
-}
+use slipway_testkit::bench::{median, server, setting, time};
 
 fn main() {
-    let clusters = env("BENCH_CLUSTERS", 1_000);
-    let concurrent = env("BENCH_CONCURRENT", 4);
-    let slipway = Path::new(env!("CARGO_BIN_EXE_slipway"));
-    let server = Server::start_with(
-        slipway,
-        Options {
-            env: vec![
-                (
-                    "SLIPWAY_BLUEPRINT_DIRS".into(),
-                    Path::new(env!("CARGO_MANIFEST_DIR"))
-                        .join("tests/fixtures/blueprints")
-                        .display()
-                        .to_string(),
-                ),
-                (
-                    "SLIPWAY_EXECUTOR__MAX_CONCURRENT".into(),
-                    concurrent.to_string(),
-                ),
-                (
-                    "SLIPWAY_AUTH__RATE_LIMITS__API_PER_SECOND".into(),
-                    "1000000".into(),
-                ),
-                (
-                    "SLIPWAY_AUTH__RATE_LIMITS__API_BURST".into(),
-                    "1000000".into(),
-                ),
-                ("SLIPWAY_LOG".into(), "warn".into()),
-            ],
-            ..Options::default()
-        },
+    let clusters = setting("BENCH_CLUSTERS", 1_000);
+    let concurrent = setting("BENCH_CONCURRENT", 4);
+    let server = server(
+        Path::new(env!("CARGO_BIN_EXE_slipway")),
+        &[
+            (
+                "SLIPWAY_BLUEPRINT_DIRS",
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/blueprints")
+                    .display()
+                    .to_string(),
+            ),
+            ("SLIPWAY_EXECUTOR__MAX_CONCURRENT", concurrent.to_string()),
+        ],
     );
     let names: Vec<String> = (0..clusters).map(|i| format!("due-{i:04}")).collect();
-    let http = reqwest::blocking::Client::new();
-    let api = |method: reqwest::Method, path: &str, body: Option<Value>| -> Value {
-        let mut request = http
-            .request(method, format!("{}{path}", server.url))
-            .bearer_auth(&server.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().expect("the API answers");
-        let status = response.status();
-        let text = response.text().unwrap_or_default();
-        assert!(status.is_success(), "{path}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    };
     println!("{clusters} clusters of flaky, executor.max_concurrent = {concurrent}");
     for name in &names {
-        api(
-            reqwest::Method::POST,
+        server.api(
+            "POST",
             "/v1/clusters",
             Some(serde_json::json!({"name": name, "blueprint": "flaky"})),
         );
-        api(
-            reqwest::Method::POST,
+        server.api(
+            "POST",
             &format!("/v1/clusters/{name}/deploy"),
             Some(serde_json::json!({})),
         );
     }
     let state = |name: &str| -> String {
-        api(reqwest::Method::GET, &format!("/v1/clusters/{name}"), None)["state"]
+        server.api("GET", &format!("/v1/clusters/{name}"), None)["state"]
             .as_str()
             .unwrap_or_default()
             .to_owned()
@@ -114,8 +66,8 @@ fn main() {
     let due = Utc::now() + chrono::Duration::seconds(5 + (clusters / 200) as i64);
     let due = due - chrono::Duration::nanoseconds(i64::from(due.timestamp_subsec_nanos()));
     for name in &names {
-        api(
-            reqwest::Method::PUT,
+        server.api(
+            "PUT",
             &format!("/v1/clusters/{name}/schedule"),
             Some(serde_json::json!({"at": due})),
         );
@@ -128,8 +80,8 @@ fn main() {
 
     let (mut queued_after, mut runs, mut finished) = (Vec::new(), Vec::new(), Vec::new());
     for name in &names {
-        let operations = api(
-            reqwest::Method::GET,
+        let operations = server.api(
+            "GET",
             &format!("/v1/clusters/{name}/operations?limit=50"),
             None,
         );

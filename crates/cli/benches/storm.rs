@@ -13,75 +13,29 @@
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use slipway_testkit::server::{Options, Server};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn time(v: &Value) -> DateTime<Utc> {
-    v.as_str()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("a time: {v}"))
-}
+use slipway_testkit::bench::{median, server, setting, time};
 
 fn main() {
-    let storm = env("BENCH_STORM", 200);
-    let concurrent = env("BENCH_CONCURRENT", 4);
-    let server = Server::start_with(
+    let storm = setting("BENCH_STORM", 200);
+    let concurrent = setting("BENCH_CONCURRENT", 4);
+    let server = server(
         Path::new(env!("CARGO_BIN_EXE_slipway")),
-        Options {
-            env: vec![
-                (
-                    "SLIPWAY_BLUEPRINT_DIRS".into(),
-                    Path::new(env!("CARGO_MANIFEST_DIR"))
-                        .join("tests/fixtures/blueprints")
-                        .display()
-                        .to_string(),
-                ),
-                (
-                    "SLIPWAY_EXECUTOR__MAX_CONCURRENT".into(),
-                    concurrent.to_string(),
-                ),
-                (
-                    "SLIPWAY_AUTH__RATE_LIMITS__API_PER_SECOND".into(),
-                    "1000000".into(),
-                ),
-                (
-                    "SLIPWAY_AUTH__RATE_LIMITS__API_BURST".into(),
-                    "1000000".into(),
-                ),
-                ("SLIPWAY_LOG".into(), "warn".into()),
-            ],
-            ..Options::default()
-        },
+        &[
+            (
+                "SLIPWAY_BLUEPRINT_DIRS",
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/blueprints")
+                    .display()
+                    .to_string(),
+            ),
+            ("SLIPWAY_EXECUTOR__MAX_CONCURRENT", concurrent.to_string()),
+        ],
     );
-    let http = reqwest::blocking::Client::new();
-    let api = |method: reqwest::Method, path: &str, body: Value| -> Value {
-        let response = http
-            .request(method, format!("{}{path}", server.url))
-            .bearer_auth(&server.token)
-            .json(&body)
-            .send()
-            .expect("the API answers");
-        let status = response.status();
-        let text = response.text().unwrap_or_default();
-        assert!(status.is_success(), "{path}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    };
     let room = json!({"limits": {"max_clusters": storm + 10, "max_defined_clusters": storm + 10}});
     for org in ["storm", "calm"] {
-        api(reqwest::Method::POST, "/v1/orgs", json!({"name": org}));
-        api(
-            reqwest::Method::PATCH,
-            &format!("/v1/orgs/{org}"),
-            room.clone(),
-        );
+        server.api("POST", "/v1/orgs", Some(json!({"name": org})));
+        server.api("PATCH", &format!("/v1/orgs/{org}"), Some(room.clone()));
     }
     let names: Vec<String> = (0..storm).map(|i| format!("storm-{i:03}")).collect();
     for (name, org) in names
@@ -89,17 +43,17 @@ fn main() {
         .map(|n| (n.as_str(), "storm"))
         .chain([("bystander", "calm")])
     {
-        api(
-            reqwest::Method::POST,
+        server.api(
+            "POST",
             "/v1/clusters",
-            json!({"name": name, "blueprint": "flaky", "organization": org}),
+            Some(json!({"name": name, "blueprint": "flaky", "organization": org})),
         );
     }
     let deploy = |name: &str| -> String {
-        api(
-            reqwest::Method::POST,
+        server.api(
+            "POST",
             &format!("/v1/clusters/{name}/deploy"),
-            json!({}),
+            Some(json!({})),
         )["operation"]["id"]
             .as_str()
             .expect("an operation")
@@ -109,13 +63,7 @@ fn main() {
     // The storm runs in every slot; then the bystander comes.
     std::thread::sleep(Duration::from_secs(1));
     let bystander = deploy("bystander");
-    let operation = |id: &str| {
-        api(
-            reqwest::Method::GET,
-            &format!("/v1/operations/{id}"),
-            Value::Null,
-        )
-    };
+    let operation = |id: &str| server.api("GET", &format!("/v1/operations/{id}"), None);
     let ended = |id: &str| loop {
         let op = operation(id);
         if op["finished_at"].is_string() {
@@ -128,12 +76,14 @@ fn main() {
     let storm_ops: Vec<Value> = burst.iter().map(|id| ended(id)).collect();
     let (queued, started) = (time(&calm["created_at"]), time(&calm["started_at"]));
     let waited = (started - queued).num_milliseconds() as f64;
-    let mut runs: Vec<f64> = storm_ops
-        .iter()
-        .map(|op| (time(&op["finished_at"]) - time(&op["started_at"])).num_milliseconds() as f64)
-        .collect();
-    runs.sort_by(f64::total_cmp);
-    let slot = runs[runs.len() / 2];
+    let slot = median(
+        storm_ops
+            .iter()
+            .map(|op| {
+                (time(&op["finished_at"]) - time(&op["started_at"])).num_milliseconds() as f64
+            })
+            .collect(),
+    );
     let overtaking = storm_ops
         .iter()
         .filter(|op| {

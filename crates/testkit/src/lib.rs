@@ -2,6 +2,7 @@
 //! Slipway on a free port, and fakes for the services that cannot run here.
 
 pub mod balancer;
+pub mod bench;
 pub mod database;
 pub mod github;
 pub mod moto;

@@ -151,6 +151,29 @@ impl Server {
         CliOutput(self.cli_as(args, token).output().expect("run slipway"))
     }
 
+    /// `METHOD PATH` with the admin token and a JSON body (none: no body):
+    /// the answer's JSON (null when it has none); anything but a 2xx panics,
+    /// naming the path.
+    pub fn api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut request = reqwest::blocking::Client::new()
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().expect("the API answers");
+        let status = response.status();
+        let text = response.text().unwrap_or_default();
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
     /// Runs `slipway ARGS` and returns its output.
     pub fn run(&self, args: &[&str]) -> CliOutput {
         CliOutput(self.cli(args).output().expect("run slipway"))
