@@ -836,18 +836,28 @@ fn every_follower_of_a_busy_operation_gets_every_event_in_order() {
     let local = tokio::task::LocalSet::new();
     let seen: Vec<Vec<(u64, String)>> = local.block_on(&runtime, async {
         let client = slipway_api::Client::new(&s.url, Some(s.token.clone()));
+        // Set once the first line is followed: some join only then, in the
+        // middle of the log.
+        let (ticking, ticks) = tokio::sync::watch::channel(false);
+        let ticking = std::rc::Rc::new(ticking);
         let followers: Vec<_> = (0..FOLLOWERS)
             .map(|i| {
                 let (client, operation) = (client.clone(), operation.clone());
+                let (ticking, mut ticks) = (ticking.clone(), ticks.clone());
                 tokio::task::spawn_local(async move {
-                    // Some join late, from the middle of the log.
                     if i % 3 == 0 {
-                        tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+                        ticks
+                            .wait_for(|t| *t)
+                            .await
+                            .expect("a follower sees a line");
                     }
                     let mut events = client.follow(&operation, 0);
                     let mut seen = Vec::new();
                     while let Some(event) = events.next().await {
                         let event = event.expect("the log follows");
+                        if event.message.contains("): tick ") {
+                            ticking.send_replace(true);
+                        }
                         seen.push((event.seq, event.message));
                     }
                     seen
@@ -910,7 +920,8 @@ fn destroys_due_in_the_same_second_each_run_once() {
     for name in &names {
         watch_until(&s, name, WAIT, |st| st["state"] == "running");
     }
-    let due = (chrono::Utc::now() + chrono::Duration::seconds(3))
+    // Far enough ahead that every schedule is set before it.
+    let due = (chrono::Utc::now() + chrono::Duration::seconds(2 + CLUSTERS as i64 / 2))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for name in &names {
         s.run(&["schedule-destroy", name, "--at", &due])
