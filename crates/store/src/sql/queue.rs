@@ -569,21 +569,10 @@ impl QueueStore for SqlStore {
                     .map(|j| j.runner),
                 None => None,
             };
-            if let Some(plan) = after(&ended, &snap, runner) {
-                notes.extend(
-                    self.write_decision(
-                        &mut tx,
-                        &op.cluster,
-                        &plan,
-                        &AuditIntent::system(&Subject::recovery(), "operation.interrupt"),
-                        now,
-                    )
-                    .await?,
-                );
-            }
+            let audit = AuditIntent::system(&Subject::recovery(), "operation.interrupt");
             self.insert_audit(
                 &mut tx,
-                &AuditIntent::system(&Subject::recovery(), "operation.interrupt").entry(
+                &audit.entry(
                     now,
                     op.cluster.to_string(),
                     "interrupted",
@@ -591,6 +580,20 @@ impl QueueStore for SqlStore {
                 ),
             )
             .await?;
+            // What follows (a refresh, a cleanup) is audited as every
+            // decision is: the log names each operation.
+            if let Some(plan) = after(&ended, &snap, runner) {
+                notes.extend(
+                    self.write_decision(&mut tx, &op.cluster, &plan, &audit, now)
+                        .await?,
+                );
+                let (result, detail) = super::outcome_summary(&plan.outcome);
+                self.insert_audit(
+                    &mut tx,
+                    &audit.entry(now, op.cluster.as_str(), result, detail),
+                )
+                .await?;
+            }
             tx.commit().await?;
             self.notify(notes).await;
             reclaimed.push(ended);

@@ -997,6 +997,29 @@ async fn reclaim_writes_what_the_caller_decides_and_nothing_else(db: &TestDataba
         operation: refresh.clone(),
         cluster: name("c2"),
     }));
+    // The audit log names both: the interrupted operation and the one
+    // that follows it.
+    let audit = store
+        .audit_log(&AuditQuery {
+            target: Some("c2".into()),
+            action: Some("operation.interrupt".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let named: Vec<(&str, &serde_json::Value)> = audit
+        .iter()
+        .map(|e| (e.result.as_str(), &e.detail["operation"]))
+        .collect();
+    assert!(
+        named.contains(&("interrupted", &serde_json::json!(second))),
+        "{audit:?}"
+    );
+    assert!(
+        named.contains(&("queued", &serde_json::json!(refresh))),
+        "{audit:?}"
+    );
 
     // Nothing runs any more: the caller is not asked again.
     assert!(
