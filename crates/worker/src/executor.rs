@@ -365,13 +365,19 @@ async fn finish(worker: &Worker, op: &Operation, ending: Ending, result: Value) 
         {
             Ok(done) => {
                 info!(state = %done.state, "operation finished");
-                if let Err(e) = worker
-                    .storage
-                    .archive_log(worker.store.as_ref(), &done)
-                    .await
-                {
-                    warn!(error = %e, location = %worker.storage.location, "cannot archive the operation's log");
-                }
+                // Archiving takes no slot: object storage in trouble (its
+                // client retries for minutes) must not stop operations
+                // running. A log not archived stays in the database, and
+                // is archived when first asked for.
+                let (storage, store) = (worker.storage.clone(), worker.store.clone());
+                tokio::spawn(
+                    async move {
+                        if let Err(e) = storage.archive_log(store.as_ref(), &done).await {
+                            warn!(error = %e, location = %storage.location, "cannot archive the operation's log");
+                        }
+                    }
+                    .in_current_span(),
+                );
                 return;
             }
             Err(StoreError::LeaseLost(_)) => {
