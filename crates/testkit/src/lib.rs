@@ -8,6 +8,7 @@ pub mod github;
 pub mod moto;
 pub mod postgres;
 pub mod server;
+pub mod soak;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -87,6 +87,25 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// Stops the emulator answering, without closing anything: connections
+    /// are accepted and then hang, as a storage service in trouble does
+    /// (SIGSTOP). [`Moto::resume`] ends the outage with nothing lost.
+    pub fn pause(&self) {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Ends an outage begun by [`Moto::pause`] (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal moto_server");
+    }
+}
+
 /// PUT with no body; true on a 2xx answer.
 fn reqwest_put(url: &str) -> bool {
     reqwest::blocking::Client::new()

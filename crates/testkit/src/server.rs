@@ -307,7 +307,8 @@ pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
 
 /// A running `slipway worker`; killed when dropped.
 pub struct Worker {
-    child: Child,
+    command: Command,
+    child: Option<Child>,
     data: tempfile::TempDir,
     /// The worker's id, as its operations' events name it.
     pub id: String,
@@ -326,25 +327,45 @@ impl Worker {
             .prefix("slipway-worker-")
             .tempdir()
             .expect("a data directory");
-        let log = std::fs::File::create(data.path().join("worker.log")).expect("worker log");
-        let mut cmd = Command::new(bin);
-        cmd.args([
-            "worker",
-            "--database",
-            database_url,
-            "--api",
-            api,
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log);
+        let mut command = Command::new(bin);
+        command
+            .args([
+                "worker",
+                "--database",
+                database_url,
+                "--api",
+                api,
+                "--data-dir",
+            ])
+            .arg(data.path())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
         if !tags.is_empty() {
-            cmd.args(["--tags", &tags.join(",")]);
+            command.args(["--tags", &tags.join(",")]);
         }
-        let mut child = cmd.spawn().expect("start slipway worker");
+        let mut worker = Self {
+            command,
+            child: None,
+            data,
+            id: String::new(),
+        };
+        worker.launch();
+        worker
+    }
+
+    /// Starts the process and waits for the line that names it.
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data.path().join("worker.log"))
+            .expect("worker log");
+        let mut child = self
+            .command
+            .stderr(log)
+            .spawn()
+            .expect("start slipway worker");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -354,13 +375,24 @@ impl Worker {
                 }
             }
         });
-        let id = rx.recv_timeout(START_TIMEOUT).unwrap_or_else(|_| {
-            panic!(
-                "slipway worker did not start; its log:\n{}",
-                std::fs::read_to_string(data.path().join("worker.log")).unwrap_or_default()
-            )
-        });
-        Self { child, data, id }
+        self.child = Some(child);
+        self.id = rx
+            .recv_timeout(START_TIMEOUT)
+            .unwrap_or_else(|_| panic!("slipway worker did not start; its log:\n{}", self.log()));
+    }
+
+    /// Kills the worker with SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the worker again on the same data directory (a new id).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.launch();
     }
 
     /// The worker's data directory (its runtime and run directories).
@@ -376,7 +408,6 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill9();
     }
 }

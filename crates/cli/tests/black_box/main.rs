@@ -28,4 +28,5 @@ mod replicas;
 mod repository;
 mod runs;
 mod schemathesis;
+mod soak;
 mod web;
