@@ -3,6 +3,7 @@
 //! BENCH_FOLLOWERS clients at once (default 5,000) on one server.
 //!
 //! `cargo bench -p slipway-cli --bench followers` (BENCH_FOLLOWERS,
+//! BENCH_CLIENT_THREADS: the followers' threads, default 2;
 //! BENCH_LINES). Prints how late each event reached each follower (from the
 //! moment the engine read the line to the moment the client parsed it:
 //! p50, p99, max), whether every follower got every event, in order, and
@@ -33,6 +34,50 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
+}
+
+/// `count` followers of `operation` on this thread: each one's sequence
+/// numbers, and how late each tick line reached it (ms).
+fn follow(url: &str, token: &str, operation: &str, count: usize) -> Vec<(Vec<u64>, Vec<f64>)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async {
+        let client = slipway_api::Client::new(url, Some(token.to_owned()));
+        let tasks: Vec<_> = (0..count)
+            .map(|_| {
+                let (client, operation) = (client.clone(), operation.to_owned());
+                tokio::task::spawn_local(async move {
+                    let mut events = client
+                        .follow(&operation, 0)
+                        .patience(Duration::from_secs(120));
+                    let (mut seqs, mut late) = (Vec::new(), Vec::new());
+                    while let Some(event) = events.next().await {
+                        let event = event.expect("the log follows");
+                        seqs.push(event.seq);
+                        if event.message.contains("): tick ") {
+                            let ms = (chrono::Utc::now() - event.at)
+                                .num_microseconds()
+                                .unwrap_or(0) as f64
+                                / 1e3;
+                            late.push(ms);
+                        }
+                        if event.kind == slipway_core::event::kinds::FINISHED {
+                            break;
+                        }
+                    }
+                    (seqs, late)
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.expect("a follower"));
+        }
+        results
+    })
 }
 
 fn main() {
@@ -105,47 +150,24 @@ fn main() {
             peak
         })
     };
-    // The followers share one thread (the client's follower is not `Sync`),
-    // as one machine's worth of people would share a link.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    // The followers share BENCH_CLIENT_THREADS threads (default 2, one per
+    // core; the client's follower is not `Sync`, so each thread runs its
+    // own), as one machine's worth of people would share a link.
+    let threads = setting("BENCH_CLIENT_THREADS", 2).max(1);
     let started = Instant::now();
-    let local = tokio::task::LocalSet::new();
-    let results: Vec<(Vec<u64>, Vec<f64>)> = local.block_on(&runtime, async {
-        let client = slipway_api::Client::new(&server.url, Some(server.token.clone()));
-        let tasks: Vec<_> = (0..followers)
-            .map(|_| {
-                let (client, operation) = (client.clone(), operation.clone());
-                tokio::task::spawn_local(async move {
-                    let mut events = client
-                        .follow(&operation, 0)
-                        .patience(Duration::from_secs(120));
-                    let (mut seqs, mut late) = (Vec::new(), Vec::new());
-                    while let Some(event) = events.next().await {
-                        let event = event.expect("the log follows");
-                        seqs.push(event.seq);
-                        if event.message.contains("): tick ") {
-                            let ms = (chrono::Utc::now() - event.at)
-                                .num_microseconds()
-                                .unwrap_or(0) as f64
-                                / 1e3;
-                            late.push(ms);
-                        }
-                        if event.kind == slipway_core::event::kinds::FINISHED {
-                            break;
-                        }
-                    }
-                    (seqs, late)
-                })
+    let results: Vec<(Vec<u64>, Vec<f64>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let share = followers / threads + usize::from(t < followers % threads);
+                let (url, token, operation) =
+                    (server.url.clone(), server.token.clone(), operation.clone());
+                scope.spawn(move || follow(&url, &token, &operation, share))
             })
             .collect();
-        let mut results = Vec::new();
-        for task in tasks {
-            results.push(task.await.expect("a follower"));
-        }
-        results
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a client thread"))
+            .collect()
     });
     let took = started.elapsed();
     done.store(true, Ordering::Relaxed);

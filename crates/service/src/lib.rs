@@ -61,6 +61,7 @@ pub use caller::{Caller, Credential, ServiceIdentity, scope};
 pub use error::{Error, Kind, Result};
 pub use identities::{AuthConfig, Identities};
 pub use keys::{KeyRing, TokenSigner};
+pub use tails::FollowedEvent;
 
 /// What the service is told by the configuration.
 #[derive(Debug, Clone)]

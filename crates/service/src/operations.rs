@@ -10,7 +10,7 @@ use chrono::Utc;
 use futures::Stream;
 use slipway_api::types::*;
 use slipway_core::access::Action;
-use slipway_core::event::{Event, kinds};
+use slipway_core::event::kinds;
 use slipway_core::{ClusterName, Operation, OperationId};
 use slipway_store::{CancelOutcome, OperationFilter};
 use tokio::sync::broadcast;
@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 use crate::caller::{Caller, scope};
 use crate::clusters::page_limit;
 use crate::error::{Error, Kind, Result};
-use crate::tails::{Stretch, Tail};
+use crate::tails::{FollowedEvent, Stretch, Tail};
 use crate::{Service, operation_view, parse_operation_id};
 
 /// The most events one read of a log returns.
@@ -125,7 +125,7 @@ impl Service {
         caller: &Caller,
         id: &str,
         after: u64,
-    ) -> Result<impl Stream<Item = Event> + Send + 'static> {
+    ) -> Result<impl Stream<Item = Arc<FollowedEvent>> + Send + 'static> {
         self.operation(caller, id).await?;
         let follow = Follow::new(self, parse_operation_id(id)?, after);
         Ok(futures::stream::unfold(follow, |mut follow| async move {
@@ -215,7 +215,7 @@ struct Follow {
     service: Arc<Service>,
     id: OperationId,
     last: u64,
-    pending: VecDeque<Event>,
+    pending: VecDeque<Arc<FollowedEvent>>,
     /// Held while following: the tail reads as long as someone follows.
     _tail: Arc<Tail>,
     stretches: broadcast::Receiver<Stretch>,
@@ -241,7 +241,7 @@ impl Follow {
         }
     }
 
-    async fn next(&mut self) -> Option<Event> {
+    async fn next(&mut self) -> Option<Arc<FollowedEvent>> {
         let store = self.service.store.clone();
         loop {
             if let Some(event) = self.pending.pop_front() {
@@ -258,7 +258,8 @@ impl Follow {
             if self.behind {
                 match store.events(&self.id, self.last, 500).await {
                     Ok(events) if !events.is_empty() => {
-                        self.pending.extend(events);
+                        self.pending
+                            .extend(events.into_iter().map(FollowedEvent::new));
                         continue;
                     }
                     Ok(_) => self.behind = false,

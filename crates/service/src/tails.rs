@@ -9,9 +9,13 @@
 //! misses nothing between the two, and keeps only events past its own
 //! cursor; one that falls behind (the channel lagged) reads the store
 //! again from its cursor.
+//!
+//! The followers share each event, not copies of it ([`FollowedEvent`]):
+//! its JSON is encoded once, by the first follower that sends it, and
+//! every other sends the same text.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -31,7 +35,38 @@ const READ: u32 = 500;
 const RECHECK: Duration = Duration::from_secs(10);
 
 /// A stretch of an operation's log, shared by its followers.
-pub(crate) type Stretch = Arc<[Event]>;
+pub(crate) type Stretch = Arc<[Arc<FollowedEvent>]>;
+
+/// An event of a followed log, as every follower in this process shares
+/// it; it reads as the [`Event`] it is.
+#[derive(Debug)]
+pub struct FollowedEvent {
+    event: Event,
+    json: OnceLock<String>,
+}
+
+impl FollowedEvent {
+    pub(crate) fn new(event: Event) -> Arc<Self> {
+        Arc::new(Self {
+            event,
+            json: OnceLock::new(),
+        })
+    }
+
+    /// The event as JSON (the API's `Event`), encoded at most once.
+    pub fn json(&self) -> &str {
+        self.json
+            .get_or_init(|| serde_json::to_string(&self.event).expect("events serialize"))
+    }
+}
+
+impl std::ops::Deref for FollowedEvent {
+    type Target = Event;
+
+    fn deref(&self) -> &Event {
+        &self.event
+    }
+}
 
 /// The tails of the operations followed in this process.
 #[derive(Default)]
@@ -97,7 +132,9 @@ async fn read(
                     last = events.last().map_or(last, |e| e.seq);
                     let finished = events.iter().any(|e| e.kind == kinds::FINISHED);
                     // No follower now is no error: one may come.
-                    let _ = tail.stretches.send(events.into());
+                    let _ = tail
+                        .stretches
+                        .send(events.into_iter().map(FollowedEvent::new).collect());
                     if finished {
                         return;
                     }

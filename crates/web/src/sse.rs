@@ -57,7 +57,7 @@ pub async fn events(
             Ok::<_, Infallible>(
                 Event::default()
                     .id(event.seq.to_string())
-                    .data(serde_json::to_string(&event).unwrap_or_default()),
+                    .data(event.json()),
             )
         }))
         .keep_alive(keep_alive())

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use slipway_api::types::*;
-use slipway_core::event::Event;
+use slipway_service::FollowedEvent;
 
 use super::params::{ClusterNameParam, OperationIdParam};
 use super::{ApiError, ApiJson, ApiQuery, AppState, Authenticated};
@@ -374,9 +374,9 @@ fn sse(
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
-fn sse_event(event: &Event) -> sse::Event {
+fn sse_event(event: &FollowedEvent) -> sse::Event {
     sse::Event::default()
         .id(event.seq.to_string())
         .event(event.kind.clone())
-        .data(serde_json::to_string(event).expect("events serialize"))
+        .data(event.json())
 }
