@@ -73,6 +73,10 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub type Decide<'a> =
     dyn Fn(&ClusterSnapshot, &OrganizationLoad) -> Result<Decision, Refusal> + Send + Sync + 'a;
 
+/// The rule that fires a cluster's due scheduled destroy, given its
+/// snapshot: it needs no organization load and refuses nothing.
+pub type Fire<'a> = dyn Fn(&ClusterSnapshot) -> Decision + Send + Sync + 'a;
+
 /// The last-administrator rule deciding whether an API token may be
 /// revoked: the token, and every token not revoked (the target among them),
 /// read inside the revocation's transaction.
@@ -222,8 +226,24 @@ pub trait ClusterStore: Send + Sync + 'static {
     /// When the next scheduled destroy is due, if any is pending.
     async fn next_schedule_due(&self) -> Result<Option<Timestamp>>;
 
-    /// Clusters whose scheduled destroy is due at `now`.
+    /// Clusters whose scheduled destroy is due at `now`, the earliest
+    /// first (then by name).
     async fn due_schedules(&self, now: Timestamp) -> Result<Vec<ClusterName>>;
+
+    /// Fires the scheduled destroys of `clusters` in one transaction, as
+    /// [`ClusterStore::decide`] would one by one: each cluster's snapshot
+    /// is read under its lock (taken in name order, so two schedulers
+    /// firing the same clusters wait for each other, never deadlock),
+    /// `fire` decides, and its decision is written with an audit entry.
+    /// A cluster removed meanwhile is skipped. Answers each cluster's
+    /// snapshot as it was before its decision, and the decision.
+    async fn fire_schedules(
+        &self,
+        clusters: &[ClusterName],
+        now: Timestamp,
+        audit: &AuditIntent,
+        fire: &Fire<'_>,
+    ) -> Result<Vec<(ClusterSnapshot, Decision)>>;
 
     /// The clusters drift checks watch — protected and running — with when
     /// what exists was last found (`drift_checked_at`) and their creation,

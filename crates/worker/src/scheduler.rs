@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use slipway_core::rules::{Outcome, RuleContext, decide_fire_schedule};
+use slipway_core::rules::{ClusterSnapshot, Outcome, RuleContext, decide_fire_schedule};
 use slipway_core::{ClusterName, OperationId, Reason, Subject};
 use slipway_store::{AuditIntent, Notification};
 use tokio::sync::broadcast;
@@ -65,35 +65,50 @@ async fn schedule_changed(notifications: &mut broadcast::Receiver<Notification>)
     }
 }
 
+/// The most scheduled destroys fired in one transaction: a burst of due
+/// schedules is queued in a few transactions, not one each, and holds the
+/// database's write lock a short while at a time.
+const FIRE_AT_ONCE: usize = 100;
+
 async fn fire_due(
     worker: &Worker,
     now: chrono::DateTime<Utc>,
 ) -> Result<(), slipway_store::StoreError> {
-    for cluster in worker.store.due_schedules(now).await? {
-        fire(worker, &cluster).await;
+    let due = worker.store.due_schedules(now).await?;
+    for clusters in due.chunks(FIRE_AT_ONCE) {
+        fire(worker, clusters).await;
     }
     Ok(())
 }
 
-async fn fire(worker: &Worker, cluster: &ClusterName) {
+async fn fire(worker: &Worker, clusters: &[ClusterName]) {
     let now = Utc::now();
-    let ctx = RuleContext::system(
-        &Subject::scheduler(),
-        Reason::Schedule,
-        now,
-        OperationId::from_uuid(uuid::Uuid::now_v7()),
-    );
     let audit = AuditIntent::system(&Subject::scheduler(), "schedule.fire");
-    match worker
+    let fire = |snap: &ClusterSnapshot| {
+        let ctx = RuleContext::system(
+            &Subject::scheduler(),
+            Reason::Schedule,
+            now,
+            OperationId::from_uuid(uuid::Uuid::now_v7()),
+        );
+        decide_fire_schedule(snap, &ctx)
+    };
+    let fired = match worker
         .store
-        .decide(cluster, now, &audit, &|snap, _| {
-            Ok(decide_fire_schedule(snap, &ctx))
-        })
+        .fire_schedules(clusters, now, &audit, &fire)
         .await
     {
-        Ok(decided) => match decided.decision.outcome {
+        Ok(fired) => fired,
+        Err(e) => {
+            error!(clusters = clusters.len(), error = %e, "cannot fire the scheduled destroys");
+            return;
+        }
+    };
+    for (snap, decision) in fired {
+        let cluster = &snap.cluster.name;
+        match decision.outcome {
             Outcome::Enqueued(op) => {
-                if let Some(due) = decided.snapshot.schedule.as_ref().map(|s| s.due_at()) {
+                if let Some(due) = snap.schedule.as_ref().map(|s| s.due_at()) {
                     let lag = (now - due).to_std().unwrap_or_default();
                     worker.metrics.scheduler_lag.observe(lag.as_secs_f64());
                 }
@@ -113,7 +128,6 @@ async fn fire(worker: &Worker, cluster: &ClusterName) {
             | Outcome::Removed
             | Outcome::Visibility(_)
             | Outcome::Protection(_) => {}
-        },
-        Err(e) => error!(%cluster, error = %e, "cannot fire the scheduled destroy"),
+        }
     }
 }

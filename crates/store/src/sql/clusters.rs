@@ -3,15 +3,15 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use slipway_core::rules::{ClusterSnapshot, Outcome};
+use slipway_core::rules::{ClusterSnapshot, Decision, Outcome};
 use slipway_core::{Cluster, ClusterName, Operation, OperationId, Refusal, Schedule, Timestamp};
 
 use super::accounts::{CapacityRow, capacity_columns};
 use super::rows::*;
-use super::{ACTIVE_STATES, INFRASTRUCTURE, SqlStore, locking, outcome_summary};
+use super::{ACTIVE_STATES, INFRASTRUCTURE, SqlStore, locking};
 use crate::{
     AuditIntent, ClusterFilter, ClusterStore, Decide, Decided, DeploymentProposal,
-    DeploymentRecord, DriftWatched, NewCluster, Result, StoreError,
+    DeploymentRecord, DriftWatched, Fire, NewCluster, Result, StoreError,
 };
 
 /// The columns an [`DeploymentRecordRow`] reads.
@@ -297,15 +297,8 @@ impl ClusterStore for SqlStore {
         let notes = self
             .write_decision(&mut tx, cluster, &plan, audit, now)
             .await?;
-        // Nothing due (another scheduler fired it first) is not an event.
-        if plan.outcome != Outcome::NotDue {
-            let (result, mut detail) = outcome_summary(&plan.outcome);
-            if !plan.withdrawn.is_empty() {
-                detail["withdrawn_capacity_requests"] = serde_json::json!(plan.withdrawn);
-            }
-            self.insert_audit(&mut tx, &audit.entry(now, cluster.as_str(), result, detail))
-                .await?;
-        }
+        self.audit_decision(&mut tx, cluster, &plan, audit, now)
+            .await?;
         let snapshot = match plan.outcome {
             Outcome::Removed => snap,
             Outcome::Enqueued(_)
@@ -330,6 +323,36 @@ impl ClusterStore for SqlStore {
         })
     }
 
+    async fn fire_schedules(
+        &self,
+        clusters: &[ClusterName],
+        now: Timestamp,
+        audit: &AuditIntent,
+        fire: &Fire<'_>,
+    ) -> Result<Vec<(ClusterSnapshot, Decision)>> {
+        let mut in_order: Vec<&ClusterName> = clusters.iter().collect();
+        in_order.sort();
+        in_order.dedup();
+        let mut tx = self.begin().await?;
+        let (mut fired, mut notes) = (Vec::new(), Vec::new());
+        for cluster in in_order {
+            let Some(snap) = self.load_snapshot(&mut tx, cluster, true).await? else {
+                continue;
+            };
+            let plan = fire(&snap);
+            notes.extend(
+                self.write_decision(&mut tx, cluster, &plan, audit, now)
+                    .await?,
+            );
+            self.audit_decision(&mut tx, cluster, &plan, audit, now)
+                .await?;
+            fired.push((snap, plan));
+        }
+        tx.commit().await?;
+        self.notify(notes).await;
+        Ok(fired)
+    }
+
     async fn next_schedule_due(&self) -> Result<Option<Timestamp>> {
         let next: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(COALESCE(retry_at, destroy_at)) FROM schedules WHERE fired_operation IS NULL",
@@ -342,7 +365,7 @@ impl ClusterStore for SqlStore {
     async fn due_schedules(&self, now: Timestamp) -> Result<Vec<ClusterName>> {
         let names: Vec<String> = sqlx::query_scalar(
             "SELECT cluster FROM schedules WHERE fired_operation IS NULL AND COALESCE(retry_at, destroy_at) <= $1 \
-             ORDER BY COALESCE(retry_at, destroy_at)",
+             ORDER BY COALESCE(retry_at, destroy_at), cluster",
         )
         .bind(millis(now))
         .fetch_all(&self.pool)

@@ -910,6 +910,29 @@ impl Notifications for SqlStore {
 }
 
 /// A short, stable description of an outcome for the audit log.
+impl SqlStore {
+    /// The audit entry of a decision written in `tx` (nothing due —
+    /// another scheduler fired it first — is not an event).
+    async fn audit_decision(
+        &self,
+        tx: &mut AnyConnection,
+        cluster: &ClusterName,
+        plan: &Decision,
+        audit: &AuditIntent,
+        now: Timestamp,
+    ) -> Result<()> {
+        if plan.outcome == Outcome::NotDue {
+            return Ok(());
+        }
+        let (result, mut detail) = outcome_summary(&plan.outcome);
+        if !plan.withdrawn.is_empty() {
+            detail["withdrawn_capacity_requests"] = serde_json::json!(plan.withdrawn);
+        }
+        self.insert_audit(tx, &audit.entry(now, cluster.as_str(), result, detail))
+            .await
+    }
+}
+
 fn outcome_summary(outcome: &Outcome) -> (&'static str, serde_json::Value) {
     match outcome {
         Outcome::Enqueued(op) => (

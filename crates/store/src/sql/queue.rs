@@ -587,12 +587,8 @@ impl QueueStore for SqlStore {
                     self.write_decision(&mut tx, &op.cluster, &plan, &audit, now)
                         .await?,
                 );
-                let (result, detail) = super::outcome_summary(&plan.outcome);
-                self.insert_audit(
-                    &mut tx,
-                    &audit.entry(now, op.cluster.as_str(), result, detail),
-                )
-                .await?;
+                self.audit_decision(&mut tx, &op.cluster, &plan, &audit, now)
+                    .await?;
             }
             tx.commit().await?;
             self.notify(notes).await;

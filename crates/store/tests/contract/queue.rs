@@ -141,20 +141,22 @@ async fn only_the_leaseholder_may_finish(db: &TestDatabase) {
 
 async fn a_failed_scheduled_destroy_stays_scheduled_and_retries(db: &TestDatabase) {
     let store = open(db).await;
-    create(&store, "c1").await;
     let at = t0() + TimeDelta::minutes(10);
-    deploy(
-        &store,
-        "c1",
-        DeployRequest {
-            destroy_at: Some(at),
-            ..Default::default()
-        },
-        t0(),
-    )
-    .await
-    .unwrap();
-    run_to_end(&store, "w1", succeeded(), t0()).await;
+    for cluster in ["c2", "c1"] {
+        create(&store, cluster).await;
+        deploy(
+            &store,
+            cluster,
+            DeployRequest {
+                destroy_at: Some(at),
+                ..Default::default()
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+        run_to_end(&store, "w1", succeeded(), t0()).await;
+    }
 
     assert!(
         store
@@ -163,49 +165,88 @@ async fn a_failed_scheduled_destroy_stays_scheduled_and_retries(db: &TestDatabas
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.due_schedules(at).await.unwrap(), [name("c1")]);
-    let c = RuleContext {
-        reason: Reason::Schedule,
-        actor: Subject::scheduler().to_string(),
-        ..ctx(at)
+    // Due at the same instant: the earliest first, then by name.
+    let due = store.due_schedules(at).await.unwrap();
+    assert_eq!(due, [name("c1"), name("c2")]);
+    // Both fire in one transaction, a cluster named twice once; a second
+    // scheduler firing the same clusters finds nothing due.
+    let fire = |snap: &ClusterSnapshot| {
+        let c = RuleContext {
+            reason: Reason::Schedule,
+            actor: Subject::scheduler().to_string(),
+            ..ctx(at)
+        };
+        rules::decide_fire_schedule(snap, &c)
     };
-    let applied = decide_on(
-        &store,
-        &name("c1"),
-        at,
-        &intent("schedule.fire"),
-        &|snap, _| Ok(rules::decide_fire_schedule(snap, &c)),
-    )
-    .await
-    .unwrap();
-    let fired = applied.decision.new_operation().unwrap().clone();
-    assert_eq!(fired.reason, Reason::Schedule);
+    let named = [name("c2"), name("c1"), name("c2")];
+    let fired = store
+        .fire_schedules(&named, at, &intent("schedule.fire"), &fire)
+        .await
+        .unwrap();
     assert_eq!(
-        applied.snapshot.schedule.unwrap().fired_operation,
-        Some(fired.id.clone())
+        fired
+            .iter()
+            .map(|(snap, _)| snap.cluster.name.as_str())
+            .collect::<Vec<_>>(),
+        ["c1", "c2"],
+        "in name order, each once"
     );
+    for (before, decision) in &fired {
+        let op = decision.new_operation().expect("a destroy is queued");
+        assert_eq!(op.kind, OperationKind::Destroy);
+        assert_eq!(op.reason, Reason::Schedule);
+        assert_eq!(before.schedule.as_ref().unwrap().due_at(), at);
+        let now = snapshot(&store, before.cluster.name.as_str()).await;
+        assert_eq!(now.schedule.unwrap().fired_operation, Some(op.id.clone()));
+        assert_eq!(now.active.as_ref().map(|a| &a.id), Some(&op.id));
+        let audit = store
+            .audit_log(&AuditQuery {
+                target: Some(before.cluster.name.to_string()),
+                action: Some("schedule.fire".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(audit.len(), 1, "{audit:?}");
+        assert_eq!(audit[0].detail["operation"], serde_json::json!(op.id));
+    }
     assert!(
         store.due_schedules(at).await.unwrap().is_empty(),
         "fired once"
     );
+    let again = store
+        .fire_schedules(&due, at, &intent("schedule.fire"), &fire)
+        .await
+        .unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|(_, decision)| decision.outcome == Outcome::NotDue),
+        "{again:?}"
+    );
 
+    // Both destroys fail: each schedule stays, to be tried again.
     let failed = Ending::Stopped {
         state: OperationState::Failed,
         error: "provisioner exploded".into(),
     };
+    run_to_end(&store, "w1", failed.clone(), at).await;
     run_to_end(&store, "w1", failed, at).await;
-    let snap = snapshot(&store, "c1").await;
-    assert_eq!(snap.cluster.state, ClusterState::Failed);
-    assert!(
-        snap.cluster
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("provisioner exploded")
-    );
-    let schedule = snap.schedule.expect("the schedule is not dropped");
-    assert_eq!(schedule.failed_attempts, 1);
-    assert_eq!(schedule.retry_at, Some(at + TimeDelta::minutes(1)));
+    for cluster in ["c1", "c2"] {
+        let snap = snapshot(&store, cluster).await;
+        assert_eq!(snap.cluster.state, ClusterState::Failed);
+        assert!(
+            snap.cluster
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("provisioner exploded")
+        );
+        let schedule = snap.schedule.expect("the schedule is not dropped");
+        assert_eq!(schedule.failed_attempts, 1);
+        assert_eq!(schedule.retry_at, Some(at + TimeDelta::minutes(1)));
+    }
     assert_eq!(
         store.next_schedule_due().await.unwrap(),
         Some(at + TimeDelta::minutes(1))
