@@ -1,6 +1,6 @@
 //! The chaos soak (`slipway_testkit::soak`): two replicas and two workers on
 //! PostgreSQL under a mixed workload for BENCH_SOAK_MINUTES (default 20) at
-//! BENCH_SOAK_RATE requests per second (default 3), with processes killed,
+//! BENCH_SOAK_RATE requests per second (default 3.5), with processes killed,
 //! PostgreSQL restarted twice and object storage out once; then every
 //! promise is checked. BENCH_SOAK_SEED (default 1) seeds the choices.
 //!
@@ -18,7 +18,10 @@ fn main() {
         bin: Path::new(env!("CARGO_BIN_EXE_slipway")).to_owned(),
         blueprints: Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/blueprints"),
         duration: Duration::from_secs(60 * setting("BENCH_SOAK_MINUTES", 20) as u64),
-        rate: setting("BENCH_SOAK_RATE", 3) as f64,
+        rate: std::env::var("BENCH_SOAK_RATE")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(3.5),
         seed: setting("BENCH_SOAK_SEED", 1) as u64,
     });
     println!("{report}");

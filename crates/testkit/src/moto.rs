@@ -52,18 +52,34 @@ impl Moto {
         moto
     }
 
-    /// The keys stored in the bucket.
+    /// The keys stored in the bucket (every page of the listing).
     pub fn keys(&self) -> Vec<String> {
-        let listing =
-            reqwest::blocking::get(format!("{}/{}?list-type=2", self.endpoint, self.bucket))
+        let between = |text: &str, tag: &str| -> Vec<String> {
+            text.split(&format!("<{tag}>"))
+                .skip(1)
+                .filter_map(|rest| rest.split(&format!("</{tag}>")).next())
+                .map(str::to_owned)
+                .collect()
+        };
+        let client = reqwest::blocking::Client::new();
+        let (mut keys, mut token) = (Vec::new(), None::<String>);
+        loop {
+            let mut request = client
+                .get(format!("{}/{}", self.endpoint, self.bucket))
+                .query(&[("list-type", "2")]);
+            if let Some(token) = &token {
+                request = request.query(&[("continuation-token", token)]);
+            }
+            let listing = request
+                .send()
                 .and_then(|r| r.text())
                 .unwrap_or_default();
-        listing
-            .split("<Key>")
-            .skip(1)
-            .filter_map(|rest| rest.split("</Key>").next())
-            .map(str::to_owned)
-            .collect()
+            keys.extend(between(&listing, "Key"));
+            token = between(&listing, "NextContinuationToken").pop();
+            if token.is_none() {
+                return keys;
+            }
+        }
     }
 }
 
