@@ -70,10 +70,7 @@ impl Moto {
             if let Some(token) = &token {
                 request = request.query(&[("continuation-token", token)]);
             }
-            let listing = request
-                .send()
-                .and_then(|r| r.text())
-                .unwrap_or_default();
+            let listing = request.send().and_then(|r| r.text()).unwrap_or_default();
             keys.extend(between(&listing, "Key"));
             token = between(&listing, "NextContinuationToken").pop();
             if token.is_none() {
