@@ -34,5 +34,5 @@ fn three_minutes_of_faults_lose_nothing_and_leave_nothing_behind() {
             >= 2,
         "{report}"
     );
-    assert!(report.operation_count() >= 150, "{report}");
+    assert!(report.operation_count() >= 100, "{report}");
 }
