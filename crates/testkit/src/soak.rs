@@ -374,11 +374,12 @@ fn operation_of(body: &Value) -> Option<String> {
 /// few seconds later. In between, operations overdue past their lease are
 /// sampled.
 fn faults(soak: &Soak, site: &mut Site, db: &Database, started: Instant, report: &Mutex<Report>) {
-    #[derive(Debug)]
     enum Fault {
         Kill(usize),
         RestartDatabase,
         StorageOutage,
+        /// The soak's time is up.
+        End,
     }
     let mut rng = StdRng::seed_from_u64(soak.seed ^ 0x5eed);
     let mut timeline: Vec<(Duration, Fault)> = vec![
@@ -405,10 +406,7 @@ fn faults(soak: &Soak, site: &mut Site, db: &Database, started: Instant, report:
             .faults
             .push((started.elapsed().as_secs_f64(), what));
     };
-    for (at, fault) in timeline
-        .into_iter()
-        .chain([(soak.duration, Fault::Kill(usize::MAX))])
-    {
+    for (at, fault) in timeline.into_iter().chain([(soak.duration, Fault::End)]) {
         while started.elapsed() < at {
             if database_back.elapsed() > LEASE * 2
                 && let Some(overdue) = db.longest_overdue()
@@ -419,7 +417,7 @@ fn faults(soak: &Soak, site: &mut Site, db: &Database, started: Instant, report:
             std::thread::sleep(Duration::from_secs(1).min(at.saturating_sub(started.elapsed())));
         }
         match fault {
-            Fault::Kill(usize::MAX) => break,
+            Fault::End => break,
             Fault::Kill(drawn) => {
                 // Two kills in three hit a process running an operation.
                 let victim = if rng.random_bool(2.0 / 3.0) {
@@ -511,26 +509,24 @@ fn settle(
 ) {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
+        let mut absent = true;
         for (cluster, _) in clusters {
-            if let Ok((200, requests)) =
-                client.send("GET", &format!("/v1/clusters/{cluster}/capacity"), None)
-            {
+            // A request left on an absent cluster would bring it up.
+            let path = format!("/v1/clusters/{cluster}");
+            if let Ok((200, requests)) = client.send("GET", &format!("{path}/capacity"), None) {
                 for request in requests.as_array().into_iter().flatten() {
                     if let Some(id) = request["id"].as_str() {
-                        let _ = client.send(
-                            "DELETE",
-                            &format!("/v1/clusters/{cluster}/capacity/{id}"),
-                            None,
-                        );
+                        let _ = client.send("DELETE", &format!("{path}/capacity/{id}"), None);
                     }
                 }
             }
-            let _ = client.send("POST", &format!("/v1/clusters/{cluster}/destroy"), None);
-        }
-        let absent = clusters.iter().all(|(cluster, _)| {
-            matches!(client.send("GET", &format!("/v1/clusters/{cluster}"), None),
+            if !matches!(client.send("GET", &path, None),
                 Ok((200, status)) if status["state"] == "absent")
-        });
+            {
+                absent = false;
+                let _ = client.send("POST", &format!("{path}/destroy"), None);
+            }
+        }
         if absent && db.unfinished() == Some(0) {
             return;
         }
