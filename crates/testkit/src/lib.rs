@@ -81,6 +81,13 @@ pub fn test_provider_path() -> PathBuf {
         })
 }
 
+/// A secrets key (`auth.secrets_key`), as the replicas of one deployment
+/// share.
+pub fn secrets_key() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2))
+}
+
 /// A runtime for the async parts of otherwise synchronous tests.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();

@@ -200,10 +200,7 @@ fn start_site(soak: &Soak) -> Site {
     let pg = PrivatePostgres::start();
     let moto = Moto::start();
     let balancer = Balancer::start();
-    let key = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2))
-    };
+    let key = crate::secrets_key();
     let env: Vec<(String, String)> = [
         ("SLIPWAY_PUBLIC_URL", balancer.url.clone()),
         ("SLIPWAY_AUTH__SECRETS_KEY", key),
@@ -847,42 +844,28 @@ struct Money {
 /// The site's database, read behind Slipway's back for what only it can
 /// show (locks, the whole queue) — never written.
 struct Database {
-    url: String,
-    runtime: tokio::runtime::Runtime,
-    pool: Mutex<Option<sqlx::PgPool>>,
+    /// One connection, opened when first used and again after a restart.
+    pool: sqlx::PgPool,
 }
 
 type Row = sqlx::postgres::PgRow;
 
 impl Database {
     fn new(url: &str) -> Self {
+        let _runtime = crate::runtime().enter();
         Self {
-            url: url.to_owned(),
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime"),
-            pool: Mutex::default(),
+            pool: sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_lazy(url)
+                .expect("a database URL"),
         }
     }
 
     /// Rows of `sql`, or `None` while the database is unreachable.
     fn try_query(&self, sql: &str) -> Option<Vec<Row>> {
-        let pool = {
-            let mut pool = self.pool.lock().unwrap();
-            pool.get_or_insert_with(|| {
-                self.runtime.block_on(async {
-                    sqlx::postgres::PgPoolOptions::new()
-                        .max_connections(1)
-                        .acquire_timeout(Duration::from_secs(5))
-                        .connect_lazy(&self.url)
-                        .expect("a database URL")
-                })
-            })
-            .clone()
-        };
-        self.runtime
-            .block_on(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(&pool))
+        crate::runtime()
+            .block_on(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(&self.pool))
             .ok()
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use slipway_testkit::github::FakeGitHub;
+pub use slipway_testkit::secrets_key;
 pub use slipway_testkit::server::{Options, Server, processes_mentioning};
 
 pub mod project;
@@ -353,12 +354,6 @@ pub fn sign_in(s: &Server, github_token: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-/// A secrets key, as the replicas of one deployment share.
-pub fn secrets_key() -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2))
 }
 
 /// Whether `tool` is an executable file on `PATH`.
