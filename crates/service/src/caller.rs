@@ -5,10 +5,14 @@
 //! client address.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use chrono::Utc;
 use slipway_auth::api_token::{hash_secret, looks_like_secret};
 use slipway_core::{Identity, Level, OrgName, Subject, Timestamp};
+use slipway_store::{Notification, Store};
+use tokio::sync::broadcast::{self, error::TryRecvError};
 
 use crate::Service;
 use crate::error::{Error, Kind, Result};
@@ -131,6 +135,117 @@ impl Caller {
     }
 }
 
+/// How long a process remembers an authentication at most: the bound on
+/// how late a change takes effect here when no notification tells this
+/// process — a change by another process on the same SQLite file (`slipway
+/// admin bootstrap-token` while it serves), or a NOTIFY that failed. At one
+/// read per credential per second, remembering longer saves nothing.
+const REMEMBERED: Duration = Duration::from_secs(1);
+
+/// The most authentications a process remembers.
+const MOST_REMEMBERED: u64 = 10_000;
+
+/// Authentications this process remembers for a few seconds, so that a
+/// request costs no database read for its credential.
+///
+/// Every change that can alter whom a credential authenticates is
+/// announced (`Notification::CredentialsChanged`: a token revoked, a user
+/// or membership changed, a signing key rotated), and the announcement, or
+/// any sign that one was missed, makes this forget everything before it
+/// answers the next request. A change made in this process is announced
+/// before the call that made it returns, so it takes effect at once here;
+/// another replica's reaches this one with its notification (PostgreSQL
+/// NOTIFY), and at worst after [`REMEMBERED`]. Only credentials that were
+/// accepted are remembered (by their SHA-256, not themselves), so what an
+/// unauthenticated client sends cannot grow it.
+pub(crate) struct Authentications {
+    /// None when every request must check with GitHub (a membership
+    /// recheck of 0 s).
+    remembered: Option<moka::sync::Cache<String, Remembered>>,
+    notes: parking_lot::Mutex<broadcast::Receiver<Notification>>,
+    /// Counts the times everything was forgotten: an authentication read
+    /// before the latest is not remembered.
+    generation: AtomicU64,
+}
+
+#[derive(Clone)]
+struct Remembered {
+    caller: Caller,
+    /// When the credential expires.
+    expires_at: Option<Timestamp>,
+    generation: u64,
+}
+
+impl Authentications {
+    /// Remembers for at most `longest` (and never longer than
+    /// [`REMEMBERED`]: a membership recheck due sooner is not delayed).
+    pub(crate) fn new(store: &dyn Store, longest: Duration) -> Self {
+        Self {
+            remembered: (!longest.is_zero()).then(|| {
+                moka::sync::Cache::builder()
+                    .max_capacity(MOST_REMEMBERED)
+                    .time_to_live(longest.min(REMEMBERED))
+                    .build()
+            }),
+            notes: parking_lot::Mutex::new(store.subscribe()),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The current generation, after forgetting everything if a change
+    /// was announced (or may have been missed) since last asked.
+    fn generation(&self) -> u64 {
+        let mut notes = self.notes.lock();
+        let mut changed = false;
+        loop {
+            match notes.try_recv() {
+                Ok(Notification::CredentialsChanged | Notification::Resync)
+                | Err(TryRecvError::Lagged(_)) => changed = true,
+                Ok(_) => {}
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        if changed {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            if let Some(remembered) = &self.remembered {
+                remembered.invalidate_all();
+            }
+        }
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    fn recall(&self, key: &str, now: Timestamp) -> Option<Caller> {
+        let remembered = self.remembered.as_ref()?;
+        let generation = self.generation();
+        let found = remembered.get(key)?;
+        (found.generation == generation && found.expires_at.is_none_or(|at| now < at))
+            .then_some(found.caller)
+    }
+
+    /// Remembers what was read in `generation`, unless a change was
+    /// announced since.
+    fn remember(
+        &self,
+        key: String,
+        generation: u64,
+        caller: &Caller,
+        expires_at: Option<Timestamp>,
+    ) {
+        if let Some(remembered) = &self.remembered
+            && self.generation() == generation
+        {
+            remembered.insert(
+                key,
+                Remembered {
+                    caller: caller.clone(),
+                    expires_at,
+                    generation,
+                },
+            );
+        }
+    }
+}
+
 impl Service {
     /// Authenticates a request from `client` carrying `secret` (a bearer
     /// token or session cookie, as the transport found it). An address that
@@ -149,16 +264,35 @@ impl Service {
         }
     }
 
+    /// The caller `secret` authenticates: as remembered, or as read.
     async fn check_credential(&self, secret: Option<&str>) -> Result<Caller> {
         let secret = secret.map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
             Error::unauthenticated(
                 "this needs a token: run slipway login, or pass --token / SLIPWAY_TOKEN (header Authorization: Bearer TOKEN)",
             )
         })?;
+        let key = hash_secret(secret);
+        if let Some(caller) = self.authentications.recall(&key, Utc::now()) {
+            return Ok(caller);
+        }
+        let generation = self.authentications.generation();
+        let (caller, expires_at) = self.read_credential(secret, &key).await?;
+        self.authentications
+            .remember(key, generation, &caller, expires_at);
+        Ok(caller)
+    }
+
+    /// The caller `secret` (whose SHA-256 is `hash`) authenticates, read
+    /// from the store, and when the credential expires.
+    async fn read_credential(
+        &self,
+        secret: &str,
+        hash: &str,
+    ) -> Result<(Caller, Option<Timestamp>)> {
         if looks_like_secret(secret) {
             let token = self
                 .store
-                .api_token_by_hash(&hash_secret(secret))
+                .api_token_by_hash(hash)
                 .await?
                 .ok_or_else(|| Error::unauthenticated("the token is not valid"))?;
             if token.revoked_at.is_some() {
@@ -168,13 +302,14 @@ impl Service {
                 return Err(Error::unauthenticated("the token has expired"));
             }
             let identity = self.identities.identity(self, &token.owner).await?;
-            return Ok(Caller {
+            let caller = Caller {
                 identity,
                 credential: Credential::ApiToken {
                     id: token.id,
                     scopes: token.scopes,
                 },
-            });
+            };
+            return Ok((caller, token.expires_at));
         }
         let claims = self
             .identities
@@ -188,13 +323,15 @@ impl Service {
         let subject = Subject::parse(&claims.sub)
             .map_err(|_| Error::unauthenticated("the token names no valid subject"))?;
         let identity = self.identities.identity(self, &subject).await?;
-        Ok(Caller {
+        let expires_at = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or_default();
+        let caller = Caller {
             identity,
             credential: Credential::UserToken {
                 jti: claims.jti,
-                expires_at: chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
+                expires_at,
             },
-        })
+        };
+        Ok((caller, Some(expires_at)))
     }
 
     /// A sign-in attempt from `client`: limited per address.

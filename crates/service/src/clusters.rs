@@ -17,12 +17,15 @@ use slipway_auth::secrets;
 use slipway_core::access::{Action, Level, authorize};
 use slipway_core::rules::{self, ClusterSnapshot, DeployRequest, Outcome, RuleContext};
 use slipway_core::{
-    BlueprintName, ClusterName, ClusterSpec, Operation, OrgName, Timestamp, Variables,
+    BlueprintName, ClusterName, ClusterSpec, OrgName, Timestamp, Variables,
     duration::parse_duration,
 };
-use slipway_store::{BlueprintVersion, ClusterFilter, Decide, NewCluster, Notification};
+use slipway_store::{
+    BlueprintVersion, ClusterFilter, Decide, LastOperation, NewCluster, Notification,
+};
 use tokio::sync::broadcast;
 
+use crate::blueprints::Deprecated;
 use crate::caller::{Caller, scope};
 use crate::error::{Error, Kind, Result};
 use crate::{Service, audit_intent, context, operation_view, parse_cluster_name};
@@ -64,16 +67,31 @@ impl Service {
         name: &str,
         action: Action,
     ) -> Result<ClusterSnapshot> {
+        Ok(self.authorized_cluster(caller, name, action).await?.0)
+    }
+
+    /// [`authorized_snapshot`](Self::authorized_snapshot) with the
+    /// cluster's last operation, in the same read.
+    async fn authorized_cluster(
+        &self,
+        caller: &Caller,
+        name: &str,
+        action: Action,
+    ) -> Result<(ClusterSnapshot, Option<LastOperation>)> {
         let name = parse_cluster_name(name)?;
         let missing = || Error::not_found(format!("cluster {name} does not exist"));
-        let snap = self.store.cluster(&name).await?.ok_or_else(missing)?;
+        let (snap, last) = self
+            .store
+            .cluster_with_last_operation(&name)
+            .await?
+            .ok_or_else(missing)?;
         let c = &snap.cluster;
         let level = caller.level_for(&c.organization);
         if !c.public && level < Level::OrgMember {
             return Err(missing());
         }
         authorize(level, action, c.public, &c.organization)?;
-        Ok(snap)
+        Ok((snap, last))
     }
 
     /// Describes clusters as `status` shows them, reading the last
@@ -86,12 +104,12 @@ impl Service {
                 (s.active.as_ref().map(|a| &a.id) != Some(last)).then(|| last.clone())
             })
             .collect();
-        let finished: HashMap<_, Operation> = self
+        let finished: HashMap<_, LastOperation> = self
             .store
             .operations_by_id(&wanted)
             .await?
-            .into_iter()
-            .map(|op| (op.id.clone(), op))
+            .iter()
+            .map(|op| (op.id.clone(), LastOperation::from(op)))
             .collect();
         let deprecations = self.deprecations().await?;
         Ok(snaps
@@ -101,15 +119,10 @@ impl Service {
                     snap.active
                         .as_ref()
                         .filter(|a| a.id == *id)
-                        .or_else(|| finished.get(id))
+                        .map(LastOperation::from)
+                        .or_else(|| finished.get(id).cloned())
                 });
-                let spec = &snap.cluster.spec;
-                ClusterStatus {
-                    deprecated: deprecations
-                        .get(&(spec.blueprint.to_string(), spec.version.clone()))
-                        .cloned(),
-                    ..status(snap, last)
-                }
+                status(snap, last.as_ref(), &deprecations)
             })
             .collect())
     }
@@ -189,6 +202,7 @@ impl Service {
                 capacity: Vec::new(),
             },
             None,
+            &*self.deprecations().await?,
         ))
     }
 
@@ -213,8 +227,8 @@ impl Service {
 
     pub async fn cluster_status(&self, caller: &Caller, name: &str) -> Result<ClusterStatus> {
         caller.require(scope::CLUSTERS_READ)?;
-        let snap = self.authorized_snapshot(caller, name, Action::View).await?;
-        self.status_of(&snap).await
+        let (snap, last) = self.authorized_cluster(caller, name, Action::View).await?;
+        Ok(status(&snap, last.as_ref(), &*self.deprecations().await?))
     }
 
     /// A page of the clusters the caller may see that `query` lets through,
@@ -715,8 +729,14 @@ impl Service {
 }
 
 /// A cluster's status from its snapshot and its last operation.
-fn status(snap: &ClusterSnapshot, last: Option<&Operation>) -> ClusterStatus {
+/// The status of the cluster of `snap`, whose last operation is `last`.
+fn status(
+    snap: &ClusterSnapshot,
+    last: Option<&LastOperation>,
+    deprecations: &Deprecated,
+) -> ClusterStatus {
     let c = &snap.cluster;
+    let spec = &c.spec;
     ClusterStatus {
         name: c.name.to_string(),
         state: c.state,
@@ -730,7 +750,9 @@ fn status(snap: &ClusterSnapshot, last: Option<&Operation>) -> ClusterStatus {
         protected: c.protected,
         drift: c.drift.clone(),
         drift_checked_at: c.drift_checked_at,
-        deprecated: None,
+        deprecated: deprecations
+            .get(&(spec.blueprint.to_string(), spec.version.clone()))
+            .cloned(),
         organization: c.organization.to_string(),
         last_operation: last.map(|op| OperationSummary {
             id: op.id.to_string(),

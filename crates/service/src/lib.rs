@@ -94,6 +94,8 @@ pub struct Service {
     deprecations: blueprints::Deprecations,
     /// The audit log's group commit.
     audit_writer: audit::AuditWriter,
+    /// Authentications remembered for a few seconds.
+    authentications: caller::Authentications,
     /// One reader of each followed operation's log.
     tails: tails::Tails,
 }
@@ -116,6 +118,10 @@ impl Service {
             audit_writer: audit::AuditWriter::start(parts.store.clone()),
             tails: Default::default(),
             revocations: tokens::RevocationCache::new(parts.store.as_ref()),
+            authentications: caller::Authentications::new(
+                parts.store.as_ref(),
+                parts.config.auth.membership_recheck,
+            ),
             store: parts.store,
             identities: parts.identities,
             storage: parts.storage,

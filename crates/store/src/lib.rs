@@ -127,6 +127,10 @@ pub enum Notification {
     AccountChanged { organization: OrgName },
     /// A token was revoked: gateways' revocation lists changed.
     Revoked,
+    /// An API token or user token was revoked, a signing key rotated, or
+    /// someone's user record or memberships changed: authentications a
+    /// process remembers are checked again.
+    CredentialsChanged,
     /// Provisioning was paused or resumed: executors look for work again.
     ProvisioningChanged,
     /// Notifications from other processes may have been missed (the
@@ -147,6 +151,7 @@ impl Notification {
             | Notification::AccountChanged { .. }
             | Notification::CancelRequested { .. }
             | Notification::Revoked
+            | Notification::CredentialsChanged
             | Notification::ProvisioningChanged
             | Notification::Resync => None,
         }
@@ -205,6 +210,13 @@ pub trait ClusterStore: Send + Sync + 'static {
 
     /// The cluster with its in-flight operation and schedule.
     async fn cluster(&self, name: &ClusterName) -> Result<Option<ClusterSnapshot>>;
+
+    /// The cluster as [`cluster`](Self::cluster) reads it, with its last
+    /// operation (in flight or finished), in the same read.
+    async fn cluster_with_last_operation(
+        &self,
+        name: &ClusterName,
+    ) -> Result<Option<(ClusterSnapshot, Option<LastOperation>)>>;
 
     /// A page of clusters, by name, that `filter` lets through.
     async fn clusters(&self, filter: &ClusterFilter) -> Result<Vec<ClusterSnapshot>>;

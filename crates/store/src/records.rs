@@ -8,8 +8,28 @@ use slipway_core::blueprint::BlueprintMetadata;
 use slipway_core::rules::{ClusterSnapshot, Decision};
 use slipway_core::{
     Cluster, ClusterName, ClusterSpec, ClusterState, Level, Limits, Operation, OperationId,
-    OrgName, Subject, Timestamp,
+    OperationKind, OperationState, OrgName, Subject, Timestamp,
 };
+
+/// What a cluster's last operation is, as its status shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastOperation {
+    pub id: OperationId,
+    pub kind: OperationKind,
+    pub state: OperationState,
+    pub error: Option<String>,
+}
+
+impl From<&Operation> for LastOperation {
+    fn from(op: &Operation) -> Self {
+        Self {
+            id: op.id.clone(),
+            kind: op.kind,
+            state: op.state,
+            error: op.error.clone(),
+        }
+    }
+}
 
 /// A cluster to define.
 #[derive(Debug, Clone)]

@@ -509,7 +509,7 @@ fn the_last_administrator_credential_cannot_be_revoked_and_the_host_can_mint_one
     let me = s.run_as(&["whoami", "--json"], Some(&new_token)).json();
     assert_eq!(me["subject"], "slipway:bootstrap");
     assert_eq!(me["level"], "admin");
-    s.run_as(&["list"], Some(&s.token)).expect_code(3);
+    refused_once_forgotten(&s, &s.token);
     let audit = s
         .run_as(
             &["audit", "--action", "token.bootstrap", "--json"],
@@ -705,6 +705,16 @@ fn github_administrators_stand_in_only_when_people_can_sign_in_with_github() {
     assert_eq!(revoke_token(&s, &bootstrap(&s), &s.token).0, 204);
 }
 
+/// Waits until `secret` is refused. A bootstrap token minted by another
+/// process on the server's SQLite file is announced to nobody: the server
+/// forgets the authentications it remembers within a second
+/// (`REMEMBERED` in crates/service/src/caller.rs), not at once.
+fn refused_once_forgotten(s: &Server, secret: &str) {
+    wait_for(Duration::from_secs(10), "the old token refused", || {
+        s.run_as(&["whoami"], Some(secret)).code() == 3
+    });
+}
+
 #[test]
 fn a_new_bootstrap_token_revokes_earlier_bootstrap_tokens_only() {
     let s = server();
@@ -728,7 +738,7 @@ fn a_new_bootstrap_token_revokes_earlier_bootstrap_tokens_only() {
         .trim()
         .to_owned();
     // The earlier bootstrap token is revoked; the others work on.
-    s.run_as(&["whoami"], Some(&s.token)).expect_code(3);
+    refused_once_forgotten(&s, &s.token);
     for secret in [&new_token, &ops_secret, &alike_secret] {
         s.run_as(&["whoami"], Some(secret)).expect_code(0);
     }

@@ -838,4 +838,19 @@ fn a_revocation_at_one_replica_is_in_the_others_list_at_once() {
     // Both replicas name the same content with the same ETag.
     let (_, at_b, _) = revocation_list(&http, &b, None);
     assert_eq!(at_a, at_b);
+
+    // An API token revoked at b, just after a answered it (and remembered
+    // its authentication): a hears of it and refuses the token.
+    let created = b.run(&["token", "create", "--name", "ci", "--scope", "*", "--json"]);
+    let created = created.expect_code(0).json();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    a.run_as(&["whoami"], Some(&secret)).expect_code(0);
+    b.run(&["token", "revoke", created["token"]["id"].as_str().unwrap()])
+        .expect_code(0);
+    b.run_as(&["whoami"], Some(&secret)).expect_code(3);
+    wait_for(
+        std::time::Duration::from_secs(20),
+        "a to refuse the revoked token",
+        || a.run_as(&["whoami"], Some(&secret)).code() == 3,
+    );
 }

@@ -11,7 +11,7 @@ use super::rows::*;
 use super::{ACTIVE_STATES, INFRASTRUCTURE, SqlStore, locking};
 use crate::{
     AuditIntent, ClusterFilter, ClusterStore, Decide, Decided, DeploymentProposal,
-    DeploymentRecord, DriftWatched, Fire, NewCluster, Result, StoreError,
+    DeploymentRecord, DriftWatched, Fire, LastOperation, NewCluster, Result, StoreError,
 };
 
 /// The columns an [`DeploymentRecordRow`] reads.
@@ -178,6 +178,14 @@ impl ClusterStore for SqlStore {
     async fn cluster(&self, name: &ClusterName) -> Result<Option<ClusterSnapshot>> {
         let mut conn = self.pool.acquire().await?;
         self.load_snapshot(&mut conn, name, false).await
+    }
+
+    async fn cluster_with_last_operation(
+        &self,
+        name: &ClusterName,
+    ) -> Result<Option<(ClusterSnapshot, Option<LastOperation>)>> {
+        let mut conn = self.pool.acquire().await?;
+        self.read_snapshot(&mut conn, name).await
     }
 
     async fn clusters(&self, filter: &ClusterFilter) -> Result<Vec<ClusterSnapshot>> {

@@ -86,6 +86,9 @@ impl IdentityStore for SqlStore {
         .await?;
         let token = insert_api_token(&mut tx, token, true).await?;
         tx.commit().await?;
+        if !earlier.is_empty() {
+            self.notify([Notification::CredentialsChanged]).await;
+        }
         Ok((token, earlier))
     }
 
@@ -167,6 +170,7 @@ impl IdentityStore for SqlStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.notify([Notification::CredentialsChanged]).await;
         Ok(true)
     }
 
@@ -252,6 +256,7 @@ impl IdentityStore for SqlStore {
         .bind(m.decided_at.map(millis))
         .execute(&self.pool)
         .await?;
+        self.notify([Notification::CredentialsChanged]).await;
         Ok(())
     }
 
@@ -315,9 +320,14 @@ impl IdentityStore for SqlStore {
             revoked = insert_subject_revocations(&mut tx, revocation).await?;
         }
         tx.commit().await?;
-        if revoked > 0 {
-            self.notify([Notification::Revoked]).await;
+        let mut notes = Vec::new();
+        if removed {
+            notes.push(Notification::CredentialsChanged);
         }
+        if revoked > 0 {
+            notes.push(Notification::Revoked);
+        }
+        self.notify(notes).await;
         Ok(removed)
     }
 
@@ -339,6 +349,7 @@ impl IdentityStore for SqlStore {
         .bind(millis(user.created_at))
         .execute(&self.pool)
         .await?;
+        self.notify([Notification::CredentialsChanged]).await;
         Ok(())
     }
 
@@ -394,6 +405,7 @@ impl IdentityStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.notify([Notification::CredentialsChanged]).await;
         Ok(())
     }
 
@@ -431,9 +443,14 @@ impl IdentityStore for SqlStore {
             bump_revocations_version(&mut tx).await?;
         }
         tx.commit().await?;
-        if changed {
-            self.notify([Notification::Revoked]).await;
+        let mut notes = Vec::new();
+        if written > 0 {
+            notes.push(Notification::CredentialsChanged);
         }
+        if changed {
+            notes.push(Notification::Revoked);
+        }
+        self.notify(notes).await;
         Ok(())
     }
 

@@ -38,7 +38,9 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use tokio::sync::broadcast;
 
 use self::rows::*;
-use crate::{AuditIntent, NewAuditEntry, Notification, Notifications, Result, StoreError};
+use crate::{
+    AuditIntent, LastOperation, NewAuditEntry, Notification, Notifications, Result, StoreError,
+};
 
 /// Which database the store speaks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,13 +93,17 @@ static ACTIVE_OPERATION: LazyLock<String> = LazyLock::new(|| {
 /// A cluster's row, and whether it has an infrastructure operation in
 /// flight, a scheduled destroy and capacity requests: what a snapshot
 /// read needs to know before it reads them (most clusters have none of
-/// them, so most reads are this one statement).
+/// them, so most reads are this one statement); and what its last
+/// operation came to, which its status shows.
 static CLUSTER_WITH_PRESENCE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {}, \
          CAST(CASE WHEN EXISTS (SELECT 1 FROM operations o WHERE o.cluster = clusters.name AND o.{} AND o.{}) THEN 1 ELSE 0 END AS BIGINT) AS has_active, \
          CAST(CASE WHEN EXISTS (SELECT 1 FROM schedules s WHERE s.cluster = clusters.name) THEN 1 ELSE 0 END AS BIGINT) AS has_schedule, \
-         CAST(CASE WHEN EXISTS (SELECT 1 FROM capacity_requests r WHERE r.cluster = clusters.name) THEN 1 ELSE 0 END AS BIGINT) AS has_capacity \
+         CAST(CASE WHEN EXISTS (SELECT 1 FROM capacity_requests r WHERE r.cluster = clusters.name) THEN 1 ELSE 0 END AS BIGINT) AS has_capacity, \
+         (SELECT l.kind FROM operations l WHERE l.id = clusters.last_operation) AS last_kind, \
+         (SELECT l.state FROM operations l WHERE l.id = clusters.last_operation) AS last_state, \
+         (SELECT l.error FROM operations l WHERE l.id = clusters.last_operation) AS last_error \
          FROM clusters WHERE name = $1",
         cluster_columns!(),
         *ACTIVE_STATES,
@@ -319,23 +325,53 @@ impl SqlStore {
         name: &ClusterName,
         lock: bool,
     ) -> Result<Option<ClusterSnapshot>> {
-        // A writer locks the cluster's row and reads the rest; a reader
-        // learns first which of the rest there is (`CLUSTER_WITH_PRESENCE`).
-        let (cluster, present) = if lock {
-            let Some(cluster) = self.load_cluster(conn, name, lock).await? else {
-                return Ok(None);
-            };
-            (cluster, Presence::ALL)
-        } else {
-            let Some(row) = sqlx::query_as::<_, ClusterPresenceRow>(CLUSTER_WITH_PRESENCE.as_str())
-                .bind(name.as_str())
-                .fetch_optional(&mut *conn)
-                .await?
-            else {
-                return Ok(None);
-            };
-            row.split()?
+        if !lock {
+            return Ok(self.read_snapshot(conn, name).await?.map(|(snap, _)| snap));
+        }
+        // A writer locks the cluster's row and reads the rest.
+        let Some(cluster) = self.load_cluster(conn, name, lock).await? else {
+            return Ok(None);
         };
+        Ok(Some(
+            self.complete_snapshot(conn, cluster, Presence::ALL).await?,
+        ))
+    }
+
+    /// A reader's snapshot: it learns first which of the rest there is
+    /// (`CLUSTER_WITH_PRESENCE`), and what the last operation came to.
+    async fn read_snapshot(
+        &self,
+        conn: &mut AnyConnection,
+        name: &ClusterName,
+    ) -> Result<Option<(ClusterSnapshot, Option<LastOperation>)>> {
+        let Some(row) = sqlx::query_as::<_, ClusterPresenceRow>(CLUSTER_WITH_PRESENCE.as_str())
+            .bind(name.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (cluster, present, last) = row.split()?;
+        let snap = self.complete_snapshot(conn, cluster, present).await?;
+        // The operation in flight, if it is the last, as just read.
+        let last = match &snap.active {
+            Some(active) if last.as_ref().is_some_and(|l| l.id == active.id) => {
+                Some(LastOperation::from(active))
+            }
+            _ => last,
+        };
+        Ok(Some((snap, last)))
+    }
+
+    /// The snapshot of `cluster`: its operation in flight, schedule and
+    /// capacity requests, each read if `present` says there is one.
+    async fn complete_snapshot(
+        &self,
+        conn: &mut AnyConnection,
+        cluster: Cluster,
+        present: Presence,
+    ) -> Result<ClusterSnapshot> {
+        let name = &cluster.name;
         let active = if present.active {
             sqlx::query_as::<_, OperationRow>(ACTIVE_OPERATION.as_str())
                 .bind(name.as_str())
@@ -352,16 +388,16 @@ impl SqlStore {
             None
         };
         let capacity = if present.capacity {
-            self.load_capacity(conn, &cluster.name).await?
+            self.load_capacity(conn, name).await?
         } else {
             Vec::new()
         };
-        Ok(Some(ClusterSnapshot {
+        Ok(ClusterSnapshot {
             cluster,
             active,
             schedule,
             capacity,
-        }))
+        })
     }
 
     /// Only the cluster's row (locked on PostgreSQL when `lock`), for

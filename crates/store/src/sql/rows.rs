@@ -10,8 +10,8 @@ use slipway_core::{
 
 use crate::{
     AdminCandidate, ApiToken, AuditEntry, BlueprintVersion, BlueprintVersionSummary, Deprecation,
-    Membership, MembershipRole, MembershipState, Organization, StateLock, StateVersion, StoreError,
-    StoredSigningKey, User,
+    LastOperation, Membership, MembershipRole, MembershipState, Organization, StateLock,
+    StateVersion, StoreError, StoredSigningKey, User,
 };
 
 pub fn millis(t: Timestamp) -> i64 {
@@ -77,16 +77,29 @@ pub struct ClusterPresenceRow {
     has_active: i64,
     has_schedule: i64,
     has_capacity: i64,
+    last_kind: Option<String>,
+    last_state: Option<String>,
+    last_error: Option<String>,
 }
 
 impl ClusterPresenceRow {
-    pub fn split(self) -> Result<(Cluster, Presence), StoreError> {
+    pub fn split(self) -> Result<(Cluster, Presence, Option<LastOperation>), StoreError> {
         let present = Presence {
             active: self.has_active != 0,
             schedule: self.has_schedule != 0,
             capacity: self.has_capacity != 0,
         };
-        Ok((Cluster::try_from(self.cluster)?, present))
+        let cluster = Cluster::try_from(self.cluster)?;
+        let last = match (&cluster.last_operation, self.last_kind, self.last_state) {
+            (Some(id), Some(kind), Some(state)) => Some(LastOperation {
+                id: id.clone(),
+                kind: parse("operation kind", &kind)?,
+                state: parse("operation state", &state)?,
+                error: self.last_error,
+            }),
+            _ => None,
+        };
+        Ok((cluster, present, last))
     }
 }
 

@@ -13,6 +13,7 @@ contract!(
     organizations_bound_the_deploys_of_their_members,
     clusters_are_listed_in_pages_with_their_operations_and_schedules,
     a_decision_answers_the_cluster_as_it_is_after_the_change,
+    a_clusters_last_operation_is_read_with_it,
     a_clusters_runtime_directory_is_chosen_once_and_forgotten_when_nothing_is_left,
     the_deployed_count_is_the_snapshots_own_rule,
     a_clusters_deployment_record_is_replaced_by_the_next_apply,
@@ -685,6 +686,81 @@ async fn clusters_are_listed_in_pages_with_their_operations_and_schedules(db: &T
     assert_eq!(by_name["bravo"].cluster.organization, org("physics"));
     assert!(by_name["bravo"].cluster.public);
     assert!(!by_name["charlie"].cluster.public);
+}
+
+async fn a_clusters_last_operation_is_read_with_it(db: &TestDatabase) {
+    let store = open(db).await;
+    let read = |n: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .cluster_with_last_operation(&name(n))
+                .await
+                .unwrap()
+                .expect("cluster exists")
+        }
+    };
+    assert!(
+        store
+            .cluster_with_last_operation(&name("nope"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    create(&store, "c1").await;
+    assert_eq!(read("c1").await, (snapshot(&store, "c1").await, None));
+
+    // In flight: as the snapshot's operation in flight says.
+    let deployed = deploy(&store, "c1", DeployRequest::default(), t0())
+        .await
+        .unwrap();
+    let id = enqueued(&deployed);
+    let (snap, last) = read("c1").await;
+    assert_eq!(snap, snapshot(&store, "c1").await);
+    let in_flight = LastOperation {
+        id: id.clone(),
+        kind: OperationKind::Deploy,
+        state: OperationState::Queued,
+        error: None,
+    };
+    assert_eq!(last, Some(in_flight.clone()));
+    assert_eq!(
+        last.as_ref(),
+        snap.active.as_ref().map(LastOperation::from).as_ref()
+    );
+
+    // Finished: what it came to, though nothing is in flight.
+    run_to_end(&store, "w1", succeeded(), t0()).await;
+    let (snap, last) = read("c1").await;
+    assert!(snap.active.is_none());
+    assert_eq!(
+        last,
+        Some(LastOperation {
+            state: OperationState::Succeeded,
+            ..in_flight.clone()
+        })
+    );
+
+    // A failure with its error.
+    let destroyed = destroy(&store, "c1", t0() + TimeDelta::minutes(1))
+        .await
+        .unwrap();
+    let failure = Ending::Stopped {
+        state: OperationState::Failed,
+        error: "the cloud said no".into(),
+    };
+    run_to_end(&store, "w1", failure, t0() + TimeDelta::minutes(1)).await;
+    let (snap, last) = read("c1").await;
+    assert_eq!(snap, snapshot(&store, "c1").await);
+    assert_eq!(
+        last,
+        Some(LastOperation {
+            id: enqueued(&destroyed),
+            kind: OperationKind::Destroy,
+            state: OperationState::Failed,
+            error: Some("the cloud said no".into()),
+        })
+    );
 }
 
 async fn a_decision_answers_the_cluster_as_it_is_after_the_change(db: &TestDatabase) {

@@ -44,7 +44,13 @@ async fn api_tokens_are_found_by_hash_and_revoked(db: &TestDatabase) {
     assert!(found.is_valid_at(t0()));
     assert!(!found.is_valid_at(t0() + TimeDelta::days(2)));
     assert!(store.api_token_by_hash("other").await.unwrap().is_none());
+    let mut notes = store.subscribe();
     assert!(store.revoke_api_token("tok_1", t0(), &allow).await.unwrap());
+    assert_eq!(
+        heard(&mut notes),
+        [Notification::CredentialsChanged],
+        "the API's cached sign-ins are checked again"
+    );
     assert!(
         !store
             .revoke_api_token("tok_404", t0(), &allow)
@@ -68,6 +74,7 @@ async fn api_tokens_are_found_by_hash_and_revoked(db: &TestDatabase) {
         .unwrap();
     assert!(!revoked.is_valid_at(t0()));
     assert_eq!(revoked.revoked_at, Some(t0()));
+    assert!(heard(&mut notes).is_empty(), "nothing changed again");
     assert_eq!(store.api_token("tok_1").await.unwrap(), Some(revoked));
     assert_eq!(store.api_tokens().await.unwrap().len(), 1);
 
@@ -103,6 +110,7 @@ async fn memberships_users_keys_and_revocations_are_kept(db: &TestDatabase) {
         decided_by: None,
         decided_at: None,
     };
+    let mut notes = store.subscribe();
     store.put_membership(request.clone()).await.unwrap();
     let approved = Membership {
         state: MembershipState::Approved,
@@ -178,6 +186,10 @@ async fn memberships_users_keys_and_revocations_are_kept(db: &TestDatabase) {
         .rotate_signing_key(key("k2", t0() + TimeDelta::hours(1)))
         .await
         .unwrap();
+    // Each change that can alter who a credential authenticates, and only
+    // those (the second removal found nothing): two memberships put, one
+    // removed, two users put, two keys rotated.
+    assert_eq!(heard(&mut notes), vec![Notification::CredentialsChanged; 7]);
     let keys = store.signing_keys().await.unwrap();
     assert_eq!(keys[0].kid, "k2");
     assert_eq!(keys[0].retired_at, None);
@@ -244,8 +256,11 @@ async fn revocations_list_unexpired_tokens_and_forget_expired_ones(db: &TestData
     assert_eq!(
         heard(&mut notes),
         [
+            Notification::CredentialsChanged,
             Notification::Revoked,
+            Notification::CredentialsChanged,
             Notification::Revoked,
+            Notification::CredentialsChanged,
             Notification::Revoked
         ]
     );
@@ -277,7 +292,11 @@ async fn revocations_list_unexpired_tokens_and_forget_expired_ones(db: &TestData
         .unwrap();
     assert!(store.token_revoked("jti-user").await.unwrap());
     assert_eq!(store.revocations_version().await.unwrap(), version);
-    assert!(heard(&mut notes).is_empty(), "nothing for gateways");
+    assert_eq!(
+        heard(&mut notes),
+        [Notification::CredentialsChanged],
+        "nothing for gateways; the API's cached sign-ins are checked again"
+    );
 
     // Newest first.
     let now = t0() + TimeDelta::minutes(5);
@@ -297,7 +316,10 @@ async fn revocations_list_unexpired_tokens_and_forget_expired_ones(db: &TestData
         )
         .await
         .unwrap();
-    assert_eq!(heard(&mut notes), [Notification::Revoked]);
+    assert_eq!(
+        heard(&mut notes),
+        [Notification::CredentialsChanged, Notification::Revoked]
+    );
     let published = store.revocations(now).await.unwrap();
     assert!(published.version > version);
     assert_eq!(
@@ -380,7 +402,10 @@ async fn a_persons_cluster_tokens_are_revoked_per_cluster_and_only_move_on(db: &
             .unwrap()
     );
     assert!(store.membership(&research, &bob()).await.unwrap().is_none());
-    assert_eq!(heard(&mut notes), [Notification::Revoked]);
+    assert_eq!(
+        heard(&mut notes),
+        [Notification::CredentialsChanged, Notification::Revoked]
+    );
     let published = store.revocations(at).await.unwrap();
     assert_eq!(published.version, 1);
     let entry = |cluster: &str, issued_until, expires_at, revoked_at| SubjectRevocation {
@@ -507,6 +532,7 @@ async fn a_new_bootstrap_token_revokes_only_earlier_bootstrap_tokens(db: &TestDa
         created_at: t0(),
         expires_at: None,
     };
+    let mut notes = store.subscribe();
     let (first, revoked) = store
         .replace_bootstrap_token(token("tok_b1", "bootstrap-admin"))
         .await
@@ -527,6 +553,11 @@ async fn a_new_bootstrap_token_revokes_only_earlier_bootstrap_tokens(db: &TestDa
         .await
         .unwrap();
     assert_eq!(revoked, ["tok_b1"]);
+    assert_eq!(
+        heard(&mut notes),
+        [Notification::CredentialsChanged],
+        "only the replacement that revoked one"
+    );
     let read = |id: &'static str| {
         let store = store.clone();
         async move { store.api_token(id).await.unwrap().unwrap() }
