@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
-use super::SqlStore;
 use super::rows::*;
+use super::{Dialect, SqlStore};
 use crate::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry, Result};
 
 #[async_trait]
@@ -14,8 +14,49 @@ impl AuditStore for SqlStore {
     }
 
     async fn append_audits(&self, entries: &[NewAuditEntry]) -> Result<()> {
+        if self.dialect == Dialect::Postgres {
+            // A connection to a server can break while it is kept: the
+            // pool checks each before handing it out.
+            let mut conn = self.pool.acquire().await?;
+            return self.insert_audits(&mut conn, entries).await;
+        }
+        let mut kept = self.audit_connection.0.lock().await;
+        let mut conn = match kept.take() {
+            Some(conn) => conn,
+            None => self.pool.acquire().await?.detach(),
+        };
+        // An error (or the caller giving up) drops the connection with it.
+        self.insert_audits(&mut conn, entries).await?;
+        *kept = Some(conn);
+        Ok(())
+    }
+
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query_as::<_, AuditRow>(
+            "SELECT id, at, actor, actor_name, level, action, target, result, detail FROM audit_log \
+             WHERE ($1 IS NULL OR target = $1) AND ($2 IS NULL OR actor = $2 OR actor_name = $2) \
+             AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
+        )
+        .bind(query.target.as_deref())
+        .bind(query.actor.as_deref())
+        .bind(query.action.as_deref())
+        .bind(query.before_id)
+        .bind(i64::from(query.limit.max(1)))
+        .fetch_all(&self.pool)
+        .await?;
+        convert(rows)
+    }
+}
+
+impl SqlStore {
+    /// Inserts `entries` in one transaction on `conn`.
+    async fn insert_audits(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        entries: &[NewAuditEntry],
+    ) -> Result<()> {
         const COLUMNS: usize = 8;
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_on(conn).await?;
         for chunk in entries.chunks(100) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|row| {
@@ -45,21 +86,5 @@ impl AuditStore for SqlStore {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query_as::<_, AuditRow>(
-            "SELECT id, at, actor, actor_name, level, action, target, result, detail FROM audit_log \
-             WHERE ($1 IS NULL OR target = $1) AND ($2 IS NULL OR actor = $2 OR actor_name = $2) \
-             AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
-        )
-        .bind(query.target.as_deref())
-        .bind(query.actor.as_deref())
-        .bind(query.action.as_deref())
-        .bind(query.before_id)
-        .bind(i64::from(query.limit.max(1)))
-        .fetch_all(&self.pool)
-        .await?;
-        convert(rows)
     }
 }

@@ -34,7 +34,7 @@ use slipway_core::{
     Schedule, Timestamp,
 };
 use sqlx::any::AnyPoolOptions;
-use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 use tokio::sync::broadcast;
 
 use self::rows::*;
@@ -137,7 +137,20 @@ pub struct SqlStore {
     channel: String,
     /// Relays other processes' notifications (PostgreSQL).
     listener: Option<tokio::task::JoinHandle<()>>,
+    /// The audit log's group commit's own connection (SQLite).
+    audit_connection: KeptConnection,
 }
+
+/// A SQLite connection kept out of the pool for a path that writes all the
+/// time (the audit log's group commit): sqlx pings
+/// each connection returned to its pool, a round trip to the connection's
+/// thread per use. It is given up after an error, or when the work using it
+/// stops midway, and replaced from the pool at the next use. (A file on
+/// this machine does not go away under an open connection; a connection to
+/// PostgreSQL can break while it is kept, so PostgreSQL's come from the
+/// pool, checked.)
+#[derive(Default)]
+struct KeptConnection(tokio::sync::Mutex<Option<AnyConnection>>);
 
 impl Drop for SqlStore {
     fn drop(&mut self) {
@@ -273,6 +286,7 @@ impl SqlStore {
             origin,
             channel,
             listener,
+            audit_connection: KeptConnection::default(),
         })
     }
 
@@ -285,6 +299,14 @@ impl SqlStore {
         Ok(match self.dialect {
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Dialect::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Begins a write transaction on `conn`.
+    async fn begin_on<'c>(&self, conn: &'c mut AnyConnection) -> Result<Transaction<'c, Any>> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => conn.begin().await?,
         })
     }
 

@@ -37,6 +37,41 @@ async fn audit_entries_are_written_in_groups_in_order(db: &TestDatabase) {
     assert_eq!(read[0].target, "c149");
     assert_eq!(read[149].target, "c0");
     assert_eq!(read[0].detail["jti"], "j149");
+
+    // A group given up midway is stored whole or not at all, and the next
+    // one is stored.
+    let group = |name: &str| {
+        (0..3)
+            .map(|_| intent("cluster.access").entry(t0(), name, "issued", serde_json::json!({})))
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..20 {
+        let _ = tokio::time::timeout(
+            Duration::from_micros(50),
+            store.append_audits(&group("given-up")),
+        )
+        .await;
+    }
+    store.append_audits(&group("after")).await.unwrap();
+    let count = |target: &str| {
+        let store = store.clone();
+        let target = target.to_owned();
+        async move {
+            store
+                .audit_log(&AuditQuery {
+                    target: Some(target),
+                    actor: None,
+                    action: None,
+                    before_id: None,
+                    limit: 500,
+                })
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(count("given-up").await % 3, 0, "whole groups only");
+    assert_eq!(count("after").await, 3);
 }
 
 async fn events_are_numbered_in_order(db: &TestDatabase) {
