@@ -114,18 +114,21 @@ async fn report_leftover_runs(worker: &Worker) {
             continue;
         };
         // Running: on a shared database, until a reclaimer interrupts it.
-        match worker.store.operation(&id).await {
+        let op = match worker.store.operation(&id).await {
             Ok(Some(op))
                 if matches!(
                     op.state,
                     OperationState::Interrupted | OperationState::Running
-                ) => {}
+                ) =>
+            {
+                op
+            }
             Ok(_) => continue,
             Err(e) => {
                 warn!(error = %e, operation = %id, "cannot look up a run left behind");
                 continue;
             }
-        }
+        };
         let (made, planned) = (ending.made(), ending.progress.planned);
         let message = if ending.completed {
             format!(
@@ -147,6 +150,17 @@ async fn report_leftover_runs(worker: &Worker) {
         };
         if let Err(e) = worker.store.append_events(&id, &[event]).await {
             warn!(error = %e, operation = %id, "cannot add how a run's apply ended to its log");
+            continue;
+        }
+        if op.state.is_terminal() {
+            // Its log may have been archived without this: archived again,
+            // off the start-up path (object storage may be in trouble).
+            let (storage, store) = (worker.storage.clone(), worker.store.clone());
+            tokio::spawn(async move {
+                if let Err(e) = storage.archive_log(store.as_ref(), &op).await {
+                    warn!(error = %e, operation = %op.id, "cannot archive the operation's log again");
+                }
+            });
         }
     }
 }

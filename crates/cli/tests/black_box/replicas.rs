@@ -84,7 +84,10 @@ fn started_on(server: &Server, op: &str) -> String {
 #[test]
 fn a_killed_replicas_operation_is_reclaimed_and_its_state_lock_freed() {
     let db = postgres();
-    let mut r = replicas(&db.url, &[]);
+    let moto = Moto::start();
+    let storage = storage_env(&moto);
+    let storage: Vec<(&str, &str)> = storage.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut r = replicas(&db.url, &storage);
     let op = queue_slow_deploy(&r.a, "k", 2, 60);
     // Follow the log (on either replica) until a node is starting.
     follow_until_a_node_starts(&r.b, &op);
@@ -116,6 +119,21 @@ fn a_killed_replicas_operation_is_reclaimed_and_its_state_lock_freed() {
         deploy["error"].as_str().unwrap().contains("lease"),
         "{deploy}"
     );
+    // Its log, archived now that it is over...
+    let archived = |server: &Server| {
+        let response = api(server, "GET", &format!("/v1/operations/{op}/log"))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().unwrap()
+    };
+    assert!(!archived(survivor).contains("orphan_apply_ended"));
+    // ...is archived again with what the restarted victim finds: how its
+    // Terraform's apply ended after the process died.
+    victim.restart();
+    wait_for(WAIT, "the archived log to tell how the apply ended", || {
+        archived(survivor).contains("orphan_apply_ended")
+    });
 
     // The lock the dead run held is gone: a destroy takes it, and leaves nothing.
     survivor.run(&["destroy", "k"]).expect_code(0);
@@ -448,20 +466,28 @@ fn a_separate_worker_runs_what_its_tags_allow() {
     s.run(&["destroy", "needs-tpu"]).expect_code(0);
 }
 
+/// The settings that put operation logs in the emulator's bucket.
+fn storage_env(moto: &Moto) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "SLIPWAY_STORAGE__URL",
+            format!("s3://{}/slipway", moto.bucket),
+        ),
+        ("SLIPWAY_STORAGE__S3_ENDPOINT", moto.endpoint.clone()),
+        ("SLIPWAY_STORAGE__S3_ALLOW_HTTP", "true".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+    ]
+}
+
 #[test]
 fn operation_logs_are_archived_in_s3() {
     let moto = Moto::start();
     let s = server_with(Options {
-        env: vec![
-            (
-                "SLIPWAY_STORAGE__URL".into(),
-                format!("s3://{}/slipway", moto.bucket),
-            ),
-            ("SLIPWAY_STORAGE__S3_ENDPOINT".into(), moto.endpoint.clone()),
-            ("SLIPWAY_STORAGE__S3_ALLOW_HTTP".into(), "true".into()),
-            ("AWS_ACCESS_KEY_ID".into(), "test".into()),
-            ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
-        ],
+        env: storage_env(&moto)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
         ..Options::default()
     });
     s.run(&["cluster", "create", "logged", "--blueprint", "local"])
