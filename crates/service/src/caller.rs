@@ -145,7 +145,7 @@ const REMEMBERED: Duration = Duration::from_secs(1);
 /// The most authentications a process remembers.
 const MOST_REMEMBERED: u64 = 10_000;
 
-/// Authentications this process remembers for a few seconds, so that a
+/// Authentications this process remembers for at most a second, so that a
 /// request costs no database read for its credential.
 ///
 /// Every change that can alter whom a credential authenticates is

@@ -728,7 +728,6 @@ impl Service {
     }
 }
 
-/// A cluster's status from its snapshot and its last operation.
 /// The status of the cluster of `snap`, whose last operation is `last`.
 fn status(
     snap: &ClusterSnapshot,

@@ -142,13 +142,12 @@ pub struct SqlStore {
 }
 
 /// A SQLite connection kept out of the pool for a path that writes all the
-/// time (the audit log's group commit): sqlx pings
-/// each connection returned to its pool, a round trip to the connection's
-/// thread per use. It is given up after an error, or when the work using it
-/// stops midway, and replaced from the pool at the next use. (A file on
-/// this machine does not go away under an open connection; a connection to
-/// PostgreSQL can break while it is kept, so PostgreSQL's come from the
-/// pool, checked.)
+/// time (the audit log's group commit): sqlx pings each connection returned
+/// to its pool, a round trip to the connection's thread per use. It is
+/// given up after an error, or when the work using it stops midway, and
+/// replaced from the pool at the next use. (A file on this machine does not
+/// go away under an open connection; a connection to PostgreSQL can break
+/// while it is kept, so PostgreSQL's come from the pool, checked.)
 #[derive(Default)]
 struct KeptConnection(tokio::sync::Mutex<Option<AnyConnection>>);
 
