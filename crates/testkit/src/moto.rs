@@ -101,6 +101,24 @@ impl Moto {
 }
 
 impl Moto {
+    /// The settings that put a Slipway's object storage (operation logs) in
+    /// this emulator's bucket.
+    pub fn storage_env(&self) -> Vec<(String, String)> {
+        [
+            (
+                "SLIPWAY_STORAGE__URL",
+                format!("s3://{}/slipway", self.bucket),
+            ),
+            ("SLIPWAY_STORAGE__S3_ENDPOINT", self.endpoint.clone()),
+            ("SLIPWAY_STORAGE__S3_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
     /// Stops the emulator answering, without closing anything: connections
     /// are accepted and then hang, as a storage service in trouble does
     /// (SIGSTOP). [`Moto::resume`] ends the outage with nothing lost.

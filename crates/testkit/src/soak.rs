@@ -201,7 +201,7 @@ fn start_site(soak: &Soak) -> Site {
     let moto = Moto::start();
     let balancer = Balancer::start();
     let key = crate::secrets_key();
-    let env: Vec<(String, String)> = [
+    let mut env: Vec<(String, String)> = [
         ("SLIPWAY_PUBLIC_URL", balancer.url.clone()),
         ("SLIPWAY_AUTH__SECRETS_KEY", key),
         ("SLIPWAY_EXECUTOR__LEASE", format!("{}s", LEASE.as_secs())),
@@ -212,19 +212,12 @@ fn start_site(soak: &Soak) -> Site {
             format!("[\"{}\"]", soak.blueprints.display()),
         ),
         ("SLIPWAY_ACCOUNTS__RECONCILE_EVERY", "10s".into()),
-        (
-            "SLIPWAY_STORAGE__URL",
-            format!("s3://{}/slipway", moto.bucket),
-        ),
-        ("SLIPWAY_STORAGE__S3_ENDPOINT", moto.endpoint.clone()),
-        ("SLIPWAY_STORAGE__S3_ALLOW_HTTP", "true".into()),
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
         ("SLIPWAY_LOG", "warn".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    env.extend(moto.storage_env());
     let options = Options {
         database_url: Some(pg.url.clone()),
         env: env.clone(),

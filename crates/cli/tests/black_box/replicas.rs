@@ -85,8 +85,11 @@ fn started_on(server: &Server, op: &str) -> String {
 fn a_killed_replicas_operation_is_reclaimed_and_its_state_lock_freed() {
     let db = postgres();
     let moto = Moto::start();
-    let storage = storage_env(&moto);
-    let storage: Vec<(&str, &str)> = storage.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let storage = moto.storage_env();
+    let storage: Vec<(&str, &str)> = storage
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let mut r = replicas(&db.url, &storage);
     let op = queue_slow_deploy(&r.a, "k", 2, 60);
     // Follow the log (on either replica) until a node is starting.
@@ -466,28 +469,11 @@ fn a_separate_worker_runs_what_its_tags_allow() {
     s.run(&["destroy", "needs-tpu"]).expect_code(0);
 }
 
-/// The settings that put operation logs in the emulator's bucket.
-fn storage_env(moto: &Moto) -> Vec<(&'static str, String)> {
-    vec![
-        (
-            "SLIPWAY_STORAGE__URL",
-            format!("s3://{}/slipway", moto.bucket),
-        ),
-        ("SLIPWAY_STORAGE__S3_ENDPOINT", moto.endpoint.clone()),
-        ("SLIPWAY_STORAGE__S3_ALLOW_HTTP", "true".into()),
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
-    ]
-}
-
 #[test]
 fn operation_logs_are_archived_in_s3() {
     let moto = Moto::start();
     let s = server_with(Options {
-        env: storage_env(&moto)
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
+        env: moto.storage_env(),
         ..Options::default()
     });
     s.run(&["cluster", "create", "logged", "--blueprint", "local"])

@@ -375,21 +375,7 @@ fn only_administrators_run_tests_and_releases() {
 fn a_runs_log_is_kept_in_s3_and_readable_after_the_run() {
     let moto = Moto::start();
     let project = Project::new();
-    let s = project.server(
-        [
-            (
-                "SLIPWAY_STORAGE__URL",
-                format!("s3://{}/slipway", moto.bucket),
-            ),
-            ("SLIPWAY_STORAGE__S3_ENDPOINT", moto.endpoint.clone()),
-            ("SLIPWAY_STORAGE__S3_ALLOW_HTTP", "true".into()),
-            ("AWS_ACCESS_KEY_ID", "test".into()),
-            ("AWS_SECRET_ACCESS_KEY", "test".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect(),
-    );
+    let s = project.server(moto.storage_env());
     deploy(&s, "c", "runs-process");
     let released = s.run(&["release", "c", "--version", "v1", "--json"]);
     released.expect_code(0);
