@@ -5,17 +5,16 @@
 //! client address.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
 use slipway_auth::api_token::{hash_secret, looks_like_secret};
 use slipway_core::{Identity, Level, OrgName, Subject, Timestamp};
 use slipway_store::{Notification, Store};
-use tokio::sync::broadcast::{self, error::TryRecvError};
 
 use crate::Service;
 use crate::error::{Error, Kind, Result};
+use crate::memory::Memory;
 
 /// The scopes an API token may carry.
 pub mod scope {
@@ -135,115 +134,21 @@ impl Caller {
     }
 }
 
-/// How long a process remembers an authentication at most: the bound on
-/// how late a change takes effect here when no notification tells this
-/// process — a change by another process on the same SQLite file (`slipway
-/// admin bootstrap-token` while it serves), or a NOTIFY that failed. At one
-/// read per credential per second, remembering longer saves nothing.
-const REMEMBERED: Duration = Duration::from_secs(1);
+/// Authentications remembered (see [`crate::memory`]), so that a request
+/// costs no database read for its credential: the caller a credential's
+/// SHA-256 authenticates, and when the credential expires. Only credentials
+/// that were accepted are remembered, so what an unauthenticated client
+/// sends cannot grow it. Every change that can alter whom a credential
+/// authenticates is announced (`Notification::CredentialsChanged`: a token
+/// revoked, a user or membership changed, a signing key rotated).
+pub(crate) type Authentications = Memory<(Caller, Option<Timestamp>)>;
 
-/// The most authentications a process remembers.
-const MOST_REMEMBERED: u64 = 10_000;
-
-/// Authentications this process remembers for at most a second, so that a
-/// request costs no database read for its credential.
-///
-/// Every change that can alter whom a credential authenticates is
-/// announced (`Notification::CredentialsChanged`: a token revoked, a user
-/// or membership changed, a signing key rotated), and the announcement, or
-/// any sign that one was missed, makes this forget everything before it
-/// answers the next request. A change made in this process is announced
-/// before the call that made it returns, so it takes effect at once here;
-/// another replica's reaches this one with its notification (PostgreSQL
-/// NOTIFY), and at worst after [`REMEMBERED`]. Only credentials that were
-/// accepted are remembered (by their SHA-256, not themselves), so what an
-/// unauthenticated client sends cannot grow it.
-pub(crate) struct Authentications {
-    /// None when every request must check with GitHub (a membership
-    /// recheck of 0 s).
-    remembered: Option<moka::sync::Cache<String, Remembered>>,
-    notes: parking_lot::Mutex<broadcast::Receiver<Notification>>,
-    /// Counts the times everything was forgotten: an authentication read
-    /// before the latest is not remembered.
-    generation: AtomicU64,
-}
-
-#[derive(Clone)]
-struct Remembered {
-    caller: Caller,
-    /// When the credential expires.
-    expires_at: Option<Timestamp>,
-    generation: u64,
-}
-
-impl Authentications {
-    /// Remembers for at most `longest` (and never longer than
-    /// [`REMEMBERED`]: a membership recheck due sooner is not delayed).
-    pub(crate) fn new(store: &dyn Store, longest: Duration) -> Self {
-        Self {
-            remembered: (!longest.is_zero()).then(|| {
-                moka::sync::Cache::builder()
-                    .max_capacity(MOST_REMEMBERED)
-                    .time_to_live(longest.min(REMEMBERED))
-                    .build()
-            }),
-            notes: parking_lot::Mutex::new(store.subscribe()),
-            generation: AtomicU64::new(0),
-        }
-    }
-
-    /// The current generation, after forgetting everything if a change
-    /// was announced (or may have been missed) since last asked.
-    fn generation(&self) -> u64 {
-        let mut notes = self.notes.lock();
-        let mut changed = false;
-        loop {
-            match notes.try_recv() {
-                Ok(Notification::CredentialsChanged | Notification::Resync)
-                | Err(TryRecvError::Lagged(_)) => changed = true,
-                Ok(_) => {}
-                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-            }
-        }
-        if changed {
-            self.generation.fetch_add(1, Ordering::SeqCst);
-            if let Some(remembered) = &self.remembered {
-                remembered.invalidate_all();
-            }
-        }
-        self.generation.load(Ordering::SeqCst)
-    }
-
-    fn recall(&self, key: &str, now: Timestamp) -> Option<Caller> {
-        let remembered = self.remembered.as_ref()?;
-        let generation = self.generation();
-        let found = remembered.get(key)?;
-        (found.generation == generation && found.expires_at.is_none_or(|at| now < at))
-            .then_some(found.caller)
-    }
-
-    /// Remembers what was read in `generation`, unless a change was
-    /// announced since.
-    fn remember(
-        &self,
-        key: String,
-        generation: u64,
-        caller: &Caller,
-        expires_at: Option<Timestamp>,
-    ) {
-        if let Some(remembered) = &self.remembered
-            && self.generation() == generation
-        {
-            remembered.insert(
-                key,
-                Remembered {
-                    caller: caller.clone(),
-                    expires_at,
-                    generation,
-                },
-            );
-        }
-    }
+/// Remembers for at most `longest` (a membership recheck due sooner is not
+/// delayed; none at all means every request checks with GitHub).
+pub(crate) fn authentications(store: &dyn Store, longest: Duration) -> Authentications {
+    Memory::new(store, longest, |note| {
+        matches!(note, Notification::CredentialsChanged)
+    })
 }
 
 impl Service {
@@ -272,13 +177,15 @@ impl Service {
             )
         })?;
         let key = hash_secret(secret);
-        if let Some(caller) = self.authentications.recall(&key, Utc::now()) {
+        if let Some((caller, expires_at)) = self.authentications.recall(&key)
+            && expires_at.is_none_or(|at| Utc::now() < at)
+        {
             return Ok(caller);
         }
         let generation = self.authentications.generation();
         let (caller, expires_at) = self.read_credential(secret, &key).await?;
         self.authentications
-            .remember(key, generation, &caller, expires_at);
+            .remember(key, generation, (caller.clone(), expires_at));
         Ok(caller)
     }
 

@@ -21,13 +21,14 @@ use slipway_core::{
     duration::parse_duration,
 };
 use slipway_store::{
-    BlueprintVersion, ClusterFilter, Decide, LastOperation, NewCluster, Notification,
+    BlueprintVersion, ClusterFilter, Decide, LastOperation, NewCluster, Notification, Store,
 };
 use tokio::sync::broadcast;
 
 use crate::blueprints::Deprecated;
 use crate::caller::{Caller, scope};
 use crate::error::{Error, Kind, Result};
+use crate::memory::Memory;
 use crate::{Service, audit_intent, context, operation_view, parse_cluster_name};
 
 /// The organization clusters belong to when none is named.
@@ -48,6 +49,51 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32> {
             format!("must be between 1 and {MAX_PAGE}"),
         )),
     }
+}
+
+/// What decides who may use a cluster, remembered by [`Service::access`]
+/// for a second: an ACCESS reads nothing but its audit entry's commit.
+#[derive(Clone)]
+pub(crate) struct Audience {
+    name: ClusterName,
+    organization: OrgName,
+    public: bool,
+}
+
+impl Audience {
+    fn of(snap: &ClusterSnapshot) -> Self {
+        Self {
+            name: snap.cluster.name.clone(),
+            organization: snap.cluster.organization.clone(),
+            public: snap.cluster.public,
+        }
+    }
+
+    /// Whether the caller may do `action` to the cluster. Another
+    /// organization's private cluster is answered exactly as one that does
+    /// not exist.
+    fn admit(&self, caller: &Caller, action: Action) -> Result<Level> {
+        let level = caller.level_for(&self.organization);
+        if !self.public && level < Level::OrgMember {
+            return Err(Error::not_found(format!(
+                "cluster {} does not exist",
+                self.name
+            )));
+        }
+        authorize(level, action, self.public, &self.organization)?;
+        Ok(level)
+    }
+}
+
+/// Audiences remembered by cluster name (see [`crate::memory`]). Making a
+/// cluster public or private, or removing it, is announced
+/// (`Notification::AccessChanged`); its organization never changes.
+pub(crate) type Audiences = Memory<Audience>;
+
+pub(crate) fn audiences(store: &dyn Store) -> Audiences {
+    Memory::new(store, Duration::MAX, |note| {
+        matches!(note, Notification::AccessChanged { .. })
+    })
 }
 
 impl Service {
@@ -85,12 +131,7 @@ impl Service {
             .cluster_with_last_operation(&name)
             .await?
             .ok_or_else(missing)?;
-        let c = &snap.cluster;
-        let level = caller.level_for(&c.organization);
-        if !c.public && level < Level::OrgMember {
-            return Err(missing());
-        }
-        authorize(level, action, c.public, &c.organization)?;
+        Audience::of(&snap).admit(caller, action)?;
         Ok((snap, last))
     }
 
@@ -638,13 +679,21 @@ impl Service {
     /// ACCESS: a cluster token whose audience is exactly the cluster.
     pub async fn access(&self, caller: &Caller, name: &str) -> Result<ClusterToken> {
         caller.require(scope::CLUSTERS_ACCESS)?;
-        let snap = self
-            .authorized_snapshot(caller, name, Action::Access)
-            .await?;
-        let level = caller.level_for(&snap.cluster.organization);
+        let name = parse_cluster_name(name)?;
+        let audience = match self.audiences.recall(name.as_str()) {
+            Some(audience) => audience,
+            None => {
+                let generation = self.audiences.generation();
+                let audience = Audience::of(&self.snapshot(&name).await?);
+                self.audiences
+                    .remember(name.to_string(), generation, audience.clone());
+                audience
+            }
+        };
+        let level = audience.admit(caller, Action::Access)?;
         let issued = self.identities.signer.issue(
             &caller.identity,
-            snap.cluster.name.as_str(),
+            name.as_str(),
             level,
             self.config.auth.cluster_token_ttl,
         )?;
@@ -654,11 +703,11 @@ impl Service {
             caller,
             level,
             "cluster.access",
-            snap.cluster.name.as_str(),
+            name.as_str(),
             "issued",
             serde_json::json!({
                 "jti": issued.jti,
-                "audience": snap.cluster.name,
+                "audience": name,
                 "level": level,
                 "expires_at": issued.expires_at,
             }),
@@ -666,7 +715,7 @@ impl Service {
         .await?;
         Ok(ClusterToken {
             token: issued.token,
-            audience: snap.cluster.name.to_string(),
+            audience: name.to_string(),
             level,
             expires_at: issued.expires_at,
         })

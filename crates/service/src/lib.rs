@@ -35,6 +35,7 @@ pub mod error;
 pub mod identities;
 pub mod keys;
 pub mod limits;
+mod memory;
 pub mod operations;
 pub mod orgs;
 pub mod provisioning;
@@ -94,8 +95,10 @@ pub struct Service {
     deprecations: blueprints::Deprecations,
     /// The audit log's group commit.
     audit_writer: audit::AuditWriter,
-    /// Authentications remembered for a few seconds.
+    /// Authentications remembered for a second.
     authentications: caller::Authentications,
+    /// Who may use each cluster, remembered for a second.
+    audiences: clusters::Audiences,
     /// One reader of each followed operation's log.
     tails: tails::Tails,
 }
@@ -118,10 +121,11 @@ impl Service {
             audit_writer: audit::AuditWriter::start(parts.store.clone()),
             tails: Default::default(),
             revocations: tokens::RevocationCache::new(parts.store.as_ref()),
-            authentications: caller::Authentications::new(
+            authentications: caller::authentications(
                 parts.store.as_ref(),
                 parts.config.auth.membership_recheck,
             ),
+            audiences: clusters::audiences(parts.store.as_ref()),
             store: parts.store,
             identities: parts.identities,
             storage: parts.storage,

@@ -122,6 +122,9 @@ pub enum Notification {
     ScheduleChanged { cluster: ClusterName },
     /// A cluster's capacity requests changed.
     CapacityChanged { cluster: ClusterName },
+    /// A cluster was made public or private, or removed: who may see it
+    /// and get tokens for it changed.
+    AccessChanged { cluster: ClusterName },
     /// An organization's account changed (an administrator set it): it is
     /// reconciled and its budget enforced at once.
     AccountChanged { organization: OrgName },
@@ -146,7 +149,8 @@ impl Notification {
             | Notification::Started { cluster, .. }
             | Notification::Finished { cluster, .. }
             | Notification::ScheduleChanged { cluster }
-            | Notification::CapacityChanged { cluster } => Some(cluster),
+            | Notification::CapacityChanged { cluster }
+            | Notification::AccessChanged { cluster } => Some(cluster),
             Notification::Events { .. }
             | Notification::AccountChanged { .. }
             | Notification::CancelRequested { .. }

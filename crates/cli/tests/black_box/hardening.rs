@@ -708,7 +708,7 @@ fn github_administrators_stand_in_only_when_people_can_sign_in_with_github() {
 /// Waits until `secret` is refused. A bootstrap token minted by another
 /// process on the server's SQLite file is announced to nobody: the server
 /// forgets the authentications it remembers within a second
-/// (`REMEMBERED` in crates/service/src/caller.rs), not at once.
+/// (`REMEMBERED` in crates/service/src/memory.rs), not at once.
 fn refused_once_forgotten(s: &Server, secret: &str) {
     wait_for(Duration::from_secs(10), "the old token refused", || {
         s.run_as(&["whoami"], Some(secret)).code() == 3
@@ -875,6 +875,59 @@ fn a_duration_that_meets_a_time_is_checked_and_the_documented_minimum_is_accepte
         st["state"] == "running"
     });
     s.run(&["destroy", "far"]).expect_code(0);
+}
+
+/// Who may use a cluster is remembered for a second so that ACCESS reads
+/// nothing; making it private or removing it still takes effect at once.
+#[test]
+fn a_cluster_made_private_or_removed_gives_outsiders_no_more_tokens() {
+    let github = FakeGitHub::start();
+    github.add_user("alice", 1, "gho_alice", &["read:org"]);
+    github.set_org_membership("alice", "uw-research", "active", "member");
+    github.add_user("mallory", 2, "gho_mallory", &["read:org"]);
+    github.set_org_membership("mallory", "squatters-inc", "active", "member");
+    let s = server_with_github(&github, &[]);
+    s.run(&["org", "create", "research", "--github-org", "uw-research"])
+        .expect_code(0);
+    s.run(&["org", "create", "squat", "--github-org", "squatters-inc"])
+        .expect_code(0);
+    let alice = sign_in(&s, "gho_alice");
+    let mallory = sign_in(&s, "gho_mallory");
+    s.run_as(
+        &[
+            "cluster", "create", "open-lab", "--blueprint", "local", "--org", "research",
+        ],
+        Some(&alice),
+    )
+    .expect_code(0);
+    let http = client();
+    let access = |token: &str| {
+        http.post(format!("{}/v1/clusters/open-lab/access", s.url))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let visibility = |to: &str| {
+        s.run(&["cluster", "visibility", "open-lab", to])
+            .expect_code(0);
+    };
+
+    assert_eq!(access(&mallory), 404, "private: not hers to see");
+    visibility("public");
+    // Twice: the second is answered from what the first remembered.
+    assert_eq!(access(&mallory), 200, "public: anyone signed in");
+    assert_eq!(access(&mallory), 200);
+    visibility("private");
+    assert_eq!(access(&mallory), 404, "private again: at once");
+    assert_eq!(access(&alice), 200, "its organization still may");
+
+    visibility("public");
+    assert_eq!(access(&mallory), 200);
+    s.run(&["cluster", "remove", "open-lab"]).expect_code(0);
+    assert_eq!(access(&mallory), 404, "removed: at once");
+    assert_eq!(access(&alice), 404);
 }
 
 #[test]

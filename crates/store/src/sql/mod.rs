@@ -715,6 +715,11 @@ impl SqlStore {
                     .await?;
             }
         }
+        if matches!(plan.outcome, Outcome::Visibility(_) | Outcome::Removed) {
+            notes.push(Notification::AccessChanged {
+                cluster: cluster.clone(),
+            });
+        }
         if schedule_changed {
             notes.push(Notification::ScheduleChanged {
                 cluster: cluster.clone(),

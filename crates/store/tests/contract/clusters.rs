@@ -14,6 +14,7 @@ contract!(
     clusters_are_listed_in_pages_with_their_operations_and_schedules,
     a_decision_answers_the_cluster_as_it_is_after_the_change,
     a_clusters_last_operation_is_read_with_it,
+    a_change_of_who_may_use_a_cluster_is_announced,
     a_clusters_runtime_directory_is_chosen_once_and_forgotten_when_nothing_is_left,
     the_deployed_count_is_the_snapshots_own_rule,
     a_clusters_deployment_record_is_replaced_by_the_next_apply,
@@ -686,6 +687,36 @@ async fn clusters_are_listed_in_pages_with_their_operations_and_schedules(db: &T
     assert_eq!(by_name["bravo"].cluster.organization, org("physics"));
     assert!(by_name["bravo"].cluster.public);
     assert!(!by_name["charlie"].cluster.public);
+}
+
+/// Processes remember who may use a cluster (`Service::access`): making it
+/// public or private, or removing it, must tell them.
+async fn a_change_of_who_may_use_a_cluster_is_announced(db: &TestDatabase) {
+    let store = open(db).await;
+    create(&store, "c1").await;
+    let mut notes = store.subscribe();
+    let changed = Notification::AccessChanged {
+        cluster: name("c1"),
+    };
+
+    decide_on(&store, &name("c1"), t0(), &intent("public"), &|snap, _| {
+        rules::decide_visibility(snap, true)
+    })
+    .await
+    .unwrap();
+    assert!(snapshot(&store, "c1").await.cluster.public);
+    assert_eq!(heard(&mut notes), [changed.clone()]);
+
+    decide_on(&store, &name("c1"), t0(), &intent("remove"), &|snap, _| {
+        rules::decide_remove(snap)
+    })
+    .await
+    .unwrap();
+    assert!(store.cluster(&name("c1")).await.unwrap().is_none());
+    assert!(
+        heard(&mut notes).contains(&changed),
+        "removed: {changed:?} announced"
+    );
 }
 
 async fn a_clusters_last_operation_is_read_with_it(db: &TestDatabase) {
