@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use futures::StreamExt;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
@@ -22,8 +23,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::EngineError;
 
-/// How often the output files are read while the command runs.
+/// How often the output files are read while the command runs, where the
+/// kernel cannot say when they are written (no inotify); and how often an
+/// orphaned command is looked at.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(20);
+/// How often the output files are read anyway when the kernel says when
+/// they are written.
+const WATCHED_RECHECK: Duration = Duration::from_secs(1);
 
 /// Which stream a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +148,44 @@ impl Follower {
     }
 }
 
+/// Wakes the loop following a command's output files when the command writes
+/// to them (inotify): its lines are passed on at once, and nothing is read
+/// while it is silent. Without inotify, every [`FOLLOW_INTERVAL`].
+struct Written(Option<futures::stream::ReadyChunks<inotify::EventStream<[u8; 1024]>>>);
+
+impl Written {
+    fn watch(paths: [&Path; 2]) -> Self {
+        let watched = || -> std::io::Result<_> {
+            let inotify = inotify::Inotify::init()?;
+            for path in paths {
+                inotify.watches().add(path, inotify::WatchMask::MODIFY)?;
+            }
+            inotify.into_event_stream([0; 1024])
+        };
+        match watched() {
+            Ok(events) => Self(Some(events.ready_chunks(64))),
+            Err(e) => {
+                tracing::debug!(error = %e, "no inotify: the output files are read every {FOLLOW_INTERVAL:?}");
+                Self(None)
+            }
+        }
+    }
+
+    /// Until the command wrote (every write so far taken at once), or the
+    /// time to look anyway came.
+    async fn next(&mut self) {
+        match &mut self.0 {
+            Some(events) => {
+                if let Ok(None) = tokio::time::timeout(WATCHED_RECHECK, events.next()).await {
+                    // The watch ended (the files went away): look on a timer.
+                    self.0 = None;
+                }
+            }
+            None => sleep(FOLLOW_INTERVAL).await,
+        }
+    }
+}
+
 /// Runs `program args` in `cwd` with exactly `env`, handing every output line
 /// to `on_line` as it appears.
 ///
@@ -188,6 +232,7 @@ pub async fn run(
     );
     let pid_file = outputs.pid_file();
     std::fs::write(&pid_file, pid.to_string()).map_err(|e| EngineError::io(&pid_file, e))?;
+    let mut written = Written::watch([&stdout_path, &stderr_path]);
     let mut followers = [
         Follower::open(&stdout_path, Stream::Stdout).await?,
         Follower::open(&stderr_path, Stream::Stderr).await?,
@@ -201,7 +246,7 @@ pub async fn run(
         }
         tokio::select! {
             exited = child.wait() => break exited.map_err(|e| EngineError::io(program, e))?,
-            () = sleep(FOLLOW_INTERVAL) => {}
+            () = written.next() => {}
             () = control.cancel.cancelled(), if stopped.is_none() => {
                 interrupt(pid, control.interrupt);
                 stopped = Some(Stopped::Cancelled);
