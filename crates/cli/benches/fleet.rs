@@ -5,12 +5,13 @@
 //! `init`, `apply`, then `apply -destroy`, in a directory per cluster, local
 //! state — run by `xargs -P` at the same concurrency.
 //!
-//! `cargo bench -p slipway-cli --bench fleet`. Prints both wall times and
-//! the throughput ratio (plain's time over Slipway's; goal >= 0.95), the
-//! server's own CPU per operation (Terraform's apart), and its peak memory
-//! per operation in flight.
+//! `cargo bench -p slipway-cli --bench fleet` (BENCH_SLIPWAY: another build
+//! of `slipway` to measure, an earlier commit's). Prints both wall times
+//! and the throughput ratio (plain's time over Slipway's; goal >= 0.95),
+//! the server's own CPU per operation (Terraform's apart), and its peak
+//! memory per operation in flight.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -127,8 +128,10 @@ fn main() {
     let plain = started.elapsed();
 
     // Slipway.
+    let slipway = std::env::var_os("BENCH_SLIPWAY")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_slipway")), PathBuf::from);
     let server = server(
-        Path::new(env!("CARGO_BIN_EXE_slipway")),
+        &slipway,
         &[
             (
                 "SLIPWAY_BLUEPRINT_DIRS",
