@@ -435,11 +435,9 @@ async fn heartbeat(
 }
 
 /// How long events may gather before they are written: Terraform emits them
-/// in bursts (a plan's changes, a resource's start and end) whose lines come
-/// within a millisecond or two, and one transaction (and one wake-up of every
-/// follower) per burst costs far less than one per event. Every event waits
-/// up to this long before anyone following the log sees it.
-const EVENT_LINGER: Duration = Duration::from_millis(5);
+/// in bursts, and one transaction (and one wake-up of every follower) per
+/// burst costs far less than one per event.
+const EVENT_LINGER: Duration = Duration::from_millis(25);
 
 /// Appends the run's events in batches: the first event of a batch waits
 /// [`EVENT_LINGER`] for the rest of its burst.
