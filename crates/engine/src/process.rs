@@ -347,6 +347,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_write_to_a_watched_output_file_wakes_its_follower() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+        std::fs::write(&out, "").unwrap();
+        std::fs::write(&err, "").unwrap();
+        let mut written = Written::watch([&out, &err]);
+        let events = written.0.as_mut().expect("inotify on this machine");
+        std::fs::write(&err, "a line\n").unwrap();
+        let woken = tokio::time::timeout(Duration::from_secs(30), events.next())
+            .await
+            .expect("woken by the write")
+            .expect("the watch goes on");
+        assert!(!woken.is_empty());
+
+        // Files that cannot be watched are read on a timer instead.
+        let missing = dir.path().join("missing");
+        assert!(Written::watch([&missing, &missing]).0.is_none());
+    }
+
+    #[tokio::test]
     async fn follows_both_outputs_with_a_clean_environment() {
         let dir = tempfile::tempdir().unwrap();
         let cancel = CancellationToken::new();
