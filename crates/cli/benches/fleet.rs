@@ -11,7 +11,7 @@
 //! the server's own CPU per operation (Terraform's apart), and its peak
 //! memory per operation in flight.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -128,8 +128,10 @@ fn main() {
     let plain = started.elapsed();
 
     // Slipway.
-    let slipway = std::env::var_os("BENCH_SLIPWAY")
-        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_slipway")), PathBuf::from);
+    let slipway = std::env::var_os("BENCH_SLIPWAY").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_slipway")),
+        PathBuf::from,
+    );
     let server = server(
         &slipway,
         &[

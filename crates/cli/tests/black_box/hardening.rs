@@ -895,7 +895,13 @@ fn a_cluster_made_private_or_removed_gives_outsiders_no_more_tokens() {
     let mallory = sign_in(&s, "gho_mallory");
     s.run_as(
         &[
-            "cluster", "create", "open-lab", "--blueprint", "local", "--org", "research",
+            "cluster",
+            "create",
+            "open-lab",
+            "--blueprint",
+            "local",
+            "--org",
+            "research",
         ],
         Some(&alice),
     )
