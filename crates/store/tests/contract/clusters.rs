@@ -705,7 +705,7 @@ async fn a_change_of_who_may_use_a_cluster_is_announced(db: &TestDatabase) {
     .await
     .unwrap();
     assert!(snapshot(&store, "c1").await.cluster.public);
-    assert_eq!(heard(&mut notes), [changed.clone()]);
+    assert_eq!(heard(&mut notes), std::slice::from_ref(&changed));
 
     decide_on(&store, &name("c1"), t0(), &intent("remove"), &|snap, _| {
         rules::decide_remove(snap)
