@@ -877,10 +877,10 @@ fn a_duration_that_meets_a_time_is_checked_and_the_documented_minimum_is_accepte
     s.run(&["destroy", "far"]).expect_code(0);
 }
 
-/// Who may use a cluster is remembered for a second so that ACCESS reads
-/// nothing; making it private or removing it still takes effect at once.
-#[test]
-fn a_cluster_made_private_or_removed_gives_outsiders_no_more_tokens() {
+/// Alice in organization `research` and Mallory in `squat` (each by a
+/// GitHub organization's membership), signed in: the fake GitHub (kept
+/// running), the server, Alice's token and Mallory's.
+fn two_organizations() -> (FakeGitHub, Server, String, String) {
     let github = FakeGitHub::start();
     github.add_user("alice", 1, "gho_alice", &["read:org"]);
     github.set_org_membership("alice", "uw-research", "active", "member");
@@ -893,6 +893,14 @@ fn a_cluster_made_private_or_removed_gives_outsiders_no_more_tokens() {
         .expect_code(0);
     let alice = sign_in(&s, "gho_alice");
     let mallory = sign_in(&s, "gho_mallory");
+    (github, s, alice, mallory)
+}
+
+/// Who may use a cluster is remembered for a second so that ACCESS reads
+/// nothing; making it private or removing it still takes effect at once.
+#[test]
+fn a_cluster_made_private_or_removed_gives_outsiders_no_more_tokens() {
+    let (_github, s, alice, mallory) = two_organizations();
     s.run_as(
         &[
             "cluster",
@@ -938,20 +946,9 @@ fn a_cluster_made_private_or_removed_gives_outsiders_no_more_tokens() {
 
 #[test]
 fn another_organizations_private_cluster_is_a_missing_one_and_names_are_not_hoarded() {
-    let github = FakeGitHub::start();
-    github.add_user("alice", 1, "gho_alice", &["read:org"]);
-    github.set_org_membership("alice", "uw-research", "active", "member");
-    github.add_user("mallory", 2, "gho_mallory", &["read:org"]);
-    github.set_org_membership("mallory", "squatters-inc", "active", "member");
-    let s = server_with_github(&github, &[]);
-    s.run(&["org", "create", "research", "--github-org", "uw-research"])
-        .expect_code(0);
-    s.run(&["org", "create", "squat", "--github-org", "squatters-inc"])
-        .expect_code(0);
+    let (_github, s, alice, mallory) = two_organizations();
     s.run(&["org", "limits", "squat", "--max-defined-clusters", "2"])
         .expect_code(0);
-    let alice = sign_in(&s, "gho_alice");
-    let mallory = sign_in(&s, "gho_mallory");
     s.run_as(
         &[
             "cluster",

@@ -75,8 +75,11 @@ impl SqlStore {
     }
 }
 
-/// One statement inserting `entries`.
-async fn insert_rows(conn: &mut sqlx::AnyConnection, entries: &[NewAuditEntry]) -> Result<()> {
+/// One statement inserting `entries` (at least one).
+pub(super) async fn insert_rows(
+    conn: &mut sqlx::AnyConnection,
+    entries: &[NewAuditEntry],
+) -> Result<()> {
     const COLUMNS: usize = 8;
     let rows: Vec<String> = (0..entries.len())
         .map(|row| {

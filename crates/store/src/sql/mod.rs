@@ -783,21 +783,7 @@ impl SqlStore {
     }
 
     async fn insert_audit(&self, conn: &mut AnyConnection, entry: &NewAuditEntry) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, actor_name, level, action, target, result, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(millis(entry.at))
-        .bind(entry.actor.as_str())
-        .bind(entry.actor_name.as_str())
-        .bind(entry.level.to_string())
-        .bind(entry.action.as_str())
-        .bind(entry.target.as_str())
-        .bind(entry.result.as_str())
-        .bind(to_json(&entry.detail))
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
+        audit::insert_rows(conn, std::slice::from_ref(entry)).await
     }
 
     /// Ends `op` in the open transaction: the operation's row, its cluster
