@@ -434,13 +434,18 @@ async fn heartbeat(
     }
 }
 
-/// How long events may gather before they are written: Terraform emits them
-/// in bursts, and one transaction (and one wake-up of every follower) per
-/// burst costs far less than one per event.
-const EVENT_LINGER: Duration = Duration::from_millis(25);
+/// How long the first event after a quiet spell waits for the rest of its
+/// burst: Terraform writes a burst's lines (a plan's changes, a resource's
+/// start and end) within a millisecond or two.
+const EVENT_GATHER: Duration = Duration::from_millis(2);
+/// The least time between two writes of a run's events: a chatty run's
+/// events gather for this long, so it costs one transaction (and one
+/// wake-up of every follower) per spell, not one per line.
+const EVENT_SPACING: Duration = Duration::from_millis(25);
 
-/// Appends the run's events in batches: the first event of a batch waits
-/// [`EVENT_LINGER`] for the rest of its burst.
+/// Appends the run's events in batches: an event after a quiet spell is
+/// written [`EVENT_GATHER`] after it comes, with the rest of its burst;
+/// events that follow a write closely wait for [`EVENT_SPACING`] after it.
 async fn write_events(
     store: Arc<dyn slipway_store::Store>,
     op: Operation,
@@ -449,8 +454,12 @@ async fn write_events(
 ) {
     const BATCH: usize = 512;
     let mut batch = Vec::with_capacity(BATCH);
+    let mut written_at: Option<tokio::time::Instant> = None;
     while received.recv_many(&mut batch, BATCH).await > 0 {
-        let linger = tokio::time::sleep(EVENT_LINGER);
+        let gathered = tokio::time::Instant::now() + EVENT_GATHER;
+        let linger = tokio::time::sleep_until(
+            written_at.map_or(gathered, |at| gathered.max(at + EVENT_SPACING)),
+        );
         tokio::pin!(linger);
         while batch.len() < BATCH {
             let room = BATCH - batch.len();
@@ -474,6 +483,7 @@ async fn write_events(
             attempt += 1;
             tokio::time::sleep(Duration::from_millis(200 * attempt.min(10))).await;
         }
+        written_at = Some(tokio::time::Instant::now());
         batch.clear();
     }
 }
