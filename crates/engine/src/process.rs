@@ -151,7 +151,9 @@ impl Follower {
 /// Wakes the loop following a command's output files when the command writes
 /// to them (inotify): its lines are passed on at once, and nothing is read
 /// while it is silent. Without inotify, every [`FOLLOW_INTERVAL`].
-struct Written(Option<futures::stream::ReadyChunks<inotify::EventStream<[u8; 1024]>>>);
+struct Written(Option<WrittenEvents>);
+
+type WrittenEvents = futures::stream::ReadyChunks<inotify::EventStream<[u8; 1024]>>;
 
 impl Written {
     fn watch(paths: [&Path; 2]) -> Self {
@@ -182,6 +184,20 @@ impl Written {
                 }
             }
             None => sleep(FOLLOW_INTERVAL).await,
+        }
+    }
+}
+
+impl Drop for Written {
+    /// Closing an inotify instance that watched files waits for the
+    /// kernel's grace period (SRCU), often 5 to 20 ms: long enough to hold
+    /// up the end of every run, and not to be spent on an async worker
+    /// thread. It is closed on a blocking thread instead.
+    fn drop(&mut self) {
+        if let Some(events) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn_blocking(move || drop(events));
         }
     }
 }
