@@ -927,8 +927,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// A command's runtime: one thread. A command waits on a handful of
+/// requests at a time; worker threads would cost it their start and a
+/// wake-up across threads for every line it prints.
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a Tokio runtime")

@@ -9,6 +9,7 @@
 //! backend died with Slipway, leaves it in `errored.tfstate`). Its pid is
 //! recorded beside the output, so the next start can wait for it.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -16,7 +17,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
-use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -110,18 +110,20 @@ impl Outputs {
 }
 
 /// Follows a growing file, handing on complete lines.
+///
+/// The file is read in place, not on Tokio's blocking pool: what was just
+/// written is in the page cache, so a read takes microseconds, while a
+/// handoff to the pool and back would cost two thread wake-ups per read.
 struct Follower {
-    file: tokio::fs::File,
+    file: std::fs::File,
     pending: Vec<u8>,
     stream: Stream,
 }
 
 impl Follower {
-    async fn open(path: &Path, stream: Stream) -> Result<Self, EngineError> {
+    fn open(path: &Path, stream: Stream) -> Result<Self, EngineError> {
         Ok(Self {
-            file: tokio::fs::File::open(path)
-                .await
-                .map_err(|e| EngineError::io(path, e))?,
+            file: std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?,
             pending: Vec::new(),
             stream,
         })
@@ -129,9 +131,9 @@ impl Follower {
 
     /// Reads what was appended and passes on every complete line; at the
     /// end (`last`), a final unterminated line too.
-    async fn drain(&mut self, last: bool, on_line: &mut (dyn FnMut(Stream, String) + Send)) {
+    fn drain(&mut self, last: bool, on_line: &mut (dyn FnMut(Stream, String) + Send)) {
         let mut chunk = Vec::new();
-        if self.file.read_to_end(&mut chunk).await.is_ok() {
+        if self.file.read_to_end(&mut chunk).is_ok() {
             self.pending.extend_from_slice(&chunk);
         }
         while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
@@ -250,15 +252,15 @@ pub async fn run(
     std::fs::write(&pid_file, pid.to_string()).map_err(|e| EngineError::io(&pid_file, e))?;
     let mut written = Written::watch([&stdout_path, &stderr_path]);
     let mut followers = [
-        Follower::open(&stdout_path, Stream::Stdout).await?,
-        Follower::open(&stderr_path, Stream::Stderr).await?,
+        Follower::open(&stdout_path, Stream::Stdout)?,
+        Follower::open(&stderr_path, Stream::Stderr)?,
     ];
     let mut stopped: Option<Stopped> = None;
     let mut kill_at: Option<Instant> = None;
 
     let status = loop {
         for f in &mut followers {
-            f.drain(false, on_line).await;
+            f.drain(false, on_line);
         }
         tokio::select! {
             exited = child.wait() => break exited.map_err(|e| EngineError::io(program, e))?,
@@ -284,7 +286,7 @@ pub async fn run(
         let _ = killpg(pid, Signal::SIGKILL);
     }
     for f in &mut followers {
-        f.drain(true, on_line).await;
+        f.drain(true, on_line);
     }
     let _ = std::fs::remove_file(&pid_file);
     Ok(Exit {
