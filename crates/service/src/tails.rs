@@ -123,12 +123,15 @@ async fn read(
 ) {
     let mut notifications = store.subscribe();
     loop {
-        // Everything stored past what was handed on.
+        // Everything stored past what was handed on. A read that comes
+        // back short has it all: what is stored after it is announced to
+        // `notifications`, which listened before the read.
         loop {
             let Some(tail) = tail.upgrade() else { return };
             match store.events(&operation, last, READ).await {
                 Ok(events) if events.is_empty() => break,
                 Ok(events) => {
+                    let complete = events.len() < READ as usize;
                     last = events.last().map_or(last, |e| e.seq);
                     let finished = events.iter().any(|e| e.kind == kinds::FINISHED);
                     // No follower now is no error: one may come.
@@ -137,6 +140,9 @@ async fn read(
                         .send(events.into_iter().map(FollowedEvent::new).collect());
                     if finished {
                         return;
+                    }
+                    if complete {
+                        break;
                     }
                 }
                 Err(e) => {
@@ -151,7 +157,10 @@ async fn read(
         loop {
             tokio::select! {
                 note = notifications.recv() => match note {
-                    Ok(Notification::Events { operation: o, .. } | Notification::Finished { operation: o, .. }) if o == operation => break,
+                    // Announced events already handed on (read along
+                    // with an earlier stretch) need no read.
+                    Ok(Notification::Events { operation: o, last_seq }) if o == operation && last_seq > last => break,
+                    Ok(Notification::Finished { operation: o, .. }) if o == operation => break,
                     Ok(Notification::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => break,
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Closed) => return,
