@@ -4,7 +4,8 @@
 //!
 //! `cargo bench -p slipway-cli --bench followers` (BENCH_FOLLOWERS,
 //! BENCH_CLIENT_THREADS: the followers' threads, default 2;
-//! BENCH_LINES). Prints how late each event reached each follower (from the
+//! BENCH_LINES; BENCH_SLIPWAY: another build of `slipway` to measure, an
+//! earlier commit's). Prints how late each event reached each follower (from the
 //! moment the engine read the line to the moment the client parsed it:
 //! p50, p99, max), whether every follower got every event, in order, and
 //! the server's resident memory before the followers and at its peak.
@@ -83,7 +84,10 @@ fn follow(url: &str, token: &str, operation: &str, count: usize) -> Vec<(Vec<u64
 fn main() {
     let followers = setting("BENCH_FOLLOWERS", 5_000);
     let lines = setting("BENCH_LINES", 100);
-    let slipway = PathBuf::from(env!("CARGO_BIN_EXE_slipway"));
+    let slipway = std::env::var_os("BENCH_SLIPWAY").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_slipway")),
+        PathBuf::from,
+    );
     let allowance = (followers * 4 + 1_000).to_string();
     let server = Server::start_with(
         &slipway,
