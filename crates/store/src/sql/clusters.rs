@@ -176,16 +176,20 @@ impl ClusterStore for SqlStore {
     }
 
     async fn cluster(&self, name: &ClusterName) -> Result<Option<ClusterSnapshot>> {
-        let mut conn = self.pool.acquire().await?;
-        self.load_snapshot(&mut conn, name, false).await
+        let mut reader = self.reader().await?;
+        let snapshot = self.load_snapshot(reader.conn(), name, false).await?;
+        reader.done();
+        Ok(snapshot)
     }
 
     async fn cluster_with_last_operation(
         &self,
         name: &ClusterName,
     ) -> Result<Option<(ClusterSnapshot, Option<LastOperation>)>> {
-        let mut conn = self.pool.acquire().await?;
-        self.read_snapshot(&mut conn, name).await
+        let mut reader = self.reader().await?;
+        let read = self.read_snapshot(reader.conn(), name).await?;
+        reader.done();
+        Ok(read)
     }
 
     async fn clusters(&self, filter: &ClusterFilter) -> Result<Vec<ClusterSnapshot>> {

@@ -34,6 +34,7 @@ impl LogStore for SqlStore {
     }
 
     async fn events(&self, id: &OperationId, after_seq: u64, limit: u32) -> Result<Vec<Event>> {
+        let mut reader = self.reader().await?;
         let rows = sqlx::query_as::<_, EventRow>(
             "SELECT seq, at, kind, level, message, data FROM operation_events \
              WHERE operation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -41,8 +42,9 @@ impl LogStore for SqlStore {
         .bind(id.as_str())
         .bind(i64::try_from(after_seq).unwrap_or(i64::MAX))
         .bind(i64::from(limit.max(1)))
-        .fetch_all(&self.pool)
+        .fetch_all(reader.conn())
         .await?;
+        reader.done();
         convert(rows)
     }
 }

@@ -139,6 +139,8 @@ pub struct SqlStore {
     listener: Option<tokio::task::JoinHandle<()>>,
     /// The audit log's group commit's own connection (SQLite).
     audit_connection: KeptConnection,
+    /// The hottest reads' own connections (SQLite).
+    readers: KeptReaders,
 }
 
 /// A SQLite connection kept out of the pool for a path that writes all the
@@ -150,6 +152,58 @@ pub struct SqlStore {
 /// while it is kept, so PostgreSQL's come from the pool, checked.)
 #[derive(Default)]
 struct KeptConnection(tokio::sync::Mutex<Option<AnyConnection>>);
+
+/// The most SQLite connections kept out of the pool for reads.
+const KEPT_READERS: usize = 4;
+
+/// SQLite connections kept out of the pool for the reads made on every
+/// request and every batch of a followed log (a cluster, an operation's
+/// log), for the same reason as [`KeptConnection`]: each use of a pooled
+/// one costs a ping, a second round trip to its thread. At most
+/// [`KEPT_READERS`]; a read that finds none idle uses the pool.
+#[derive(Default)]
+struct KeptReaders {
+    idle: std::sync::Mutex<Vec<AnyConnection>>,
+    /// Kept connections, idle or in use.
+    kept: std::sync::atomic::AtomicUsize,
+}
+
+/// A connection to read with: [`Reader::done`] once the read succeeded.
+/// A kept connection dropped before that (an error, or a caller that gave
+/// up midway) is closed, not kept.
+enum Reader<'s> {
+    Kept(Option<AnyConnection>, &'s KeptReaders),
+    Pooled(sqlx::pool::PoolConnection<Any>),
+}
+
+impl Reader<'_> {
+    fn conn(&mut self) -> &mut AnyConnection {
+        match self {
+            Reader::Kept(conn, _) => conn.as_mut().expect("a reader not yet done"),
+            Reader::Pooled(conn) => conn,
+        }
+    }
+
+    fn done(mut self) {
+        if let Reader::Kept(conn, readers) = &mut self
+            && let Some(conn) = conn.take()
+        {
+            readers.idle.lock().expect("readers lock").push(conn);
+        }
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Reader::Kept(conn, readers) = self
+            && conn.take().is_some()
+        {
+            readers
+                .kept
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
 
 impl Drop for SqlStore {
     fn drop(&mut self) {
@@ -286,6 +340,7 @@ impl SqlStore {
             channel,
             listener,
             audit_connection: KeptConnection::default(),
+            readers: KeptReaders::default(),
         })
     }
 
@@ -340,6 +395,33 @@ impl SqlStore {
 
     /// The cluster with its operation in flight and its schedule (the
     /// cluster's row locked on PostgreSQL when `lock`).
+    /// A connection for one of the hottest reads: on SQLite a kept one
+    /// ([`KeptReaders`]) while there is one to keep, otherwise the pool's.
+    async fn reader(&self) -> Result<Reader<'_>> {
+        use std::sync::atomic::Ordering;
+        if self.dialect == Dialect::Sqlite {
+            let readers = &self.readers;
+            if let Some(conn) = readers.idle.lock().expect("readers lock").pop() {
+                return Ok(Reader::Kept(Some(conn), readers));
+            }
+            let room = readers
+                .kept
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < KEPT_READERS).then_some(n + 1)
+                });
+            if room.is_ok() {
+                return match self.pool.acquire().await {
+                    Ok(conn) => Ok(Reader::Kept(Some(conn.detach()), readers)),
+                    Err(e) => {
+                        readers.kept.fetch_sub(1, Ordering::Relaxed);
+                        Err(e.into())
+                    }
+                };
+            }
+        }
+        Ok(Reader::Pooled(self.pool.acquire().await?))
+    }
+
     async fn load_snapshot(
         &self,
         conn: &mut AnyConnection,
@@ -1004,4 +1086,58 @@ fn outcome_summary(outcome: &Outcome) -> (&'static str, serde_json::Value) {
 
 fn lease_delta(lease: std::time::Duration) -> chrono::TimeDelta {
     chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_keeps_at_most_a_few_readers_and_never_one_given_up_midway() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("store.db").display()
+        );
+        let store = SqlStore::connect(&url).await.unwrap();
+
+        // Beyond KEPT_READERS at once, reads use the pool.
+        let mut readers = Vec::new();
+        for _ in 0..KEPT_READERS + 2 {
+            readers.push(store.reader().await.unwrap());
+        }
+        let kept = |readers: &[Reader]| {
+            readers
+                .iter()
+                .filter(|r| matches!(r, Reader::Kept(..)))
+                .count()
+        };
+        assert_eq!(kept(&readers), KEPT_READERS);
+        assert_eq!(store.readers.kept.load(Ordering::Relaxed), KEPT_READERS);
+
+        // One that finishes is kept for the next read; one dropped before
+        // it finished (an error, a caller that gave up) is closed.
+        let mut finished = readers.remove(0);
+        sqlx::query("SELECT 1")
+            .execute(finished.conn())
+            .await
+            .unwrap();
+        finished.done();
+        drop(readers.remove(0));
+        assert_eq!(store.readers.kept.load(Ordering::Relaxed), KEPT_READERS - 1);
+        assert_eq!(store.readers.idle.lock().unwrap().len(), 1);
+        drop(readers);
+        assert_eq!(
+            store.readers.kept.load(Ordering::Relaxed),
+            1,
+            "the idle one"
+        );
+
+        // The kept one serves the next read.
+        let next = store.reader().await.unwrap();
+        assert!(matches!(next, Reader::Kept(..)));
+        assert!(store.readers.idle.lock().unwrap().is_empty());
+    }
 }
