@@ -393,8 +393,6 @@ impl SqlStore {
         }
     }
 
-    /// The cluster with its operation in flight and its schedule (the
-    /// cluster's row locked on PostgreSQL when `lock`).
     /// A connection for one of the hottest reads: on SQLite a kept one
     /// ([`KeptReaders`]) while there is one to keep, otherwise the pool's.
     async fn reader(&self) -> Result<Reader<'_>> {
@@ -422,6 +420,8 @@ impl SqlStore {
         Ok(Reader::Pooled(self.pool.acquire().await?))
     }
 
+    /// The cluster with its operation in flight and its schedule (the
+    /// cluster's row locked on PostgreSQL when `lock`).
     async fn load_snapshot(
         &self,
         conn: &mut AnyConnection,
