@@ -157,8 +157,9 @@ struct KeptConnection(tokio::sync::Mutex<Option<AnyConnection>>);
 const KEPT_READERS: usize = 4;
 
 /// SQLite connections kept out of the pool for the reads made on every
-/// request and every batch of a followed log (a cluster, an operation's
-/// log), for the same reason as [`KeptConnection`]: each use of a pooled
+/// request, every batch of a followed log and every request of Terraform's
+/// state backend (a cluster, an operation, its log, a run's credential),
+/// for the same reason as [`KeptConnection`]: each use of a pooled
 /// one costs a ping, a second round trip to its thread. At most
 /// [`KEPT_READERS`]; a read that finds none idle uses the pool.
 #[derive(Default)]

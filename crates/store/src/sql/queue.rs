@@ -53,12 +53,14 @@ static DEPTH: LazyLock<String> = LazyLock::new(|| {
 #[async_trait]
 impl QueueStore for SqlStore {
     async fn operation(&self, id: &OperationId) -> Result<Option<Operation>> {
-        let mut conn = self.pool.acquire().await?;
-        match self.load_operation(&mut conn, id, false).await {
-            Ok(op) => Ok(Some(op)),
-            Err(StoreError::OperationNotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let mut reader = self.reader().await?;
+        let found = match self.load_operation(reader.conn(), id, false).await {
+            Ok(op) => Some(op),
+            Err(StoreError::OperationNotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        reader.done();
+        Ok(found)
     }
 
     async fn operations_by_id(&self, ids: &[OperationId]) -> Result<Vec<Operation>> {

@@ -39,13 +39,15 @@ async fn append_version(
 #[async_trait]
 impl StateStore for SqlStore {
     async fn live_run_credential(&self, operation: &OperationId) -> Result<Option<RunCredential>> {
+        let mut reader = self.reader().await?;
         let row: Option<(String, String)> = sqlx::query_as(
             "SELECT c.state_key, c.secret_hash FROM run_credentials c JOIN operations o ON o.id = c.operation_id \
              WHERE c.operation_id = $1 AND o.state = 'running'",
         )
         .bind(operation.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(reader.conn())
         .await?;
+        reader.done();
         Ok(row.map(|(state_key, secret_hash)| RunCredential {
             operation: operation.clone(),
             state_key,
