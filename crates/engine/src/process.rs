@@ -153,9 +153,7 @@ impl Follower {
 /// Wakes the loop following a command's output files when the command writes
 /// to them (inotify): its lines are passed on at once, and nothing is read
 /// while it is silent. Without inotify, every [`FOLLOW_INTERVAL`].
-struct Written(Option<WrittenEvents>);
-
-type WrittenEvents = futures::stream::ReadyChunks<inotify::EventStream<[u8; 1024]>>;
+struct Written(Option<futures::stream::ReadyChunks<inotify::EventStream<[u8; 1024]>>>);
 
 impl Written {
     fn watch(paths: [&Path; 2]) -> Self {
